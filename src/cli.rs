@@ -1,0 +1,268 @@
+//! Command-line definitions (clap derive). Only the binary sees these; `main.rs` converts them
+//! once into the library's plain config structs.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// See UDP for what it is: the lab's connectionless chat, a live sniffer, an offline reader
+/// and a replayer.
+#[derive(Parser, Debug)]
+#[command(name = "udpscope", version, about, long_about = None, after_help = EXAMPLES)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  udpscope demo                                 the whole lab on loopback, one command
+  udpscope server                               listen on 0.0.0.0:6999, print each datagram
+  udpscope client --server 192.168.100.4:6999   chat with the lab's server
+  sudo udpscope capture --port 6999 -w lab.pcap watch the chat on the default interface
+  udpscope read captures/lab-ethernet.pcap      decode a capture and show the verdict
+  udpscope replay lab.pcap --to 127.0.0.1:6999  send the recorded messages again";
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the lab's chat server: print every datagram, optionally answer it.
+    Server(ServerArgs),
+    /// Run the lab's chat client: send each input line as one datagram.
+    Client(ClientArgs),
+    /// Capture UDP datagrams live on an interface (AF_PACKET; needs CAP_NET_RAW).
+    Capture(CaptureArgs),
+    /// List interfaces with their addresses and the one holding the default route.
+    Interfaces(InterfacesArgs),
+    /// Decode a pcap or pcapng file and show the connectionless analysis.
+    Read(ReadArgs),
+    /// Re-send the datagrams of a capture to a server.
+    Replay(ReplayArgs),
+    /// Play the whole lab (capture, server, client) in one command.
+    Demo(DemoArgs),
+    /// Print shell completions for SHELL.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on standard output.
+    Man,
+}
+
+/// `udpscope server`
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  udpscope server\n  udpscope server --bind 127.0.0.1:7000 --reply 'Bien reçu'")]
+pub struct ServerArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0:6999")]
+    pub bind: SocketAddr,
+    /// Answer every datagram with TEXT, sent back to the address it came from.
+    #[arg(long, value_name = "TEXT")]
+    pub reply: Option<String>,
+    /// Print one JSON object per datagram instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `udpscope client`
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  udpscope client --server 192.168.100.4:6999 --name vm2\n  printf 'hello\\nexit\\n' | udpscope client")]
+pub struct ClientArgs {
+    /// Server address (host:port).
+    #[arg(long, default_value = "127.0.0.1:6999")]
+    pub server: String,
+    /// Name shown in the prompt `client@NAME:PORT$` (default: the host name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Seconds to wait for late replies after the end of input.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    pub wait: f64,
+}
+
+/// Output options shared by `read` and `capture`.
+#[derive(Args, Debug, Clone)]
+pub struct OutputArgs {
+    /// JSON Lines: one object per datagram.
+    #[arg(long)]
+    pub json: bool,
+    /// Verbose: header fields and a hex dump under each datagram.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Write the ladder diagram as an SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub diagram: Option<PathBuf>,
+}
+
+/// `udpscope capture`
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  sudo udpscope capture --port 6999 -w lab.pcap\n  sudo udpscope capture -i lo -c 10 --json")]
+pub struct CaptureArgs {
+    /// Interface (`lo`, `any`, ...); default: the one holding the default route.
+    #[arg(short, long)]
+    pub interface: Option<String>,
+    /// UDP port to capture (filtered in the kernel).
+    #[arg(long, default_value_t = udpscope::DEFAULT_PORT)]
+    pub port: u16,
+    /// Write the captured frames to FILE (pcap with nanosecond timestamps).
+    #[arg(short = 'w', value_name = "FILE")]
+    pub write: Option<PathBuf>,
+    /// Write pcapng instead of pcap.
+    #[arg(long)]
+    pub pcapng: bool,
+    /// Stop after COUNT datagrams.
+    #[arg(short = 'c', value_name = "COUNT")]
+    pub count: Option<u64>,
+    /// Stop after SECONDS.
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// Snapshot length: bytes kept per frame.
+    #[arg(short = 's', value_name = "SNAPLEN", default_value_t = udpscope::SNAPLEN)]
+    pub snaplen: u32,
+    /// Quiet: no line per datagram.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Flush the file after every packet (a valid file even after SIGKILL).
+    #[arg(short = 'U')]
+    pub unbuffered: bool,
+    /// Rotate the file when it exceeds MB megabytes (1,000,000 bytes).
+    #[arg(short = 'C', value_name = "MB")]
+    pub rotate_size: Option<u64>,
+    /// Rotate the file every SECONDS.
+    #[arg(short = 'G', value_name = "SECONDS")]
+    pub rotate_seconds: Option<u64>,
+    /// Keep at most N rotated files (oldest overwritten).
+    #[arg(short = 'W', value_name = "N")]
+    pub rotate_files: Option<u32>,
+    /// Drop privileges to USER once the socket is open, before creating files.
+    #[arg(short = 'Z', value_name = "USER")]
+    pub user: Option<String>,
+    /// Only the analysis at the end, no line per datagram.
+    #[arg(long)]
+    pub summary: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `udpscope interfaces`
+#[derive(Args, Debug)]
+pub struct InterfacesArgs {
+    /// JSON Lines: one object per interface.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `udpscope read`
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  udpscope read captures/lab-ethernet.pcap\n  udpscope read capture.pcapng --port 6999 --json\n  udpscope read big.pcap --port 53 -w dns.pcap --summary")]
+pub struct ReadArgs {
+    /// pcap or pcapng file (`-` for standard input).
+    pub file: PathBuf,
+    /// Only datagrams from or to this UDP port.
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Stop after COUNT datagrams.
+    #[arg(short = 'c', value_name = "COUNT")]
+    pub count: Option<u64>,
+    /// Only the analysis, no line per datagram.
+    #[arg(long)]
+    pub summary: bool,
+    /// Write the selected frames to OUT (pcap, nanosecond timestamps).
+    #[arg(short = 'w', value_name = "OUT")]
+    pub write: Option<PathBuf>,
+    /// Write pcapng instead of pcap.
+    #[arg(long)]
+    pub pcapng: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `udpscope replay`
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  udpscope replay captures/lab-ethernet.pcap --to 127.0.0.1:6999\n  udpscope replay big.pcap --to 127.0.0.1:6999 --topspeed --loop 3\n  udpscope replay lab.pcap --to 127.0.0.1:6999 --expect-replies")]
+pub struct ReplayArgs {
+    /// pcap or pcapng file.
+    pub file: PathBuf,
+    /// Where to send (host:port). Required except with --raw.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub to: Option<String>,
+    /// Select datagrams sent to this port (the client → server direction).
+    #[arg(long, default_value_t = udpscope::DEFAULT_PORT)]
+    pub port: u16,
+    /// Send from this local address (bind before sending).
+    #[arg(long, value_name = "IP:PORT")]
+    pub from_src: Option<SocketAddr>,
+    /// Multiply the original pace by X (2 = twice as fast).
+    #[arg(long, value_name = "X", conflicts_with_all = ["pps", "topspeed"])]
+    pub speed: Option<f64>,
+    /// Send N datagrams per second, evenly spaced.
+    #[arg(long, value_name = "N", conflicts_with = "topspeed")]
+    pub pps: Option<f64>,
+    /// Send as fast as the socket allows.
+    #[arg(long)]
+    pub topspeed: bool,
+    /// Play the file N times.
+    #[arg(long = "loop", value_name = "N", default_value_t = 1)]
+    pub loops: u32,
+    /// Cap every pause at SECONDS.
+    #[arg(long, value_name = "SECONDS")]
+    pub max_gap: Option<f64>,
+    /// Compare the server's answers with the replies recorded in the file.
+    #[arg(long)]
+    pub expect_replies: bool,
+    /// Seconds to wait for replies after the last datagram (with --expect-replies).
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+    pub reply_timeout: f64,
+    /// Also send datagrams whose payload the snaplen cut.
+    #[arg(long)]
+    pub allow_truncated: bool,
+    /// Print the schedule without sending.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// JSON report (and JSON schedule with --dry-run).
+    #[arg(long)]
+    pub json: bool,
+    /// Inject whole frames on an interface instead of using a UDP socket (root).
+    #[arg(long, requires = "interface")]
+    pub raw: bool,
+    /// Interface for --raw.
+    #[arg(short, long)]
+    pub interface: Option<String>,
+    /// Rewrite the destination MAC (--raw).
+    #[arg(long, value_name = "MAC")]
+    pub dst_mac: Option<String>,
+    /// Rewrite the destination IP (--raw).
+    #[arg(long, value_name = "IP")]
+    pub dst_ip: Option<std::net::Ipv4Addr>,
+    /// Rewrite the destination port (--raw).
+    #[arg(long, value_name = "PORT")]
+    pub dst_port: Option<u16>,
+    /// Rewrite the source IP (--raw).
+    #[arg(long, value_name = "IP")]
+    pub src_ip: Option<std::net::Ipv4Addr>,
+}
+
+/// `udpscope demo`
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  udpscope demo\n  sudo udpscope demo --lab\n  udpscope demo --tcp --diagram lab.svg")]
+pub struct DemoArgs {
+    /// Reproduce the lab's network in two namespaces (192.168.100.4 ↔ .5) instead of loopback.
+    #[arg(long)]
+    pub lab: bool,
+    /// Write the capture here.
+    #[arg(short = 'w', value_name = "FILE", default_value = "captures/demo.pcap")]
+    pub write: PathBuf,
+    /// Play these messages (one per line) instead of the lab's.
+    #[arg(long, value_name = "FILE")]
+    pub messages: Option<PathBuf>,
+    /// Also run the conversation over TCP, to show what UDP does not have.
+    #[arg(long)]
+    pub tcp: bool,
+    /// Write the ladder diagram as an SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub diagram: Option<PathBuf>,
+    /// JSON Lines instead of text.
+    #[arg(long)]
+    pub json: bool,
+}

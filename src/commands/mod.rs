@@ -1,0 +1,19 @@
+//! Glue between parsed arguments and library calls: one file per subcommand, each converting
+//! its clap struct into the library's config, wiring stdio and signals, and choosing the exit code.
+
+mod capture;
+mod chat;
+mod demo;
+mod read;
+mod replay;
+
+pub use capture::{capture, interfaces};
+pub use chat::{client, server};
+pub use demo::demo;
+pub use read::read;
+pub use replay::replay;
+
+/// Error for a subcommand whose implementation has not landed.
+pub(crate) fn not_yet(what: &str) -> udpscope::Error {
+    udpscope::Error::Usage(format!("`udpscope {what}` is not implemented yet"))
+}

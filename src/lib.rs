@@ -1,0 +1,62 @@
+//! udpscope: see UDP for what it is.
+//!
+//! udpscope grew out of a networking lab, "mode non connecté": a UDP chat between two
+//! machines, where each message is an independent datagram, nothing is set up before the
+//! first one and nothing tells the server that the client left. The library makes that
+//! visible: it captures, decodes, writes, analyses and replays UDP datagrams.
+//!
+//! # How data moves
+//!
+//! ```text
+//!  source ──────────────► decode ─────────► filter ─────► sinks
+//!  source::file (pcap,    decode::Decoder    filter::     sink::printer  (text / JSON Lines)
+//!   pcapng, streaming)     link → IP → UDP    Filter       sink::pcap     (pcap / pcapng writer)
+//!  capture (AF_PACKET      checksum verdicts               analysis       (flows, verdict, ladder)
+//!   TPACKET_V3 ring)       defrag reassembly
+//! ```
+//!
+//! Every source yields [`frame::Frame`]s: the bytes of one link-layer frame, its link type
+//! (taken from the pcap header or the interface, never guessed), its kernel timestamp and
+//! its original length. [`decode::Decoder`] turns a frame into a [`decode::Decoded`]: a UDP
+//! [`decode::Datagram`] (borrowing the frame's bytes, owning them only after reassembly),
+//! a TCP segment (kept to contrast UDP with a handshake), or a typed reason the frame is not
+//! a datagram. Per-packet oddities are values, never errors; [`Error`] is for I/O and setup.
+//!
+//! Replay is file source → decode → filter → [`replay`] pacer → sender → report.
+//! The lab's chat ([`chat`]) is its own module: a server and a client over one UDP socket.
+//!
+//! # Modules
+//! - [`frame`]: `Frame` and `LinkType`, the unit every source produces.
+//! - [`decode`]: link layers, IPv4/IPv6, UDP, checksum verdicts, fragment reassembly.
+//! - [`source`]: streaming pcap/pcapng reader.
+//! - [`sink`]: text/JSON printer and pcap/pcapng writer.
+//! - [`analysis`]: flows, the connectionless verdict and the ladder diagram.
+//! - [`filter`]: which datagrams a command selects.
+//! - [`capture`]: live capture on an AF_PACKET socket (the only module with `unsafe`).
+//! - [`replay`]: re-sending captured datagrams with timing control.
+//! - [`chat`]: the lab's UDP server and client.
+//! - [`shutdown`]: the one flag that tells long-running loops to stop.
+
+pub mod analysis;
+pub mod capture;
+pub mod chat;
+pub mod decode;
+pub mod error;
+pub mod filter;
+pub mod frame;
+pub mod replay;
+pub mod shutdown;
+pub mod sink;
+pub mod source;
+
+pub use error::Error;
+
+/// The lab's UDP port.
+pub const DEFAULT_PORT: u16 = 6999;
+
+/// Snapshot length for captures and written files: a maximal loopback frame is
+/// 65,549 bytes, and pcap writers reject records above the file's snaplen.
+pub const SNAPLEN: u32 = 262_144;
+
+/// Largest UDP payload over IPv4: 65,535 − 20 (IPv4 header) − 8 (UDP header).
+pub const MAX_UDP_PAYLOAD: usize = 65_507;

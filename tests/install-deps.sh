@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the real peers and tools the tests use (tshark, capinfos, tcpdump, socat, python3,
+# iproute2, tcpreplay). Idempotent; needs root when something is missing.
+set -euo pipefail
+need=()
+for tool in tshark:tshark capinfos:wireshark-common editcap:wireshark-common tcpdump:tcpdump \
+            socat:socat python3:python3 ip:iproute2 tcpreplay:tcpreplay setpriv:util-linux \
+            unshare:util-linux; do
+    command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
+done
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+if [ "$(id -u)" -ne 0 ]; then
+    echo "tests/install-deps.sh: missing packages: ${need[*]} (run as root to install them)" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${need[@]}" | sort -u) >/dev/null
