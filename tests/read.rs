@@ -53,7 +53,8 @@ fn raw(ip: &[u8]) -> Vec<u8> {
 #[test]
 fn every_link_type_decodes_the_lab_conversation() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&str, u32, fn(&[u8]) -> Vec<u8>); 9] = [
+    type Wrap = fn(&[u8]) -> Vec<u8>;
+    let cases: [(&str, u32, Wrap); 9] = [
         ("ethernet", 1, ethernet),
         ("vlan", 1, |ip| vlan(ip, 100)),
         ("sll", 113, linux_sll),
