@@ -113,7 +113,12 @@ pub fn program(spec: &FilterSpec) -> Vec<Instruction> {
         }
         Outgoing::DropOn(ifindex) => {
             ops.push(Op::Plain(LD_B_ABS, ancillary(SKF_AD_PKTTYPE)));
-            ops.push(Op::Jump(JEQ_K, PACKET_OUTGOING, Target::Next, Target::Label(0)));
+            ops.push(Op::Jump(
+                JEQ_K,
+                PACKET_OUTGOING,
+                Target::Next,
+                Target::Label(0),
+            ));
             ops.push(Op::Plain(LD_W_ABS, ancillary(SKF_AD_IFINDEX)));
             ops.push(Op::Jump(JEQ_K, ifindex, Target::Drop, Target::Next));
             ops.push(Op::Label(0));
@@ -140,12 +145,22 @@ fn udp_port(ops: &mut Vec<Op>, framing: Framing, port: u32) {
             0
         }
     };
-    ops.push(Op::Jump(JEQ_K, ETHERTYPE_IPV4, Target::Next, Target::Label(IPV6)));
+    ops.push(Op::Jump(
+        JEQ_K,
+        ETHERTYPE_IPV4,
+        Target::Next,
+        Target::Label(IPV6),
+    ));
     // IPv4.
     ops.push(Op::Plain(LD_B_ABS, net + 9));
     ops.push(Op::Jump(JEQ_K, IPPROTO_UDP, Target::Next, Target::Drop));
     ops.push(Op::Plain(LD_H_ABS, net + 6));
-    ops.push(Op::Jump(JSET_K, IPV4_OFFSET_MASK, Target::Accept, Target::Next));
+    ops.push(Op::Jump(
+        JSET_K,
+        IPV4_OFFSET_MASK,
+        Target::Accept,
+        Target::Next,
+    ));
     ops.push(Op::Plain(LDX_B_MSH, net));
     ops.push(Op::Plain(LD_H_IND, net));
     ops.push(Op::Jump(JEQ_K, port, Target::Accept, Target::Next));
@@ -155,17 +170,32 @@ fn udp_port(ops: &mut Vec<Op>, framing: Framing, port: u32) {
     ops.push(Op::Label(IPV6));
     ops.push(Op::Jump(JEQ_K, ETHERTYPE_IPV6, Target::Next, Target::Drop));
     ops.push(Op::Plain(LD_B_ABS, net + 6));
-    ops.push(Op::Jump(JEQ_K, IPPROTO_UDP, Target::Next, Target::Label(IPV6_FRAGMENT)));
+    ops.push(Op::Jump(
+        JEQ_K,
+        IPPROTO_UDP,
+        Target::Next,
+        Target::Label(IPV6_FRAGMENT),
+    ));
     ops.push(Op::Plain(LD_H_ABS, net + IPV6_HEADER_LEN));
     ops.push(Op::Jump(JEQ_K, port, Target::Accept, Target::Next));
     ops.push(Op::Plain(LD_H_ABS, net + IPV6_HEADER_LEN + 2));
     ops.push(Op::Jump(JEQ_K, port, Target::Accept, Target::Drop));
     ops.push(Op::Label(IPV6_FRAGMENT));
-    ops.push(Op::Jump(JEQ_K, IPV6_FRAGMENT_HEADER, Target::Next, Target::Drop));
+    ops.push(Op::Jump(
+        JEQ_K,
+        IPV6_FRAGMENT_HEADER,
+        Target::Next,
+        Target::Drop,
+    ));
     ops.push(Op::Plain(LD_B_ABS, net + IPV6_HEADER_LEN));
     ops.push(Op::Jump(JEQ_K, IPPROTO_UDP, Target::Next, Target::Drop));
     ops.push(Op::Plain(LD_H_ABS, net + IPV6_HEADER_LEN + 2));
-    ops.push(Op::Jump(JSET_K, IPV6_OFFSET_MASK, Target::Accept, Target::Next));
+    ops.push(Op::Jump(
+        JSET_K,
+        IPV6_OFFSET_MASK,
+        Target::Accept,
+        Target::Next,
+    ));
     ops.push(Op::Plain(LD_H_ABS, net + IPV6_HEADER_LEN + 8));
     ops.push(Op::Jump(JEQ_K, port, Target::Accept, Target::Next));
     ops.push(Op::Plain(LD_H_ABS, net + IPV6_HEADER_LEN + 10));
@@ -202,7 +232,12 @@ fn assemble(ops: &[Op], snaplen: u32) -> Vec<Instruction> {
         let at = out.len();
         match *op {
             Op::Label(_) => {}
-            Op::Plain(code, k) => out.push(Instruction { code, jt: 0, jf: 0, k }),
+            Op::Plain(code, k) => out.push(Instruction {
+                code,
+                jt: 0,
+                jf: 0,
+                k,
+            }),
             Op::Jump(code, k, jt, jf) => out.push(Instruction {
                 code,
                 jt: resolve(at, jt),
@@ -211,8 +246,18 @@ fn assemble(ops: &[Op], snaplen: u32) -> Vec<Instruction> {
             }),
         }
     }
-    out.push(Instruction { code: RET_K, jt: 0, jf: 0, k: snaplen });
-    out.push(Instruction { code: RET_K, jt: 0, jf: 0, k: 0 });
+    out.push(Instruction {
+        code: RET_K,
+        jt: 0,
+        jf: 0,
+        k: snaplen,
+    });
+    out.push(Instruction {
+        code: RET_K,
+        jt: 0,
+        jf: 0,
+        k: 0,
+    });
     out
 }
 
@@ -271,7 +316,11 @@ mod tests {
                     None => return 0,
                 },
                 JEQ_K | JSET_K => {
-                    let hit = if ins.code == JEQ_K { a == ins.k } else { a & ins.k != 0 };
+                    let hit = if ins.code == JEQ_K {
+                        a == ins.k
+                    } else {
+                        a & ins.k != 0
+                    };
                     pc += usize::from(if hit { ins.jt } else { ins.jf });
                 }
                 RET_K => return ins.k,
@@ -281,10 +330,19 @@ mod tests {
         panic!("program did not return");
     }
 
-    const HOST: Meta = Meta { protocol: 0x0800, pkttype: 0, ifindex: 1 };
+    const HOST: Meta = Meta {
+        protocol: 0x0800,
+        pkttype: 0,
+        ifindex: 1,
+    };
 
     fn spec(framing: Framing) -> FilterSpec {
-        FilterSpec { framing, port: Some(6999), snaplen: 262_144, outgoing: Outgoing::Keep }
+        FilterSpec {
+            framing,
+            port: Some(6999),
+            snaplen: 262_144,
+            outgoing: Outgoing::Keep,
+        }
     }
 
     fn udp4(src: u16, dst: u16) -> Vec<u8> {
@@ -318,7 +376,10 @@ mod tests {
     #[test]
     fn ipv6_udp_to_or_from_the_port_is_accepted() {
         let prog = program(&spec(Framing::Ethernet));
-        let meta = Meta { protocol: 0x86dd, ..HOST };
+        let meta = Meta {
+            protocol: 0x86dd,
+            ..HOST
+        };
         assert_eq!(run(&prog, &udp6(40000, 6999), &meta), 262_144);
         assert_eq!(run(&prog, &udp6(6999, 1), &meta), 262_144);
         assert_eq!(run(&prog, &udp6(1, 2), &meta), 0);
@@ -340,7 +401,10 @@ mod tests {
         let mut frame = udp4(40000, 7000);
         // Flags+offset word at 14 + 6: offset 185 (1480 bytes), and a port that does not match.
         frame[20..22].copy_from_slice(&185u16.to_be_bytes());
-        assert_eq!(run(&program(&spec(Framing::Ethernet)), &frame, &HOST), 262_144);
+        assert_eq!(
+            run(&program(&spec(Framing::Ethernet)), &frame, &HOST),
+            262_144
+        );
     }
 
     #[test]
@@ -352,7 +416,10 @@ mod tests {
         first[14 + 6] = 44;
         first[54] = 17;
         first[54 + 8 + 2..54 + 8 + 4].copy_from_slice(&6999u16.to_be_bytes());
-        let meta = Meta { protocol: 0x86dd, ..HOST };
+        let meta = Meta {
+            protocol: 0x86dd,
+            ..HOST
+        };
         let prog = program(&spec(Framing::Ethernet));
         assert_eq!(run(&prog, &first, &meta), 262_144);
         let mut other_port = first.clone();
@@ -368,15 +435,24 @@ mod tests {
         let frame = udp4(40000, 6999);
         let prog = program(&spec(Framing::Network));
         assert_eq!(run(&prog, &frame[14..], &HOST), 262_144);
-        let arp = Meta { protocol: 0x0806, ..HOST };
+        let arp = Meta {
+            protocol: 0x0806,
+            ..HOST
+        };
         assert_eq!(run(&prog, &frame[14..], &arp), 0);
     }
 
     #[test]
     fn loopback_outgoing_copy_is_dropped_and_incoming_kept() {
         let frame = udp4(40000, 6999);
-        let prog = program(&FilterSpec { outgoing: Outgoing::DropAll, ..spec(Framing::Ethernet) });
-        let outgoing = Meta { pkttype: PACKET_OUTGOING, ..HOST };
+        let prog = program(&FilterSpec {
+            outgoing: Outgoing::DropAll,
+            ..spec(Framing::Ethernet)
+        });
+        let outgoing = Meta {
+            pkttype: PACKET_OUTGOING,
+            ..HOST
+        };
         assert_eq!(run(&prog, &frame, &outgoing), 0);
         assert_eq!(run(&prog, &frame, &HOST), 262_144);
     }
@@ -384,9 +460,20 @@ mod tests {
     #[test]
     fn any_drops_outgoing_only_on_the_loopback_index() {
         let frame = udp4(40000, 6999);
-        let prog = program(&FilterSpec { outgoing: Outgoing::DropOn(1), ..spec(Framing::Network) });
-        let lo_out = Meta { pkttype: PACKET_OUTGOING, ifindex: 1, ..HOST };
-        let eth_out = Meta { pkttype: PACKET_OUTGOING, ifindex: 2, ..HOST };
+        let prog = program(&FilterSpec {
+            outgoing: Outgoing::DropOn(1),
+            ..spec(Framing::Network)
+        });
+        let lo_out = Meta {
+            pkttype: PACKET_OUTGOING,
+            ifindex: 1,
+            ..HOST
+        };
+        let eth_out = Meta {
+            pkttype: PACKET_OUTGOING,
+            ifindex: 2,
+            ..HOST
+        };
         assert_eq!(run(&prog, &frame[14..], &lo_out), 0);
         assert_eq!(run(&prog, &frame[14..], &eth_out), 262_144);
         assert_eq!(run(&prog, &frame[14..], &HOST), 262_144);
@@ -394,7 +481,11 @@ mod tests {
 
     #[test]
     fn snaplen_is_the_accept_value_and_no_port_accepts_everything() {
-        let prog = program(&FilterSpec { port: None, snaplen: 96, ..spec(Framing::Ethernet) });
+        let prog = program(&FilterSpec {
+            port: None,
+            snaplen: 96,
+            ..spec(Framing::Ethernet)
+        });
         assert_eq!(run(&prog, &udp4(1, 2), &HOST), 96);
         assert_eq!(run(&prog, &[0u8; 3], &HOST), 96);
     }
@@ -402,6 +493,9 @@ mod tests {
     #[test]
     fn truncated_headers_are_rejected_not_misread() {
         let frame = udp4(40000, 6999);
-        assert_eq!(run(&program(&spec(Framing::Ethernet)), &frame[..30], &HOST), 0);
+        assert_eq!(
+            run(&program(&spec(Framing::Ethernet)), &frame[..30], &HOST),
+            0
+        );
     }
 }

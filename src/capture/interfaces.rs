@@ -95,7 +95,8 @@ pub fn default_route_ipv4(table: &str) -> Option<String> {
             let flags = u32::from_str_radix(f.get(3)?, 16).ok()?;
             let metric: u32 = f.get(6)?.parse().ok()?;
             let default = *f.get(1)? == "00000000" && *f.get(7)? == "00000000";
-            (default && flags & RTF_UP != 0 && flags & RTF_REJECT == 0).then(|| (metric, f[0].to_string()))
+            (default && flags & RTF_UP != 0 && flags & RTF_REJECT == 0)
+                .then(|| (metric, f[0].to_string()))
         })
         .min()
         .map(|(_, name)| name)
@@ -126,7 +127,11 @@ pub fn hardware_type(name: &str) -> Option<u16> {
     if name.contains('/') {
         return None;
     }
-    fs::read_to_string(format!("/sys/class/net/{name}/type")).ok()?.trim().parse().ok()
+    fs::read_to_string(format!("/sys/class/net/{name}/type"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]

@@ -127,8 +127,9 @@ impl Capture {
     pub fn open(config: CaptureConfig) -> Result<Capture> {
         let name = match config.interface.clone() {
             Some(name) => name,
-            None => default_route_interface()
-                .ok_or_else(|| Error::NoInterface("(none holds the default route; use -i)".into()))?,
+            None => default_route_interface().ok_or_else(|| {
+                Error::NoInterface("(none holds the default route; use -i)".into())
+            })?,
         };
         let any = name == ANY;
         let all = interfaces::list()?;
@@ -140,26 +141,49 @@ impl Capture {
                 .find(|i| i.name == name)
                 .ok_or_else(|| Error::NoInterface(name.clone()))?;
             if !iface.up {
-                return Err(capture_error("cannot capture", &name, io::Error::from_raw_os_error(libc::ENETDOWN)));
+                return Err(capture_error(
+                    "cannot capture",
+                    &name,
+                    io::Error::from_raw_os_error(libc::ENETDOWN),
+                ));
             }
-            (iface.index, interfaces::hardware_type(&name), iface.loopback)
+            (
+                iface.index,
+                interfaces::hardware_type(&name),
+                iface.loopback,
+            )
         };
-        let ethernet = !any && (loopback || matches!(hardware, Some(ARPHRD_ETHER | ARPHRD_LOOPBACK)));
+        let ethernet =
+            !any && (loopback || matches!(hardware, Some(ARPHRD_ETHER | ARPHRD_LOOPBACK)));
         let cooked = !ethernet;
-        let snaplen = if config.snaplen == 0 { crate::SNAPLEN } else { config.snaplen };
+        let snaplen = if config.snaplen == 0 {
+            crate::SNAPLEN
+        } else {
+            config.snaplen
+        };
         let outgoing = if any {
-            all.iter().find(|i| i.loopback).map_or(Outgoing::Keep, |lo| Outgoing::DropOn(lo.index))
+            all.iter()
+                .find(|i| i.loopback)
+                .map_or(Outgoing::Keep, |lo| Outgoing::DropOn(lo.index))
         } else if loopback || hardware == Some(ARPHRD_LOOPBACK) {
             Outgoing::DropAll
         } else {
             Outgoing::Keep
         };
         let spec = FilterSpec {
-            framing: if cooked { Framing::Network } else { Framing::Ethernet },
+            framing: if cooked {
+                Framing::Network
+            } else {
+                Framing::Ethernet
+            },
             port: config.port,
             // The cooked header we add counts against the snaplen; the filter must keep ≥ 1 byte
             // (returning 0 would drop the frame).
-            snaplen: if cooked { snaplen.saturating_sub(SLL2_HEADER_LEN as u32).max(1) } else { snaplen },
+            snaplen: if cooked {
+                snaplen.saturating_sub(SLL2_HEADER_LEN as u32).max(1)
+            } else {
+                snaplen
+            },
             outgoing,
         };
         let fail = |what: &'static str| {
@@ -175,9 +199,11 @@ impl Capture {
         })?;
         ring::set_tpacket_v3(&socket).map_err(fail("cannot select TPACKET_V3"))?;
         if cooked {
-            ring::set_reserve(&socket, SLL2_HEADER_LEN as u32).map_err(fail("cannot reserve header room"))?;
+            ring::set_reserve(&socket, SLL2_HEADER_LEN as u32)
+                .map_err(fail("cannot reserve header room"))?;
         }
-        ring::attach_filter(&socket, &bpf::program(&spec)).map_err(fail("cannot attach BPF filter"))?;
+        ring::attach_filter(&socket, &bpf::program(&spec))
+            .map_err(fail("cannot attach BPF filter"))?;
         let geometry = Geometry {
             block_size: block_size_for(config.block_size, snaplen),
             block_count: config.block_count.max(2),
@@ -185,7 +211,8 @@ impl Capture {
         };
         let ring = Ring::new(&socket, geometry).map_err(fail("cannot set up TPACKET_V3 ring"))?;
         if config.promiscuous && !any {
-            ring::set_promiscuous(&socket, ifindex).map_err(fail("cannot enable promiscuous mode"))?;
+            ring::set_promiscuous(&socket, ifindex)
+                .map_err(fail("cannot enable promiscuous mode"))?;
         }
         ring::bind(&socket, ifindex).map_err(|e| match e.raw_os_error() {
             Some(libc::ENODEV) => Error::NoInterface(name.clone()),
@@ -194,7 +221,11 @@ impl Capture {
         Ok(Capture {
             ring,
             socket,
-            link: if cooked { LinkType::LinuxSll2 } else { LinkType::Ethernet },
+            link: if cooked {
+                LinkType::LinuxSll2
+            } else {
+                LinkType::Ethernet
+            },
             interface: name,
             cooked,
             next_block: 0,
@@ -245,7 +276,9 @@ impl Capture {
         if delivered > 0 || flow.is_break() {
             return Ok(flow);
         }
-        match ring::wait(&self.socket, timeout).map_err(|e| capture_error("cannot wait for frames", &self.interface, e))? {
+        match ring::wait(&self.socket, timeout)
+            .map_err(|e| capture_error("cannot wait for frames", &self.interface, e))?
+        {
             Readiness::Idle | Readiness::Readable => Ok(self.deliver_ready(on_frame).1),
             Readiness::Error => {
                 // Reading SO_ERROR clears it, so the drain's polls do not spin on it.
@@ -303,7 +336,9 @@ impl Capture {
         let mut delivered = 0;
         for _ in 0..self.ring.block_count() {
             let index = self.next_block;
-            let Some(block) = self.ring.block(index) else { break };
+            let Some(block) = self.ring.block(index) else {
+                break;
+            };
             let walk = walk_block(block, self.link, self.cooked, self.captured, on_frame);
             self.ring.release(index);
             self.next_block = (index + 1) % self.ring.block_count();
@@ -319,7 +354,11 @@ impl Capture {
 }
 
 fn capture_error(what: &'static str, interface: &str, source: io::Error) -> Error {
-    Error::Capture { what, interface: interface.to_string(), source }
+    Error::Capture {
+        what,
+        interface: interface.to_string(),
+        source,
+    }
 }
 
 /// A block big enough for one whole snaplen frame plus headers, in whole pages.
@@ -365,17 +404,29 @@ struct Walk {
 
 /// Hands every frame of one ready block to `on_frame`. Offsets come from the kernel but are
 /// still checked against the block: a bad one ends the walk instead of reading outside it.
-fn walk_block<F>(block: &mut [u8], link: LinkType, cooked: bool, before: u64, on_frame: &mut F) -> Walk
+fn walk_block<F>(
+    block: &mut [u8],
+    link: LinkType,
+    cooked: bool,
+    before: u64,
+    on_frame: &mut F,
+) -> Walk
 where
     F: FnMut(Frame<'_>) -> ControlFlow<()>,
 {
-    let mut walk = Walk { delivered: 0, unread: 0, stopped: false };
+    let mut walk = Walk {
+        delivered: 0,
+        unread: 0,
+        stopped: false,
+    };
     let (Some(count), Some(first)) = (u32_at(block, NUM_PKTS), u32_at(block, FIRST_PKT)) else {
         return walk;
     };
     let mut at = first as usize;
     for n in 0..count {
-        let Some(frame) = frame_at(block, at, cooked) else { break };
+        let Some(frame) = frame_at(block, at, cooked) else {
+            break;
+        };
         let next = frame.next;
         let flow = on_frame(Frame {
             link,
@@ -421,7 +472,13 @@ fn frame_at(block: &mut [u8], at: usize, cooked: bool) -> Option<Located> {
     if !cooked {
         let end = mac.checked_add(snaplen)?;
         block.get(mac..end)?;
-        return Some(Located { start: mac, end, orig_len: len, ts_ns, next });
+        return Some(Located {
+            start: mac,
+            end,
+            orig_len: len,
+            ts_ns,
+            next,
+        });
     }
     let mut header = [0u8; SLL2_HEADER_LEN];
     // protocol (already network order in sockaddr_ll), reserved (0), ifindex, ARPHRD type,
@@ -439,7 +496,13 @@ fn frame_at(block: &mut [u8], at: usize, cooked: bool) -> Option<Located> {
     let end = mac.checked_add(snaplen)?;
     block.get(start..end)?;
     block[start..mac].copy_from_slice(&header);
-    Some(Located { start, end, orig_len: len.saturating_add(SLL2_HEADER_LEN as u32), ts_ns, next })
+    Some(Located {
+        start,
+        end,
+        orig_len: len.saturating_add(SLL2_HEADER_LEN as u32),
+        ts_ns,
+        next,
+    })
 }
 
 #[cfg(test)]

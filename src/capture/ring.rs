@@ -24,7 +24,11 @@ const ETH_P_ALL_BE: u16 = (libc::ETH_P_ALL as u16).to_be();
 /// at [`bind`], after the filter and ring are in place, so nothing unfiltered gets in.
 /// `cooked` asks for SOCK_DGRAM (frames start at the network header).
 pub fn open_socket(cooked: bool) -> io::Result<OwnedFd> {
-    let kind = if cooked { libc::SOCK_DGRAM } else { libc::SOCK_RAW };
+    let kind = if cooked {
+        libc::SOCK_DGRAM
+    } else {
+        libc::SOCK_RAW
+    };
     // SAFETY: plain system call with constant arguments; no memory is passed.
     let fd = unsafe { libc::socket(libc::AF_PACKET, kind | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {
@@ -40,10 +44,13 @@ fn set_option<T>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: &T)
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: `value` points to `len` readable bytes for the duration of the call; the kernel
     // copies them and keeps no pointer.
-    let rc = unsafe {
-        libc::setsockopt(fd.as_raw_fd(), level, name, (value as *const T).cast(), len)
-    };
-    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    let rc =
+        unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, (value as *const T).cast(), len) };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 /// Selects TPACKET_V3 (variable-size frames packed into blocks).
@@ -62,10 +69,19 @@ pub fn set_reserve(fd: &OwnedFd, bytes: u32) -> io::Result<()> {
 pub fn attach_filter(fd: &OwnedFd, program: &[Instruction]) -> io::Result<()> {
     let mut filters: Vec<libc::sock_filter> = program
         .iter()
-        .map(|i| libc::sock_filter { code: i.code, jt: i.jt, jf: i.jf, k: i.k })
+        .map(|i| libc::sock_filter {
+            code: i.code,
+            jt: i.jt,
+            jf: i.jf,
+            k: i.k,
+        })
         .collect();
-    let len = u16::try_from(filters.len()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let fprog = libc::sock_fprog { len, filter: filters.as_mut_ptr() };
+    let len =
+        u16::try_from(filters.len()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let fprog = libc::sock_fprog {
+        len,
+        filter: filters.as_mut_ptr(),
+    };
     // The kernel copies the instructions during the call; `filters` outlives it.
     set_option(fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog)
 }
@@ -91,9 +107,17 @@ pub fn bind(fd: &OwnedFd, ifindex: u32) -> io::Result<()> {
     let len = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
     // SAFETY: `addr` is a valid sockaddr_ll of `len` bytes for the duration of the call.
     let rc = unsafe {
-        libc::bind(fd.as_raw_fd(), (&addr as *const libc::sockaddr_ll).cast(), len)
+        libc::bind(
+            fd.as_raw_fd(),
+            (&addr as *const libc::sockaddr_ll).cast(),
+            len,
+        )
     };
-    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 /// Kernel counters since the previous read (`PACKET_STATISTICS` resets them on every read).
@@ -109,7 +133,11 @@ pub struct KernelCounters {
 
 /// Reads and resets the kernel's counters.
 pub fn statistics(fd: &OwnedFd) -> io::Result<KernelCounters> {
-    let mut stats = libc::tpacket_stats_v3 { tp_packets: 0, tp_drops: 0, tp_freeze_q_cnt: 0 };
+    let mut stats = libc::tpacket_stats_v3 {
+        tp_packets: 0,
+        tp_drops: 0,
+        tp_freeze_q_cnt: 0,
+    };
     let mut len = size_of::<libc::tpacket_stats_v3>() as libc::socklen_t;
     // SAFETY: `stats` is writable for `len` bytes and `len` is updated by the kernel.
     let rc = unsafe {
@@ -168,13 +196,21 @@ pub enum Readiness {
 
 /// Waits up to `timeout` for the ring to have a block ready.
 pub fn wait(fd: &OwnedFd, timeout: Duration) -> io::Result<Readiness> {
-    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
     let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
     // SAFETY: `pfd` is one valid pollfd, writable for the duration of the call.
     let rc = unsafe { libc::poll(&mut pfd, 1, millis) };
     if rc < 0 {
         let err = io::Error::last_os_error();
-        return if err.kind() == io::ErrorKind::Interrupted { Ok(Readiness::Idle) } else { Err(err) };
+        return if err.kind() == io::ErrorKind::Interrupted {
+            Ok(Readiness::Idle)
+        } else {
+            Err(err)
+        };
     }
     if pfd.revents & (libc::POLLERR | libc::POLLNVAL) != 0 {
         Ok(Readiness::Error)
@@ -249,8 +285,14 @@ impl Ring {
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        let base = NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
-        Ok(Ring { base, len, block_size, block_count })
+        let base =
+            NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
+        Ok(Ring {
+            base,
+            len,
+            block_size,
+            block_count,
+        })
     }
 
     /// Number of blocks.
@@ -284,7 +326,8 @@ impl Ring {
     /// Hands `block` back to the kernel.
     pub fn release(&mut self, block: usize) {
         // Release: our reads of the block happen before the kernel may refill it.
-        self.status_word(block).store(libc::TP_STATUS_KERNEL, Ordering::Release);
+        self.status_word(block)
+            .store(libc::TP_STATUS_KERNEL, Ordering::Release);
     }
 }
 
@@ -317,7 +360,13 @@ pub fn lookup_user(name: &str) -> io::Result<Option<Account>> {
         // SAFETY: every pointer is valid for the call; the strings getpwnam_r stores point into
         // `buf`, which we do not read (only uid and gid are copied out).
         let rc = unsafe {
-            libc::getpwnam_r(cname.as_ptr(), &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut result)
+            libc::getpwnam_r(
+                cname.as_ptr(),
+                &mut pwd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut result,
+            )
         };
         if rc == libc::ERANGE {
             buf.resize(buf.len() * 4, 0);
@@ -326,7 +375,14 @@ pub fn lookup_user(name: &str) -> io::Result<Option<Account>> {
         if rc != 0 {
             return Err(io::Error::from_raw_os_error(rc));
         }
-        return Ok(if result.is_null() { None } else { Some(Account { uid: pwd.pw_uid, gid: pwd.pw_gid }) });
+        return Ok(if result.is_null() {
+            None
+        } else {
+            Some(Account {
+                uid: pwd.pw_uid,
+                gid: pwd.pw_gid,
+            })
+        });
     }
     Err(io::Error::from_raw_os_error(libc::ERANGE))
 }

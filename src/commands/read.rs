@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use udpscope::Error;
 
-use crate::cli::{ReadArgs};
+use crate::cli::ReadArgs;
 
 pub fn read(_args: ReadArgs) -> Result<ExitCode, Error> {
     Err(super::not_yet("read"))
