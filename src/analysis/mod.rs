@@ -49,7 +49,11 @@ impl Analysis {
         _stats: &DecodeStats,
         _color: bool,
     ) -> io::Result<()> {
-        writeln!(out, "{} datagrams (port {:?})", self.datagrams, self.config.port)
+        writeln!(
+            out,
+            "{} datagrams (port {:?})",
+            self.datagrams, self.config.port
+        )
     }
 
     /// Writes the ladder diagram as SVG.

@@ -4,4 +4,3 @@ pub mod pcap;
 pub mod printer;
 
 pub use pcap::PcapSink;
-
