@@ -522,6 +522,6 @@ mod tests {
     fn block_holds_a_whole_snaplen_frame() {
         assert_eq!(block_size_for(1 << 20, 262_144), 1 << 20);
         let big = block_size_for(1 << 20, 4_000_000);
-        assert!(big >= 4_000_000 + 4096 && big % 4096 == 0, "{big}");
+        assert!(big >= 4_000_000 + 4096 && big.is_multiple_of(4096), "{big}");
     }
 }
