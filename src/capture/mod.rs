@@ -296,6 +296,10 @@ impl Capture {
     where
         F: FnMut(Frame<'_>) -> ControlFlow<()>,
     {
+        // Frames still arriving (a flood that goes on after Ctrl-C) are no longer accepted, so
+        // they are neither captured nor counted: written + dropped = received stays exact.
+        // Should that fail, draining is still worth it; only the counts could keep moving.
+        let _ = self.stop_accepting();
         let deadline = Instant::now() + self.retire * 3;
         for _ in 0..64 {
             if self.deliver_ready(on_frame).1.is_break() {
@@ -310,6 +314,14 @@ impl Capture {
         }
         let _ = self.deliver_ready(on_frame);
         Ok(())
+    }
+
+    /// Makes the kernel accept no more frames; those already in the ring stay deliverable.
+    /// Called by [`Capture::drain`]; call it before [`Capture::stats`] after a `Break` too, so
+    /// the counts stop moving.
+    pub fn stop_accepting(&mut self) -> Result<()> {
+        ring::attach_filter(&self.socket, &bpf::reject_all())
+            .map_err(|e| capture_error("cannot detach BPF filter", &self.interface, e))
     }
 
     /// Counts so far. Reads (and thereby resets) the kernel counters, accumulating them.

@@ -122,6 +122,8 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
             break;
         }
     }
+    // After a `-c` or failure stop the kernel would go on accepting frames nobody reads.
+    let _ = capture.stop_accepting();
     let stats = capture.stats();
     let Session {
         mut out,
