@@ -126,7 +126,8 @@ pub struct CaptureArgs {
     /// Snapshot length: bytes kept per frame.
     #[arg(short = 's', value_name = "SNAPLEN", default_value_t = udpscope::SNAPLEN)]
     pub snaplen: u32,
-    /// Quiet: no line per datagram.
+    /// Quiet: no line per datagram and no analysis, only the end counts on stderr (as
+    /// `tcpdump -w`); use --summary to keep the analysis.
     #[arg(short, long)]
     pub quiet: bool,
     /// Flush the file after every packet (a valid file even after SIGKILL).

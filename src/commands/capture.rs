@@ -90,6 +90,10 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
             },
         ),
         print: !(args.quiet || args.summary),
+        // -q leaves only the file and the end counts, as `tcpdump -w` does: frames then go
+        // straight to the file, undecoded, unless -c (which counts datagrams) or --diagram
+        // needs the decoder. --summary keeps the analysis.
+        decode: !args.quiet || args.count.is_some() || args.output.diagram.is_some(),
         file,
         decoder: Decoder::new(),
         analysis: Analysis::new(AnalysisConfig {
@@ -155,7 +159,9 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
         analysis.incomplete(&incomplete);
     }
     let out = out.get_mut();
-    let report = if args.output.json {
+    let report = if args.quiet {
+        Ok(())
+    } else if args.output.json {
         analysis.write_json(out, decoder.stats())
     } else {
         analysis.write_report(out, decoder.stats(), color)
@@ -180,6 +186,8 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
 struct Session<W: Write> {
     out: Printer<W>,
     print: bool,
+    /// Decode each frame (for the printer, the analysis, or `-c`).
+    decode: bool,
     file: Option<RotatingSink>,
     decoder: Decoder,
     analysis: Analysis,
@@ -203,6 +211,9 @@ impl<W: Write> Session<W> {
                     return ControlFlow::Break(());
                 }
             }
+        }
+        if !self.decode {
+            return flow;
         }
         match self.decoder.decode(&frame) {
             Decoded::Datagram(datagram) => {
