@@ -368,3 +368,63 @@ fn rotation_without_a_file_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("-w FILE"));
 }
+
+#[test]
+fn vlan_tag_stripped_by_the_kernel_is_put_back_in_the_file() {
+    if !common::require_root("vlan_tag_stripped_by_the_kernel_is_put_back_in_the_file") {
+        return;
+    }
+    let lab = Lab::new();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vlan.pcap");
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &lab.vm1])
+        .arg(binary())
+        .args(["capture", "-i", &lab.if1, "-c", "1", "-w"])
+        .arg(&file);
+    let running = Running::start(cmd);
+    // VM2 puts a frame tagged for VLAN 100 on the wire (this kernel may lack 8021q devices, so
+    // it is built by hand). VM1's kernel moves the tag into the packet's metadata before any
+    // packet socket sees it; the capture on the untagged interface must put it back.
+    lab.python_in_vm2(&format!(
+        "import socket, struct\n\
+         def csum(b):\n    s = sum(struct.unpack('!10H', b))\n    s = (s >> 16) + (s & 0xffff)\n    return ~(s + (s >> 16)) & 0xffff\n\
+         payload = b'Bonjour'\n\
+         udp = struct.pack('!HHHH', 40000, 6999, 8 + len(payload), 0) + payload\n\
+         ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,\n\
+             socket.inet_aton('192.168.200.5'), socket.inet_aton('192.168.200.4'))\n\
+         ip = ip[:10] + struct.pack('!H', csum(ip)) + ip[12:]\n\
+         frame = b'\\xff' * 6 + b'\\x02\\x00\\x00\\x00\\x00\\x05' + struct.pack('!HHH', 0x8100, 100, 0x0800) + ip + udp\n\
+         s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\n\
+         s.bind(('{}', 0))\n\
+         s.send(frame)\n",
+        lab.if2
+    ));
+    let (code, stderr) = running.wait();
+    assert_eq!(code, 0, "{stderr}");
+    let fields = Command::new("tshark")
+        .arg("-r")
+        .arg(&file)
+        .args([
+            "-T",
+            "fields",
+            "-e",
+            "vlan.id",
+            "-e",
+            "ip.dst",
+            "-e",
+            "udp.dstport",
+            "-e",
+            "data.data",
+            "-e",
+            "frame.len",
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    // 14 (Ethernet) + 4 (802.1Q) + 20 (IPv4) + 8 (UDP) + 7 bytes of "Bonjour".
+    assert_eq!(
+        String::from_utf8_lossy(&fields.stdout).trim_end(),
+        "100\t192.168.200.4\t6999\t426f6e6a6f7572\t53"
+    );
+}
