@@ -12,12 +12,14 @@
 //! - [`expect`]: the reply listener and the comparison with recorded replies.
 //! - [`report`]: the end report, text or JSON.
 //! - [`plan`]: `--dry-run`, the schedule without sending.
+//! - [`recording`]: a capture file read as records, one pass at a time.
 
 #![deny(unsafe_code)]
 
 pub mod expect;
 pub mod pacer;
 pub mod plan;
+pub mod recording;
 pub mod report;
 pub mod schedule;
 pub mod sender;
@@ -33,6 +35,7 @@ use std::time::{Duration, Instant};
 pub use expect::{Comparison, Difference, ExpectedReply};
 pub use pacer::{Pacer, Wait};
 pub use plan::{Plan, PlanLine};
+pub use recording::{PassStats, read_pass, record_of};
 pub use report::{Report, TimingError};
 pub use schedule::{Schedule, Timing};
 pub use sender::{SendCounters, Sender};
