@@ -36,6 +36,8 @@ pub struct Outcome<W: Write> {
     pub printer: Option<Printer<W>>,
     /// Records in the written file, if any.
     pub written: Option<u64>,
+    /// Diagnostics produced while finishing (datagrams whose fragments never all arrived).
+    pub notes: Vec<String>,
 }
 
 impl<W: Write> Pipeline<W> {
@@ -159,6 +161,7 @@ impl<W: Write> Pipeline<W> {
             analysis: self.analysis,
             printer: self.printer,
             written,
+            notes: self.notes,
         })
     }
 }

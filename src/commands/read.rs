@@ -80,6 +80,9 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
         }
     }
     let outcome = pipeline.finish()?;
+    for note in &outcome.notes {
+        eprintln!("udpscope: {}: {note}", args.file.display());
+    }
     let mut out = BufWriter::new(io::stdout().lock());
     let report = if args.output.json && args.summary {
         outcome.analysis.write_json(&mut out, &outcome.stats)
