@@ -31,23 +31,16 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
             },
         )
     });
-    let writer = match &args.write {
-        Some(path) => {
-            let link = file.link_type().ok_or_else(|| Error::Format {
-                path: args.file.clone(),
-                reason: "pcapng file with no interface: nothing to copy".into(),
-            })?;
-            let format = if args.pcapng {
-                FileFormat::PcapNg
-            } else {
-                FileFormat::Pcap
-            };
-            Some(PcapSink::create(path, link, format, udpscope::SNAPLEN)?)
-        }
-        None => None,
+    let format = if args.pcapng {
+        FileFormat::PcapNg
+    } else {
+        FileFormat::Pcap
     };
+    // The output takes the link type of the first frame: a pcapng input names its interfaces
+    // only as they appear.
+    let mut pending_output = args.write.clone();
     let filter = Filter { port: args.port };
-    let mut pipeline = Pipeline::new(filter, printer, writer, args.count);
+    let mut pipeline = Pipeline::new(filter, printer, None, args.count);
     let mut failure = None;
     while let Some(next) = file.next_frame() {
         let frame = match next {
@@ -58,6 +51,10 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
             }
         };
         let index = frame.index;
+        if let Some(path) = pending_output.take() {
+            let sink = PcapSink::create(&path, frame.link, format, udpscope::SNAPLEN)?;
+            pipeline.replace_writer(Some(sink));
+        }
         if let Some(writer) = pipeline.writer_mut()
             && writer.link() != frame.link
         {
@@ -78,6 +75,18 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
         if index % SHUTDOWN_POLL == 0 && shutdown.is_triggered() {
             break;
         }
+    }
+    if let Some(path) = pending_output.take() {
+        // No frame at all: still leave a valid, empty capture.
+        let link = file
+            .link_type()
+            .unwrap_or(udpscope::frame::LinkType::Ethernet);
+        pipeline.replace_writer(Some(PcapSink::create(
+            &path,
+            link,
+            format,
+            udpscope::SNAPLEN,
+        )?));
     }
     let outcome = pipeline.finish()?;
     for note in &outcome.notes {
