@@ -7,14 +7,17 @@
 //! port unreachable, like the client), or a reply differed, was missing or unexpected; 1 also
 //! for a file or socket error (after the report of what was sent before it); 2 for usage.
 
+use std::borrow::Cow;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use udpscope::Error;
+use udpscope::replay::raw::{FrameBuilder, LoopbackSettings, RawSender, Rewrite, parse_mac};
 use udpscope::replay::{
-    Flow, Plan, Record, ReplayConfig, Replayer, Schedule, Timing, read_pass, sender,
+    Flow, Item, PassStats, Plan, Record, ReplayConfig, Replayer, Schedule, Timing, read_datagrams,
+    read_pass, sender,
 };
 
 use crate::cli::ReplayArgs;
@@ -25,9 +28,6 @@ const PROGRESS_AFTER: Duration = Duration::from_secs(1);
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
 pub fn replay(args: ReplayArgs) -> Result<ExitCode, Error> {
-    if args.raw {
-        return Err(super::not_yet("replay --raw"));
-    }
     let timing = timing(&args);
     // Validates --speed, --pps and --max-gap before anything is opened.
     let schedule = Schedule::new(timing, args.max_gap)?;
@@ -48,14 +48,6 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, Error> {
     if args.dry_run {
         return dry_run(&args, schedule);
     }
-    let Some(to) = &args.to else {
-        return Err(Error::Usage(
-            "replay needs --to HOST:PORT (or --dry-run)".into(),
-        ));
-    };
-    let to = resolve(to, args.from_src)?;
-    let shutdown = crate::shutdown_on_signals()?;
-    let socket = sender::connect(to, args.from_src)?;
     let config = ReplayConfig {
         timing,
         max_gap_s: args.max_gap,
@@ -63,26 +55,125 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, Error> {
         expect_replies: args.expect_replies,
         reply_timeout: Duration::from_secs_f64(args.reply_timeout),
     };
-    let mut replayer = Replayer::new(socket, config, shutdown)?;
+    if args.raw {
+        return raw_replay(&args, config);
+    }
+    if args.dst_mac.is_some()
+        || args.dst_ip.is_some()
+        || args.dst_port.is_some()
+        || args.src_ip.is_some()
+    {
+        return Err(Error::Usage(
+            "--dst-mac, --dst-ip, --dst-port and --src-ip rewrite frames for --raw; a socket replay sends to --to".into(),
+        ));
+    }
+    let Some(to) = &args.to else {
+        return Err(Error::Usage(
+            "replay needs --to HOST:PORT (or --raw -i IFACE, or --dry-run)".into(),
+        ));
+    };
+    let to = resolve(to, args.from_src)?;
+    let shutdown = crate::shutdown_on_signals()?;
+    let socket = sender::connect(to, args.from_src)?;
+    let replayer = Replayer::new(socket, config, shutdown)?;
+    let port = args.port;
+    run(&args, replayer, |replayer, progress| {
+        read_pass(&args.file, port, |record| {
+            let flow = replayer.offer(record);
+            progress.tick(replayer);
+            flow
+        })
+    })
+}
+
+/// `--raw -i IFACE`: the client datagrams rebuilt as Ethernet frames and injected.
+fn raw_replay(args: &ReplayArgs, config: ReplayConfig) -> Result<ExitCode, Error> {
+    if args.to.is_some() {
+        return Err(Error::Usage(
+            "--raw sends frames to their captured addresses (rewrite them with --dst-ip, --dst-port, --dst-mac), not to --to".into(),
+        ));
+    }
+    if config.expect_replies {
+        return Err(Error::Usage(
+            "--expect-replies needs the UDP socket: it cannot be used with --raw".into(),
+        ));
+    }
+    let Some(interface) = &args.interface else {
+        return Err(Error::Usage("--raw needs -i IFACE".into()));
+    };
+    let rewrite = Rewrite {
+        dst_mac: args.dst_mac.as_deref().map(parse_mac).transpose()?,
+        dst_ip: args.dst_ip,
+        src_ip: args.src_ip,
+        dst_port: args.dst_port,
+    };
+    let shutdown = crate::shutdown_on_signals()?;
+    let sender = RawSender::open(interface)?;
+    let port = sender.port().clone();
+    if port.loopback
+        && let Some(problem) = LoopbackSettings::read(&port.name).problem(&port.name)
+    {
+        return Err(Error::Capture {
+            what: "cannot replay raw frames",
+            interface: port.name,
+            source: io::Error::other(problem),
+        });
+    }
+    let builder = FrameBuilder::new(rewrite, port.mac, port.loopback);
+    let replayer = Replayer::with_transmitter(Box::new(sender), config, shutdown)?;
+    let server_port = args.port;
+    let mut build_error = None;
+    let code = run(args, replayer, |replayer, progress| {
+        read_datagrams(&args.file, |datagram| {
+            if datagram.dst_port != server_port {
+                return Flow::Continue;
+            }
+            let frame = match builder.frame(&datagram) {
+                Ok(frame) => frame,
+                Err(reason) => {
+                    build_error = Some(Error::Usage(reason));
+                    return Flow::Stop;
+                }
+            };
+            // Keep the item marked truncated when the capture cut the payload.
+            let cut = datagram.truncated.then(|| {
+                datagram
+                    .wire_payload_len()
+                    .saturating_sub(datagram.payload.len())
+                    .max(1)
+            });
+            let item = Item {
+                index: datagram.frame_index,
+                ts_ns: datagram.ts_ns,
+                wire_len: frame.len() + cut.unwrap_or(0),
+                payload: Cow::Owned(frame),
+            };
+            let flow = replayer.offer(Record::Request(item));
+            progress.tick(replayer);
+            flow
+        })
+    })?;
+    match build_error {
+        Some(e) => Err(e),
+        None => Ok(code),
+    }
+}
+
+/// Plays every `--loop` pass with `pass`, then prints the report and chooses the exit code.
+fn run(
+    args: &ReplayArgs,
+    mut replayer: Replayer,
+    mut pass: impl FnMut(&mut Replayer, &mut ProgressLine) -> Result<PassStats, Error>,
+) -> Result<ExitCode, Error> {
     let mut progress = ProgressLine::new(io::stderr().is_terminal(), args.loops);
     let mut failure = None;
-    let mut requests = 0;
-    for pass in 0..args.loops {
-        if pass > 0 {
+    for n in 0..args.loops {
+        if n > 0 {
             replayer.start_pass();
         }
-        let result = read_pass(&args.file, args.port, |record| {
-            let flow = replayer.offer(record);
-            progress.tick(&replayer);
-            flow
-        });
-        match result {
-            Ok(stats) => {
-                requests += stats.requests;
-                if stats.stopped {
-                    break;
-                }
-            }
+        match pass(&mut replayer, &mut progress) {
+            Ok(stats) if stats.stopped => break,
+            Ok(_) => {}
             Err(e) => {
                 failure = Some(e);
                 break;
@@ -90,14 +181,15 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, Error> {
         }
     }
     progress.clear();
-    if requests == 0 && failure.is_none() {
+    let report = replayer.finish();
+    let attempted = report.sent + report.failed + report.skipped_truncated;
+    if attempted == 0 && !report.interrupted && failure.is_none() {
         eprintln!(
             "udpscope: {}: no datagram to port {} (choose the server's port with --port)",
             args.file.display(),
             args.port
         );
     }
-    let report = replayer.finish();
     let mut out = BufWriter::new(io::stdout().lock());
     let written = if args.json {
         writeln!(out, "{}", report.to_json())

@@ -13,12 +13,14 @@
 //! - [`report`]: the end report, text or JSON.
 //! - [`plan`]: `--dry-run`, the schedule without sending.
 //! - [`recording`]: a capture file read as records, one pass at a time.
+//! - [`raw`]: `--raw`, whole Ethernet frames injected on an interface (root).
 
 #![deny(unsafe_code)]
 
 pub mod expect;
 pub mod pacer;
 pub mod plan;
+pub mod raw;
 pub mod recording;
 pub mod report;
 pub mod schedule;
@@ -27,6 +29,7 @@ pub mod sender;
 mod sendmmsg;
 
 use std::borrow::Cow;
+use std::fmt;
 use std::net::UdpSocket;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -35,7 +38,7 @@ use std::time::{Duration, Instant};
 pub use expect::{Comparison, Difference, ExpectedReply};
 pub use pacer::{Pacer, Wait};
 pub use plan::{Plan, PlanLine};
-pub use recording::{PassStats, read_pass, record_of};
+pub use recording::{PassStats, read_datagrams, read_pass, record_of};
 pub use report::{Report, TimingError};
 pub use schedule::{Schedule, Timing};
 pub use sender::{SendCounters, Sender};
@@ -44,6 +47,29 @@ use crate::Error;
 use crate::shutdown::Shutdown;
 use expect::Listener;
 use report::Lateness;
+
+/// Where replayed bytes go: a UDP socket ([`Sender`], payloads) or an interface
+/// ([`raw::RawSender`], whole frames). A failure is counted, never returned: the replay goes on.
+pub trait Transmit: fmt::Debug {
+    /// Sends one datagram (or frame) now; true when the kernel took it.
+    fn send(&mut self, bytes: &[u8]) -> bool;
+    /// Queues one for a batched send (top speed); sends at once when batching is not supported.
+    fn queue(&mut self, bytes: &[u8]) {
+        self.send(bytes);
+    }
+    /// Sends whatever is queued.
+    fn flush(&mut self) {}
+    /// Counts so far.
+    fn counters(&self) -> &SendCounters;
+    /// ICMP refusals reported so far.
+    fn refused(&self) -> u64 {
+        0
+    }
+    /// Counts a refusal still pending after the last send.
+    fn collect_pending_refusal(&mut self) {}
+    /// Where the bytes go, for the report (`127.0.0.1:6999`, `interface lo`).
+    fn target(&self) -> String;
+}
 
 /// One recorded datagram, reduced to what replay needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,7 +161,7 @@ pub struct Replayer {
     config: ReplayConfig,
     schedule: Schedule,
     pacer: Option<Pacer>,
-    sender: Sender,
+    sender: Box<dyn Transmit>,
     listener: Option<Listener>,
     expected: Vec<ExpectedReply>,
     /// True when the last client datagram of this pass was sent (its replies are expected).
@@ -152,17 +178,41 @@ impl Replayer {
     /// An engine sending on `socket`, which must already be connected to the target (see
     /// [`sender::connect`]); the first pass begins at once.
     pub fn new(socket: UdpSocket, config: ReplayConfig, shutdown: Shutdown) -> Result<Self, Error> {
-        let schedule = Schedule::new(config.timing, config.max_gap_s)?;
         let refused = Arc::new(AtomicU64::new(0));
         let listener = if config.expect_replies {
             Some(Listener::spawn(&socket, Arc::clone(&refused))?)
         } else {
             None
         };
+        let sender = Sender::new(socket, refused)?;
+        Self::build(Box::new(sender), listener, config, shutdown)
+    }
+
+    /// An engine sending through another transmitter (`--raw`). There is no socket to hear
+    /// replies on, so `expect_replies` is a usage error here.
+    pub fn with_transmitter(
+        sender: Box<dyn Transmit>,
+        config: ReplayConfig,
+        shutdown: Shutdown,
+    ) -> Result<Self, Error> {
+        if config.expect_replies {
+            return Err(Error::Usage(
+                "--expect-replies needs the UDP socket: it cannot be used with --raw".into(),
+            ));
+        }
+        Self::build(sender, None, config, shutdown)
+    }
+
+    fn build(
+        sender: Box<dyn Transmit>,
+        listener: Option<Listener>,
+        config: ReplayConfig,
+        shutdown: Shutdown,
+    ) -> Result<Self, Error> {
         Ok(Self {
-            schedule,
+            schedule: Schedule::new(config.timing, config.max_gap_s)?,
             pacer: None,
-            sender: Sender::new(socket, refused)?,
+            sender,
             listener,
             expected: Vec::new(),
             replies_follow: false,
@@ -263,7 +313,7 @@ impl Replayer {
         self.sender.collect_pending_refusal();
         let counters = self.sender.counters().clone();
         Report {
-            peer: Some(self.sender.peer()),
+            target: Some(self.sender.target()),
             passes: self.passes,
             sent: counters.sent,
             bytes: counters.bytes,

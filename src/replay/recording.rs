@@ -13,6 +13,8 @@ use crate::source::CaptureFile;
 pub struct PassStats {
     /// Frames read.
     pub frames: u64,
+    /// UDP datagrams decoded.
+    pub datagrams: u64,
     /// Datagrams sent to the server's port.
     pub requests: u64,
     /// Datagrams sent from the server's port.
@@ -59,6 +61,29 @@ pub fn read_pass(
     port: u16,
     mut each: impl FnMut(Record<'_>) -> Flow,
 ) -> Result<PassStats, Error> {
+    let (mut requests, mut replies) = (0, 0);
+    let mut stats = read_datagrams(path, |datagram| match record_of(datagram, port) {
+        Some(record) => {
+            match &record {
+                Record::Request(_) => requests += 1,
+                Record::Reply(_) => replies += 1,
+            }
+            each(record)
+        }
+        None => Flow::Continue,
+    })?;
+    stats.requests = requests;
+    stats.replies = replies;
+    stats.other = stats.datagrams - requests - replies;
+    Ok(stats)
+}
+
+/// Reads `path` once, handing every UDP datagram (reassembled when fragmented) to `each` until
+/// it returns [`Flow::Stop`]. Fills `frames`, `datagrams` and `stopped` of the stats.
+pub fn read_datagrams(
+    path: &Path,
+    mut each: impl FnMut(Datagram<'_>) -> Flow,
+) -> Result<PassStats, Error> {
     let mut file = CaptureFile::open(path)?;
     let mut decoder = Decoder::new();
     let mut stats = PassStats::default();
@@ -68,15 +93,8 @@ pub fn read_pass(
         let Decoded::Datagram(datagram) = decoder.decode(&frame) else {
             continue;
         };
-        let Some(record) = record_of(datagram, port) else {
-            stats.other += 1;
-            continue;
-        };
-        match &record {
-            Record::Request(_) => stats.requests += 1,
-            Record::Reply(_) => stats.replies += 1,
-        }
-        if each(record) == Flow::Stop {
+        stats.datagrams += 1;
+        if each(datagram) == Flow::Stop {
             stats.stopped = true;
             break;
         }

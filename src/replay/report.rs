@@ -3,7 +3,6 @@
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -112,13 +111,13 @@ pub struct TimingError {
 /// Everything a replay did.
 #[derive(Clone, Debug, Default)]
 pub struct Report {
-    /// Where the datagrams went.
-    pub peer: Option<SocketAddr>,
+    /// Where the datagrams went (`127.0.0.1:6999`, `interface lo`).
+    pub target: Option<String>,
     /// Passes over the recording begun.
     pub passes: u32,
     /// Datagrams handed to the kernel.
     pub sent: u64,
-    /// Payload bytes in them.
+    /// Bytes in them: payloads, or whole frames with `--raw`.
     pub bytes: u64,
     /// Datagrams that could not be sent.
     pub failed: u64,
@@ -166,7 +165,7 @@ impl Report {
         let replies = self.replies.as_ref();
         let micros = |ns: u64| ns as f64 / 1e3;
         json!({
-            "to": self.peer.map(|p| p.to_string()),
+            "to": self.target,
             "passes": self.passes,
             "sent": self.sent,
             "bytes": self.bytes,
@@ -197,7 +196,10 @@ impl Report {
     /// The report as aligned `name  value` lines.
     pub fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
         let mut text = String::new();
-        let to = self.peer.map_or_else(String::new, |p| format!(" to {p}"));
+        let to = self
+            .target
+            .as_ref()
+            .map_or_else(String::new, |t| format!(" to {t}"));
         let passes = if self.passes > 1 {
             format!(" over {} passes", self.passes)
         } else {

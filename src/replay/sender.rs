@@ -16,6 +16,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::Transmit;
 use super::sendmmsg::send_batch;
 use crate::Error;
 
@@ -153,7 +154,7 @@ impl Sender {
                 }
             }
         }
-        self.fail(last_error);
+        self.fail_with(last_error);
         false
     }
 
@@ -206,7 +207,7 @@ impl Sender {
                 _ => false,
             };
             if !retry || attempts >= MAX_ATTEMPTS {
-                self.fail(Some(error));
+                self.fail_with(Some(error));
                 next += 1;
                 attempts = 0;
             }
@@ -225,12 +226,42 @@ impl Sender {
         }
     }
 
-    fn fail(&mut self, error: Option<io::Error>) {
+    fn fail_with(&mut self, error: Option<io::Error>) {
         self.counters.failed += 1;
         if self.counters.first_error.is_none() {
             let cause = error.map_or_else(|| "unknown error".to_string(), |e| e.to_string());
             self.counters.first_error = Some(format!("cannot send to {}: {cause}", self.peer));
         }
+    }
+}
+
+impl Transmit for Sender {
+    fn send(&mut self, bytes: &[u8]) -> bool {
+        Sender::send(self, bytes)
+    }
+
+    fn queue(&mut self, bytes: &[u8]) {
+        Sender::queue(self, bytes);
+    }
+
+    fn flush(&mut self) {
+        Sender::flush(self);
+    }
+
+    fn counters(&self) -> &SendCounters {
+        Sender::counters(self)
+    }
+
+    fn refused(&self) -> u64 {
+        Sender::refused(self)
+    }
+
+    fn collect_pending_refusal(&mut self) {
+        Sender::collect_pending_refusal(self);
+    }
+
+    fn target(&self) -> String {
+        self.peer.to_string()
     }
 }
 
