@@ -88,9 +88,9 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, Error> {
 
 /// `--raw -i IFACE`: the client datagrams rebuilt as Ethernet frames and injected.
 fn raw_replay(args: &ReplayArgs, config: ReplayConfig) -> Result<ExitCode, Error> {
-    if args.to.is_some() {
+    if args.to.is_some() || args.from_src.is_some() {
         return Err(Error::Usage(
-            "--raw sends frames to their captured addresses (rewrite them with --dst-ip, --dst-port, --dst-mac), not to --to".into(),
+            "--raw sends frames with their captured addresses (rewrite them with --src-ip, --dst-ip, --dst-port, --dst-mac), not with --to or --from-src".into(),
         ));
     }
     if config.expect_replies {

@@ -32,20 +32,22 @@ done
 UDPSCOPE=$(realpath "$UDPSCOPE")
 
 work=$(mktemp -d)
-namespaces=()
+prefix="udpsrb$$n"
+sinks=()
 cleanup() {
-    for ns in "${namespaces[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+    for pid in "${sinks[@]}"; do kill "$pid" 2>/dev/null || true; done
+    # new_namespace runs in $(...) subshells, so the names are found again by their prefix.
+    for ns in $(ip netns list | awk -v p="$prefix" 'index($1, p) == 1 { print $1 }'); do
+        ip netns del "$ns" 2>/dev/null || true
+    done
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-counter=0
 # Creates a namespace with lo up and martian-free loopback; prints its name.
 new_namespace() {
-    counter=$((counter + 1))
-    local ns="udpsrb$$n$counter"
+    local ns="$prefix$RANDOM$RANDOM"
     ip netns add "$ns"
-    namespaces+=("$ns")
     ip -n "$ns" link set lo up
     ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.route_localnet=1 net.ipv4.conf.lo.route_localnet=1 \
         net.ipv4.conf.all.accept_local=1 net.ipv4.conf.lo.accept_local=1 \
@@ -77,8 +79,9 @@ try:
         s.recv(65535); n += 1
 except BlockingIOError:
     pass
-print('drained', n, flush=True)" > "$work/sink.$1" &
+print('drained', n, flush=True)" > "$work/sink.$1" 2>&1 &
     sink_pid=$!
+    sinks+=("$sink_pid")
     for _ in $(seq 100); do grep -q ready "$work/sink.$1" 2>/dev/null && return; sleep 0.05; done
     echo "replay.sh: sink socket did not start" >&2; exit 1
 }
@@ -129,28 +132,36 @@ for run in $(seq "$RUNS"); do
 done
 python3 -c "print(f'best: udpscope {$best_udpscope} /s, tcpreplay {$best_tcpreplay} /s, ratio {$best_udpscope / max($best_tcpreplay, 1):.2f}x (goal >= 1.3x)')"
 
-# Gap statistics of the datagrams to $PORT in a nanosecond pcap written by tcpdump.
+# Timing statistics of a nanosecond pcap written by tcpdump, matched by the sequence number that
+# ends each payload (so a packet tcpdump lost does not shift the others): gap error between
+# consecutive sequence numbers, schedule error (arrival − first − seq × 1 ms, median) and drift
+# (the same for the last packet).
 gap_stats() {
-    python3 - "$1" "$2" <<'PY'
+    python3 - "$1" "$2" "$TIMING_COUNT" <<'PY'
 import struct, sys
-path, label = sys.argv[1], sys.argv[2]
+path, label, expected = sys.argv[1], sys.argv[2], int(sys.argv[3])
 data = open(path, "rb").read()
-magic = struct.unpack("<I", data[:4])[0]
-assert magic == 0xA1B23C4D, "expected a nanosecond little-endian pcap"
-off, ts = 24, []
+assert struct.unpack("<I", data[:4])[0] == 0xA1B23C4D, "expected a nanosecond little-endian pcap"
+off, arrivals = 24, {}
 while off + 16 <= len(data):
     s, ns, caplen, _ = struct.unpack("<IIII", data[off:off + 16])
-    ts.append(s * 10**9 + ns)
+    frame = data[off + 16:off + 16 + caplen]
     off += 16 + caplen
-n = len(ts)
+    try:
+        arrivals.setdefault(int(frame[-10:]), s * 10**9 + ns)
+    except ValueError:
+        pass
+seqs = sorted(arrivals)
+n = len(seqs)
 if n < 2:
     print(f"| {label:<28} | {n:>8} | - | - | - | - |")
     sys.exit()
-gaps = sorted(abs((b - a) - 1_000_000) for a, b in zip(ts, ts[1:]))
-sched = sorted(abs((t - ts[0]) - i * 1_000_000) for i, t in enumerate(ts))
+gaps = sorted(abs(arrivals[b] - arrivals[a] - 1_000_000) for a, b in zip(seqs, seqs[1:]) if b == a + 1)
+t0 = arrivals[seqs[0]] - seqs[0] * 1_000_000
+sched = sorted(abs(arrivals[q] - t0 - q * 1_000_000) for q in seqs)
 q = lambda v, p: v[min(len(v) - 1, int(p * len(v)))]
-drift = (ts[-1] - ts[0]) - (n - 1) * 1_000_000
-print(f"| {label:<28} | {n:>8} | {q(gaps, .5) / 1e3:>9.1f} | {q(gaps, .99) / 1e3:>9.1f} | "
+drift = arrivals[seqs[-1]] - arrivals[seqs[0]] - (seqs[-1] - seqs[0]) * 1_000_000
+print(f"| {label:<28} | {n:>5}/{expected:<5} | {q(gaps, .5) / 1e3:>9.1f} | {q(gaps, .99) / 1e3:>9.1f} | "
       f"{q(sched, .5) / 1e3:>9.1f} | {drift / 1e3:>+10.1f} |")
 PY
 }
@@ -168,12 +179,13 @@ captured() {
 
 echo
 echo "## Original timing: $TIMING_COUNT datagrams, 1 ms gaps, arrivals captured by tcpdump (nanosecond)"
-printf '| %-28s | %8s | %9s | %9s | %9s | %10s |\n' tool captured "gap med µs" "gap p99 µs" "sched med µs" "drift µs"
-printf '|%s|%s|%s|%s|%s|%s|\n' ------------------------------ ---------- ----------- ----------- ----------- ------------
+printf '| %-28s | %11s | %9s | %9s | %9s | %10s |\n' tool captured "gap med µs" "gap p99 µs" "sched med µs" "drift µs"
+printf '|%s|%s|%s|%s|%s|%s|\n' ------------------------------ ------------- ----------- ----------- ----------- ------------
 ns=$(new_namespace); sink_socket "$ns"
 captured "$work/u.pcap" ip netns exec "$ns" "$UDPSCOPE" replay "$work/timing.pcap" --to 127.0.0.1:$PORT
 gap_stats "$work/u.pcap" "udpscope replay"
 captured "$work/t.pcap" ip netns exec "$ns" tcpreplay -q -i lo "$work/timing.pcap"
 gap_stats "$work/t.pcap" "tcpreplay -i lo"
+drain_sink "$ns"
 echo
 echo "goals: gap error median <= 5 µs, p99 <= 50 µs, drift < 100 µs over $(( TIMING_COUNT / 1000 )) s"
