@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use udpscope::Error;
 
-use crate::cli::{ServerArgs, ClientArgs};
+use crate::cli::{ClientArgs, ServerArgs};
 
 pub fn server(_args: ServerArgs) -> Result<ExitCode, Error> {
     Err(super::not_yet("server"))
