@@ -1,21 +1,503 @@
-//! The decoder: frame → [`Decoded`](super::Decoded), keeping per-run counters.
+//! The decoder: frame → [`Decoded`], keeping counters and the reassembly pool.
 
-/// Counters of everything the decoder saw.
-#[derive(Clone, Debug, Default)]
+use std::borrow::Cow;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use super::checksum::{Checksum, ipv4_header_verdict, udp_checksum_verdict};
+use super::defrag::{DefragLimits, Defragmenter, Fragment, Incomplete};
+use super::link::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, LinkInfo, network_layer};
+use super::{Datagram, Decoded, IpInfo, Segment, Skip, TcpFlags};
+use crate::frame::Frame;
+
+const IPV4_MIN_HEADER: usize = 20;
+const IPV6_HEADER: usize = 40;
+const UDP_HEADER: usize = 8;
+const TCP_MIN_HEADER: usize = 20;
+const PROTO_TCP: u8 = 6;
+const PROTO_UDP: u8 = 17;
+/// IPv6 extension headers walked before giving up on reaching the transport header.
+const MAX_IPV6_EXTENSIONS: usize = 8;
+
+/// Counters of everything the decoder saw. Nothing is dropped without being counted here.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DecodeStats {
     /// Frames seen.
     pub frames: u64,
+    /// UDP datagrams produced (a reassembled datagram counts once).
+    pub datagrams: u64,
+    /// Datagrams the capture cut short.
+    pub truncated: u64,
+    /// Datagrams reassembled from fragments.
+    pub reassembled: u64,
+    /// Frames that were IP fragments.
+    pub fragments: u64,
+    /// TCP segments.
+    pub tcp: u64,
+    /// Frames that carried something other than IP.
+    pub not_ip: u64,
+    /// IP packets of another protocol than UDP or TCP.
+    pub not_udp: u64,
+    /// Frames with a header that could not be decoded.
+    pub malformed: u64,
+    /// Frames of a link type udpscope does not decode.
+    pub unsupported_link: u64,
+    /// UDP checksums by verdict: valid, absent, partial, invalid, unverifiable.
+    pub checksums: [u64; 5],
 }
 
 /// Decodes frames one at a time; holds the fragment reassembly state.
 #[derive(Debug, Default)]
 pub struct Decoder {
     stats: DecodeStats,
+    defrag: Defragmenter,
+}
+
+fn be16(data: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([data[at], data[at + 1]])
+}
+
+fn malformed(layer: &'static str, reason: String) -> Skip {
+    Skip::Malformed { layer, reason }
+}
+
+/// What the network layer produced before the transport layer is read.
+struct Network<'f> {
+    ip: IpInfo,
+    protocol: u8,
+    /// Transport bytes captured (at most what the IP header declares).
+    transport: &'f [u8],
+    /// Transport length the IP header declares.
+    declared: usize,
+    /// Fragment offset in bytes and More Fragments, when the packet is a fragment.
+    fragment: Option<(u16, bool)>,
 }
 
 impl Decoder {
+    /// A decoder with default reassembly bounds.
+    pub fn new() -> Self {
+        Self::with_limits(DefragLimits::default())
+    }
+
+    /// A decoder with these reassembly bounds.
+    pub fn with_limits(limits: DefragLimits) -> Self {
+        Decoder {
+            stats: DecodeStats::default(),
+            defrag: Defragmenter::new(limits),
+        }
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> &DecodeStats {
         &self.stats
     }
+
+    /// Datagrams whose reassembly was given up since the last call.
+    pub fn take_incomplete(&mut self) -> Vec<Incomplete> {
+        self.defrag.take_incomplete()
+    }
+
+    /// Datagrams waiting for more fragments now.
+    pub fn pending_fragments(&self) -> usize {
+        self.defrag.pending()
+    }
+
+    /// End of input: every datagram still waiting for fragments is incomplete.
+    pub fn finish(&mut self) -> Vec<Incomplete> {
+        self.defrag.finish()
+    }
+
+    /// Decodes one frame. Never panics, whatever the bytes.
+    pub fn decode<'f>(&mut self, frame: &Frame<'f>) -> Decoded<'f> {
+        self.stats.frames += 1;
+        let decoded = self.decode_frame(frame);
+        match &decoded {
+            Decoded::Datagram(d) => {
+                self.stats.datagrams += 1;
+                self.stats.truncated += u64::from(d.truncated);
+                self.stats.reassembled += u64::from(d.fragments > 1);
+                let slot = match d.checksum {
+                    Checksum::Valid => 0,
+                    Checksum::Absent => 1,
+                    Checksum::Partial => 2,
+                    Checksum::Invalid { .. } => 3,
+                    Checksum::Unverifiable => 4,
+                };
+                self.stats.checksums[slot] += 1;
+            }
+            Decoded::Tcp(_) => self.stats.tcp += 1,
+            Decoded::FragmentHeld => {}
+            Decoded::Skipped(skip) => match skip {
+                Skip::UnsupportedLink(_) => self.stats.unsupported_link += 1,
+                Skip::NotIp(_) => self.stats.not_ip += 1,
+                Skip::NotUdp(_) => self.stats.not_udp += 1,
+                Skip::Malformed { .. } => self.stats.malformed += 1,
+            },
+        }
+        decoded
+    }
+
+    fn decode_frame<'f>(&mut self, frame: &Frame<'f>) -> Decoded<'f> {
+        let (link, network) = match network_layer(frame) {
+            Ok(found) => found,
+            Err(skip) => return Decoded::Skipped(skip),
+        };
+        let parsed = match network.ether_type {
+            ETHERTYPE_IPV4 => ipv4(network.data),
+            ETHERTYPE_IPV6 => ipv6(network.data),
+            other => return Decoded::Skipped(Skip::NotIp(other)),
+        };
+        let net = match parsed {
+            Ok(net) => net,
+            Err(skip) => return Decoded::Skipped(skip),
+        };
+        if let Some((offset, more)) = net.fragment {
+            self.stats.fragments += 1;
+            return self.fragment(frame, link, net, offset, more);
+        }
+        match net.protocol {
+            PROTO_UDP => match udp(&net.ip, net.transport, net.declared) {
+                Ok(parts) => {
+                    let payload = Cow::Borrowed(&net.transport[parts.payload.clone()]);
+                    Decoded::Datagram(parts.into_datagram(frame, link, net.ip, payload, 1))
+                }
+                Err(skip) => Decoded::Skipped(skip),
+            },
+            PROTO_TCP => tcp(frame, &net),
+            other => Decoded::Skipped(Skip::NotUdp(other)),
+        }
+    }
+
+    fn fragment<'f>(
+        &mut self,
+        frame: &Frame<'f>,
+        link: LinkInfo,
+        net: Network<'f>,
+        offset: u16,
+        more: bool,
+    ) -> Decoded<'f> {
+        if net.transport.len() < net.declared {
+            return Decoded::Skipped(malformed(
+                "ip fragment",
+                format!(
+                    "capture kept {} of the fragment's {} bytes; cannot reassemble",
+                    net.transport.len(),
+                    net.declared
+                ),
+            ));
+        }
+        let whole = self.defrag.add(Fragment {
+            ip: net.ip,
+            protocol: net.protocol,
+            offset,
+            more,
+            payload: net.transport,
+            ts_ns: frame.ts_ns,
+            frame_index: frame.index,
+        });
+        let Some(whole) = whole else {
+            return Decoded::FragmentHeld;
+        };
+        match net.protocol {
+            PROTO_UDP => match udp(&whole.ip, &whole.payload, whole.payload.len()) {
+                Ok(parts) => {
+                    let payload = whole.payload[parts.payload.clone()].to_vec();
+                    Decoded::Datagram(parts.into_datagram(
+                        frame,
+                        link,
+                        whole.ip,
+                        Cow::Owned(payload),
+                        whole.fragments,
+                    ))
+                }
+                Err(skip) => Decoded::Skipped(skip),
+            },
+            PROTO_TCP => Decoded::Skipped(malformed(
+                "tcp",
+                "fragmented TCP segment (not reassembled)".into(),
+            )),
+            other => Decoded::Skipped(Skip::NotUdp(other)),
+        }
+    }
+}
+
+fn ipv4(data: &[u8]) -> Result<Network<'_>, Skip> {
+    if data.len() < IPV4_MIN_HEADER {
+        return Err(malformed(
+            "ipv4",
+            format!(
+                "header needs {IPV4_MIN_HEADER} bytes, frame has {}",
+                data.len()
+            ),
+        ));
+    }
+    let version = data[0] >> 4;
+    if version != 4 {
+        return Err(malformed(
+            "ipv4",
+            format!("version field is {version}, not 4"),
+        ));
+    }
+    let header_len = usize::from(data[0] & 0x0f) * 4;
+    if header_len < IPV4_MIN_HEADER {
+        return Err(malformed(
+            "ipv4",
+            format!("header length field says {header_len} bytes, below the minimum 20"),
+        ));
+    }
+    if data.len() < header_len {
+        return Err(malformed(
+            "ipv4",
+            format!(
+                "header length field says {header_len} bytes, frame has {}",
+                data.len()
+            ),
+        ));
+    }
+    let total_len = usize::from(be16(data, 2));
+    if total_len < header_len {
+        return Err(malformed(
+            "ipv4",
+            format!("total length {total_len} is below the {header_len}-byte header"),
+        ));
+    }
+    let flags_offset = be16(data, 6);
+    let more_fragments = flags_offset & 0x2000 != 0;
+    let fragment_offset = (flags_offset & 0x1fff) * 8;
+    let ip = IpInfo {
+        version: 4,
+        src: IpAddr::V4(Ipv4Addr::new(data[12], data[13], data[14], data[15])),
+        dst: IpAddr::V4(Ipv4Addr::new(data[16], data[17], data[18], data[19])),
+        ttl: data[8],
+        id: u32::from(be16(data, 4)),
+        dont_fragment: flags_offset & 0x4000 != 0,
+        more_fragments,
+        fragment_offset,
+        header_len: header_len as u16,
+        options_len: (header_len - IPV4_MIN_HEADER) as u16,
+        total_len: total_len as u16,
+        header_checksum: ipv4_header_verdict(&data[..header_len]),
+    };
+    // Bytes past the total length are link padding (Ethernet pads to 60 bytes).
+    let end = total_len.min(data.len());
+    Ok(Network {
+        protocol: data[9],
+        transport: &data[header_len..end],
+        declared: total_len - header_len,
+        fragment: (more_fragments || fragment_offset > 0)
+            .then_some((fragment_offset, more_fragments)),
+        ip,
+    })
+}
+
+fn ipv6(data: &[u8]) -> Result<Network<'_>, Skip> {
+    if data.len() < IPV6_HEADER {
+        return Err(malformed(
+            "ipv6",
+            format!("header needs {IPV6_HEADER} bytes, frame has {}", data.len()),
+        ));
+    }
+    let version = data[0] >> 4;
+    if version != 6 {
+        return Err(malformed(
+            "ipv6",
+            format!("version field is {version}, not 6"),
+        ));
+    }
+    let payload_len = usize::from(be16(data, 4));
+    let octets = |at: usize| {
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&data[at..at + 16]);
+        Ipv6Addr::from(a)
+    };
+    let mut next = data[6];
+    let mut offset = IPV6_HEADER;
+    let mut fragment = None;
+    let mut id = 0u32;
+    for _ in 0..MAX_IPV6_EXTENSIONS {
+        let ext_len = match next {
+            // Hop-by-hop, routing, destination options: length in 8-byte units after the first 8.
+            0 | 43 | 60 => {
+                if data.len() < offset + 2 {
+                    return Err(malformed(
+                        "ipv6",
+                        "extension header cut by the capture".into(),
+                    ));
+                }
+                (usize::from(data[offset + 1]) + 1) * 8
+            }
+            // Fragment header: 8 bytes.
+            44 => {
+                if data.len() < offset + 8 {
+                    return Err(malformed(
+                        "ipv6",
+                        "fragment header cut by the capture".into(),
+                    ));
+                }
+                let field = be16(data, offset + 2);
+                let frag_offset = field & 0xfff8;
+                let more = field & 1 != 0;
+                id = u32::from_be_bytes([
+                    data[offset + 4],
+                    data[offset + 5],
+                    data[offset + 6],
+                    data[offset + 7],
+                ]);
+                if frag_offset > 0 || more {
+                    fragment = Some((frag_offset, more));
+                }
+                8
+            }
+            // Authentication header: length in 4-byte units, minus 2.
+            51 => {
+                if data.len() < offset + 2 {
+                    return Err(malformed(
+                        "ipv6",
+                        "extension header cut by the capture".into(),
+                    ));
+                }
+                (usize::from(data[offset + 1]) + 2) * 4
+            }
+            _ => break,
+        };
+        next = data[offset];
+        offset += ext_len;
+        if offset > data.len() || offset > IPV6_HEADER + payload_len {
+            return Err(malformed(
+                "ipv6",
+                "extension headers run past the packet".into(),
+            ));
+        }
+    }
+    let total = IPV6_HEADER + payload_len;
+    let end = total.min(data.len());
+    let ip = IpInfo {
+        version: 6,
+        src: IpAddr::V6(octets(8)),
+        dst: IpAddr::V6(octets(24)),
+        ttl: data[7],
+        id,
+        dont_fragment: false,
+        more_fragments: fragment.is_some_and(|(_, more)| more),
+        fragment_offset: fragment.map_or(0, |(offset, _)| offset),
+        header_len: offset as u16,
+        options_len: (offset - IPV6_HEADER) as u16,
+        total_len: total.min(usize::from(u16::MAX)) as u16,
+        header_checksum: Checksum::Absent,
+    };
+    Ok(Network {
+        protocol: next,
+        transport: &data[offset.min(end)..end],
+        declared: total.saturating_sub(offset),
+        fragment,
+        ip,
+    })
+}
+
+/// A UDP header read and checked; `payload` is the range of captured payload bytes.
+struct UdpParts {
+    src_port: u16,
+    dst_port: u16,
+    udp_length: u16,
+    checksum: Checksum,
+    payload: std::ops::Range<usize>,
+    truncated: bool,
+}
+
+impl UdpParts {
+    fn into_datagram<'f>(
+        self,
+        frame: &Frame<'f>,
+        link: LinkInfo,
+        ip: IpInfo,
+        payload: Cow<'f, [u8]>,
+        fragments: u16,
+    ) -> Datagram<'f> {
+        Datagram {
+            ts_ns: frame.ts_ns,
+            frame_index: frame.index,
+            link,
+            cap_len: frame.data.len() as u32,
+            orig_len: frame.orig_len,
+            ip,
+            src_port: self.src_port,
+            dst_port: self.dst_port,
+            udp_length: self.udp_length,
+            checksum: self.checksum,
+            payload,
+            fragments,
+            truncated: self.truncated,
+        }
+    }
+}
+
+/// Reads a UDP header from `transport` (captured bytes), `declared` being the transport length
+/// the IP header announces.
+fn udp(ip: &IpInfo, transport: &[u8], declared: usize) -> Result<UdpParts, Skip> {
+    if transport.len() < UDP_HEADER {
+        let reason = if declared >= UDP_HEADER {
+            format!("capture kept {} of the 8 header bytes", transport.len())
+        } else {
+            format!("header needs 8 bytes, IP payload has {declared}")
+        };
+        return Err(malformed("udp", reason));
+    }
+    let mut header = [0u8; UDP_HEADER];
+    header.copy_from_slice(&transport[..UDP_HEADER]);
+    let udp_length = be16(&header, 4);
+    let length = usize::from(udp_length);
+    // A jumbogram (RFC 2675) has length 0 over IPv6; treat the IP payload as the length.
+    let length = if length == 0 && ip.version == 6 {
+        declared
+    } else {
+        length
+    };
+    if length < UDP_HEADER {
+        return Err(malformed(
+            "udp",
+            format!("length field {udp_length} is below the 8-byte header"),
+        ));
+    }
+    if length > declared {
+        return Err(malformed(
+            "udp",
+            format!("length field {length} exceeds the {declared}-byte IP payload"),
+        ));
+    }
+    let end = length.min(transport.len());
+    let complete = transport.len() >= length;
+    let payload = &transport[UDP_HEADER..end];
+    Ok(UdpParts {
+        src_port: be16(&header, 0),
+        dst_port: be16(&header, 2),
+        udp_length,
+        checksum: udp_checksum_verdict(ip.src, ip.dst, &header, payload, complete),
+        payload: UDP_HEADER..end,
+        truncated: !complete,
+    })
+}
+
+fn tcp<'f>(frame: &Frame<'f>, net: &Network<'f>) -> Decoded<'f> {
+    let data = net.transport;
+    if data.len() < TCP_MIN_HEADER {
+        return Decoded::Skipped(malformed(
+            "tcp",
+            format!("header needs 20 bytes, capture kept {}", data.len()),
+        ));
+    }
+    let header_len = usize::from(data[12] >> 4) * 4;
+    let flags = data[13];
+    Decoded::Tcp(Segment {
+        ts_ns: frame.ts_ns,
+        frame_index: frame.index,
+        src: SocketAddr::new(net.ip.src, be16(data, 0)),
+        dst: SocketAddr::new(net.ip.dst, be16(data, 2)),
+        flags: TcpFlags {
+            fin: flags & 0x01 != 0,
+            syn: flags & 0x02 != 0,
+            rst: flags & 0x04 != 0,
+            psh: flags & 0x08 != 0,
+            ack: flags & 0x10 != 0,
+        },
+        payload_len: net.declared.saturating_sub(header_len),
+    })
 }

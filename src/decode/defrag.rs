@@ -1,17 +1,236 @@
-//! Reassembles IP fragments with bounded memory and expiry.
+//! Reassembles IP fragments with bounded memory and expiry, on etherparse's `IpDefragBuf`.
+//!
+//! etherparse's own `IpDefragPool` needs a strictly sliced packet and cannot say how many
+//! datagrams it holds, so the pool here is ours: a map bounded in entries, expired by capture
+//! time, each entry an `IpDefragBuf` (which checks overlaps, alignment and conflicting ends).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use etherparse::IpNumber;
+use etherparse::defrag::IpDefragBuf;
+
+use super::IpInfo;
 
 /// Memory and time bounds for reassembly.
 #[derive(Clone, Copy, Debug)]
 pub struct DefragLimits {
-    /// Most datagrams being reassembled at once.
+    /// Most datagrams being reassembled at once; the oldest is given up beyond that.
+    /// Each holds at most 64 KiB, so 256 bound the pool to 16 MiB.
     pub max_pending: usize,
-    /// Give up on a datagram whose fragments span more than this many nanoseconds.
+    /// Give up on a datagram when no fragment arrived for this many nanoseconds of capture
+    /// time (Linux's `ipfrag_time` is 30 s).
     pub timeout_ns: u64,
 }
 
+impl Default for DefragLimits {
+    fn default() -> Self {
+        DefragLimits {
+            max_pending: 256,
+            timeout_ns: 30_000_000_000,
+        }
+    }
+}
+
 /// A datagram whose fragments never all arrived.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Incomplete {
+    /// IP layer of the first fragment seen.
+    pub ip: IpInfo,
     /// Fragments seen.
     pub fragments: u16,
+    /// Bytes of IP payload received.
+    pub bytes: usize,
+    /// Capture time of the first fragment seen.
+    pub first_ts_ns: u64,
+    /// Record number of the first fragment seen.
+    pub first_frame: u64,
+    /// Why it was given up: "timed out", "evicted", "capture ended", or a reassembly error.
+    pub reason: String,
+}
+
+/// A datagram whose fragments all arrived.
+#[derive(Debug)]
+pub struct Reassembled {
+    /// IP layer of the fragment at offset 0 (or the first seen).
+    pub ip: IpInfo,
+    /// Number of fragments.
+    pub fragments: u16,
+    /// The IP payload: transport header and data.
+    pub payload: Vec<u8>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    src: IpAddr,
+    dst: IpAddr,
+    id: u32,
+    protocol: u8,
+}
+
+#[derive(Debug)]
+struct Pending {
+    buf: IpDefragBuf,
+    ip: IpInfo,
+    fragments: u16,
+    bytes: usize,
+    first_ts_ns: u64,
+    last_ts_ns: u64,
+    first_frame: u64,
+}
+
+/// One fragment handed to the pool.
+#[derive(Debug)]
+pub struct Fragment<'a> {
+    /// IP layer of this fragment.
+    pub ip: IpInfo,
+    /// Transport protocol number.
+    pub protocol: u8,
+    /// Offset of this fragment's payload, in bytes (a multiple of 8).
+    pub offset: u16,
+    /// More fragments follow.
+    pub more: bool,
+    /// This fragment's IP payload.
+    pub payload: &'a [u8],
+    /// Capture time.
+    pub ts_ns: u64,
+    /// Record number.
+    pub frame_index: u64,
+}
+
+/// The reassembly pool.
+#[derive(Debug, Default)]
+pub struct Defragmenter {
+    limits: DefragLimits,
+    pending: HashMap<Key, Pending>,
+    given_up: Vec<Incomplete>,
+}
+
+impl Defragmenter {
+    /// A pool with these bounds.
+    pub fn new(limits: DefragLimits) -> Self {
+        Defragmenter {
+            limits,
+            pending: HashMap::new(),
+            given_up: Vec::new(),
+        }
+    }
+
+    /// Adds a fragment; returns the datagram when this fragment completed it.
+    pub fn add(&mut self, fragment: Fragment<'_>) -> Option<Reassembled> {
+        self.expire(fragment.ts_ns);
+        let key = Key {
+            src: fragment.ip.src,
+            dst: fragment.ip.dst,
+            id: fragment.ip.id,
+            protocol: fragment.protocol,
+        };
+        if !self.pending.contains_key(&key) && self.pending.len() >= self.limits.max_pending {
+            self.evict_oldest();
+        }
+        let entry = self.pending.entry(key).or_insert_with(|| Pending {
+            buf: IpDefragBuf::new(IpNumber(fragment.protocol), Vec::new(), Vec::new()),
+            ip: fragment.ip.clone(),
+            fragments: 0,
+            bytes: 0,
+            first_ts_ns: fragment.ts_ns,
+            last_ts_ns: fragment.ts_ns,
+            first_frame: fragment.frame_index,
+        });
+        entry.fragments = entry.fragments.saturating_add(1);
+        entry.bytes += fragment.payload.len();
+        entry.last_ts_ns = fragment.ts_ns;
+        if fragment.offset == 0 {
+            entry.ip = fragment.ip.clone();
+        }
+        let added = match etherparse::IpFragOffset::try_new(fragment.offset / 8) {
+            Ok(offset) => entry
+                .buf
+                .add(offset, fragment.more, fragment.payload)
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(reason) = added {
+            if let Some(pending) = self.pending.remove(&key) {
+                self.give_up(pending, format!("reassembly failed: {reason}"));
+            }
+            return None;
+        }
+        if !entry.buf.is_complete() {
+            return None;
+        }
+        let pending = self.pending.remove(&key)?;
+        let (payload, _) = pending.buf.take_bufs();
+        Some(Reassembled {
+            ip: pending.ip,
+            fragments: pending.fragments,
+            payload,
+        })
+    }
+
+    /// Datagrams given up since the last call (timed out, evicted or inconsistent).
+    pub fn take_incomplete(&mut self) -> Vec<Incomplete> {
+        std::mem::take(&mut self.given_up)
+    }
+
+    /// Gives up every datagram still pending (end of input) and returns all given up.
+    pub fn finish(&mut self) -> Vec<Incomplete> {
+        let mut pending: Vec<Pending> = self.pending.drain().map(|(_, p)| p).collect();
+        pending.sort_by_key(|p| (p.first_ts_ns, p.first_frame));
+        for p in pending {
+            self.give_up(p, "capture ended before the last fragment".into());
+        }
+        self.take_incomplete()
+    }
+
+    /// Datagrams being reassembled now.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn expire(&mut self, now_ns: u64) {
+        let timeout = self.limits.timeout_ns;
+        if !self
+            .pending
+            .values()
+            .any(|p| now_ns.saturating_sub(p.last_ts_ns) > timeout)
+        {
+            return;
+        }
+        let expired: Vec<Key> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| now_ns.saturating_sub(p.last_ts_ns) > timeout)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in expired {
+            if let Some(p) = self.pending.remove(&key) {
+                self.give_up(p, "timed out waiting for the other fragments".into());
+            }
+        }
+    }
+
+    fn evict_oldest(&mut self) {
+        let oldest = self
+            .pending
+            .iter()
+            .min_by_key(|(_, p)| p.last_ts_ns)
+            .map(|(k, _)| *k);
+        if let Some(key) = oldest
+            && let Some(p) = self.pending.remove(&key)
+        {
+            self.give_up(p, "evicted: too many datagrams being reassembled".into());
+        }
+    }
+
+    fn give_up(&mut self, p: Pending, reason: String) {
+        self.given_up.push(Incomplete {
+            ip: p.ip,
+            fragments: p.fragments,
+            bytes: p.bytes,
+            first_ts_ns: p.first_ts_ns,
+            first_frame: p.first_frame,
+            reason,
+        });
+    }
 }

@@ -11,10 +11,10 @@ use std::borrow::Cow;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
-pub use checksum::{Checksum, udp_checksum_verdict};
+pub use checksum::{Checksum, ipv4_header_verdict, udp_checksum_verdict};
 pub use decoder::{DecodeStats, Decoder};
 pub use defrag::{DefragLimits, Incomplete};
-pub use link::{LinkInfo, network_layer};
+pub use link::{ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, LinkInfo, Network, network_layer};
 
 use crate::frame::LinkType;
 

@@ -1,0 +1,280 @@
+//! Writes frames to a pcap (nanosecond) or pcapng file, never leaving a record cut in half.
+//!
+//! Records are encoded into an in-memory buffer and written with plain `write` calls whose
+//! return values are counted, so when the disk fills up we know exactly how many bytes reached
+//! the file and cut it back to the last complete record (tcpdump leaves a file cut mid-packet).
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use pcap_file::pcap::{PcapHeader, PcapTsResolution};
+use pcap_file::pcapng::PcapNgWriter;
+use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+use pcap_file::pcapng::blocks::interface_description::{
+    InterfaceDescriptionBlock, InterfaceDescriptionOption, InterfaceTsResolution,
+};
+use pcap_file::{DataLink, Endianness};
+
+use crate::error::{Error, Result};
+use crate::frame::{Frame, LinkType};
+pub use crate::source::FileFormat;
+
+/// Bytes buffered before they are written out.
+const FLUSH_AT: usize = 256 * 1024;
+
+/// Buffer that remembers where each record ends, so a partial write can be rolled back to a
+/// record boundary.
+#[derive(Debug, Default)]
+struct RecordBuffer {
+    bytes: Vec<u8>,
+}
+
+impl Write for RecordBuffer {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+enum Encoder {
+    Pcap,
+    PcapNg(Box<PcapNgWriter<RecordBuffer>>),
+}
+
+/// A capture file being written.
+pub struct PcapSink {
+    path: PathBuf,
+    file: File,
+    encoder: Encoder,
+    link: LinkType,
+    snaplen: u32,
+    /// Record boundaries (offsets in `pending`) not yet on disk.
+    boundaries: Vec<usize>,
+    pending: Vec<u8>,
+    /// Bytes of the file known to end on a record boundary.
+    on_disk: u64,
+    packets: u64,
+    flush_each: bool,
+}
+
+impl std::fmt::Debug for PcapSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PcapSink")
+            .field("path", &self.path)
+            .field("packets", &self.packets)
+            .finish()
+    }
+}
+
+impl PcapSink {
+    /// Creates (truncates) `path` and writes the file header for frames of `link`.
+    pub fn create(path: &Path, link: LinkType, format: FileFormat, snaplen: u32) -> Result<Self> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .map_err(|source| Error::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Self::from_file(file, path, link, format, snaplen)
+    }
+
+    /// Writes to an already open file (for example one created before dropping privileges).
+    pub fn from_file(
+        file: File,
+        path: &Path,
+        link: LinkType,
+        format: FileFormat,
+        snaplen: u32,
+    ) -> Result<Self> {
+        let write_error = |e: &dyn std::fmt::Display| Error::Write {
+            path: path.to_path_buf(),
+            source: io::Error::other(e.to_string()),
+        };
+        let mut pending = Vec::with_capacity(FLUSH_AT + SNAPLEN_SLACK);
+        let encoder = match format {
+            FileFormat::Pcap => {
+                let header = PcapHeader {
+                    version_major: 2,
+                    version_minor: 4,
+                    ts_correction: 0,
+                    ts_accuracy: 0,
+                    snaplen,
+                    datalink: DataLink::from(link.number()),
+                    ts_resolution: PcapTsResolution::NanoSecond,
+                    endianness: Endianness::Little,
+                };
+                header.write_to(&mut pending).map_err(|e| write_error(&e))?;
+                Encoder::Pcap
+            }
+            FileFormat::PcapNg => {
+                let mut writer =
+                    PcapNgWriter::with_endianness(RecordBuffer::default(), Endianness::Little)
+                        .map_err(|e| write_error(&e))?;
+                let mut interface = InterfaceDescriptionBlock::new(link.to_datalink(), snaplen);
+                interface
+                    .options
+                    .push(InterfaceDescriptionOption::IfTsResol(
+                        InterfaceTsResolution::NANO,
+                    ));
+                writer
+                    .write_pcapng_block(interface)
+                    .map_err(|e| write_error(&e))?;
+                pending.append(&mut writer.get_mut().bytes);
+                Encoder::PcapNg(Box::new(writer))
+            }
+        };
+        let mut sink = PcapSink {
+            path: path.to_path_buf(),
+            file,
+            encoder,
+            link,
+            snaplen,
+            boundaries: Vec::new(),
+            pending,
+            on_disk: 0,
+            packets: 0,
+            flush_each: false,
+        };
+        // The header is the first "record": a file cut back to it is a valid empty capture.
+        sink.boundaries.push(sink.pending.len());
+        sink.flush()?;
+        Ok(sink)
+    }
+
+    /// Writes every record to disk as soon as it is added (`-U`): a valid file even if the
+    /// process is killed.
+    pub fn set_flush_each(&mut self, flush_each: bool) {
+        self.flush_each = flush_each;
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The link type the file was created for.
+    pub fn link(&self) -> LinkType {
+        self.link
+    }
+
+    /// Records written (or buffered) so far.
+    pub fn packets(&self) -> u64 {
+        self.packets
+    }
+
+    /// Bytes of the file, buffered records included.
+    pub fn len(&self) -> u64 {
+        self.on_disk + self.pending.len() as u64
+    }
+
+    /// True when nothing but the header was written.
+    pub fn is_empty(&self) -> bool {
+        self.packets == 0
+    }
+
+    /// Adds one frame. Frames longer than the file's snaplen are cut to it, keeping `orig_len`.
+    pub fn write(&mut self, frame: &Frame<'_>) -> Result<()> {
+        let keep = frame.data.len().min(self.snaplen as usize);
+        let data = &frame.data[..keep];
+        let orig_len = frame.orig_len.max(keep as u32);
+        match &mut self.encoder {
+            Encoder::Pcap => {
+                let secs = frame.ts_ns / 1_000_000_000;
+                let nanos = (frame.ts_ns % 1_000_000_000) as u32;
+                // pcap stores seconds in 32 bits: past 2106 we cannot represent the time.
+                let secs = u32::try_from(secs).unwrap_or(u32::MAX);
+                for field in [secs, nanos, keep as u32, orig_len] {
+                    self.pending.extend_from_slice(&field.to_le_bytes());
+                }
+                self.pending.extend_from_slice(data);
+            }
+            Encoder::PcapNg(writer) => {
+                let block = EnhancedPacketBlock {
+                    interface_id: 0,
+                    timestamp: Duration::from_nanos(frame.ts_ns),
+                    original_len: orig_len,
+                    data: data.into(),
+                    options: Vec::new(),
+                };
+                writer.write_pcapng_block(block).map_err(|e| Error::Write {
+                    path: self.path.clone(),
+                    source: io::Error::other(e.to_string()),
+                })?;
+                self.pending.append(&mut writer.get_mut().bytes);
+            }
+        }
+        self.boundaries.push(self.pending.len());
+        self.packets += 1;
+        if self.flush_each || self.pending.len() >= FLUSH_AT {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes buffered records to the file. On failure the file is cut back to its last
+    /// complete record and the error names the file and the cause.
+    pub fn flush(&mut self) -> Result<()> {
+        let mut written = 0;
+        while written < self.pending.len() {
+            match self.file.write(&self.pending[written..]) {
+                Ok(0) => {
+                    return Err(self.roll_back(written, io::ErrorKind::WriteZero.into()));
+                }
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.roll_back(written, e)),
+            }
+        }
+        self.on_disk += written as u64;
+        self.pending.clear();
+        self.boundaries.clear();
+        Ok(())
+    }
+
+    /// Flushes and syncs; returns the number of records in the file.
+    pub fn finish(mut self) -> Result<u64> {
+        self.flush()?;
+        self.file.sync_data().map_err(|source| Error::Write {
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok(self.packets)
+    }
+
+    /// After `written` bytes of `pending` reached the file, cut the file back to the last
+    /// record boundary and forget the records that did not make it.
+    fn roll_back(&mut self, written: usize, cause: io::Error) -> Error {
+        let complete = self
+            .boundaries
+            .iter()
+            .rposition(|&end| end <= written)
+            .map_or(0, |i| i + 1);
+        let keep = if complete == 0 {
+            0
+        } else {
+            self.boundaries[complete - 1]
+        };
+        let lost = self.boundaries.len() - complete;
+        self.packets -= lost as u64;
+        let _ = self.file.set_len(self.on_disk + keep as u64);
+        self.on_disk += keep as u64;
+        self.pending.clear();
+        self.boundaries.clear();
+        Error::Write {
+            path: self.path.clone(),
+            source: cause,
+        }
+    }
+}
+
+/// Room for one maximal record beyond the flush threshold.
+const SNAPLEN_SLACK: usize = crate::SNAPLEN as usize + 64;
