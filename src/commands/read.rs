@@ -23,7 +23,7 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
         !args.output.json && color_wanted(stdout.is_terminal(), std::env::var_os("NO_COLOR"));
     let printer = (!args.summary).then(|| {
         Printer::new(
-            BufWriter::with_capacity(256 * 1024, stdout.lock()),
+            stdout.lock(),
             PrinterOptions {
                 json: args.output.json,
                 verbose: args.output.verbose,
