@@ -71,7 +71,8 @@ fn plain_ascii(bytes: &[u8]) -> bool {
         word.copy_from_slice(chunk);
         let w = u64::from_le_bytes(word);
         let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
-        let above_tilde = (w.wrapping_add(ONES * (127 - 0x7e)) | w) & HIGHS;
+        // Adding 127 - 0x7e (= 1) to each byte sets its high bit exactly when it is above 0x7e.
+        let above_tilde = (w.wrapping_add(ONES) | w) & HIGHS;
         let quote = has_zero(w ^ (ONES * u64::from(b'"')));
         let backslash = has_zero(w ^ (ONES * u64::from(b'\\')));
         if below_space | above_tilde | quote | backslash != 0 {
