@@ -53,7 +53,9 @@ pub enum Command {
 
 /// `udpscope server`
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  udpscope server\n  udpscope server --bind 127.0.0.1:7000 --reply 'Bien reçu'")]
+#[command(
+    after_help = "Examples:\n  udpscope server\n  udpscope server --bind 127.0.0.1:7000 --reply 'Bien reçu'"
+)]
 pub struct ServerArgs {
     /// Address to listen on.
     #[arg(long, default_value = "0.0.0.0:6999")]
@@ -68,7 +70,9 @@ pub struct ServerArgs {
 
 /// `udpscope client`
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  udpscope client --server 192.168.100.4:6999 --name vm2\n  printf 'hello\\nexit\\n' | udpscope client")]
+#[command(
+    after_help = "Examples:\n  udpscope client --server 192.168.100.4:6999 --name vm2\n  printf 'hello\\nexit\\n' | udpscope client"
+)]
 pub struct ClientArgs {
     /// Server address (host:port).
     #[arg(long, default_value = "127.0.0.1:6999")]
@@ -97,7 +101,9 @@ pub struct OutputArgs {
 
 /// `udpscope capture`
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  sudo udpscope capture --port 6999 -w lab.pcap\n  sudo udpscope capture -i lo -c 10 --json")]
+#[command(
+    after_help = "Examples:\n  sudo udpscope capture --port 6999 -w lab.pcap\n  sudo udpscope capture -i lo -c 10 --json"
+)]
 pub struct CaptureArgs {
     /// Interface (`lo`, `any`, ...); default: the one holding the default route.
     #[arg(short, long)]
@@ -155,7 +161,9 @@ pub struct InterfacesArgs {
 
 /// `udpscope read`
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  udpscope read captures/lab-ethernet.pcap\n  udpscope read capture.pcapng --port 6999 --json\n  udpscope read big.pcap --port 53 -w dns.pcap --summary")]
+#[command(
+    after_help = "Examples:\n  udpscope read captures/lab-ethernet.pcap\n  udpscope read capture.pcapng --port 6999 --json\n  udpscope read big.pcap --port 53 -w dns.pcap --summary"
+)]
 pub struct ReadArgs {
     /// pcap or pcapng file (`-` for standard input).
     pub file: PathBuf,
@@ -180,7 +188,9 @@ pub struct ReadArgs {
 
 /// `udpscope replay`
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  udpscope replay captures/lab-ethernet.pcap --to 127.0.0.1:6999\n  udpscope replay big.pcap --to 127.0.0.1:6999 --topspeed --loop 3\n  udpscope replay lab.pcap --to 127.0.0.1:6999 --expect-replies")]
+#[command(
+    after_help = "Examples:\n  udpscope replay captures/lab-ethernet.pcap --to 127.0.0.1:6999\n  udpscope replay big.pcap --to 127.0.0.1:6999 --topspeed --loop 3\n  udpscope replay lab.pcap --to 127.0.0.1:6999 --expect-replies"
+)]
 pub struct ReplayArgs {
     /// pcap or pcapng file.
     pub file: PathBuf,
@@ -245,7 +255,9 @@ pub struct ReplayArgs {
 
 /// `udpscope demo`
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  udpscope demo\n  sudo udpscope demo --lab\n  udpscope demo --tcp --diagram lab.svg")]
+#[command(
+    after_help = "Examples:\n  udpscope demo\n  sudo udpscope demo --lab\n  udpscope demo --tcp --diagram lab.svg"
+)]
 pub struct DemoArgs {
     /// Reproduce the lab's network in two namespaces (192.168.100.4 ↔ .5) instead of loopback.
     #[arg(long)]

@@ -32,6 +32,7 @@
 //! - [`sink`]: text/JSON printer and pcap/pcapng writer.
 //! - [`analysis`]: flows, the connectionless verdict and the ladder diagram.
 //! - [`filter`]: which datagrams a command selects.
+//! - [`pipeline`]: wires source → decode → filter → sinks for one run.
 //! - [`capture`]: live capture on an AF_PACKET socket (the only module with `unsafe`).
 //! - [`replay`]: re-sending captured datagrams with timing control.
 //! - [`chat`]: the lab's UDP server and client.
@@ -44,6 +45,7 @@ pub mod decode;
 pub mod error;
 pub mod filter;
 pub mod frame;
+pub mod pipeline;
 pub mod replay;
 pub mod shutdown;
 pub mod sink;

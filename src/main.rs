@@ -40,12 +40,14 @@ fn is_broken_pipe(e: &Error) -> bool {
 
 /// Installs SIGINT/SIGTERM handlers that set the returned flag instead of killing us, so
 /// every command can finish its files and print its summary.
-fn shutdown_on_signals() -> Result<Shutdown, Error> {
+pub(crate) fn shutdown_on_signals() -> Result<Shutdown, Error> {
     let shutdown = Shutdown::new();
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, shutdown.as_atomic()).map_err(|source| Error::System {
-            what: "cannot install signal handler".into(),
-            source,
+        signal_hook::flag::register(signal, shutdown.as_atomic()).map_err(|source| {
+            Error::System {
+                what: "cannot install signal handler".into(),
+                source,
+            }
         })?;
     }
     Ok(shutdown)
@@ -68,7 +70,8 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Man => {
             let man = clap_mangen::Man::new(Cli::command());
             let mut out = Vec::new();
-            man.render(&mut out).map_err(|source| Error::Output { source })?;
+            man.render(&mut out)
+                .map_err(|source| Error::Output { source })?;
             io::stdout()
                 .write_all(&out)
                 .map_err(|source| Error::Output { source })?;

@@ -1,15 +1,269 @@
-//! `udpscope capture`: argument glue.
+//! `udpscope capture` and `udpscope interfaces`: argument glue. Opens the capture, drops
+//! privileges, creates the file, wires Ctrl-C / `-c` / `--duration`, and prints tcpdump's
+//! end-of-capture counts on stderr followed by the analysis.
 
+use std::io::{self, IsTerminal, Write};
+use std::ops::ControlFlow;
 use std::process::ExitCode;
+use std::thread;
+use std::time::Duration;
 
 use udpscope::Error;
+use udpscope::analysis::{Analysis, AnalysisConfig};
+use udpscope::capture::{Capture, CaptureConfig, Stats, interfaces, privileges};
+use udpscope::decode::{Decoded, Decoder};
+use udpscope::frame::Frame;
+use udpscope::sink::pcap::FileFormat;
+use udpscope::sink::printer::color_wanted;
+use udpscope::sink::{PcapSink, Printer, PrinterOptions};
 
 use crate::cli::{CaptureArgs, InterfacesArgs};
 
-pub fn capture(_args: CaptureArgs) -> Result<ExitCode, Error> {
-    Err(super::not_yet("capture"))
+/// How long one wait for frames lasts: the printed lines are flushed between waits.
+const POLL: Duration = Duration::from_millis(100);
+
+pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
+    if args.rotate_size.is_some() || args.rotate_seconds.is_some() || args.rotate_files.is_some() {
+        return Err(Error::Usage(
+            "file rotation (-C/-G/-W) is not implemented yet".into(),
+        ));
+    }
+    if let Some(seconds) = args.duration
+        && !(seconds.is_finite() && seconds > 0.0)
+    {
+        return Err(Error::Usage(format!(
+            "--duration {seconds}: must be a positive number of seconds"
+        )));
+    }
+    let shutdown = crate::shutdown_on_signals()?;
+    let mut capture = Capture::open(CaptureConfig {
+        interface: args.interface.clone(),
+        port: Some(args.port),
+        snaplen: args.snaplen,
+        ..CaptureConfig::default()
+    })?;
+    // The socket is open: give up root before creating any file, so files belong to USER.
+    if let Some(user) = &args.user {
+        privileges::drop_to_user(user)?;
+    }
+    let snaplen = if args.snaplen == 0 {
+        udpscope::SNAPLEN
+    } else {
+        args.snaplen
+    };
+    let file = match &args.write {
+        Some(path) => {
+            let format = if args.pcapng {
+                FileFormat::PcapNg
+            } else {
+                FileFormat::Pcap
+            };
+            let mut sink = PcapSink::create(path, capture.link_type(), format, snaplen)?;
+            sink.set_flush_each(args.unbuffered);
+            Some(sink)
+        }
+        None => None,
+    };
+    eprintln!(
+        "udpscope: capturing on {}, link-type {}, udp port {}, snapshot length {} bytes",
+        capture.interface(),
+        capture.link_type(),
+        args.port,
+        snaplen
+    );
+    if let Some(seconds) = args.duration {
+        let timer = shutdown.clone();
+        thread::spawn(move || {
+            thread::sleep(Duration::from_secs_f64(seconds));
+            timer.trigger();
+        });
+    }
+
+    let stdout = io::stdout();
+    let terminal = stdout.is_terminal();
+    let color = !args.output.json && color_wanted(terminal, std::env::var_os("NO_COLOR"));
+    let mut session = Session {
+        out: Printer::new(
+            io::BufWriter::new(stdout.lock()),
+            PrinterOptions {
+                json: args.output.json,
+                verbose: args.output.verbose,
+                color,
+            },
+        ),
+        print: !(args.quiet || args.summary),
+        file,
+        decoder: Decoder::new(),
+        analysis: Analysis::new(AnalysisConfig {
+            port: Some(args.port),
+        }),
+        failure: None,
+        written: 0,
+        count: args.count,
+    };
+
+    // Capture until a stop: Ctrl-C/SIGTERM/--duration (then drain the ring), -c, or a failure.
+    let mut outcome = Ok(());
+    loop {
+        if shutdown.is_triggered() {
+            outcome = capture.drain(&mut |frame| session.frame(frame));
+            break;
+        }
+        match capture.dispatch(POLL, &mut |frame| session.frame(frame)) {
+            Ok(ControlFlow::Continue(())) => {}
+            Ok(ControlFlow::Break(())) => break,
+            Err(e) => {
+                outcome = Err(e);
+                break;
+            }
+        }
+        if (terminal || args.unbuffered)
+            && let Err(e) = session.out.flush()
+        {
+            session.failure = Some(e);
+            break;
+        }
+    }
+    let stats = capture.stats();
+    let Session {
+        mut out,
+        file,
+        mut decoder,
+        mut analysis,
+        failure,
+        ..
+    } = session;
+    let mut failure = failure;
+    if let Some(sink) = file {
+        let finished = sink.finish();
+        if failure.is_none()
+            && let Err(e) = finished
+        {
+            failure = Some(e);
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    out.flush()?;
+    if let Ok(stats) = &stats {
+        print_counts(stats);
+    }
+    outcome?;
+    stats?;
+    for incomplete in decoder.finish() {
+        analysis.incomplete(&incomplete);
+    }
+    let out = out.get_mut();
+    let report = if args.output.json {
+        analysis.write_json(out, decoder.stats())
+    } else {
+        analysis.write_report(out, decoder.stats(), color)
+    };
+    report
+        .and_then(|()| out.flush())
+        .map_err(|source| Error::Output { source })?;
+    if let Some(path) = &args.output.diagram {
+        let mut svg = Vec::new();
+        analysis
+            .write_svg(&mut svg)
+            .map_err(|source| Error::Output { source })?;
+        std::fs::write(path, svg).map_err(|source| Error::Write {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
-pub fn interfaces(_args: InterfacesArgs) -> Result<ExitCode, Error> {
-    Err(super::not_yet("interfaces"))
+/// Everything one captured frame passes through: file, decoder, printer, analysis.
+struct Session<W: Write> {
+    out: Printer<W>,
+    print: bool,
+    file: Option<PcapSink>,
+    decoder: Decoder,
+    analysis: Analysis,
+    /// The first write failure; the capture stops on it.
+    failure: Option<Error>,
+    written: u64,
+    count: Option<u64>,
+}
+
+impl<W: Write> Session<W> {
+    fn frame(&mut self, frame: Frame<'_>) -> ControlFlow<()> {
+        if let Some(sink) = self.file.as_mut()
+            && let Err(e) = sink.write(&frame)
+        {
+            self.failure = Some(e);
+            return ControlFlow::Break(());
+        }
+        self.written += 1;
+        match self.decoder.decode(&frame) {
+            Decoded::Datagram(datagram) => {
+                if self.print
+                    && let Err(e) = self.out.datagram(&datagram)
+                {
+                    self.failure = Some(e);
+                    return ControlFlow::Break(());
+                }
+                self.analysis.datagram(&datagram);
+            }
+            Decoded::Tcp(segment) => self.analysis.segment(&segment),
+            Decoded::FragmentHeld => {}
+            Decoded::Skipped(skip) => self.analysis.skipped(frame.ts_ns, &skip),
+        }
+        if self.count.is_some_and(|count| self.written >= count) {
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// tcpdump's three end-of-capture lines, on stderr.
+fn print_counts(stats: &Stats) {
+    eprintln!("{} packets captured", stats.captured);
+    eprintln!("{} packets received by filter", stats.received);
+    eprintln!("{} packets dropped by kernel", stats.dropped);
+}
+
+pub fn interfaces(args: InterfacesArgs) -> Result<ExitCode, Error> {
+    let list = interfaces::list()?;
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let io_err = |source| Error::Output { source };
+    if args.json {
+        for iface in &list {
+            writeln!(out, "{}", iface.to_json()).map_err(io_err)?;
+        }
+    } else {
+        writeln!(
+            out,
+            "{:<16} {:>5}  {:<4}  {:<17}  ADDRESSES",
+            "NAME", "INDEX", "STATE", "MAC"
+        )
+        .map_err(io_err)?;
+        for iface in &list {
+            writeln!(
+                out,
+                "{:<16} {:>5}  {:<4}  {:<17}  {}{}",
+                iface.name,
+                iface.index,
+                if iface.up { "up" } else { "down" },
+                iface.mac.as_deref().unwrap_or("-"),
+                if iface.addresses.is_empty() {
+                    "-".to_string()
+                } else {
+                    iface.addresses.join(" ")
+                },
+                if iface.default_route {
+                    "  (default route)"
+                } else {
+                    ""
+                },
+            )
+            .map_err(io_err)?;
+        }
+    }
+    out.flush().map_err(io_err)?;
+    Ok(ExitCode::SUCCESS)
 }

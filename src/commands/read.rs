@@ -1,11 +1,133 @@
-//! `udpscope read`: argument glue.
+//! `udpscope read`: a capture file through decode, filter, printer, writer and analysis.
 
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 
 use udpscope::Error;
+use udpscope::filter::Filter;
+use udpscope::pipeline::Pipeline;
+use udpscope::sink::printer::color_wanted;
+use udpscope::sink::{PcapSink, Printer, PrinterOptions};
+use udpscope::source::{CaptureFile, FileFormat};
 
-use crate::cli::{ReadArgs};
+use crate::cli::ReadArgs;
 
-pub fn read(_args: ReadArgs) -> Result<ExitCode, Error> {
-    Err(super::not_yet("read"))
+/// Frames between two looks at the shutdown flag.
+const SHUTDOWN_POLL: u64 = 4096;
+
+pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
+    let shutdown = crate::shutdown_on_signals()?;
+    let mut file = CaptureFile::open(&args.file)?;
+    let stdout = io::stdout();
+    let color =
+        !args.output.json && color_wanted(stdout.is_terminal(), std::env::var_os("NO_COLOR"));
+    let printer = (!args.summary).then(|| {
+        Printer::new(
+            BufWriter::with_capacity(256 * 1024, stdout.lock()),
+            PrinterOptions {
+                json: args.output.json,
+                verbose: args.output.verbose,
+                color,
+            },
+        )
+    });
+    let format = if args.pcapng {
+        FileFormat::PcapNg
+    } else {
+        FileFormat::Pcap
+    };
+    // The output takes the link type of the first frame: a pcapng input names its interfaces
+    // only as they appear.
+    let mut pending_output = args.write.clone();
+    let filter = Filter { port: args.port };
+    let mut pipeline = Pipeline::new(filter, printer, None, args.count);
+    let mut failure = None;
+    while let Some(next) = file.next_frame() {
+        let frame = match next {
+            Ok(frame) => frame,
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        };
+        let index = frame.index;
+        if let Some(path) = pending_output.take() {
+            let sink = PcapSink::create(&path, frame.link, format, udpscope::SNAPLEN)?;
+            pipeline.replace_writer(Some(sink));
+        }
+        if let Some(writer) = pipeline.writer_mut()
+            && writer.link() != frame.link
+        {
+            failure = Some(Error::Usage(format!(
+                "{}: record {index} has link type {} but the output file was created for {}: write pcapng (--pcapng) or split the input",
+                args.file.display(),
+                frame.link,
+                writer.link()
+            )));
+            break;
+        }
+        if pipeline.frame(&frame)?.is_break() {
+            break;
+        }
+        for note in pipeline.take_notes() {
+            eprintln!("udpscope: {}: {note}", args.file.display());
+        }
+        if index % SHUTDOWN_POLL == 0 && shutdown.is_triggered() {
+            break;
+        }
+    }
+    if let Some(path) = pending_output.take() {
+        // No frame at all: still leave a valid, empty capture.
+        let link = file
+            .link_type()
+            .unwrap_or(udpscope::frame::LinkType::Ethernet);
+        pipeline.replace_writer(Some(PcapSink::create(
+            &path,
+            link,
+            format,
+            udpscope::SNAPLEN,
+        )?));
+    }
+    let outcome = pipeline.finish()?;
+    for note in &outcome.notes {
+        eprintln!("udpscope: {}: {note}", args.file.display());
+    }
+    let mut out = BufWriter::new(io::stdout().lock());
+    let report = if args.output.json && args.summary {
+        outcome.analysis.write_json(&mut out, &outcome.stats)
+    } else if args.output.json {
+        Ok(())
+    } else {
+        outcome
+            .analysis
+            .write_report(&mut out, &outcome.stats, color)
+    };
+    report
+        .and_then(|()| out.flush())
+        .map_err(|source| Error::Output { source })?;
+    if let Some(path) = &args.output.diagram {
+        write_diagram(path, &outcome.analysis)?;
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// Writes the ladder diagram as SVG to `path`.
+pub fn write_diagram(
+    path: &std::path::Path,
+    analysis: &udpscope::analysis::Analysis,
+) -> Result<(), Error> {
+    let write_error = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::create(path).map_err(|source| Error::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut out = BufWriter::new(file);
+    analysis.write_svg(&mut out).map_err(write_error)?;
+    out.flush().map_err(write_error)
 }

@@ -65,7 +65,9 @@ pub fn add_words(mut sum: u64, data: &[u8]) -> u64 {
         ]);
         // Summing 64-bit words and folding later gives the same ones' complement result
         // (RFC 1071 section 2(B)); the carry is kept in the high bit by splitting.
-        sum = sum.wrapping_add(word >> 32).wrapping_add(word & 0xffff_ffff);
+        sum = sum
+            .wrapping_add(word >> 32)
+            .wrapping_add(word & 0xffff_ffff);
     }
     let mut rest = chunks.remainder().chunks_exact(2);
     for pair in &mut rest {
@@ -168,7 +170,13 @@ mod tests {
     #[test]
     fn rfc1071_example_sums_to_ddf2() {
         // RFC 1071 section 3: 00 01 f2 03 f4 f5 f6 f7 sums to 0xddf2.
-        assert_eq!(fold(add_words(0, &[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7])), 0xddf2);
+        assert_eq!(
+            fold(add_words(
+                0,
+                &[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]
+            )),
+            0xddf2
+        );
     }
 
     #[test]
@@ -181,8 +189,20 @@ mod tests {
         let src = Ipv4Addr::new(192, 168, 100, 5);
         let dst = Ipv4Addr::new(192, 168, 100, 4);
         let payload = b"Salut ici le client vm2";
-        let header = etherparse::UdpHeader::with_ipv4_checksum(54321, 6999, &etherparse::Ipv4Header::new(
-            (8 + payload.len()) as u16, 64, etherparse::IpNumber::UDP, src.octets(), dst.octets()).unwrap(), payload).unwrap();
+        let header = etherparse::UdpHeader::with_ipv4_checksum(
+            54321,
+            6999,
+            &etherparse::Ipv4Header::new(
+                (8 + payload.len()) as u16,
+                64,
+                etherparse::IpNumber::UDP,
+                src.octets(),
+                dst.octets(),
+            )
+            .unwrap(),
+            payload,
+        )
+        .unwrap();
         let bytes = header.to_bytes();
         let verdict = udp_checksum_verdict(src.into(), dst.into(), &bytes, payload, true);
         assert_eq!(verdict, Checksum::Valid);
@@ -197,7 +217,11 @@ mod tests {
             Checksum::Unverifiable
         );
         let mut partial = bytes;
-        let pseudo = fold(pseudo_header_sum(src.into(), dst.into(), (8 + payload.len()) as u32));
+        let pseudo = fold(pseudo_header_sum(
+            src.into(),
+            dst.into(),
+            (8 + payload.len()) as u32,
+        ));
         partial[6..8].copy_from_slice(&pseudo.to_be_bytes());
         assert_eq!(
             udp_checksum_verdict(src.into(), dst.into(), &partial, payload, true),

@@ -283,7 +283,8 @@ fn ipv4(data: &[u8]) -> Result<Network<'_>, Skip> {
         protocol: data[9],
         transport: &data[header_len..end],
         declared: total_len - header_len,
-        fragment: (more_fragments || fragment_offset > 0).then_some((fragment_offset, more_fragments)),
+        fragment: (more_fragments || fragment_offset > 0)
+            .then_some((fragment_offset, more_fragments)),
         ip,
     })
 }
@@ -317,14 +318,20 @@ fn ipv6(data: &[u8]) -> Result<Network<'_>, Skip> {
             // Hop-by-hop, routing, destination options: length in 8-byte units after the first 8.
             0 | 43 | 60 => {
                 if data.len() < offset + 2 {
-                    return Err(malformed("ipv6", "extension header cut by the capture".into()));
+                    return Err(malformed(
+                        "ipv6",
+                        "extension header cut by the capture".into(),
+                    ));
                 }
                 (usize::from(data[offset + 1]) + 1) * 8
             }
             // Fragment header: 8 bytes.
             44 => {
                 if data.len() < offset + 8 {
-                    return Err(malformed("ipv6", "fragment header cut by the capture".into()));
+                    return Err(malformed(
+                        "ipv6",
+                        "fragment header cut by the capture".into(),
+                    ));
                 }
                 let field = be16(data, offset + 2);
                 let frag_offset = field & 0xfff8;
@@ -343,7 +350,10 @@ fn ipv6(data: &[u8]) -> Result<Network<'_>, Skip> {
             // Authentication header: length in 4-byte units, minus 2.
             51 => {
                 if data.len() < offset + 2 {
-                    return Err(malformed("ipv6", "extension header cut by the capture".into()));
+                    return Err(malformed(
+                        "ipv6",
+                        "extension header cut by the capture".into(),
+                    ));
                 }
                 (usize::from(data[offset + 1]) + 2) * 4
             }
@@ -425,10 +435,7 @@ impl UdpParts {
 fn udp(ip: &IpInfo, transport: &[u8], declared: usize) -> Result<UdpParts, Skip> {
     if transport.len() < UDP_HEADER {
         let reason = if declared >= UDP_HEADER {
-            format!(
-                "capture kept {} of the 8 header bytes",
-                transport.len()
-            )
+            format!("capture kept {} of the 8 header bytes", transport.len())
         } else {
             format!("header needs 8 bytes, IP payload has {declared}")
         };
@@ -439,7 +446,11 @@ fn udp(ip: &IpInfo, transport: &[u8], declared: usize) -> Result<UdpParts, Skip>
     let udp_length = be16(&header, 4);
     let length = usize::from(udp_length);
     // A jumbogram (RFC 2675) has length 0 over IPv6; treat the IP payload as the length.
-    let length = if length == 0 && ip.version == 6 { declared } else { length };
+    let length = if length == 0 && ip.version == 6 {
+        declared
+    } else {
+        length
+    };
     if length < UDP_HEADER {
         return Err(malformed(
             "udp",

@@ -78,7 +78,10 @@ pub fn network_layer<'a>(frame: &Frame<'a>) -> Result<(LinkInfo, Network<'a>), S
             let mut ether_type = be16(data, 12);
             let mut offset = ETHERNET_LEN;
             let mut tags = 0;
-            while matches!(ether_type, ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD) {
+            while matches!(
+                ether_type,
+                ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD
+            ) {
                 if tags == MAX_VLAN_TAGS {
                     return Err(Skip::Malformed {
                         layer: "vlan",
@@ -137,7 +140,11 @@ pub fn network_layer<'a>(frame: &Frame<'a>) -> Result<(LinkInfo, Network<'a>), S
                 u32::from_be_bytes(raw)
             } else {
                 let le = u32::from_le_bytes(raw);
-                if le > 0xffff { u32::from_be_bytes(raw) } else { le }
+                if le > 0xffff {
+                    u32::from_be_bytes(raw)
+                } else {
+                    le
+                }
             };
             let ether_type = match family {
                 2 => ETHERTYPE_IPV4,

@@ -4,4 +4,4 @@ pub mod pcap;
 pub mod printer;
 
 pub use pcap::PcapSink;
-
+pub use printer::{Printer, PrinterOptions};

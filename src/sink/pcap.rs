@@ -112,18 +112,19 @@ impl PcapSink {
                     ts_resolution: PcapTsResolution::NanoSecond,
                     endianness: Endianness::Little,
                 };
-                header
-                    .write_to(&mut pending)
-                    .map_err(|e| write_error(&e))?;
+                header.write_to(&mut pending).map_err(|e| write_error(&e))?;
                 Encoder::Pcap
             }
             FileFormat::PcapNg => {
-                let mut writer = PcapNgWriter::with_endianness(RecordBuffer::default(), Endianness::Little)
-                    .map_err(|e| write_error(&e))?;
+                let mut writer =
+                    PcapNgWriter::with_endianness(RecordBuffer::default(), Endianness::Little)
+                        .map_err(|e| write_error(&e))?;
                 let mut interface = InterfaceDescriptionBlock::new(link.to_datalink(), snaplen);
                 interface
                     .options
-                    .push(InterfaceDescriptionOption::IfTsResol(InterfaceTsResolution::NANO));
+                    .push(InterfaceDescriptionOption::IfTsResol(
+                        InterfaceTsResolution::NANO,
+                    ));
                 writer
                     .write_pcapng_block(interface)
                     .map_err(|e| write_error(&e))?;
@@ -204,12 +205,10 @@ impl PcapSink {
                     data: data.into(),
                     options: Vec::new(),
                 };
-                writer
-                    .write_pcapng_block(block)
-                    .map_err(|e| Error::Write {
-                        path: self.path.clone(),
-                        source: io::Error::other(e.to_string()),
-                    })?;
+                writer.write_pcapng_block(block).map_err(|e| Error::Write {
+                    path: self.path.clone(),
+                    source: io::Error::other(e.to_string()),
+                })?;
                 self.pending.append(&mut writer.get_mut().bytes);
             }
         }
@@ -259,7 +258,11 @@ impl PcapSink {
             .iter()
             .rposition(|&end| end <= written)
             .map_or(0, |i| i + 1);
-        let keep = if complete == 0 { 0 } else { self.boundaries[complete - 1] };
+        let keep = if complete == 0 {
+            0
+        } else {
+            self.boundaries[complete - 1]
+        };
         let lost = self.boundaries.len() - complete;
         self.packets -= lost as u64;
         let _ = self.file.set_len(self.on_disk + keep as u64);

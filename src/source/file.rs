@@ -36,10 +36,7 @@ pub enum FileFormat {
 }
 
 enum Format {
-    Pcap {
-        header: PcapHeader,
-        swapped: bool,
-    },
+    Pcap { header: PcapHeader, swapped: bool },
     PcapNg(Box<PcapNgReader<BufReader<Box<dyn Read>>>>),
 }
 
@@ -115,8 +112,11 @@ impl CaptureFile {
         }
         if magic == PCAPNG_MAGIC {
             let chained: Box<dyn Read> = Box::new(io::Cursor::new(magic).chain(reader));
-            let ng = PcapNgReader::with_capacity(BufReader::with_capacity(READ_BUFFER, chained), 16 << 20)
-                .map_err(|e| format_error(format!("pcapng section header: {e}")))?;
+            let ng = PcapNgReader::with_capacity(
+                BufReader::with_capacity(READ_BUFFER, chained),
+                16 << 20,
+            )
+            .map_err(|e| format_error(format!("pcapng section header: {e}")))?;
             return Ok(CaptureFile {
                 path: name,
                 reader: None,
@@ -260,7 +260,7 @@ impl CaptureFile {
             }
         };
         let (ts_sec, ts_frac, incl_len, orig_len) = (field(0), field(4), field(8), field(12));
-        let limit = header.snaplen.max(SNAPLEN).min(MAX_RECORD);
+        let limit = header.snaplen.clamp(SNAPLEN, MAX_RECORD);
         if incl_len > limit {
             return Err(self.corrupt(
                 number,
@@ -333,19 +333,25 @@ impl CaptureFile {
                 }
                 Some(Ok((Block::SimplePacket(spb), state))) => {
                     let Some(interface) = state.interfaces().first() else {
-                        return Err(corrupt(path, 
+                        return Err(corrupt(
+                            path,
                             number,
                             "simple packet block before any interface description".into(),
                         ));
                     };
                     buffer.clear();
                     buffer.extend_from_slice(&spb.data);
-                    (LinkType::from_datalink(interface.linktype), 0, spb.original_len)
+                    (
+                        LinkType::from_datalink(interface.linktype),
+                        0,
+                        spb.original_len,
+                    )
                 }
                 Some(Ok((Block::Packet(pb), state))) => {
                     let Some(interface) = state.interfaces().get(usize::from(pb.interface_id))
                     else {
-                        return Err(corrupt(path, 
+                        return Err(corrupt(
+                            path,
                             number,
                             format!("packet refers to undescribed interface {}", pb.interface_id),
                         ));

@@ -1,0 +1,90 @@
+//! Privileges of capture: whether we hold CAP_NET_RAW, the permission error with its `setcap`
+//! hint, and `-Z USER` (give up root once the socket is open).
+
+use std::fs;
+use std::io;
+
+use super::ring;
+use crate::error::{Error, Result};
+
+/// Bit of CAP_NET_RAW in the capability sets (linux/capability.h).
+const CAP_NET_RAW: u32 = 13;
+
+/// True when the effective capability set of this process holds CAP_NET_RAW (root normally
+/// does; so does a binary given it with `setcap`). `None` when /proc cannot tell.
+pub fn has_net_raw() -> Option<bool> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))?
+        .trim();
+    let caps = u64::from_str_radix(hex, 16).ok()?;
+    Some(caps & (1 << CAP_NET_RAW) != 0)
+}
+
+/// True for the errors a packet socket returns to a process without CAP_NET_RAW.
+pub fn is_permission_denied(error: &io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES))
+}
+
+/// The error for "no permission to capture on `interface`", naming this binary for `setcap`.
+pub fn permission_error(interface: &str) -> Error {
+    let binary = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "udpscope".to_string());
+    Error::Permission {
+        interface: interface.to_string(),
+        binary,
+    }
+}
+
+/// Switches the process to `user` (its uid, primary gid, and no other groups). Call after the
+/// capture socket is open and before creating output files, so they belong to `user`.
+pub fn drop_to_user(user: &str) -> Result<()> {
+    let account = ring::lookup_user(user)
+        .map_err(|source| Error::System {
+            what: format!("cannot look up user {user}"),
+            source,
+        })?
+        .ok_or_else(|| Error::Usage(format!("-Z {user}: no such user")))?;
+    ring::become_user(&account).map_err(|source| Error::System {
+        what: format!("cannot switch to user {user}"),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eperm_and_eacces_are_permission_errors_and_enodev_is_not() {
+        assert!(is_permission_denied(&io::Error::from_raw_os_error(
+            libc::EPERM
+        )));
+        assert!(is_permission_denied(&io::Error::from_raw_os_error(
+            libc::EACCES
+        )));
+        assert!(!is_permission_denied(&io::Error::from_raw_os_error(
+            libc::ENODEV
+        )));
+    }
+
+    #[test]
+    fn permission_error_names_cap_net_raw_and_setcap() {
+        let text = permission_error("lo").to_string();
+        assert!(text.contains("CAP_NET_RAW"), "{text}");
+        assert!(
+            text.contains("setcap cap_net_raw,cap_net_admin=eip"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn unknown_user_is_a_usage_error() {
+        assert!(matches!(
+            drop_to_user("no-such-user-udpscope"),
+            Err(Error::Usage(_))
+        ));
+    }
+}

@@ -1,0 +1,25 @@
+//! Shared test plumbing: the root check for tests that need AF_PACKET or namespaces.
+
+#![allow(dead_code)]
+
+/// True when the test may run. Without root it says so loudly and returns false, unless
+/// `UDPSCOPE_REQUIRE_ROOT=1`, in which case it panics (CI runs as root and must not skip).
+pub fn require_root(test: &str) -> bool {
+    // /proc tells the effective uid (second field of `Uid:`) without unsafe code.
+    let root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|uid| uid == "0"))
+        })
+        .unwrap_or(false);
+    if root {
+        return true;
+    }
+    if std::env::var("UDPSCOPE_REQUIRE_ROOT").as_deref() == Ok("1") {
+        panic!("{test} needs root and UDPSCOPE_REQUIRE_ROOT=1");
+    }
+    eprintln!("SKIPPED (needs root): {test}");
+    false
+}
