@@ -170,7 +170,7 @@ fn lab_report_says_the_lab_point_in_words() {
          192.168.100.4:6999 that the client left)",
         "acknowledgements: none at the transport level; 4 replies \"Bien reçu\" are application data",
         "each message its own datagram: 4 messages, 4 datagrams, 4 distinct IP ids",
-        "partial: the field holds only the pseudo-header sum",
+        "partial: only the pseudo-header sum is in the field",
         "192.168.100.5:54321 ↔ 192.168.100.4:6999  12:00:01.000000000 to 12:00:04.100200000",
         "→ 4 datagrams, 54 B, 4 distinct IP ids",
         "← 4 datagrams, 40 B, 4 distinct IP ids",
@@ -277,7 +277,7 @@ fn tcp_on_the_port_is_shown_for_contrast_with_its_handshake_and_teardown() {
         ("ACK ", "acknowledgement"),
         ("FIN-ACK", "teardown"),
         ("FIN-ACK", "teardown"),
-        ("ACK ", "teardown (ack of FIN)"),
+        ("ACK ", "teardown (ACK of FIN)"),
     ];
     for (line, (f, role)) in tcp_lines.iter().zip(roles) {
         assert!(

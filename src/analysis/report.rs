@@ -63,13 +63,17 @@ pub fn write(
             ),
         )?;
     }
-    analysis.contrast.write(out, color)?;
-    let (verdict, evidence) = analysis.assess();
     let mut text = Vec::new();
+    analysis.contrast.write(&mut text, color)?;
+    let (verdict, evidence) = analysis.assess();
     verdict::write(&mut text, &verdict, &evidence, color)?;
     for line in String::from_utf8_lossy(&text).lines() {
-        // Verdict lines are sentences; wrap them under their label.
-        let indent = if line.starts_with("  ") { "      " } else { "" };
+        // Sentences and long segment lines wrap under their start.
+        let indent = if line.starts_with("  ") {
+            "      "
+        } else {
+            "    "
+        };
         say(out, "", indent, line)?;
     }
     Ok(())
@@ -98,7 +102,7 @@ fn write_decoding(
         "    ",
         &format!(
             "skipped: {} not IP ({} ARP), {} neither UDP nor TCP ({} ICMP), {} malformed, \
-             {} of an unsupported link type",
+             {} on unsupported links",
             count(stats.not_ip),
             count(analysis.arp),
             count(stats.not_udp),
@@ -179,9 +183,9 @@ fn write_decoding(
             out,
             "    ",
             "    ",
-            "partial: the field holds only the pseudo-header sum because the capturing host \
-             sent these itself and left the checksum to the NIC (checksum offload; loopback \
-             and veth do the same): not corruption",
+            "partial: only the pseudo-header sum is in the field: the capturing host sent \
+             these itself and left the sum to the NIC (checksum offload; lo and veth do the \
+             same), not corruption",
         )?;
     }
     if invalid > 0 {

@@ -162,7 +162,7 @@ impl Contrast {
             };
             writeln!(
                 out,
-                "  {}  {} → {}  {:<16} {}",
+                "  {}  {} → {}  {:<12} {}",
                 clock(segment.ts_ns),
                 segment.src,
                 segment.dst,
@@ -212,7 +212,7 @@ fn role(segment: &Segment, before: &[&Segment]) -> &'static str {
     if pure_ack(segment) {
         match previous {
             Some(p) if p.flags.syn && p.flags.ack => "handshake 3/3",
-            Some(p) if p.flags.fin => "teardown (ack of FIN)",
+            Some(p) if p.flags.fin => "teardown (ACK of FIN)",
             _ => "acknowledgement",
         }
     } else {

@@ -180,23 +180,27 @@ pub fn write(
     color: bool,
 ) -> io::Result<()> {
     let scope = match verdict.port {
-        Some(p) => format!("port {p}"),
-        None => "all flows".to_string(),
+        Some(p) => format!("for port {p}"),
+        None => "over all flows".to_string(),
     };
     if verdict.flows == 0 {
         writeln!(
             out,
             "\n{}",
-            paint(&format!("verdict ({scope})"), Style::Heading, color)
+            paint(&format!("verdict {scope}"), Style::Heading, color)
         )?;
-        return writeln!(out, "  no UDP datagrams on {scope}: nothing to judge");
+        let what = match verdict.port {
+            Some(p) => format!("no UDP datagrams on port {p}"),
+            None => "no UDP datagrams".to_string(),
+        };
+        return writeln!(out, "  {what}: nothing to judge");
     }
     writeln!(
         out,
         "\n{}",
         paint(
             &format!(
-                "verdict ({scope}, {}, {}): UDP is connectionless",
+                "verdict {scope} ({}, {}): UDP is connectionless",
                 plural(verdict.flows, "flow", "flows"),
                 plural(verdict.datagrams, "datagram", "datagrams")
             ),
