@@ -583,4 +583,15 @@ fn without_a_port_every_flow_is_judged() {
         .find(|f| matches!(f.client.ip(), IpAddr::V6(_)))
         .unwrap();
     assert_eq!(v6_flow.ways[0].ipv4, 0);
+    let text = report(&analysis, &DecodeStats::default(), false);
+    println!("{text}");
+    let joined = sentences(&text);
+    assert!(joined.contains("verdict over all flows (2 flows, 9 datagrams)"));
+    assert!(joined.contains("handshake: none on any of the 2 flows"));
+    assert!(joined.contains("teardown: none on any of the 2 flows"));
+    assert!(joined.contains(
+        "5 messages, 5 datagrams, 4 distinct IP ids in the 4 IPv4 datagrams (IPv6 has none)"
+    ));
+    // Two ladders, one per flow.
+    assert_eq!(text.matches("\nladder: ").count(), 2);
 }

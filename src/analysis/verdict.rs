@@ -31,12 +31,16 @@ pub struct Verdict {
     pub message_datagrams: u64,
     /// Distinct IPv4 ids of the client → server datagrams (per flow, summed).
     pub message_ip_ids: u64,
+    /// Client → server datagrams over IPv4 (the ones with an id).
+    pub message_ipv4_datagrams: u64,
     /// Server → client datagrams with a payload: the replies (application data).
     pub replies: u64,
     /// Server → client datagrams, empty ones included.
     pub reply_datagrams: u64,
     /// Distinct IPv4 ids of the server → client datagrams (per flow, summed).
     pub reply_ip_ids: u64,
+    /// Server → client datagrams over IPv4.
+    pub reply_ipv4_datagrams: u64,
     /// Datagrams over IPv4 (IPv6 has no identification outside fragments).
     pub ipv4_datagrams: u64,
     /// False when a busy direction could only be given a lower bound of distinct ids.
@@ -124,6 +128,8 @@ pub fn assess(
         let (ids_back, exact_back) = to_client.ids.distinct();
         verdict.message_ip_ids += ids_out;
         verdict.reply_ip_ids += ids_back;
+        verdict.message_ipv4_datagrams += to_server.ipv4;
+        verdict.reply_ipv4_datagrams += to_client.ipv4;
         verdict.ip_ids_exact &= exact_out && exact_back;
         for way in &flow.ways {
             verdict.ipv4_datagrams += way.ipv4;
@@ -320,14 +326,24 @@ pub fn write(
         "{}, {}, {}",
         plural(verdict.messages, "message", "messages"),
         plural(verdict.message_datagrams, "datagram", "datagrams"),
-        ids_phrase(verdict, verdict.message_ip_ids)
+        ids_phrase(
+            verdict,
+            verdict.message_ip_ids,
+            verdict.message_ipv4_datagrams,
+            verdict.message_datagrams
+        )
     );
     if verdict.reply_datagrams > 0 {
         line.push_str(&format!(
             "; {}, {}, {}",
             plural(verdict.replies, "reply", "replies"),
             plural(verdict.reply_datagrams, "datagram", "datagrams"),
-            ids_phrase(verdict, verdict.reply_ip_ids)
+            ids_phrase(
+                verdict,
+                verdict.reply_ip_ids,
+                verdict.reply_ipv4_datagrams,
+                verdict.reply_datagrams
+            )
         ));
     }
     if verdict.reassembled > 0 {
@@ -369,14 +385,21 @@ pub fn write(
     Ok(())
 }
 
-fn ids_phrase(verdict: &Verdict, ids: u64) -> String {
-    if verdict.ipv4_datagrams == 0 {
+/// "4 distinct IP ids", qualified when some datagrams were IPv6 (no id) or the count is a
+/// lower bound.
+fn ids_phrase(verdict: &Verdict, ids: u64, ipv4: u64, datagrams: u64) -> String {
+    if ipv4 == 0 {
         return "IPv6 (no IP id)".to_string();
     }
-    let phrase = plural(ids, "distinct IP id", "distinct IP ids");
-    if verdict.ip_ids_exact {
-        phrase
-    } else {
-        format!("at least {phrase}")
+    let mut phrase = plural(ids, "distinct IP id", "distinct IP ids");
+    if !verdict.ip_ids_exact {
+        phrase = format!("at least {phrase}");
     }
+    if ipv4 < datagrams {
+        phrase.push_str(&format!(
+            " in the {} (IPv6 has none)",
+            plural(ipv4, "IPv4 datagram", "IPv4 datagrams")
+        ));
+    }
+    phrase
 }
