@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use udpscope::Error;
 use udpscope::filter::Filter;
+use udpscope::frame::LinkType;
 use udpscope::pipeline::Pipeline;
 use udpscope::sink::printer::color_wanted;
 use udpscope::sink::{PcapSink, Printer, PrinterOptions};
@@ -18,12 +19,21 @@ const SHUTDOWN_POLL: u64 = 4096;
 pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
     let shutdown = crate::shutdown_on_signals()?;
     let mut file = CaptureFile::open(&args.file)?;
+    if let Some(LinkType::Other(number)) = file.link_type() {
+        // tshark and capinfos refuse such a file too; printing "0 datagrams" would be a lie.
+        return Err(Error::Format {
+            path: args.file.clone(),
+            reason: format!(
+                "link type {number} is not one udpscope decodes (Ethernet, Linux SLL/SLL2, raw IPv4/IPv6, NULL/LOOP)"
+            ),
+        });
+    }
     let stdout = io::stdout();
     let color =
         !args.output.json && color_wanted(stdout.is_terminal(), std::env::var_os("NO_COLOR"));
     let printer = (!args.summary).then(|| {
         Printer::new(
-            BufWriter::with_capacity(256 * 1024, stdout.lock()),
+            stdout.lock(),
             PrinterOptions {
                 json: args.output.json,
                 verbose: args.output.verbose,
@@ -78,9 +88,7 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
     }
     if let Some(path) = pending_output.take() {
         // No frame at all: still leave a valid, empty capture.
-        let link = file
-            .link_type()
-            .unwrap_or(udpscope::frame::LinkType::Ethernet);
+        let link = file.link_type().unwrap_or(LinkType::Ethernet);
         pipeline.replace_writer(Some(PcapSink::create(
             &path,
             link,
