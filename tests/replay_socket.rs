@@ -487,3 +487,61 @@ fn a_missing_file_is_one_line_and_exit_one() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_lab_capture_replayed_against_udpscope_server_gets_every_recorded_reply() {
+    let mut server = Process::new(assert_cmd::cargo::cargo_bin("udpscope"))
+        .args([
+            "server",
+            "--bind",
+            "127.0.0.1:0",
+            "--json",
+            "--reply",
+            "Bien reçu",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = server.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let banner = rx
+        .recv_timeout(DEADLINE)
+        .expect("the server announces its address");
+    let addr = banner
+        .split_whitespace()
+        .find(|w| w.starts_with("127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no address in {banner:?}"))
+        .to_string();
+
+    let file = capture("lab.pcapng");
+    let out = replay(&file, &["--to", &addr, "--expect-replies", "--json"]);
+    let r = report(&out);
+    assert!(out.status.success(), "{r}");
+    assert_eq!((&r["matched"], &r["missing"]), (&4.into(), &0.into()));
+
+    // SIGTERM: the server finishes its output and exits.
+    Process::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    let start = Instant::now();
+    while server.try_wait().unwrap().is_none() {
+        assert!(start.elapsed() < DEADLINE, "the server did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut server.stdout.take().unwrap(), &mut stdout).unwrap();
+    let texts: Vec<Vec<u8>> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        // Datagram lines carry the text; the summary printed at exit does not.
+        .filter_map(|v| v["text"].as_str().map(|t| t.as_bytes().to_vec()))
+        .collect();
+    assert_eq!(texts, tshark_requests(&file));
+}
