@@ -83,6 +83,9 @@ pub struct ClientArgs {
     /// Seconds to wait for late replies after the end of input.
     #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
     pub wait: f64,
+    /// Print each reply as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Output options shared by `read` and `capture`.

@@ -42,6 +42,7 @@ pub mod analysis;
 pub mod capture;
 pub mod chat;
 pub mod decode;
+pub mod demo;
 pub mod error;
 pub mod filter;
 pub mod frame;

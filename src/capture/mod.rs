@@ -16,6 +16,7 @@
 
 mod bpf;
 pub mod interfaces;
+pub mod namespace;
 pub mod privileges;
 mod ring;
 

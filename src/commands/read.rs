@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use udpscope::Error;
 use udpscope::filter::Filter;
+use udpscope::frame::LinkType;
 use udpscope::pipeline::Pipeline;
 use udpscope::sink::printer::color_wanted;
 use udpscope::sink::{PcapSink, Printer, PrinterOptions};
@@ -18,12 +19,21 @@ const SHUTDOWN_POLL: u64 = 4096;
 pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
     let shutdown = crate::shutdown_on_signals()?;
     let mut file = CaptureFile::open(&args.file)?;
+    if let Some(LinkType::Other(number)) = file.link_type() {
+        // tshark and capinfos refuse such a file too; printing "0 datagrams" would be a lie.
+        return Err(Error::Format {
+            path: args.file.clone(),
+            reason: format!(
+                "link type {number} is not one udpscope decodes (Ethernet, Linux SLL/SLL2, raw IPv4/IPv6, NULL/LOOP)"
+            ),
+        });
+    }
     let stdout = io::stdout();
     let color =
         !args.output.json && color_wanted(stdout.is_terminal(), std::env::var_os("NO_COLOR"));
     let printer = (!args.summary).then(|| {
         Printer::new(
-            BufWriter::with_capacity(256 * 1024, stdout.lock()),
+            stdout.lock(),
             PrinterOptions {
                 json: args.output.json,
                 verbose: args.output.verbose,
@@ -40,6 +50,7 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
     // only as they appear.
     let mut pending_output = args.write.clone();
     let filter = Filter { port: args.port };
+    let mut progress = Progress::new(io::stderr().is_terminal());
     let mut pipeline = Pipeline::new(filter, printer, None, args.count);
     let mut failure = None;
     while let Some(next) = file.next_frame() {
@@ -72,15 +83,17 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
         for note in pipeline.take_notes() {
             eprintln!("udpscope: {}: {note}", args.file.display());
         }
-        if index % SHUTDOWN_POLL == 0 && shutdown.is_triggered() {
-            break;
+        if index % SHUTDOWN_POLL == 0 {
+            if shutdown.is_triggered() {
+                break;
+            }
+            progress.tick(index, pipeline.selected());
         }
     }
+    progress.done();
     if let Some(path) = pending_output.take() {
         // No frame at all: still leave a valid, empty capture.
-        let link = file
-            .link_type()
-            .unwrap_or(udpscope::frame::LinkType::Ethernet);
+        let link = file.link_type().unwrap_or(LinkType::Ethernet);
         pipeline.replace_writer(Some(PcapSink::create(
             &path,
             link,
@@ -130,4 +143,42 @@ pub fn write_diagram(
     let mut out = BufWriter::new(file);
     analysis.write_svg(&mut out).map_err(write_error)?;
     out.flush().map_err(write_error)
+}
+
+/// A progress line on stderr for long reads, only when stderr is a terminal.
+struct Progress {
+    enabled: bool,
+    started: std::time::Instant,
+    last: std::time::Instant,
+    shown: bool,
+}
+
+impl Progress {
+    fn new(enabled: bool) -> Self {
+        let now = std::time::Instant::now();
+        Progress {
+            enabled,
+            started: now,
+            last: now,
+            shown: false,
+        }
+    }
+
+    fn tick(&mut self, frames: u64, selected: u64) {
+        if !self.enabled || self.last.elapsed() < std::time::Duration::from_millis(500) {
+            return;
+        }
+        self.last = std::time::Instant::now();
+        self.shown = true;
+        eprint!(
+            "\rudpscope: {frames} frames, {selected} datagrams selected, {:.1} s\x1b[K",
+            self.started.elapsed().as_secs_f64()
+        );
+    }
+
+    fn done(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[K");
+        }
+    }
 }

@@ -142,8 +142,8 @@ impl Decoder {
             Err(skip) => return Decoded::Skipped(skip),
         };
         let parsed = match network.ether_type {
-            ETHERTYPE_IPV4 => ipv4(network.data),
-            ETHERTYPE_IPV6 => ipv6(network.data),
+            ETHERTYPE_IPV4 => ipv4(network.data, frame.is_truncated()),
+            ETHERTYPE_IPV6 => ipv6(network.data, frame.is_truncated()),
             other => return Decoded::Skipped(Skip::NotIp(other)),
         };
         let net = match parsed {
@@ -220,7 +220,7 @@ impl Decoder {
     }
 }
 
-fn ipv4(data: &[u8]) -> Result<Network<'_>, Skip> {
+fn ipv4(data: &[u8], cut_by_capture: bool) -> Result<Network<'_>, Skip> {
     if data.len() < IPV4_MIN_HEADER {
         return Err(malformed(
             "ipv4",
@@ -260,6 +260,15 @@ fn ipv4(data: &[u8]) -> Result<Network<'_>, Skip> {
             format!("total length {total_len} is below the {header_len}-byte header"),
         ));
     }
+    if total_len > data.len() && !cut_by_capture {
+        return Err(malformed(
+            "ipv4",
+            format!(
+                "total length {total_len} exceeds the {} bytes the frame carried on the wire",
+                data.len()
+            ),
+        ));
+    }
     let flags_offset = be16(data, 6);
     let more_fragments = flags_offset & 0x2000 != 0;
     let fragment_offset = (flags_offset & 0x1fff) * 8;
@@ -289,7 +298,7 @@ fn ipv4(data: &[u8]) -> Result<Network<'_>, Skip> {
     })
 }
 
-fn ipv6(data: &[u8]) -> Result<Network<'_>, Skip> {
+fn ipv6(data: &[u8], cut_by_capture: bool) -> Result<Network<'_>, Skip> {
     if data.len() < IPV6_HEADER {
         return Err(malformed(
             "ipv6",
@@ -304,6 +313,15 @@ fn ipv6(data: &[u8]) -> Result<Network<'_>, Skip> {
         ));
     }
     let payload_len = usize::from(be16(data, 4));
+    if IPV6_HEADER + payload_len > data.len() && !cut_by_capture {
+        return Err(malformed(
+            "ipv6",
+            format!(
+                "payload length {payload_len} exceeds the {} bytes after the header on the wire",
+                data.len() - IPV6_HEADER
+            ),
+        ));
+    }
     let octets = |at: usize| {
         let mut a = [0u8; 16];
         a.copy_from_slice(&data[at..at + 16]);

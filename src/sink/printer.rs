@@ -20,7 +20,8 @@ pub struct PrinterOptions {
     pub color: bool,
 }
 
-/// Writes one line per datagram to `out`.
+/// Writes one line per datagram to `out`, through its own buffer (no second copy in a
+/// `BufWriter`).
 #[derive(Debug)]
 pub struct Printer<W: Write> {
     out: W,
@@ -28,18 +29,90 @@ pub struct Printer<W: Write> {
     line: Vec<u8>,
 }
 
+/// Bytes gathered before one `write` to the output.
+const OUTPUT_CHUNK: usize = 128 * 1024;
+
+/// Appends an integer in decimal (no allocation, no formatting machinery).
+fn push_int(out: &mut Vec<u8>, value: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+}
+
+/// "00" to "99", for writing two digits at a time.
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+fn push_pair(out: &mut Vec<u8>, value: u64) {
+    let i = (value % 100) as usize * 2;
+    out.extend_from_slice(&PAIRS[i..i + 2]);
+}
+
+/// Nine digits of the nanoseconds, two at a time.
+fn push_nanos(out: &mut Vec<u8>, nanos: u64) {
+    out.push(b'0' + (nanos / 100_000_000 % 10) as u8);
+    push_pair(out, nanos / 1_000_000);
+    push_pair(out, nanos / 10_000);
+    push_pair(out, nanos / 100);
+    push_pair(out, nanos);
+}
+
+/// True when every byte of `bytes` is printable ASCII other than `"` and `\`: the bytes can
+/// be shown as they are. Eight bytes at a time (the classic "has byte less than / more than /
+/// equal to" word tricks), the tail byte by byte.
+fn plain_ascii(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
+        // Adding 127 - 0x7e (= 1) to each byte sets its high bit exactly when it is above 0x7e.
+        let above_tilde = (w.wrapping_add(ONES) | w) & HIGHS;
+        let quote = has_zero(w ^ (ONES * u64::from(b'"')));
+        let backslash = has_zero(w ^ (ONES * u64::from(b'\\')));
+        if below_space | above_tilde | quote | backslash != 0 {
+            return false;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+}
+
 /// `HH:MM:SS.nnnnnnnnn` of a UTC timestamp.
 pub fn write_time(out: &mut Vec<u8>, ts_ns: u64) {
     let secs = ts_ns / 1_000_000_000;
     let nanos = ts_ns % 1_000_000_000;
     let day = secs % 86_400;
-    let (h, m, s) = (day / 3600, day / 60 % 60, day % 60);
-    let _ = write!(out, "{h:02}:{m:02}:{s:02}.{nanos:09}");
+    push_pair(out, day / 3600);
+    out.push(b':');
+    push_pair(out, day / 60 % 60);
+    out.push(b':');
+    push_pair(out, day % 60);
+    out.push(b'.');
+    push_nanos(out, nanos);
 }
 
 /// Appends `payload` as a quoted string: printable UTF-8 as is, `"` and `\` escaped, control
 /// characters as `\n`, `\t`, `\r`, and every other byte as `\xNN`. At most `limit` characters.
 pub fn write_quoted(out: &mut Vec<u8>, payload: &[u8], limit: usize) {
+    // Fast path: printable ASCII with nothing to escape is copied as is (up to the limit).
+    let head = &payload[..payload.len().min(limit)];
+    if plain_ascii(head) {
+        out.push(b'"');
+        out.extend_from_slice(head);
+        if payload.len() > limit {
+            out.extend_from_slice("\u{2026}".as_bytes());
+        }
+        out.push(b'"');
+        return;
+    }
     out.push(b'"');
     let mut shown = 0;
     let mut rest = payload;
@@ -92,8 +165,14 @@ pub fn write_quoted(out: &mut Vec<u8>, payload: &[u8], limit: usize) {
 fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
     match ip {
         IpAddr::V4(a) => {
-            let o = a.octets();
-            let _ = write!(out, "{}.{}.{}.{}", o[0], o[1], o[2], o[3]);
+            let [a, b, c, d] = a.octets();
+            push_int(out, a);
+            out.push(b'.');
+            push_int(out, b);
+            out.push(b'.');
+            push_int(out, c);
+            out.push(b'.');
+            push_int(out, d);
         }
         IpAddr::V6(a) => {
             let _ = write!(out, "[{a}]");
@@ -116,13 +195,12 @@ impl<W: Write> Printer<W> {
         Printer {
             out,
             options,
-            line: Vec::with_capacity(512),
+            line: Vec::with_capacity(OUTPUT_CHUNK + 4096),
         }
     }
 
     /// Prints one datagram.
     pub fn datagram(&mut self, d: &Datagram<'_>) -> Result<()> {
-        self.line.clear();
         if self.options.json {
             json_line(&mut self.line, d);
         } else {
@@ -131,29 +209,37 @@ impl<W: Write> Printer<W> {
                 verbose_lines(&mut self.line, d);
             }
         }
-        self.out
-            .write_all(&self.line)
-            .map_err(|source| Error::Output { source })
+        if self.line.len() >= OUTPUT_CHUNK {
+            self.write_out()?;
+        }
+        Ok(())
+    }
+
+    fn write_out(&mut self) -> Result<()> {
+        let written = self.out.write_all(&self.line);
+        self.line.clear();
+        written.map_err(|source| Error::Output { source })
     }
 
     /// Writes raw text (a note, a report) through the same output.
     pub fn write_raw(&mut self, text: &[u8]) -> Result<()> {
-        self.out
-            .write_all(text)
-            .map_err(|source| Error::Output { source })
+        self.line.extend_from_slice(text);
+        self.write_out()
     }
 
-    /// Flushes the output.
+    /// Writes what is buffered and flushes the output.
     pub fn flush(&mut self) -> Result<()> {
+        self.write_out()?;
         self.out.flush().map_err(|source| Error::Output { source })
     }
 
-    /// The output, for the report that follows the datagrams.
+    /// The output, for the report that follows the datagrams (call [`Printer::flush`] first).
     pub fn get_mut(&mut self) -> &mut W {
         &mut self.out
     }
 
     fn text_line(&mut self, d: &Datagram<'_>) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let color = self.options.color;
         let out = &mut self.line;
         write_time(out, d.ts_ns);
@@ -162,37 +248,52 @@ impl<W: Write> Printer<W> {
             out.extend_from_slice(b"\x1b[36m");
         }
         write_ip(out, d.ip.src);
-        let _ = write!(out, ":{} > ", d.src_port);
+        out.push(b':');
+        push_int(out, d.src_port);
+        out.extend_from_slice(b" > ");
         write_ip(out, d.ip.dst);
-        let _ = write!(out, ":{}", d.dst_port);
+        out.push(b':');
+        push_int(out, d.dst_port);
         if color {
             out.extend_from_slice(b"\x1b[0m");
         }
-        let _ = write!(
-            out,
-            " udp {} B id=0x{:04x} ttl={} csum=",
-            d.wire_payload_len(),
-            d.ip.id,
-            d.ip.ttl
-        );
-        let bad = matches!(d.checksum, Checksum::Invalid { .. });
-        if bad && color {
-            out.extend_from_slice(b"\x1b[31m");
+        out.extend_from_slice(b" udp ");
+        push_int(out, d.wire_payload_len());
+        out.extend_from_slice(b" B id=0x");
+        if d.ip.id > 0xffff {
+            let _ = write!(out, "{:08x}", d.ip.id);
+        } else {
+            for shift in [12, 8, 4, 0] {
+                out.push(DIGITS[(d.ip.id >> shift) as usize & 0xf]);
+            }
         }
-        let _ = write!(out, "{}", d.checksum);
-        if bad && color {
-            out.extend_from_slice(b"\x1b[0m");
+        out.extend_from_slice(b" ttl=");
+        push_int(out, d.ip.ttl);
+        out.extend_from_slice(b" csum=");
+        match d.checksum {
+            Checksum::Valid => out.extend_from_slice(b"ok"),
+            Checksum::Absent => out.extend_from_slice(b"none"),
+            Checksum::Partial => out.extend_from_slice(b"partial"),
+            Checksum::Unverifiable => out.extend_from_slice(b"unverifiable"),
+            Checksum::Invalid { .. } => {
+                if color {
+                    out.extend_from_slice(b"\x1b[31m");
+                }
+                let _ = write!(out, "{}", d.checksum);
+                if color {
+                    out.extend_from_slice(b"\x1b[0m");
+                }
+            }
         }
         if d.fragments > 1 {
-            let _ = write!(out, " frags={}", d.fragments);
+            out.extend_from_slice(b" frags=");
+            push_int(out, d.fragments);
         }
         if d.truncated {
-            let _ = write!(
-                out,
-                " truncated={}/{}",
-                d.payload.len(),
-                d.wire_payload_len()
-            );
+            out.extend_from_slice(b" truncated=");
+            push_int(out, d.payload.len());
+            out.push(b'/');
+            push_int(out, d.wire_payload_len());
         }
         out.push(b' ');
         write_quoted(out, &d.payload, TEXT_PREVIEW);
@@ -271,46 +372,62 @@ fn verbose_lines(out: &mut Vec<u8>, d: &Datagram<'_>) {
 }
 
 fn json_line(out: &mut Vec<u8>, d: &Datagram<'_>) {
-    let secs = d.ts_ns / 1_000_000_000;
-    let nanos = d.ts_ns % 1_000_000_000;
-    let _ = write!(
-        out,
-        "{{\"ts\":{secs}.{nanos:09},\"ts_ns\":{},\"src_ip\":\"",
-        d.ts_ns
-    );
-    let _ = write!(out, "{}", d.ip.src);
-    let _ = write!(out, "\",\"src_port\":{},\"dst_ip\":\"", d.src_port);
-    let _ = write!(out, "{}", d.ip.dst);
-    let _ = write!(
-        out,
-        "\",\"dst_port\":{},\"ttl\":{},\"ip_id\":{},\"udp_length\":{},\"payload_len\":{},\"checksum\":\"{}\"",
-        d.dst_port,
-        d.ip.ttl,
-        d.ip.id,
-        d.udp_length,
-        d.wire_payload_len(),
-        d.checksum.name()
-    );
+    let field = |out: &mut Vec<u8>, name: &[u8], value: u64| {
+        out.extend_from_slice(name);
+        push_int(out, value);
+    };
+    out.extend_from_slice(b"{\"ts\":");
+    push_int(out, d.ts_ns / 1_000_000_000);
+    out.push(b'.');
+    push_nanos(out, d.ts_ns % 1_000_000_000);
+    field(out, b",\"ts_ns\":", d.ts_ns);
+    out.extend_from_slice(b",\"src_ip\":\"");
+    write_json_ip(out, d.ip.src);
+    field(out, b"\",\"src_port\":", d.src_port.into());
+    out.extend_from_slice(b",\"dst_ip\":\"");
+    write_json_ip(out, d.ip.dst);
+    field(out, b"\",\"dst_port\":", d.dst_port.into());
+    field(out, b",\"ttl\":", d.ip.ttl.into());
+    field(out, b",\"ip_id\":", d.ip.id.into());
+    field(out, b",\"udp_length\":", d.udp_length.into());
+    field(out, b",\"payload_len\":", d.wire_payload_len() as u64);
+    out.extend_from_slice(b",\"checksum\":\"");
+    out.extend_from_slice(d.checksum.name().as_bytes());
+    out.push(b'"');
     if let Checksum::Invalid { found, expected } = d.checksum {
-        let _ = write!(
-            out,
-            ",\"checksum_found\":{found},\"checksum_expected\":{expected}"
-        );
+        field(out, b",\"checksum_found\":", found.into());
+        field(out, b",\"checksum_expected\":", expected.into());
     }
-    let _ = write!(
-        out,
-        ",\"fragments\":{},\"truncated\":{},\"captured_payload_len\":{},\"frame\":{},\"ip_version\":{},\"payload_hex\":\"",
-        d.fragments,
-        d.truncated,
-        d.payload.len(),
-        d.frame_index,
-        d.ip.version
-    );
+    field(out, b",\"fragments\":", d.fragments.into());
+    out.extend_from_slice(if d.truncated {
+        b",\"truncated\":true"
+    } else {
+        b",\"truncated\":false"
+    });
+    field(out, b",\"captured_payload_len\":", d.payload.len() as u64);
+    field(out, b",\"frame\":", d.frame_index);
+    field(out, b",\"ip_version\":", d.ip.version.into());
+    out.extend_from_slice(b",\"payload_hex\":\"");
     write_hex(out, &d.payload);
     out.extend_from_slice(b"\",\"payload_text\":");
-    let text = String::from_utf8_lossy(&d.payload);
-    let _ = serde_json::to_writer(&mut *out, &text);
+    if plain_ascii(&d.payload) {
+        out.push(b'"');
+        out.extend_from_slice(&d.payload);
+        out.push(b'"');
+    } else {
+        let text = String::from_utf8_lossy(&d.payload);
+        let _ = serde_json::to_writer(&mut *out, &text);
+    }
     out.extend_from_slice(b"}\n");
+}
+
+fn write_json_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(_) => write_ip(out, ip),
+        IpAddr::V6(a) => {
+            let _ = write!(out, "{a}");
+        }
+    }
 }
 
 /// Checks that `out` is a terminal-friendly stream for colour: true only when asked for it,
@@ -341,6 +458,22 @@ mod tests {
         assert_eq!(quoted(b"abcdef", 3), "\"abc\u{2026}\"");
         assert_eq!(quoted(b"abc", 3), "\"abc\"");
         assert_eq!(quoted(b"\xff\xfe\xfd\xfc", 2), "\"\\xff\\xfe\u{2026}\"");
+    }
+
+    #[test]
+    fn plain_ascii_agrees_with_the_byte_rule() {
+        let rule = |b: &[u8]| {
+            b.iter()
+                .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+        };
+        for b in 0..=255u8 {
+            for at in 0..17 {
+                let mut bytes = vec![b'a'; 17];
+                bytes[at] = b;
+                assert_eq!(plain_ascii(&bytes), rule(&bytes), "byte {b:#x} at {at}");
+                assert_eq!(plain_ascii(&bytes[..at + 1]), rule(&bytes[..at + 1]));
+            }
+        }
     }
 
     #[test]

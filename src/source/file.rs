@@ -43,7 +43,13 @@ enum Format {
 /// An open capture file yielding [`Frame`]s.
 pub struct CaptureFile {
     path: PathBuf,
-    reader: Option<BufReader<Box<dyn Read>>>,
+    reader: Option<Box<dyn Read>>,
+    /// pcap: records are parsed in place in `chunk[start..end]` (zero copy).
+    chunk: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Where the current frame's bytes are: in `chunk` (pcap) or in `buffer` (pcapng).
+    frame_range: Option<std::ops::Range<usize>>,
     format: Format,
     buffer: Vec<u8>,
     record: u64,
@@ -120,6 +126,10 @@ impl CaptureFile {
             return Ok(CaptureFile {
                 path: name,
                 reader: None,
+                chunk: Vec::new(),
+                start: 0,
+                end: 0,
+                frame_range: None,
                 format: Format::PcapNg(Box::new(ng)),
                 buffer: Vec::new(),
                 record: 0,
@@ -151,11 +161,20 @@ impl CaptureFile {
         let (_, header) = PcapHeader::from_slice(&header_bytes)
             .map_err(|e| format_error(format!("pcap header: {e}")))?;
         let swapped = matches!(u32::from_be_bytes(magic), 0xd4c3b2a1 | 0x4d3cb2a1);
+        // Whatever the header read left in the BufReader's buffer starts the first chunk.
+        let mut chunk = vec![0u8; READ_BUFFER];
+        let leftover = reader.buffer().len();
+        chunk[..leftover].copy_from_slice(reader.buffer());
+        let inner = reader.into_inner();
         Ok(CaptureFile {
             path: name,
-            reader: Some(reader),
+            reader: Some(inner),
+            chunk,
+            start: 0,
+            end: leftover,
+            frame_range: None,
             format: Format::Pcap { header, swapped },
-            buffer: Vec::with_capacity(SNAPLEN as usize),
+            buffer: Vec::new(),
             record: 0,
             failed: false,
             current_link: LinkType::from_datalink(header.datalink),
@@ -219,7 +238,10 @@ impl CaptureFile {
             link: self.current_link,
             ts_ns: self.current_ts,
             orig_len: self.current_orig,
-            data: &self.buffer,
+            data: match &self.frame_range {
+                Some(range) => &self.chunk[range.clone()],
+                None => &self.buffer,
+            },
             index: self.record,
         }
     }
@@ -228,20 +250,44 @@ impl CaptureFile {
         corrupt(&self.path, record, reason)
     }
 
+    /// Makes at least `need` bytes available at `chunk[start..]`; returns how many are.
+    fn fill(&mut self, need: usize) -> Result<usize> {
+        if self.end - self.start >= need {
+            return Ok(self.end - self.start);
+        }
+        // Move the partial record to the front, grow for records larger than the chunk.
+        self.chunk.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+        if self.chunk.len() < need {
+            self.chunk.resize(need, 0);
+        }
+        let Some(reader) = self.reader.as_mut() else {
+            return Ok(self.end);
+        };
+        while self.end < need {
+            match reader.read(&mut self.chunk[self.end..]) {
+                Ok(0) => break,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(Error::Read {
+                        path: self.path.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(self.end)
+    }
+
     fn next_pcap(&mut self) -> Result<Option<()>> {
         let Format::Pcap { header, swapped } = &self.format else {
             return Ok(None);
         };
         let (header, swapped) = (*header, *swapped);
-        let Some(reader) = self.reader.as_mut() else {
-            return Ok(None);
-        };
         let number = self.record + 1;
-        let mut record = [0u8; RECORD_HEADER_LEN];
-        let got = read_full(reader, &mut record).map_err(|source| Error::Read {
-            path: self.path.clone(),
-            source,
-        })?;
+        let got = self.fill(RECORD_HEADER_LEN)?;
         if got == 0 {
             return Ok(None);
         }
@@ -251,6 +297,7 @@ impl CaptureFile {
                 format!("file ends {got} bytes into the 16-byte record header"),
             ));
         }
+        let record = &self.chunk[self.start..self.start + RECORD_HEADER_LEN];
         let field = |at: usize| {
             let b = [record[at], record[at + 1], record[at + 2], record[at + 3]];
             if swapped {
@@ -280,20 +327,20 @@ impl CaptureFile {
                 ));
             }
         };
-        self.buffer.resize(incl_len as usize, 0);
-        let Some(reader) = self.reader.as_mut() else {
-            return Ok(None);
-        };
-        let got = read_full(reader, &mut self.buffer).map_err(|source| Error::Read {
-            path: self.path.clone(),
-            source,
-        })?;
-        if got < incl_len as usize {
+        let total = RECORD_HEADER_LEN + incl_len as usize;
+        let got = self.fill(total)?;
+        if got < total {
             return Err(self.corrupt(
                 number,
-                format!("file ends {got} bytes into a {incl_len}-byte record"),
+                format!(
+                    "file ends {} bytes into a {incl_len}-byte record",
+                    got - RECORD_HEADER_LEN
+                ),
             ));
         }
+        let data_start = self.start + RECORD_HEADER_LEN;
+        self.frame_range = Some(data_start..data_start + incl_len as usize);
+        self.start += total;
         self.record = number;
         self.current_ts = u64::from(ts_sec) * 1_000_000_000 + u64::from(nanos);
         // A writer that left orig_len below incl_len (or 0) still captured incl_len bytes.

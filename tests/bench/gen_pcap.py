@@ -3,8 +3,8 @@
 
 Usage: gen_pcap.py COUNT OUT.pcap
 
-Every datagram has valid IPv4 and UDP checksums, a payload of 10..200 bytes (an 8-byte sequence
-number, then text), one of four flows (half of them on port 6999, the lab's conversation both
+Every datagram has valid IPv4 and UDP checksums, a payload of 10..200 bytes of text (the
+sequence number as 7 decimal digits and a space, then chat-like words, as in the lab), one of four flows (half of them on port 6999, the lab's conversation both
 ways), IP ids counting up, and timestamps 1 ms apart from 2023-11-14 22:13:20 UTC. Link type
 Ethernet (1), microsecond pcap, little-endian, snaplen 262144.
 
@@ -62,7 +62,8 @@ def main() -> int:
     text_sum = [words_sum(TEXT[:n]) for n in range(MAX_PAYLOAD + 1)]
 
     record = struct.Struct("<IIII")
-    headers = struct.Struct("!BBHHHBBH4s4sHHHHQ")  # IPv4, UDP, sequence number
+    headers = struct.Struct("!BBHHHBBH4s4sHHHH8s")  # IPv4, UDP, sequence number in text
+    four_words = struct.Struct("!4H")
     chunk = []
     with open(out, "wb") as f:
         f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, SNAPLEN, LINKTYPE_ETHERNET))
@@ -73,15 +74,15 @@ def main() -> int:
             total_len = 20 + udp_len
             ip_id = seq & 0xFFFF
             ip_sum = 0xFFFF - fold(ip_base + total_len + ip_id)
+            prefix = b"%07d " % (seq % 10_000_000)
             udp_sum = 0xFFFF - fold(udp_base + 2 * udp_len + text_sum[size - 8]
-                                    + (seq >> 48) + (seq >> 32 & 0xFFFF) + (seq >> 16 & 0xFFFF)
-                                    + (seq & 0xFFFF))
+                                    + sum(four_words.unpack(prefix)))
             frame_len = 14 + total_len
             us = seq * GAP_US
             chunk.append(record.pack(START_S + us // 1_000_000, us % 1_000_000, frame_len, frame_len))
             chunk.append(ether)
             chunk.append(headers.pack(0x45, 0, total_len, ip_id, 0x4000, 64, 17, ip_sum, s, d,
-                                      sport, dport, udp_len, udp_sum or 0xFFFF, seq))
+                                      sport, dport, udp_len, udp_sum or 0xFFFF, prefix))
             chunk.append(TEXT[:size - 8])
             if len(chunk) >= 40_000:
                 f.write(b"".join(chunk))

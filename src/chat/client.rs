@@ -1,0 +1,362 @@
+//! The chat client: each input line goes out at once as one datagram; a second thread prints
+//! replies as they arrive and notices ICMP port unreachable.
+
+use std::collections::VecDeque;
+use std::io::{self, BufRead, Write};
+use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::chat::server::RECEIVE_BUFFER;
+use crate::chat::text;
+use crate::error::{Error, Result};
+
+/// How often the receiving thread checks whether the client is leaving.
+const STOP_POLL: Duration = Duration::from_millis(100);
+
+/// A pending ICMP error makes `send` fail without sending; try the line again this often.
+const SEND_ATTEMPTS: usize = 3;
+
+/// Messages remembered for naming the one a refusal was about.
+const REMEMBERED: usize = 64;
+
+/// The line that makes the client leave (after sending it, as the lab's client2.py did).
+pub const EXIT: &[u8] = b"exit";
+
+/// How the client talks to its user.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Shown before each input line (only when the input is a terminal).
+    pub prompt: Option<String>,
+    /// Output is a terminal: a reply arriving while the prompt is shown clears the prompt
+    /// line first and shows the prompt again after it.
+    pub redraw: bool,
+    /// Print each reply as one JSON object instead of `Server : <text>`.
+    pub json: bool,
+    /// How long to keep listening for late replies after the last line.
+    pub wait: Duration,
+}
+
+/// What the client did.
+#[derive(Clone, Debug, Default)]
+pub struct ClientSummary {
+    /// Datagrams sent.
+    pub sent: u64,
+    /// Replies received.
+    pub replies: u64,
+    /// Messages the server's host refused (ICMP port unreachable), in the order noticed.
+    pub refused: Vec<Vec<u8>>,
+    /// Lines that could not be sent for another reason (too long, no route, ...).
+    pub failed: u64,
+    /// The input ended with `exit` rather than with its end.
+    pub said_exit: bool,
+}
+
+/// Resolves `server` (`host:port`, IPv4 preferred, like the lab) and returns a UDP socket
+/// bound to an ephemeral port and connected to it.
+///
+/// `connect` on UDP sends nothing: it only fixes the destination and makes the kernel
+/// deliver ICMP errors about it to this socket, as ECONNREFUSED on the next send or receive.
+pub fn connect(server: &str) -> Result<(UdpSocket, SocketAddr)> {
+    let resolve = |reason: String| Error::Resolve {
+        host: server.to_string(),
+        reason,
+    };
+    let addrs: Vec<SocketAddr> = server
+        .to_socket_addrs()
+        .map_err(|e| resolve(e.to_string()))?
+        .collect();
+    let addr = addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| resolve("no address".into()))?;
+    let local: SocketAddr = if addr.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = UdpSocket::bind(local).map_err(|source| Error::Bind {
+        addr: local,
+        source,
+    })?;
+    socket.connect(addr).map_err(|source| Error::Socket {
+        what: "cannot aim a UDP socket at",
+        addr,
+        source,
+    })?;
+    Ok((socket, addr))
+}
+
+/// The state both threads share: the writers, so lines never interleave, and what was sent.
+struct Screen<'a, O, E> {
+    out: &'a mut O,
+    errors: &'a mut E,
+    at_prompt: bool,
+    /// The last messages handed to `send`, with their sequence numbers.
+    recent: VecDeque<(u64, Vec<u8>)>,
+    summary: ClientSummary,
+    output_error: Option<io::Error>,
+}
+
+struct Session<'a, O, E> {
+    server: SocketAddr,
+    config: &'a ClientConfig,
+    screen: Mutex<Screen<'a, O, E>>,
+    stop_at: Mutex<Option<Instant>>,
+    /// Sequence number of the last message handed to `send` (0: none yet). Read without a
+    /// lock by the receiving thread the moment a refusal comes back, so the refusal is
+    /// pinned on the message that was out at that moment, even if another goes out before
+    /// the receiving thread gets the screen.
+    in_flight: AtomicU64,
+}
+
+impl<'a, O: Write, E: Write> Session<'a, O, E> {
+    fn screen(&self) -> MutexGuard<'_, Screen<'a, O, E>> {
+        // Each field is written whole, so a poisoned lock still holds consistent data.
+        self.screen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn stop_at(&self) -> Option<Instant> {
+        *self
+            .stop_at
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn leave_after(&self, wait: Duration) {
+        *self
+            .stop_at
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Instant::now() + wait);
+    }
+
+    /// Prints a reply line, keeping the prompt intact.
+    fn print(&self, line: &str) {
+        let mut screen = self.screen();
+        let redraw = screen.at_prompt && self.config.redraw;
+        let prompt = self.config.prompt.as_deref().filter(|_| redraw);
+        let result = match prompt {
+            Some(prompt) => write!(screen.out, "\r\x1b[K{line}\n{prompt}"),
+            None => writeln!(screen.out, "{line}"),
+        }
+        .and_then(|()| screen.out.flush());
+        if let Err(e) = result {
+            screen.output_error.get_or_insert(e);
+        }
+    }
+
+    fn prompt(&self) {
+        let Some(prompt) = &self.config.prompt else {
+            return;
+        };
+        let mut screen = self.screen();
+        screen.at_prompt = true;
+        let result = write!(screen.out, "{prompt}").and_then(|()| screen.out.flush());
+        if let Err(e) = result {
+            screen.output_error.get_or_insert(e);
+        }
+    }
+
+    /// Says, on the error stream, that the server's host refused message number `seq`.
+    fn refused(&self, screen: &mut Screen<'a, O, E>, seq: u64) {
+        let message = screen
+            .recent
+            .iter()
+            .find(|(n, _)| *n == seq)
+            .map(|(_, message)| message.clone())
+            .unwrap_or_default();
+        let quoted = text::show_short(&message, 60);
+        let _ = writeln!(
+            screen.errors,
+            "udpscope: {} refused \"{quoted}\": nothing listens there (ICMP port unreachable); \
+             the datagram was sent anyway: UDP has no handshake that could fail first",
+            self.server
+        );
+        let _ = screen.errors.flush();
+        screen.summary.refused.push(message);
+    }
+
+    /// Sends one line as one datagram; a refusal pending from an earlier datagram is
+    /// reported and the line sent again.
+    fn send(&self, socket: &UdpSocket, line: &[u8]) {
+        let mut screen = self.screen();
+        screen.at_prompt = false;
+        let seq = self.in_flight.load(Ordering::SeqCst) + 1;
+        if screen.recent.len() == REMEMBERED {
+            screen.recent.pop_front();
+        }
+        screen.recent.push_back((seq, line.to_vec()));
+        self.in_flight.store(seq, Ordering::SeqCst);
+        for _ in 0..SEND_ATTEMPTS {
+            match socket.send(line) {
+                Ok(_) => {
+                    screen.summary.sent += 1;
+                    return;
+                }
+                // Linux returns a pending ICMP error from the next send before sending
+                // anything (sock_alloc_send_pskb checks sk_err first): the refusal is
+                // about the previous datagram, and this one has not left yet.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    self.refused(&mut screen, seq - 1);
+                }
+                Err(e) => {
+                    let quoted = text::show_short(line, 60);
+                    let _ = writeln!(
+                        screen.errors,
+                        "udpscope: cannot send \"{quoted}\" to {}: {e}",
+                        self.server
+                    );
+                    screen.summary.failed += 1;
+                    return;
+                }
+            }
+        }
+        screen.summary.failed += 1;
+    }
+
+    /// The receiving thread: prints every reply until the client leaves.
+    fn receive(&self, socket: &UdpSocket) {
+        let mut buffer = vec![0u8; RECEIVE_BUFFER];
+        loop {
+            let timeout = match self.stop_at() {
+                Some(stop_at) => match stop_at.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => left.min(STOP_POLL),
+                    _ => return,
+                },
+                None => STOP_POLL,
+            };
+            if socket.set_read_timeout(Some(timeout)).is_err() {
+                return;
+            }
+            match socket.recv(&mut buffer) {
+                Ok(len) => {
+                    let reply = buffer.get(..len).unwrap_or(&buffer);
+                    self.screen().summary.replies += 1;
+                    let line = if self.config.json {
+                        reply_json(self.server, reply)
+                    } else {
+                        format!("Server : {}", text::show(reply))
+                    };
+                    self.print(&line);
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    let seq = self.in_flight.load(Ordering::SeqCst);
+                    let mut screen = self.screen();
+                    self.refused(&mut screen, seq);
+                }
+                Err(e) => {
+                    let mut screen = self.screen();
+                    let _ = writeln!(
+                        screen.errors,
+                        "udpscope: cannot receive from {}: {e}; no more replies will be shown",
+                        self.server
+                    );
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Sends every line of `input` (without its line end) as one datagram on the connected
+/// `socket`, until `exit` or the end of input, while a second thread writes each reply to
+/// `out` as `Server : <text>`; then listens `config.wait` longer for late replies.
+///
+/// Refusals (ICMP port unreachable) and send failures are reported on `errors` as they are
+/// noticed and do not stop the client; they are in the returned summary.
+pub fn run<O: Write + Send, E: Write + Send>(
+    socket: UdpSocket,
+    config: ClientConfig,
+    mut input: impl BufRead,
+    out: &mut O,
+    errors: &mut E,
+) -> Result<ClientSummary> {
+    let server = socket.peer_addr().map_err(|source| Error::System {
+        what: "the client socket is not aimed at a server".into(),
+        source,
+    })?;
+    let receiver = socket.try_clone().map_err(|source| Error::Socket {
+        what: "cannot share the socket aimed at",
+        addr: server,
+        source,
+    })?;
+    let session = Session {
+        server,
+        config: &config,
+        screen: Mutex::new(Screen {
+            out,
+            errors,
+            at_prompt: false,
+            recent: VecDeque::with_capacity(REMEMBERED),
+            summary: ClientSummary::default(),
+            output_error: None,
+        }),
+        stop_at: Mutex::new(None),
+        in_flight: AtomicU64::new(0),
+    };
+    let read_result = thread::scope(|scope| {
+        scope.spawn(|| session.receive(&receiver));
+        let mut line = Vec::new();
+        let result = loop {
+            session.prompt();
+            line.clear();
+            match input.read_until(b'\n', &mut line) {
+                Ok(0) => break Ok(()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => break Err(e),
+            }
+            text::strip_line_end(&mut line);
+            session.send(&socket, &line);
+            if line == EXIT {
+                session.screen().summary.said_exit = true;
+                break Ok(());
+            }
+        };
+        let mut screen = session.screen();
+        if std::mem::take(&mut screen.at_prompt) {
+            // End of input typed at the prompt (Ctrl-D): finish the prompt's line.
+            let _ = writeln!(screen.out);
+        }
+        drop(screen);
+        session.leave_after(config.wait);
+        result
+    });
+    let screen = session
+        .screen
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    read_result.map_err(|source| Error::System {
+        what: "cannot read the client's input".into(),
+        source,
+    })?;
+    if let Some(source) = screen.output_error {
+        return Err(Error::Output { source });
+    }
+    Ok(screen.summary)
+}
+
+/// One reply as a JSON object: sender, length, text (lossy) and every byte in hex.
+fn reply_json(from: SocketAddr, reply: &[u8]) -> String {
+    let hex: String = reply.iter().map(|b| format!("{b:02x}")).collect();
+    serde_json::json!({
+        "from": from.to_string(),
+        "len": reply.len(),
+        "text": String::from_utf8_lossy(reply),
+        "payload_hex": hex,
+    })
+    .to_string()
+}

@@ -1,0 +1,326 @@
+//! The chat server's receive loop: one line per datagram, optional automatic reply, per-peer counts.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{self, Write};
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use crate::chat::console::Console;
+use crate::chat::text;
+use crate::error::{Error, Result};
+use crate::shutdown::Shutdown;
+
+/// Receive buffer size. The largest UDP payload is 65,507 bytes over IPv4
+/// ([`crate::MAX_UDP_PAYLOAD`]) and 65,527 over IPv6 without jumbograms (65,535 − 8), both
+/// below this size, so `recv_from` can never cut a datagram (MSG_TRUNC cannot happen).
+pub const RECEIVE_BUFFER: usize = 65_536;
+
+/// How often the loop looks at the shutdown flag while no datagram arrives.
+const SHUTDOWN_POLL: Duration = Duration::from_millis(100);
+
+/// Peers tracked one by one; datagrams from further source addresses (a spoofed flood) are
+/// counted together, so memory stays bounded whatever arrives.
+pub const MAX_PEERS: usize = 1024;
+
+/// What the server does besides printing.
+#[derive(Clone, Debug, Default)]
+pub struct ServerConfig {
+    /// Answer every datagram with these bytes, sent to the address it came from.
+    pub reply: Option<Vec<u8>>,
+    /// Print one JSON object per datagram instead of a text line.
+    pub json: bool,
+    /// The operator's console, told of every sender and redrawn after every line.
+    pub console: Option<Console>,
+}
+
+/// Datagrams and bytes from one source address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerStats {
+    /// The source address (`None` for the aggregate of peers beyond [`MAX_PEERS`]).
+    pub addr: Option<SocketAddr>,
+    /// Datagrams received.
+    pub datagrams: u64,
+    /// Payload bytes received.
+    pub bytes: u64,
+    /// Automatic replies sent.
+    pub replies: u64,
+    /// Automatic replies the socket refused to send.
+    pub failed_replies: u64,
+    /// Time between this peer's last datagram and the end of the run.
+    pub silent_for: Duration,
+    last_heard: Option<Instant>,
+}
+
+impl PeerStats {
+    fn new(addr: Option<SocketAddr>) -> Self {
+        Self {
+            addr,
+            datagrams: 0,
+            bytes: 0,
+            replies: 0,
+            failed_replies: 0,
+            silent_for: Duration::ZERO,
+            last_heard: None,
+        }
+    }
+}
+
+/// What the server saw, for the summary printed when it stops.
+#[derive(Clone, Debug)]
+pub struct ServerSummary {
+    /// The address the socket was bound to.
+    pub local: SocketAddr,
+    /// Per-peer counts, in the order peers first sent something.
+    pub peers: Vec<PeerStats>,
+    /// Datagrams from peers beyond [`MAX_PEERS`], counted together.
+    pub others: PeerStats,
+    /// Receive errors caused by peers (ICMP errors reported on the socket) that were ignored.
+    pub peer_errors: u64,
+    index: HashMap<SocketAddr, usize>,
+}
+
+impl ServerSummary {
+    fn new(local: SocketAddr) -> Self {
+        Self {
+            local,
+            peers: Vec::new(),
+            others: PeerStats::new(None),
+            peer_errors: 0,
+            index: HashMap::new(),
+        }
+    }
+
+    fn peer(&mut self, addr: SocketAddr) -> &mut PeerStats {
+        let slot = match self.index.get(&addr) {
+            Some(&slot) => Some(slot),
+            None if self.peers.len() < MAX_PEERS => {
+                self.index.insert(addr, self.peers.len());
+                self.peers.push(PeerStats::new(Some(addr)));
+                Some(self.peers.len() - 1)
+            }
+            None => None,
+        };
+        match slot.and_then(|slot| self.peers.get_mut(slot)) {
+            Some(peer) => peer,
+            None => &mut self.others,
+        }
+    }
+
+    fn finish(&mut self, end: Instant) {
+        for peer in self
+            .peers
+            .iter_mut()
+            .chain(std::iter::once(&mut self.others))
+        {
+            if let Some(last) = peer.last_heard {
+                peer.silent_for = end.saturating_duration_since(last);
+            }
+        }
+    }
+
+    /// Every datagram received, all peers together.
+    pub fn datagrams(&self) -> u64 {
+        self.all().map(|p| p.datagrams).sum()
+    }
+
+    /// Every payload byte received, all peers together.
+    pub fn bytes(&self) -> u64 {
+        self.all().map(|p| p.bytes).sum()
+    }
+
+    fn all(&self) -> impl Iterator<Item = &PeerStats> {
+        self.peers.iter().chain(std::iter::once(&self.others))
+    }
+
+    /// The summary as one JSON object (`{"summary": {...}}`).
+    pub fn to_json(&self) -> serde_json::Value {
+        let peer = |p: &PeerStats| {
+            serde_json::json!({
+                "peer": p.addr.map(|a| a.to_string()),
+                "datagrams": p.datagrams,
+                "bytes": p.bytes,
+                "replies": p.replies,
+                "failed_replies": p.failed_replies,
+                "silent_for_s": p.silent_for.as_secs_f64(),
+            })
+        };
+        let mut peers: Vec<_> = self.peers.iter().map(peer).collect();
+        if self.others.datagrams > 0 {
+            peers.push(peer(&self.others));
+        }
+        serde_json::json!({
+            "summary": {
+                "local": self.local.to_string(),
+                "datagrams": self.datagrams(),
+                "bytes": self.bytes(),
+                "peers": peers,
+                "peer_errors": self.peer_errors,
+                "leave_announced": false,
+            }
+        })
+    }
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+impl fmt::Display for ServerSummary {
+    /// Several lines: totals, one line per peer, and what UDP could not tell.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let peers = self.peers.len() as u64;
+        writeln!(
+            f,
+            "Summary: {}, {} from {} on {}",
+            plural(self.datagrams(), "datagram", "datagrams"),
+            plural(self.bytes(), "byte", "bytes"),
+            plural(peers, "peer", "peers"),
+            self.local
+        )?;
+        let line = |f: &mut fmt::Formatter<'_>, name: String, p: &PeerStats| {
+            writeln!(
+                f,
+                "  {name}  {}, {}{}{}, last heard {:.1} s before the end",
+                plural(p.datagrams, "datagram", "datagrams"),
+                plural(p.bytes, "byte", "bytes"),
+                if p.replies > 0 {
+                    format!(", {}", plural(p.replies, "reply", "replies"))
+                } else {
+                    String::new()
+                },
+                if p.failed_replies > 0 {
+                    format!(", {} failed", plural(p.failed_replies, "reply", "replies"))
+                } else {
+                    String::new()
+                },
+                p.silent_for.as_secs_f64()
+            )
+        };
+        for p in &self.peers {
+            let name = p.addr.map_or_else(|| "?".to_string(), |a| a.to_string());
+            line(f, name, p)?;
+        }
+        if self.others.datagrams > 0 {
+            line(f, format!("{} further peers", MAX_PEERS), &self.others)?;
+        }
+        if self.peer_errors > 0 {
+            writeln!(
+                f,
+                "  {} reported back by the network (ICMP) and ignored",
+                plural(self.peer_errors, "error", "errors")
+            )?;
+        }
+        write!(
+            f,
+            "No peer ever announced it was leaving: UDP has no teardown, so the server cannot tell \
+             a client that left from one that is quiet."
+        )
+    }
+}
+
+/// Errors on a UDP socket that a peer or the network caused (ICMP reports): never a reason
+/// to stop receiving from everyone else.
+fn caused_by_peer(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+    ) || e.raw_os_error() == Some(libc::EMSGSIZE)
+}
+
+/// One datagram as a line (text or JSON), without the newline.
+pub fn format_datagram(from: SocketAddr, payload: &[u8], json: bool) -> String {
+    if json {
+        serde_json::json!({
+            "peer": from.to_string(),
+            "len": payload.len(),
+            "utf8": std::str::from_utf8(payload).is_ok(),
+            "text": text::escape(payload),
+        })
+        .to_string()
+    } else {
+        format!("Client {from} : {}", text::show(payload))
+    }
+}
+
+/// Receives datagrams on `socket` until `shutdown` is triggered, writing one line per
+/// datagram to `out` and answering as `config` says. Returns what it saw.
+///
+/// Nothing a peer sends stops it: empty, maximal, non-UTF-8 datagrams and floods are
+/// printed (or dropped by the kernel when its buffer is full); ICMP errors about earlier
+/// replies are counted. Only a failure of the socket itself or of `out` ends the loop early.
+pub fn run(
+    socket: UdpSocket,
+    config: ServerConfig,
+    shutdown: Shutdown,
+    out: &mut impl Write,
+) -> Result<ServerSummary> {
+    let local = socket.local_addr().map_err(|source| Error::System {
+        what: "cannot read the server socket's address".into(),
+        source,
+    })?;
+    socket
+        .set_read_timeout(Some(SHUTDOWN_POLL))
+        .map_err(|source| Error::Socket {
+            what: "cannot set a read timeout on",
+            addr: local,
+            source,
+        })?;
+    let mut summary = ServerSummary::new(local);
+    let mut buffer = vec![0u8; RECEIVE_BUFFER];
+    while !shutdown.is_triggered() {
+        let (len, from) = match socket.recv_from(&mut buffer) {
+            Ok(received) => received,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue;
+            }
+            Err(e) if caused_by_peer(&e) => {
+                summary.peer_errors += 1;
+                continue;
+            }
+            Err(source) => {
+                return Err(Error::Socket {
+                    what: "cannot receive on",
+                    addr: local,
+                    source,
+                });
+            }
+        };
+        let payload = buffer.get(..len).unwrap_or(&buffer);
+        let peer = summary.peer(from);
+        peer.datagrams += 1;
+        peer.bytes += payload.len() as u64;
+        peer.last_heard = Some(Instant::now());
+
+        let mut line = format_datagram(from, payload, config.json);
+        line.push('\n');
+        match &config.console {
+            Some(console) => {
+                console.heard(from);
+                console.print_above_prompt(out, &line)
+            }
+            None => out.write_all(line.as_bytes()).and_then(|()| out.flush()),
+        }
+        .map_err(|source| Error::Output { source })?;
+
+        if let Some(reply) = &config.reply {
+            let peer = summary.peer(from);
+            match socket.send_to(reply, from) {
+                Ok(_) => peer.replies += 1,
+                Err(_) => peer.failed_replies += 1,
+            }
+        }
+    }
+    summary.finish(Instant::now());
+    Ok(summary)
+}

@@ -1,0 +1,38 @@
+//! The frame decoder for every link type: decode + text print + JSON print + analysis.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use udpscope::analysis::{Analysis, AnalysisConfig};
+use udpscope::decode::{Decoded, Decoder};
+use udpscope::frame::{Frame, LinkType};
+use udpscope::sink::{Printer, PrinterOptions};
+
+const LINKS: [u32; 11] = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 147];
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&selector, frame_bytes)) = data.split_first() else {
+        return;
+    };
+    let link = LinkType::from_number(LINKS[usize::from(selector) % LINKS.len()]);
+    let orig_len = frame_bytes.len() as u32 + u32::from(selector >> 4);
+    let frame = Frame { link, ts_ns: u64::from(selector) * 1_000_000, orig_len, data: frame_bytes, index: 1 };
+    let mut decoder = Decoder::new();
+    let mut analysis = Analysis::new(AnalysisConfig { port: Some(6999) });
+    let mut text = Printer::new(Vec::new(), PrinterOptions { json: false, verbose: true, color: true });
+    let mut json = Printer::new(Vec::new(), PrinterOptions { json: true, verbose: false, color: false });
+    match decoder.decode(&frame) {
+        Decoded::Datagram(d) => {
+            let _ = text.datagram(&d);
+            let _ = json.datagram(&d);
+            analysis.datagram(&d);
+        }
+        Decoded::Tcp(s) => analysis.segment(&s),
+        Decoded::FragmentHeld => {}
+        Decoded::Skipped(skip) => analysis.skipped(frame.ts_ns, &skip),
+    }
+    for incomplete in decoder.finish() {
+        analysis.incomplete(&incomplete);
+    }
+    let mut out = Vec::new();
+    let _ = analysis.write_report(&mut out, decoder.stats(), true);
+});
