@@ -10,7 +10,7 @@
 //! The socket receives nothing until `bind`, after the filter is attached, so no unfiltered
 //! frame is ever counted; at stop a reject-all filter replaces it, so the counts stop moving
 //! while the ring drains. 802.1Q tags the kernel strips into the frame header are put back in
-//! the frame, as libpcap does. Only [`ring`] contains `unsafe`.
+//! the frame, as libpcap does. Only `ring` contains `unsafe`.
 
 #![deny(unsafe_code)]
 
