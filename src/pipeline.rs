@@ -72,6 +72,14 @@ impl<W: Write> Pipeline<W> {
         std::mem::take(&mut self.notes)
     }
 
+    /// Writes the printer's buffered lines out now (live capture does so between waits).
+    pub fn flush_output(&mut self) -> Result<()> {
+        match &mut self.printer {
+            Some(printer) => printer.flush(),
+            None => Ok(()),
+        }
+    }
+
     /// The file being written, if any (to flush it, or to rotate it).
     pub fn writer_mut(&mut self) -> Option<&mut PcapSink> {
         self.writer.as_mut()
