@@ -1,6 +1,8 @@
 //! The udpscope binary: parses argv, installs signal handlers, runs one library command and
 //! turns its result into one stderr line and an exit code (0 ok, 1 failure, 2 usage).
 
+#![deny(unsafe_code)]
+
 mod cli;
 
 use std::io::{self, Write};
