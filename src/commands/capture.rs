@@ -154,26 +154,18 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
     for note in &finished.notes {
         eprintln!("udpscope: {note}");
     }
-    let mut out = io::BufWriter::new(io::stdout().lock());
-    let report = if args.quiet {
-        Ok(())
-    } else if args.output.json {
-        finished.analysis.write_json(&mut out, &finished.stats)
-    } else {
-        let gap = if args.summary || finished.selected == 0 {
-            ""
-        } else {
-            "\n"
-        };
-        out.write_all(gap.as_bytes()).and_then(|()| {
-            finished
-                .analysis
-                .write_report(&mut out, &finished.stats, color)
-        })
-    };
-    report
-        .and_then(|()| out.flush())
-        .map_err(|source| Error::Output { source })?;
+    if !args.quiet {
+        super::read::write_analysis(
+            &finished.analysis,
+            &finished.stats,
+            super::read::Presentation {
+                json: args.output.json,
+                summary: args.summary,
+                after_lines: finished.selected > 0,
+                color,
+            },
+        )?;
+    }
     if let Some(path) = &args.output.diagram {
         super::read::write_diagram(path, &finished.analysis)?;
     }
