@@ -31,7 +31,7 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
     let stdout = io::stdout();
     let color =
         !args.output.json && color_wanted(stdout.is_terminal(), std::env::var_os("NO_COLOR"));
-    let printer = (!args.summary).then(|| {
+    let printer = (!args.summary && !args.quiet).then(|| {
         Printer::new(
             stdout.lock(),
             PrinterOptions {
@@ -52,6 +52,9 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
     let filter = Filter { port: args.port };
     let mut progress = Progress::new(io::stderr().is_terminal());
     let mut pipeline = Pipeline::new(filter, printer, None, args.count);
+    if args.quiet {
+        pipeline = pipeline.without_analysis();
+    }
     let mut failure = None;
     while let Some(next) = file.next_frame() {
         let frame = match next {
@@ -105,16 +108,18 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
     for note in &outcome.notes {
         eprintln!("udpscope: {}: {note}", args.file.display());
     }
-    write_analysis(
-        &outcome.analysis,
-        &outcome.stats,
-        Presentation {
-            json: args.output.json,
-            summary: args.summary,
-            after_lines: outcome.selected > 0,
-            color,
-        },
-    )?;
+    if !args.quiet {
+        write_analysis(
+            &outcome.analysis,
+            &outcome.stats,
+            Presentation {
+                json: args.output.json,
+                summary: args.summary,
+                after_lines: outcome.selected > 0,
+                color,
+            },
+        )?;
+    }
     if let Some(path) = &args.output.diagram {
         write_diagram(path, &outcome.analysis)?;
     }
