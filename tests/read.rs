@@ -430,16 +430,44 @@ fn closed_pipes_end_quietly_with_exit_zero() {
 #[test]
 fn quiet_copy_prints_nothing_and_writes_the_same_frames() {
     let dir = tempfile::tempdir().unwrap();
-    let input = write_file(dir.path(), "lab.pcap", &pcap(1, &lab_records(ethernet), true, false));
+    let input = write_file(
+        dir.path(),
+        "lab.pcap",
+        &pcap(1, &lab_records(ethernet), true, false),
+    );
     let loud = dir.path().join("loud.pcap");
     let quiet = dir.path().join("quiet.pcap");
-    let out = udpscope().arg("read").arg(&input).arg("-w").arg(&loud).output().unwrap();
+    let out = udpscope()
+        .arg("read")
+        .arg(&input)
+        .arg("-w")
+        .arg(&loud)
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    let out = udpscope().arg("read").arg(&input).args(["-q", "-w"]).arg(&quiet).output().unwrap();
+    let out = udpscope()
+        .arg("read")
+        .arg(&input)
+        .args(["-q", "-w"])
+        .arg(&quiet)
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
-    assert_eq!(std::fs::read(&quiet).unwrap(), std::fs::read(&loud).unwrap());
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        std::fs::read(&quiet).unwrap(),
+        std::fs::read(&loud).unwrap()
+    );
     // -q and --summary contradict each other: a usage error.
-    let out = udpscope().arg("read").arg(&input).args(["-q", "--summary"]).output().unwrap();
+    let out = udpscope()
+        .arg("read")
+        .arg(&input)
+        .args(["-q", "--summary"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
