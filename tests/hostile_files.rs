@@ -77,18 +77,20 @@ fn run_limited(args: &[&std::ffi::OsStr], scratch: &Path) -> Run {
         .stderr(File::create(&err_path).unwrap())
         .spawn()
         .expect("prlimit runs (util-linux)");
-    let mut status = None;
+    let mut finished = false;
     while start.elapsed() < RUN_LIMIT {
-        if let Some(done) = child.try_wait().unwrap() {
-            status = Some(done);
+        if child.try_wait().unwrap().is_some() {
+            finished = true;
             break;
         }
         std::thread::sleep(POLL);
     }
-    if status.is_none() {
+    if !finished {
         let _ = child.kill();
-        let _ = child.wait();
     }
+    // Reaps the child either way (after try_wait, wait returns the status it saw).
+    let waited = child.wait().unwrap();
+    let status = finished.then_some(waited);
     let elapsed = start.elapsed();
     let read = |path: &Path| {
         let mut bytes = Vec::new();

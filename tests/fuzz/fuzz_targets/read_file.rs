@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
     let printer = Printer::new(
         Vec::new(),
         PrinterOptions {
-            json: data.len() % 2 == 0,
+            json: data.len().is_multiple_of(2),
             verbose: true,
             color: false,
         },
