@@ -83,6 +83,9 @@ pub struct ClientArgs {
     /// Seconds to wait for late replies after the end of input.
     #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
     pub wait: f64,
+    /// Print each reply as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Output options shared by `read` and `capture`.
@@ -126,7 +129,8 @@ pub struct CaptureArgs {
     /// Snapshot length: bytes kept per frame.
     #[arg(short = 's', value_name = "SNAPLEN", default_value_t = udpscope::SNAPLEN)]
     pub snaplen: u32,
-    /// Quiet: no line per datagram.
+    /// Quiet: no line per datagram and no analysis, only the end counts on stderr (as
+    /// `tcpdump -w`); use --summary to keep the analysis.
     #[arg(short, long)]
     pub quiet: bool,
     /// Flush the file after every packet (a valid file even after SIGKILL).

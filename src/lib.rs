@@ -29,7 +29,7 @@
 //! - [`frame`]: `Frame` and `LinkType`, the unit every source produces.
 //! - [`decode`]: link layers, IPv4/IPv6, UDP, checksum verdicts, fragment reassembly.
 //! - [`source`]: streaming pcap/pcapng reader.
-//! - [`sink`]: text/JSON printer and pcap/pcapng writer.
+//! - [`sink`]: text/JSON printer, pcap/pcapng writer, and file rotation (`-C`/`-G`/`-W`).
 //! - [`analysis`]: flows, the connectionless verdict and the ladder diagram.
 //! - [`filter`]: which datagrams a command selects.
 //! - [`pipeline`]: wires source → decode → filter → sinks for one run.
@@ -42,6 +42,7 @@ pub mod analysis;
 pub mod capture;
 pub mod chat;
 pub mod decode;
+pub mod demo;
 pub mod error;
 pub mod filter;
 pub mod frame;

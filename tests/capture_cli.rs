@@ -1,100 +1,14 @@
 //! `udpscope capture` as a user runs it (root): the lab in two network namespaces, Ctrl-C
 //! during a flood, the permission error as nobody, and an unknown interface.
 
+mod capture_support;
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
-fn binary() -> std::path::PathBuf {
-    assert_cmd::cargo::cargo_bin("udpscope")
-}
-
-/// A running capture whose stderr lines arrive on a channel.
-struct Running {
-    child: Child,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl Running {
-    /// Starts `cmd` and waits (bounded) until it says it is capturing.
-    fn start(mut cmd: Command) -> Running {
-        let mut child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn udpscope");
-        let pipe = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let running = Running { child, stderr: rx };
-        let line = running
-            .stderr
-            .recv_timeout(Duration::from_secs(10))
-            .expect("capture starts");
-        assert!(
-            line.contains("capturing on"),
-            "unexpected first line: {line}"
-        );
-        running
-    }
-
-    /// Waits (bounded) for exit; returns the exit code and the remaining stderr.
-    fn wait(mut self) -> (i32, String) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut lines = Vec::new();
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "capture did not exit");
-            // Bounded wait on the stderr channel doubles as the pause between checks.
-            if let Ok(line) = self.stderr.recv_timeout(Duration::from_millis(20)) {
-                lines.push(line);
-            }
-        };
-        // The reader thread ends at EOF once the process is gone; collect what is left.
-        while let Ok(line) = self.stderr.recv_timeout(Duration::from_secs(2)) {
-            lines.push(line);
-        }
-        (status.code().unwrap_or(-1), lines.join("\n"))
-    }
-}
-
-/// `N packets <what>` from the end-of-capture counts.
-fn count(stderr: &str, what: &str) -> u64 {
-    stderr
-        .lines()
-        .find_map(|l| l.strip_suffix(what)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no `{what}` line in:\n{stderr}"))
-}
-
-fn capinfos_count(path: &std::path::Path) -> u64 {
-    let out = Command::new("capinfos")
-        .args(["-M", "-c"])
-        .arg(path)
-        .output()
-        .expect("capinfos runs");
-    assert!(
-        out.status.success(),
-        "capinfos rejects the file: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find_map(|l| l.strip_prefix("Number of packets:"))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no packet count in {text}"))
-}
+use capture_support::{Lab, Running, binary, capinfos_count, count};
 
 #[test]
 fn sigint_during_a_flood_leaves_a_valid_file_with_the_printed_count() {
@@ -212,75 +126,6 @@ fn unknown_interface_is_one_clear_line_and_exit_1() {
     assert!(stderr.contains("no such interface: nosuchif0"), "{stderr}");
 }
 
-/// Two namespaces joined by a veth pair, as the lab's VM1 (192.168.100.4) and VM2 (.5);
-/// deleted on drop, even when the test fails.
-struct Lab {
-    vm1: String,
-    vm2: String,
-    if1: String,
-}
-
-impl Lab {
-    fn new() -> Lab {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let id = format!("{}{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
-        let lab = Lab {
-            vm1: format!("us1-{id}"),
-            vm2: format!("us2-{id}"),
-            if1: format!("u1{id}"),
-        };
-        let if2 = format!("u2{id}");
-        assert!(lab.if1.len() <= 15);
-        let ip = |args: &[&str]| {
-            let out = Command::new("ip").args(args).output().expect("ip runs");
-            assert!(
-                out.status.success(),
-                "ip {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        ip(&["netns", "add", &lab.vm1]);
-        ip(&["netns", "add", &lab.vm2]);
-        ip(&[
-            "link", "add", &lab.if1, "type", "veth", "peer", "name", &if2,
-        ]);
-        ip(&["link", "set", &lab.if1, "netns", &lab.vm1]);
-        ip(&["link", "set", &if2, "netns", &lab.vm2]);
-        ip(&[
-            "-n",
-            &lab.vm1,
-            "addr",
-            "add",
-            "192.168.100.4/24",
-            "dev",
-            &lab.if1,
-        ]);
-        ip(&[
-            "-n",
-            &lab.vm2,
-            "addr",
-            "add",
-            "192.168.100.5/24",
-            "dev",
-            &if2,
-        ]);
-        for (ns, dev) in [(&lab.vm1, &lab.if1), (&lab.vm2, &if2)] {
-            ip(&["-n", ns, "link", "set", dev, "up"]);
-            ip(&["-n", ns, "link", "set", "lo", "up"]);
-        }
-        lab
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        // Deleting a namespace deletes its end of the veth pair, and with it the peer.
-        for ns in [&self.vm1, &self.vm2] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
-
 #[test]
 fn lab_capture_on_vm1_holds_exactly_the_clients_datagrams() {
     if !common::require_root("lab_capture_on_vm1_holds_exactly_the_clients_datagrams") {
@@ -337,4 +182,249 @@ fn lab_capture_on_vm1_holds_exactly_the_clients_datagrams() {
         .map(|m| format!("192.168.100.5\t40000\t192.168.100.4\t6999\t{}", hex(m)))
         .collect();
     assert_eq!(text.lines().collect::<Vec<_>>(), expected);
+}
+
+/// Sends `n` datagrams of `size` bytes to `rx` and reads them all back, so every one has
+/// crossed lo (and been seen by the capture) before the test goes on.
+fn send_through_lo(rx: &UdpSocket, n: u32, size: usize) {
+    rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let port = rx.local_addr().unwrap().port();
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let payload = vec![0xabu8; size];
+    let mut buf = vec![0u8; size + 1];
+    // Batches small enough for the receiver's default buffer (~200 KB of skbs).
+    const BATCH: u32 = 20;
+    for batch in 0..n.div_ceil(BATCH) {
+        let here = (n - batch * BATCH).min(BATCH);
+        for _ in 0..here {
+            tx.send_to(&payload, ("127.0.0.1", port)).unwrap();
+        }
+        for _ in 0..here {
+            rx.recv_from(&mut buf).expect("datagram crosses lo");
+        }
+    }
+}
+
+/// `udpscope capture -i lo --port PORT -q` followed by `extra`.
+fn capture_on_lo(port: u16, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(binary());
+    cmd.args(["capture", "-i", "lo", "-q", "--port", &port.to_string()])
+        .args(extra);
+    cmd
+}
+
+/// The files of `dir`, sorted by name.
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn size_rotation_writes_valid_files_whose_counts_add_up_to_the_printed_count() {
+    if !common::require_root(
+        "size_rotation_writes_valid_files_whose_counts_add_up_to_the_printed_count",
+    ) {
+        return;
+    }
+    // 2,500 frames of 1,042 bytes (+16 per record): about 2.6 MB, so -C 1 makes three files.
+    const N: u32 = 2500;
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("r.pcap");
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = rx.local_addr().unwrap().port();
+    let base_arg = base.to_str().unwrap();
+    let running = Running::start(capture_on_lo(port, &["-C", "1", "-w", base_arg]));
+    send_through_lo(&rx, N, 1000);
+    running.signal("INT");
+    let (code, stderr) = running.wait();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(count(&stderr, "packets captured"), u64::from(N), "{stderr}");
+    // tcpdump's names: the -w name, then the same name followed by 1, 2, ...
+    assert_eq!(files_in(dir.path()), ["r.pcap", "r.pcap1", "r.pcap2"]);
+    let mut total = 0;
+    for name in ["r.pcap", "r.pcap1", "r.pcap2"] {
+        let path = dir.path().join(name);
+        let packets = capinfos_count(&path);
+        assert!(packets > 0, "{name} is empty");
+        total += packets;
+        if name != "r.pcap2" {
+            // A file is closed at the first record that finds it over 1,000,000 bytes.
+            let len = std::fs::metadata(&path).unwrap().len();
+            assert!(
+                (1_000_000..1_000_000 + 1100).contains(&len),
+                "{name}: {len}"
+            );
+        }
+    }
+    assert_eq!(total, u64::from(N));
+}
+
+#[test]
+fn size_rotation_with_w_overwrites_a_ring_of_numbered_files() {
+    if !common::require_root("size_rotation_with_w_overwrites_a_ring_of_numbered_files") {
+        return;
+    }
+    // About 3.6 MB: four files' worth in a ring of two (r.pcap0, r.pcap1, r.pcap0, r.pcap1).
+    const N: u32 = 3500;
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("r.pcap");
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = rx.local_addr().unwrap().port();
+    let base_arg = base.to_str().unwrap();
+    let running = Running::start(capture_on_lo(port, &["-C", "1", "-W", "2", "-w", base_arg]));
+    send_through_lo(&rx, N, 1000);
+    running.signal("INT");
+    let (code, stderr) = running.wait();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(count(&stderr, "packets captured"), u64::from(N), "{stderr}");
+    assert_eq!(files_in(dir.path()), ["r.pcap0", "r.pcap1"]);
+    let kept: u64 = ["r.pcap0", "r.pcap1"]
+        .iter()
+        .map(|name| capinfos_count(&dir.path().join(name)))
+        .sum();
+    // The last file is partly filled; the two older files were overwritten.
+    assert!(kept > 946 && kept < u64::from(N), "{kept}");
+}
+
+#[test]
+fn time_rotation_with_w_stops_after_w_files() {
+    if !common::require_root("time_rotation_with_w_stops_after_w_files") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("t.pcap");
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = rx.local_addr().unwrap().port();
+    let base_arg = base.to_str().unwrap();
+    let mut running = Running::start(capture_on_lo(port, &["-G", "1", "-W", "2", "-w", base_arg]));
+    // One datagram every 20 ms until the capture stops by itself (bounded: 10 s).
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    for seq in 0u32..500 {
+        if running.exited() {
+            break;
+        }
+        tx.send_to(&seq.to_be_bytes(), ("127.0.0.1", port)).unwrap();
+        rx.recv_from(&mut buf).unwrap();
+        // Pacing the sender (50 datagrams/s), not waiting for anything: the loop ends on the
+        // capture's exit, checked above.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let elapsed = started.elapsed();
+    let (code, stderr) = running.wait();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        elapsed >= Duration::from_secs(2) && elapsed < Duration::from_secs(4),
+        "{elapsed:?}"
+    );
+    assert_eq!(files_in(dir.path()), ["t.pcap0", "t.pcap1"]);
+    let total: u64 = ["t.pcap0", "t.pcap1"]
+        .iter()
+        .map(|name| capinfos_count(&dir.path().join(name)))
+        .sum();
+    assert_eq!(total, count(&stderr, "packets captured"));
+}
+
+#[test]
+fn count_option_counts_datagrams_not_fragments() {
+    if !common::require_root("count_option_counts_datagrams_not_fragments") {
+        return;
+    }
+    let lab = Lab::new();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("frag.pcap");
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &lab.vm1])
+        .arg(binary())
+        .args(["capture", "-i", &lab.if1, "-c", "2", "--json", "-w"])
+        .arg(&file);
+    let running = Running::start_reading_stdout(cmd);
+    // A 3,000-byte datagram crosses the 1,500-byte MTU veth as three fragments, then one small
+    // datagram: two datagrams, four frames. The third datagram must not be captured.
+    lab.python_in_vm2(
+        "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         s.bind(('192.168.100.5', 40000))\n\
+         for m in [b'x' * 3000, b'small', b'after']:\n    s.sendto(m, ('192.168.100.4', 6999))\n",
+    );
+    running.wait_for_lines(2, Duration::from_secs(10));
+    let (code, stderr) = running.wait();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(count(&stderr, "packets captured"), 4, "{stderr}");
+    assert_eq!(capinfos_count(&file), 4);
+}
+
+#[test]
+fn rotation_without_a_file_is_a_usage_error() {
+    let out = Command::new(binary())
+        .args(["capture", "-i", "lo", "-C", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("-w FILE"));
+}
+
+#[test]
+fn vlan_tag_stripped_by_the_kernel_is_put_back_in_the_file() {
+    if !common::require_root("vlan_tag_stripped_by_the_kernel_is_put_back_in_the_file") {
+        return;
+    }
+    let lab = Lab::new();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vlan.pcap");
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &lab.vm1])
+        .arg(binary())
+        .args(["capture", "-i", &lab.if1, "-c", "1", "-w"])
+        .arg(&file);
+    let running = Running::start(cmd);
+    // VM2 puts a frame tagged for VLAN 100 on the wire (this kernel may lack 8021q devices, so
+    // it is built by hand). VM1's kernel moves the tag into the packet's metadata before any
+    // packet socket sees it; the capture on the untagged interface must put it back.
+    lab.python_in_vm2(&format!(
+        "import socket, struct\n\
+         def csum(b):\n    s = sum(struct.unpack('!10H', b))\n    s = (s >> 16) + (s & 0xffff)\n    return ~(s + (s >> 16)) & 0xffff\n\
+         payload = b'Bonjour'\n\
+         udp = struct.pack('!HHHH', 40000, 6999, 8 + len(payload), 0) + payload\n\
+         ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,\n\
+             socket.inet_aton('192.168.200.5'), socket.inet_aton('192.168.200.4'))\n\
+         ip = ip[:10] + struct.pack('!H', csum(ip)) + ip[12:]\n\
+         frame = b'\\xff' * 6 + b'\\x02\\x00\\x00\\x00\\x00\\x05' + struct.pack('!HHH', 0x8100, 100, 0x0800) + ip + udp\n\
+         s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\n\
+         s.bind(('{}', 0))\n\
+         s.send(frame)\n",
+        lab.if2
+    ));
+    let (code, stderr) = running.wait();
+    assert_eq!(code, 0, "{stderr}");
+    let fields = Command::new("tshark")
+        .arg("-r")
+        .arg(&file)
+        .args([
+            "-T",
+            "fields",
+            "-e",
+            "vlan.id",
+            "-e",
+            "ip.dst",
+            "-e",
+            "udp.dstport",
+            "-e",
+            "data.data",
+            "-e",
+            "frame.len",
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    // 14 (Ethernet) + 4 (802.1Q) + 20 (IPv4) + 8 (UDP) + 7 bytes of "Bonjour".
+    assert_eq!(
+        String::from_utf8_lossy(&fields.stdout).trim_end(),
+        "100\t192.168.200.4\t6999\t426f6e6a6f7572\t53"
+    );
 }

@@ -255,3 +255,26 @@ fn client_on_a_terminal_shows_the_lab_prompt_and_redraws_it_under_a_reply() {
         terminal.text()
     );
 }
+
+#[test]
+fn client_json_prints_each_reply_as_one_object_with_every_byte() {
+    let (mut server, port) = python_server();
+    let server_addr = format!("127.0.0.1:{port}");
+    let output = client(
+        &["--server", &server_addr, "--wait", "2", "--json"],
+        b"hi\nexit\n",
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let replies: Vec<serde_json::Value> = text(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(replies.len(), 2);
+    for reply in &replies {
+        assert_eq!(reply["from"], server_addr.as_str());
+        assert_eq!(reply["text"], "Bien reçu");
+        assert_eq!(reply["len"], "Bien reçu".len());
+        assert_eq!(reply["payload_hex"], "4269656e207265c3a775");
+    }
+    assert_eq!(datagrams(&mut server).len(), 2);
+}

@@ -1,9 +1,45 @@
 //! The connectionless analysis: flows, the handshake/teardown verdict and the ladder diagram.
-//! (Interface fixed; the implementation is being written.)
+//!
+//! Fed one decoded item at a time (datagrams, TCP segments, skipped frames, incomplete
+//! fragment sets), it keeps bounded state however long the capture: at most
+//! [`MAX_FLOWS`] flows one by one (the rest aggregated), a 65,536-bit id set per busy flow
+//! direction (at most 1,024 such sets), the first 40 and last 4 arrows of at most
+//! [`MAX_LADDERS`] flows, and the first 40 and last 8 TCP segments on the port. At the end it
+//! writes a text report, a JSON summary or an SVG ladder.
+
+mod conversation;
+mod display;
+mod flows;
+mod ladder;
+mod report;
+mod summary;
+mod svg;
+mod tcp;
+mod verdict;
 
 use std::io::{self, Write};
 
-use crate::decode::{Datagram, DecodeStats, Incomplete, Segment, Skip};
+use crate::decode::{Datagram, DecodeStats, ETHERTYPE_ARP, Incomplete, Segment, Skip};
+
+use conversation::Conversation;
+use flows::{FlowTable, Observation};
+use ladder::Ladder;
+use tcp::Contrast;
+
+pub use display::clock;
+pub use flows::{Direction, Flow, IdSet, MAX_FLOWS, PORT_RESERVE, Untracked, Way};
+pub use tcp::TcpCounts;
+pub use verdict::Verdict;
+
+/// Flows drawn as ladders (the first ones on the port).
+pub const MAX_LADDERS: usize = 4;
+/// Incomplete fragment sets listed one by one.
+const MAX_INCOMPLETE: usize = 16;
+/// Distinct malformed-frame reasons kept as examples.
+const MAX_MALFORMED_REASONS: usize = 5;
+/// IP protocol numbers of ICMP and ICMPv6.
+const PROTO_ICMP: u8 = 1;
+const PROTO_ICMPV6: u8 = 58;
 
 /// What the analysis looks at.
 #[derive(Clone, Debug, Default)]
@@ -16,53 +52,184 @@ pub struct AnalysisConfig {
 #[derive(Debug, Default)]
 pub struct Analysis {
     config: AnalysisConfig,
-    datagrams: u64,
+    table: FlowTable,
+    /// Per flow of the table, in the same order: the verdict's bookkeeping, for flows on the port.
+    conversations: Vec<Option<Box<Conversation>>>,
+    ladders: Vec<Ladder>,
+    contrast: Contrast,
+    icmp: u64,
+    arp: u64,
+    malformed: Vec<(String, u64)>,
+    incomplete: Vec<Incomplete>,
+    incomplete_total: u64,
 }
 
 impl Analysis {
     /// An empty analysis.
     pub fn new(config: AnalysisConfig) -> Self {
         Analysis {
+            table: FlowTable::new(config.port),
+            contrast: Contrast::new(config.port),
             config,
-            datagrams: 0,
+            ..Analysis::default()
         }
     }
 
     /// Records one selected datagram.
-    pub fn datagram(&mut self, _datagram: &Datagram<'_>) {
-        self.datagrams += 1;
+    pub fn datagram(&mut self, datagram: &Datagram<'_>) {
+        let payload: &[u8] = &datagram.payload;
+        let len = datagram.wire_payload_len().max(payload.len());
+        let seen = Observation {
+            ts_ns: datagram.ts_ns,
+            src: datagram.src(),
+            dst: datagram.dst(),
+            bytes: len as u64,
+            ipv4_id: (datagram.ip.version == 4).then_some(datagram.ip.id as u16),
+            dont_fragment: datagram.ip.dont_fragment,
+            fragments: datagram.fragments,
+            truncated: datagram.truncated,
+        };
+        let Some((at, direction)) = self.table.record(&seen) else {
+            return;
+        };
+        if at == self.conversations.len() {
+            let on_port = self.table.flows()[at].on_port;
+            self.conversations.push(on_port.then(Box::default));
+            if on_port && self.ladders.len() < MAX_LADDERS {
+                self.ladders.push(Ladder::new(at));
+            }
+        }
+        if let Some(conversation) = &mut self.conversations[at] {
+            let tcp = self.contrast.between(datagram.ip.src, datagram.ip.dst);
+            conversation.datagram(datagram.ts_ns, direction, payload, len, tcp);
+            if let Some(ladder) = self.ladders.iter_mut().find(|l| l.flow == at) {
+                ladder.push(
+                    datagram.ts_ns,
+                    direction,
+                    payload,
+                    len,
+                    datagram.fragments,
+                    datagram.truncated,
+                );
+            }
+        }
     }
 
     /// Records one TCP segment (for the contrast with a connection).
-    pub fn segment(&mut self, _segment: &Segment) {}
+    pub fn segment(&mut self, segment: &Segment) {
+        self.contrast.segment(segment);
+    }
 
     /// Records a frame that was not a datagram.
-    pub fn skipped(&mut self, _ts_ns: u64, _skip: &Skip) {}
+    pub fn skipped(&mut self, _ts_ns: u64, skip: &Skip) {
+        match skip {
+            Skip::NotUdp(PROTO_ICMP | PROTO_ICMPV6) => self.icmp += 1,
+            Skip::NotIp(ETHERTYPE_ARP) => self.arp += 1,
+            Skip::Malformed { .. } => {
+                let reason = skip.to_string();
+                let room = self.malformed.len() < MAX_MALFORMED_REASONS;
+                match self
+                    .malformed
+                    .iter_mut()
+                    .find(|(known, _)| *known == reason)
+                {
+                    Some((_, n)) => *n += 1,
+                    None if room => self.malformed.push((reason, 1)),
+                    None => {}
+                }
+            }
+            _ => {}
+        }
+    }
 
     /// Records a datagram whose fragments never all arrived.
-    pub fn incomplete(&mut self, _incomplete: &Incomplete) {}
+    pub fn incomplete(&mut self, incomplete: &Incomplete) {
+        self.incomplete_total += 1;
+        if self.incomplete.len() < MAX_INCOMPLETE {
+            self.incomplete.push(incomplete.clone());
+        }
+    }
+
+    /// The connectionless verdict over the flows on the port (all flows without a port).
+    pub fn verdict(&self) -> Verdict {
+        self.assess().0
+    }
+
+    fn assess(&self) -> (Verdict, verdict::Evidence) {
+        verdict::assess(
+            self.config.port,
+            self.table.flows(),
+            &self.conversations,
+            &self.contrast,
+            self.icmp,
+            self.table.untracked(),
+        )
+    }
+
+    /// Flows tracked one by one, in the order first seen (never more than [`MAX_FLOWS`]).
+    pub fn flows(&self) -> &[Flow] {
+        self.table.flows()
+    }
+
+    /// Number of flows tracked one by one: never more than [`MAX_FLOWS`], however many
+    /// flows the source held.
+    pub fn tracked_flows(&self) -> usize {
+        self.table.tracked()
+    }
+
+    /// Datagrams of flows the table had no room for.
+    pub fn untracked(&self) -> &Untracked {
+        self.table.untracked()
+    }
+
+    /// Counts of the TCP segments on the port.
+    pub fn tcp_counts(&self) -> &TcpCounts {
+        self.contrast.counts()
+    }
 
     /// Writes the flows, the verdict and the ladder diagram as text.
     pub fn write_report(
         &self,
         out: &mut dyn Write,
-        _stats: &DecodeStats,
-        _color: bool,
+        stats: &DecodeStats,
+        color: bool,
     ) -> io::Result<()> {
-        writeln!(
-            out,
-            "{} datagrams (port {:?})",
-            self.datagrams, self.config.port
-        )
+        report::write(out, self, stats, color)
     }
 
-    /// Writes the flows and the verdict as one JSON object.
-    pub fn write_json(&self, out: &mut dyn Write, _stats: &DecodeStats) -> io::Result<()> {
-        writeln!(out, "{{\"summary\":{{\"datagrams\":{}}}}}", self.datagrams)
+    /// Writes one JSON object, `{"summary": {...}}`, on one line: decode counts, flows,
+    /// the verdict, the TCP contrast and incomplete fragment sets.
+    pub fn write_json(&self, out: &mut dyn Write, stats: &DecodeStats) -> io::Result<()> {
+        summary::write(out, self, stats)
     }
 
     /// Writes the ladder diagram as SVG.
     pub fn write_svg(&self, out: &mut dyn Write) -> io::Result<()> {
-        writeln!(out, "<svg xmlns=\"http://www.w3.org/2000/svg\"/>")
+        let drawings = self.drawings();
+        let drawings: Vec<svg::Drawing<'_>> = drawings
+            .into_iter()
+            .map(|(ladder, flow, conversation)| svg::Drawing {
+                ladder,
+                flow,
+                conversation,
+            })
+            .collect();
+        let empty = match self.config.port {
+            Some(p) => format!("no UDP datagrams on port {p}"),
+            None => "no UDP datagrams".to_string(),
+        };
+        svg::write(out, &drawings, &empty)
+    }
+
+    /// The ladders with their flows and conversations.
+    fn drawings(&self) -> Vec<(&Ladder, &Flow, &Conversation)> {
+        self.ladders
+            .iter()
+            .filter_map(|ladder| {
+                let flow = self.table.flows().get(ladder.flow)?;
+                let conversation = self.conversations.get(ladder.flow)?.as_deref()?;
+                Some((ladder, flow, conversation))
+            })
+            .collect()
     }
 }

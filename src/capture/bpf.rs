@@ -99,6 +99,17 @@ enum Op {
     Label(usize),
 }
 
+/// A program that accepts nothing (`ret #0`): attached at stop, so the kernel stops taking
+/// (and counting) frames while the ring is drained, and the final counts balance exactly.
+pub fn reject_all() -> Vec<Instruction> {
+    vec![Instruction {
+        code: RET_K,
+        jt: 0,
+        jf: 0,
+        k: 0,
+    }]
+}
+
 /// Compiles `spec` into a program. Jumps are forward only, as the kernel requires.
 pub fn program(spec: &FilterSpec) -> Vec<Instruction> {
     let mut ops = Vec::new();

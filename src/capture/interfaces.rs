@@ -121,8 +121,12 @@ pub fn default_route_ipv6(table: &str) -> Option<String> {
         .map(|(_, name)| name)
 }
 
-/// `ARPHRD_*` hardware type of `name` from sysfs, `None` when unreadable.
+/// `ARPHRD_*` hardware type of `name`: asked of the kernel in this thread's network namespace,
+/// else read from sysfs; `None` when neither tells.
 pub fn hardware_type(name: &str) -> Option<u16> {
+    if let Ok(hardware) = super::ring::hardware_type(name) {
+        return Some(hardware);
+    }
     // A name with a slash would escape the directory; kernel names never contain one.
     if name.contains('/') {
         return None;

@@ -8,12 +8,15 @@
 //! ```
 //!
 //! The socket receives nothing until `bind`, after the filter is attached, so no unfiltered
-//! frame is ever counted. Only [`ring`] contains `unsafe`.
+//! frame is ever counted; at stop a reject-all filter replaces it, so the counts stop moving
+//! while the ring drains. 802.1Q tags the kernel strips into the frame header are put back in
+//! the frame, as libpcap does. Only `ring` contains `unsafe`.
 
 #![deny(unsafe_code)]
 
 mod bpf;
 pub mod interfaces;
+pub mod namespace;
 pub mod privileges;
 mod ring;
 
@@ -296,6 +299,10 @@ impl Capture {
     where
         F: FnMut(Frame<'_>) -> ControlFlow<()>,
     {
+        // Frames still arriving (a flood that goes on after Ctrl-C) are no longer accepted, so
+        // they are neither captured nor counted: written + dropped = received stays exact.
+        // Should that fail, draining is still worth it; only the counts could keep moving.
+        let _ = self.stop_accepting();
         let deadline = Instant::now() + self.retire * 3;
         for _ in 0..64 {
             if self.deliver_ready(on_frame).1.is_break() {
@@ -310,6 +317,14 @@ impl Capture {
         }
         let _ = self.deliver_ready(on_frame);
         Ok(())
+    }
+
+    /// Makes the kernel accept no more frames; those already in the ring stay deliverable.
+    /// Called by [`Capture::drain`]; call it before [`Capture::stats`] after a `Break` too, so
+    /// the counts stop moving.
+    pub fn stop_accepting(&mut self) -> Result<()> {
+        ring::attach_filter(&self.socket, &bpf::reject_all())
+            .map_err(|e| capture_error("cannot detach BPF filter", &self.interface, e))
     }
 
     /// Counts so far. Reads (and thereby resets) the kernel counters, accumulating them.
@@ -378,6 +393,17 @@ const TP_NSEC: usize = offset_of!(libc::tpacket3_hdr, tp_nsec);
 const TP_SNAPLEN: usize = offset_of!(libc::tpacket3_hdr, tp_snaplen);
 const TP_LEN: usize = offset_of!(libc::tpacket3_hdr, tp_len);
 const TP_MAC: usize = offset_of!(libc::tpacket3_hdr, tp_mac);
+const TP_STATUS: usize = offset_of!(libc::tpacket3_hdr, tp_status);
+const TP_VLAN_TCI: usize =
+    offset_of!(libc::tpacket3_hdr, hv1) + offset_of!(libc::tpacket_hdr_variant1, tp_vlan_tci);
+const TP_VLAN_TPID: usize =
+    offset_of!(libc::tpacket3_hdr, hv1) + offset_of!(libc::tpacket_hdr_variant1, tp_vlan_tpid);
+/// Bytes of an 802.1Q tag (TPID + TCI), and where it goes in an Ethernet frame: after the
+/// two MAC addresses.
+const VLAN_TAG_LEN: usize = 4;
+const VLAN_OFFSET: usize = 12;
+/// `ETH_P_8021Q`: the TPID to write when the kernel does not say which one it stripped.
+const ETH_P_8021Q: u16 = 0x8100;
 /// The kernel puts a `sockaddr_ll` right after the 16-byte-aligned frame header.
 const SLL: usize = size_of::<libc::tpacket3_hdr>().next_multiple_of(16);
 const SLL_PROTOCOL: usize = SLL + offset_of!(libc::sockaddr_ll, sll_protocol);
@@ -472,6 +498,25 @@ fn frame_at(block: &mut [u8], at: usize, cooked: bool) -> Option<Located> {
     if !cooked {
         let end = mac.checked_add(snaplen)?;
         block.get(mac..end)?;
+        if let Some(tag) = stripped_vlan_tag(hdr)
+            && snaplen >= VLAN_OFFSET
+            && mac >= at + SLL_END + VLAN_TAG_LEN
+        {
+            // The kernel hands AF_PACKET the frame with its 802.1Q tag taken out (kept in
+            // tp_vlan_tci); put it back where it was on the wire, as libpcap does
+            // (pcap-linux.c, "if (VLAN_VALID(h, h) ...) memmove"), using the free room
+            // before the MAC header: the addresses move 4 bytes left, the tag follows them.
+            let start = mac - VLAN_TAG_LEN;
+            block.copy_within(mac..mac + VLAN_OFFSET, start);
+            block[start + VLAN_OFFSET..mac + VLAN_OFFSET].copy_from_slice(&tag);
+            return Some(Located {
+                start,
+                end,
+                orig_len: len.saturating_add(VLAN_TAG_LEN as u32),
+                ts_ns,
+                next,
+            });
+        }
         return Some(Located {
             start: mac,
             end,
@@ -505,6 +550,27 @@ fn frame_at(block: &mut [u8], at: usize, cooked: bool) -> Option<Located> {
     })
 }
 
+/// The 802.1Q tag (TPID, TCI in network order) the kernel stripped from this frame, if any.
+/// A TCI of 0 with TP_STATUS_VLAN_VALID is priority-tagged VLAN 0, still a tag (libpcap's
+/// `VLAN_VALID`).
+fn stripped_vlan_tag(hdr: &[u8]) -> Option<[u8; VLAN_TAG_LEN]> {
+    let status = u32_at(hdr, TP_STATUS)?;
+    let tci = u32_at(hdr, TP_VLAN_TCI)?;
+    if tci == 0 && status & libc::TP_STATUS_VLAN_VALID == 0 {
+        return None;
+    }
+    let tpid = if status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
+        u16_at(hdr, TP_VLAN_TPID)?
+    } else {
+        ETH_P_8021Q
+    };
+    let mut tag = [0u8; VLAN_TAG_LEN];
+    tag[..2].copy_from_slice(&tpid.to_be_bytes());
+    // The TCI is 16 bits on the wire; the kernel's field is 32 bits wide.
+    tag[2..].copy_from_slice(&(tci as u16).to_be_bytes());
+    Some(tag)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,6 +582,27 @@ mod tests {
         assert_eq!(SLL_END, 68);
         assert_eq!(NUM_PKTS, 12);
         assert_eq!(FIRST_PKT, 16);
+    }
+
+    #[test]
+    fn stripped_vlan_tag_goes_back_after_the_mac_addresses() {
+        // One frame header at 0 with its Ethernet frame where SOCK_RAW puts it (offset 82).
+        const MAC: usize = 82;
+        let frame: Vec<u8> = (1..=6).chain(11..=16).chain([0x08, 0x00, 0x45]).collect();
+        let mut block = vec![0u8; 256];
+        block[TP_SNAPLEN..TP_SNAPLEN + 4].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
+        block[TP_LEN..TP_LEN + 4].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
+        block[TP_MAC..TP_MAC + 2].copy_from_slice(&(MAC as u16).to_ne_bytes());
+        let status = libc::TP_STATUS_VLAN_VALID | libc::TP_STATUS_VLAN_TPID_VALID;
+        block[TP_STATUS..TP_STATUS + 4].copy_from_slice(&status.to_ne_bytes());
+        block[TP_VLAN_TCI..TP_VLAN_TCI + 4].copy_from_slice(&0x2064u32.to_ne_bytes());
+        block[TP_VLAN_TPID..TP_VLAN_TPID + 2].copy_from_slice(&0x88a8u16.to_ne_bytes());
+        block[MAC..MAC + frame.len()].copy_from_slice(&frame);
+        let found = frame_at(&mut block, 0, false).unwrap();
+        let mut expected: Vec<u8> = (1..=6).chain(11..=16).collect();
+        expected.extend([0x88, 0xa8, 0x20, 0x64, 0x08, 0x00, 0x45]);
+        assert_eq!(&block[found.start..found.end], expected.as_slice());
+        assert_eq!(found.orig_len, frame.len() as u32 + 4);
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct ClientConfig {
     /// Output is a terminal: a reply arriving while the prompt is shown clears the prompt
     /// line first and shows the prompt again after it.
     pub redraw: bool,
+    /// Print each reply as one JSON object instead of `Server : <text>`.
+    pub json: bool,
     /// How long to keep listening for late replies after the last line.
     pub wait: Duration,
 }
@@ -236,7 +238,12 @@ impl<'a, O: Write, E: Write> Session<'a, O, E> {
                 Ok(len) => {
                     let reply = buffer.get(..len).unwrap_or(&buffer);
                     self.screen().summary.replies += 1;
-                    self.print(&format!("Server : {}", text::show(reply)));
+                    let line = if self.config.json {
+                        reply_json(self.server, reply)
+                    } else {
+                        format!("Server : {}", text::show(reply))
+                    };
+                    self.print(&line);
                 }
                 Err(e)
                     if matches!(
@@ -340,4 +347,16 @@ pub fn run<O: Write + Send, E: Write + Send>(
         return Err(Error::Output { source });
     }
     Ok(screen.summary)
+}
+
+/// One reply as a JSON object: sender, length, text (lossy) and every byte in hex.
+fn reply_json(from: SocketAddr, reply: &[u8]) -> String {
+    let hex: String = reply.iter().map(|b| format!("{b:02x}")).collect();
+    serde_json::json!({
+        "from": from.to_string(),
+        "len": reply.len(),
+        "text": String::from_utf8_lossy(reply),
+        "payload_hex": hex,
+    })
+    .to_string()
 }

@@ -15,7 +15,8 @@ use udpscope::decode::{Decoded, Decoder};
 use udpscope::frame::Frame;
 use udpscope::sink::pcap::FileFormat;
 use udpscope::sink::printer::color_wanted;
-use udpscope::sink::{PcapSink, Printer, PrinterOptions};
+use udpscope::sink::rotate::MEGABYTE;
+use udpscope::sink::{Printer, PrinterOptions, RotatingSink, Rotation};
 
 use crate::cli::{CaptureArgs, InterfacesArgs};
 
@@ -23,11 +24,7 @@ use crate::cli::{CaptureArgs, InterfacesArgs};
 const POLL: Duration = Duration::from_millis(100);
 
 pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
-    if args.rotate_size.is_some() || args.rotate_seconds.is_some() || args.rotate_files.is_some() {
-        return Err(Error::Usage(
-            "file rotation (-C/-G/-W) is not implemented yet".into(),
-        ));
-    }
+    let rotation = rotation(&args)?;
     if let Some(seconds) = args.duration
         && !(seconds.is_finite() && seconds > 0.0)
     {
@@ -58,7 +55,8 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
             } else {
                 FileFormat::Pcap
             };
-            let mut sink = PcapSink::create(path, capture.link_type(), format, snaplen)?;
+            let mut sink =
+                RotatingSink::create(path, capture.link_type(), format, snaplen, rotation)?;
             sink.set_flush_each(args.unbuffered);
             Some(sink)
         }
@@ -92,13 +90,17 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
             },
         ),
         print: !(args.quiet || args.summary),
+        // -q leaves only the file and the end counts, as `tcpdump -w` does: frames then go
+        // straight to the file, undecoded, unless -c (which counts datagrams) or --diagram
+        // needs the decoder. --summary keeps the analysis.
+        decode: !args.quiet || args.count.is_some() || args.output.diagram.is_some(),
         file,
         decoder: Decoder::new(),
         analysis: Analysis::new(AnalysisConfig {
             port: Some(args.port),
         }),
         failure: None,
-        written: 0,
+        datagrams: 0,
         count: args.count,
     };
 
@@ -124,6 +126,8 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
             break;
         }
     }
+    // After a `-c` or failure stop the kernel would go on accepting frames nobody reads.
+    let _ = capture.stop_accepting();
     let stats = capture.stats();
     let Session {
         mut out,
@@ -155,7 +159,9 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
         analysis.incomplete(&incomplete);
     }
     let out = out.get_mut();
-    let report = if args.output.json {
+    let report = if args.quiet {
+        Ok(())
+    } else if args.output.json {
         analysis.write_json(out, decoder.stats())
     } else {
         analysis.write_report(out, decoder.stats(), color)
@@ -180,26 +186,38 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
 struct Session<W: Write> {
     out: Printer<W>,
     print: bool,
-    file: Option<PcapSink>,
+    /// Decode each frame (for the printer, the analysis, or `-c`).
+    decode: bool,
+    file: Option<RotatingSink>,
     decoder: Decoder,
     analysis: Analysis,
     /// The first write failure; the capture stops on it.
     failure: Option<Error>,
-    written: u64,
+    /// Datagrams decoded so far (what `-c` counts).
+    datagrams: u64,
     count: Option<u64>,
 }
 
 impl<W: Write> Session<W> {
+    /// Every frame handed here is written to the file before anything else happens to it, so
+    /// the file always holds exactly the frames the capture counts as captured.
     fn frame(&mut self, frame: Frame<'_>) -> ControlFlow<()> {
-        if let Some(sink) = self.file.as_mut()
-            && let Err(e) = sink.write(&frame)
-        {
-            self.failure = Some(e);
-            return ControlFlow::Break(());
+        let mut flow = ControlFlow::Continue(());
+        if let Some(sink) = self.file.as_mut() {
+            match sink.write(&frame) {
+                Ok(next) => flow = next,
+                Err(e) => {
+                    self.failure = Some(e);
+                    return ControlFlow::Break(());
+                }
+            }
         }
-        self.written += 1;
+        if !self.decode {
+            return flow;
+        }
         match self.decoder.decode(&frame) {
             Decoded::Datagram(datagram) => {
+                self.datagrams += 1;
                 if self.print
                     && let Err(e) = self.out.datagram(&datagram)
                 {
@@ -212,11 +230,41 @@ impl<W: Write> Session<W> {
             Decoded::FragmentHeld => {}
             Decoded::Skipped(skip) => self.analysis.skipped(frame.ts_ns, &skip),
         }
-        if self.count.is_some_and(|count| self.written >= count) {
+        // `-c` counts datagrams, as the help says, while the file and "packets captured" count
+        // frames: a datagram sent in fragments is several frames (all written), and counts
+        // once, when its last fragment completes it.
+        if self.count.is_some_and(|count| self.datagrams >= count) {
             return ControlFlow::Break(());
         }
-        ControlFlow::Continue(())
+        flow
     }
+}
+
+/// `-C`, `-G` and `-W` as a [`Rotation`]; they only make sense with `-w`.
+fn rotation(args: &CaptureArgs) -> Result<Rotation, Error> {
+    let rotation = Rotation {
+        max_bytes: match args.rotate_size {
+            Some(0) => return Err(Error::Usage("-C 0: the size must be at least 1 MB".into())),
+            Some(mb) => Some(mb.saturating_mul(MEGABYTE)),
+            None => None,
+        },
+        interval: match args.rotate_seconds {
+            Some(0) => return Err(Error::Usage("-G 0: the period must be at least 1 s".into())),
+            Some(seconds) => Some(Duration::from_secs(seconds)),
+            None => None,
+        },
+        files: match args.rotate_files {
+            Some(0) => return Err(Error::Usage("-W 0: at least one file is needed".into())),
+            files => files,
+        },
+    };
+    if rotation.files.is_some() && !rotation.rotates() {
+        return Err(Error::Usage("-W needs -C or -G".into()));
+    }
+    if rotation.rotates() && args.write.is_none() {
+        return Err(Error::Usage("-C and -G need a file: -w FILE".into()));
+    }
+    Ok(rotation)
 }
 
 /// tcpdump's three end-of-capture lines, on stderr.

@@ -94,6 +94,7 @@ pub fn client(args: ClientArgs) -> Result<ExitCode, Error> {
     let config = ClientConfig {
         prompt,
         redraw: io::stdout().is_terminal(),
+        json: args.json,
         wait,
     };
     let summary = client::run(

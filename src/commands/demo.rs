@@ -1,11 +1,147 @@
-//! `udpscope demo`: argument glue.
+//! `udpscope demo`: isolates the network (private loopback, or the lab's namespaces), plays
+//! the lab, prints the conversation, the capture, the ladder and the verdict.
 
+use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
 use udpscope::Error;
+use udpscope::capture::{namespace, privileges};
+use udpscope::demo::{self, DemoConfig, Network};
+use udpscope::sink::printer::color_wanted;
 
 use crate::cli::DemoArgs;
 
-pub fn demo(_args: DemoArgs) -> Result<ExitCode, Error> {
-    Err(super::not_yet("demo"))
+pub fn demo(args: DemoArgs) -> Result<ExitCode, Error> {
+    let messages = match &args.messages {
+        Some(path) => demo::read_messages(path)?,
+        None => demo::LAB_MESSAGES.iter().map(|m| m.to_string()).collect(),
+    };
+    if messages.is_empty() {
+        return Err(Error::Usage("--messages: the file holds no message".into()));
+    }
+    let root = privileges::has_net_raw().unwrap_or(false) && is_root();
+    // Isolate first: the kernel moves only a single-threaded process into a new namespace.
+    let lab_guard = if args.lab {
+        if !root {
+            return Err(Error::Usage(
+                "udpscope demo --lab builds network namespaces and needs root: run it with sudo (or run `udpscope demo` for the loopback version, which needs no privilege)".into(),
+            ));
+        }
+        Some(demo::lab::build()?)
+    } else {
+        namespace::enter_private_network(root).map_err(|source| Error::System {
+            what: "cannot create a private network namespace for the demo (unprivileged user namespaces may be disabled here: run `sudo udpscope demo`, or grant capture once with `sudo setcap cap_net_raw,cap_net_admin=eip` on the binary and run it as root)".into(),
+            source,
+        })?;
+        None
+    };
+    let shutdown = crate::shutdown_on_signals()?;
+    let stdout = io::stdout();
+    let color = !args.json && color_wanted(stdout.is_terminal(), std::env::var_os("NO_COLOR"));
+    let config = DemoConfig {
+        network: match &lab_guard {
+            Some(guard) => Network::Lab(guard.network().clone()),
+            None => Network::Loopback,
+        },
+        write: args.write.clone(),
+        messages,
+        tcp: args.tcp,
+        json: args.json,
+        color,
+    };
+    let outcome = demo::run(&config, &shutdown);
+    // The namespaces go now, whatever happened (and on Ctrl-C, which only sets the flag).
+    drop(lab_guard);
+    let outcome = outcome?;
+
+    let mut out = io::BufWriter::new(stdout.lock());
+    let io_error = |source| Error::Output { source };
+    let where_ = if args.lab {
+        format!(
+            "the lab's network: VM1 192.168.100.4 (server, capture on {}) and VM2 192.168.100.5 (client) on a bridge, in network namespaces",
+            outcome.interface
+        )
+    } else {
+        "loopback, in a private network namespace".to_string()
+    };
+    if args.json {
+        out.write_all(&outcome.capture_lines).map_err(io_error)?;
+        outcome
+            .analysis
+            .write_json(&mut out, &outcome.stats)
+            .map_err(io_error)?;
+    } else {
+        writeln!(
+            out,
+            "udpscope demo: the lab \"mode non connecté\" on {where_}, UDP port {}\n",
+            outcome.server_addr.port()
+        )
+        .map_err(io_error)?;
+        writeln!(out, "── the conversation: the lab's client (VM2) and `udpscope server --reply \"{}\"` (VM1) ──", demo::REPLY).map_err(io_error)?;
+        for line in &outcome.transcript {
+            writeln!(out, "{line}").map_err(io_error)?;
+        }
+        writeln!(out, "\n── what the server printed ──").map_err(io_error)?;
+        out.write_all(&outcome.server_lines).map_err(io_error)?;
+        writeln!(
+            out,
+            "(still listening: nothing told the server that the client left)"
+        )
+        .map_err(io_error)?;
+        write!(out, "\n{}", outcome.server).map_err(io_error)?;
+        if !outcome.tcp_transcript.is_empty() {
+            writeln!(out, "\n── the same conversation over TCP, for contrast ──")
+                .map_err(io_error)?;
+            for line in &outcome.tcp_transcript {
+                writeln!(out, "{line}").map_err(io_error)?;
+            }
+        }
+        writeln!(
+            out,
+            "\n\n── each datagram as captured on {} ──",
+            outcome.interface
+        )
+        .map_err(io_error)?;
+        out.write_all(&outcome.capture_lines).map_err(io_error)?;
+        writeln!(out).map_err(io_error)?;
+        outcome
+            .analysis
+            .write_report(&mut out, &outcome.stats, color)
+            .map_err(io_error)?;
+        writeln!(
+            out,
+            "\ncapture: {} packets captured, {} dropped by kernel; written to {} (open it in Wireshark)",
+            outcome.written,
+            outcome.capture.dropped,
+            args.write.display()
+        )
+        .map_err(io_error)?;
+    }
+    out.flush().map_err(io_error)?;
+    if let Some(path) = &args.diagram {
+        super::read::write_diagram(path, &outcome.analysis)?;
+    }
+    // A demo that did not see the whole conversation must not look like a success.
+    let expected = 2 * config.messages.len() as u64;
+    let seen = outcome.stats.datagrams;
+    if seen < expected {
+        return Err(Error::System {
+            what: format!(
+                "the demo captured {seen} of the {expected} datagrams of the conversation"
+            ),
+            source: io::Error::other("capture incomplete"),
+        });
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|ids| ids.split_whitespace().nth(1).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
 }

@@ -12,8 +12,3 @@ pub use chat::{client, server};
 pub use demo::demo;
 pub use read::read;
 pub use replay::replay;
-
-/// Error for a subcommand whose implementation has not landed.
-pub(crate) fn not_yet(what: &str) -> udpscope::Error {
-    udpscope::Error::Usage(format!("`udpscope {what}` is not implemented yet"))
-}

@@ -50,6 +50,7 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
     // only as they appear.
     let mut pending_output = args.write.clone();
     let filter = Filter { port: args.port };
+    let mut progress = Progress::new(io::stderr().is_terminal());
     let mut pipeline = Pipeline::new(filter, printer, None, args.count);
     let mut failure = None;
     while let Some(next) = file.next_frame() {
@@ -82,10 +83,14 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
         for note in pipeline.take_notes() {
             eprintln!("udpscope: {}: {note}", args.file.display());
         }
-        if index % SHUTDOWN_POLL == 0 && shutdown.is_triggered() {
-            break;
+        if index % SHUTDOWN_POLL == 0 {
+            if shutdown.is_triggered() {
+                break;
+            }
+            progress.tick(index, pipeline.selected());
         }
     }
+    progress.done();
     if let Some(path) = pending_output.take() {
         // No frame at all: still leave a valid, empty capture.
         let link = file.link_type().unwrap_or(LinkType::Ethernet);
@@ -138,4 +143,42 @@ pub fn write_diagram(
     let mut out = BufWriter::new(file);
     analysis.write_svg(&mut out).map_err(write_error)?;
     out.flush().map_err(write_error)
+}
+
+/// A progress line on stderr for long reads, only when stderr is a terminal.
+struct Progress {
+    enabled: bool,
+    started: std::time::Instant,
+    last: std::time::Instant,
+    shown: bool,
+}
+
+impl Progress {
+    fn new(enabled: bool) -> Self {
+        let now = std::time::Instant::now();
+        Progress {
+            enabled,
+            started: now,
+            last: now,
+            shown: false,
+        }
+    }
+
+    fn tick(&mut self, frames: u64, selected: u64) {
+        if !self.enabled || self.last.elapsed() < std::time::Duration::from_millis(500) {
+            return;
+        }
+        self.last = std::time::Instant::now();
+        self.shown = true;
+        eprint!(
+            "\rudpscope: {frames} frames, {selected} datagrams selected, {:.1} s\x1b[K",
+            self.started.elapsed().as_secs_f64()
+        );
+    }
+
+    fn done(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[K");
+        }
+    }
 }

@@ -1,7 +1,9 @@
-//! Sinks: where decoded datagrams and their frames go (printer, pcap writer).
+//! Sinks: where decoded datagrams and their frames go (printer, pcap writer, file rotation).
 
 pub mod pcap;
 pub mod printer;
+pub mod rotate;
 
 pub use pcap::PcapSink;
 pub use printer::{Printer, PrinterOptions};
+pub use rotate::{RotatingSink, Rotation};

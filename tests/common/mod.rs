@@ -20,6 +20,9 @@ pub fn require_root(test: &str) -> bool {
     if std::env::var("UDPSCOPE_REQUIRE_ROOT").as_deref() == Ok("1") {
         panic!("{test} needs root and UDPSCOPE_REQUIRE_ROOT=1");
     }
-    eprintln!("SKIPPED (needs root): {test}");
+    // Straight to the stderr descriptor: libtest captures `eprintln!` of passing tests, and a
+    // skip must be seen.
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED (needs root): {test}");
     false
 }

@@ -1,0 +1,376 @@
+//! How the analysis shows times and payload text to people: UTC clock times, quoted and
+//! escaped snippets cut to a width, terminal column counts and ANSI colour.
+
+use std::fmt::Write as _;
+
+/// Bytes of payload kept for a snippet: enough for a chat line, bounded for memory.
+pub const SNIPPET_BYTES: usize = 64;
+
+const NS_PER_SECOND: u64 = 1_000_000_000;
+const SECONDS_PER_DAY: u64 = 86_400;
+
+/// `HH:MM:SS.nnnnnnnnn` in UTC, the printer's time format.
+pub fn clock(ts_ns: u64) -> String {
+    let seconds = ts_ns / NS_PER_SECOND;
+    let nanos = ts_ns % NS_PER_SECOND;
+    let of_day = seconds % SECONDS_PER_DAY;
+    format!(
+        "{:02}:{:02}:{:02}.{nanos:09}",
+        of_day / 3600,
+        of_day / 60 % 60,
+        of_day % 60
+    )
+}
+
+/// The first bytes of a payload, with the payload's full length, for quoting later.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snippet {
+    bytes: Vec<u8>,
+    /// Payload length the sender meant (may exceed what was kept or captured).
+    len: usize,
+}
+
+impl Snippet {
+    /// Keeps the first [`SNIPPET_BYTES`] of `payload`; `len` is the sender's payload length.
+    pub fn new(payload: &[u8], len: usize) -> Self {
+        let mut snippet = Snippet::default();
+        snippet.set(payload, len);
+        snippet
+    }
+
+    /// Replaces the content, reusing the allocation (the hot path calls this per datagram).
+    pub fn set(&mut self, payload: &[u8], len: usize) {
+        self.bytes.clear();
+        self.bytes
+            .extend_from_slice(&payload[..payload.len().min(SNIPPET_BYTES)]);
+        self.len = len.max(payload.len());
+    }
+
+    /// True when the payload was empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether the kept bytes are the same as `payload`'s first bytes and lengths agree.
+    pub fn matches(&self, payload: &[u8], len: usize) -> bool {
+        self.len == len.max(payload.len())
+            && self.bytes[..] == payload[..payload.len().min(SNIPPET_BYTES)]
+    }
+
+    /// The text in double quotes, escaped, at most `max_cols` terminal columns wide,
+    /// ending in `…"` when cut.
+    pub fn quoted(&self, max_cols: usize) -> String {
+        // Whole when every byte was kept and the capture had them all.
+        let whole = self.bytes.len() == self.len;
+        quote(&self.bytes, whole, max_cols)
+    }
+}
+
+/// Quotes `bytes` (escaping `"`, `\`, non-printable characters and invalid UTF-8 as `\xNN`)
+/// within `max_cols` columns; a cut or `whole == false` ends it with `…`.
+pub fn quote(bytes: &[u8], whole: bool, max_cols: usize) -> String {
+    let pieces = escaped_pieces(bytes, whole);
+    // Room for the quotes and, when cut, the ellipsis.
+    let budget = max_cols.max(3) - 2;
+    let total: usize = pieces.iter().map(|(_, w)| w).sum();
+    let mut out = String::with_capacity(bytes.len() + 4);
+    out.push('"');
+    if whole && total <= budget {
+        for (piece, _) in &pieces {
+            out.push_str(piece);
+        }
+    } else {
+        let mut used = 0;
+        for (piece, w) in &pieces {
+            if used + w + 1 > budget {
+                break;
+            }
+            out.push_str(piece);
+            used += w;
+        }
+        out.push('…');
+    }
+    out.push('"');
+    out
+}
+
+/// Each character of `bytes` as its escaped form and its width in columns. An incomplete
+/// UTF-8 sequence at the end of a cut snippet is dropped rather than shown as bytes.
+fn escaped_pieces(bytes: &[u8], whole: bool) -> Vec<(String, usize)> {
+    let mut pieces = Vec::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let (valid, bad) = match std::str::from_utf8(rest) {
+            Ok(text) => (text, None),
+            Err(error) => {
+                let valid_up_to = error.valid_up_to();
+                let text = std::str::from_utf8(&rest[..valid_up_to]).unwrap_or_default();
+                (text, Some(error.error_len()))
+            }
+        };
+        for c in valid.chars() {
+            pieces.push(escape_char(c));
+        }
+        let used = valid.len();
+        match bad {
+            None => break,
+            Some(None) if !whole => break,
+            Some(None) => {
+                for byte in &rest[used..] {
+                    pieces.push((format!("\\x{byte:02x}"), 4));
+                }
+                break;
+            }
+            Some(Some(bad_len)) => {
+                for byte in &rest[used..used + bad_len] {
+                    pieces.push((format!("\\x{byte:02x}"), 4));
+                }
+                rest = &rest[used + bad_len..];
+            }
+        }
+    }
+    pieces
+}
+
+fn escape_char(c: char) -> (String, usize) {
+    match c {
+        '"' => ("\\\"".to_string(), 2),
+        '\\' => ("\\\\".to_string(), 2),
+        c if printable(c) => (c.to_string(), char_width(c)),
+        c => {
+            let mut utf8 = [0u8; 4];
+            let mut escaped = String::new();
+            for byte in c.encode_utf8(&mut utf8).bytes() {
+                let _ = write!(escaped, "\\x{byte:02x}");
+            }
+            let width = escaped.len();
+            (escaped, width)
+        }
+    }
+}
+
+/// Characters safe to put on a terminal or in XML as they are: not control characters, not
+/// bidirectional overrides or invisible format characters (which can disguise text), not
+/// noncharacters, not combining marks (which would fuse with the quote before them).
+fn printable(c: char) -> bool {
+    let code = u32::from(c);
+    !(c.is_control()
+        || (0x200b..=0x200f).contains(&code)
+        || (0x202a..=0x202e).contains(&code)
+        || (0x2060..=0x206f).contains(&code)
+        || code == 0xfeff
+        || (0xfff9..=0xfffb).contains(&code)
+        || (0xfdd0..=0xfdef).contains(&code)
+        || code & 0xfffe == 0xfffe
+        || (0x0300..=0x036f).contains(&code)
+        || (0x1ab0..=0x1aff).contains(&code)
+        || (0x1dc0..=0x1dff).contains(&code)
+        || (0x20d0..=0x20ff).contains(&code)
+        || (0xfe00..=0xfe0f).contains(&code)
+        || (0xfe20..=0xfe2f).contains(&code)
+        || (0xe0000..=0xe0fff).contains(&code))
+}
+
+/// Terminal columns of a printable character: 2 for East Asian wide and emoji ranges, 1 else.
+fn char_width(c: char) -> usize {
+    let code = u32::from(c);
+    let wide = (0x1100..=0x115f).contains(&code)
+        || (0x2e80..=0x303e).contains(&code)
+        || (0x3041..=0x33ff).contains(&code)
+        || (0x3400..=0x4dbf).contains(&code)
+        || (0x4e00..=0x9fff).contains(&code)
+        || (0xa000..=0xa4cf).contains(&code)
+        || (0xac00..=0xd7a3).contains(&code)
+        || (0xf900..=0xfaff).contains(&code)
+        || (0xfe30..=0xfe4f).contains(&code)
+        || (0xff00..=0xff60).contains(&code)
+        || (0xffe0..=0xffe6).contains(&code)
+        || (0x1f300..=0x1f64f).contains(&code)
+        || (0x1f900..=0x1f9ff).contains(&code)
+        || (0x20000..=0x3fffd).contains(&code);
+    if wide { 2 } else { 1 }
+}
+
+/// Terminal columns of text made of printable characters; ANSI colour sequences take none.
+pub fn width(text: &str) -> usize {
+    let mut columns = 0;
+    let mut in_escape = false;
+    for c in text.chars() {
+        if in_escape {
+            in_escape = c != 'm';
+        } else if c == '\x1b' {
+            in_escape = true;
+        } else {
+            columns += char_width(c);
+        }
+    }
+    columns
+}
+
+/// Breaks `text` at spaces into lines of at most `max_cols` columns (a longer word gets a
+/// line of its own); the first line starts with `first`, the others with `next`.
+pub fn wrap(text: &str, first: &str, next: &str, max_cols: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = first.to_string();
+    let mut empty = true;
+    for word in text.split(' ') {
+        if !empty && width(&line) + 1 + width(word) > max_cols {
+            let full = std::mem::replace(&mut line, next.to_string());
+            lines.push(full.trim_end().to_string());
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    lines.push(line);
+    lines
+}
+
+/// Cuts `text` to at most `max_cols` columns, ending with `…` when cut.
+pub fn fit(text: &str, max_cols: usize) -> String {
+    if width(text) <= max_cols {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = char_width(c);
+        if used + w + 1 > max_cols {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out.push('…');
+    out
+}
+
+/// ANSI styles used in the report; nothing is emitted when colour is off.
+#[derive(Clone, Copy, Debug)]
+pub enum Style {
+    /// Section headings.
+    Heading,
+    /// Client → server arrows.
+    Client,
+    /// Server → client arrows.
+    Server,
+    /// "Nothing here" marks: no handshake, no teardown.
+    Absence,
+    /// Secondary text.
+    Dim,
+    /// Warnings (something unexpected, like invalid checksums).
+    Warning,
+}
+
+impl Style {
+    fn code(self) -> &'static str {
+        match self {
+            Style::Heading => "\x1b[1m",
+            Style::Client => "\x1b[36m",
+            Style::Server => "\x1b[35m",
+            Style::Absence => "\x1b[32m",
+            Style::Dim => "\x1b[2m",
+            Style::Warning => "\x1b[33m",
+        }
+    }
+}
+
+/// `text` in `style` when `color` is on, unchanged otherwise.
+pub fn paint(text: &str, style: Style, color: bool) -> String {
+    if color {
+        format!("{}{text}\x1b[0m", style.code())
+    } else {
+        text.to_string()
+    }
+}
+
+/// `n` with thousands separators: 1,000,000.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// "1 datagram" / "2 datagrams".
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{} {many}", count(n))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_is_utc_time_of_day_with_nanoseconds() {
+        // 2024-01-01T12:00:01.000123456Z
+        let ts = 1_704_110_401_000_123_456;
+        assert_eq!(clock(ts), "12:00:01.000123456");
+        assert_eq!(clock(0), "00:00:00.000000000");
+    }
+
+    #[test]
+    fn accented_text_is_shown_as_it_is() {
+        assert_eq!(quote("Bien reçu".as_bytes(), true, 80), "\"Bien reçu\"");
+    }
+
+    #[test]
+    fn control_bytes_and_invalid_utf8_are_escaped() {
+        assert_eq!(quote(b"a\nb\xff\"\\", true, 80), "\"a\\x0ab\\xff\\\"\\\\\"");
+        // A bidirectional override would reorder the terminal line.
+        assert_eq!(
+            quote("x\u{202e}y".as_bytes(), true, 80),
+            "\"x\\xe2\\x80\\xaey\""
+        );
+    }
+
+    #[test]
+    fn long_text_is_cut_with_an_ellipsis_within_the_width() {
+        let long = "Salut ici le client vm2 ".repeat(5);
+        let quoted = quote(long.as_bytes(), true, 20);
+        assert_eq!(width(&quoted), 20);
+        assert!(quoted.ends_with("…\""));
+    }
+
+    #[test]
+    fn snippet_cut_inside_a_character_drops_the_partial_bytes() {
+        let payload = "é".repeat(40); // 80 bytes, cut at 64 keeps 32 whole characters
+        let snippet = Snippet::new(payload.as_bytes(), payload.len());
+        let quoted = snippet.quoted(200);
+        assert_eq!(quoted, format!("\"{}…\"", "é".repeat(32)));
+    }
+
+    #[test]
+    fn wrapping_keeps_lines_within_the_width_and_ignores_colour() {
+        let text = format!(
+            "{} {}",
+            paint("none", Style::Absence, true),
+            "word ".repeat(30)
+        );
+        let lines = wrap(text.trim_end(), "  teardown: ", "    ", 40);
+        assert!(lines.len() > 3);
+        assert!(lines.iter().all(|line| width(line) <= 40));
+        assert!(lines[0].starts_with("  teardown: \x1b[32mnone"));
+        assert!(lines[1].starts_with("    word"));
+    }
+
+    #[test]
+    fn counts_have_thousands_separators() {
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1_000), "1,000");
+        assert_eq!(count(1_234_567), "1,234,567");
+    }
+}

@@ -1,0 +1,384 @@
+//! The flow table: per pair of endpoints, datagrams, bytes and distinct IP ids each way, in
+//! bounded memory (a fixed number of flows, the rest aggregated).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+/// Most flows tracked one by one; datagrams of further flows are only counted.
+pub const MAX_FLOWS: usize = 10_000;
+/// Slots of the table kept for flows on the port of interest, so that a busy capture cannot
+/// crowd the chat out of its own verdict.
+pub const PORT_RESERVE: usize = 1_000;
+/// IP ids a direction keeps in a short sorted list before it needs a 65,536-bit set.
+const FEW_IDS: usize = 32;
+/// Most 8 KiB id sets alive at once (8 MiB); beyond that a busy direction's count of distinct
+/// ids stops being exact and says so.
+const MAX_ID_SETS: usize = 1_024;
+const ID_WORDS: usize = 65_536 / 64;
+
+/// A flow's identity: the unordered pair of endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    low: SocketAddr,
+    high: SocketAddr,
+}
+
+impl FlowKey {
+    /// The key of the flow between `a` and `b`, whichever sent.
+    pub fn new(a: SocketAddr, b: SocketAddr) -> Self {
+        if a <= b {
+            FlowKey { low: a, high: b }
+        } else {
+            FlowKey { low: b, high: a }
+        }
+    }
+}
+
+/// The distinct IPv4 identifications one direction of a flow used.
+#[derive(Clone, Debug)]
+pub enum IdSet {
+    /// Up to `FEW_IDS` ids, sorted.
+    Few(Vec<u16>),
+    /// One bit per possible id.
+    Bits {
+        /// 65,536 bits.
+        words: Box<[u64; ID_WORDS]>,
+        /// Bits set.
+        distinct: u64,
+    },
+    /// No set could be afforded: at least this many distinct ids.
+    AtLeast(u64),
+}
+
+impl Default for IdSet {
+    fn default() -> Self {
+        IdSet::Few(Vec::new())
+    }
+}
+
+impl IdSet {
+    /// Number of distinct ids, and whether that number is exact.
+    pub fn distinct(&self) -> (u64, bool) {
+        match self {
+            IdSet::Few(ids) => (ids.len() as u64, true),
+            IdSet::Bits { distinct, .. } => (*distinct, true),
+            IdSet::AtLeast(n) => (*n, false),
+        }
+    }
+
+    fn insert(&mut self, id: u16, sets_alive: &mut usize) {
+        match self {
+            IdSet::Few(ids) => match ids.binary_search(&id) {
+                Ok(_) => {}
+                Err(at) if ids.len() < FEW_IDS => ids.insert(at, id),
+                Err(_) => {
+                    if *sets_alive < MAX_ID_SETS {
+                        *sets_alive += 1;
+                        let mut words = Box::new([0u64; ID_WORDS]);
+                        for &known in ids.iter().chain(std::iter::once(&id)) {
+                            words[usize::from(known) / 64] |= 1 << (known % 64);
+                        }
+                        *self = IdSet::Bits {
+                            words,
+                            distinct: FEW_IDS as u64 + 1,
+                        };
+                    } else {
+                        *self = IdSet::AtLeast(FEW_IDS as u64 + 1);
+                    }
+                }
+            },
+            IdSet::Bits { words, distinct } => {
+                let bit = 1u64 << (id % 64);
+                let word = &mut words[usize::from(id) / 64];
+                if *word & bit == 0 {
+                    *word |= bit;
+                    *distinct += 1;
+                }
+            }
+            IdSet::AtLeast(_) => {}
+        }
+    }
+}
+
+/// One direction of a flow.
+#[derive(Clone, Debug, Default)]
+pub struct Way {
+    /// Datagrams sent this way.
+    pub datagrams: u64,
+    /// Payload bytes as the sender wrote them (UDP length − 8), whatever the capture kept.
+    pub bytes: u64,
+    /// Datagrams with an empty payload.
+    pub empty: u64,
+    /// Datagrams over IPv4 (the only ones with a 16-bit identification).
+    pub ipv4: u64,
+    /// IPv4 datagrams with identification 0 and Don't Fragment set.
+    pub zero_ids_with_df: u64,
+    /// Datagrams that arrived in more than one fragment.
+    pub reassembled: u64,
+    /// Fragments those datagrams arrived in.
+    pub fragments: u64,
+    /// Datagrams the capture cut short.
+    pub truncated: u64,
+    /// Distinct IPv4 identifications.
+    pub ids: IdSet,
+}
+
+/// Which way a datagram went, relative to the flow's client and server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Client to server.
+    ToServer,
+    /// Server to client.
+    ToClient,
+}
+
+impl Direction {
+    /// 0 for client → server, 1 for server → client.
+    pub fn index(self) -> usize {
+        match self {
+            Direction::ToServer => 0,
+            Direction::ToClient => 1,
+        }
+    }
+}
+
+/// One flow: two endpoints and what went each way.
+#[derive(Clone, Debug)]
+pub struct Flow {
+    /// The endpoint that is not on the port of interest, or else the one that spoke first.
+    pub client: SocketAddr,
+    /// The other endpoint.
+    pub server: SocketAddr,
+    /// Whether the flow counts for the verdict (on the port, or every flow without a port).
+    pub on_port: bool,
+    /// Capture time of the first datagram, ns since the epoch.
+    pub first_ns: u64,
+    /// Capture time of the last datagram.
+    pub last_ns: u64,
+    /// Client → server, then server → client.
+    pub ways: [Way; 2],
+}
+
+impl Flow {
+    /// Which way a datagram from `src` goes.
+    pub fn direction(&self, src: SocketAddr) -> Direction {
+        if src == self.client && src != self.server {
+            Direction::ToServer
+        } else if src == self.server && src != self.client {
+            Direction::ToClient
+        } else {
+            // A socket talking to itself: both ends are the same address.
+            Direction::ToServer
+        }
+    }
+
+    /// Total datagrams both ways.
+    pub fn datagrams(&self) -> u64 {
+        self.ways[0].datagrams + self.ways[1].datagrams
+    }
+}
+
+/// What one datagram contributes to the table.
+#[derive(Clone, Copy, Debug)]
+pub struct Observation {
+    /// Capture time.
+    pub ts_ns: u64,
+    /// Sender.
+    pub src: SocketAddr,
+    /// Receiver.
+    pub dst: SocketAddr,
+    /// Payload bytes the sender wrote.
+    pub bytes: u64,
+    /// The IPv4 identification, `None` over IPv6.
+    pub ipv4_id: Option<u16>,
+    /// Don't Fragment set.
+    pub dont_fragment: bool,
+    /// Fragments it arrived in.
+    pub fragments: u16,
+    /// Cut short by the capture.
+    pub truncated: bool,
+}
+
+/// Datagrams of flows the table had no room for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Untracked {
+    /// Datagrams.
+    pub datagrams: u64,
+    /// Payload bytes.
+    pub bytes: u64,
+    /// Of those datagrams, how many were on the port of interest.
+    pub on_port: u64,
+}
+
+/// The bounded flow table.
+#[derive(Debug, Default)]
+pub struct FlowTable {
+    port: Option<u16>,
+    /// foldhash: seeded per run like SipHash, several times faster on these small keys.
+    index: HashMap<FlowKey, usize, foldhash::fast::RandomState>,
+    flows: Vec<Flow>,
+    port_flows: usize,
+    id_sets: usize,
+    last: Option<(FlowKey, usize)>,
+    untracked: Untracked,
+}
+
+impl FlowTable {
+    /// An empty table; `port` decides which flows count for the verdict.
+    pub fn new(port: Option<u16>) -> Self {
+        FlowTable {
+            port,
+            ..FlowTable::default()
+        }
+    }
+
+    /// Records one datagram. Returns the flow's position and the datagram's direction, or
+    /// `None` when the flow is beyond the table's bound (then it is only counted).
+    pub fn record(&mut self, seen: &Observation) -> Option<(usize, Direction)> {
+        let key = FlowKey::new(seen.src, seen.dst);
+        let at = match self.last {
+            // Conversations come in runs: skip the hash for the same flow as last time.
+            Some((last_key, at)) if last_key == key => Some(at),
+            _ => self.index.get(&key).copied(),
+        };
+        let at = match at {
+            Some(at) => at,
+            None => match self.admit(key, seen) {
+                Some(at) => at,
+                None => {
+                    self.untracked.datagrams += 1;
+                    self.untracked.bytes += seen.bytes;
+                    if self.on_port(seen.src, seen.dst) {
+                        self.untracked.on_port += 1;
+                    }
+                    return None;
+                }
+            },
+        };
+        self.last = Some((key, at));
+        let flow = &mut self.flows[at];
+        let direction = flow.direction(seen.src);
+        flow.first_ns = flow.first_ns.min(seen.ts_ns);
+        flow.last_ns = flow.last_ns.max(seen.ts_ns);
+        let way = &mut flow.ways[direction.index()];
+        way.datagrams += 1;
+        way.bytes += seen.bytes;
+        way.empty += u64::from(seen.bytes == 0);
+        way.truncated += u64::from(seen.truncated);
+        if seen.fragments > 1 {
+            way.reassembled += 1;
+            way.fragments += u64::from(seen.fragments);
+        }
+        if let Some(id) = seen.ipv4_id {
+            way.ipv4 += 1;
+            way.zero_ids_with_df += u64::from(id == 0 && seen.dont_fragment);
+            way.ids.insert(id, &mut self.id_sets);
+        }
+        Some((at, direction))
+    }
+
+    fn on_port(&self, a: SocketAddr, b: SocketAddr) -> bool {
+        self.port.is_none_or(|p| a.port() == p || b.port() == p)
+    }
+
+    fn admit(&mut self, key: FlowKey, seen: &Observation) -> Option<usize> {
+        let on_port = self.on_port(seen.src, seen.dst);
+        let others = self.flows.len() - self.port_flows;
+        let room = if on_port {
+            self.flows.len() < MAX_FLOWS
+        } else {
+            others < MAX_FLOWS - PORT_RESERVE && self.flows.len() < MAX_FLOWS
+        };
+        if !room {
+            return None;
+        }
+        // The server is the endpoint on the port of interest; otherwise whoever received the
+        // first datagram (the client spoke first).
+        let (client, server) = match self.port {
+            Some(p) if seen.src.port() == p && seen.dst.port() != p => (seen.dst, seen.src),
+            _ => (seen.src, seen.dst),
+        };
+        let at = self.flows.len();
+        self.flows.push(Flow {
+            client,
+            server,
+            on_port,
+            first_ns: seen.ts_ns,
+            last_ns: seen.ts_ns,
+            ways: [Way::default(), Way::default()],
+        });
+        self.index.insert(key, at);
+        self.port_flows += usize::from(on_port);
+        Some(at)
+    }
+
+    /// Flows in the order they were first seen.
+    pub fn flows(&self) -> &[Flow] {
+        &self.flows
+    }
+
+    /// Flows held one by one (never more than [`MAX_FLOWS`]).
+    pub fn tracked(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// What fell outside the table.
+    pub fn untracked(&self) -> &Untracked {
+        &self.untracked
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn observation(src: &str, dst: &str, id: u16) -> Observation {
+        Observation {
+            ts_ns: 1,
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            bytes: 4,
+            ipv4_id: Some(id),
+            dont_fragment: true,
+            fragments: 1,
+            truncated: false,
+        }
+    }
+
+    #[test]
+    fn both_directions_land_in_one_flow_with_the_port_side_as_server() {
+        let mut table = FlowTable::new(Some(6999));
+        table.record(&observation("10.0.0.4:6999", "10.0.0.5:5000", 1));
+        table.record(&observation("10.0.0.5:5000", "10.0.0.4:6999", 2));
+        assert_eq!(table.tracked(), 1);
+        let flow = &table.flows()[0];
+        assert_eq!(flow.client, "10.0.0.5:5000".parse().unwrap());
+        assert_eq!(flow.ways[0].datagrams, 1);
+        assert_eq!(flow.ways[1].datagrams, 1);
+    }
+
+    #[test]
+    fn distinct_ids_stay_exact_past_the_short_list() {
+        let mut table = FlowTable::new(None);
+        for id in 0..5_000u16 {
+            table.record(&observation("10.0.0.5:5000", "10.0.0.4:6999", id % 3_000));
+        }
+        assert_eq!(table.flows()[0].ways[0].ids.distinct(), (3_000, true));
+    }
+
+    #[test]
+    fn the_port_keeps_room_when_other_flows_fill_the_table() {
+        let mut table = FlowTable::new(Some(6999));
+        for n in 0..(MAX_FLOWS as u32 + 10) {
+            let src = format!("10.{}.{}.{}:1000", n >> 16 & 255, n >> 8 & 255, n & 255);
+            table.record(&observation(&src, "10.0.0.4:53", 1));
+        }
+        assert_eq!(table.tracked(), MAX_FLOWS - PORT_RESERVE);
+        assert!(
+            table
+                .record(&observation("10.0.0.5:5000", "10.0.0.4:6999", 1))
+                .is_some()
+        );
+        assert_eq!(table.untracked().datagrams, (PORT_RESERVE + 10) as u64);
+    }
+}

@@ -1,0 +1,241 @@
+//! The ladder diagram as a standalone SVG picture: endpoints as columns with lifelines, one
+//! arrow per datagram with its time and text, the absence of handshake and teardown marked.
+
+use std::io::{self, Write};
+
+use super::conversation::Conversation;
+use super::display::{clock, plural};
+use super::flows::{Direction, Flow};
+use super::ladder::{Arrow, Ladder, marks};
+
+const WIDTH: u32 = 860;
+/// x of the client's lifeline (the time column is to its left).
+const LEFT_X: u32 = 250;
+/// x of the server's lifeline.
+const RIGHT_X: u32 = 820;
+const TIME_X: u32 = 12;
+const ROW: u32 = 30;
+const MARGIN: u32 = 20;
+/// Label width in characters; 13 px monospace is about 8 px a character.
+const LABEL_COLS: usize = 66;
+const CLIENT_COLOUR: &str = "#1f5fbf";
+const SERVER_COLOUR: &str = "#8a3fb5";
+const ABSENCE_COLOUR: &str = "#1a7f37";
+
+/// Escapes text for XML character data and attribute values.
+pub fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Characters XML 1.0 cannot carry at all; the quoting upstream escapes them
+            // already, this keeps the document valid whatever text arrives.
+            c if (c < ' ' && !matches!(c, '\t' | '\n' | '\r'))
+                || matches!(c, '\u{fffe}' | '\u{ffff}') =>
+            {
+                out.push_str(&format!("\\x{:02x}", u32::from(c)))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One flow's ladder, with what it needs to be drawn.
+pub struct Drawing<'a> {
+    /// The arrows.
+    pub ladder: &'a Ladder,
+    /// The flow's endpoints and totals.
+    pub flow: &'a Flow,
+    /// What came before and after.
+    pub conversation: &'a Conversation,
+}
+
+fn rows(drawing: &Drawing<'_>) -> u32 {
+    let (head, omitted, tail) = drawing.ladder.arrows();
+    let arrows = head.len() + tail.count() + usize::from(omitted > 0);
+    // Title, endpoint boxes (2 rows), the two marks, the arrows.
+    u32::try_from(arrows).unwrap_or(u32::MAX / ROW / 2) + 5
+}
+
+/// Writes the ladders as one SVG document; `empty` is said when there is nothing to draw.
+pub fn write(out: &mut dyn Write, drawings: &[Drawing<'_>], empty: &str) -> io::Result<()> {
+    let height = if drawings.is_empty() {
+        2 * MARGIN + 2 * ROW
+    } else {
+        drawings.iter().map(|d| rows(d) * ROW + MARGIN).sum::<u32>() + MARGIN
+    };
+    writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
+    writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" font-size="13">"#
+    )?;
+    writeln!(
+        out,
+        "<title>udpscope ladder diagram: one arrow per UDP datagram</title>"
+    )?;
+    writeln!(
+        out,
+        r##"<defs><marker id="to-server" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="{CLIENT_COLOUR}"/></marker><marker id="to-client" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="{SERVER_COLOUR}"/></marker></defs>"##
+    )?;
+    writeln!(
+        out,
+        r#"<rect x="0" y="0" width="{WIDTH}" height="{height}" fill="white"/>"#
+    )?;
+    if drawings.is_empty() {
+        writeln!(
+            out,
+            r#"<text x="{MARGIN}" y="{}">{}</text>"#,
+            MARGIN + ROW,
+            xml_escape(empty)
+        )?;
+    }
+    let mut top = MARGIN;
+    for drawing in drawings {
+        write_ladder(out, drawing, top)?;
+        top += rows(drawing) * ROW + MARGIN;
+    }
+    writeln!(out, "</svg>")
+}
+
+fn write_ladder(out: &mut dyn Write, drawing: &Drawing<'_>, top: u32) -> io::Result<()> {
+    let flow = drawing.flow;
+    let client = xml_escape(&flow.client.to_string());
+    let server = xml_escape(&flow.server.to_string());
+    let bottom = top + rows(drawing) * ROW;
+    writeln!(out, "<g>")?;
+    let title = format!(
+        "UDP {} ↔ {}: {}",
+        flow.client,
+        flow.server,
+        plural(flow.datagrams(), "datagram", "datagrams")
+    );
+    // 15 px unless the title (long with IPv6 addresses) would not fit the picture's width.
+    let chars = title.chars().count().max(1) as f64;
+    let font = (f64::from(WIDTH - 2 * TIME_X) / (chars * 0.62)).min(15.0);
+    writeln!(
+        out,
+        r#"<text x="{TIME_X}" y="{}" font-weight="bold" font-size="{font:.1}">{}</text>"#,
+        top + 18,
+        xml_escape(&title)
+    )?;
+    // Endpoint boxes and lifelines.
+    let box_top = top + ROW + 4;
+    for (x, name, role, colour) in [
+        (LEFT_X, &client, "client", CLIENT_COLOUR),
+        (RIGHT_X, &server, "server", SERVER_COLOUR),
+    ] {
+        // Wide enough for the name (IPv6 ones are long) yet never reaching the other box;
+        // the font shrinks when even that is too narrow.
+        let chars = u32::try_from(name.chars().count()).unwrap_or(u32::MAX / 8);
+        let box_width = (chars.saturating_mul(8) + 20).clamp(190, 285);
+        let font = (f64::from(box_width - 10) / (f64::from(chars.max(1)) * 0.62)).min(13.0);
+        let box_x = if x == RIGHT_X {
+            x - box_width + 20
+        } else {
+            x - 20
+        };
+        writeln!(
+            out,
+            r##"<rect x="{box_x}" y="{box_top}" width="{box_width}" height="40" rx="5" fill="#f6f8fa" stroke="{colour}"/>"##
+        )?;
+        writeln!(
+            out,
+            r#"<text x="{}" y="{}" text-anchor="middle" fill="{colour}" font-size="{font:.1}">{name}</text>"#,
+            box_x + box_width / 2,
+            box_top + 17
+        )?;
+        writeln!(
+            out,
+            r#"<text x="{}" y="{}" text-anchor="middle" fill="{colour}" font-size="11">{role}</text>"#,
+            box_x + box_width / 2,
+            box_top + 33
+        )?;
+        writeln!(
+            out,
+            r#"<line x1="{x}" y1="{}" x2="{x}" y2="{bottom}" stroke="{colour}" stroke-width="2"/>"#,
+            box_top + 40
+        )?;
+    }
+    let marks = marks(drawing.conversation, LABEL_COLS);
+    let mut y = top + 3 * ROW + 10;
+    write_mark(out, &marks.before, y, "no-handshake")?;
+    let (head, omitted, tail) = drawing.ladder.arrows();
+    for arrow in head {
+        y += ROW;
+        write_arrow(out, arrow, y)?;
+    }
+    if omitted > 0 {
+        y += ROW;
+        writeln!(
+            out,
+            r##"<text x="{}" y="{y}" text-anchor="middle" fill="#666">… {} …</text>"##,
+            (LEFT_X + RIGHT_X) / 2,
+            plural(omitted, "more datagram", "more datagrams")
+        )?;
+    }
+    for arrow in tail {
+        y += ROW;
+        write_arrow(out, arrow, y)?;
+    }
+    y += ROW;
+    write_mark(out, &marks.after, y, "no-teardown")?;
+    writeln!(out, "</g>")
+}
+
+fn write_mark(out: &mut dyn Write, text: &str, y: u32, class: &str) -> io::Result<()> {
+    writeln!(
+        out,
+        r##"<rect class="{class}" x="{}" y="{}" width="{}" height="22" rx="4" fill="#eef8f0" stroke="{ABSENCE_COLOUR}" stroke-dasharray="4 3"/>"##,
+        LEFT_X + 10,
+        y - 16,
+        RIGHT_X - LEFT_X - 20
+    )?;
+    writeln!(
+        out,
+        r#"<text x="{}" y="{y}" text-anchor="middle" font-style="italic" fill="{ABSENCE_COLOUR}">{}</text>"#,
+        (LEFT_X + RIGHT_X) / 2,
+        xml_escape(text)
+    )
+}
+
+fn write_arrow(out: &mut dyn Write, arrow: &Arrow, y: u32) -> io::Result<()> {
+    let (x1, x2, marker, colour) = match arrow.direction {
+        Direction::ToServer => (LEFT_X, RIGHT_X - 2, "to-server", CLIENT_COLOUR),
+        Direction::ToClient => (RIGHT_X, LEFT_X + 2, "to-client", SERVER_COLOUR),
+    };
+    writeln!(
+        out,
+        r##"<text x="{TIME_X}" y="{}" fill="#444">{}</text>"##,
+        y + 4,
+        clock(arrow.ts_ns)
+    )?;
+    writeln!(
+        out,
+        r#"<line x1="{x1}" y1="{y}" x2="{x2}" y2="{y}" stroke="{colour}" stroke-width="1.5" marker-end="url(#{marker})"/>"#
+    )?;
+    writeln!(
+        out,
+        r#"<text x="{}" y="{}" text-anchor="middle" fill="{colour}">{}</text>"#,
+        (LEFT_X + RIGHT_X) / 2,
+        y - 5,
+        xml_escape(&arrow.label(LABEL_COLS))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::xml_escape;
+
+    #[test]
+    fn markup_characters_are_escaped() {
+        assert_eq!(
+            xml_escape(r#"<a href="x">&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&apos;&lt;/a&gt;"
+        );
+    }
+}

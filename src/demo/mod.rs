@@ -1,0 +1,448 @@
+//! `udpscope demo`: the whole lab in one process. A capture, the chat server and the lab's
+//! client run side by side on an isolated network (a private loopback, or the lab's two
+//! hosts in network namespaces), then the capture is shown, analysed and written to a file.
+//!
+//! ```text
+//!  network:  private netns lo (loopback)   |  vm1 192.168.100.4 ─ nat bridge ─ vm2 .5 (--lab)
+//!  threads:  capture (AF_PACKET ring → pcap file + decoder + analysis)
+//!            server  (chat::server, answers "Bien reçu")
+//!            client  (the lab's client2.py: send a line, wait for the answer, print it)
+//! ```
+
+pub mod lab;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use crate::analysis::Analysis;
+use crate::capture::{Capture, CaptureConfig, Stats};
+use crate::chat::server::{self, ServerConfig, ServerSummary};
+use crate::decode::DecodeStats;
+use crate::error::{Error, Result};
+use crate::filter::Filter;
+use crate::pipeline::Pipeline;
+use crate::shutdown::Shutdown;
+use crate::sink::{PcapSink, Printer, PrinterOptions};
+use crate::source::FileFormat;
+
+/// The lab's messages, in the order of the report.
+pub const LAB_MESSAGES: [&str; 4] = [
+    "Salut ici le client vm2",
+    "je vous transmet",
+    "3 message !",
+    "exit",
+];
+/// The server's answer in the lab.
+pub const REPLY: &str = "Bien reçu";
+/// How long the client waits for each answer (the lab's client blocks on recvfrom).
+const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Where the demo runs.
+#[derive(Clone, Debug)]
+pub enum Network {
+    /// 127.0.0.1 in a private network namespace (the process must already be in it).
+    Loopback,
+    /// The lab's two hosts in network namespaces (already created).
+    Lab(lab::LabNetwork),
+}
+
+/// What to play and where to write.
+#[derive(Clone, Debug)]
+pub struct DemoConfig {
+    /// Where the demo runs.
+    pub network: Network,
+    /// The capture file.
+    pub write: PathBuf,
+    /// The client's messages (the last one is usually `exit`).
+    pub messages: Vec<String>,
+    /// Also play the conversation over TCP, for contrast.
+    pub tcp: bool,
+    /// JSON Lines for the captured datagrams.
+    pub json: bool,
+    /// ANSI colour.
+    pub color: bool,
+}
+
+/// What the demo saw.
+#[derive(Debug)]
+pub struct DemoOutcome {
+    /// The conversation as the client saw it (prompt + message, `Server : ...`).
+    pub transcript: Vec<String>,
+    /// What the server printed, one line per datagram.
+    pub server_lines: Vec<u8>,
+    /// The server's end summary.
+    pub server: ServerSummary,
+    /// The TCP conversation's transcript, with `--tcp`.
+    pub tcp_transcript: Vec<String>,
+    /// One printed line per captured datagram.
+    pub capture_lines: Vec<u8>,
+    /// Kernel counters of the capture.
+    pub capture: Stats,
+    /// Records written to the file.
+    pub written: u64,
+    /// The analysis of the capture.
+    pub analysis: Analysis,
+    /// Decoder counters.
+    pub stats: DecodeStats,
+    /// Interface the capture ran on.
+    pub interface: String,
+    /// The server's address.
+    pub server_addr: SocketAddr,
+}
+
+/// Where each actor lives and binds.
+struct Placement {
+    capture_interface: String,
+    server: SocketAddr,
+    server_netns: Option<String>,
+    client_netns: Option<String>,
+}
+
+fn placement(network: &Network) -> Placement {
+    match network {
+        Network::Loopback => Placement {
+            capture_interface: "lo".into(),
+            server: SocketAddr::from(([127, 0, 0, 1], crate::DEFAULT_PORT)),
+            server_netns: None,
+            client_netns: None,
+        },
+        Network::Lab(lab) => Placement {
+            capture_interface: lab::VM_INTERFACE.into(),
+            server: SocketAddr::from((lab::VM1_ADDR, crate::DEFAULT_PORT)),
+            server_netns: Some(lab.vm1.clone()),
+            client_netns: Some(lab.vm2.clone()),
+        },
+    }
+}
+
+/// Runs `work` on a new thread, first moved into network namespace `netns` when given.
+fn spawn_in<T: Send + 'static>(
+    netns: Option<String>,
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> thread::JoinHandle<Result<T>> {
+    thread::spawn(move || {
+        if let Some(name) = &netns {
+            crate::capture::namespace::enter_named(name).map_err(|source| Error::System {
+                what: format!("cannot enter network namespace {name}"),
+                source,
+            })?;
+        }
+        work()
+    })
+}
+
+fn joined<T>(handle: thread::JoinHandle<Result<T>>, what: &str) -> Result<T> {
+    handle.join().unwrap_or_else(|_| {
+        Err(Error::System {
+            what: format!("the demo's {what} thread failed"),
+            source: std::io::Error::other("thread panicked"),
+        })
+    })
+}
+
+/// Plays the lab. The process (Loopback) or the namespaces (Lab) must be ready.
+pub fn run(config: &DemoConfig, shutdown: &Shutdown) -> Result<DemoOutcome> {
+    let place = placement(&config.network);
+    if let Some(parent) = config.write.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent).map_err(|source| Error::Open {
+            path: config.write.clone(),
+            source,
+        })?;
+    }
+
+    // 1. The capture, opened before anything is sent; unfiltered in the kernel since the
+    //    network is private (so ARP and the TCP contrast are seen), filtered on the port above.
+    let capture_stop = Shutdown::new();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let capture = {
+        let interface = place.capture_interface.clone();
+        let path = config.write.clone();
+        let stop = capture_stop.clone();
+        let options = PrinterOptions {
+            json: config.json,
+            verbose: false,
+            color: config.color,
+        };
+        spawn_in(place.server_netns.clone(), move || {
+            let opened = Capture::open(CaptureConfig {
+                interface: Some(interface),
+                port: None,
+                ..CaptureConfig::default()
+            });
+            let mut capture = match opened {
+                Ok(capture) => capture,
+                Err(e) => {
+                    let _ = ready_tx.send(false);
+                    return Err(e);
+                }
+            };
+            let sink =
+                PcapSink::create(&path, capture.link_type(), FileFormat::Pcap, crate::SNAPLEN);
+            let mut sink = match sink {
+                Ok(sink) => sink,
+                Err(e) => {
+                    let _ = ready_tx.send(false);
+                    return Err(e);
+                }
+            };
+            let _ = ready_tx.send(true);
+            let printer = Printer::new(Vec::new(), options);
+            let mut pipeline =
+                Pipeline::new(Filter::port(crate::DEFAULT_PORT), Some(printer), None, None);
+            let mut failure = None;
+            let stats = capture.run(&stop, |frame| {
+                let written = sink
+                    .write(&frame)
+                    .and_then(|()| pipeline.frame(&frame).map(|_| ()));
+                match written {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(e) => {
+                        failure = Some(e);
+                        ControlFlow::Break(())
+                    }
+                }
+            })?;
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            let written = sink.finish()?;
+            let outcome = pipeline.finish()?;
+            let lines = outcome
+                .printer
+                .map(|mut p| std::mem::take(p.get_mut()))
+                .unwrap_or_default();
+            Ok((
+                capture.interface().to_string(),
+                stats,
+                written,
+                lines,
+                outcome.analysis,
+                outcome.stats,
+            ))
+        })
+    };
+    if ready_rx.recv_timeout(Duration::from_secs(10)) != Ok(true) {
+        capture_stop.trigger();
+        return match joined(capture, "capture") {
+            Err(e) => Err(e),
+            Ok(_) => Err(Error::System {
+                what: "the demo's capture did not start".into(),
+                source: std::io::Error::from(std::io::ErrorKind::TimedOut),
+            }),
+        };
+    }
+
+    // 2. The server, bound before the client speaks.
+    let server_stop = Shutdown::new();
+    let (bound_tx, bound_rx) = mpsc::channel();
+    let server = {
+        let addr = place.server;
+        let stop = server_stop.clone();
+        spawn_in(place.server_netns.clone(), move || {
+            let socket = UdpSocket::bind(addr).map_err(|source| Error::Bind { addr, source });
+            let socket = match socket {
+                Ok(socket) => {
+                    let _ = bound_tx.send(true);
+                    socket
+                }
+                Err(e) => {
+                    let _ = bound_tx.send(false);
+                    return Err(e);
+                }
+            };
+            let mut lines = Vec::new();
+            let config = ServerConfig {
+                reply: Some(REPLY.as_bytes().to_vec()),
+                json: false,
+                console: None,
+            };
+            let summary = server::run(socket, config, stop, &mut lines)?;
+            Ok((lines, summary))
+        })
+    };
+    let tcp_server = config.tcp.then(|| {
+        let addr = place.server;
+        spawn_in(place.server_netns.clone(), move || tcp_echo_server(addr))
+    });
+    let stop_all = |capture_stop: &Shutdown, server_stop: &Shutdown| {
+        server_stop.trigger();
+        capture_stop.trigger();
+    };
+    if bound_rx.recv_timeout(Duration::from_secs(10)) != Ok(true) {
+        stop_all(&capture_stop, &server_stop);
+        let _ = joined(capture, "capture");
+        return joined(server, "server").and_then(|_| {
+            Err(Error::System {
+                what: "the demo's server did not start".into(),
+                source: std::io::Error::from(std::io::ErrorKind::TimedOut),
+            })
+        });
+    }
+
+    // 3. The client, like the lab's client2.py: send a line, wait for the answer.
+    let messages = config.messages.clone();
+    let server_addr = place.server;
+    let client = spawn_in(place.client_netns.clone(), move || {
+        udp_client(server_addr, &messages)
+    });
+    let transcript = joined(client, "client");
+    let tcp_transcript = match tcp_server {
+        Some(handle) if transcript.is_ok() && !shutdown.is_triggered() => {
+            let messages = config.messages.clone();
+            let client = spawn_in(place.client_netns.clone(), move || {
+                tcp_client(server_addr, &messages)
+            });
+            let lines = joined(client, "TCP client");
+            let _ = joined(handle, "TCP server");
+            lines
+        }
+        _ => Ok(Vec::new()),
+    };
+
+    // 4. Stop: the server never learns the client left; we simply stop it.
+    stop_all(&capture_stop, &server_stop);
+    let (interface, capture_stats, written, capture_lines, analysis, stats) =
+        joined(capture, "capture")?;
+    let (server_lines, server_summary) = joined(server, "server")?;
+    let transcript = transcript?;
+    let tcp_transcript = tcp_transcript?;
+    Ok(DemoOutcome {
+        transcript,
+        server_lines,
+        server: server_summary,
+        tcp_transcript,
+        capture_lines,
+        capture: capture_stats,
+        written,
+        analysis,
+        stats,
+        interface,
+        server_addr,
+    })
+}
+
+fn udp_client(server: SocketAddr, messages: &[String]) -> Result<Vec<String>> {
+    let any: SocketAddr = if server.is_ipv4() {
+        SocketAddr::from(([0, 0, 0, 0], 0))
+    } else {
+        SocketAddr::from(([0u16; 8], 0))
+    };
+    let socket = UdpSocket::bind(any).map_err(|source| Error::Bind { addr: any, source })?;
+    let socket_error = |what: &'static str| {
+        move |source| Error::Socket {
+            what,
+            addr: server,
+            source,
+        }
+    };
+    socket
+        .set_read_timeout(Some(REPLY_TIMEOUT))
+        .map_err(socket_error("cannot set a timeout for"))?;
+    let prompt = format!("client@vm2:{}$ ", server.port());
+    let mut transcript = Vec::new();
+    let mut buffer = vec![0u8; 65_536];
+    for message in messages {
+        transcript.push(format!("{prompt}{message}"));
+        socket
+            .send_to(message.as_bytes(), server)
+            .map_err(socket_error("cannot send to"))?;
+        match socket.recv_from(&mut buffer) {
+            Ok((len, _)) => transcript.push(format!(
+                "Server : {}",
+                String::from_utf8_lossy(&buffer[..len])
+            )),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                transcript.push(
+                    "(no answer: the datagram or its reply was lost, and UDP does not retry)"
+                        .into(),
+                );
+            }
+            Err(e) => return Err(socket_error("cannot receive from")(e)),
+        }
+    }
+    Ok(transcript)
+}
+
+/// The same conversation over TCP: connect (handshake), a line each way per message, close
+/// (teardown). Answers each line with the lab's reply.
+fn tcp_echo_server(addr: SocketAddr) -> Result<()> {
+    let listener = TcpListener::bind(addr).map_err(|source| Error::Bind { addr, source })?;
+    let (stream, _) = listener.accept().map_err(|source| Error::Socket {
+        what: "cannot accept on",
+        addr,
+        source,
+    })?;
+    let _ = stream.set_read_timeout(Some(REPLY_TIMEOUT * 2));
+    let mut writer = stream.try_clone().map_err(|source| Error::Socket {
+        what: "cannot share the connection on",
+        addr,
+        source,
+    })?;
+    for line in BufReader::new(stream).lines() {
+        let Ok(_line) = line else { break };
+        if writer.write_all(format!("{REPLY}\n").as_bytes()).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn tcp_client(server: SocketAddr, messages: &[String]) -> Result<Vec<String>> {
+    let error = |what: &'static str| {
+        move |source| Error::Socket {
+            what,
+            addr: server,
+            source,
+        }
+    };
+    let stream =
+        TcpStream::connect_timeout(&server, REPLY_TIMEOUT).map_err(error("cannot connect to"))?;
+    stream
+        .set_read_timeout(Some(REPLY_TIMEOUT))
+        .map_err(error("cannot set a timeout for"))?;
+    let mut reader = BufReader::new(
+        stream
+            .try_clone()
+            .map_err(error("cannot share the connection to"))?,
+    );
+    let mut writer = stream;
+    let prompt = format!("client@vm2:{}$ ", server.port());
+    let mut transcript = Vec::new();
+    for message in messages {
+        transcript.push(format!("{prompt}{message}"));
+        writer
+            .write_all(format!("{message}\n").as_bytes())
+            .map_err(error("cannot send to"))?;
+        let mut reply = String::new();
+        reader
+            .read_line(&mut reply)
+            .map_err(error("cannot receive from"))?;
+        transcript.push(format!("Server : {}", reply.trim_end()));
+    }
+    // Closing sends FIN: the server learns that the client left, which UDP cannot do.
+    drop(writer);
+    let mut rest = Vec::new();
+    let _ = reader.read_to_end(&mut rest);
+    Ok(transcript)
+}
+
+/// Messages from a file: one per line, empty lines kept (an empty datagram is legal).
+pub fn read_messages(path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(text.lines().map(str::to_string).collect())
+}
