@@ -232,6 +232,13 @@ fn replay_faults(case: &Case, scratch: &Path, slowest: &Mutex<Duration>) -> Vec<
     );
     note_slowest(slowest, &[&run]);
     let mut faults = basic_faults(&format!("replay --dry-run {name}"), &run);
+    for line in stderr_lines(&run) {
+        if !line.starts_with("udpscope: ") {
+            faults.push(format!(
+                "replay --dry-run {name}: stderr line without `udpscope: `: {line:?}"
+            ));
+        }
+    }
     if faults.is_empty() && case.refused_by_capinfos {
         let lines = stderr_lines(&run);
         let code = run.status.and_then(|s| s.code());

@@ -161,6 +161,13 @@ impl CaptureFile {
         }
         let (_, header) = PcapHeader::from_slice(&header_bytes)
             .map_err(|e| format_error(format!("pcap header: {e}")))?;
+        if let LinkType::Other(number) = LinkType::from_datalink(header.datalink) {
+            // tshark and capinfos refuse such a file too; reading it would yield only
+            // frames no command can use, and "0 datagrams" with exit 0 would be a lie.
+            return Err(format_error(format!(
+                "link type {number} is not one udpscope decodes (Ethernet, Linux SLL/SLL2, raw IPv4/IPv6, NULL/LOOP)"
+            )));
+        }
         let swapped = matches!(u32::from_be_bytes(magic), 0xd4c3b2a1 | 0x4d3cb2a1);
         // Whatever the header read left in the BufReader's buffer starts the first chunk.
         let mut chunk = vec![0u8; READ_BUFFER];
