@@ -128,7 +128,8 @@ def main() -> int:
     write(dirs["chat_datagram"], b"".join(chat_datagram(1, 54321 + i, m.encode()) for i, m in enumerate(lab)))
     write(dirs["chat_datagram"], chat_datagram(0, 6999, b""))
     write(dirs["chat_datagram"], chat_datagram(1, 6999, b"caf\xe9 \xff\xfe\x1b[31m\\\n\r\t\xc2\x85"))
-    write(dirs["chat_datagram"], chat_datagram(6, 1, b"A"))  # IPv6 peer, payload grown to the maximum
+    write(dirs["chat_datagram"], chat_datagram(0xCD, 1, b"A"))  # JSON, payload grown to the maximum
+    write(dirs["chat_datagram"], chat_datagram(0xF8, 1024, b"spray"))  # from 1,124 peers
 
     for target, d in dirs.items():
         print(f"seeds.py: {len(os.listdir(d))} seeds for {target} in {d}")
