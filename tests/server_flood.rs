@@ -112,12 +112,12 @@ fn read_output(stream: impl Read + Send + 'static) -> mpsc::Receiver<Output> {
     receiver
 }
 
-/// Sends one probe datagram after another (each waits 100 ms for its answer) until the
+/// Sends one probe datagram after another (each waits 20 ms for its answer) until the
 /// server answers or `deadline` passes; returns when it answered.
 fn answered_by(server: SocketAddr, deadline: Instant) -> Option<Instant> {
     let prober = UdpSocket::bind("127.0.0.1:0").expect("bind prober");
     prober
-        .set_read_timeout(Some(Duration::from_millis(100)))
+        .set_read_timeout(Some(Duration::from_millis(20)))
         .unwrap();
     let mut buffer = [0u8; 64];
     while Instant::now() < deadline {
