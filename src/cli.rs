@@ -180,6 +180,9 @@ pub struct ReadArgs {
     /// Only the analysis, no line per datagram.
     #[arg(long)]
     pub summary: bool,
+    /// Quiet: no line per datagram and no analysis (with -w: only copy, as `tcpdump -r -w`).
+    #[arg(short, long, conflicts_with = "summary")]
+    pub quiet: bool,
     /// Write the selected frames to OUT (pcap, nanosecond timestamps).
     #[arg(short = 'w', value_name = "OUT")]
     pub write: Option<PathBuf>,

@@ -22,8 +22,19 @@
 //! a TCP segment (kept to contrast UDP with a handshake), or a typed reason the frame is not
 //! a datagram. Per-packet oddities are values, never errors; [`Error`] is for I/O and setup.
 //!
+//! [`pipeline::Pipeline`] is that chain for one run: `read` feeds it file frames, `capture` and
+//! `demo` feed it ring frames after writing each one to the capture file (so the file holds
+//! exactly the frames counted as captured).
+//!
 //! Replay is file source → decode → filter → [`replay`] pacer → sender → report.
 //! The lab's chat ([`chat`]) is its own module: a server and a client over one UDP socket.
+//! [`demo`] plays the whole lab: capture, server and client threads in a private network
+//! namespace, or in the lab's namespaces (VM1, VM2 and a bridge).
+//!
+//! `unsafe` is denied crate-wide except in the modules that must talk to the kernel: the
+//! AF_PACKET ring, socket options and user switch (`capture::ring`), network namespaces
+//! ([`capture::namespace`]), and the batched `sendmmsg` of replay (`replay::sendmmsg`). Every
+//! block says why it is sound in a `// SAFETY:` comment.
 //!
 //! # Modules
 //! - [`frame`]: `Frame` and `LinkType`, the unit every source produces.
@@ -33,10 +44,13 @@
 //! - [`analysis`]: flows, the connectionless verdict and the ladder diagram.
 //! - [`filter`]: which datagrams a command selects.
 //! - [`pipeline`]: wires source → decode → filter → sinks for one run.
-//! - [`capture`]: live capture on an AF_PACKET socket (the only module with `unsafe`).
+//! - [`capture`]: live capture on an AF_PACKET socket with a TPACKET_V3 ring and BPF filter.
 //! - [`replay`]: re-sending captured datagrams with timing control.
 //! - [`chat`]: the lab's UDP server and client.
+//! - [`demo`]: the whole lab in one process, on an isolated network.
 //! - [`shutdown`]: the one flag that tells long-running loops to stop.
+
+#![deny(unsafe_code)]
 
 pub mod analysis;
 pub mod capture;

@@ -1,6 +1,8 @@
 //! The udpscope binary: parses argv, installs signal handlers, runs one library command and
 //! turns its result into one stderr line and an exit code (0 ok, 1 failure, 2 usage).
 
+#![deny(unsafe_code)]
+
 mod cli;
 
 use std::io::{self, Write};
@@ -64,7 +66,12 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Demo(args) => commands::demo(args),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
-            clap_complete::generate(shell, &mut cmd, "udpscope", &mut io::stdout());
+            // Into memory first: clap_complete panics when its writer fails (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "udpscope", &mut script);
+            io::stdout()
+                .write_all(&script)
+                .map_err(|source| Error::Output { source })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Man => {

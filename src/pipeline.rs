@@ -21,6 +21,8 @@ pub struct Pipeline<W: Write> {
     limit: Option<u64>,
     selected: u64,
     notes: Vec<String>,
+    /// False for a copy-only run (`read -q`): nothing is analysed.
+    analyse: bool,
 }
 
 /// What a finished run hands back.
@@ -58,7 +60,14 @@ impl<W: Write> Pipeline<W> {
             limit,
             selected: 0,
             notes: Vec::new(),
+            analyse: true,
         }
+    }
+
+    /// Skips the analysis (flows, verdict, ladder): for runs that only print or copy.
+    pub fn without_analysis(mut self) -> Self {
+        self.analyse = false;
+        self
     }
 
     /// Datagrams selected so far.
@@ -70,6 +79,14 @@ impl<W: Write> Pipeline<W> {
     /// the last call, one line each, for stderr.
     pub fn take_notes(&mut self) -> Vec<String> {
         std::mem::take(&mut self.notes)
+    }
+
+    /// Writes the printer's buffered lines out now (live capture does so between waits).
+    pub fn flush_output(&mut self) -> Result<()> {
+        match &mut self.printer {
+            Some(printer) => printer.flush(),
+            None => Ok(()),
+        }
     }
 
     /// The file being written, if any (to flush it, or to rotate it).
@@ -107,11 +124,13 @@ impl<W: Write> Pipeline<W> {
                     if let Some(writer) = &mut self.writer {
                         writer.write(frame)?;
                     }
-                    self.analysis.datagram(&d);
+                    if self.analyse {
+                        self.analysis.datagram(&d);
+                    }
                 }
             }
             Decoded::Tcp(segment) => {
-                if self.filter.segment(&segment) {
+                if self.analyse && self.filter.segment(&segment) {
                     self.analysis.segment(&segment);
                 }
             }
@@ -127,7 +146,9 @@ impl<W: Write> Pipeline<W> {
                 if matches!(skip, crate::decode::Skip::Malformed { .. }) {
                     self.notes.push(format!("frame {}: {skip}", frame.index));
                 }
-                self.analysis.skipped(frame.ts_ns, &skip);
+                if self.analyse {
+                    self.analysis.skipped(frame.ts_ns, &skip);
+                }
             }
         }
         for incomplete in self.decoder.take_incomplete() {

@@ -399,3 +399,47 @@ fn malformed_headers_are_reported_not_dropped() {
         assert!(stderr.contains(needle), "{needle} missing in {stderr}");
     }
 }
+
+#[test]
+fn closed_pipes_end_quietly_with_exit_zero() {
+    // `udpscope … | head -1`: the reader goes away; no panic, no error line, exit 0.
+    for args in [
+        vec!["completions", "bash"],
+        vec!["man"],
+        vec![
+            "read",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/captures/lab-ethernet.pcap"),
+            "-v",
+        ],
+    ] {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("udpscope"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close our end of stdout at once: every write after that is a broken pipe.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn quiet_copy_prints_nothing_and_writes_the_same_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_file(dir.path(), "lab.pcap", &pcap(1, &lab_records(ethernet), true, false));
+    let loud = dir.path().join("loud.pcap");
+    let quiet = dir.path().join("quiet.pcap");
+    let out = udpscope().arg("read").arg(&input).arg("-w").arg(&loud).output().unwrap();
+    assert!(out.status.success());
+    let out = udpscope().arg("read").arg(&input).args(["-q", "-w"]).arg(&quiet).output().unwrap();
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(std::fs::read(&quiet).unwrap(), std::fs::read(&loud).unwrap());
+    // -q and --summary contradict each other: a usage error.
+    let out = udpscope().arg("read").arg(&input).args(["-q", "--summary"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

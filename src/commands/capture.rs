@@ -9,10 +9,10 @@ use std::thread;
 use std::time::Duration;
 
 use udpscope::Error;
-use udpscope::analysis::{Analysis, AnalysisConfig};
 use udpscope::capture::{Capture, CaptureConfig, Stats, interfaces, privileges};
-use udpscope::decode::{Decoded, Decoder};
+use udpscope::filter::Filter;
 use udpscope::frame::Frame;
+use udpscope::pipeline::Pipeline;
 use udpscope::sink::pcap::FileFormat;
 use udpscope::sink::printer::color_wanted;
 use udpscope::sink::rotate::MEGABYTE;
@@ -80,28 +80,25 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
     let stdout = io::stdout();
     let terminal = stdout.is_terminal();
     let color = !args.output.json && color_wanted(terminal, std::env::var_os("NO_COLOR"));
-    let mut session = Session {
-        out: Printer::new(
-            io::BufWriter::new(stdout.lock()),
+    let printer = (!(args.quiet || args.summary)).then(|| {
+        Printer::new(
+            stdout.lock(),
             PrinterOptions {
                 json: args.output.json,
                 verbose: args.output.verbose,
                 color,
             },
-        ),
-        print: !(args.quiet || args.summary),
-        // -q leaves only the file and the end counts, as `tcpdump -w` does: frames then go
-        // straight to the file, undecoded, unless -c (which counts datagrams) or --diagram
-        // needs the decoder. --summary keeps the analysis.
-        decode: !args.quiet || args.count.is_some() || args.output.diagram.is_some(),
+        )
+    });
+    // -q leaves only the file and the end counts, as `tcpdump -w` does: frames then go
+    // straight to the file, undecoded, unless -c (which counts datagrams) or --diagram needs
+    // the decoder. --summary keeps the analysis. The same pipeline as `read` does the rest
+    // (decode → filter → printer → analysis); the file here takes every captured frame.
+    let decode = !args.quiet || args.count.is_some() || args.output.diagram.is_some();
+    let mut session = Session {
+        pipeline: decode.then(|| Pipeline::new(Filter::port(args.port), printer, None, args.count)),
         file,
-        decoder: Decoder::new(),
-        analysis: Analysis::new(AnalysisConfig {
-            port: Some(args.port),
-        }),
         failure: None,
-        datagrams: 0,
-        count: args.count,
     };
 
     // Capture until a stop: Ctrl-C/SIGTERM/--duration (then drain the ring), -c, or a failure.
@@ -120,7 +117,7 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
             }
         }
         if (terminal || args.unbuffered)
-            && let Err(e) = session.out.flush()
+            && let Some(Err(e)) = session.pipeline.as_mut().map(Pipeline::flush_output)
         {
             session.failure = Some(e);
             break;
@@ -130,14 +127,10 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
     let _ = capture.stop_accepting();
     let stats = capture.stats();
     let Session {
-        mut out,
+        pipeline,
         file,
-        mut decoder,
-        mut analysis,
-        failure,
-        ..
+        mut failure,
     } = session;
-    let mut failure = failure;
     if let Some(sink) = file {
         let finished = sink.finish();
         if failure.is_none()
@@ -149,53 +142,42 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
     if let Some(e) = failure {
         return Err(e);
     }
-    out.flush()?;
+    let finished = pipeline.map(Pipeline::finish).transpose()?;
     if let Ok(stats) = &stats {
         print_counts(stats);
     }
     outcome?;
     stats?;
-    for incomplete in decoder.finish() {
-        analysis.incomplete(&incomplete);
-    }
-    let out = out.get_mut();
-    let report = if args.quiet {
-        Ok(())
-    } else if args.output.json {
-        analysis.write_json(out, decoder.stats())
-    } else {
-        analysis.write_report(out, decoder.stats(), color)
+    let Some(finished) = finished else {
+        return Ok(ExitCode::SUCCESS);
     };
-    report
-        .and_then(|()| out.flush())
-        .map_err(|source| Error::Output { source })?;
+    for note in &finished.notes {
+        eprintln!("udpscope: {note}");
+    }
+    if !args.quiet {
+        super::read::write_analysis(
+            &finished.analysis,
+            &finished.stats,
+            super::read::Presentation {
+                json: args.output.json,
+                summary: args.summary,
+                after_lines: finished.selected > 0,
+                color,
+            },
+        )?;
+    }
     if let Some(path) = &args.output.diagram {
-        let mut svg = Vec::new();
-        analysis
-            .write_svg(&mut svg)
-            .map_err(|source| Error::Output { source })?;
-        std::fs::write(path, svg).map_err(|source| Error::Write {
-            path: path.clone(),
-            source,
-        })?;
+        super::read::write_diagram(path, &finished.analysis)?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Everything one captured frame passes through: file, decoder, printer, analysis.
+/// Everything one captured frame passes through: the file, then the shared pipeline.
 struct Session<W: Write> {
-    out: Printer<W>,
-    print: bool,
-    /// Decode each frame (for the printer, the analysis, or `-c`).
-    decode: bool,
+    pipeline: Option<Pipeline<W>>,
     file: Option<RotatingSink>,
-    decoder: Decoder,
-    analysis: Analysis,
     /// The first write failure; the capture stops on it.
     failure: Option<Error>,
-    /// Datagrams decoded so far (what `-c` counts).
-    datagrams: u64,
-    count: Option<u64>,
 }
 
 impl<W: Write> Session<W> {
@@ -212,29 +194,22 @@ impl<W: Write> Session<W> {
                 }
             }
         }
-        if !self.decode {
+        let Some(pipeline) = self.pipeline.as_mut() else {
             return flow;
-        }
-        match self.decoder.decode(&frame) {
-            Decoded::Datagram(datagram) => {
-                self.datagrams += 1;
-                if self.print
-                    && let Err(e) = self.out.datagram(&datagram)
-                {
-                    self.failure = Some(e);
-                    return ControlFlow::Break(());
-                }
-                self.analysis.datagram(&datagram);
+        };
+        // `-c` counts datagrams (the pipeline's limit), while the file and "packets captured"
+        // count frames: a datagram sent in fragments is several frames (all written), and
+        // counts once, when its last fragment completes it.
+        match pipeline.frame(&frame) {
+            Ok(ControlFlow::Break(())) => return ControlFlow::Break(()),
+            Ok(ControlFlow::Continue(())) => {}
+            Err(e) => {
+                self.failure = Some(e);
+                return ControlFlow::Break(());
             }
-            Decoded::Tcp(segment) => self.analysis.segment(&segment),
-            Decoded::FragmentHeld => {}
-            Decoded::Skipped(skip) => self.analysis.skipped(frame.ts_ns, &skip),
         }
-        // `-c` counts datagrams, as the help says, while the file and "packets captured" count
-        // frames: a datagram sent in fragments is several frames (all written), and counts
-        // once, when its last fragment completes it.
-        if self.count.is_some_and(|count| self.datagrams >= count) {
-            return ControlFlow::Break(());
+        for note in pipeline.take_notes() {
+            eprintln!("udpscope: {note}");
         }
         flow
     }

@@ -31,7 +31,7 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
     let stdout = io::stdout();
     let color =
         !args.output.json && color_wanted(stdout.is_terminal(), std::env::var_os("NO_COLOR"));
-    let printer = (!args.summary).then(|| {
+    let printer = (!args.summary && !args.quiet).then(|| {
         Printer::new(
             stdout.lock(),
             PrinterOptions {
@@ -52,6 +52,9 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
     let filter = Filter { port: args.port };
     let mut progress = Progress::new(io::stderr().is_terminal());
     let mut pipeline = Pipeline::new(filter, printer, None, args.count);
+    if args.quiet {
+        pipeline = pipeline.without_analysis();
+    }
     let mut failure = None;
     while let Some(next) = file.next_frame() {
         let frame = match next {
@@ -105,19 +108,18 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
     for note in &outcome.notes {
         eprintln!("udpscope: {}: {note}", args.file.display());
     }
-    let mut out = BufWriter::new(io::stdout().lock());
-    let report = if args.output.json && args.summary {
-        outcome.analysis.write_json(&mut out, &outcome.stats)
-    } else if args.output.json {
-        Ok(())
-    } else {
-        outcome
-            .analysis
-            .write_report(&mut out, &outcome.stats, color)
-    };
-    report
-        .and_then(|()| out.flush())
-        .map_err(|source| Error::Output { source })?;
+    if !args.quiet {
+        write_analysis(
+            &outcome.analysis,
+            &outcome.stats,
+            Presentation {
+                json: args.output.json,
+                summary: args.summary,
+                after_lines: outcome.selected > 0,
+                color,
+            },
+        )?;
+    }
     if let Some(path) = &args.output.diagram {
         write_diagram(path, &outcome.analysis)?;
     }
@@ -125,6 +127,46 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
         Some(e) => Err(e),
         None => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// How the analysis is shown after the datagram lines.
+pub(super) struct Presentation {
+    /// `--json`: the analysis is one `{"summary": …}` object, and only with `--summary` (a
+    /// stream of datagram objects stays one shape for scripts).
+    pub json: bool,
+    /// `--summary`: the analysis alone.
+    pub summary: bool,
+    /// Datagram lines were printed before: a blank line separates them from the report.
+    pub after_lines: bool,
+    /// ANSI colour.
+    pub color: bool,
+}
+
+/// Writes the analysis on stdout, as `read` and `capture` show it.
+pub(super) fn write_analysis(
+    analysis: &udpscope::analysis::Analysis,
+    stats: &udpscope::decode::DecodeStats,
+    how: Presentation,
+) -> Result<(), Error> {
+    let mut out = BufWriter::new(io::stdout().lock());
+    let report = if how.json {
+        if how.summary {
+            analysis.write_json(&mut out, stats)
+        } else {
+            Ok(())
+        }
+    } else {
+        let gap: &[u8] = if how.after_lines && !how.summary {
+            b"\n"
+        } else {
+            b""
+        };
+        out.write_all(gap)
+            .and_then(|()| analysis.write_report(&mut out, stats, how.color))
+    };
+    report
+        .and_then(|()| out.flush())
+        .map_err(|source| Error::Output { source })
 }
 
 /// Writes the ladder diagram as SVG to `path`.

@@ -74,6 +74,8 @@ cases() { # cases FILE SUFFIX: every command on FILE, keys suffixed
     measure "udpscope copy$s" "$runs" "'$UDPSCOPE' read '$f' --port 6999 -w '$TMP/out.pcap' > /dev/null"
     # The copy alone, without a text line per datagram (tcpdump -w prints none either).
     measure "udpscope copy --summary$s" "$runs" "'$UDPSCOPE' read '$f' --port 6999 --summary -w '$TMP/out.pcap' > /dev/null"
+    # The copy alone, no analysis either: what tcpdump -r -w does.
+    measure "udpscope copy -q$s" "$runs" "'$UDPSCOPE' read '$f' --port 6999 -q -w '$TMP/out.pcap'"
     measure "tcpdump text$s" "$runs" "tcpdump -tt -nn -r '$f' > /dev/null"
     measure "tcpdump -q text$s" "$runs" "tcpdump -q -tt -nn -r '$f' > /dev/null"
     measure "tcpdump copy all$s" "$runs" "tcpdump -r '$f' -w '$TMP/out2.pcap'"
@@ -120,7 +122,7 @@ echo
 echo "| command | seconds | peak RSS |"
 echo "| --- | --- | --- |"
 for key in "udpscope text" "udpscope json" "udpscope summary" "udpscope copy" \
-           "udpscope copy --summary" "tcpdump text" "tcpdump -q text" "tcpdump copy all" "tcpdump copy port" \
+           "udpscope copy --summary" "udpscope copy -q" "tcpdump text" "tcpdump -q text" "tcpdump copy all" "tcpdump copy port" \
            "tshark text" "tshark conv"; do
     echo "| $key | $(show_secs "$key") | $(show_rss "$key") |"
 done
@@ -134,12 +136,13 @@ echo "| tshark conv / udpscope summary | $(ratio "tshark conv" "udpscope summary
 echo "| tcpdump copy port / udpscope copy | $(ratio "tcpdump copy port" "udpscope copy") | |"
 echo "| tcpdump copy port / udpscope copy --summary | $(ratio "tcpdump copy port" "udpscope copy --summary") | >= 1x |"
 echo "| tcpdump copy all / udpscope copy --summary | $(ratio "tcpdump copy all" "udpscope copy --summary") | |"
+echo "| tcpdump copy port / udpscope copy -q | $(ratio "tcpdump copy port" "udpscope copy -q") | >= 1x |"
 echo
 echo "### Memory: $SMALL versus $COUNT datagrams (peak RSS)"
 echo
 echo "| command | $SMALL | $COUNT |"
 echo "| --- | --- | --- |"
 for key in "udpscope text" "udpscope json" "udpscope summary" "udpscope copy" \
-           "udpscope copy --summary" "tcpdump text"; do
+           "udpscope copy --summary" "udpscope copy -q" "tcpdump text"; do
     echo "| $key | $(show_rss "$key small") | $(show_rss "$key") |"
 done
