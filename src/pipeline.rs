@@ -104,6 +104,16 @@ impl<W: Write> Pipeline<W> {
         if self.limit.is_some_and(|l| self.selected >= l) {
             return Ok(ControlFlow::Break(()));
         }
+        if (frame.orig_len as usize) < frame.data.len() {
+            // An inconsistent record header (tcpdump: "[Invalid header: len(40) < caplen(65)]").
+            // As Wireshark does, every captured byte is still decoded and the frame is flagged.
+            self.notes.push(format!(
+                "frame {}: original length {} is below the {} bytes captured (inconsistent record header); decoded the captured bytes",
+                frame.index,
+                frame.orig_len,
+                frame.data.len()
+            ));
+        }
         match self.decoder.decode(frame) {
             Decoded::Datagram(d) => {
                 if self.filter.datagram(&d) {

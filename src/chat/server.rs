@@ -81,7 +81,8 @@ pub struct ServerSummary {
 }
 
 impl ServerSummary {
-    fn new(local: SocketAddr) -> Self {
+    /// A summary with nothing heard yet, for a server bound to `local`.
+    pub fn new(local: SocketAddr) -> Self {
         Self {
             local,
             peers: Vec::new(),
@@ -105,6 +106,19 @@ impl ServerSummary {
             Some(peer) => peer,
             None => &mut self.others,
         }
+    }
+
+    /// Counts one datagram of `payload` from `from`, heard at `now`, and returns the line
+    /// the server prints for it ([`format_datagram`], text or JSON, without the newline).
+    ///
+    /// This is all the server does with a datagram's bytes, so the fuzz target
+    /// `tests/fuzz/fuzz_targets/chat_datagram.rs` drives it directly.
+    pub fn record(&mut self, from: SocketAddr, payload: &[u8], json: bool, now: Instant) -> String {
+        let peer = self.peer(from);
+        peer.datagrams += 1;
+        peer.bytes += payload.len() as u64;
+        peer.last_heard = Some(now);
+        format_datagram(from, payload, json)
     }
 
     fn finish(&mut self, end: Instant) {
@@ -297,12 +311,7 @@ pub fn run(
             }
         };
         let payload = buffer.get(..len).unwrap_or(&buffer);
-        let peer = summary.peer(from);
-        peer.datagrams += 1;
-        peer.bytes += payload.len() as u64;
-        peer.last_heard = Some(Instant::now());
-
-        let mut line = format_datagram(from, payload, config.json);
+        let mut line = summary.record(from, payload, config.json, Instant::now());
         line.push('\n');
         match &config.console {
             Some(console) => {

@@ -10,8 +10,9 @@ use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use pcap_file::Endianness;
 use pcap_file::pcap::{PcapHeader, PcapTsResolution};
-use pcap_file::pcapng::{Block, PcapNgReader};
+use pcap_file::pcapng::{Block, PcapNgReader, RawBlock};
 
 use crate::SNAPLEN;
 use crate::error::{Error, Result};
@@ -122,7 +123,7 @@ impl CaptureFile {
                 BufReader::with_capacity(READ_BUFFER, chained),
                 16 << 20,
             )
-            .map_err(|e| format_error(format!("pcapng section header: {e}")))?;
+            .map_err(|e| format_error(format!("pcapng section header: {}", pcapng_cause(&e))))?;
             return Ok(CaptureFile {
                 path: name,
                 reader: None,
@@ -160,6 +161,13 @@ impl CaptureFile {
         }
         let (_, header) = PcapHeader::from_slice(&header_bytes)
             .map_err(|e| format_error(format!("pcap header: {e}")))?;
+        if let LinkType::Other(number) = LinkType::from_datalink(header.datalink) {
+            // tshark and capinfos refuse such a file too; reading it would yield only
+            // frames no command can use, and "0 datagrams" with exit 0 would be a lie.
+            return Err(format_error(format!(
+                "link type {number} is not one udpscope decodes (Ethernet, Linux SLL/SLL2, raw IPv4/IPv6, NULL/LOOP)"
+            )));
+        }
         let swapped = matches!(u32::from_be_bytes(magic), 0xd4c3b2a1 | 0x4d3cb2a1);
         // Whatever the header read left in the BufReader's buffer starts the first chunk.
         let mut chunk = vec![0u8; READ_BUFFER];
@@ -343,8 +351,10 @@ impl CaptureFile {
         self.start += total;
         self.record = number;
         self.current_ts = u64::from(ts_sec) * 1_000_000_000 + u64::from(nanos);
-        // A writer that left orig_len below incl_len (or 0) still captured incl_len bytes.
-        self.current_orig = orig_len.max(incl_len);
+        // Kept as the file says, even below incl_len: Wireshark shows such a record with its
+        // own frame.len, decodes every captured byte and flags it ("Frame length is less than
+        // captured length"); the pipeline flags it the same way.
+        self.current_orig = orig_len;
         Ok(Some(()))
     }
 
@@ -356,13 +366,26 @@ impl CaptureFile {
             let Format::PcapNg(ng) = &mut self.format else {
                 return Ok(None);
             };
-            let (link, ts, orig) = match ng.next_block() {
+            let (raw, state) = match ng.next_raw_block() {
                 None => return Ok(None),
                 Some(Err(e)) => {
-                    let reason = format!("pcapng block after record {previous}: {e}");
+                    let reason =
+                        format!("pcapng block after record {previous}: {}", pcapng_cause(&e));
                     return Err(corrupt(path, number, reason));
                 }
-                Some(Ok((Block::EnhancedPacket(epb), state))) => {
+                Some(Ok(found)) => found,
+            };
+            let (raw, wire_len) = lengths_as_wireshark_reads_them(raw, state.endianness());
+            let block = match raw.try_into_block(state) {
+                Ok(block) => block,
+                Err(e) => {
+                    let reason =
+                        format!("pcapng block after record {previous}: {}", pcapng_cause(&e));
+                    return Err(corrupt(path, number, reason));
+                }
+            };
+            let (link, ts, orig) = match (block, state) {
+                (Block::EnhancedPacket(epb), state) => {
                     let Some(interface) = state.interfaces().get(epb.interface_id as usize) else {
                         let reason = format!(
                             "packet refers to interface {} that was never described",
@@ -378,7 +401,7 @@ impl CaptureFile {
                         epb.original_len,
                     )
                 }
-                Some(Ok((Block::SimplePacket(spb), state))) => {
+                (Block::SimplePacket(spb), state) => {
                     let Some(interface) = state.interfaces().first() else {
                         return Err(corrupt(
                             path,
@@ -394,7 +417,7 @@ impl CaptureFile {
                         spb.original_len,
                     )
                 }
-                Some(Ok((Block::Packet(pb), state))) => {
+                (Block::Packet(pb), state) => {
                     let Some(interface) = state.interfaces().get(usize::from(pb.interface_id))
                     else {
                         return Err(corrupt(
@@ -412,12 +435,12 @@ impl CaptureFile {
                     )
                 }
                 // Section headers, interface descriptions, statistics, name resolution...
-                Some(Ok(_)) => continue,
+                _ => continue,
             };
             self.record = number;
             self.current_link = link;
             self.current_ts = ts;
-            self.current_orig = orig.max(self.buffer.len() as u32);
+            self.current_orig = wire_len.unwrap_or(orig);
             return Ok(Some(()));
         }
     }
@@ -429,6 +452,67 @@ fn corrupt(path: &Path, record: u64, reason: String) -> Error {
         record,
         reason,
     }
+}
+
+/// pcap-file's error with its causes: its own message ("Invalid raw block format") does not
+/// say what is wrong, the source chain does. A cut block comes back as an I/O error
+/// (UnexpectedEof), said plainly.
+fn pcapng_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    use pcap_file::pcapng::PcapNgReadError;
+    if let Some(PcapNgReadError::Io(io)) = e.downcast_ref::<PcapNgReadError>()
+        && io.kind() == io::ErrorKind::UnexpectedEof
+    {
+        return "the file ends inside a block (cut short, or a block length past the end)".into();
+    }
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
+}
+
+/// Enhanced packet (type 6) and obsolete packet (type 2) blocks hold the captured length at
+/// body offset 12 and the original length at 16.
+const PACKET_BLOCK_TYPES: [u32; 2] = [6, 2];
+const CAPTURED_LEN_AT: usize = 12;
+const ORIGINAL_LEN_AT: usize = 16;
+
+/// A packet block whose original length is below its captured length is read, not refused:
+/// Wireshark shows it with its own frame.len, decodes every captured byte and flags it
+/// ("Frame length is less than captured length"); pcap-file refuses the block. The original
+/// length is raised to the captured one for pcap-file and the real one returned apart.
+fn lengths_as_wireshark_reads_them(
+    mut raw: RawBlock<'_>,
+    endianness: Endianness,
+) -> (RawBlock<'_>, Option<u32>) {
+    if !PACKET_BLOCK_TYPES.contains(&raw.type_) {
+        return (raw, None);
+    }
+    let field = |body: &[u8], at: usize| {
+        let bytes: [u8; 4] = body.get(at..at + 4)?.try_into().ok()?;
+        Some(match endianness {
+            Endianness::Big => u32::from_be_bytes(bytes),
+            Endianness::Little => u32::from_le_bytes(bytes),
+        })
+    };
+    let (Some(captured), Some(original)) = (
+        field(&raw.body, CAPTURED_LEN_AT),
+        field(&raw.body, ORIGINAL_LEN_AT),
+    ) else {
+        return (raw, None);
+    };
+    if original >= captured {
+        return (raw, None);
+    }
+    let raised = match endianness {
+        Endianness::Big => captured.to_be_bytes(),
+        Endianness::Little => captured.to_le_bytes(),
+    };
+    raw.body.to_mut()[ORIGINAL_LEN_AT..ORIGINAL_LEN_AT + 4].copy_from_slice(&raised);
+    (raw, Some(original))
 }
 
 fn duration_ns(d: Duration) -> u64 {

@@ -15,11 +15,31 @@ fuzz_target!(|data: &[u8]| {
     };
     let link = LinkType::from_number(LINKS[usize::from(selector) % LINKS.len()]);
     let orig_len = frame_bytes.len() as u32 + u32::from(selector >> 4);
-    let frame = Frame { link, ts_ns: u64::from(selector) * 1_000_000, orig_len, data: frame_bytes, index: 1 };
+    let frame = Frame {
+        link,
+        ts_ns: u64::from(selector) * 1_000_000,
+        orig_len,
+        data: frame_bytes,
+        index: 1,
+    };
     let mut decoder = Decoder::new();
     let mut analysis = Analysis::new(AnalysisConfig { port: Some(6999) });
-    let mut text = Printer::new(Vec::new(), PrinterOptions { json: false, verbose: true, color: true });
-    let mut json = Printer::new(Vec::new(), PrinterOptions { json: true, verbose: false, color: false });
+    let mut text = Printer::new(
+        Vec::new(),
+        PrinterOptions {
+            json: false,
+            verbose: true,
+            color: true,
+        },
+    );
+    let mut json = Printer::new(
+        Vec::new(),
+        PrinterOptions {
+            json: true,
+            verbose: false,
+            color: false,
+        },
+    );
     match decoder.decode(&frame) {
         Decoded::Datagram(d) => {
             let _ = text.datagram(&d);

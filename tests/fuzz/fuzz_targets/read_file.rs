@@ -11,10 +11,19 @@ use udpscope::sink::{Printer, PrinterOptions};
 use udpscope::source::CaptureFile;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(mut file) = CaptureFile::from_reader(Box::new(Cursor::new(data.to_vec())), PathBuf::from("fuzz")) else {
+    let Ok(mut file) =
+        CaptureFile::from_reader(Box::new(Cursor::new(data.to_vec())), PathBuf::from("fuzz"))
+    else {
         return;
     };
-    let printer = Printer::new(Vec::new(), PrinterOptions { json: data.len() % 2 == 0, verbose: true, color: false });
+    let printer = Printer::new(
+        Vec::new(),
+        PrinterOptions {
+            json: data.len().is_multiple_of(2),
+            verbose: true,
+            color: false,
+        },
+    );
     let mut pipeline = Pipeline::new(Filter::default(), Some(printer), None, None);
     // Bounded: the reader stops at the first error and the input is finite.
     while let Some(Ok(frame)) = file.next_frame() {
@@ -22,7 +31,9 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(outcome) = pipeline.finish() {
         let mut out = Vec::new();
-        let _ = outcome.analysis.write_report(&mut out, &outcome.stats, false);
+        let _ = outcome
+            .analysis
+            .write_report(&mut out, &outcome.stats, false);
         let _ = outcome.analysis.write_json(&mut out, &outcome.stats);
         let _ = outcome.analysis.write_svg(&mut out);
     }

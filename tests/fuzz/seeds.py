@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the four fuzz targets from captures/ (standard library only).
+
+Usage: tests/fuzz/seeds.py [CORPUS_DIR]   (default: tests/fuzz/corpus, which git ignores)
+
+  read_file      every file of captures/, as it is;
+  decode         every frame of every capture, prefixed with the selector byte that makes the
+                 target decode it with its file's link type, and each IPv4 frame re-wrapped in
+                 the other link types the decoder knows (raw, NULL, LOOP, SLL, SLL2, IPv4);
+  reassembly     the fragments of captures/fragmented.pcap in the target's chunk format;
+  chat_datagram  the lab's messages, an empty datagram and non-UTF-8 bytes, in the target's
+                 datagram format.
+Deterministic: the same captures always give the same seeds.
+"""
+
+import hashlib
+import os
+import struct
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CAPTURES = os.path.join(HERE, "..", "..", "captures")
+
+# Must match LINKS in fuzz_targets/decode.rs: the selector byte is an index into it.
+LINKS = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 147]
+
+
+def pcap_frames(data: bytes):
+    """(link type, frame bytes) of each record of a classic pcap, either byte order."""
+    magic = data[:4]
+    order = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    link = struct.unpack_from(order + "I", data, 20)[0]
+    offset = 24
+    while offset + 16 <= len(data):
+        caplen = struct.unpack_from(order + "I", data, offset + 8)[0]
+        yield link, data[offset + 16:offset + 16 + caplen]
+        offset += 16 + caplen
+
+
+def pcapng_frames(data: bytes):
+    """(link type, frame bytes) of each enhanced packet block of a little-endian pcapng."""
+    links, offset = [], 0
+    while offset + 12 <= len(data):
+        block_type, length = struct.unpack_from("<II", data, offset)
+        if length < 12:
+            return
+        if block_type == 1:
+            links.append(struct.unpack_from("<H", data, offset + 8)[0])
+        elif block_type == 6:
+            interface, _, _, caplen = struct.unpack_from("<IIII", data, offset + 8)
+            if interface < len(links):
+                yield links[interface], data[offset + 28:offset + 28 + caplen]
+        offset += length
+
+
+def frames():
+    for name in sorted(os.listdir(CAPTURES)):
+        path = os.path.join(CAPTURES, name)
+        with open(path, "rb") as f:
+            data = f.read()
+        if name.endswith(".pcapng"):
+            yield name, data, list(pcapng_frames(data))
+        elif name.endswith(".pcap"):
+            yield name, data, list(pcap_frames(data))
+
+
+def rewrapped(link: int, frame: bytes):
+    """The frame with its own link type, plus its IPv4 packet under every other link type."""
+    yield link, frame
+    if link != 1 or len(frame) < 34 or frame[12:14] != b"\x08\x00":
+        return
+    ip = frame[14:]
+    yield 101, ip
+    yield 228, ip
+    yield 12, ip
+    yield 0, struct.pack("<I", 2) + ip  # NULL: AF_INET in host (little-endian) order
+    yield 108, struct.pack(">I", 2) + ip  # LOOP: AF_INET in network order
+    # LINUX_SLL: packet type 0 (to us), ARPHRD_ETHER, address length 6, address, protocol.
+    yield 113, struct.pack(">HHH8sH", 0, 1, 6, frame[6:12], 0x0800) + ip
+    # LINUX_SLL2: protocol, reserved, ifindex, ARPHRD_ETHER, packet type, address length, address.
+    yield 276, struct.pack(">HHIHBB8s", 0x0800, 0, 2, 1, 0, 6, frame[6:12]) + ip
+
+
+def write(directory: str, data: bytes) -> None:
+    # libFuzzer names corpus files by content hash too: seeds and found inputs never collide.
+    name = hashlib.sha1(data).hexdigest()
+    with open(os.path.join(directory, name), "wb") as f:
+        f.write(data)
+
+
+def reassembly_chunks(ip: bytes) -> bytes:
+    """An IPv4 fragment as one chunk of fuzz_targets/reassembly.rs: [id, off_hi, off_lo, len, payload]."""
+    header_len = (ip[0] & 0x0F) * 4
+    flags_offset = struct.unpack_from(">H", ip, 6)[0]
+    payload = ip[header_len:][:255]
+    return bytes([ip[5] & 3, flags_offset >> 8, flags_offset & 0xFF, len(payload)]) + payload
+
+
+def chat_datagram(flags: int, port: int, payload: bytes) -> bytes:
+    """One datagram in the format of fuzz_targets/chat_datagram.rs: [flags, port_hi, port_lo, len, payload]."""
+    return bytes([flags, port >> 8, port & 0xFF, len(payload)]) + payload
+
+
+def main() -> int:
+    corpus = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "corpus")
+    dirs = {t: os.path.join(corpus, t) for t in ("read_file", "decode", "reassembly", "chat_datagram")}
+    for d in dirs.values():
+        os.makedirs(d, exist_ok=True)
+
+    fragments = []
+    for name, data, file_frames in frames():
+        write(dirs["read_file"], data)
+        for link, frame in file_frames:
+            for wrapped_link, wrapped in rewrapped(link, frame):
+                if wrapped_link in LINKS:
+                    write(dirs["decode"], bytes([LINKS.index(wrapped_link)]) + wrapped)
+            if name == "fragmented.pcap" and link == 1 and frame[12:14] == b"\x08\x00":
+                ip = frame[14:]
+                if len(ip) >= 20 and struct.unpack_from(">H", ip, 6)[0] & 0x3FFF:
+                    fragments.append(reassembly_chunks(ip))
+    if fragments:
+        write(dirs["reassembly"], b"".join(fragments))
+        write(dirs["reassembly"], b"".join(reversed(fragments)))
+
+    lab = ["Salut ici le client vm2", "je vous transmet", "3 message !", "exit", "Bien reçu"]
+    conversation = b"".join(chat_datagram(0, 54321, m.encode()) for m in lab)
+    write(dirs["chat_datagram"], conversation)
+    write(dirs["chat_datagram"], b"".join(chat_datagram(1, 54321 + i, m.encode()) for i, m in enumerate(lab)))
+    write(dirs["chat_datagram"], chat_datagram(0, 6999, b""))
+    write(dirs["chat_datagram"], chat_datagram(1, 6999, b"caf\xe9 \xff\xfe\x1b[31m\\\n\r\t\xc2\x85"))
+    write(dirs["chat_datagram"], chat_datagram(0xCD, 1, b"A"))  # JSON, payload grown to the maximum
+    write(dirs["chat_datagram"], chat_datagram(0xF8, 1024, b"spray"))  # from 1,124 peers
+
+    for target, d in dirs.items():
+        print(f"seeds.py: {len(os.listdir(d))} seeds for {target} in {d}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
