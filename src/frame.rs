@@ -91,7 +91,9 @@ pub struct Frame<'a> {
     pub link: LinkType,
     /// Capture time, nanoseconds since the Unix epoch.
     pub ts_ns: u64,
-    /// Length of the frame on the wire; `data.len()` is smaller when the snaplen cut it.
+    /// Length of the frame on the wire as the source states it: `data.len()` is smaller when
+    /// the snaplen cut the frame; a damaged record header can also state less than was captured
+    /// (kept as is and reported, as Wireshark does).
     pub orig_len: u32,
     /// The captured bytes.
     pub data: &'a [u8],

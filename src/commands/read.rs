@@ -19,15 +19,6 @@ const SHUTDOWN_POLL: u64 = 4096;
 pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
     let shutdown = crate::shutdown_on_signals()?;
     let mut file = CaptureFile::open(&args.file)?;
-    if let Some(LinkType::Other(number)) = file.link_type() {
-        // tshark and capinfos refuse such a file too; printing "0 datagrams" would be a lie.
-        return Err(Error::Format {
-            path: args.file.clone(),
-            reason: format!(
-                "link type {number} is not one udpscope decodes (Ethernet, Linux SLL/SLL2, raw IPv4/IPv6, NULL/LOOP)"
-            ),
-        });
-    }
     let stdout = io::stdout();
     let color =
         !args.output.json && color_wanted(stdout.is_terminal(), std::env::var_os("NO_COLOR"));
