@@ -254,3 +254,42 @@ fn unprivileged_user_runs_the_demo_in_a_private_namespace() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("sudo"), "{}", text(&out).1);
 }
+
+#[test]
+fn ctrl_c_during_the_lab_demo_still_removes_its_namespaces() {
+    if !common::require_root("ctrl_c_during_the_lab_demo_still_removes_its_namespaces") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let child = udpscope()
+        .args(["demo", "--lab", "-w"])
+        .arg(dir.path().join("int.pcap"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let prefix = format!("uscd{}-", child.id());
+    let listed = || {
+        let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
+        String::from_utf8(out.stdout).unwrap().contains(&prefix)
+    };
+    // Wait (bounded) until the namespaces exist, then interrupt.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut seen = false;
+    while !seen && std::time::Instant::now() < deadline {
+        seen = listed();
+    }
+    assert!(seen, "the lab's namespaces {prefix}* never appeared");
+    let signalled = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.code().is_some(),
+        "killed by a signal: {:?}",
+        out.status
+    );
+    assert!(!listed(), "namespaces {prefix}* left behind after Ctrl-C");
+}

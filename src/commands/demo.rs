@@ -20,6 +20,9 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode, Error> {
         return Err(Error::Usage("--messages: the file holds no message".into()));
     }
     let root = privileges::has_net_raw().unwrap_or(false) && is_root();
+    // Signals first, so a Ctrl-C while the lab's namespaces are being built only sets the
+    // flag and they are still removed. (Registering starts no thread: unshare still works.)
+    let shutdown = crate::shutdown_on_signals()?;
     // Isolate first: the kernel moves only a single-threaded process into a new namespace.
     let lab_guard = if args.lab {
         if !root {
@@ -35,7 +38,6 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode, Error> {
         })?;
         None
     };
-    let shutdown = crate::shutdown_on_signals()?;
     let stdout = io::stdout();
     let color = !args.json && color_wanted(stdout.is_terminal(), std::env::var_os("NO_COLOR"));
     let config = DemoConfig {
