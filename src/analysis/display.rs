@@ -6,20 +6,11 @@ use std::fmt::Write as _;
 /// Bytes of payload kept for a snippet: enough for a chat line, bounded for memory.
 pub const SNIPPET_BYTES: usize = 64;
 
-const NS_PER_SECOND: u64 = 1_000_000_000;
-const SECONDS_PER_DAY: u64 = 86_400;
-
-/// `HH:MM:SS.nnnnnnnnn` in UTC, the printer's time format.
+/// `HH:MM:SS.nnnnnnnnn` in UTC, the printer's time format (written by the printer's own code).
 pub fn clock(ts_ns: u64) -> String {
-    let seconds = ts_ns / NS_PER_SECOND;
-    let nanos = ts_ns % NS_PER_SECOND;
-    let of_day = seconds % SECONDS_PER_DAY;
-    format!(
-        "{:02}:{:02}:{:02}.{nanos:09}",
-        of_day / 3600,
-        of_day / 60 % 60,
-        of_day % 60
-    )
+    let mut text = Vec::with_capacity(18);
+    crate::sink::printer::write_time(&mut text, ts_ns);
+    String::from_utf8_lossy(&text).into_owned()
 }
 
 /// The first bytes of a payload, with the payload's full length, for quoting later.
