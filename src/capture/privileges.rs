@@ -22,6 +22,18 @@ pub fn has_net_raw() -> Option<bool> {
     Some(caps & (1 << CAP_NET_RAW) != 0)
 }
 
+/// True when the effective user is root (from /proc, without a system call of our own).
+pub fn is_root() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|ids| ids.split_whitespace().nth(1).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
+}
+
 /// True for the errors a packet socket returns to a process without CAP_NET_RAW.
 pub fn is_permission_denied(error: &io::Error) -> bool {
     matches!(error.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES))

@@ -19,7 +19,7 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode, Error> {
     if messages.is_empty() {
         return Err(Error::Usage("--messages: the file holds no message".into()));
     }
-    let root = privileges::has_net_raw().unwrap_or(false) && is_root();
+    let root = privileges::has_net_raw().unwrap_or(false) && privileges::is_root();
     // Signals first, so a Ctrl-C while the lab's namespaces are being built only sets the
     // flag and they are still removed. (Registering starts no thread: unshare still works.)
     let shutdown = crate::shutdown_on_signals()?;
@@ -135,15 +135,4 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode, Error> {
         });
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|ids| ids.split_whitespace().nth(1).map(|e| e == "0"))
-        })
-        .unwrap_or(false)
 }
