@@ -267,9 +267,12 @@ pub fn run(config: &DemoConfig, shutdown: &Shutdown) -> Result<DemoOutcome> {
             Ok((lines, summary))
         })
     };
+    let (tcp_bound_tx, tcp_bound_rx) = mpsc::channel();
     let tcp_server = config.tcp.then(|| {
         let addr = place.server;
-        spawn_in(place.server_netns.clone(), move || tcp_echo_server(addr))
+        spawn_in(place.server_netns.clone(), move || {
+            tcp_echo_server(addr, tcp_bound_tx)
+        })
     });
     let stop_all = |capture_stop: &Shutdown, server_stop: &Shutdown| {
         server_stop.trigger();
@@ -294,16 +297,26 @@ pub fn run(config: &DemoConfig, shutdown: &Shutdown) -> Result<DemoOutcome> {
     });
     let transcript = joined(client, "client");
     let tcp_transcript = match tcp_server {
-        Some(handle) if transcript.is_ok() && !shutdown.is_triggered() => {
-            let messages = config.messages.clone();
-            let client = spawn_in(place.client_netns.clone(), move || {
-                tcp_client(server_addr, &messages)
-            });
-            let lines = joined(client, "TCP client");
-            let _ = joined(handle, "TCP server");
-            lines
-        }
-        _ => Ok(Vec::new()),
+        None => Ok(Vec::new()),
+        // The UDP part failed or was interrupted: that is what gets reported.
+        Some(_) if transcript.is_err() || shutdown.is_triggered() => Ok(Vec::new()),
+        // The client connects only once the listener is bound (else: refused).
+        Some(handle) => match tcp_bound_rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(true) => {
+                let messages = config.messages.clone();
+                let client = spawn_in(place.client_netns.clone(), move || {
+                    tcp_client(server_addr, &messages)
+                });
+                let lines = joined(client, "TCP client");
+                joined(handle, "TCP server").and(lines)
+            }
+            _ => joined(handle, "TCP server").and_then(|()| {
+                Err(Error::System {
+                    what: "the demo's TCP server did not start".into(),
+                    source: std::io::Error::from(std::io::ErrorKind::TimedOut),
+                })
+            }),
+        },
     };
 
     // 4. Stop: the server never learns the client left; we simply stop it.
@@ -329,12 +342,7 @@ pub fn run(config: &DemoConfig, shutdown: &Shutdown) -> Result<DemoOutcome> {
 }
 
 fn udp_client(server: SocketAddr, messages: &[String]) -> Result<Vec<String>> {
-    let any: SocketAddr = if server.is_ipv4() {
-        SocketAddr::from(([0, 0, 0, 0], 0))
-    } else {
-        SocketAddr::from(([0u16; 8], 0))
-    };
-    let socket = UdpSocket::bind(any).map_err(|source| Error::Bind { addr: any, source })?;
+    let (socket, server) = crate::chat::client::connect(&server.to_string())?;
     let socket_error = |what: &'static str| {
         move |source| Error::Socket {
             what,
@@ -351,12 +359,12 @@ fn udp_client(server: SocketAddr, messages: &[String]) -> Result<Vec<String>> {
     for message in messages {
         transcript.push(format!("{prompt}{message}"));
         socket
-            .send_to(message.as_bytes(), server)
+            .send(message.as_bytes())
             .map_err(socket_error("cannot send to"))?;
-        match socket.recv_from(&mut buffer) {
-            Ok((len, _)) => transcript.push(format!(
+        match socket.recv(&mut buffer) {
+            Ok(len) => transcript.push(format!(
                 "Server : {}",
-                String::from_utf8_lossy(&buffer[..len])
+                crate::chat::text::show(&buffer[..len])
             )),
             Err(e)
                 if matches!(
@@ -377,13 +385,38 @@ fn udp_client(server: SocketAddr, messages: &[String]) -> Result<Vec<String>> {
 
 /// The same conversation over TCP: connect (handshake), a line each way per message, close
 /// (teardown). Answers each line with the lab's reply.
-fn tcp_echo_server(addr: SocketAddr) -> Result<()> {
-    let listener = TcpListener::bind(addr).map_err(|source| Error::Bind { addr, source })?;
-    let (stream, _) = listener.accept().map_err(|source| Error::Socket {
+fn tcp_echo_server(addr: SocketAddr, bound: mpsc::Sender<bool>) -> Result<()> {
+    let listener = match TcpListener::bind(addr) {
+        Ok(listener) => {
+            let _ = bound.send(true);
+            listener
+        }
+        Err(source) => {
+            let _ = bound.send(false);
+            return Err(Error::Bind { addr, source });
+        }
+    };
+    let accept_error = |source| Error::Socket {
         what: "cannot accept on",
         addr,
         source,
-    })?;
+    };
+    // Bounded: if the client never comes (it failed), give up instead of waiting forever.
+    listener.set_nonblocking(true).map_err(accept_error)?;
+    let deadline = std::time::Instant::now() + REPLY_TIMEOUT * 5;
+    let stream = loop {
+        match listener.accept() {
+            Ok((stream, _)) => break stream,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if std::time::Instant::now() > deadline {
+                    return Err(accept_error(std::io::ErrorKind::TimedOut.into()));
+                }
+                thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(accept_error(e)),
+        }
+    };
+    stream.set_nonblocking(false).map_err(accept_error)?;
     let _ = stream.set_read_timeout(Some(REPLY_TIMEOUT * 2));
     let mut writer = stream.try_clone().map_err(|source| Error::Socket {
         what: "cannot share the connection on",
