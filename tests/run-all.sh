@@ -11,7 +11,7 @@ tests/install-deps.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --locked --release --all-targets "$@" 2>&1 | tee "$log" || status=$?
+cargo test --locked --release --all-targets --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?
 skipped=$( (grep -o 'SKIPPED (needs root)' "$log" || true) | wc -l)
 awk -v skipped="$skipped" '
     /^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
