@@ -5,6 +5,8 @@ use std::net::IpAddr;
 
 use crate::decode::{Checksum, Datagram};
 use crate::error::{Error, Result};
+use crate::sink::line::Line;
+use std::fmt::Write as _;
 
 /// Longest payload text shown on a text line; the JSON has every byte in `payload_hex`.
 const TEXT_PREVIEW: usize = 64;
@@ -31,32 +33,6 @@ pub struct Printer<W: Write> {
 
 /// Bytes gathered before one `write` to the output.
 const OUTPUT_CHUNK: usize = 128 * 1024;
-
-/// Appends an integer in decimal (no allocation, no formatting machinery).
-fn push_int(out: &mut Vec<u8>, value: impl itoa::Integer) {
-    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
-}
-
-/// "00" to "99", for writing two digits at a time.
-const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-2021222324252627282930313233343536373839\
-4041424344454647484950515253545556575859\
-6061626364656667686970717273747576777879\
-8081828384858687888990919293949596979899";
-
-fn push_pair(out: &mut Vec<u8>, value: u64) {
-    let i = (value % 100) as usize * 2;
-    out.extend_from_slice(&PAIRS[i..i + 2]);
-}
-
-/// Nine digits of the nanoseconds, two at a time.
-fn push_nanos(out: &mut Vec<u8>, nanos: u64) {
-    out.push(b'0' + (nanos / 100_000_000 % 10) as u8);
-    push_pair(out, nanos / 1_000_000);
-    push_pair(out, nanos / 10_000);
-    push_pair(out, nanos / 100);
-    push_pair(out, nanos);
-}
 
 /// True when every byte of `bytes` is printable ASCII other than `"` and `\`: the bytes can
 /// be shown as they are. Eight bytes at a time (the classic "has byte less than / more than /
@@ -87,16 +63,9 @@ fn plain_ascii(bytes: &[u8]) -> bool {
 
 /// `HH:MM:SS.nnnnnnnnn` of a UTC timestamp.
 pub fn write_time(out: &mut Vec<u8>, ts_ns: u64) {
-    let secs = ts_ns / 1_000_000_000;
-    let nanos = ts_ns % 1_000_000_000;
-    let day = secs % 86_400;
-    push_pair(out, day / 3600);
-    out.push(b':');
-    push_pair(out, day / 60 % 60);
-    out.push(b':');
-    push_pair(out, day % 60);
-    out.push(b'.');
-    push_nanos(out, nanos);
+    let mut line = Line::default();
+    line.time(ts_ns);
+    out.extend_from_slice(line.as_bytes());
 }
 
 /// Appends `payload` as a quoted string: printable UTF-8 as is, `"` and `\` escaped, control
@@ -162,24 +131,6 @@ pub fn write_quoted(out: &mut Vec<u8>, payload: &[u8], limit: usize) {
     out.push(b'"');
 }
 
-fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
-    match ip {
-        IpAddr::V4(a) => {
-            let [a, b, c, d] = a.octets();
-            push_int(out, a);
-            out.push(b'.');
-            push_int(out, b);
-            out.push(b'.');
-            push_int(out, c);
-            out.push(b'.');
-            push_int(out, d);
-        }
-        IpAddr::V6(a) => {
-            let _ = write!(out, "[{a}]");
-        }
-    }
-}
-
 fn write_hex(out: &mut Vec<u8>, bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     out.reserve(bytes.len() * 2);
@@ -239,63 +190,63 @@ impl<W: Write> Printer<W> {
     }
 
     fn text_line(&mut self, d: &Datagram<'_>) {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let color = self.options.color;
-        let out = &mut self.line;
-        write_time(out, d.ts_ns);
-        out.push(b' ');
+        let mut head = Line::default();
+        head.time(d.ts_ns);
+        head.push(b' ');
         if color {
-            out.extend_from_slice(b"\x1b[36m");
+            head.bytes(b"\x1b[36m");
         }
-        write_ip(out, d.ip.src);
-        out.push(b':');
-        push_int(out, d.src_port);
-        out.extend_from_slice(b" > ");
-        write_ip(out, d.ip.dst);
-        out.push(b':');
-        push_int(out, d.dst_port);
+        head.ip(d.ip.src);
+        head.push(b':');
+        head.decimal(d.src_port.into());
+        head.bytes(b" > ");
+        head.ip(d.ip.dst);
+        head.push(b':');
+        head.decimal(d.dst_port.into());
         if color {
-            out.extend_from_slice(b"\x1b[0m");
+            head.bytes(b"\x1b[0m");
         }
-        out.extend_from_slice(b" udp ");
-        push_int(out, d.wire_payload_len());
-        out.extend_from_slice(b" B id=0x");
-        if d.ip.id > 0xffff {
-            let _ = write!(out, "{:08x}", d.ip.id);
-        } else {
-            for shift in [12, 8, 4, 0] {
-                out.push(DIGITS[(d.ip.id >> shift) as usize & 0xf]);
+        head.bytes(b" udp ");
+        head.decimal(d.wire_payload_len() as u64);
+        head.bytes(b" B id=0x");
+        match u16::try_from(d.ip.id) {
+            Ok(id) => head.hex16(id),
+            Err(_) => {
+                let _ = write!(head, "{:08x}", d.ip.id);
             }
         }
-        out.extend_from_slice(b" ttl=");
-        push_int(out, d.ip.ttl);
-        out.extend_from_slice(b" csum=");
+        head.bytes(b" ttl=");
+        head.decimal(d.ip.ttl.into());
+        head.bytes(b" csum=");
         match d.checksum {
-            Checksum::Valid => out.extend_from_slice(b"ok"),
-            Checksum::Absent => out.extend_from_slice(b"none"),
-            Checksum::Partial => out.extend_from_slice(b"partial"),
-            Checksum::Unverifiable => out.extend_from_slice(b"unverifiable"),
+            Checksum::Valid => head.bytes(b"ok"),
+            Checksum::Absent => head.bytes(b"none"),
+            Checksum::Partial => head.bytes(b"partial"),
+            Checksum::Unverifiable => head.bytes(b"unverifiable"),
             Checksum::Invalid { .. } => {
                 if color {
-                    out.extend_from_slice(b"\x1b[31m");
+                    head.bytes(b"\x1b[31m");
                 }
-                let _ = write!(out, "{}", d.checksum);
+                let _ = write!(head, "{}", d.checksum);
                 if color {
-                    out.extend_from_slice(b"\x1b[0m");
+                    head.bytes(b"\x1b[0m");
                 }
             }
         }
         if d.fragments > 1 {
-            out.extend_from_slice(b" frags=");
-            push_int(out, d.fragments);
+            head.bytes(b" frags=");
+            head.decimal(d.fragments.into());
         }
         if d.truncated {
-            out.extend_from_slice(b" truncated=");
-            push_int(out, d.payload.len());
-            out.push(b'/');
-            push_int(out, d.wire_payload_len());
+            head.bytes(b" truncated=");
+            head.decimal(d.payload.len() as u64);
+            head.push(b'/');
+            head.decimal(d.wire_payload_len() as u64);
         }
-        out.push(b' ');
+        head.push(b' ');
+        let out = &mut self.line;
+        out.extend_from_slice(head.as_bytes());
         write_quoted(out, &d.payload, TEXT_PREVIEW);
         out.push(b'\n');
     }
@@ -372,41 +323,46 @@ fn verbose_lines(out: &mut Vec<u8>, d: &Datagram<'_>) {
 }
 
 fn json_line(out: &mut Vec<u8>, d: &Datagram<'_>) {
-    let field = |out: &mut Vec<u8>, name: &[u8], value: u64| {
-        out.extend_from_slice(name);
-        push_int(out, value);
+    let mut head = Line::default();
+    let field = |head: &mut Line, name: &[u8], value: u64| {
+        head.bytes(name);
+        head.decimal(value);
     };
-    out.extend_from_slice(b"{\"ts\":");
-    push_int(out, d.ts_ns / 1_000_000_000);
-    out.push(b'.');
-    push_nanos(out, d.ts_ns % 1_000_000_000);
-    field(out, b",\"ts_ns\":", d.ts_ns);
-    out.extend_from_slice(b",\"src_ip\":\"");
-    write_json_ip(out, d.ip.src);
-    field(out, b"\",\"src_port\":", d.src_port.into());
-    out.extend_from_slice(b",\"dst_ip\":\"");
-    write_json_ip(out, d.ip.dst);
-    field(out, b"\",\"dst_port\":", d.dst_port.into());
-    field(out, b",\"ttl\":", d.ip.ttl.into());
-    field(out, b",\"ip_id\":", d.ip.id.into());
-    field(out, b",\"udp_length\":", d.udp_length.into());
-    field(out, b",\"payload_len\":", d.wire_payload_len() as u64);
-    out.extend_from_slice(b",\"checksum\":\"");
-    out.extend_from_slice(d.checksum.name().as_bytes());
-    out.push(b'"');
+    field(&mut head, b"{\"ts\":", d.ts_ns / 1_000_000_000);
+    head.push(b'.');
+    head.nanos(d.ts_ns % 1_000_000_000);
+    field(&mut head, b",\"ts_ns\":", d.ts_ns);
+    head.bytes(b",\"src_ip\":\"");
+    json_ip(&mut head, d.ip.src);
+    field(&mut head, b"\",\"src_port\":", d.src_port.into());
+    head.bytes(b",\"dst_ip\":\"");
+    json_ip(&mut head, d.ip.dst);
+    field(&mut head, b"\",\"dst_port\":", d.dst_port.into());
+    field(&mut head, b",\"ttl\":", d.ip.ttl.into());
+    field(&mut head, b",\"ip_id\":", d.ip.id.into());
+    field(&mut head, b",\"udp_length\":", d.udp_length.into());
+    field(&mut head, b",\"payload_len\":", d.wire_payload_len() as u64);
+    head.bytes(b",\"checksum\":\"");
+    head.bytes(d.checksum.name().as_bytes());
+    head.push(b'"');
     if let Checksum::Invalid { found, expected } = d.checksum {
-        field(out, b",\"checksum_found\":", found.into());
-        field(out, b",\"checksum_expected\":", expected.into());
+        field(&mut head, b",\"checksum_found\":", found.into());
+        field(&mut head, b",\"checksum_expected\":", expected.into());
     }
-    field(out, b",\"fragments\":", d.fragments.into());
-    out.extend_from_slice(if d.truncated {
+    field(&mut head, b",\"fragments\":", d.fragments.into());
+    head.bytes(if d.truncated {
         b",\"truncated\":true"
     } else {
         b",\"truncated\":false"
     });
-    field(out, b",\"captured_payload_len\":", d.payload.len() as u64);
-    field(out, b",\"frame\":", d.frame_index);
-    field(out, b",\"ip_version\":", d.ip.version.into());
+    field(
+        &mut head,
+        b",\"captured_payload_len\":",
+        d.payload.len() as u64,
+    );
+    field(&mut head, b",\"frame\":", d.frame_index);
+    field(&mut head, b",\"ip_version\":", d.ip.version.into());
+    out.extend_from_slice(head.as_bytes());
     out.extend_from_slice(b",\"payload_hex\":\"");
     write_hex(out, &d.payload);
     out.extend_from_slice(b"\",\"payload_text\":");
@@ -421,11 +377,12 @@ fn json_line(out: &mut Vec<u8>, d: &Datagram<'_>) {
     out.extend_from_slice(b"}\n");
 }
 
-fn write_json_ip(out: &mut Vec<u8>, ip: IpAddr) {
+/// An address inside a JSON string: IPv6 without brackets.
+fn json_ip(head: &mut Line, ip: IpAddr) {
     match ip {
-        IpAddr::V4(_) => write_ip(out, ip),
+        IpAddr::V4(_) => head.ip(ip),
         IpAddr::V6(a) => {
-            let _ = write!(out, "{a}");
+            let _ = write!(head, "{a}");
         }
     }
 }
