@@ -26,6 +26,11 @@
 //! `demo` feed it ring frames after writing each one to the capture file (so the file holds
 //! exactly the frames counted as captured).
 //!
+//! Reading a file uses all the machine's cores without changing what comes out: the file is
+//! read ahead in blocks on its own thread (records are still parsed in place, never copied),
+//! and the analysis can run on another ([`analysis::AnalysisWorker`], fed owned
+//! [`analysis::Sighting`]s in decode order), while decoding and printing keep the main thread.
+//!
 //! Replay is file source → decode → filter → [`replay`] pacer → sender → report.
 //! The lab's chat ([`chat`]) is its own module: a server and a client over one UDP socket.
 //! [`demo`] plays the whole lab: capture, server and client threads in a private network

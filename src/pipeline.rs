@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::ops::ControlFlow;
 
-use crate::analysis::{Analysis, AnalysisConfig};
+use crate::analysis::{Analysis, AnalysisConfig, AnalysisWorker, Event, Sighting};
 use crate::decode::{DecodeStats, Decoded, Decoder};
 use crate::error::Result;
 use crate::filter::Filter;
@@ -17,12 +17,58 @@ pub struct Pipeline<W: Write> {
     filter: Filter,
     printer: Option<Printer<W>>,
     writer: Option<PcapSink>,
-    analysis: Analysis,
+    analysis: Analyser,
     limit: Option<u64>,
     selected: u64,
     notes: Vec<String>,
     /// False for a copy-only run (`read -q`): nothing is analysed.
     analyse: bool,
+}
+
+/// Where the analysis runs: inline, or on its own thread.
+#[derive(Debug)]
+enum Analyser {
+    Inline(Box<Analysis>),
+    Thread(AnalysisWorker),
+}
+
+impl Analyser {
+    fn datagram(&mut self, d: &crate::decode::Datagram<'_>) {
+        match self {
+            Analyser::Inline(analysis) => analysis.datagram(d),
+            Analyser::Thread(worker) => worker.push(Event::Datagram(Sighting::of(d))),
+        }
+    }
+
+    fn segment(&mut self, segment: &crate::decode::Segment) {
+        match self {
+            Analyser::Inline(analysis) => analysis.segment(segment),
+            Analyser::Thread(worker) => worker.push(Event::Segment(segment.clone())),
+        }
+    }
+
+    fn skipped(&mut self, ts_ns: u64, skip: crate::decode::Skip) {
+        match self {
+            Analyser::Inline(analysis) => analysis.skipped(ts_ns, &skip),
+            Analyser::Thread(worker) => worker.push(Event::Skipped(ts_ns, skip)),
+        }
+    }
+
+    fn incomplete(&mut self, incomplete: &crate::decode::Incomplete) {
+        match self {
+            Analyser::Inline(analysis) => analysis.incomplete(incomplete),
+            Analyser::Thread(worker) => {
+                worker.push(Event::Incomplete(Box::new(incomplete.clone())));
+            }
+        }
+    }
+
+    fn finish(self) -> Analysis {
+        match self {
+            Analyser::Inline(analysis) => *analysis,
+            Analyser::Thread(worker) => worker.finish(),
+        }
+    }
 }
 
 /// What a finished run hands back.
@@ -56,7 +102,9 @@ impl<W: Write> Pipeline<W> {
             filter,
             printer,
             writer,
-            analysis: Analysis::new(AnalysisConfig { port: filter.port }),
+            analysis: Analyser::Inline(Box::new(Analysis::new(AnalysisConfig {
+                port: filter.port,
+            }))),
             limit,
             selected: 0,
             notes: Vec::new(),
@@ -67,6 +115,22 @@ impl<W: Write> Pipeline<W> {
     /// Skips the analysis (flows, verdict, ladder): for runs that only print or copy.
     pub fn without_analysis(mut self) -> Self {
         self.analyse = false;
+        self
+    }
+
+    /// Runs the analysis on its own thread (reading a file: decoding and printing keep one
+    /// core, the analysis the other). The result is the same; only the time differs. Stays
+    /// inline when no thread can be started.
+    pub fn with_analysis_thread(mut self) -> Self {
+        if let Analyser::Inline(analysis) = self.analysis {
+            self.analysis = match AnalysisWorker::spawn(*analysis) {
+                Ok(worker) => Analyser::Thread(worker),
+                // `spawn` consumed the analysis; a fresh one is equivalent (nothing fed yet).
+                Err(_) => Analyser::Inline(Box::new(Analysis::new(AnalysisConfig {
+                    port: self.filter.port,
+                }))),
+            };
+        }
         self
     }
 
@@ -147,7 +211,7 @@ impl<W: Write> Pipeline<W> {
                     self.notes.push(format!("frame {}: {skip}", frame.index));
                 }
                 if self.analyse {
-                    self.analysis.skipped(frame.ts_ns, &skip);
+                    self.analysis.skipped(frame.ts_ns, skip);
                 }
             }
         }
@@ -189,7 +253,7 @@ impl<W: Write> Pipeline<W> {
         Ok(Outcome {
             selected: self.selected,
             stats: self.decoder.stats().clone(),
-            analysis: self.analysis,
+            analysis: self.analysis.finish(),
             printer: self.printer,
             written,
             notes: self.notes,

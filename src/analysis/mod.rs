@@ -16,6 +16,7 @@ mod summary;
 mod svg;
 mod tcp;
 mod verdict;
+mod worker;
 
 use std::io::{self, Write};
 
@@ -30,6 +31,7 @@ pub use display::clock;
 pub use flows::{Direction, Flow, IdSet, MAX_FLOWS, PORT_RESERVE, Untracked, Way};
 pub use tcp::TcpCounts;
 pub use verdict::Verdict;
+pub use worker::{AnalysisWorker, Event};
 
 /// Flows drawn as ladders (the first ones on the port).
 pub const MAX_LADDERS: usize = 4;
@@ -46,6 +48,58 @@ const PROTO_ICMPV6: u8 = 58;
 pub struct AnalysisConfig {
     /// The port of interest (the chat's), if any.
     pub port: Option<u16>,
+}
+
+/// What the analysis keeps of one datagram: addresses, sizes, IP fields and the first
+/// [`display::SNIPPET_BYTES`] of its payload. Owned and fixed-size, so that it can be handed
+/// to an analysis running on another thread ([`AnalysisWorker`]).
+#[derive(Clone, Debug)]
+pub struct Sighting {
+    /// Capture time, ns since the epoch.
+    pub ts_ns: u64,
+    /// Sender.
+    pub src: std::net::SocketAddr,
+    /// Receiver.
+    pub dst: std::net::SocketAddr,
+    /// Payload length the sender meant (at least what was captured).
+    pub len: usize,
+    /// The IPv4 identification, `None` over IPv6.
+    pub ipv4_id: Option<u16>,
+    /// Don't Fragment set.
+    pub dont_fragment: bool,
+    /// Fragments it arrived in.
+    pub fragments: u16,
+    /// Cut short by the capture.
+    pub truncated: bool,
+    snippet: [u8; display::SNIPPET_BYTES],
+    snippet_len: u8,
+}
+
+impl Sighting {
+    /// What the analysis needs of `datagram`.
+    pub fn of(datagram: &Datagram<'_>) -> Self {
+        let payload: &[u8] = &datagram.payload;
+        let kept = payload.len().min(display::SNIPPET_BYTES);
+        let mut snippet = [0u8; display::SNIPPET_BYTES];
+        snippet[..kept].copy_from_slice(&payload[..kept]);
+        Sighting {
+            ts_ns: datagram.ts_ns,
+            src: datagram.src(),
+            dst: datagram.dst(),
+            len: datagram.wire_payload_len().max(payload.len()),
+            ipv4_id: (datagram.ip.version == 4).then_some(datagram.ip.id as u16),
+            dont_fragment: datagram.ip.dont_fragment,
+            fragments: datagram.fragments,
+            truncated: datagram.truncated,
+            snippet,
+            snippet_len: kept as u8,
+        }
+    }
+
+    /// The payload's first bytes (all of it when short).
+    pub fn snippet(&self) -> &[u8] {
+        &self.snippet[..usize::from(self.snippet_len)]
+    }
 }
 
 /// Accumulates what a source showed, in bounded memory.
@@ -77,17 +131,22 @@ impl Analysis {
 
     /// Records one selected datagram.
     pub fn datagram(&mut self, datagram: &Datagram<'_>) {
-        let payload: &[u8] = &datagram.payload;
-        let len = datagram.wire_payload_len().max(payload.len());
+        self.sighting(&Sighting::of(datagram));
+    }
+
+    /// Records one selected datagram from what the analysis keeps of it.
+    pub fn sighting(&mut self, sighting: &Sighting) {
+        let payload = sighting.snippet();
+        let len = sighting.len;
         let seen = Observation {
-            ts_ns: datagram.ts_ns,
-            src: datagram.src(),
-            dst: datagram.dst(),
+            ts_ns: sighting.ts_ns,
+            src: sighting.src,
+            dst: sighting.dst,
             bytes: len as u64,
-            ipv4_id: (datagram.ip.version == 4).then_some(datagram.ip.id as u16),
-            dont_fragment: datagram.ip.dont_fragment,
-            fragments: datagram.fragments,
-            truncated: datagram.truncated,
+            ipv4_id: sighting.ipv4_id,
+            dont_fragment: sighting.dont_fragment,
+            fragments: sighting.fragments,
+            truncated: sighting.truncated,
         };
         let Some((at, direction)) = self.table.record(&seen) else {
             return;
@@ -100,16 +159,16 @@ impl Analysis {
             }
         }
         if let Some(conversation) = &mut self.conversations[at] {
-            let tcp = self.contrast.between(datagram.ip.src, datagram.ip.dst);
-            conversation.datagram(datagram.ts_ns, direction, payload, len, tcp);
+            let tcp = self.contrast.between(sighting.src.ip(), sighting.dst.ip());
+            conversation.datagram(sighting.ts_ns, direction, payload, len, tcp);
             if let Some(ladder) = self.ladders.iter_mut().find(|l| l.flow == at) {
                 ladder.push(
-                    datagram.ts_ns,
+                    sighting.ts_ns,
                     direction,
                     payload,
                     len,
-                    datagram.fragments,
-                    datagram.truncated,
+                    sighting.fragments,
+                    sighting.truncated,
                 );
             }
         }

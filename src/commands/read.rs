@@ -45,6 +45,8 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
     let mut pipeline = Pipeline::new(filter, printer, None, args.count);
     if args.quiet {
         pipeline = pipeline.without_analysis();
+    } else {
+        pipeline = pipeline.with_analysis_thread();
     }
     let mut failure = None;
     while let Some(next) = file.next_frame() {

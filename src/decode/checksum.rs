@@ -57,26 +57,37 @@ impl fmt::Display for Checksum {
 }
 
 /// Adds `data` as big-endian 16-bit words (a trailing odd byte padded with zero) to `sum`.
-pub fn add_words(mut sum: u64, data: &[u8]) -> u64 {
-    let mut chunks = data.chunks_exact(8);
-    for chunk in &mut chunks {
-        let word = u64::from_be_bytes([
-            chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
-        ]);
-        // Summing 64-bit words and folding later gives the same ones' complement result
-        // (RFC 1071 section 2(B)); the carry is kept in the high bit by splitting.
-        sum = sum
-            .wrapping_add(word >> 32)
-            .wrapping_add(word & 0xffff_ffff);
+///
+/// The ones' complement sum does not depend on byte order (RFC 1071 section 2(B)): the words
+/// are summed as they lie in memory, eight bytes at a time into a 128-bit accumulator (the
+/// carries collect in its high half), folded, and swapped to network order once at the end.
+pub fn add_words(sum: u64, data: &[u8]) -> u64 {
+    let load = |bytes: &[u8]| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes[..8]);
+        u128::from(u64::from_le_bytes(word))
+    };
+    let mut wide: u128 = 0;
+    let mut blocks = data.chunks_exact(32);
+    for block in &mut blocks {
+        wide += load(&block[..8]) + load(&block[8..16]) + load(&block[16..24]) + load(&block[24..]);
     }
-    let mut rest = chunks.remainder().chunks_exact(2);
-    for pair in &mut rest {
-        sum = sum.wrapping_add(u64::from(u16::from_be_bytes([pair[0], pair[1]])));
+    let mut words = blocks.remainder().chunks_exact(8);
+    for word in &mut words {
+        wide += load(word);
     }
-    if let [last] = rest.remainder() {
-        sum = sum.wrapping_add(u64::from(*last) << 8);
+    // The last 0 to 7 bytes, zero-padded, without a variable-length copy.
+    let mut last = [0u8; 8];
+    for (slot, byte) in last.iter_mut().zip(words.remainder()) {
+        *slot = *byte;
     }
-    sum
+    wide += u128::from(u64::from_le_bytes(last));
+    // Fold 128 → 64 → 16 bits with end-around carries; the 16-bit lanes hold little-endian
+    // words, so the result is swapped into network order.
+    let mut folded = (wide as u64 as u128) + (wide >> 64);
+    folded = (folded as u64 as u128) + (folded >> 64);
+    let lanes = u64::from(fold(folded as u64));
+    sum + u64::from((lanes as u16).swap_bytes())
 }
 
 /// Folds a running sum to 16 bits (ones' complement addition of the carries).
@@ -177,6 +188,37 @@ mod tests {
             )),
             0xddf2
         );
+    }
+
+    /// The textbook sum, one big-endian word at a time.
+    fn reference(data: &[u8]) -> u16 {
+        let mut sum = 0u64;
+        for pair in data.chunks(2) {
+            sum += u64::from(pair[0]) << 8 | u64::from(*pair.get(1).unwrap_or(&0));
+        }
+        fold(sum)
+    }
+
+    #[test]
+    fn the_wide_sum_agrees_with_the_textbook_sum_at_every_length() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for len in 0..300 {
+            for fill in [None, Some(0x00), Some(0xff)] {
+                let data: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        fill.unwrap_or(seed as u8)
+                    })
+                    .collect();
+                assert_eq!(fold(add_words(0, &data)), reference(&data), "{data:02x?}");
+                assert_eq!(
+                    fold(add_words(0x1_2345, &data)),
+                    fold(0x1_2345 + u64::from(reference(&data))),
+                );
+            }
+        }
     }
 
     #[test]

@@ -16,6 +16,25 @@ const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
 
+/// "0" to "255" padded to four bytes, the last byte holding the digit count: an IPv4 octet is
+/// one four-byte copy and no branch.
+const OCTETS: [[u8; 4]; 256] = {
+    let mut table = [[0u8; 4]; 256];
+    let mut n = 0;
+    while n < 256 {
+        let (h, t, o) = ((n / 100) as u8, (n / 10 % 10) as u8, (n % 10) as u8);
+        table[n] = if n >= 100 {
+            [b'0' + h, b'0' + t, b'0' + o, 3]
+        } else if n >= 10 {
+            [b'0' + t, b'0' + o, 0, 2]
+        } else {
+            [b'0' + o, 0, 0, 1]
+        };
+        n += 1;
+    }
+    table
+};
+
 /// Bytes gathered on the stack.
 pub struct Line {
     buf: [u8; CAPACITY],
@@ -121,19 +140,44 @@ impl Line {
         match ip {
             IpAddr::V4(a) => {
                 let [a, b, c, d] = a.octets();
-                self.decimal(u64::from(a));
+                self.octet(a);
                 self.push(b'.');
-                self.decimal(u64::from(b));
+                self.octet(b);
                 self.push(b'.');
-                self.decimal(u64::from(c));
+                self.octet(c);
                 self.push(b'.');
-                self.decimal(u64::from(d));
+                self.octet(d);
             }
             IpAddr::V6(a) => {
                 use std::fmt::Write as _;
                 let _ = write!(self, "[{a}]");
             }
         }
+    }
+
+    /// Appends one IPv4 octet in decimal.
+    #[inline]
+    fn octet(&mut self, value: u8) {
+        let entry = OCTETS[usize::from(value)];
+        // All four bytes are stored (one store); only the digits are kept.
+        if let Some(slot) = self.buf.get_mut(self.len..self.len + 4) {
+            slot.copy_from_slice(&entry);
+            self.len += usize::from(entry[3]);
+        }
+    }
+
+    /// Appends the time of day like [`Line::time`], reusing `clock`'s `HH:MM:SS.` when the
+    /// second is the one it holds (a busy capture prints many lines per second).
+    pub fn time_with(&mut self, ts_ns: u64, clock: &mut Clock) {
+        let secs = ts_ns / 1_000_000_000;
+        if clock.secs != Some(secs) {
+            let mut fresh = Line::default();
+            fresh.time(secs * 1_000_000_000);
+            clock.prefix.copy_from_slice(&fresh.buf[..9]);
+            clock.secs = Some(secs);
+        }
+        self.bytes(&clock.prefix);
+        self.nanos(ts_ns % 1_000_000_000);
     }
 
     /// Appends the four lowercase hex digits of a 16-bit value.
@@ -143,6 +187,13 @@ impl Line {
             self.push(DIGITS[usize::from(value >> shift) & 0xf]);
         }
     }
+}
+
+/// The `HH:MM:SS.` of the last second printed.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Clock {
+    secs: Option<u64>,
+    prefix: [u8; 9],
 }
 
 impl std::fmt::Write for Line {
@@ -196,6 +247,22 @@ mod tests {
             "22:13:21.000123456"
         );
         assert_eq!(shown(|l| l.hex16(0x1a2b)), "1a2b");
+        for octet in 0..=255u8 {
+            let ip = std::net::Ipv4Addr::new(octet, 0, 255, octet);
+            assert_eq!(shown(|l| l.ip(ip.into())), ip.to_string());
+        }
+        let mut clock = Clock::default();
+        for ts in [
+            1_700_000_001_000_123_456,
+            1_700_000_001_999_999_999,
+            1_700_000_002_000_000_001,
+            5,
+        ] {
+            assert_eq!(
+                shown(|l| l.time_with(ts, &mut clock)),
+                shown(|l| l.time(ts))
+            );
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use crate::decode::{Checksum, Datagram};
 use crate::error::{Error, Result};
-use crate::sink::line::Line;
+use crate::sink::line::{Clock, Line};
 use std::fmt::Write as _;
 
 /// Longest payload text shown on a text line; the JSON has every byte in `payload_hex`.
@@ -29,6 +29,7 @@ pub struct Printer<W: Write> {
     out: W,
     options: PrinterOptions,
     line: Vec<u8>,
+    clock: Clock,
 }
 
 /// Bytes gathered before one `write` to the output.
@@ -147,6 +148,7 @@ impl<W: Write> Printer<W> {
             out,
             options,
             line: Vec::with_capacity(OUTPUT_CHUNK + 4096),
+            clock: Clock::default(),
         }
     }
 
@@ -192,7 +194,7 @@ impl<W: Write> Printer<W> {
     fn text_line(&mut self, d: &Datagram<'_>) {
         let color = self.options.color;
         let mut head = Line::default();
-        head.time(d.ts_ns);
+        head.time_with(d.ts_ns, &mut self.clock);
         head.push(b' ');
         if color {
             head.bytes(b"\x1b[36m");

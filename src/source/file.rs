@@ -17,6 +17,7 @@ use pcap_file::pcapng::{Block, PcapNgReader, RawBlock};
 use crate::SNAPLEN;
 use crate::error::{Error, Result};
 use crate::frame::{Frame, LinkType};
+use crate::source::readahead::{HEADROOM, ReadAhead};
 
 const PCAP_HEADER_LEN: usize = 24;
 const RECORD_HEADER_LEN: usize = 16;
@@ -44,7 +45,8 @@ enum Format {
 /// An open capture file yielding [`Frame`]s.
 pub struct CaptureFile {
     path: PathBuf,
-    reader: Option<Box<dyn Read>>,
+    /// pcap: the file's blocks, read ahead on their own thread; `None` once they are over.
+    ahead: Option<ReadAhead>,
     /// pcap: records are parsed in place in `chunk[start..end]` (zero copy).
     chunk: Vec<u8>,
     start: usize,
@@ -97,7 +99,7 @@ impl CaptureFile {
     }
 
     /// Reads a capture from any reader; `name` is used in error messages.
-    pub fn from_reader(reader: Box<dyn Read>, name: PathBuf) -> Result<Self> {
+    pub fn from_reader(reader: Box<dyn Read + Send>, name: PathBuf) -> Result<Self> {
         let mut reader = BufReader::with_capacity(READ_BUFFER, reader);
         let format_error = |reason: String| Error::Format {
             path: name.clone(),
@@ -126,7 +128,7 @@ impl CaptureFile {
             .map_err(|e| format_error(format!("pcapng section header: {}", pcapng_cause(&e))))?;
             return Ok(CaptureFile {
                 path: name,
-                reader: None,
+                ahead: None,
                 chunk: Vec::new(),
                 start: 0,
                 end: 0,
@@ -170,13 +172,12 @@ impl CaptureFile {
         }
         let swapped = matches!(u32::from_be_bytes(magic), 0xd4c3b2a1 | 0x4d3cb2a1);
         // Whatever the header read left in the BufReader's buffer starts the first chunk.
-        let mut chunk = vec![0u8; READ_BUFFER];
-        let leftover = reader.buffer().len();
-        chunk[..leftover].copy_from_slice(reader.buffer());
-        let inner = reader.into_inner();
+        let chunk = reader.buffer().to_vec();
+        let leftover = chunk.len();
+        let ahead = ReadAhead::new(reader.into_inner()).map_err(read_error)?;
         Ok(CaptureFile {
             path: name,
-            reader: Some(inner),
+            ahead: Some(ahead),
             chunk,
             start: 0,
             end: leftover,
@@ -260,33 +261,38 @@ impl CaptureFile {
 
     /// Makes at least `need` bytes available at `chunk[start..]`; returns how many are.
     fn fill(&mut self, need: usize) -> Result<usize> {
-        if self.end - self.start >= need {
-            return Ok(self.end - self.start);
-        }
-        // Move the partial record to the front, grow for records larger than the chunk.
-        self.chunk.copy_within(self.start..self.end, 0);
-        self.end -= self.start;
-        self.start = 0;
-        if self.chunk.len() < need {
-            self.chunk.resize(need, 0);
-        }
-        let Some(reader) = self.reader.as_mut() else {
-            return Ok(self.end);
-        };
-        while self.end < need {
-            match reader.read(&mut self.chunk[self.end..]) {
-                Ok(0) => break,
-                Ok(n) => self.end += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(source) => {
-                    return Err(Error::Read {
-                        path: self.path.clone(),
-                        source,
-                    });
-                }
+        while self.end - self.start < need {
+            let Some(ahead) = self.ahead.as_mut() else {
+                break;
+            };
+            let block = ahead.next_block().map_err(|source| Error::Read {
+                path: self.path.clone(),
+                source,
+            })?;
+            if block.len() == HEADROOM {
+                self.ahead = None;
+                break;
             }
+            let tail = self.end - self.start;
+            if tail <= HEADROOM {
+                // The unfinished record goes in front of the new data: no other copy.
+                let mut block = block;
+                let at = HEADROOM - tail;
+                block[at..HEADROOM].copy_from_slice(&self.chunk[self.start..self.end]);
+                let done = std::mem::replace(&mut self.chunk, block);
+                ahead.recycle(done);
+                self.start = at;
+            } else {
+                // A record longer than the headroom: gather it in the current buffer.
+                self.chunk.copy_within(self.start..self.end, 0);
+                self.chunk.truncate(tail);
+                self.chunk.extend_from_slice(&block[HEADROOM..]);
+                ahead.recycle(block);
+                self.start = 0;
+            }
+            self.end = self.chunk.len();
         }
-        Ok(self.end)
+        Ok(self.end - self.start)
     }
 
     fn next_pcap(&mut self) -> Result<Option<()>> {
