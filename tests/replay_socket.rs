@@ -355,6 +355,31 @@ fn topspeed_delivers_runs_of_equal_sizes_and_mixed_sizes_exactly_with_their_boun
     );
 }
 
+#[test]
+fn topspeed_runs_of_equal_sizes_get_every_expected_reply() {
+    let dir = tempfile::tempdir().unwrap();
+    let payloads = numbered(0, 300, 32);
+    let file = pcap_of(dir.path(), "asked.pcap", &payloads, 1_000_000, Some(b"ok"));
+    let server = Server::start(Some("ok"));
+    let out = replay(
+        &file,
+        &[
+            "--to",
+            &server.to(),
+            "--topspeed",
+            "--expect-replies",
+            "--json",
+        ],
+    );
+    let r = report(&out);
+    assert!(out.status.success(), "{r}");
+    assert_eq!(
+        (&r["sent"], &r["matched"], &r["differing"], &r["missing"]),
+        (&300.into(), &300.into(), &0.into(), &0.into())
+    );
+    assert_eq!(server.payloads(), payloads);
+}
+
 /// A network namespace with only `lo`, deleted on drop even when the test fails.
 struct Namespace(String);
 
