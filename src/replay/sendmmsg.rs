@@ -100,15 +100,16 @@ pub(super) fn send_batch(socket: &UdpSocket, messages: &[Message<'_>]) -> io::Re
             header.cmsg_len = SEGMENT_LEN as _;
             header.cmsg_level = libc::SOL_UDP;
             header.cmsg_type = libc::UDP_SEGMENT;
-            let control = SegmentControl { header, data: [0] };
+            let mut control = SegmentControl { header, data: [0] };
             let size = m.segment_size.unwrap_or(0);
-            // SAFETY: CMSG_DATA of a header points inside the same SegmentControl (at
-            // CMSG_LEN(0) ≤ its size − 2, checked by the const assertion above); the write is
-            // unaligned-safe.
+            // The pointer covers the whole SegmentControl (not only its header field), so the
+            // write past the header stays within what it may reach.
+            let whole = (&raw mut control).cast::<libc::cmsghdr>();
+            // SAFETY: CMSG_DATA(whole) is `whole` + CMSG_LEN(0), inside `control` with room
+            // for a u16 (CMSG_SPACE(2) ≤ its size, checked by the const assertion above);
+            // write_unaligned needs no alignment.
             unsafe {
-                libc::CMSG_DATA(&raw const control.header)
-                    .cast::<u16>()
-                    .write_unaligned(size);
+                libc::CMSG_DATA(whole).cast::<u16>().write_unaligned(size);
             }
             control
         })
