@@ -38,8 +38,9 @@
 //!
 //! `unsafe` is denied crate-wide except in the modules that must talk to the kernel: the
 //! AF_PACKET ring, socket options and user switch (`capture::ring`), network namespaces
-//! ([`capture::namespace`]), and the batched `sendmmsg` of replay (`replay::sendmmsg`). Every
-//! block says why it is sound in a `// SAFETY:` comment.
+//! ([`capture::namespace`]), and in replay the batched `sendmmsg` with UDP GSO
+//! (`replay::sendmmsg`) and the reply queue's size (`replay::receive_buffer`). Every block says
+//! why it is sound in a `// SAFETY:` comment.
 //!
 //! # Modules
 //! - [`frame`]: `Frame` and `LinkType`, the unit every source produces.

@@ -2,12 +2,14 @@
 //! here, or the committed captures/) against a Python UDP server on 127.0.0.1 that records
 //! every datagram it receives.
 
+mod common;
 mod packets;
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command as Process, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -49,11 +51,25 @@ struct Server {
     child: Child,
     addr: SocketAddr,
     lines: mpsc::Receiver<String>,
+    /// The network namespace it runs in, when not the test's own.
+    namespace: Option<String>,
 }
 
 impl Server {
     fn start(reply: Option<&str>) -> Server {
-        let mut child = Process::new("python3")
+        Server::start_in(None, reply)
+    }
+
+    fn start_in(namespace: Option<&str>, reply: Option<&str>) -> Server {
+        let mut command = match namespace {
+            Some(ns) => {
+                let mut ip = Process::new("ip");
+                ip.args(["netns", "exec", ns, "python3"]);
+                ip
+            }
+            None => Process::new("python3"),
+        };
+        let mut child = command
             .arg("-c")
             .arg(SERVER)
             .args(reply)
@@ -74,6 +90,7 @@ impl Server {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             lines,
+            namespace: namespace.map(str::to_string),
         }
     }
 
@@ -83,8 +100,24 @@ impl Server {
 
     /// Every datagram received before the end marker, as (payload, source port).
     fn received(&self) -> Vec<(Vec<u8>, u16)> {
-        let marker = UdpSocket::bind("127.0.0.1:0").unwrap();
-        marker.send_to(END, self.addr).unwrap();
+        match &self.namespace {
+            None => {
+                let marker = UdpSocket::bind("127.0.0.1:0").unwrap();
+                marker.send_to(END, self.addr).unwrap();
+            }
+            Some(ns) => {
+                let send = format!(
+                    "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto({:?}.encode(), ('127.0.0.1', {}))",
+                    String::from_utf8_lossy(END),
+                    self.addr.port()
+                );
+                let status = Process::new("ip")
+                    .args(["netns", "exec", ns, "python3", "-c", &send])
+                    .status()
+                    .unwrap();
+                assert!(status.success(), "the end marker could not be sent");
+            }
+        }
         let start = Instant::now();
         let mut got = Vec::new();
         loop {
@@ -269,6 +302,181 @@ fn topspeed_sends_every_datagram() {
     assert_eq!(r["sent"], 5000);
     assert!(r["timing_error_median_us"].is_null());
     assert_eq!(server.payloads(), payloads);
+}
+
+/// Payloads numbered in their first bytes (so order and boundaries show) and padded to `len`.
+fn numbered(first: usize, count: usize, len: usize) -> Vec<Vec<u8>> {
+    (first..first + count)
+        .map(|i| {
+            let mut payload = format!("{i:06}").into_bytes();
+            payload.resize(len.max(6), b'a' + (i % 26) as u8);
+            payload.truncate(len);
+            payload
+        })
+        .collect()
+}
+
+/// Runs of equal sizes that UDP GSO groups (cut at its 64-datagram and 65,507-byte limits, one
+/// shorter payload ending a run), empty payloads, and the mixed sizes of `varied_payloads`.
+fn runs_and_mixed_payloads() -> Vec<Vec<u8>> {
+    [
+        numbered(0, 150, 32),
+        numbered(150, 1, 20),
+        numbered(151, 100, 1400),
+        vec![Vec::new(); 10],
+        varied_payloads(50),
+        numbered(311, 300, 5),
+        numbered(611, 3, 9000),
+        numbered(614, 70, 1),
+    ]
+    .concat()
+}
+
+#[test]
+fn topspeed_delivers_runs_of_equal_sizes_and_mixed_sizes_exactly_with_their_boundaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let payloads = runs_and_mixed_payloads();
+    let file = pcap_of(dir.path(), "runs.pcap", &payloads, 1_000_000, None);
+    let server = Server::start(None);
+    let out = replay(
+        &file,
+        &["--to", &server.to(), "--topspeed", "--loop", "2", "--json"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let twice = [payloads.clone(), payloads.clone()].concat();
+    let received = server.payloads();
+    assert_eq!(received.len(), twice.len());
+    assert!(received == twice, "the datagrams differ from the recording");
+    let r = report(&out);
+    let bytes: usize = twice.iter().map(Vec::len).sum();
+    assert_eq!(
+        (&r["sent"], &r["bytes"], &r["failed"], &r["refused"]),
+        (&twice.len().into(), &bytes.into(), &0.into(), &0.into())
+    );
+}
+
+#[test]
+fn topspeed_runs_of_equal_sizes_get_every_expected_reply() {
+    let dir = tempfile::tempdir().unwrap();
+    let payloads = numbered(0, 300, 32);
+    let file = pcap_of(dir.path(), "asked.pcap", &payloads, 1_000_000, Some(b"ok"));
+    let server = Server::start(Some("ok"));
+    let out = replay(
+        &file,
+        &[
+            "--to",
+            &server.to(),
+            "--topspeed",
+            "--expect-replies",
+            "--json",
+        ],
+    );
+    let r = report(&out);
+    assert!(out.status.success(), "{r}");
+    assert_eq!(
+        (&r["sent"], &r["matched"], &r["differing"], &r["missing"]),
+        (&300.into(), &300.into(), &0.into(), &0.into())
+    );
+    assert_eq!(server.payloads(), payloads);
+}
+
+/// A network namespace with only `lo`, deleted on drop even when the test fails.
+struct Namespace(String);
+
+impl Namespace {
+    fn new() -> Namespace {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "udpsrs{}n{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        let ns = Namespace(name);
+        ns.ip(&["netns", "add", &ns.0]);
+        ns
+    }
+
+    fn ip(&self, args: &[&str]) {
+        let out = Process::new("ip").args(args).output().expect("ip runs");
+        assert!(
+            out.status.success(),
+            "ip {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Udp `counter` of the namespace's /proc/net/snmp.
+    fn udp_counter(&self, counter: &str) -> u64 {
+        let out = Process::new("ip")
+            .args(["netns", "exec", &self.0, "cat", "/proc/net/snmp"])
+            .output()
+            .unwrap();
+        let snmp = String::from_utf8(out.stdout).unwrap();
+        let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
+        let (names, values) = (udp.next().unwrap(), udp.next().unwrap());
+        let column = names.split_whitespace().position(|n| n == counter).unwrap();
+        values
+            .split_whitespace()
+            .nth(column)
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = Process::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+#[test]
+fn topspeed_sends_single_datagrams_where_the_route_refuses_their_segments() {
+    if !common::require_root(
+        "topspeed_sends_single_datagrams_where_the_route_refuses_their_segments",
+    ) {
+        return;
+    }
+    // With an MTU of 1280, 32-byte datagrams can be segmented but 1400-byte ones cannot (the
+    // kernel never fragments a segment: EMSGSIZE), while a single 1400-byte datagram is sent
+    // in IP fragments and reassembled by the receiver.
+    let ns = Namespace::new();
+    ns.ip(&["-n", &ns.0, "link", "set", "lo", "mtu", "1280", "up"]);
+    let dir = tempfile::tempdir().unwrap();
+    let payloads = [
+        numbered(0, 200, 32),
+        numbered(200, 100, 1400),
+        numbered(300, 200, 32),
+    ]
+    .concat();
+    let file = pcap_of(dir.path(), "mtu.pcap", &payloads, 1_000_000, None);
+    let server = Server::start_in(Some(&ns.0), None);
+    let out = Process::new("ip")
+        .args(["netns", "exec", &ns.0])
+        .arg(assert_cmd::cargo::cargo_bin("udpscope"))
+        .arg("replay")
+        .arg(&file)
+        .args(["--to", &server.to(), "--topspeed", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let r = report(&out);
+    let bytes: usize = payloads.iter().map(Vec::len).sum();
+    assert_eq!(
+        (&r["sent"], &r["bytes"], &r["failed"]),
+        (&500.into(), &bytes.into(), &0.into())
+    );
+    // The kernel counts one OutDatagram per message: fewer than 500 means runs did go out
+    // segmented (the 32-byte ones), so the 1400-byte ones met the refusal and were resent one
+    // by one (100 of them, at least).
+    let messages = ns.udp_counter("OutDatagrams");
+    assert!((100..500).contains(&messages), "{messages} messages");
+    let received = server.payloads();
+    assert_eq!(received.len(), payloads.len());
+    assert!(
+        received == payloads,
+        "the datagrams differ from the recording"
+    );
 }
 
 #[test]

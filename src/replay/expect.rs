@@ -24,6 +24,9 @@ pub const MAX_LISTED_DIFFERENCES: usize = 10;
 /// Consecutive receive errors (other than refusals and timeouts) after which the listener
 /// gives up, so a broken socket cannot spin forever.
 const MAX_RECEIVE_ERRORS: u32 = 100;
+/// Receive buffer asked for on the replay socket: room for tens of thousands of small replies
+/// arriving while the listener thread waits for a core.
+const REPLY_QUEUE_BYTES: usize = 16 << 20;
 /// Largest datagram the listener can receive whole.
 const RECEIVE_BUFFER: usize = 65_536;
 
@@ -129,6 +132,9 @@ impl Listener {
             ),
             source,
         })?;
+        // Best effort: with the default buffer a burst of replies can overflow it before this
+        // thread runs, and then they are missing from the comparison.
+        super::receive_buffer::enlarge(&socket, REPLY_QUEUE_BYTES);
         let (tx, rx) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = Arc::clone(&stop);

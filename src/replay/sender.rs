@@ -17,10 +17,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::Transmit;
-use super::sendmmsg::send_batch;
+use super::sendmmsg::{
+    MAX_SEGMENTED_BYTES, MAX_SEGMENTS, Message, send_batch, supports_segmentation,
+};
 use crate::Error;
 
-/// Datagrams per `sendmmsg` call with `--topspeed`.
+/// Messages per `sendmmsg` call with `--topspeed` (each one datagram, or with UDP GSO a run
+/// of up to 64 equal-size datagrams).
 pub const BATCH: usize = 64;
 
 /// Attempts per datagram: a refusal (for an earlier datagram) or an interrupted call gets a
@@ -60,29 +63,93 @@ pub struct SendCounters {
     pub first_error: Option<String>,
 }
 
-/// Payloads waiting for one `sendmmsg` call, copied into one buffer.
+/// Datagrams waiting for one `sendmmsg` call, copied into one buffer. When the socket can
+/// segment (UDP GSO), consecutive payloads of one size (and a shorter one ending the run) form
+/// one run, sent as one segmented message; otherwise each payload is a run of its own.
 #[derive(Debug, Default)]
 struct Batch {
     data: Vec<u8>,
-    ends: Vec<usize>,
+    runs: Vec<Run>,
+}
+
+/// Payloads `data[start..end]` of a [`Batch`]: `count` datagrams of `size` bytes, the last
+/// one possibly shorter (which closes the run: the kernel cuts every datagram but the last
+/// to the same size).
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    start: usize,
+    end: usize,
+    count: usize,
+    /// The segment size, when a payload of this size may start a segmented run (1 to 65,535).
+    size: Option<u16>,
+    closed: bool,
 }
 
 impl Batch {
-    fn slices(&self) -> Vec<&[u8]> {
-        let mut start = 0;
-        self.ends
+    /// Appends a payload, to the last run when it fits and runs of its size may be segmented
+    /// (`max_segment`: the largest such size, 0 for none).
+    fn push(&mut self, payload: &[u8], max_segment: usize) {
+        let start = self.data.len();
+        self.data.extend_from_slice(payload);
+        let len = payload.len();
+        if let Some(run) = self.runs.last_mut()
+            && let Some(size) = run.size
+            && !run.closed
+            && len > 0
+            && len <= usize::from(size)
+            && usize::from(size) <= max_segment
+            && run.count < MAX_SEGMENTS
+            && run.end - run.start + len <= MAX_SEGMENTED_BYTES
+        {
+            run.end += len;
+            run.count += 1;
+            run.closed = len < usize::from(size);
+            return;
+        }
+        self.runs.push(Run {
+            start,
+            end: start + len,
+            count: 1,
+            size: u16::try_from(len).ok().filter(|&size| size > 0),
+            closed: false,
+        });
+    }
+
+    /// The runs as messages for [`send_batch`]: segmented when a run holds several datagrams.
+    fn messages(&self) -> Vec<Message<'_>> {
+        self.runs
             .iter()
-            .map(|&end| {
-                let slice = self.data.get(start..end).unwrap_or_default();
-                start = end;
-                slice
+            .map(|run| Message {
+                bytes: self.data.get(run.start..run.end).unwrap_or_default(),
+                segment_size: if run.count > 1 { run.size } else { None },
             })
             .collect()
     }
 
     fn clear(&mut self) {
         self.data.clear();
-        self.ends.clear();
+        self.runs.clear();
+    }
+}
+
+/// How a kernel refuses a segmented send that single datagrams may survive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refusal {
+    /// EMSGSIZE: a segment does not fit the route's MTU (segments are never fragmented; Linux
+    /// 6.x says EMSGSIZE, older kernels EINVAL). Smaller segments still work.
+    SegmentTooLarge,
+    /// EINVAL, EIO (a route without checksum offload, or IPsec), ENOPROTOOPT, EOPNOTSUPP: no
+    /// segmentation on this socket.
+    NoSegmentation,
+}
+
+fn refusal(error: &io::Error) -> Option<Refusal> {
+    match error.raw_os_error() {
+        Some(libc::EMSGSIZE) => Some(Refusal::SegmentTooLarge),
+        Some(libc::EINVAL | libc::EIO | libc::ENOPROTOOPT | libc::EOPNOTSUPP) => {
+            Some(Refusal::NoSegmentation)
+        }
+        _ => None,
     }
 }
 
@@ -94,6 +161,10 @@ pub struct Sender {
     counters: SendCounters,
     refused: Arc<AtomicU64>,
     batch: Batch,
+    /// The largest datagram size whose runs go out as segmented messages (UDP GSO): 65,535
+    /// when the kernel knows the option, 0 when it does not; lowered for good when the kernel
+    /// refuses a segmented send (below the refused size for EMSGSIZE, to 0 otherwise).
+    max_segment: usize,
 }
 
 impl Sender {
@@ -104,12 +175,18 @@ impl Sender {
             what: "replay socket is not connected".into(),
             source,
         })?;
+        let max_segment = if supports_segmentation(&socket) {
+            usize::from(u16::MAX)
+        } else {
+            0
+        };
         Ok(Self {
             socket,
             peer,
             counters: SendCounters::default(),
             refused,
             batch: Batch::default(),
+            max_segment,
         })
     }
 
@@ -158,37 +235,46 @@ impl Sender {
         false
     }
 
-    /// Queues one datagram for a batched send; sends the batch when it holds [`BATCH`].
+    /// Queues one datagram for a batched send; sends the batch when it holds [`BATCH`]
+    /// messages.
     pub fn queue(&mut self, payload: &[u8]) {
-        self.batch.data.extend_from_slice(payload);
-        self.batch.ends.push(self.batch.data.len());
-        if self.batch.ends.len() >= BATCH {
+        self.batch.push(payload, self.max_segment);
+        if self.batch.runs.len() >= BATCH {
             self.flush();
         }
     }
 
+    /// True while runs of equal-size datagrams are sent as segmented messages (UDP GSO).
+    pub fn segments(&self) -> bool {
+        self.max_segment > 0
+    }
+
     /// Sends every queued datagram (retrying after refusals, skipping a datagram that fails).
+    /// A segmented message that fails is cut back into its datagrams, which are then sent,
+    /// retried or counted as failed one by one, so the counts stay per datagram; when the
+    /// kernel refused the segmentation itself, later batches do without it (for that size and
+    /// larger when the segment was too large for the route, entirely otherwise).
     pub fn flush(&mut self) {
         let batch = std::mem::take(&mut self.batch);
-        let slices = batch.slices();
+        let mut messages = batch.messages();
         let mut next = 0;
         let mut attempts = 0;
-        // Bounded: each iteration sends ≥ 1 datagram, skips one, or uses one of its
-        // MAX_ATTEMPTS attempts.
-        while next < slices.len() {
-            let result = send_batch(&self.socket, &slices[next..]);
+        // Bounded: each iteration sends ≥ 1 message, skips one, cuts a segmented one into
+        // single datagrams (at most once per message), or uses one of its MAX_ATTEMPTS.
+        while next < messages.len() {
+            let result = send_batch(&self.socket, &messages[next..]);
             let error = match result {
                 Ok(0) => Some(io::Error::other("sendmmsg sent nothing")),
                 Ok(sent) => {
-                    for slice in &slices[next..next + sent] {
-                        self.counters.sent += 1;
-                        self.counters.bytes += slice.len() as u64;
+                    for message in &messages[next..next + sent] {
+                        self.counters.sent += message.datagrams().count() as u64;
+                        self.counters.bytes += message.bytes.len() as u64;
                     }
                     next += sent;
                     attempts = 0;
                     // A short count means an error stopped the batch; the kernel leaves it
                     // pending on the socket (or it is already gone, and the retry shows it).
-                    if next < slices.len() {
+                    if next < messages.len() {
                         self.socket.take_error().ok().flatten()
                     } else {
                         None
@@ -206,12 +292,32 @@ impl Sender {
                 io::ErrorKind::Interrupted => true,
                 _ => false,
             };
-            if !retry || attempts >= MAX_ATTEMPTS {
-                self.fail_with(Some(error));
-                next += 1;
-                attempts = 0;
+            if retry && attempts < MAX_ATTEMPTS {
+                continue;
             }
+            attempts = 0;
+            if let Some(size) = messages[next].segment_size {
+                match refusal(&error).filter(|_| !retry) {
+                    Some(Refusal::SegmentTooLarge) => {
+                        self.max_segment = self.max_segment.min(usize::from(size) - 1);
+                    }
+                    Some(Refusal::NoSegmentation) => self.max_segment = 0,
+                    None => {}
+                }
+                let singles: Vec<Message<'_>> = messages[next]
+                    .datagrams()
+                    .map(|bytes| Message {
+                        bytes,
+                        segment_size: None,
+                    })
+                    .collect();
+                messages.splice(next..=next, singles);
+                continue;
+            }
+            self.fail_with(Some(error));
+            next += 1;
         }
+        drop(messages);
         self.batch = batch;
         self.batch.clear();
     }
@@ -302,17 +408,96 @@ mod tests {
     #[test]
     fn queued_datagrams_go_out_in_order_when_flushed() {
         let (receiver, mut sender) = pair();
-        for i in 0..(BATCH as u32 + 10) {
-            sender.queue(&i.to_be_bytes());
+        // Lengths 1, 2, 3...: no two alike, so no run forms and each is a message.
+        let payloads: Vec<Vec<u8>> = (0..BATCH + 10).map(|i| vec![i as u8; i + 1]).collect();
+        for payload in &payloads {
+            sender.queue(payload);
         }
         assert_eq!(sender.counters().sent, BATCH as u64);
         sender.flush();
         assert_eq!(sender.counters().sent, BATCH as u64 + 10);
-        let mut buf = [0u8; 8];
-        for i in 0..(BATCH as u32 + 10) {
+        let mut buf = [0u8; 128];
+        for payload in &payloads {
             let n = receiver.recv(&mut buf).unwrap();
-            assert_eq!(&buf[..n], &i.to_be_bytes());
+            assert_eq!(&buf[..n], payload.as_slice());
         }
+    }
+
+    #[test]
+    fn equal_size_payloads_go_out_segmented_and_arrive_one_by_one() {
+        let (receiver, mut sender) = pair();
+        assert!(sender.segments(), "this kernel has UDP GSO");
+        let payloads: Vec<[u8; 4]> = (0..200u32).map(u32::to_be_bytes).collect();
+        for payload in &payloads {
+            sender.queue(payload);
+        }
+        sender.flush();
+        let c = sender.counters();
+        assert_eq!((c.sent, c.bytes, c.failed), (200, 800, 0));
+        let mut buf = [0u8; 64];
+        for payload in &payloads {
+            let n = receiver.recv(&mut buf).unwrap();
+            assert_eq!(&buf[..n], payload);
+        }
+    }
+
+    fn runs(lengths: &[usize]) -> Vec<(usize, Option<u16>)> {
+        let mut batch = Batch::default();
+        for &len in lengths {
+            batch.push(&vec![0; len], usize::from(u16::MAX));
+        }
+        batch
+            .messages()
+            .iter()
+            .map(|m| (m.datagrams().count(), m.segment_size))
+            .collect()
+    }
+
+    #[test]
+    fn runs_take_equal_sizes_then_one_shorter_payload() {
+        assert_eq!(
+            runs(&[5, 5, 5, 3, 3, 7, 0, 0, 9]),
+            [
+                (4, Some(5)),
+                (1, None),
+                (1, None),
+                (1, None),
+                (1, None),
+                (1, None)
+            ]
+        );
+        assert_eq!(runs(&[8, 9, 9]), [(1, None), (2, Some(9))]);
+    }
+
+    #[test]
+    fn runs_stop_at_the_kernel_limits() {
+        assert_eq!(
+            runs(&[10; 130]),
+            [(64, Some(10)), (64, Some(10)), (2, Some(10))]
+        );
+        // 60,000 + 5,507 fits in one IPv4 datagram; 60,000 + 5,508 does not.
+        assert_eq!(runs(&[60_000, 5_507]), [(2, Some(60_000))]);
+        assert_eq!(runs(&[60_000, 5_508]), [(1, None), (1, None)]);
+        assert_eq!(runs(&[70_000, 70_000]), [(1, None), (1, None)]);
+    }
+
+    #[test]
+    fn without_segmentation_each_payload_is_its_own_message() {
+        let mut batch = Batch::default();
+        for _ in 0..3 {
+            batch.push(b"same", 0);
+        }
+        assert_eq!(batch.messages().len(), 3);
+    }
+
+    #[test]
+    fn sizes_above_the_largest_segment_are_not_grouped() {
+        let mut batch = Batch::default();
+        for len in [100, 100, 101, 101] {
+            batch.push(&vec![0; len], 100);
+        }
+        let sizes: Vec<_> = batch.messages().iter().map(|m| m.segment_size).collect();
+        assert_eq!(sizes, [Some(100), None, None]);
     }
 
     #[test]

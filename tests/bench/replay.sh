@@ -5,8 +5,9 @@
 #      frames tcpreplay injects are delivered (on the host's lo they would be dropped as martians).
 #      A socket is bound on 6999 and never read: "delivered" is what reached that port
 #      (Udp InDatagrams + RcvbufErrors from the namespace's /proc/net/snmp), so neither run pays
-#      for a reader. udpscope sends through a UDP socket (sendmmsg, batch 64); tcpreplay injects
-#      Ethernet frames through AF_PACKET.
+#      for a reader. udpscope sends through a UDP socket (sendmmsg, 64 messages per call, each
+#      a UDP GSO run of up to 64 equal-size datagrams that the kernel cuts at the receiving
+#      socket, which counts each one); tcpreplay injects Ethernet frames through AF_PACKET.
 #   2. Original timing: a TIMING_COUNT-datagram file with 1 ms gaps, replayed by each tool while
 #      `tcpdump --time-stamp-precision=nano --immediate-mode` records the arrivals on lo; the gap
 #      error (arrival gap − 1 ms) median and p99 and the drift (last − first − (n−1) ms) come
