@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::ops::ControlFlow;
 
-use crate::analysis::{Analysis, AnalysisConfig, AnalysisWorker, Event, Sighting};
+use crate::analysis::{Analysis, AnalysisConfig, AnalysisWorker, Event};
 use crate::decode::{DecodeStats, Decoded, Decoder};
 use crate::error::Result;
 use crate::filter::Filter;
@@ -36,7 +36,7 @@ impl Analyser {
     fn datagram(&mut self, d: &crate::decode::Datagram<'_>) {
         match self {
             Analyser::Inline(analysis) => analysis.datagram(d),
-            Analyser::Thread(worker) => worker.push(Event::Datagram(Sighting::of(d))),
+            Analyser::Thread(worker) => worker.datagram(d),
         }
     }
 

@@ -158,3 +158,56 @@ fn diagram_option_writes_an_svg_that_parses_and_renders() {
         Err(_) => eprintln!("rsvg-convert not installed: rendering not checked"),
     }
 }
+
+/// Feeds every frame of `name` `rounds` times through a pipeline and returns the JSON summary
+/// and the text report.
+fn analysed(name: &str, rounds: usize, thread: bool) -> (String, String) {
+    use udpscope::filter::Filter;
+    use udpscope::pipeline::Pipeline;
+    use udpscope::source::CaptureFile;
+    let mut pipeline: Pipeline<Vec<u8>> = Pipeline::new(Filter::port(6999), None, None, None);
+    if thread {
+        pipeline = pipeline.with_analysis_thread();
+    }
+    for _ in 0..rounds {
+        let mut file = CaptureFile::open(&capture(name)).unwrap();
+        while let Some(frame) = file.next_frame() {
+            let _ = pipeline.frame(&frame.unwrap()).unwrap();
+        }
+    }
+    let outcome = pipeline.finish().unwrap();
+    let (mut json, mut text) = (Vec::new(), Vec::new());
+    outcome
+        .analysis
+        .write_json(&mut json, &outcome.stats)
+        .unwrap();
+    outcome
+        .analysis
+        .write_report(&mut text, &outcome.stats, false)
+        .unwrap();
+    (
+        String::from_utf8(json).unwrap(),
+        String::from_utf8(text).unwrap(),
+    )
+}
+
+#[test]
+fn the_analysis_on_its_own_thread_reports_exactly_what_the_inline_one_does() {
+    // 700 rounds of each capture: thousands of datagrams, with TCP segments, ARP, ICMP,
+    // fragments and malformed frames falling on both sides of many batch boundaries.
+    for name in [
+        "lab-udp-and-tcp.pcap",
+        "fragmented.pcap",
+        "truncated.pcap",
+        "lab-any.pcap",
+        "lab.pcapng",
+        "vlan.pcap",
+        "bad-checksum.pcap",
+    ] {
+        let inline = analysed(name, 700, false);
+        let threaded = analysed(name, 700, true);
+        assert_eq!(inline.0, threaded.0, "{name}: JSON summaries differ");
+        assert_eq!(inline.1, threaded.1, "{name}: reports differ");
+        assert!(inline.0.contains("\"summary\""), "{name}: {}", inline.0);
+    }
+}

@@ -75,25 +75,46 @@ pub struct Sighting {
     snippet_len: u8,
 }
 
+impl Default for Sighting {
+    fn default() -> Self {
+        let nowhere = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+        Sighting {
+            ts_ns: 0,
+            src: nowhere,
+            dst: nowhere,
+            len: 0,
+            ipv4_id: None,
+            dont_fragment: false,
+            fragments: 1,
+            truncated: false,
+            snippet: [0; display::SNIPPET_BYTES],
+            snippet_len: 0,
+        }
+    }
+}
+
 impl Sighting {
     /// What the analysis needs of `datagram`.
     pub fn of(datagram: &Datagram<'_>) -> Self {
+        let mut sighting = Sighting::default();
+        sighting.fill(datagram);
+        sighting
+    }
+
+    /// Overwrites this sighting with `datagram`'s, in place (no 160-byte move).
+    pub fn fill(&mut self, datagram: &Datagram<'_>) {
         let payload: &[u8] = &datagram.payload;
         let kept = payload.len().min(display::SNIPPET_BYTES);
-        let mut snippet = [0u8; display::SNIPPET_BYTES];
-        snippet[..kept].copy_from_slice(&payload[..kept]);
-        Sighting {
-            ts_ns: datagram.ts_ns,
-            src: datagram.src(),
-            dst: datagram.dst(),
-            len: datagram.wire_payload_len().max(payload.len()),
-            ipv4_id: (datagram.ip.version == 4).then_some(datagram.ip.id as u16),
-            dont_fragment: datagram.ip.dont_fragment,
-            fragments: datagram.fragments,
-            truncated: datagram.truncated,
-            snippet,
-            snippet_len: kept as u8,
-        }
+        self.snippet[..kept].copy_from_slice(&payload[..kept]);
+        self.snippet_len = kept as u8;
+        self.ts_ns = datagram.ts_ns;
+        self.src = datagram.src();
+        self.dst = datagram.dst();
+        self.len = datagram.wire_payload_len().max(payload.len());
+        self.ipv4_id = (datagram.ip.version == 4).then_some(datagram.ip.id as u16);
+        self.dont_fragment = datagram.ip.dont_fragment;
+        self.fragments = datagram.fragments;
+        self.truncated = datagram.truncated;
     }
 
     /// The payload's first bytes (all of it when short).

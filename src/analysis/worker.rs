@@ -7,18 +7,16 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::{self, JoinHandle};
 
 use super::{Analysis, Sighting};
-use crate::decode::{Incomplete, Segment, Skip};
+use crate::decode::{Datagram, Incomplete, Segment, Skip};
 
-/// Events per batch: one channel hand-over per this many datagrams.
+/// Datagrams per batch: one channel hand-over per this many.
 const BATCH: usize = 4096;
 /// Batches in flight; bounds memory (and makes the decoder wait when the analysis lags).
 const IN_FLIGHT: usize = 4;
 
-/// One thing the analysis is told, as an owned value.
+/// Something other than a datagram the analysis is told, as an owned value.
 #[derive(Debug)]
 pub enum Event {
-    /// A selected datagram.
-    Datagram(Sighting),
     /// A TCP segment (for the contrast with a connection).
     Segment(Segment),
     /// A frame that was not a datagram, with its capture time.
@@ -30,7 +28,6 @@ pub enum Event {
 impl Event {
     fn apply(&self, analysis: &mut Analysis) {
         match self {
-            Event::Datagram(sighting) => analysis.sighting(sighting),
             Event::Segment(segment) => analysis.segment(segment),
             Event::Skipped(ts_ns, skip) => analysis.skipped(*ts_ns, skip),
             Event::Incomplete(incomplete) => analysis.incomplete(incomplete),
@@ -38,53 +35,100 @@ impl Event {
     }
 }
 
+/// Datagrams in decode order, written in place into reused slots, and the rarer other events,
+/// each with the number of datagrams that came before it (so the order is kept).
+#[derive(Debug, Default)]
+struct Batch {
+    sightings: Vec<Sighting>,
+    used: usize,
+    events: Vec<(usize, Event)>,
+}
+
+impl Batch {
+    fn new() -> Self {
+        Batch {
+            sightings: vec![Sighting::default(); BATCH],
+            used: 0,
+            events: Vec::new(),
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.used == self.sightings.len() || self.events.len() >= BATCH
+    }
+
+    fn is_empty(&self) -> bool {
+        self.used == 0 && self.events.is_empty()
+    }
+
+    fn apply(&mut self, analysis: &mut Analysis) {
+        let mut events = self.events.drain(..).peekable();
+        for (at, sighting) in self.sightings[..self.used].iter().enumerate() {
+            while let Some((_, event)) = events.next_if(|(before, _)| *before <= at) {
+                event.apply(analysis);
+            }
+            analysis.sighting(sighting);
+        }
+        for (_, event) in events {
+            event.apply(analysis);
+        }
+        self.used = 0;
+    }
+}
+
 /// An analysis on its own thread.
 #[derive(Debug)]
 pub struct AnalysisWorker {
-    batch: Vec<Event>,
-    sender: Option<SyncSender<Vec<Event>>>,
-    spare: Receiver<Vec<Event>>,
+    batch: Batch,
+    sender: Option<SyncSender<Batch>>,
+    spare: Receiver<Batch>,
     thread: Option<JoinHandle<Analysis>>,
 }
 
 impl AnalysisWorker {
     /// Moves `analysis` to a new thread. Fails only when the system cannot start a thread.
     pub fn spawn(mut analysis: Analysis) -> std::io::Result<Self> {
-        let (sender, batches) = mpsc::sync_channel::<Vec<Event>>(IN_FLIGHT);
-        let (spare_tx, spare) = mpsc::sync_channel::<Vec<Event>>(IN_FLIGHT);
+        let (sender, batches) = mpsc::sync_channel::<Batch>(IN_FLIGHT);
+        let (spare_tx, spare) = mpsc::sync_channel::<Batch>(IN_FLIGHT);
         let thread = thread::Builder::new()
             .name("udpscope-analysis".into())
             .spawn(move || {
                 for mut batch in batches {
-                    for event in &batch {
-                        event.apply(&mut analysis);
-                    }
-                    batch.clear();
+                    batch.apply(&mut analysis);
                     let _ = spare_tx.try_send(batch);
                 }
                 analysis
             })?;
         Ok(AnalysisWorker {
-            batch: Vec::with_capacity(BATCH),
+            batch: Batch::new(),
             sender: Some(sender),
             spare,
             thread: Some(thread),
         })
     }
 
-    /// Queues one event; a full batch goes to the thread.
+    /// Queues one datagram; a full batch goes to the thread.
+    pub fn datagram(&mut self, datagram: &Datagram<'_>) {
+        let used = self.batch.used;
+        if let Some(slot) = self.batch.sightings.get_mut(used) {
+            slot.fill(datagram);
+            self.batch.used += 1;
+        }
+        if self.batch.is_full() {
+            self.send();
+        }
+    }
+
+    /// Queues one other event.
     pub fn push(&mut self, event: Event) {
-        self.batch.push(event);
-        if self.batch.len() >= BATCH {
+        self.batch.events.push((self.batch.used, event));
+        if self.batch.is_full() {
             self.send();
         }
     }
 
     fn send(&mut self) {
-        let next = self
-            .spare
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+        let next = self.spare.try_recv().unwrap_or_else(|_| Batch::new());
         let batch = std::mem::replace(&mut self.batch, next);
         if let Some(sender) = &self.sender {
             // Fails only if the thread is gone, which `finish` reports.
