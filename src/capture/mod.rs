@@ -72,14 +72,18 @@ pub struct CaptureConfig {
 
 impl Default for CaptureConfig {
     fn default() -> Self {
-        // 32 × 1 MiB: measured to keep 100% of a ~400k pps loopback flood (field notes).
+        // 16 × 1 MiB. The kernel zeroes the whole ring when it is set up, and on this VM that
+        // costs ~2.5 ms of CPU per MiB once the pages have gone cold (80 ms for 32 MiB: half of
+        // the capture's CPU in tests/bench/capture.sh). Measured on lo with a CPU hog on the
+        // other core: 16 MiB kept 100% of a 1,400-byte flood (~600k pps) where 8 MiB lost 10%,
+        // and 4 MiB kept 100% of the 64-byte flood; 32 MiB bought no more.
         CaptureConfig {
             interface: None,
             port: Some(crate::DEFAULT_PORT),
             snaplen: crate::SNAPLEN,
             promiscuous: false,
             block_size: 1 << 20,
-            block_count: 32,
+            block_count: 16,
             retire_ms: 20,
         }
     }
