@@ -61,10 +61,9 @@ pub struct CaptureConfig {
     /// Put the interface in promiscuous mode. Off by default: the lab watches its own host's
     /// traffic, which needs no promiscuity, and a capture should not change what the NIC accepts.
     pub promiscuous: bool,
-    /// Ring block size in bytes (rounded up to hold one snaplen frame and to whole pages).
-    pub block_size: u32,
-    /// Number of ring blocks.
-    pub block_count: u32,
+    /// Bytes of kernel memory for the ring (tcpdump's `-B`, in bytes). It is cut into blocks
+    /// just big enough for the largest frame the filter can accept.
+    pub buffer_size: u32,
     /// Milliseconds after which the kernel hands over a partially filled block: the latency of
     /// a quiet capture, and the longest wait of the final drain.
     pub retire_ms: u32,
@@ -72,14 +71,17 @@ pub struct CaptureConfig {
 
 impl Default for CaptureConfig {
     fn default() -> Self {
-        // 32 × 1 MiB: measured to keep 100% of a ~400k pps loopback flood (field notes).
+        // 16 MiB. The kernel zeroes the whole ring when it is set up, and on this VM that
+        // costs ~2.5 ms of CPU per MiB once the pages have gone cold (80 ms for 32 × 1 MiB: half
+        // of the capture's CPU in tests/bench/capture.sh). Measured on lo with a CPU hog on the
+        // other core: 16 MiB kept 100% of a 1,400-byte flood (~600k pps) where 8 MiB lost 10%,
+        // and 4 MiB kept 100% of the 64-byte flood; 32 MiB bought no more.
         CaptureConfig {
             interface: None,
             port: Some(crate::DEFAULT_PORT),
             snaplen: crate::SNAPLEN,
             promiscuous: false,
-            block_size: 1 << 20,
-            block_count: 32,
+            buffer_size: 16 << 20,
             retire_ms: 20,
         }
     }
@@ -207,9 +209,16 @@ impl Capture {
         }
         ring::attach_filter(&socket, &bpf::program(&spec))
             .map_err(fail("cannot attach BPF filter"))?;
+        // With the port filter only UDP frames get in, none longer than an IP packet can be;
+        // without it, any frame up to the snaplen.
+        let largest = match config.port {
+            Some(_) => spec.snaplen.min(LARGEST_UDP_FRAME),
+            None => spec.snaplen,
+        };
+        let block_size = block_size_for(largest);
         let geometry = Geometry {
-            block_size: block_size_for(config.block_size, snaplen),
-            block_count: config.block_count.max(2),
+            block_size,
+            block_count: (config.buffer_size / block_size).max(2),
             retire_ms: config.retire_ms.max(1),
         };
         let ring = Ring::new(&socket, geometry).map_err(fail("cannot set up TPACKET_V3 ring"))?;
@@ -376,11 +385,34 @@ fn capture_error(what: &'static str, interface: &str, source: io::Error) -> Erro
     }
 }
 
-/// A block big enough for one whole snaplen frame plus headers, in whole pages.
-fn block_size_for(requested: u32, snaplen: u32) -> u32 {
-    const PAGE: u32 = 4096;
-    let needed = snaplen.saturating_add(PAGE).max(requested);
-    needed.div_ceil(PAGE).saturating_mul(PAGE)
+/// The longest frame a UDP port filter can accept: an IPv6 header and the largest payload its
+/// 16-bit length allows (a jumbogram needs a hop-by-hop header, which the filter does not pass;
+/// an IPv4 packet is shorter still), plus room for link headers (Ethernet, VLAN tags left in
+/// the frame, LINUX_SLL2). A lo frame is at most 65,549 bytes (field notes).
+const LARGEST_UDP_FRAME: u32 = 40 + 65_535 + 64;
+
+/// Smallest ring block. Blocks are handed over one at a time, so tiny blocks (a small
+/// snaplen) would mean a wakeup every few frames.
+const MIN_BLOCK: u32 = 128 * 1024;
+
+/// A block big enough for one whole frame of `largest` bytes plus the kernel's headers: the
+/// next power of two, at least [`MIN_BLOCK`]. The kernel allocates each block as a power of two
+/// of pages (`get_order`), so a size between two powers would only waste memory it zeroes too.
+/// Small blocks are also cheaper to set up: on this VM, a 16 MiB ring costs ~40 ms of CPU in
+/// 1 MiB blocks, ~25 ms in 512 KiB blocks and 5-8 ms in 128 KiB blocks (cold pages; free page
+/// reporting hands only large free blocks back to the host, so small ones are still backed).
+/// Through tests/bench/capture.sh's flood, 128 KiB blocks also cost the least CPU in total
+/// (64-70 ms against 90-102 ms for 1 MiB blocks): the extra wakeups are cheap.
+/// libpcap also sizes its ring from the largest frame, not the snaplen (pcap-linux.c,
+/// `create_ring`: "bounded to 65535 plus the Ethernet overhead" with offloads, else the MTU).
+fn block_size_for(largest: u32) -> u32 {
+    /// Ring block header, frame header, sockaddr_ll, alignment and reserve, with room to spare.
+    const HEADERS: u32 = 4096;
+    largest
+        .saturating_add(HEADERS)
+        .checked_next_power_of_two()
+        .unwrap_or(1 << 31)
+        .max(MIN_BLOCK)
 }
 
 // Layout of a TPACKET_V3 block and frame (linux/if_packet.h, packet_mmap.rst).
@@ -607,8 +639,10 @@ mod tests {
 
     #[test]
     fn block_holds_a_whole_snaplen_frame() {
-        assert_eq!(block_size_for(1 << 20, 262_144), 1 << 20);
-        let big = block_size_for(1 << 20, 4_000_000);
-        assert!(big >= 4_000_000 + 4096 && big.is_multiple_of(4096), "{big}");
+        assert_eq!(block_size_for(LARGEST_UDP_FRAME), 128 * 1024);
+        assert_eq!(block_size_for(96), MIN_BLOCK);
+        assert_eq!(block_size_for(262_144), 512 * 1024);
+        let big = block_size_for(4_000_000);
+        assert!(big >= 4_000_000 + 4096 && big.is_power_of_two(), "{big}");
     }
 }
