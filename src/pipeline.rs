@@ -118,6 +118,13 @@ impl<W: Write> Pipeline<W> {
         self
     }
 
+    /// Computes no checksum verdicts (see [`Decoder::skip_checksums`]): for runs that print
+    /// nothing and only copy frames.
+    pub fn without_checksums(mut self) -> Self {
+        self.decoder.skip_checksums();
+        self
+    }
+
     /// Runs the analysis on its own thread (reading a file: decoding and printing keep one
     /// core, the analysis the other). The result is the same; only the time differs. Stays
     /// inline when no thread can be started.

@@ -276,3 +276,56 @@ fn interface_deleted_mid_capture_is_one_clear_error_and_the_file_is_kept() {
     assert_eq!(capinfos_count(&file), 3);
     assert_tshark_reads(&file);
 }
+
+#[test]
+fn read_copy_onto_a_full_disk_exits_1_with_one_line_and_a_file_cut_at_a_record() {
+    if !common::require_root(
+        "read_copy_onto_a_full_disk_exits_1_with_one_line_and_a_file_cut_at_a_record",
+    ) {
+        return;
+    }
+    // `read -w` writes on a thread of its own: a failure there must still end the run with
+    // one line and exit 1, and leave whole records only.
+    let work = tempfile::tempdir().unwrap();
+    let input = work.path().join("big.pcap");
+    let generated = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/bench/gen_pcap.py"
+        ))
+        .arg("20000")
+        .arg(&input)
+        .status()
+        .unwrap();
+    assert!(generated.success());
+    let disk = SmallDisk::mount("256k");
+    let file = disk.path().join("copy.pcap");
+    let output = Command::new(binary())
+        .arg("read")
+        .arg(&input)
+        .args(["-q", "-w"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    assert!(
+        lines[0].starts_with("udpscope: ")
+            && lines[0].contains(file.to_str().unwrap())
+            && lines[0].contains("No space left on device"),
+        "{stderr}"
+    );
+    // Whole records only: the file is the header plus exactly the first N input records.
+    let packets = capinfos_count(&file);
+    assert!(packets > 0 && packets < 20_000, "{packets}");
+    let mut source = udpscope::source::CaptureFile::open(&input).unwrap();
+    let mut expected = 24;
+    for _ in 0..packets {
+        let frame = source.next_frame().unwrap().unwrap();
+        expected += 16 + frame.data.len() as u64;
+    }
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), expected);
+    assert_tshark_reads(&file);
+}

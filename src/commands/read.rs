@@ -44,7 +44,8 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
     let mut progress = Progress::new(io::stderr().is_terminal());
     let mut pipeline = Pipeline::new(filter, printer, None, args.count);
     if args.quiet {
-        pipeline = pipeline.without_analysis();
+        // Nothing is shown: no analysis, and no checksum verdict to compute.
+        pipeline = pipeline.without_analysis().without_checksums();
     } else {
         pipeline = pipeline.with_analysis_thread();
     }
@@ -59,7 +60,8 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
         };
         let index = frame.index;
         if let Some(path) = pending_output.take() {
-            let sink = PcapSink::create(&path, frame.link, format, udpscope::SNAPLEN)?;
+            let mut sink = PcapSink::create(&path, frame.link, format, udpscope::SNAPLEN)?;
+            sink.write_behind()?;
             pipeline.replace_writer(Some(sink));
         }
         if let Some(writer) = pipeline.writer_mut()

@@ -1,5 +1,6 @@
 //! Sinks: where decoded datagrams and their frames go (printer, pcap writer, file rotation).
 
+pub mod disk;
 pub mod line;
 pub mod pcap;
 pub mod printer;

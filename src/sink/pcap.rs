@@ -2,7 +2,8 @@
 //!
 //! Records are encoded into an in-memory buffer and written with plain `write` calls whose
 //! return values are counted, so when the disk fills up we know exactly how many bytes reached
-//! the file and cut it back to the last complete record (tcpdump leaves a file cut mid-packet).
+//! the file and cut it back to the last complete record (tcpdump leaves a file cut mid-packet);
+//! see [`crate::sink::disk`], which also writes on a thread of its own for `read -w`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -19,6 +20,7 @@ use pcap_file::{DataLink, Endianness};
 
 use crate::error::{Error, Result};
 use crate::frame::{Frame, LinkType};
+use crate::sink::disk::{Chunk, WriteBehind, write_records};
 pub use crate::source::FileFormat;
 
 /// Bytes buffered before they are written out.
@@ -47,10 +49,20 @@ enum Encoder {
     PcapNg(Box<PcapNgWriter<RecordBuffer>>),
 }
 
+/// Where the encoded records go.
+enum Output {
+    /// Written by the caller's thread.
+    Inline(File),
+    /// Written by a thread of its own.
+    Behind(WriteBehind),
+    /// Closed after a write error.
+    Closed,
+}
+
 /// A capture file being written.
 pub struct PcapSink {
     path: PathBuf,
-    file: File,
+    output: Output,
     encoder: Encoder,
     link: LinkType,
     snaplen: u32,
@@ -134,7 +146,7 @@ impl PcapSink {
         };
         let mut sink = PcapSink {
             path: path.to_path_buf(),
-            file,
+            output: Output::Inline(file),
             encoder,
             link,
             snaplen,
@@ -151,9 +163,25 @@ impl PcapSink {
     }
 
     /// Writes every record to disk as soon as it is added (`-U`): a valid file even if the
-    /// process is killed.
+    /// process is killed. (Meant for a file written inline, as live capture does.)
     pub fn set_flush_each(&mut self, flush_each: bool) {
         self.flush_each = flush_each;
+    }
+
+    /// From now on, buffers are written by a thread of its own, so that the kernel's copy
+    /// into the page cache overlaps with decoding (`read -w`). The file stays as valid: each
+    /// buffer holds whole records, a failed write cuts the file back to its last complete
+    /// record, and the error comes out of the next [`PcapSink::write`] or of `finish`.
+    /// Stays inline when no thread can be started.
+    pub fn write_behind(&mut self) -> Result<()> {
+        self.flush()?;
+        if let Output::Inline(file) = &self.output
+            && let Ok(clone) = file.try_clone()
+            && let Ok(behind) = WriteBehind::spawn(clone, self.on_disk)
+        {
+            self.output = Output::Behind(behind);
+        }
+        Ok(())
     }
 
     /// The file's path.
@@ -220,24 +248,72 @@ impl PcapSink {
         Ok(())
     }
 
-    /// Writes buffered records to the file. On failure the file is cut back to its last
-    /// complete record and the error names the file and the cause.
+    /// Writes buffered records to the file (hands them to the writing thread after
+    /// [`PcapSink::write_behind`]). On failure the file is cut back to its last complete
+    /// record and the error names the file and the cause.
     pub fn flush(&mut self) -> Result<()> {
-        let mut written = 0;
-        while written < self.pending.len() {
-            match self.file.write(&self.pending[written..]) {
-                Ok(0) => {
-                    return Err(self.roll_back(written, io::ErrorKind::WriteZero.into()));
+        match &mut self.output {
+            Output::Inline(file) => {
+                let written =
+                    write_records(file, &self.pending, &self.boundaries, &mut self.on_disk);
+                self.pending.clear();
+                self.boundaries.clear();
+                if let Err(failure) = written {
+                    self.packets -= failure.lost;
+                    return Err(self.write_error(failure.cause));
                 }
-                Ok(n) => written += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.roll_back(written, e)),
+            }
+            Output::Behind(behind) => {
+                if behind.failed() {
+                    return Err(self.settle());
+                }
+                self.on_disk += self.pending.len() as u64;
+                let chunk = Chunk {
+                    bytes: std::mem::take(&mut self.pending),
+                    boundaries: std::mem::take(&mut self.boundaries),
+                };
+                let next = behind.hand_over(chunk);
+                self.pending = next.bytes;
+                self.boundaries = next.boundaries;
+            }
+            Output::Closed => {
+                if !self.pending.is_empty() {
+                    self.packets -= self.boundaries.len() as u64;
+                    self.pending.clear();
+                    self.boundaries.clear();
+                    return Err(self.write_error(io::Error::other(
+                        "the file was closed after an earlier write error",
+                    )));
+                }
             }
         }
-        self.on_disk += written as u64;
+        Ok(())
+    }
+
+    /// Waits for the writing thread after a failure: every record it could not write, and
+    /// those still buffered here, are taken off the count.
+    fn settle(&mut self) -> Error {
+        self.packets -= self.boundaries.len() as u64;
         self.pending.clear();
         self.boundaries.clear();
-        Ok(())
+        let cause = match std::mem::replace(&mut self.output, Output::Closed) {
+            Output::Behind(behind) => match behind.finish() {
+                Ok(()) => io::Error::other("the writing thread stopped"),
+                Err(failure) => {
+                    self.packets -= failure.lost;
+                    failure.cause
+                }
+            },
+            _ => io::Error::other("the file was closed after an earlier write error"),
+        };
+        self.write_error(cause)
+    }
+
+    fn write_error(&self, source: io::Error) -> Error {
+        Error::Write {
+            path: self.path.clone(),
+            source,
+        }
     }
 
     /// Writes what is buffered; returns the number of records in the file.
@@ -248,32 +324,13 @@ impl PcapSink {
     /// Disk-full surfaces at `write` (ext4 and tmpfs reserve blocks then), where it is handled.
     pub fn finish(mut self) -> Result<u64> {
         self.flush()?;
-        Ok(self.packets)
-    }
-
-    /// After `written` bytes of `pending` reached the file, cut the file back to the last
-    /// record boundary and forget the records that did not make it.
-    fn roll_back(&mut self, written: usize, cause: io::Error) -> Error {
-        let complete = self
-            .boundaries
-            .iter()
-            .rposition(|&end| end <= written)
-            .map_or(0, |i| i + 1);
-        let keep = if complete == 0 {
-            0
-        } else {
-            self.boundaries[complete - 1]
-        };
-        let lost = self.boundaries.len() - complete;
-        self.packets -= lost as u64;
-        let _ = self.file.set_len(self.on_disk + keep as u64);
-        self.on_disk += keep as u64;
-        self.pending.clear();
-        self.boundaries.clear();
-        Error::Write {
-            path: self.path.clone(),
-            source: cause,
+        if let Output::Behind(behind) = std::mem::replace(&mut self.output, Output::Closed)
+            && let Err(failure) = behind.finish()
+        {
+            self.packets -= failure.lost;
+            return Err(self.write_error(failure.cause));
         }
+        Ok(self.packets)
     }
 }
 
