@@ -60,8 +60,7 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
         };
         let index = frame.index;
         if let Some(path) = pending_output.take() {
-            let mut sink = PcapSink::create(&path, frame.link, format, udpscope::SNAPLEN)?;
-            sink.write_behind()?;
+            let sink = PcapSink::create_behind(&path, frame.link, format, udpscope::SNAPLEN)?;
             pipeline.replace_writer(Some(sink));
         }
         if let Some(writer) = pipeline.writer_mut()

@@ -81,8 +81,9 @@ pub struct WriteBehind {
 }
 
 impl WriteBehind {
-    /// Moves `file`, which holds `on_disk` bytes of complete records, to a new thread.
-    pub fn spawn(mut file: File, mut on_disk: u64) -> io::Result<Self> {
+    /// Moves `file` to a new thread, which empties it first when `empty_first` (else appends
+    /// after the bytes already in it, assumed to be complete records).
+    pub fn spawn(mut file: File, empty_first: bool) -> io::Result<Self> {
         let (sender, chunks) = mpsc::sync_channel::<Chunk>(IN_FLIGHT);
         let (spare_tx, spare) = mpsc::sync_channel::<Chunk>(IN_FLIGHT + 1);
         let failed = Arc::new(AtomicBool::new(false));
@@ -91,6 +92,16 @@ impl WriteBehind {
             .name("udpscope-write".into())
             .spawn(move || {
                 let mut failure: Option<Failure> = None;
+                let mut on_disk = 0;
+                let emptied = if empty_first {
+                    file.set_len(0)
+                } else {
+                    file.metadata().map(|m| on_disk = m.len())
+                };
+                if let Err(cause) = emptied {
+                    failure = Some(Failure { lost: 0, cause });
+                    flag.store(true, Ordering::Release);
+                }
                 for mut chunk in chunks {
                     match &mut failure {
                         None => {
