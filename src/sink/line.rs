@@ -41,6 +41,12 @@ pub struct Line {
     len: usize,
 }
 
+impl std::fmt::Debug for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
 impl Default for Line {
     fn default() -> Self {
         Line {
@@ -54,6 +60,12 @@ impl Line {
     /// What has been written.
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
+    }
+
+    /// Forgets what was written (the bytes are overwritten, not zeroed).
+    #[inline]
+    pub fn clear(&mut self) {
+        self.len = 0;
     }
 
     /// Appends one byte.

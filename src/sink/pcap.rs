@@ -134,7 +134,10 @@ impl PcapSink {
                 path: path.to_path_buf(),
                 source,
             })?;
-        let output = match file.try_clone().and_then(|clone| WriteBehind::spawn(clone, true)) {
+        let output = match file
+            .try_clone()
+            .and_then(|clone| WriteBehind::spawn(clone, true))
+        {
             Ok(behind) => Output::Behind(behind),
             Err(_) => {
                 file.set_len(0).map_err(|source| Error::Write {
