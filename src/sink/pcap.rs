@@ -87,15 +87,7 @@ impl std::fmt::Debug for PcapSink {
 impl PcapSink {
     /// Creates (truncates) `path` and writes the file header for frames of `link`.
     pub fn create(path: &Path, link: LinkType, format: FileFormat, snaplen: u32) -> Result<Self> {
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)
-            .map_err(|source| Error::Open {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        let file = open(path, true)?;
         Self::from_file(file, path, link, format, snaplen)
     }
 
@@ -125,15 +117,7 @@ impl PcapSink {
         format: FileFormat,
         snaplen: u32,
     ) -> Result<Self> {
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|source| Error::Open {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        let file = open(path, false)?;
         let output = match file
             .try_clone()
             .and_then(|clone| WriteBehind::spawn(clone, true))
@@ -368,6 +352,19 @@ impl PcapSink {
         }
         Ok(self.packets)
     }
+}
+
+/// Opens `path` for writing, creating it, emptied first when `truncate`.
+fn open(path: &Path, truncate: bool) -> Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(truncate)
+        .open(path)
+        .map_err(|source| Error::Open {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// Room for one maximal record beyond the flush threshold.
