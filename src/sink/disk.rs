@@ -81,9 +81,9 @@ pub struct WriteBehind {
 }
 
 impl WriteBehind {
-    /// Moves `file` to a new thread, which empties it first when `empty_first` (else appends
-    /// after the bytes already in it, assumed to be complete records).
-    pub fn spawn(mut file: File, empty_first: bool) -> io::Result<Self> {
+    /// Moves `file` to a new thread, which empties it before writing anything (until then it
+    /// is whatever file was there before).
+    pub fn spawn(mut file: File) -> io::Result<Self> {
         let (sender, chunks) = mpsc::sync_channel::<Chunk>(IN_FLIGHT);
         let (spare_tx, spare) = mpsc::sync_channel::<Chunk>(IN_FLIGHT + 1);
         let failed = Arc::new(AtomicBool::new(false));
@@ -93,12 +93,7 @@ impl WriteBehind {
             .spawn(move || {
                 let mut failure: Option<Failure> = None;
                 let mut on_disk = 0;
-                let emptied = if empty_first {
-                    file.set_len(0)
-                } else {
-                    file.metadata().map(|m| on_disk = m.len())
-                };
-                if let Err(cause) = emptied {
+                if let Err(cause) = file.set_len(0) {
                     failure = Some(Failure { lost: 0, cause });
                     flag.store(true, Ordering::Release);
                 }

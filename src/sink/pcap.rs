@@ -118,10 +118,7 @@ impl PcapSink {
         snaplen: u32,
     ) -> Result<Self> {
         let file = open(path, false)?;
-        let output = match file
-            .try_clone()
-            .and_then(|clone| WriteBehind::spawn(clone, true))
-        {
+        let output = match file.try_clone().and_then(WriteBehind::spawn) {
             Ok(behind) => Output::Behind(behind),
             Err(_) => {
                 file.set_len(0).map_err(|source| Error::Write {
