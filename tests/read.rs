@@ -476,3 +476,49 @@ fn quiet_copy_prints_nothing_and_writes_the_same_frames() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_live_pipe_shows_each_datagram_as_it_arrives() {
+    // `tcpdump -w - | udpscope read -`: the first datagram is shown while the writer has not
+    // sent the rest (the file is read ahead in 1 MiB blocks and lines are buffered; neither
+    // may wait for more input that is not coming yet).
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    use std::time::Duration;
+    let bytes = pcap(1, &lab_records(ethernet), true, false);
+    let first_len = u32::from_le_bytes(bytes[24 + 8..24 + 12].try_into().unwrap()) as usize;
+    let (head, rest) = bytes.split_at(24 + 16 + first_len);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("udpscope"))
+        .args(["read", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(head).unwrap();
+    stdin.flush().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx.recv_timeout(Duration::from_secs(10));
+    // Let the process end whatever happened, then judge.
+    stdin.write_all(rest).unwrap();
+    drop(stdin);
+    let first = first.expect("the first datagram's line while the pipe was still open");
+    assert!(first.ends_with("\"Salut ici le client vm2\""), "{first}");
+    let mut lines = vec![first];
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(10)) {
+        if line.is_empty() {
+            break; // the analysis follows
+        }
+        lines.push(line);
+    }
+    assert!(child.wait().unwrap().success());
+    assert_eq!(lines.len(), lab_records(ethernet).len(), "{lines:#?}");
+}

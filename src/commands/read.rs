@@ -80,6 +80,10 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
         for note in pipeline.take_notes() {
             eprintln!("udpscope: {}: {note}", args.file.display());
         }
+        if file.would_wait() {
+            // A live pipe paused: show what it brought before waiting for more.
+            pipeline.flush_output()?;
+        }
         if index % SHUTDOWN_POLL == 0 {
             if shutdown.is_triggered() {
                 break;

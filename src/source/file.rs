@@ -216,6 +216,29 @@ impl CaptureFile {
         }
     }
 
+    /// True when the next [`CaptureFile::next_frame`] would wait for input: a pipe fed live
+    /// (`tcpdump -w - | udpscope read -`) has nothing new yet, so what was printed so far
+    /// should be shown now. Always false for pcapng, read through pcap-file's own buffer.
+    pub fn would_wait(&mut self) -> bool {
+        let Some(ahead) = self.ahead.as_mut() else {
+            return false;
+        };
+        let available = &self.chunk[self.start..self.end];
+        if let Some(header) = available.get(8..12) {
+            let field = [header[0], header[1], header[2], header[3]];
+            let swapped = matches!(self.format, Format::Pcap { swapped: true, .. });
+            let incl_len = if swapped {
+                u32::from_le_bytes(field)
+            } else {
+                u32::from_be_bytes(field)
+            };
+            if available.len() >= RECORD_HEADER_LEN + incl_len as usize {
+                return false;
+            }
+        }
+        !ahead.ready()
+    }
+
     /// Records read so far.
     pub fn records(&self) -> u64 {
         self.record

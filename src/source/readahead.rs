@@ -21,6 +21,8 @@ const BLOCK: usize = 1 << 20;
 pub struct ReadAhead {
     filled: Receiver<io::Result<Vec<u8>>>,
     spare: SyncSender<Vec<u8>>,
+    /// A block taken by [`ReadAhead::ready`], to be returned by the next `next_block`.
+    peeked: Option<io::Result<Vec<u8>>>,
     ended: bool,
 }
 
@@ -57,8 +59,25 @@ impl ReadAhead {
         Ok(ReadAhead {
             filled,
             spare,
+            peeked: None,
             ended: false,
         })
+    }
+
+    /// True when [`ReadAhead::next_block`] would return at once (a block, an error or the
+    /// end); false when it would wait for the input (a pipe with nothing new yet).
+    pub fn ready(&mut self) -> bool {
+        if self.ended || self.peeked.is_some() {
+            return true;
+        }
+        match self.filled.try_recv() {
+            Ok(block) => {
+                self.peeked = Some(block);
+                true
+            }
+            Err(mpsc::TryRecvError::Empty) => false,
+            Err(mpsc::TryRecvError::Disconnected) => true,
+        }
     }
 
     /// The next block, its data at `[HEADROOM..]`; an empty data part at the end of input.
@@ -66,7 +85,11 @@ impl ReadAhead {
         if self.ended {
             return Ok(vec![0; HEADROOM]);
         }
-        match self.filled.recv() {
+        let next = match self.peeked.take() {
+            Some(block) => Ok(block),
+            None => self.filled.recv(),
+        };
+        match next {
             Ok(Ok(block)) => {
                 self.ended = block.len() == HEADROOM;
                 Ok(block)
