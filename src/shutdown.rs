@@ -29,3 +29,15 @@ impl Shutdown {
         Arc::clone(&self.0)
     }
 }
+
+/// True when a blocking receive came back only because its timeout passed (or a signal
+/// interrupted it): the loop looks at its [`Shutdown`] flag and waits again. Sockets of
+/// long-running loops carry a read timeout for exactly that.
+pub fn is_wakeup(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::WouldBlock
+            | std::io::ErrorKind::TimedOut
+            | std::io::ErrorKind::Interrupted
+    )
+}

@@ -245,13 +245,7 @@ impl<'a, O: Write, E: Write> Session<'a, O, E> {
                     };
                     self.print(&line);
                 }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) => {}
+                Err(e) if crate::shutdown::is_wakeup(&e) => {}
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
                     let seq = self.in_flight.load(Ordering::SeqCst);
                     let mut screen = self.screen();

@@ -288,14 +288,7 @@ pub fn run(
     while !shutdown.is_triggered() {
         let (len, from) = match socket.recv_from(&mut buffer) {
             Ok(received) => received,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
+            Err(e) if crate::shutdown::is_wakeup(&e) => {
                 continue;
             }
             Err(e) if caused_by_peer(&e) => {

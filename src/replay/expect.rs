@@ -192,13 +192,7 @@ fn listen(
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
                 refused.fetch_add(1, Ordering::Relaxed);
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) => {}
+            Err(e) if crate::shutdown::is_wakeup(&e) => {}
             Err(_) => {
                 errors += 1;
                 if errors >= MAX_RECEIVE_ERRORS {
