@@ -234,21 +234,9 @@ pub fn write(
             (None, _) => format!("{} (nothing came before the first datagram)", none(color)),
         }
     } else {
-        format!(
-            "{} before the first message (UDP has no handshake: these are the application's own)",
-            plural(
-                verdict.empty_before_first,
-                "empty datagram",
-                "empty datagrams"
-            )
-        )
+        own_empties(verdict.empty_before_first, "before the first", "handshake")
     };
-    if verdict.tcp_before_first > 0 {
-        line.push_str(&format!(
-            "; {} between the same hosts came earlier: another connection, see TCP above",
-            plural(verdict.tcp_before_first, "TCP segment", "TCP segments")
-        ));
-    }
+    tcp_aside(&mut line, verdict.tcp_before_first, "earlier");
     writeln!(out, "  handshake: {line}")?;
 
     // Teardown.
@@ -274,21 +262,9 @@ pub fn write(
             _ => format!("{} (nothing followed the last datagram)", none(color)),
         }
     } else {
-        format!(
-            "{} after the last message (UDP has no teardown: these are the application's own)",
-            plural(
-                verdict.empty_after_last,
-                "empty datagram",
-                "empty datagrams"
-            )
-        )
+        own_empties(verdict.empty_after_last, "after the last", "teardown")
     };
-    if verdict.tcp_after_last > 0 {
-        line.push_str(&format!(
-            "; {} between the same hosts came later: another connection, see TCP above",
-            plural(verdict.tcp_after_last, "TCP segment", "TCP segments")
-        ));
-    }
+    tcp_aside(&mut line, verdict.tcp_after_last, "later");
     writeln!(out, "  teardown: {line}")?;
 
     // Acknowledgements.
@@ -402,4 +378,22 @@ fn ids_phrase(verdict: &Verdict, ids: u64, ipv4: u64, datagrams: u64) -> String 
         ));
     }
     phrase
+}
+
+/// Empty datagrams that stood where a handshake or teardown would: the application's own.
+fn own_empties(count: u64, place: &str, missing: &str) -> String {
+    format!(
+        "{} {place} message (UDP has no {missing}: these are the application's own)",
+        plural(count, "empty datagram", "empty datagrams")
+    )
+}
+
+/// Appends that `count` TCP segments between the same hosts came `when` (earlier, later).
+fn tcp_aside(line: &mut String, count: u64, when: &str) {
+    if count > 0 {
+        line.push_str(&format!(
+            "; {} between the same hosts came {when}: another connection, see TCP above",
+            plural(count, "TCP segment", "TCP segments")
+        ));
+    }
 }
