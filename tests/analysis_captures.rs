@@ -1,16 +1,13 @@
 //! The real binary's analysis on the committed captures of the lab: the verdict in words, the
 //! JSON summary, the SVG ladder, and TCP shown for contrast.
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
 
-fn capture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("captures")
-        .join(name)
-}
+use common::capture;
 
 fn summary(args: &[&str]) -> String {
     let out = Command::cargo_bin("udpscope")

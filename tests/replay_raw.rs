@@ -16,11 +16,7 @@ fn binary() -> PathBuf {
     assert_cmd::cargo::cargo_bin("udpscope")
 }
 
-fn capture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("captures")
-        .join(name)
-}
+use common::capture;
 
 fn ip(args: &[&str]) {
     let out = Command::new("ip").args(args).output().expect("ip runs");

@@ -178,11 +178,7 @@ fn report(out: &Output) -> Value {
     })
 }
 
-fn capture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("captures")
-        .join(name)
-}
+use common::capture;
 
 /// The client → server payloads of a capture, as tshark reads them (reassembled), so the
 /// expectation does not come from udpscope's own decoder.

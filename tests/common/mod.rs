@@ -1,4 +1,5 @@
-//! Shared test plumbing: the root check for tests that need AF_PACKET or namespaces.
+//! Shared test plumbing: the root check for tests that need AF_PACKET or namespaces, and the
+//! committed sample captures.
 
 #![allow(dead_code)]
 
@@ -25,4 +26,11 @@ pub fn require_root(test: &str) -> bool {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "SKIPPED (needs root): {test}");
     false
+}
+
+/// A committed sample capture, `captures/NAME`.
+pub fn capture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures")
+        .join(name)
 }
