@@ -8,7 +8,7 @@ use std::net::UdpSocket;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use capture_support::{Lab, Running, binary, capinfos_count, count};
+use capture_support::{Lab, Running, binary, capinfos_count, capture_on_lo, count};
 
 #[test]
 fn sigint_during_a_flood_leaves_a_valid_file_with_the_printed_count() {
@@ -21,17 +21,8 @@ fn sigint_during_a_flood_leaves_a_valid_file_with_the_printed_count() {
     let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
     rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let port = rx.local_addr().unwrap().port();
-    let mut cmd = Command::new(binary());
-    cmd.args([
-        "capture",
-        "-i",
-        "lo",
-        "-q",
-        "--port",
-        &port.to_string(),
-        "-w",
-    ])
-    .arg(&file);
+    let mut cmd = capture_on_lo(port, &["-q", "-w"]);
+    cmd.arg(&file);
     let running = Running::start(cmd);
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut buf = [0u8; 64];
@@ -70,19 +61,8 @@ fn count_option_stops_with_a_valid_file() {
     let file = dir.path().join("three.pcapng");
     let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = rx.local_addr().unwrap().port();
-    let mut cmd = Command::new(binary());
-    cmd.args([
-        "capture",
-        "-i",
-        "lo",
-        "-c",
-        "3",
-        "--pcapng",
-        "--port",
-        &port.to_string(),
-        "-w",
-    ])
-    .arg(&file);
+    let mut cmd = capture_on_lo(port, &["-c", "3", "--pcapng", "-w"]);
+    cmd.arg(&file);
     let running = Running::start(cmd);
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
     for text in ["un", "deux", "trois", "quatre"] {
@@ -134,11 +114,7 @@ fn lab_capture_on_vm1_holds_exactly_the_clients_datagrams() {
     let lab = Lab::new();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("lab.pcap");
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", &lab.vm1])
-        .arg(binary())
-        .args(["capture", "-i", &lab.if1, "-c", "3", "-w"])
-        .arg(&file);
+    let cmd = lab.capture_on_vm1(&["-c", "3"], &file);
     let running = Running::start(cmd);
     // VM2 sends the lab's messages to VM1's chat port; nothing listens, which UDP does not care about.
     let sender = "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
@@ -205,14 +181,6 @@ fn send_through_lo(rx: &UdpSocket, n: u32, size: usize) {
     }
 }
 
-/// `udpscope capture -i lo --port PORT -q` followed by `extra`.
-fn capture_on_lo(port: u16, extra: &[&str]) -> Command {
-    let mut cmd = Command::new(binary());
-    cmd.args(["capture", "-i", "lo", "-q", "--port", &port.to_string()])
-        .args(extra);
-    cmd
-}
-
 /// The files of `dir`, sorted by name.
 fn files_in(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -237,7 +205,7 @@ fn size_rotation_writes_valid_files_whose_counts_add_up_to_the_printed_count() {
     let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = rx.local_addr().unwrap().port();
     let base_arg = base.to_str().unwrap();
-    let running = Running::start(capture_on_lo(port, &["-C", "1", "-w", base_arg]));
+    let running = Running::start(capture_on_lo(port, &["-q", "-C", "1", "-w", base_arg]));
     send_through_lo(&rx, N, 1000);
     running.signal("INT");
     let (code, stderr) = running.wait();
@@ -275,7 +243,10 @@ fn size_rotation_with_w_overwrites_a_ring_of_numbered_files() {
     let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = rx.local_addr().unwrap().port();
     let base_arg = base.to_str().unwrap();
-    let running = Running::start(capture_on_lo(port, &["-C", "1", "-W", "2", "-w", base_arg]));
+    let running = Running::start(capture_on_lo(
+        port,
+        &["-q", "-C", "1", "-W", "2", "-w", base_arg],
+    ));
     send_through_lo(&rx, N, 1000);
     running.signal("INT");
     let (code, stderr) = running.wait();
@@ -300,7 +271,10 @@ fn time_rotation_with_w_stops_after_w_files() {
     let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = rx.local_addr().unwrap().port();
     let base_arg = base.to_str().unwrap();
-    let mut running = Running::start(capture_on_lo(port, &["-G", "1", "-W", "2", "-w", base_arg]));
+    let mut running = Running::start(capture_on_lo(
+        port,
+        &["-q", "-G", "1", "-W", "2", "-w", base_arg],
+    ));
     // One datagram every 20 ms until the capture stops by itself (bounded: 10 s).
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let started = std::time::Instant::now();
@@ -339,11 +313,7 @@ fn count_option_counts_datagrams_not_fragments() {
     let lab = Lab::new();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("frag.pcap");
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", &lab.vm1])
-        .arg(binary())
-        .args(["capture", "-i", &lab.if1, "-c", "2", "--json", "-w"])
-        .arg(&file);
+    let cmd = lab.capture_on_vm1(&["-c", "2", "--json"], &file);
     let running = Running::start_reading_stdout(cmd);
     // A 3,000-byte datagram crosses the 1,500-byte MTU veth as three fragments, then one small
     // datagram: two datagrams, four frames. The third datagram must not be captured.
@@ -377,11 +347,7 @@ fn vlan_tag_stripped_by_the_kernel_is_put_back_in_the_file() {
     let lab = Lab::new();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("vlan.pcap");
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", &lab.vm1])
-        .arg(binary())
-        .args(["capture", "-i", &lab.if1, "-c", "1", "-w"])
-        .arg(&file);
+    let cmd = lab.capture_on_vm1(&["-c", "1"], &file);
     let running = Running::start(cmd);
     // VM2 puts a frame tagged for VLAN 100 on the wire (this kernel may lack 8021q devices, so
     // it is built by hand). VM1's kernel moves the tag into the packet's metadata before any

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use capture_support::{
-    Lab, Running, SmallDisk, assert_tshark_reads, binary, capinfos_count, count, flood, ip,
-    sink_socket,
+    Lab, Running, SmallDisk, assert_tshark_reads, binary, capinfos_count, capture_on_lo, count,
+    flood, ip, sink_socket,
 };
 
 /// Bytes of one pcap record for a datagram of `payload` bytes on lo: 16 + 14 + 20 + 8.
@@ -35,17 +35,8 @@ fn full_disk_stops_within_a_second_with_one_line_and_a_file_cut_at_a_packet() {
     let disk = SmallDisk::mount("256k");
     let file = disk.path().join("full.pcap");
     let (_rx, port) = sink_socket();
-    let mut cmd = Command::new(binary());
-    cmd.args([
-        "capture",
-        "-i",
-        "lo",
-        "-q",
-        "--port",
-        &port.to_string(),
-        "-w",
-    ])
-    .arg(&file);
+    let mut cmd = capture_on_lo(port, &["-q", "-w"]);
+    cmd.arg(&file);
     let mut running = Running::start(cmd);
     // 1,000-byte datagrams until the capture gives up (bounded: 20 MB). The disk is full once
     // more than 256 KiB of records were captured; note when the sender passes that point.
@@ -103,17 +94,8 @@ fn sigkill_with_u_leaves_a_valid_file_with_every_printed_datagram() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("killed.pcap");
     let (_rx, port) = sink_socket();
-    let mut cmd = Command::new(binary());
-    cmd.args([
-        "capture",
-        "-i",
-        "lo",
-        "-U",
-        "--port",
-        &port.to_string(),
-        "-w",
-    ])
-    .arg(&file);
+    let mut cmd = capture_on_lo(port, &["-U", "-w"]);
+    cmd.arg(&file);
     let running = Running::start_reading_stdout(cmd);
     let stopped = Arc::new(AtomicBool::new(false));
     let sender = {
@@ -141,17 +123,8 @@ fn sigterm_during_a_flood_exits_0_with_the_printed_count_in_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("term.pcap");
     let (_rx, port) = sink_socket();
-    let mut cmd = Command::new(binary());
-    cmd.args([
-        "capture",
-        "-i",
-        "lo",
-        "-q",
-        "--port",
-        &port.to_string(),
-        "-w",
-    ])
-    .arg(&file);
+    let mut cmd = capture_on_lo(port, &["-q", "-w"]);
+    cmd.arg(&file);
     let running = Running::start(cmd);
     let stopped = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(AtomicU64::new(0));
@@ -198,20 +171,8 @@ fn duration_stops_by_itself_with_a_valid_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("timed.pcapng");
     let (_rx, port) = sink_socket();
-    let mut cmd = Command::new(binary());
-    cmd.args([
-        "capture",
-        "-i",
-        "lo",
-        "-q",
-        "--pcapng",
-        "--duration",
-        "1",
-        "--port",
-        &port.to_string(),
-        "-w",
-    ])
-    .arg(&file);
+    let mut cmd = capture_on_lo(port, &["-q", "--pcapng", "--duration", "1", "-w"]);
+    cmd.arg(&file);
     let started = Instant::now();
     let mut running = Running::start(cmd);
     let stopped = Arc::new(AtomicBool::new(false));
@@ -251,11 +212,7 @@ fn interface_deleted_mid_capture_is_one_clear_error_and_the_file_is_kept() {
     let lab = Lab::new();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("gone.pcap");
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", &lab.vm1])
-        .arg(binary())
-        .args(["capture", "-i", &lab.if1, "-U", "-w"])
-        .arg(&file);
+    let cmd = lab.capture_on_vm1(&["-U"], &file);
     let running = Running::start_reading_stdout(cmd);
     lab.python_in_vm2(
         "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\

@@ -208,7 +208,27 @@ pub struct Lab {
     pub if2: String,
 }
 
+/// `udpscope capture -i lo --port PORT` followed by `extra`.
+pub fn capture_on_lo(port: u16, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(binary());
+    cmd.args(["capture", "-i", "lo", "--port", &port.to_string()])
+        .args(extra);
+    cmd
+}
+
 impl Lab {
+    /// `udpscope capture -i IF1 ARGS -w FILE` run inside VM1.
+    pub fn capture_on_vm1(&self, args: &[&str], file: &Path) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.vm1])
+            .arg(binary())
+            .args(["capture", "-i", &self.if1])
+            .args(args)
+            .arg("-w")
+            .arg(file);
+        cmd
+    }
+
     pub fn new() -> Lab {
         static N: AtomicU32 = AtomicU32::new(0);
         let id = format!("{}{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
