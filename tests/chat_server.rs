@@ -315,11 +315,14 @@ fn server_reports_a_busy_port_in_one_line_with_exit_1() {
 #[test]
 fn server_console_on_a_terminal_answers_the_last_sender_and_a_chosen_one() {
     // script(1) gives the server a pseudo-terminal; what we write goes to it as typed keys.
+    // script runs the command through $SHELL -c; `exec` makes the server the terminal's only
+    // foreground process. Without it dash (CI's /bin/sh, SHELL unset) stays as the parent,
+    // dies of the Ctrl-C, and script reports 130 although the server stopped cleanly.
     let mut command = std::process::Command::new("script");
     command
         .args(["-qfec"])
         .arg(format!(
-            "{} server --bind 127.0.0.1:0",
+            "exec {} server --bind 127.0.0.1:0",
             assert_cmd::cargo::cargo_bin("udpscope").display()
         ))
         .arg("/dev/null")
