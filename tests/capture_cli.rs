@@ -394,3 +394,103 @@ fn vlan_tag_stripped_by_the_kernel_is_put_back_in_the_file() {
         "100\t192.168.200.4\t6999\t426f6e6a6f7572\t53"
     );
 }
+
+/// A temporary directory that `nobody` (uid 65534) may write to.
+fn directory_open_to_everyone() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    dir
+}
+
+/// The owner of `path`.
+fn owner(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().uid()
+}
+
+#[test]
+fn dash_z_drops_to_the_user_before_the_file_is_created() {
+    if !common::require_root("dash_z_drops_to_the_user_before_the_file_is_created") {
+        return;
+    }
+    // Where nobody may write: the file is created after the switch, so nobody owns it.
+    let open = directory_open_to_everyone();
+    let file = open.path().join("lab.pcap");
+    let (rx, port) = capture_support::sink_socket();
+    let mut cmd = capture_on_lo(port, &["-c", "1", "-Z", "nobody", "-w"]);
+    cmd.arg(&file);
+    let running = Running::start(cmd);
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    tx.send_to(b"Salut ici le client vm2", rx.local_addr().unwrap())
+        .unwrap();
+    let (code, stderr) = running.wait();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(owner(&file), 65534, "the file belongs to nobody");
+    assert_eq!(capinfos_count(&file), 1);
+
+    // Where only root may write (tempdir's 0700): the capture, already nobody, cannot create
+    // its file. Had it created the file before switching, this would succeed.
+    let closed = tempfile::tempdir().unwrap();
+    let file = closed.path().join("lab.pcap");
+    let out = Command::new(binary())
+        .args(["capture", "-i", "lo", "--port", &port.to_string()])
+        .args(["-c", "1", "--duration", "5", "-Z", "nobody", "-w"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.starts_with("udpscope: ")
+            && stderr.contains(&file.display().to_string())
+            && stderr.contains("Permission denied"),
+        "{stderr}"
+    );
+    assert!(!file.exists());
+}
+
+#[test]
+fn nobody_captures_with_a_binary_given_cap_net_raw_by_setcap() {
+    if !common::require_root("nobody_captures_with_a_binary_given_cap_net_raw_by_setcap") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    // A copy that nobody can reach and run, with the capabilities the README tells users to set.
+    let bin_dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(bin_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = bin_dir.path().join("udpscope");
+    std::fs::copy(binary(), &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let setcap = Command::new("/usr/sbin/setcap")
+        .args(["cap_net_raw,cap_net_admin=eip"])
+        .arg(&copy)
+        .output()
+        .expect("setcap runs");
+    assert!(
+        setcap.status.success(),
+        "setcap: {}",
+        String::from_utf8_lossy(&setcap.stderr)
+    );
+    let open = directory_open_to_everyone();
+    let file = open.path().join("lab.pcap");
+    let (rx, port) = capture_support::sink_socket();
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&copy)
+        .args(["capture", "-i", "lo", "--port", &port.to_string()])
+        .args(["-c", "2", "-w"])
+        .arg(&file);
+    let running = Running::start(cmd);
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for text in ["Salut ici le client vm2", "exit"] {
+        tx.send_to(text.as_bytes(), rx.local_addr().unwrap())
+            .unwrap();
+    }
+    let (code, stderr) = running.wait();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(count(&stderr, "packets captured"), 2);
+    assert_eq!(owner(&file), 65534, "written by nobody, not root");
+    assert_eq!(capinfos_count(&file), 2);
+}
