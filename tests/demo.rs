@@ -255,6 +255,85 @@ fn unprivileged_user_runs_the_demo_in_a_private_namespace() {
     assert!(text(&out).1.contains("sudo"), "{}", text(&out).1);
 }
 
+/// `setpriv` arguments that run the rest as nobody.
+const AS_NOBODY: [&str; 3] = ["--reuid=65534", "--regid=65534", "--clear-groups"];
+
+#[test]
+fn where_the_kernel_refuses_user_namespaces_the_demo_says_sudo_or_setcap_in_one_line() {
+    if !common::require_root(
+        "where_the_kernel_refuses_user_namespaces_the_demo_says_sudo_or_setcap_in_one_line",
+    ) {
+        return;
+    }
+    // A kernel that refuses the demo a user namespace, made without touching the machine's
+    // settings: user namespaces nest at most 32 deep below the first level (user_namespaces(7);
+    // the kernel answers ENOSPC), so nobody builds 32 levels, becomes a plain user again in a
+    // 33rd (no capabilities left after exec), and starts the demo there.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let pcap = dir.path().join("refused.pcap");
+    let mut command = Command::new("setpriv");
+    command.args(AS_NOBODY);
+    for _ in 0..32 {
+        command.args(["unshare", "--user", "--map-root-user"]);
+    }
+    command
+        .args(["unshare", "--user", "--map-user=1000", "--map-group=1000"])
+        .arg(assert_cmd::cargo::cargo_bin("udpscope"))
+        .args(["demo", "-w"])
+        .arg(&pcap);
+    let out = command.output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    for needle in [
+        "udpscope: cannot create a private network namespace for the demo",
+        "sudo udpscope demo",
+        "setcap cap_net_raw,cap_net_admin,cap_sys_admin=eip",
+    ] {
+        assert!(stderr.contains(needle), "{needle:?} missing from {stderr}");
+    }
+    // Never a half-done demo: nothing played, nothing written.
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(!pcap.exists());
+}
+
+#[test]
+fn nobody_runs_the_demo_with_the_capabilities_setcap_gave_the_binary() {
+    if !common::require_root("nobody_runs_the_demo_with_the_capabilities_setcap_gave_the_binary") {
+        return;
+    }
+    // The other way round a kernel without unprivileged user namespaces: the command the error
+    // line gives, on a copy of the binary that nobody may run.
+    let bin_dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(bin_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = bin_dir.path().join("udpscope");
+    std::fs::copy(assert_cmd::cargo::cargo_bin("udpscope"), &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let setcap = Command::new("/usr/sbin/setcap")
+        .arg("cap_net_raw,cap_net_admin,cap_sys_admin=eip")
+        .arg(&copy)
+        .output()
+        .expect("setcap runs");
+    assert!(setcap.status.success(), "{}", text(&setcap).1);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let pcap = dir.path().join("setcap.pcap");
+    let out = Command::new("setpriv")
+        .args(AS_NOBODY)
+        .arg(&copy)
+        .args(["demo", "-w"])
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_verdict(&stdout);
+    assert_eq!(tshark_datagrams(&pcap).len(), 8);
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&pcap).unwrap().uid(), 65534);
+}
+
 #[test]
 fn ctrl_c_during_the_lab_demo_still_removes_its_namespaces() {
     if !common::require_root("ctrl_c_during_the_lab_demo_still_removes_its_namespaces") {

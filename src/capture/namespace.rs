@@ -10,15 +10,17 @@ use std::io;
 use std::os::fd::AsRawFd;
 
 /// Moves this process into a new network namespace whose only interface is a loopback, and
-/// brings that loopback up. Without root, a user namespace is created first (we become root
-/// inside it, mapped to our own uid), which is what grants CAP_NET_RAW over the new network.
+/// brings that loopback up. `privileged` (root, or CAP_SYS_ADMIN, CAP_NET_ADMIN and CAP_NET_RAW
+/// from `setcap`) unshares the network alone; otherwise a user namespace is created first (we
+/// become root inside it, mapped to our own uid), which is what grants CAP_NET_RAW over the
+/// new network.
 ///
 /// Must be called while the process has a single thread: the kernel refuses to move a
 /// multi-threaded process into a new user namespace (EINVAL).
-pub fn enter_private_network(as_root: bool) -> io::Result<()> {
+pub fn enter_private_network(privileged: bool) -> io::Result<()> {
     // Read before unsharing: inside the new user namespace our ids are unmapped until written.
     let (uid, gid) = (current_uid(), current_gid());
-    let flags = if as_root {
+    let flags = if privileged {
         libc::CLONE_NEWNET
     } else {
         libc::CLONE_NEWUSER | libc::CLONE_NEWNET
@@ -28,7 +30,7 @@ pub fn enter_private_network(as_root: bool) -> io::Result<()> {
     if unsafe { libc::unshare(flags) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    if !as_root {
+    if !privileged {
         // user_namespaces(7): setgroups must be denied before an unprivileged gid_map.
         fs::write("/proc/self/setgroups", "deny")?;
         fs::write("/proc/self/uid_map", format!("0 {uid} 1"))?;

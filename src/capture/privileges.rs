@@ -7,19 +7,58 @@ use std::io;
 use super::ring;
 use crate::error::{Error, Result};
 
-/// Bit of CAP_NET_RAW in the capability sets (linux/capability.h).
+/// Bits in the capability sets (linux/capability.h).
+const CAP_NET_ADMIN: u32 = 12;
 const CAP_NET_RAW: u32 = 13;
+const CAP_SYS_ADMIN: u32 = 21;
 
-/// True when the effective capability set of this process holds CAP_NET_RAW (root normally
-/// does; so does a binary given it with `setcap`). `None` when /proc cannot tell.
-pub fn has_net_raw() -> Option<bool> {
+/// The effective capability set of this process (`CapEff:` in /proc); `None` when /proc
+/// cannot tell.
+fn effective_capabilities() -> Option<u64> {
     let status = fs::read_to_string("/proc/self/status").ok()?;
     let hex = status
         .lines()
         .find_map(|l| l.strip_prefix("CapEff:"))?
         .trim();
-    let caps = u64::from_str_radix(hex, 16).ok()?;
-    Some(caps & (1 << CAP_NET_RAW) != 0)
+    u64::from_str_radix(hex, 16).ok()
+}
+
+/// True when the effective capability set of this process holds CAP_NET_RAW (root normally
+/// does; so does a binary given it with `setcap`). `None` when /proc cannot tell.
+pub fn has_net_raw() -> Option<bool> {
+    Some(effective_capabilities()? & (1 << CAP_NET_RAW) != 0)
+}
+
+/// True when this process may make a network namespace and capture in it without a user
+/// namespace: CAP_SYS_ADMIN (unshare), CAP_NET_ADMIN (bring its `lo` up) and CAP_NET_RAW (the
+/// packet socket). Root holds them; so does a binary given them once with `setcap`, which is
+/// how the demo runs where the kernel refuses unprivileged user namespaces.
+pub fn can_isolate_network() -> bool {
+    effective_capabilities().is_some_and(isolates)
+}
+
+/// True when the capability set `caps` holds all three capabilities [`can_isolate_network`]
+/// asks for.
+fn isolates(caps: u64) -> bool {
+    let wanted = (1 << CAP_SYS_ADMIN) | (1 << CAP_NET_ADMIN) | (1 << CAP_NET_RAW);
+    caps & wanted == wanted
+}
+
+/// The error for "cannot make the demo's private network": names the kernel settings that
+/// usually forbid it and the two ways round them, with this binary's path for `setcap`.
+pub fn isolation_error(source: io::Error) -> Error {
+    let binary = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "udpscope".to_string());
+    Error::System {
+        what: format!(
+            "cannot create a private network namespace for the demo (the kernel refuses \
+             unprivileged user namespaces here, e.g. Ubuntu's \
+             kernel.apparmor_restrict_unprivileged_userns): run `sudo udpscope demo`, or once \
+             `sudo setcap cap_net_raw,cap_net_admin,cap_sys_admin=eip {binary}`"
+        ),
+        source,
+    }
 }
 
 /// True when the effective user is root (from /proc, without a system call of our own).
@@ -68,6 +107,18 @@ pub fn drop_to_user(user: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_all_three_capabilities_isolate_the_demo_without_a_user_namespace() {
+        // CapEff of root on this kernel, and the set `setcap cap_net_raw,cap_net_admin,
+        // cap_sys_admin=eip` gives.
+        assert!(isolates(0x0000_01ff_ffff_ffff));
+        assert!(isolates(0x0020_3000));
+        // What the capture's own setcap line gives (no CAP_SYS_ADMIN), and nothing.
+        assert!(!isolates(0x3000));
+        assert!(!isolates(0x0020_2000));
+        assert!(!isolates(0));
+    }
 
     #[test]
     fn eperm_and_eacces_are_permission_errors_and_enodev_is_not() {

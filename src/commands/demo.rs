@@ -32,10 +32,10 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode, Error> {
         }
         Some(demo::lab::build()?)
     } else {
-        namespace::enter_private_network(root).map_err(|source| Error::System {
-            what: "cannot create a private network namespace for the demo (unprivileged user namespaces may be disabled here: run `sudo udpscope demo`, or grant capture once with `sudo setcap cap_net_raw,cap_net_admin=eip` on the binary and run it as root)".into(),
-            source,
-        })?;
+        // Root, or a binary given the capabilities by setcap, makes the network namespace
+        // directly; anyone else goes through a user namespace of their own.
+        namespace::enter_private_network(privileges::can_isolate_network())
+            .map_err(privileges::isolation_error)?;
         None
     };
     let stdout = io::stdout();
