@@ -456,23 +456,8 @@ fn nobody_captures_with_a_binary_given_cap_net_raw_by_setcap() {
     if !common::require_root("nobody_captures_with_a_binary_given_cap_net_raw_by_setcap") {
         return;
     }
-    use std::os::unix::fs::PermissionsExt;
-    // A copy that nobody can reach and run, with the capabilities the README tells users to set.
-    let bin_dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(bin_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let copy = bin_dir.path().join("udpscope");
-    std::fs::copy(binary(), &copy).unwrap();
-    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let setcap = Command::new("/usr/sbin/setcap")
-        .args(["cap_net_raw,cap_net_admin=eip"])
-        .arg(&copy)
-        .output()
-        .expect("setcap runs");
-    assert!(
-        setcap.status.success(),
-        "setcap: {}",
-        String::from_utf8_lossy(&setcap.stderr)
-    );
+    // A copy that nobody can run, with the capabilities the README tells users to set.
+    let (_bin_dir, copy) = common::binary_with_capabilities("cap_net_raw,cap_net_admin=eip");
     let open = directory_open_to_everyone();
     let file = open.path().join("lab.pcap");
     let (rx, port) = capture_support::sink_socket();

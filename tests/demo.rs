@@ -266,9 +266,10 @@ fn where_the_kernel_refuses_user_namespaces_the_demo_says_sudo_or_setcap_in_one_
         return;
     }
     // A kernel that refuses the demo a user namespace, made without touching the machine's
-    // settings: user namespaces nest at most 32 deep below the first level (user_namespaces(7);
-    // the kernel answers ENOSPC), so nobody builds 32 levels, becomes a plain user again in a
-    // 33rd (no capabilities left after exec), and starts the demo there.
+    // settings: the kernel refuses a user namespace whose parent is already 33 levels deep
+    // (ENOSPC; create_user_ns in kernel/user_namespace.c checks `parent->level > 32`). So
+    // nobody builds 32 levels, becomes a plain user again in a 33rd (no capabilities left
+    // after exec), and starts the demo there: its own namespace would be the 34th.
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let pcap = dir.path().join("refused.pcap");
@@ -305,17 +306,8 @@ fn nobody_runs_the_demo_with_the_capabilities_setcap_gave_the_binary() {
     }
     // The other way round a kernel without unprivileged user namespaces: the command the error
     // line gives, on a copy of the binary that nobody may run.
-    let bin_dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(bin_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let copy = bin_dir.path().join("udpscope");
-    std::fs::copy(assert_cmd::cargo::cargo_bin("udpscope"), &copy).unwrap();
-    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let setcap = Command::new("/usr/sbin/setcap")
-        .arg("cap_net_raw,cap_net_admin,cap_sys_admin=eip")
-        .arg(&copy)
-        .output()
-        .expect("setcap runs");
-    assert!(setcap.status.success(), "{}", text(&setcap).1);
+    let (_bin_dir, copy) =
+        common::binary_with_capabilities("cap_net_raw,cap_net_admin,cap_sys_admin=eip");
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let pcap = dir.path().join("setcap.pcap");

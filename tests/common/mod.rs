@@ -34,3 +34,27 @@ pub fn capture(name: &str) -> std::path::PathBuf {
         .join("captures")
         .join(name)
 }
+
+/// A copy of the udpscope binary that any user may run, given `capabilities` (setcap's text
+/// form, e.g. `cap_net_raw,cap_net_admin=eip`) as the README tells users to. The directory
+/// holds the copy; keep it alive while the copy runs.
+pub fn binary_with_capabilities(capabilities: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = dir.path().join("udpscope");
+    std::fs::copy(assert_cmd::cargo::cargo_bin("udpscope"), &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // By its full path: /usr/sbin is not on every PATH.
+    let setcap = std::process::Command::new("/usr/sbin/setcap")
+        .arg(capabilities)
+        .arg(&copy)
+        .output()
+        .expect("setcap runs");
+    assert!(
+        setcap.status.success(),
+        "setcap {capabilities}: {}",
+        String::from_utf8_lossy(&setcap.stderr)
+    );
+    (dir, copy)
+}
