@@ -44,9 +44,16 @@ fn isolates(caps: u64) -> bool {
     caps & wanted == wanted
 }
 
-/// The error for "cannot make the demo's private network": names the kernel settings that
-/// usually forbid it and the two ways round them, with this binary's path for `setcap`.
-pub fn isolation_error(source: io::Error) -> Error {
+/// The error for "cannot make the demo's private network". Without the capabilities it names
+/// the kernel setting that usually forbids user namespaces and the two ways round it, with
+/// this binary's path for `setcap`; with them, the kernel's reason is all there is to say.
+pub fn isolation_error(privileged: bool, source: io::Error) -> Error {
+    if privileged {
+        return Error::System {
+            what: "cannot create a private network namespace for the demo".into(),
+            source,
+        };
+    }
     let binary = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "udpscope".to_string());

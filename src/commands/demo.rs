@@ -34,8 +34,9 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode, Error> {
     } else {
         // Root, or a binary given the capabilities by setcap, makes the network namespace
         // directly; anyone else goes through a user namespace of their own.
-        namespace::enter_private_network(privileges::can_isolate_network())
-            .map_err(privileges::isolation_error)?;
+        let privileged = privileges::can_isolate_network();
+        namespace::enter_private_network(privileged)
+            .map_err(|source| privileges::isolation_error(privileged, source))?;
         None
     };
     let stdout = io::stdout();
