@@ -80,7 +80,7 @@ fn capture_as_nobody_names_cap_net_raw_and_setcap() {
         return;
     }
     let out: Output = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .args(common::AS_NOBODY)
         .arg(binary())
         .args(["capture", "-i", "lo", "-c", "1"])
         .output()
@@ -395,14 +395,6 @@ fn vlan_tag_stripped_by_the_kernel_is_put_back_in_the_file() {
     );
 }
 
-/// A temporary directory that `nobody` (uid 65534) may write to.
-fn directory_open_to_everyone() -> tempfile::TempDir {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
-    dir
-}
-
 /// The owner of `path`.
 fn owner(path: &std::path::Path) -> u32 {
     use std::os::unix::fs::MetadataExt;
@@ -415,7 +407,7 @@ fn dash_z_drops_to_the_user_before_the_file_is_created() {
         return;
     }
     // Where nobody may write: the file is created after the switch, so nobody owns it.
-    let open = directory_open_to_everyone();
+    let open = common::directory_open_to_everyone();
     let file = open.path().join("lab.pcap");
     let (rx, port) = capture_support::sink_socket();
     let mut cmd = capture_on_lo(port, &["-c", "1", "-Z", "nobody", "-w"]);
@@ -458,11 +450,11 @@ fn nobody_captures_with_a_binary_given_cap_net_raw_by_setcap() {
     }
     // A copy that nobody can run, with the capabilities the README tells users to set.
     let (_bin_dir, copy) = common::binary_with_capabilities("cap_net_raw,cap_net_admin=eip");
-    let open = directory_open_to_everyone();
+    let open = common::directory_open_to_everyone();
     let file = open.path().join("lab.pcap");
     let (rx, port) = capture_support::sink_socket();
     let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+    cmd.args(common::AS_NOBODY)
         .arg(&copy)
         .args(["capture", "-i", "lo", "--port", &port.to_string()])
         .args(["-c", "2", "-w"])

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -222,11 +221,10 @@ fn unprivileged_user_runs_the_demo_in_a_private_namespace() {
     if !common::require_root("unprivileged_user_runs_the_demo_in_a_private_namespace") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let dir = common::directory_open_to_everyone();
     let pcap = dir.path().join("nobody.pcap");
     let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .args(common::AS_NOBODY)
         .arg(assert_cmd::cargo::cargo_bin("udpscope"))
         .args(["demo", "-w"])
         .arg(&pcap)
@@ -245,7 +243,7 @@ fn unprivileged_user_runs_the_demo_in_a_private_namespace() {
 
     // --lab needs root: a usage error naming sudo, not a half-done demo.
     let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .args(common::AS_NOBODY)
         .arg(assert_cmd::cargo::cargo_bin("udpscope"))
         .args(["demo", "--lab", "-w"])
         .arg(dir.path().join("lab.pcap"))
@@ -254,9 +252,6 @@ fn unprivileged_user_runs_the_demo_in_a_private_namespace() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("sudo"), "{}", text(&out).1);
 }
-
-/// `setpriv` arguments that run the rest as nobody.
-const AS_NOBODY: [&str; 3] = ["--reuid=65534", "--regid=65534", "--clear-groups"];
 
 #[test]
 fn where_the_kernel_refuses_user_namespaces_the_demo_says_sudo_or_setcap_in_one_line() {
@@ -270,11 +265,10 @@ fn where_the_kernel_refuses_user_namespaces_the_demo_says_sudo_or_setcap_in_one_
     // (ENOSPC; create_user_ns in kernel/user_namespace.c checks `parent->level > 32`). So
     // nobody builds 32 levels, becomes a plain user again in a 33rd (no capabilities left
     // after exec), and starts the demo there: its own namespace would be the 34th.
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let dir = common::directory_open_to_everyone();
     let pcap = dir.path().join("refused.pcap");
     let mut command = Command::new("setpriv");
-    command.args(AS_NOBODY);
+    command.args(common::AS_NOBODY);
     for _ in 0..32 {
         command.args(["unshare", "--user", "--map-root-user"]);
     }
@@ -308,11 +302,10 @@ fn nobody_runs_the_demo_with_the_capabilities_setcap_gave_the_binary() {
     // line gives, on a copy of the binary that nobody may run.
     let (_bin_dir, copy) =
         common::binary_with_capabilities("cap_net_raw,cap_net_admin,cap_sys_admin=eip");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let dir = common::directory_open_to_everyone();
     let pcap = dir.path().join("setcap.pcap");
     let out = Command::new("setpriv")
-        .args(AS_NOBODY)
+        .args(common::AS_NOBODY)
         .arg(&copy)
         .args(["demo", "-w"])
         .arg(&pcap)

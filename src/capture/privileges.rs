@@ -54,9 +54,7 @@ pub fn isolation_error(privileged: bool, source: io::Error) -> Error {
             source,
         };
     }
-    let binary = std::env::current_exe()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| "udpscope".to_string());
+    let binary = this_binary();
     Error::System {
         what: format!(
             "cannot create a private network namespace for the demo (the kernel refuses \
@@ -66,6 +64,13 @@ pub fn isolation_error(privileged: bool, source: io::Error) -> Error {
         ),
         source,
     }
+}
+
+/// This binary's path, for the `setcap` commands the errors suggest.
+fn this_binary() -> String {
+    std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "udpscope".to_string())
 }
 
 /// True when the effective user is root (from /proc, without a system call of our own).
@@ -87,9 +92,7 @@ pub fn is_permission_denied(error: &io::Error) -> bool {
 
 /// The error for "no permission to capture on `interface`", naming this binary for `setcap`.
 pub fn permission_error(interface: &str) -> Error {
-    let binary = std::env::current_exe()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| "udpscope".to_string());
+    let binary = this_binary();
     Error::Permission {
         interface: interface.to_string(),
         binary,

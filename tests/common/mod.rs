@@ -58,3 +58,14 @@ pub fn binary_with_capabilities(capabilities: &str) -> (tempfile::TempDir, std::
     );
     (dir, copy)
 }
+
+/// `setpriv` arguments that run the rest of its command line as nobody (uid and gid 65534).
+pub const AS_NOBODY: [&str; 3] = ["--reuid=65534", "--regid=65534", "--clear-groups"];
+
+/// A temporary directory that nobody may write to.
+pub fn directory_open_to_everyone() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    dir
+}
