@@ -127,6 +127,22 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// A frame cannot go into a pcap file created for another link type (a pcapng input
+    /// whose interfaces differ): a property of the data, not of the command line.
+    #[error(
+        "cannot write {}: record {record} has link type {found} but the file was created for {expected}; write pcapng or split the input",
+        path.display()
+    )]
+    MixedLinkTypes {
+        /// The output file.
+        path: std::path::PathBuf,
+        /// The input record.
+        record: u64,
+        /// The record's link type.
+        found: crate::frame::LinkType,
+        /// The file's link type.
+        expected: crate::frame::LinkType,
+    },
     /// The arguments make no sense together (exit code 2).
     #[error("{0}")]
     Usage(String),

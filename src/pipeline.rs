@@ -1,143 +1,113 @@
-//! Wires source → decode → filter → sinks for one run, whatever the source (file or live).
+//! The one frame path: a source's frames through decode and filter to every sink of the run.
+//!
+//! Every command drives its frames through [`Pipeline`]: `read`, `capture`, `demo`, `replay`
+//! (and `--dry-run`). The pipeline owns the decoder, the filter, the `-c` limit and the one
+//! accounting of skipped frames; the sinks it is built with see the events they asked for
+//! ([`Sink::interest`]), in the order they were given: a live capture's file first, so the
+//! file holds exactly the frames counted as captured.
 
-use std::io::Write;
 use std::ops::ControlFlow;
 
-use crate::analysis::{Analysis, AnalysisConfig, AnalysisWorker, Event};
 use crate::decode::{DecodeStats, Decoded, Decoder};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::frame::Frame;
-use crate::sink::{PcapSink, Printer};
+use crate::shutdown::Shutdown;
+use crate::sink::Sink;
+use crate::source::{Feed, FrameSource};
 
-/// One run's sinks and limits.
-#[derive(Debug)]
-pub struct Pipeline<W: Write> {
-    decoder: Decoder,
-    filter: Filter,
-    printer: Option<Printer<W>>,
-    writer: Option<PcapSink>,
-    analysis: Analyser,
-    limit: Option<u64>,
-    selected: u64,
-    notes: Vec<String>,
-    /// False for a copy-only run (`read -q`): nothing is analysed.
-    analyse: bool,
-}
-
-/// Where the analysis runs: inline, or on its own thread.
-#[derive(Debug)]
-enum Analyser {
-    Inline(Box<Analysis>),
-    Thread(AnalysisWorker),
-}
-
-impl Analyser {
-    fn datagram(&mut self, d: &crate::decode::Datagram<'_>) {
-        match self {
-            Analyser::Inline(analysis) => analysis.datagram(d),
-            Analyser::Thread(worker) => worker.datagram(d),
-        }
-    }
-
-    fn segment(&mut self, segment: &crate::decode::Segment) {
-        match self {
-            Analyser::Inline(analysis) => analysis.segment(segment),
-            Analyser::Thread(worker) => worker.push(Event::Segment(segment.clone())),
-        }
-    }
-
-    fn skipped(&mut self, ts_ns: u64, skip: crate::decode::Skip) {
-        match self {
-            Analyser::Inline(analysis) => analysis.skipped(ts_ns, &skip),
-            Analyser::Thread(worker) => worker.push(Event::Skipped(ts_ns, skip)),
-        }
-    }
-
-    fn incomplete(&mut self, incomplete: &crate::decode::Incomplete) {
-        match self {
-            Analyser::Inline(analysis) => analysis.incomplete(incomplete),
-            Analyser::Thread(worker) => {
-                worker.push(Event::Incomplete(Box::new(incomplete.clone())));
-            }
-        }
-    }
-
-    fn finish(self) -> Analysis {
-        match self {
-            Analyser::Inline(analysis) => *analysis,
-            Analyser::Thread(worker) => worker.finish(),
-        }
-    }
+/// Why a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// The source had nothing more (end of file), or was stopped by the shutdown flag.
+    Exhausted,
+    /// The `-c` limit of selected datagrams was reached.
+    Limit,
+    /// A sink asked to stop (`-W` files written, replay interrupted).
+    Sink,
 }
 
 /// What a finished run hands back.
 #[derive(Debug)]
-pub struct Outcome<W: Write> {
-    /// Datagrams selected (printed, written, analysed).
+pub struct Outcome {
+    /// Frames the source delivered.
+    pub frames: u64,
+    /// Datagrams selected by the filter (and handed to the sinks).
     pub selected: u64,
     /// Decoder counters.
     pub stats: DecodeStats,
-    /// The analysis, ready to be reported.
-    pub analysis: Analysis,
-    /// The printer's output, if any.
-    pub printer: Option<Printer<W>>,
-    /// Records in the written file, if any.
-    pub written: Option<u64>,
-    /// Diagnostics produced while finishing (datagrams whose fragments never all arrived).
-    pub notes: Vec<String>,
+    /// Why the run ended.
+    pub end: End,
 }
 
-impl<W: Write> Pipeline<W> {
-    /// A pipeline selecting with `filter`, printing with `printer`, writing frames to
-    /// `writer`, stopping after `limit` selected datagrams.
-    pub fn new(
-        filter: Filter,
-        printer: Option<Printer<W>>,
-        writer: Option<PcapSink>,
-        limit: Option<u64>,
-    ) -> Self {
+/// One run: decoder, filter, limit and sinks.
+pub struct Pipeline<'s> {
+    decoder: Decoder,
+    filter: Filter,
+    /// Sinks wanting raw frames, and sinks wanting decoded events (indices into `sinks`).
+    sinks: Vec<&'s mut dyn Sink>,
+    raw: Vec<usize>,
+    decoded: Vec<usize>,
+    decode: bool,
+    limit: Option<u64>,
+    frames: u64,
+    selected: u64,
+    end: End,
+    /// The first sink failure: the run stops on it, and it is what the run returns.
+    failure: Option<Error>,
+}
+
+impl std::fmt::Debug for Pipeline<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("filter", &self.filter)
+            .field("sinks", &self.sinks.len())
+            .field("frames", &self.frames)
+            .field("selected", &self.selected)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'s> Pipeline<'s> {
+    /// A pipeline selecting with `filter` into `sinks`, stopping after `limit` selected
+    /// datagrams.
+    pub fn new(filter: Filter, limit: Option<u64>, sinks: Vec<&'s mut dyn Sink>) -> Self {
+        let wanting = |frames: bool| {
+            sinks
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| {
+                    let interest = s.interest();
+                    if frames {
+                        interest.frames
+                    } else {
+                        interest.decoded
+                    }
+                })
+                .map(|(i, _)| i)
+                .collect::<Vec<_>>()
+        };
+        let raw = wanting(true);
+        let decoded = wanting(false);
         Pipeline {
             decoder: Decoder::new(),
             filter,
-            printer,
-            writer,
-            analysis: Analyser::Inline(Box::new(Analysis::new(AnalysisConfig {
-                port: filter.port,
-            }))),
+            decode: !decoded.is_empty() || limit.is_some(),
+            sinks,
+            raw,
+            decoded,
             limit,
+            frames: 0,
             selected: 0,
-            notes: Vec::new(),
-            analyse: true,
+            end: End::Exhausted,
+            failure: None,
         }
     }
 
-    /// Skips the analysis (flows, verdict, ladder): for runs that only print or copy.
-    pub fn without_analysis(mut self) -> Self {
-        self.analyse = false;
-        self
-    }
-
-    /// Computes no checksum verdicts (see [`Decoder::skip_checksums`]): for runs that print
-    /// nothing and only copy frames.
+    /// Computes no checksum verdicts (see [`Decoder::skip_checksums`]): for runs that show no
+    /// datagram and only copy frames.
     pub fn without_checksums(mut self) -> Self {
         self.decoder.skip_checksums();
-        self
-    }
-
-    /// Runs the analysis on its own thread (reading a file: decoding and printing keep one
-    /// core, the analysis the other). The result is the same; only the time differs. Stays
-    /// inline when no thread can be started.
-    pub fn with_analysis_thread(mut self) -> Self {
-        if let Analyser::Inline(analysis) = self.analysis {
-            self.analysis = match AnalysisWorker::spawn(*analysis) {
-                Ok(worker) => Analyser::Thread(worker),
-                // `spawn` consumed the analysis; a fresh one is equivalent (nothing fed yet).
-                Err(_) => Analyser::Inline(Box::new(Analysis::new(AnalysisConfig {
-                    port: self.filter.port,
-                }))),
-            };
-        }
         self
     }
 
@@ -146,124 +116,174 @@ impl<W: Write> Pipeline<W> {
         self.selected
     }
 
-    /// Diagnostics about odd frames (malformed headers, given-up reassembly) gathered since
-    /// the last call, one line each, for stderr.
-    pub fn take_notes(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.notes)
+    /// Frames fed so far.
+    pub fn frames(&self) -> u64 {
+        self.frames
     }
 
-    /// Writes the printer's buffered lines out now (live capture does so between waits).
-    pub fn flush_output(&mut self) -> Result<()> {
-        match &mut self.printer {
-            Some(printer) => printer.flush(),
-            None => Ok(()),
+    /// Runs `source` through the pipeline until it ends, the limit is reached, a sink stops
+    /// the run, or `shutdown` is triggered. An error of the source (a damaged record) is
+    /// returned after every frame before it went through; a sink's failure is returned by
+    /// [`Pipeline::finish`].
+    pub fn run(&mut self, source: &mut dyn FrameSource, shutdown: &Shutdown) -> Result<()> {
+        source.run(self, shutdown)
+    }
+
+    /// Feeds one frame through decode, filter and sinks. `Break` once the run should stop.
+    pub fn push(&mut self, frame: &Frame<'_>) -> Result<ControlFlow<()>> {
+        let flow = self.step(frame);
+        match self.failure.take() {
+            Some(e) => Err(e),
+            None => Ok(flow),
         }
     }
 
-    /// The file being written, if any (to flush it, or to rotate it).
-    pub fn writer_mut(&mut self) -> Option<&mut PcapSink> {
-        self.writer.as_mut()
-    }
-
-    /// Replaces the file being written (rotation); returns the previous one.
-    pub fn replace_writer(&mut self, writer: Option<PcapSink>) -> Option<PcapSink> {
-        std::mem::replace(&mut self.writer, writer)
-    }
-
-    /// Feeds one frame through decode, filter and sinks. `Break` once the limit is reached.
-    pub fn frame(&mut self, frame: &Frame<'_>) -> Result<ControlFlow<()>> {
-        if self.limit.is_some_and(|l| self.selected >= l) {
-            return Ok(ControlFlow::Break(()));
+    fn step(&mut self, frame: &Frame<'_>) -> ControlFlow<()> {
+        if self.reached_limit() {
+            return ControlFlow::Break(());
+        }
+        self.frames += 1;
+        let mut flow = ControlFlow::Continue(());
+        for &i in &self.raw {
+            match self.sinks[i].frame(frame) {
+                Ok(ControlFlow::Continue(())) => {}
+                Ok(ControlFlow::Break(())) => {
+                    // The frame still goes to the other sinks: it is in the file.
+                    self.end = End::Sink;
+                    flow = ControlFlow::Break(());
+                }
+                Err(e) => return self.fail(e),
+            }
+        }
+        if !self.decode {
+            return flow;
         }
         if (frame.orig_len as usize) < frame.data.len() {
             // An inconsistent record header (tcpdump: "[Invalid header: len(40) < caplen(65)]").
             // As Wireshark does, every captured byte is still decoded and the frame is flagged.
-            self.notes.push(format!(
-                "frame {}: original length {} is below the {} bytes captured (inconsistent record header); decoded the captured bytes",
-                frame.index,
-                frame.orig_len,
-                frame.data.len()
-            ));
+            if let Err(e) = self.each(|sink| sink.inconsistent(frame)) {
+                return self.fail(e);
+            }
         }
-        match self.decoder.decode(frame) {
+        let decoded = self.decoder.decode(frame);
+        let result = match &decoded {
             Decoded::Datagram(d) => {
-                if self.filter.datagram(&d) {
+                if self.filter.datagram(d) {
                     self.selected += 1;
-                    if let Some(printer) = &mut self.printer {
-                        printer.datagram(&d)?;
+                    let mut stop = false;
+                    let mut result = Ok(());
+                    for &i in &self.decoded {
+                        match self.sinks[i].datagram(frame, d) {
+                            Ok(ControlFlow::Continue(())) => {}
+                            Ok(ControlFlow::Break(())) => stop = true,
+                            Err(e) => {
+                                result = Err(e);
+                                break;
+                            }
+                        }
                     }
-                    if let Some(writer) = &mut self.writer {
-                        writer.write(frame)?;
+                    if stop {
+                        self.end = End::Sink;
+                        flow = ControlFlow::Break(());
                     }
-                    if self.analyse {
-                        self.analysis.datagram(&d);
-                    }
+                    result
+                } else {
+                    Ok(())
                 }
             }
             Decoded::Tcp(segment) => {
-                if self.analyse && self.filter.segment(&segment) {
-                    self.analysis.segment(&segment);
+                if self.filter.segment(segment) {
+                    self.each(|sink| sink.segment(frame, segment))
+                } else {
+                    Ok(())
                 }
             }
-            Decoded::FragmentHeld => {
-                // The port of a fragment is known only once its datagram is whole, so every
-                // fragment is kept in the written file (a `udp port` BPF filter would instead
-                // lose all but the first).
-                if let Some(writer) = &mut self.writer {
-                    writer.write(frame)?;
-                }
-            }
-            Decoded::Skipped(skip) => {
-                if matches!(skip, crate::decode::Skip::Malformed { .. }) {
-                    self.notes.push(format!("frame {}: {skip}", frame.index));
-                }
-                if self.analyse {
-                    self.analysis.skipped(frame.ts_ns, skip);
-                }
-            }
-        }
-        for incomplete in self.decoder.take_incomplete() {
-            self.note_incomplete(&incomplete);
-        }
-        if self.limit.is_some_and(|l| self.selected >= l) {
-            return Ok(ControlFlow::Break(()));
-        }
-        Ok(ControlFlow::Continue(()))
-    }
-
-    fn note_incomplete(&mut self, incomplete: &crate::decode::Incomplete) {
-        self.notes.push(format!(
-            "frame {}: incomplete datagram {} > {} id=0x{:04x}: {} fragment(s), {} bytes: {}",
-            incomplete.first_frame,
-            incomplete.ip.src,
-            incomplete.ip.dst,
-            incomplete.ip.id,
-            incomplete.fragments,
-            incomplete.bytes,
-            incomplete.reason
-        ));
-        self.analysis.incomplete(incomplete);
-    }
-
-    /// Ends the run: flushes the printer, finishes the file, settles unfinished reassembly.
-    pub fn finish(mut self) -> Result<Outcome<W>> {
-        for incomplete in self.decoder.finish() {
-            self.note_incomplete(&incomplete);
-        }
-        if let Some(printer) = &mut self.printer {
-            printer.flush()?;
-        }
-        let written = match self.writer.take() {
-            Some(writer) => Some(writer.finish()?),
-            None => None,
+            // The port of a fragment is known only once its datagram is whole, so every
+            // fragment goes on (a `udp port` BPF filter would instead lose all but the first).
+            Decoded::FragmentHeld => self.each(|sink| sink.fragment(frame)),
+            Decoded::Skipped(skip) => self.each(|sink| sink.skipped(frame, skip)),
         };
+        drop(decoded);
+        if let Err(e) = result {
+            return self.fail(e);
+        }
+        if let Err(e) = self.settle_incomplete(false) {
+            return self.fail(e);
+        }
+        if self.reached_limit() {
+            self.end = End::Limit;
+            return ControlFlow::Break(());
+        }
+        flow
+    }
+
+    fn reached_limit(&self) -> bool {
+        self.limit.is_some_and(|l| self.selected >= l)
+    }
+
+    /// Hands each decoded-event sink one event; stops at the first failure.
+    fn each(&mut self, mut event: impl FnMut(&mut dyn Sink) -> Result<()>) -> Result<()> {
+        for &i in &self.decoded {
+            event(&mut *self.sinks[i])?;
+        }
+        Ok(())
+    }
+
+    /// Datagrams whose reassembly was given up (or, at the end, never completed).
+    fn settle_incomplete(&mut self, at_end: bool) -> Result<()> {
+        let incomplete = if at_end {
+            self.decoder.finish()
+        } else {
+            self.decoder.take_incomplete()
+        };
+        for set in &incomplete {
+            self.each(|sink| sink.incomplete(set))?;
+        }
+        Ok(())
+    }
+
+    fn fail(&mut self, e: Error) -> ControlFlow<()> {
+        self.failure.get_or_insert(e);
+        ControlFlow::Break(())
+    }
+
+    /// Ends the run: settles unfinished reassembly and finishes every sink (all of them, even
+    /// after a failure, so every file is left valid). The first failure is returned.
+    pub fn finish(mut self) -> Result<Outcome> {
+        if self.failure.is_none()
+            && self.decode
+            && let Err(e) = self.settle_incomplete(true)
+        {
+            self.failure = Some(e);
+        }
+        for sink in &mut self.sinks {
+            if let Err(e) = sink.finish() {
+                self.failure.get_or_insert(e);
+            }
+        }
+        if let Some(e) = self.failure {
+            return Err(e);
+        }
         Ok(Outcome {
+            frames: self.frames,
             selected: self.selected,
             stats: self.decoder.stats().clone(),
-            analysis: self.analysis.finish(),
-            printer: self.printer,
-            written,
-            notes: self.notes,
+            end: self.end,
         })
+    }
+}
+
+impl Feed for Pipeline<'_> {
+    fn frame(&mut self, frame: &Frame<'_>) -> ControlFlow<()> {
+        self.step(frame)
+    }
+
+    fn idle(&mut self) -> ControlFlow<()> {
+        for sink in &mut self.sinks {
+            if let Err(e) = sink.idle() {
+                return self.fail(e);
+            }
+        }
+        ControlFlow::Continue(())
     }
 }

@@ -159,29 +159,29 @@ fn diagram_option_writes_an_svg_that_parses_and_renders() {
 /// Feeds every frame of `name` `rounds` times through a pipeline and returns the JSON summary
 /// and the text report.
 fn analysed(name: &str, rounds: usize, thread: bool) -> (String, String) {
+    use udpscope::analysis::AnalysisConfig;
     use udpscope::filter::Filter;
     use udpscope::pipeline::Pipeline;
+    use udpscope::sink::AnalysisSink;
     use udpscope::source::CaptureFile;
-    let mut pipeline: Pipeline<Vec<u8>> = Pipeline::new(Filter::port(6999), None, None, None);
-    if thread {
-        pipeline = pipeline.with_analysis_thread();
-    }
+    let config = AnalysisConfig { port: Some(6999) };
+    let mut sink = if thread {
+        AnalysisSink::threaded(config)
+    } else {
+        AnalysisSink::new(config)
+    };
+    let mut pipeline = Pipeline::new(Filter::port(6999), None, vec![&mut sink]);
     for _ in 0..rounds {
         let mut file = CaptureFile::open(&capture(name)).unwrap();
         while let Some(frame) = file.next_frame() {
-            let _ = pipeline.frame(&frame.unwrap()).unwrap();
+            let _ = pipeline.push(&frame.unwrap()).unwrap();
         }
     }
-    let outcome = pipeline.finish().unwrap();
+    let stats = pipeline.finish().unwrap().stats;
+    let analysis = sink.into_analysis();
     let (mut json, mut text) = (Vec::new(), Vec::new());
-    outcome
-        .analysis
-        .write_json(&mut json, &outcome.stats)
-        .unwrap();
-    outcome
-        .analysis
-        .write_report(&mut text, &outcome.stats, false)
-        .unwrap();
+    analysis.write_json(&mut json, &stats).unwrap();
+    analysis.write_report(&mut text, &stats, false).unwrap();
     (
         String::from_utf8(json).unwrap(),
         String::from_utf8(text).unwrap(),

@@ -11,11 +11,25 @@ use std::time::{Duration, Instant};
 
 use udpscope::Error;
 use udpscope::capture::{Capture, CaptureConfig, Stats};
-use udpscope::frame::LinkType;
+use udpscope::frame::{Frame, LinkType};
 use udpscope::shutdown::Shutdown;
+use udpscope::source::{Feed, FrameSource};
 
 /// What the capture thread saw: (link, orig_len, data) per frame, and the final counts.
 type Seen = (Vec<(LinkType, u32, Vec<u8>)>, Stats);
+
+/// A feed that hands each captured frame to a closure.
+struct Each<F>(F);
+
+impl<F: FnMut(&Frame<'_>) -> ControlFlow<()>> Feed for Each<F> {
+    fn frame(&mut self, frame: &Frame<'_>) -> ControlFlow<()> {
+        (self.0)(frame)
+    }
+
+    fn idle(&mut self) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
+}
 
 /// A receiver bound to `addr` port 0, so every test has its own port.
 fn receiver(addr: &str) -> UdpSocket {
@@ -33,13 +47,16 @@ fn start(config: CaptureConfig, shutdown: &Shutdown) -> thread::JoinHandle<Seen>
     let shutdown = shutdown.clone();
     thread::spawn(move || {
         let mut frames = Vec::new();
-        let stats = capture
-            .run(&shutdown, |frame| {
-                frames.push((frame.link, frame.orig_len, frame.data.to_vec()));
-                ControlFlow::Continue(())
-            })
+        capture
+            .run(
+                &mut Each(|frame: &Frame<'_>| {
+                    frames.push((frame.link, frame.orig_len, frame.data.to_vec()));
+                    ControlFlow::Continue(())
+                }),
+                &shutdown,
+            )
             .expect("capture runs");
-        (frames, stats)
+        (frames, capture.stats().expect("capture counts"))
     })
 }
 
@@ -265,16 +282,20 @@ fn callback_break_stops_the_capture_and_counts_the_rest_as_unread() {
     let (done_tx, done_rx) = mpsc::channel();
     let handle = thread::spawn(move || {
         let mut seen = 0;
-        let stats = capture
-            .run(&Shutdown::new(), |_| {
-                seen += 1;
-                if seen == 3 {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
-            })
+        capture
+            .run(
+                &mut Each(|_: &Frame<'_>| {
+                    seen += 1;
+                    if seen == 3 {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                }),
+                &Shutdown::new(),
+            )
             .unwrap();
+        let stats = capture.stats().unwrap();
         done_tx.send(()).unwrap();
         stats
     });

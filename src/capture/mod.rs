@@ -32,13 +32,9 @@ use self::bpf::{FilterSpec, Framing, Outgoing};
 use self::ring::{Geometry, KernelCounters, Readiness, Ring};
 use crate::error::{Error, Result};
 use crate::frame::{Frame, LinkType};
-use crate::shutdown::Shutdown;
 
 /// Interface name that captures on every interface at once (frames in LINUX_SLL2).
 pub const ANY: &str = "any";
-
-/// How long one wait for the kernel may last, so a stop request is noticed quickly.
-const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Bytes of a LINUX_SLL2 header (pcap-linktype(7), `tcpdump -i any`).
 pub const SLL2_HEADER_LEN: usize = 20;
@@ -257,25 +253,6 @@ impl Capture {
     /// without Ethernet headers.
     pub fn link_type(&self) -> LinkType {
         self.link
-    }
-
-    /// Captures until `shutdown` is triggered or `on_frame` breaks. After a stop request the
-    /// ring is drained (the partially filled block included), so no accepted frame is lost.
-    /// If the interface goes down, the frames so far are delivered, then [`Error::Capture`].
-    pub fn run<F>(&mut self, shutdown: &Shutdown, mut on_frame: F) -> Result<Stats>
-    where
-        F: FnMut(Frame<'_>) -> ControlFlow<()>,
-    {
-        loop {
-            if shutdown.is_triggered() {
-                self.drain(&mut on_frame)?;
-                break;
-            }
-            if self.dispatch(POLL_INTERVAL, &mut on_frame)?.is_break() {
-                break;
-            }
-        }
-        self.stats()
     }
 
     /// Delivers every block the kernel has handed over; if there was none, waits up to

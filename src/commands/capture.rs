@@ -3,25 +3,23 @@
 //! end-of-capture counts on stderr followed by the analysis.
 
 use std::io::{self, IsTerminal, Write};
-use std::ops::ControlFlow;
 use std::process::ExitCode;
 use std::thread;
 use std::time::Duration;
 
 use udpscope::Error;
+use udpscope::analysis::AnalysisConfig;
 use udpscope::capture::{Capture, CaptureConfig, Stats, interfaces, privileges};
 use udpscope::filter::Filter;
-use udpscope::frame::Frame;
 use udpscope::pipeline::Pipeline;
 use udpscope::sink::pcap::FileFormat;
 use udpscope::sink::printer::color_wanted;
 use udpscope::sink::rotate::MEGABYTE;
-use udpscope::sink::{Printer, PrinterOptions, RotatingSink, Rotation};
+use udpscope::sink::{
+    AnalysisSink, FrameFile, Notes, Printer, PrinterOptions, RotatingSink, Rotation, Sink,
+};
 
 use crate::cli::{CaptureArgs, InterfacesArgs};
-
-/// How long one wait for frames lasts: the printed lines are flushed between waits.
-const POLL: Duration = Duration::from_millis(100);
 
 pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
     let rotation = rotation(&args)?;
@@ -48,7 +46,7 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
     } else {
         args.snaplen
     };
-    let file = match &args.write {
+    let mut file = match &args.write {
         Some(path) => {
             let format = if args.pcapng {
                 FileFormat::PcapNg
@@ -58,7 +56,7 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
             let mut sink =
                 RotatingSink::create(path, capture.link_type(), format, snaplen, rotation)?;
             sink.set_flush_each(args.unbuffered);
-            Some(sink)
+            Some(FrameFile::new(sink))
         }
         None => None,
     };
@@ -80,7 +78,7 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
     let stdout = io::stdout();
     let terminal = stdout.is_terminal();
     let color = !args.output.json && color_wanted(terminal, std::env::var_os("NO_COLOR"));
-    let printer = (!(args.quiet || args.summary)).then(|| {
+    let mut printer = (!(args.quiet || args.summary)).then(|| {
         Printer::new(
             stdout.lock(),
             PrinterOptions {
@@ -92,71 +90,49 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
     });
     // -q leaves only the file and the end counts, as `tcpdump -w` does: frames then go
     // straight to the file, undecoded, unless -c (which counts datagrams) or --diagram needs
-    // the decoder. --summary keeps the analysis. The same pipeline as `read` does the rest
-    // (decode → filter → printer → analysis); the file here takes every captured frame.
-    let decode = !args.quiet || args.count.is_some() || args.output.diagram.is_some();
-    let mut session = Session {
-        pipeline: decode.then(|| Pipeline::new(Filter::port(args.port), printer, None, args.count)),
-        file,
-        failure: None,
-    };
-
-    // Capture until a stop: Ctrl-C/SIGTERM/--duration (then drain the ring), -c, or a failure.
-    let mut outcome = Ok(());
-    loop {
-        if shutdown.is_triggered() {
-            outcome = capture.drain(&mut |frame| session.frame(frame));
-            break;
-        }
-        match capture.dispatch(POLL, &mut |frame| session.frame(frame)) {
-            Ok(ControlFlow::Continue(())) => {}
-            Ok(ControlFlow::Break(())) => break,
-            Err(e) => {
-                outcome = Err(e);
-                break;
-            }
-        }
-        if (terminal || args.unbuffered)
-            && let Some(Err(e)) = session.pipeline.as_mut().map(Pipeline::flush_output)
-        {
-            session.failure = Some(e);
-            break;
-        }
+    // the decoder. --summary keeps the analysis. The file comes first and takes every frame.
+    let mut analysis = (!args.quiet || args.output.diagram.is_some()).then(|| {
+        AnalysisSink::new(AnalysisConfig {
+            port: Some(args.port),
+        })
+    });
+    let mut notes =
+        (!args.quiet || args.count.is_some()).then(|| Notes::new(io::stderr(), "udpscope: "));
+    let mut sinks: Vec<&mut dyn Sink> = Vec::new();
+    if let Some(file) = &mut file {
+        sinks.push(file);
     }
+    if let Some(printer) = &mut printer {
+        sinks.push(printer);
+    }
+    if let Some(analysis) = &mut analysis {
+        sinks.push(analysis);
+    }
+    if let Some(notes) = &mut notes {
+        sinks.push(notes);
+    }
+    // `-c` counts datagrams (the pipeline's limit), while the file and "packets captured"
+    // count frames: a datagram sent in fragments is several frames (all written), and
+    // counts once, when its last fragment completes it.
+    let mut pipeline = Pipeline::new(Filter::port(args.port), args.count, sinks);
+    // Capture until a stop: Ctrl-C/SIGTERM/--duration (then drain the ring), -c, -W, or a
+    // failure.
+    let outcome = pipeline.run(&mut capture, &shutdown);
     // After a `-c` or failure stop the kernel would go on accepting frames nobody reads.
     let _ = capture.stop_accepting();
     let stats = capture.stats();
-    let Session {
-        pipeline,
-        file,
-        mut failure,
-    } = session;
-    if let Some(sink) = file {
-        let finished = sink.finish();
-        if failure.is_none()
-            && let Err(e) = finished
-        {
-            failure = Some(e);
-        }
-    }
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    let finished = pipeline.map(Pipeline::finish).transpose()?;
+    let finished = pipeline.finish()?;
     if let Ok(stats) = &stats {
         print_counts(stats);
     }
     outcome?;
     stats?;
-    let Some(finished) = finished else {
+    let Some(analysis) = analysis.map(AnalysisSink::into_analysis) else {
         return Ok(ExitCode::SUCCESS);
     };
-    for note in &finished.notes {
-        eprintln!("udpscope: {note}");
-    }
     if !args.quiet {
         super::read::write_analysis(
-            &finished.analysis,
+            &analysis,
             &finished.stats,
             super::read::Presentation {
                 json: args.output.json,
@@ -167,52 +143,9 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
         )?;
     }
     if let Some(path) = &args.output.diagram {
-        super::read::write_diagram(path, &finished.analysis)?;
+        super::read::write_diagram(path, &analysis)?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Everything one captured frame passes through: the file, then the shared pipeline.
-struct Session<W: Write> {
-    pipeline: Option<Pipeline<W>>,
-    file: Option<RotatingSink>,
-    /// The first write failure; the capture stops on it.
-    failure: Option<Error>,
-}
-
-impl<W: Write> Session<W> {
-    /// Every frame handed here is written to the file before anything else happens to it, so
-    /// the file always holds exactly the frames the capture counts as captured.
-    fn frame(&mut self, frame: Frame<'_>) -> ControlFlow<()> {
-        let mut flow = ControlFlow::Continue(());
-        if let Some(sink) = self.file.as_mut() {
-            match sink.write(&frame) {
-                Ok(next) => flow = next,
-                Err(e) => {
-                    self.failure = Some(e);
-                    return ControlFlow::Break(());
-                }
-            }
-        }
-        let Some(pipeline) = self.pipeline.as_mut() else {
-            return flow;
-        };
-        // `-c` counts datagrams (the pipeline's limit), while the file and "packets captured"
-        // count frames: a datagram sent in fragments is several frames (all written), and
-        // counts once, when its last fragment completes it.
-        match pipeline.frame(&frame) {
-            Ok(ControlFlow::Break(())) => return ControlFlow::Break(()),
-            Ok(ControlFlow::Continue(())) => {}
-            Err(e) => {
-                self.failure = Some(e);
-                return ControlFlow::Break(());
-            }
-        }
-        for note in pipeline.take_notes() {
-            eprintln!("udpscope: {note}");
-        }
-        flow
-    }
 }
 
 /// `-C`, `-G` and `-W` as a [`Rotation`]; they only make sense with `-w`.

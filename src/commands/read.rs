@@ -1,20 +1,22 @@
 //! `udpscope read`: a capture file through decode, filter, printer, writer and analysis.
 
 use std::io::{self, BufWriter, IsTerminal, Write};
+use std::ops::ControlFlow;
 use std::process::ExitCode;
 
 use udpscope::Error;
+use udpscope::analysis::AnalysisConfig;
+use udpscope::decode::Datagram;
 use udpscope::filter::Filter;
-use udpscope::frame::LinkType;
+use udpscope::frame::{Frame, LinkType};
 use udpscope::pipeline::Pipeline;
 use udpscope::sink::printer::color_wanted;
-use udpscope::sink::{PcapSink, Printer, PrinterOptions};
+use udpscope::sink::{
+    AnalysisSink, Flow, Interest, Notes, Printer, PrinterOptions, SelectedFrames, Sink,
+};
 use udpscope::source::{CaptureFile, FileFormat};
 
 use crate::cli::ReadArgs;
-
-/// Frames between two looks at the shutdown flag.
-const SHUTDOWN_POLL: u64 = 4096;
 
 pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
     let shutdown = crate::shutdown_on_signals()?;
@@ -22,7 +24,7 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
     let stdout = io::stdout();
     let color =
         !args.output.json && color_wanted(stdout.is_terminal(), std::env::var_os("NO_COLOR"));
-    let printer = (!args.summary && !args.quiet).then(|| {
+    let mut printer = (!args.summary && !args.quiet).then(|| {
         Printer::new(
             stdout.lock(),
             PrinterOptions {
@@ -37,78 +39,41 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
     } else {
         FileFormat::Pcap
     };
-    // The output takes the link type of the first frame: a pcapng input names its interfaces
-    // only as they appear.
-    let mut pending_output = args.write.clone();
-    let filter = Filter { port: args.port };
+    let mut copy = args.write.as_deref().map(|path| {
+        SelectedFrames::new(path, format, file.link_type().unwrap_or(LinkType::Ethernet))
+    });
+    let config = AnalysisConfig { port: args.port };
+    // -q shows nothing: no analysis (unless a diagram is asked for), no checksum verdicts.
+    let mut analysis =
+        (!args.quiet || args.output.diagram.is_some()).then(|| AnalysisSink::threaded(config));
+    let mut notes = Notes::new(io::stderr(), format!("udpscope: {}: ", args.file.display()));
     let mut progress = Progress::new(io::stderr().is_terminal());
-    let mut pipeline = Pipeline::new(filter, printer, None, args.count);
+    let mut sinks: Vec<&mut dyn Sink> = Vec::new();
+    if let Some(copy) = &mut copy {
+        sinks.push(copy);
+    }
+    if let Some(printer) = &mut printer {
+        sinks.push(printer);
+    }
+    if let Some(analysis) = &mut analysis {
+        sinks.push(analysis);
+    }
+    sinks.push(&mut notes);
+    if progress.enabled {
+        sinks.push(&mut progress);
+    }
+    let mut pipeline = Pipeline::new(Filter { port: args.port }, args.count, sinks);
     if args.quiet {
-        // Nothing is shown: no analysis, and no checksum verdict to compute.
-        pipeline = pipeline.without_analysis().without_checksums();
-    } else {
-        pipeline = pipeline.with_analysis_thread();
+        pipeline = pipeline.without_checksums();
     }
-    let mut failure = None;
-    while let Some(next) = file.next_frame() {
-        let frame = match next {
-            Ok(frame) => frame,
-            Err(e) => {
-                failure = Some(e);
-                break;
-            }
-        };
-        let index = frame.index;
-        if let Some(path) = pending_output.take() {
-            let sink = PcapSink::create_behind(&path, frame.link, format, udpscope::SNAPLEN)?;
-            pipeline.replace_writer(Some(sink));
-        }
-        if let Some(writer) = pipeline.writer_mut()
-            && writer.link() != frame.link
-        {
-            failure = Some(Error::Usage(format!(
-                "{}: record {index} has link type {} but the output file was created for {}: write pcapng (--pcapng) or split the input",
-                args.file.display(),
-                frame.link,
-                writer.link()
-            )));
-            break;
-        }
-        if pipeline.frame(&frame)?.is_break() {
-            break;
-        }
-        for note in pipeline.take_notes() {
-            eprintln!("udpscope: {}: {note}", args.file.display());
-        }
-        if file.would_wait() {
-            // A live pipe paused: show what it brought before waiting for more.
-            pipeline.flush_output()?;
-        }
-        if index % SHUTDOWN_POLL == 0 {
-            if shutdown.is_triggered() {
-                break;
-            }
-            progress.tick(index, pipeline.selected());
-        }
-    }
-    progress.done();
-    if let Some(path) = pending_output.take() {
-        // No frame at all: still leave a valid, empty capture.
-        let link = file.link_type().unwrap_or(LinkType::Ethernet);
-        pipeline.replace_writer(Some(PcapSink::create(
-            &path,
-            link,
-            format,
-            udpscope::SNAPLEN,
-        )?));
-    }
+    let failure = pipeline.run(&mut file, &shutdown).err();
     let outcome = pipeline.finish()?;
-    for note in &outcome.notes {
-        eprintln!("udpscope: {}: {note}", args.file.display());
-    }
+    let analysis = analysis
+        .map(AnalysisSink::into_analysis)
+        .unwrap_or_default();
     if !args.quiet {
         write_analysis(
-            &outcome.analysis,
+            &analysis,
             &outcome.stats,
             Presentation {
                 json: args.output.json,
@@ -119,7 +84,7 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
         )?;
     }
     if let Some(path) = &args.output.diagram {
-        write_diagram(path, &outcome.analysis)?;
+        write_diagram(path, &analysis)?;
     }
     match failure {
         Some(e) => Err(e),
@@ -191,7 +156,12 @@ struct Progress {
     started: std::time::Instant,
     last: std::time::Instant,
     shown: bool,
+    frames: u64,
+    selected: u64,
 }
+
+/// Frames between two looks at the clock.
+const PROGRESS_POLL: u64 = 4096;
 
 impl Progress {
     fn new(enabled: bool) -> Self {
@@ -201,24 +171,46 @@ impl Progress {
             started: now,
             last: now,
             shown: false,
+            frames: 0,
+            selected: 0,
+        }
+    }
+}
+
+impl Sink for Progress {
+    fn interest(&self) -> Interest {
+        Interest {
+            frames: true,
+            decoded: true,
         }
     }
 
-    fn tick(&mut self, frames: u64, selected: u64) {
-        if !self.enabled || self.last.elapsed() < std::time::Duration::from_millis(500) {
-            return;
+    fn frame(&mut self, _frame: &Frame<'_>) -> Flow {
+        self.frames += 1;
+        if self.frames.is_multiple_of(PROGRESS_POLL)
+            && self.last.elapsed() >= std::time::Duration::from_millis(500)
+        {
+            self.last = std::time::Instant::now();
+            self.shown = true;
+            eprint!(
+                "\rudpscope: {} frames, {} datagrams selected, {:.1} s\x1b[K",
+                self.frames,
+                self.selected,
+                self.started.elapsed().as_secs_f64()
+            );
         }
-        self.last = std::time::Instant::now();
-        self.shown = true;
-        eprint!(
-            "\rudpscope: {frames} frames, {selected} datagrams selected, {:.1} s\x1b[K",
-            self.started.elapsed().as_secs_f64()
-        );
+        Ok(ControlFlow::Continue(()))
     }
 
-    fn done(&mut self) {
+    fn datagram(&mut self, _frame: &Frame<'_>, _datagram: &Datagram<'_>) -> Flow {
+        self.selected += 1;
+        Ok(ControlFlow::Continue(()))
+    }
+
+    fn finish(&mut self) -> Result<(), Error> {
         if self.shown {
             eprint!("\r\x1b[K");
         }
+        Ok(())
     }
 }

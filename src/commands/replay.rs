@@ -20,6 +20,8 @@ use udpscope::replay::{
     read_pass, sender,
 };
 
+use udpscope::sink::{Notes, Sink};
+
 use crate::cli::ReplayArgs;
 
 /// A replay shorter than this shows no progress line.
@@ -77,8 +79,8 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, Error> {
     let socket = sender::connect(to, args.from_src)?;
     let replayer = Replayer::new(socket, config, shutdown)?;
     let port = args.port;
-    run(&args, replayer, |replayer, progress| {
-        read_pass(&args.file, port, |record| {
+    run(&args, replayer, |replayer, progress, notes| {
+        read_pass(&args.file, port, notes, |record| {
             let flow = replayer.offer(record);
             progress.tick(replayer);
             flow
@@ -123,12 +125,12 @@ fn raw_replay(args: &ReplayArgs, config: ReplayConfig) -> Result<ExitCode, Error
     let replayer = Replayer::with_transmitter(Box::new(sender), config, shutdown)?;
     let server_port = args.port;
     let mut build_error = None;
-    let code = run(args, replayer, |replayer, progress| {
-        read_datagrams(&args.file, |datagram| {
+    let code = run(args, replayer, |replayer, progress, notes| {
+        read_datagrams(&args.file, server_port, notes, |datagram| {
             if datagram.dst_port != server_port {
                 return Flow::Continue;
             }
-            let frame = match builder.frame(&datagram) {
+            let frame = match builder.frame(datagram) {
                 Ok(frame) => frame,
                 Err(reason) => {
                     build_error = Some(Error::Usage(reason));
@@ -163,15 +165,22 @@ fn raw_replay(args: &ReplayArgs, config: ReplayConfig) -> Result<ExitCode, Error
 fn run(
     args: &ReplayArgs,
     mut replayer: Replayer,
-    mut pass: impl FnMut(&mut Replayer, &mut ProgressLine) -> Result<PassStats, Error>,
+    mut pass: impl FnMut(
+        &mut Replayer,
+        &mut ProgressLine,
+        Vec<&mut dyn Sink>,
+    ) -> Result<PassStats, Error>,
 ) -> Result<ExitCode, Error> {
     let mut progress = ProgressLine::new(io::stderr().is_terminal(), args.loops);
+    let mut notes = skip_notes(args);
     let mut failure = None;
     for n in 0..args.loops {
         if n > 0 {
             replayer.start_pass();
         }
-        match pass(&mut replayer, &mut progress) {
+        // The skipped frames are the same on every pass: reported once.
+        let also: Vec<&mut dyn Sink> = if n == 0 { vec![&mut notes] } else { Vec::new() };
+        match pass(&mut replayer, &mut progress, also) {
             Ok(stats) if stats.stopped => break,
             Ok(_) => {}
             Err(e) => {
@@ -251,11 +260,17 @@ fn dry_run(args: &ReplayArgs, schedule: Schedule) -> Result<ExitCode, Error> {
     let mut out = BufWriter::new(io::stdout().lock());
     let mut written = Ok(());
     let (mut lines, mut skipped, mut last_offset) = (0u64, 0u64, 0u64);
+    let mut notes = skip_notes(args);
     for pass in 0..args.loops {
         if pass > 0 {
             plan.start_pass();
         }
-        read_pass(&args.file, args.port, |record| {
+        let also: Vec<&mut dyn Sink> = if pass == 0 {
+            vec![&mut notes]
+        } else {
+            Vec::new()
+        };
+        read_pass(&args.file, args.port, also, |record| {
             let Record::Request(item) = record else {
                 return Flow::Continue;
             };
@@ -293,6 +308,11 @@ fn dry_run(args: &ReplayArgs, schedule: Schedule) -> Result<ExitCode, Error> {
         .and_then(|()| out.flush())
         .map_err(|source| Error::Output { source })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The frames a pass skips and why, on stderr, in the very lines `read` gives them.
+fn skip_notes(args: &ReplayArgs) -> Notes<io::Stderr> {
+    Notes::new(io::stderr(), format!("udpscope: {}: ", args.file.display()))
 }
 
 /// One self-overwriting line on stderr, for replays long enough to need it.

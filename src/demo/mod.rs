@@ -13,13 +13,12 @@ pub mod lab;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use crate::analysis::Analysis;
+use crate::analysis::{Analysis, AnalysisConfig};
 use crate::capture::{Capture, CaptureConfig, Stats};
 use crate::chat::server::{self, ServerConfig, ServerSummary};
 use crate::decode::DecodeStats;
@@ -27,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::pipeline::Pipeline;
 use crate::shutdown::Shutdown;
-use crate::sink::{PcapSink, Printer, PrinterOptions};
+use crate::sink::{AnalysisSink, FrameFile, Printer, PrinterOptions, RotatingSink, Rotation};
 use crate::source::FileFormat;
 
 /// The lab's messages, in the order of the report.
@@ -183,47 +182,40 @@ pub fn run(config: &DemoConfig, shutdown: &Shutdown) -> Result<DemoOutcome> {
                     return Err(e);
                 }
             };
-            let sink =
-                PcapSink::create(&path, capture.link_type(), FileFormat::Pcap, crate::SNAPLEN);
-            let mut sink = match sink {
-                Ok(sink) => sink,
+            let file = RotatingSink::create(
+                &path,
+                capture.link_type(),
+                FileFormat::Pcap,
+                crate::SNAPLEN,
+                Rotation::default(),
+            );
+            let mut file = match file {
+                Ok(file) => FrameFile::new(file),
                 Err(e) => {
                     let _ = ready_tx.send(false);
                     return Err(e);
                 }
             };
             let _ = ready_tx.send(true);
-            let printer = Printer::new(Vec::new(), options);
-            let mut pipeline =
-                Pipeline::new(Filter::port(crate::DEFAULT_PORT), Some(printer), None, None);
-            let mut failure = None;
-            let stats = capture.run(&stop, |frame| {
-                let written = sink
-                    .write(&frame)
-                    .and_then(|()| pipeline.frame(&frame).map(|_| ()));
-                match written {
-                    Ok(()) => ControlFlow::Continue(()),
-                    Err(e) => {
-                        failure = Some(e);
-                        ControlFlow::Break(())
-                    }
-                }
-            })?;
-            if let Some(e) = failure {
-                return Err(e);
-            }
-            let written = sink.finish()?;
+            let mut printer = Printer::new(Vec::new(), options);
+            let mut analysis = AnalysisSink::new(AnalysisConfig {
+                port: Some(crate::DEFAULT_PORT),
+            });
+            let mut pipeline = Pipeline::new(
+                Filter::port(crate::DEFAULT_PORT),
+                None,
+                vec![&mut file, &mut printer, &mut analysis],
+            );
+            pipeline.run(&mut capture, &stop)?;
             let outcome = pipeline.finish()?;
-            let lines = outcome
-                .printer
-                .map(|mut p| std::mem::take(p.get_mut()))
-                .unwrap_or_default();
+            let stats = capture.stats()?;
+            let lines = std::mem::take(printer.get_mut());
             Ok((
                 capture.interface().to_string(),
                 stats,
-                written,
+                file.written(),
                 lines,
-                outcome.analysis,
+                analysis.into_analysis(),
                 outcome.stats,
             ))
         })

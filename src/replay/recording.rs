@@ -1,11 +1,19 @@
-//! Reads a capture file as replay records, one pass at a time: the client datagrams (sent to
-//! the server's port) and the server's recorded replies (sent from it).
+//! Reads a capture file as replay records, one pass at a time, through the one pipeline: the
+//! client datagrams (sent to the server's port) and the server's recorded replies (sent from
+//! it). The frames a pass skips are reported as `read` reports them (the caller's sinks).
 
+use std::borrow::Cow;
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use super::{Flow, Item, Record};
 use crate::Error;
-use crate::decode::{Datagram, Decoded, Decoder};
+use crate::decode::Datagram;
+use crate::filter::Filter;
+use crate::frame::Frame;
+use crate::pipeline::Pipeline;
+use crate::shutdown::Shutdown;
+use crate::sink::Sink;
 use crate::source::CaptureFile;
 
 /// What one pass over the file found.
@@ -15,19 +23,15 @@ pub struct PassStats {
     pub frames: u64,
     /// UDP datagrams decoded.
     pub datagrams: u64,
-    /// Datagrams sent to the server's port.
-    pub requests: u64,
-    /// Datagrams sent from the server's port.
-    pub replies: u64,
-    /// Datagrams on neither side of the server's port.
-    pub other: u64,
+    /// Datagrams from or to the server's port (handed on).
+    pub selected: u64,
     /// True when the consumer asked to stop before the end of the file.
     pub stopped: bool,
 }
 
 /// The record a datagram is for a server on `port`: a request when sent to it (this wins for a
 /// datagram from `port` to `port`), a reply when sent from it, nothing otherwise.
-pub fn record_of(datagram: Datagram<'_>, port: u16) -> Option<Record<'_>> {
+pub fn record_of<'d>(datagram: &'d Datagram<'_>, port: u16) -> Option<Record<'d>> {
     let is_request = datagram.dst_port == port;
     if !is_request && datagram.src_port != port {
         return None;
@@ -43,7 +47,7 @@ pub fn record_of(datagram: Datagram<'_>, port: u16) -> Option<Record<'_>> {
     let item = Item {
         index: datagram.frame_index,
         ts_ns: datagram.ts_ns,
-        payload: datagram.payload,
+        payload: Cow::Borrowed(&datagram.payload[..]),
         wire_len,
     };
     Some(if is_request {
@@ -54,50 +58,67 @@ pub fn record_of(datagram: Datagram<'_>, port: u16) -> Option<Record<'_>> {
 }
 
 /// Reads `path` once, handing each record for a server on `port` to `each` until it returns
-/// [`Flow::Stop`]. Streams: one frame in memory at a time (plus fragments awaiting
-/// reassembly). A damaged record ends the pass with an error; records before it were handed on.
+/// [`Flow::Stop`]; `also` (the diagnostics of skipped frames) sees the same pass. Streams: one
+/// frame in memory at a time (plus fragments awaiting reassembly). A damaged record ends the
+/// pass with an error; records before it were handed on.
 pub fn read_pass(
     path: &Path,
     port: u16,
+    also: Vec<&mut dyn Sink>,
     mut each: impl FnMut(Record<'_>) -> Flow,
 ) -> Result<PassStats, Error> {
-    let (mut requests, mut replies) = (0, 0);
-    let mut stats = read_datagrams(path, |datagram| match record_of(datagram, port) {
-        Some(record) => {
-            match &record {
-                Record::Request(_) => requests += 1,
-                Record::Reply(_) => replies += 1,
-            }
-            each(record)
+    read_datagrams(path, port, also, |datagram| {
+        match record_of(datagram, port) {
+            Some(record) => each(record),
+            None => Flow::Continue,
         }
-        None => Flow::Continue,
-    })?;
-    stats.requests = requests;
-    stats.replies = replies;
-    stats.other = stats.datagrams - requests - replies;
-    Ok(stats)
+    })
 }
 
-/// Reads `path` once, handing every UDP datagram (reassembled when fragmented) to `each` until
-/// it returns [`Flow::Stop`]. Fills `frames`, `datagrams` and `stopped` of the stats.
+/// Reads `path` once, handing every UDP datagram from or to `port` (reassembled when
+/// fragmented) to `each` until it returns [`Flow::Stop`].
 pub fn read_datagrams(
     path: &Path,
-    mut each: impl FnMut(Datagram<'_>) -> Flow,
+    port: u16,
+    also: Vec<&mut dyn Sink>,
+    each: impl FnMut(&Datagram<'_>) -> Flow,
 ) -> Result<PassStats, Error> {
     let mut file = CaptureFile::open(path)?;
-    let mut decoder = Decoder::new();
-    let mut stats = PassStats::default();
-    while let Some(next) = file.next_frame() {
-        let frame = next?;
-        stats.frames += 1;
-        let Decoded::Datagram(datagram) = decoder.decode(&frame) else {
-            continue;
-        };
-        stats.datagrams += 1;
-        if each(datagram) == Flow::Stop {
-            stats.stopped = true;
-            break;
-        }
+    let mut feeder = Feeder {
+        each,
+        stopped: false,
+    };
+    let mut sinks: Vec<&mut dyn Sink> = Vec::with_capacity(also.len() + 1);
+    for sink in also {
+        sinks.push(sink);
     }
-    Ok(stats)
+    sinks.push(&mut feeder);
+    let mut pipeline = Pipeline::new(Filter::port(port), None, sinks);
+    let ran = pipeline.run(&mut file, &Shutdown::new());
+    let outcome = pipeline.finish()?;
+    ran?;
+    Ok(PassStats {
+        frames: outcome.frames,
+        datagrams: outcome.stats.datagrams,
+        selected: outcome.selected,
+        stopped: feeder.stopped,
+    })
+}
+
+/// The replay engine's end of the pipeline: each selected datagram handed to a closure.
+struct Feeder<F> {
+    each: F,
+    stopped: bool,
+}
+
+impl<F: FnMut(&Datagram<'_>) -> Flow> Sink for Feeder<F> {
+    fn datagram(&mut self, _frame: &Frame<'_>, datagram: &Datagram<'_>) -> crate::sink::Flow {
+        Ok(match (self.each)(datagram) {
+            Flow::Continue => ControlFlow::Continue(()),
+            Flow::Stop => {
+                self.stopped = true;
+                ControlFlow::Break(())
+            }
+        })
+    }
 }

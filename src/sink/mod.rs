@@ -1,11 +1,111 @@
-//! Sinks: where decoded datagrams and their frames go (printer, pcap writer, file rotation).
+//! Sinks: where a run's frames and decoded datagrams go. Each one implements [`Sink`] and is
+//! one file: the printer, the capture file (every frame, with rotation), the copy of the
+//! selected frames (`read -w`), the analysis, the diagnostics on stderr.
 
+pub mod analysis;
 pub mod disk;
+pub mod frames;
 pub mod line;
+pub mod notes;
 pub mod pcap;
 pub mod printer;
 pub mod rotate;
+pub mod selected;
 
+use std::ops::ControlFlow;
+
+pub use analysis::AnalysisSink;
+pub use frames::FrameFile;
+pub use notes::Notes;
 pub use pcap::PcapSink;
 pub use printer::{Printer, PrinterOptions};
 pub use rotate::{RotatingSink, Rotation};
+pub use selected::SelectedFrames;
+
+use crate::decode::{Datagram, Incomplete, Segment, Skip};
+use crate::error::Result;
+use crate::frame::Frame;
+
+/// What a sink answers to an event: go on, or stop the run (`-W` files written, replay done).
+pub type Flow = Result<ControlFlow<()>>;
+
+/// Which events a sink wants, asked once when the pipeline is built, so the hot path calls
+/// only the sinks that do something with an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Interest {
+    /// Every frame the source delivered, before it is decoded (a live capture's file).
+    pub frames: bool,
+    /// Everything decoded: datagrams, held fragments, TCP segments, skipped frames, datagrams
+    /// whose fragments never all arrived.
+    pub decoded: bool,
+}
+
+impl Interest {
+    /// Raw frames only.
+    pub const FRAMES: Interest = Interest {
+        frames: true,
+        decoded: false,
+    };
+    /// Decoded events only.
+    pub const DECODED: Interest = Interest {
+        frames: false,
+        decoded: true,
+    };
+}
+
+/// One destination of a run. Every method but [`Sink::interest`] has a default that ignores
+/// the event, so a sink implements what it uses. The pipeline calls, per frame: `frame`
+/// (before decoding), then one of `datagram` (selected by the filter), `fragment`, `segment`
+/// (TCP on the filter's port) or `skipped`; `incomplete` when reassembly gives up; `idle` when
+/// the source is about to wait; `finish` once at the end.
+pub trait Sink {
+    /// Which events this sink wants.
+    fn interest(&self) -> Interest {
+        Interest::DECODED
+    }
+
+    /// A frame as the source delivered it.
+    fn frame(&mut self, _frame: &Frame<'_>) -> Flow {
+        Ok(ControlFlow::Continue(()))
+    }
+
+    /// A selected datagram and the frame that completed it.
+    fn datagram(&mut self, _frame: &Frame<'_>, _datagram: &Datagram<'_>) -> Flow {
+        Ok(ControlFlow::Continue(()))
+    }
+
+    /// An IP fragment held for reassembly (its datagram's ports are not known yet).
+    fn fragment(&mut self, _frame: &Frame<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// A TCP segment on the filter's port.
+    fn segment(&mut self, _frame: &Frame<'_>, _segment: &Segment) -> Result<()> {
+        Ok(())
+    }
+
+    /// A frame that is not a datagram, and why.
+    fn skipped(&mut self, _frame: &Frame<'_>, _skip: &Skip) -> Result<()> {
+        Ok(())
+    }
+
+    /// A frame whose record header states fewer bytes on the wire than were captured.
+    fn inconsistent(&mut self, _frame: &Frame<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// A datagram whose fragments never all arrived.
+    fn incomplete(&mut self, _incomplete: &Incomplete) -> Result<()> {
+        Ok(())
+    }
+
+    /// The source is about to wait for more frames: show what has been seen.
+    fn idle(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// The run is over: flush and close. Called once, even after a failure elsewhere.
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+}

@@ -395,6 +395,26 @@ pub fn color_wanted(is_terminal: bool, no_color: Option<std::ffi::OsString>) -> 
     is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
+/// The printer as a sink: one line (or JSON object) per selected datagram, written out
+/// whenever the source waits.
+impl<W: Write> crate::sink::Sink for Printer<W> {
+    fn datagram(
+        &mut self,
+        _frame: &crate::frame::Frame<'_>,
+        d: &Datagram<'_>,
+    ) -> crate::sink::Flow {
+        Printer::datagram(self, d).map(|()| std::ops::ControlFlow::Continue(()))
+    }
+
+    fn idle(&mut self) -> Result<()> {
+        self.flush()
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,9 +5,11 @@ use std::io::Cursor;
 use std::path::PathBuf;
 
 use libfuzzer_sys::fuzz_target;
+use udpscope::analysis::AnalysisConfig;
 use udpscope::filter::Filter;
 use udpscope::pipeline::Pipeline;
-use udpscope::sink::{Printer, PrinterOptions};
+use udpscope::shutdown::Shutdown;
+use udpscope::sink::{AnalysisSink, Notes, Printer, PrinterOptions};
 use udpscope::source::CaptureFile;
 
 fuzz_target!(|data: &[u8]| {
@@ -16,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
     else {
         return;
     };
-    let printer = Printer::new(
+    let mut printer = Printer::new(
         Vec::new(),
         PrinterOptions {
             json: data.len().is_multiple_of(2),
@@ -24,17 +26,20 @@ fuzz_target!(|data: &[u8]| {
             color: false,
         },
     );
-    let mut pipeline = Pipeline::new(Filter::default(), Some(printer), None, None);
+    let mut analysis = AnalysisSink::new(AnalysisConfig::default());
+    let mut notes = Notes::new(Vec::new(), "fuzz: ");
+    let mut pipeline = Pipeline::new(
+        Filter::default(),
+        None,
+        vec![&mut printer, &mut analysis, &mut notes],
+    );
     // Bounded: the reader stops at the first error and the input is finite.
-    while let Some(Ok(frame)) = file.next_frame() {
-        let _ = pipeline.frame(&frame);
-    }
+    let _ = pipeline.run(&mut file, &Shutdown::new());
     if let Ok(outcome) = pipeline.finish() {
+        let analysis = analysis.into_analysis();
         let mut out = Vec::new();
-        let _ = outcome
-            .analysis
-            .write_report(&mut out, &outcome.stats, false);
-        let _ = outcome.analysis.write_json(&mut out, &outcome.stats);
-        let _ = outcome.analysis.write_svg(&mut out);
+        let _ = analysis.write_report(&mut out, &outcome.stats, false);
+        let _ = analysis.write_json(&mut out, &outcome.stats);
+        let _ = analysis.write_svg(&mut out);
     }
 });

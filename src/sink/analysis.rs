@@ -1,0 +1,104 @@
+//! The analysis as a sink: flows, verdict and ladder computed inline, or on a thread of their
+//! own when reading a file (decoding and printing keep one core, the analysis the other; the
+//! result is the same, only the time differs).
+
+use crate::analysis::{Analysis, AnalysisConfig, AnalysisWorker, Event};
+use crate::decode::{Datagram, Incomplete, Segment, Skip};
+use crate::error::Result;
+use crate::frame::Frame;
+use crate::sink::{Flow, Sink};
+
+/// Where the analysis runs.
+#[derive(Debug)]
+enum Place {
+    Inline(Box<Analysis>),
+    Thread(AnalysisWorker),
+    /// Only while moving between the two.
+    Gone,
+}
+
+/// Feeds the analysis; [`AnalysisSink::into_analysis`] hands it back once the run is over.
+#[derive(Debug)]
+pub struct AnalysisSink {
+    place: Place,
+}
+
+impl AnalysisSink {
+    /// An analysis computed on the caller's thread.
+    pub fn new(config: AnalysisConfig) -> Self {
+        AnalysisSink {
+            place: Place::Inline(Box::new(Analysis::new(config))),
+        }
+    }
+
+    /// An analysis computed on a thread of its own; inline when no thread can be started.
+    pub fn threaded(config: AnalysisConfig) -> Self {
+        match AnalysisWorker::spawn(Analysis::new(config.clone())) {
+            Ok(worker) => AnalysisSink {
+                place: Place::Thread(worker),
+            },
+            Err(_) => Self::new(config),
+        }
+    }
+
+    /// The analysis of everything fed (waits for its thread).
+    pub fn into_analysis(mut self) -> Analysis {
+        self.settle();
+        match std::mem::replace(&mut self.place, Place::Gone) {
+            Place::Inline(analysis) => *analysis,
+            _ => Analysis::default(),
+        }
+    }
+
+    /// Brings a threaded analysis back inline.
+    fn settle(&mut self) {
+        if let Place::Thread(_) = self.place
+            && let Place::Thread(worker) = std::mem::replace(&mut self.place, Place::Gone)
+        {
+            self.place = Place::Inline(Box::new(worker.finish()));
+        }
+    }
+}
+
+impl Sink for AnalysisSink {
+    fn datagram(&mut self, _frame: &Frame<'_>, datagram: &Datagram<'_>) -> Flow {
+        match &mut self.place {
+            Place::Inline(analysis) => analysis.datagram(datagram),
+            Place::Thread(worker) => worker.datagram(datagram),
+            Place::Gone => {}
+        }
+        Ok(std::ops::ControlFlow::Continue(()))
+    }
+
+    fn segment(&mut self, _frame: &Frame<'_>, segment: &Segment) -> Result<()> {
+        match &mut self.place {
+            Place::Inline(analysis) => analysis.segment(segment),
+            Place::Thread(worker) => worker.push(Event::Segment(segment.clone())),
+            Place::Gone => {}
+        }
+        Ok(())
+    }
+
+    fn skipped(&mut self, frame: &Frame<'_>, skip: &Skip) -> Result<()> {
+        match &mut self.place {
+            Place::Inline(analysis) => analysis.skipped(frame.ts_ns, skip),
+            Place::Thread(worker) => worker.push(Event::Skipped(frame.ts_ns, skip.clone())),
+            Place::Gone => {}
+        }
+        Ok(())
+    }
+
+    fn incomplete(&mut self, incomplete: &Incomplete) -> Result<()> {
+        match &mut self.place {
+            Place::Inline(analysis) => analysis.incomplete(incomplete),
+            Place::Thread(worker) => worker.push(Event::Incomplete(Box::new(incomplete.clone()))),
+            Place::Gone => {}
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.settle();
+        Ok(())
+    }
+}

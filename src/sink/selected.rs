@@ -1,0 +1,81 @@
+//! `read -w`: the frames of the selected datagrams (and every fragment, whose ports are known
+//! only once reassembled) copied to a capture file, written by a thread of its own.
+
+use std::path::{Path, PathBuf};
+
+use crate::decode::Datagram;
+use crate::error::{Error, Result};
+use crate::frame::{Frame, LinkType};
+use crate::sink::pcap::FileFormat;
+use crate::sink::{Flow, PcapSink, Sink};
+
+/// The copy being written. The file is created for the link type of the first frame it
+/// receives (a pcapng input names its interfaces only as they appear), or, when none comes,
+/// for `fallback`, so an empty selection still leaves a valid, empty capture.
+#[derive(Debug)]
+pub struct SelectedFrames {
+    path: PathBuf,
+    format: FileFormat,
+    fallback: LinkType,
+    file: Option<PcapSink>,
+    written: u64,
+}
+
+impl SelectedFrames {
+    /// A copy to `path`, created when the first frame arrives.
+    pub fn new(path: &Path, format: FileFormat, fallback: LinkType) -> Self {
+        SelectedFrames {
+            path: path.to_path_buf(),
+            format,
+            fallback,
+            file: None,
+            written: 0,
+        }
+    }
+
+    /// Records in the file once the run is finished.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    fn write(&mut self, frame: &Frame<'_>) -> Result<()> {
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => self.file.insert(PcapSink::create_behind(
+                &self.path,
+                frame.link,
+                self.format,
+                crate::SNAPLEN,
+            )?),
+        };
+        if file.link() != frame.link {
+            return Err(Error::MixedLinkTypes {
+                path: self.path.clone(),
+                record: frame.index,
+                found: frame.link,
+                expected: file.link(),
+            });
+        }
+        file.write(frame)
+    }
+}
+
+impl Sink for SelectedFrames {
+    fn datagram(&mut self, frame: &Frame<'_>, _datagram: &Datagram<'_>) -> Flow {
+        self.write(frame)
+            .map(|()| std::ops::ControlFlow::Continue(()))
+    }
+
+    fn fragment(&mut self, frame: &Frame<'_>) -> Result<()> {
+        self.write(frame)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        let file = match self.file.take() {
+            Some(file) => file,
+            None => PcapSink::create(&self.path, self.fallback, self.format, crate::SNAPLEN)?,
+        };
+        self.written = file.finish()?;
+        Ok(())
+    }
+}
