@@ -143,16 +143,22 @@ pub enum Error {
         /// The file's link type.
         expected: crate::frame::LinkType,
     },
+    /// Stopped by SIGINT or SIGTERM before the work was done (exit code 130, as a shell
+    /// expects of a program interrupted by Ctrl-C).
+    #[error("interrupted")]
+    Interrupted,
     /// The arguments make no sense together (exit code 2).
     #[error("{0}")]
     Usage(String),
 }
 
 impl Error {
-    /// The process exit code for this error: 2 for usage, 1 for everything else.
+    /// The process exit code for this error: 2 for usage, 130 when interrupted, 1 for everything
+    /// else.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) => 2,
+            Error::Interrupted => 130,
             _ => 1,
         }
     }

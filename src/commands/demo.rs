@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use udpscope::Error;
 use udpscope::capture::{namespace, privileges};
-use udpscope::demo::{self, DemoConfig, Network};
+use udpscope::demo::{self, DemoConfig, Network, Stage};
 use udpscope::sink::printer::color_wanted;
 
 use crate::cli::DemoArgs;
@@ -52,21 +52,66 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode, Error> {
         json: args.json,
         color,
     };
-    let outcome = demo::run(&config, &shutdown);
-    // The namespaces go now, whatever happened (and on Ctrl-C, which only sets the flag).
-    drop(lab_guard);
-    let outcome = outcome?;
-
-    let mut out = io::BufWriter::new(stdout.lock());
-    let io_error = |source| Error::Output { source };
+    let (interface, server_addr) = config.network.capture_point();
     let where_ = if args.lab {
         format!(
-            "the lab's network: VM1 192.168.100.4 (server, capture on {}) and VM2 192.168.100.5 (client) on a bridge, in network namespaces",
-            outcome.interface
+            "the lab's network: VM1 192.168.100.4 (server, capture on {interface}) and VM2 192.168.100.5 (client) on a bridge, in network namespaces"
         )
     } else {
         "loopback, in a private network namespace".to_string()
     };
+    // Each part is written out as it happens (a terminal sees the conversation live).
+    let mut out = io::BufWriter::new(stdout.lock());
+    let io_error = |source| Error::Output { source };
+    let json = args.json;
+    if !json {
+        writeln!(
+            out,
+            "udpscope demo: the lab \"mode non connecté\" on {where_}, UDP port {}\n",
+            server_addr.port()
+        )
+        .map_err(io_error)?;
+        writeln!(
+            out,
+            "── the conversation: the lab's client (VM2) and `udpscope server --reply \"{}\"` (VM1) ──",
+            demo::REPLY
+        )
+        .map_err(io_error)?;
+        out.flush().map_err(io_error)?;
+    }
+    let mut tcp_started = false;
+    let mut show = |stage: Stage<'_>| -> Result<(), Error> {
+        if json {
+            return Ok(());
+        }
+        match stage {
+            Stage::Conversation(line) => writeln!(out, "{line}").map_err(io_error)?,
+            Stage::Server { lines, summary } => {
+                writeln!(out, "\n── what the server printed ──").map_err(io_error)?;
+                out.write_all(lines).map_err(io_error)?;
+                writeln!(
+                    out,
+                    "(still listening: nothing told the server that the client left)"
+                )
+                .map_err(io_error)?;
+                write!(out, "\n{summary}").map_err(io_error)?;
+            }
+            Stage::Tcp(line) => {
+                if !tcp_started {
+                    tcp_started = true;
+                    writeln!(out, "\n── the same conversation over TCP, for contrast ──")
+                        .map_err(io_error)?;
+                }
+                writeln!(out, "{line}").map_err(io_error)?;
+            }
+        }
+        out.flush().map_err(io_error)
+    };
+    let outcome = demo::run(&config, &shutdown, &mut show);
+    // The namespaces go now, whatever happened (and on Ctrl-C, which only sets the flag).
+    drop(lab_guard);
+    let outcome = outcome?;
+
     if args.json {
         out.write_all(&outcome.capture_lines).map_err(io_error)?;
         outcome
@@ -74,31 +119,6 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode, Error> {
             .write_json(&mut out, &outcome.stats)
             .map_err(io_error)?;
     } else {
-        writeln!(
-            out,
-            "udpscope demo: the lab \"mode non connecté\" on {where_}, UDP port {}\n",
-            outcome.server_addr.port()
-        )
-        .map_err(io_error)?;
-        writeln!(out, "── the conversation: the lab's client (VM2) and `udpscope server --reply \"{}\"` (VM1) ──", demo::REPLY).map_err(io_error)?;
-        for line in &outcome.transcript {
-            writeln!(out, "{line}").map_err(io_error)?;
-        }
-        writeln!(out, "\n── what the server printed ──").map_err(io_error)?;
-        out.write_all(&outcome.server_lines).map_err(io_error)?;
-        writeln!(
-            out,
-            "(still listening: nothing told the server that the client left)"
-        )
-        .map_err(io_error)?;
-        write!(out, "\n{}", outcome.server).map_err(io_error)?;
-        if !outcome.tcp_transcript.is_empty() {
-            writeln!(out, "\n── the same conversation over TCP, for contrast ──")
-                .map_err(io_error)?;
-            for line in &outcome.tcp_transcript {
-                writeln!(out, "{line}").map_err(io_error)?;
-            }
-        }
         writeln!(
             out,
             "\n\n── each datagram as captured on {} ──",

@@ -40,6 +40,24 @@ pub const LAB_MESSAGES: [&str; 4] = [
 pub const REPLY: &str = "Bien reçu";
 /// How long the client waits for each answer (the lab's client blocks on recvfrom).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest wait before a stop request (Ctrl-C) is noticed.
+const SHUTDOWN_POLL: Duration = Duration::from_millis(100);
+
+/// A part of the demo shown as it happens, before the capture's part at the end.
+#[derive(Debug)]
+pub enum Stage<'a> {
+    /// A line of the UDP conversation as the client saw it.
+    Conversation(&'a str),
+    /// The UDP conversation is over: what the server printed, and its summary.
+    Server {
+        /// One line per datagram the server received.
+        lines: &'a [u8],
+        /// The server's end summary.
+        summary: &'a ServerSummary,
+    },
+    /// A line of the TCP conversation (`--tcp`).
+    Tcp(&'a str),
+}
 
 /// Where the demo runs.
 #[derive(Clone, Debug)]
@@ -119,6 +137,14 @@ fn placement(network: &Network) -> Placement {
     }
 }
 
+impl Network {
+    /// The interface the demo captures on, and the server's address.
+    pub fn capture_point(&self) -> (String, SocketAddr) {
+        let place = placement(self);
+        (place.capture_interface, place.server)
+    }
+}
+
 /// Runs `work` on a new thread, first moved into network namespace `netns` when given.
 fn spawn_in<T: Send + 'static>(
     netns: Option<String>,
@@ -145,7 +171,13 @@ fn joined<T>(handle: thread::JoinHandle<Result<T>>, what: &str) -> Result<T> {
 }
 
 /// Plays the lab. The process (Loopback) or the namespaces (Lab) must be ready.
-pub fn run(config: &DemoConfig, shutdown: &Shutdown) -> Result<DemoOutcome> {
+/// `show` is called with each [`Stage`] as it happens; Ctrl-C (`shutdown`) ends the demo
+/// within [`SHUTDOWN_POLL`] or so with [`Error::Interrupted`], its capture file closed.
+pub fn run(
+    config: &DemoConfig,
+    shutdown: &Shutdown,
+    show: &mut dyn FnMut(Stage<'_>) -> Result<()>,
+) -> Result<DemoOutcome> {
     let place = placement(&config.network);
     if let Some(parent) = config.write.parent()
         && !parent.as_os_str().is_empty()
@@ -281,25 +313,55 @@ pub fn run(config: &DemoConfig, shutdown: &Shutdown) -> Result<DemoOutcome> {
         });
     }
 
-    // 3. The client, like the lab's client2.py: send a line, wait for the answer.
+    // 3. The client, like the lab's client2.py: send a line, wait for the answer. Each line
+    //    is shown as it happens.
+    let interrupted = |capture_stop: &Shutdown, server_stop: &Shutdown, capture| {
+        stop_all(capture_stop, server_stop);
+        // The capture still drains and closes its file: what was captured stays valid.
+        let _ = joined(capture, "capture");
+        Err(Error::Interrupted)
+    };
     let messages = config.messages.clone();
     let server_addr = place.server;
+    let (line_tx, line_rx) = mpsc::channel();
+    let client_stop = shutdown.clone();
     let client = spawn_in(place.client_netns.clone(), move || {
-        udp_client(server_addr, &messages)
+        udp_client(server_addr, &messages, &line_tx, &client_stop)
     });
-    let transcript = joined(client, "client");
+    let transcript = relay_lines(&line_rx, shutdown, &mut |line| {
+        show(Stage::Conversation(line))
+    });
+    if shutdown.is_triggered() {
+        return interrupted(&capture_stop, &server_stop, capture);
+    }
+    let transcript = joined(client, "client").and(transcript);
+    // The UDP part is over: the server is stopped (it never learns the client left).
+    server_stop.trigger();
+    let served = joined(server, "server");
+    if let (Ok(_), Ok((lines, summary))) = (&transcript, &served)
+        && let Err(e) = show(Stage::Server { lines, summary })
+    {
+        capture_stop.trigger();
+        let _ = joined(capture, "capture");
+        return Err(e);
+    }
     let tcp_transcript = match tcp_server {
         None => Ok(Vec::new()),
-        // The UDP part failed or was interrupted: that is what gets reported.
-        Some(_) if transcript.is_err() || shutdown.is_triggered() => Ok(Vec::new()),
+        // The UDP part failed: that is what gets reported.
+        Some(_) if transcript.is_err() || served.is_err() => Ok(Vec::new()),
         // The client connects only once the listener is bound (else: refused).
         Some(handle) => match tcp_bound_rx.recv_timeout(Duration::from_secs(10)) {
             Ok(true) => {
                 let messages = config.messages.clone();
+                let (line_tx, line_rx) = mpsc::channel();
                 let client = spawn_in(place.client_netns.clone(), move || {
-                    tcp_client(server_addr, &messages)
+                    tcp_client(server_addr, &messages, &line_tx)
                 });
-                let lines = joined(client, "TCP client");
+                let lines = relay_lines(&line_rx, shutdown, &mut |line| show(Stage::Tcp(line)));
+                if shutdown.is_triggered() {
+                    return interrupted(&capture_stop, &server_stop, capture);
+                }
+                let lines = joined(client, "TCP client").and(lines);
                 joined(handle, "TCP server").and(lines)
             }
             _ => joined(handle, "TCP server").and_then(|()| {
@@ -311,13 +373,16 @@ pub fn run(config: &DemoConfig, shutdown: &Shutdown) -> Result<DemoOutcome> {
         },
     };
 
-    // 4. Stop: the server never learns the client left; we simply stop it.
+    // 4. Stop.
     stop_all(&capture_stop, &server_stop);
     let (interface, capture_stats, written, capture_lines, analysis, stats) =
         joined(capture, "capture")?;
-    let (server_lines, server_summary) = joined(server, "server")?;
+    let (server_lines, server_summary) = served?;
     let transcript = transcript?;
     let tcp_transcript = tcp_transcript?;
+    if shutdown.is_triggered() {
+        return Err(Error::Interrupted);
+    }
     Ok(DemoOutcome {
         transcript,
         server_lines,
@@ -333,7 +398,33 @@ pub fn run(config: &DemoConfig, shutdown: &Shutdown) -> Result<DemoOutcome> {
     })
 }
 
-fn udp_client(server: SocketAddr, messages: &[String]) -> Result<Vec<String>> {
+/// Shows each line a client thread sends as it comes, until the thread hangs up (it is done)
+/// or `shutdown` is triggered; returns every line.
+fn relay_lines(
+    lines: &mpsc::Receiver<String>,
+    shutdown: &Shutdown,
+    show: &mut dyn FnMut(&str) -> Result<()>,
+) -> Result<Vec<String>> {
+    let mut all = Vec::new();
+    while !shutdown.is_triggered() {
+        match lines.recv_timeout(SHUTDOWN_POLL) {
+            Ok(line) => {
+                show(&line)?;
+                all.push(line);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    Ok(all)
+}
+
+fn udp_client(
+    server: SocketAddr,
+    messages: &[String],
+    lines: &mpsc::Sender<String>,
+    shutdown: &Shutdown,
+) -> Result<()> {
     let (socket, server) = crate::chat::client::connect(&server.to_string())?;
     let socket_error = |what: &'static str| {
         move |source| Error::Socket {
@@ -342,37 +433,40 @@ fn udp_client(server: SocketAddr, messages: &[String]) -> Result<Vec<String>> {
             source,
         }
     };
+    // Short waits, so a Ctrl-C is noticed within one of them.
     socket
-        .set_read_timeout(Some(REPLY_TIMEOUT))
+        .set_read_timeout(Some(SHUTDOWN_POLL))
         .map_err(socket_error("cannot set a timeout for"))?;
     let prompt = format!("client@vm2:{}$ ", server.port());
-    let mut transcript = Vec::new();
     let mut buffer = vec![0u8; 65_536];
     for message in messages {
-        transcript.push(format!("{prompt}{message}"));
+        if shutdown.is_triggered() {
+            break;
+        }
+        let _ = lines.send(format!("{prompt}{message}"));
         socket
             .send(message.as_bytes())
             .map_err(socket_error("cannot send to"))?;
-        match socket.recv(&mut buffer) {
-            Ok(len) => transcript.push(format!(
-                "Server : {}",
-                crate::chat::text::show(&buffer[..len])
-            )),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                transcript.push(
-                    "(no answer: the datagram or its reply was lost, and UDP does not retry)"
-                        .into(),
-                );
+        let deadline = std::time::Instant::now() + REPLY_TIMEOUT;
+        let answer = loop {
+            match socket.recv(&mut buffer) {
+                Ok(len) => break Some(len),
+                Err(e) if crate::shutdown::is_wakeup(&e) => {
+                    if shutdown.is_triggered() || std::time::Instant::now() >= deadline {
+                        break None;
+                    }
+                }
+                Err(e) => return Err(socket_error("cannot receive from")(e)),
             }
-            Err(e) => return Err(socket_error("cannot receive from")(e)),
-        }
+        };
+        let _ = lines.send(match answer {
+            Some(len) => format!("Server : {}", crate::chat::text::show(&buffer[..len])),
+            None => {
+                "(no answer: the datagram or its reply was lost, and UDP does not retry)".into()
+            }
+        });
     }
-    Ok(transcript)
+    Ok(())
 }
 
 /// The same conversation over TCP: connect (handshake), a line each way per message, close
@@ -424,7 +518,7 @@ fn tcp_echo_server(addr: SocketAddr, bound: mpsc::Sender<bool>) -> Result<()> {
     Ok(())
 }
 
-fn tcp_client(server: SocketAddr, messages: &[String]) -> Result<Vec<String>> {
+fn tcp_client(server: SocketAddr, messages: &[String], lines: &mpsc::Sender<String>) -> Result<()> {
     let error = |what: &'static str| {
         move |source| Error::Socket {
             what,
@@ -444,9 +538,8 @@ fn tcp_client(server: SocketAddr, messages: &[String]) -> Result<Vec<String>> {
     );
     let mut writer = stream;
     let prompt = format!("client@vm2:{}$ ", server.port());
-    let mut transcript = Vec::new();
     for message in messages {
-        transcript.push(format!("{prompt}{message}"));
+        let _ = lines.send(format!("{prompt}{message}"));
         writer
             .write_all(format!("{message}\n").as_bytes())
             .map_err(error("cannot send to"))?;
@@ -454,13 +547,19 @@ fn tcp_client(server: SocketAddr, messages: &[String]) -> Result<Vec<String>> {
         reader
             .read_line(&mut reply)
             .map_err(error("cannot receive from"))?;
-        transcript.push(format!("Server : {}", reply.trim_end()));
+        let _ = lines.send(format!(
+            "Server : {}",
+            crate::chat::text::show(reply.trim_end().as_bytes())
+        ));
     }
-    // Closing sends FIN: the server learns that the client left, which UDP cannot do.
+    // Closing sends FIN: the server learns that the client left, which UDP cannot do. (Only
+    // dropping `writer` would send nothing: `reader` holds a second descriptor of the socket,
+    // and the demo would wait for the read timeout, the 2 s of silence a user saw.)
+    let _ = writer.shutdown(std::net::Shutdown::Write);
     drop(writer);
     let mut rest = Vec::new();
     let _ = reader.read_to_end(&mut rest);
-    Ok(transcript)
+    Ok(())
 }
 
 /// Messages from a file: one per line, empty lines kept (an empty datagram is legal).
