@@ -4,8 +4,8 @@
 use std::fs;
 use std::io;
 
-use super::ring;
 use crate::error::{Error, Result};
+use crate::sys::user;
 
 /// Bits in the capability sets (linux/capability.h).
 const CAP_NET_ADMIN: u32 = 12;
@@ -102,13 +102,13 @@ pub fn permission_error(interface: &str) -> Error {
 /// Switches the process to `user` (its uid, primary gid, and no other groups). Call after the
 /// capture socket is open and before creating output files, so they belong to `user`.
 pub fn drop_to_user(user: &str) -> Result<()> {
-    let account = ring::lookup_user(user)
+    let account = user::lookup_user(user)
         .map_err(|source| Error::System {
             what: format!("cannot look up user {user}"),
             source,
         })?
         .ok_or_else(|| Error::Usage(format!("-Z {user}: no such user")))?;
-    ring::become_user(&account).map_err(|source| Error::System {
+    user::become_user(&account).map_err(|source| Error::System {
         what: format!("cannot switch to user {user}"),
         source,
     })

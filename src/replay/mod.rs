@@ -9,27 +9,20 @@
 //! - [`schedule`]: pure arithmetic from capture timestamps to deadlines.
 //! - [`pacer`]: sleeps to those deadlines (sleep, then spin the last stretch).
 //! - [`sender`]: the connected UDP socket; counts sent, failed and refused; batches at top speed.
-//! - [`expect`]: the reply listener and the comparison with recorded replies (with
-//!   `receive_buffer`, which enlarges the replay socket's queue for them).
+//! - [`expect`]: the reply listener and the comparison with recorded replies.
 //! - [`report`]: the end report, text or JSON.
 //! - [`plan`]: `--dry-run`, the schedule without sending.
 //! - [`recording`]: a capture file read as records, one pass at a time.
 //! - [`raw`]: `--raw`, whole Ethernet frames injected on an interface (root).
 
-#![deny(unsafe_code)]
-
 pub mod expect;
 pub mod pacer;
 pub mod plan;
 pub mod raw;
-#[allow(unsafe_code)]
-mod receive_buffer;
 pub mod recording;
 pub mod report;
 pub mod schedule;
 pub mod sender;
-#[allow(unsafe_code)]
-mod sendmmsg;
 
 use std::borrow::Cow;
 use std::fmt;
