@@ -126,13 +126,12 @@ impl std::fmt::Debug for Capture {
 
 impl Capture {
     /// Opens the capture. Errors: [`Error::Permission`] without CAP_NET_RAW,
-    /// [`Error::NoInterface`] for an unknown name, [`Error::Capture`] for the rest.
+    /// [`Error::NoInterface`] for an unknown name, [`Error::NoDefaultInterface`] when none is
+    /// named and no interface holds the default route, [`Error::Capture`] for the rest.
     pub fn open(config: CaptureConfig) -> Result<Capture> {
         let name = match config.interface.clone() {
             Some(name) => name,
-            None => default_route_interface().ok_or_else(|| {
-                Error::NoInterface("(none holds the default route; use -i)".into())
-            })?,
+            None => default_route_interface().ok_or(Error::NoDefaultInterface)?,
         };
         let any = name == ANY;
         let all = interfaces::list()?;

@@ -101,13 +101,14 @@ pub fn permission_error(interface: &str) -> Error {
 
 /// Switches the process to `user` (its uid, primary gid, and no other groups). Call after the
 /// capture socket is open and before creating output files, so they belong to `user`.
+/// [`Error::NoSuchUser`] when the user database does not know `user`.
 pub fn drop_to_user(user: &str) -> Result<()> {
     let account = user::lookup_user(user)
         .map_err(|source| Error::System {
             what: format!("cannot look up user {user}"),
             source,
         })?
-        .ok_or_else(|| Error::Usage(format!("-Z {user}: no such user")))?;
+        .ok_or_else(|| Error::NoSuchUser(user.to_string()))?;
     user::become_user(&account).map_err(|source| Error::System {
         what: format!("cannot switch to user {user}"),
         source,
@@ -154,10 +155,10 @@ mod tests {
     }
 
     #[test]
-    fn unknown_user_is_a_usage_error() {
+    fn unknown_user_is_no_such_user() {
         assert!(matches!(
             drop_to_user("no-such-user-udpscope"),
-            Err(Error::Usage(_))
+            Err(Error::NoSuchUser(user)) if user == "no-such-user-udpscope"
         ));
     }
 }

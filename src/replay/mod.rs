@@ -40,6 +40,7 @@ pub use schedule::{Schedule, Timing};
 pub use sender::{SendCounters, Sender};
 
 use crate::Error;
+use crate::error::Invalid;
 use crate::shutdown::Shutdown;
 use expect::Listener;
 use report::Lateness;
@@ -185,16 +186,14 @@ impl Replayer {
     }
 
     /// An engine sending through another transmitter (`--raw`). There is no socket to hear
-    /// replies on, so `expect_replies` is a usage error here.
+    /// replies on, so `expect_replies` is [`Invalid::RepliesNeedSocket`] here.
     pub fn with_transmitter(
         sender: Box<dyn Transmit>,
         config: ReplayConfig,
         shutdown: Shutdown,
     ) -> Result<Self, Error> {
         if config.expect_replies {
-            return Err(Error::Usage(
-                "--expect-replies needs the UDP socket: it cannot be used with --raw".into(),
-            ));
+            return Err(Invalid::RepliesNeedSocket.into());
         }
         Self::build(sender, None, config, shutdown)
     }
