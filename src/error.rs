@@ -10,12 +10,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Everything that can stop a command. Per-packet oddities are not errors (see
 /// [`crate::decode::Skip`]); these are failures of files, sockets and the system.
 ///
-/// Each variant's message names the object (path, address, interface, record) and ends with
-/// the cause, so the binary prints it on one line after `udpscope: `.
+/// Each variant's message says what failed and where (path, address, interface, record); the
+/// cause is not in it but in [`std::error::Error::source`], so a printer that walks the chain
+/// shows each cause once (the binary prints `udpscope: cannot write x.pcap: No space left on
+/// device`). Values the library cannot work with are [`Error::Invalid`] and the like, named by
+/// what is wrong rather than by the command-line flag they came from: the binary names flags.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file could not be opened or created.
-    #[error("cannot open {}: {source}", path.display())]
+    #[error("cannot open {}", path.display())]
     Open {
         /// The file.
         path: PathBuf,
@@ -42,7 +45,7 @@ pub enum Error {
         reason: String,
     },
     /// Reading a file failed below the format layer.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
@@ -51,7 +54,7 @@ pub enum Error {
         source: io::Error,
     },
     /// Writing an output file failed (disk full, permission, ...).
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Write {
         /// The file.
         path: PathBuf,
@@ -60,14 +63,14 @@ pub enum Error {
         source: io::Error,
     },
     /// Writing to standard output failed for a reason other than a closed pipe.
-    #[error("cannot write output: {source}")]
+    #[error("cannot write output")]
     Output {
         /// The cause.
         #[source]
         source: io::Error,
     },
     /// A socket could not be bound.
-    #[error("cannot bind {addr}: {source}")]
+    #[error("cannot bind {addr}")]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -76,7 +79,7 @@ pub enum Error {
         source: io::Error,
     },
     /// A socket operation failed.
-    #[error("{what} {addr}: {source}")]
+    #[error("{what} {addr}")]
     Socket {
         /// What was attempted ("cannot send to", "cannot receive on", ...).
         what: &'static str,
@@ -104,11 +107,32 @@ pub enum Error {
         /// Path of the running binary, for the setcap hint.
         binary: String,
     },
+    /// A packet socket for injecting frames needs CAP_NET_RAW and the process does not have it.
+    #[error("cannot open a packet socket to inject frames on {interface} (needs CAP_NET_RAW)")]
+    InjectPermission {
+        /// The interface.
+        interface: String,
+        /// The kernel's refusal (EPERM or EACCES).
+        #[source]
+        source: io::Error,
+    },
     /// The named interface does not exist.
     #[error("no such interface: {0} (see `udpscope interfaces`)")]
     NoInterface(String),
+    /// No interface was named and none holds the default route.
+    #[error("no interface holds the default route")]
+    NoDefaultInterface,
+    /// The user to switch to is not in the user database.
+    #[error("no such user: {0}")]
+    NoSuchUser(String),
+    /// A value given to the library that it cannot work with.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// A recorded datagram cannot be rebuilt as a frame to inject.
+    #[error(transparent)]
+    Frame(#[from] crate::replay::raw::FrameError),
     /// A packet socket or ring operation on an interface failed.
-    #[error("{what} on {interface}: {source}")]
+    #[error("{what} on {interface}")]
     Capture {
         /// What was attempted.
         what: &'static str,
@@ -119,7 +143,7 @@ pub enum Error {
         source: io::Error,
     },
     /// A system operation not tied to a file or socket failed.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     System {
         /// What was attempted.
         what: String,
@@ -147,19 +171,48 @@ pub enum Error {
     /// expects of a program interrupted by Ctrl-C).
     #[error("interrupted")]
     Interrupted,
-    /// The arguments make no sense together (exit code 2).
+    /// The command-line arguments make no sense together; built by the binary, which words
+    /// the message in its flags.
     #[error("{0}")]
     Usage(String),
 }
 
-impl Error {
-    /// The process exit code for this error: 2 for usage, 130 when interrupted, 1 for everything
-    /// else.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Error::Usage(_) => 2,
-            Error::Interrupted => 130,
-            _ => 1,
-        }
+/// A value the library was handed that it cannot work with, said without naming where it came
+/// from (the binary knows which flag that was).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum Invalid {
+    /// A replay speed factor that is not a finite positive number.
+    #[error("the speed must be a positive number, not {0}")]
+    Speed(f64),
+    /// A replay rate (datagrams per second) that is not a finite positive number.
+    #[error("the rate must be a positive number, not {0}")]
+    Rate(f64),
+    /// A cap on pauses (seconds) that is negative or not finite.
+    #[error("the maximal gap must be zero or a positive number of seconds, not {0}")]
+    MaxGap(f64),
+    /// Text that is not a MAC address.
+    #[error("{0:?} is not a MAC address like 02:00:00:00:00:04")]
+    Mac(String),
+    /// Replies are heard on the replay's UDP socket, and a transmitter injecting frames has none.
+    #[error("replies can only be expected on a UDP socket, not when injecting frames")]
+    RepliesNeedSocket,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_says_what_and_where_and_leaves_the_cause_to_the_source_chain() {
+        let e = Error::Write {
+            path: "captures/x.pcap".into(),
+            source: io::Error::from_raw_os_error(libc::ENOSPC),
+        };
+        assert_eq!(e.to_string(), "cannot write captures/x.pcap");
+        let cause = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(
+            cause.as_deref(),
+            Some("No space left on device (os error 28)")
+        );
     }
 }

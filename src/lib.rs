@@ -36,11 +36,11 @@
 //! [`demo`] plays the whole lab: capture, server and client threads in a private network
 //! namespace, or in the lab's namespaces (VM1, VM2 and a bridge).
 //!
-//! `unsafe` is denied crate-wide except in the modules that must talk to the kernel: the
-//! AF_PACKET ring, socket options and user switch (`capture::ring`), network namespaces
-//! ([`capture::namespace`]), and in replay the batched `sendmmsg` with UDP GSO
-//! (`replay::sendmmsg`) and the reply queue's size (`replay::receive_buffer`). Every block says
-//! why it is sound in a `// SAFETY:` comment.
+//! `unsafe` is denied crate-wide except in one module, `sys`, which holds every kernel call
+//! std does not wrap: the AF_PACKET socket, its options and the TPACKET_V3 ring, interface
+//! ioctls, network namespaces, the user switch of `capture -Z`, and replay's batched
+//! `sendmmsg` with UDP GSO and the reply queue's size. Capture, replay, demo and privileges
+//! call its safe functions; every block in it says why it is sound in a `// SAFETY:` comment.
 //!
 //! # Modules
 //! - [`frame`]: `Frame` and `LinkType`, the unit every source produces.
@@ -55,6 +55,7 @@
 //! - [`chat`]: the lab's UDP server and client.
 //! - [`demo`]: the whole lab in one process, on an isolated network.
 //! - [`shutdown`]: the one flag that tells long-running loops to stop.
+//! - `sys` (private): the kernel interface, the crate's only `unsafe`.
 
 #![deny(unsafe_code)]
 
@@ -71,6 +72,8 @@ pub mod replay;
 pub mod shutdown;
 pub mod sink;
 pub mod source;
+#[allow(unsafe_code)]
+mod sys;
 
 pub use error::Error;
 

@@ -1,20 +1,10 @@
 //! Builds the classic BPF program the kernel runs on every frame before it reaches the ring:
 //! "UDP to or from port N" over IPv4 and IPv6, the snaplen, and the loopback duplicate drop.
 //!
-//! Pure construction: no sockets here. `ring.rs` hands the instructions to `SO_ATTACH_FILTER`.
+//! Pure construction: no sockets here. `sys::packet::attach_filter` hands the program to
+//! `SO_ATTACH_FILTER`.
 
-/// One classic BPF instruction, laid out like the kernel's `struct sock_filter`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Instruction {
-    /// Opcode (class | size | mode, or class | op | source).
-    pub code: u16,
-    /// Jump offset when the condition holds.
-    pub jt: u8,
-    /// Jump offset when it does not.
-    pub jf: u8,
-    /// Constant operand.
-    pub k: u32,
-}
+pub use crate::sys::packet::Instruction;
 
 /// How the frames the filter sees begin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -124,7 +124,7 @@ pub fn default_route_ipv6(table: &str) -> Option<String> {
 /// `ARPHRD_*` hardware type of `name`: asked of the kernel in this thread's network namespace,
 /// else read from sysfs; `None` when neither tells.
 pub fn hardware_type(name: &str) -> Option<u16> {
-    if let Ok(hardware) = super::ring::hardware_type(name) {
+    if let Ok(hardware) = crate::sys::interface::hardware_type(name) {
         return Some(hardware);
     }
     // A name with a slash would escape the directory; kernel names never contain one.

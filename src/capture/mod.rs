@@ -10,15 +10,12 @@
 //! The socket receives nothing until `bind`, after the filter is attached, so no unfiltered
 //! frame is ever counted; at stop a reject-all filter replaces it, so the counts stop moving
 //! while the ring drains. 802.1Q tags the kernel strips into the frame header are put back in
-//! the frame, as libpcap does. Only `ring` contains `unsafe`.
-
-#![deny(unsafe_code)]
+//! the frame, as libpcap does. The socket and ring calls themselves live in `crate::sys`.
 
 mod bpf;
 pub mod interfaces;
 pub mod namespace;
 pub mod privileges;
-mod ring;
 
 use std::io;
 use std::mem::{offset_of, size_of};
@@ -29,9 +26,10 @@ use std::time::{Duration, Instant};
 pub use interfaces::{Interface, default_route_interface};
 
 use self::bpf::{FilterSpec, Framing, Outgoing};
-use self::ring::{Geometry, KernelCounters, Readiness, Ring};
 use crate::error::{Error, Result};
 use crate::frame::{Frame, LinkType};
+use crate::sys::packet::{self, KernelCounters, Readiness};
+use crate::sys::ring::{Geometry, Ring};
 
 /// Interface name that captures on every interface at once (frames in LINUX_SLL2).
 pub const ANY: &str = "any";
@@ -124,13 +122,12 @@ impl std::fmt::Debug for Capture {
 
 impl Capture {
     /// Opens the capture. Errors: [`Error::Permission`] without CAP_NET_RAW,
-    /// [`Error::NoInterface`] for an unknown name, [`Error::Capture`] for the rest.
+    /// [`Error::NoInterface`] for an unknown name, [`Error::NoDefaultInterface`] when none is
+    /// named and no interface holds the default route, [`Error::Capture`] for the rest.
     pub fn open(config: CaptureConfig) -> Result<Capture> {
         let name = match config.interface.clone() {
             Some(name) => name,
-            None => default_route_interface().ok_or_else(|| {
-                Error::NoInterface("(none holds the default route; use -i)".into())
-            })?,
+            None => default_route_interface().ok_or(Error::NoDefaultInterface)?,
         };
         let any = name == ANY;
         let all = interfaces::list()?;
@@ -191,19 +188,19 @@ impl Capture {
             let name = name.clone();
             move |e: io::Error| capture_error(what, &name, e)
         };
-        let socket = ring::open_socket(cooked).map_err(|e| {
+        let socket = packet::open_socket(cooked).map_err(|e| {
             if privileges::is_permission_denied(&e) {
                 privileges::permission_error(&name)
             } else {
                 capture_error("cannot open packet socket", &name, e)
             }
         })?;
-        ring::set_tpacket_v3(&socket).map_err(fail("cannot select TPACKET_V3"))?;
+        packet::set_tpacket_v3(&socket).map_err(fail("cannot select TPACKET_V3"))?;
         if cooked {
-            ring::set_reserve(&socket, SLL2_HEADER_LEN as u32)
+            packet::set_reserve(&socket, SLL2_HEADER_LEN as u32)
                 .map_err(fail("cannot reserve header room"))?;
         }
-        ring::attach_filter(&socket, &bpf::program(&spec))
+        packet::attach_filter(&socket, &bpf::program(&spec))
             .map_err(fail("cannot attach BPF filter"))?;
         // With the port filter only UDP frames get in, none longer than an IP packet can be;
         // without it, any frame up to the snaplen.
@@ -219,10 +216,10 @@ impl Capture {
         };
         let ring = Ring::new(&socket, geometry).map_err(fail("cannot set up TPACKET_V3 ring"))?;
         if config.promiscuous && !any {
-            ring::set_promiscuous(&socket, ifindex)
+            packet::set_promiscuous(&socket, ifindex)
                 .map_err(fail("cannot enable promiscuous mode"))?;
         }
-        ring::bind(&socket, ifindex).map_err(|e| match e.raw_os_error() {
+        packet::bind(&socket, ifindex).map_err(|e| match e.raw_os_error() {
             Some(libc::ENODEV) => Error::NoInterface(name.clone()),
             _ => capture_error("cannot bind packet socket", &name, e),
         })?;
@@ -265,13 +262,13 @@ impl Capture {
         if delivered > 0 || flow.is_break() {
             return Ok(flow);
         }
-        match ring::wait(&self.socket, timeout)
+        match packet::wait(&self.socket, timeout)
             .map_err(|e| capture_error("cannot wait for frames", &self.interface, e))?
         {
             Readiness::Idle | Readiness::Readable => Ok(self.deliver_ready(on_frame).1),
             Readiness::Error => {
                 // Reading SO_ERROR clears it, so the drain's polls do not spin on it.
-                let cause = ring::take_socket_error(&self.socket);
+                let cause = packet::take_socket_error(&self.socket);
                 self.drain(on_frame)?;
                 Err(capture_error("capture stopped", &self.interface, cause))
             }
@@ -299,7 +296,7 @@ impl Capture {
                 break;
             }
             // An error here has already been reported by SO_ERROR; keep draining until the deadline.
-            let _ = ring::wait(&self.socket, deadline - now);
+            let _ = packet::wait(&self.socket, deadline - now);
         }
         let _ = self.deliver_ready(on_frame);
         Ok(())
@@ -309,13 +306,13 @@ impl Capture {
     /// Called by [`Capture::drain`]; call it before [`Capture::stats`] after a `Break` too, so
     /// the counts stop moving.
     pub fn stop_accepting(&mut self) -> Result<()> {
-        ring::attach_filter(&self.socket, &bpf::reject_all())
+        packet::attach_filter(&self.socket, &bpf::reject_all())
             .map_err(|e| capture_error("cannot detach BPF filter", &self.interface, e))
     }
 
     /// Counts so far. Reads (and thereby resets) the kernel counters, accumulating them.
     pub fn stats(&mut self) -> Result<Stats> {
-        let now = ring::statistics(&self.socket)
+        let now = packet::statistics(&self.socket)
             .map_err(|e| capture_error("cannot read capture statistics", &self.interface, e))?;
         self.counters.packets += now.packets;
         self.counters.drops += now.drops;

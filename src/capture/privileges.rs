@@ -4,8 +4,8 @@
 use std::fs;
 use std::io;
 
-use super::ring;
 use crate::error::{Error, Result};
+use crate::sys::user;
 
 /// Bits in the capability sets (linux/capability.h).
 const CAP_NET_ADMIN: u32 = 12;
@@ -101,14 +101,15 @@ pub fn permission_error(interface: &str) -> Error {
 
 /// Switches the process to `user` (its uid, primary gid, and no other groups). Call after the
 /// capture socket is open and before creating output files, so they belong to `user`.
+/// [`Error::NoSuchUser`] when the user database does not know `user`.
 pub fn drop_to_user(user: &str) -> Result<()> {
-    let account = ring::lookup_user(user)
+    let account = user::lookup_user(user)
         .map_err(|source| Error::System {
             what: format!("cannot look up user {user}"),
             source,
         })?
-        .ok_or_else(|| Error::Usage(format!("-Z {user}: no such user")))?;
-    ring::become_user(&account).map_err(|source| Error::System {
+        .ok_or_else(|| Error::NoSuchUser(user.to_string()))?;
+    user::become_user(&account).map_err(|source| Error::System {
         what: format!("cannot switch to user {user}"),
         source,
     })
@@ -154,10 +155,10 @@ mod tests {
     }
 
     #[test]
-    fn unknown_user_is_a_usage_error() {
+    fn unknown_user_is_no_such_user() {
         assert!(matches!(
             drop_to_user("no-such-user-udpscope"),
-            Err(Error::Usage(_))
+            Err(Error::NoSuchUser(user)) if user == "no-such-user-udpscope"
         ));
     }
 }

@@ -118,7 +118,9 @@ fn raw_replay(args: &ReplayArgs, config: ReplayConfig) -> Result<ExitCode, Error
         return Err(Error::Capture {
             what: "cannot replay raw frames",
             interface: port.name,
-            source: io::Error::other(problem),
+            source: io::Error::other(format!(
+                "{problem}; or replay without --raw: a UDP socket needs neither"
+            )),
         });
     }
     let builder = FrameBuilder::new(rewrite, port.mac, port.loopback);
@@ -133,7 +135,7 @@ fn raw_replay(args: &ReplayArgs, config: ReplayConfig) -> Result<ExitCode, Error
             let frame = match builder.frame(datagram) {
                 Ok(frame) => frame,
                 Err(reason) => {
-                    build_error = Some(Error::Usage(reason));
+                    build_error = Some(reason.into());
                     return Flow::Stop;
                 }
             };

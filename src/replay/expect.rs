@@ -134,7 +134,7 @@ impl Listener {
         })?;
         // Best effort: with the default buffer a burst of replies can overflow it before this
         // thread runs, and then they are missing from the comparison.
-        super::receive_buffer::enlarge(&socket, REPLY_QUEUE_BYTES);
+        crate::sys::udp::enlarge_receive_buffer(&socket, REPLY_QUEUE_BYTES);
         let (tx, rx) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = Arc::clone(&stop);

@@ -9,27 +9,20 @@
 //! - [`schedule`]: pure arithmetic from capture timestamps to deadlines.
 //! - [`pacer`]: sleeps to those deadlines (sleep, then spin the last stretch).
 //! - [`sender`]: the connected UDP socket; counts sent, failed and refused; batches at top speed.
-//! - [`expect`]: the reply listener and the comparison with recorded replies (with
-//!   `receive_buffer`, which enlarges the replay socket's queue for them).
+//! - [`expect`]: the reply listener and the comparison with recorded replies.
 //! - [`report`]: the end report, text or JSON.
 //! - [`plan`]: `--dry-run`, the schedule without sending.
 //! - [`recording`]: a capture file read as records, one pass at a time.
 //! - [`raw`]: `--raw`, whole Ethernet frames injected on an interface (root).
 
-#![deny(unsafe_code)]
-
 pub mod expect;
 pub mod pacer;
 pub mod plan;
 pub mod raw;
-#[allow(unsafe_code)]
-mod receive_buffer;
 pub mod recording;
 pub mod report;
 pub mod schedule;
 pub mod sender;
-#[allow(unsafe_code)]
-mod sendmmsg;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -47,6 +40,7 @@ pub use schedule::{Schedule, Timing};
 pub use sender::{SendCounters, Sender};
 
 use crate::Error;
+use crate::error::Invalid;
 use crate::shutdown::Shutdown;
 use expect::Listener;
 use report::Lateness;
@@ -192,16 +186,14 @@ impl Replayer {
     }
 
     /// An engine sending through another transmitter (`--raw`). There is no socket to hear
-    /// replies on, so `expect_replies` is a usage error here.
+    /// replies on, so `expect_replies` is [`Invalid::RepliesNeedSocket`] here.
     pub fn with_transmitter(
         sender: Box<dyn Transmit>,
         config: ReplayConfig,
         shutdown: Shutdown,
     ) -> Result<Self, Error> {
         if config.expect_replies {
-            return Err(Error::Usage(
-                "--expect-replies needs the UDP socket: it cannot be used with --raw".into(),
-            ));
+            return Err(Invalid::RepliesNeedSocket.into());
         }
         Self::build(sender, None, config, shutdown)
     }

@@ -18,6 +18,8 @@ use super::Transmit;
 use super::sender::SendCounters;
 use crate::Error;
 use crate::decode::Datagram;
+use crate::error::Invalid;
+use crate::frame::LinkType;
 
 /// Address rewrites applied to every injected frame.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -32,13 +34,45 @@ pub struct Rewrite {
     pub dst_port: Option<u16>,
 }
 
-/// Reads `aa:bb:cc:dd:ee:ff` (or with `-`).
+/// Why a recorded datagram cannot be rebuilt as an Ethernet frame.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// The capture's link type records no destination MAC and no rewrite gives one.
+    #[error(
+        "frame {frame}: the capture has no destination MAC (link type {})",
+        link.map_or_else(|| "unknown".to_string(), |l| l.to_string())
+    )]
+    NoDestinationMac {
+        /// Record number.
+        frame: u64,
+        /// The capture's link type, when known.
+        link: Option<LinkType>,
+    },
+    /// IPv4 address rewrites were asked for and this datagram is IPv6.
+    #[error("frame {frame}: the address rewrites are IPv4 addresses, and this datagram is IPv6")]
+    Ipv4RewriteOfIpv6 {
+        /// Record number.
+        frame: u64,
+    },
+    /// The source and destination addresses are of different IP versions.
+    #[error("frame {frame}: mixed IP versions")]
+    MixedVersions {
+        /// Record number.
+        frame: u64,
+    },
+    /// The frame builder refused the headers or the payload.
+    #[error("frame {frame}: {reason}")]
+    Build {
+        /// Record number.
+        frame: u64,
+        /// etherparse's reason.
+        reason: String,
+    },
+}
+
+/// Reads `aa:bb:cc:dd:ee:ff` (or with `-`); [`Invalid::Mac`] for anything else.
 pub fn parse_mac(text: &str) -> Result<[u8; 6], Error> {
-    let bad = || {
-        Error::Usage(format!(
-            "--dst-mac: {text:?} is not a MAC address like 02:00:00:00:00:04"
-        ))
-    };
+    let bad = || Error::from(Invalid::Mac(text.to_string()));
     let mut mac = [0u8; 6];
     let mut parts = text.split([':', '-']);
     for byte in &mut mac {
@@ -74,20 +108,17 @@ impl FrameBuilder {
     }
 
     /// The frame for `datagram`, or why it cannot be built.
-    pub fn frame(&self, datagram: &Datagram<'_>) -> Result<Vec<u8>, String> {
+    pub fn frame(&self, datagram: &Datagram<'_>) -> Result<Vec<u8>, FrameError> {
+        let frame = datagram.frame_index;
         let dst_mac = match (self.rewrite.dst_mac, self.loopback, datagram.link.dst_mac) {
             (Some(mac), _, _) => mac,
             (None, true, _) => [0; 6],
             (None, false, Some(mac)) => mac,
             (None, false, None) => {
-                return Err(format!(
-                    "frame {}: the capture has no destination MAC (link type {}): give --dst-mac",
-                    datagram.frame_index,
-                    datagram
-                        .link
-                        .link
-                        .map_or_else(|| "unknown".to_string(), |l| l.to_string())
-                ));
+                return Err(FrameError::NoDestinationMac {
+                    frame,
+                    link: datagram.link.link,
+                });
             }
         };
         let ethernet = PacketBuilder::ethernet2(self.src_mac, dst_mac);
@@ -98,8 +129,12 @@ impl FrameBuilder {
                 let src = self.rewrite.src_ip.unwrap_or(src);
                 let dst = self.rewrite.dst_ip.unwrap_or(dst);
                 let mut header =
-                    Ipv4Header::new(0, ip.ttl, IpNumber::UDP, src.octets(), dst.octets())
-                        .map_err(|e| format!("frame {}: {e}", datagram.frame_index))?;
+                    Ipv4Header::new(0, ip.ttl, IpNumber::UDP, src.octets(), dst.octets()).map_err(
+                        |e| FrameError::Build {
+                            frame,
+                            reason: e.to_string(),
+                        },
+                    )?;
                 header.identification = ip.id as u16;
                 header.dont_fragment = ip.dont_fragment;
                 ethernet
@@ -108,22 +143,22 @@ impl FrameBuilder {
             }
             (IpAddr::V6(src), IpAddr::V6(dst)) => {
                 if self.rewrite.src_ip.is_some() || self.rewrite.dst_ip.is_some() {
-                    return Err(format!(
-                        "frame {}: --src-ip and --dst-ip rewrite IPv4 addresses, and this datagram is IPv6",
-                        datagram.frame_index
-                    ));
+                    return Err(FrameError::Ipv4RewriteOfIpv6 { frame });
                 }
                 ethernet
                     .ipv6(src.octets(), dst.octets(), ip.ttl)
                     .udp(datagram.src_port, dst_port)
             }
-            _ => return Err(format!("frame {}: mixed IP versions", datagram.frame_index)),
+            _ => return Err(FrameError::MixedVersions { frame }),
         };
-        let mut frame = Vec::with_capacity(builder.size(datagram.payload.len()));
+        let mut bytes = Vec::with_capacity(builder.size(datagram.payload.len()));
         builder
-            .write(&mut frame, &datagram.payload)
-            .map_err(|e| format!("frame {}: {e}", datagram.frame_index))?;
-        Ok(frame)
+            .write(&mut bytes, &datagram.payload)
+            .map_err(|e| FrameError::Build {
+                frame,
+                reason: e.to_string(),
+            })?;
+        Ok(bytes)
     }
 }
 
@@ -151,7 +186,8 @@ impl LoopbackSettings {
         }
     }
 
-    /// Why frames injected on loopback `interface` would be dropped, when they would.
+    /// Why frames injected on loopback `interface` would be dropped, when they would (the
+    /// binary adds that a socket replay needs neither setting).
     pub fn problem(&self, interface: &str) -> Option<String> {
         if self.route_localnet && self.accept_local {
             return None;
@@ -160,7 +196,7 @@ impl LoopbackSettings {
             "the kernel drops frames injected on {interface} as martians (127.0.0.0/8 addresses \
              and local sources are refused on input) unless route_localnet and accept_local are 1: \
              sysctl -w net.ipv4.conf.{interface}.route_localnet=1 net.ipv4.conf.{interface}.accept_local=1 \
-             (now route_localnet={}, accept_local={}); or replay without --raw: a UDP socket needs neither",
+             (now route_localnet={}, accept_local={})",
             u8::from(self.route_localnet),
             u8::from(self.accept_local)
         ))
@@ -210,14 +246,19 @@ impl RawSender {
             promiscuous: false,
             ..Default::default()
         };
-        let channel = datalink::channel(&iface, config).map_err(|source| Error::Capture {
-            what: if matches!(source.raw_os_error(), Some(libc::EPERM | libc::EACCES)) {
-                "cannot open a packet socket to inject frames (--raw needs CAP_NET_RAW: run as root)"
+        let channel = datalink::channel(&iface, config).map_err(|source| {
+            if matches!(source.raw_os_error(), Some(libc::EPERM | libc::EACCES)) {
+                Error::InjectPermission {
+                    interface: interface.to_string(),
+                    source,
+                }
             } else {
-                "cannot open a packet socket to inject frames"
-            },
-            interface: interface.to_string(),
-            source,
+                Error::Capture {
+                    what: "cannot open a packet socket to inject frames",
+                    interface: interface.to_string(),
+                    source,
+                }
+            }
         })?;
         let Channel::Ethernet(tx, _rx) = channel else {
             return Err(Error::Capture {
@@ -352,7 +393,13 @@ mod tests {
         let err = FrameBuilder::new(Rewrite::default(), [0; 6], false)
             .frame(&datagram)
             .unwrap_err();
-        assert!(err.contains("--dst-mac"), "{err}");
+        assert_eq!(
+            err,
+            FrameError::NoDestinationMac {
+                frame: 7,
+                link: Some(LinkType::LinuxSll2)
+            }
+        );
         let frame = FrameBuilder::new(Rewrite::default(), [0; 6], true)
             .frame(&datagram)
             .unwrap();

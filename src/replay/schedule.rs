@@ -2,6 +2,7 @@
 //! from the replay's start. No clock, no sleeping; the pacer turns offsets into waits.
 
 use crate::Error;
+use crate::error::Invalid;
 
 const NANOS_PER_SECOND: f64 = 1e9;
 
@@ -66,19 +67,15 @@ pub struct Schedule {
 impl Schedule {
     /// A schedule for `timing`, capping pauses at `max_gap_s` seconds when given.
     ///
-    /// Fails with [`Error::Usage`] for a speed or rate that is not a finite positive number, or
-    /// a maximal gap that is negative or not finite.
+    /// Fails with [`Error::Invalid`] for a speed or rate that is not a finite positive number,
+    /// or a maximal gap that is negative or not finite.
     pub fn new(timing: Timing, max_gap_s: Option<f64>) -> Result<Self, Error> {
         match timing {
             Timing::Original { speed } if !(speed.is_finite() && speed > 0.0) => {
-                return Err(Error::Usage(format!(
-                    "--speed must be a positive number, not {speed}"
-                )));
+                return Err(Invalid::Speed(speed).into());
             }
             Timing::Rate { pps } if !(pps.is_finite() && pps > 0.0) => {
-                return Err(Error::Usage(format!(
-                    "--pps must be a positive number, not {pps}"
-                )));
+                return Err(Invalid::Rate(pps).into());
             }
             _ => {}
         }
@@ -86,9 +83,7 @@ impl Schedule {
             None => None,
             Some(s) if s.is_finite() && s >= 0.0 => Some(seconds_to_ns(s)),
             Some(s) => {
-                return Err(Error::Usage(format!(
-                    "--max-gap must be zero or a positive number of seconds, not {s}"
-                )));
+                return Err(Invalid::MaxGap(s).into());
             }
         };
         Ok(Self {
@@ -333,7 +328,7 @@ mod tests {
     }
 
     #[test]
-    fn nonsense_speeds_rates_and_gaps_are_usage_errors() {
+    fn nonsense_speeds_rates_and_gaps_are_invalid() {
         for timing in [
             Timing::Original { speed: 0.0 },
             Timing::Original { speed: -1.0 },
@@ -345,7 +340,10 @@ mod tests {
             Timing::Rate { pps: f64::NAN },
         ] {
             assert!(
-                matches!(Schedule::new(timing, None), Err(Error::Usage(_))),
+                matches!(
+                    Schedule::new(timing, None),
+                    Err(Error::Invalid(Invalid::Speed(_) | Invalid::Rate(_)))
+                ),
                 "{timing:?}"
             );
         }
@@ -353,7 +351,7 @@ mod tests {
             let timing = Timing::Original { speed: 1.0 };
             assert!(matches!(
                 Schedule::new(timing, Some(gap)),
-                Err(Error::Usage(_))
+                Err(Error::Invalid(Invalid::MaxGap(_)))
             ));
         }
     }

@@ -17,10 +17,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::Transmit;
-use super::sendmmsg::{
+use crate::Error;
+use crate::sys::udp::{
     MAX_SEGMENTED_BYTES, MAX_SEGMENTS, Message, send_batch, supports_segmentation,
 };
-use crate::Error;
 
 /// Messages per `sendmmsg` call with `--topspeed` (each one datagram, or with UDP GSO a run
 /// of up to 64 equal-size datagrams).

@@ -1,26 +1,36 @@
-//! `sendmmsg(2)` on a connected UDP socket, for `--topspeed`, with UDP generic segmentation
-//! offload (GSO, `UDP_SEGMENT`, Linux ≥ 4.18): the replay engine's only unsafe code (std has
-//! neither a batched send nor control messages). One system call hands the kernel a batch of
-//! messages; a segmented message carries a run of equal-size datagrams that the kernel takes
-//! through its stack as one packet and cuts into datagrams as late as it can (on lo, at the
-//! receiving socket, which gets them one by one with their boundaries). Measured on one core
-//! on lo: `sendto` ≈ 300k pps, `sendmmsg` (batch 64) ≈ 410k pps.
+//! UDP socket calls std does not have, for replay: `sendmmsg(2)` with UDP generic
+//! segmentation offload (GSO, `UDP_SEGMENT`, Linux ≥ 4.18) for `--topspeed`, and enlarging a
+//! socket's receive buffer for the reply listener.
+//!
+//! One `sendmmsg` call hands the kernel a batch of messages; a segmented message carries a run
+//! of equal-size datagrams that the kernel takes through its stack as one packet and cuts into
+//! datagrams as late as it can (on lo, at the receiving socket, which gets them one by one with
+//! their boundaries). Measured on one core on lo: `sendto` ≈ 300k pps, `sendmmsg` (batch 64)
+//! ≈ 410k pps.
+//!
+//! At top speed a server may answer a whole burst before the listener thread gets a core; the
+//! replies then wait in the replay socket's receive queue, and what does not fit is dropped
+//! (Udp RcvbufErrors). The default queue (`net.core.rmem_default`, 212,992 bytes) holds about
+//! 256 small datagrams on lo: measured, 300 requests sent in one burst to a Python server got
+//! 256 to 298 replies back.
 
 use std::io;
 use std::net::UdpSocket;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
+
+use super::option;
 
 /// Most datagrams in one segmented message: `UDP_MAX_SEGMENTS` of Linux 4.18 (later kernels
 /// allow 128; more gives EINVAL).
-pub(super) const MAX_SEGMENTS: usize = 64;
+pub const MAX_SEGMENTS: usize = 64;
 
 /// Most payload bytes in one segmented message: what one IPv4 UDP datagram can carry
 /// (65,535 − 20 − 8); the kernel checks the whole message against it before cutting.
-pub(super) const MAX_SEGMENTED_BYTES: usize = 65_507;
+pub const MAX_SEGMENTED_BYTES: usize = 65_507;
 
 /// One message of a batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Message<'a> {
+pub struct Message<'a> {
     /// One datagram's payload, or with `segment_size` several payloads back to back.
     pub bytes: &'a [u8],
     /// UDP GSO: the kernel cuts `bytes` into datagrams of this size (the last may be shorter).
@@ -55,21 +65,10 @@ const _: () = assert!(size_of::<SegmentControl>() >= SEGMENT_SPACE);
 /// True when the kernel knows `UDP_SEGMENT` for this socket. Kernels before 4.18 do not, and
 /// would not reject the control message either: they would ignore it and send a whole run as
 /// one large datagram. Asking for the option first is the test quinn-udp and others use.
-pub(super) fn supports_segmentation(socket: &UdpSocket) -> bool {
+pub fn supports_segmentation(socket: &UdpSocket) -> bool {
     let mut value: libc::c_int = 0;
-    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `value` and `len` are live locals of the sizes given; the kernel writes at most
-    // `len` bytes into `value` and the actual length into `len`.
-    let status = unsafe {
-        libc::getsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_UDP,
-            libc::UDP_SEGMENT,
-            (&raw mut value).cast(),
-            &mut len,
-        )
-    };
-    status == 0
+    // SAFETY: UDP_SEGMENT reads back as an int.
+    unsafe { option::get(socket.as_fd(), libc::SOL_UDP, libc::UDP_SEGMENT, &mut value) }.is_ok()
 }
 
 /// Sends each message of `messages` to the socket's connected peer (a segmented message as
@@ -79,7 +78,7 @@ pub(super) fn supports_segmentation(socket: &UdpSocket) -> bool {
 /// with `sendmmsg`, an error met after the first message ends the call early with the count
 /// sent (the kernel leaves the error pending on the socket); the caller retries the rest and
 /// then sees the error itself. An empty batch sends nothing.
-pub(super) fn send_batch(socket: &UdpSocket, messages: &[Message<'_>]) -> io::Result<usize> {
+pub fn send_batch(socket: &UdpSocket, messages: &[Message<'_>]) -> io::Result<usize> {
     if messages.is_empty() {
         return Ok(0);
     }
@@ -150,6 +149,18 @@ pub(super) fn send_batch(socket: &UdpSocket, messages: &[Message<'_>]) -> io::Re
     } else {
         Ok(usize::try_from(sent).unwrap_or(0))
     }
+}
+
+/// Asks for a receive buffer of `bytes`: forced past `net.core.rmem_max` when the process may
+/// (CAP_NET_ADMIN), else as large as that limit allows (the kernel caps `SO_RCVBUF` there and
+/// doubles it for its bookkeeping). Best effort: returns false when neither was accepted, and
+/// the socket keeps its buffer.
+pub fn enlarge_receive_buffer(socket: &UdpSocket, bytes: usize) -> bool {
+    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF]
+        .into_iter()
+        // SAFETY: both options take an int.
+        .any(|name| unsafe { option::set(socket.as_fd(), libc::SOL_SOCKET, name, &value) }.is_ok())
 }
 
 #[cfg(test)]
@@ -241,5 +252,28 @@ mod tests {
         let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
         sender.connect("127.0.0.1:9").unwrap();
         assert_eq!(send_batch(&sender, &[]).unwrap(), 0);
+    }
+
+    #[test]
+    fn the_buffer_grows_past_the_default() {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let before = receive_buffer(&socket);
+        assert!(enlarge_receive_buffer(&socket, 8 << 20));
+        assert!(receive_buffer(&socket) > before);
+    }
+
+    fn receive_buffer(socket: &UdpSocket) -> libc::c_int {
+        let mut value: libc::c_int = 0;
+        // SAFETY: SO_RCVBUF reads back as an int.
+        unsafe {
+            option::get(
+                socket.as_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                &mut value,
+            )
+        }
+        .unwrap();
+        value
     }
 }
