@@ -237,7 +237,7 @@ impl<W: Write> Pipeline<W> {
             incomplete.first_frame,
             incomplete.ip.src,
             incomplete.ip.dst,
-            incomplete.ip.id,
+            incomplete.ip.shown_id(),
             incomplete.fragments,
             incomplete.bytes,
             incomplete.reason

@@ -100,7 +100,7 @@ impl FrameBuilder {
                 let mut header =
                     Ipv4Header::new(0, ip.ttl, IpNumber::UDP, src.octets(), dst.octets())
                         .map_err(|e| format!("frame {}: {e}", datagram.frame_index))?;
-                header.identification = ip.id as u16;
+                header.identification = ip.ipv4_id.unwrap_or(0);
                 header.dont_fragment = ip.dont_fragment;
                 ethernet
                     .ip(IpHeaders::Ipv4(header, Default::default()))
