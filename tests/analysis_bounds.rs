@@ -23,7 +23,9 @@ fn datagram(ts_ns: u64, src: SocketAddr, dst: SocketAddr, id: u32, payload: &[u8
             src: src.ip(),
             dst: dst.ip(),
             ttl: 64,
-            id,
+            // Ids past 65,535 wrap, as in a 16-bit IPv4 header.
+            ipv4_id: Some(id as u16),
+            ipv6_fragment_id: None,
             dont_fragment: true,
             more_fragments: false,
             fragment_offset: 0,

@@ -42,7 +42,8 @@ proptest! {
         prop_assert_eq!(d.ip.src, std::net::IpAddr::from(src));
         prop_assert_eq!(d.ip.dst, std::net::IpAddr::from(dst));
         prop_assert_eq!(d.ip.ttl, ttl);
-        prop_assert_eq!(d.ip.id, u32::from(id));
+        prop_assert_eq!(d.ip.ipv4_id, Some(id));
+        prop_assert_eq!(d.ip.ipv6_fragment_id, None);
         prop_assert_eq!(d.src_port, sp);
         prop_assert_eq!(d.dst_port, dp);
         prop_assert_eq!(usize::from(d.udp_length), payload.len() + 8);

@@ -111,7 +111,7 @@ impl Sighting {
         self.src = datagram.src();
         self.dst = datagram.dst();
         self.len = datagram.wire_payload_len().max(payload.len());
-        self.ipv4_id = (datagram.ip.version == 4).then_some(datagram.ip.id as u16);
+        self.ipv4_id = datagram.ip.ipv4_id;
         self.dont_fragment = datagram.ip.dont_fragment;
         self.fragments = datagram.fragments;
         self.truncated = datagram.truncated;

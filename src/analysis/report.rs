@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use super::display::{Style, clock, count, paint, plural, wrap};
 use super::flows::{Flow, MAX_FLOWS, Way};
 use super::{Analysis, ladder, verdict};
-use crate::decode::DecodeStats;
+use crate::decode::{ChecksumCounts, DecodeStats};
 
 /// Widest line of the report.
 const MAX_COLS: usize = 100;
@@ -139,7 +139,7 @@ fn write_decoding(
                 "incomplete: {} → {} id 0x{:04x}: {}, {} B, from {} (record {}): {}",
                 incomplete.ip.src,
                 incomplete.ip.dst,
-                incomplete.ip.id,
+                incomplete.ip.shown_id(),
                 plural(u64::from(incomplete.fragments), "fragment", "fragments"),
                 count(incomplete.bytes as u64),
                 clock(incomplete.first_ts_ns),
@@ -159,7 +159,13 @@ fn write_decoding(
             ),
         )?;
     }
-    let [valid, absent, partial, invalid, unverifiable] = stats.checksums;
+    let ChecksumCounts {
+        valid,
+        absent,
+        partial,
+        invalid,
+        unverifiable,
+    } = stats.checksums;
     let invalid_text = format!("{} invalid", count(invalid));
     say(
         out,

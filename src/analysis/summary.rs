@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::Analysis;
 use super::display::clock;
 use super::flows::{Flow, Way};
-use crate::decode::DecodeStats;
+use crate::decode::{ChecksumCounts, DecodeStats};
 
 fn way(way: &Way) -> Value {
     let (ids, exact) = way.ids.distinct();
@@ -40,7 +40,13 @@ fn flow(flow: &Flow) -> Value {
 
 /// Writes the summary object and a newline.
 pub fn write(out: &mut dyn Write, analysis: &Analysis, stats: &DecodeStats) -> io::Result<()> {
-    let [valid, absent, partial, invalid, unverifiable] = stats.checksums;
+    let ChecksumCounts {
+        valid,
+        absent,
+        partial,
+        invalid,
+        unverifiable,
+    } = stats.checksums;
     let v = analysis.verdict();
     let tcp = analysis.contrast.counts();
     let (segments, omitted, _) = analysis.contrast.shown();
@@ -63,12 +69,12 @@ pub fn write(out: &mut dyn Write, analysis: &Analysis, stats: &DecodeStats) -> i
             json!({
                 "src_ip": i.ip.src.to_string(),
                 "dst_ip": i.ip.dst.to_string(),
-                "ip_id": i.ip.id,
+                "ip_id": i.ip.shown_id(),
                 "fragments": i.fragments,
                 "bytes": i.bytes,
                 "first_ts_ns": i.first_ts_ns,
                 "first_frame": i.first_frame,
-                "reason": i.reason,
+                "reason": i.reason.to_string(),
             })
         })
         .collect();

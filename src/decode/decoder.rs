@@ -6,7 +6,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use super::checksum::{Checksum, ipv4_header_verdict, udp_checksum_verdict};
 use super::defrag::{DefragLimits, Defragmenter, Fragment, Incomplete};
 use super::link::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, LinkInfo, network_layer};
-use super::{Datagram, Decoded, IpInfo, Segment, Skip, TcpFlags};
+use super::{
+    Datagram, Decoded, IpInfo, Layer, LengthField, Limit, Problem, Segment, Skip, TcpFlags,
+};
 use crate::frame::Frame;
 
 const IPV4_MIN_HEADER: usize = 20;
@@ -41,8 +43,37 @@ pub struct DecodeStats {
     pub malformed: u64,
     /// Frames of a link type udpscope does not decode.
     pub unsupported_link: u64,
-    /// UDP checksums by verdict: valid, absent, partial, invalid, unverifiable.
-    pub checksums: [u64; 5],
+    /// UDP checksums by verdict.
+    pub checksums: ChecksumCounts,
+}
+
+/// Datagrams counted by UDP checksum verdict, one field per [`Checksum`] variant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChecksumCounts {
+    /// [`Checksum::Valid`].
+    pub valid: u64,
+    /// [`Checksum::Absent`].
+    pub absent: u64,
+    /// [`Checksum::Partial`].
+    pub partial: u64,
+    /// [`Checksum::Invalid`].
+    pub invalid: u64,
+    /// [`Checksum::Unverifiable`].
+    pub unverifiable: u64,
+}
+
+impl ChecksumCounts {
+    /// Counts one datagram with this verdict.
+    pub fn count(&mut self, verdict: &Checksum) {
+        let counter = match verdict {
+            Checksum::Valid => &mut self.valid,
+            Checksum::Absent => &mut self.absent,
+            Checksum::Partial => &mut self.partial,
+            Checksum::Invalid { .. } => &mut self.invalid,
+            Checksum::Unverifiable => &mut self.unverifiable,
+        };
+        *counter += 1;
+    }
 }
 
 /// Decodes frames one at a time; holds the fragment reassembly state.
@@ -57,8 +88,26 @@ fn be16(data: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([data[at], data[at + 1]])
 }
 
-fn malformed(layer: &'static str, reason: String) -> Skip {
-    Skip::Malformed { layer, reason }
+fn malformed(layer: Layer, problem: Problem) -> Skip {
+    Skip::Malformed { layer, problem }
+}
+
+/// A transport header of `needed` bytes with only `captured` of them: the capture cut it
+/// when the IP header announces `declared` ≥ `needed` bytes, else the IP header left too few.
+fn too_short(needed: usize, captured: usize, declared: usize) -> Problem {
+    if declared >= needed {
+        Problem::TooShort {
+            needed,
+            available: captured,
+            limit: Limit::Capture,
+        }
+    } else {
+        Problem::TooShort {
+            needed,
+            available: declared,
+            limit: Limit::IpPayload,
+        }
+    }
 }
 
 /// What the network layer produced before the transport layer is read.
@@ -124,14 +173,7 @@ impl Decoder {
                 self.stats.datagrams += 1;
                 self.stats.truncated += u64::from(d.truncated);
                 self.stats.reassembled += u64::from(d.fragments > 1);
-                let slot = match d.checksum {
-                    Checksum::Valid => 0,
-                    Checksum::Absent => 1,
-                    Checksum::Partial => 2,
-                    Checksum::Invalid { .. } => 3,
-                    Checksum::Unverifiable => 4,
-                };
-                self.stats.checksums[slot] += 1;
+                self.stats.checksums.count(&d.checksum);
             }
             Decoded::Tcp(_) => self.stats.tcp += 1,
             Decoded::FragmentHeld => {}
@@ -186,12 +228,11 @@ impl Decoder {
     ) -> Decoded<'f> {
         if net.transport.len() < net.declared {
             return Decoded::Skipped(malformed(
-                "ip fragment",
-                format!(
-                    "capture kept {} of the fragment's {} bytes; cannot reassemble",
-                    net.transport.len(),
-                    net.declared
-                ),
+                Layer::IpFragment,
+                Problem::FragmentCut {
+                    kept: net.transport.len(),
+                    length: net.declared,
+                },
             ));
         }
         let whole = self.defrag.add(Fragment {
@@ -225,10 +266,7 @@ impl Decoder {
                 }
                 Err(skip) => Decoded::Skipped(skip),
             },
-            PROTO_TCP => Decoded::Skipped(malformed(
-                "tcp",
-                "fragmented TCP segment (not reassembled)".into(),
-            )),
+            PROTO_TCP => Decoded::Skipped(malformed(Layer::Tcp, Problem::FragmentedTcp)),
             other => Decoded::Skipped(Skip::NotUdp(other)),
         }
     }
@@ -237,50 +275,64 @@ impl Decoder {
 fn ipv4(data: &[u8], cut_by_capture: bool, verify: bool) -> Result<Network<'_>, Skip> {
     if data.len() < IPV4_MIN_HEADER {
         return Err(malformed(
-            "ipv4",
-            format!(
-                "header needs {IPV4_MIN_HEADER} bytes, frame has {}",
-                data.len()
-            ),
+            Layer::Ipv4,
+            Problem::TooShort {
+                needed: IPV4_MIN_HEADER,
+                available: data.len(),
+                limit: Limit::Frame,
+            },
         ));
     }
     let version = data[0] >> 4;
     if version != 4 {
         return Err(malformed(
-            "ipv4",
-            format!("version field is {version}, not 4"),
+            Layer::Ipv4,
+            Problem::WrongVersion {
+                found: version,
+                expected: 4,
+            },
         ));
     }
     let header_len = usize::from(data[0] & 0x0f) * 4;
     if header_len < IPV4_MIN_HEADER {
         return Err(malformed(
-            "ipv4",
-            format!("header length field says {header_len} bytes, below the minimum 20"),
+            Layer::Ipv4,
+            Problem::LengthBelowHeader {
+                field: LengthField::Ipv4HeaderLength,
+                stated: header_len,
+                header: IPV4_MIN_HEADER,
+            },
         ));
     }
     if data.len() < header_len {
         return Err(malformed(
-            "ipv4",
-            format!(
-                "header length field says {header_len} bytes, frame has {}",
-                data.len()
-            ),
+            Layer::Ipv4,
+            Problem::LengthExceedsData {
+                field: LengthField::Ipv4HeaderLength,
+                stated: header_len,
+                available: data.len(),
+            },
         ));
     }
     let total_len = usize::from(be16(data, 2));
     if total_len < header_len {
         return Err(malformed(
-            "ipv4",
-            format!("total length {total_len} is below the {header_len}-byte header"),
+            Layer::Ipv4,
+            Problem::LengthBelowHeader {
+                field: LengthField::Ipv4TotalLength,
+                stated: total_len,
+                header: header_len,
+            },
         ));
     }
     if total_len > data.len() && !cut_by_capture {
         return Err(malformed(
-            "ipv4",
-            format!(
-                "total length {total_len} exceeds the {} bytes the frame carried on the wire",
-                data.len()
-            ),
+            Layer::Ipv4,
+            Problem::LengthExceedsData {
+                field: LengthField::Ipv4TotalLength,
+                stated: total_len,
+                available: data.len(),
+            },
         ));
     }
     let flags_offset = be16(data, 6);
@@ -291,7 +343,8 @@ fn ipv4(data: &[u8], cut_by_capture: bool, verify: bool) -> Result<Network<'_>, 
         src: IpAddr::V4(Ipv4Addr::new(data[12], data[13], data[14], data[15])),
         dst: IpAddr::V4(Ipv4Addr::new(data[16], data[17], data[18], data[19])),
         ttl: data[8],
-        id: u32::from(be16(data, 4)),
+        ipv4_id: Some(be16(data, 4)),
+        ipv6_fragment_id: None,
         dont_fragment: flags_offset & 0x4000 != 0,
         more_fragments,
         fragment_offset,
@@ -319,25 +372,33 @@ fn ipv4(data: &[u8], cut_by_capture: bool, verify: bool) -> Result<Network<'_>, 
 fn ipv6(data: &[u8], cut_by_capture: bool) -> Result<Network<'_>, Skip> {
     if data.len() < IPV6_HEADER {
         return Err(malformed(
-            "ipv6",
-            format!("header needs {IPV6_HEADER} bytes, frame has {}", data.len()),
+            Layer::Ipv6,
+            Problem::TooShort {
+                needed: IPV6_HEADER,
+                available: data.len(),
+                limit: Limit::Frame,
+            },
         ));
     }
     let version = data[0] >> 4;
     if version != 6 {
         return Err(malformed(
-            "ipv6",
-            format!("version field is {version}, not 6"),
+            Layer::Ipv6,
+            Problem::WrongVersion {
+                found: version,
+                expected: 6,
+            },
         ));
     }
     let payload_len = usize::from(be16(data, 4));
     if IPV6_HEADER + payload_len > data.len() && !cut_by_capture {
         return Err(malformed(
-            "ipv6",
-            format!(
-                "payload length {payload_len} exceeds the {} bytes after the header on the wire",
-                data.len() - IPV6_HEADER
-            ),
+            Layer::Ipv6,
+            Problem::LengthExceedsData {
+                field: LengthField::Ipv6PayloadLength,
+                stated: payload_len,
+                available: data.len() - IPV6_HEADER,
+            },
         ));
     }
     let octets = |at: usize| {
@@ -348,15 +409,15 @@ fn ipv6(data: &[u8], cut_by_capture: bool) -> Result<Network<'_>, Skip> {
     let mut next = data[6];
     let mut offset = IPV6_HEADER;
     let mut fragment = None;
-    let mut id = 0u32;
+    let mut fragment_id = None;
     for _ in 0..MAX_IPV6_EXTENSIONS {
         let ext_len = match next {
             // Hop-by-hop, routing, destination options: length in 8-byte units after the first 8.
             0 | 43 | 60 => {
                 if data.len() < offset + 2 {
                     return Err(malformed(
-                        "ipv6",
-                        "extension header cut by the capture".into(),
+                        Layer::Ipv6,
+                        Problem::ExtensionHeaderCut { next_header: next },
                     ));
                 }
                 (usize::from(data[offset + 1]) + 1) * 8
@@ -365,19 +426,19 @@ fn ipv6(data: &[u8], cut_by_capture: bool) -> Result<Network<'_>, Skip> {
             44 => {
                 if data.len() < offset + 8 {
                     return Err(malformed(
-                        "ipv6",
-                        "fragment header cut by the capture".into(),
+                        Layer::Ipv6,
+                        Problem::ExtensionHeaderCut { next_header: next },
                     ));
                 }
                 let field = be16(data, offset + 2);
                 let frag_offset = field & 0xfff8;
                 let more = field & 1 != 0;
-                id = u32::from_be_bytes([
+                fragment_id = Some(u32::from_be_bytes([
                     data[offset + 4],
                     data[offset + 5],
                     data[offset + 6],
                     data[offset + 7],
-                ]);
+                ]));
                 if frag_offset > 0 || more {
                     fragment = Some((frag_offset, more));
                 }
@@ -387,8 +448,8 @@ fn ipv6(data: &[u8], cut_by_capture: bool) -> Result<Network<'_>, Skip> {
             51 => {
                 if data.len() < offset + 2 {
                     return Err(malformed(
-                        "ipv6",
-                        "extension header cut by the capture".into(),
+                        Layer::Ipv6,
+                        Problem::ExtensionHeaderCut { next_header: next },
                     ));
                 }
                 (usize::from(data[offset + 1]) + 2) * 4
@@ -398,10 +459,7 @@ fn ipv6(data: &[u8], cut_by_capture: bool) -> Result<Network<'_>, Skip> {
         next = data[offset];
         offset += ext_len;
         if offset > data.len() || offset > IPV6_HEADER + payload_len {
-            return Err(malformed(
-                "ipv6",
-                "extension headers run past the packet".into(),
-            ));
+            return Err(malformed(Layer::Ipv6, Problem::ExtensionHeadersOverrun));
         }
     }
     let total = IPV6_HEADER + payload_len;
@@ -411,7 +469,8 @@ fn ipv6(data: &[u8], cut_by_capture: bool) -> Result<Network<'_>, Skip> {
         src: IpAddr::V6(octets(8)),
         dst: IpAddr::V6(octets(24)),
         ttl: data[7],
-        id,
+        ipv4_id: None,
+        ipv6_fragment_id: fragment_id,
         dont_fragment: false,
         more_fragments: fragment.is_some_and(|(_, more)| more),
         fragment_offset: fragment.map_or(0, |(offset, _)| offset),
@@ -470,12 +529,10 @@ impl UdpParts {
 /// the IP header announces.
 fn udp(ip: &IpInfo, transport: &[u8], declared: usize, verify: bool) -> Result<UdpParts, Skip> {
     if transport.len() < UDP_HEADER {
-        let reason = if declared >= UDP_HEADER {
-            format!("capture kept {} of the 8 header bytes", transport.len())
-        } else {
-            format!("header needs 8 bytes, IP payload has {declared}")
-        };
-        return Err(malformed("udp", reason));
+        return Err(malformed(
+            Layer::Udp,
+            too_short(UDP_HEADER, transport.len(), declared),
+        ));
     }
     let mut header = [0u8; UDP_HEADER];
     header.copy_from_slice(&transport[..UDP_HEADER]);
@@ -489,14 +546,22 @@ fn udp(ip: &IpInfo, transport: &[u8], declared: usize, verify: bool) -> Result<U
     };
     if length < UDP_HEADER {
         return Err(malformed(
-            "udp",
-            format!("length field {udp_length} is below the 8-byte header"),
+            Layer::Udp,
+            Problem::LengthBelowHeader {
+                field: LengthField::UdpLength,
+                stated: usize::from(udp_length),
+                header: UDP_HEADER,
+            },
         ));
     }
     if length > declared {
         return Err(malformed(
-            "udp",
-            format!("length field {length} exceeds the {declared}-byte IP payload"),
+            Layer::Udp,
+            Problem::LengthExceedsData {
+                field: LengthField::UdpLength,
+                stated: length,
+                available: declared,
+            },
         ));
     }
     let end = length.min(transport.len());
@@ -520,8 +585,8 @@ fn tcp<'f>(frame: &Frame<'f>, net: &Network<'f>) -> Decoded<'f> {
     let data = net.transport;
     if data.len() < TCP_MIN_HEADER {
         return Decoded::Skipped(malformed(
-            "tcp",
-            format!("header needs 20 bytes, capture kept {}", data.len()),
+            Layer::Tcp,
+            too_short(TCP_MIN_HEADER, data.len(), net.declared),
         ));
     }
     let header_len = usize::from(data[12] >> 4) * 4;
@@ -540,4 +605,281 @@ fn tcp<'f>(frame: &Frame<'f>, net: &Network<'f>) -> Decoded<'f> {
         },
         payload_len: net.declared.saturating_sub(header_len),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use etherparse::{IpHeaders, IpNumber, Ipv4Header, PacketBuilder};
+
+    use super::*;
+    use crate::decode::GiveUp;
+    use crate::frame::LinkType;
+
+    const MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+
+    fn ipv4_header(id: u16) -> Ipv4Header {
+        let mut header = Ipv4Header::new(0, 64, IpNumber::UDP, [10, 0, 0, 1], [10, 0, 0, 2])
+            .expect("a zero payload length fits");
+        header.identification = id;
+        header
+    }
+
+    /// An Ethernet frame with one IPv4/UDP datagram.
+    fn ipv4_udp(id: u16, payload: &[u8]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        PacketBuilder::ethernet2(MAC, MAC)
+            .ip(IpHeaders::Ipv4(ipv4_header(id), Default::default()))
+            .udp(5000, 6999)
+            .write(&mut bytes, payload)
+            .expect("writing to a Vec cannot fail");
+        bytes
+    }
+
+    fn decode(link: LinkType, data: &[u8]) -> (Decoder, Option<Skip>) {
+        let frame = Frame {
+            link,
+            ts_ns: 1,
+            orig_len: data.len() as u32,
+            data,
+            index: 1,
+        };
+        let mut decoder = Decoder::new();
+        let skip = match decoder.decode(&frame) {
+            Decoded::Skipped(skip) => Some(skip),
+            _ => None,
+        };
+        (decoder, skip)
+    }
+
+    fn skip_of(link: LinkType, data: &[u8]) -> Skip {
+        decode(link, data).1.expect("the frame is skipped")
+    }
+
+    #[test]
+    fn a_short_ethernet_frame_is_too_short_for_its_header() {
+        assert_eq!(
+            skip_of(LinkType::Ethernet, &[1, 2, 3]),
+            Skip::Malformed {
+                layer: Layer::Ethernet,
+                problem: Problem::TooShort {
+                    needed: 14,
+                    available: 3,
+                    limit: Limit::Frame,
+                },
+            }
+        );
+    }
+
+    #[test]
+    fn a_short_ipv4_header_is_too_short_for_the_frame() {
+        let mut frame = ipv4_udp(1, b"x")[..14].to_vec();
+        frame.extend_from_slice(&[0x45, 0]);
+        assert_eq!(
+            skip_of(LinkType::Ethernet, &frame),
+            Skip::Malformed {
+                layer: Layer::Ipv4,
+                problem: Problem::TooShort {
+                    needed: 20,
+                    available: 2,
+                    limit: Limit::Frame,
+                },
+            }
+        );
+    }
+
+    #[test]
+    fn a_udp_length_beyond_the_ip_payload_names_the_udp_length_field() {
+        let mut frame = ipv4_udp(2, b"x");
+        // UDP length field: Ethernet 14 + IPv4 20 + 4.
+        frame[38..40].copy_from_slice(&900u16.to_be_bytes());
+        assert_eq!(
+            skip_of(LinkType::Ethernet, &frame),
+            Skip::Malformed {
+                layer: Layer::Udp,
+                problem: Problem::LengthExceedsData {
+                    field: LengthField::UdpLength,
+                    stated: 900,
+                    available: 9,
+                },
+            }
+        );
+    }
+
+    #[test]
+    fn an_ipv4_header_length_below_twenty_bytes_is_reported_as_such() {
+        let mut frame = ipv4_udp(1, b"x");
+        frame[14] = 0x43; // IHL 3: 12 bytes
+        assert_eq!(
+            skip_of(LinkType::Ethernet, &frame),
+            Skip::Malformed {
+                layer: Layer::Ipv4,
+                problem: Problem::LengthBelowHeader {
+                    field: LengthField::Ipv4HeaderLength,
+                    stated: 12,
+                    header: 20,
+                },
+            }
+        );
+    }
+
+    #[test]
+    fn a_udp_header_cut_by_the_capture_differs_from_one_the_ip_length_leaves_no_room_for() {
+        let whole = ipv4_udp(1, b"x");
+        // IPv4 says 29 bytes, the capture kept 4 of the UDP header's 8.
+        let cut = Frame {
+            link: LinkType::Ethernet,
+            ts_ns: 1,
+            orig_len: whole.len() as u32,
+            data: &whole[..38],
+            index: 1,
+        };
+        let Decoded::Skipped(skip) = Decoder::new().decode(&cut) else {
+            panic!("a cut UDP header is skipped");
+        };
+        assert_eq!(
+            skip,
+            Skip::Malformed {
+                layer: Layer::Udp,
+                problem: Problem::TooShort {
+                    needed: 8,
+                    available: 4,
+                    limit: Limit::Capture,
+                },
+            }
+        );
+        // IPv4 total length 24: 4 bytes of IP payload on the wire.
+        let mut short = whole[..38].to_vec();
+        short[16..18].copy_from_slice(&24u16.to_be_bytes());
+        assert_eq!(
+            skip_of(LinkType::Ethernet, &short),
+            Skip::Malformed {
+                layer: Layer::Udp,
+                problem: Problem::TooShort {
+                    needed: 8,
+                    available: 4,
+                    limit: Limit::IpPayload,
+                },
+            }
+        );
+    }
+
+    #[test]
+    fn reasons_print_as_they_always_have() {
+        let printed = |layer, problem| Skip::Malformed { layer, problem }.to_string();
+        assert_eq!(
+            printed(
+                Layer::Ipv4,
+                Problem::LengthBelowHeader {
+                    field: LengthField::Ipv4HeaderLength,
+                    stated: 12,
+                    header: 20,
+                },
+            ),
+            "malformed ipv4: header length field says 12 bytes, below the minimum 20"
+        );
+        assert_eq!(
+            printed(
+                Layer::Udp,
+                Problem::LengthExceedsData {
+                    field: LengthField::UdpLength,
+                    stated: 900,
+                    available: 9,
+                },
+            ),
+            "malformed udp: length field 900 exceeds the 9-byte IP payload"
+        );
+        assert_eq!(
+            printed(
+                Layer::Ethernet,
+                Problem::TooShort {
+                    needed: 14,
+                    available: 3,
+                    limit: Limit::Frame,
+                },
+            ),
+            "malformed ethernet: header needs 14 bytes, frame has 3"
+        );
+        assert_eq!(
+            printed(Layer::Ipv6, Problem::ExtensionHeaderCut { next_header: 44 }),
+            "malformed ipv6: fragment header cut by the capture"
+        );
+        assert_eq!(
+            GiveUp::CaptureEnded.to_string(),
+            "capture ended before the last fragment"
+        );
+    }
+
+    #[test]
+    fn an_ipv4_id_is_not_an_ipv6_fragment_id() {
+        let frame_bytes = ipv4_udp(0x1234, b"x");
+        let frame = Frame {
+            link: LinkType::Ethernet,
+            ts_ns: 1,
+            orig_len: frame_bytes.len() as u32,
+            data: &frame_bytes,
+            index: 1,
+        };
+        let Decoded::Datagram(d) = Decoder::new().decode(&frame) else {
+            panic!("a whole datagram");
+        };
+        assert_eq!(d.ip.ipv4_id, Some(0x1234));
+        assert_eq!(d.ip.ipv6_fragment_id, None);
+        assert_eq!(d.ip.shown_id(), 0x1234);
+
+        // IPv6 with an atomic fragment header (offset 0, no more fragments), id 0x00012345.
+        let mut bytes = Vec::new();
+        PacketBuilder::ipv6([1; 16], [2; 16], 64)
+            .udp(5000, 6999)
+            .write(&mut bytes, b"x")
+            .expect("writing to a Vec cannot fail");
+        let mut with_fragment = bytes[..40].to_vec();
+        with_fragment[6] = 44; // next header: fragment
+        with_fragment[4..6].copy_from_slice(&((bytes.len() - 40 + 8) as u16).to_be_bytes());
+        with_fragment.extend_from_slice(&[17, 0, 0, 0, 0x00, 0x01, 0x23, 0x45]);
+        with_fragment.extend_from_slice(&bytes[40..]);
+        let frame = Frame {
+            link: LinkType::Ipv6,
+            ts_ns: 1,
+            orig_len: with_fragment.len() as u32,
+            data: &with_fragment,
+            index: 1,
+        };
+        let Decoded::Datagram(d) = Decoder::new().decode(&frame) else {
+            panic!("an atomic fragment is a whole datagram");
+        };
+        assert_eq!(d.ip.ipv4_id, None);
+        assert_eq!(d.ip.ipv6_fragment_id, Some(0x0001_2345));
+        assert_eq!(d.ip.shown_id(), 0x0001_2345);
+    }
+
+    #[test]
+    fn checksum_verdicts_are_counted_by_name() {
+        let (decoder, skip) = decode(LinkType::Ethernet, &ipv4_udp(7, b"hello"));
+        assert_eq!(skip, None);
+        assert_eq!(
+            decoder.stats().checksums,
+            ChecksumCounts {
+                valid: 1,
+                ..ChecksumCounts::default()
+            }
+        );
+    }
+
+    #[test]
+    fn a_lone_first_fragment_is_given_up_when_the_capture_ends() {
+        let mut header = ipv4_header(9);
+        header.more_fragments = true;
+        let mut bytes = Vec::new();
+        PacketBuilder::ethernet2(MAC, MAC)
+            .ip(IpHeaders::Ipv4(header, Default::default()))
+            .udp(5000, 6999)
+            .write(&mut bytes, &[0; 24])
+            .expect("writing to a Vec cannot fail");
+        let (mut decoder, skip) = decode(LinkType::Ethernet, &bytes);
+        assert_eq!(skip, None);
+        let incomplete = decoder.finish();
+        assert_eq!(incomplete.len(), 1);
+        assert_eq!(incomplete[0].reason, GiveUp::CaptureEnded);
+        assert_eq!(incomplete[0].ip.ipv4_id, Some(9));
+    }
 }

@@ -5,10 +5,12 @@
 //! time, each entry an `IpDefragBuf` (which checks overlaps, alignment and conflicting ends).
 
 use std::collections::HashMap;
+use std::fmt;
 use std::net::IpAddr;
 
-use etherparse::IpNumber;
-use etherparse::defrag::IpDefragBuf;
+use etherparse::defrag::{IpDefragBuf, IpDefragError};
+use etherparse::err::ValueTooBigError;
+use etherparse::{IpFragOffset, IpNumber};
 
 use super::IpInfo;
 
@@ -45,8 +47,37 @@ pub struct Incomplete {
     pub first_ts_ns: u64,
     /// Record number of the first fragment seen.
     pub first_frame: u64,
-    /// Why it was given up: "timed out", "evicted", "capture ended", or a reassembly error.
-    pub reason: String,
+    /// Why it was given up.
+    pub reason: GiveUp,
+}
+
+/// Why the reassembly of a datagram was given up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GiveUp {
+    /// No fragment arrived within [`DefragLimits::timeout_ns`].
+    TimedOut,
+    /// More than [`DefragLimits::max_pending`] datagrams were being reassembled; this one
+    /// had waited longest.
+    Evicted,
+    /// The input ended before the last fragment.
+    CaptureEnded,
+    /// etherparse's reassembly buffer refused a fragment (overlap, misalignment, conflicting
+    /// ends, too big).
+    Rejected(IpDefragError),
+    /// A fragment offset beyond the 13-bit field (etherparse's `IpFragOffset`).
+    BadOffset(ValueTooBigError<u16>),
+}
+
+impl fmt::Display for GiveUp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GiveUp::TimedOut => f.write_str("timed out waiting for the other fragments"),
+            GiveUp::Evicted => f.write_str("evicted: too many datagrams being reassembled"),
+            GiveUp::CaptureEnded => f.write_str("capture ended before the last fragment"),
+            GiveUp::Rejected(e) => write!(f, "reassembly failed: {e}"),
+            GiveUp::BadOffset(e) => write!(f, "reassembly failed: {e}"),
+        }
+    }
 }
 
 /// A datagram whose fragments all arrived.
@@ -64,6 +95,7 @@ pub struct Reassembled {
 struct Key {
     src: IpAddr,
     dst: IpAddr,
+    /// The IPv4 id or the IPv6 fragment id: the address family keeps the two apart.
     id: u32,
     protocol: u8,
 }
@@ -122,7 +154,7 @@ impl Defragmenter {
         let key = Key {
             src: fragment.ip.src,
             dst: fragment.ip.dst,
-            id: fragment.ip.id,
+            id: fragment.ip.shown_id(),
             protocol: fragment.protocol,
         };
         if !self.pending.contains_key(&key) && self.pending.len() >= self.limits.max_pending {
@@ -143,16 +175,16 @@ impl Defragmenter {
         if fragment.offset == 0 {
             entry.ip = fragment.ip.clone();
         }
-        let added = match etherparse::IpFragOffset::try_new(fragment.offset / 8) {
+        let added = match IpFragOffset::try_new(fragment.offset / 8) {
             Ok(offset) => entry
                 .buf
                 .add(offset, fragment.more, fragment.payload)
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
+                .map_err(GiveUp::Rejected),
+            Err(e) => Err(GiveUp::BadOffset(e)),
         };
         if let Err(reason) = added {
             if let Some(pending) = self.pending.remove(&key) {
-                self.give_up(pending, format!("reassembly failed: {reason}"));
+                self.give_up(pending, reason);
             }
             return None;
         }
@@ -178,7 +210,7 @@ impl Defragmenter {
         let mut pending: Vec<Pending> = self.pending.drain().map(|(_, p)| p).collect();
         pending.sort_by_key(|p| (p.first_ts_ns, p.first_frame));
         for p in pending {
-            self.give_up(p, "capture ended before the last fragment".into());
+            self.give_up(p, GiveUp::CaptureEnded);
         }
         self.take_incomplete()
     }
@@ -205,7 +237,7 @@ impl Defragmenter {
             .collect();
         for key in expired {
             if let Some(p) = self.pending.remove(&key) {
-                self.give_up(p, "timed out waiting for the other fragments".into());
+                self.give_up(p, GiveUp::TimedOut);
             }
         }
     }
@@ -219,11 +251,11 @@ impl Defragmenter {
         if let Some(key) = oldest
             && let Some(p) = self.pending.remove(&key)
         {
-            self.give_up(p, "evicted: too many datagrams being reassembled".into());
+            self.give_up(p, GiveUp::Evicted);
         }
     }
 
-    fn give_up(&mut self, p: Pending, reason: String) {
+    fn give_up(&mut self, p: Pending, reason: GiveUp) {
         self.given_up.push(Incomplete {
             ip: p.ip,
             fragments: p.fragments,

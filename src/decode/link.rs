@@ -1,7 +1,7 @@
 //! Strips link-layer headers (Ethernet/VLAN, Linux SLL/SLL2, NULL/LOOP, raw IP) down to the
 //! network layer. The link type comes with the frame; nothing here guesses it.
 
-use super::Skip;
+use super::{Layer, Limit, Problem, Skip};
 use crate::frame::{Frame, LinkType};
 
 /// EtherType of IPv4.
@@ -54,10 +54,14 @@ fn mac(data: &[u8]) -> [u8; 6] {
     mac
 }
 
-fn too_short(layer: &'static str, need: usize, have: usize) -> Skip {
+fn too_short(layer: Layer, needed: usize, available: usize) -> Skip {
     Skip::Malformed {
         layer,
-        reason: format!("header needs {need} bytes, frame has {have}"),
+        problem: Problem::TooShort {
+            needed,
+            available,
+            limit: Limit::Frame,
+        },
     }
 }
 
@@ -71,7 +75,7 @@ pub fn network_layer<'a>(frame: &Frame<'a>) -> Result<(LinkInfo, Network<'a>), S
     let network = match frame.link {
         LinkType::Ethernet => {
             if data.len() < ETHERNET_LEN {
-                return Err(too_short("ethernet", ETHERNET_LEN, data.len()));
+                return Err(too_short(Layer::Ethernet, ETHERNET_LEN, data.len()));
             }
             info.dst_mac = Some(mac(&data[0..]));
             info.src_mac = Some(mac(&data[6..]));
@@ -84,12 +88,12 @@ pub fn network_layer<'a>(frame: &Frame<'a>) -> Result<(LinkInfo, Network<'a>), S
             ) {
                 if tags == MAX_VLAN_TAGS {
                     return Err(Skip::Malformed {
-                        layer: "vlan",
-                        reason: format!("more than {MAX_VLAN_TAGS} stacked VLAN tags"),
+                        layer: Layer::Vlan,
+                        problem: Problem::TooManyVlanTags { max: MAX_VLAN_TAGS },
                     });
                 }
                 if data.len() < offset + VLAN_TAG_LEN {
-                    return Err(too_short("vlan", offset + VLAN_TAG_LEN, data.len()));
+                    return Err(too_short(Layer::Vlan, offset + VLAN_TAG_LEN, data.len()));
                 }
                 if info.vlan.is_none() {
                     info.vlan = Some(be16(data, offset) & 0x0fff);
@@ -106,7 +110,7 @@ pub fn network_layer<'a>(frame: &Frame<'a>) -> Result<(LinkInfo, Network<'a>), S
         LinkType::LinuxSll => {
             // packet type(2) ARPHRD type(2) address length(2) address(8) protocol(2)
             if data.len() < SLL_LEN {
-                return Err(too_short("linux_sll", SLL_LEN, data.len()));
+                return Err(too_short(Layer::LinuxSll, SLL_LEN, data.len()));
             }
             if be16(data, 4) == 6 {
                 info.src_mac = Some(mac(&data[6..]));
@@ -119,7 +123,7 @@ pub fn network_layer<'a>(frame: &Frame<'a>) -> Result<(LinkInfo, Network<'a>), S
         LinkType::LinuxSll2 => {
             // protocol(2) reserved(2) ifindex(4) ARPHRD type(2) packet type(1) addr len(1) addr(8)
             if data.len() < SLL2_LEN {
-                return Err(too_short("linux_sll2", SLL2_LEN, data.len()));
+                return Err(too_short(Layer::LinuxSll2, SLL2_LEN, data.len()));
             }
             if data[11] == 6 {
                 info.src_mac = Some(mac(&data[12..]));
@@ -131,7 +135,7 @@ pub fn network_layer<'a>(frame: &Frame<'a>) -> Result<(LinkInfo, Network<'a>), S
         }
         LinkType::Null | LinkType::Loop => {
             if data.len() < NULL_LEN {
-                return Err(too_short("null", NULL_LEN, data.len()));
+                return Err(too_short(Layer::Null, NULL_LEN, data.len()));
             }
             let raw = [data[0], data[1], data[2], data[3]];
             // NULL stores the family in the capturing host's byte order, LOOP in network
@@ -152,8 +156,8 @@ pub fn network_layer<'a>(frame: &Frame<'a>) -> Result<(LinkInfo, Network<'a>), S
                 10 | 24 | 28 | 30 => ETHERTYPE_IPV6,
                 other => {
                     return Err(Skip::Malformed {
-                        layer: "null",
-                        reason: format!("unknown address family {other}"),
+                        layer: Layer::Null,
+                        problem: Problem::UnknownAddressFamily(other),
                     });
                 }
             };
@@ -169,11 +173,11 @@ pub fn network_layer<'a>(frame: &Frame<'a>) -> Result<(LinkInfo, Network<'a>), S
                 Some(6) => ETHERTYPE_IPV6,
                 Some(v) => {
                     return Err(Skip::Malformed {
-                        layer: "ip",
-                        reason: format!("raw IP frame with IP version {v}"),
+                        layer: Layer::RawIp,
+                        problem: Problem::UnknownIpVersion(v),
                     });
                 }
-                None => return Err(too_short("ip", 1, 0)),
+                None => return Err(too_short(Layer::RawIp, 1, 0)),
             };
             Network { ether_type, data }
         }

@@ -6,17 +6,17 @@ mod checksum;
 mod decoder;
 mod defrag;
 mod link;
+mod skip;
 
 use std::borrow::Cow;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 pub use checksum::{Checksum, ipv4_header_verdict, udp_checksum_verdict};
-pub use decoder::{DecodeStats, Decoder};
-pub use defrag::{DefragLimits, Incomplete};
+pub use decoder::{ChecksumCounts, DecodeStats, Decoder};
+pub use defrag::{DefragLimits, GiveUp, Incomplete};
 pub use link::{ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, LinkInfo, Network, network_layer};
-
-use crate::frame::LinkType;
+pub use skip::{Layer, LengthField, Limit, Problem, Skip};
 
 /// What one frame turned out to be.
 #[derive(Debug)]
@@ -31,35 +31,6 @@ pub enum Decoded<'a> {
     Skipped(Skip),
 }
 
-/// Why a frame is not a datagram. Counted and shown, never silently dropped.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Skip {
-    /// The link type is one udpscope does not decode.
-    UnsupportedLink(LinkType),
-    /// The frame carries something other than IP (ARP, LLDP, ...), with its EtherType.
-    NotIp(u16),
-    /// IP, but neither UDP nor TCP, with its protocol number.
-    NotUdp(u8),
-    /// A header could not be decoded: which layer and why.
-    Malformed {
-        /// "ethernet", "vlan", "linux_sll", "ipv4", "ipv6", "udp", ...
-        layer: &'static str,
-        /// What was wrong, e.g. "header needs 20 bytes, frame has 14".
-        reason: String,
-    },
-}
-
-impl fmt::Display for Skip {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Skip::UnsupportedLink(link) => write!(f, "unsupported link type {link}"),
-            Skip::NotIp(ether_type) => write!(f, "not IP (ethertype 0x{ether_type:04x})"),
-            Skip::NotUdp(proto) => write!(f, "not UDP (IP protocol {proto})"),
-            Skip::Malformed { layer, reason } => write!(f, "malformed {layer}: {reason}"),
-        }
-    }
-}
-
 /// The IP layer of a datagram, as decoded from its (first) header.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IpInfo {
@@ -71,8 +42,10 @@ pub struct IpInfo {
     pub dst: IpAddr,
     /// TTL (IPv4) or hop limit (IPv6).
     pub ttl: u8,
-    /// Identification (IPv4), or the fragment header's identification (IPv6), 0 when absent.
-    pub id: u32,
+    /// Identification field (IPv4 only).
+    pub ipv4_id: Option<u16>,
+    /// Identification of the fragment extension header (IPv6 only, when it has one).
+    pub ipv6_fragment_id: Option<u32>,
     /// Don't Fragment flag (IPv4).
     pub dont_fragment: bool,
     /// More Fragments flag of the decoded header.
@@ -87,6 +60,18 @@ pub struct IpInfo {
     pub total_len: u16,
     /// IPv4 header checksum verdict (`Absent` for IPv6, which has none).
     pub header_checksum: Checksum,
+}
+
+impl IpInfo {
+    /// The identification as udpscope prints it (`id=0x…`, JSON `ip_id`): the IPv4 id, or the
+    /// IPv6 fragment header's, 0 when the packet has none.
+    pub fn shown_id(&self) -> u32 {
+        match (self.ipv4_id, self.ipv6_fragment_id) {
+            (Some(id), _) => u32::from(id),
+            (None, Some(id)) => id,
+            (None, None) => 0,
+        }
+    }
 }
 
 /// One UDP datagram.

@@ -135,7 +135,7 @@ impl FrameBuilder {
                             reason: e.to_string(),
                         },
                     )?;
-                header.identification = ip.id as u16;
+                header.identification = ip.ipv4_id.unwrap_or(0);
                 header.dont_fragment = ip.dont_fragment;
                 ethernet
                     .ip(IpHeaders::Ipv4(header, Default::default()))

@@ -48,7 +48,7 @@ pub fn incomplete_note(incomplete: &Incomplete) -> String {
         incomplete.first_frame,
         incomplete.ip.src,
         incomplete.ip.dst,
-        incomplete.ip.id,
+        incomplete.ip.shown_id(),
         incomplete.fragments,
         incomplete.bytes,
         incomplete.reason

@@ -216,11 +216,15 @@ impl<W: Write> Printer<W> {
         head.bytes(b" udp ");
         head.decimal(d.wire_payload_len() as u64);
         head.bytes(b" B id=0x");
-        match u16::try_from(d.ip.id) {
-            Ok(id) => head.hex16(id),
-            Err(_) => {
-                let _ = write!(head, "{:08x}", d.ip.id);
-            }
+        match (d.ip.ipv4_id, d.ip.ipv6_fragment_id) {
+            (Some(id), _) => head.hex16(id),
+            (None, Some(id)) => match u16::try_from(id) {
+                Ok(id) => head.hex16(id),
+                Err(_) => {
+                    let _ = write!(head, "{id:08x}");
+                }
+            },
+            (None, None) => head.hex16(0),
         }
         head.bytes(b" ttl=");
         head.decimal(d.ip.ttl.into());
@@ -294,7 +298,7 @@ fn verbose_lines(out: &mut Vec<u8>, d: &Datagram<'_>) {
         ip.header_len,
         ip.options_len,
         ip.total_len,
-        ip.id,
+        ip.shown_id(),
         ip.ttl,
         if ip.dont_fragment { "DF" } else { "" },
         if ip.more_fragments { "MF" } else { "" },
@@ -345,7 +349,7 @@ fn json_line(out: &mut Vec<u8>, head: &mut Line, d: &Datagram<'_>) {
     json_ip(head, d.ip.dst);
     field(head, b"\",\"dst_port\":", d.dst_port.into());
     field(head, b",\"ttl\":", d.ip.ttl.into());
-    field(head, b",\"ip_id\":", d.ip.id.into());
+    field(head, b",\"ip_id\":", d.ip.shown_id().into());
     field(head, b",\"udp_length\":", d.udp_length.into());
     field(head, b",\"payload_len\":", d.wire_payload_len() as u64);
     head.bytes(b",\"checksum\":\"");
