@@ -23,13 +23,15 @@ pub fn man(args: ManArgs) -> Result<ExitCode, Error> {
     let page = match &args.subcommand {
         None => render(&top, &top)?,
         Some(name) => {
-            let sub = subcommands(&top).find(|s| s.get_name() == name).ok_or_else(|| {
-                let names: Vec<&str> = subcommands(&top).map(|s| s.get_name()).collect();
-                Error::Usage(format!(
-                    "man {name}: no such subcommand (one of: {})",
-                    names.join(", ")
-                ))
-            })?;
+            let sub = subcommands(&top)
+                .find(|s| s.get_name() == name)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = subcommands(&top).map(|s| s.get_name()).collect();
+                    Error::Usage(format!(
+                        "man {name}: no such subcommand (one of: {})",
+                        names.join(", ")
+                    ))
+                })?;
             render(sub, &top)?
         }
     };
