@@ -322,9 +322,13 @@ fn man_writes_one_page_per_subcommand_with_its_options_examples_and_existing_see
         let roff = std::fs::read_to_string(&page).unwrap();
         assert!(roff.contains(".SH EXAMPLES\n.nf\n"), "{roff}");
     }
-    // The top page lists the subcommands as pages, which now exist.
-    let top = std::fs::read_to_string(dir.path().join("udpscope.1")).unwrap();
-    assert!(top.contains("udpscope\\-capture"), "{top}");
+    // The top page names every subcommand's page twice: under SUBCOMMANDS and SEE ALSO.
+    if let Some(top) = render_man(&dir.path().join("udpscope.1")) {
+        for sub in &subs {
+            let name = format!("udpscope-{sub}(1)");
+            assert_eq!(top.matches(&name).count(), 2, "{name} in:\n{top}");
+        }
+    }
 }
 
 #[test]
@@ -384,6 +388,27 @@ fn server_json_has_reads_keys_and_keeps_its_own() {
     assert_eq!(object["len"], payload.len());
     assert_eq!(object["utf8"], false);
     assert!(object["text"].is_string());
+    server.signal("INT");
+    assert!(server.finish().success());
+}
+
+#[test]
+fn server_json_payload_text_cannot_drive_the_terminal() {
+    // DEL, a C1 CSI (U+009B) and a right-to-left override (U+202E): valid UTF-8, and
+    // serde_json would write all three as they are.
+    let (mut server, addr) = start_server(&["--json"]);
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let payload = "a\u{7f}b\u{9b}31mc\u{202e}d";
+    client.send_to(payload.as_bytes(), addr).unwrap();
+    let line = server
+        .stdout
+        .wait_for("the datagram as JSON", |l| l.contains("payload_hex"));
+    assert!(
+        !line.chars().any(|c| c.is_control() || c == '\u{202e}'),
+        "{line:?}"
+    );
+    let object: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(object["payload_text"], payload);
     server.signal("INT");
     assert!(server.finish().success());
 }

@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::chat::server::{RECEIVE_BUFFER, datagram_keys};
+use crate::chat::server::{RECEIVE_BUFFER, datagram_keys, terminal_safe_json};
 use crate::chat::text;
 use crate::error::{Error, Result};
 
@@ -381,5 +381,5 @@ fn reply_json(from: SocketAddr, to: SocketAddr, reply: &[u8]) -> String {
     object.insert("from".into(), from.to_string().into());
     object.insert("len".into(), reply.len().into());
     object.insert("text".into(), String::from_utf8_lossy(reply).into());
-    serde_json::Value::Object(object).to_string()
+    terminal_safe_json(&serde_json::Value::Object(object))
 }

@@ -125,7 +125,8 @@ fn see_also_section(page: &mut Vec<u8>, cmd: &clap::Command, top: &clap::Command
     };
     let refs: Vec<String> = others
         .iter()
-        .map(|name| format!("\\fB{}\\fR({SECTION})", escape_text(name)))
+        // `\%`: never hyphenated, so each name stays whole (and searchable).
+        .map(|name| format!("\\%\\fB{}\\fR({SECTION})", escape_text(name)))
         .collect();
     page.extend_from_slice(format!(".SH \"SEE ALSO\"\n{}\n", refs.join(",\n")).as_bytes());
 }
