@@ -23,7 +23,9 @@ Examples:
   udpscope client --server 192.168.100.4:6999   chat with the lab's server
   sudo udpscope capture --port 6999 -w lab.pcap watch the chat on the default interface
   udpscope read captures/lab-ethernet.pcap      decode a capture and show the verdict
-  udpscope replay lab.pcap --to 127.0.0.1:6999  send the recorded messages again";
+  udpscope replay captures/lab-ethernet.pcap --to 127.0.0.1:6999
+                                                send the recorded messages again
+(sudo: root can drop it. One man page per subcommand: udpscope man --dir DIR)";
 
 /// The subcommands.
 #[derive(Subcommand, Debug)]
@@ -47,8 +49,22 @@ pub enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) on standard output.
-    Man,
+    /// Print a man page (roff) on standard output, or write them all with --dir.
+    Man(ManArgs),
+}
+
+/// `udpscope man`
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  udpscope man | man -l -\n  udpscope man capture | man -l -\n  udpscope man --dir target/man    udpscope.1 and udpscope-SUBCOMMAND.1, for packagers"
+)]
+pub struct ManArgs {
+    /// The subcommand whose page to print (`capture`, `read`, ...); default: udpscope(1).
+    #[arg(value_name = "SUBCOMMAND", conflicts_with = "dir")]
+    pub subcommand: Option<String>,
+    /// Write every page (udpscope.1 and udpscope-SUBCOMMAND.1) into DIR instead.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// `udpscope server`
@@ -102,10 +118,28 @@ pub struct OutputArgs {
     pub diagram: Option<PathBuf>,
 }
 
+/// What `capture --help` says after the options: examples, and what the end counts mean.
+const CAPTURE_AFTER_HELP: &str = "\
+Examples (they assume sudo; root can drop it):
+  sudo udpscope capture --port 6999 -w lab.pcap
+  sudo udpscope capture -i lo -c 10 --json
+
+End counts on stderr, as tcpdump prints them:
+  packets captured: frames taken from the ring, decoded and written with -w
+    (the file holds exactly that many records)
+  packets received by filter: frames the kernel's filter accepted, whether
+    written or not
+  packets dropped by kernel: accepted frames lost because the ring was full
+received = captured + dropped + the frames still in the ring when -c or -W
+stopped the capture: accepted after the last one it needed, so neither written
+nor dropped (-c 10 may print 10 captured, 12 received, 0 dropped). Ctrl-C,
+SIGTERM and --duration drain the ring first. -c counts datagrams, captured
+counts frames: a datagram in 3 IP fragments is 3 frames.";
+
 /// `udpscope capture`
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  sudo udpscope capture --port 6999 -w lab.pcap\n  sudo udpscope capture -i lo -c 10 --json"
+    after_help = CAPTURE_AFTER_HELP
 )]
 pub struct CaptureArgs {
     /// Interface (`lo`, `any`, ...); default: the one holding the default route.
@@ -166,7 +200,7 @@ pub struct InterfacesArgs {
 /// `udpscope read`
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  udpscope read captures/lab-ethernet.pcap\n  udpscope read capture.pcapng --port 6999 --json\n  udpscope read big.pcap --port 53 -w dns.pcap --summary"
+    after_help = "Examples:\n  udpscope read captures/lab-ethernet.pcap\n  udpscope read captures/lab.pcapng --port 6999 --json\n  udpscope read captures/lab-any.pcap --port 6999 -w chat.pcap --summary"
 )]
 pub struct ReadArgs {
     /// pcap or pcapng file (`-` for standard input).
@@ -196,7 +230,7 @@ pub struct ReadArgs {
 /// `udpscope replay`
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  udpscope replay captures/lab-ethernet.pcap --to 127.0.0.1:6999\n  udpscope replay big.pcap --to 127.0.0.1:6999 --topspeed --loop 3\n  udpscope replay lab.pcap --to 127.0.0.1:6999 --expect-replies"
+    after_help = "Examples:\n  udpscope replay captures/lab-ethernet.pcap --to 127.0.0.1:6999\n  udpscope replay captures/lab-ethernet.pcap --to 127.0.0.1:6999 --topspeed --loop 3\n  udpscope replay captures/lab-any.pcap --to 127.0.0.1:6999 --expect-replies"
 )]
 pub struct ReplayArgs {
     /// pcap or pcapng file.
@@ -266,10 +300,12 @@ pub struct ReplayArgs {
     after_help = "Examples:\n  udpscope demo\n  sudo udpscope demo --lab\n  udpscope demo --tcp --diagram lab.svg"
 )]
 pub struct DemoArgs {
-    /// Reproduce the lab's network in two namespaces (192.168.100.4 ↔ .5) instead of loopback.
+    /// Reproduce the lab's network instead of loopback (needs root): three network namespaces,
+    /// VM1 (192.168.100.4, the server), VM2 (192.168.100.5, the client) and the NAT network
+    /// between them (a bridge).
     #[arg(long)]
     pub lab: bool,
-    /// Write the capture here.
+    /// Write the capture here (relative to the current directory).
     #[arg(short = 'w', value_name = "FILE", default_value = "captures/demo.pcap")]
     pub write: PathBuf,
     /// Play these messages (one per line) instead of the lab's.

@@ -137,16 +137,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 .map_err(|source| Error::Output { source })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Man => {
-            let man = clap_mangen::Man::new(Cli::command());
-            let mut out = Vec::new();
-            man.render(&mut out)
-                .map_err(|source| Error::Output { source })?;
-            io::stdout()
-                .write_all(&out)
-                .map_err(|source| Error::Output { source })?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Man(args) => commands::man(args),
     }
 }
 

@@ -277,7 +277,8 @@ impl Capture {
 
     /// Delivers everything left: waits up to three retire timeouts for the kernel to hand over
     /// its partially filled block (it does so only at the timeout), then takes every ready block.
-    /// tcpdump stopped by SIGINT silently loses that block (field notes).
+    /// tcpdump stopped by SIGINT silently loses that block (tests/bench/capture.sh: 285 of
+    /// 1,000,000 frames lost while it reported 0 drops).
     pub fn drain<F>(&mut self, on_frame: &mut F) -> Result<()>
     where
         F: FnMut(Frame<'_>) -> ControlFlow<()>,
@@ -362,7 +363,8 @@ fn capture_error(what: &'static str, interface: &str, source: io::Error) -> Erro
 /// The longest frame a UDP port filter can accept: an IPv6 header and the largest payload its
 /// 16-bit length allows (a jumbogram needs a hop-by-hop header, which the filter does not pass;
 /// an IPv4 packet is shorter still), plus room for link headers (Ethernet, VLAN tags left in
-/// the frame, LINUX_SLL2). A lo frame is at most 65,549 bytes (field notes).
+/// the frame, LINUX_SLL2). A lo frame is at most 65,549 bytes (14 Ethernet + 20 IPv4 + 8 UDP
+/// + the largest IPv4 payload, 65,507).
 const LARGEST_UDP_FRAME: u32 = 40 + 65_535 + 64;
 
 /// Smallest ring block. Blocks are handed over one at a time, so tiny blocks (a small

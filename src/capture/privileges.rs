@@ -44,9 +44,9 @@ fn isolates(caps: u64) -> bool {
     caps & wanted == wanted
 }
 
-/// The error for "cannot make the demo's private network". Without the capabilities it names
-/// the kernel setting that usually forbids user namespaces and the two ways round it, with
-/// this binary's path for `setcap`; with them, the kernel's reason is all there is to say.
+/// The error for "cannot make the demo's private network". Without the capabilities it says
+/// what the kernel refused ([`user_namespace_refusal`]) and the two ways round it, with this
+/// binary's path for `setcap`; with them, the kernel's reason is all there is to say.
 pub fn isolation_error(privileged: bool, source: io::Error) -> Error {
     if privileged {
         return Error::System {
@@ -55,14 +55,59 @@ pub fn isolation_error(privileged: bool, source: io::Error) -> Error {
         };
     }
     let binary = this_binary();
+    let refusal = user_namespace_refusal(&source);
     Error::System {
-        what: format!(
-            "cannot create a private network namespace for the demo (the kernel refuses \
-             unprivileged user namespaces here, e.g. Ubuntu's \
-             kernel.apparmor_restrict_unprivileged_userns): run `sudo udpscope demo`, or once \
-             `sudo setcap cap_net_raw,cap_net_admin,cap_sys_admin=eip {binary}`"
+        what: "cannot create a private network namespace for the demo".into(),
+        // The errno's own text ("No space left on device") says nothing about namespaces:
+        // the line ends with what the kernel refused instead, the errno kept as the cause.
+        source: io::Error::new(
+            source.kind(),
+            Refusal {
+                text: format!(
+                    "{refusal}; run `sudo udpscope demo`, or once \
+                     `sudo setcap cap_net_raw,cap_net_admin,cap_sys_admin=eip {binary}`"
+                ),
+                errno: source,
+            },
         ),
-        source,
+    }
+}
+
+/// What the kernel refused, in words, for an error of `unshare(CLONE_NEWUSER | CLONE_NEWNET)`
+/// or of the writes to `/proc/self/{setgroups,uid_map,gid_map}` that follow it (errors as
+/// listed in unshare(2) and user_namespaces(7)).
+fn user_namespace_refusal(error: &io::Error) -> String {
+    match error.raw_os_error() {
+        Some(libc::ENOSPC) | Some(libc::EUSERS) => "the kernel refused to create a user namespace \
+             (limit reached: user.max_user_namespaces, or 32 nested user namespaces)"
+            .to_string(),
+        Some(libc::EPERM) | Some(libc::EACCES) => "the kernel does not allow unprivileged users \
+             to create user namespaces here (kernel.unprivileged_userns_clone=0, or Ubuntu's \
+             kernel.apparmor_restrict_unprivileged_userns=1)"
+            .to_string(),
+        Some(libc::EINVAL) => {
+            "this kernel has no user namespaces (built without CONFIG_USER_NS)".to_string()
+        }
+        _ => format!("the kernel refused to create a user namespace ({error})"),
+    }
+}
+
+/// A refusal in words, with the errno behind it as its source.
+#[derive(Debug)]
+struct Refusal {
+    text: String,
+    errno: io::Error,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for Refusal {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.errno)
     }
 }
 
@@ -152,6 +197,20 @@ mod tests {
             text.contains("setcap cap_net_raw,cap_net_admin=eip"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_refused_user_namespace_is_said_in_words_not_with_the_errno_text() {
+        let text = isolation_error(false, io::Error::from_raw_os_error(libc::ENOSPC)).to_string();
+        assert!(
+            text.contains("the kernel refused to create a user namespace (limit reached: user.max_user_namespaces"),
+            "{text}"
+        );
+        assert!(!text.contains("os error"), "{text}");
+        assert!(!text.contains("No space left"), "{text}");
+        let text = isolation_error(false, io::Error::from_raw_os_error(libc::EPERM)).to_string();
+        assert!(text.contains("not allow unprivileged users"), "{text}");
+        assert!(text.contains("sudo udpscope demo"), "{text}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::chat::server::RECEIVE_BUFFER;
+use crate::chat::server::{RECEIVE_BUFFER, datagram_keys, terminal_safe_json};
 use crate::chat::text;
 use crate::error::{Error, Result};
 
@@ -104,6 +104,8 @@ struct Screen<'a, O, E> {
 
 struct Session<'a, O, E> {
     server: SocketAddr,
+    /// This socket's own address (the kernel picked it when the socket was aimed).
+    local: SocketAddr,
     config: &'a ClientConfig,
     screen: Mutex<Screen<'a, O, E>>,
     stop_at: Mutex<Option<Instant>>,
@@ -136,11 +138,35 @@ impl<'a, O: Write, E: Write> Session<'a, O, E> {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Instant::now() + wait);
     }
 
+    /// The prompt to show again after a line printed now: `Some` while the prompt is on the
+    /// screen and the output is a terminal, where the line it sits on can be cleared.
+    fn shown_prompt(&self, screen: &Screen<'a, O, E>) -> Option<&'a str> {
+        let redraw = screen.at_prompt && self.config.redraw;
+        self.config.prompt.as_deref().filter(|_| redraw)
+    }
+
+    /// Writes `message` on the error stream without mixing it with the prompt: while the
+    /// prompt is shown, its line is cleared first (on the output, where the prompt is) and
+    /// the prompt is shown again after the message, as for a reply.
+    fn note(&self, screen: &mut Screen<'a, O, E>, message: &str) {
+        let prompt = self.shown_prompt(screen);
+        if prompt.is_some() {
+            let _ = write!(screen.out, "\r\x1b[K").and_then(|()| screen.out.flush());
+        }
+        let _ = writeln!(screen.errors, "{message}");
+        let _ = screen.errors.flush();
+        if let Some(prompt) = prompt {
+            let result = write!(screen.out, "{prompt}").and_then(|()| screen.out.flush());
+            if let Err(e) = result {
+                screen.output_error.get_or_insert(e);
+            }
+        }
+    }
+
     /// Prints a reply line, keeping the prompt intact.
     fn print(&self, line: &str) {
         let mut screen = self.screen();
-        let redraw = screen.at_prompt && self.config.redraw;
-        let prompt = self.config.prompt.as_deref().filter(|_| redraw);
+        let prompt = self.shown_prompt(&screen);
         let result = match prompt {
             Some(prompt) => write!(screen.out, "\r\x1b[K{line}\n{prompt}"),
             None => writeln!(screen.out, "{line}"),
@@ -172,13 +198,12 @@ impl<'a, O: Write, E: Write> Session<'a, O, E> {
             .map(|(_, message)| message.clone())
             .unwrap_or_default();
         let quoted = text::show_short(&message, 60);
-        let _ = writeln!(
-            screen.errors,
+        let line = format!(
             "udpscope: {} refused \"{quoted}\": nothing listens there (ICMP port unreachable); \
              the datagram was sent anyway: UDP has no handshake that could fail first",
             self.server
         );
-        let _ = screen.errors.flush();
+        self.note(screen, &line);
         screen.summary.refused.push(message);
     }
 
@@ -239,7 +264,7 @@ impl<'a, O: Write, E: Write> Session<'a, O, E> {
                     let reply = buffer.get(..len).unwrap_or(&buffer);
                     self.screen().summary.replies += 1;
                     let line = if self.config.json {
-                        reply_json(self.server, reply)
+                        reply_json(self.server, self.local, reply)
                     } else {
                         format!("Server : {}", text::show(reply))
                     };
@@ -253,11 +278,11 @@ impl<'a, O: Write, E: Write> Session<'a, O, E> {
                 }
                 Err(e) => {
                     let mut screen = self.screen();
-                    let _ = writeln!(
-                        screen.errors,
+                    let line = format!(
                         "udpscope: cannot receive from {}: {e}; no more replies will be shown",
                         self.server
                     );
+                    self.note(&mut screen, &line);
                     return;
                 }
             }
@@ -282,6 +307,11 @@ pub fn run<O: Write + Send, E: Write + Send>(
         what: "the client socket is not aimed at a server".into(),
         source,
     })?;
+    let local = socket.local_addr().map_err(|source| Error::Socket {
+        what: "cannot read the local address of the socket aimed at",
+        addr: server,
+        source,
+    })?;
     let receiver = socket.try_clone().map_err(|source| Error::Socket {
         what: "cannot share the socket aimed at",
         addr: server,
@@ -289,6 +319,7 @@ pub fn run<O: Write + Send, E: Write + Send>(
     })?;
     let session = Session {
         server,
+        local,
         config: &config,
         screen: Mutex::new(Screen {
             out,
@@ -343,14 +374,12 @@ pub fn run<O: Write + Send, E: Write + Send>(
     Ok(screen.summary)
 }
 
-/// One reply as a JSON object: sender, length, text (lossy) and every byte in hex.
-fn reply_json(from: SocketAddr, reply: &[u8]) -> String {
-    let hex: String = reply.iter().map(|b| format!("{b:02x}")).collect();
-    serde_json::json!({
-        "from": from.to_string(),
-        "len": reply.len(),
-        "text": String::from_utf8_lossy(reply),
-        "payload_hex": hex,
-    })
-    .to_string()
+/// One reply as a JSON object: `read --json`'s keys ([`datagram_keys`]: addresses, length,
+/// `payload_hex`, `payload_text`), and the client's own `from`, `len` and `text` (lossy).
+fn reply_json(from: SocketAddr, to: SocketAddr, reply: &[u8]) -> String {
+    let mut object = datagram_keys(from, to, reply);
+    object.insert("from".into(), from.to_string().into());
+    object.insert("len".into(), reply.len().into());
+    object.insert("text".into(), String::from_utf8_lossy(reply).into());
+    terminal_safe_json(&serde_json::Value::Object(object))
 }

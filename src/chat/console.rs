@@ -1,6 +1,7 @@
 //! The server operator's console: reads typed replies and `/` commands, sends replies to the
 //! last sender or a chosen peer; knows nothing of terminals beyond the prompt it redraws.
 
+use std::collections::HashMap;
 use std::io::{self, BufRead, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -30,6 +31,18 @@ struct Audience {
     chosen: Option<SocketAddr>,
     known: Vec<SocketAddr>,
     at_prompt: bool,
+    /// Replies typed at the prompt, per destination (at most [`MAX_PEERS`] of them; replies
+    /// to further destinations are not told apart), for the server's summary.
+    typed: HashMap<SocketAddr, TypedReplies>,
+}
+
+/// Replies the operator typed to one destination.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TypedReplies {
+    /// Replies the socket sent.
+    pub sent: u64,
+    /// Replies the socket refused to send.
+    pub failed: u64,
 }
 
 impl Audience {
@@ -69,6 +82,25 @@ impl Console {
     /// Where a typed line would go now: the chosen peer, else the last sender.
     pub fn target(&self) -> Option<SocketAddr> {
         self.state().target()
+    }
+
+    /// The replies typed at the prompt so far, per destination.
+    pub fn typed_replies(&self) -> Vec<(SocketAddr, TypedReplies)> {
+        self.state().typed.iter().map(|(a, r)| (*a, *r)).collect()
+    }
+
+    /// Counts one typed reply to `target`, sent or not.
+    fn count_reply(&self, target: SocketAddr, sent: bool) {
+        let mut state = self.state();
+        if !state.typed.contains_key(&target) && state.typed.len() >= MAX_PEERS {
+            return;
+        }
+        let count = state.typed.entry(target).or_default();
+        if sent {
+            count.sent += 1;
+        } else {
+            count.failed += 1;
+        }
     }
 
     /// Writes `line` (ending in a newline) so that it does not mix with the prompt.
@@ -157,7 +189,9 @@ impl Console {
                     it receives. Wait for one, or pick a peer with /to IP:PORT."
                 .to_string();
         };
-        match socket.send_to(payload, target) {
+        let sent = socket.send_to(payload, target);
+        self.count_reply(target, sent.is_ok());
+        match sent {
             Ok(_) => format!("(sent {} to {target})", text::show_short(payload, 40)),
             Err(e) => format!("cannot send to {target}: {e}"),
         }

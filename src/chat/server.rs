@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use crate::chat::console::Console;
+use crate::chat::console::{Console, TypedReplies};
 use crate::chat::text;
 use crate::error::{Error, Result};
 use crate::shutdown::Shutdown;
@@ -43,9 +43,9 @@ pub struct PeerStats {
     pub datagrams: u64,
     /// Payload bytes received.
     pub bytes: u64,
-    /// Automatic replies sent.
+    /// Replies sent to it: automatic (`--reply`) and typed at the prompt.
     pub replies: u64,
-    /// Automatic replies the socket refused to send.
+    /// Replies to it the socket refused to send.
     pub failed_replies: u64,
     /// Time between this peer's last datagram and the end of the run.
     pub silent_for: Duration,
@@ -118,7 +118,7 @@ impl ServerSummary {
         peer.datagrams += 1;
         peer.bytes += payload.len() as u64;
         peer.last_heard = Some(now);
-        format_datagram(from, payload, json)
+        format_datagram(from, self.local, payload, json)
     }
 
     fn finish(&mut self, end: Instant) {
@@ -131,6 +131,21 @@ impl ServerSummary {
                 peer.silent_for = end.saturating_duration_since(last);
             }
         }
+    }
+
+    /// Adds the replies typed at the prompt to each destination's counts. A destination that
+    /// never sent anything (chosen with `/to IP:PORT`) is listed with 0 datagrams.
+    pub fn add_typed_replies(&mut self, typed: &[(SocketAddr, TypedReplies)]) {
+        for (addr, count) in typed {
+            let peer = self.peer(*addr);
+            peer.replies += count.sent;
+            peer.failed_replies += count.failed;
+        }
+    }
+
+    /// Peers that sent at least one datagram (those beyond [`MAX_PEERS`] not included).
+    pub fn senders(&self) -> u64 {
+        self.peers.iter().filter(|p| p.datagrams > 0).count() as u64
     }
 
     /// Every datagram received, all peers together.
@@ -183,7 +198,7 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 impl fmt::Display for ServerSummary {
     /// Several lines: totals, one line per peer, and what UDP could not tell.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let peers = self.peers.len() as u64;
+        let peers = self.senders();
         writeln!(
             f,
             "Summary: {}, {} from {} on {}",
@@ -193,9 +208,16 @@ impl fmt::Display for ServerSummary {
             self.local
         )?;
         let line = |f: &mut fmt::Formatter<'_>, name: String, p: &PeerStats| {
+            let heard = match p.last_heard {
+                Some(_) => format!(
+                    "last heard {:.1} s before the end",
+                    p.silent_for.as_secs_f64()
+                ),
+                None => "never heard from".to_string(),
+            };
             writeln!(
                 f,
-                "  {name}  {}, {}{}{}, last heard {:.1} s before the end",
+                "  {name}  {}, {}{}{}, {heard}",
                 plural(p.datagrams, "datagram", "datagrams"),
                 plural(p.bytes, "byte", "bytes"),
                 if p.replies > 0 {
@@ -208,7 +230,6 @@ impl fmt::Display for ServerSummary {
                 } else {
                     String::new()
                 },
-                p.silent_for.as_secs_f64()
             )
         };
         for p in &self.peers {
@@ -245,16 +266,64 @@ fn caused_by_peer(e: &io::Error) -> bool {
     ) || e.raw_os_error() == Some(libc::EMSGSIZE)
 }
 
-/// One datagram as a line (text or JSON), without the newline.
-pub fn format_datagram(from: SocketAddr, payload: &[u8], json: bool) -> String {
+/// The keys `read --json` gives a datagram, for what a UDP socket knows of it: `src_ip`,
+/// `src_port`, `dst_ip`, `dst_port`, `payload_len`, `payload_hex` (every byte) and
+/// `payload_text` (UTF-8, invalid bytes replaced, as `read` writes it). `dst_ip` is null when
+/// the socket is bound to a wildcard address: it is not told which of its addresses was used.
+pub fn datagram_keys(
+    src: SocketAddr,
+    dst: SocketAddr,
+    payload: &[u8],
+) -> serde_json::Map<String, serde_json::Value> {
+    let hex: String = payload.iter().map(|b| format!("{b:02x}")).collect();
+    let dst_ip = (!dst.ip().is_unspecified()).then(|| dst.ip().to_string());
+    let keys = serde_json::json!({
+        "src_ip": src.ip().to_string(),
+        "src_port": src.port(),
+        "dst_ip": dst_ip,
+        "dst_port": dst.port(),
+        "payload_len": payload.len(),
+        "payload_hex": hex,
+        "payload_text": String::from_utf8_lossy(payload),
+    });
+    match keys {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// `value` as one line of JSON in which no character can drive a terminal. serde_json escapes
+/// only C0 controls; `payload_text` may also hold DEL, C1 controls (U+009B is a CSI) and bidi
+/// overrides (U+202E), which are written as `\uXXXX` escapes here: the same JSON value.
+pub fn terminal_safe_json(value: &serde_json::Value) -> String {
+    let mut line = String::new();
+    for c in value.to_string().chars() {
+        let bidi = matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || bidi {
+            // All of them are in the Basic Multilingual Plane: one \uXXXX each.
+            line.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            line.push(c);
+        }
+    }
+    line
+}
+
+/// One datagram from `from` to the server at `to` as a line (text or JSON), without the
+/// newline. The JSON has [`datagram_keys`] and the server's own `peer`, `len`, `utf8`, `text`.
+pub fn format_datagram(from: SocketAddr, to: SocketAddr, payload: &[u8], json: bool) -> String {
     if json {
-        serde_json::json!({
+        let mut object = datagram_keys(from, to, payload);
+        let own = serde_json::json!({
             "peer": from.to_string(),
             "len": payload.len(),
             "utf8": std::str::from_utf8(payload).is_ok(),
             "text": text::escape(payload),
-        })
-        .to_string()
+        });
+        if let serde_json::Value::Object(own) = own {
+            object.extend(own);
+        }
+        terminal_safe_json(&serde_json::Value::Object(object))
     } else {
         format!("Client {from} : {}", text::show(payload))
     }
@@ -322,6 +391,9 @@ pub fn run(
                 Err(_) => peer.failed_replies += 1,
             }
         }
+    }
+    if let Some(console) = &config.console {
+        summary.add_typed_replies(&console.typed_replies());
     }
     summary.finish(Instant::now());
     Ok(summary)

@@ -2,6 +2,7 @@
 //! the lab, prints the conversation, the capture, the ladder and the verdict.
 
 use std::io::{self, IsTerminal, Write};
+use std::path::Path;
 use std::process::ExitCode;
 
 use udpscope::Error;
@@ -26,9 +27,12 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode, Error> {
     // Isolate first: the kernel moves only a single-threaded process into a new namespace.
     let lab_guard = if args.lab {
         if !root {
-            return Err(Error::Usage(
-                "udpscope demo --lab builds network namespaces and needs root: run it with sudo (or run `udpscope demo` for the loopback version, which needs no privilege)".into(),
-            ));
+            // A missing privilege is a failure of the run, not of the command line (exit 1,
+            // as capture without CAP_NET_RAW).
+            return Err(Error::System {
+                what: "udpscope demo --lab builds network namespaces and needs root: run it with sudo (or run `udpscope demo` for the loopback version, which needs no privilege)".into(),
+                source: io::Error::from(io::ErrorKind::PermissionDenied),
+            });
         }
         Some(demo::lab::build()?)
     } else {
@@ -110,7 +114,7 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode, Error> {
     let outcome = demo::run(&config, &shutdown, &mut show);
     // The namespaces go now, whatever happened (and on Ctrl-C, which only sets the flag).
     drop(lab_guard);
-    let outcome = outcome?;
+    let outcome = outcome.map_err(|e| capture_file_error(e, &args.write))?;
 
     if args.json {
         out.write_all(&outcome.capture_lines).map_err(io_error)?;
@@ -156,4 +160,29 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode, Error> {
         });
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// An error opening or writing the demo's capture file gets the way round it: the default
+/// (`captures/demo.pcap`) is relative to the current directory, which may not be writable.
+fn capture_file_error(error: Error, write: &Path) -> Error {
+    match error {
+        Error::Open { path, source } | Error::Write { path, source } if path == write => {
+            let place = if path.is_relative() {
+                match std::env::current_dir() {
+                    Ok(dir) => format!(", relative to the current directory {}", dir.display()),
+                    Err(_) => ", relative to the current directory".to_string(),
+                }
+            } else {
+                String::new()
+            };
+            Error::System {
+                what: format!(
+                    "cannot write the demo's capture {}{place} (choose another file with -w FILE)",
+                    path.display()
+                ),
+                source,
+            }
+        }
+        other => other,
+    }
 }

@@ -4,11 +4,13 @@
 mod capture;
 mod chat;
 mod demo;
+mod man;
 mod read;
 mod replay;
 
 pub use capture::{capture, interfaces};
 pub use chat::{client, server};
 pub use demo::demo;
+pub use man::man;
 pub use read::read;
 pub use replay::replay;
