@@ -6,8 +6,10 @@ use std::net::IpAddr;
 
 /// Room for the longest head of a text line: two bracketed IPv6 addresses with ports, the
 /// time, colour codes, an invalid checksum's found and expected values, fragments and the
-/// truncation note, with margin. Writes beyond it are dropped, never a panic.
-const CAPACITY: usize = 384;
+/// truncation note, and the longest JSON head (every key, two full-length IPv6 addresses, an
+/// invalid checksum, 20-digit numbers: about 530 bytes), with margin. Writes beyond it are
+/// dropped, never a panic; tests/json_lines.rs checks that the longest head fits whole.
+const CAPACITY: usize = 1024;
 
 /// "00" to "99", for writing two digits at a time.
 const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
