@@ -8,30 +8,36 @@
 //! # How data moves
 //!
 //! ```text
-//!  source ──────────────► decode ─────────► filter ─────► sinks
-//!  source::file (pcap,    decode::Decoder    filter::     sink::printer  (text / JSON Lines)
-//!   pcapng, streaming)     link → IP → UDP    Filter       sink::pcap     (pcap / pcapng writer)
-//!  capture (AF_PACKET      checksum verdicts               analysis       (flows, verdict, ladder)
-//!   TPACKET_V3 ring)       defrag reassembly
+//!  FrameSource ───────► Pipeline: decode ──► filter ──► -c limit ──► Sinks (one trait)
+//!  source::offline       decode::Decoder      filter::                sink::FrameFile    live capture's file, every frame first
+//!   (pcap, pcapng)        link → IP → UDP      Filter                 sink::SelectedFrames read -w: the selected frames
+//!  source::live           checksum verdicts                           sink::Printer      text / JSON Lines
+//!   (AF_PACKET ring)      defrag reassembly                           sink::AnalysisSink flows, verdict, ladder
+//!                                                                     sink::Notes        odd frames, one line each on stderr
+//!                                                                     replay's feeder    records for the pacer and sender
 //! ```
 //!
-//! Every source yields [`frame::Frame`]s: the bytes of one link-layer frame, its link type
-//! (taken from the pcap header or the interface, never guessed), its kernel timestamp and
-//! its original length. [`decode::Decoder`] turns a frame into a [`decode::Decoded`]: a UDP
-//! [`decode::Datagram`] (borrowing the frame's bytes, owning them only after reassembly),
-//! a TCP segment (kept to contrast UDP with a handshake), or a typed reason the frame is not
-//! a datagram. Per-packet oddities are values, never errors; [`Error`] is for I/O and setup.
-//!
-//! [`pipeline::Pipeline`] is that chain for one run: `read` feeds it file frames, `capture` and
-//! `demo` feed it ring frames after writing each one to the capture file (so the file holds
-//! exactly the frames counted as captured).
+//! There is one frame loop. A [`source::FrameSource`] (a capture file, or the live ring)
+//! pushes [`frame::Frame`]s into [`pipeline::Pipeline`]: the bytes of one link-layer frame, its
+//! link type (taken from the pcap header or the interface, never guessed), its timestamp and
+//! its original length. The pipeline hands each frame to the sinks that want raw frames, then
+//! [`decode::Decoder`] turns it into a [`decode::Decoded`]: a UDP [`decode::Datagram`]
+//! (borrowing the frame's bytes, owning them only after reassembly), a TCP segment (kept to
+//! contrast UDP with a handshake), a fragment held for reassembly, or a typed reason the frame
+//! is not a datagram ([`decode::Skip`]). The filter selects datagrams; every sink that wants
+//! decoded events sees them through [`sink::Sink`]. Per-packet oddities are values, never
+//! errors; [`Error`] is for I/O and setup. Every command drives its frames this way: `read`
+//! (file → printer, copy, analysis, notes), `capture` and `demo` (ring → the capture file
+//! first, so it holds exactly the frames counted as captured, then printer and analysis), and
+//! `replay` and `replay --dry-run` (file → notes, feeder). A new source or sink is one file.
 //!
 //! Reading a file uses all the machine's cores without changing what comes out: the file is
 //! read ahead in blocks on its own thread (records are still parsed in place, never copied),
 //! and the analysis can run on another ([`analysis::AnalysisWorker`], fed owned
 //! [`analysis::Sighting`]s in decode order), while decoding and printing keep the main thread.
 //!
-//! Replay is file source → decode → filter → [`replay`] pacer → sender → report.
+//! Replay is that pipeline with the feeder as its sink, then [`replay`]'s pacer → sender →
+//! report.
 //! The lab's chat ([`chat`]) is its own module: a server and a client over one UDP socket.
 //! [`demo`] plays the whole lab: capture, server and client threads in a private network
 //! namespace, or in the lab's namespaces (VM1, VM2 and a bridge).
@@ -45,11 +51,13 @@
 //! # Modules
 //! - [`frame`]: `Frame` and `LinkType`, the unit every source produces.
 //! - [`decode`]: link layers, IPv4/IPv6, UDP, checksum verdicts, fragment reassembly.
-//! - [`source`]: streaming pcap/pcapng reader.
-//! - [`sink`]: text/JSON printer, pcap/pcapng writer, and file rotation (`-C`/`-G`/`-W`).
+//! - [`source`]: where frames come from: the streaming pcap/pcapng reader and the live ring,
+//!   each a `FrameSource`.
+//! - [`sink`]: the `Sink` trait and its implementations: printer, capture file (with rotation,
+//!   `-C`/`-G`/`-W`), copy of the selected frames, analysis, diagnostics.
 //! - [`analysis`]: flows, the connectionless verdict and the ladder diagram.
 //! - [`filter`]: which datagrams a command selects.
-//! - [`pipeline`]: wires source → decode → filter → sinks for one run.
+//! - [`pipeline`]: the one frame loop: source → decode → filter → sinks for one run.
 //! - [`capture`]: live capture on an AF_PACKET socket with a TPACKET_V3 ring and BPF filter.
 //! - [`replay`]: re-sending captured datagrams with timing control.
 //! - [`chat`]: the lab's UDP server and client.

@@ -172,7 +172,7 @@ fn joined<T>(handle: thread::JoinHandle<Result<T>>, what: &str) -> Result<T> {
 
 /// Plays the lab. The process (Loopback) or the namespaces (Lab) must be ready.
 /// `show` is called with each [`Stage`] as it happens; Ctrl-C (`shutdown`) ends the demo
-/// within [`SHUTDOWN_POLL`] or so with [`Error::Interrupted`], its capture file closed.
+/// within 100 ms or so with [`Error::Interrupted`], its capture file closed.
 pub fn run(
     config: &DemoConfig,
     shutdown: &Shutdown,
