@@ -303,6 +303,19 @@ impl Capture {
         Ok(())
     }
 
+    /// Ends a capture that stopped before the kernel stopped (`-c` reached, `-W` files
+    /// written, a failed write): the kernel accepts no more frames, and those it accepted but
+    /// nobody will read (the rest of the ring, the partial block included, waited for as
+    /// [`Capture::drain`] does) are counted as `unread`, so that `received = captured + dropped
+    /// + unread` holds exactly in every ending. After a drain there is nothing left to count.
+    pub fn discard_rest(&mut self) -> Result<()> {
+        let captured = self.captured;
+        let drained = self.drain(&mut |_| ControlFlow::Continue(()));
+        self.unread += self.captured - captured;
+        self.captured = captured;
+        drained
+    }
+
     /// Makes the kernel accept no more frames; those already in the ring stay deliverable.
     /// Called by [`Capture::drain`]; call it before [`Capture::stats`] after a `Break` too, so
     /// the counts stop moving.

@@ -118,8 +118,9 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
     // Capture until a stop: Ctrl-C/SIGTERM/--duration (then drain the ring), -c, -W, or a
     // failure.
     let outcome = pipeline.run(&mut capture, &shutdown);
-    // After a `-c` or failure stop the kernel would go on accepting frames nobody reads.
-    let _ = capture.stop_accepting();
+    // After a `-c`, `-W` or failure stop the kernel would go on accepting frames nobody
+    // reads: it stops, and what it accepted but nobody read is counted.
+    let _ = capture.discard_rest();
     let stats = capture.stats();
     let finished = pipeline.finish()?;
     if let Ok(stats) = &stats {
@@ -180,6 +181,13 @@ fn print_counts(stats: &Stats) {
     eprintln!("{} packets captured", stats.captured);
     eprintln!("{} packets received by filter", stats.received);
     eprintln!("{} packets dropped by kernel", stats.dropped);
+    // Additive to tcpdump's three lines: with it, received = captured + dropped + this.
+    if stats.unread > 0 {
+        eprintln!(
+            "{} packets received by filter but not captured (still in the buffer when the capture stopped)",
+            stats.unread
+        );
+    }
 }
 
 pub fn interfaces(args: InterfacesArgs) -> Result<ExitCode, Error> {
