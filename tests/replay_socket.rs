@@ -5,10 +5,9 @@
 mod common;
 mod packets;
 
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command as Process, Output, Stdio};
+use std::process::{Child, Command as Process, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -76,15 +75,7 @@ impl Server {
             .stdout(Stdio::piped())
             .spawn()
             .expect("python3 is needed (tests/install-deps.sh)");
-        let stdout: ChildStdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = common::lines_of(child.stdout.take().unwrap());
         let port: u16 = lines.recv_timeout(DEADLINE).unwrap().parse().unwrap();
         Server {
             child,
@@ -707,13 +698,7 @@ fn the_lab_capture_replayed_against_udpscope_server_gets_every_recorded_reply() 
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = server.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let rx = common::lines_of(server.stderr.take().unwrap());
     let banner = rx
         .recv_timeout(DEADLINE)
         .expect("the server announces its address");
