@@ -7,6 +7,7 @@ mod packets;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
+use common::decode_hex as hex;
 use packets::*;
 use serde_json::Value;
 
@@ -108,13 +109,6 @@ fn every_link_type_decodes_the_lab_conversation() {
             "{name}: µs file"
         );
     }
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
 }
 
 #[test]

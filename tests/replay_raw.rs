@@ -4,22 +4,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
-use common::{Running, binary, capture};
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("ip runs");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use common::{Running, binary, capture, encode_hex as hex, ip};
 
 fn unique_id() -> String {
     static N: AtomicU32 = AtomicU32::new(0);
@@ -67,26 +58,11 @@ fn server(ns: &str, bind_ip: &str, count: usize) -> (Running, u16) {
 }
 
 fn tshark_requests(file: &Path, filter: &str) -> Vec<String> {
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(file)
-        .args([
-            "-o",
-            "udp.check_checksum:TRUE",
-            "-Y",
-            filter,
-            "-T",
-            "fields",
-        ])
-        .args(["-e", "udp.payload", "-e", "udp.checksum.status"])
-        .stderr(Stdio::null())
-        .output()
-        .expect("tshark is needed (tests/install-deps.sh)");
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
+    common::tshark_fields(
+        file,
+        &["-o", "udp.check_checksum:TRUE", "-Y", filter],
+        &["udp.payload", "udp.checksum.status"],
+    )
 }
 
 fn replay_in(ns: &str, args: &[&str]) -> Output {
@@ -276,8 +252,4 @@ fn raw_replay_cannot_expect_replies() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -13,6 +13,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
+use common::decode_hex;
 use packets::*;
 use serde_json::Value;
 
@@ -138,13 +139,6 @@ impl Drop for Server {
     }
 }
 
-fn decode_hex(hex: &str) -> Vec<u8> {
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect()
-}
-
 fn udpscope() -> Command {
     Command::cargo_bin("udpscope").unwrap()
 }
@@ -174,24 +168,9 @@ use common::capture;
 /// The client → server payloads of a capture, as tshark reads them (reassembled), so the
 /// expectation does not come from udpscope's own decoder.
 fn tshark_requests(file: &Path) -> Vec<Vec<u8>> {
-    let out = Process::new("tshark")
-        .arg("-r")
-        .arg(file)
-        .args([
-            "-Y",
-            "udp.dstport == 6999",
-            "-T",
-            "fields",
-            "-e",
-            "udp.payload",
-        ])
-        .stderr(Stdio::null())
-        .output()
-        .expect("tshark is needed (tests/install-deps.sh)");
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(decode_hex)
+    common::tshark_fields(file, &["-Y", "udp.dstport == 6999"], &["udp.payload"])
+        .iter()
+        .map(|l| decode_hex(l))
         .collect()
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 // The generic process plumbing lives in tests/common; a test that uses this module declares
 // `mod common;` too.
-pub use crate::common::{Running, binary};
+pub use crate::common::{Running, binary, ip};
 
 /// Starting `udpscope capture`: the process is ready once it says it is capturing.
 impl Running {
@@ -83,16 +83,6 @@ pub fn assert_tshark_reads(path: &Path) {
         out.status.success() && !stderr.contains("cut short") && !stderr.contains("appears"),
         "tshark rejects {}: {stderr}",
         path.display()
-    );
-}
-
-/// Runs `ip ARGS`, failing the test if it fails.
-pub fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("ip runs");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
     );
 }
 

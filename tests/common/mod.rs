@@ -289,3 +289,45 @@ pub fn directory_open_to_everyone() -> tempfile::TempDir {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
     dir
 }
+
+/// Runs `ip ARGS`, failing the test if it fails.
+pub fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("ip runs");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The lines tshark prints for `file` with `-T fields`, one `-e` per name of `fields`, after
+/// `options` (`-Y FILTER`, `-o PREF:VALUE`); what tshark says on stderr is dropped.
+pub fn tshark_fields(file: &Path, options: &[&str], fields: &[&str]) -> Vec<String> {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(file)
+        .args(options)
+        .args(["-T", "fields"])
+        .args(fields.iter().flat_map(|f| ["-e", f]))
+        .stderr(Stdio::null())
+        .output()
+        .expect("tshark is needed (tests/install-deps.sh)");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Bytes as lower-case hex, as tshark prints payloads.
+pub fn encode_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Lower-case or upper-case hex (an even number of digits) as bytes.
+pub fn decode_hex(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
