@@ -3,45 +3,17 @@
 //! is coarse (tests of this file share one process): it catches growth with the input, not
 //! a few MiB.
 
-use std::borrow::Cow;
+mod datagrams;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use udpscope::analysis::{Analysis, AnalysisConfig, MAX_FLOWS};
-use udpscope::decode::{Checksum, Datagram, DecodeStats, IpInfo, LinkInfo};
+use udpscope::decode::{Checksum, Datagram, DecodeStats};
 
 const NOON: u64 = 1_704_110_400_000_000_000;
 
 fn datagram(ts_ns: u64, src: SocketAddr, dst: SocketAddr, id: u32, payload: &[u8]) -> Datagram<'_> {
-    Datagram {
-        ts_ns,
-        frame_index: 0,
-        link: LinkInfo::default(),
-        cap_len: 42 + payload.len() as u32,
-        orig_len: 42 + payload.len() as u32,
-        ip: IpInfo {
-            version: 4,
-            src: src.ip(),
-            dst: dst.ip(),
-            ttl: 64,
-            // Ids past 65,535 wrap, as in a 16-bit IPv4 header.
-            ipv4_id: Some(id as u16),
-            ipv6_fragment_id: None,
-            dont_fragment: true,
-            more_fragments: false,
-            fragment_offset: 0,
-            header_len: 20,
-            options_len: 0,
-            total_len: 28 + payload.len() as u16,
-            header_checksum: Checksum::Valid,
-        },
-        src_port: src.port(),
-        dst_port: dst.port(),
-        udp_length: 8 + payload.len() as u16,
-        checksum: Checksum::Valid,
-        payload: Cow::Borrowed(payload),
-        fragments: 1,
-        truncated: false,
-    }
+    datagrams::udp(ts_ns, src, dst, id, payload, Checksum::Valid)
 }
 
 /// Resident memory of this process in KiB, from /proc (None where there is no /proc).

@@ -1,15 +1,14 @@
 //! The connectionless analysis on the lab's conversation, built datagram by datagram: the
 //! verdict, the report's ladder, the TCP contrast, the JSON summary and the SVG picture.
 
-use std::borrow::Cow;
+mod datagrams;
+
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::process::{Command, Stdio};
 
 use udpscope::analysis::{Analysis, AnalysisConfig};
-use udpscope::decode::{
-    Checksum, Datagram, DecodeStats, IpInfo, LinkInfo, Segment, Skip, TcpFlags,
-};
+use udpscope::decode::{Checksum, Datagram, DecodeStats, Segment, Skip, TcpFlags};
 
 /// 2024-01-01T12:00:00Z in nanoseconds.
 const NOON: u64 = 1_704_110_400_000_000_000;
@@ -22,38 +21,14 @@ fn addr(text: &str) -> SocketAddr {
 }
 
 fn datagram(ts_ns: u64, src: &str, dst: &str, id: u32, payload: &[u8]) -> Datagram<'static> {
-    let (src, dst) = (addr(src), addr(dst));
-    let version = if src.is_ipv4() { 4 } else { 6 };
-    Datagram {
+    datagrams::udp(
         ts_ns,
-        frame_index: 0,
-        link: LinkInfo::default(),
-        cap_len: 42 + payload.len() as u32,
-        orig_len: 42 + payload.len() as u32,
-        ip: IpInfo {
-            version,
-            src: src.ip(),
-            dst: dst.ip(),
-            ttl: 64,
-            // The analysis reads only an IPv4 id; the tests' IPv6 datagrams pass 0.
-            ipv4_id: (version == 4).then_some(id as u16),
-            ipv6_fragment_id: None,
-            dont_fragment: true,
-            more_fragments: false,
-            fragment_offset: 0,
-            header_len: 20,
-            options_len: 0,
-            total_len: 28 + payload.len() as u16,
-            header_checksum: Checksum::Valid,
-        },
-        src_port: src.port(),
-        dst_port: dst.port(),
-        udp_length: 8 + payload.len() as u16,
-        checksum: Checksum::Partial,
-        payload: Cow::Owned(payload.to_vec()),
-        fragments: 1,
-        truncated: false,
-    }
+        addr(src),
+        addr(dst),
+        id,
+        payload.to_vec(),
+        Checksum::Partial,
+    )
 }
 
 /// The lab: three messages and `exit` from VM2, each answered "Bien reçu" by VM1.

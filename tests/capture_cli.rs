@@ -131,33 +131,27 @@ fn lab_capture_on_vm1_holds_exactly_the_clients_datagrams() {
     );
     let (code, stderr) = running.wait();
     assert_eq!(code, 0, "{stderr}");
-    let fields = Command::new("tshark")
-        .arg("-r")
-        .arg(&file)
-        .args([
-            "-T",
-            "fields",
-            "-e",
+    let lines = common::tshark_fields(
+        &file,
+        &[],
+        &[
             "ip.src",
-            "-e",
             "udp.srcport",
-            "-e",
             "ip.dst",
-            "-e",
             "udp.dstport",
-            "-e",
             "data.data",
-        ])
-        .stderr(Stdio::null())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&fields.stdout);
-    let hex = |s: &str| s.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+        ],
+    );
     let expected: Vec<String> = ["Bonjour", "Comment ça va ?", "exit"]
         .iter()
-        .map(|m| format!("192.168.100.5\t40000\t192.168.100.4\t6999\t{}", hex(m)))
+        .map(|m| {
+            format!(
+                "192.168.100.5\t40000\t192.168.100.4\t6999\t{}",
+                common::encode_hex(m.as_bytes())
+            )
+        })
         .collect();
-    assert_eq!(text.lines().collect::<Vec<_>>(), expected);
+    assert_eq!(lines, expected);
 }
 
 /// Sends `n` datagrams of `size` bytes to `rx` and reads them all back, so every one has

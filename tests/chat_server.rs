@@ -2,6 +2,7 @@
 //! client2.py, raw sockets flooding it, a terminal (script(1)) for the operator's console,
 //! and the library's `chat::server::run` driven in-process.
 
+mod common;
 mod peers;
 
 use std::net::{SocketAddr, UdpSocket};
@@ -9,6 +10,7 @@ use std::process::Stdio;
 use std::thread;
 use std::time::Duration;
 
+use common::Noise;
 use peers::{DEADLINE, Peer, python_peer, start_server, udpscope};
 use udpscope::MAX_UDP_PAYLOAD;
 use udpscope::chat::server::{self, ServerConfig};
@@ -96,22 +98,6 @@ fn server_shows_empty_and_non_utf8_datagrams_without_losing_a_byte() {
     server.stdout.wait_for("on one line", |l| {
         l == format!("{prefix}two\\nlines\\x1b[31m")
     });
-}
-
-/// A small deterministic generator (xorshift64), so the flood is the same on every run.
-struct Noise(u64);
-
-impl Noise {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
 }
 
 #[test]

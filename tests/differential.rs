@@ -2,23 +2,14 @@
 //! length, IP id, TTL, payload and fragment reassembly must agree. Also: every `-w` copy is
 //! accepted by capinfos with the same packet count udpscope reports.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The committed captures (common::captures), at least the eight of the lab and its variants.
 fn captures() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("captures/ exists")
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("pcap" | "pcapng")
-            )
-        })
-        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with("demo"))
-        .collect();
-    files.sort();
+    let files = common::captures();
     assert!(
         files.len() >= 8,
         "expected the committed captures, found {files:?}"

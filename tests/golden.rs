@@ -4,24 +4,12 @@
 //! change of output, regenerate with `UPDATE_GOLDEN=1 cargo test --test golden` and review the
 //! diff.
 
-use std::path::{Path, PathBuf};
+mod common;
 
-fn captures() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("pcap" | "pcapng")
-            )
-        })
-        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with("demo"))
-        .collect();
-    files.sort();
-    files
-}
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use common::captures;
 
 fn run(file: &Path, json: bool) -> String {
     let mut cmd = assert_cmd::Command::cargo_bin("udpscope").unwrap();
@@ -43,10 +31,33 @@ fn read_output_matches_the_golden_files() {
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let mut mismatches = Vec::new();
-    for file in captures() {
+    let files = captures();
+    // Exactly one golden pair per capture and one capture per golden file: a capture added
+    // without its golden files, or golden files left behind by a removed capture, fail here,
+    // and so does an empty list (common::captures panics on it).
+    if !update {
+        let names: BTreeSet<String> = files
+            .iter()
+            .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        let goldens: BTreeSet<String> = std::fs::read_dir(&golden)
+            .unwrap_or_else(|e| panic!("{}: {e}", golden.display()))
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        let wanted: BTreeSet<String> = names
+            .iter()
+            .flat_map(|n| [format!("{n}.txt"), format!("{n}.jsonl")])
+            .collect();
+        assert_eq!(
+            goldens, wanted,
+            "tests/golden/ must hold NAME.txt and NAME.jsonl for exactly the captures {names:?} (UPDATE_GOLDEN=1 to create)"
+        );
+    }
+    let mut compared = 0;
+    for file in &files {
         let stem = file.file_name().unwrap().to_string_lossy().into_owned();
         for (json, ext) in [(false, "txt"), (true, "jsonl")] {
-            let got = run(&file, json);
+            let got = run(file, json);
             let path = golden.join(format!("{stem}.{ext}"));
             if update {
                 std::fs::write(&path, &got).unwrap();
@@ -58,7 +69,15 @@ fn read_output_matches_the_golden_files() {
             if got != want {
                 mismatches.push(path.display().to_string());
             }
+            compared += 1;
         }
     }
     assert!(mismatches.is_empty(), "output differs from: {mismatches:?}");
+    if !update {
+        assert_eq!(
+            compared,
+            2 * files.len(),
+            "every capture compared, text and JSON"
+        );
+    }
 }

@@ -3,6 +3,8 @@
 //! clear one-line error wherever capinfos refuses the file; plus every committed fuzz crash
 //! input (tests/fuzz/regressions/) fed through the real code.
 
+mod common;
+
 use std::fs::File;
 use std::io::Read as _;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -12,6 +14,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use udpscope::analysis::{Analysis, AnalysisConfig};
 use udpscope::decode::{Decoded, Decoder, DefragLimits};
 use udpscope::frame::{Frame, LinkType};
 use udpscope::sink::{Printer, PrinterOptions};
@@ -28,10 +31,6 @@ const POLL: Duration = Duration::from_millis(2);
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn udpscope_bin() -> PathBuf {
-    assert_cmd::cargo::cargo_bin("udpscope")
 }
 
 /// Where the damage is, as tests/fixtures/damaged.py tags it; `Mutant` for editcap mutants,
@@ -70,7 +69,7 @@ fn run_limited(args: &[&std::ffi::OsStr], scratch: &Path) -> Run {
     let mut child = Command::new("prlimit")
         .arg(format!("--as={ADDRESS_SPACE}"))
         .arg("--")
-        .arg(udpscope_bin())
+        .arg(common::binary())
         .args(args)
         .stdin(Stdio::null())
         .stdout(File::create(&out_path).unwrap())
@@ -313,21 +312,14 @@ fn generate(dir: &Path) -> Vec<(PathBuf, Level)> {
         };
         files.push((damaged.join(name), level));
     }
+    assert!(!files.is_empty(), "damaged.py's manifest lists no file");
     for entry in std::fs::read_dir(&mutants).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "pcap") {
             files.push((path, Level::Mutant));
         }
     }
-    for entry in std::fs::read_dir(root().join("captures")).unwrap() {
-        let path = entry.unwrap().path();
-        if path
-            .extension()
-            .is_some_and(|e| e == "pcap" || e == "pcapng")
-        {
-            files.push((path, Level::Sample));
-        }
-    }
+    files.extend(common::captures().into_iter().map(|p| (p, Level::Sample)));
     files.sort_by(|a, b| a.0.cmp(&b.0));
     files
 }
@@ -420,12 +412,16 @@ fn damaged_and_mutated_files_never_crash_hang_or_pass_silently() {
     );
 }
 
-/// Committed crash inputs of one fuzz target (tests/fuzz/regressions/TARGET/*).
+/// Committed crash inputs of one fuzz target (tests/fuzz/regressions/TARGET/*). Fails the test
+/// when the directory is missing or holds no input: a replay of nothing proves nothing.
 fn regressions(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let dir = root().join("tests/fuzz/regressions").join(target);
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Vec::new();
-    };
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; the fuzz regression inputs of {target} belong there (tests/fuzz/regressions/README.md)",
+            dir.display()
+        )
+    });
     let mut inputs: Vec<_> = entries
         .map(|e| e.unwrap().path())
         .filter(|p| p.is_file() && p.extension().is_none_or(|e| e != "md"))
@@ -435,6 +431,11 @@ fn regressions(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
         })
         .collect();
     inputs.sort();
+    assert!(
+        !inputs.is_empty(),
+        "{} holds no input: the test would replay nothing (tests/fuzz/regressions/README.md)",
+        dir.display()
+    );
     inputs
 }
 
@@ -442,10 +443,20 @@ fn regressions(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
 fn fuzz_crash_inputs_for_the_reader_pass_through_the_real_binary() {
     let dir = tempfile::tempdir().unwrap();
     for (path, _) in regressions("read_file") {
+        // Named like damaged.py's levels (tests/fuzz/regressions/README.md): the once-broken
+        // path must still be flagged, not only survived.
+        let name = path.file_name().unwrap().to_string_lossy();
+        let level = if name.starts_with("record-") {
+            Level::Record
+        } else if name.starts_with("decode-") {
+            Level::Decode
+        } else {
+            Level::Mutant
+        };
         let case = Case {
             refused_by_capinfos: capinfos_refuses(&path),
             path,
-            level: Level::Mutant,
+            level,
         };
         let slowest = Mutex::new(Duration::ZERO);
         let faults = read_faults(&case, &dir.path().join("run"), &slowest);
@@ -454,7 +465,7 @@ fn fuzz_crash_inputs_for_the_reader_pass_through_the_real_binary() {
 }
 
 /// The decode target's harness (tests/fuzz/fuzz_targets/decode.rs): a selector byte picks the
-/// link type, the rest is the frame; decoded, printed as text and JSON.
+/// link type, the rest is the frame; decoded, printed as text and JSON, and analysed.
 fn decode_like_the_fuzz_target(data: &[u8]) {
     const LINKS: [u32; 11] = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 147];
     let Some((&selector, frame_bytes)) = data.split_first() else {
@@ -475,11 +486,24 @@ fn decode_like_the_fuzz_target(data: &[u8]) {
     };
     let mut text = Printer::new(Vec::new(), options(false));
     let mut json = Printer::new(Vec::new(), options(true));
-    if let Decoded::Datagram(d) = decoder.decode(&frame) {
-        text.datagram(&d).unwrap();
-        json.datagram(&d).unwrap();
+    let mut analysis = Analysis::new(AnalysisConfig { port: Some(6999) });
+    match decoder.decode(&frame) {
+        Decoded::Datagram(d) => {
+            text.datagram(&d).unwrap();
+            json.datagram(&d).unwrap();
+            analysis.datagram(&d);
+        }
+        Decoded::Tcp(s) => analysis.segment(&s),
+        Decoded::FragmentHeld => {}
+        Decoded::Skipped(skip) => analysis.skipped(frame.ts_ns, &skip),
     }
-    let _ = decoder.finish();
+    for incomplete in decoder.finish() {
+        analysis.incomplete(&incomplete);
+    }
+    let mut report = Vec::new();
+    analysis
+        .write_report(&mut report, decoder.stats(), true)
+        .unwrap();
 }
 
 #[test]
@@ -565,6 +589,8 @@ fn fuzz_crash_inputs_for_the_chat_server_are_printed_and_counted() {
             ));
             let line = summary.record(from, payload, flags & 1 != 0, now);
             assert!(!line.contains('\n'), "{line:?}");
+            // As the fuzz target checks: nothing a terminal would obey reaches it.
+            assert!(!line.chars().any(char::is_control), "{line:?}");
             count += 1;
         }
         assert_eq!(summary.datagrams(), count);

@@ -1,11 +1,13 @@
 //! `udpscope read` end to end: the real binary on pcaps built here, every link type, odd
 //! packets and damaged files.
 
+mod common;
 mod packets;
 
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
+use common::decode_hex as hex;
 use packets::*;
 use serde_json::Value;
 
@@ -107,13 +109,6 @@ fn every_link_type_decodes_the_lab_conversation() {
             "{name}: µs file"
         );
     }
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
 }
 
 #[test]
@@ -482,7 +477,7 @@ fn a_live_pipe_shows_each_datagram_as_it_arrives() {
     // `tcpdump -w - | udpscope read -`: the first datagram is shown while the writer has not
     // sent the rest (the file is read ahead in 1 MiB blocks and lines are buffered; neither
     // may wait for more input that is not coming yet).
-    use std::io::{BufRead, BufReader, Write};
+    use std::io::Write;
     use std::process::Stdio;
     use std::time::Duration;
     let bytes = pcap(1, &lab_records(ethernet), true, false);
@@ -497,15 +492,7 @@ fn a_live_pipe_shows_each_datagram_as_it_arrives() {
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(head).unwrap();
     stdin.flush().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = common::lines_of(child.stdout.take().unwrap());
     let first = rx.recv_timeout(Duration::from_secs(10));
     // Let the process end whatever happened, then judge.
     stdin.write_all(rest).unwrap();

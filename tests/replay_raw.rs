@@ -3,29 +3,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
-fn binary() -> PathBuf {
-    assert_cmd::cargo::cargo_bin("udpscope")
-}
-
-use common::capture;
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("ip runs");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use common::{Running, binary, capture, encode_hex as hex, ip};
 
 fn unique_id() -> String {
     static N: AtomicU32 = AtomicU32::new(0);
@@ -56,62 +41,6 @@ fn sysctl(ns: &str, settings: &[&str]) {
     assert!(out.status.success(), "{out:?}");
 }
 
-/// A process whose stdout lines arrive on a channel; killed on drop.
-struct Running {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Running {
-    fn start(mut cmd: Command, watch_stderr: bool) -> Running {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let stream: Box<dyn Read + Send> = if watch_stderr {
-            Box::new(child.stderr.take().unwrap())
-        } else {
-            Box::new(child.stdout.take().unwrap())
-        };
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Running { child, lines }
-    }
-
-    fn wait_line(&self, what: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let left = DEADLINE.saturating_sub(start.elapsed());
-            let line = self.lines.recv_timeout(left).expect("line in time");
-            if what(&line) {
-                return line;
-            }
-        }
-    }
-
-    fn wait_exit(&mut self) {
-        let start = Instant::now();
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(start.elapsed() < DEADLINE, "process did not exit in time");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A Python server in namespace `ns` on `bind` (`ip:port`, port 0 for any) printing its port,
 /// then one hex payload per datagram; it stops after `count` datagrams.
 fn server(ns: &str, bind_ip: &str, count: usize) -> (Running, u16) {
@@ -123,32 +52,17 @@ fn server(ns: &str, bind_ip: &str, count: usize) -> (Running, u16) {
     );
     let mut cmd = Command::new("ip");
     cmd.args(["netns", "exec", ns, "python3", "-c", &script]);
-    let running = Running::start(cmd, false);
-    let port = running.wait_line(|_| true).parse().unwrap();
+    let running = Running::spawn(cmd, true);
+    let port = running.stdout_line(DEADLINE, |_| true).parse().unwrap();
     (running, port)
 }
 
 fn tshark_requests(file: &Path, filter: &str) -> Vec<String> {
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(file)
-        .args([
-            "-o",
-            "udp.check_checksum:TRUE",
-            "-Y",
-            filter,
-            "-T",
-            "fields",
-        ])
-        .args(["-e", "udp.payload", "-e", "udp.checksum.status"])
-        .stderr(Stdio::null())
-        .output()
-        .expect("tshark is needed (tests/install-deps.sh)");
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
+    common::tshark_fields(
+        file,
+        &["-o", "udp.check_checksum:TRUE", "-Y", filter],
+        &["udp.payload", "udp.checksum.status"],
+    )
 }
 
 fn replay_in(ns: &str, args: &[&str]) -> Output {
@@ -216,8 +130,8 @@ fn raw_frames_from_a_tcpdump_any_capture_reach_the_lab_server_over_veth_with_goo
     ])
     .arg(&pcap)
     .args(["udp", "dst", "port", "6999"]);
-    let mut dump = Running::start(dump, true);
-    dump.wait_line(|l| l.contains("listening on"));
+    let mut dump = Running::spawn(dump, false);
+    dump.stderr_line(DEADLINE, |l| l.contains("listening on"));
     let (mut server, _) = server(&vm1, "0.0.0.0", 4);
 
     // lab-any.pcap is LINUX_SLL2 (tcpdump -i any): no Ethernet header, so --dst-mac is needed.
@@ -245,11 +159,11 @@ fn raw_frames_from_a_tcpdump_any_capture_reach_the_lab_server_over_veth_with_goo
         "exit",
     ];
     for want in expected {
-        let got = server.wait_line(|_| true);
+        let got = server.stdout_line(DEADLINE, |_| true);
         assert_eq!(got, hex(want.as_bytes()));
     }
-    server.wait_exit();
-    dump.wait_exit();
+    server.wait_exit(DEADLINE);
+    dump.wait_exit(DEADLINE);
     // 1 = "Good" in tshark's udp.checksum.status: recomputed, not the captured ones.
     let captured = tshark_requests(&pcap, "udp.dstport == 6999");
     let want: Vec<String> = expected
@@ -324,9 +238,9 @@ fn raw_replay_on_loopback_rewrites_addresses_and_is_delivered_once_the_sysctls_a
         "3 message !",
         "exit",
     ] {
-        assert_eq!(server.wait_line(|_| true), hex(want.as_bytes()));
+        assert_eq!(server.stdout_line(DEADLINE, |_| true), hex(want.as_bytes()));
     }
-    server.wait_exit();
+    server.wait_exit(DEADLINE);
 }
 
 #[test]
@@ -338,8 +252,4 @@ fn raw_replay_cannot_expect_replies() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -5,15 +5,15 @@
 mod common;
 mod packets;
 
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command as Process, Output, Stdio};
+use std::process::{Child, Command as Process, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
+use common::decode_hex;
 use packets::*;
 use serde_json::Value;
 
@@ -76,15 +76,7 @@ impl Server {
             .stdout(Stdio::piped())
             .spawn()
             .expect("python3 is needed (tests/install-deps.sh)");
-        let stdout: ChildStdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = common::lines_of(child.stdout.take().unwrap());
         let port: u16 = lines.recv_timeout(DEADLINE).unwrap().parse().unwrap();
         Server {
             child,
@@ -147,13 +139,6 @@ impl Drop for Server {
     }
 }
 
-fn decode_hex(hex: &str) -> Vec<u8> {
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect()
-}
-
 fn udpscope() -> Command {
     Command::cargo_bin("udpscope").unwrap()
 }
@@ -183,24 +168,9 @@ use common::capture;
 /// The client → server payloads of a capture, as tshark reads them (reassembled), so the
 /// expectation does not come from udpscope's own decoder.
 fn tshark_requests(file: &Path) -> Vec<Vec<u8>> {
-    let out = Process::new("tshark")
-        .arg("-r")
-        .arg(file)
-        .args([
-            "-Y",
-            "udp.dstport == 6999",
-            "-T",
-            "fields",
-            "-e",
-            "udp.payload",
-        ])
-        .stderr(Stdio::null())
-        .output()
-        .expect("tshark is needed (tests/install-deps.sh)");
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(decode_hex)
+    common::tshark_fields(file, &["-Y", "udp.dstport == 6999"], &["udp.payload"])
+        .iter()
+        .map(|l| decode_hex(l))
         .collect()
 }
 
@@ -707,13 +677,7 @@ fn the_lab_capture_replayed_against_udpscope_server_gets_every_recorded_reply() 
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = server.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let rx = common::lines_of(server.stderr.take().unwrap());
     let banner = rx
         .recv_timeout(DEADLINE)
         .expect("the server announces its address");

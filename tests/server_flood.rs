@@ -2,6 +2,7 @@
 //! maximal (65,507 bytes), non-UTF-8, random, from more peers than it tracks one by one. It
 //! must stay alive, never panic, grow by less than 50 MB and answer within a second after.
 
+mod common;
 mod peers;
 
 use std::io::{BufRead, BufReader, Read};
@@ -11,6 +12,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::Noise;
 use udpscope::MAX_UDP_PAYLOAD;
 use udpscope::chat::server::MAX_PEERS;
 
@@ -25,23 +27,6 @@ const RSS_GROWTH_LIMIT_KB: u64 = 50 * 1024;
 /// How soon after the flood the server must answer.
 const ANSWER_WITHIN: Duration = Duration::from_secs(1);
 const REPLY: &str = "Bien reçu";
-
-/// A small deterministic generator (xorshift64): the same flood on every run.
-struct Noise(u64);
-
-impl Noise {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn fill(&mut self, buffer: &mut Vec<u8>, len: usize) {
-        buffer.clear();
-        buffer.extend((0..len).map(|_| self.next() as u8));
-    }
-}
 
 /// The i-th hostile payload, written into `buffer`.
 fn hostile_payload(i: usize, noise: &mut Noise, buffer: &mut Vec<u8>) {

@@ -1,70 +1,34 @@
 //! Plumbing for the tests of `udpscope capture` as a process: start it and wait for its first
 //! line, read its counts, check files with capinfos, build the lab's namespaces, mount a tiny
-//! tmpfs. Every wait is bounded.
+//! tmpfs. Every wait is bounded. The process wrapper itself, [`Running`], is tests/common's.
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-pub fn binary() -> PathBuf {
-    assert_cmd::cargo::cargo_bin("udpscope")
-}
+// The generic process plumbing lives in tests/common; a test that uses this module declares
+// `mod common;` too.
+pub use crate::common::{Running, binary, ip};
 
-/// Sends every line of `pipe` on a channel, from a thread that ends at EOF.
-fn lines_of(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-/// A running capture whose stderr (and, if asked, stdout) lines arrive on channels.
-pub struct Running {
-    pub child: Child,
-    pub stderr: mpsc::Receiver<String>,
-    pub stdout: Option<mpsc::Receiver<String>>,
-}
-
+/// Starting `udpscope capture`: the process is ready once it says it is capturing.
 impl Running {
     /// Starts `cmd` (stdout discarded) and waits (bounded) until it says it is capturing.
     pub fn start(cmd: Command) -> Running {
-        Self::spawn(cmd, false)
+        Self::start_capture(cmd, false)
     }
 
     /// As [`Running::start`], keeping stdout's lines for [`Running::wait_for_lines`].
     pub fn start_reading_stdout(cmd: Command) -> Running {
-        Self::spawn(cmd, true)
+        Self::start_capture(cmd, true)
     }
 
-    fn spawn(mut cmd: Command, read_stdout: bool) -> Running {
-        let mut child = cmd
-            .stdout(if read_stdout {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn udpscope");
-        let stderr = lines_of(child.stderr.take().unwrap());
-        let stdout = child.stdout.take().map(lines_of);
-        let running = Running {
-            child,
-            stderr,
-            stdout,
-        };
+    fn start_capture(cmd: Command, read_stdout: bool) -> Running {
+        let running = Running::spawn(cmd, read_stdout);
         let line = running
             .stderr
             .recv_timeout(Duration::from_secs(10))
@@ -74,73 +38,6 @@ impl Running {
             "unexpected first line: {line}"
         );
         running
-    }
-
-    /// Waits (bounded by `within`) until stdout has shown `n` lines.
-    pub fn wait_for_lines(&self, n: usize, within: Duration) {
-        let stdout = self.stdout.as_ref().expect("started reading stdout");
-        let deadline = Instant::now() + within;
-        for seen in 0..n {
-            let left = deadline.saturating_duration_since(Instant::now());
-            stdout
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("only {seen} of {n} lines on stdout in {within:?}"));
-        }
-    }
-
-    /// The process id, for `kill`.
-    pub fn pid(&self) -> String {
-        self.child.id().to_string()
-    }
-
-    /// Sends `signal` (e.g. "TERM", "KILL") to the capture.
-    pub fn signal(&self, signal: &str) {
-        let sent = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.pid())
-            .status()
-            .expect("kill runs");
-        assert!(sent.success(), "kill -{signal} failed");
-    }
-
-    /// True once the process has exited.
-    pub fn exited(&mut self) -> bool {
-        self.child.try_wait().expect("try_wait").is_some()
-    }
-
-    /// Waits (bounded) for exit; returns the exit code (-1 for a signal) and the remaining
-    /// stderr lines.
-    pub fn wait(mut self) -> (i32, String) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut lines = Vec::new();
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                panic!("capture did not exit; stderr so far:\n{}", lines.join("\n"));
-            }
-            // Bounded wait on the stderr channel doubles as the pause between checks.
-            if let Ok(line) = self.stderr.recv_timeout(Duration::from_millis(20)) {
-                lines.push(line);
-            }
-        };
-        // The reader thread ends at EOF once the process is gone; collect what is left.
-        while let Ok(line) = self.stderr.recv_timeout(Duration::from_secs(2)) {
-            lines.push(line);
-        }
-        (status.code().unwrap_or(-1), lines.join("\n"))
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        // A failed assertion must not leave a capture running (we started it; kill by handle).
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
     }
 }
 
@@ -186,16 +83,6 @@ pub fn assert_tshark_reads(path: &Path) {
         out.status.success() && !stderr.contains("cut short") && !stderr.contains("appears"),
         "tshark rejects {}: {stderr}",
         path.display()
-    );
-}
-
-/// Runs `ip ARGS`, failing the test if it fails.
-pub fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("ip runs");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
     );
 }
 

@@ -1,7 +1,15 @@
-//! Shared test plumbing: the root check for tests that need AF_PACKET or namespaces, and the
-//! committed sample captures.
+//! Shared test plumbing: the root check for tests that need AF_PACKET or namespaces, the
+//! committed sample captures, the binary, a running child process whose output lines arrive on
+//! channels, and a deterministic noise generator. Every wait is bounded.
 
 #![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
 
 /// True when the test may run. Without root it says so loudly and returns false, unless
 /// `UDPSCOPE_REQUIRE_ROOT=1`, in which case it panics (CI runs as root and must not skip).
@@ -33,6 +41,218 @@ pub fn capture(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("captures")
         .join(name)
+}
+
+/// The sample captures git tracks: captures/*.pcap and captures/*.pcapng (`demo.pcap` is the
+/// demo's own output, ignored by git, and left out), sorted. Fails the test when there is none:
+/// a loop over them must never pass by running zero times.
+pub fn captures() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("pcap" | "pcapng")
+            )
+        })
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with("demo"))
+        .collect();
+    files.sort();
+    assert!(
+        !files.is_empty(),
+        "no capture in {}: the sample captures are committed there",
+        dir.display()
+    );
+    files
+}
+
+/// The udpscope binary cargo built for this test run.
+pub fn binary() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("udpscope")
+}
+
+/// Sends every line of `pipe` on a channel, from a thread that ends at end of file (or once
+/// nobody listens). Lines that are not UTF-8 end the stream, as `BufRead::lines` does.
+pub fn lines_of(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits (bounded by `within`) for the first line of `lines` that `wanted` accepts; lines
+/// before it are passed over.
+pub fn wait_for_line(
+    lines: &mpsc::Receiver<String>,
+    within: Duration,
+    wanted: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("the awaited line did not come in {within:?}"));
+        if wanted(&line) {
+            return line;
+        }
+    }
+}
+
+/// A running child process whose stderr (and, if asked, stdout) lines arrive on channels;
+/// killed and reaped on drop, so a failed assertion never leaves it running.
+pub struct Running {
+    pub child: Child,
+    pub stderr: mpsc::Receiver<String>,
+    pub stdout: Option<mpsc::Receiver<String>>,
+}
+
+impl Running {
+    /// Starts `cmd` with stderr read line by line, and stdout too when `read_stdout` (otherwise
+    /// discarded). Does not wait for anything.
+    pub fn spawn(mut cmd: Command, read_stdout: bool) -> Running {
+        let mut child = cmd
+            .stdout(if read_stdout {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {:?}: {e}", cmd.get_program()));
+        let stderr = lines_of(child.stderr.take().unwrap());
+        let stdout = child.stdout.take().map(lines_of);
+        Running {
+            child,
+            stderr,
+            stdout,
+        }
+    }
+
+    /// Waits (bounded by `within`) for the first stdout line that `wanted` accepts.
+    pub fn stdout_line(&self, within: Duration, wanted: impl Fn(&str) -> bool) -> String {
+        let stdout = self.stdout.as_ref().expect("started reading stdout");
+        wait_for_line(stdout, within, wanted)
+    }
+
+    /// Waits (bounded by `within`) for the first stderr line that `wanted` accepts.
+    pub fn stderr_line(&self, within: Duration, wanted: impl Fn(&str) -> bool) -> String {
+        wait_for_line(&self.stderr, within, wanted)
+    }
+
+    /// Waits (bounded by `within`) until stdout has shown `n` lines.
+    pub fn wait_for_lines(&self, n: usize, within: Duration) {
+        let stdout = self.stdout.as_ref().expect("started reading stdout");
+        let deadline = Instant::now() + within;
+        for seen in 0..n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            stdout
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("only {seen} of {n} lines on stdout in {within:?}"));
+        }
+    }
+
+    /// The process id, for `kill`.
+    pub fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
+    /// Sends `signal` (e.g. "TERM", "KILL") to the process.
+    pub fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid())
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -{signal} failed");
+    }
+
+    /// True once the process has exited.
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_some()
+    }
+
+    /// Waits (bounded by `within`) for the process to exit by itself; fails the test otherwise.
+    pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                start.elapsed() < within,
+                "process did not exit in {within:?}"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits (bounded) for exit; returns the exit code (-1 for a signal) and the remaining
+    /// stderr lines.
+    pub fn wait(mut self) -> (i32, String) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut lines = Vec::new();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                panic!("process did not exit; stderr so far:\n{}", lines.join("\n"));
+            }
+            // Bounded wait on the stderr channel doubles as the pause between checks.
+            if let Ok(line) = self.stderr.recv_timeout(Duration::from_millis(20)) {
+                lines.push(line);
+            }
+        };
+        // The reader thread ends at EOF once the process is gone; collect what is left.
+        while let Ok(line) = self.stderr.recv_timeout(Duration::from_secs(2)) {
+            lines.push(line);
+        }
+        (status.code().unwrap_or(-1), lines.join("\n"))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // We started it; kill by handle, never by name.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A small deterministic generator (xorshift64), so that floods and noise are the same on
+/// every run.
+pub struct Noise(pub u64);
+
+impl Noise {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// `len` noise bytes.
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next() as u8).collect()
+    }
+
+    /// Replaces what `buffer` holds with `len` noise bytes (no allocation once it is large
+    /// enough).
+    pub fn fill(&mut self, buffer: &mut Vec<u8>, len: usize) {
+        buffer.clear();
+        buffer.extend((0..len).map(|_| self.next() as u8));
+    }
 }
 
 /// A copy of the udpscope binary that any user may run, given `capabilities` (setcap's text
@@ -68,4 +288,46 @@ pub fn directory_open_to_everyone() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
     dir
+}
+
+/// Runs `ip ARGS`, failing the test if it fails.
+pub fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("ip runs");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The lines tshark prints for `file` with `-T fields`, one `-e` per name of `fields`, after
+/// `options` (`-Y FILTER`, `-o PREF:VALUE`); what tshark says on stderr is dropped.
+pub fn tshark_fields(file: &Path, options: &[&str], fields: &[&str]) -> Vec<String> {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(file)
+        .args(options)
+        .args(["-T", "fields"])
+        .args(fields.iter().flat_map(|f| ["-e", f]))
+        .stderr(Stdio::null())
+        .output()
+        .expect("tshark is needed (tests/install-deps.sh)");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Bytes as lower-case hex, as tshark prints payloads.
+pub fn encode_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Lower-case or upper-case hex (an even number of digits) as bytes.
+pub fn decode_hex(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
 }

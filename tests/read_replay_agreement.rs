@@ -1,0 +1,230 @@
+//! `udpscope read` and `udpscope replay` see the same frames the same way: one capture with a
+//! malformed frame, read by both commands. Replay must report every frame it skips exactly as
+//! read reports it on stderr (same frames, same reason text), and its schedule must hold exactly
+//! the client datagrams that read shows (issue "One frame path": one loop, many sinks).
+
+mod common;
+mod packets;
+
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use packets::*;
+use serde_json::Value;
+
+/// The server port of the lab; replay selects the datagrams sent to it (`--port`'s default).
+const SERVER_PORT: u64 = 6999;
+/// The frame whose UDP length is larger than its IP payload.
+const MALFORMED_FRAME: usize = 8;
+/// What the malformed frame's UDP length field claims beyond its real length.
+const EXTRA_UDP_LENGTH: u16 = 100;
+/// Offset of the UDP length field in an Ethernet frame with a 20-byte IPv4 header.
+const UDP_LENGTH_AT: usize = 14 + 20 + 4;
+
+/// The lab's conversation on Ethernet, then a client datagram whose UDP length field claims
+/// 100 bytes more than the IP packet carries (frame 8), then one last reply (frame 9).
+fn capture_with_a_malformed_frame_8(dir: &Path) -> PathBuf {
+    let mut frames: Vec<(u64, Vec<u8>)> = lab_conversation()
+        .into_iter()
+        .map(|(ts, ip)| (ts, ethernet(&ip)))
+        .collect();
+    let last = frames.last().unwrap().0;
+    frames.push((
+        last + 500_000_000,
+        ethernet(&ipv4_udp(b"encore", 0x1a2f, false)),
+    ));
+    frames.push((
+        last + 750_000_000,
+        ethernet(&ipv4_udp("Bien reçu".as_bytes(), 0x7005, true)),
+    ));
+    assert_eq!(frames.len(), 9);
+
+    // A short byte patch for the malformed case: etherparse writes a consistent length.
+    let malformed = &mut frames[MALFORMED_FRAME - 1].1;
+    let udp_length = u16::from_be_bytes([malformed[UDP_LENGTH_AT], malformed[UDP_LENGTH_AT + 1]]);
+    assert_eq!(
+        usize::from(udp_length),
+        malformed.len() - 14 - 20,
+        "the UDP length field is where this test patches it"
+    );
+    malformed[UDP_LENGTH_AT..UDP_LENGTH_AT + 2]
+        .copy_from_slice(&(udp_length + EXTRA_UDP_LENGTH).to_be_bytes());
+
+    let records: Vec<Record> = frames
+        .into_iter()
+        .map(|(ts, frame)| Record::whole(ts, frame))
+        .collect();
+    let path = dir.join("malformed-frame-8.pcap");
+    std::fs::write(&path, pcap(1, &records, true, false)).unwrap();
+    path
+}
+
+fn udpscope(args: &[&std::ffi::OsStr]) -> Output {
+    let out = std::process::Command::new(common::binary())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "udpscope {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The stderr lines that report one frame (`udpscope: FILE: frame N: REASON`), in order.
+fn frame_reports(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.contains(": frame "))
+        .map(str::to_string)
+        .collect()
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l}: {e}")))
+        .collect()
+}
+
+/// A port on 127.0.0.1 that nobody else uses; a dry run must send nothing to it.
+fn silent_receiver() -> (UdpSocket, String) {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let to = socket.local_addr().unwrap().to_string();
+    (socket, to)
+}
+
+fn assert_nothing_received(socket: &UdpSocket) {
+    let mut buffer = [0u8; 65_536];
+    // Loopback delivers synchronously: whatever the finished replay sent is queued by now.
+    let received = socket.recv_from(&mut buffer);
+    assert!(
+        matches!(&received, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "a dry run sent a datagram: {received:?}"
+    );
+}
+
+#[test]
+fn replay_dry_run_reports_the_skipped_frames_as_read_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = capture_with_a_malformed_frame_8(dir.path());
+
+    let read = udpscope(&["read".as_ref(), file.as_os_str()]);
+    let read_reports = frame_reports(&read);
+    // What read does today, and what replay must match.
+    assert_eq!(
+        read_reports.len(),
+        1,
+        "read reports exactly one frame: {read_reports:#?}"
+    );
+    assert!(
+        read_reports[0].contains(&format!("frame {MALFORMED_FRAME}: malformed udp")),
+        "read names frame {MALFORMED_FRAME} as malformed UDP: {read_reports:#?}"
+    );
+
+    let (receiver, to) = silent_receiver();
+    for json in [false, true] {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "replay".as_ref(),
+            file.as_os_str(),
+            "--to".as_ref(),
+            to.as_ref(),
+            "--dry-run".as_ref(),
+        ];
+        if json {
+            args.push("--json".as_ref());
+        }
+        let replay = udpscope(&args);
+        assert_eq!(
+            frame_reports(&replay),
+            read_reports,
+            "`udpscope replay --dry-run{}` must report on stderr the same skipped frames, with the \
+             same reason text, as `udpscope read` does; replay's whole stderr was {:?}",
+            if json { " --json" } else { "" },
+            String::from_utf8_lossy(&replay.stderr)
+        );
+    }
+    assert_nothing_received(&receiver);
+}
+
+#[test]
+fn replay_would_send_exactly_the_client_datagrams_read_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = capture_with_a_malformed_frame_8(dir.path());
+
+    // read's view: every datagram it decoded; the client's are those sent to the server port.
+    let read = udpscope(&["read".as_ref(), "--json".as_ref(), file.as_os_str()]);
+    let client: Vec<(u64, u64, String)> = json_lines(&read)
+        .iter()
+        .filter(|d| d["dst_port"] == SERVER_PORT)
+        .map(|d| {
+            (
+                d["frame"].as_u64().unwrap(),
+                d["payload_len"].as_u64().unwrap(),
+                d["payload_text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let frames: Vec<u64> = client.iter().map(|(f, _, _)| *f).collect();
+    assert_eq!(
+        frames,
+        [1, 3, 5, 7],
+        "read shows the client's four messages; frame {MALFORMED_FRAME} is not a datagram"
+    );
+
+    // replay's view: the schedule a dry run prints, one JSON object per datagram; those with a
+    // `skip` reason (a payload cut by the snaplen) would not be sent.
+    let (receiver, to) = silent_receiver();
+    let replay = udpscope(&[
+        "replay".as_ref(),
+        file.as_os_str(),
+        "--to".as_ref(),
+        to.as_ref(),
+        "--dry-run".as_ref(),
+        "--json".as_ref(),
+    ]);
+    let schedule: Vec<(u64, u64, String)> = json_lines(&replay)
+        .iter()
+        .filter(|d| d["skip"].is_null())
+        .map(|d| {
+            (
+                d["frame"].as_u64().unwrap(),
+                d["len"].as_u64().unwrap(),
+                // The schedule shows the payload quoted, as the text line does.
+                d["payload"].as_str().unwrap().trim_matches('"').to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        schedule, client,
+        "replay would send (frame, length, payload) {schedule:?}, read selects {client:?}"
+    );
+
+    // The text schedule names the same frames (a line marked `skip` would not be sent).
+    let text = udpscope(&[
+        "replay".as_ref(),
+        file.as_os_str(),
+        "--to".as_ref(),
+        to.as_ref(),
+        "--dry-run".as_ref(),
+    ]);
+    let shown: Vec<u64> = String::from_utf8(text.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains(" skip "))
+        .filter_map(|l| {
+            let (_, after) = l.split_once(" frame ")?;
+            after.split_whitespace().next()?.parse().ok()
+        })
+        .collect();
+    assert_eq!(
+        shown, frames,
+        "the text dry run lists the frames read selects"
+    );
+    assert_nothing_received(&receiver);
+}
