@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
 
+mod capture_support;
+mod common;
+
 /// Starts the loopback demo with `messages` (one per line in a file), stdout piped.
 fn demo(messages: usize, dir: &tempfile::TempDir) -> std::process::Child {
     let lines: Vec<String> = (0..messages).map(|i| format!("message {i}")).collect();
@@ -129,22 +132,6 @@ fn ctrl_c_stops_the_demo_within_a_second_with_exit_130() {
         "one line says why it stopped: {stderr}"
     );
     // What was captured until then is a valid file.
-    let pcap = dir.path().join("demo.pcap");
-    let out = Command::new("capinfos")
-        .args(["-M", "-c"])
-        .arg(&pcap)
-        .output()
-        .expect("capinfos (tests/install-deps.sh)");
-    assert!(
-        out.status.success(),
-        "capinfos rejects the interrupted demo's file: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let packets: u64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Number of packets:"))
-        .and_then(|n| n.trim().parse().ok())
-        .expect("a packet count");
-    assert!(packets >= 20, "only {packets} packets in the file: {text}");
+    let packets = capture_support::capinfos_count(&dir.path().join("demo.pcap"));
+    assert!(packets >= 20, "only {packets} packets in the file");
 }
