@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every fuzz target briefly on the stable toolchain without a sanitizer (`-s none`), so a
-# regression in the reader, decoder, reassembly or chat server surfaces in CI (issue 7). The long
+# regression in the reader, decoder, reassembly or chat server surfaces in CI. The long
 # runs with the address sanitizer are done by hand (tests/fuzz/FIGURES.md gives the commands).
 #
 # Usage: tests/fuzz/ci.sh [SECONDS_PER_TARGET]   (default 60)
