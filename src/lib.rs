@@ -55,6 +55,7 @@
 //! - [`chat`]: the lab's UDP server and client.
 //! - [`demo`]: the whole lab in one process, on an isolated network.
 //! - [`shutdown`]: the one flag that tells long-running loops to stop.
+//! - [`text`]: the one policy for showing untrusted bytes as text: what may reach a terminal raw, how the rest is escaped.
 
 #![deny(unsafe_code)]
 
@@ -71,6 +72,7 @@ pub mod replay;
 pub mod shutdown;
 pub mod sink;
 pub mod source;
+pub mod text;
 
 pub use error::Error;
 

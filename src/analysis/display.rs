@@ -1,16 +1,24 @@
 //! How the analysis shows times and payload text to people: UTC clock times, quoted and
 //! escaped snippets cut to a width, terminal column counts and ANSI colour.
 
-use std::fmt::Write as _;
+use std::ops::ControlFlow;
+
+use crate::text::{self, Tail, width_of as char_width};
 
 /// Bytes of payload kept for a snippet: enough for a chat line, bounded for memory.
 pub const SNIPPET_BYTES: usize = 64;
 
-/// `HH:MM:SS.nnnnnnnnn` in UTC, the printer's time format (written by the printer's own code).
+/// `HH:MM:SS.nnnnnnnnn` in UTC, the printer's time format (a test holds the two together).
 pub fn clock(ts_ns: u64) -> String {
-    let mut text = Vec::with_capacity(18);
-    crate::sink::printer::write_time(&mut text, ts_ns);
-    String::from_utf8_lossy(&text).into_owned()
+    let secs = ts_ns / 1_000_000_000;
+    let day = secs % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}.{:09}",
+        day / 3600,
+        day / 60 % 60,
+        day % 60,
+        ts_ns % 1_000_000_000
+    )
 }
 
 /// The first bytes of a payload, with the payload's full length, for quoting later.
@@ -57,129 +65,39 @@ impl Snippet {
     }
 }
 
-/// Quotes `bytes` (escaping `"`, `\`, non-printable characters and invalid UTF-8 as `\xNN`)
-/// within `max_cols` columns; a cut or `whole == false` ends it with `…`.
+/// Quotes `bytes` by the crate's text policy ([`crate::text`], every escape as `\xNN`)
+/// within `max_cols` columns; a cut or `whole == false` ends it with `…`. An incomplete UTF-8
+/// sequence at the end of a cut snippet is dropped rather than shown as bytes.
 pub fn quote(bytes: &[u8], whole: bool, max_cols: usize) -> String {
-    let pieces = escaped_pieces(bytes, whole);
+    let tail = if whole { Tail::Escape } else { Tail::Drop };
     // Room for the quotes and, when cut, the ellipsis.
     let budget = max_cols.max(3) - 2;
-    let total: usize = pieces.iter().map(|(_, w)| w).sum();
+    let mut total = 0;
+    text::pieces(bytes, text::QUOTED_BYTES, tail, |piece| {
+        total += piece.cols;
+        ControlFlow::Continue(())
+    });
     let mut out = String::with_capacity(bytes.len() + 4);
     out.push('"');
     if whole && total <= budget {
-        for (piece, _) in &pieces {
-            out.push_str(piece);
-        }
+        text::pieces(bytes, text::QUOTED_BYTES, tail, |piece| {
+            out.push_str(piece.text);
+            ControlFlow::Continue(())
+        });
     } else {
         let mut used = 0;
-        for (piece, w) in &pieces {
-            if used + w + 1 > budget {
-                break;
+        text::pieces(bytes, text::QUOTED_BYTES, tail, |piece| {
+            if used + piece.cols + 1 > budget {
+                return ControlFlow::Break(());
             }
-            out.push_str(piece);
-            used += w;
-        }
+            out.push_str(piece.text);
+            used += piece.cols;
+            ControlFlow::Continue(())
+        });
         out.push('…');
     }
     out.push('"');
     out
-}
-
-/// Each character of `bytes` as its escaped form and its width in columns. An incomplete
-/// UTF-8 sequence at the end of a cut snippet is dropped rather than shown as bytes.
-fn escaped_pieces(bytes: &[u8], whole: bool) -> Vec<(String, usize)> {
-    let mut pieces = Vec::with_capacity(bytes.len());
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let (valid, bad) = match std::str::from_utf8(rest) {
-            Ok(text) => (text, None),
-            Err(error) => {
-                let valid_up_to = error.valid_up_to();
-                let text = std::str::from_utf8(&rest[..valid_up_to]).unwrap_or_default();
-                (text, Some(error.error_len()))
-            }
-        };
-        for c in valid.chars() {
-            pieces.push(escape_char(c));
-        }
-        let used = valid.len();
-        match bad {
-            None => break,
-            Some(None) if !whole => break,
-            Some(None) => {
-                for byte in &rest[used..] {
-                    pieces.push((format!("\\x{byte:02x}"), 4));
-                }
-                break;
-            }
-            Some(Some(bad_len)) => {
-                for byte in &rest[used..used + bad_len] {
-                    pieces.push((format!("\\x{byte:02x}"), 4));
-                }
-                rest = &rest[used + bad_len..];
-            }
-        }
-    }
-    pieces
-}
-
-fn escape_char(c: char) -> (String, usize) {
-    match c {
-        '"' => ("\\\"".to_string(), 2),
-        '\\' => ("\\\\".to_string(), 2),
-        c if printable(c) => (c.to_string(), char_width(c)),
-        c => {
-            let mut utf8 = [0u8; 4];
-            let mut escaped = String::new();
-            for byte in c.encode_utf8(&mut utf8).bytes() {
-                let _ = write!(escaped, "\\x{byte:02x}");
-            }
-            let width = escaped.len();
-            (escaped, width)
-        }
-    }
-}
-
-/// Characters safe to put on a terminal or in XML as they are: not control characters, not
-/// bidirectional overrides or invisible format characters (which can disguise text), not
-/// noncharacters, not combining marks (which would fuse with the quote before them).
-fn printable(c: char) -> bool {
-    let code = u32::from(c);
-    !(c.is_control()
-        || (0x200b..=0x200f).contains(&code)
-        || (0x202a..=0x202e).contains(&code)
-        || (0x2060..=0x206f).contains(&code)
-        || code == 0xfeff
-        || (0xfff9..=0xfffb).contains(&code)
-        || (0xfdd0..=0xfdef).contains(&code)
-        || code & 0xfffe == 0xfffe
-        || (0x0300..=0x036f).contains(&code)
-        || (0x1ab0..=0x1aff).contains(&code)
-        || (0x1dc0..=0x1dff).contains(&code)
-        || (0x20d0..=0x20ff).contains(&code)
-        || (0xfe00..=0xfe0f).contains(&code)
-        || (0xfe20..=0xfe2f).contains(&code)
-        || (0xe0000..=0xe0fff).contains(&code))
-}
-
-/// Terminal columns of a printable character: 2 for East Asian wide and emoji ranges, 1 else.
-fn char_width(c: char) -> usize {
-    let code = u32::from(c);
-    let wide = (0x1100..=0x115f).contains(&code)
-        || (0x2e80..=0x303e).contains(&code)
-        || (0x3041..=0x33ff).contains(&code)
-        || (0x3400..=0x4dbf).contains(&code)
-        || (0x4e00..=0x9fff).contains(&code)
-        || (0xa000..=0xa4cf).contains(&code)
-        || (0xac00..=0xd7a3).contains(&code)
-        || (0xf900..=0xfaff).contains(&code)
-        || (0xfe30..=0xfe4f).contains(&code)
-        || (0xff00..=0xff60).contains(&code)
-        || (0xffe0..=0xffe6).contains(&code)
-        || (0x1f300..=0x1f64f).contains(&code)
-        || (0x1f900..=0x1f9ff).contains(&code)
-        || (0x20000..=0x3fffd).contains(&code);
-    if wide { 2 } else { 1 }
 }
 
 /// Terminal columns of text made of printable characters; ANSI colour sequences take none.
@@ -309,6 +227,9 @@ mod tests {
         // 2024-01-01T12:00:01.000123456Z
         let ts = 1_704_110_401_000_123_456;
         assert_eq!(clock(ts), "12:00:01.000123456");
+        let mut printed = Vec::new();
+        crate::sink::printer::write_time(&mut printed, ts);
+        assert_eq!(printed, clock(ts).as_bytes());
         assert_eq!(clock(0), "00:00:00.000000000");
     }
 
