@@ -47,7 +47,8 @@
 //! - [`decode`]: link layers, IPv4/IPv6, UDP, checksum verdicts, fragment reassembly.
 //! - [`source`]: streaming pcap/pcapng reader.
 //! - [`sink`]: text/JSON printer, pcap/pcapng writer, and file rotation (`-C`/`-G`/`-W`).
-//! - [`analysis`]: flows, the connectionless verdict and the ladder diagram.
+//! - [`analysis`]: flows, the connectionless verdict and the ladder diagram, as values.
+//! - [`render`]: the analysis shown as a text report, a JSON summary or an SVG ladder.
 //! - [`filter`]: which datagrams a command selects.
 //! - [`pipeline`]: wires source → decode → filter → sinks for one run.
 //! - [`capture`]: live capture on an AF_PACKET socket with a TPACKET_V3 ring and BPF filter.
@@ -68,6 +69,7 @@ pub mod error;
 pub mod filter;
 pub mod frame;
 pub mod pipeline;
+pub mod render;
 pub mod replay;
 pub mod shutdown;
 pub mod sink;

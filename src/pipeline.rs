@@ -260,7 +260,10 @@ impl<W: Write> Pipeline<W> {
         Ok(Outcome {
             selected: self.selected,
             stats: self.decoder.stats().clone(),
-            analysis: self.analysis.finish(),
+            analysis: self
+                .analysis
+                .finish()
+                .cut_short_by(self.limit, self.selected),
             printer: self.printer,
             written,
             notes: self.notes,

@@ -343,14 +343,16 @@ pub fn run<O: Write + Send, E: Write + Send>(
     Ok(screen.summary)
 }
 
-/// One reply as a JSON object: sender, length, text (lossy) and every byte in hex.
+/// One reply as a JSON object: sender, length, text (lossy; characters the text policy
+/// refuses written as `\uXXXX`) and every byte in hex.
 fn reply_json(from: SocketAddr, reply: &[u8]) -> String {
     let hex: String = reply.iter().map(|b| format!("{b:02x}")).collect();
-    serde_json::json!({
+    let json = serde_json::json!({
         "from": from.to_string(),
         "len": reply.len(),
         "text": String::from_utf8_lossy(reply),
         "payload_hex": hex,
     })
-    .to_string()
+    .to_string();
+    crate::text::json_safe(&json)
 }

@@ -1,12 +1,10 @@
-//! How the analysis shows times and payload text to people: UTC clock times, quoted and
-//! escaped snippets cut to a width, terminal column counts and ANSI colour.
+//! How renderers show values to people: UTC clock times, quoted and escaped snippets cut to
+//! a width (by the crate's text policy), terminal column counts, wrapping and ANSI colour.
 
 use std::ops::ControlFlow;
 
+use crate::analysis::Snippet;
 use crate::text::{self, Tail, width_of as char_width};
-
-/// Bytes of payload kept for a snippet: enough for a chat line, bounded for memory.
-pub const SNIPPET_BYTES: usize = 64;
 
 /// `HH:MM:SS.nnnnnnnnn` in UTC, the printer's time format (a test holds the two together).
 pub fn clock(ts_ns: u64) -> String {
@@ -21,48 +19,10 @@ pub fn clock(ts_ns: u64) -> String {
     )
 }
 
-/// The first bytes of a payload, with the payload's full length, for quoting later.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Snippet {
-    bytes: Vec<u8>,
-    /// Payload length the sender meant (may exceed what was kept or captured).
-    len: usize,
-}
-
-impl Snippet {
-    /// Keeps the first [`SNIPPET_BYTES`] of `payload`; `len` is the sender's payload length.
-    pub fn new(payload: &[u8], len: usize) -> Self {
-        let mut snippet = Snippet::default();
-        snippet.set(payload, len);
-        snippet
-    }
-
-    /// Replaces the content, reusing the allocation (the hot path calls this per datagram).
-    pub fn set(&mut self, payload: &[u8], len: usize) {
-        self.bytes.clear();
-        self.bytes
-            .extend_from_slice(&payload[..payload.len().min(SNIPPET_BYTES)]);
-        self.len = len.max(payload.len());
-    }
-
-    /// True when the payload was empty.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Whether the kept bytes are the same as `payload`'s first bytes and lengths agree.
-    pub fn matches(&self, payload: &[u8], len: usize) -> bool {
-        self.len == len.max(payload.len())
-            && self.bytes[..] == payload[..payload.len().min(SNIPPET_BYTES)]
-    }
-
-    /// The text in double quotes, escaped, at most `max_cols` terminal columns wide,
-    /// ending in `…"` when cut.
-    pub fn quoted(&self, max_cols: usize) -> String {
-        // Whole when every byte was kept and the capture had them all.
-        let whole = self.bytes.len() == self.len;
-        quote(&self.bytes, whole, max_cols)
-    }
+/// `snippet` in double quotes, escaped, at most `max_cols` terminal columns wide, ending in
+/// `…"` when cut.
+pub fn quoted(snippet: &Snippet, max_cols: usize) -> String {
+    quote(snippet.bytes(), snippet.whole(), max_cols)
 }
 
 /// Quotes `bytes` by the crate's text policy ([`crate::text`], every escape as `\xNN`)
@@ -260,7 +220,7 @@ mod tests {
     fn snippet_cut_inside_a_character_drops_the_partial_bytes() {
         let payload = "é".repeat(40); // 80 bytes, cut at 64 keeps 32 whole characters
         let snippet = Snippet::new(payload.as_bytes(), payload.len());
-        let quoted = snippet.quoted(200);
+        let quoted = quoted(&snippet, 200);
         assert_eq!(quoted, format!("\"{}…\"", "é".repeat(32)));
     }
 
