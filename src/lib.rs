@@ -47,7 +47,7 @@
 //! - [`decode`]: link layers, IPv4/IPv6, UDP, checksum verdicts, fragment reassembly.
 //! - [`source`]: streaming pcap/pcapng reader.
 //! - [`sink`]: text/JSON printer, pcap/pcapng writer, and file rotation (`-C`/`-G`/`-W`).
-//! - [`analysis`]: flows, the connectionless verdict and the ladder diagram, as values.
+//! - [`analysis`]: flows, the connectionless verdict and the ladder diagram.
 //! - [`render`]: the analysis shown as a text report, a JSON summary or an SVG ladder.
 //! - [`filter`]: which datagrams a command selects.
 //! - [`pipeline`]: wires source → decode → filter → sinks for one run.
@@ -56,7 +56,7 @@
 //! - [`chat`]: the lab's UDP server and client.
 //! - [`demo`]: the whole lab in one process, on an isolated network.
 //! - [`shutdown`]: the one flag that tells long-running loops to stop.
-//! - [`text`]: the one policy for showing untrusted bytes as text: what may reach a terminal raw, how the rest is escaped.
+//! - [`text`]: the one text policy: which payload characters reach a terminal raw, escapes for the rest.
 
 #![deny(unsafe_code)]
 

@@ -1,4 +1,4 @@
-//! Decides which characters of untrusted bytes may reach a terminal as they are, and spells every other one as an escape.
+//! Decides which characters of untrusted bytes may reach a terminal raw, and escapes the rest.
 //!
 //! Every command that shows payload bytes as text goes through here: the printer's datagram
 //! lines, the analysis (ladder arrows, verdict quotes, SVG labels), the chat server and

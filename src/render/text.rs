@@ -710,7 +710,7 @@ fn write_verdict(
         line.push_str(": each datagram sent on its own");
         if verdict.reassembled > 0 {
             line.push_str(&format!(
-                " ({} reassembled from {})",
+                " ({} in {}, reassembled)",
                 plural(verdict.reassembled, "datagram", "datagrams"),
                 plural(verdict.fragments, "fragment", "fragments")
             ));
