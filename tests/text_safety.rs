@@ -73,7 +73,7 @@ fn assert_inputs_are_hostile() {
     assert!(
         HOSTILE
             .iter()
-            .all(|p| p.iter().any(|&b| b >= 0x80 || b < 0x20))
+            .all(|p| p.iter().any(|&b| !(0x20..0x80).contains(&b)))
     );
 }
 
