@@ -539,10 +539,15 @@ fn write_contrast(out: &mut dyn Write, contrast: &Contrast, color: bool) -> io::
 fn beyond(verdict: &Verdict) -> Option<String> {
     match verdict.partial? {
         Partial::CountLimit(n) => Some(format!(
-            "the run stopped after {} (-c {n}): later datagrams were not read",
+            "the run stopped after {} (-c {n}), later datagrams were not read: what follows \
+             is about the part seen, not about what came after it",
             plural(n, "datagram", "datagrams")
         )),
-        Partial::Filter => Some("a filter chose the datagrams examined".to_string()),
+        Partial::Filter => Some(
+            "a filter chose the datagrams examined: what follows is about those, not about \
+             the ones left out"
+                .to_string(),
+        ),
     }
 }
 
@@ -580,13 +585,7 @@ fn write_verdict(
         color,
     )?;
     if let Some(partial) = &partial {
-        item(
-            out,
-            &format!(
-                "partial: {partial}; what follows is about the part seen, not about what came \
-                 after it"
-            ),
-        )?;
+        item(out, &format!("partial: {partial}"))?;
     }
     let none = |color| paint("none", Style::Absence, color);
     let single = verdict.flows == 1;
@@ -651,6 +650,10 @@ fn write_verdict(
                 none(color),
                 count(verdict.flows)
             ),
+            _ if partial.is_some() => format!(
+                "{} in the part seen (what came after it was not seen)",
+                none(color)
+            ),
             _ => format!("{} (nothing followed the last datagram)", none(color)),
         }
     } else {
@@ -662,7 +665,7 @@ fn write_verdict(
     // Acknowledgements.
     let replies = match verdict.replies {
         0 if partial.is_some() => {
-            "no reply in the part seen (a reply may have come after it)".to_string()
+            "no reply in the part seen (one may have come outside it)".to_string()
         }
         0 => "no reply came back at all".to_string(),
         n => {
@@ -813,5 +816,38 @@ fn tcp_aside(line: &mut String, count: u64, when: &str) {
             "; {} between the same hosts came {when}: another connection, see TCP above",
             plural(count, "TCP segment", "TCP segments")
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::{AnalysisConfig, Sighting};
+
+    fn lines(analysis: &Analysis) -> String {
+        let mut out = Vec::new();
+        report(&mut out, analysis, &DecodeStats::default(), false).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        text.lines().map(str::trim).collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn a_filtered_run_claims_no_absence_beyond_what_it_chose() {
+        let mut analysis = Analysis::new(AnalysisConfig { port: Some(6999) });
+        let mut sighting = Sighting::default();
+        sighting.ts_ns = 1;
+        sighting.src = "10.0.0.2:40000".parse().unwrap();
+        sighting.dst = "10.0.0.1:6999".parse().unwrap();
+        analysis.sighting(&sighting);
+        let whole = lines(&analysis);
+        assert!(!whole.contains("partial:"), "{whole}");
+        analysis.set_partial(Partial::Filter);
+        let text = lines(&analysis);
+        assert!(
+            text.contains("partial: a filter chose the datagrams examined"),
+            "{text}"
+        );
+        assert!(text.contains("teardown: none in the part seen"), "{text}");
+        assert!(!text.contains("no reply came back at all"), "{text}");
     }
 }
