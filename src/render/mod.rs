@@ -1,7 +1,7 @@
 //! Shows the analysis's values: a text report for terminals, a JSON summary for programs and
 //! an SVG ladder for pictures. The analysis computes; nothing here changes what it found.
 //!
-//! - [`format`]: clock times, quoting by the crate's text policy, columns, wrapping, colour.
+//! - [`format`](mod@format): clock times, quoting by the crate's text policy, columns, wrapping, colour.
 //! - [`text`]: the report `read` and `capture` print after the datagram lines.
 //! - [`json`]: the one-line `{"summary": ...}` object of `--json`.
 //! - [`svg`]: the ladder diagram as a standalone picture.

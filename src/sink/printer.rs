@@ -353,6 +353,14 @@ mod tests {
     }
 
     #[test]
+    fn quoting_follows_the_text_policy_for_bidi_zero_width_bom_and_c1() {
+        assert_eq!(
+            quoted("x\u{202e}y\u{200b}\u{feff}\u{85}".as_bytes(), 64),
+            r#""x\xe2\x80\xaey\xe2\x80\x8b\xef\xbb\xbf\xc2\x85""#
+        );
+    }
+
+    #[test]
     fn long_payloads_are_cut_with_an_ellipsis() {
         assert_eq!(quoted(b"abcdef", 3), "\"abc\u{2026}\"");
         assert_eq!(quoted(b"abc", 3), "\"abc\"");
