@@ -56,6 +56,7 @@
 //! - [`sink`]: the `Sink` trait and its implementations: printer, capture file (with rotation,
 //!   `-C`/`-G`/`-W`), copy of the selected frames, analysis, diagnostics.
 //! - [`analysis`]: flows, the connectionless verdict and the ladder diagram.
+//! - [`render`]: the analysis shown as a text report, a JSON summary or an SVG ladder.
 //! - [`filter`]: which datagrams a command selects.
 //! - [`pipeline`]: the one frame loop: source → decode → filter → sinks for one run.
 //! - [`capture`]: live capture on an AF_PACKET socket with a TPACKET_V3 ring and BPF filter.
@@ -63,6 +64,8 @@
 //! - [`chat`]: the lab's UDP server and client.
 //! - [`demo`]: the whole lab in one process, on an isolated network.
 //! - [`shutdown`]: the one flag that tells long-running loops to stop.
+//! - [`text`]: the one text policy: which payload characters reach a terminal raw, escapes for
+//!   the rest.
 //! - `sys` (private): the kernel interface, the crate's only `unsafe`.
 
 #![deny(unsafe_code)]
@@ -76,12 +79,14 @@ pub mod error;
 pub mod filter;
 pub mod frame;
 pub mod pipeline;
+pub mod render;
 pub mod replay;
 pub mod shutdown;
 pub mod sink;
 pub mod source;
 #[allow(unsafe_code)]
 mod sys;
+pub mod text;
 
 pub use error::Error;
 

@@ -50,7 +50,7 @@ fn every_lab_capture_shows_no_handshake_no_teardown_and_four_datagrams_each_way(
             "handshake: none (the first datagram already carried \"Salut ici le client vm2\")",
             "and its reply, nothing told",
             "acknowledgements: none at the transport level; 4 replies \"Bien reçu\" are application data",
-            "each message its own datagram: 4 messages, 4 datagrams, 4 distinct IP ids",
+            "each message its own datagram: 4 messages, 4 datagrams; 4 replies, 4 datagrams",
             "nothing before the first datagram: no handshake",
             "nothing after \"exit\" and its reply: no teardown",
         ] {

@@ -78,7 +78,7 @@ fn assert_verdict(stdout: &str) {
         "no teardown",
         "handshake: none",
         "teardown: none",
-        "each message its own datagram: 4 messages, 4 datagrams, 4 distinct IP ids",
+        "each message its own datagram: 4 messages, 4 datagrams; 4 replies, 4 datagrams",
     ] {
         assert!(
             stdout.contains(needle),

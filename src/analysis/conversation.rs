@@ -1,8 +1,8 @@
 //! What the verdict needs to know about one flow on the port: the first message, what came
 //! before it, the last message each way, what came after, and the replies' texts.
 
-use super::display::Snippet;
 use super::flows::Direction;
+use super::snippet::Snippet;
 
 /// Distinct reply texts remembered per flow ("Bien reçu" is usually the only one).
 const REPLY_TEXTS: usize = 3;

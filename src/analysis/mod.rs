@@ -4,18 +4,16 @@
 //! fragment sets), it keeps bounded state however long the capture: at most
 //! [`MAX_FLOWS`] flows one by one (the rest aggregated), a 65,536-bit id set per busy flow
 //! direction (at most 1,024 such sets), the first 40 and last 4 arrows of at most
-//! [`MAX_LADDERS`] flows, and the first 40 and last 8 TCP segments on the port. At the end it
-//! writes a text report, a JSON summary or an SVG ladder.
+//! [`MAX_LADDERS`] flows, and the first 40 and last 8 TCP segments on the port. It computes
+//! values (flows, ladders, the verdict, counts); [`crate::render`] shows them as a text
+//! report, a JSON summary or an SVG ladder.
 
-mod conversation;
-mod display;
-mod flows;
-mod ladder;
-mod report;
-mod summary;
-mod svg;
-mod tcp;
-mod verdict;
+pub(crate) mod conversation;
+pub(crate) mod flows;
+pub(crate) mod ladder;
+mod snippet;
+pub(crate) mod tcp;
+pub(crate) mod verdict;
 mod worker;
 
 use std::io::{self, Write};
@@ -27,10 +25,11 @@ use flows::{FlowTable, Observation};
 use ladder::Ladder;
 use tcp::Contrast;
 
-pub use display::clock;
+pub use crate::render::format::clock;
 pub use flows::{Direction, Flow, IdSet, MAX_FLOWS, PORT_RESERVE, Untracked, Way};
+pub use snippet::{SNIPPET_BYTES, Snippet};
 pub use tcp::TcpCounts;
-pub use verdict::Verdict;
+pub use verdict::{Partial, Verdict};
 pub use worker::{AnalysisWorker, Event};
 
 /// Flows drawn as ladders (the first ones on the port).
@@ -51,7 +50,7 @@ pub struct AnalysisConfig {
 }
 
 /// What the analysis keeps of one datagram: addresses, sizes, IP fields and the first
-/// [`display::SNIPPET_BYTES`] of its payload. Owned and fixed-size, so that it can be handed
+/// [`SNIPPET_BYTES`] of its payload. Owned and fixed-size, so that it can be handed
 /// to an analysis running on another thread ([`AnalysisWorker`]).
 #[derive(Clone, Debug)]
 pub struct Sighting {
@@ -71,7 +70,7 @@ pub struct Sighting {
     pub fragments: u16,
     /// Cut short by the capture.
     pub truncated: bool,
-    snippet: [u8; display::SNIPPET_BYTES],
+    snippet: [u8; SNIPPET_BYTES],
     snippet_len: u8,
 }
 
@@ -87,7 +86,7 @@ impl Default for Sighting {
             dont_fragment: false,
             fragments: 1,
             truncated: false,
-            snippet: [0; display::SNIPPET_BYTES],
+            snippet: [0; SNIPPET_BYTES],
             snippet_len: 0,
         }
     }
@@ -104,7 +103,7 @@ impl Sighting {
     /// Overwrites this sighting with `datagram`'s, in place (no 160-byte move).
     pub fn fill(&mut self, datagram: &Datagram<'_>) {
         let payload: &[u8] = &datagram.payload;
-        let kept = payload.len().min(display::SNIPPET_BYTES);
+        let kept = payload.len().min(SNIPPET_BYTES);
         self.snippet[..kept].copy_from_slice(&payload[..kept]);
         self.snippet_len = kept as u8;
         self.ts_ns = datagram.ts_ns;
@@ -126,17 +125,19 @@ impl Sighting {
 /// Accumulates what a source showed, in bounded memory.
 #[derive(Debug, Default)]
 pub struct Analysis {
-    config: AnalysisConfig,
-    table: FlowTable,
+    pub(crate) config: AnalysisConfig,
+    pub(crate) table: FlowTable,
     /// Per flow of the table, in the same order: the verdict's bookkeeping, for flows on the port.
-    conversations: Vec<Option<Box<Conversation>>>,
-    ladders: Vec<Ladder>,
-    contrast: Contrast,
-    icmp: u64,
-    arp: u64,
-    malformed: Vec<(String, u64)>,
-    incomplete: Vec<Incomplete>,
-    incomplete_total: u64,
+    pub(crate) conversations: Vec<Option<Box<Conversation>>>,
+    pub(crate) ladders: Vec<Ladder>,
+    pub(crate) contrast: Contrast,
+    pub(crate) icmp: u64,
+    pub(crate) arp: u64,
+    pub(crate) malformed: Vec<(String, u64)>,
+    pub(crate) incomplete: Vec<Incomplete>,
+    pub(crate) incomplete_total: u64,
+    /// Set when the run saw only part of the source.
+    pub(crate) partial: Option<Partial>,
 }
 
 impl Analysis {
@@ -230,20 +231,34 @@ impl Analysis {
         }
     }
 
+    /// Says the run saw only part of the source (`-c` stopped it, or a filter chose what
+    /// was fed): the verdict then speaks of the part it saw and claims no absence beyond it.
+    pub fn set_partial(&mut self, why: Partial) {
+        self.partial = Some(why);
+    }
+
+    /// Why the run saw only part of the source, if it did.
+    pub fn partial(&self) -> Option<Partial> {
+        self.partial
+    }
+
     /// The connectionless verdict over the flows on the port (all flows without a port).
     pub fn verdict(&self) -> Verdict {
         self.assess().0
     }
 
-    fn assess(&self) -> (Verdict, verdict::Evidence) {
-        verdict::assess(
+    /// The verdict and the examples its wording quotes.
+    pub(crate) fn assess(&self) -> (Verdict, verdict::Evidence) {
+        let (mut verdict, evidence) = verdict::assess(
             self.config.port,
             self.table.flows(),
             &self.conversations,
             &self.contrast,
             self.icmp,
             self.table.untracked(),
-        )
+        );
+        verdict.partial = self.partial;
+        (verdict, evidence)
     }
 
     /// Flows tracked one by one, in the order first seen (never more than [`MAX_FLOWS`]).
@@ -267,42 +282,29 @@ impl Analysis {
         self.contrast.counts()
     }
 
-    /// Writes the flows, the verdict and the ladder diagram as text.
+    /// Writes the flows, the verdict and the ladder diagram as text (see [`crate::render::text`]).
     pub fn write_report(
         &self,
         out: &mut dyn Write,
         stats: &DecodeStats,
         color: bool,
     ) -> io::Result<()> {
-        report::write(out, self, stats, color)
+        crate::render::text::report(out, self, stats, color)
     }
 
     /// Writes one JSON object, `{"summary": {...}}`, on one line: decode counts, flows,
-    /// the verdict, the TCP contrast and incomplete fragment sets.
+    /// the verdict, the TCP contrast and incomplete fragment sets (see [`crate::render::json`]).
     pub fn write_json(&self, out: &mut dyn Write, stats: &DecodeStats) -> io::Result<()> {
-        summary::write(out, self, stats)
+        crate::render::json::summary(out, self, stats)
     }
 
-    /// Writes the ladder diagram as SVG.
+    /// Writes the ladder diagram as SVG (see [`crate::render::svg`]).
     pub fn write_svg(&self, out: &mut dyn Write) -> io::Result<()> {
-        let drawings = self.drawings();
-        let drawings: Vec<svg::Drawing<'_>> = drawings
-            .into_iter()
-            .map(|(ladder, flow, conversation)| svg::Drawing {
-                ladder,
-                flow,
-                conversation,
-            })
-            .collect();
-        let empty = match self.config.port {
-            Some(p) => format!("no UDP datagrams on port {p}"),
-            None => "no UDP datagrams".to_string(),
-        };
-        svg::write(out, &drawings, &empty)
+        crate::render::svg::ladders(out, self)
     }
 
     /// The ladders with their flows and conversations.
-    fn drawings(&self) -> Vec<(&Ladder, &Flow, &Conversation)> {
+    pub(crate) fn drawings(&self) -> Vec<(&Ladder, &Flow, &Conversation)> {
         self.ladders
             .iter()
             .filter_map(|ladder| {

@@ -1,11 +1,10 @@
 //! TCP for contrast: the SYN / SYN-ACK / ACK handshake, FIN and RST teardown and pure ACKs a
 //! connection exchanges, which UDP never does. Bounded: the first and last segments are kept.
+//! [`crate::render`] shows them.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{self, Write};
 use std::net::IpAddr;
 
-use super::display::{Style, clock, count, paint, plural};
 use crate::decode::{Segment, TcpFlags};
 
 /// Segments shown from the start of the capture.
@@ -106,6 +105,11 @@ impl Contrast {
         self.host_pairs.get(&host_pair(a, b)).copied().unwrap_or(0)
     }
 
+    /// The port whose segments are shown (`None`: all).
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
     /// Counts of the segments on the port.
     pub fn counts(&self) -> &TcpCounts {
         &self.counts
@@ -119,77 +123,10 @@ impl Contrast {
             self.head.len(),
         )
     }
-
-    /// Writes the contrast section; nothing when there was no TCP on the port.
-    pub fn write(&self, out: &mut dyn Write, color: bool) -> io::Result<()> {
-        if self.counts.segments == 0 {
-            return Ok(());
-        }
-        let on = match self.port {
-            Some(p) => format!("on port {p}"),
-            None => "in the capture".to_string(),
-        };
-        writeln!(
-            out,
-            "\n{}",
-            paint(
-                &format!(
-                    "TCP {on}, for contrast ({}): what a connection exchanges and UDP does not",
-                    plural(self.counts.segments, "segment", "segments")
-                ),
-                Style::Heading,
-                color
-            )
-        )?;
-        let (segments, omitted, head) = self.shown();
-        let kept: Vec<&Segment> = segments.collect();
-        for (i, segment) in kept.iter().enumerate() {
-            if i == head && omitted > 0 {
-                writeln!(
-                    out,
-                    "  {}",
-                    paint(
-                        &format!("… {} …", plural(omitted, "more segment", "more segments")),
-                        Style::Dim,
-                        color
-                    )
-                )?;
-            }
-            let role = role(segment, &kept[..i]);
-            let flags = match segment.payload_len {
-                0 => segment.flags.to_string(),
-                n => format!("{} {n} B", segment.flags),
-            };
-            writeln!(
-                out,
-                "  {}  {} → {}  {:<12} {}",
-                clock(segment.ts_ns),
-                segment.src,
-                segment.dst,
-                flags,
-                paint(role, Style::Dim, color)
-            )?;
-        }
-        let c = &self.counts;
-        writeln!(
-            out,
-            "  handshake: {} SYN, {} SYN-ACK; teardown: {} FIN, {} RST; {}; {} with data",
-            count(c.syn),
-            count(c.syn_ack),
-            count(c.fin),
-            count(c.rst),
-            plural(
-                c.pure_ack,
-                "pure ACK (an acknowledgement UDP never sends)",
-                "pure ACKs (acknowledgements UDP never sends)"
-            ),
-            count(c.data)
-        )
-    }
 }
 
 /// What a segment does in its connection, judged from the segments shown before it.
-fn role(segment: &Segment, before: &[&Segment]) -> &'static str {
+pub fn role(segment: &Segment, before: &[&Segment]) -> &'static str {
     let flags = segment.flags;
     if flags.rst {
         return "teardown (reset)";

@@ -1,17 +1,26 @@
 //! The verdict that makes the lab's point: nothing before the first message (no handshake),
 //! nothing after the last (no teardown), no transport-level acknowledgement, each message its
-//! own datagram with its own IP id. Computed from the flows on the port; worded for people.
+//! own datagram. Computed from the flows on the port as values; [`crate::render`] words them.
+//!
+//! IP ids are facts on the side, never the evidence: Linux sends id 0 on datagrams with Don't
+//! Fragment set (a packet that may not be fragmented needs no id), so equal ids do not make
+//! two datagrams one, and distinct ids prove nothing a count does not.
 
-use std::io::{self, Write};
 use std::net::SocketAddr;
 
 use super::conversation::{Conversation, Message};
-use super::display::{Snippet, Style, clock, count, paint, plural};
-use super::flows::{Direction, Flow, MAX_FLOWS, Untracked};
+use super::flows::{Direction, Flow, Untracked};
+use super::snippet::Snippet;
 use super::tcp::Contrast;
 
-/// Width, in columns, of a quoted text inside a verdict sentence.
-const QUOTE_COLS: usize = 40;
+/// Why a run saw only part of its source, so that the verdict does not claim an absence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Partial {
+    /// `-c N`: the run stopped after N selected datagrams (what came later was not read).
+    CountLimit(u64),
+    /// A filter chose which datagrams were analysed.
+    Filter,
+}
 
 /// The connectionless verdict over the flows on the port of interest (every flow when no port
 /// was given). Counts are summed over those flows.
@@ -71,11 +80,14 @@ pub struct Verdict {
     pub empty_datagrams: u64,
     /// ICMP packets in the capture (the network layer's only feedback, e.g. port unreachable).
     pub icmp: u64,
-    /// Every datagram was its own IP packet with its own IP id (fragments of one datagram
-    /// share one id and count once).
+    /// Every message examined was a datagram of its own, delivered whole in one IP packet or
+    /// one reassembled set of fragments: true whenever a datagram was examined, since UDP keeps
+    /// each message's boundaries. Rests on the counts, not on IP ids (see the module docs).
     pub each_message_own_datagram: bool,
     /// TCP segments on the port, shown for contrast.
     pub tcp_segments: u64,
+    /// Set when the run saw only part of the source: absences are then only within that part.
+    pub partial: Option<Partial>,
 }
 
 /// The examples the wording quotes.
@@ -172,228 +184,8 @@ pub fn assess(
     verdict.handshake = verdict.empty_before_first > 0;
     verdict.teardown = verdict.empty_after_last > 0;
     verdict.acknowledgements = verdict.empty_datagrams > 0;
-    let ids = verdict.message_ip_ids + verdict.reply_ip_ids;
-    verdict.each_message_own_datagram =
-        verdict.datagrams > 0 && verdict.ip_ids_exact && ids == verdict.ipv4_datagrams;
+    // Each decoded datagram is one message (reassembly already joined a datagram's fragments):
+    // the counts say it, whatever ids the senders chose.
+    verdict.each_message_own_datagram = verdict.datagrams > 0;
     (verdict, evidence)
-}
-
-/// Writes the verdict as sentences, one aspect per line.
-pub fn write(
-    out: &mut dyn Write,
-    verdict: &Verdict,
-    evidence: &Evidence,
-    color: bool,
-) -> io::Result<()> {
-    let scope = match verdict.port {
-        Some(p) => format!("for port {p}"),
-        None => "over all flows".to_string(),
-    };
-    if verdict.flows == 0 {
-        writeln!(
-            out,
-            "\n{}",
-            paint(&format!("verdict {scope}"), Style::Heading, color)
-        )?;
-        let what = match verdict.port {
-            Some(p) => format!("no UDP datagrams on port {p}"),
-            None => "no UDP datagrams".to_string(),
-        };
-        return writeln!(out, "  {what}: nothing to judge");
-    }
-    writeln!(
-        out,
-        "\n{}",
-        paint(
-            &format!(
-                "verdict {scope} ({}, {}): UDP is connectionless",
-                plural(verdict.flows, "flow", "flows"),
-                plural(verdict.datagrams, "datagram", "datagrams")
-            ),
-            Style::Heading,
-            color
-        )
-    )?;
-    let none = |color| paint("none", Style::Absence, color);
-    let single = verdict.flows == 1;
-
-    // Handshake.
-    let mut line = if !verdict.handshake {
-        match (&evidence.first_message, single) {
-            (Some(first), true) => format!(
-                "{} (the first datagram already carried {})",
-                none(color),
-                first.text.quoted(QUOTE_COLS)
-            ),
-            (Some(first), false) => format!(
-                "{} on any of the {} flows (each first datagram already carried data, e.g. {})",
-                none(color),
-                count(verdict.flows),
-                first.text.quoted(QUOTE_COLS)
-            ),
-            (None, _) => format!("{} (nothing came before the first datagram)", none(color)),
-        }
-    } else {
-        own_empties(verdict.empty_before_first, "before the first", "handshake")
-    };
-    tcp_aside(&mut line, verdict.tcp_before_first, "earlier");
-    writeln!(out, "  handshake: {line}")?;
-
-    // Teardown.
-    let mut line = if !verdict.teardown {
-        match (&evidence.last_message, evidence.endpoints, single) {
-            (Some(last), Some((_, server)), true) => format!(
-                "{} (after {} at {}{}, nothing told {server} that the client left)",
-                none(color),
-                last.text.quoted(QUOTE_COLS),
-                clock(last.ts_ns),
-                if evidence.replied_last {
-                    " and its reply"
-                } else {
-                    ""
-                }
-            ),
-            (_, _, false) => format!(
-                "{} on any of the {} flows (after each client's last message, nothing told \
-                 the server that the client left)",
-                none(color),
-                count(verdict.flows)
-            ),
-            _ => format!("{} (nothing followed the last datagram)", none(color)),
-        }
-    } else {
-        own_empties(verdict.empty_after_last, "after the last", "teardown")
-    };
-    tcp_aside(&mut line, verdict.tcp_after_last, "later");
-    writeln!(out, "  teardown: {line}")?;
-
-    // Acknowledgements.
-    let replies = match verdict.replies {
-        0 => "no reply came back at all".to_string(),
-        n => {
-            let texts = match evidence.reply_texts.as_slice() {
-                [(text, _)] if !text.is_empty() => format!(" {}", text.quoted(QUOTE_COLS)),
-                [(text, k), ..] if !text.is_empty() => {
-                    format!(" (e.g. {} ×{})", text.quoted(QUOTE_COLS), count(*k))
-                }
-                _ => String::new(),
-            };
-            format!(
-                "{}{texts} {} application data",
-                plural(n, "reply", "replies"),
-                if n == 1 { "is" } else { "are" }
-            )
-        }
-    };
-    let line = if verdict.acknowledgements {
-        format!(
-            "{} at the transport level (UDP defines none); {} may serve the application \
-             as control; {replies}",
-            none(color),
-            plural(verdict.empty_datagrams, "empty datagram", "empty datagrams")
-        )
-    } else {
-        format!("{} at the transport level; {replies}", none(color))
-    };
-    writeln!(out, "  acknowledgements: {line}")?;
-
-    // Each message its own datagram.
-    let mut line = format!(
-        "{}, {}, {}",
-        plural(verdict.messages, "message", "messages"),
-        plural(verdict.message_datagrams, "datagram", "datagrams"),
-        ids_phrase(
-            verdict,
-            verdict.message_ip_ids,
-            verdict.message_ipv4_datagrams,
-            verdict.message_datagrams
-        )
-    );
-    if verdict.reply_datagrams > 0 {
-        line.push_str(&format!(
-            "; {}, {}, {}",
-            plural(verdict.replies, "reply", "replies"),
-            plural(verdict.reply_datagrams, "datagram", "datagrams"),
-            ids_phrase(
-                verdict,
-                verdict.reply_ip_ids,
-                verdict.reply_ipv4_datagrams,
-                verdict.reply_datagrams
-            )
-        ));
-    }
-    if verdict.reassembled > 0 {
-        line.push_str(&format!(
-            " ({} in {}, reassembled)",
-            plural(verdict.reassembled, "datagram", "datagrams"),
-            plural(verdict.fragments, "fragment", "fragments")
-        ));
-    }
-    writeln!(out, "  each message its own datagram: {line}")?;
-    if verdict.ipv4_datagrams > 0 && verdict.zero_ids_with_df == verdict.ipv4_datagrams {
-        writeln!(
-            out,
-            "    (IP id 0 with Don't Fragment on every datagram: a packet that may not be \
-             fragmented needs no id)"
-        )?;
-    }
-
-    // The network layer.
-    let line = match verdict.icmp {
-        0 => "no ICMP (an ICMP port unreachable, e.g. when no server listens, is the only \
-              thing the network sends back)"
-            .to_string(),
-        n => format!(
-            "{} in the capture (not decoded; e.g. port unreachable when no server listens): \
-             the only feedback below the application",
-            plural(n, "ICMP packet", "ICMP packets")
-        ),
-    };
-    writeln!(out, "  network-level signals: {line}")?;
-    if verdict.untracked_datagrams > 0 {
-        writeln!(
-            out,
-            "  note: {} on the port belonged to flows beyond the {} tracked and are not judged",
-            plural(verdict.untracked_datagrams, "datagram", "datagrams"),
-            count(MAX_FLOWS as u64)
-        )?;
-    }
-    Ok(())
-}
-
-/// "4 distinct IP ids", qualified when some datagrams were IPv6 (no id) or the count is a
-/// lower bound.
-fn ids_phrase(verdict: &Verdict, ids: u64, ipv4: u64, datagrams: u64) -> String {
-    if ipv4 == 0 {
-        return "IPv6 (no IP id)".to_string();
-    }
-    let mut phrase = plural(ids, "distinct IP id", "distinct IP ids");
-    if !verdict.ip_ids_exact {
-        phrase = format!("at least {phrase}");
-    }
-    if ipv4 < datagrams {
-        phrase.push_str(&format!(
-            " in the {} (IPv6 has none)",
-            plural(ipv4, "IPv4 datagram", "IPv4 datagrams")
-        ));
-    }
-    phrase
-}
-
-/// Empty datagrams that stood where a handshake or teardown would: the application's own.
-fn own_empties(count: u64, place: &str, missing: &str) -> String {
-    format!(
-        "{} {place} message (UDP has no {missing}: these are the application's own)",
-        plural(count, "empty datagram", "empty datagrams")
-    )
-}
-
-/// Appends that `count` TCP segments between the same hosts came `when` (earlier, later).
-fn tcp_aside(line: &mut String, count: u64, when: &str) {
-    if count > 0 {
-        line.push_str(&format!(
-            "; {} between the same hosts came {when}: another connection, see TCP above",
-            plural(count, "TCP segment", "TCP segments")
-        ));
-    }
 }

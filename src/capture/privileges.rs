@@ -67,7 +67,6 @@ pub fn isolation_error(privileged: bool, source: io::Error) -> Error {
                     "{refusal}; run `sudo udpscope demo`, or once \
                      `sudo setcap cap_net_raw,cap_net_admin,cap_sys_admin=eip {binary}`"
                 ),
-                errno: source,
             },
         ),
     }
@@ -96,7 +95,6 @@ fn user_namespace_refusal(error: &io::Error) -> String {
 #[derive(Debug)]
 struct Refusal {
     text: String,
-    errno: io::Error,
 }
 
 impl std::fmt::Display for Refusal {
@@ -105,11 +103,9 @@ impl std::fmt::Display for Refusal {
     }
 }
 
-impl std::error::Error for Refusal {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.errno)
-    }
-}
+/// No source: the errno's own text ("No space left on device") is what the refusal's words
+/// replace on the error line (the `io::Error` around it keeps the errno's kind).
+impl std::error::Error for Refusal {}
 
 /// This binary's path, for the `setcap` commands the errors suggest.
 fn this_binary() -> String {
@@ -201,14 +197,31 @@ mod tests {
 
     #[test]
     fn a_refused_user_namespace_is_said_in_words_not_with_the_errno_text() {
-        let text = isolation_error(false, io::Error::from_raw_os_error(libc::ENOSPC)).to_string();
+        // The error line as the binary prints it: the message, then each cause once.
+        let line = |e: Error| {
+            let mut text = e.to_string();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(inner) = cause {
+                text.push_str(": ");
+                text.push_str(&inner.to_string());
+                cause = inner.source();
+            }
+            text
+        };
+        let text = line(isolation_error(
+            false,
+            io::Error::from_raw_os_error(libc::ENOSPC),
+        ));
         assert!(
             text.contains("the kernel refused to create a user namespace (limit reached: user.max_user_namespaces"),
             "{text}"
         );
         assert!(!text.contains("os error"), "{text}");
         assert!(!text.contains("No space left"), "{text}");
-        let text = isolation_error(false, io::Error::from_raw_os_error(libc::EPERM)).to_string();
+        let text = line(isolation_error(
+            false,
+            io::Error::from_raw_os_error(libc::EPERM),
+        ));
         assert!(text.contains("not allow unprivileged users"), "{text}");
         assert!(text.contains("sudo udpscope demo"), "{text}");
     }

@@ -296,17 +296,7 @@ pub fn datagram_keys(
 /// only C0 controls; `payload_text` may also hold DEL, C1 controls (U+009B is a CSI) and bidi
 /// overrides (U+202E), which are written as `\uXXXX` escapes here: the same JSON value.
 pub fn terminal_safe_json(value: &serde_json::Value) -> String {
-    let mut line = String::new();
-    for c in value.to_string().chars() {
-        let bidi = matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-        if c.is_control() || bidi {
-            // All of them are in the Basic Multilingual Plane: one \uXXXX each.
-            line.push_str(&format!("\\u{:04x}", c as u32));
-        } else {
-            line.push(c);
-        }
-    }
-    line
+    crate::text::json_safe(&value.to_string())
 }
 
 /// One datagram from `from` to the server at `to` as a line (text or JSON), without the

@@ -1,7 +1,5 @@
 //! Shows datagram bytes as one line of text: UTF-8 as it is, every other byte escaped, nothing lost.
 
-use std::fmt::Write as _;
-
 /// What a datagram without a single byte is shown as.
 pub const EMPTY: &str = "(empty datagram)";
 
@@ -15,35 +13,15 @@ pub fn show(bytes: &[u8]) -> String {
     }
 }
 
-/// Escapes `bytes` into one line that can be turned back into exactly those bytes.
+/// Escapes `bytes` into one line that can be turned back into exactly those bytes, by the
+/// crate's one text policy ([`crate::text`], dialect [`crate::text::LINE`]).
 ///
-/// Valid UTF-8 is kept, except: `\` becomes `\\`; newline, carriage return and tab become
-/// `\n`, `\r`, `\t`; other one-byte control characters (C0 and DEL, including ESC, which
-/// would drive the terminal) become `\xNN`; the two-byte C1 controls become `\u{NN}`.
-/// Every byte that is not part of valid UTF-8 becomes `\xNN`.
+/// Printable UTF-8 is kept; `\` becomes `\\`; newline, carriage return and tab become `\n`,
+/// `\r`, `\t`; every other character the policy refuses (controls including ESC, C1 controls,
+/// bidirectional and zero-width characters, the BOM) becomes its UTF-8 bytes as `\xNN`, and
+/// so does every byte that is not part of valid UTF-8.
 pub fn escape(bytes: &[u8]) -> String {
-    let mut line = String::with_capacity(bytes.len());
-    for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '\\' => line.push_str("\\\\"),
-                '\n' => line.push_str("\\n"),
-                '\r' => line.push_str("\\r"),
-                '\t' => line.push_str("\\t"),
-                c if c.is_control() && c.is_ascii() => {
-                    let _ = write!(line, "\\x{:02x}", c as u32);
-                }
-                c if c.is_control() => {
-                    let _ = write!(line, "\\u{{{:x}}}", c as u32);
-                }
-                c => line.push(c),
-            }
-        }
-        for byte in chunk.invalid() {
-            let _ = write!(line, "\\x{byte:02x}");
-        }
-    }
-    line
+    crate::text::escape(bytes, crate::text::LINE)
 }
 
 /// [`show`] cut to about `max` characters (with `…` when cut), for one-line diagnostics.
@@ -90,7 +68,11 @@ mod tests {
             show(b"a\\b\nc\r\t\x1b[0m\x7f"),
             "a\\\\b\\nc\\r\\t\\x1b[0m\\x7f"
         );
-        assert_eq!(show("\u{85}".as_bytes()), "\\u{85}");
+        assert_eq!(show("\u{85}".as_bytes()), "\\xc2\\x85");
+        assert_eq!(
+            show("a\u{202e}b\u{200b}".as_bytes()),
+            "a\\xe2\\x80\\xaeb\\xe2\\x80\\x8b"
+        );
     }
 
     #[test]

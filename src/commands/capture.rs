@@ -8,10 +8,10 @@ use std::thread;
 use std::time::Duration;
 
 use udpscope::Error;
-use udpscope::analysis::AnalysisConfig;
+use udpscope::analysis::{AnalysisConfig, Partial};
 use udpscope::capture::{Capture, CaptureConfig, Stats, interfaces, privileges};
 use udpscope::filter::Filter;
-use udpscope::pipeline::Pipeline;
+use udpscope::pipeline::{End, Pipeline};
 use udpscope::sink::pcap::FileFormat;
 use udpscope::sink::printer::color_wanted;
 use udpscope::sink::rotate::MEGABYTE;
@@ -128,9 +128,13 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
     }
     outcome?;
     stats?;
-    let Some(analysis) = analysis.map(AnalysisSink::into_analysis) else {
+    let Some(mut analysis) = analysis.map(AnalysisSink::into_analysis) else {
         return Ok(ExitCode::SUCCESS);
     };
+    if let (End::Limit, Some(limit)) = (finished.end, args.count) {
+        // `-c` stopped the capture: the verdict speaks of the part it saw.
+        analysis.set_partial(Partial::CountLimit(limit));
+    }
     if !args.quiet {
         super::read::write_analysis(
             &analysis,

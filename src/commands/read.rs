@@ -5,11 +5,11 @@ use std::ops::ControlFlow;
 use std::process::ExitCode;
 
 use udpscope::Error;
-use udpscope::analysis::AnalysisConfig;
+use udpscope::analysis::{AnalysisConfig, Partial};
 use udpscope::decode::Datagram;
 use udpscope::filter::Filter;
 use udpscope::frame::{Frame, LinkType};
-use udpscope::pipeline::Pipeline;
+use udpscope::pipeline::{End, Pipeline};
 use udpscope::sink::printer::color_wanted;
 use udpscope::sink::{
     AnalysisSink, Flow, Interest, Notes, Printer, PrinterOptions, SelectedFrames, Sink,
@@ -68,9 +68,13 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
     }
     let failure = pipeline.run(&mut file, &shutdown).err();
     let outcome = pipeline.finish()?;
-    let analysis = analysis
+    let mut analysis = analysis
         .map(AnalysisSink::into_analysis)
         .unwrap_or_default();
+    if let (End::Limit, Some(limit)) = (outcome.end, args.count) {
+        // `-c` stopped the run: the verdict speaks of the part it saw.
+        analysis.set_partial(Partial::CountLimit(limit));
+    }
     if !args.quiet {
         write_analysis(
             &analysis,

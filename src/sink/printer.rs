@@ -6,7 +6,9 @@ use std::net::IpAddr;
 use crate::decode::{Checksum, Datagram};
 use crate::error::{Error, Result};
 use crate::sink::line::{Clock, Line};
+use crate::text::{self, plain_ascii};
 use std::fmt::Write as _;
+use std::ops::ControlFlow;
 
 /// Longest payload text shown on a text line; the JSON has every byte in `payload_hex`.
 const TEXT_PREVIEW: usize = 64;
@@ -37,33 +39,6 @@ pub struct Printer<W: Write> {
 /// Bytes gathered before one `write` to the output.
 const OUTPUT_CHUNK: usize = 128 * 1024;
 
-/// True when every byte of `bytes` is printable ASCII other than `"` and `\`: the bytes can
-/// be shown as they are. Eight bytes at a time (the classic "has byte less than / more than /
-/// equal to" word tricks), the tail byte by byte.
-fn plain_ascii(bytes: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
-        let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
-        // Adding 127 - 0x7e (= 1) to each byte sets its high bit exactly when it is above 0x7e.
-        let above_tilde = (w.wrapping_add(ONES) | w) & HIGHS;
-        let quote = has_zero(w ^ (ONES * u64::from(b'"')));
-        let backslash = has_zero(w ^ (ONES * u64::from(b'\\')));
-        if below_space | above_tilde | quote | backslash != 0 {
-            return false;
-        }
-    }
-    chunks
-        .remainder()
-        .iter()
-        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
-}
-
 /// `HH:MM:SS.nnnnnnnnn` of a UTC timestamp.
 pub fn write_time(out: &mut Vec<u8>, ts_ns: u64) {
     let mut line = Line::default();
@@ -71,8 +46,9 @@ pub fn write_time(out: &mut Vec<u8>, ts_ns: u64) {
     out.extend_from_slice(line.as_bytes());
 }
 
-/// Appends `payload` as a quoted string: printable UTF-8 as is, `"` and `\` escaped, control
-/// characters as `\n`, `\t`, `\r`, and every other byte as `\xNN`. At most `limit` characters.
+/// Appends `payload` as a quoted string, as [`crate::text`] shows untrusted bytes (dialect
+/// [`text::QUOTED`]: `"` and `\` escaped, `\n`, `\t`, `\r` named, every other character the
+/// policy refuses and every invalid byte as `\xNN`). At most `limit` characters.
 pub fn write_quoted(out: &mut Vec<u8>, payload: &[u8], limit: usize) {
     // Fast path: printable ASCII with nothing to escape is copied as is (up to the limit).
     let head = &payload[..payload.len().min(limit)];
@@ -87,50 +63,15 @@ pub fn write_quoted(out: &mut Vec<u8>, payload: &[u8], limit: usize) {
     }
     out.push(b'"');
     let mut shown = 0;
-    let mut rest = payload;
-    'bytes: while !rest.is_empty() {
-        let (valid, invalid_len) = match std::str::from_utf8(rest) {
-            Ok(s) => (s, 0),
-            Err(e) => (
-                std::str::from_utf8(&rest[..e.valid_up_to()]).unwrap_or_default(),
-                e.error_len().unwrap_or(rest.len() - e.valid_up_to()),
-            ),
-        };
-        for c in valid.chars() {
-            if shown == limit {
-                out.extend_from_slice("\u{2026}".as_bytes());
-                break 'bytes;
-            }
-            match c {
-                '"' => out.extend_from_slice(b"\\\""),
-                '\\' => out.extend_from_slice(b"\\\\"),
-                '\n' => out.extend_from_slice(b"\\n"),
-                '\r' => out.extend_from_slice(b"\\r"),
-                '\t' => out.extend_from_slice(b"\\t"),
-                c if c.is_control() => {
-                    let mut buf = [0u8; 4];
-                    for b in c.encode_utf8(&mut buf).bytes() {
-                        let _ = write!(out, "\\x{b:02x}");
-                    }
-                }
-                c => {
-                    let mut buf = [0u8; 4];
-                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                }
-            }
-            shown += 1;
+    text::pieces(payload, text::QUOTED, text::Tail::Escape, |piece| {
+        if shown == limit {
+            out.extend_from_slice("\u{2026}".as_bytes());
+            return ControlFlow::Break(());
         }
-        let start = valid.len();
-        for &b in &rest[start..start + invalid_len] {
-            if shown == limit {
-                out.extend_from_slice("\u{2026}".as_bytes());
-                break 'bytes;
-            }
-            let _ = write!(out, "\\x{b:02x}");
-            shown += 1;
-        }
-        rest = &rest[start + invalid_len..];
-    }
+        out.extend_from_slice(piece.text.as_bytes());
+        shown += 1;
+        ControlFlow::Continue(())
+    });
     out.push(b'"');
 }
 
@@ -377,8 +318,7 @@ fn json_line(out: &mut Vec<u8>, head: &mut Line, d: &Datagram<'_>) {
         out.extend_from_slice(&d.payload);
         out.push(b'"');
     } else {
-        let text = String::from_utf8_lossy(&d.payload);
-        let _ = serde_json::to_writer(&mut *out, &text);
+        text::json_string_into(out, &String::from_utf8_lossy(&d.payload));
     }
     out.extend_from_slice(b"}\n");
 }
@@ -437,26 +377,18 @@ mod tests {
     }
 
     #[test]
+    fn quoting_follows_the_text_policy_for_bidi_zero_width_bom_and_c1() {
+        assert_eq!(
+            quoted("x\u{202e}y\u{200b}\u{feff}\u{85}".as_bytes(), 64),
+            r#""x\xe2\x80\xaey\xe2\x80\x8b\xef\xbb\xbf\xc2\x85""#
+        );
+    }
+
+    #[test]
     fn long_payloads_are_cut_with_an_ellipsis() {
         assert_eq!(quoted(b"abcdef", 3), "\"abc\u{2026}\"");
         assert_eq!(quoted(b"abc", 3), "\"abc\"");
         assert_eq!(quoted(b"\xff\xfe\xfd\xfc", 2), "\"\\xff\\xfe\u{2026}\"");
-    }
-
-    #[test]
-    fn plain_ascii_agrees_with_the_byte_rule() {
-        let rule = |b: &[u8]| {
-            b.iter()
-                .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
-        };
-        for b in 0..=255u8 {
-            for at in 0..17 {
-                let mut bytes = vec![b'a'; 17];
-                bytes[at] = b;
-                assert_eq!(plain_ascii(&bytes), rule(&bytes), "byte {b:#x} at {at}");
-                assert_eq!(plain_ascii(&bytes[..at + 1]), rule(&bytes[..at + 1]));
-            }
-        }
     }
 
     #[test]

@@ -3,10 +3,11 @@
 
 use std::io::{self, Write};
 
-use super::conversation::Conversation;
-use super::display::{clock, plural};
-use super::flows::{Direction, Flow};
-use super::ladder::{Arrow, Ladder, marks};
+use super::format::{clock, plural};
+use super::{label, marks};
+use crate::analysis::conversation::Conversation;
+use crate::analysis::ladder::{Arrow, Ladder};
+use crate::analysis::{Analysis, Direction, Flow};
 
 const WIDTH: u32 = 860;
 /// x of the client's lifeline (the time column is to its left).
@@ -45,14 +46,35 @@ pub fn xml_escape(text: &str) -> String {
     out
 }
 
+/// Writes `analysis`'s ladders as one SVG document.
+pub fn ladders(out: &mut dyn Write, analysis: &Analysis) -> io::Result<()> {
+    let drawings: Vec<Drawing<'_>> = analysis
+        .drawings()
+        .into_iter()
+        .map(|(ladder, flow, conversation)| Drawing {
+            ladder,
+            flow,
+            conversation,
+            partial: analysis.partial().is_some(),
+        })
+        .collect();
+    let empty = match analysis.config.port {
+        Some(p) => format!("no UDP datagrams on port {p}"),
+        None => "no UDP datagrams".to_string(),
+    };
+    write(out, &drawings, &empty)
+}
+
 /// One flow's ladder, with what it needs to be drawn.
-pub struct Drawing<'a> {
+struct Drawing<'a> {
     /// The arrows.
     pub ladder: &'a Ladder,
     /// The flow's endpoints and totals.
     pub flow: &'a Flow,
     /// What came before and after.
     pub conversation: &'a Conversation,
+    /// The run saw only part of the source: the end of the ladder is not the flow's end.
+    pub partial: bool,
 }
 
 fn rows(drawing: &Drawing<'_>) -> u32 {
@@ -63,7 +85,7 @@ fn rows(drawing: &Drawing<'_>) -> u32 {
 }
 
 /// Writes the ladders as one SVG document; `empty` is said when there is nothing to draw.
-pub fn write(out: &mut dyn Write, drawings: &[Drawing<'_>], empty: &str) -> io::Result<()> {
+fn write(out: &mut dyn Write, drawings: &[Drawing<'_>], empty: &str) -> io::Result<()> {
     let height = if drawings.is_empty() {
         2 * MARGIN + 2 * ROW
     } else {
@@ -161,7 +183,7 @@ fn write_ladder(out: &mut dyn Write, drawing: &Drawing<'_>, top: u32) -> io::Res
             box_top + 40
         )?;
     }
-    let marks = marks(drawing.conversation, LABEL_COLS);
+    let marks = marks(drawing.conversation, LABEL_COLS, drawing.partial);
     let mut y = top + 3 * ROW + 10;
     write_mark(out, &marks.before, y, "no-handshake")?;
     let (head, omitted, tail) = drawing.ladder.arrows();
@@ -223,7 +245,7 @@ fn write_arrow(out: &mut dyn Write, arrow: &Arrow, y: u32) -> io::Result<()> {
         r#"<text x="{}" y="{}" text-anchor="middle" fill="{colour}">{}</text>"#,
         (LEFT_X + RIGHT_X) / 2,
         y - 5,
-        xml_escape(&arrow.label(LABEL_COLS))
+        xml_escape(&label(arrow, LABEL_COLS))
     )
 }
 

@@ -4,9 +4,8 @@ use std::io::{self, Write};
 
 use serde_json::{Value, json};
 
-use super::Analysis;
-use super::display::clock;
-use super::flows::{Flow, Way};
+use super::format::clock;
+use crate::analysis::{Analysis, Flow, Partial, Way};
 use crate::decode::{ChecksumCounts, DecodeStats};
 
 fn way(way: &Way) -> Value {
@@ -38,8 +37,17 @@ fn flow(flow: &Flow) -> Value {
     })
 }
 
+/// `null` for a run that saw the whole source, else why it did not.
+fn partial_run(partial: Option<Partial>) -> Value {
+    match partial {
+        None => Value::Null,
+        Some(Partial::CountLimit(n)) => json!({"why": "count_limit", "count": n}),
+        Some(Partial::Filter) => json!({"why": "filter"}),
+    }
+}
+
 /// Writes the summary object and a newline.
-pub fn write(out: &mut dyn Write, analysis: &Analysis, stats: &DecodeStats) -> io::Result<()> {
+pub fn summary(out: &mut dyn Write, analysis: &Analysis, stats: &DecodeStats) -> io::Result<()> {
     let ChecksumCounts {
         valid,
         absent,
@@ -138,6 +146,7 @@ pub fn write(out: &mut dyn Write, analysis: &Analysis, stats: &DecodeStats) -> i
                 "icmp": v.icmp,
                 "each_message_own_datagram": v.each_message_own_datagram,
                 "tcp_segments": v.tcp_segments,
+                "partial": partial_run(v.partial),
             },
             "tcp": {
                 "segments": tcp.segments,
