@@ -45,7 +45,7 @@
 //! # Modules
 //! - [`frame`]: `Frame` and `LinkType`, the unit every source produces.
 //! - [`decode`]: link layers, IPv4/IPv6, UDP, checksum verdicts, fragment reassembly.
-//! - [`source`]: streaming pcap/pcapng reader.
+//! - [`source`]: streaming pcap/pcapng reader: a parser per format under one read-ahead buffer.
 //! - [`sink`]: text/JSON printer, pcap/pcapng writer, and file rotation (`-C`/`-G`/`-W`).
 //! - [`analysis`]: flows, the connectionless verdict and the ladder diagram.
 //! - [`filter`]: which datagrams a command selects.
@@ -55,6 +55,7 @@
 //! - [`chat`]: the lab's UDP server and client.
 //! - [`demo`]: the whole lab in one process, on an isolated network.
 //! - [`shutdown`]: the one flag that tells long-running loops to stop.
+//! - [`worker`]: a job on its own thread behind a bounded queue, with one end and failure protocol.
 
 #![deny(unsafe_code)]
 
@@ -71,6 +72,7 @@ pub mod replay;
 pub mod shutdown;
 pub mod sink;
 pub mod source;
+pub mod worker;
 
 pub use error::Error;
 
