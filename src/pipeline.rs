@@ -63,9 +63,9 @@ impl Analyser {
         }
     }
 
-    fn finish(self) -> Analysis {
+    fn finish(self) -> Result<Analysis> {
         match self {
-            Analyser::Inline(analysis) => *analysis,
+            Analyser::Inline(analysis) => Ok(*analysis),
             Analyser::Thread(worker) => worker.finish(),
         }
     }
@@ -260,7 +260,7 @@ impl<W: Write> Pipeline<W> {
         Ok(Outcome {
             selected: self.selected,
             stats: self.decoder.stats().clone(),
-            analysis: self.analysis.finish(),
+            analysis: self.analysis.finish()?,
             printer: self.printer,
             written,
             notes: self.notes,

@@ -137,9 +137,7 @@ where
     /// Queues `item`, waiting while the queue is full. `Err(item)` when the job has stopped
     /// (failed, panicked or ended early): [`Worker::finish`] then says why.
     pub fn send(&self, item: T) -> Result<(), T> {
-        self.items
-            .send(item)
-            .map_err(|mpsc::SendError(item)| item)
+        self.items.send(item).map_err(|mpsc::SendError(item)| item)
     }
 
     /// An item the job handed back, if one is waiting.

@@ -61,7 +61,9 @@ pub enum HeaderError {
 impl fmt::Display for HeaderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            HeaderError::Short(got) => write!(f, "pcap header cut short: {got} of {HEADER_LEN} bytes"),
+            HeaderError::Short(got) => {
+                write!(f, "pcap header cut short: {got} of {HEADER_LEN} bytes")
+            }
             HeaderError::Magic(magic) => write!(
                 f,
                 "unknown magic number 0x{magic:08x} (expected pcap a1b2c3d4/a1b23c4d or pcapng 0a0d0d0a)"

@@ -134,18 +134,23 @@ impl fmt::Display for Damage {
                 f,
                 "block type 0x{block:x} has length {len} (at least 12, a multiple of 4, at most {MAX_BLOCK})"
             ),
-            Damage::Trailer { len, trailer } => write!(
-                f,
-                "block length {len} but trailing length {trailer}"
-            ),
+            Damage::Trailer { len, trailer } => {
+                write!(f, "block length {len} but trailing length {trailer}")
+            }
             Damage::Inside { block, what } => {
-                write!(f, "block type 0x{block:x}: {what} does not fit in the block")
+                write!(
+                    f,
+                    "block type 0x{block:x}: {what} does not fit in the block"
+                )
             }
             Damage::Interface(id) => write!(
                 f,
                 "packet refers to interface {id} that was never described"
             ),
-            Damage::Resolution(v) => write!(f, "interface timestamp resolution 0x{v:02x} is out of range"),
+            Damage::Resolution(v) => write!(
+                f,
+                "interface timestamp resolution 0x{v:02x} is out of range"
+            ),
             Damage::Cut { got } => write!(
                 f,
                 "the file ends {got} bytes into a block (cut short, or a block length past the end)"
