@@ -257,7 +257,7 @@ mod tests {
             }
         }
         assert!(refused);
-        assert!(matches!(worker.take_back(), None));
+        assert!(worker.take_back().is_none());
         let error = worker.finish().unwrap_err();
         assert_eq!(error.to_string(), "disk on fire");
         assert_eq!(error.into_io().to_string(), "disk on fire");

@@ -199,7 +199,7 @@ impl Section {
         let block_type = read_u32(head, 0, little);
         let len_field = read_u32(head, 4, little);
         let len = len_field as usize;
-        if len < BLOCK_OVERHEAD || len % 4 != 0 || len > MAX_BLOCK {
+        if len < BLOCK_OVERHEAD || !len.is_multiple_of(4) || len > MAX_BLOCK {
             return Step::Damaged(Damage::Length {
                 block: block_type,
                 len: len_field,
@@ -411,7 +411,7 @@ mod tests {
         }
         fn block(&mut self, block_type: u32, body: &[u8]) {
             let mut body = body.to_vec();
-            while body.len() % 4 != 0 {
+            while !body.len().is_multiple_of(4) {
                 body.push(0);
             }
             let len = (body.len() + BLOCK_OVERHEAD) as u32;
