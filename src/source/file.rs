@@ -323,3 +323,89 @@ impl CaptureFile {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A little-endian µs pcap of `count` Ethernet-typed records of `len` bytes each.
+    fn pcap_file(count: u8, len: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for n in 0..count {
+            for v in [u32::from(n), 0, len as u32, len as u32] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            out.extend(std::iter::repeat_n(n, len));
+        }
+        out
+    }
+
+    fn read_all(bytes: Vec<u8>) -> (Vec<(u64, Vec<u8>)>, Option<String>) {
+        let mut file =
+            CaptureFile::from_reader(Box::new(io::Cursor::new(bytes)), PathBuf::from("t.pcap"))
+                .unwrap();
+        let mut frames = Vec::new();
+        let mut error = None;
+        while let Some(frame) = file.next_frame() {
+            match frame {
+                Ok(frame) => frames.push((frame.index, frame.data.to_vec())),
+                Err(e) => error = Some(e.to_string()),
+            }
+        }
+        assert!(
+            file.next_frame().is_none(),
+            "nothing after the end or an error"
+        );
+        (frames, error)
+    }
+
+    #[test]
+    fn a_file_cut_at_every_byte_delivers_each_whole_record_then_one_error() {
+        let bytes = pcap_file(3, 10);
+        let record = pcap::RECORD_HEADER_LEN + 10;
+        for cut in pcap::HEADER_LEN..=bytes.len() {
+            let (frames, error) = read_all(bytes[..cut].to_vec());
+            let whole = (cut - pcap::HEADER_LEN) / record;
+            assert_eq!(frames.len(), whole, "cut at {cut}");
+            for (n, (index, data)) in frames.iter().enumerate() {
+                assert_eq!(
+                    (*index, data.as_slice()),
+                    (n as u64 + 1, &[n as u8; 10][..])
+                );
+            }
+            if (cut - pcap::HEADER_LEN) % record == 0 {
+                assert_eq!(error, None, "cut at {cut}");
+            } else {
+                let error = error.unwrap_or_default();
+                assert!(
+                    error.starts_with(&format!("t.pcap: record {}: file ends", whole + 1)),
+                    "cut at {cut}: {error}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn records_past_the_read_ahead_headroom_arrive_whole() {
+        let big = 300 * 1024;
+        let mut bytes = pcap_file(0, 0);
+        let mut header = pcap::parse_header(&bytes).unwrap();
+        header.snaplen = 1 << 20;
+        bytes[16..20].copy_from_slice(&header.snaplen.to_le_bytes());
+        for n in 0..5u8 {
+            for v in [0u32, 0, big as u32, big as u32] {
+                bytes.extend_from_slice(&v.to_le_bytes());
+            }
+            bytes.extend(std::iter::repeat_n(n, big));
+        }
+        let (frames, error) = read_all(bytes);
+        assert_eq!(error, None);
+        assert_eq!(frames.len(), 5);
+        for (n, (_, data)) in frames.iter().enumerate() {
+            assert!(data.len() == big && data.iter().all(|&b| b == n as u8));
+        }
+    }
+}
