@@ -376,7 +376,7 @@ mod tests {
                     (n as u64 + 1, &[n as u8; 10][..])
                 );
             }
-            if (cut - pcap::HEADER_LEN) % record == 0 {
+            if (cut - pcap::HEADER_LEN).is_multiple_of(record) {
                 assert_eq!(error, None, "cut at {cut}");
             } else {
                 let error = error.unwrap_or_default();
