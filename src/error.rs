@@ -62,6 +62,18 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// pcap-file refused to encode a header or record of an output file; the cause is its
+    /// error itself, as the source (the message does not repeat it).
+    #[error("cannot write {}: cannot encode the {what}", path.display())]
+    Encode {
+        /// The file.
+        path: PathBuf,
+        /// What was being encoded ("pcap header", "pcapng block", ...).
+        what: &'static str,
+        /// pcap-file's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// Writing to standard output failed for a reason other than a closed pipe.
     #[error("cannot write output")]
     Output {

@@ -51,7 +51,8 @@
 //! # Modules
 //! - [`frame`]: `Frame` and `LinkType`, the unit every source produces.
 //! - [`decode`]: link layers, IPv4/IPv6, UDP, checksum verdicts, fragment reassembly.
-//! - [`source`]: where frames come from: the streaming pcap/pcapng reader and the live ring,
+//! - [`source`]: where frames come from: the streaming pcap/pcapng reader (a parser per
+//!   format under one read-ahead buffer) and the live ring,
 //!   each a `FrameSource`.
 //! - [`sink`]: the `Sink` trait and its implementations: printer, capture file (with rotation,
 //!   `-C`/`-G`/`-W`), copy of the selected frames, analysis, diagnostics.
@@ -67,6 +68,7 @@
 //! - [`text`]: the one text policy: which payload characters reach a terminal raw, escapes for
 //!   the rest.
 //! - `sys` (private): the kernel interface, the crate's only `unsafe`.
+//! - [`worker`]: a job on its own thread behind a bounded queue, with one end and failure protocol.
 
 #![deny(unsafe_code)]
 
@@ -87,6 +89,7 @@ pub mod source;
 #[allow(unsafe_code)]
 mod sys;
 pub mod text;
+pub mod worker;
 
 pub use error::Error;
 

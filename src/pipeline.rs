@@ -278,6 +278,14 @@ impl Feed for Pipeline<'_> {
         self.step(frame)
     }
 
+    fn note(&mut self, note: &str) {
+        for sink in &mut self.sinks {
+            if let Err(e) = sink.source_note(note) {
+                self.failure.get_or_insert(e);
+            }
+        }
+    }
+
     fn idle(&mut self) -> ControlFlow<()> {
         for sink in &mut self.sinks {
             if let Err(e) = sink.idle() {

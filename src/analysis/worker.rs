@@ -3,11 +3,13 @@
 //! a third of `read`'s time on one core). The events arrive in the order they were decoded,
 //! so the result is the same as feeding the analysis inline.
 
-use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::thread::{self, JoinHandle};
+use std::convert::Infallible;
+use std::io;
 
 use super::{Analysis, Sighting};
 use crate::decode::{Datagram, Incomplete, Segment, Skip};
+use crate::error::{Error, Result};
+use crate::worker::{Back, Inbox, Worker, WorkerError};
 
 /// Datagrams per batch: one channel hand-over per this many.
 const BATCH: usize = 4096;
@@ -80,30 +82,26 @@ impl Batch {
 #[derive(Debug)]
 pub struct AnalysisWorker {
     batch: Batch,
-    sender: Option<SyncSender<Batch>>,
-    spare: Receiver<Batch>,
-    thread: Option<JoinHandle<Analysis>>,
+    worker: Worker<Batch, Analysis, Infallible>,
 }
 
 impl AnalysisWorker {
     /// Moves `analysis` to a new thread. Fails only when the system cannot start a thread.
-    pub fn spawn(mut analysis: Analysis) -> std::io::Result<Self> {
-        let (sender, batches) = mpsc::sync_channel::<Batch>(IN_FLIGHT);
-        let (spare_tx, spare) = mpsc::sync_channel::<Batch>(IN_FLIGHT);
-        let thread = thread::Builder::new()
-            .name("udpscope-analysis".into())
-            .spawn(move || {
-                for mut batch in batches {
+    pub fn spawn(mut analysis: Analysis) -> io::Result<Self> {
+        let worker = Worker::spawn(
+            "udpscope-analysis",
+            IN_FLIGHT,
+            move |inbox: Inbox<Batch>| {
+                while let Some(mut batch) = inbox.recv() {
                     batch.apply(&mut analysis);
-                    let _ = spare_tx.try_send(batch);
+                    inbox.offer_back(batch);
                 }
-                analysis
-            })?;
+                Ok(analysis)
+            },
+        )?;
         Ok(AnalysisWorker {
             batch: Batch::new(),
-            sender: Some(sender),
-            spare,
-            thread: Some(thread),
+            worker,
         })
     }
 
@@ -128,25 +126,27 @@ impl AnalysisWorker {
     }
 
     fn send(&mut self) {
-        let next = self.spare.try_recv().unwrap_or_else(|_| Batch::new());
+        let next = match self.worker.try_take_back() {
+            Back::Item(spare) => spare,
+            Back::Empty | Back::Ended => Batch::new(),
+        };
         let batch = std::mem::replace(&mut self.batch, next);
-        if let Some(sender) = &self.sender {
-            // Fails only if the thread is gone, which `finish` reports.
-            let _ = sender.send(batch);
-        }
+        // Refused only when the thread is gone (it panicked), which `finish` reports.
+        let _ = self.worker.send(batch);
     }
 
-    /// Hands over what is queued, waits for the thread and returns the analysis.
-    pub fn finish(mut self) -> Analysis {
+    /// Hands over what is queued, waits for the thread and returns the analysis. A panic in
+    /// the analysis (a bug: it handles every input) comes back as an error, not a panic.
+    pub fn finish(mut self) -> Result<Analysis> {
         if !self.batch.is_empty() {
             self.send();
         }
-        self.sender = None;
-        match self.thread.take().map(JoinHandle::join) {
-            Some(Ok(analysis)) => analysis,
-            // The analysis panicked (a bug: it handles every input): pass the panic on.
-            Some(Err(panic)) => std::panic::resume_unwind(panic),
-            None => Analysis::default(),
-        }
+        self.worker.finish().map_err(|e| match e {
+            WorkerError::Failed(never) => match never {},
+            WorkerError::Panicked { thread, message } => Error::System {
+                what: "the analysis".into(),
+                source: io::Error::other(format!("thread {thread} panicked: {message}")),
+            },
+        })
     }
 }

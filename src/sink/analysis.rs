@@ -41,22 +41,24 @@ impl AnalysisSink {
         }
     }
 
-    /// The analysis of everything fed (waits for its thread).
+    /// The analysis of everything fed (waits for its thread; call [`Sink::finish`] first to
+    /// learn whether the thread failed).
     pub fn into_analysis(mut self) -> Analysis {
-        self.settle();
+        let _ = self.settle();
         match std::mem::replace(&mut self.place, Place::Gone) {
             Place::Inline(analysis) => *analysis,
             _ => Analysis::default(),
         }
     }
 
-    /// Brings a threaded analysis back inline.
-    fn settle(&mut self) {
+    /// Brings a threaded analysis back inline; a failed thread is an error (once).
+    fn settle(&mut self) -> Result<()> {
         if let Place::Thread(_) = self.place
             && let Place::Thread(worker) = std::mem::replace(&mut self.place, Place::Gone)
         {
-            self.place = Place::Inline(Box::new(worker.finish()));
+            self.place = Place::Inline(Box::new(worker.finish()?));
         }
+        Ok(())
     }
 }
 
@@ -98,7 +100,6 @@ impl Sink for AnalysisSink {
     }
 
     fn finish(&mut self) -> Result<()> {
-        self.settle();
-        Ok(())
+        self.settle()
     }
 }

@@ -3,12 +3,11 @@
 //! Either on the caller's thread, or on a thread of its own ([`WriteBehind`]) so that the
 //! kernel's copy into the page cache overlaps with decoding (`read -w`).
 
+use std::fmt;
 use std::fs::File;
 use std::io::{self, Write};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::thread::{self, JoinHandle};
+
+use crate::worker::{Back, Inbox, Worker, WorkerError};
 
 /// Records that did not reach the file, and why.
 #[derive(Debug)]
@@ -19,11 +18,61 @@ pub struct Failure {
     pub cause: io::Error,
 }
 
+/// A write that failed part way and a cut back to the last complete record that failed too:
+/// the file may now end in the middle of a record.
+#[derive(Debug)]
+pub struct CutFailed {
+    /// Why the write failed.
+    pub write: io::Error,
+    /// The length the file was to be cut back to.
+    pub keep: u64,
+    /// Why the cut failed.
+    pub cut: io::Error,
+}
+
+impl fmt::Display for CutFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}; cutting the file back to its last complete record ({} bytes) failed too ({}): it may end in the middle of a record",
+            self.write, self.keep, self.cut
+        )
+    }
+}
+
+impl std::error::Error for CutFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.write)
+    }
+}
+
 /// Writes `bytes` (records ending at `boundaries`, offsets into `bytes`) at the end of
 /// `file`, which holds `on_disk` bytes of complete records. On failure, cuts the file back to
-/// its last complete record. `on_disk` is kept exact either way.
+/// its last complete record; if that cut fails too, the cause says the file may end mid-record
+/// (its kind is the write's, so a full disk still reads as one). `on_disk` is kept exact
+/// either way: the file's length as far as this writer knows it.
 pub fn write_records(
     file: &mut File,
+    bytes: &[u8],
+    boundaries: &[usize],
+    on_disk: &mut u64,
+) -> Result<(), Failure> {
+    write_and_cut(file, bytes, boundaries, on_disk)
+}
+
+/// A file that can be cut back (a seam for tests: a real file's cut almost never fails).
+trait Cut: Write {
+    fn cut(&mut self, len: u64) -> io::Result<()>;
+}
+
+impl Cut for File {
+    fn cut(&mut self, len: u64) -> io::Result<()> {
+        self.set_len(len)
+    }
+}
+
+fn write_and_cut(
+    file: &mut impl Cut,
     bytes: &[u8],
     boundaries: &[usize],
     on_disk: &mut u64,
@@ -48,12 +97,35 @@ pub fn write_records(
         } else {
             boundaries[complete - 1]
         };
-        let _ = file.set_len(*on_disk + keep as u64);
-        *on_disk += keep as u64;
-        return Err(Failure {
-            lost: (boundaries.len() - complete) as u64,
-            cause,
-        });
+        let lost = (boundaries.len() - complete) as u64;
+        if keep == written {
+            // The failure fell on a record boundary: nothing to cut.
+            *on_disk += keep as u64;
+            return Err(Failure { lost, cause });
+        }
+        let target = *on_disk + keep as u64;
+        return match file.cut(target) {
+            Ok(()) => {
+                *on_disk = target;
+                Err(Failure { lost, cause })
+            }
+            Err(cut) => {
+                // The partial record stays: the file is as long as what was written.
+                *on_disk += written as u64;
+                let kind = cause.kind();
+                Err(Failure {
+                    lost,
+                    cause: io::Error::new(
+                        kind,
+                        CutFailed {
+                            write: cause,
+                            keep: target,
+                            cut,
+                        },
+                    ),
+                })
+            }
+        };
     }
     *on_disk += written as u64;
     Ok(())
@@ -71,88 +143,107 @@ pub struct Chunk {
 /// Buffers waiting for the disk; bounds memory (and makes the producer wait for the disk).
 const IN_FLIGHT: usize = 2;
 
+/// What the writing thread reports when it stops on a failure: how many records reached the
+/// file (the producer knows how many it handed over; the rest are lost).
+#[derive(Debug)]
+struct Stopped {
+    written: u64,
+    cause: io::Error,
+}
+
+/// The writing thread: empties the file, then writes each chunk, stopping at the first failure.
+fn write_chunks(mut file: File, inbox: Inbox<Chunk>) -> Result<(), Stopped> {
+    let mut on_disk = 0;
+    let mut written = 0;
+    file.set_len(0)
+        .map_err(|cause| Stopped { written, cause })?;
+    while let Some(mut chunk) = inbox.recv() {
+        write_records(&mut file, &chunk.bytes, &chunk.boundaries, &mut on_disk).map_err(
+            |failure| Stopped {
+                written: written + chunk.boundaries.len() as u64 - failure.lost,
+                cause: failure.cause,
+            },
+        )?;
+        written += chunk.boundaries.len() as u64;
+        chunk.bytes.clear();
+        chunk.boundaries.clear();
+        inbox.offer_back(chunk);
+    }
+    Ok(())
+}
+
 /// A file written by its own thread.
 #[derive(Debug)]
 pub struct WriteBehind {
-    sender: Option<SyncSender<Chunk>>,
-    spare: Receiver<Chunk>,
-    failed: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Result<(), Failure>>>,
+    /// `None` once finished.
+    worker: Option<Worker<Chunk, (), Stopped>>,
+    /// Records handed over (queued, written or lost).
+    handed: u64,
 }
 
 impl WriteBehind {
     /// Moves `file` to a new thread, which empties it before writing anything (until then it
     /// is whatever file was there before).
-    pub fn spawn(mut file: File) -> io::Result<Self> {
-        let (sender, chunks) = mpsc::sync_channel::<Chunk>(IN_FLIGHT);
-        let (spare_tx, spare) = mpsc::sync_channel::<Chunk>(IN_FLIGHT + 1);
-        let failed = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&failed);
-        let thread = thread::Builder::new()
-            .name("udpscope-write".into())
-            .spawn(move || {
-                let mut failure: Option<Failure> = None;
-                let mut on_disk = 0;
-                if let Err(cause) = file.set_len(0) {
-                    failure = Some(Failure { lost: 0, cause });
-                    flag.store(true, Ordering::Release);
-                }
-                for mut chunk in chunks {
-                    match &mut failure {
-                        None => {
-                            if let Err(f) = write_records(
-                                &mut file,
-                                &chunk.bytes,
-                                &chunk.boundaries,
-                                &mut on_disk,
-                            ) {
-                                failure = Some(f);
-                                flag.store(true, Ordering::Release);
-                            }
-                        }
-                        // After a failure nothing more is written: what arrives is lost.
-                        Some(f) => f.lost += chunk.boundaries.len() as u64,
-                    }
-                    chunk.bytes.clear();
-                    chunk.boundaries.clear();
-                    let _ = spare_tx.try_send(chunk);
-                }
-                failure.map_or(Ok(()), Err)
-            })?;
+    pub fn spawn(file: File) -> io::Result<Self> {
+        let worker = Worker::spawn("udpscope-write", IN_FLIGHT, move |inbox| {
+            write_chunks(file, inbox)
+        })?;
         Ok(WriteBehind {
-            sender: Some(sender),
-            spare,
-            failed,
-            thread: Some(thread),
+            worker: Some(worker),
+            handed: 0,
         })
     }
 
     /// True once a write failed; [`WriteBehind::finish`] then says how and what was lost.
     pub fn failed(&self) -> bool {
-        self.failed.load(Ordering::Acquire)
+        // The thread ends before `finish` only by failing.
+        self.worker.as_ref().is_some_and(Worker::has_stopped)
     }
 
-    /// Queues `chunk` for the disk and returns an empty one to fill next.
+    /// Queues `chunk` for the disk and returns an empty one to fill next. After a failure
+    /// the chunk is lost (and counted so by `finish`).
     pub fn hand_over(&mut self, chunk: Chunk) -> Chunk {
         let capacity = chunk.bytes.capacity();
-        if let Some(sender) = &self.sender {
-            // Fails only when the thread is gone, which `finish` reports.
-            let _ = sender.send(chunk);
+        self.handed += chunk.boundaries.len() as u64;
+        let Some(worker) = &self.worker else {
+            return chunk;
+        };
+        let refused = worker.send(chunk).err();
+        if let Back::Item(spare) = worker.try_take_back() {
+            return spare;
         }
-        self.spare.try_recv().unwrap_or_else(|_| Chunk {
-            bytes: Vec::with_capacity(capacity),
-            boundaries: Vec::new(),
-        })
+        refused
+            .map(|mut chunk| {
+                chunk.bytes.clear();
+                chunk.boundaries.clear();
+                chunk
+            })
+            .unwrap_or_else(|| Chunk {
+                bytes: Vec::with_capacity(capacity),
+                boundaries: Vec::new(),
+            })
     }
 
     /// Waits until everything handed over is on disk (or failed).
     pub fn finish(mut self) -> Result<(), Failure> {
-        self.sender = None;
-        match self.thread.take().map(JoinHandle::join) {
-            Some(Ok(result)) => result,
-            // The writer cannot panic on data; pass a bug's panic on.
-            Some(Err(panic)) => std::panic::resume_unwind(panic),
-            None => Ok(()),
+        self.settle()
+    }
+
+    fn settle(&mut self) -> Result<(), Failure> {
+        let Some(worker) = self.worker.take() else {
+            return Ok(());
+        };
+        match worker.finish() {
+            Ok(()) => Ok(()),
+            Err(WorkerError::Failed(Stopped { written, cause })) => Err(Failure {
+                lost: self.handed - written,
+                cause,
+            }),
+            // Not a data path (the writer handles every input), but never a panic here.
+            Err(WorkerError::Panicked { thread, message }) => Err(Failure {
+                lost: self.handed,
+                cause: io::Error::other(format!("thread {thread} panicked: {message}")),
+            }),
         }
     }
 }
@@ -161,9 +252,72 @@ impl Drop for WriteBehind {
     /// Dropped without `finish` (an early return): what was handed over still reaches the
     /// file before the process can exit, so the file ends on a complete record.
     fn drop(&mut self) {
-        self.sender = None;
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        let _ = self.settle();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Takes `room` bytes, then fails with ENOSPC; its cut fails when `cut_fails`.
+    struct Disk {
+        room: usize,
+        data: Vec<u8>,
+        cut_fails: bool,
+    }
+
+    impl Write for Disk {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+            let n = buf.len().min(self.room);
+            self.room -= n;
+            self.data.extend_from_slice(&buf[..n]);
+            Ok(n)
         }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Cut for Disk {
+        fn cut(&mut self, len: u64) -> io::Result<()> {
+            if self.cut_fails {
+                return Err(io::Error::from_raw_os_error(libc::EIO));
+            }
+            self.data.truncate(len as usize);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_full_disk_cuts_the_file_back_to_its_last_complete_record() {
+        let mut disk = Disk {
+            room: 25,
+            data: Vec::new(),
+            cut_fails: false,
+        };
+        let mut on_disk = 0;
+        let failure = write_and_cut(&mut disk, &[7; 30], &[10, 20, 30], &mut on_disk).unwrap_err();
+        assert_eq!((failure.lost, on_disk, disk.data.len()), (1, 20, 20));
+        assert_eq!(failure.cause.raw_os_error(), Some(libc::ENOSPC));
+    }
+
+    #[test]
+    fn a_failed_cut_says_the_file_may_end_mid_record_and_keeps_its_real_length() {
+        let mut disk = Disk {
+            room: 25,
+            data: Vec::new(),
+            cut_fails: true,
+        };
+        let mut on_disk = 0;
+        let failure = write_and_cut(&mut disk, &[7; 30], &[10, 20, 30], &mut on_disk).unwrap_err();
+        assert_eq!((failure.lost, on_disk), (1, 25));
+        assert_eq!(failure.cause.kind(), io::ErrorKind::StorageFull);
+        let text = failure.cause.to_string();
+        assert!(text.contains("may end in the middle of a record"), "{text}");
+        assert!(text.contains("20 bytes"), "{text}");
     }
 }

@@ -94,6 +94,11 @@ pub trait Sink {
         Ok(())
     }
 
+    /// A remark of the source's own, naming its record (a timestamp out of range).
+    fn source_note(&mut self, _note: &str) -> Result<()> {
+        Ok(())
+    }
+
     /// A datagram whose fragments never all arrived.
     fn incomplete(&mut self, _incomplete: &Incomplete) -> Result<()> {
         Ok(())

@@ -72,6 +72,10 @@ impl<W: Write> Sink for Notes<W> {
         ))
     }
 
+    fn source_note(&mut self, note: &str) -> Result<()> {
+        self.line(format_args!("{note}"))
+    }
+
     fn incomplete(&mut self, incomplete: &Incomplete) -> Result<()> {
         let note = incomplete_note(incomplete);
         self.line(format_args!("{note}"))

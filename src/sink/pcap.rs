@@ -141,9 +141,10 @@ impl PcapSink {
         format: FileFormat,
         snaplen: u32,
     ) -> Result<Self> {
-        let write_error = |e: &dyn std::fmt::Display| Error::Write {
+        let encode_error = |what, source: Box<dyn std::error::Error + Send + Sync>| Error::Encode {
             path: path.to_path_buf(),
-            source: io::Error::other(e.to_string()),
+            what,
+            source,
         };
         let mut pending = Vec::with_capacity(FLUSH_AT + SNAPLEN_SLACK);
         let encoder = match format {
@@ -158,13 +159,15 @@ impl PcapSink {
                     ts_resolution: PcapTsResolution::NanoSecond,
                     endianness: Endianness::Little,
                 };
-                header.write_to(&mut pending).map_err(|e| write_error(&e))?;
+                header
+                    .write_to(&mut pending)
+                    .map_err(|e| encode_error("pcap header", e.into()))?;
                 Encoder::Pcap
             }
             FileFormat::PcapNg => {
                 let mut writer =
                     PcapNgWriter::with_endianness(RecordBuffer::default(), Endianness::Little)
-                        .map_err(|e| write_error(&e))?;
+                        .map_err(|e| encode_error("pcapng section header", e.into()))?;
                 let mut interface = InterfaceDescriptionBlock::new(link.to_datalink(), snaplen);
                 interface
                     .options
@@ -173,7 +176,7 @@ impl PcapSink {
                     ));
                 writer
                     .write_pcapng_block(interface)
-                    .map_err(|e| write_error(&e))?;
+                    .map_err(|e| encode_error("pcapng interface block", e.into()))?;
                 pending.append(&mut writer.get_mut().bytes);
                 Encoder::PcapNg(Box::new(writer))
             }
@@ -250,10 +253,13 @@ impl PcapSink {
                     data: data.into(),
                     options: Vec::new(),
                 };
-                writer.write_pcapng_block(block).map_err(|e| Error::Write {
-                    path: self.path.clone(),
-                    source: io::Error::other(e.to_string()),
-                })?;
+                writer
+                    .write_pcapng_block(block)
+                    .map_err(|e| Error::Encode {
+                        path: self.path.clone(),
+                        what: "pcapng packet block",
+                        source: e.into(),
+                    })?;
                 self.pending.append(&mut writer.get_mut().bytes);
             }
         }

@@ -1,32 +1,21 @@
 //! Streams frames out of a pcap or pcapng file, one record at a time, in constant memory.
 //!
-//! pcap records are framed here (16-byte record header, then the data read into one reused
-//! buffer), so a damaged record is reported with its number and exact cause before anything is
-//! allocated for it; pcap-file parses the file header. pcapng goes through pcap-file's reader,
-//! which tracks interfaces (link type and timestamp resolution per packet).
+//! The layering is pcap-file's: a pure parser per format over a byte slice
+//! ([`super::pcap`], [`super::pcapng`]) under one buffering layer ([`super::readahead`]),
+//! with the format chosen once, from the magic number. Records are parsed in place in the
+//! read-ahead window, never copied. The end of the input at a record boundary is the end of
+//! the file; the end inside a record, or a record that cannot be read, is one error naming
+//! the file and the record, after every record before it was delivered.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use pcap_file::Endianness;
-use pcap_file::pcap::{PcapHeader, PcapTsResolution};
-use pcap_file::pcapng::{Block, PcapNgReader, RawBlock};
-
-use crate::SNAPLEN;
 use crate::error::{Error, Result};
 use crate::frame::{Frame, LinkType};
-use crate::source::readahead::{HEADROOM, ReadAhead};
-
-const PCAP_HEADER_LEN: usize = 24;
-const RECORD_HEADER_LEN: usize = 16;
-const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
-/// Largest record accepted, whatever the file header's snaplen says: Wireshark's own limit
-/// for most link types is 262,144 bytes; 16 MiB leaves room for odd writers and still refuses
-/// a 4 GiB length before allocating anything.
-const MAX_RECORD: u32 = 16 * 1024 * 1024;
-const READ_BUFFER: usize = 1 << 20;
+use crate::source::readahead::ReadAhead;
+use crate::source::{pcap, pcapng};
 
 /// The two file formats udpscope reads and writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,29 +26,41 @@ pub enum FileFormat {
     PcapNg,
 }
 
-enum Format {
-    Pcap { header: PcapHeader, swapped: bool },
-    PcapNg(Box<PcapNgReader<BufReader<Box<dyn Read>>>>),
+/// The format's parser, chosen once.
+#[derive(Debug)]
+enum Parser {
+    Pcap(pcap::Header),
+    PcapNg(pcapng::Section),
+}
+
+/// Where reading stands.
+#[derive(Debug, PartialEq, Eq)]
+enum State {
+    Reading,
+    /// The input ended at a record boundary, or an error was returned: nothing more.
+    Done,
+}
+
+/// The frame last returned, in the read-ahead window.
+#[derive(Debug)]
+struct Current {
+    data: Range<usize>,
+    link: LinkType,
+    ts_ns: u64,
+    orig_len: u32,
 }
 
 /// An open capture file yielding [`Frame`]s.
 pub struct CaptureFile {
     path: PathBuf,
-    /// pcap: the file's blocks, read ahead on their own thread; `None` once they are over.
-    ahead: Option<ReadAhead>,
-    /// pcap: records are parsed in place in `chunk[start..end]` (zero copy).
-    chunk: Vec<u8>,
-    start: usize,
-    end: usize,
-    /// Where the current frame's bytes are: in `chunk` (pcap) or in `buffer` (pcapng).
-    frame_range: Option<std::ops::Range<usize>>,
-    format: Format,
-    buffer: Vec<u8>,
+    input: ReadAhead,
+    parser: Parser,
+    state: State,
+    /// Bytes of the window taken by the frame last returned; consumed by the next call.
+    taken: usize,
     record: u64,
-    failed: bool,
-    current_link: LinkType,
-    current_ts: u64,
-    current_orig: u32,
+    /// Per-record remarks for the reader (an out-of-range timestamp), oldest first.
+    notes: Vec<String>,
 }
 
 impl std::fmt::Debug for CaptureFile {
@@ -69,20 +70,6 @@ impl std::fmt::Debug for CaptureFile {
             .field("record", &self.record)
             .finish()
     }
-}
-
-/// Reads until `buf` is full or the input ends; returns how many bytes were read.
-fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 impl CaptureFile {
@@ -100,96 +87,82 @@ impl CaptureFile {
 
     /// Reads a capture from any reader; `name` is used in error messages.
     pub fn from_reader(reader: Box<dyn Read + Send>, name: PathBuf) -> Result<Self> {
-        let mut reader = BufReader::with_capacity(READ_BUFFER, reader);
-        let format_error = |reason: String| Error::Format {
-            path: name.clone(),
-            reason,
-        };
         let read_error = |source| Error::Read {
             path: name.clone(),
             source,
         };
-        let mut magic = [0u8; 4];
-        let got = read_full(&mut reader, &mut magic).map_err(read_error)?;
+        let format_error = |reason: String| Error::Format {
+            path: name.clone(),
+            reason,
+        };
+        let mut input = ReadAhead::new(reader).map_err(read_error)?;
+        input.fill(4).map_err(read_error)?;
+        let got = input.window().len();
         if got == 0 {
             return Err(format_error("the file is empty".into()));
         }
-        if got < magic.len() {
+        let Some(magic) = input.window().first_chunk::<4>().copied() else {
             return Err(format_error(format!(
                 "the file is {got} bytes long, shorter than any capture file header"
             )));
+        };
+        if u32::from_le_bytes(magic) == pcapng::SECTION_HEADER {
+            let mut section = pcapng::Section::default();
+            loop {
+                match section.parse_block(input.window(), true) {
+                    pcapng::Step::Other { len } => {
+                        input.consume(len);
+                        break;
+                    }
+                    pcapng::Step::Incomplete { need } => {
+                        if !input.fill(need).map_err(read_error)? {
+                            let got = input.window().len();
+                            return Err(format_error(format!(
+                                "pcapng section header: {}",
+                                pcapng::Damage::Cut { got }
+                            )));
+                        }
+                    }
+                    pcapng::Step::Damaged(damage) => {
+                        return Err(format_error(format!("pcapng section header: {damage}")));
+                    }
+                    // The first block is a section header or damage.
+                    pcapng::Step::Packet(_) => {
+                        return Err(format_error("pcapng file without a section header".into()));
+                    }
+                }
+            }
+            return Ok(Self::with(name, input, Parser::PcapNg(section)));
         }
-        if magic == PCAPNG_MAGIC {
-            let chained: Box<dyn Read> = Box::new(io::Cursor::new(magic).chain(reader));
-            let ng = PcapNgReader::with_capacity(
-                BufReader::with_capacity(READ_BUFFER, chained),
-                16 << 20,
-            )
-            .map_err(|e| format_error(format!("pcapng section header: {}", pcapng_cause(&e))))?;
-            return Ok(CaptureFile {
-                path: name,
-                ahead: None,
-                chunk: Vec::new(),
-                start: 0,
-                end: 0,
-                frame_range: None,
-                format: Format::PcapNg(Box::new(ng)),
-                buffer: Vec::new(),
-                record: 0,
-                failed: false,
-                current_link: LinkType::Other(u32::MAX),
-                current_ts: 0,
-                current_orig: 0,
-            });
+        let header = match pcap::parse_header(input.window()) {
+            Err(pcap::HeaderError::Short(_)) if pcap::is_magic(u32::from_be_bytes(magic)) => {
+                input.fill(pcap::HEADER_LEN).map_err(read_error)?;
+                pcap::parse_header(input.window())
+            }
+            other => other,
         }
-        let mut header_bytes = [0u8; PCAP_HEADER_LEN];
-        header_bytes[..4].copy_from_slice(&magic);
-        let got = read_full(&mut reader, &mut header_bytes[4..]).map_err(read_error)?;
-        let known_magic = matches!(
-            u32::from_be_bytes(magic),
-            0xa1b2c3d4 | 0xd4c3b2a1 | 0xa1b23c4d | 0x4d3cb2a1
-        );
-        if !known_magic {
-            return Err(format_error(format!(
-                "unknown magic number 0x{:08x} (expected pcap a1b2c3d4/a1b23c4d or pcapng 0a0d0d0a)",
-                u32::from_be_bytes(magic)
-            )));
-        }
-        if got + 4 < PCAP_HEADER_LEN {
-            return Err(format_error(format!(
-                "pcap header cut short: {} of {PCAP_HEADER_LEN} bytes",
-                got + 4
-            )));
-        }
-        let (_, header) = PcapHeader::from_slice(&header_bytes)
-            .map_err(|e| format_error(format!("pcap header: {e}")))?;
-        if let LinkType::Other(number) = LinkType::from_datalink(header.datalink) {
+        .map_err(|e| format_error(e.to_string()))?;
+        if let LinkType::Other(number) = header.link {
             // tshark and capinfos refuse such a file too; reading it would yield only
             // frames no command can use, and "0 datagrams" with exit 0 would be a lie.
             return Err(format_error(format!(
                 "link type {number} is not one udpscope decodes (Ethernet, Linux SLL/SLL2, raw IPv4/IPv6, NULL/LOOP)"
             )));
         }
-        let swapped = matches!(u32::from_be_bytes(magic), 0xd4c3b2a1 | 0x4d3cb2a1);
-        // Whatever the header read left in the BufReader's buffer starts the first chunk.
-        let chunk = reader.buffer().to_vec();
-        let leftover = chunk.len();
-        let ahead = ReadAhead::new(reader.into_inner()).map_err(read_error)?;
-        Ok(CaptureFile {
-            path: name,
-            ahead: Some(ahead),
-            chunk,
-            start: 0,
-            end: leftover,
-            frame_range: None,
-            format: Format::Pcap { header, swapped },
-            buffer: Vec::new(),
+        input.consume(pcap::HEADER_LEN);
+        Ok(Self::with(name, input, Parser::Pcap(header)))
+    }
+
+    fn with(path: PathBuf, input: ReadAhead, parser: Parser) -> Self {
+        CaptureFile {
+            path,
+            input,
+            parser,
+            state: State::Reading,
+            taken: 0,
             record: 0,
-            failed: false,
-            current_link: LinkType::from_datalink(header.datalink),
-            current_ts: 0,
-            current_orig: 0,
-        })
+            notes: Vec::new(),
+        }
     }
 
     /// The file's name as given.
@@ -199,44 +172,37 @@ impl CaptureFile {
 
     /// pcap or pcapng.
     pub fn format(&self) -> FileFormat {
-        match self.format {
-            Format::Pcap { .. } => FileFormat::Pcap,
-            Format::PcapNg(_) => FileFormat::PcapNg,
+        match self.parser {
+            Parser::Pcap(_) => FileFormat::Pcap,
+            Parser::PcapNg(_) => FileFormat::PcapNg,
         }
     }
 
-    /// The link type of a pcap file (pcapng has one per interface: see each frame's).
+    /// The link type of a pcap file (pcapng has one per interface: see each frame's; this is
+    /// the current section's first).
     pub fn link_type(&self) -> Option<LinkType> {
-        match &self.format {
-            Format::Pcap { header, .. } => Some(LinkType::from_datalink(header.datalink)),
-            Format::PcapNg(ng) => ng
-                .interfaces()
-                .first()
-                .map(|i| LinkType::from_datalink(i.linktype)),
+        match &self.parser {
+            Parser::Pcap(header) => Some(header.link),
+            Parser::PcapNg(section) => section.first_link(),
         }
     }
 
     /// True when the next [`CaptureFile::next_frame`] would wait for input: a pipe fed live
     /// (`tcpdump -w - | udpscope read -`) has nothing new yet, so what was printed so far
-    /// should be shown now. Always false for pcapng, read through pcap-file's own buffer.
+    /// should be shown now.
     pub fn would_wait(&mut self) -> bool {
-        let Some(ahead) = self.ahead.as_mut() else {
+        if self.state == State::Done {
             return false;
-        };
-        let available = &self.chunk[self.start..self.end];
-        if let Some(header) = available.get(8..12) {
-            let field = [header[0], header[1], header[2], header[3]];
-            let swapped = matches!(self.format, Format::Pcap { swapped: true, .. });
-            let incl_len = if swapped {
-                u32::from_le_bytes(field)
-            } else {
-                u32::from_be_bytes(field)
-            };
-            if available.len() >= RECORD_HEADER_LEN + incl_len as usize {
-                return false;
-            }
         }
-        !ahead.ready()
+        let rest = self.input.window().get(self.taken..).unwrap_or_default();
+        let next = match &self.parser {
+            Parser::Pcap(header) => header.next_len(rest),
+            Parser::PcapNg(section) => section.next_len(rest),
+        };
+        if next.is_some_and(|len| rest.len() >= len) {
+            return false;
+        }
+        self.input.would_wait()
     }
 
     /// Records read so far.
@@ -244,308 +210,207 @@ impl CaptureFile {
         self.record
     }
 
+    /// Remarks on the records read since the last call (a timestamp out of range, shown as
+    /// tcpdump shows it), each naming its record: for the reader to print, not errors.
+    pub fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
+    }
+
+    /// True when [`CaptureFile::take_notes`] has something (checked per record: no allocation).
+    pub fn has_notes(&self) -> bool {
+        !self.notes.is_empty()
+    }
+
     /// The next frame, `None` at the end of the file. After an error, always `None`.
     #[allow(clippy::should_implement_trait)]
     pub fn next_frame(&mut self) -> Option<Result<Frame<'_>>> {
-        if self.failed {
+        if self.state == State::Done {
             return None;
         }
-        let result = match self.format {
-            Format::Pcap { .. } => self.next_pcap(),
-            Format::PcapNg(_) => self.next_pcapng(),
-        };
-        match result {
-            Ok(Some(())) => {}
-            Ok(None) => return None,
+        self.input.consume(std::mem::take(&mut self.taken));
+        match self.advance() {
+            Ok(Some(current)) => Some(Ok(Frame {
+                link: current.link,
+                ts_ns: current.ts_ns,
+                orig_len: current.orig_len,
+                data: &self.input.window()[current.data],
+                index: self.record,
+            })),
+            Ok(None) => {
+                self.state = State::Done;
+                None
+            }
             Err(e) => {
-                self.failed = true;
-                return Some(Err(e));
+                self.state = State::Done;
+                Some(Err(e))
             }
         }
-        Some(Ok(self.current()))
     }
 
-    fn current(&self) -> Frame<'_> {
-        Frame {
-            link: self.current_link,
-            ts_ns: self.current_ts,
-            orig_len: self.current_orig,
-            data: match &self.frame_range {
-                Some(range) => &self.chunk[range.clone()],
-                None => &self.buffer,
-            },
-            index: self.record,
+    /// Parses up to the next record; `Ok(None)` at a clean end of the input.
+    fn advance(&mut self) -> Result<Option<Current>> {
+        let number = self.record + 1;
+        loop {
+            let window = self.input.window();
+            let need = match &mut self.parser {
+                Parser::Pcap(header) => match header.parse_record(window) {
+                    pcap::Step::Record(record) => {
+                        if let Some(fraction) = record.bad_fraction {
+                            let unit = if header.nanos { "ns" } else { "µs" };
+                            self.notes.push(format!(
+                                "record {number}: timestamp fraction {fraction} {unit} is out of range (a second or more); shown carried into the seconds"
+                            ));
+                        }
+                        self.taken = record.len;
+                        self.record = number;
+                        return Ok(Some(Current {
+                            data: record.data,
+                            link: header.link,
+                            ts_ns: record.ts_ns,
+                            orig_len: record.orig_len,
+                        }));
+                    }
+                    pcap::Step::Incomplete { need } => need,
+                    pcap::Step::Damaged(damage) => {
+                        return Err(self.corrupt(number, damage.to_string()));
+                    }
+                },
+                Parser::PcapNg(section) => match section.parse_block(window, false) {
+                    pcapng::Step::Packet(packet) => {
+                        self.taken = packet.len;
+                        self.record = number;
+                        return Ok(Some(Current {
+                            data: packet.data,
+                            link: packet.link,
+                            ts_ns: packet.ts_ns,
+                            orig_len: packet.orig_len,
+                        }));
+                    }
+                    pcapng::Step::Other { len } => {
+                        self.input.consume(len);
+                        continue;
+                    }
+                    pcapng::Step::Incomplete { need } => need,
+                    pcapng::Step::Damaged(damage) => {
+                        let reason = format!("pcapng block after record {}: {damage}", number - 1);
+                        return Err(self.corrupt(number, reason));
+                    }
+                },
+            };
+            let filled = self.input.fill(need).map_err(|source| Error::Read {
+                path: self.path.clone(),
+                source,
+            })?;
+            if filled {
+                continue;
+            }
+            let rest = self.input.window();
+            if rest.is_empty() {
+                return Ok(None);
+            }
+            let reason = match &self.parser {
+                Parser::Pcap(header) => pcap::cut_short(rest, header).to_string(),
+                Parser::PcapNg(_) => format!(
+                    "pcapng block after record {}: {}",
+                    number - 1,
+                    pcapng::Damage::Cut { got: rest.len() }
+                ),
+            };
+            return Err(self.corrupt(number, reason));
         }
     }
 
     fn corrupt(&self, record: u64, reason: String) -> Error {
-        corrupt(&self.path, record, reason)
+        Error::Corrupt {
+            path: self.path.clone(),
+            record,
+            reason,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A little-endian µs pcap of `count` Ethernet-typed records of `len` bytes each.
+    fn pcap_file(count: u8, len: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for n in 0..count {
+            for v in [u32::from(n), 0, len as u32, len as u32] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            out.extend(std::iter::repeat_n(n, len));
+        }
+        out
     }
 
-    /// Makes at least `need` bytes available at `chunk[start..]`; returns how many are.
-    fn fill(&mut self, need: usize) -> Result<usize> {
-        while self.end - self.start < need {
-            let Some(ahead) = self.ahead.as_mut() else {
-                break;
-            };
-            let block = ahead.next_block().map_err(|source| Error::Read {
-                path: self.path.clone(),
-                source,
-            })?;
-            if block.len() == HEADROOM {
-                self.ahead = None;
-                break;
+    fn read_all(bytes: Vec<u8>) -> (Vec<(u64, Vec<u8>)>, Option<String>) {
+        let mut file =
+            CaptureFile::from_reader(Box::new(io::Cursor::new(bytes)), PathBuf::from("t.pcap"))
+                .unwrap();
+        let mut frames = Vec::new();
+        let mut error = None;
+        while let Some(frame) = file.next_frame() {
+            match frame {
+                Ok(frame) => frames.push((frame.index, frame.data.to_vec())),
+                Err(e) => error = Some(e.to_string()),
             }
-            let tail = self.end - self.start;
-            if tail <= HEADROOM {
-                // The unfinished record goes in front of the new data: no other copy.
-                let mut block = block;
-                let at = HEADROOM - tail;
-                block[at..HEADROOM].copy_from_slice(&self.chunk[self.start..self.end]);
-                let done = std::mem::replace(&mut self.chunk, block);
-                ahead.recycle(done);
-                self.start = at;
+        }
+        assert!(
+            file.next_frame().is_none(),
+            "nothing after the end or an error"
+        );
+        (frames, error)
+    }
+
+    #[test]
+    fn a_file_cut_at_every_byte_delivers_each_whole_record_then_one_error() {
+        let bytes = pcap_file(3, 10);
+        let record = pcap::RECORD_HEADER_LEN + 10;
+        for cut in pcap::HEADER_LEN..=bytes.len() {
+            let (frames, error) = read_all(bytes[..cut].to_vec());
+            let whole = (cut - pcap::HEADER_LEN) / record;
+            assert_eq!(frames.len(), whole, "cut at {cut}");
+            for (n, (index, data)) in frames.iter().enumerate() {
+                assert_eq!(
+                    (*index, data.as_slice()),
+                    (n as u64 + 1, &[n as u8; 10][..])
+                );
+            }
+            if (cut - pcap::HEADER_LEN).is_multiple_of(record) {
+                assert_eq!(error, None, "cut at {cut}");
             } else {
-                // A record longer than the headroom: gather it in the current buffer.
-                self.chunk.copy_within(self.start..self.end, 0);
-                self.chunk.truncate(tail);
-                self.chunk.extend_from_slice(&block[HEADROOM..]);
-                ahead.recycle(block);
-                self.start = 0;
+                let error = error.unwrap_or_default();
+                assert!(
+                    error.starts_with(&format!("t.pcap: record {}: file ends", whole + 1)),
+                    "cut at {cut}: {error}"
+                );
             }
-            self.end = self.chunk.len();
         }
-        Ok(self.end - self.start)
     }
 
-    fn next_pcap(&mut self) -> Result<Option<()>> {
-        let Format::Pcap { header, swapped } = &self.format else {
-            return Ok(None);
-        };
-        let (header, swapped) = (*header, *swapped);
-        let number = self.record + 1;
-        let got = self.fill(RECORD_HEADER_LEN)?;
-        if got == 0 {
-            return Ok(None);
-        }
-        if got < RECORD_HEADER_LEN {
-            return Err(self.corrupt(
-                number,
-                format!("file ends {got} bytes into the 16-byte record header"),
-            ));
-        }
-        let record = &self.chunk[self.start..self.start + RECORD_HEADER_LEN];
-        let field = |at: usize| {
-            let b = [record[at], record[at + 1], record[at + 2], record[at + 3]];
-            if swapped {
-                u32::from_le_bytes(b)
-            } else {
-                u32::from_be_bytes(b)
+    #[test]
+    fn records_past_the_read_ahead_headroom_arrive_whole() {
+        let big = 300 * 1024;
+        let mut bytes = pcap_file(0, 0);
+        let mut header = pcap::parse_header(&bytes).unwrap();
+        header.snaplen = 1 << 20;
+        bytes[16..20].copy_from_slice(&header.snaplen.to_le_bytes());
+        for n in 0..5u8 {
+            for v in [0u32, 0, big as u32, big as u32] {
+                bytes.extend_from_slice(&v.to_le_bytes());
             }
-        };
-        let (ts_sec, ts_frac, incl_len, orig_len) = (field(0), field(4), field(8), field(12));
-        let limit = header.snaplen.clamp(SNAPLEN, MAX_RECORD);
-        if incl_len > limit {
-            return Err(self.corrupt(
-                number,
-                format!(
-                    "captured length {incl_len} exceeds the largest plausible record ({limit} bytes; file snaplen {})",
-                    header.snaplen
-                ),
-            ));
+            bytes.extend(std::iter::repeat_n(n, big));
         }
-        let nanos = match header.ts_resolution {
-            PcapTsResolution::MicroSecond if ts_frac < 1_000_000 => ts_frac * 1000,
-            PcapTsResolution::NanoSecond if ts_frac < 1_000_000_000 => ts_frac,
-            _ => {
-                return Err(self.corrupt(
-                    number,
-                    format!("timestamp fraction {ts_frac} is out of range"),
-                ));
-            }
-        };
-        let total = RECORD_HEADER_LEN + incl_len as usize;
-        let got = self.fill(total)?;
-        if got < total {
-            return Err(self.corrupt(
-                number,
-                format!(
-                    "file ends {} bytes into a {incl_len}-byte record",
-                    got - RECORD_HEADER_LEN
-                ),
-            ));
-        }
-        let data_start = self.start + RECORD_HEADER_LEN;
-        self.frame_range = Some(data_start..data_start + incl_len as usize);
-        self.start += total;
-        self.record = number;
-        self.current_ts = u64::from(ts_sec) * 1_000_000_000 + u64::from(nanos);
-        // Kept as the file says, even below incl_len: Wireshark shows such a record with its
-        // own frame.len, decodes every captured byte and flags it ("Frame length is less than
-        // captured length"); the pipeline flags it the same way.
-        self.current_orig = orig_len;
-        Ok(Some(()))
-    }
-
-    fn next_pcapng(&mut self) -> Result<Option<()>> {
-        loop {
-            let number = self.record + 1;
-            let previous = self.record;
-            let (path, buffer) = (&self.path, &mut self.buffer);
-            let Format::PcapNg(ng) = &mut self.format else {
-                return Ok(None);
-            };
-            let (raw, state) = match ng.next_raw_block() {
-                None => return Ok(None),
-                Some(Err(e)) => {
-                    let reason =
-                        format!("pcapng block after record {previous}: {}", pcapng_cause(&e));
-                    return Err(corrupt(path, number, reason));
-                }
-                Some(Ok(found)) => found,
-            };
-            let (raw, wire_len) = lengths_as_wireshark_reads_them(raw, state.endianness());
-            let block = match raw.try_into_block(state) {
-                Ok(block) => block,
-                Err(e) => {
-                    let reason =
-                        format!("pcapng block after record {previous}: {}", pcapng_cause(&e));
-                    return Err(corrupt(path, number, reason));
-                }
-            };
-            let (link, ts, orig) = match (block, state) {
-                (Block::EnhancedPacket(epb), state) => {
-                    let Some(interface) = state.interfaces().get(epb.interface_id as usize) else {
-                        let reason = format!(
-                            "packet refers to interface {} that was never described",
-                            epb.interface_id
-                        );
-                        return Err(corrupt(path, number, reason));
-                    };
-                    buffer.clear();
-                    buffer.extend_from_slice(&epb.data);
-                    (
-                        LinkType::from_datalink(interface.linktype),
-                        duration_ns(epb.timestamp),
-                        epb.original_len,
-                    )
-                }
-                (Block::SimplePacket(spb), state) => {
-                    let Some(interface) = state.interfaces().first() else {
-                        return Err(corrupt(
-                            path,
-                            number,
-                            "simple packet block before any interface description".into(),
-                        ));
-                    };
-                    buffer.clear();
-                    buffer.extend_from_slice(&spb.data);
-                    (
-                        LinkType::from_datalink(interface.linktype),
-                        0,
-                        spb.original_len,
-                    )
-                }
-                (Block::Packet(pb), state) => {
-                    let Some(interface) = state.interfaces().get(usize::from(pb.interface_id))
-                    else {
-                        return Err(corrupt(
-                            path,
-                            number,
-                            format!("packet refers to undescribed interface {}", pb.interface_id),
-                        ));
-                    };
-                    buffer.clear();
-                    buffer.extend_from_slice(&pb.data);
-                    (
-                        LinkType::from_datalink(interface.linktype),
-                        duration_ns(pb.timestamp),
-                        pb.original_len,
-                    )
-                }
-                // Section headers, interface descriptions, statistics, name resolution...
-                _ => continue,
-            };
-            self.record = number;
-            self.current_link = link;
-            self.current_ts = ts;
-            self.current_orig = wire_len.unwrap_or(orig);
-            return Ok(Some(()));
+        let (frames, error) = read_all(bytes);
+        assert_eq!(error, None);
+        assert_eq!(frames.len(), 5);
+        for (n, (_, data)) in frames.iter().enumerate() {
+            assert!(data.len() == big && data.iter().all(|&b| b == n as u8));
         }
     }
-}
-
-fn corrupt(path: &Path, record: u64, reason: String) -> Error {
-    Error::Corrupt {
-        path: path.to_path_buf(),
-        record,
-        reason,
-    }
-}
-
-/// pcap-file's error with its causes: its own message ("Invalid raw block format") does not
-/// say what is wrong, the source chain does. A cut block comes back as an I/O error
-/// (UnexpectedEof), said plainly.
-fn pcapng_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    use pcap_file::pcapng::PcapNgReadError;
-    if let Some(PcapNgReadError::Io(io)) = e.downcast_ref::<PcapNgReadError>()
-        && io.kind() == io::ErrorKind::UnexpectedEof
-    {
-        return "the file ends inside a block (cut short, or a block length past the end)".into();
-    }
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    text
-}
-
-/// Enhanced packet (type 6) and obsolete packet (type 2) blocks hold the captured length at
-/// body offset 12 and the original length at 16.
-const PACKET_BLOCK_TYPES: [u32; 2] = [6, 2];
-const CAPTURED_LEN_AT: usize = 12;
-const ORIGINAL_LEN_AT: usize = 16;
-
-/// A packet block whose original length is below its captured length is read, not refused:
-/// Wireshark shows it with its own frame.len, decodes every captured byte and flags it
-/// ("Frame length is less than captured length"); pcap-file refuses the block. The original
-/// length is raised to the captured one for pcap-file and the real one returned apart.
-fn lengths_as_wireshark_reads_them(
-    mut raw: RawBlock<'_>,
-    endianness: Endianness,
-) -> (RawBlock<'_>, Option<u32>) {
-    if !PACKET_BLOCK_TYPES.contains(&raw.type_) {
-        return (raw, None);
-    }
-    let field = |body: &[u8], at: usize| {
-        let bytes: [u8; 4] = body.get(at..at + 4)?.try_into().ok()?;
-        Some(match endianness {
-            Endianness::Big => u32::from_be_bytes(bytes),
-            Endianness::Little => u32::from_le_bytes(bytes),
-        })
-    };
-    let (Some(captured), Some(original)) = (
-        field(&raw.body, CAPTURED_LEN_AT),
-        field(&raw.body, ORIGINAL_LEN_AT),
-    ) else {
-        return (raw, None);
-    };
-    if original >= captured {
-        return (raw, None);
-    }
-    let raised = match endianness {
-        Endianness::Big => captured.to_be_bytes(),
-        Endianness::Little => captured.to_le_bytes(),
-    };
-    raw.body.to_mut()[ORIGINAL_LEN_AT..ORIGINAL_LEN_AT + 4].copy_from_slice(&raised);
-    (raw, Some(original))
-}
-
-fn duration_ns(d: Duration) -> u64 {
-    d.as_secs()
-        .saturating_mul(1_000_000_000)
-        .saturating_add(u64::from(d.subsec_nanos()))
 }

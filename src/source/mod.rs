@@ -1,10 +1,16 @@
 //! Sources of frames: capture files ([`CaptureFile`]) and the live capture ring
 //! ([`crate::capture::Capture`]). Each implements [`FrameSource`]: it pushes its frames into a
 //! [`Feed`] (the pipeline) until it ends, the feed asks it to stop, or a stop is requested.
+//!
+//! A capture file is read in three layers: [`readahead`] keeps a window of the input's bytes
+//! (read ahead on a thread of its own), a pure parser per format over that window ([`pcap`],
+//! [`pcapng`]), and [`CaptureFile`] on top, which picks the format once and yields frames.
 
 mod file;
 mod live;
 mod offline;
+pub mod pcap;
+pub mod pcapng;
 mod readahead;
 
 use std::ops::ControlFlow;
@@ -22,6 +28,9 @@ pub trait Feed {
     fn frame(&mut self, frame: &Frame<'_>) -> ControlFlow<()>;
     /// The source is about to wait for input: what was fed so far should be shown now.
     fn idle(&mut self) -> ControlFlow<()>;
+    /// A remark of the source's own about the frame just fed (a timestamp out of range),
+    /// already naming its record: shown, never an error.
+    fn note(&mut self, _note: &str) {}
 }
 
 /// Where frames come from.

@@ -15,6 +15,11 @@ impl FrameSource for CaptureFile {
             if feed.frame(&frame).is_break() {
                 return Ok(());
             }
+            if self.has_notes() {
+                for note in self.take_notes() {
+                    feed.note(&note);
+                }
+            }
             if self.would_wait() && feed.idle().is_break() {
                 // A live pipe paused: what it brought is shown before waiting for more.
                 return Ok(());

@@ -1,114 +1,169 @@
-//! Reads a capture ahead on a second thread, one block at a time, so that the kernel's copy of
-//! the next block overlaps with the decoding of this one (that copy was an eighth of `read`'s
-//! time on one core).
+//! The one buffering layer under the file parsers: a window of contiguous bytes of the input,
+//! read ahead on a second thread ([`crate::worker`]) so that the kernel's copy of the next
+//! block overlaps with the decoding of this one (that copy was an eighth of `read`'s time on
+//! one core).
 //!
-//! Each block is handed over whole (no copy); it starts with [`HEADROOM`] free bytes so that
+//! Blocks are handed over whole (no copy); each starts with [`HEADROOM`] free bytes so that
 //! the unfinished record at the end of the previous block can be put in front of the new data,
-//! keeping every record contiguous. Memory is bounded: three blocks are alive at most (one
-//! being decoded, one waiting, one being read), and finished blocks go back to the thread.
+//! keeping every record contiguous, so the parsers above see records in place. Memory is
+//! bounded: three blocks are alive at most (one being parsed, one waiting, one being read), and
+//! finished blocks go back to the thread.
 
 use std::io::{self, Read};
-use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::thread;
+
+use crate::worker::{Back, Inbox, Worker};
 
 /// Free bytes at the front of every block, for the previous block's unfinished record. A
 /// record longer than this (rare: past 256 KiB) is stitched by copying instead.
-pub const HEADROOM: usize = 256 * 1024 + 16;
+const HEADROOM: usize = 256 * 1024 + 16;
 /// Bytes asked of the reader per block.
 const BLOCK: usize = 1 << 20;
+/// Blocks circulating between the reading thread and the parser (besides the one parsed).
+const BLOCKS_AHEAD: usize = 2;
 
-/// Blocks of a reader, read on their own thread.
+/// A reader's bytes, read ahead in blocks on their own thread, seen through one window.
 pub struct ReadAhead {
-    filled: Receiver<io::Result<Vec<u8>>>,
-    spare: SyncSender<Vec<u8>>,
-    /// A block taken by [`ReadAhead::ready`], to be returned by the next `next_block`.
-    peeked: Option<io::Result<Vec<u8>>>,
-    ended: bool,
+    /// `None` once the input has ended (or failed, which the `fill` that found it returned).
+    worker: Option<Worker<Vec<u8>, (), io::Error>>,
+    /// A block taken by [`ReadAhead::would_wait`], to be used by the next `fill`.
+    peeked: Option<Vec<u8>>,
+    /// The window is `chunk[start..end]`.
+    chunk: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl std::fmt::Debug for ReadAhead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadAhead")
+            .field("window", &(self.end - self.start))
+            .field("ended", &self.worker.is_none())
+            .finish()
+    }
+}
+
+/// The reading thread: fills each empty block it is given with one `read` and hands it back.
+fn read_blocks(mut reader: Box<dyn Read + Send>, inbox: Inbox<Vec<u8>>) -> io::Result<()> {
+    while let Some(mut block) = inbox.recv() {
+        block.resize(HEADROOM + BLOCK, 0);
+        // One read per block, not a loop to fill it: on a pipe fed live (tcpdump -w - |
+        // udpscope read -), what has arrived is decoded at once.
+        let got = loop {
+            match reader.read(&mut block[HEADROOM..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => break other?,
+            }
+        };
+        if got == 0 {
+            return Ok(());
+        }
+        block.truncate(HEADROOM + got);
+        if !inbox.give_back(block) {
+            // The parser was dropped: nobody wants the rest.
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
 impl ReadAhead {
     /// Starts reading `reader` on a new thread.
-    pub fn new(mut reader: Box<dyn Read + Send>) -> io::Result<Self> {
-        let (filled_tx, filled) = mpsc::sync_channel::<io::Result<Vec<u8>>>(1);
-        let (spare, spare_rx) = mpsc::sync_channel::<Vec<u8>>(2);
-        thread::Builder::new()
-            .name("udpscope-read".into())
-            .spawn(move || {
-                loop {
-                    let mut block = spare_rx.try_recv().unwrap_or_default();
-                    block.resize(HEADROOM + BLOCK, 0);
-                    // One read per block, not a loop to fill it: on a pipe fed live (tcpdump
-                    // -w - | udpscope read -), what has arrived is decoded at once.
-                    let got = loop {
-                        match reader.read(&mut block[HEADROOM..]) {
-                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                            other => break other,
-                        }
-                    };
-                    let end = matches!(got, Ok(0) | Err(_));
-                    let message = got.map(|n| {
-                        block.truncate(HEADROOM + n);
-                        block
-                    });
-                    // The reader was dropped: nobody wants the rest.
-                    if filled_tx.send(message).is_err() || end {
-                        return;
-                    }
-                }
-            })?;
+    pub fn new(reader: Box<dyn Read + Send>) -> io::Result<Self> {
+        let worker = Worker::spawn("udpscope-read", BLOCKS_AHEAD, move |inbox| {
+            read_blocks(reader, inbox)
+        })?;
+        for _ in 0..BLOCKS_AHEAD {
+            // Cannot fail: the queue has room for BLOCKS_AHEAD and the thread is just started
+            // (if it already failed, the first `fill` reports why).
+            let _ = worker.send(Vec::new());
+        }
         Ok(ReadAhead {
-            filled,
-            spare,
+            worker: Some(worker),
             peeked: None,
-            ended: false,
+            chunk: Vec::new(),
+            start: 0,
+            end: 0,
         })
     }
 
-    /// True when [`ReadAhead::next_block`] would return at once (a block, an error or the
-    /// end); false when it would wait for the input (a pipe with nothing new yet).
-    pub fn ready(&mut self) -> bool {
-        if self.ended || self.peeked.is_some() {
-            return true;
-        }
-        match self.filled.try_recv() {
-            Ok(block) => {
-                self.peeked = Some(block);
-                true
-            }
-            Err(mpsc::TryRecvError::Empty) => false,
-            Err(mpsc::TryRecvError::Disconnected) => true,
-        }
+    /// The bytes read and not yet consumed, contiguous.
+    pub fn window(&self) -> &[u8] {
+        &self.chunk[self.start..self.end]
     }
 
-    /// The next block, its data at `[HEADROOM..]`; an empty data part at the end of input.
-    pub fn next_block(&mut self) -> io::Result<Vec<u8>> {
-        if self.ended {
-            return Ok(vec![0; HEADROOM]);
+    /// Drops the first `n` bytes of the window (at most its length).
+    pub fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+    }
+
+    /// Makes the window at least `need` bytes long, waiting for the input. `Ok(false)` when
+    /// the input ended first (the window then holds all that is left).
+    pub fn fill(&mut self, need: usize) -> io::Result<bool> {
+        while self.end - self.start < need {
+            let Some(block) = self.next_block()? else {
+                return Ok(false);
+            };
+            let tail = self.end - self.start;
+            let done = if tail <= HEADROOM {
+                // The unfinished record goes in front of the new data: no other copy.
+                let mut block = block;
+                let at = HEADROOM - tail;
+                block[at..HEADROOM].copy_from_slice(&self.chunk[self.start..self.end]);
+                self.start = at;
+                std::mem::replace(&mut self.chunk, block)
+            } else {
+                // A record longer than the headroom: gather it in the current buffer.
+                self.chunk.copy_within(self.start..self.end, 0);
+                self.chunk.truncate(tail);
+                self.chunk.extend_from_slice(&block[HEADROOM..]);
+                self.start = 0;
+                block
+            };
+            self.end = self.chunk.len();
+            if let Some(worker) = &self.worker {
+                // Refused only when the thread has ended; the block is then not needed.
+                let _ = worker.send(done);
+            }
         }
-        let next = match self.peeked.take() {
-            Some(block) => Ok(block),
-            None => self.filled.recv(),
+        Ok(true)
+    }
+
+    /// True when a [`ReadAhead::fill`] asking for more than the window would wait for the
+    /// input: a pipe fed live has nothing new yet.
+    pub fn would_wait(&mut self) -> bool {
+        if self.peeked.is_some() {
+            return false;
+        }
+        let Some(worker) = &self.worker else {
+            return false;
         };
-        match next {
-            Ok(Ok(block)) => {
-                self.ended = block.len() == HEADROOM;
-                Ok(block)
+        match worker.try_take_back() {
+            Back::Item(block) => {
+                self.peeked = Some(block);
+                false
             }
-            Ok(Err(e)) => {
-                self.ended = true;
-                Err(e)
-            }
-            // The thread could not go on (it cannot panic; this is defensive): end of input.
-            Err(_) => {
-                self.ended = true;
-                Ok(vec![0; HEADROOM])
-            }
+            Back::Empty => true,
+            Back::Ended => false,
         }
     }
 
-    /// Gives a finished block back for reuse (dropped when the thread has enough).
-    pub fn recycle(&self, block: Vec<u8>) {
-        let _ = self.spare.try_send(block);
+    /// The next block, its data at `[HEADROOM..]`; `None` at the end of the input.
+    fn next_block(&mut self) -> io::Result<Option<Vec<u8>>> {
+        if let Some(block) = self.peeked.take() {
+            return Ok(Some(block));
+        }
+        let Some(worker) = &self.worker else {
+            return Ok(None);
+        };
+        if let Some(block) = worker.take_back() {
+            return Ok(Some(block));
+        }
+        // The thread ended: at the end of the input, or on a read error (after handing back
+        // every block read before it).
+        match self.worker.take().map(Worker::finish) {
+            Some(Err(e)) => Err(e.into_io()),
+            _ => Ok(None),
+        }
     }
 }
 
@@ -116,21 +171,36 @@ impl ReadAhead {
 mod tests {
     use super::*;
 
+    fn drain(ahead: &mut ReadAhead) -> io::Result<Vec<u8>> {
+        let mut seen = Vec::new();
+        while ahead.fill(1)? {
+            seen.extend_from_slice(ahead.window());
+            let n = ahead.window().len();
+            ahead.consume(n);
+        }
+        Ok(seen)
+    }
+
     #[test]
-    fn blocks_carry_every_byte_in_order_then_an_empty_block() {
+    fn the_window_carries_every_byte_in_order_then_ends() {
         let data: Vec<u8> = (0..3 * BLOCK + 123).map(|i| (i % 251) as u8).collect();
         let mut ahead = ReadAhead::new(Box::new(io::Cursor::new(data.clone()))).unwrap();
-        let mut seen = Vec::new();
-        loop {
-            let block = ahead.next_block().unwrap();
-            if block.len() == HEADROOM {
-                break;
-            }
-            seen.extend_from_slice(&block[HEADROOM..]);
-            ahead.recycle(block);
-        }
-        assert_eq!(seen, data);
-        assert_eq!(ahead.next_block().unwrap().len(), HEADROOM);
+        assert_eq!(drain(&mut ahead).unwrap(), data);
+        assert!(!ahead.fill(1).unwrap());
+        assert!(!ahead.would_wait());
+    }
+
+    #[test]
+    fn a_record_longer_than_the_headroom_stays_contiguous() {
+        let data: Vec<u8> = (0..2 * BLOCK + 77).map(|i| (i % 253) as u8).collect();
+        let mut ahead = ReadAhead::new(Box::new(io::Cursor::new(data.clone()))).unwrap();
+        ahead.fill(100).unwrap();
+        ahead.consume(100);
+        let big = HEADROOM + BLOCK + 5;
+        assert!(ahead.fill(big).unwrap());
+        assert_eq!(&ahead.window()[..big], &data[100..100 + big]);
+        ahead.consume(big);
+        assert_eq!(drain(&mut ahead).unwrap(), &data[100 + big..]);
     }
 
     #[test]
@@ -147,9 +217,9 @@ mod tests {
             }
         }
         let mut ahead = ReadAhead::new(Box::new(Failing(2))).unwrap();
-        assert_eq!(&ahead.next_block().unwrap()[HEADROOM..], b"abc");
-        assert_eq!(&ahead.next_block().unwrap()[HEADROOM..], b"abc");
-        assert_eq!(ahead.next_block().unwrap_err().to_string(), "disk on fire");
-        assert_eq!(ahead.next_block().unwrap().len(), HEADROOM);
+        assert!(ahead.fill(6).unwrap());
+        assert_eq!(ahead.window(), b"abcabc");
+        assert_eq!(ahead.fill(7).unwrap_err().to_string(), "disk on fire");
+        assert!(!ahead.fill(7).unwrap());
     }
 }
