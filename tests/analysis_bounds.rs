@@ -41,6 +41,8 @@ fn datagram(ts_ns: u64, src: SocketAddr, dst: SocketAddr, id: u32, payload: &[u8
         payload: Cow::Borrowed(payload),
         fragments: 1,
         truncated: false,
+        defect: None,
+        tunnel: None,
     }
 }
 

@@ -53,6 +53,8 @@ fn datagram(ts_ns: u64, src: &str, dst: &str, id: u32, payload: &[u8]) -> Datagr
         payload: Cow::Owned(payload.to_vec()),
         fragments: 1,
         truncated: false,
+        defect: None,
+        tunnel: None,
     }
 }
 
