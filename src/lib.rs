@@ -44,7 +44,8 @@
 //!
 //! # Modules
 //! - [`frame`]: `Frame` and `LinkType`, the unit every source produces.
-//! - [`decode`]: link layers, IPv4/IPv6, UDP, checksum verdicts, fragment reassembly.
+//! - [`decode`]: link layers, IPv4/IPv6, UDP, checksum verdicts, fragment reassembly, tunnels
+//!   (VXLAN, Geneve, GRE, ERSPAN, IP-in-IP) and bad-length defects.
 //! - [`source`]: streaming pcap/pcapng reader.
 //! - [`sink`]: text/JSON printer, pcap/pcapng writer, and file rotation (`-C`/`-G`/`-W`).
 //! - [`analysis`]: flows, the connectionless verdict and the ladder diagram.

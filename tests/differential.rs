@@ -53,7 +53,9 @@ fn tshark_rows(file: &Path) -> Vec<Row> {
         .arg(file)
         .args(["-Y", "udp && !icmp", "-T", "fields", "-E", "separator=/t"])
         .args(["-E", "occurrence=a", "-e", "frame.protocols"])
-        .args(["-e", "ip.src", "-e", "ip.dst", "-e", "ip.id", "-e", "ip.ttl"])
+        .args([
+            "-e", "ip.src", "-e", "ip.dst", "-e", "ip.id", "-e", "ip.ttl",
+        ])
         .args(["-e", "ipv6.src", "-e", "ipv6.dst", "-e", "ipv6.hlim"])
         .args([
             "-e",
@@ -87,7 +89,12 @@ fn tshark_rows(file: &Path) -> Vec<Row> {
             let (src, dst, id, ttl) = if layer == "ip" {
                 // With reassembly, tshark lists every fragment's id; they are all the same.
                 let id = nth(3, n).trim_start_matches("0x");
-                (nth(1, n), nth(2, n), u32::from_str_radix(id, 16).unwrap(), nth(4, n))
+                (
+                    nth(1, n),
+                    nth(2, n),
+                    u32::from_str_radix(id, 16).unwrap(),
+                    nth(4, n),
+                )
             } else {
                 // udpscope's ip_id of an IPv6 datagram without a fragment header is 0.
                 (nth(5, n), nth(6, n), 0, nth(7, n))

@@ -15,7 +15,9 @@ use udpscope::frame::{Frame, LinkType};
 const MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
 
 fn read(capture: &str, json: bool) -> String {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures").join(capture);
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures")
+        .join(capture);
     let mut cmd = assert_cmd::Command::cargo_bin("udpscope").unwrap();
     cmd.arg("read").arg(file).env("NO_COLOR", "1");
     if json {
@@ -41,14 +43,23 @@ fn json(capture: &str) -> Vec<Value> {
 fn recorded_vxlan_shows_the_inner_datagrams_with_vni_and_underlay() {
     let lines = json("vxlan.pcap");
     let inner: Vec<&Value> = lines.iter().filter(|l| !l["tunnel"].is_null()).collect();
-    assert_eq!(inner.len(), 8, "4 messages and 4 answers inside the overlay");
+    assert_eq!(
+        inner.len(),
+        8,
+        "4 messages and 4 answers inside the overlay"
+    );
     for d in &inner {
         let t = &d["tunnel"];
         assert_eq!(t["type"], "vxlan");
         assert_eq!(t["vni"], 100);
         assert_eq!(t["depth"], 1);
         assert_eq!(t["outer"]["dst_port"], 4789);
-        assert!(t["outer"]["src_ip"].as_str().unwrap().starts_with("192.168.100."));
+        assert!(
+            t["outer"]["src_ip"]
+                .as_str()
+                .unwrap()
+                .starts_with("192.168.100.")
+        );
         assert!(d["src_ip"].as_str().unwrap().starts_with("10.0.0."));
     }
     assert_eq!(inner[0]["payload_text"], "Salut ici le client vm2");
@@ -72,7 +83,12 @@ fn gre_names_its_key_and_opens_a_vxlan_inside_it() {
     let lines = json("gre.pcap");
     let types: Vec<(&str, Option<u64>)> = lines
         .iter()
-        .map(|l| (l["tunnel"]["type"].as_str().unwrap(), l["tunnel"]["key"].as_u64()))
+        .map(|l| {
+            (
+                l["tunnel"]["type"].as_str().unwrap(),
+                l["tunnel"]["key"].as_u64(),
+            )
+        })
         .collect();
     assert_eq!(
         types,
@@ -85,7 +101,10 @@ fn gre_names_its_key_and_opens_a_vxlan_inside_it() {
         ]
     );
     assert_eq!(lines[2]["src_ip"], "fd00::2", "GRE carrying IPv6");
-    assert_eq!(lines[3]["payload_text"], "3 message !", "GRE carrying Ethernet");
+    assert_eq!(
+        lines[3]["payload_text"], "3 message !",
+        "GRE carrying Ethernet"
+    );
     let nested = &lines[4];
     assert_eq!(nested["tunnel"]["depth"], 2);
     assert_eq!(nested["tunnel"]["vni"], 200);
@@ -298,4 +317,43 @@ fn a_cut_udp_header_stays_a_skipped_frame() {
             ..
         })
     ));
+}
+
+#[test]
+fn tunnel_frames_with_any_byte_changed_or_cut_decode_without_a_panic() {
+    let inner = udp_frame(53, b"inner");
+    let mut ipv6 = Vec::new();
+    PacketBuilder::ipv6([1; 16], [2; 16], 64)
+        .udp(5000, 53)
+        .write(&mut ipv6, b"six")
+        .unwrap();
+    // GRE with checksum, key and sequence (12 bytes), ERSPAN III with its subheader.
+    let mut gre = vec![0xb0, 0, 0x22, 0xeb, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 1];
+    gre.extend_from_slice(&[
+        0x20, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0,
+    ]);
+    gre.extend_from_slice(&inner);
+    let mut geneve = vec![
+        0x02, 0, 0x65, 0x58, 0, 1, 0x2c, 0, 1, 3, 0x80, 1, 0, 0, 0, 0,
+    ];
+    geneve.extend_from_slice(&inner);
+    let frames: Vec<(LinkType, Vec<u8>)> = vec![
+        (LinkType::Ethernet, in_vxlan(&in_vxlan(&inner))),
+        (LinkType::Raw, in_ipv4(47, &gre)),
+        (LinkType::Raw, in_ipv4(41, &ipv6)),
+        (LinkType::Ethernet, udp_frame(6081, &geneve)),
+    ];
+    let mut datagrams = 0;
+    for (link, frame) in &frames {
+        assert!(matches!(decode(*link, frame), Decoded::Datagram(_)));
+        for at in 0..frame.len() {
+            for value in [0x00, 0x01, 0x08, 0x45, 0x60, 0x7f, 0xff] {
+                let mut changed = frame.clone();
+                changed[at] = value;
+                datagrams += usize::from(matches!(decode(*link, &changed), Decoded::Datagram(_)));
+            }
+            let _ = decode(*link, &frame[..at]);
+        }
+    }
+    assert!(datagrams > 0);
 }

@@ -235,24 +235,23 @@ impl Decoder {
         }
         match net.protocol {
             PROTO_UDP => match udp(&net.ip, net.transport, net.declared, !self.skip_checksums) {
-                Ok(parts) => {
+                Ok(mut parts) => {
                     let payload = &net.transport[parts.payload.clone()];
                     // The only cost of tunnels to other datagrams: this port compare.
-                    if parts.dst_port == VXLAN_PORT || parts.dst_port == GENEVE_PORT {
-                        if let Some(inner) =
+                    if (parts.dst_port == VXLAN_PORT || parts.dst_port == GENEVE_PORT)
+                        && let Some(inner) =
                             self.udp_tunnel(frame, &link, &net, &parts, payload, carrier)
-                        {
-                            return inner;
-                        }
+                    {
+                        return inner;
                     }
-                    let defect = net.defect.or(parts.defect);
+                    // The IP header's defect explains the UDP one: it is the one named.
+                    parts.defect = net.defect.or(parts.defect);
                     Decoded::Datagram(parts.into_datagram(
                         frame,
                         link,
                         net.ip,
                         Cow::Borrowed(payload),
                         1,
-                        defect,
                         carrier,
                     ))
                 }
@@ -425,14 +424,12 @@ impl Decoder {
             ) {
                 Ok(parts) => {
                     let payload = whole.payload[parts.payload.clone()].to_vec();
-                    let defect = parts.defect;
                     Decoded::Datagram(parts.into_datagram(
                         frame,
                         link,
                         whole.ip,
                         Cow::Owned(payload),
                         whole.fragments,
-                        defect,
                         carrier,
                     ))
                 }
@@ -702,7 +699,6 @@ impl UdpParts {
         ip: IpInfo,
         payload: Cow<'f, [u8]>,
         fragments: u16,
-        defect: Option<Defect>,
         tunnel: Option<Tunnel>,
     ) -> Datagram<'f> {
         Datagram {
@@ -719,7 +715,7 @@ impl UdpParts {
             payload,
             fragments,
             truncated: self.truncated,
-            defect,
+            defect: self.defect,
             tunnel,
         }
     }

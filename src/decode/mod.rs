@@ -1,6 +1,7 @@
-//! Turns frames into UDP datagrams: link layer → IPv4/IPv6 → UDP, with checksum verdicts and
-//! fragment reassembly. Zero-copy: a [`Datagram`] borrows the frame's bytes unless it had to
-//! be reassembled from fragments.
+//! Turns frames into UDP datagrams: link layer → IPv4/IPv6 → UDP, with checksum verdicts,
+//! fragment reassembly, tunnels opened (VXLAN, Geneve, GRE, ERSPAN, IP-in-IP: the inner
+//! datagram, its [`Tunnel`] named) and bad lengths kept as a [`Defect`]. Zero-copy: a
+//! [`Datagram`] borrows the frame's bytes unless it had to be reassembled from fragments.
 
 mod checksum;
 mod decoder;
