@@ -76,6 +76,23 @@ fn recorded_vxlan_shows_the_inner_datagrams_with_vni_and_underlay() {
     // Counted in flows like any other datagram: the overlay conversation is one flow.
     assert!(text.contains("10.0.0.2:54321 ↔ 10.0.0.1:6999"), "{text}");
     assert!(text.contains("8 from inside tunnels (8"), "{text}");
+
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/vxlan.pcap");
+    let out = assert_cmd::Command::cargo_bin("udpscope")
+        .unwrap()
+        .args(["read", "--json", "--summary"])
+        .arg(file)
+        .output()
+        .unwrap();
+    let last = String::from_utf8(out.stdout).unwrap();
+    let summary: Value = serde_json::from_str(last.lines().last().unwrap()).unwrap();
+    let decode = &summary["summary"]["decode"];
+    assert_eq!(decode["tunneled"], 8);
+    assert_eq!(decode["tunnel_carriers"], 8);
+    assert_eq!(
+        decode["datagrams"], 10,
+        "8 inner datagrams and 2 ARP carriers"
+    );
 }
 
 #[test]

@@ -95,6 +95,9 @@ pub fn write(out: &mut dyn Write, analysis: &Analysis, stats: &DecodeStats) -> i
                 "reassembled": stats.reassembled,
                 "fragments": stats.fragments,
                 "incomplete": analysis.incomplete_total,
+                "defects": stats.defects,
+                "tunneled": stats.tunneled,
+                "tunnel_carriers": stats.tunnel_carriers,
                 "checksums": {
                     "valid": valid,
                     "absent": absent,
