@@ -50,7 +50,8 @@
 //!
 //! # Modules
 //! - [`frame`]: `Frame` and `LinkType`, the unit every source produces.
-//! - [`decode`]: link layers, IPv4/IPv6, UDP, checksum verdicts, fragment reassembly.
+//! - [`decode`]: link layers, IPv4/IPv6, UDP, checksum verdicts, fragment reassembly, tunnels
+//!   (VXLAN, Geneve, GRE, ERSPAN, IP-in-IP) and bad-length defects.
 //! - [`source`]: where frames come from: the streaming pcap/pcapng reader (a parser per
 //!   format under one read-ahead buffer) and the live ring,
 //!   each a `FrameSource`.

@@ -1,5 +1,6 @@
 //! udpscope against tshark on every committed capture: per datagram, addresses, ports, UDP
-//! length, IP id, TTL, payload and fragment reassembly must agree. Also: every `-w` copy is
+//! length, IP id, TTL, payload and fragment reassembly must agree; for a tunnelled datagram
+//! (VXLAN, Geneve, GRE, ERSPAN, IP-in-IP), the inner one's. Also: every `-w` copy is
 //! accepted by capinfos with the same packet count udpscope reports.
 
 mod common;
@@ -33,28 +34,27 @@ fn tool(name: &str) -> Command {
 
 type Row = (String, u16, String, u16, u16, u32, u8, String);
 
+/// One row per frame with a UDP layer: the innermost UDP datagram (a tunnelled datagram's, not
+/// its carrier's) with the IP header just outside it. tshark lists every layer's value of a
+/// field, comma-separated (`-E occurrence=a`); `frame.protocols` (`eth:ethertype:ip:udp:vxlan:
+/// eth:ethertype:ip:udp:data`) says which occurrence belongs to which layer.
 fn tshark_rows(file: &Path) -> Vec<Row> {
     let out = tool("tshark")
         .args(["-n", "-r"])
         .arg(file)
         .args(["-Y", "udp && !icmp", "-T", "fields", "-E", "separator=/t"])
+        .args(["-E", "occurrence=a", "-e", "frame.protocols"])
         .args([
-            "-e",
-            "ip.src",
+            "-e", "ip.src", "-e", "ip.dst", "-e", "ip.id", "-e", "ip.ttl",
+        ])
+        .args(["-e", "ipv6.src", "-e", "ipv6.dst", "-e", "ipv6.hlim"])
+        .args([
             "-e",
             "udp.srcport",
             "-e",
-            "ip.dst",
-            "-e",
             "udp.dstport",
-        ])
-        .args([
             "-e",
             "udp.length",
-            "-e",
-            "ip.id",
-            "-e",
-            "ip.ttl",
             "-e",
             "udp.payload",
         ])
@@ -66,18 +66,39 @@ fn tshark_rows(file: &Path) -> Vec<Row> {
         .lines()
         .map(|line| {
             let f: Vec<&str> = line.split('\t').collect();
-            // With reassembly, tshark lists every fragment's id; they are all the same.
-            let id = f[5].split(',').next().unwrap().trim_start_matches("0x");
-            let ttl = f[6].split(',').next().unwrap();
+            let nth = |field: usize, n: usize| f[field].split(',').nth(n).unwrap_or("");
+            let last = |field: usize| f[field].rsplit(',').next().unwrap_or("");
+            let protocols: Vec<&str> = f[0].split(':').collect();
+            let udp = protocols.iter().rposition(|&p| p == "udp").unwrap();
+            let ip = protocols[..udp]
+                .iter()
+                .rposition(|&p| p == "ip" || p == "ipv6")
+                .unwrap();
+            let layer = protocols[ip];
+            // Which occurrence of that IP version's fields this layer holds.
+            let n = protocols[..ip].iter().filter(|&&p| p == layer).count();
+            let (src, dst, id, ttl) = if layer == "ip" {
+                // With reassembly, tshark lists every fragment's id; they are all the same.
+                let id = nth(3, n).trim_start_matches("0x");
+                (
+                    nth(1, n),
+                    nth(2, n),
+                    u32::from_str_radix(id, 16).unwrap(),
+                    nth(4, n),
+                )
+            } else {
+                // udpscope's ip_id of an IPv6 datagram without a fragment header is 0.
+                (nth(5, n), nth(6, n), 0, nth(7, n))
+            };
             (
-                f[0].to_string(),
-                f[1].parse().unwrap(),
-                f[2].to_string(),
-                f[3].parse().unwrap(),
-                f[4].parse().unwrap(),
-                u32::from_str_radix(id, 16).unwrap(),
+                src.to_string(),
+                last(8).parse().unwrap(),
+                dst.to_string(),
+                last(9).parse().unwrap(),
+                last(10).parse().unwrap(),
+                id,
                 ttl.parse().unwrap(),
-                f.get(7).unwrap_or(&"").replace(':', ""),
+                last(11).replace(':', ""),
             )
         })
         .collect()

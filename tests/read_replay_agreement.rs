@@ -1,7 +1,9 @@
-//! `udpscope read` and `udpscope replay` see the same frames the same way: one capture with a
-//! malformed frame, read by both commands. Replay must report every frame it skips exactly as
-//! read reports it on stderr (same frames, same reason text), and its schedule must hold exactly
-//! the client datagrams that read shows (issue "One frame path": one loop, many sinks).
+//! `udpscope read` and `udpscope replay` see the same frames the same way: one capture with an
+//! odd frame 8, read by both commands. Where frame 8's UDP header is cut, replay must report it
+//! exactly as read reports it on stderr (same frame, same reason text); where its UDP length
+//! only claims more than the packet holds, both show it as the datagram it is (tcpdump's "bad
+//! length"). Either way the schedule holds exactly the client datagrams that read shows: one
+//! frame loop for both commands.
 
 mod common;
 mod packets;
@@ -15,16 +17,25 @@ use serde_json::Value;
 
 /// The server port of the lab; replay selects the datagrams sent to it (`--port`'s default).
 const SERVER_PORT: u64 = 6999;
-/// The frame whose UDP length is larger than its IP payload.
+/// The odd frame.
 const MALFORMED_FRAME: usize = 8;
+
+/// What is odd about frame 8.
+#[derive(Clone, Copy, Debug)]
+enum Odd {
+    /// Its IPv4 total length leaves 4 bytes for the 8-byte UDP header: a skipped frame.
+    CutUdpHeader,
+    /// Its UDP length claims 100 bytes more than the IP packet carries: a datagram, flagged.
+    UdpLengthBeyondIp,
+}
 /// What the malformed frame's UDP length field claims beyond its real length.
 const EXTRA_UDP_LENGTH: u16 = 100;
 /// Offset of the UDP length field in an Ethernet frame with a 20-byte IPv4 header.
 const UDP_LENGTH_AT: usize = 14 + 20 + 4;
 
-/// The lab's conversation on Ethernet, then a client datagram whose UDP length field claims
-/// 100 bytes more than the IP packet carries (frame 8), then one last reply (frame 9).
-fn capture_with_a_malformed_frame_8(dir: &Path) -> PathBuf {
+/// The lab's conversation on Ethernet, then a client datagram made odd by `odd` (frame 8), then
+/// one last reply (frame 9).
+fn capture_with_a_malformed_frame_8(dir: &Path, odd: Odd) -> PathBuf {
     let mut frames: Vec<(u64, Vec<u8>)> = lab_conversation()
         .into_iter()
         .map(|(ts, ip)| (ts, ethernet(&ip)))
@@ -48,8 +59,24 @@ fn capture_with_a_malformed_frame_8(dir: &Path) -> PathBuf {
         malformed.len() - 14 - 20,
         "the UDP length field is where this test patches it"
     );
-    malformed[UDP_LENGTH_AT..UDP_LENGTH_AT + 2]
-        .copy_from_slice(&(udp_length + EXTRA_UDP_LENGTH).to_be_bytes());
+    match odd {
+        Odd::UdpLengthBeyondIp => malformed[UDP_LENGTH_AT..UDP_LENGTH_AT + 2]
+            .copy_from_slice(&(udp_length + EXTRA_UDP_LENGTH).to_be_bytes()),
+        Odd::CutUdpHeader => {
+            // Total length 24: the IPv4 header and half a UDP header; the header checksum is
+            // recomputed so that only the cut is wrong.
+            let ip = &mut malformed[14..34];
+            ip[2..4].copy_from_slice(&24u16.to_be_bytes());
+            ip[10..12].copy_from_slice(&[0, 0]);
+            let sum: u32 = ip
+                .chunks(2)
+                .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+                .sum();
+            let folded = (sum & 0xffff) + (sum >> 16);
+            let folded = (folded & 0xffff) + (folded >> 16);
+            ip[10..12].copy_from_slice(&(!(folded as u16)).to_be_bytes());
+        }
+    }
 
     let records: Vec<Record> = frames
         .into_iter()
@@ -112,7 +139,7 @@ fn assert_nothing_received(socket: &UdpSocket) {
 #[test]
 fn replay_dry_run_reports_the_skipped_frames_as_read_does() {
     let dir = tempfile::tempdir().unwrap();
-    let file = capture_with_a_malformed_frame_8(dir.path());
+    let file = capture_with_a_malformed_frame_8(dir.path(), Odd::CutUdpHeader);
 
     let read = udpscope(&["read".as_ref(), file.as_os_str()]);
     let read_reports = frame_reports(&read);
@@ -154,8 +181,26 @@ fn replay_dry_run_reports_the_skipped_frames_as_read_does() {
 
 #[test]
 fn replay_would_send_exactly_the_client_datagrams_read_shows() {
+    client_datagrams_agree(Odd::CutUdpHeader, &[1, 3, 5, 7]);
+}
+
+#[test]
+fn a_udp_length_beyond_the_ip_payload_is_a_datagram_for_read_and_replay_alike() {
+    client_datagrams_agree(Odd::UdpLengthBeyondIp, &[1, 3, 5, 7, 8]);
+    // read flags it as tcpdump does ("bad length"), on the datagram's own line.
     let dir = tempfile::tempdir().unwrap();
-    let file = capture_with_a_malformed_frame_8(dir.path());
+    let file = capture_with_a_malformed_frame_8(dir.path(), Odd::UdpLengthBeyondIp);
+    let read = udpscope(&["read".as_ref(), file.as_os_str()]);
+    let text = String::from_utf8_lossy(&read.stdout);
+    let flagged: Vec<&str> = text.lines().filter(|l| l.contains("bad length")).collect();
+    assert_eq!(flagged.len(), 1, "{text}");
+    assert!(flagged[0].contains("\"encore\""), "{text}");
+}
+
+/// read's client datagrams are `expected` (frame numbers), and replay would send exactly them.
+fn client_datagrams_agree(odd: Odd, expected: &[u64]) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = capture_with_a_malformed_frame_8(dir.path(), odd);
 
     // read's view: every datagram it decoded; the client's are those sent to the server port.
     let read = udpscope(&["read".as_ref(), "--json".as_ref(), file.as_os_str()]);
@@ -165,16 +210,16 @@ fn replay_would_send_exactly_the_client_datagrams_read_shows() {
         .map(|d| {
             (
                 d["frame"].as_u64().unwrap(),
-                d["payload_len"].as_u64().unwrap(),
+                // What replay sends: the payload there is (a bad UDP length claims more).
+                d["captured_payload_len"].as_u64().unwrap(),
                 d["payload_text"].as_str().unwrap().to_string(),
             )
         })
         .collect();
     let frames: Vec<u64> = client.iter().map(|(f, _, _)| *f).collect();
     assert_eq!(
-        frames,
-        [1, 3, 5, 7],
-        "read shows the client's four messages; frame {MALFORMED_FRAME} is not a datagram"
+        frames, expected,
+        "read's client datagrams with frame {MALFORMED_FRAME} {odd:?}"
     );
 
     // replay's view: the schedule a dry run prints, one JSON object per datagram; those with a

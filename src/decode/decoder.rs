@@ -6,10 +6,15 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use super::checksum::{Checksum, ipv4_header_verdict, udp_checksum_verdict};
 use super::defrag::{DefragLimits, Defragmenter, Fragment, Incomplete};
 use super::link::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, LinkInfo, network_layer};
-use super::{
-    Datagram, Decoded, IpInfo, Layer, LengthField, Limit, Problem, Segment, Skip, TcpFlags,
+use super::tunnel::{
+    self, Carried, GENEVE_PORT, MAX_TUNNEL_DEPTH, PROTO_GRE, PROTO_IPIP, PROTO_IPV6_IN_IP,
+    VXLAN_PORT,
 };
-use crate::frame::Frame;
+use super::{
+    Datagram, Decoded, Defect, IpInfo, Layer, LengthField, Limit, Outer, Problem, Segment, Skip,
+    TcpFlags, Tunnel, TunnelKind,
+};
+use crate::frame::{Frame, LinkType};
 
 const IPV4_MIN_HEADER: usize = 20;
 const IPV6_HEADER: usize = 40;
@@ -43,6 +48,12 @@ pub struct DecodeStats {
     pub malformed: u64,
     /// Frames of a link type udpscope does not decode.
     pub unsupported_link: u64,
+    /// Datagrams shown with a [`Defect`] (a length field promising more than there was).
+    pub defects: u64,
+    /// Datagrams decoded from inside a tunnel (VXLAN, Geneve, GRE, ERSPAN, IP-in-IP).
+    pub tunneled: u64,
+    /// Outer VXLAN/Geneve datagrams whose inner datagram was shown in their place.
+    pub tunnel_carriers: u64,
     /// UDP checksums by verdict.
     pub checksums: ChecksumCounts,
 }
@@ -120,6 +131,9 @@ struct Network<'f> {
     declared: usize,
     /// Fragment offset in bytes and More Fragments, when the packet is a fragment.
     fragment: Option<(u16, bool)>,
+    /// The IP length field promised more than the frame carried (`declared` is then what it
+    /// carried).
+    defect: Option<Defect>,
 }
 
 impl Decoder {
@@ -174,6 +188,8 @@ impl Decoder {
                 self.stats.truncated += u64::from(d.truncated);
                 self.stats.reassembled += u64::from(d.fragments > 1);
                 self.stats.checksums.count(&d.checksum);
+                self.stats.defects += u64::from(d.defect.is_some());
+                self.stats.tunneled += u64::from(d.tunnel.is_some());
             }
             Decoded::Tcp(_) => self.stats.tcp += 1,
             Decoded::FragmentHeld => {}
@@ -192,9 +208,21 @@ impl Decoder {
             Ok(found) => found,
             Err(skip) => return Decoded::Skipped(skip),
         };
-        let parsed = match network.ether_type {
-            ETHERTYPE_IPV4 => ipv4(network.data, frame.is_truncated(), !self.skip_checksums),
-            ETHERTYPE_IPV6 => ipv6(network.data, frame.is_truncated()),
+        self.decode_network(frame, link, network.ether_type, network.data, None)
+    }
+
+    /// Decodes a network-layer packet of `frame`: its own, or one that came out of `carrier`.
+    fn decode_network<'f>(
+        &mut self,
+        frame: &Frame<'f>,
+        link: LinkInfo,
+        ether_type: u16,
+        data: &'f [u8],
+        carrier: Option<Tunnel>,
+    ) -> Decoded<'f> {
+        let parsed = match ether_type {
+            ETHERTYPE_IPV4 => ipv4(data, frame.is_truncated(), !self.skip_checksums),
+            ETHERTYPE_IPV6 => ipv6(data, frame.is_truncated()),
             other => return Decoded::Skipped(Skip::NotIp(other)),
         };
         let net = match parsed {
@@ -203,19 +231,158 @@ impl Decoder {
         };
         if let Some((offset, more)) = net.fragment {
             self.stats.fragments += 1;
-            return self.fragment(frame, link, net, offset, more);
+            return self.fragment(frame, link, net, offset, more, carrier);
         }
         match net.protocol {
             PROTO_UDP => match udp(&net.ip, net.transport, net.declared, !self.skip_checksums) {
-                Ok(parts) => {
-                    let payload = Cow::Borrowed(&net.transport[parts.payload.clone()]);
-                    Decoded::Datagram(parts.into_datagram(frame, link, net.ip, payload, 1))
+                Ok(mut parts) => {
+                    let payload = &net.transport[parts.payload.clone()];
+                    // The only cost of tunnels to other datagrams: this port compare.
+                    if (parts.dst_port == VXLAN_PORT || parts.dst_port == GENEVE_PORT)
+                        && let Some(inner) =
+                            self.udp_tunnel(frame, &link, &net, &parts, payload, carrier)
+                    {
+                        return inner;
+                    }
+                    // The IP header's defect explains the UDP one: it is the one named.
+                    parts.defect = net.defect.or(parts.defect);
+                    Decoded::Datagram(parts.into_datagram(
+                        frame,
+                        link,
+                        net.ip,
+                        Cow::Borrowed(payload),
+                        1,
+                        carrier,
+                    ))
                 }
                 Err(skip) => Decoded::Skipped(skip),
             },
             PROTO_TCP => tcp(frame, &net),
+            PROTO_IPIP | PROTO_IPV6_IN_IP | PROTO_GRE => self.ip_tunnel(frame, link, &net, carrier),
             other => Decoded::Skipped(Skip::NotUdp(other)),
         }
+    }
+
+    /// The datagram inside a VXLAN or Geneve datagram, or `None` when there is none to show
+    /// (not a valid tunnel header, a carrier with a defect, too deep, or an inner packet
+    /// that is no UDP datagram: ARP, TCP, ICMP): the carrier is then shown as itself.
+    fn udp_tunnel<'f>(
+        &mut self,
+        frame: &Frame<'f>,
+        link: &LinkInfo,
+        net: &Network<'f>,
+        parts: &UdpParts,
+        payload: &'f [u8],
+        carrier: Option<Tunnel>,
+    ) -> Option<Decoded<'f>> {
+        let depth = carrier.map_or(0, |t| t.depth) + 1;
+        if depth > MAX_TUNNEL_DEPTH || net.defect.is_some() || parts.defect.is_some() {
+            return None;
+        }
+        let (kind, carried) = if parts.dst_port == VXLAN_PORT {
+            tunnel::vxlan(payload)?
+        } else {
+            tunnel::geneve(payload)?
+        };
+        let tunnel = Tunnel {
+            kind,
+            outer: Outer {
+                src: net.ip.src,
+                dst: net.ip.dst,
+                src_port: Some(parts.src_port),
+                dst_port: Some(parts.dst_port),
+            },
+            depth,
+        };
+        match self.decode_carried(frame, link.clone(), carried, tunnel) {
+            inner @ (Decoded::Datagram(_) | Decoded::FragmentHeld) => {
+                self.stats.tunnel_carriers += 1;
+                Some(inner)
+            }
+            _ => None,
+        }
+    }
+
+    /// The packet inside an IP-in-IP, 6in4 or GRE packet.
+    fn ip_tunnel<'f>(
+        &mut self,
+        frame: &Frame<'f>,
+        link: LinkInfo,
+        net: &Network<'f>,
+        carrier: Option<Tunnel>,
+    ) -> Decoded<'f> {
+        let depth = carrier.map_or(0, |t| t.depth) + 1;
+        if depth > MAX_TUNNEL_DEPTH {
+            let layer = if net.ip.version == 6 {
+                Layer::Ipv6
+            } else {
+                Layer::Ipv4
+            };
+            return Decoded::Skipped(malformed(
+                layer,
+                Problem::TooManyTunnels {
+                    max: MAX_TUNNEL_DEPTH,
+                },
+            ));
+        }
+        let (kind, carried) = match net.protocol {
+            PROTO_IPIP => (
+                TunnelKind::Ip {
+                    outer: net.ip.version,
+                    inner: 4,
+                },
+                Carried::Network {
+                    ether_type: ETHERTYPE_IPV4,
+                    data: net.transport,
+                },
+            ),
+            PROTO_IPV6_IN_IP => (
+                TunnelKind::Ip {
+                    outer: net.ip.version,
+                    inner: 6,
+                },
+                Carried::Network {
+                    ether_type: ETHERTYPE_IPV6,
+                    data: net.transport,
+                },
+            ),
+            _ => match tunnel::gre(net.transport) {
+                Ok(found) => found,
+                Err(skip) => return Decoded::Skipped(skip),
+            },
+        };
+        let outer = Outer {
+            src: net.ip.src,
+            dst: net.ip.dst,
+            src_port: None,
+            dst_port: None,
+        };
+        self.decode_carried(frame, link, carried, Tunnel { kind, outer, depth })
+    }
+
+    /// Decodes what a tunnel carries: an Ethernet frame (its VLAN tags too) or an IP packet.
+    fn decode_carried<'f>(
+        &mut self,
+        frame: &Frame<'f>,
+        link: LinkInfo,
+        carried: Carried<'f>,
+        tunnel: Tunnel,
+    ) -> Decoded<'f> {
+        let (ether_type, data) = match carried {
+            Carried::Network { ether_type, data } => (ether_type, data),
+            Carried::Ethernet(bytes) => {
+                let inner = Frame {
+                    link: LinkType::Ethernet,
+                    data: bytes,
+                    ..*frame
+                };
+                match network_layer(&inner) {
+                    Ok((_, network)) => (network.ether_type, network.data),
+                    Err(skip) => return Decoded::Skipped(skip),
+                }
+            }
+        };
+        self.decode_network(frame, link, ether_type, data, Some(tunnel))
     }
 
     fn fragment<'f>(
@@ -225,6 +392,7 @@ impl Decoder {
         net: Network<'f>,
         offset: u16,
         more: bool,
+        carrier: Option<Tunnel>,
     ) -> Decoded<'f> {
         if net.transport.len() < net.declared {
             return Decoded::Skipped(malformed(
@@ -262,6 +430,7 @@ impl Decoder {
                         whole.ip,
                         Cow::Owned(payload),
                         whole.fragments,
+                        carrier,
                     ))
                 }
                 Err(skip) => Decoded::Skipped(skip),
@@ -325,19 +494,29 @@ fn ipv4(data: &[u8], cut_by_capture: bool, verify: bool) -> Result<Network<'_>, 
             },
         ));
     }
-    if total_len > data.len() && !cut_by_capture {
-        return Err(malformed(
-            Layer::Ipv4,
-            Problem::LengthExceedsData {
-                field: LengthField::Ipv4TotalLength,
-                stated: total_len,
-                available: data.len(),
-            },
-        ));
-    }
     let flags_offset = be16(data, 6);
     let more_fragments = flags_offset & 0x2000 != 0;
     let fragment_offset = (flags_offset & 0x1fff) * 8;
+    let mut defect = None;
+    if total_len > data.len() && !cut_by_capture {
+        // A whole datagram is shown with what there is (as tshark and tcpdump do); a fragment
+        // so short cannot be reassembled.
+        if more_fragments || fragment_offset > 0 {
+            return Err(malformed(
+                Layer::Ipv4,
+                Problem::LengthExceedsData {
+                    field: LengthField::Ipv4TotalLength,
+                    stated: total_len,
+                    available: data.len(),
+                },
+            ));
+        }
+        defect = Some(Defect::IpLengthExceedsFrame {
+            version: 4,
+            stated: total_len,
+            frame: data.len(),
+        });
+    }
     let ip = IpInfo {
         version: 4,
         src: IpAddr::V4(Ipv4Addr::new(data[12], data[13], data[14], data[15])),
@@ -362,9 +541,10 @@ fn ipv4(data: &[u8], cut_by_capture: bool, verify: bool) -> Result<Network<'_>, 
     Ok(Network {
         protocol: data[9],
         transport: &data[header_len..end],
-        declared: total_len - header_len,
+        declared: if defect.is_some() { end } else { total_len } - header_len,
         fragment: (more_fragments || fragment_offset > 0)
             .then_some((fragment_offset, more_fragments)),
+        defect,
         ip,
     })
 }
@@ -390,16 +570,17 @@ fn ipv6(data: &[u8], cut_by_capture: bool) -> Result<Network<'_>, Skip> {
             },
         ));
     }
-    let payload_len = usize::from(be16(data, 4));
+    let stated_payload_len = usize::from(be16(data, 4));
+    let mut payload_len = stated_payload_len;
+    let mut defect = None;
     if IPV6_HEADER + payload_len > data.len() && !cut_by_capture {
-        return Err(malformed(
-            Layer::Ipv6,
-            Problem::LengthExceedsData {
-                field: LengthField::Ipv6PayloadLength,
-                stated: payload_len,
-                available: data.len() - IPV6_HEADER,
-            },
-        ));
+        // Shown with what there is, as for IPv4 (a fragment is refused below).
+        payload_len = data.len() - IPV6_HEADER;
+        defect = Some(Defect::IpLengthExceedsFrame {
+            version: 6,
+            stated: IPV6_HEADER + stated_payload_len,
+            frame: data.len(),
+        });
     }
     let octets = |at: usize| {
         let mut a = [0u8; 16];
@@ -462,6 +643,16 @@ fn ipv6(data: &[u8], cut_by_capture: bool) -> Result<Network<'_>, Skip> {
             return Err(malformed(Layer::Ipv6, Problem::ExtensionHeadersOverrun));
         }
     }
+    if defect.is_some() && fragment.is_some() {
+        return Err(malformed(
+            Layer::Ipv6,
+            Problem::LengthExceedsData {
+                field: LengthField::Ipv6PayloadLength,
+                stated: stated_payload_len,
+                available: data.len() - IPV6_HEADER,
+            },
+        ));
+    }
     let total = IPV6_HEADER + payload_len;
     let end = total.min(data.len());
     let ip = IpInfo {
@@ -476,7 +667,7 @@ fn ipv6(data: &[u8], cut_by_capture: bool) -> Result<Network<'_>, Skip> {
         fragment_offset: fragment.map_or(0, |(offset, _)| offset),
         header_len: offset as u16,
         options_len: (offset - IPV6_HEADER) as u16,
-        total_len: total.min(usize::from(u16::MAX)) as u16,
+        total_len: (IPV6_HEADER + stated_payload_len).min(usize::from(u16::MAX)) as u16,
         header_checksum: Checksum::Absent,
     };
     Ok(Network {
@@ -484,6 +675,7 @@ fn ipv6(data: &[u8], cut_by_capture: bool) -> Result<Network<'_>, Skip> {
         transport: &data[offset.min(end)..end],
         declared: total.saturating_sub(offset),
         fragment,
+        defect,
         ip,
     })
 }
@@ -496,6 +688,7 @@ struct UdpParts {
     checksum: Checksum,
     payload: std::ops::Range<usize>,
     truncated: bool,
+    defect: Option<Defect>,
 }
 
 impl UdpParts {
@@ -506,6 +699,7 @@ impl UdpParts {
         ip: IpInfo,
         payload: Cow<'f, [u8]>,
         fragments: u16,
+        tunnel: Option<Tunnel>,
     ) -> Datagram<'f> {
         Datagram {
             ts_ns: frame.ts_ns,
@@ -521,6 +715,8 @@ impl UdpParts {
             payload,
             fragments,
             truncated: self.truncated,
+            defect: self.defect,
+            tunnel,
         }
     }
 }
@@ -554,16 +750,12 @@ fn udp(ip: &IpInfo, transport: &[u8], declared: usize, verify: bool) -> Result<U
             },
         ));
     }
-    if length > declared {
-        return Err(malformed(
-            Layer::Udp,
-            Problem::LengthExceedsData {
-                field: LengthField::UdpLength,
-                stated: length,
-                available: declared,
-            },
-        ));
-    }
+    // A length beyond the IP payload is shown with the payload there is, flagged, as tcpdump
+    // ("bad length") and tshark ("Bad length value") do; its checksum cannot be verified.
+    let defect = (length > declared).then_some(Defect::UdpLengthExceedsIpPayload {
+        udp: udp_length,
+        ip_payload: declared,
+    });
     let end = length.min(transport.len());
     let complete = transport.len() >= length;
     let payload = &transport[UDP_HEADER..end];
@@ -577,7 +769,8 @@ fn udp(ip: &IpInfo, transport: &[u8], declared: usize, verify: bool) -> Result<U
             Checksum::Unverifiable
         },
         payload: UDP_HEADER..end,
-        truncated: !complete,
+        truncated: transport.len() < length.min(declared),
+        defect,
     })
 }
 
@@ -688,21 +881,68 @@ mod tests {
     }
 
     #[test]
-    fn a_udp_length_beyond_the_ip_payload_names_the_udp_length_field() {
+    fn a_udp_length_beyond_the_ip_payload_is_shown_with_the_defect() {
         let mut frame = ipv4_udp(2, b"x");
         // UDP length field: Ethernet 14 + IPv4 20 + 4.
         frame[38..40].copy_from_slice(&900u16.to_be_bytes());
+        let d = datagram_of(&frame);
+        assert_eq!((d.src_port, d.dst_port, d.udp_length), (5000, 6999, 900));
+        assert_eq!(&*d.payload, b"x");
+        assert!(!d.truncated);
+        assert_eq!(d.checksum, Checksum::Unverifiable);
         assert_eq!(
-            skip_of(LinkType::Ethernet, &frame),
-            Skip::Malformed {
-                layer: Layer::Udp,
-                problem: Problem::LengthExceedsData {
-                    field: LengthField::UdpLength,
-                    stated: 900,
-                    available: 9,
-                },
-            }
+            d.defect,
+            Some(Defect::UdpLengthExceedsIpPayload {
+                udp: 900,
+                ip_payload: 9
+            })
         );
+    }
+
+    #[test]
+    fn an_ip_total_length_beyond_a_whole_frame_is_shown_with_the_defect() {
+        let mut frame = ipv4_udp(3, b"hello");
+        // IPv4 total length 200 (the frame holds 33 bytes of IP), UDP length 180.
+        frame[16..18].copy_from_slice(&200u16.to_be_bytes());
+        frame[38..40].copy_from_slice(&180u16.to_be_bytes());
+        let d = datagram_of(&frame);
+        assert_eq!(&*d.payload, b"hello");
+        assert_eq!(d.ip.total_len, 200);
+        assert_eq!(
+            d.defect,
+            Some(Defect::IpLengthExceedsFrame {
+                version: 4,
+                stated: 200,
+                frame: 33
+            })
+        );
+        // Cut by the capture instead: a truncated datagram, no defect.
+        let cut = Frame {
+            link: LinkType::Ethernet,
+            ts_ns: 1,
+            orig_len: 214,
+            data: &frame,
+            index: 1,
+        };
+        let Decoded::Datagram(d) = Decoder::new().decode(&cut) else {
+            panic!("a truncated datagram");
+        };
+        assert!(d.truncated);
+        assert_eq!(d.defect, None);
+    }
+
+    fn datagram_of(bytes: &[u8]) -> Datagram<'_> {
+        let frame = Frame {
+            link: LinkType::Ethernet,
+            ts_ns: 1,
+            orig_len: bytes.len() as u32,
+            data: bytes,
+            index: 1,
+        };
+        match Decoder::new().decode(&frame) {
+            Decoded::Datagram(d) => d,
+            other => panic!("not a datagram: {other:?}"),
+        }
     }
 
     #[test]

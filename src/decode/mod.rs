@@ -1,12 +1,15 @@
-//! Turns frames into UDP datagrams: link layer → IPv4/IPv6 → UDP, with checksum verdicts and
-//! fragment reassembly. Zero-copy: a [`Datagram`] borrows the frame's bytes unless it had to
-//! be reassembled from fragments.
+//! Turns frames into UDP datagrams: link layer → IPv4/IPv6 → UDP, with checksum verdicts,
+//! fragment reassembly, tunnels opened (VXLAN, Geneve, GRE, ERSPAN, IP-in-IP: the inner
+//! datagram, its [`Tunnel`] named) and bad lengths kept as a [`Defect`]. Zero-copy: a
+//! [`Datagram`] borrows the frame's bytes unless it had to be reassembled from fragments.
 
 mod checksum;
 mod decoder;
+mod defect;
 mod defrag;
 mod link;
 mod skip;
+mod tunnel;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -14,9 +17,14 @@ use std::net::{IpAddr, SocketAddr};
 
 pub use checksum::{Checksum, ipv4_header_verdict, udp_checksum_verdict};
 pub use decoder::{ChecksumCounts, DecodeStats, Decoder};
+pub use defect::Defect;
 pub use defrag::{DefragLimits, GiveUp, Incomplete};
 pub use link::{ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, LinkInfo, Network, network_layer};
 pub use skip::{Layer, LengthField, Limit, Problem, Skip};
+pub use tunnel::{
+    ErspanVersion, GENEVE_PORT, MAX_TUNNEL_DEPTH, Outer, PROTO_GRE, PROTO_IPIP, PROTO_IPV6_IN_IP,
+    Tunnel, TunnelKind, VXLAN_PORT,
+};
 
 /// What one frame turned out to be.
 #[derive(Debug)]
@@ -103,6 +111,11 @@ pub struct Datagram<'a> {
     pub fragments: u16,
     /// True when the capture did not keep the whole payload.
     pub truncated: bool,
+    /// A length field that promises more than the packet holds, shown rather than dropped.
+    pub defect: Option<Defect>,
+    /// The tunnel that carried this datagram (VXLAN, Geneve, GRE, ERSPAN, IP-in-IP); `ip`,
+    /// the ports and the payload are then the inner datagram's.
+    pub tunnel: Option<Tunnel>,
 }
 
 impl Datagram<'_> {

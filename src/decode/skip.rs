@@ -63,6 +63,10 @@ pub enum Layer {
     Udp,
     /// TCP header.
     Tcp,
+    /// GRE header.
+    Gre,
+    /// ERSPAN header (after GRE).
+    Erspan,
 }
 
 impl Layer {
@@ -80,6 +84,8 @@ impl Layer {
             Layer::IpFragment => "ip fragment",
             Layer::Udp => "udp",
             Layer::Tcp => "tcp",
+            Layer::Gre => "gre",
+            Layer::Erspan => "erspan",
         }
     }
 }
@@ -177,6 +183,11 @@ pub enum Problem {
     },
     /// A fragmented TCP segment (udpscope reassembles only UDP).
     FragmentedTcp,
+    /// More tunnels inside tunnels than the decoder opens.
+    TooManyTunnels {
+        /// Tunnels the decoder opens.
+        max: u8,
+    },
 }
 
 /// IPv6 Fragment extension header's protocol number.
@@ -265,6 +276,7 @@ impl fmt::Display for Problem {
                 "capture kept {kept} of the fragment's {length} bytes; cannot reassemble"
             ),
             Problem::FragmentedTcp => f.write_str("fragmented TCP segment (not reassembled)"),
+            Problem::TooManyTunnels { max } => write!(f, "more than {max} nested tunnels"),
         }
     }
 }

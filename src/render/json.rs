@@ -103,6 +103,12 @@ pub fn summary(out: &mut dyn Write, analysis: &Analysis, stats: &DecodeStats) ->
                 "reassembled": stats.reassembled,
                 "fragments": stats.fragments,
                 "incomplete": analysis.incomplete_total,
+                "defects": stats.defects,
+                "tunneled": stats.tunneled,
+                "tunnel_carriers": stats.tunnel_carriers,
+                "defects": stats.defects,
+                "tunneled": stats.tunneled,
+                "tunnel_carriers": stats.tunnel_carriers,
                 "checksums": {
                     "valid": valid,
                     "absent": absent,

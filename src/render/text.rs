@@ -144,6 +144,21 @@ fn write_decoding(
             )
         ),
     )?;
+    // Only when there are any, so that other captures' reports keep their lines.
+    if stats.defects + stats.tunneled > 0 {
+        say(
+            out,
+            "  ",
+            "    ",
+            &format!(
+                "{} shown with a bad length (a length field promising more than there was), \
+                 {} from inside tunnels ({} VXLAN/Geneve carriers shown as their inner datagram)",
+                count(stats.defects),
+                count(stats.tunneled),
+                count(stats.tunnel_carriers)
+            ),
+        )?;
+    }
     for incomplete in &analysis.incomplete {
         say(
             out,
@@ -224,6 +239,14 @@ fn write_decoding(
             "unverifiable: the capture cut the datagram (snapshot length), so the sum \
              cannot be computed",
         )?;
+        if stats.defects > 0 {
+            say(
+                out,
+                "    ",
+                "    ",
+                "or a length field promised more bytes than the packet held (bad length)",
+            )?;
+        }
     }
     if absent > 0 {
         say(

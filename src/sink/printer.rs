@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::net::IpAddr;
 
-use crate::decode::{Checksum, Datagram};
+use crate::decode::{Checksum, Datagram, Tunnel, TunnelKind};
 use crate::error::{Error, Result};
 use crate::sink::line::{Clock, Line};
 use crate::text::{self, plain_ascii};
@@ -141,6 +141,10 @@ impl<W: Write> Printer<W> {
         head.clear();
         head.time_with(d.ts_ns, &mut self.clock);
         head.push(b' ');
+        if let Some(tunnel) = &d.tunnel {
+            // `vxlan vni 100: 10.0.0.1:5000 > ...`: the inner datagram, its tunnel named first.
+            let _ = write!(head, "{}: ", tunnel.kind);
+        }
         if color {
             head.bytes(b"\x1b[36m");
         }
@@ -195,6 +199,9 @@ impl<W: Write> Printer<W> {
             head.push(b'/');
             head.decimal(d.wire_payload_len() as u64);
         }
+        if let Some(defect) = &d.defect {
+            let _ = write!(head, " {defect}");
+        }
         head.push(b' ');
         let out = &mut self.line;
         out.extend_from_slice(head.as_bytes());
@@ -231,6 +238,20 @@ fn verbose_lines(out: &mut Vec<u8>, d: &Datagram<'_>) {
         let _ = write!(out, " vlan {vlan}");
     }
     out.push(b'\n');
+    if let Some(t) = &d.tunnel {
+        let _ = write!(out, "    tunnel {} outer {}", t.kind, t.outer.src);
+        if let Some(port) = t.outer.src_port {
+            let _ = write!(out, ":{port}");
+        }
+        let _ = write!(out, " > {}", t.outer.dst);
+        if let Some(port) = t.outer.dst_port {
+            let _ = write!(out, ":{port}");
+        }
+        let _ = writeln!(out, " depth={}", t.depth);
+    }
+    if let Some(defect) = &d.defect {
+        let _ = writeln!(out, "    defect: {defect}");
+    }
     let ip = &d.ip;
     let _ = writeln!(
         out,
@@ -309,6 +330,14 @@ fn json_line(out: &mut Vec<u8>, head: &mut Line, d: &Datagram<'_>) {
     field(head, b",\"captured_payload_len\":", d.payload.len() as u64);
     field(head, b",\"frame\":", d.frame_index);
     field(head, b",\"ip_version\":", d.ip.version.into());
+    // Present only when there is one, like `checksum_found`: other datagrams' lines keep their
+    // keys (and the golden files their bytes).
+    if let Some(defect) = &d.defect {
+        let _ = write!(head, ",\"defect\":\"{defect}\"");
+    }
+    if let Some(tunnel) = &d.tunnel {
+        json_tunnel(head, tunnel);
+    }
     out.extend_from_slice(head.as_bytes());
     out.extend_from_slice(b",\"payload_hex\":\"");
     write_hex(out, &d.payload);
@@ -321,6 +350,47 @@ fn json_line(out: &mut Vec<u8>, head: &mut Line, d: &Datagram<'_>) {
         text::json_string_into(out, &String::from_utf8_lossy(&d.payload));
     }
     out.extend_from_slice(b"}\n");
+}
+
+/// `,"tunnel":{"type":"vxlan","vni":100,"outer":{...},"depth":1}`.
+fn json_tunnel(head: &mut Line, t: &Tunnel) {
+    head.bytes(b",\"tunnel\":{\"type\":\"");
+    head.bytes(t.kind.name().as_bytes());
+    head.push(b'"');
+    match t.kind {
+        TunnelKind::Vxlan { vni } | TunnelKind::Geneve { vni } => {
+            head.bytes(b",\"vni\":");
+            head.decimal(vni.into());
+        }
+        TunnelKind::Gre { key: Some(key) } => {
+            head.bytes(b",\"key\":");
+            head.decimal(key.into());
+        }
+        TunnelKind::Erspan { version, session } => {
+            head.bytes(b",\"erspan_version\":\"");
+            head.bytes(version.name().as_bytes());
+            head.push(b'"');
+            if let Some(session) = session {
+                head.bytes(b",\"session\":");
+                head.decimal(session.into());
+            }
+        }
+        TunnelKind::Gre { key: None } | TunnelKind::Ip { .. } => {}
+    }
+    head.bytes(b",\"outer\":{\"src_ip\":\"");
+    json_ip(head, t.outer.src);
+    head.bytes(b"\",\"dst_ip\":\"");
+    json_ip(head, t.outer.dst);
+    head.push(b'"');
+    if let (Some(src), Some(dst)) = (t.outer.src_port, t.outer.dst_port) {
+        head.bytes(b",\"src_port\":");
+        head.decimal(src.into());
+        head.bytes(b",\"dst_port\":");
+        head.decimal(dst.into());
+    }
+    head.bytes(b"},\"depth\":");
+    head.decimal(t.depth.into());
+    head.push(b'}');
 }
 
 /// An address inside a JSON string: IPv6 without brackets.

@@ -54,5 +54,7 @@ pub fn udp<'a>(
         payload,
         fragments: 1,
         truncated: false,
+        defect: None,
+        tunnel: None,
     }
 }
