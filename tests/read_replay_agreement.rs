@@ -192,7 +192,10 @@ fn a_udp_length_beyond_the_ip_payload_is_a_datagram_for_read_and_replay_alike() 
     let file = capture_with_a_malformed_frame_8(dir.path(), Odd::UdpLengthBeyondIp);
     let read = udpscope(&["read".as_ref(), file.as_os_str()]);
     let text = String::from_utf8_lossy(&read.stdout);
-    let flagged: Vec<&str> = text.lines().filter(|l| l.contains("bad length")).collect();
+    let flagged: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" udp ") && l.contains("bad length: "))
+        .collect();
     assert_eq!(flagged.len(), 1, "{text}");
     assert!(flagged[0].contains("\"encore\""), "{text}");
 }
