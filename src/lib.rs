@@ -52,6 +52,8 @@
 //! - [`pipeline`]: wires source → decode → filter → sinks for one run.
 //! - [`capture`]: live capture on an AF_PACKET socket with a TPACKET_V3 ring and BPF filter.
 //! - [`replay`]: re-sending captured datagrams with timing control.
+//! - [`relay`]: a NAT-like UDP relay that loses, duplicates, delays and reorders datagrams
+//!   reproducibly (from a seed), and logs each one's fate.
 //! - [`chat`]: the lab's UDP server and client.
 //! - [`demo`]: the whole lab in one process, on an isolated network.
 //! - [`shutdown`]: the one flag that tells long-running loops to stop.
@@ -68,6 +70,7 @@ pub mod error;
 pub mod filter;
 pub mod frame;
 pub mod pipeline;
+pub mod relay;
 pub mod replay;
 pub mod shutdown;
 pub mod sink;
