@@ -13,19 +13,19 @@ use crate::cli::{RelayArgs, RelayDirection};
 /// Relays until SIGINT/SIGTERM, then prints the per-direction summary on stderr; exit 0
 /// (1 when the log could not be written to the end).
 pub fn relay(args: RelayArgs) -> Result<ExitCode, Error> {
-    if let Some(burst) = args.loss_burst {
-        if !(burst.is_finite() && burst >= 1.0) {
-            return Err(Error::Usage(format!(
-                "--loss-burst must be a mean burst length of 1 or more, not {burst}"
-            )));
-        }
+    if let Some(burst) = args.loss_burst
+        && !(burst.is_finite() && burst >= 1.0)
+    {
+        return Err(Error::Usage(format!(
+            "--loss-burst must be a mean burst length of 1 or more, not {burst}"
+        )));
     }
-    if let Some(rate) = args.rate {
-        if !(rate.is_finite() && rate > 0.0) {
-            return Err(Error::Usage(format!(
-                "--rate must be a positive number of datagrams per second, not {rate}"
-            )));
-        }
+    if let Some(rate) = args.rate
+        && !(rate.is_finite() && rate > 0.0)
+    {
+        return Err(Error::Usage(format!(
+            "--rate must be a positive number of datagrams per second, not {rate}"
+        )));
     }
     let seed = args.seed.unwrap_or_else(relay::random_seed);
     let config = RelayConfig {

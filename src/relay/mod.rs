@@ -189,6 +189,10 @@ struct Out<'a> {
     origin: Origin,
 }
 
+/// One datagram for [`batch::send_batch_to`]: its bytes and destination (`None`: the
+/// connected peer).
+type Outgoing<'a> = (&'a [u8], Option<SocketAddr>);
+
 /// The relay's state between wakes.
 struct Relay<W: Write> {
     config: RelayConfig,
@@ -495,15 +499,15 @@ impl<W: Write> Relay<W> {
         for delay in decision.delays() {
             let due = now + *delay;
             latest = latest.max(due);
-            if decision.reordered {
-                if let Some(c) = slot.and_then(|s| self.clients.get_mut(s)) {
-                    c.held[direction.slot()].push(Held {
-                        fate,
-                        due,
-                        bytes: Rc::clone(&shared),
-                    });
-                    continue;
-                }
+            if decision.reordered
+                && let Some(c) = slot.and_then(|s| self.clients.get_mut(s))
+            {
+                c.held[direction.slot()].push(Held {
+                    fate,
+                    due,
+                    bytes: Rc::clone(&shared),
+                });
+                continue;
             }
             self.push(
                 due,
@@ -593,10 +597,8 @@ impl<W: Write> Relay<W> {
                     client,
                 } => {
                     let still_held = matches!(self.fates.get(fate), Some(Some(f)) if f.held);
-                    if still_held {
-                        if let Some(&slot) = self.by_addr.get(&client) {
-                            self.release_held(slot, direction, entry.due);
-                        }
+                    if still_held && let Some(&slot) = self.by_addr.get(&client) {
+                        self.release_held(slot, direction, entry.due);
                     }
                 }
                 Timer::Copy {
@@ -703,20 +705,20 @@ impl<W: Write> Relay<W> {
                     })
                     .count();
             let run = &out[start..end];
-            let (socket, messages): (Option<&UdpSocket>, Vec<(&[u8], Option<SocketAddr>)>) =
-                match first.direction {
-                    Direction::Up => (
-                        self.by_addr
-                            .get(&first.client)
-                            .and_then(|&s| self.clients.get(s))
-                            .map(|c| &c.upstream),
-                        run.iter().map(|o| (o.bytes, None)).collect(),
-                    ),
-                    Direction::Down => (
-                        Some(&self.listen),
-                        run.iter().map(|o| (o.bytes, Some(o.client))).collect(),
-                    ),
-                };
+            let (socket, messages): (Option<&UdpSocket>, Vec<Outgoing<'_>>) = match first.direction
+            {
+                Direction::Up => (
+                    self.by_addr
+                        .get(&first.client)
+                        .and_then(|&s| self.clients.get(s))
+                        .map(|c| &c.upstream),
+                    run.iter().map(|o| (o.bytes, None)).collect(),
+                ),
+                Direction::Down => (
+                    Some(&self.listen),
+                    run.iter().map(|o| (o.bytes, Some(o.client))).collect(),
+                ),
+            };
             if let Some(socket) = socket {
                 let (sent, refused) = send_all(socket, &messages, &mut results[start..end]);
                 // ECONNREFUSED on an upstream socket: the destination said nobody listens.
@@ -799,20 +801,20 @@ impl<W: Write> Relay<W> {
 
     fn write_record(&mut self, record: &log::Record) {
         self.stats.direction_mut(record.direction).count(record);
-        if let Some(out) = &mut self.log {
-            if let Err(e) = record.write_json(out) {
-                self.stats.log_error = Some(e.to_string());
-                self.log = None;
-            }
+        if let Some(out) = &mut self.log
+            && let Err(e) = record.write_json(out)
+        {
+            self.stats.log_error = Some(e.to_string());
+            self.log = None;
         }
     }
 
     fn flush_log(&mut self) {
-        if let Some(out) = &mut self.log {
-            if let Err(e) = out.flush() {
-                self.stats.log_error = Some(e.to_string());
-                self.log = None;
-            }
+        if let Some(out) = &mut self.log
+            && let Err(e) = out.flush()
+        {
+            self.stats.log_error = Some(e.to_string());
+            self.log = None;
         }
     }
 
@@ -853,11 +855,7 @@ impl<W: Write> Relay<W> {
 /// Sends every message, retrying past partial batches; an ECONNREFUSED (the kernel reports a
 /// pending ICMP error instead of sending) is counted and the message tried once more, any
 /// other error loses that message only. Returns (sent, refusals).
-fn send_all(
-    socket: &UdpSocket,
-    messages: &[(&[u8], Option<SocketAddr>)],
-    results: &mut [bool],
-) -> (u64, u64) {
+fn send_all(socket: &UdpSocket, messages: &[Outgoing<'_>], results: &mut [bool]) -> (u64, u64) {
     let (mut i, mut sent, mut refused, mut retried) = (0, 0u64, 0u64, false);
     // Each pass sends at least one message or moves past one: bounded by 2 × len passes.
     while i < messages.len() {
