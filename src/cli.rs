@@ -44,8 +44,7 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Play the whole lab (capture, server, client) in one command.
     Demo(DemoArgs),
-    /// Relay UDP to a server, losing, duplicating, delaying and reordering datagrams
-    /// reproducibly (from a seed).
+    /// Relay datagrams to a server, impaired reproducibly (loss, delay, reorder).
     Relay(RelayArgs),
     /// Print shell completions for SHELL.
     Completions {
