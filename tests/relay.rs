@@ -53,6 +53,12 @@ impl Running {
     }
 }
 
+/// Complete records in a running relay's log so far.
+fn records(relay: &Running) -> usize {
+    let text = std::fs::read(relay.log.path()).unwrap_or_default();
+    text.iter().filter(|b| **b == b'\n').count()
+}
+
 fn impairment(loss: &str, duplicate: &str, reorder: &str, delay: &str, jitter: &str) -> Impairment {
     Impairment {
         loss: parse_percent(loss).unwrap(),
@@ -146,7 +152,7 @@ fn counts(json: &str) -> HashMap<String, u64> {
 
 #[test]
 fn counts_and_copies_at_the_receivers_equal_the_log_in_both_directions() {
-    let mut server = python(PY_SERVER, &["1.5".into()]);
+    let mut server = python(PY_SERVER, &["2".into()]);
     let port: u16 = line(&mut server).trim().parse().unwrap();
     let mut config = RelayConfig::new(([127, 0, 0, 1], port).into(), 1234);
     config.impairment = impairment("10%", "10%", "10%", "1ms", "1ms");
@@ -155,7 +161,7 @@ fn counts_and_copies_at_the_receivers_equal_the_log_in_both_directions() {
     let n = 2000;
     let mut client = python(
         PY_CLIENT,
-        &[relay.addr.port().to_string(), n.to_string(), "1.5".into()],
+        &[relay.addr.port().to_string(), n.to_string(), "2".into()],
     );
     let at_client = counts(&line(&mut client));
     let at_server = counts(&line(&mut server));
@@ -185,7 +191,7 @@ fn counts_and_copies_at_the_receivers_equal_the_log_in_both_directions() {
 }
 
 /// A Python receiver with an 8 MiB receive buffer (forced when root: the default holds a few
-/// hundred datagrams): prints its port, then, once idle for a second, how many it got.
+/// hundred datagrams): prints its port, then, when `done!` arrives, how many others it got.
 const PY_SINK: &str = r#"
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -195,17 +201,13 @@ except OSError:
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1], flush=True)
-s.settimeout(15)
+s.settimeout(20)
 n = 0
 try:
-    s.recv(65536)
-    n = 1
-    s.settimeout(1)
-    while True:
-        s.recv(65536)
+    while s.recv(65536) != b"done!":
         n += 1
 except socket.timeout:
-    pass
+    n = -1
 print(n, flush=True)
 "#;
 
@@ -227,9 +229,28 @@ fn blast_up(config: RelayConfig, n: u32) -> (RelayStats, Vec<serde_json::Value>,
             thread::sleep(Duration::from_millis(1));
         }
     }
+    // Every record is written once its copies were handed to the kernel, and on loopback a
+    // datagram is in the receiver's queue when `send` returns: once the log holds all n, the
+    // marker sent straight to the sink arrives after everything the relay forwarded.
+    let start = Instant::now();
+    while records(&relay) < n as usize {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the relay logged {} of {n}",
+            records(&relay)
+        );
+        thread::sleep(Duration::from_millis(10)); // polling a condition, with a deadline
+    }
+    sender.send_to(b"done!", ("127.0.0.1", port)).unwrap();
     let got: u64 = line(&mut sink).trim().parse().unwrap();
     let _ = sink.wait();
     let (stats, log) = relay.stop();
+    assert_eq!(stats.up.received, u64::from(n), "{stats:?}");
+    assert_eq!(
+        log.len() as u64,
+        stats.up.received + stats.down.received,
+        "{stats:?}"
+    );
     (stats, log, got)
 }
 
@@ -476,4 +497,85 @@ fn a_flood_of_hostile_datagrams_leaves_it_alive_and_forwarding() {
     );
     assert!(log.iter().any(|r| r["len"] == udpscope::MAX_UDP_PAYLOAD as u64 && r["copies"].as_u64() > Some(0)));
     assert_eq!(stats.clients, 9);
+}
+
+#[test]
+fn the_rate_queue_drains_at_its_rate_and_drops_when_full() {
+    let mut config = RelayConfig::new(([127, 0, 0, 1], 9).into(), 8);
+    config.rate = Some(2000.0);
+    config.directions = Directions::Up;
+    // 3,000 datagrams in ~60 ms against 2,000/s: the queue of 1,000 fills and drops.
+    let (stats, log, got) = blast_up(config, 3000);
+    assert!(stats.up.rate_dropped > 500, "{stats:?}");
+    let rate_lost = log.iter().filter(|r| r["lost_to"] == "rate").count() as u64;
+    assert_eq!(rate_lost, stats.up.rate_dropped);
+    assert_eq!(
+        got, stats.up.forwarded,
+        "the receiver got what the log says"
+    );
+    // The last copy left no earlier than its place in the queue allows.
+    let last = log
+        .iter()
+        .filter(|r| r["copies"] == 1)
+        .map(|r| r["t_us"].as_u64().unwrap() + r["delays_us"][0].as_u64().unwrap())
+        .max()
+        .unwrap();
+    let first = log
+        .iter()
+        .map(|r| r["t_us"].as_u64().unwrap())
+        .min()
+        .unwrap();
+    let span = (stats.up.forwarded - 1) as f64 / 2000.0;
+    assert!(
+        (last - first) as f64 / 1e6 >= span * 0.95,
+        "{last} - {first} for {span} s"
+    );
+}
+
+#[test]
+fn a_reordered_datagram_arrives_after_a_later_one_of_its_flow() {
+    let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+    receiver
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut config = RelayConfig::new(receiver.local_addr().unwrap(), 21);
+    config.impairment.reorder = parse_percent("20%").unwrap();
+    let relay = start(config);
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let n = 200u32;
+    let mut order = Vec::new();
+    let mut buf = [0u8; 16];
+    for i in 0..n {
+        sender.send_to(&i.to_be_bytes(), relay.addr).unwrap();
+        // Pacing, not synchronisation: a later datagram comes well within the 1 s hold.
+        thread::sleep(Duration::from_millis(1));
+    }
+    // The receive timeout (500 ms) outlasts the hold (1 s) only with the last datagrams held;
+    // wait for all of them, bounded.
+    let start = Instant::now();
+    while order.len() < n as usize && start.elapsed() < DEADLINE {
+        if let Ok(len) = receiver.recv(&mut buf)
+            && len == 4
+        {
+            order.push(u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]));
+        }
+    }
+    let (stats, log) = relay.stop();
+    assert_eq!(order.len(), n as usize, "reordering loses nothing");
+    let position: HashMap<u32, usize> = order.iter().enumerate().map(|(p, i)| (*i, p)).collect();
+    let held: Vec<u32> = log
+        .iter()
+        .filter(|r| r["reordered"] == true)
+        .map(|r| r["index"].as_u64().unwrap() as u32)
+        .collect();
+    assert!(held.len() > 10 && held.len() as u64 == stats.up.reordered);
+    let last_not_held = (0..n).rev().find(|i| !held.contains(i)).unwrap();
+    for i in held.iter().filter(|i| **i < last_not_held) {
+        // Held back until a later datagram was sent: some later index arrived before it.
+        let overtaken = (i + 1..n).any(|j| position[&j] < position[i]);
+        assert!(
+            overtaken,
+            "datagram {i} was held but nothing overtook it: {order:?}"
+        );
+    }
 }
