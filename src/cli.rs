@@ -44,6 +44,8 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Play the whole lab (capture, server, client) in one command.
     Demo(DemoArgs),
+    /// Relay datagrams to a server, impaired reproducibly (loss, delay, reorder).
+    Relay(RelayArgs),
     /// Print shell completions for SHELL.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -320,4 +322,59 @@ pub struct DemoArgs {
     /// JSON Lines instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--direction` of `udpscope relay`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RelayDirection {
+    /// Both ways.
+    Both,
+    /// Only toward --to.
+    Up,
+    /// Only back to the clients.
+    Down,
+}
+
+/// `udpscope relay`
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  udpscope relay --listen 127.0.0.1:7000 --to 127.0.0.1:6999 --loss 20% --seed 1\n  udpscope relay --listen 127.0.0.1:7000 --to 127.0.0.1:6999 --delay 20ms --jitter 5ms --reorder 10% --log relay.jsonl\n\nEvery decision is a function of the seed, the direction and the datagram's index in that\ndirection: the same seed and the same datagrams give the same losses, copies and delays\nwhatever the timing (except --rate, whose queue depends on arrival times)."
+)]
+pub struct RelayArgs {
+    /// Address to receive clients' datagrams on.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Where to send them (the server); its answers go back to the client they belong to.
+    #[arg(long, value_name = "ADDR")]
+    pub to: SocketAddr,
+    /// Lose P of the datagrams (independently, or in bursts with --loss-burst).
+    #[arg(long, value_name = "P%", value_parser = udpscope::relay::units::parse_percent)]
+    pub loss: Option<udpscope::relay::Probability>,
+    /// Losses come in bursts of mean length N (a Gilbert-Elliott model), at the --loss average.
+    #[arg(long, value_name = "N", requires = "loss")]
+    pub loss_burst: Option<f64>,
+    /// Send P of the datagrams twice.
+    #[arg(long, value_name = "P%", value_parser = udpscope::relay::units::parse_percent)]
+    pub duplicate: Option<udpscope::relay::Probability>,
+    /// Hold P of the datagrams back behind a later one of their flow.
+    #[arg(long, value_name = "P%", value_parser = udpscope::relay::units::parse_percent)]
+    pub reorder: Option<udpscope::relay::Probability>,
+    /// Delay every datagram by D (500us, 20ms, 1s).
+    #[arg(long, value_name = "D", value_parser = udpscope::relay::units::parse_duration)]
+    pub delay: Option<std::time::Duration>,
+    /// Vary each delay by up to ±D, uniformly.
+    #[arg(long, value_name = "D", value_parser = udpscope::relay::units::parse_duration)]
+    pub jitter: Option<std::time::Duration>,
+    /// Drain each impaired direction at PPS datagrams per second (a queue of 1,000 that drops when full).
+    #[arg(long, value_name = "PPS")]
+    pub rate: Option<f64>,
+    /// Which directions the impairments apply to.
+    #[arg(long, value_enum, default_value_t = RelayDirection::Both)]
+    pub direction: RelayDirection,
+    /// Seed of every decision (default: a random one, printed).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Write one JSON line per datagram received: direction, index, len, copies, delays_us...
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
 }

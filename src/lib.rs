@@ -44,8 +44,9 @@
 //!
 //! `unsafe` is denied crate-wide except in one module, `sys`, which holds every kernel call
 //! std does not wrap: the AF_PACKET socket, its options and the TPACKET_V3 ring, interface
-//! ioctls, network namespaces, the user switch of `capture -Z`, and replay's batched
-//! `sendmmsg` with UDP GSO and the reply queue's size. Capture, replay, demo and privileges
+//! ioctls, network namespaces, the user switch of `capture -Z`, replay's batched
+//! `sendmmsg` with UDP GSO and the reply queue's size, and the relay's batched `recvmmsg` and
+//! `sendmmsg`. Capture, replay, demo and privileges
 //! call its safe functions; every block in it says why it is sound in a `// SAFETY:` comment.
 //!
 //! # Modules
@@ -63,6 +64,8 @@
 //! - [`pipeline`]: the one frame loop: source → decode → filter → sinks for one run.
 //! - [`capture`]: live capture on an AF_PACKET socket with a TPACKET_V3 ring and BPF filter.
 //! - [`replay`]: re-sending captured datagrams with timing control.
+//! - [`relay`]: a NAT-like UDP relay that loses, duplicates, delays and reorders datagrams
+//!   reproducibly (from a seed), and logs each one's fate.
 //! - [`chat`]: the lab's UDP server and client.
 //! - [`demo`]: the whole lab in one process, on an isolated network.
 //! - [`shutdown`]: the one flag that tells long-running loops to stop.
@@ -82,6 +85,7 @@ pub mod error;
 pub mod filter;
 pub mod frame;
 pub mod pipeline;
+pub mod relay;
 pub mod render;
 pub mod replay;
 pub mod shutdown;

@@ -127,6 +127,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Read(args) => commands::read(args),
         Command::Replay(args) => commands::replay(args),
         Command::Demo(args) => commands::demo(args),
+        Command::Relay(args) => commands::relay(args),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             // Into memory first: clap_complete panics when its writer fails (`| head`).

@@ -6,6 +6,7 @@ mod chat;
 mod demo;
 mod man;
 mod read;
+mod relay;
 mod replay;
 
 pub use capture::{capture, interfaces};
@@ -13,4 +14,5 @@ pub use chat::{client, server};
 pub use demo::demo;
 pub use man::man;
 pub use read::read;
+pub use relay::relay;
 pub use replay::replay;

@@ -9,12 +9,15 @@
 //! - [`interface`]: interface ioctls (hardware type, bringing a link up).
 //! - [`namespace`]: entering a new or a named network namespace.
 //! - [`user`]: the user database and the credential switch of `capture -Z`.
+//! - [`batch`]: the relay's `recvmmsg`/`sendmmsg` with addresses, `ppoll` over many sockets,
+//!   and the send buffer's size.
 //! - [`udp`]: batched `sendmmsg` with UDP GSO, and the receive buffer's size, for replay.
 //!
 //! Every `unsafe` block carries a `// SAFETY:` comment saying why it is sound; socket options
 //! go through one `unsafe fn` pair whose contract callers here uphold, so no caller outside
 //! hands the kernel a pointer.
 
+pub mod batch;
 pub mod interface;
 pub mod namespace;
 mod option;
