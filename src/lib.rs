@@ -19,8 +19,9 @@
 //! (taken from the pcap header or the interface, never guessed), its kernel timestamp and
 //! its original length. [`decode::Decoder`] turns a frame into a [`decode::Decoded`]: a UDP
 //! [`decode::Datagram`] (borrowing the frame's bytes, owning them only after reassembly),
-//! a TCP segment (kept to contrast UDP with a handshake), or a typed reason the frame is not
-//! a datagram. Per-packet oddities are values, never errors; [`Error`] is for I/O and setup.
+//! a TCP segment (kept to contrast UDP with a handshake), an ICMP/ICMPv6 error quoting a UDP
+//! datagram ([`decode::IcmpError`], selected by the quoted ports and tied by the printer and the
+//! analysis to the datagram that caused it), or a typed reason the frame is not a datagram. Per-packet oddities are values, never errors; [`Error`] is for I/O and setup.
 //!
 //! [`pipeline::Pipeline`] is that chain for one run: `read` feeds it file frames, `capture` and
 //! `demo` feed it ring frames after writing each one to the capture file (so the file holds

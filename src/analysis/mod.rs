@@ -7,10 +7,12 @@
 //! [`MAX_LADDERS`] flows, and the first 40 and last 8 TCP segments on the port. At the end it
 //! writes a text report, a JSON summary or an SVG ladder.
 
+pub mod causes;
 mod conversation;
 mod display;
 mod flows;
 mod ladder;
+pub mod network;
 mod report;
 mod summary;
 mod svg;
@@ -20,11 +22,12 @@ mod worker;
 
 use std::io::{self, Write};
 
-use crate::decode::{Datagram, DecodeStats, ETHERTYPE_ARP, Incomplete, Segment, Skip};
+use crate::decode::{Datagram, DecodeStats, ETHERTYPE_ARP, IcmpError, Incomplete, Segment, Skip};
 
 use conversation::Conversation;
 use flows::{FlowTable, Observation};
 use ladder::Ladder;
+use network::SignalTracker;
 use tcp::Contrast;
 
 pub use display::clock;
@@ -57,6 +60,10 @@ pub struct AnalysisConfig {
 pub struct Sighting {
     /// Capture time, ns since the epoch.
     pub ts_ns: u64,
+    /// Record number of the frame that completed it.
+    pub frame: u64,
+    /// UDP length field (to match an ICMP error's quote).
+    pub udp_length: u16,
     /// Sender.
     pub src: std::net::SocketAddr,
     /// Receiver.
@@ -80,6 +87,8 @@ impl Default for Sighting {
         let nowhere = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
         Sighting {
             ts_ns: 0,
+            frame: 0,
+            udp_length: 0,
             src: nowhere,
             dst: nowhere,
             len: 0,
@@ -108,6 +117,8 @@ impl Sighting {
         self.snippet[..kept].copy_from_slice(&payload[..kept]);
         self.snippet_len = kept as u8;
         self.ts_ns = datagram.ts_ns;
+        self.frame = datagram.frame_index;
+        self.udp_length = datagram.udp_length;
         self.src = datagram.src();
         self.dst = datagram.dst();
         self.len = datagram.wire_payload_len().max(payload.len());
@@ -133,6 +144,8 @@ pub struct Analysis {
     ladders: Vec<Ladder>,
     contrast: Contrast,
     icmp: u64,
+    /// ICMP errors about the datagrams, tied to them.
+    signals: SignalTracker,
     arp: u64,
     malformed: Vec<(String, u64)>,
     incomplete: Vec<Incomplete>,
@@ -157,6 +170,7 @@ impl Analysis {
 
     /// Records one selected datagram from what the analysis keeps of it.
     pub fn sighting(&mut self, sighting: &Sighting) {
+        self.signals.datagram(sighting);
         let payload = sighting.snippet();
         let len = sighting.len;
         let seen = Observation {
@@ -200,6 +214,17 @@ impl Analysis {
         self.contrast.segment(segment);
     }
 
+    /// Records an ICMP error quoting a selected datagram.
+    pub fn icmp(&mut self, error: &IcmpError) {
+        self.icmp += 1;
+        self.signals.icmp(error);
+    }
+
+    /// What the network said about the datagrams: ICMP errors grouped, tied to their datagrams.
+    pub fn network_signals(&self) -> &network::NetworkSignals {
+        self.signals.signals()
+    }
+
     /// Records a frame that was not a datagram.
     pub fn skipped(&mut self, _ts_ns: u64, skip: &Skip) {
         match skip {
@@ -236,14 +261,16 @@ impl Analysis {
     }
 
     fn assess(&self) -> (Verdict, verdict::Evidence) {
-        verdict::assess(
+        let (mut verdict, evidence) = verdict::assess(
             self.config.port,
             self.table.flows(),
             &self.conversations,
             &self.contrast,
             self.icmp,
             self.table.untracked(),
-        )
+        );
+        verdict.network = self.signals.signals().clone();
+        (verdict, evidence)
     }
 
     /// Flows tracked one by one, in the order first seen (never more than [`MAX_FLOWS`]).

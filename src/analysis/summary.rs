@@ -89,6 +89,7 @@ pub fn write(out: &mut dyn Write, analysis: &Analysis, stats: &DecodeStats) -> i
                 "arp": analysis.arp,
                 "not_udp": stats.not_udp,
                 "icmp": analysis.icmp,
+                "icmp_errors": stats.icmp_errors,
                 "malformed": stats.malformed,
                 "unsupported_link": stats.unsupported_link,
                 "truncated": stats.truncated,

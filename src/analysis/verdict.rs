@@ -76,6 +76,8 @@ pub struct Verdict {
     pub each_message_own_datagram: bool,
     /// TCP segments on the port, shown for contrast.
     pub tcp_segments: u64,
+    /// ICMP errors about the datagrams, tied to them (filled by the analysis).
+    pub network: super::network::NetworkSignals,
 }
 
 /// The examples the wording quotes.
@@ -339,16 +341,7 @@ pub fn write(
     }
 
     // The network layer.
-    let line = match verdict.icmp {
-        0 => "no ICMP (an ICMP port unreachable, e.g. when no server listens, is the only \
-              thing the network sends back)"
-            .to_string(),
-        n => format!(
-            "{} in the capture (not decoded; e.g. port unreachable when no server listens): \
-             the only feedback below the application",
-            plural(n, "ICMP packet", "ICMP packets")
-        ),
-    };
+    let line = verdict.network.sentence(verdict.icmp);
     writeln!(out, "  network-level signals: {line}")?;
     if verdict.untracked_datagrams > 0 {
         writeln!(

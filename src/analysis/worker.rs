@@ -7,7 +7,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::{self, JoinHandle};
 
 use super::{Analysis, Sighting};
-use crate::decode::{Datagram, Incomplete, Segment, Skip};
+use crate::decode::{Datagram, IcmpError, Incomplete, Segment, Skip};
 
 /// Datagrams per batch: one channel hand-over per this many.
 const BATCH: usize = 4096;
@@ -23,6 +23,8 @@ pub enum Event {
     Skipped(u64, Skip),
     /// A datagram whose fragments never all arrived.
     Incomplete(Box<Incomplete>),
+    /// An ICMP error quoting a selected datagram.
+    Icmp(Box<IcmpError>),
 }
 
 impl Event {
@@ -31,6 +33,7 @@ impl Event {
             Event::Segment(segment) => analysis.segment(segment),
             Event::Skipped(ts_ns, skip) => analysis.skipped(*ts_ns, skip),
             Event::Incomplete(incomplete) => analysis.incomplete(incomplete),
+            Event::Icmp(error) => analysis.icmp(error),
         }
     }
 }

@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::checksum::{Checksum, ipv4_header_verdict, udp_checksum_verdict};
 use super::defrag::{DefragLimits, Defragmenter, Fragment, Incomplete};
+use super::icmp;
 use super::link::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, LinkInfo, network_layer};
 use super::{
     Datagram, Decoded, IpInfo, Layer, LengthField, Limit, Problem, Segment, Skip, TcpFlags,
@@ -37,8 +38,10 @@ pub struct DecodeStats {
     pub tcp: u64,
     /// Frames that carried something other than IP.
     pub not_ip: u64,
-    /// IP packets of another protocol than UDP or TCP.
+    /// IP packets of another protocol than UDP or TCP (ICMP errors included).
     pub not_udp: u64,
+    /// ICMP and ICMPv6 errors quoting a UDP datagram (also counted in `not_udp`).
+    pub icmp_errors: u64,
     /// Frames with a header that could not be decoded.
     pub malformed: u64,
     /// Frames of a link type udpscope does not decode.
@@ -176,6 +179,10 @@ impl Decoder {
                 self.stats.checksums.count(&d.checksum);
             }
             Decoded::Tcp(_) => self.stats.tcp += 1,
+            Decoded::Icmp(_) => {
+                self.stats.not_udp += 1;
+                self.stats.icmp_errors += 1;
+            }
             Decoded::FragmentHeld => {}
             Decoded::Skipped(skip) => match skip {
                 Skip::UnsupportedLink(_) => self.stats.unsupported_link += 1,
@@ -214,7 +221,9 @@ impl Decoder {
                 Err(skip) => Decoded::Skipped(skip),
             },
             PROTO_TCP => tcp(frame, &net),
-            other => Decoded::Skipped(Skip::NotUdp(other)),
+            other => {
+                icmp_error(frame, &net).map_or(Decoded::Skipped(Skip::NotUdp(other)), Decoded::Icmp)
+            }
         }
     }
 
@@ -579,6 +588,26 @@ fn udp(ip: &IpInfo, transport: &[u8], declared: usize, verify: bool) -> Result<U
         payload: UDP_HEADER..end,
         truncated: !complete,
     })
+}
+
+/// An ICMP (over IPv4) or ICMPv6 (over IPv6) error quoting a UDP datagram, if `net` is one.
+fn icmp_error(frame: &Frame<'_>, net: &Network<'_>) -> Option<super::IcmpError> {
+    let expected = if net.ip.version == 4 {
+        icmp::PROTO_ICMP
+    } else {
+        icmp::PROTO_ICMPV6
+    };
+    if net.protocol != expected {
+        return None;
+    }
+    let outer = icmp::Outer {
+        ts_ns: frame.ts_ns,
+        frame_index: frame.index,
+        version: net.ip.version,
+        from: net.ip.src,
+        to: net.ip.dst,
+    };
+    icmp::decode(outer, net.transport)
 }
 
 fn tcp<'f>(frame: &Frame<'f>, net: &Network<'f>) -> Decoded<'f> {
