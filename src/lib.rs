@@ -50,6 +50,7 @@
 //! - [`sink`]: text/JSON printer, pcap/pcapng writer, and file rotation (`-C`/`-G`/`-W`).
 //! - [`analysis`]: flows, the connectionless verdict and the ladder diagram.
 //! - [`filter`]: which datagrams a command selects.
+//! - [`host`]: the capturing host's own UDP drops (`/proc/net/snmp`, per-socket drop counters).
 //! - [`pipeline`]: wires source → decode → filter → sinks for one run.
 //! - [`capture`]: live capture on an AF_PACKET socket with a TPACKET_V3 ring and BPF filter.
 //! - [`replay`]: re-sending captured datagrams with timing control.
@@ -68,6 +69,7 @@ pub mod demo;
 pub mod error;
 pub mod filter;
 pub mod frame;
+pub mod host;
 pub mod pipeline;
 pub mod replay;
 pub mod shutdown;

@@ -11,6 +11,7 @@ use udpscope::Error;
 use udpscope::analysis::AnalysisConfig;
 use udpscope::capture::{Capture, CaptureConfig, Stats, interfaces, privileges};
 use udpscope::filter::Filter;
+use udpscope::host::{HostReport, HostWatch};
 use udpscope::pipeline::Pipeline;
 use udpscope::sink::pcap::FileFormat;
 use udpscope::sink::printer::color_wanted;
@@ -115,20 +116,26 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
     // count frames: a datagram sent in fragments is several frames (all written), and
     // counts once, when its last fragment completes it.
     let mut pipeline = Pipeline::new(Filter::port(args.port), args.count, sinks);
+    // The host's own drops are counted from here to the end of the capture.
+    let host = HostWatch::start(args.port);
     // Capture until a stop: Ctrl-C/SIGTERM/--duration (then drain the ring), -c, -W, or a
     // failure.
     let outcome = pipeline.run(&mut capture, &shutdown);
     // After a `-c` or failure stop the kernel would go on accepting frames nobody reads.
     let _ = capture.stop_accepting();
     let stats = capture.stats();
+    let host = host.finish();
     let finished = pipeline.finish()?;
     if let Ok(stats) = &stats {
         print_counts(stats);
     }
+    for line in host.lines() {
+        eprintln!("{line}");
+    }
     outcome?;
     stats?;
     let Some(analysis) = analysis.map(AnalysisSink::into_analysis) else {
-        return Ok(ExitCode::SUCCESS);
+        return print_host_json(&host, args.output.json);
     };
     if !args.quiet {
         super::read::write_analysis(
@@ -144,6 +151,17 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
     }
     if let Some(path) = &args.output.diagram {
         super::read::write_diagram(path, &analysis)?;
+    }
+    print_host_json(&host, args.output.json)
+}
+
+/// With `--json`, the host's counters are the stream's last object (`"type": "host_udp"`).
+fn print_host_json(host: &HostReport, json: bool) -> Result<ExitCode, Error> {
+    if let (true, Some(object)) = (json, host.json()) {
+        let mut out = io::stdout().lock();
+        writeln!(out, "{object}")
+            .and_then(|()| out.flush())
+            .map_err(|source| Error::Output { source })?;
     }
     Ok(ExitCode::SUCCESS)
 }
