@@ -9,6 +9,8 @@
 //! - [`interface`]: interface ioctls (hardware type, bringing a link up).
 //! - [`namespace`]: entering a new or a named network namespace.
 //! - [`user`]: the user database and the credential switch of `capture -Z`.
+//! - [`socket_errors`]: a UDP socket's kernel drop counter (`SO_MEMINFO`) and its ICMP error
+//!   queue (`IP_RECVERR`, `recvmsg(MSG_ERRQUEUE)`), for the chat.
 //! - [`udp`]: batched `sendmmsg` with UDP GSO, and the receive buffer's size, for replay.
 //!
 //! Every `unsafe` block carries a `// SAFETY:` comment saying why it is sound; socket options
@@ -20,5 +22,6 @@ pub mod namespace;
 mod option;
 pub mod packet;
 pub mod ring;
+pub mod socket_errors;
 pub mod udp;
 pub mod user;
