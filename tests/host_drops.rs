@@ -68,7 +68,11 @@ fn socket_drops(udp: &str, port: u16) -> u64 {
     let port = format!(":{port:04X}");
     udp.lines()
         .skip(1)
-        .find(|l| l.split_whitespace().nth(1).is_some_and(|a| a.ends_with(&port)))
+        .find(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .is_some_and(|a| a.ends_with(&port))
+        })
         .and_then(|l| l.split_whitespace().last()?.parse().ok())
         .expect("the receiver's socket is listed")
 }
@@ -106,7 +110,15 @@ fn a_full_receive_buffer_is_reported_with_the_kernels_exact_counts() {
 
     let before = ns.read("/proc/net/snmp");
     let mut cmd = ns.exec(capture_support::binary().to_str().unwrap());
-    cmd.args(["capture", "-i", "lo", "--port", &port.to_string(), "--json", "-q"]);
+    cmd.args([
+        "capture",
+        "-i",
+        "lo",
+        "--port",
+        &port.to_string(),
+        "--json",
+        "-q",
+    ]);
     let capture = Running::start_reading_stdout(cmd);
     let sent = ns
         .exec("python3")
@@ -145,7 +157,10 @@ fn a_full_receive_buffer_is_reported_with_the_kernels_exact_counts() {
         host["InDatagrams"],
         udp_counter(&after, "InDatagrams") - udp_counter(&before, "InDatagrams")
     );
-    assert_eq!(host["socket_drops"][0]["local"], format!("127.0.0.1:{port}"));
+    assert_eq!(
+        host["socket_drops"][0]["local"],
+        format!("127.0.0.1:{port}")
+    );
     assert_eq!(host["socket_drops"][0]["drops"], drops, "{host}");
     assert!(
         stderr.contains(&format!(
@@ -183,7 +198,10 @@ fn a_stopped_chat_server_reports_the_kernels_drop_count_once_resumed() {
     assert!(answered);
     let udp = std::fs::read_to_string("/proc/net/udp").unwrap();
     let kernel = socket_drops(&udp, addr.port());
-    assert!(kernel > 0, "the flood overflowed the stopped server's buffer");
+    assert!(
+        kernel > 0,
+        "the flood overflowed the stopped server's buffer"
+    );
     server.signal("INT");
     assert!(server.finish().success());
     let out = server.stdout.seen.join("\n");

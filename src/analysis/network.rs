@@ -179,9 +179,8 @@ impl NetworkSignals {
                       thing the network sends back)"
                     .to_string(),
                 n => format!(
-                    "no ICMP error about these datagrams ({} in the capture, none quoting one of \
-                     them)",
-                    plural(n, "other ICMP packet", "other ICMP packets")
+                    "{} in the capture, none of them an error quoting these datagrams",
+                    plural(n, "ICMP packet", "ICMP packets")
                 ),
             };
         }

@@ -69,7 +69,10 @@ fn parse_hex_address(text: &str) -> Option<SocketAddr> {
     let (addr, port) = text.split_once(':')?;
     let port = u16::from_str_radix(port, 16).ok()?;
     let words: Option<Vec<u32>> = (0..addr.len() / 8)
-        .map(|i| addr.get(i * 8..i * 8 + 8).and_then(|w| u32::from_str_radix(w, 16).ok()))
+        .map(|i| {
+            addr.get(i * 8..i * 8 + 8)
+                .and_then(|w| u32::from_str_radix(w, 16).ok())
+        })
         .collect();
     // The kernel prints each 32-bit word of the address as a native-endian integer.
     let bytes: Vec<u8> = words?.iter().flat_map(|w| w.to_ne_bytes()).collect();
@@ -410,7 +413,10 @@ mod tests {
         assert_eq!(get(&udp, "MemErrors"), 0);
         assert_eq!(udp.len(), 9);
         let udp6 = parse_snmp6(SNMP6);
-        assert_eq!(udp6, vec![("Udp6InDatagrams".into(), 4), ("Udp6NoPorts".into(), 1)]);
+        assert_eq!(
+            udp6,
+            vec![("Udp6InDatagrams".into(), 4), ("Udp6NoPorts".into(), 1)]
+        );
     }
 
     #[test]
@@ -471,13 +477,19 @@ mod tests {
         let said = HostDelta::between(&snapshot, &snapshot).sentences();
         assert_eq!(
             said,
-            vec!["the host dropped no UDP datagram during the capture (InDatagrams +0, OutDatagrams +0)"]
+            vec![
+                "the host dropped no UDP datagram during the capture (InDatagrams +0, OutDatagrams +0)"
+            ]
         );
     }
 
     #[test]
     fn a_missing_proc_is_one_error_not_a_panic() {
         let error = HostSnapshot::read_from(Path::new("/nonexistent/net"), 6999).unwrap_err();
-        assert!(error.to_string().starts_with("cannot read /nonexistent/net/snmp: "));
+        assert!(
+            error
+                .to_string()
+                .starts_with("cannot read /nonexistent/net/snmp: ")
+        );
     }
 }

@@ -81,7 +81,8 @@ fn address_of(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
     match libc::c_int::from(storage.ss_family) {
         libc::AF_INET => {
             // SAFETY: the family says the storage holds a sockaddr_in; storage is larger.
-            let sin = unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let sin =
+                unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
             Some(SocketAddr::new(
                 IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))),
                 u16::from_be(sin.sin_port),
@@ -89,8 +90,9 @@ fn address_of(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
         }
         libc::AF_INET6 => {
             // SAFETY: the family says the storage holds a sockaddr_in6; storage is larger.
-            let sin6 =
-                unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let sin6 = unsafe {
+                &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            };
             Some(SocketAddr::new(
                 IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)),
                 u16::from_be(sin6.sin6_port),
@@ -144,11 +146,13 @@ pub fn take_error(socket: &UdpSocket) -> io::Result<Option<QueuedError>> {
     while !cmsg.is_null() {
         // SAFETY: non-null, inside the control buffer (see above).
         let header = unsafe { &*cmsg };
-        let recverr = (header.cmsg_level == libc::IPPROTO_IP && header.cmsg_type == libc::IP_RECVERR)
+        let recverr = (header.cmsg_level == libc::IPPROTO_IP
+            && header.cmsg_type == libc::IP_RECVERR)
             || (header.cmsg_level == libc::IPPROTO_IPV6 && header.cmsg_type == libc::IPV6_RECVERR);
         let needed = size_of::<libc::sock_extended_err>();
         // SAFETY: as above; CMSG_LEN is arithmetic.
-        if recverr && header.cmsg_len as usize >= unsafe { libc::CMSG_LEN(needed as u32) } as usize {
+        if recverr && header.cmsg_len as usize >= unsafe { libc::CMSG_LEN(needed as u32) } as usize
+        {
             // SAFETY: the data holds a sock_extended_err (cmsg_len checked); read unaligned.
             let ee = unsafe {
                 std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::sock_extended_err>())
@@ -156,7 +160,8 @@ pub fn take_error(socket: &UdpSocket) -> io::Result<Option<QueuedError>> {
             // The offender's sockaddr follows the struct (SO_EE_OFFENDER), when the data holds it.
             let offset = needed + size_of::<libc::sockaddr_in>();
             // SAFETY: CMSG_LEN is arithmetic.
-            let room = header.cmsg_len as usize >= unsafe { libc::CMSG_LEN(offset as u32) } as usize;
+            let room =
+                header.cmsg_len as usize >= unsafe { libc::CMSG_LEN(offset as u32) } as usize;
             let offender = if room {
                 let mut storage = MaybeUninit::<libc::sockaddr_storage>::zeroed();
                 let available = header.cmsg_len as usize
