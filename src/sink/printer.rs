@@ -403,11 +403,7 @@ fn json_line(out: &mut Vec<u8>, head: &mut Line, d: &Datagram<'_>) {
         head.bytes(name);
         head.decimal(value);
     };
-    field(
-        head,
-        b"{\"type\":\"datagram\",\"ts\":",
-        d.ts_ns / 1_000_000_000,
-    );
+    field(head, b"{\"ts\":", d.ts_ns / 1_000_000_000);
     head.push(b'.');
     head.nanos(d.ts_ns % 1_000_000_000);
     field(head, b",\"ts_ns\":", d.ts_ns);
@@ -449,7 +445,9 @@ fn json_line(out: &mut Vec<u8>, head: &mut Line, d: &Datagram<'_>) {
         let text = String::from_utf8_lossy(&d.payload);
         let _ = serde_json::to_writer(&mut *out, &text);
     }
-    out.extend_from_slice(b"}\n");
+    // Last, so every earlier key keeps its place (`{"ts":…` still starts the line); ICMP
+    // errors in the same stream are `"type":"icmp"`.
+    out.extend_from_slice(b",\"type\":\"datagram\"}\n");
 }
 
 /// How long before the error its datagram was captured: `0.2 ms`, `35.0 ms`, `1.250 s`.
