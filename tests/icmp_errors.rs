@@ -267,6 +267,15 @@ fn an_error_about_another_port_is_not_selected_but_still_counted_as_icmp() {
     let decode = &summary[0]["summary"]["decode"];
     assert_eq!(decode["icmp"], 29, "{decode}");
     assert_eq!(decode["icmp_errors"], 28, "{decode}");
+    let network = &summary[0]["summary"]["network_signals"];
+    assert_eq!(network["icmp_errors"], 28, "{network}");
+    assert_eq!(network["path_mtu"]["mtu"], 1280, "{network}");
+    assert_eq!(network["path_mtu"]["from"], "10.9.0.2", "{network}");
+    assert_eq!(
+        network["groups"][0]["frames"],
+        serde_json::json!([2]),
+        "{network}"
+    );
 }
 
 fn tshark_fields(path: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<String>> {

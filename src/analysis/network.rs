@@ -171,6 +171,36 @@ impl fmt::Display for SignalGroup {
 }
 
 impl NetworkSignals {
+    /// The JSON summary's `network_signals`: errors, groups (meaning, reporter, frames of the
+    /// datagrams they quote), the path MTU.
+    pub fn to_json(&self) -> serde_json::Value {
+        let groups: Vec<serde_json::Value> = self
+            .groups
+            .iter()
+            .map(|g| {
+                serde_json::json!({
+                    "meaning": g.meaning,
+                    "from": g.from.to_string(),
+                    "refused": g.refusal,
+                    "errors": g.errors,
+                    "linked": g.linked,
+                    "frames": g.frames,
+                    "mtu": g.mtu,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "icmp_errors": self.errors,
+            "groups": groups,
+            "ungrouped": self.ungrouped,
+            "path_mtu": self.path_mtu.map(|(mtu, from, meaning)| serde_json::json!({
+                "mtu": mtu,
+                "from": from.to_string(),
+                "meaning": meaning,
+            })),
+        })
+    }
+
     /// The verdict's "network-level signals" line, given `icmp` ICMP packets in all.
     pub fn sentence(&self, icmp: u64) -> String {
         if self.errors == 0 {

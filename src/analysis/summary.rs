@@ -110,6 +110,7 @@ pub fn write(out: &mut dyn Write, analysis: &Analysis, stats: &DecodeStats) -> i
                 "bytes": untracked.bytes,
                 "on_port": untracked.on_port,
             },
+            "network_signals": analysis.network_signals().to_json(),
             "verdict": {
                 "port": v.port,
                 "flows": v.flows,
