@@ -263,6 +263,13 @@ fn an_error_about_another_port_is_not_selected_but_still_counted_as_icmp() {
     write_pcap(&path, &lab().frames);
     let objects = json_objects(&udpscope(&["read", "--json", "--port", "7000"], &path));
     assert!(objects.iter().all(|o| o["type"] != "icmp"), "{objects:#?}");
+    // `read -w` copies the errors about the selected datagrams with them.
+    let copy = dir.path().join("copy.pcap");
+    udpscope(
+        &["read", "-q", "-w", copy.to_str().unwrap(), "--port", "6999"],
+        &path,
+    );
+    assert_eq!(capture_support::capinfos_count(&copy), 4 + 28);
     let summary = json_objects(&udpscope(&["read", "--json", "--summary"], &path));
     let decode = &summary[0]["summary"]["decode"];
     assert_eq!(decode["icmp"], 29, "{decode}");
