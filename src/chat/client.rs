@@ -218,13 +218,25 @@ impl<'a, O: Write, E: Write> Session<'a, O, E> {
 
     /// Reports every error waiting on the socket's error queue, each naming the message it
     /// quotes and who sent it: `je vous transmet: refused, ICMP port unreachable from
-    /// 192.168.100.4`. Returns how many there were (0: the queue is off or empty).
-    fn queued_errors(&self, socket: &UdpSocket, screen: &mut Screen<'a, O, E>) -> usize {
+    /// 192.168.100.4`. An error whose quote kept none of the payload (a router may quote the
+    /// headers alone) is pinned on message number `guess`, the one out at the time. Returns how
+    /// many there were (0: the queue is off or empty).
+    fn queued_errors(
+        &self,
+        socket: &UdpSocket,
+        screen: &mut Screen<'a, O, E>,
+        guess: u64,
+    ) -> usize {
         let mut taken = 0;
         for _ in 0..QUEUE_DRAIN {
-            let Ok(Some(error)) = socket_errors::take_error(socket) else {
+            let Ok(Some(mut error)) = socket_errors::take_error(socket) else {
                 break;
             };
+            if error.payload.is_empty()
+                && let Some((_, message)) = screen.recent.iter().find(|(n, _)| *n == guess)
+            {
+                error.payload = message.clone();
+            }
             // The host's own refusals (a datagram above the known path MTU) are the failed
             // send's error, reported where the send fails.
             if matches!(error.origin, ErrorOrigin::Local) {
@@ -261,12 +273,12 @@ impl<'a, O: Write, E: Write> Session<'a, O, E> {
                 // anything (sock_alloc_send_pskb checks sk_err first): the refusal is
                 // about the previous datagram, and this one has not left yet.
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                    if self.queued_errors(socket, &mut screen) == 0 {
+                    if self.queued_errors(socket, &mut screen, seq - 1) == 0 {
                         self.refused(&mut screen, seq - 1);
                     }
                 }
                 // An earlier datagram's error (too big, unreachable) pending on the socket.
-                Err(_) if self.queued_errors(socket, &mut screen) > 0 => {}
+                Err(_) if self.queued_errors(socket, &mut screen, seq - 1) > 0 => {}
                 Err(e) => {
                     let quoted = text::show_short(line, 60);
                     let _ = writeln!(
@@ -311,7 +323,7 @@ impl<'a, O: Write, E: Write> Session<'a, O, E> {
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
                     let seq = self.in_flight.load(Ordering::SeqCst);
                     let mut screen = self.screen();
-                    if self.queued_errors(socket, &mut screen) == 0 {
+                    if self.queued_errors(socket, &mut screen, seq) == 0 {
                         self.refused(&mut screen, seq);
                     }
                 }
@@ -319,7 +331,8 @@ impl<'a, O: Write, E: Write> Session<'a, O, E> {
                     let mut screen = self.screen();
                     // ICMP errors other than a refusal (fragmentation needed, unreachable)
                     // reach `recv` too once the error queue is on: reported, not fatal.
-                    if self.queued_errors(socket, &mut screen) > 0 {
+                    let seq = self.in_flight.load(Ordering::SeqCst);
+                    if self.queued_errors(socket, &mut screen, seq) > 0 {
                         continue;
                     }
                     let line = format!(

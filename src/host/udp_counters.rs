@@ -139,7 +139,7 @@ impl HostSnapshot {
         Self::read_from(Path::new(PROC_NET), port)
     }
 
-    /// Reads from `dir` (a `/proc/.../net`). `snmp` and `udp` must be readable; `snmp6` and
+    /// Reads from `dir` (a `/proc/<pid>/net`). `snmp` and `udp` must be readable; `snmp6` and
     /// `udp6` are missing when IPv6 is disabled.
     pub fn read_from(dir: &Path, port: u16) -> Result<Self, Unreadable> {
         let read = |name: &str| {
