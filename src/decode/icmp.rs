@@ -422,4 +422,29 @@ mod tests {
         assert_eq!(meaning(6, 1, 4), "port unreachable");
         assert_eq!(meaning(6, 3, 0), "hop limit exceeded in transit");
     }
+
+    #[test]
+    fn every_cut_and_every_byte_value_decodes_without_panicking() {
+        let mut v4 = vec![3, 3, 0, 0, 0, 0, 0, 0];
+        v4.extend_from_slice(&udp_v4(9));
+        let mut quote = Vec::new();
+        PacketBuilder::ipv6([0xfe; 16], [0xfd; 16], 64)
+            .udp(40000, 6999)
+            .write(&mut quote, b"x")
+            .unwrap();
+        let mut v6 = vec![1, 4, 0, 0, 0, 0, 0, 0];
+        v6.extend_from_slice(&quote);
+        for (version, message) in [(4, &v4), (6, &v6)] {
+            for cut in 0..=message.len() {
+                let _ = decode(outer(version), &message[..cut]);
+            }
+            for at in 0..message.len() {
+                for value in [0u8, 0x0f, 0x44, 0x45, 0x4f, 0x60, 44, 0xff] {
+                    let mut bent = message.clone();
+                    bent[at] = value;
+                    let _ = decode(outer(version), &bent);
+                }
+            }
+        }
+    }
 }
