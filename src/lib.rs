@@ -23,8 +23,10 @@
 //! its original length. The pipeline hands each frame to the sinks that want raw frames, then
 //! [`decode::Decoder`] turns it into a [`decode::Decoded`]: a UDP [`decode::Datagram`]
 //! (borrowing the frame's bytes, owning them only after reassembly), a TCP segment (kept to
-//! contrast UDP with a handshake), a fragment held for reassembly, or a typed reason the frame
-//! is not a datagram ([`decode::Skip`]). The filter selects datagrams; every sink that wants
+//! contrast UDP with a handshake), a fragment held for reassembly, an ICMP/ICMPv6 error
+//! quoting a UDP datagram ([`decode::IcmpError`], selected by the quoted ports and tied by the
+//! printer and the analysis to the datagram that caused it), or a typed reason the frame is
+//! not a datagram ([`decode::Skip`]). The filter selects datagrams; every sink that wants
 //! decoded events sees them through [`sink::Sink`]. Per-packet oddities are values, never
 //! errors; [`Error`] is for I/O and setup. Every command drives its frames this way: `read`
 //! (file → printer, copy, analysis, notes), `capture` and `demo` (ring → the capture file
@@ -61,6 +63,7 @@
 //! - [`analysis`]: flows, the connectionless verdict and the ladder diagram.
 //! - [`render`]: the analysis shown as a text report, a JSON summary or an SVG ladder.
 //! - [`filter`]: which datagrams a command selects.
+//! - [`host`]: the capturing host's own UDP drops (`/proc/net/snmp`, per-socket drop counters).
 //! - [`pipeline`]: the one frame loop: source → decode → filter → sinks for one run.
 //! - [`capture`]: live capture on an AF_PACKET socket with a TPACKET_V3 ring and BPF filter.
 //! - [`replay`]: re-sending captured datagrams with timing control.
@@ -84,6 +87,7 @@ pub mod demo;
 pub mod error;
 pub mod filter;
 pub mod frame;
+pub mod host;
 pub mod pipeline;
 pub mod relay;
 pub mod render;

@@ -8,7 +8,8 @@
 
 use std::ops::ControlFlow;
 
-use crate::decode::{DecodeStats, Decoded, Decoder};
+use crate::decode::icmp::{PROTO_ICMP, PROTO_ICMPV6};
+use crate::decode::{DecodeStats, Decoded, Decoder, Skip};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::frame::Frame;
@@ -196,6 +197,26 @@ impl<'s> Pipeline<'s> {
                     self.each(|sink| sink.segment(frame, segment))
                 } else {
                     Ok(())
+                }
+            }
+            // An error about a datagram of the port belongs with that port's datagrams: the
+            // filter looks at the ports of the datagram it quotes.
+            Decoded::Icmp(error) => {
+                let quoted = &error.quoted;
+                if self
+                    .filter
+                    .port
+                    .is_none_or(|p| quoted.src_port == p || quoted.dst_port == p)
+                {
+                    self.each(|sink| sink.icmp(frame, error))
+                } else {
+                    // Still an ICMP packet in the capture, as it was before errors were decoded.
+                    let skip = Skip::NotUdp(if error.version == 4 {
+                        PROTO_ICMP
+                    } else {
+                        PROTO_ICMPV6
+                    });
+                    self.each(|sink| sink.skipped(frame, &skip))
                 }
             }
             // The port of a fragment is known only once its datagram is whole, so every

@@ -155,8 +155,9 @@ fn client_to_a_closed_port_reports_the_refusal_goes_on_and_exits_1() {
     let stderr = text(&output.stderr);
     assert!(
         stderr.contains(&format!(
-            "udpscope: 127.0.0.1:{port} refused \"hello\": nothing listens there (ICMP port \
-             unreachable); the datagram was sent anyway: UDP has no handshake that could fail first"
+            "udpscope: hello: refused, ICMP port unreachable from 127.0.0.1 (nothing listens on \
+             127.0.0.1:{port}; the datagram was sent anyway: UDP has no handshake that could fail \
+             first)"
         )),
         "{stderr}"
     );
@@ -175,7 +176,9 @@ fn client_keeps_sending_after_a_refusal() {
     // Every line went out: each drew its own ICMP port unreachable.
     for message in ["one", "two", "three"] {
         assert!(
-            stderr.contains(&format!("refused \"{message}\"")),
+            stderr.contains(&format!(
+                "{message}: refused, ICMP port unreachable from 127.0.0.1"
+            )),
             "{stderr}"
         );
     }

@@ -146,14 +146,15 @@ fn demo_plays_other_messages_from_a_file() {
             "Bien reçu"
         ]
     );
-    // --json: one object per datagram, then the summary object.
+    // --json: one object per datagram, the summary object, then the host's UDP counters.
     let (stdout, _) = text(&out);
     let objects: Vec<serde_json::Value> = stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(objects.len(), 7);
+    assert_eq!(objects.len(), 8);
     assert!(objects[6].get("summary").is_some());
+    assert_eq!(objects[7]["type"], "host_udp");
 }
 
 #[test]

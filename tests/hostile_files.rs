@@ -499,6 +499,11 @@ fn decode_like_the_fuzz_target(data: &[u8]) {
             analysis.datagram(&d);
         }
         Decoded::Tcp(s) => analysis.segment(&s),
+        Decoded::Icmp(error) => {
+            text.icmp(&error).unwrap();
+            json.icmp(&error).unwrap();
+            analysis.icmp(&error);
+        }
         Decoded::FragmentHeld => {}
         Decoded::Skipped(skip) => analysis.skipped(frame.ts_ns, &skip),
     }

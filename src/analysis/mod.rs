@@ -8,9 +8,11 @@
 //! values (flows, ladders, the verdict, counts); [`crate::render`] shows them as a text
 //! report, a JSON summary or an SVG ladder.
 
+pub mod causes;
 pub(crate) mod conversation;
 pub(crate) mod flows;
 pub(crate) mod ladder;
+pub mod network;
 mod snippet;
 pub(crate) mod tcp;
 pub(crate) mod verdict;
@@ -18,11 +20,12 @@ mod worker;
 
 use std::io::{self, Write};
 
-use crate::decode::{Datagram, DecodeStats, ETHERTYPE_ARP, Incomplete, Segment, Skip};
+use crate::decode::{Datagram, DecodeStats, ETHERTYPE_ARP, IcmpError, Incomplete, Segment, Skip};
 
 use conversation::Conversation;
 use flows::{FlowTable, Observation};
 use ladder::Ladder;
+use network::SignalTracker;
 use tcp::Contrast;
 
 pub use crate::render::format::clock;
@@ -56,6 +59,10 @@ pub struct AnalysisConfig {
 pub struct Sighting {
     /// Capture time, ns since the epoch.
     pub ts_ns: u64,
+    /// Record number of the frame that completed it.
+    pub frame: u64,
+    /// UDP length field (to match an ICMP error's quote).
+    pub udp_length: u16,
     /// Sender.
     pub src: std::net::SocketAddr,
     /// Receiver.
@@ -79,6 +86,8 @@ impl Default for Sighting {
         let nowhere = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
         Sighting {
             ts_ns: 0,
+            frame: 0,
+            udp_length: 0,
             src: nowhere,
             dst: nowhere,
             len: 0,
@@ -107,6 +116,8 @@ impl Sighting {
         self.snippet[..kept].copy_from_slice(&payload[..kept]);
         self.snippet_len = kept as u8;
         self.ts_ns = datagram.ts_ns;
+        self.frame = datagram.frame_index;
+        self.udp_length = datagram.udp_length;
         self.src = datagram.src();
         self.dst = datagram.dst();
         self.len = datagram.wire_payload_len().max(payload.len());
@@ -132,6 +143,8 @@ pub struct Analysis {
     pub(crate) ladders: Vec<Ladder>,
     pub(crate) contrast: Contrast,
     pub(crate) icmp: u64,
+    /// ICMP errors about the datagrams, tied to them.
+    pub(crate) signals: SignalTracker,
     pub(crate) arp: u64,
     pub(crate) malformed: Vec<(String, u64)>,
     pub(crate) incomplete: Vec<Incomplete>,
@@ -158,6 +171,7 @@ impl Analysis {
 
     /// Records one selected datagram from what the analysis keeps of it.
     pub fn sighting(&mut self, sighting: &Sighting) {
+        self.signals.datagram(sighting);
         let payload = sighting.snippet();
         let len = sighting.len;
         let seen = Observation {
@@ -199,6 +213,17 @@ impl Analysis {
     /// Records one TCP segment (for the contrast with a connection).
     pub fn segment(&mut self, segment: &Segment) {
         self.contrast.segment(segment);
+    }
+
+    /// Records an ICMP error quoting a selected datagram.
+    pub fn icmp(&mut self, error: &IcmpError) {
+        self.icmp += 1;
+        self.signals.icmp(error);
+    }
+
+    /// What the network said about the datagrams: ICMP errors grouped, tied to their datagrams.
+    pub fn network_signals(&self) -> &network::NetworkSignals {
+        self.signals.signals()
     }
 
     /// Records a frame that was not a datagram.
@@ -258,6 +283,7 @@ impl Analysis {
             self.table.untracked(),
         );
         verdict.partial = self.partial;
+        verdict.network = self.signals.signals().clone();
         (verdict, evidence)
     }
 

@@ -88,6 +88,8 @@ pub struct Verdict {
     pub tcp_segments: u64,
     /// Set when the run saw only part of the source: absences are then only within that part.
     pub partial: Option<Partial>,
+    /// ICMP errors about the datagrams, tied to them (filled by the analysis).
+    pub network: super::network::NetworkSignals,
 }
 
 /// The examples the wording quotes.

@@ -7,7 +7,7 @@ use std::convert::Infallible;
 use std::io;
 
 use super::{Analysis, Sighting};
-use crate::decode::{Datagram, Incomplete, Segment, Skip};
+use crate::decode::{Datagram, IcmpError, Incomplete, Segment, Skip};
 use crate::error::{Error, Result};
 use crate::worker::{Back, Inbox, Worker, WorkerError};
 
@@ -25,6 +25,8 @@ pub enum Event {
     Skipped(u64, Skip),
     /// A datagram whose fragments never all arrived.
     Incomplete(Box<Incomplete>),
+    /// An ICMP error quoting a selected datagram.
+    Icmp(Box<IcmpError>),
 }
 
 impl Event {
@@ -33,6 +35,7 @@ impl Event {
             Event::Segment(segment) => analysis.segment(segment),
             Event::Skipped(ts_ns, skip) => analysis.skipped(*ts_ns, skip),
             Event::Incomplete(incomplete) => analysis.incomplete(incomplete),
+            Event::Icmp(error) => analysis.icmp(error),
         }
     }
 }

@@ -1,5 +1,7 @@
 //! The chat client: each input line goes out at once as one datagram; a second thread prints
-//! replies as they arrive and notices ICMP port unreachable.
+//! replies as they arrive and notices ICMP errors. With the socket's error queue
+//! (`IP_RECVERR`), each error names the very message it was about (the kernel hands back the
+//! offending datagram) and who sent it; without it, the message out at the time is named.
 
 use std::collections::VecDeque;
 use std::io::{self, BufRead, Write};
@@ -12,6 +14,10 @@ use std::time::{Duration, Instant};
 use crate::chat::server::{RECEIVE_BUFFER, datagram_keys, terminal_safe_json};
 use crate::chat::text;
 use crate::error::{Error, Result};
+use crate::sys::socket_errors::{self, ErrorOrigin, QueuedError};
+
+/// Errors taken from the error queue at one time (it is bounded by the socket's buffer too).
+const QUEUE_DRAIN: usize = 64;
 
 /// How often the receiving thread checks whether the client is leaving.
 const STOP_POLL: Duration = Duration::from_millis(100);
@@ -88,6 +94,9 @@ pub fn connect(server: &str) -> Result<(UdpSocket, SocketAddr)> {
         addr,
         source,
     })?;
+    // Best effort: without the error queue, refusals are still noticed (as ECONNREFUSED),
+    // only less precisely.
+    let _ = socket_errors::enable_error_queue(&socket);
     Ok((socket, addr))
 }
 
@@ -207,6 +216,42 @@ impl<'a, O: Write, E: Write> Session<'a, O, E> {
         screen.summary.refused.push(message);
     }
 
+    /// Reports every error waiting on the socket's error queue, each naming the message it
+    /// quotes and who sent it: `je vous transmet: refused, ICMP port unreachable from
+    /// 192.168.100.4`. An error whose quote kept none of the payload (a router may quote the
+    /// headers alone) is pinned on message number `guess`, the one out at the time. Returns how
+    /// many there were (0: the queue is off or empty).
+    fn queued_errors(
+        &self,
+        socket: &UdpSocket,
+        screen: &mut Screen<'a, O, E>,
+        guess: u64,
+    ) -> usize {
+        let mut taken = 0;
+        for _ in 0..QUEUE_DRAIN {
+            let Ok(Some(mut error)) = socket_errors::take_error(socket) else {
+                break;
+            };
+            if error.payload.is_empty()
+                && let Some((_, message)) = screen.recent.iter().find(|(n, _)| *n == guess)
+            {
+                error.payload = message.clone();
+            }
+            // The host's own refusals (a datagram above the known path MTU) are the failed
+            // send's error, reported where the send fails.
+            if matches!(error.origin, ErrorOrigin::Local) {
+                continue;
+            }
+            taken += 1;
+            let line = describe_queued(&error, self.server);
+            self.note(screen, &line);
+            if is_refusal(&error) {
+                screen.summary.refused.push(error.payload);
+            }
+        }
+        taken
+    }
+
     /// Sends one line as one datagram; a refusal pending from an earlier datagram is
     /// reported and the line sent again.
     fn send(&self, socket: &UdpSocket, line: &[u8]) {
@@ -228,8 +273,12 @@ impl<'a, O: Write, E: Write> Session<'a, O, E> {
                 // anything (sock_alloc_send_pskb checks sk_err first): the refusal is
                 // about the previous datagram, and this one has not left yet.
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                    self.refused(&mut screen, seq - 1);
+                    if self.queued_errors(socket, &mut screen, seq - 1) == 0 {
+                        self.refused(&mut screen, seq - 1);
+                    }
                 }
+                // An earlier datagram's error (too big, unreachable) pending on the socket.
+                Err(_) if self.queued_errors(socket, &mut screen, seq - 1) > 0 => {}
                 Err(e) => {
                     let quoted = text::show_short(line, 60);
                     let _ = writeln!(
@@ -274,10 +323,18 @@ impl<'a, O: Write, E: Write> Session<'a, O, E> {
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
                     let seq = self.in_flight.load(Ordering::SeqCst);
                     let mut screen = self.screen();
-                    self.refused(&mut screen, seq);
+                    if self.queued_errors(socket, &mut screen, seq) == 0 {
+                        self.refused(&mut screen, seq);
+                    }
                 }
                 Err(e) => {
                     let mut screen = self.screen();
+                    // ICMP errors other than a refusal (fragmentation needed, unreachable)
+                    // reach `recv` too once the error queue is on: reported, not fatal.
+                    let seq = self.in_flight.load(Ordering::SeqCst);
+                    if self.queued_errors(socket, &mut screen, seq) > 0 {
+                        continue;
+                    }
                     let line = format!(
                         "udpscope: cannot receive from {}: {e}; no more replies will be shown",
                         self.server
@@ -288,6 +345,53 @@ impl<'a, O: Write, E: Write> Session<'a, O, E> {
             }
         }
     }
+}
+
+/// A port unreachable (ICMP 3/3, ICMPv6 1/4).
+fn is_refusal(error: &QueuedError) -> bool {
+    matches!(
+        (error.origin, error.icmp_type, error.icmp_code),
+        (ErrorOrigin::Icmp, 3, 3) | (ErrorOrigin::Icmp6, 1, 4)
+    )
+}
+
+/// One error of the queue in words: the message, what happened, who said so.
+fn describe_queued(error: &QueuedError, server: SocketAddr) -> String {
+    let message = text::show_short(&error.payload, 60);
+    let from = error
+        .offender
+        .map(|ip| format!(" from {ip}"))
+        .unwrap_or_default();
+    let version = match error.origin {
+        ErrorOrigin::Icmp => 4,
+        ErrorOrigin::Icmp6 => 6,
+        ErrorOrigin::Local | ErrorOrigin::Other(_) => {
+            return format!(
+                "udpscope: {message}: {}",
+                io::Error::from_raw_os_error(error.errno)
+            );
+        }
+    };
+    let meaning = crate::decode::icmp::meaning(version, error.icmp_type, error.icmp_code);
+    if is_refusal(error) {
+        return format!(
+            "udpscope: {message}: refused, ICMP {meaning}{from} (nothing listens on {server}; \
+             the datagram was sent anyway: UDP has no handshake that could fail first)"
+        );
+    }
+    let too_big = matches!(
+        (error.origin, error.icmp_type, error.icmp_code),
+        (ErrorOrigin::Icmp, 3, 4) | (ErrorOrigin::Icmp6, 2, _)
+    );
+    if too_big {
+        return format!(
+            "udpscope: {message}: too big, ICMP {meaning} (mtu {}){from}: a link on the way \
+             to {server} carries at most {} bytes per packet and this datagram may not be \
+             fragmented",
+            error.info, error.info
+        );
+    }
+    format!("udpscope: {message}: lost, ICMP {meaning}{from}")
 }
 
 /// Sends every line of `input` (without its line end) as one datagram on the connected

@@ -77,6 +77,9 @@ pub struct ServerSummary {
     pub others: PeerStats,
     /// Receive errors caused by peers (ICMP errors reported on the socket) that were ignored.
     pub peer_errors: u64,
+    /// Datagrams the kernel dropped for the socket (its receive buffer full while the server
+    /// could not read), as `SO_MEMINFO` counts them at the end; `None` when unreadable.
+    pub kernel_drops: Option<u64>,
     index: HashMap<SocketAddr, usize>,
 }
 
@@ -88,6 +91,7 @@ impl ServerSummary {
             peers: Vec::new(),
             others: PeerStats::new(None),
             peer_errors: 0,
+            kernel_drops: None,
             index: HashMap::new(),
         }
     }
@@ -185,6 +189,7 @@ impl ServerSummary {
                 "bytes": self.bytes(),
                 "peers": peers,
                 "peer_errors": self.peer_errors,
+                "kernel_drops": self.kernel_drops,
                 "leave_announced": false,
             }
         })
@@ -244,6 +249,14 @@ impl fmt::Display for ServerSummary {
                 f,
                 "  {} reported back by the network (ICMP) and ignored",
                 plural(self.peer_errors, "error", "errors")
+            )?;
+        }
+        if let Some(drops) = self.kernel_drops.filter(|&n| n > 0) {
+            writeln!(
+                f,
+                "  {} dropped by the kernel before the server could read them (the socket's \
+                 receive buffer was full; SO_MEMINFO drop counter)",
+                plural(drops, "datagram", "datagrams")
             )?;
         }
         write!(
@@ -385,6 +398,9 @@ pub fn run(
     if let Some(console) = &config.console {
         summary.add_typed_replies(&console.typed_replies());
     }
+    summary.kernel_drops = crate::sys::socket_errors::kernel_drops(&socket)
+        .ok()
+        .map(u64::from);
     summary.finish(Instant::now());
     Ok(summary)
 }

@@ -11,6 +11,7 @@ use udpscope::Error;
 use udpscope::analysis::{AnalysisConfig, Partial};
 use udpscope::capture::{Capture, CaptureConfig, Stats, interfaces, privileges};
 use udpscope::filter::Filter;
+use udpscope::host::{HostReport, HostWatch};
 use udpscope::pipeline::{End, Pipeline};
 use udpscope::sink::pcap::FileFormat;
 use udpscope::sink::printer::color_wanted;
@@ -115,6 +116,8 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
     // count frames: a datagram sent in fragments is several frames (all written), and
     // counts once, when its last fragment completes it.
     let mut pipeline = Pipeline::new(Filter::port(args.port), args.count, sinks);
+    // The host's own drops are counted from here to the end of the capture.
+    let host = HostWatch::start(args.port);
     // Capture until a stop: Ctrl-C/SIGTERM/--duration (then drain the ring), -c, -W, or a
     // failure.
     let outcome = pipeline.run(&mut capture, &shutdown);
@@ -122,14 +125,18 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
     // reads: it stops, and what it accepted but nobody read is counted.
     let _ = capture.discard_rest();
     let stats = capture.stats();
+    let host = host.finish();
     let finished = pipeline.finish()?;
     if let Ok(stats) = &stats {
         print_counts(stats);
     }
+    for line in host.lines() {
+        eprintln!("{line}");
+    }
     outcome?;
     stats?;
     let Some(mut analysis) = analysis.map(AnalysisSink::into_analysis) else {
-        return Ok(ExitCode::SUCCESS);
+        return print_host_json(&host, args.output.json);
     };
     if let (End::Limit, Some(limit)) = (finished.end, args.count) {
         // `-c` stopped the capture: the verdict speaks of the part it saw.
@@ -149,6 +156,17 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
     }
     if let Some(path) = &args.output.diagram {
         super::read::write_diagram(path, &analysis)?;
+    }
+    print_host_json(&host, args.output.json)
+}
+
+/// With `--json`, the host's counters are the stream's last object (`"type": "host_udp"`).
+fn print_host_json(host: &HostReport, json: bool) -> Result<ExitCode, Error> {
+    if let (true, Some(object)) = (json, host.json()) {
+        let mut out = io::stdout().lock();
+        writeln!(out, "{object}")
+            .and_then(|()| out.flush())
+            .map_err(|source| Error::Output { source })?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -122,6 +122,14 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode, Error> {
             .analysis
             .write_json(&mut out, &outcome.stats)
             .map_err(io_error)?;
+        match outcome.host.json() {
+            Some(object) => writeln!(out, "{object}").map_err(io_error)?,
+            None => {
+                for line in outcome.host.lines() {
+                    eprintln!("udpscope: {line}");
+                }
+            }
+        }
     } else {
         writeln!(
             out,
@@ -143,6 +151,9 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode, Error> {
             args.write.display()
         )
         .map_err(io_error)?;
+        for line in outcome.host.lines() {
+            writeln!(out, "{line}").map_err(io_error)?;
+        }
     }
     out.flush().map_err(io_error)?;
     if let Some(path) = &args.diagram {

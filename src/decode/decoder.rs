@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::checksum::{Checksum, ipv4_header_verdict, udp_checksum_verdict};
 use super::defrag::{DefragLimits, Defragmenter, Fragment, Incomplete};
+use super::icmp;
 use super::link::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, LinkInfo, network_layer};
 use super::tunnel::{
     self, Carried, GENEVE_PORT, MAX_TUNNEL_DEPTH, PROTO_GRE, PROTO_IPIP, PROTO_IPV6_IN_IP,
@@ -42,8 +43,10 @@ pub struct DecodeStats {
     pub tcp: u64,
     /// Frames that carried something other than IP.
     pub not_ip: u64,
-    /// IP packets of another protocol than UDP or TCP.
+    /// IP packets of another protocol than UDP or TCP (ICMP errors included).
     pub not_udp: u64,
+    /// ICMP and ICMPv6 errors quoting a UDP datagram (also counted in `not_udp`).
+    pub icmp_errors: u64,
     /// Frames with a header that could not be decoded.
     pub malformed: u64,
     /// Frames of a link type udpscope does not decode.
@@ -192,6 +195,10 @@ impl Decoder {
                 self.stats.tunneled += u64::from(d.tunnel.is_some());
             }
             Decoded::Tcp(_) => self.stats.tcp += 1,
+            Decoded::Icmp(_) => {
+                self.stats.not_udp += 1;
+                self.stats.icmp_errors += 1;
+            }
             Decoded::FragmentHeld => {}
             Decoded::Skipped(skip) => match skip {
                 Skip::UnsupportedLink(_) => self.stats.unsupported_link += 1,
@@ -259,7 +266,9 @@ impl Decoder {
             },
             PROTO_TCP => tcp(frame, &net),
             PROTO_IPIP | PROTO_IPV6_IN_IP | PROTO_GRE => self.ip_tunnel(frame, link, &net, carrier),
-            other => Decoded::Skipped(Skip::NotUdp(other)),
+            other => {
+                icmp_error(frame, &net).map_or(Decoded::Skipped(Skip::NotUdp(other)), Decoded::Icmp)
+            }
         }
     }
 
@@ -772,6 +781,26 @@ fn udp(ip: &IpInfo, transport: &[u8], declared: usize, verify: bool) -> Result<U
         truncated: transport.len() < length.min(declared),
         defect,
     })
+}
+
+/// An ICMP (over IPv4) or ICMPv6 (over IPv6) error quoting a UDP datagram, if `net` is one.
+fn icmp_error(frame: &Frame<'_>, net: &Network<'_>) -> Option<super::IcmpError> {
+    let expected = if net.ip.version == 4 {
+        icmp::PROTO_ICMP
+    } else {
+        icmp::PROTO_ICMPV6
+    };
+    if net.protocol != expected {
+        return None;
+    }
+    let outer = icmp::Outer {
+        ts_ns: frame.ts_ns,
+        frame_index: frame.index,
+        version: net.ip.version,
+        from: net.ip.src,
+        to: net.ip.dst,
+    };
+    icmp::decode(outer, net.transport)
 }
 
 fn tcp<'f>(frame: &Frame<'f>, net: &Network<'f>) -> Decoded<'f> {

@@ -7,6 +7,7 @@ mod checksum;
 mod decoder;
 mod defect;
 mod defrag;
+pub mod icmp;
 mod link;
 mod skip;
 mod tunnel;
@@ -19,6 +20,7 @@ pub use checksum::{Checksum, ipv4_header_verdict, udp_checksum_verdict};
 pub use decoder::{ChecksumCounts, DecodeStats, Decoder};
 pub use defect::Defect;
 pub use defrag::{DefragLimits, GiveUp, Incomplete};
+pub use icmp::{IcmpError, IcmpKind, QuotedDatagram};
 pub use link::{ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, LinkInfo, Network, network_layer};
 pub use skip::{Layer, LengthField, Limit, Problem, Skip};
 pub use tunnel::{
@@ -33,6 +35,9 @@ pub enum Decoded<'a> {
     Datagram(Datagram<'a>),
     /// A TCP segment: kept so the analysis can contrast UDP with a handshake and teardown.
     Tcp(Segment),
+    /// An ICMP or ICMPv6 error quoting a UDP datagram (port unreachable, fragmentation
+    /// needed, ...): the network's only feedback on a datagram.
+    Icmp(IcmpError),
     /// An IP fragment held for reassembly; the datagram is reported when it completes.
     FragmentHeld,
     /// Not a UDP datagram, and why.

@@ -110,6 +110,8 @@ pub struct DemoOutcome {
     pub interface: String,
     /// The server's address.
     pub server_addr: SocketAddr,
+    /// What the server's host (its network namespace) counted during the capture.
+    pub host: crate::host::HostReport,
 }
 
 /// Where each actor lives and binds.
@@ -238,7 +240,10 @@ pub fn run(
                 None,
                 vec![&mut file, &mut printer, &mut analysis],
             );
+            // Read on this thread: it is in the server's network namespace.
+            let host = crate::host::HostWatch::start(crate::DEFAULT_PORT);
             pipeline.run(&mut capture, &stop)?;
+            let host = host.finish();
             let outcome = pipeline.finish()?;
             let stats = capture.stats()?;
             let lines = std::mem::take(printer.get_mut());
@@ -249,6 +254,7 @@ pub fn run(
                 lines,
                 analysis.into_analysis(),
                 outcome.stats,
+                host,
             ))
         })
     };
@@ -375,7 +381,7 @@ pub fn run(
 
     // 4. Stop.
     stop_all(&capture_stop, &server_stop);
-    let (interface, capture_stats, written, capture_lines, analysis, stats) =
+    let (interface, capture_stats, written, capture_lines, analysis, stats, host) =
         joined(capture, "capture")?;
     let (server_lines, server_summary) = served?;
     let transcript = transcript?;
@@ -395,6 +401,7 @@ pub fn run(
         stats,
         interface,
         server_addr,
+        host,
     })
 }
 

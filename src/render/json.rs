@@ -97,6 +97,7 @@ pub fn summary(out: &mut dyn Write, analysis: &Analysis, stats: &DecodeStats) ->
                 "arp": analysis.arp,
                 "not_udp": stats.not_udp,
                 "icmp": analysis.icmp,
+                "icmp_errors": stats.icmp_errors,
                 "malformed": stats.malformed,
                 "unsupported_link": stats.unsupported_link,
                 "truncated": stats.truncated,
@@ -123,6 +124,7 @@ pub fn summary(out: &mut dyn Write, analysis: &Analysis, stats: &DecodeStats) ->
                 "bytes": untracked.bytes,
                 "on_port": untracked.on_port,
             },
+            "network_signals": analysis.network_signals().to_json(),
             "verdict": {
                 "port": v.port,
                 "flows": v.flows,

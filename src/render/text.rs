@@ -787,16 +787,7 @@ fn write_verdict(
     }
 
     // The network layer.
-    let line = match verdict.icmp {
-        0 => "no ICMP (an ICMP port unreachable, e.g. when no server listens, is the only \
-              thing the network sends back)"
-            .to_string(),
-        n => format!(
-            "{} in the capture (not decoded; e.g. port unreachable when no server listens): \
-             the only feedback below the application",
-            plural(n, "ICMP packet", "ICMP packets")
-        ),
-    };
+    let line = verdict.network.sentence(verdict.icmp);
     item(out, &format!("network-level signals: {line}"))?;
     if verdict.untracked_datagrams > 0 {
         item(

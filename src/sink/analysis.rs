@@ -3,7 +3,7 @@
 //! result is the same, only the time differs).
 
 use crate::analysis::{Analysis, AnalysisConfig, AnalysisWorker, Event};
-use crate::decode::{Datagram, Incomplete, Segment, Skip};
+use crate::decode::{Datagram, IcmpError, Incomplete, Segment, Skip};
 use crate::error::Result;
 use crate::frame::Frame;
 use crate::sink::{Flow, Sink};
@@ -85,6 +85,15 @@ impl Sink for AnalysisSink {
         match &mut self.place {
             Place::Inline(analysis) => analysis.skipped(frame.ts_ns, skip),
             Place::Thread(worker) => worker.push(Event::Skipped(frame.ts_ns, skip.clone())),
+            Place::Gone => {}
+        }
+        Ok(())
+    }
+
+    fn icmp(&mut self, _frame: &Frame<'_>, error: &IcmpError) -> Result<()> {
+        match &mut self.place {
+            Place::Inline(analysis) => analysis.icmp(error),
+            Place::Thread(worker) => worker.push(Event::Icmp(Box::new(error.clone()))),
             Place::Gone => {}
         }
         Ok(())

@@ -22,7 +22,7 @@ pub use printer::{Printer, PrinterOptions};
 pub use rotate::{RotatingSink, Rotation};
 pub use selected::SelectedFrames;
 
-use crate::decode::{Datagram, Incomplete, Segment, Skip};
+use crate::decode::{Datagram, IcmpError, Incomplete, Segment, Skip};
 use crate::error::Result;
 use crate::frame::Frame;
 
@@ -55,8 +55,9 @@ impl Interest {
 
 /// One destination of a run. Every method but [`Sink::interest`] has a default that ignores
 /// the event, so a sink implements what it uses. The pipeline calls, per frame: `frame`
-/// (before decoding), then one of `datagram` (selected by the filter), `fragment`, `segment`
-/// (TCP on the filter's port) or `skipped`; `incomplete` when reassembly gives up; `idle` when
+/// (before decoding), then one of `datagram` (selected by the filter), `icmp` (an ICMP error
+/// quoting a datagram the filter selects), `fragment`, `segment` (TCP on the filter's port) or
+/// `skipped`; `incomplete` when reassembly gives up; `idle` when
 /// the source is about to wait; `finish` once at the end.
 pub trait Sink {
     /// Which events this sink wants.
@@ -72,6 +73,12 @@ pub trait Sink {
     /// A selected datagram and the frame that completed it.
     fn datagram(&mut self, _frame: &Frame<'_>, _datagram: &Datagram<'_>) -> Flow {
         Ok(ControlFlow::Continue(()))
+    }
+
+    /// An ICMP or ICMPv6 error quoting a datagram on the filter's port (port unreachable,
+    /// fragmentation needed, ...).
+    fn icmp(&mut self, _frame: &Frame<'_>, _error: &IcmpError) -> Result<()> {
+        Ok(())
     }
 
     /// An IP fragment held for reassembly (its datagram's ports are not known yet).

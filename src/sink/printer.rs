@@ -3,7 +3,8 @@
 use std::io::Write;
 use std::net::IpAddr;
 
-use crate::decode::{Checksum, Datagram, Tunnel, TunnelKind};
+use crate::analysis::causes::{Cause, Causes};
+use crate::decode::{Checksum, Datagram, IcmpError, Tunnel, TunnelKind};
 use crate::error::{Error, Result};
 use crate::sink::line::{Clock, Line};
 use crate::text::{self, plain_ascii};
@@ -34,6 +35,8 @@ pub struct Printer<W: Write> {
     clock: Clock,
     /// The fixed fields of the line being built (kept: a fresh one is a 384-byte memset).
     head: Line,
+    /// Recent datagrams, to name the one an ICMP error quotes.
+    causes: Causes,
 }
 
 /// Bytes gathered before one `write` to the output.
@@ -93,11 +96,13 @@ impl<W: Write> Printer<W> {
             line: Vec::with_capacity(OUTPUT_CHUNK + 4096),
             clock: Clock::default(),
             head: Line::default(),
+            causes: Causes::new(),
         }
     }
 
     /// Prints one datagram.
     pub fn datagram(&mut self, d: &Datagram<'_>) -> Result<()> {
+        self.causes.datagram(d);
         if self.options.json {
             json_line(&mut self.line, &mut self.head, d);
         } else {
@@ -110,6 +115,66 @@ impl<W: Write> Printer<W> {
             self.write_out()?;
         }
         Ok(())
+    }
+
+    /// Prints one ICMP error, naming the datagram it quotes when that one was printed.
+    pub fn icmp(&mut self, error: &IcmpError) -> Result<()> {
+        let cause = self.causes.find(&error.quoted);
+        if self.options.json {
+            icmp_json_line(&mut self.line, error, cause.as_ref());
+        } else {
+            self.icmp_text_line(error, cause.as_ref());
+        }
+        if self.line.len() >= OUTPUT_CHUNK {
+            self.write_out()?;
+        }
+        Ok(())
+    }
+
+    /// `… 192.168.100.4 > 192.168.100.5 icmp port unreachable for 192.168.100.5:54321 >
+    /// 192.168.100.4:6999 (frame 7 "exit", 0.2 ms before)`.
+    fn icmp_text_line(&mut self, error: &IcmpError, cause: Option<&Cause>) {
+        let color = self.options.color;
+        let head = &mut self.head;
+        head.clear();
+        head.time_with(error.ts_ns, &mut self.clock);
+        let out = &mut self.line;
+        out.extend_from_slice(head.as_bytes());
+        let protocol = if error.version == 4 { "icmp" } else { "icmp6" };
+        let (paint, plain) = if color {
+            ("\x1b[33m", "\x1b[0m")
+        } else {
+            ("", "")
+        };
+        let _ = write!(
+            out,
+            " {} > {} {paint}{protocol} {error}{plain} for ",
+            error.from, error.to
+        );
+        let quoted = &error.quoted;
+        let mut ends = Line::default();
+        ends.ip(quoted.src);
+        ends.push(b':');
+        ends.decimal(quoted.src_port.into());
+        ends.bytes(b" > ");
+        ends.ip(quoted.dst);
+        ends.push(b':');
+        ends.decimal(quoted.dst_port.into());
+        out.extend_from_slice(ends.as_bytes());
+        match cause {
+            Some(cause) => {
+                let _ = write!(out, " (frame {} ", cause.frame);
+                write_quoted(out, cause.snippet(), cause.snippet().len());
+                if cause.longer {
+                    // The snippet's closing quote is already written: mark the cut inside it.
+                    out.pop();
+                    out.extend_from_slice("\u{2026}\"".as_bytes());
+                }
+                let _ = write!(out, ", {} before)", elapsed(error.ts_ns, cause.ts_ns));
+            }
+            None => out.extend_from_slice(b" (datagram not in the capture)"),
+        }
+        out.push(b'\n');
     }
 
     fn write_out(&mut self) -> Result<()> {
@@ -349,6 +414,53 @@ fn json_line(out: &mut Vec<u8>, head: &mut Line, d: &Datagram<'_>) {
     } else {
         text::json_string_into(out, &String::from_utf8_lossy(&d.payload));
     }
+    // Last, so every earlier key keeps its place (`{"ts":…` still starts the line); ICMP
+    // errors in the same stream are `"type":"icmp"`.
+    out.extend_from_slice(b",\"type\":\"datagram\"}\n");
+}
+
+/// How long before the error its datagram was captured: `0.2 ms`, `35.0 ms`, `1.250 s`.
+fn elapsed(later_ns: u64, earlier_ns: u64) -> String {
+    let ns = later_ns.saturating_sub(earlier_ns);
+    if ns < 1_000_000_000 {
+        format!("{:.1} ms", ns as f64 / 1e6)
+    } else {
+        format!("{:.3} s", ns as f64 / 1e9)
+    }
+}
+
+/// One JSON object for an ICMP error: `"type": "icmp"`, its type, code, meaning, sender, the
+/// quoted datagram's addresses and ports, the frame of that datagram (or null), the MTU.
+fn icmp_json_line(out: &mut Vec<u8>, error: &IcmpError, cause: Option<&Cause>) {
+    let quoted = &error.quoted;
+    let null = |value: Option<u64>| value.map_or("null".to_string(), |v| v.to_string());
+    let _ = write!(
+        out,
+        "{{\"type\":\"icmp\",\"ts\":{}.{:09},\"ts_ns\":{},\"frame\":{},\"ip_version\":{},\
+         \"icmp_type\":{},\"icmp_code\":{},\"meaning\":\"{}\",\"from\":\"{}\",\"to\":\"{}\",\
+         \"src_ip\":\"{}\",\"src_port\":{},\"dst_ip\":\"{}\",\"dst_port\":{},\"ip_id\":{},\
+         \"udp_length\":{},\"caused_by_frame\":{}",
+        error.ts_ns / 1_000_000_000,
+        error.ts_ns % 1_000_000_000,
+        error.ts_ns,
+        error.frame_index,
+        error.version,
+        error.icmp_type,
+        error.icmp_code,
+        error.meaning(),
+        error.from,
+        error.to,
+        quoted.src,
+        quoted.src_port,
+        quoted.dst,
+        quoted.dst_port,
+        null(quoted.ipv4_id.map(u64::from)),
+        null(quoted.udp_length.map(u64::from)),
+        null(cause.map(|c| c.frame)),
+    );
+    if let Some(mtu) = error.mtu {
+        let _ = write!(out, ",\"mtu\":{mtu}");
+    }
     out.extend_from_slice(b"}\n");
 }
 
@@ -418,6 +530,10 @@ impl<W: Write> crate::sink::Sink for Printer<W> {
         d: &Datagram<'_>,
     ) -> crate::sink::Flow {
         Printer::datagram(self, d).map(|()| std::ops::ControlFlow::Continue(()))
+    }
+
+    fn icmp(&mut self, _frame: &crate::frame::Frame<'_>, error: &IcmpError) -> Result<()> {
+        Printer::icmp(self, error)
     }
 
     fn idle(&mut self) -> Result<()> {

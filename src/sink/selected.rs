@@ -1,9 +1,10 @@
 //! `read -w`: the frames of the selected datagrams (and every fragment, whose ports are known
-//! only once reassembled) copied to a capture file, written by a thread of its own.
+//! only once reassembled, and the ICMP errors quoting a selected datagram) copied to a capture
+//! file, written by a thread of its own.
 
 use std::path::{Path, PathBuf};
 
-use crate::decode::Datagram;
+use crate::decode::{Datagram, IcmpError};
 use crate::error::{Error, Result};
 use crate::frame::{Frame, LinkType};
 use crate::sink::pcap::FileFormat;
@@ -67,6 +68,10 @@ impl Sink for SelectedFrames {
     }
 
     fn fragment(&mut self, frame: &Frame<'_>) -> Result<()> {
+        self.write(frame)
+    }
+
+    fn icmp(&mut self, frame: &Frame<'_>, _error: &IcmpError) -> Result<()> {
         self.write(frame)
     }
 

@@ -11,6 +11,8 @@
 //! - [`user`]: the user database and the credential switch of `capture -Z`.
 //! - [`batch`]: the relay's `recvmmsg`/`sendmmsg` with addresses, `ppoll` over many sockets,
 //!   and the send buffer's size.
+//! - [`socket_errors`]: a UDP socket's kernel drop counter (`SO_MEMINFO`) and its ICMP error
+//!   queue (`IP_RECVERR`, `recvmsg(MSG_ERRQUEUE)`), for the chat.
 //! - [`udp`]: batched `sendmmsg` with UDP GSO, and the receive buffer's size, for replay.
 //!
 //! Every `unsafe` block carries a `// SAFETY:` comment saying why it is sound; socket options
@@ -23,5 +25,6 @@ pub mod namespace;
 mod option;
 pub mod packet;
 pub mod ring;
+pub mod socket_errors;
 pub mod udp;
 pub mod user;

@@ -47,6 +47,11 @@ fuzz_target!(|data: &[u8]| {
             analysis.datagram(&d);
         }
         Decoded::Tcp(s) => analysis.segment(&s),
+        Decoded::Icmp(error) => {
+            let _ = text.icmp(&error);
+            let _ = json.icmp(&error);
+            analysis.icmp(&error);
+        }
         Decoded::FragmentHeld => {}
         Decoded::Skipped(skip) => analysis.skipped(frame.ts_ns, &skip),
     }
