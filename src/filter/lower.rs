@@ -38,7 +38,8 @@ pub enum Layout {
 }
 
 impl Layout {
-    fn name(self) -> &'static str {
+    /// The link type's name, as the errors say it.
+    pub fn name(self) -> &'static str {
         match self {
             Layout::Ethernet | Layout::EthernetLive => "EN10MB",
             Layout::Network => "a cooked socket",

@@ -40,7 +40,7 @@ pub enum FilterError {
         message: String,
     },
     /// A pcap-filter construct udpscope does not implement.
-    #[error("filter expression, column {column}: {construct} not supported by udpscope")]
+    #[error("filter expression, column {column}: not supported by udpscope: {construct}")]
     Unsupported {
         /// 1-based column.
         column: usize,
@@ -52,6 +52,15 @@ pub enum FilterError {
     Link {
         /// The construct.
         construct: String,
+        /// The link layer.
+        link: String,
+    },
+    /// The expression can match no frame of this link type (`arp` on raw IP): libpcap
+    /// refuses it, and so does udpscope rather than select nothing silently.
+    #[error("filter expression: `{expression}` rejects all packets of link type {link}")]
+    RejectsAll {
+        /// The expression.
+        expression: String,
         /// The link layer.
         link: String,
     },
@@ -99,6 +108,12 @@ impl Expression {
         no: program::Label,
     ) -> Result<(), FilterError> {
         let cond = lower::lower(&self.expr, layout)?;
+        if cond == lower::Cond::False {
+            return Err(FilterError::RejectsAll {
+                expression: self.text.clone(),
+                link: layout.name().into(),
+            });
+        }
         codegen::condition(asm, &cond, yes, no)
     }
 

@@ -612,22 +612,20 @@ impl Parser<'_> {
         Ok(Expr::Relation { lhs, op, rhs })
     }
 
-    /// Precedence climbing over libpcap's levels: `|` `^`, then `&`, `<<` `>>`, `+` `-`,
-    /// `*` `/` `%`.
+    /// Precedence climbing over libpcap's levels (grammar.y): `|`, then `&`, `<<` `>>`,
+    /// `+` `-`, `*` `/`. `%` and `^` have no declared precedence there, so yacc always
+    /// shifts them: they bind to the operand just before them and take all that follows
+    /// (`ip[2:2] / 4 % 3` is `ip[2:2] / (4 % 3)`, as `tcpdump -d` shows).
     fn arith(&mut self, level: usize) -> Result<Arith, FilterError> {
         const LEVELS: [&[(&str, ArithOp)]; 5] = [
-            &[("|", ArithOp::Or), ("^", ArithOp::Xor)],
+            &[("|", ArithOp::Or)],
             &[("&", ArithOp::And)],
             &[("<<", ArithOp::Shl), (">>", ArithOp::Shr)],
             &[("+", ArithOp::Add), ("-", ArithOp::Sub)],
-            &[
-                ("*", ArithOp::Mul),
-                ("/", ArithOp::Div),
-                ("%", ArithOp::Mod),
-            ],
+            &[("*", ArithOp::Mul), ("/", ArithOp::Div)],
         ];
         if level == LEVELS.len() {
-            return self.arith_primary();
+            return self.operand();
         }
         let mut left = self.arith(level + 1)?;
         loop {
@@ -644,7 +642,7 @@ impl Parser<'_> {
             let column = self.column();
             self.at += 1;
             let right = self.arith(level + 1)?;
-            if matches!(op, ArithOp::Div | ArithOp::Mod) && right == Arith::Number(0) {
+            if op == ArithOp::Div && right == Arith::Number(0) {
                 return Err(FilterError::Syntax {
                     column,
                     message: format!(
@@ -670,16 +668,37 @@ impl Parser<'_> {
         }
     }
 
+    /// A primary, and a `%` or `^` after it with everything that follows as its right side.
+    fn operand(&mut self) -> Result<Arith, FilterError> {
+        if self.eat_symbol("-") {
+            return Ok(Arith::Negate(Box::new(self.operand()?)));
+        }
+        let left = self.arith_primary()?;
+        let op = if self.is_symbol("%") {
+            ArithOp::Mod
+        } else if self.is_symbol("^") {
+            ArithOp::Xor
+        } else {
+            return Ok(left);
+        };
+        let column = self.column();
+        self.at += 1;
+        let right = self.arith(0)?;
+        if op == ArithOp::Mod && right == Arith::Number(0) {
+            return Err(FilterError::Syntax {
+                column,
+                message: "modulus by zero".into(),
+            });
+        }
+        Ok(Arith::Binary(op, Box::new(left), Box::new(right)))
+    }
+
     fn arith_primary(&mut self) -> Result<Arith, FilterError> {
         let column = self.column();
         match self.peek().cloned() {
             Some(Token::Number(n)) => {
                 self.at += 1;
                 Ok(Arith::Number(n))
-            }
-            Some(Token::Symbol("-")) => {
-                self.at += 1;
-                Ok(Arith::Negate(Box::new(self.arith_primary()?)))
             }
             Some(Token::Symbol("(")) => {
                 self.at += 1;
