@@ -139,7 +139,8 @@ fn tcpdump(file: &Path, expression: &str) -> Option<Vec<(u32, Vec<u8>)>> {
         .arg("-r")
         .arg(file)
         .args(["-w", "-"])
-        .args(expression.split_whitespace())
+        // One argument: tcpdump's getopt would take a later word such as `-ip[8]` for options.
+        .arg(expression)
         .output()
         .expect("tcpdump runs (tests/install-deps.sh)");
     out.status.success().then(|| records(&out.stdout))
