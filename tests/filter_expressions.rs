@@ -536,9 +536,14 @@ fn capture_lo(
     handle.join().unwrap()
 }
 
-fn udp_ports(frame: &[u8]) -> Option<(u16, u16)> {
-    let ip = &frame[14..];
-    (frame[12..14] == [0x08, 0x00] && ip[9] == 17).then(|| {
+/// The UDP ports of an Ethernet (or, with `sll2`, LINUX_SLL2) IPv4 frame.
+fn udp_ports_of(frame: &[u8], sll2: bool) -> Option<(u16, u16)> {
+    let (ethertype, ip) = if sll2 {
+        (&frame[0..2], &frame[20..])
+    } else {
+        (&frame[12..14], &frame[14..])
+    };
+    (ethertype == [0x08, 0x00] && ip[9] == 17).then(|| {
         let udp = &ip[usize::from(ip[0] & 0xf) * 4..];
         (
             u16::from_be_bytes([udp[0], udp[1]]),
@@ -547,11 +552,13 @@ fn udp_ports(frame: &[u8]) -> Option<(u16, u16)> {
     })
 }
 
-#[test]
-fn live_expression_on_lo_captures_each_matching_datagram_once() {
-    if !common::require_root("live_expression_on_lo_captures_each_matching_datagram_once") {
-        return;
-    }
+fn udp_ports(frame: &[u8]) -> Option<(u16, u16)> {
+    udp_ports_of(frame, false)
+}
+
+/// `udp and src port N` compiled for `interface` catches the N datagrams once each and
+/// nothing else (the other socket's datagrams go to the same receiver).
+fn expression_captures_matching_datagrams_once(interface: &str) {
     let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
     let to = receiver.local_addr().unwrap();
     let matching = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -562,13 +569,13 @@ fn live_expression_on_lo_captures_each_matching_datagram_once() {
         .map(String::from)
         .collect();
     let config = CaptureConfig {
-        interface: Some("lo".into()),
+        interface: Some(interface.into()),
         port: None,
         expression: Some(Expression::parse(&words).unwrap()),
         ..CaptureConfig::default()
     };
     const SENT: usize = 20;
-    // Stop one frame after the last: a marker from the matching socket sent last.
+    // The capture stops at the marker the matching socket sends last.
     let frames = capture_lo(
         config,
         || {
@@ -583,10 +590,69 @@ fn live_expression_on_lo_captures_each_matching_datagram_once() {
     assert_eq!(
         frames.len(),
         SENT + 1,
-        "each matching datagram once, nothing else"
+        "{interface}: each matching datagram once, nothing else"
     );
     for f in &frames {
-        assert_eq!(udp_ports(f), Some((src, to.port())));
+        assert_eq!(udp_ports_of(f, interface == "any"), Some((src, to.port())));
+    }
+}
+
+#[test]
+fn live_expression_on_lo_captures_each_matching_datagram_once() {
+    if !common::require_root("live_expression_on_lo_captures_each_matching_datagram_once") {
+        return;
+    }
+    expression_captures_matching_datagrams_once("lo");
+}
+
+#[test]
+fn live_expression_on_any_captures_each_loopback_datagram_once() {
+    if !common::require_root("live_expression_on_any_captures_each_loopback_datagram_once") {
+        return;
+    }
+    expression_captures_matching_datagrams_once("any");
+}
+
+#[test]
+fn capture_command_takes_the_expression_after_its_options() {
+    if !common::require_root("capture_command_takes_the_expression_after_its_options") {
+        return;
+    }
+    let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = receiver.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("expr.pcap");
+    let mut child = Command::cargo_bin("udpscope")
+        .unwrap()
+        .args(["capture", "-i", "lo", "-q", "-c", "3", "-w"])
+        .arg(&out)
+        .args(["udp", "and", "dst", "port", &to.port().to_string()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The banner says the socket is open and filtered: send only then.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut banner = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut banner).unwrap();
+    assert!(banner.contains("filter `udp and dst port"), "{banner}");
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let elsewhere = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let elsewhere = elsewhere.local_addr().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut i = 0u32;
+    // Datagrams keep coming until -c 3 stops the capture (bounded by the deadline).
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "capture did not stop after -c 3");
+        sender.send_to(b"elsewhere", elsewhere).unwrap();
+        sender.send_to(format!("to {i}").as_bytes(), to).unwrap();
+        i += 1;
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(child.wait().unwrap().success());
+    let frames = records(&std::fs::read(&out).unwrap());
+    assert_eq!(frames.len(), 3, "-c 3 datagrams, each once");
+    for (_, f) in &frames {
+        assert_eq!(udp_ports(f).map(|p| p.1), Some(to.port()));
     }
 }
 
