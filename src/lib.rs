@@ -22,6 +22,10 @@
 //! a TCP segment (kept to contrast UDP with a handshake), or a typed reason the frame is not
 //! a datagram. Per-packet oddities are values, never errors; [`Error`] is for I/O and setup.
 //!
+//! A filter expression (`udpscope read FILE udp port 53`) acts earlier, on frames: the pipeline
+//! runs its compiled BPF program on each frame before any sink sees it, as `tcpdump -r` does,
+//! and a live capture runs the same compiler's program in the kernel.
+//!
 //! [`pipeline::Pipeline`] is that chain for one run: `read` feeds it file frames, `capture` and
 //! `demo` feed it ring frames after writing each one to the capture file (so the file holds
 //! exactly the frames counted as captured).
@@ -48,7 +52,9 @@
 //! - [`source`]: streaming pcap/pcapng reader.
 //! - [`sink`]: text/JSON printer, pcap/pcapng writer, and file rotation (`-C`/`-G`/`-W`).
 //! - [`analysis`]: flows, the connectionless verdict and the ladder diagram.
-//! - [`filter`]: which datagrams a command selects.
+//! - [`filter`]: which frames and datagrams a command selects: pcap-filter expressions (our own
+//!   compiler to classic BPF, run on each frame before decoding offline, in the kernel live)
+//!   and the datagram-level `--port`.
 //! - [`pipeline`]: wires source → decode → filter → sinks for one run.
 //! - [`capture`]: live capture on an AF_PACKET socket with a TPACKET_V3 ring and BPF filter.
 //! - [`replay`]: re-sending captured datagrams with timing control.
