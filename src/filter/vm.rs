@@ -36,6 +36,11 @@ enum Op {
     Neg,
     Ja(usize),
     Jump(u16, bool, u32, usize, usize),
+    /// A load followed by a conditional jump on a constant, fused: the common pair of every
+    /// primitive (`ldh [12]; jeq #0x800`), one dispatch instead of two. The jump offsets
+    /// count from the load; the jump itself stays in place for other jumps that land on it.
+    LdAbsJump(u8, usize, u16, u32, usize, usize),
+    LdIndJump(u8, u32, u16, u32, usize, usize),
     Ret(u32),
     RetA,
     Tax,
@@ -88,6 +93,7 @@ impl Machine {
                     ALU if i.code & 0xf0 == NEG => Op::Neg,
                     ALU => Op::Alu(i.code & 0xf0, i.code & X != 0, i.k),
                     JMP if i.code & 0xf0 == JA => Op::Ja(i.k as usize),
+                    JMP if !matches!(i.code & 0xf0, JEQ | JGT | JGE | JSET) => Op::Invalid,
                     JMP => Op::Jump(
                         i.code & 0xf0,
                         i.code & X != 0,
@@ -102,8 +108,21 @@ impl Machine {
                     _ => Op::Invalid,
                 }
             })
+            .collect::<Vec<Op>>();
+        let fused = ops
+            .iter()
+            .enumerate()
+            .map(|(at, op)| match (*op, ops.get(at + 1)) {
+                (Op::LdAbs(size, k), Some(&Op::Jump(cond, false, v, jt, jf))) => {
+                    Op::LdAbsJump(size, k, cond, v, jt + 1, jf + 1)
+                }
+                (Op::LdInd(size, k), Some(&Op::Jump(cond, false, v, jt, jf))) => {
+                    Op::LdIndJump(size, k, cond, v, jt + 1, jf + 1)
+                }
+                (op, _) => op,
+            })
             .collect();
-        Machine { ops }
+        Machine { ops: fused }
     }
 
     /// The program's return value for a frame of `data` (the captured bytes) that was
@@ -171,14 +190,23 @@ impl Machine {
                 Op::Ja(k) => pc += k,
                 Op::Jump(cond, by_x, k, jt, jf) => {
                     let v = if by_x { x } else { k };
-                    let hit = match cond {
-                        JEQ => a == v,
-                        JGT => a > v,
-                        JGE => a >= v,
-                        JSET => a & v != 0,
-                        _ => return 0,
-                    };
-                    pc += if hit { jt } else { jf };
+                    pc += if test(cond, a, v) { jt } else { jf };
+                }
+                Op::LdAbsJump(size, at, cond, k, jt, jf) => match load(data, at, size) {
+                    Some(v) => {
+                        a = v;
+                        pc += if test(cond, a, k) { jt } else { jf };
+                    }
+                    None => return 0,
+                },
+                Op::LdIndJump(size, at, cond, k, jt, jf) => {
+                    match load(data, x.wrapping_add(at) as usize, size) {
+                        Some(v) => {
+                            a = v;
+                            pc += if test(cond, a, k) { jt } else { jf };
+                        }
+                        None => return 0,
+                    }
                 }
                 Op::Ret(k) => return k,
                 Op::RetA => return a,
@@ -188,6 +216,18 @@ impl Machine {
             }
         }
         0
+    }
+}
+
+/// A conditional jump's test (an unknown condition never jumps: the decoder only makes
+/// the four the kernel knows).
+#[inline]
+fn test(cond: u16, a: u32, v: u32) -> bool {
+    match cond {
+        JEQ => a == v,
+        JGT => a > v,
+        JGE => a >= v,
+        _ => a & v != 0,
     }
 }
 
