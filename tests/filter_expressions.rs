@@ -20,7 +20,7 @@ use udpscope::frame::Frame;
 use udpscope::shutdown::Shutdown;
 use udpscope::source::{Feed, FrameSource};
 
-use packets::{MAC1, MAC2, Record, T0, VM1, VM2};
+use packets::{MAC2, Record, T0, VM1, VM2};
 
 /// Every construct the issue names, alone and combined.
 const EXPRESSIONS: &[&str] = &[
