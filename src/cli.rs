@@ -147,9 +147,9 @@ pub struct CaptureArgs {
     /// Interface (`lo`, `any`, ...); default: the one holding the default route.
     #[arg(short, long)]
     pub interface: Option<String>,
-    /// UDP port to capture (filtered in the kernel).
-    #[arg(long, default_value_t = udpscope::DEFAULT_PORT)]
-    pub port: u16,
+    /// UDP port to capture (filtered in the kernel); default 6999 without an EXPRESSION.
+    #[arg(long)]
+    pub port: Option<u16>,
     /// Write the captured frames to FILE (pcap with nanosecond timestamps).
     #[arg(short = 'w', value_name = "FILE")]
     pub write: Option<PathBuf>,
@@ -189,6 +189,9 @@ pub struct CaptureArgs {
     pub summary: bool,
     #[command(flatten)]
     pub output: OutputArgs,
+    /// A pcap-filter expression (as tcpdump's), e.g. `udp port 53 or host 10.0.0.1`: compiled to BPF and run in the kernel, instead of the default `--port 6999` (with --port: both).
+    #[arg(value_name = "EXPRESSION", num_args = 0.., allow_hyphen_values = true)]
+    pub expression: Vec<String>,
 }
 
 /// `udpscope interfaces`
@@ -227,6 +230,9 @@ pub struct ReadArgs {
     pub pcapng: bool,
     #[command(flatten)]
     pub output: OutputArgs,
+    /// A pcap-filter expression (as tcpdump's), e.g. `udp port 53 or host 10.0.0.1`: only the frames it matches are read (what `tcpdump -r FILE EXPRESSION` selects).
+    #[arg(value_name = "EXPRESSION", num_args = 0.., allow_hyphen_values = true)]
+    pub expression: Vec<String>,
 }
 
 /// `udpscope replay`
@@ -294,6 +300,9 @@ pub struct ReplayArgs {
     /// Rewrite the source IP (--raw).
     #[arg(long, value_name = "IP")]
     pub src_ip: Option<std::net::Ipv4Addr>,
+    /// A pcap-filter expression (as tcpdump's), e.g. `udp port 53 or host 10.0.0.1`: only datagrams of the frames it matches, and sent to --port, are replayed.
+    #[arg(value_name = "EXPRESSION", num_args = 0.., allow_hyphen_values = true)]
+    pub expression: Vec<String>,
 }
 
 /// `udpscope demo`

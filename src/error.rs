@@ -187,6 +187,9 @@ pub enum Error {
     /// the message in its flags.
     #[error("{0}")]
     Usage(String),
+    /// A filter expression that is wrong, unsupported, or cannot apply to the frames.
+    #[error(transparent)]
+    Filter(#[from] crate::filter::FilterError),
 }
 
 /// A value the library was handed that it cannot work with, said without naming where it came

@@ -33,6 +33,10 @@
 //! first, so it holds exactly the frames counted as captured, then printer and analysis), and
 //! `replay` and `replay --dry-run` (file → notes, feeder). A new source or sink is one file.
 //!
+//! A filter expression (`udpscope read FILE udp port 53`) acts earlier, on frames: the pipeline
+//! runs its compiled BPF program on each frame before any sink sees it, as `tcpdump -r` does,
+//! and a live capture runs the same compiler's program in the kernel.
+//!
 //! Reading a file uses all the machine's cores without changing what comes out: the file is
 //! read ahead in blocks on its own thread (records are still parsed in place, never copied),
 //! and the analysis can run on another ([`analysis::AnalysisWorker`], fed owned
@@ -61,8 +65,10 @@
 //! - [`sink`]: the `Sink` trait and its implementations: printer, capture file (with rotation,
 //!   `-C`/`-G`/`-W`), copy of the selected frames, analysis, diagnostics.
 //! - [`analysis`]: flows, the connectionless verdict and the ladder diagram.
+//! - [`filter`]: which frames and datagrams a command selects: pcap-filter expressions (our own
+//!   compiler to classic BPF, run on each frame before decoding offline, in the kernel live)
+//!   and the datagram-level `--port`.
 //! - [`render`]: the analysis shown as a text report, a JSON summary or an SVG ladder.
-//! - [`filter`]: which datagrams a command selects.
 //! - [`host`]: the capturing host's own UDP drops (`/proc/net/snmp`, per-socket drop counters).
 //! - [`pipeline`]: the one frame loop: source → decode → filter → sinks for one run.
 //! - [`capture`]: live capture on an AF_PACKET socket with a TPACKET_V3 ring and BPF filter.

@@ -47,7 +47,11 @@ fn main() -> ExitCode {
 /// 2 for arguments that make no sense (usage), 1 for everything that failed while running.
 fn exit_code(e: &Error) -> u8 {
     match e {
-        Error::Usage(_) | Error::Invalid(_) | Error::NoSuchUser(_) | Error::Frame(_) => 2,
+        Error::Usage(_)
+        | Error::Invalid(_)
+        | Error::NoSuchUser(_)
+        | Error::Frame(_)
+        | Error::Filter(_) => 2,
         // A shell reads 128 + SIGINT as "interrupted by Ctrl-C".
         Error::Interrupted => 130,
         _ => 1,

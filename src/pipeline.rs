@@ -11,7 +11,7 @@ use std::ops::ControlFlow;
 use crate::decode::icmp::{PROTO_ICMP, PROTO_ICMPV6};
 use crate::decode::{DecodeStats, Decoded, Decoder, Skip};
 use crate::error::{Error, Result};
-use crate::filter::Filter;
+use crate::filter::{Filter, Selector};
 use crate::frame::Frame;
 use crate::shutdown::Shutdown;
 use crate::sink::Sink;
@@ -35,6 +35,8 @@ pub struct Outcome {
     pub frames: u64,
     /// Datagrams selected by the filter (and handed to the sinks).
     pub selected: u64,
+    /// Frames the filter expression did not match (handed to no sink).
+    pub filtered: u64,
     /// Decoder counters.
     pub stats: DecodeStats,
     /// Why the run ended.
@@ -45,6 +47,9 @@ pub struct Outcome {
 pub struct Pipeline<'s> {
     decoder: Decoder,
     filter: Filter,
+    /// The filter expression, run on each frame before any sink sees it.
+    selector: Option<Selector>,
+    filtered: u64,
     /// Sinks wanting raw frames, and sinks wanting decoded events (indices into `sinks`).
     sinks: Vec<&'s mut dyn Sink>,
     raw: Vec<usize>,
@@ -92,6 +97,8 @@ impl<'s> Pipeline<'s> {
         let decoded = wanting(false);
         Pipeline {
             decoder: Decoder::new(),
+            selector: filter.selector(),
+            filtered: 0,
             filter,
             decode: !decoded.is_empty() || limit.is_some(),
             sinks,
@@ -144,6 +151,18 @@ impl<'s> Pipeline<'s> {
             return ControlFlow::Break(());
         }
         self.frames += 1;
+        // The expression selects frames, as `tcpdump -r FILE EXPR` does: a frame it does not
+        // match is counted and goes to no sink, not even a raw-frame one.
+        if let Some(selector) = &mut self.selector {
+            match selector.selects(frame) {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.filtered += 1;
+                    return ControlFlow::Continue(());
+                }
+                Err(e) => return self.fail(Error::Filter(e)),
+            }
+        }
         let mut flow = ControlFlow::Continue(());
         for &i in &self.raw {
             match self.sinks[i].frame(frame) {
@@ -288,6 +307,7 @@ impl<'s> Pipeline<'s> {
         Ok(Outcome {
             frames: self.frames,
             selected: self.selected,
+            filtered: self.filtered,
             stats: self.decoder.stats().clone(),
             end: self.end,
         })

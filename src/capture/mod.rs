@@ -47,8 +47,12 @@ const ARPHRD_LOOPBACK: u16 = 772;
 pub struct CaptureConfig {
     /// Interface name; `None` = the one holding the default route; [`ANY`] = all of them.
     pub interface: Option<String>,
-    /// UDP port (source or destination) filtered in the kernel; `None` keeps every frame.
+    /// UDP port (source or destination) filtered in the kernel, with the ICMP errors quoting
+    /// such a datagram; `None` keeps every frame.
     pub port: Option<u16>,
+    /// A pcap-filter expression compiled to BPF for the interface's framing and run in the
+    /// kernel; with `port` too, a frame must match both.
+    pub expression: Option<crate::filter::Expression>,
     /// Bytes kept per frame (0 means [`crate::SNAPLEN`]). With "any" it counts the 20-byte
     /// LINUX_SLL2 header, as tcpdump's does.
     pub snaplen: u32,
@@ -73,6 +77,7 @@ impl Default for CaptureConfig {
         CaptureConfig {
             interface: None,
             port: Some(crate::DEFAULT_PORT),
+            expression: None,
             snaplen: crate::SNAPLEN,
             promiscuous: false,
             buffer_size: 16 << 20,
@@ -175,6 +180,7 @@ impl Capture {
                 Framing::Ethernet
             },
             port: config.port,
+            expression: config.expression.clone(),
             // The cooked header we add counts against the snaplen; the filter must keep ≥ 1 byte
             // (returning 0 would drop the frame).
             snaplen: if cooked {
@@ -200,7 +206,7 @@ impl Capture {
             packet::set_reserve(&socket, SLL2_HEADER_LEN as u32)
                 .map_err(fail("cannot reserve header room"))?;
         }
-        packet::attach_filter(&socket, &bpf::program(&spec))
+        packet::attach_filter(&socket, &bpf::program(&spec).map_err(Error::Filter)?)
             .map_err(fail("cannot attach BPF filter"))?;
         // With the port filter only UDP frames get in, none longer than an IP packet can be;
         // without it, any frame up to the snaplen.

@@ -31,10 +31,18 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
             "--duration {seconds}: must be a positive number of seconds"
         )));
     }
+    // An expression replaces the default port; with --port too, both must hold.
+    let expression = Filter::parse(&args.expression)?.expression;
+    let port = match (args.port, &expression) {
+        (Some(port), _) => Some(port),
+        (None, None) => Some(udpscope::DEFAULT_PORT),
+        (None, Some(_)) => None,
+    };
     let shutdown = crate::shutdown_on_signals()?;
     let mut capture = Capture::open(CaptureConfig {
         interface: args.interface.clone(),
-        port: Some(args.port),
+        port,
+        expression: expression.clone(),
         snaplen: args.snaplen,
         ..CaptureConfig::default()
     })?;
@@ -61,11 +69,16 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
         }
         None => None,
     };
+    let selection = match (&expression, port) {
+        (None, Some(port)) => format!("udp port {port}"),
+        (Some(e), None) => format!("filter `{e}`"),
+        (Some(e), Some(port)) => format!("filter `{e}` and udp port {port}"),
+        (None, None) => "every frame".into(),
+    };
     eprintln!(
-        "udpscope: capturing on {}, link-type {}, udp port {}, snapshot length {} bytes",
+        "udpscope: capturing on {}, link-type {}, {selection}, snapshot length {} bytes",
         capture.interface(),
         capture.link_type(),
-        args.port,
         snaplen
     );
     if let Some(seconds) = args.duration {
@@ -92,11 +105,8 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
     // -q leaves only the file and the end counts, as `tcpdump -w` does: frames then go
     // straight to the file, undecoded, unless -c (which counts datagrams) or --diagram needs
     // the decoder. --summary keeps the analysis. The file comes first and takes every frame.
-    let mut analysis = (!args.quiet || args.output.diagram.is_some()).then(|| {
-        AnalysisSink::new(AnalysisConfig {
-            port: Some(args.port),
-        })
-    });
+    let mut analysis = (!args.quiet || args.output.diagram.is_some())
+        .then(|| AnalysisSink::new(AnalysisConfig { port }));
     let mut notes =
         (!args.quiet || args.count.is_some()).then(|| Notes::new(io::stderr(), "udpscope: "));
     let mut sinks: Vec<&mut dyn Sink> = Vec::new();
@@ -115,9 +125,15 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
     // `-c` counts datagrams (the pipeline's limit), while the file and "packets captured"
     // count frames: a datagram sent in fragments is several frames (all written), and
     // counts once, when its last fragment completes it.
-    let mut pipeline = Pipeline::new(Filter::port(args.port), args.count, sinks);
-    // The host's own drops are counted from here to the end of the capture.
-    let host = HostWatch::start(args.port);
+    // The kernel already ran the expression; the pipeline keeps the datagram-level port.
+    let filter = Filter {
+        port,
+        expression: None,
+    };
+    let mut pipeline = Pipeline::new(filter, args.count, sinks);
+    // The host's own drops are counted from here to the end of the capture (for the captured
+    // port; the lab's with an expression alone).
+    let host = HostWatch::start(port.unwrap_or(udpscope::DEFAULT_PORT));
     // Capture until a stop: Ctrl-C/SIGTERM/--duration (then drain the ring), -c, -W, or a
     // failure.
     let outcome = pipeline.run(&mut capture, &shutdown);

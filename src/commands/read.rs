@@ -19,6 +19,11 @@ use udpscope::source::{CaptureFile, FileFormat};
 use crate::cli::ReadArgs;
 
 pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
+    // An expression selects frames (before decoding), as tcpdump's; --port selects datagrams.
+    let filter = Filter {
+        port: args.port,
+        ..Filter::parse(&args.expression)?
+    };
     let shutdown = crate::shutdown_on_signals()?;
     let mut file = CaptureFile::open(&args.file)?;
     let stdout = io::stdout();
@@ -39,8 +44,13 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
     } else {
         FileFormat::Pcap
     };
+    let fallback = file.link_type().unwrap_or(LinkType::Ethernet);
     let mut copy = args.write.as_deref().map(|path| {
-        SelectedFrames::new(path, format, file.link_type().unwrap_or(LinkType::Ethernet))
+        if filter.expression.is_some() && filter.port.is_none() {
+            SelectedFrames::every_frame(path, format, fallback)
+        } else {
+            SelectedFrames::new(path, format, fallback)
+        }
     });
     let config = AnalysisConfig { port: args.port };
     // -q shows nothing: no analysis (unless a diagram is asked for), no checksum verdicts.
@@ -62,7 +72,7 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
     if progress.enabled {
         sinks.push(&mut progress);
     }
-    let mut pipeline = Pipeline::new(Filter { port: args.port }, args.count, sinks);
+    let mut pipeline = Pipeline::new(filter, args.count, sinks);
     if args.quiet {
         pipeline = pipeline.without_checksums();
     }

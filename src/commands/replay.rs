@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use udpscope::Error;
+use udpscope::filter::{Expression, Filter};
 use udpscope::replay::raw::{FrameBuilder, LoopbackSettings, RawSender, Rewrite, parse_mac};
 use udpscope::replay::{
     Flow, Item, PassStats, Plan, Record, ReplayConfig, Replayer, Schedule, Timing, read_datagrams,
@@ -30,6 +31,8 @@ const PROGRESS_AFTER: Duration = Duration::from_secs(1);
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
 pub fn replay(args: ReplayArgs) -> Result<ExitCode, Error> {
+    // A wrong expression is a usage error, said before anything is opened.
+    let expression = expression_of(&args)?;
     let timing = timing(&args);
     // Validates --speed, --pps and --max-gap before anything is opened.
     let schedule = Schedule::new(timing, args.max_gap)?;
@@ -80,7 +83,7 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, Error> {
     let replayer = Replayer::new(socket, config, shutdown)?;
     let port = args.port;
     run(&args, replayer, |replayer, progress, notes| {
-        read_pass(&args.file, port, notes, |record| {
+        read_pass(&args.file, port, expression.as_ref(), notes, |record| {
             let flow = replayer.offer(record);
             progress.tick(replayer);
             flow
@@ -90,6 +93,7 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, Error> {
 
 /// `--raw -i IFACE`: the client datagrams rebuilt as Ethernet frames and injected.
 fn raw_replay(args: &ReplayArgs, config: ReplayConfig) -> Result<ExitCode, Error> {
+    let expression = expression_of(args)?;
     if args.to.is_some() || args.from_src.is_some() {
         return Err(Error::Usage(
             "--raw sends frames with their captured addresses (rewrite them with --src-ip, --dst-ip, --dst-port, --dst-mac), not with --to or --from-src".into(),
@@ -128,34 +132,40 @@ fn raw_replay(args: &ReplayArgs, config: ReplayConfig) -> Result<ExitCode, Error
     let server_port = args.port;
     let mut build_error = None;
     let code = run(args, replayer, |replayer, progress, notes| {
-        read_datagrams(&args.file, server_port, notes, |datagram| {
-            if datagram.dst_port != server_port {
-                return Flow::Continue;
-            }
-            let frame = match builder.frame(datagram) {
-                Ok(frame) => frame,
-                Err(reason) => {
-                    build_error = Some(reason.into());
-                    return Flow::Stop;
+        read_datagrams(
+            &args.file,
+            server_port,
+            expression.as_ref(),
+            notes,
+            |datagram| {
+                if datagram.dst_port != server_port {
+                    return Flow::Continue;
                 }
-            };
-            // Keep the item marked truncated when the capture cut the payload.
-            let cut = datagram.truncated.then(|| {
-                datagram
-                    .wire_payload_len()
-                    .saturating_sub(datagram.payload.len())
-                    .max(1)
-            });
-            let item = Item {
-                index: datagram.frame_index,
-                ts_ns: datagram.ts_ns,
-                wire_len: frame.len() + cut.unwrap_or(0),
-                payload: Cow::Owned(frame),
-            };
-            let flow = replayer.offer(Record::Request(item));
-            progress.tick(replayer);
-            flow
-        })
+                let frame = match builder.frame(datagram) {
+                    Ok(frame) => frame,
+                    Err(reason) => {
+                        build_error = Some(reason.into());
+                        return Flow::Stop;
+                    }
+                };
+                // Keep the item marked truncated when the capture cut the payload.
+                let cut = datagram.truncated.then(|| {
+                    datagram
+                        .wire_payload_len()
+                        .saturating_sub(datagram.payload.len())
+                        .max(1)
+                });
+                let item = Item {
+                    index: datagram.frame_index,
+                    ts_ns: datagram.ts_ns,
+                    wire_len: frame.len() + cut.unwrap_or(0),
+                    payload: Cow::Owned(frame),
+                };
+                let flow = replayer.offer(Record::Request(item));
+                progress.tick(replayer);
+                flow
+            },
+        )
     })?;
     match build_error {
         Some(e) => Err(e),
@@ -232,6 +242,11 @@ fn timing(args: &ReplayArgs) -> Timing {
     }
 }
 
+/// The frames the words after the options select (none: every frame).
+fn expression_of(args: &ReplayArgs) -> Result<Option<Expression>, Error> {
+    Ok(Filter::parse(&args.expression)?.expression)
+}
+
 /// The first address of `host:port`, of the same family as `from` when given.
 fn resolve(to: &str, from: Option<SocketAddr>) -> Result<SocketAddr, Error> {
     let addrs: Vec<SocketAddr> = to
@@ -258,6 +273,7 @@ fn resolve(to: &str, from: Option<SocketAddr>) -> Result<SocketAddr, Error> {
 
 /// `--dry-run`: the schedule, one line (or JSON object) per client datagram, nothing sent.
 fn dry_run(args: &ReplayArgs, schedule: Schedule) -> Result<ExitCode, Error> {
+    let expression = expression_of(args)?;
     let mut plan = Plan::new(schedule, args.allow_truncated);
     let mut out = BufWriter::new(io::stdout().lock());
     let mut written = Ok(());
@@ -272,7 +288,7 @@ fn dry_run(args: &ReplayArgs, schedule: Schedule) -> Result<ExitCode, Error> {
         } else {
             Vec::new()
         };
-        read_pass(&args.file, args.port, also, |record| {
+        read_pass(&args.file, args.port, expression.as_ref(), also, |record| {
             let Record::Request(item) = record else {
                 return Flow::Continue;
             };

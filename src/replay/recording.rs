@@ -9,7 +9,7 @@ use std::path::Path;
 use super::{Flow, Item, Record};
 use crate::Error;
 use crate::decode::Datagram;
-use crate::filter::Filter;
+use crate::filter::{Expression, Filter};
 use crate::frame::Frame;
 use crate::pipeline::Pipeline;
 use crate::shutdown::Shutdown;
@@ -64,10 +64,11 @@ pub fn record_of<'d>(datagram: &'d Datagram<'_>, port: u16) -> Option<Record<'d>
 pub fn read_pass(
     path: &Path,
     port: u16,
+    expression: Option<&Expression>,
     also: Vec<&mut dyn Sink>,
     mut each: impl FnMut(Record<'_>) -> Flow,
 ) -> Result<PassStats, Error> {
-    read_datagrams(path, port, also, |datagram| {
+    read_datagrams(path, port, expression, also, |datagram| {
         match record_of(datagram, port) {
             Some(record) => each(record),
             None => Flow::Continue,
@@ -80,6 +81,7 @@ pub fn read_pass(
 pub fn read_datagrams(
     path: &Path,
     port: u16,
+    expression: Option<&Expression>,
     also: Vec<&mut dyn Sink>,
     each: impl FnMut(&Datagram<'_>) -> Flow,
 ) -> Result<PassStats, Error> {
@@ -93,7 +95,11 @@ pub fn read_datagrams(
         sinks.push(sink);
     }
     sinks.push(&mut feeder);
-    let mut pipeline = Pipeline::new(Filter::port(port), None, sinks);
+    let filter = Filter {
+        port: Some(port),
+        expression: expression.cloned(),
+    };
+    let mut pipeline = Pipeline::new(filter, None, sinks);
     let ran = pipeline.run(&mut file, &Shutdown::new());
     let outcome = pipeline.finish()?;
     ran?;

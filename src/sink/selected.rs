@@ -8,7 +8,7 @@ use crate::decode::{Datagram, IcmpError};
 use crate::error::{Error, Result};
 use crate::frame::{Frame, LinkType};
 use crate::sink::pcap::FileFormat;
-use crate::sink::{Flow, PcapSink, Sink};
+use crate::sink::{Flow, Interest, PcapSink, Sink};
 
 /// The copy being written. The file is created for the link type of the first frame it
 /// receives (a pcapng input names its interfaces only as they appear), or, when none comes,
@@ -20,6 +20,9 @@ pub struct SelectedFrames {
     fallback: LinkType,
     file: Option<PcapSink>,
     written: u64,
+    /// Copy every frame the pipeline passes on (a filter expression chose them), not only
+    /// those of selected datagrams.
+    every_frame: bool,
 }
 
 impl SelectedFrames {
@@ -31,6 +34,16 @@ impl SelectedFrames {
             fallback,
             file: None,
             written: 0,
+            every_frame: false,
+        }
+    }
+
+    /// A copy of every frame the run's filter expression selected (`read -w OUT FILE EXPR`
+    /// writes what `tcpdump -r FILE -w OUT EXPR` does), whatever it decodes to.
+    pub fn every_frame(path: &Path, format: FileFormat, fallback: LinkType) -> Self {
+        SelectedFrames {
+            every_frame: true,
+            ..Self::new(path, format, fallback)
         }
     }
 
@@ -62,6 +75,19 @@ impl SelectedFrames {
 }
 
 impl Sink for SelectedFrames {
+    fn interest(&self) -> Interest {
+        if self.every_frame {
+            Interest::FRAMES
+        } else {
+            Interest::DECODED
+        }
+    }
+
+    fn frame(&mut self, frame: &Frame<'_>) -> Flow {
+        self.write(frame)
+            .map(|()| std::ops::ControlFlow::Continue(()))
+    }
+
     fn datagram(&mut self, frame: &Frame<'_>, _datagram: &Datagram<'_>) -> Flow {
         self.write(frame)
             .map(|()| std::ops::ControlFlow::Continue(()))

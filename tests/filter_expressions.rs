@@ -1,0 +1,699 @@
+//! pcap-filter expressions select exactly the frames libpcap selects: a table of expressions
+//! over every committed capture and over generated traffic of every link type, checked against
+//! `tcpdump -r FILE -w - EXPRESSION`; the kernel program of a live capture on lo; refusals.
+
+mod common;
+mod packets;
+
+use std::net::UdpSocket;
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+use etherparse::PacketBuilder;
+use udpscope::capture::{Capture, CaptureConfig};
+use udpscope::filter::{Expression, Filter};
+use udpscope::frame::Frame;
+use udpscope::shutdown::Shutdown;
+use udpscope::source::{Feed, FrameSource};
+
+use packets::{MAC2, Record, T0, VM1, VM2};
+
+/// Every construct the issue names, alone and combined.
+const EXPRESSIONS: &[&str] = &[
+    "ip",
+    "ip6",
+    "udp",
+    "tcp",
+    "icmp",
+    "icmp6",
+    "arp",
+    "vlan",
+    "vlan 100",
+    "vlan and udp",
+    "vlan 100 and udp port 6999",
+    "vlan 200 or udp",
+    "host 192.168.100.4",
+    "src host 192.168.100.5",
+    "dst host 192.168.100.4",
+    "ip host 192.168.100.4",
+    "arp host 192.168.100.4",
+    "ip6 host ::1",
+    "host fe80::1",
+    "ip6 dst host ff02::1:2",
+    "src or dst host 10.0.0.7",
+    "src and dst host 192.168.100.4",
+    "net 192.168.100.0/24",
+    "src net 192.168.0.0/16",
+    "dst net 10.0.0.0/8",
+    "net 10",
+    "net fe80::/10",
+    "port 6999",
+    "src port 6999",
+    "dst port 6999",
+    "udp port 6999",
+    "tcp port 6999",
+    "udp port 53 or udp port 6999",
+    "port 53 or 6999",
+    "portrange 6990-7000",
+    "src portrange 50000-60000",
+    "udp dst portrange 1-1024",
+    "tcp portrange 1-7000",
+    "less 100",
+    "greater 200",
+    "len > 100",
+    "len <= 64",
+    "len = 60",
+    "len - 14 >= 46",
+    "udp[8] = 0x42",
+    "udp[2:2] = 6999",
+    "udp[10] & 0x80 = 0",
+    "udp[4:2] - 8 = 5",
+    "tcp[13] & 2 != 0",
+    "icmp[0] = 3",
+    "ip[0] & 0xf > 5",
+    "(ip[0] & 0xf) = 5",
+    "ip[6:2] & 0x1fff != 0",
+    "ip[9] = 17 and ip[8] < 65",
+    "ip6[6] = 17",
+    "ip6[6] = 44",
+    "ip[2:2] - 20 > 100",
+    "ip[2:2] * 2 >= 200",
+    "ip[2:2] / 4 % 3 = 1",
+    "ip[8] << 2 = 256",
+    "ip[2:2] >> 4 ^ 1 = 5",
+    "ip[2:2] | 1 = 61",
+    "ip[2:2] % 7 + 1 = 3",
+    "ip[8] * 2 ^ 3 = 0x83",
+    "ip[2:2] & 0xff | 0x10 = 0x3c",
+    "1 + -ip[8] + 299 = 236",
+    "ip[2:2] - 2 * 10 = 40",
+    "ip[ip[0] & 0xf] != 0",
+    "udp[udp[4:2] - 1] = 0x65",
+    "ip[100] = 1 or udp",
+    "ip[16:4] = 0xc0a86404",
+    "not udp",
+    "!tcp",
+    "udp && !(port 6999)",
+    "(udp or arp) and not host 192.168.100.5",
+    "tcp or udp and host 192.168.100.4",
+    "not ip6 and not arp",
+    "icmp or icmp6 or arp",
+    "udp || tcp && src port 6999",
+    "(udp or tcp) and port 6999",
+    "not (ip or ip6)",
+];
+
+/// Records of a pcap file (either byte order, µs or ns): (original length, bytes).
+fn records(pcap: &[u8]) -> Vec<(u32, Vec<u8>)> {
+    assert!(pcap.len() >= 24, "not a pcap: {} bytes", pcap.len());
+    let big = matches!(
+        pcap[0..4],
+        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d]
+    );
+    let u32_at = |at: usize| {
+        let b: [u8; 4] = pcap[at..at + 4].try_into().unwrap();
+        if big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    };
+    let mut out = Vec::new();
+    let mut at = 24;
+    while at + 16 <= pcap.len() {
+        let caplen = u32_at(at + 8) as usize;
+        let orig = u32_at(at + 12);
+        out.push((orig, pcap[at + 16..at + 16 + caplen].to_vec()));
+        at += 16 + caplen;
+    }
+    out
+}
+
+/// What tcpdump selects from `file` with `expression`, or `None` when it refuses it here.
+fn tcpdump(file: &Path, expression: &str) -> Option<Vec<(u32, Vec<u8>)>> {
+    let out = Command::new("tcpdump")
+        .arg("-r")
+        .arg(file)
+        .args(["-w", "-"])
+        // One argument: tcpdump's getopt would take a later word such as `-ip[8]` for options.
+        .arg(expression)
+        .output()
+        .expect("tcpdump runs (tests/install-deps.sh)");
+    out.status.success().then(|| records(&out.stdout))
+}
+
+/// What `udpscope read -q -w OUT FILE EXPRESSION` copies, or `None` when it refuses.
+fn udpscope(file: &Path, expression: &str, dir: &Path) -> Option<Vec<(u32, Vec<u8>)>> {
+    let name = file.file_name().unwrap().to_string_lossy();
+    let out_path = dir.join(format!("selected-{name}"));
+    let status = Command::cargo_bin("udpscope")
+        .unwrap()
+        .arg("read")
+        .arg("-q")
+        .arg("-w")
+        .arg(&out_path)
+        .arg(file)
+        .args(expression.split_whitespace())
+        .output()
+        .unwrap();
+    status
+        .status
+        .success()
+        .then(|| records(&std::fs::read(&out_path).unwrap()))
+}
+
+/// The table over every file, two files at a time (the machine is shared); the mismatches.
+fn in_parallel(files: &[std::path::PathBuf], dir: &Path) -> Vec<String> {
+    let (even, odd): (Vec<_>, Vec<_>) = files.iter().enumerate().partition(|(i, _)| i % 2 == 0);
+    thread::scope(|scope| {
+        let other = scope.spawn(|| {
+            odd.iter()
+                .flat_map(|(_, f)| compare_table(f, dir))
+                .collect::<Vec<_>>()
+        });
+        let mut wrong: Vec<String> = even
+            .iter()
+            .flat_map(|(_, f)| compare_table(f, dir))
+            .collect();
+        wrong.extend(other.join().unwrap());
+        wrong
+    })
+}
+
+/// Runs the whole table over `file`; returns the mismatches.
+fn compare_table(file: &Path, dir: &Path) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for expression in EXPRESSIONS {
+        let theirs = tcpdump(file, expression);
+        let ours = udpscope(file, expression, dir);
+        if theirs != ours {
+            let count =
+                |s: &Option<Vec<_>>| s.as_ref().map_or("refused".into(), |v| v.len().to_string());
+            wrong.push(format!(
+                "{} `{expression}`: tcpdump {} frames, udpscope {}",
+                file.display(),
+                count(&theirs),
+                count(&ours)
+            ));
+        }
+    }
+    wrong
+}
+
+#[test]
+fn every_committed_capture_selects_what_tcpdump_selects() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(common::capture(""))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no capture in captures/");
+    let wrong = in_parallel(&files, dir.path());
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+// ---- generated traffic ----
+
+fn udp4(src: [u8; 4], dst: [u8; 4], sp: u16, dp: u16, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    PacketBuilder::ipv4(src, dst, 64)
+        .udp(sp, dp)
+        .write(&mut out, payload)
+        .unwrap();
+    out
+}
+
+fn udp6(src: &str, dst: &str, sp: u16, dp: u16, payload: &[u8]) -> Vec<u8> {
+    let a = |s: &str| s.parse::<std::net::Ipv6Addr>().unwrap().octets();
+    let mut out = Vec::new();
+    PacketBuilder::ipv6(a(src), a(dst), 64)
+        .udp(sp, dp)
+        .write(&mut out, payload)
+        .unwrap();
+    out
+}
+
+/// IPv4 and IPv6 packets covering every branch of the table: UDP both ways, DNS, TCP, ICMP
+/// errors and echoes, fragments (first and later), IP options, IPv6 behind a fragment header.
+fn ip_packets() -> Vec<Vec<u8>> {
+    let mut out = vec![
+        packets::ipv4_udp(b"Salut ici le client", 1, false),
+        packets::ipv4_udp(b"Bien recu", 2, true),
+        udp4([10, 0, 0, 7], [10, 0, 0, 8], 5004, 53, &[0x42; 5]),
+        udp4([10, 0, 0, 8], [10, 0, 0, 7], 53, 5004, &[0x80; 120]),
+        udp4(VM2, VM1, 40000, 6995, &[0x65; 300]),
+    ];
+    let mut tcp = Vec::new();
+    PacketBuilder::ipv4(VM2, VM1, 64)
+        .tcp(54321, 6999, 1, 1000)
+        .syn()
+        .write(&mut tcp, &[])
+        .unwrap();
+    out.push(tcp);
+    let mut ack = Vec::new();
+    PacketBuilder::ipv4(VM1, VM2, 64)
+        .tcp(6999, 54321, 1, 1000)
+        .ack(2)
+        .write(&mut ack, b"x")
+        .unwrap();
+    out.push(ack);
+    let quoted = udp4(VM2, VM1, 54321, 7001, b"closed port");
+    let mut unreachable = Vec::new();
+    PacketBuilder::ipv4(VM1, VM2, 64)
+        .icmpv4_raw(3, 3, [0; 4])
+        .write(&mut unreachable, &quoted)
+        .unwrap();
+    out.push(unreachable);
+    let mut echo = Vec::new();
+    PacketBuilder::ipv4(VM2, VM1, 64)
+        .icmpv4_echo_request(1, 1)
+        .write(&mut echo, &[0; 56])
+        .unwrap();
+    out.push(echo);
+    // A later fragment: offset 185 (1,480 bytes), no UDP header in it.
+    let mut later = udp4(VM2, VM1, 54321, 6999, &[7; 40]);
+    later[6..8].copy_from_slice(&185u16.to_be_bytes());
+    out.push(later);
+    // A first fragment (more fragments set).
+    let mut first = udp4(VM2, VM1, 54321, 6999, &[8; 40]);
+    first[6..8].copy_from_slice(&0x2000u16.to_be_bytes());
+    out.push(first);
+    // IPv4 options (IHL 6): the UDP header moves 4 bytes.
+    let mut options = udp4(VM1, VM2, 6999, 54321, b"with options");
+    options.splice(20..20, [1u8, 1, 1, 1]);
+    options[0] = 0x46;
+    let total = u16::from_be_bytes([options[2], options[3]]) + 4;
+    options[2..4].copy_from_slice(&total.to_be_bytes());
+    out.push(options);
+    out.push(udp6("fe80::1", "ff02::1:2", 546, 547, &[1; 20]));
+    out.push(udp6("::1", "::1", 40000, 6999, b"loopback v6"));
+    // IPv6 with a fragment header (next header 44, then UDP at offset 0).
+    let mut frag6 = udp6("fe80::2", "fe80::1", 6999, 53, &[2; 16]);
+    frag6[6] = 44;
+    let len = u16::from_be_bytes([frag6[4], frag6[5]]) + 8;
+    frag6[4..6].copy_from_slice(&len.to_be_bytes());
+    frag6.splice(40..40, [17u8, 0, 0, 1, 0, 0, 0, 9]);
+    out.push(frag6);
+    let mut echo6 = Vec::new();
+    PacketBuilder::ipv6([0; 16], [0; 16], 64)
+        .icmpv6_echo_request(1, 1)
+        .write(&mut echo6, &[0; 8])
+        .unwrap();
+    out.push(echo6);
+    out
+}
+
+fn arp_frame() -> Vec<u8> {
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&[0xff; 6]);
+    frame.extend_from_slice(&MAC2);
+    frame.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0x00, 6, 4, 0, 1]);
+    frame.extend_from_slice(&MAC2);
+    frame.extend_from_slice(&VM2);
+    frame.extend_from_slice(&[0; 6]);
+    frame.extend_from_slice(&VM1);
+    frame
+}
+
+fn is_v6(ip: &[u8]) -> bool {
+    ip[0] >> 4 == 6
+}
+
+/// (link type, frames) of every generated file.
+fn generated() -> Vec<(&'static str, u32, Vec<Vec<u8>>)> {
+    let ips = ip_packets();
+    let ethertype = |ip: &[u8]| {
+        if is_v6(ip) {
+            [0x86, 0xdd]
+        } else {
+            [0x08, 0x00]
+        }
+    };
+    let mut ethernet: Vec<Vec<u8>> = ips
+        .iter()
+        .map(|ip| {
+            let mut f = packets::ethernet(ip);
+            f[12..14].copy_from_slice(&ethertype(ip));
+            f
+        })
+        .collect();
+    ethernet.push(arp_frame());
+    for (i, ip) in ips.iter().take(4).enumerate() {
+        ethernet.push(packets::vlan(ip, if i % 2 == 0 { 100 } else { 200 }));
+    }
+    let sll = ips
+        .iter()
+        .map(|ip| {
+            let mut f = packets::linux_sll(ip);
+            f[14..16].copy_from_slice(&ethertype(ip));
+            f
+        })
+        .collect();
+    let sll2 = ips
+        .iter()
+        .map(|ip| {
+            let mut f = packets::linux_sll2(ip);
+            f[0..2].copy_from_slice(&ethertype(ip));
+            f
+        })
+        .collect();
+    let family = |ip: &[u8]| if is_v6(ip) { 30u32 } else { 2 };
+    let null = ips
+        .iter()
+        .map(|ip| {
+            let mut f = family(ip).to_le_bytes().to_vec();
+            f.extend_from_slice(ip);
+            f
+        })
+        .collect();
+    let bsd_loop = ips
+        .iter()
+        .map(|ip| {
+            let mut f = family(ip).to_be_bytes().to_vec();
+            f.extend_from_slice(ip);
+            f
+        })
+        .collect();
+    vec![
+        ("ethernet", 1, ethernet),
+        ("linux-sll", 113, sll),
+        ("linux-sll2", 276, sll2),
+        ("raw", 101, ips.clone()),
+        ("null", 0, null),
+        ("loop", 108, bsd_loop),
+    ]
+}
+
+#[test]
+fn generated_traffic_of_every_link_type_selects_what_tcpdump_selects() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (name, link, frames) in generated() {
+        let mut records: Vec<Record> = frames
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| Record::whole(T0 + i as u64 * 1_000_000, f))
+            .collect();
+        // A frame the snaplen cut inside its IP header: loads beyond it reject the frame.
+        let cut = &records[0];
+        records.push(Record {
+            ts_ns: T0 + 999_000_000,
+            data: cut.data[..cut.data.len().min(30)].to_vec(),
+            orig_len: cut.orig_len,
+        });
+        let path = dir.path().join(format!("{name}.pcap"));
+        std::fs::write(&path, packets::pcap(link, &records, false, false)).unwrap();
+        files.push(path);
+    }
+    let wrong = in_parallel(&files, dir.path());
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn a_typo_is_refused_with_its_column_and_exit_2() {
+    let out = Command::cargo_bin("udpscope")
+        .unwrap()
+        .args(["read", "-q"])
+        .arg(common::capture("lab-ethernet.pcap"))
+        .args(["udp", "prot", "53"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("column 5") && stderr.contains("prot"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unsupported_construct_is_refused_by_name_and_exit_2() {
+    for (words, name) in [
+        (&["ether", "host", "02:00:00:00:00:04"][..], "ether"),
+        (&["udp", "and", "tcp[tcpflags]", "=", "2"][..], "tcpflags"),
+        (&["host", "example.com"][..], "example.com"),
+    ] {
+        let out = Command::cargo_bin("udpscope")
+            .unwrap()
+            .args(["read", "-q"])
+            .arg(common::capture("lab-ethernet.pcap"))
+            .args(words)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{words:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains(name) && stderr.contains("not supported"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn the_public_parser_takes_shell_words() {
+    let words: Vec<String> = ["udp", "port", "53", "or", "udp[10]", "&", "0x80", "=", "0"]
+        .map(String::from)
+        .to_vec();
+    let filter = Filter::parse(&words).unwrap();
+    assert_eq!(
+        filter.expression.as_ref().map(Expression::text),
+        Some("udp port 53 or udp[10] & 0x80 = 0")
+    );
+    assert_eq!(Filter::parse(&[]).unwrap(), Filter::default());
+}
+
+#[test]
+fn read_with_port_and_expression_keeps_both() {
+    // lab-udp-and-tcp holds UDP and TCP on 6999: `tcp` alone selects the TCP frames, and with
+    // --port the datagram-level selection leaves no datagram.
+    let out = Command::cargo_bin("udpscope")
+        .unwrap()
+        .args(["read", "--json", "--port", "6999"])
+        .arg(common::capture("lab-udp-and-tcp.pcap"))
+        .arg("tcp")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("\"payload"),
+        "a UDP datagram got through `tcp`"
+    );
+}
+
+// ---- live ----
+
+struct Each<F>(F);
+
+impl<F: FnMut(&Frame<'_>) -> ControlFlow<()>> Feed for Each<F> {
+    fn frame(&mut self, frame: &Frame<'_>) -> ControlFlow<()> {
+        (self.0)(frame)
+    }
+
+    fn idle(&mut self) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
+}
+
+/// Captures on lo with `config` while `traffic` runs, until `done` says every expected frame
+/// was seen or 5 s pass; returns the frames' bytes.
+fn capture_lo(
+    config: CaptureConfig,
+    traffic: impl FnOnce(),
+    done: impl Fn(&[Vec<u8>]) -> bool + Send + 'static,
+) -> Vec<Vec<u8>> {
+    let mut capture = Capture::open(config).expect("open capture");
+    let shutdown = Shutdown::new();
+    let stop = shutdown.clone();
+    let handle = thread::spawn(move || {
+        let mut frames: Vec<Vec<u8>> = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let feed = &mut Each(|frame: &Frame<'_>| {
+            frames.push(frame.data.to_vec());
+            if done(&frames) || Instant::now() > deadline {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        let _ = capture.run(feed, &stop);
+        frames
+    });
+    traffic();
+    // The feed breaks once it has what it waits for; the flag bounds a capture that never does.
+    let deadline = Instant::now() + Duration::from_secs(6);
+    while !handle.is_finished() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    shutdown.trigger();
+    handle.join().unwrap()
+}
+
+/// The UDP ports of an Ethernet (or, with `sll2`, LINUX_SLL2) IPv4 frame.
+fn udp_ports_of(frame: &[u8], sll2: bool) -> Option<(u16, u16)> {
+    let (ethertype, ip) = if sll2 {
+        (&frame[0..2], &frame[20..])
+    } else {
+        (&frame[12..14], &frame[14..])
+    };
+    (ethertype == [0x08, 0x00] && ip[9] == 17).then(|| {
+        let udp = &ip[usize::from(ip[0] & 0xf) * 4..];
+        (
+            u16::from_be_bytes([udp[0], udp[1]]),
+            u16::from_be_bytes([udp[2], udp[3]]),
+        )
+    })
+}
+
+fn udp_ports(frame: &[u8]) -> Option<(u16, u16)> {
+    udp_ports_of(frame, false)
+}
+
+/// `udp and src port N` compiled for `interface` catches the N datagrams once each and
+/// nothing else (the other socket's datagrams go to the same receiver).
+fn expression_captures_matching_datagrams_once(interface: &str) {
+    let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = receiver.local_addr().unwrap();
+    let matching = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let other = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let src = matching.local_addr().unwrap().port();
+    let words: Vec<String> = format!("udp and src port {src}")
+        .split(' ')
+        .map(String::from)
+        .collect();
+    let config = CaptureConfig {
+        interface: Some(interface.into()),
+        port: None,
+        expression: Some(Expression::parse(&words).unwrap()),
+        ..CaptureConfig::default()
+    };
+    const SENT: usize = 20;
+    // The capture stops at the marker the matching socket sends last.
+    let frames = capture_lo(
+        config,
+        || {
+            for i in 0..SENT {
+                other.send_to(b"not me", to).unwrap();
+                matching.send_to(format!("me {i}").as_bytes(), to).unwrap();
+            }
+            matching.send_to(b"end", to).unwrap();
+        },
+        |frames| frames.last().is_some_and(|f| f.ends_with(b"end")),
+    );
+    assert_eq!(
+        frames.len(),
+        SENT + 1,
+        "{interface}: each matching datagram once, nothing else"
+    );
+    for f in &frames {
+        assert_eq!(udp_ports_of(f, interface == "any"), Some((src, to.port())));
+    }
+}
+
+#[test]
+fn live_expression_on_lo_captures_each_matching_datagram_once() {
+    if !common::require_root("live_expression_on_lo_captures_each_matching_datagram_once") {
+        return;
+    }
+    expression_captures_matching_datagrams_once("lo");
+}
+
+#[test]
+fn live_expression_on_any_captures_each_loopback_datagram_once() {
+    if !common::require_root("live_expression_on_any_captures_each_loopback_datagram_once") {
+        return;
+    }
+    expression_captures_matching_datagrams_once("any");
+}
+
+#[test]
+fn capture_command_takes_the_expression_after_its_options() {
+    if !common::require_root("capture_command_takes_the_expression_after_its_options") {
+        return;
+    }
+    let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = receiver.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("expr.pcap");
+    let mut child = Command::cargo_bin("udpscope")
+        .unwrap()
+        .args(["capture", "-i", "lo", "-q", "-c", "3", "-w"])
+        .arg(&out)
+        .args(["udp", "and", "dst", "port", &to.port().to_string()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The banner says the socket is open and filtered: send only then.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut banner = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut banner).unwrap();
+    assert!(banner.contains("filter `udp and dst port"), "{banner}");
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let elsewhere = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let elsewhere = elsewhere.local_addr().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut i = 0u32;
+    // Datagrams keep coming until -c 3 stops the capture (bounded by the deadline).
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "capture did not stop after -c 3");
+        sender.send_to(b"elsewhere", elsewhere).unwrap();
+        sender.send_to(format!("to {i}").as_bytes(), to).unwrap();
+        i += 1;
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(child.wait().unwrap().success());
+    let frames = records(&std::fs::read(&out).unwrap());
+    assert_eq!(frames.len(), 3, "-c 3 datagrams, each once");
+    for (_, f) in &frames {
+        assert_eq!(udp_ports(f).map(|p| p.1), Some(to.port()));
+    }
+}
+
+#[test]
+fn default_port_filter_captures_the_icmp_port_unreachable_of_a_closed_port() {
+    if !common::require_root(
+        "default_port_filter_captures_the_icmp_port_unreachable_of_a_closed_port",
+    ) {
+        return;
+    }
+    // A port nobody listens on: bind one, note it, close it.
+    let closed = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let config = CaptureConfig {
+        interface: Some("lo".into()),
+        port: Some(closed.port()),
+        ..CaptureConfig::default()
+    };
+    let is_icmp_error = |f: &[u8]| f[12..14] == [0x08, 0x00] && f[14 + 9] == 1 && f[34] == 3;
+    let frames = capture_lo(
+        config,
+        || {
+            sender.send_to(b"anyone?", closed).unwrap();
+        },
+        move |frames| frames.iter().any(|f| is_icmp_error(f)),
+    );
+    assert_eq!(
+        frames.len(),
+        2,
+        "the datagram and its ICMP error, once each"
+    );
+    assert_eq!(
+        udp_ports(&frames[0]),
+        Some((sender.local_addr().unwrap().port(), closed.port()))
+    );
+    assert!(
+        is_icmp_error(&frames[1]),
+        "ICMP port unreachable: {:02x?}",
+        &frames[1][..40]
+    );
+}
