@@ -48,6 +48,7 @@
 //! - [`source`]: streaming pcap/pcapng reader.
 //! - [`sink`]: text/JSON printer, pcap/pcapng writer, and file rotation (`-C`/`-G`/`-W`).
 //! - [`analysis`]: flows, the connectionless verdict and the ladder diagram.
+//! - [`compare`]: the fate of every datagram between two captures of the same traffic.
 //! - [`filter`]: which datagrams a command selects.
 //! - [`pipeline`]: wires source → decode → filter → sinks for one run.
 //! - [`capture`]: live capture on an AF_PACKET socket with a TPACKET_V3 ring and BPF filter.
@@ -62,6 +63,7 @@
 pub mod analysis;
 pub mod capture;
 pub mod chat;
+pub mod compare;
 pub mod decode;
 pub mod demo;
 pub mod error;
