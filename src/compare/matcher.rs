@@ -256,33 +256,25 @@ impl Matcher {
     /// Looks at every record whose windows have passed, and hands on what is due.
     fn advance(&mut self, out: &mut dyn FnMut(DatagramFate) -> Result<()>) -> Result<()> {
         let w = self.options.window_ns;
-        for side in [Side::A, Side::B] {
-            loop {
-                let state = self.side(side);
-                let idx = state.settle;
-                if idx >= state.base + state.records.len() as u64 {
-                    break;
-                }
-                if state.get(idx).ts.saturating_add(w) >= self.now {
-                    break;
-                }
-                self.side_mut(side).settle += 1;
-                self.look_once(side, idx);
-            }
+        // Both captures in time order, so fates come out about in sending order.
+        while let Some((side, idx)) = self.next_due(
+            |s| {
+                let idx = s.settle;
+                (idx < s.base + s.records.len() as u64).then(|| (idx, s.get(idx).ts))
+            },
+            w,
+        ) {
+            self.side_mut(side).settle += 1;
+            self.look_once(side, idx);
         }
-        for side in [Side::A, Side::B] {
-            loop {
-                let state = self.side(side);
-                let Some(front) = state.records.front() else {
-                    break;
-                };
-                if state.settle <= state.base
-                    || front.ts.saturating_add(w.saturating_mul(2)) >= self.now
-                {
-                    break;
-                }
-                self.look_twice(side);
-            }
+        while let Some((side, _)) = self.next_due(
+            |s| {
+                let front = s.records.front()?;
+                (s.settle > s.base).then_some((s.base, front.ts))
+            },
+            w.saturating_mul(2),
+        ) {
+            self.look_twice(side);
         }
         while let Some(front) = self.queue.front() {
             if front.due >= self.now {
@@ -291,6 +283,23 @@ impl Matcher {
             self.emit(out)?;
         }
         Ok(())
+    }
+
+    /// The side whose next record (per `next`) is the older one, if it is older than `after`.
+    fn next_due(
+        &self,
+        next: impl Fn(&SideState) -> Option<(u64, u64)>,
+        after: u64,
+    ) -> Option<(Side, u64)> {
+        let due = |side: Side| {
+            next(self.side(side)).filter(|&(_, ts)| ts.saturating_add(after) < self.now)
+        };
+        match (due(Side::A), due(Side::B)) {
+            (Some((i, x)), Some((_, y))) if x <= y => Some((Side::A, i)),
+            (_, Some((j, _))) => Some((Side::B, j)),
+            (Some((i, _)), None) => Some((Side::A, i)),
+            (None, None) => None,
+        }
     }
 
     /// One window after the record: settles it if it was sent from this side.

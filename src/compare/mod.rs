@@ -13,6 +13,8 @@
 
 pub mod collect;
 pub mod matcher;
+pub mod render;
+pub mod spool;
 
 pub mod stats;
 
