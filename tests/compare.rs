@@ -510,3 +510,284 @@ fn usage_errors_exit_2() {
     let out = compare(&[file.as_os_str()]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+mod capture_support;
+
+/// Three namespaces, client ─ router ─ server, joined by two veth pairs; the router does NAT
+/// (nftables masquerade) and loses and duplicates datagrams in the kernel (nftables `numgen
+/// random`, `dup`: netem is not built into this kernel). Deleted on drop, even on failure.
+struct RoutedPath {
+    client: String,
+    router: String,
+    server: String,
+    /// The client's interface (towards the router) and the server's.
+    client_if: String,
+    server_if: String,
+}
+
+impl RoutedPath {
+    fn new() -> RoutedPath {
+        use capture_support::ip;
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let id = format!("{}{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+        let path = RoutedPath {
+            client: format!("ucc-{id}"),
+            router: format!("ucr-{id}"),
+            server: format!("ucs-{id}"),
+            client_if: format!("ucc{id}"),
+            server_if: format!("ucs{id}"),
+        };
+        let (rc, rs) = (format!("urc{id}"), format!("urs{id}"));
+        assert!(rc.len() <= 15);
+        for ns in [&path.client, &path.router, &path.server] {
+            ip(&["netns", "add", ns]);
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+        }
+        for (a, b, ns_a) in [
+            (&path.client_if, &rc, &path.client),
+            (&path.server_if, &rs, &path.server),
+        ] {
+            ip(&["link", "add", a, "type", "veth", "peer", "name", b]);
+            ip(&["link", "set", a, "netns", ns_a]);
+            ip(&["link", "set", b, "netns", &path.router]);
+            ip(&["-n", ns_a, "link", "set", a, "up"]);
+            ip(&["-n", &path.router, "link", "set", b, "up"]);
+        }
+        ip(&[
+            "-n",
+            &path.client,
+            "addr",
+            "add",
+            "10.0.2.15/24",
+            "dev",
+            &path.client_if,
+        ]);
+        ip(&[
+            "-n",
+            &path.client,
+            "route",
+            "add",
+            "default",
+            "via",
+            "10.0.2.1",
+        ]);
+        ip(&["-n", &path.router, "addr", "add", "10.0.2.1/24", "dev", &rc]);
+        ip(&[
+            "-n",
+            &path.router,
+            "addr",
+            "add",
+            "192.168.100.1/24",
+            "dev",
+            &rs,
+        ]);
+        ip(&[
+            "-n",
+            &path.server,
+            "addr",
+            "add",
+            "192.168.100.4/24",
+            "dev",
+            &path.server_if,
+        ]);
+        path.exec(&path.router, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+        // Loss in the forward chain; the duplicate after NAT (postrouting at 200, after the nat
+        // chain at 100), so the copy carries the rewritten addresses (field notes).
+        let rules = format!(
+            "table ip lab {{
+  chain nat_out {{ type nat hook postrouting priority 100; oifname \"{rs}\" masquerade; }}
+  chain lose {{ type filter hook forward priority 0;
+    udp dport 6999 numgen random mod 100 < 10 counter drop
+    udp sport 6999 numgen random mod 100 < 10 counter drop
+  }}
+  chain copy {{ type filter hook postrouting priority 200;
+    oifname \"{rs}\" udp dport 6999 numgen random mod 100 < 5 dup to 192.168.100.4 device \"{rs}\"
+  }}
+}}
+"
+        );
+        let mut nft = Command::new("ip")
+            .args(["netns", "exec", &path.router, "nft", "-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("nft runs (tests/install-deps.sh installs nftables)");
+        use std::io::Write;
+        nft.stdin
+            .take()
+            .unwrap()
+            .write_all(rules.as_bytes())
+            .unwrap();
+        assert!(nft.wait().unwrap().success(), "nft rejects:\n{rules}");
+        path
+    }
+
+    fn exec(&self, ns: &str, args: &[&str]) {
+        let out = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn capture(&self, ns: &str, interface: &str, file: &Path) -> capture_support::Running {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns])
+            .arg(capture_support::binary())
+            .args(["capture", "-i", interface, "--port", "6999", "-q", "-w"])
+            .arg(file);
+        capture_support::Running::start(cmd)
+    }
+}
+
+impl Drop for RoutedPath {
+    fn drop(&mut self) {
+        for ns in [&self.client, &self.router, &self.server] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+/// payload text → frame numbers, as `udpscope read --json` decodes the file.
+fn frames_by_payload(file: &Path) -> HashMap<String, Vec<u64>> {
+    let out = Command::new(binary())
+        .args(["read", "--port", "6999", "--json"])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut map: HashMap<String, Vec<u64>> = HashMap::new();
+    for v in json_lines(&out) {
+        let text = v["payload_text"].as_str().unwrap().to_string();
+        map.entry(text)
+            .or_default()
+            .push(v["frame"].as_u64().unwrap());
+    }
+    map
+}
+
+#[test]
+fn real_path_through_a_nat_router_that_loses_and_duplicates_is_told_datagram_by_datagram() {
+    if !common::require_root("real_path_through_a_nat_router") {
+        return;
+    }
+    let path = RoutedPath::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (a_file, b_file) = (
+        dir.path().join("client.pcap"),
+        dir.path().join("server.pcap"),
+    );
+    let at_client = path.capture(&path.client, &path.client_if, &a_file);
+    let at_server = path.capture(&path.server, &path.server_if, &b_file);
+    // The server answers each datagram with a unique payload (a counter), so the truth can be
+    // read from the payloads alone; it stops 2 s after the last one.
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", &path.server, "python3", "-c"])
+        .arg(
+            "import socket\n\
+             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+             s.bind(('0.0.0.0', 6999)); s.settimeout(2)\n\
+             print('ready', flush=True); k = 0\n\
+             while True:\n\
+             \x20   try: d, a = s.recvfrom(2048)\n\
+             \x20   except socket.timeout: break\n\
+             \x20   k += 1; s.sendto(d.replace(b'req', b'ack') + b' #%d' % k, a)\n",
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    assert_eq!(ready.trim(), "ready");
+    path.exec(
+        &path.client,
+        &[
+            "python3",
+            "-c",
+            "import socket, time\n\
+             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', 40001))\n\
+             for i in range(400):\n\
+             \x20   s.sendto(b'req %04d' % i, ('192.168.100.4', 6999)); time.sleep(0.002)\n",
+        ],
+    );
+    // Bounded: the server exits 2 s after the last datagram.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while server.try_wait().unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "server did not stop");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    for capture in [at_client, at_server] {
+        capture.signal("TERM");
+        let (code, stderr) = capture.wait();
+        assert_eq!(code, 0, "{stderr}");
+    }
+    let at_a = frames_by_payload(&a_file);
+    let at_b = frames_by_payload(&b_file);
+    let out = compare(&[a_file.as_os_str(), b_file.as_os_str(), "--json".as_ref()]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = json_lines(&out);
+    let (mut lost, mut duplicated, mut checked) = (0, 0, 0);
+    for d in lines.iter().filter(|v| v["type"] == "datagram") {
+        let payload = d["payload"].as_str().unwrap();
+        let request = payload.starts_with("req");
+        assert!(request || payload.starts_with("ack"), "{d}");
+        let (sending, receiving) = if request {
+            (&at_a, &at_b)
+        } else {
+            (&at_b, &at_a)
+        };
+        let sent = sending.get(payload).cloned().unwrap_or_default();
+        let copies = receiving.get(payload).cloned().unwrap_or_default();
+        let (sent_key, copies_key) = if request {
+            ("a_frames", "b_frames")
+        } else {
+            ("b_frames", "a_frames")
+        };
+        assert_eq!(
+            d["direction"],
+            if request { "a_to_b" } else { "b_to_a" },
+            "{d}"
+        );
+        assert_eq!(frames(&d[sent_key]), sent, "{d}");
+        assert_eq!(frames(&d[copies_key]), copies, "{d}");
+        let fate = match copies.len() {
+            0 => "lost",
+            1 => "delivered",
+            _ => "duplicated",
+        };
+        assert_eq!(d["fate"], fate, "{d}");
+        lost += u32::from(fate == "lost");
+        duplicated += u32::from(fate == "duplicated");
+        checked += 1;
+    }
+    // Every request sent and every reply sent has its line.
+    let sent_total = at_a.keys().filter(|p| p.starts_with("req")).count()
+        + at_b.keys().filter(|p| p.starts_with("ack")).count();
+    assert_eq!(checked, sent_total);
+    assert!(
+        lost > 0 && duplicated > 0,
+        "lost {lost}, duplicated {duplicated}"
+    );
+    let flows: Vec<&Value> = lines.iter().filter(|v| v["type"] == "flow").collect();
+    let request = flows.iter().find(|f| f["direction"] == "a_to_b").unwrap();
+    assert_eq!(request["a_src"], "10.0.2.15:40001");
+    assert_eq!(
+        request["b_src"].as_str().unwrap().split(':').next(),
+        Some("192.168.100.1")
+    );
+    assert_eq!(request["sent"], 400);
+}
