@@ -68,7 +68,7 @@ impl Capture {
 
 /// What happened to a generated datagram on the way.
 #[derive(Clone, Copy, PartialEq)]
-enum Path_ {
+enum Journey {
     Delivered,
     Lost,
     Twice,
@@ -106,13 +106,18 @@ fn generated_pair(offset: i64) -> Truth {
             &tag,
         );
         let fate = match i {
-            5 => Path_::Lost,
-            8 => Path_::Twice,
-            12 => Path_::Late,
-            _ => Path_::Delivered,
+            5 => Journey::Lost,
+            8 => Journey::Twice,
+            12 => Journey::Late,
+            _ => Journey::Delivered,
         };
         let delay = 2 * MS + (i % 3) * 100_000;
-        let arrival = sent + if fate == Path_::Late { 25 * MS } else { delay };
+        let arrival = sent
+            + if fate == Journey::Late {
+                25 * MS
+            } else {
+                delay
+            };
         // NAT: new source address and port, TTL one less; the IP id is kept.
         let at_server = |b: &mut Capture, t: u64| {
             b.add(
@@ -122,8 +127,8 @@ fn generated_pair(offset: i64) -> Truth {
             )
         };
         match fate {
-            Path_::Lost => {}
-            Path_::Twice => {
+            Journey::Lost => {}
+            Journey::Twice => {
                 at_server(&mut b, arrival);
                 at_server(&mut b, arrival + 300_000);
             }
@@ -133,13 +138,13 @@ fn generated_pair(offset: i64) -> Truth {
             tag,
             "a_to_b",
             match fate {
-                Path_::Lost => "lost",
-                Path_::Twice => "duplicated",
+                Journey::Lost => "lost",
+                Journey::Twice => "duplicated",
                 _ => "delivered",
             },
-            fate == Path_::Late,
+            fate == Journey::Late,
         ));
-        if fate == Path_::Lost {
+        if fate == Journey::Lost {
             continue;
         }
         let reply_tag = format!("reply {i}");

@@ -135,7 +135,8 @@ pub fn spawn_reader<'scope>(
 fn read(path: &Path, filter: Filter, shutdown: &Shutdown, tx: SyncSender<Message>) -> Result<()> {
     let mut file = CaptureFile::open(path)?;
     let mut collector = Collector::new(tx);
-    let mut pipeline = Pipeline::new(filter, None, vec![&mut collector]);
+    // Matching needs no checksum verdict.
+    let mut pipeline = Pipeline::new(filter, None, vec![&mut collector]).without_checksums();
     let failure = pipeline.run(&mut file, shutdown).err();
     pipeline.finish()?;
     match failure {

@@ -71,6 +71,58 @@ struct LocalFlow {
     last_ns: u64,
 }
 
+/// The records holding one payload, oldest first: most payloads are held once, so the first
+/// is kept inline (no allocation per payload).
+#[derive(Debug)]
+struct Slots {
+    first: u64,
+    more: VecDeque<u64>,
+}
+
+impl Slots {
+    fn new(idx: u64) -> Slots {
+        Slots {
+            first: idx,
+            more: VecDeque::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        1 + self.more.len()
+    }
+
+    fn push(&mut self, idx: u64) {
+        self.more.push_back(idx);
+    }
+
+    fn iter(&self) -> <&Slots as IntoIterator>::IntoIter {
+        self.into_iter()
+    }
+
+    /// Removes `idx`; false when nothing is left.
+    fn remove(&mut self, idx: u64) -> bool {
+        if self.first == idx {
+            match self.more.pop_front() {
+                Some(next) => self.first = next,
+                None => return false,
+            }
+        } else {
+            self.more.retain(|&i| i != idx);
+        }
+        true
+    }
+}
+
+impl<'a> IntoIterator for &'a Slots {
+    type Item = &'a u64;
+    type IntoIter =
+        std::iter::Chain<std::iter::Once<&'a u64>, std::collections::vec_deque::Iter<'a, u64>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        std::iter::once(&self.first).chain(self.more.iter())
+    }
+}
+
 #[derive(Debug, Default)]
 struct SideState {
     records: VecDeque<Record>,
@@ -78,7 +130,7 @@ struct SideState {
     base: u64,
     /// Next record to look at one window after.
     settle: u64,
-    index: Map<Key, VecDeque<u64>>,
+    index: Map<Key, Slots>,
     flow_ids: Map<Endpoints, u32>,
     flows: Vec<LocalFlow>,
     datagrams: u64,
@@ -199,7 +251,7 @@ impl Matcher {
         let here = self.side_mut(side);
         here.datagrams += 1;
         let flow = here.flow_of(sighting.endpoints, sighting.ts_ns);
-        let alone_here = here.index.get(&key).is_none_or(VecDeque::is_empty);
+        let alone_here = !here.index.contains_key(&key);
         let idx = here.base + here.records.len() as u64;
         here.records.push_back(Record {
             key,
@@ -211,23 +263,26 @@ impl Matcher {
             claimed: false,
             role: Role::Pending,
         });
-        here.index.entry(key).or_default().push_back(idx);
+        match here.index.entry(key) {
+            std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().push(idx),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(Slots::new(idx));
+            }
+        }
         // Votes: this record's flow and the flows of its matches over there.
         let there = self.side(side.other());
         let Some(matches) = there.index.get(&key) else {
             return Ok(());
         };
         let unique = alone_here && matches.len() == 1;
-        let seen: Vec<(u32, u64)> = matches
-            .iter()
-            .rev()
-            .take(VOTES_PER_RECORD)
-            .map(|&i| {
-                let r = there.get(i);
-                (r.flow, r.ts)
-            })
-            .collect();
-        for (other_flow, other_ts) in seen {
+        let mut seen = [(0u32, 0u64); VOTES_PER_RECORD];
+        let mut n = 0;
+        for &i in matches.iter().rev().take(VOTES_PER_RECORD) {
+            let r = there.get(i);
+            seen[n] = (r.flow, r.ts);
+            n += 1;
+        }
+        for &(other_flow, other_ts) in &seen[..n] {
             let (a_flow, b_flow, transit) = match side {
                 Side::A => (flow, other_flow, other_ts as i64 - sighting.ts_ns as i64),
                 Side::B => (other_flow, flow, sighting.ts_ns as i64 - other_ts as i64),
@@ -348,15 +403,10 @@ impl Matcher {
             return;
         };
         state.base += 1;
-        if let Some(list) = state.index.get_mut(&record.key) {
-            if list.front() == Some(&idx) {
-                list.pop_front();
-            } else {
-                list.retain(|&i| i != idx);
-            }
-            if list.is_empty() {
-                state.index.remove(&record.key);
-            }
+        if let Some(list) = state.index.get_mut(&record.key)
+            && !list.remove(idx)
+        {
+            state.index.remove(&record.key);
         }
     }
 
@@ -493,6 +543,10 @@ impl Matcher {
             let copy = there.get(c);
             if copy.flow != receiving_flow || copy.claimed || (copy.ts as i64 - ts as i64).abs() > w
             {
+                continue;
+            }
+            if senders.len() == 1 {
+                copies.push(c);
                 continue;
             }
             // The IP id, when preserved and not 0 (Linux's DF datagrams), names the sender.

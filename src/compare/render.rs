@@ -31,40 +31,72 @@ fn us_text(ns: Option<i64>) -> String {
     }
 }
 
-fn json_string(s: &str) -> String {
-    serde_json::Value::String(s.to_owned()).to_string()
-}
-
-fn frames_json(frames: &[u64]) -> String {
-    let inner: Vec<String> = frames.iter().map(u64::to_string).collect();
-    format!("[{}]", inner.join(","))
-}
-
-fn opt_u64(v: Option<u64>) -> String {
-    v.map_or_else(|| "null".into(), |v| v.to_string())
-}
-
 /// One `{"type": "datagram", …}` line.
 pub fn write_json_datagram(
     out: &mut dyn Write,
     comparison: &Comparison,
     fate: &DatagramFate,
 ) -> io::Result<()> {
-    writeln!(
+    // Written piece by piece, without intermediate strings: one line per datagram of the
+    // files, the hot path of `--json`.
+    write!(
         out,
-        "{{\"type\":\"datagram\",\"flow\":{},\"direction\":\"{}\",\"fate\":\"{}\",\"reordered\":{},\"a_frames\":{},\"b_frames\":{},\"sent_ns\":{},\"received_ns\":{},\"delay_us\":{},\"len\":{},\"payload\":{}}}",
+        "{{\"type\":\"datagram\",\"flow\":{},\"direction\":\"{}\",\"fate\":\"{}\",\"reordered\":{},\"a_frames\":",
         fate.flow,
         fate.direction.as_str(),
         fate.fate.as_str(),
         fate.reordered,
-        frames_json(&fate.a_frames),
-        frames_json(&fate.b_frames),
-        opt_u64(fate.sent_ns),
-        opt_u64(fate.received_ns),
-        us(comparison.delay_ns(fate)),
-        fate.len,
-        json_string(&text::escape(fate.snippet.bytes())),
-    )
+    )?;
+    write_frames(out, &fate.a_frames)?;
+    out.write_all(b",\"b_frames\":")?;
+    write_frames(out, &fate.b_frames)?;
+    out.write_all(b",\"sent_ns\":")?;
+    write_opt(out, fate.sent_ns)?;
+    out.write_all(b",\"received_ns\":")?;
+    write_opt(out, fate.received_ns)?;
+    match comparison.delay_ns(fate) {
+        Some(ns) => {
+            let sign = if ns < 0 { "-" } else { "" };
+            let abs = ns.unsigned_abs();
+            write!(
+                out,
+                ",\"delay_us\":{sign}{}.{:03}",
+                abs / 1_000,
+                abs % 1_000
+            )?
+        }
+        None => out.write_all(b",\"delay_us\":null")?,
+    }
+    write!(out, ",\"len\":{},\"payload\":\"", fate.len)?;
+    // `escape` leaves only printable characters and its own backslash escapes: JSON needs
+    // just `"` and `\` escaped on top.
+    let shown = text::escape(fate.snippet.bytes());
+    let mut rest = shown.as_str();
+    while let Some(at) = rest.find(['"', '\\']) {
+        out.write_all(rest[..at].as_bytes())?;
+        out.write_all(&[b'\\', rest.as_bytes()[at]])?;
+        rest = &rest[at + 1..];
+    }
+    out.write_all(rest.as_bytes())?;
+    out.write_all(b"\"}\n")
+}
+
+fn write_frames(out: &mut dyn Write, frames: &[u64]) -> io::Result<()> {
+    out.write_all(b"[")?;
+    for (i, f) in frames.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        write!(out, "{f}")?;
+    }
+    out.write_all(b"]")
+}
+
+fn write_opt(out: &mut dyn Write, v: Option<u64>) -> io::Result<()> {
+    match v {
+        Some(v) => write!(out, "{v}"),
+        None => out.write_all(b"null"),
+    }
 }
 
 /// One `{"type": "flow", …}` line per flow and direction, one `one_sided_flow` line per flow
