@@ -73,7 +73,7 @@ pub fn write_json_datagram(
     let shown = text::escape(fate.snippet.bytes());
     let mut rest = shown.as_str();
     while let Some(at) = rest.find(['"', '\\']) {
-        out.write_all(rest[..at].as_bytes())?;
+        out.write_all(&rest.as_bytes()[..at])?;
         out.write_all(&[b'\\', rest.as_bytes()[at]])?;
         rest = &rest[at + 1..];
     }
