@@ -232,6 +232,7 @@ pub struct ReadArgs {
 /// What `compare --help` says after the options.
 const COMPARE_AFTER_HELP: &str = "\
 Examples:
+  udpscope compare captures/lab-ethernet.pcap captures/lab-loopback.pcap
   udpscope compare client.pcap server.pcap
   udpscope compare client.pcap server.pcap --json | jq 'select(.fate != \"delivered\")'
   udpscope compare a.pcap b.pcap --window 30 --diagram path.svg
