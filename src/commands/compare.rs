@@ -62,16 +62,23 @@ fn run(args: CompareArgs) -> Result<ExitCode, Error> {
     let progress = io::stderr().is_terminal();
     let started = std::time::Instant::now();
     let mut last = started;
+    let mut ladder = Ladder::default();
+    let mut settled = 0u64;
     let comparison = compare_with(&args.a, &args.b, &options, &shutdown, &mut |fate| {
-        if progress && spool.len() % 4096 == 0 && last.elapsed().as_millis() >= 500 {
+        settled += 1;
+        ladder.add(&fate);
+        if progress && settled.is_multiple_of(4096) && last.elapsed().as_millis() >= 500 {
             last = std::time::Instant::now();
             eprint!(
-                "\rudpscope: {} datagrams settled, {:.1} s\x1b[K",
-                spool.len(),
+                "\rudpscope: {settled} datagrams settled, {:.1} s\x1b[K",
                 started.elapsed().as_secs_f64()
             );
         }
-        spool.push(&fate)
+        // Text shows a line only for anomalies: only they wait for the final delays.
+        if args.json || fate.is_anomaly() {
+            spool.push(&fate)?;
+        }
+        Ok(())
     })?;
     if progress && started.elapsed().as_millis() >= 500 {
         eprint!("\r\x1b[K");
@@ -80,10 +87,8 @@ fn run(args: CompareArgs) -> Result<ExitCode, Error> {
     let b_name = args.b.display().to_string();
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let output = |source| Error::Output { source };
-    let mut ladder = Ladder::default();
     if args.json {
         spool.replay(&mut |fate| {
-            ladder.add(&fate);
             render::write_json_datagram(&mut out, &comparison, &fate).map_err(output)
         })?;
         render::write_json_flows(&mut out, &comparison).map_err(output)?;
@@ -91,7 +96,6 @@ fn run(args: CompareArgs) -> Result<ExitCode, Error> {
         render::write_text_summary(&mut out, &comparison, &a_name, &b_name).map_err(output)?;
         let mut first = true;
         spool.replay(&mut |fate| {
-            ladder.add(&fate);
             if fate.is_anomaly() && std::mem::take(&mut first) {
                 writeln!(out).map_err(output)?;
             }
