@@ -605,7 +605,8 @@ impl Matcher {
         if let Some(&first) = frames.first() {
             let late = p.in_order.split_off(&(first + 1));
             for (_, at) in late {
-                if let Some(s) = self.queue.get_mut((at - self.queue_base) as usize) {
+                let place = at.checked_sub(self.queue_base).map(|i| i as usize);
+                if let Some(s) = place.and_then(|i| self.queue.get_mut(i)) {
                     s.fate.reordered = true;
                 }
             }
