@@ -42,6 +42,8 @@ pub enum Command {
     Read(ReadArgs),
     /// Re-send the datagrams of a capture to a server.
     Replay(ReplayArgs),
+    /// Compare two captures of the same traffic: what was lost, duplicated, reordered, how late.
+    Compare(CompareArgs),
     /// Play the whole lab (capture, server, client) in one command.
     Demo(DemoArgs),
     /// Relay datagrams to a server, impaired reproducibly (loss, delay, reorder).
@@ -233,6 +235,51 @@ pub struct ReadArgs {
     /// A pcap-filter expression (as tcpdump's), e.g. `udp port 53 or host 10.0.0.1`: only the frames it matches are read (what `tcpdump -r FILE EXPRESSION` selects).
     #[arg(value_name = "EXPRESSION", num_args = 0.., allow_hyphen_values = true)]
     pub expression: Vec<String>,
+}
+
+/// What `compare --help` says after the options.
+const COMPARE_AFTER_HELP: &str = "\
+Examples:
+  udpscope compare captures/lab-ethernet.pcap captures/lab-loopback.pcap
+  udpscope compare client.pcap server.pcap
+  udpscope compare client.pcap server.pcap --json | jq 'select(.fate != \"delivered\")'
+  udpscope compare a.pcap b.pcap --window 30 --diagram path.svg
+
+Datagrams are matched by UDP payload and length (NAT may rewrite addresses and
+ports). Without --clocks-synced, delays are relative to the smallest one of
+their direction. --window must cover the clocks' offset plus the largest delay.
+
+Exit status, as diff and cmp have it: 0 when every datagram of the paired flows
+was delivered exactly once and in order, 1 when something was lost, duplicated,
+reordered or unexpected (or the files have nothing in common), 2 for trouble
+(usage, an unreadable or damaged file).";
+
+/// `udpscope compare`
+#[derive(Args, Debug)]
+#[command(after_help = COMPARE_AFTER_HELP)]
+pub struct CompareArgs {
+    /// The first capture (pcap or pcapng), e.g. at the client.
+    pub a: PathBuf,
+    /// The second capture of the same traffic, e.g. at the server.
+    pub b: PathBuf,
+    /// A filter expression selecting the datagrams to compare (instead of --port).
+    #[arg(value_name = "FILTER", trailing_var_arg = true)]
+    pub filter: Vec<String>,
+    /// Only datagrams from or to this UDP port [default: 6999].
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// JSON Lines: one object per datagram, then one per flow and direction.
+    #[arg(long)]
+    pub json: bool,
+    /// How far apart (seconds, clock offset included) a datagram and its copy may be.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub window: f64,
+    /// The captures' clocks are synchronised: absolute one-way delays.
+    #[arg(long)]
+    pub clocks_synced: bool,
+    /// Write the ladder diagram (the first datagrams) as an SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub diagram: Option<PathBuf>,
 }
 
 /// `udpscope replay`

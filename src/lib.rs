@@ -65,6 +65,7 @@
 //! - [`sink`]: the `Sink` trait and its implementations: printer, capture file (with rotation,
 //!   `-C`/`-G`/`-W`), copy of the selected frames, analysis, diagnostics.
 //! - [`analysis`]: flows, the connectionless verdict and the ladder diagram.
+//! - [`compare`]: the fate of every datagram between two captures of the same traffic.
 //! - [`filter`]: which frames and datagrams a command selects: pcap-filter expressions (our own
 //!   compiler to classic BPF, run on each frame before decoding offline, in the kernel live)
 //!   and the datagram-level `--port`.
@@ -88,6 +89,7 @@
 pub mod analysis;
 pub mod capture;
 pub mod chat;
+pub mod compare;
 pub mod decode;
 pub mod demo;
 pub mod error;

@@ -130,6 +130,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Interfaces(args) => commands::interfaces(args),
         Command::Read(args) => commands::read(args),
         Command::Replay(args) => commands::replay(args),
+        Command::Compare(args) => commands::compare(args),
         Command::Demo(args) => commands::demo(args),
         Command::Relay(args) => commands::relay(args),
         Command::Completions { shell } => {

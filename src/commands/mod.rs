@@ -3,6 +3,7 @@
 
 mod capture;
 mod chat;
+mod compare;
 mod demo;
 mod man;
 mod read;
@@ -11,6 +12,7 @@ mod replay;
 
 pub use capture::{capture, interfaces};
 pub use chat::{client, server};
+pub use compare::compare;
 pub use demo::demo;
 pub use man::man;
 pub use read::read;

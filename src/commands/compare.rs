@@ -1,0 +1,151 @@
+//! `udpscope compare`: two captures through the comparison engine, rendered as text or JSON
+//! Lines, with the exit status of `diff` and `cmp` (0 same, 1 different, 2 trouble).
+
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::process::ExitCode;
+
+use udpscope::Error;
+use udpscope::compare::render::{self, Ladder};
+use udpscope::compare::spool::Spool;
+use udpscope::compare::{CompareOptions, compare_with};
+use udpscope::filter::Filter;
+
+use crate::cli::CompareArgs;
+
+/// Exit status when every datagram was delivered once, in order.
+const SAME: u8 = 0;
+/// Exit status when something was lost, duplicated, reordered or unexpected.
+const DIFFERENT: u8 = 1;
+/// Exit status for trouble: usage, unreadable or damaged file.
+const TROUBLE: u8 = 2;
+
+pub fn compare(args: CompareArgs) -> Result<ExitCode, Error> {
+    match run(args) {
+        Ok(code) => Ok(code),
+        // `udpscope compare a b | head` is not trouble.
+        Err(Error::Output { source }) if source.kind() == io::ErrorKind::BrokenPipe => {
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(Error::Interrupted) => Err(Error::Interrupted),
+        Err(e) => {
+            // Everything else is trouble, 2 as diff has it, not the 1 the rest of udpscope uses.
+            eprintln!("udpscope: {}", crate::one_line(&e));
+            Ok(ExitCode::from(TROUBLE))
+        }
+    }
+}
+
+fn options(args: &CompareArgs) -> Result<CompareOptions, Error> {
+    if !(args.window.is_finite() && args.window > 0.0 && args.window < 1e9) {
+        return Err(Error::Usage(format!(
+            "--window must be a positive number of seconds, not {}",
+            args.window
+        )));
+    }
+    // An expression replaces the default port 6999; with --port too, both must hold (as in
+    // `capture`).
+    let mut filter = Filter::parse(&args.filter)?;
+    filter.port = match (args.port, &filter.expression) {
+        (Some(port), _) => Some(port),
+        (None, None) => Some(udpscope::DEFAULT_PORT),
+        (None, Some(_)) => None,
+    };
+    Ok(CompareOptions {
+        filter,
+        window_ns: (args.window * 1e9) as u64,
+        clocks_synced: args.clocks_synced,
+    })
+}
+
+fn run(args: CompareArgs) -> Result<ExitCode, Error> {
+    let options = options(&args)?;
+    let shutdown = crate::shutdown_on_signals()?;
+    let mut spool = Spool::new()?;
+    let progress = io::stderr().is_terminal();
+    let started = std::time::Instant::now();
+    let mut last = started;
+    let mut ladder = Ladder::default();
+    let mut settled = 0u64;
+    let comparison = compare_with(&args.a, &args.b, &options, &shutdown, &mut |fate| {
+        settled += 1;
+        ladder.add(&fate);
+        if progress && settled.is_multiple_of(4096) && last.elapsed().as_millis() >= 500 {
+            last = std::time::Instant::now();
+            eprint!(
+                "\rudpscope: {settled} datagrams settled, {:.1} s\x1b[K",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        // Text shows a line only for anomalies: only they wait for the final delays.
+        if args.json || fate.is_anomaly() {
+            spool.push(&fate)?;
+        }
+        Ok(())
+    })?;
+    if progress && started.elapsed().as_millis() >= 500 {
+        eprint!("\r\x1b[K");
+    }
+    let a_name = args.a.display().to_string();
+    let b_name = args.b.display().to_string();
+    let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    let output = |source| Error::Output { source };
+    if args.json {
+        spool.replay(&mut |fate| {
+            render::write_json_datagram(&mut out, &comparison, &fate).map_err(output)
+        })?;
+        render::write_json_flows(&mut out, &comparison).map_err(output)?;
+    } else {
+        render::write_text_summary(&mut out, &comparison, &a_name, &b_name).map_err(output)?;
+        let mut first = true;
+        spool.replay(&mut |fate| {
+            if fate.is_anomaly() && std::mem::take(&mut first) {
+                writeln!(out).map_err(output)?;
+            }
+            render::write_text_event(&mut out, &comparison, &fate).map_err(output)
+        })?;
+        if !comparison.nothing_in_common() {
+            writeln!(out).map_err(output)?;
+            ladder.write_text(&mut out).map_err(output)?;
+            let verdict = if comparison.all_delivered_in_order() {
+                "every datagram of the paired flows was delivered once, in order"
+            } else {
+                "not every datagram was delivered once, in order"
+            };
+            writeln!(out, "\n{verdict}").map_err(output)?;
+        }
+    }
+    out.flush().map_err(output)?;
+    if let Some(path) = &args.diagram {
+        write_diagram(path, &ladder, &a_name, &b_name)?;
+    }
+    if comparison.nothing_in_common() {
+        eprintln!("udpscope: no datagram of A ({a_name}) was found in B ({b_name})");
+        return Ok(ExitCode::from(DIFFERENT));
+    }
+    Ok(ExitCode::from(if comparison.all_delivered_in_order() {
+        SAME
+    } else {
+        DIFFERENT
+    }))
+}
+
+fn write_diagram(
+    path: &std::path::Path,
+    ladder: &Ladder,
+    a_name: &str,
+    b_name: &str,
+) -> Result<(), Error> {
+    let write_error = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::create(path).map_err(|source| Error::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut out = BufWriter::new(file);
+    ladder
+        .write_svg(&mut out, &format!("A: {a_name}"), &format!("B: {b_name}"))
+        .map_err(write_error)?;
+    out.flush().map_err(write_error)
+}

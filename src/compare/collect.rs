@@ -1,0 +1,222 @@
+//! Each capture's side of a comparison: its file through the one frame path into a
+//! [`Collector`] sink, which sends compact [`Sighting`]s over a bounded channel; and the merge
+//! of the two channels by time into the matcher.
+
+use std::hash::BuildHasher;
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::Scope;
+
+use crate::compare::{DatagramFate, Endpoints, Matcher, Side, Snippet};
+use crate::decode::Datagram;
+use crate::error::{Error, Result};
+use crate::filter::Filter;
+use crate::frame::Frame;
+use crate::pipeline::Pipeline;
+use crate::shutdown::Shutdown;
+use crate::sink::{Flow, Sink};
+use crate::source::CaptureFile;
+
+/// Sightings per message: one channel operation per batch, not per datagram.
+const BATCH: usize = 1024;
+/// Batches in flight per file: the reader runs at most this far ahead of the matcher.
+const BATCHES_IN_FLIGHT: usize = 8;
+/// Fixed seed: the same payload hashes the same in both files.
+const PAYLOAD_HASH: foldhash::quality::FixedState =
+    foldhash::quality::FixedState::with_seed(0x75_64_70);
+
+/// What the matcher needs of one datagram, owned and small.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sighting {
+    /// Capture time, ns since the epoch.
+    pub ts_ns: u64,
+    /// 1-based record number in its file.
+    pub frame: u64,
+    /// Addresses as this capture saw them.
+    pub endpoints: Endpoints,
+    /// Payload length from the UDP header.
+    pub len: u32,
+    /// Hash of the captured payload.
+    pub hash: u64,
+    /// IPv4 identification, when there is one.
+    pub ip_id: Option<u16>,
+    /// The first bytes of the payload.
+    pub snippet: Snippet,
+}
+
+impl Sighting {
+    /// The sighting of a decoded datagram.
+    pub fn of(datagram: &Datagram<'_>) -> Sighting {
+        Sighting {
+            ts_ns: datagram.ts_ns,
+            frame: datagram.frame_index,
+            endpoints: Endpoints {
+                src: datagram.src(),
+                dst: datagram.dst(),
+            },
+            len: datagram.wire_payload_len() as u32,
+            hash: PAYLOAD_HASH.hash_one(&*datagram.payload),
+            ip_id: datagram.ip.ipv4_id,
+            snippet: Snippet::of(&datagram.payload),
+        }
+    }
+}
+
+/// What a reader thread sends.
+#[derive(Debug)]
+pub enum Message {
+    /// The next sightings, in file order.
+    Batch(Vec<Sighting>),
+    /// The file is over (or failed: records before the failure were sent).
+    End(Result<()>),
+}
+
+/// A sink that turns every selected datagram into a [`Sighting`] on a channel.
+#[derive(Debug)]
+pub struct Collector {
+    tx: SyncSender<Message>,
+    batch: Vec<Sighting>,
+}
+
+impl Collector {
+    /// Sends on `tx`.
+    pub fn new(tx: SyncSender<Message>) -> Self {
+        Collector {
+            tx,
+            batch: Vec::with_capacity(BATCH),
+        }
+    }
+
+    fn send(&mut self) -> ControlFlow<()> {
+        if self.batch.is_empty() {
+            return ControlFlow::Continue(());
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        match self.tx.send(Message::Batch(batch)) {
+            Ok(()) => ControlFlow::Continue(()),
+            // The matcher has stopped (the other file failed): nothing more to do here.
+            Err(_) => ControlFlow::Break(()),
+        }
+    }
+}
+
+impl Sink for Collector {
+    fn datagram(&mut self, _frame: &Frame<'_>, datagram: &Datagram<'_>) -> Flow {
+        self.batch.push(Sighting::of(datagram));
+        if self.batch.len() >= BATCH {
+            return Ok(self.send());
+        }
+        Ok(ControlFlow::Continue(()))
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        let _ = self.send();
+        Ok(())
+    }
+}
+
+/// Reads `path` through the frame path on a thread of `scope`; its sightings come out of
+/// the returned channel, then one [`Message::End`].
+pub fn spawn_reader<'scope>(
+    scope: &'scope Scope<'scope, '_>,
+    path: &'scope Path,
+    filter: Filter,
+    shutdown: Shutdown,
+) -> Receiver<Message> {
+    let (tx, rx) = sync_channel(BATCHES_IN_FLIGHT);
+    scope.spawn(move || {
+        let end = read(path, filter, &shutdown, tx.clone());
+        let _ = tx.send(Message::End(end));
+    });
+    rx
+}
+
+fn read(path: &Path, filter: Filter, shutdown: &Shutdown, tx: SyncSender<Message>) -> Result<()> {
+    let mut file = CaptureFile::open(path)?;
+    let mut collector = Collector::new(tx);
+    // Matching needs no checksum verdict.
+    let mut pipeline = Pipeline::new(filter, None, vec![&mut collector]).without_checksums();
+    let failure = pipeline.run(&mut file, shutdown).err();
+    pipeline.finish()?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// One file's stream of sightings, one at a time.
+struct Stream {
+    side: Side,
+    rx: Receiver<Message>,
+    batch: std::vec::IntoIter<Sighting>,
+    head: Option<Sighting>,
+    over: bool,
+}
+
+impl Stream {
+    fn new(side: Side, rx: Receiver<Message>) -> Self {
+        Stream {
+            side,
+            rx,
+            batch: Vec::new().into_iter(),
+            head: None,
+            over: false,
+        }
+    }
+
+    /// Makes `head` the next sighting, `None` once the file is over.
+    fn fill(&mut self) -> Result<()> {
+        while self.head.is_none() && !self.over {
+            if let Some(next) = self.batch.next() {
+                self.head = Some(next);
+                break;
+            }
+            match self.rx.recv() {
+                Ok(Message::Batch(batch)) => self.batch = batch.into_iter(),
+                Ok(Message::End(end)) => {
+                    self.over = true;
+                    end?;
+                }
+                Err(_) => {
+                    self.over = true;
+                    return Err(Error::System {
+                        what: format!("the reader of capture {} stopped", self.side.as_str()),
+                        source: std::io::Error::other("channel closed"),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Feeds both files' sightings into `matcher` in time order.
+pub fn merge(
+    a: Receiver<Message>,
+    b: Receiver<Message>,
+    matcher: &mut Matcher,
+    on_datagram: &mut dyn FnMut(DatagramFate) -> Result<()>,
+) -> Result<()> {
+    let mut a = Stream::new(Side::A, a);
+    let mut b = Stream::new(Side::B, b);
+    loop {
+        a.fill()?;
+        b.fill()?;
+        let next = match (&a.head, &b.head) {
+            (None, None) => return Ok(()),
+            (Some(_), None) => &mut a,
+            (None, Some(_)) => &mut b,
+            (Some(x), Some(y)) => {
+                if x.ts_ns <= y.ts_ns {
+                    &mut a
+                } else {
+                    &mut b
+                }
+            }
+        };
+        if let Some(sighting) = next.head.take() {
+            matcher.push(next.side, sighting, on_datagram)?;
+        }
+    }
+}

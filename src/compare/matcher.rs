@@ -1,0 +1,965 @@
+//! Matches the datagrams of two captures, merged by time, and settles each one's fate once the
+//! window after it has been seen.
+//!
+//! A datagram is known by its payload hash and length. Each record is looked at twice: one
+//! window after it was captured (by then every copy of it has been seen, so a record of the
+//! sending side is settled: delivered, lost or duplicated), and two windows after (by then its
+//! sender would have claimed it, so an unclaimed record of the receiving side is unexpected),
+//! and then forgotten. A settled fate waits one more window before it is handed on, because a
+//! datagram sent later may still show that it arrived out of order (RFC 4737).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use crate::compare::collect::Sighting;
+use crate::compare::stats::{DelayHistogram, DirectionStats};
+use crate::compare::{
+    CompareOptions, Comparison, DatagramFate, Direction, Endpoints, Fate, FlowPair, OneSidedFlow,
+    Side, Snippet,
+};
+use crate::error::Result;
+
+/// Slack when telling identical payloads apart by time: a copy belongs to the latest identical
+/// datagram sent at least the smallest transit seen, less this, before it arrived.
+const TRANSIT_SLACK_NS: i64 = 200_000;
+/// Matches looked at per record when voting for flow pairs (identical payloads repeat).
+const VOTES_PER_RECORD: usize = 8;
+
+type Key = (u64, u32);
+type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// Not yet looked at.
+    Pending,
+    Sending,
+    Receiving,
+    /// Its flow had no counterpart in the other capture when it was looked at.
+    Unpaired,
+}
+
+#[derive(Debug)]
+struct Record {
+    key: Key,
+    flow: u32,
+    frame: u64,
+    ts: u64,
+    ip_id: Option<u16>,
+    snippet: Snippet,
+    claimed: bool,
+    role: Role,
+}
+
+/// Co-occurrences of one flow at A with one flow at B, and their transits (B − A) for
+/// payloads seen once on each side.
+#[derive(Clone, Copy, Debug, Default)]
+struct Vote {
+    count: u64,
+    unique: u64,
+    sum: i128,
+    min: i64,
+    max: i64,
+}
+
+#[derive(Debug)]
+struct LocalFlow {
+    endpoints: Endpoints,
+    /// Votes for flows of the other capture.
+    votes: Map<u32, Vote>,
+    pair: Option<usize>,
+    datagrams: u64,
+    first_ns: u64,
+    last_ns: u64,
+}
+
+/// The records holding one payload, oldest first: most payloads are held once, so the first
+/// is kept inline (no allocation per payload).
+#[derive(Debug)]
+struct Slots {
+    first: u64,
+    more: VecDeque<u64>,
+}
+
+impl Slots {
+    fn new(idx: u64) -> Slots {
+        Slots {
+            first: idx,
+            more: VecDeque::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        1 + self.more.len()
+    }
+
+    fn push(&mut self, idx: u64) {
+        self.more.push_back(idx);
+    }
+
+    fn iter(&self) -> <&Slots as IntoIterator>::IntoIter {
+        self.into_iter()
+    }
+
+    /// Removes `idx`; false when nothing is left.
+    fn remove(&mut self, idx: u64) -> bool {
+        if self.first == idx {
+            match self.more.pop_front() {
+                Some(next) => self.first = next,
+                None => return false,
+            }
+        } else {
+            self.more.retain(|&i| i != idx);
+        }
+        true
+    }
+}
+
+impl<'a> IntoIterator for &'a Slots {
+    type Item = &'a u64;
+    type IntoIter =
+        std::iter::Chain<std::iter::Once<&'a u64>, std::collections::vec_deque::Iter<'a, u64>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        std::iter::once(&self.first).chain(self.more.iter())
+    }
+}
+
+#[derive(Debug, Default)]
+struct SideState {
+    records: VecDeque<Record>,
+    /// Global index of `records[0]`.
+    base: u64,
+    /// Next record to look at one window after.
+    settle: u64,
+    index: Map<Key, Slots>,
+    flow_ids: Map<Endpoints, u32>,
+    flows: Vec<LocalFlow>,
+    datagrams: u64,
+}
+
+impl SideState {
+    fn get(&self, idx: u64) -> &Record {
+        &self.records[(idx - self.base) as usize]
+    }
+
+    fn get_mut(&mut self, idx: u64) -> &mut Record {
+        &mut self.records[(idx - self.base) as usize]
+    }
+
+    fn flow_of(&mut self, endpoints: Endpoints, ts: u64) -> u32 {
+        let next = self.flows.len() as u32;
+        let id = *self.flow_ids.entry(endpoints).or_insert(next);
+        if id == next {
+            self.flows.push(LocalFlow {
+                endpoints,
+                votes: Map::default(),
+                pair: None,
+                datagrams: 0,
+                first_ns: ts,
+                last_ns: ts,
+            });
+        }
+        let flow = &mut self.flows[id as usize];
+        flow.datagrams += 1;
+        flow.last_ns = flow.last_ns.max(ts);
+        id
+    }
+}
+
+#[derive(Debug)]
+struct Pair {
+    a_flow: u32,
+    b_flow: u32,
+    direction: Option<Direction>,
+    reverse: Option<usize>,
+    /// Smallest receive − send transit seen, for telling identical payloads apart.
+    min_transit: Option<i64>,
+    stats: DirectionStats,
+    histogram: DelayHistogram,
+    /// Settled, delivered datagrams not yet known to be reordered: first copy's frame →
+    /// their place in the output queue.
+    in_order: BTreeMap<u64, u64>,
+}
+
+impl Pair {
+    fn flow(&self, side: Side) -> u32 {
+        match side {
+            Side::A => self.a_flow,
+            Side::B => self.b_flow,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Settled {
+    fate: DatagramFate,
+    /// Handed on once the merged time passes this.
+    due: u64,
+}
+
+/// The comparison engine: fed both captures' sightings in time order, it hands on each
+/// datagram's fate and finally the flows' statistics.
+#[derive(Debug)]
+pub struct Matcher {
+    options: CompareOptions,
+    a: SideState,
+    b: SideState,
+    pairs: Vec<Pair>,
+    queue: VecDeque<Settled>,
+    /// Queue place of `queue[0]`.
+    queue_base: u64,
+    now: u64,
+}
+
+impl Matcher {
+    /// An engine for `options`.
+    pub fn new(options: CompareOptions) -> Self {
+        Matcher {
+            options,
+            a: SideState::default(),
+            b: SideState::default(),
+            pairs: Vec::new(),
+            queue: VecDeque::new(),
+            queue_base: 0,
+            now: 0,
+        }
+    }
+
+    fn side(&self, side: Side) -> &SideState {
+        match side {
+            Side::A => &self.a,
+            Side::B => &self.b,
+        }
+    }
+
+    fn side_mut(&mut self, side: Side) -> &mut SideState {
+        match side {
+            Side::A => &mut self.a,
+            Side::B => &mut self.b,
+        }
+    }
+
+    /// One datagram of capture `side`; sightings come in time order across both captures.
+    pub fn push(
+        &mut self,
+        side: Side,
+        sighting: Sighting,
+        out: &mut dyn FnMut(DatagramFate) -> Result<()>,
+    ) -> Result<()> {
+        self.now = self.now.max(sighting.ts_ns);
+        self.advance(out)?;
+        let key = (sighting.hash, sighting.len);
+        let here = self.side_mut(side);
+        here.datagrams += 1;
+        let flow = here.flow_of(sighting.endpoints, sighting.ts_ns);
+        let alone_here = !here.index.contains_key(&key);
+        let idx = here.base + here.records.len() as u64;
+        here.records.push_back(Record {
+            key,
+            flow,
+            frame: sighting.frame,
+            ts: sighting.ts_ns,
+            ip_id: sighting.ip_id,
+            snippet: sighting.snippet,
+            claimed: false,
+            role: Role::Pending,
+        });
+        match here.index.entry(key) {
+            std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().push(idx),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(Slots::new(idx));
+            }
+        }
+        // Votes: this record's flow and the flows of its matches over there.
+        let there = self.side(side.other());
+        let Some(matches) = there.index.get(&key) else {
+            return Ok(());
+        };
+        let unique = alone_here && matches.len() == 1;
+        let mut seen = [(0u32, 0u64); VOTES_PER_RECORD];
+        let mut n = 0;
+        for &i in matches.iter().rev().take(VOTES_PER_RECORD) {
+            let r = there.get(i);
+            seen[n] = (r.flow, r.ts);
+            n += 1;
+        }
+        for &(other_flow, other_ts) in &seen[..n] {
+            let (a_flow, b_flow, transit) = match side {
+                Side::A => (flow, other_flow, other_ts as i64 - sighting.ts_ns as i64),
+                Side::B => (other_flow, flow, sighting.ts_ns as i64 - other_ts as i64),
+            };
+            for (s, mine, theirs) in [(Side::A, a_flow, b_flow), (Side::B, b_flow, a_flow)] {
+                let vote = self.side_mut(s).flows[mine as usize]
+                    .votes
+                    .entry(theirs)
+                    .or_default();
+                vote.count += 1;
+                if unique {
+                    if vote.unique == 0 {
+                        vote.min = transit;
+                        vote.max = transit;
+                    }
+                    vote.unique += 1;
+                    vote.sum += i128::from(transit);
+                    vote.min = vote.min.min(transit);
+                    vote.max = vote.max.max(transit);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Looks at every record whose windows have passed, and hands on what is due.
+    fn advance(&mut self, out: &mut dyn FnMut(DatagramFate) -> Result<()>) -> Result<()> {
+        let w = self.options.window_ns;
+        // Both captures in time order, so fates come out about in sending order.
+        while let Some((side, idx)) = self.next_due(
+            |s| {
+                let idx = s.settle;
+                (idx < s.base + s.records.len() as u64).then(|| (idx, s.get(idx).ts))
+            },
+            w,
+        ) {
+            self.side_mut(side).settle += 1;
+            self.look_once(side, idx);
+        }
+        while let Some((side, _)) = self.next_due(
+            |s| {
+                let front = s.records.front()?;
+                (s.settle > s.base).then_some((s.base, front.ts))
+            },
+            w.saturating_mul(2),
+        ) {
+            self.look_twice(side);
+        }
+        while let Some(front) = self.queue.front() {
+            if front.due >= self.now {
+                break;
+            }
+            self.emit(out)?;
+        }
+        Ok(())
+    }
+
+    /// The side whose next record (per `next`) is the older one, if it is older than `after`.
+    fn next_due(
+        &self,
+        next: impl Fn(&SideState) -> Option<(u64, u64)>,
+        after: u64,
+    ) -> Option<(Side, u64)> {
+        let due = |side: Side| {
+            next(self.side(side)).filter(|&(_, ts)| ts.saturating_add(after) < self.now)
+        };
+        match (due(Side::A), due(Side::B)) {
+            (Some((i, x)), Some((_, y))) if x <= y => Some((Side::A, i)),
+            (_, Some((j, _))) => Some((Side::B, j)),
+            (Some((i, _)), None) => Some((Side::A, i)),
+            (None, None) => None,
+        }
+    }
+
+    /// One window after the record: settles it if it was sent from this side.
+    fn look_once(&mut self, side: Side, idx: u64) {
+        let flow = self.side(side).get(idx).flow;
+        let Some(pair) = self.pair_of(side, flow) else {
+            self.side_mut(side).get_mut(idx).role = Role::Unpaired;
+            return;
+        };
+        let direction = self.direction_of(pair);
+        if direction.sender() == side {
+            self.side_mut(side).get_mut(idx).role = Role::Sending;
+            self.settle(side, idx, pair, direction);
+        } else {
+            self.side_mut(side).get_mut(idx).role = Role::Receiving;
+        }
+    }
+
+    /// Two windows after the record: an unclaimed received record is unexpected; then the
+    /// record is forgotten.
+    fn look_twice(&mut self, side: Side) {
+        let idx = self.side(side).base;
+        let record = self.side(side).get(idx);
+        let (role, claimed, flow) = (record.role, record.claimed, record.flow);
+        let role = match role {
+            Role::Unpaired | Role::Pending => match self.pair_of(side, flow) {
+                // Its flow was paired later (its first datagrams were lost, say).
+                Some(pair) => {
+                    let direction = self.direction_of(pair);
+                    if direction.sender() == side {
+                        self.settle(side, idx, pair, direction);
+                        Role::Sending
+                    } else {
+                        Role::Receiving
+                    }
+                }
+                None => Role::Unpaired,
+            },
+            role => role,
+        };
+        if role == Role::Receiving && !claimed {
+            self.unexpected(side, idx, flow);
+        }
+        let state = self.side_mut(side);
+        let Some(record) = state.records.pop_front() else {
+            return;
+        };
+        state.base += 1;
+        if let Some(list) = state.index.get_mut(&record.key)
+            && !list.remove(idx)
+        {
+            state.index.remove(&record.key);
+        }
+    }
+
+    /// The pair of a flow of `side`, made from the votes when it has none yet.
+    fn pair_of(&mut self, side: Side, flow: u32) -> Option<usize> {
+        if let Some(pair) = self.side(side).flows[flow as usize].pair {
+            return Some(pair);
+        }
+        let there = self.side(side.other());
+        let (other, _) = self.side(side).flows[flow as usize]
+            .votes
+            .iter()
+            .filter(|(f, _)| there.flows[**f as usize].pair.is_none())
+            .max_by(|x, y| x.1.count.cmp(&y.1.count).then(y.0.cmp(x.0)))
+            .map(|(f, v)| (*f, *v))?;
+        let (a_flow, b_flow) = match side {
+            Side::A => (flow, other),
+            Side::B => (other, flow),
+        };
+        let id = self.pairs.len();
+        self.pairs.push(Pair {
+            a_flow,
+            b_flow,
+            direction: None,
+            reverse: None,
+            min_transit: None,
+            stats: DirectionStats::default(),
+            histogram: DelayHistogram::default(),
+            in_order: BTreeMap::new(),
+        });
+        self.a.flows[a_flow as usize].pair = Some(id);
+        self.b.flows[b_flow as usize].pair = Some(id);
+        Some(id)
+    }
+
+    fn vote(&self, pair: usize) -> Vote {
+        let p = &self.pairs[pair];
+        self.a.flows[p.a_flow as usize]
+            .votes
+            .get(&p.b_flow)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The direction of a pair, inferred the first time it is asked: of a flow and its
+    /// replies, the one seen later at B than at A, relative to the other, goes from A to B
+    /// (transit B − A is offset + delay one way, offset − delay the other). Alone, A sends.
+    fn direction_of(&mut self, pair: usize) -> Direction {
+        if let Some(d) = self.pairs[pair].direction {
+            return d;
+        }
+        let endpoints = self.a.flows[self.pairs[pair].a_flow as usize].endpoints;
+        let reversed = Endpoints {
+            src: endpoints.dst,
+            dst: endpoints.src,
+        };
+        let reverse = self
+            .a
+            .flow_ids
+            .get(&reversed)
+            .copied()
+            .and_then(|f| self.pair_of(Side::A, f))
+            .filter(|&r| r != pair && self.pairs[r].direction.is_none());
+        let mean = |v: Vote| (v.unique > 0).then(|| v.sum as f64 / v.unique as f64);
+        let direction = match reverse {
+            Some(r) => {
+                let this = mean(self.vote(pair));
+                let that = mean(self.vote(r));
+                let direction = match (this, that) {
+                    (Some(x), Some(y)) if x < y => Direction::BToA,
+                    _ => Direction::AToB,
+                };
+                self.pairs[r].direction = Some(direction.reverse());
+                self.pairs[r].reverse = Some(pair);
+                self.pairs[pair].reverse = Some(r);
+                self.init_transit(r);
+                direction
+            }
+            None => Direction::AToB,
+        };
+        self.pairs[pair].direction = Some(direction);
+        self.init_transit(pair);
+        direction
+    }
+
+    fn init_transit(&mut self, pair: usize) {
+        let vote = self.vote(pair);
+        if vote.unique == 0 {
+            return;
+        }
+        let min = match self.pairs[pair].direction {
+            Some(Direction::AToB) => vote.min,
+            Some(Direction::BToA) => -vote.max,
+            None => return,
+        };
+        self.pairs[pair].min_transit = Some(min);
+    }
+
+    /// Settles the record `idx` sent from `side`: claims its copies on the other side.
+    fn settle(&mut self, side: Side, idx: u64, pair: usize, direction: Direction) {
+        let w = self.options.window_ns as i64;
+        let (key, flow, ts, snippet, frame) = {
+            let r = self.side(side).get(idx);
+            (r.key, r.flow, r.ts, r.snippet, r.frame)
+        };
+        let here = self.side(side);
+        let there = self.side(side.other());
+        let receiving_flow = self.pairs[pair].flow(side.other());
+        // Without a payload seen once on each side yet, the first identical copy still
+        // unclaimed belongs to the first identical datagram still unsettled: this one.
+        let min_transit = self.pairs[pair].min_transit.unwrap_or_else(|| {
+            there
+                .index
+                .get(&key)
+                .into_iter()
+                .flatten()
+                .map(|&c| there.get(c))
+                .find(|c| c.flow == receiving_flow && !c.claimed)
+                .map_or(0, |c| c.ts as i64 - ts as i64)
+        });
+        // The identical datagrams sent from here after this one, still in memory.
+        let senders: Vec<(u64, u64, Option<u16>)> = here
+            .index
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .filter(|&&i| i >= idx)
+            .map(|&i| (i, here.get(i)))
+            .filter(|(_, r)| r.flow == flow)
+            .map(|(i, r)| (i, r.ts, r.ip_id))
+            .collect();
+        let mut copies: Vec<u64> = Vec::new();
+        for &c in there.index.get(&key).into_iter().flatten() {
+            let copy = there.get(c);
+            if copy.flow != receiving_flow || copy.claimed || (copy.ts as i64 - ts as i64).abs() > w
+            {
+                continue;
+            }
+            if senders.len() == 1 {
+                copies.push(c);
+                continue;
+            }
+            // The IP id, when preserved and not 0 (Linux's DF datagrams), names the sender.
+            let by_id = copy.ip_id.filter(|&id| id != 0).and_then(|id| {
+                let mut same = senders.iter().filter(|s| s.2 == Some(id));
+                match (same.next(), same.next()) {
+                    (Some(s), None) => Some(s.0),
+                    _ => None,
+                }
+            });
+            let owner = by_id.unwrap_or_else(|| {
+                let latest = copy.ts as i64 - min_transit + TRANSIT_SLACK_NS;
+                senders
+                    .iter()
+                    .rev()
+                    .find(|s| s.1 as i64 <= latest)
+                    .map_or(idx, |s| s.0)
+            });
+            if owner == idx {
+                copies.push(c);
+            }
+        }
+        copies.sort_unstable();
+        let there = self.side_mut(side.other());
+        let mut frames = Vec::with_capacity(copies.len());
+        let mut first_ts = None;
+        for &c in &copies {
+            let copy = there.get_mut(c);
+            copy.claimed = true;
+            frames.push(copy.frame);
+            first_ts.get_or_insert(copy.ts);
+        }
+        let transit = first_ts.map(|t| t as i64 - ts as i64);
+        let fate = match copies.len() {
+            0 => Fate::Lost,
+            1 => Fate::Delivered,
+            _ => Fate::Duplicated,
+        };
+        let place = self.queue_base + self.queue.len() as u64;
+        let p = &mut self.pairs[pair];
+        p.stats.sent += 1;
+        match fate {
+            Fate::Lost => p.stats.lost += 1,
+            Fate::Delivered => p.stats.delivered += 1,
+            _ => {
+                p.stats.duplicated += 1;
+                p.stats.extra_copies += copies.len() as u64 - 1;
+            }
+        }
+        if let Some(t) = transit {
+            p.histogram.add(t);
+            p.min_transit = Some(p.min_transit.map_or(t, |m| m.min(t)));
+        }
+        // RFC 4737 NextExp: every datagram sent earlier whose first copy came after this
+        // one's arrived after a datagram sent later.
+        if let Some(&first) = frames.first() {
+            let late = p.in_order.split_off(&(first + 1));
+            for (_, at) in late {
+                let place = at.checked_sub(self.queue_base).map(|i| i as usize);
+                if let Some(s) = place.and_then(|i| self.queue.get_mut(i)) {
+                    s.fate.reordered = true;
+                }
+            }
+            self.pairs[pair].in_order.insert(first, place);
+        }
+        let (a_frames, b_frames) = match side {
+            Side::A => (vec![frame], frames),
+            Side::B => (frames, vec![frame]),
+        };
+        self.queue.push_back(Settled {
+            fate: DatagramFate {
+                flow: pair,
+                direction,
+                fate,
+                reordered: false,
+                a_frames,
+                b_frames,
+                sent_ns: Some(ts),
+                received_ns: first_ts,
+                transit_ns: transit,
+                len: key.1,
+                snippet,
+            },
+            due: ts.saturating_add(self.options.window_ns.saturating_mul(2)),
+        });
+    }
+
+    fn unexpected(&mut self, side: Side, idx: u64, flow: u32) {
+        let Some(pair) = self.side(side).flows[flow as usize].pair else {
+            return;
+        };
+        let direction = self.direction_of(pair);
+        let r = self.side(side).get(idx);
+        let (a_frames, b_frames) = match side {
+            Side::A => (vec![r.frame], Vec::new()),
+            Side::B => (Vec::new(), vec![r.frame]),
+        };
+        let fate = DatagramFate {
+            flow: pair,
+            direction,
+            fate: Fate::Unexpected,
+            reordered: false,
+            a_frames,
+            b_frames,
+            sent_ns: None,
+            received_ns: Some(r.ts),
+            transit_ns: None,
+            len: r.key.1,
+            snippet: r.snippet,
+        };
+        self.pairs[pair].stats.unexpected += 1;
+        self.queue.push_back(Settled { fate, due: 0 });
+    }
+
+    fn emit(&mut self, out: &mut dyn FnMut(DatagramFate) -> Result<()>) -> Result<()> {
+        let Some(settled) = self.queue.pop_front() else {
+            return Ok(());
+        };
+        let place = self.queue_base;
+        self.queue_base += 1;
+        let fate = settled.fate;
+        let pair = &mut self.pairs[fate.flow];
+        if let Some(&first) = fate.frames(fate.direction.sender().other()).first()
+            && pair.in_order.get(&first) == Some(&place)
+        {
+            pair.in_order.remove(&first);
+        }
+        if fate.reordered {
+            pair.stats.reordered += 1;
+        }
+        out(fate)
+    }
+
+    /// Settles everything left and returns the flows' statistics.
+    pub fn finish(mut self, out: &mut dyn FnMut(DatagramFate) -> Result<()>) -> Result<Comparison> {
+        self.now = u64::MAX;
+        self.advance(out)?;
+        while !self.queue.is_empty() {
+            self.emit(out)?;
+        }
+        let synced = self.options.clocks_synced;
+        let mut flows = Vec::with_capacity(self.pairs.len());
+        for p in &mut self.pairs {
+            let transit = p.histogram.stats();
+            p.stats.delay = if synced {
+                transit.clone()
+            } else {
+                transit.shifted(transit.min_ns.unwrap_or(0))
+            };
+            p.stats.transit = transit;
+        }
+        for p in &self.pairs {
+            let offset_ns = p.reverse.and_then(|r| {
+                let this = p.stats.transit.min_ns?;
+                let that = self.pairs[r].stats.transit.min_ns?;
+                // transit A→B = θ + d, transit B→A = −θ + d: θ = (A→B − B→A) / 2.
+                Some(match p.direction {
+                    Some(Direction::AToB) | None => (this - that) / 2,
+                    Some(Direction::BToA) => (that - this) / 2,
+                })
+            });
+            flows.push(FlowPair {
+                a: self.a.flows[p.a_flow as usize].endpoints,
+                b: self.b.flows[p.b_flow as usize].endpoints,
+                direction: p.direction.unwrap_or(Direction::AToB),
+                reverse: p.reverse,
+                stats: p.stats.clone(),
+                offset_ns,
+            });
+        }
+        let mut one_sided = Vec::new();
+        for (side, state) in [(Side::A, &self.a), (Side::B, &self.b)] {
+            for f in state.flows.iter().filter(|f| f.pair.is_none()) {
+                one_sided.push(OneSidedFlow {
+                    side,
+                    endpoints: f.endpoints,
+                    datagrams: f.datagrams,
+                    first_ns: f.first_ns,
+                    last_ns: f.last_ns,
+                });
+            }
+        }
+        Ok(Comparison {
+            options: self.options,
+            flows,
+            one_sided,
+            datagrams: Vec::new(),
+            a_datagrams: self.a.datagrams,
+            b_datagrams: self.b.datagrams,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::SocketAddr;
+
+    const MS: u64 = 1_000_000;
+    const T0: u64 = 1_700_000_000_000_000_000;
+
+    fn ends(src: &str, dst: &str) -> Endpoints {
+        Endpoints {
+            src: src.parse::<SocketAddr>().unwrap(),
+            dst: dst.parse::<SocketAddr>().unwrap(),
+        }
+    }
+
+    fn sighting(frame: u64, ts: u64, e: Endpoints, payload: &[u8]) -> Sighting {
+        Sighting {
+            ts_ns: ts,
+            frame,
+            endpoints: e,
+            len: payload.len() as u32,
+            hash: foldhash::quality::FixedState::with_seed(1).hash_one(payload),
+            ip_id: None,
+            snippet: Snippet::of(payload),
+        }
+    }
+
+    use std::hash::BuildHasher;
+
+    /// Runs sightings (side, ...) through a matcher, sorted by time as the merge does.
+    fn run(mut input: Vec<(Side, Sighting)>) -> Comparison {
+        input.sort_by_key(|(_, s)| s.ts_ns);
+        let mut m = Matcher::new(CompareOptions::default());
+        let mut fates = Vec::new();
+        let mut out = |f| {
+            fates.push(f);
+            Ok(())
+        };
+        for (side, s) in input {
+            m.push(side, s, &mut out).unwrap();
+        }
+        let mut c = m.finish(&mut out).unwrap();
+        c.datagrams = fates;
+        c
+    }
+
+    fn client_a() -> Endpoints {
+        ends("10.0.2.15:40001", "192.168.100.4:6999")
+    }
+    fn client_b() -> Endpoints {
+        ends("192.168.100.1:61001", "192.168.100.4:6999")
+    }
+
+    fn fate_of(c: &Comparison, a_frame: u64) -> &DatagramFate {
+        c.datagrams
+            .iter()
+            .find(|f| f.a_frames.first() == Some(&a_frame) && f.direction == Direction::AToB)
+            .unwrap_or_else(|| panic!("no fate for A frame {a_frame}: {:#?}", c.datagrams))
+    }
+
+    #[test]
+    fn nat_rewritten_flow_with_loss_duplicate_and_reordering() {
+        let mut input = Vec::new();
+        // A sends 1..=6 every 10 ms; B: 2 lost, 4 twice, 5 before 3... (3 late by 25 ms).
+        let offset = 3_000 * MS; // B's clock 3 s ahead
+        let mut b_frame = 0;
+        let mut at_b = Vec::new();
+        for i in 1..=6u64 {
+            let payload = format!("message {i}");
+            let sent = T0 + i * 10 * MS;
+            input.push((Side::A, sighting(i, sent, client_a(), payload.as_bytes())));
+            let delay = if i == 3 { 25 * MS } else { MS };
+            match i {
+                2 => {}
+                4 => {
+                    at_b.push((sent + offset + delay, payload.clone()));
+                    at_b.push((sent + offset + delay + MS / 2, payload));
+                }
+                _ => at_b.push((sent + offset + delay, payload)),
+            }
+        }
+        at_b.sort();
+        for (ts, payload) in at_b {
+            b_frame += 1;
+            input.push((
+                Side::B,
+                sighting(b_frame, ts, client_b(), payload.as_bytes()),
+            ));
+        }
+        let c = run(input);
+        assert_eq!(c.flows.len(), 1, "{:#?}", c.flows);
+        assert_eq!(c.flows[0].a, client_a());
+        assert_eq!(c.flows[0].b, client_b());
+        assert_eq!(fate_of(&c, 1).fate, Fate::Delivered);
+        assert_eq!(fate_of(&c, 2).fate, Fate::Lost);
+        assert_eq!(fate_of(&c, 2).b_frames, Vec::<u64>::new());
+        assert!(fate_of(&c, 3).reordered);
+        assert_eq!(fate_of(&c, 4).fate, Fate::Duplicated);
+        assert_eq!(fate_of(&c, 4).b_frames, vec![2, 3]);
+        assert!(!fate_of(&c, 5).reordered);
+        let s = &c.flows[0].stats;
+        assert_eq!(
+            (s.sent, s.delivered, s.lost, s.duplicated, s.reordered),
+            (6, 4, 1, 1, 1)
+        );
+        assert_eq!(s.delay.min_ns, Some(0));
+        assert_eq!(c.delay_ns(fate_of(&c, 3)), Some(24 * MS as i64));
+        assert!(!c.all_delivered_in_order());
+    }
+
+    #[test]
+    fn replies_are_told_from_requests_whatever_the_clock_offset() {
+        for offset in [-5_000 * MS as i64, 0, 5_000 * MS as i64] {
+            let mut input = Vec::new();
+            let at = |t: u64| (t as i64 + offset) as u64;
+            let server_a = ends("192.168.100.4:6999", "10.0.2.15:40001");
+            let server_b = ends("192.168.100.4:6999", "192.168.100.1:61001");
+            for i in 0..4u64 {
+                let t = T0 + i * 100 * MS;
+                let q = format!("question {i}");
+                // Request: A at t, B at t + 2 ms; reply: B at t + 3 ms, A at t + 5 ms.
+                input.push((Side::A, sighting(2 * i + 1, t, client_a(), q.as_bytes())));
+                input.push((
+                    Side::B,
+                    sighting(2 * i + 1, at(t + 2 * MS), client_b(), q.as_bytes()),
+                ));
+                input.push((
+                    Side::B,
+                    sighting(2 * i + 2, at(t + 3 * MS), server_b, b"Bien re\xc3\xa7u"),
+                ));
+                input.push((
+                    Side::A,
+                    sighting(2 * i + 2, t + 5 * MS, server_a, b"Bien re\xc3\xa7u"),
+                ));
+            }
+            let c = run(input);
+            assert_eq!(c.flows.len(), 2, "offset {offset}");
+            let request = c.flows.iter().find(|f| f.a == client_a()).unwrap();
+            let reply = c.flows.iter().find(|f| f.a == server_a).unwrap();
+            assert_eq!(request.direction, Direction::AToB, "offset {offset}");
+            assert_eq!(reply.direction, Direction::BToA, "offset {offset}");
+            // Four identical replies, each matched to its own copy.
+            assert_eq!(
+                reply.stats.delivered, 4,
+                "offset {offset}: {:#?}",
+                c.datagrams
+            );
+            assert!(c.all_delivered_in_order(), "offset {offset}");
+            assert_eq!(request.offset_ns, Some(offset), "offset {offset}");
+        }
+    }
+
+    #[test]
+    fn a_datagram_only_at_the_receiving_side_is_unexpected() {
+        let mut input = Vec::new();
+        for i in 1..=3u64 {
+            let p = format!("m{i}");
+            input.push((Side::A, sighting(i, T0 + i * MS, client_a(), p.as_bytes())));
+            input.push((
+                Side::B,
+                sighting(i, T0 + i * MS + 100_000, client_b(), p.as_bytes()),
+            ));
+        }
+        input.push((Side::B, sighting(4, T0 + 4 * MS, client_b(), b"spoofed")));
+        let c = run(input);
+        let unexpected: Vec<_> = c
+            .datagrams
+            .iter()
+            .filter(|f| f.fate == Fate::Unexpected)
+            .collect();
+        assert_eq!(unexpected.len(), 1);
+        assert_eq!(unexpected[0].b_frames, vec![4]);
+        assert!(unexpected[0].a_frames.is_empty());
+        assert_eq!(c.flows[0].stats.unexpected, 1);
+    }
+
+    #[test]
+    fn flows_in_one_capture_only_are_listed_not_lost() {
+        let other = ends("10.0.0.7:5004", "10.0.0.8:6999");
+        let input = vec![
+            (Side::A, sighting(1, T0, client_a(), b"x")),
+            (Side::B, sighting(1, T0 + MS, client_b(), b"x")),
+            (Side::A, sighting(2, T0 + 2 * MS, other, b"only here")),
+        ];
+        let c = run(input);
+        assert_eq!(c.flows.len(), 1);
+        assert_eq!(c.one_sided.len(), 1);
+        assert_eq!(c.one_sided[0].endpoints, other);
+        assert_eq!(c.datagrams.len(), 1);
+        assert!(c.all_delivered_in_order());
+    }
+
+    #[test]
+    fn files_with_nothing_in_common_are_not_a_wall_of_losses() {
+        let input = vec![
+            (Side::A, sighting(1, T0, client_a(), b"x")),
+            (Side::B, sighting(1, T0 + MS, client_b(), b"y")),
+        ];
+        let c = run(input);
+        assert!(c.nothing_in_common());
+        assert!(c.datagrams.is_empty());
+        assert!(!c.all_delivered_in_order());
+    }
+
+    #[test]
+    fn a_capture_matched_with_itself_is_all_delivered() {
+        let server = ends("192.168.100.4:6999", "10.0.2.15:40001");
+        let mut input = Vec::new();
+        for i in 0..20u64 {
+            let (e, p) = if i % 2 == 0 {
+                (client_a(), format!("q{i}"))
+            } else {
+                (server, "ok".to_string())
+            };
+            let s = sighting(i + 1, T0 + i * MS, e, p.as_bytes());
+            input.push((Side::A, s));
+            input.push((Side::B, s));
+        }
+        let c = run(input);
+        assert!(c.all_delivered_in_order(), "{:#?}", c.flows);
+        assert_eq!(c.datagrams.len(), 20);
+    }
+}

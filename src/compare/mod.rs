@@ -1,0 +1,359 @@
+//! Compares two captures of the same traffic: the fate of every datagram between two points.
+//!
+//! Each file goes through the one frame path (source → decode → filter) on its own thread, into
+//! a [`collect::Collector`] sink that sends compact [`collect::Sighting`]s (payload hash and
+//! length, time, frame number, addresses) over a bounded channel. [`matcher::Matcher`] merges
+//! the two streams by time and matches datagrams by what survives a path (payload and length;
+//! NAT rewrites addresses and ports, and Linux gives IP id 0 to many DF datagrams), pairs each
+//! flow at A with its flow at B, infers which side sent, and settles each datagram once the
+//! window after it has been seen: memory is bounded by the window, not by the files.
+//!
+//! The analysis returns values ([`DatagramFate`], [`FlowPair`], [`Comparison`]); rendering
+//! them as text, JSON Lines or SVG is [`render`]'s job.
+
+pub mod collect;
+pub mod matcher;
+pub mod render;
+pub mod spool;
+
+pub mod stats;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::filter::Filter;
+use crate::shutdown::Shutdown;
+
+pub use matcher::Matcher;
+pub use stats::{DelayStats, DirectionStats};
+
+/// How far apart a datagram and its copy may be by default (10 s).
+pub const DEFAULT_WINDOW_NS: u64 = 10_000_000_000;
+
+/// Bytes of payload kept per datagram for the lines that quote it.
+pub const SNIPPET_LEN: usize = 32;
+
+/// What a comparison is asked to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompareOptions {
+    /// Which datagrams of each file take part.
+    pub filter: Filter,
+    /// How far apart (in the files' own clocks, offset included) a datagram and its copy may
+    /// be; memory holds about two windows of datagrams.
+    pub window_ns: u64,
+    /// The two captures' clocks agree: delays are absolute, not relative to the smallest.
+    pub clocks_synced: bool,
+}
+
+impl Default for CompareOptions {
+    fn default() -> Self {
+        CompareOptions {
+            filter: Filter::port(crate::DEFAULT_PORT),
+            window_ns: DEFAULT_WINDOW_NS,
+            clocks_synced: false,
+        }
+    }
+}
+
+/// One of the two captures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The first file.
+    A,
+    /// The second file.
+    B,
+}
+
+impl Side {
+    /// The other capture.
+    pub fn other(self) -> Side {
+        match self {
+            Side::A => Side::B,
+            Side::B => Side::A,
+        }
+    }
+
+    /// `a` or `b`, as JSON has it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::A => "a",
+            Side::B => "b",
+        }
+    }
+}
+
+/// Which way a datagram went between the two capture points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Seen first at A's point, then at B's.
+    AToB,
+    /// Seen first at B's point, then at A's.
+    BToA,
+}
+
+impl Direction {
+    /// The capture that holds the sending side.
+    pub fn sender(self) -> Side {
+        match self {
+            Direction::AToB => Side::A,
+            Direction::BToA => Side::B,
+        }
+    }
+
+    /// The opposite direction.
+    pub fn reverse(self) -> Direction {
+        match self {
+            Direction::AToB => Direction::BToA,
+            Direction::BToA => Direction::AToB,
+        }
+    }
+
+    /// `a_to_b` or `b_to_a`, as JSON has it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::AToB => "a_to_b",
+            Direction::BToA => "b_to_a",
+        }
+    }
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::AToB => "A → B",
+            Direction::BToA => "B → A",
+        })
+    }
+}
+
+/// What happened to one datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Fate {
+    /// Arrived exactly once.
+    Delivered,
+    /// Never arrived.
+    Lost,
+    /// Arrived more than once.
+    Duplicated,
+    /// Arrived at the receiving side of a paired flow, but was never seen at the sending side
+    /// (injected, spoofed, or sent by a host between the points).
+    Unexpected,
+}
+
+impl Fate {
+    /// `delivered`, `lost`, `duplicated` or `unexpected`, as JSON has it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fate::Delivered => "delivered",
+            Fate::Lost => "lost",
+            Fate::Duplicated => "duplicated",
+            Fate::Unexpected => "unexpected",
+        }
+    }
+}
+
+impl fmt::Display for Fate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A flow as one capture saw it: source and destination socket addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Endpoints {
+    /// Source address and port.
+    pub src: SocketAddr,
+    /// Destination address and port.
+    pub dst: SocketAddr,
+}
+
+impl fmt::Display for Endpoints {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} > {}", self.src, self.dst)
+    }
+}
+
+/// The first bytes of a payload, for the lines that quote it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Snippet {
+    bytes: [u8; SNIPPET_LEN],
+    kept: u8,
+}
+
+impl Snippet {
+    /// The first [`SNIPPET_LEN`] bytes of `payload`.
+    pub fn of(payload: &[u8]) -> Snippet {
+        let kept = payload.len().min(SNIPPET_LEN);
+        let mut bytes = [0u8; SNIPPET_LEN];
+        bytes[..kept].copy_from_slice(&payload[..kept]);
+        Snippet {
+            bytes,
+            kept: kept as u8,
+        }
+    }
+
+    /// The bytes kept.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.kept)]
+    }
+}
+
+/// The fate of one datagram: what the sending side sent and what the receiving side got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DatagramFate {
+    /// Index of its flow and direction in [`Comparison::flows`].
+    pub flow: usize,
+    /// Which way it went.
+    pub direction: Direction,
+    /// Delivered, lost, duplicated or unexpected.
+    pub fate: Fate,
+    /// Arrived after a datagram sent later (RFC 4737 NextExp; duplicates ignored).
+    pub reordered: bool,
+    /// 1-based frame numbers in A: one for the sending side, one per copy (arrival order)
+    /// for the receiving side, none when it never appeared there.
+    pub a_frames: Vec<u64>,
+    /// Frame numbers in B, as `a_frames`.
+    pub b_frames: Vec<u64>,
+    /// When the sending side saw it (its capture's clock); `None` for unexpected datagrams.
+    pub sent_ns: Option<u64>,
+    /// When the receiving side first saw it (its capture's clock); `None` when lost.
+    pub received_ns: Option<u64>,
+    /// Time from the sending capture to the first copy in the receiving capture, in the
+    /// files' own clocks (their offset included); `None` when lost or unexpected.
+    pub transit_ns: Option<i64>,
+    /// UDP payload length (from the UDP header).
+    pub len: u32,
+    /// The first bytes of its payload.
+    pub snippet: Snippet,
+}
+
+impl DatagramFate {
+    /// Frame numbers of the side `side`.
+    pub fn frames(&self, side: Side) -> &[u64] {
+        match side {
+            Side::A => &self.a_frames,
+            Side::B => &self.b_frames,
+        }
+    }
+
+    /// True for anything but "delivered once, in order".
+    pub fn is_anomaly(&self) -> bool {
+        self.fate != Fate::Delivered || self.reordered
+    }
+}
+
+/// One flow in one direction, paired across the captures, with its counts and delays.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlowPair {
+    /// The flow as A saw it.
+    pub a: Endpoints,
+    /// The flow as B saw it (rewritten by NAT, perhaps).
+    pub b: Endpoints,
+    /// Which way it goes.
+    pub direction: Direction,
+    /// Index in [`Comparison::flows`] of the reply flow, when there is one.
+    pub reverse: Option<usize>,
+    /// Counts and delay statistics (delays relative or absolute per
+    /// [`CompareOptions::clocks_synced`]).
+    pub stats: DirectionStats,
+    /// NTP-style estimate of B's clock minus A's, from the smallest transit each way
+    /// (assumes symmetric minimal delays); `None` without replies.
+    pub offset_ns: Option<i64>,
+}
+
+/// A flow that appears in one capture only: listed, never called lost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OneSidedFlow {
+    /// The capture it appears in.
+    pub side: Side,
+    /// Its addresses there.
+    pub endpoints: Endpoints,
+    /// Datagrams seen.
+    pub datagrams: u64,
+    /// First and last capture time.
+    pub first_ns: u64,
+    /// Last capture time.
+    pub last_ns: u64,
+}
+
+/// What a comparison found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Comparison {
+    /// The options it ran with.
+    pub options: CompareOptions,
+    /// Paired flows, one entry per direction.
+    pub flows: Vec<FlowPair>,
+    /// Flows seen in one capture only.
+    pub one_sided: Vec<OneSidedFlow>,
+    /// Every datagram's fate, in the order they were settled (about the sending order);
+    /// empty when the fates were handed to a callback ([`compare_with`]).
+    pub datagrams: Vec<DatagramFate>,
+    /// Datagrams selected in A.
+    pub a_datagrams: u64,
+    /// Datagrams selected in B.
+    pub b_datagrams: u64,
+}
+
+impl Comparison {
+    /// True when no datagram of one file was found in the other.
+    pub fn nothing_in_common(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    /// True when every datagram of the paired flows was delivered exactly once and in order,
+    /// and nothing unexpected arrived (exit status 0, as `cmp` has it for equal files).
+    pub fn all_delivered_in_order(&self) -> bool {
+        !self.nothing_in_common() && self.flows.iter().all(|f| f.stats.is_clean())
+    }
+
+    /// The one-way delay of `fate` as reported: absolute with synchronised clocks, else relative
+    /// to the smallest of its direction.
+    pub fn delay_ns(&self, fate: &DatagramFate) -> Option<i64> {
+        let transit = fate.transit_ns?;
+        if self.options.clocks_synced {
+            return Some(transit);
+        }
+        let min = self.flows.get(fate.flow)?.stats.transit.min_ns?;
+        Some(transit - min)
+    }
+}
+
+/// Compares captures `a` and `b`, keeping every datagram's fate in
+/// [`Comparison::datagrams`] (memory grows with the files: for long captures use
+/// [`compare_with`]).
+pub fn compare_files(a: &Path, b: &Path, options: &CompareOptions) -> Result<Comparison> {
+    let mut datagrams = Vec::new();
+    let mut comparison = compare_with(a, b, options, &Shutdown::new(), &mut |fate| {
+        datagrams.push(fate);
+        Ok(())
+    })?;
+    comparison.datagrams = datagrams;
+    Ok(comparison)
+}
+
+/// Compares captures `a` and `b`, handing each datagram's fate to `on_datagram` as soon as it
+/// is settled (about one window after it was sent), in bounded memory. The returned
+/// comparison has no `datagrams`. Stops with [`Error::Interrupted`] when `shutdown` is
+/// triggered; a damaged file stops it with that file's error.
+pub fn compare_with(
+    a: &Path,
+    b: &Path,
+    options: &CompareOptions,
+    shutdown: &Shutdown,
+    on_datagram: &mut dyn FnMut(DatagramFate) -> Result<()>,
+) -> Result<Comparison> {
+    let mut matcher = Matcher::new(options.clone());
+    std::thread::scope(|scope| {
+        let rx_a = collect::spawn_reader(scope, a, options.filter.clone(), shutdown.clone());
+        let rx_b = collect::spawn_reader(scope, b, options.filter.clone(), shutdown.clone());
+        // The receivers are dropped on return, whatever happened: a reader still running then
+        // sees its channel closed and stops.
+        collect::merge(rx_a, rx_b, &mut matcher, on_datagram)
+    })?;
+    if shutdown.is_triggered() {
+        return Err(Error::Interrupted);
+    }
+    matcher.finish(on_datagram)
+}

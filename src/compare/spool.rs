@@ -1,0 +1,224 @@
+//! Keeps settled fates on disk until the comparison is over: their delays are shown relative to
+//! the smallest of their direction, known only at the end, and memory must not grow with the
+//! files. A file in the temporary directory, unlinked as soon as it is created.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
+use std::path::PathBuf;
+
+use crate::compare::{DatagramFate, Direction, Fate, SNIPPET_LEN, Snippet};
+use crate::error::{Error, Result};
+
+const NONE_U64: u64 = u64::MAX;
+const NONE_I64: i64 = i64::MIN;
+
+/// Fates written in settling order, read back in the same order.
+#[derive(Debug)]
+pub struct Spool {
+    path: PathBuf,
+    out: BufWriter<File>,
+    count: u64,
+}
+
+impl Spool {
+    /// A new, empty spool in `std::env::temp_dir()`.
+    pub fn new() -> Result<Spool> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let path = std::env::temp_dir().join(format!(
+            "udpscope-compare-{}-{nanos}.spool",
+            std::process::id()
+        ));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|source| Error::Open {
+                path: path.clone(),
+                source,
+            })?;
+        // Unlinked now: nothing is left behind, even after a crash.
+        let _ = std::fs::remove_file(&path);
+        Ok(Spool {
+            path,
+            out: BufWriter::with_capacity(1 << 16, file),
+            count: 0,
+        })
+    }
+
+    /// Fates written.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// True when nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Appends one fate.
+    pub fn push(&mut self, fate: &DatagramFate) -> Result<()> {
+        self.count += 1;
+        self.write(fate).map_err(|source| Error::Write {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    fn write(&mut self, f: &DatagramFate) -> io::Result<()> {
+        let o = &mut self.out;
+        o.write_all(&(f.flow as u32).to_le_bytes())?;
+        let direction = match f.direction {
+            Direction::AToB => 0u8,
+            Direction::BToA => 1,
+        };
+        let fate = match f.fate {
+            Fate::Delivered => 0u8,
+            Fate::Lost => 1,
+            Fate::Duplicated => 2,
+            Fate::Unexpected => 3,
+        };
+        o.write_all(&[direction, fate, u8::from(f.reordered)])?;
+        o.write_all(&(f.a_frames.len() as u32).to_le_bytes())?;
+        o.write_all(&(f.b_frames.len() as u32).to_le_bytes())?;
+        o.write_all(&f.sent_ns.unwrap_or(NONE_U64).to_le_bytes())?;
+        o.write_all(&f.received_ns.unwrap_or(NONE_U64).to_le_bytes())?;
+        o.write_all(&f.transit_ns.unwrap_or(NONE_I64).to_le_bytes())?;
+        o.write_all(&f.len.to_le_bytes())?;
+        let snippet = f.snippet.bytes();
+        o.write_all(&[snippet.len() as u8])?;
+        o.write_all(snippet)?;
+        for frame in f.a_frames.iter().chain(&f.b_frames) {
+            o.write_all(&frame.to_le_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Reads every fate back, in order, into `each`.
+    pub fn replay(self, each: &mut dyn FnMut(DatagramFate) -> Result<()>) -> Result<()> {
+        let read_error = |source| Error::Read {
+            path: self.path.clone(),
+            source,
+        };
+        let mut file = self
+            .out
+            .into_inner()
+            .map_err(|e| read_error(e.into_error()))?;
+        file.rewind().map_err(read_error)?;
+        let mut input = BufReader::with_capacity(1 << 16, file);
+        for _ in 0..self.count {
+            let fate = read_one(&mut input).map_err(read_error)?;
+            each(fate)?;
+        }
+        Ok(())
+    }
+}
+
+fn read_one(input: &mut impl Read) -> io::Result<DatagramFate> {
+    fn u32_of(input: &mut impl Read) -> io::Result<u32> {
+        let mut b = [0u8; 4];
+        input.read_exact(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+    fn u64_of(input: &mut impl Read) -> io::Result<u64> {
+        let mut b = [0u8; 8];
+        input.read_exact(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+    let flow = u32_of(input)? as usize;
+    let mut head = [0u8; 3];
+    input.read_exact(&mut head)?;
+    let direction = if head[0] == 0 {
+        Direction::AToB
+    } else {
+        Direction::BToA
+    };
+    let fate = match head[1] {
+        0 => Fate::Delivered,
+        1 => Fate::Lost,
+        2 => Fate::Duplicated,
+        _ => Fate::Unexpected,
+    };
+    let n_a = u32_of(input)? as usize;
+    let n_b = u32_of(input)? as usize;
+    let sent = u64_of(input)?;
+    let received = u64_of(input)?;
+    let transit = u64_of(input)? as i64;
+    let len = u32_of(input)?;
+    let mut kept = [0u8; 1];
+    input.read_exact(&mut kept)?;
+    let mut bytes = [0u8; SNIPPET_LEN];
+    let kept = usize::from(kept[0]).min(SNIPPET_LEN);
+    input.read_exact(&mut bytes[..kept])?;
+    let mut frames = |n| {
+        (0..n)
+            .map(|_| u64_of(input))
+            .collect::<io::Result<Vec<u64>>>()
+    };
+    let a_frames = frames(n_a)?;
+    let b_frames = frames(n_b)?;
+    Ok(DatagramFate {
+        flow,
+        direction,
+        fate,
+        reordered: head[2] != 0,
+        a_frames,
+        b_frames,
+        sent_ns: (sent != NONE_U64).then_some(sent),
+        received_ns: (received != NONE_U64).then_some(received),
+        transit_ns: (transit != NONE_I64).then_some(transit),
+        len,
+        snippet: Snippet::of(&bytes[..kept]),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fates_come_back_as_they_went_in() {
+        let fates = vec![
+            DatagramFate {
+                flow: 3,
+                direction: Direction::BToA,
+                fate: Fate::Duplicated,
+                reordered: true,
+                a_frames: vec![5, 9],
+                b_frames: vec![2],
+                sent_ns: Some(1),
+                received_ns: Some(2),
+                transit_ns: Some(-7),
+                len: 9,
+                snippet: Snippet::of("Bien reçu".as_bytes()),
+            },
+            DatagramFate {
+                flow: 0,
+                direction: Direction::AToB,
+                fate: Fate::Lost,
+                reordered: false,
+                a_frames: vec![1],
+                b_frames: vec![],
+                sent_ns: Some(10),
+                received_ns: None,
+                transit_ns: None,
+                len: 0,
+                snippet: Snippet::of(b""),
+            },
+        ];
+        let mut spool = Spool::new().unwrap();
+        for f in &fates {
+            spool.push(f).unwrap();
+        }
+        let mut back = Vec::new();
+        spool
+            .replay(&mut |f| {
+                back.push(f);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(back, fates);
+    }
+}

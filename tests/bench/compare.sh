@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): `udpscope compare` on a generated pair of captures of COUNT datagrams
+# (tests/bench/gen_pcap.py, then tests/bench/compare_pair.py: clock offset, delays, loss,
+# duplicates, reordering) against `udpscope read --summary` on both files, in the same run,
+# runs alternating; then the same on a pair of SMALL datagrams to show that compare's memory
+# does not grow with the files. Goal: compare costs at most twice `read --summary` on both.
+#
+# Usage: tests/bench/compare.sh         (from anywhere; builds nothing)
+# Environment:
+#   UDPSCOPE=target/release/udpscope   the binary to measure (cargo build --release first)
+#   COUNT=300000 SMALL=30000           datagrams in the big and the small file A
+#   RUNS=3                             runs per command (the best time is kept)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+UDPSCOPE=${UDPSCOPE:-target/release/udpscope}
+COUNT=${COUNT:-300000}
+SMALL=${SMALL:-30000}
+RUNS=${RUNS:-3}
+export TZ=UTC LC_ALL=C
+
+for tool in python3 /usr/bin/time; do
+    command -v "$tool" >/dev/null || { echo "compare.sh: missing $tool (tests/install-deps.sh)" >&2; exit 1; }
+done
+[ -x "$UDPSCOPE" ] || { echo "compare.sh: $UDPSCOPE not found (cargo build --release)" >&2; exit 1; }
+UDPSCOPE=$(realpath "$UDPSCOPE")
+
+TMP=$(mktemp -d /tmp/udpscope-bench-compare.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+for size in big small; do
+    n=$COUNT
+    [ "$size" = small ] && n=$SMALL
+    python3 tests/bench/gen_pcap.py "$n" "$TMP/$size-a.pcap"
+    python3 tests/bench/compare_pair.py "$TMP/$size-a.pcap" "$TMP/$size-b.pcap"
+done
+MACHINE="$(nproc) CPUs, $(uname -r); udpscope $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "compare.sh: $MACHINE" >&2
+cat "$TMP"/*.pcap >/dev/null # warm the page cache
+
+declare -A BEST RSS
+# once KEY COMMAND: one run of COMMAND (a bash string; exit 0 or 1, as compare has it), keeping
+# the best wall time (ns) and the largest peak RSS (KiB) of KEY.
+once() {
+    local key=$1 cmd=$2 start end rc=0 rss
+    start=$(date +%s%N)
+    /usr/bin/time -f '%M' -o "$TMP/rss" bash -c "$cmd" >/dev/null 2>"$TMP/stderr" || rc=$?
+    end=$(date +%s%N)
+    if [ "$rc" -gt 1 ]; then
+        echo "compare.sh: $key: exit $rc: $(head -1 "$TMP/stderr")" >&2
+        exit 1
+    fi
+    rss=$(tail -1 "$TMP/rss")
+    if [ -z "${BEST[$key]:-}" ] || ((end - start < BEST[$key])); then BEST[$key]=$((end - start)); fi
+    if [ -z "${RSS[$key]:-}" ] || ((rss > RSS[$key])); then RSS[$key]=$rss; fi
+}
+
+for size in big small; do
+    a=$TMP/$size-a.pcap b=$TMP/$size-b.pcap
+    for ((run = 0; run < RUNS; run++)); do
+        # Alternating, so a noisy neighbour hurts both alike.
+        once "read both $size" "'$UDPSCOPE' read --summary '$a' && '$UDPSCOPE' read --summary '$b'"
+        once "compare text $size" "'$UDPSCOPE' compare '$a' '$b'"
+        once "compare json $size" "'$UDPSCOPE' compare '$a' '$b' --json"
+    done
+done
+
+secs() { awk -v ns="${BEST[$1]}" 'BEGIN { printf "%.3f", ns / 1e9 }'; }
+ratio() { awk -v a="${BEST[$1]}" -v b="${BEST[$2]}" 'BEGIN { printf "%.2fx", a / b }'; }
+echo
+echo "### \`udpscope compare\` on two captures of $COUNT datagrams, best of $RUNS"
+echo
+echo "Measured by \`tests/bench/compare.sh\` on $MACHINE."
+echo
+echo "| command | seconds ($COUNT) | peak RSS ($COUNT) | seconds ($SMALL) | peak RSS ($SMALL) |"
+echo "| --- | --- | --- | --- | --- |"
+for key in "read both" "compare text" "compare json"; do
+    echo "| $key | $(secs "$key big") | $((RSS[$key big] / 1024)) MiB | $(secs "$key small") | $((RSS[$key small] / 1024)) MiB |"
+done
+echo
+echo "| comparison | ratio | goal |"
+echo "| --- | --- | --- |"
+echo "| compare text / read --summary on both | $(ratio "compare text big" "read both big") | <= 2x |"
+echo "| compare json / read --summary on both | $(ratio "compare json big" "read both big") | <= 2x |"
