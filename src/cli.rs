@@ -42,7 +42,7 @@ pub enum Command {
     Read(ReadArgs),
     /// Re-send the datagrams of a capture to a server.
     Replay(ReplayArgs),
-    /// Compare two captures of the same traffic: what was lost, duplicated, reordered, how late.
+    /// Compare two captures of the same traffic: lost, duplicated, reordered, delayed
     Compare(CompareArgs),
     /// Play the whole lab (capture, server, client) in one command.
     Demo(DemoArgs),

@@ -34,6 +34,8 @@ fn subcommands() -> Vec<String> {
         .expect("a Commands: section");
     list.lines()
         .take_while(|l| l.starts_with("  "))
+        // A name starts each entry; a wrapped description continues deeper.
+        .filter(|l| !l.starts_with("   "))
         .filter_map(|l| l.split_whitespace().next())
         .filter(|name| *name != "help")
         .map(str::to_string)
