@@ -125,7 +125,7 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode, Error> {
         let outcome = unreliable::run(&config, seed, &shutdown, &mut show);
         drop(lab_guard);
         let outcome = outcome.map_err(|e| capture_file_error(e, &args.write))?;
-        write_unreliable(&mut out, &outcome, &config.messages).map_err(io_error)?;
+        write_unreliable(&mut out, &outcome).map_err(io_error)?;
         return out.flush().map_err(io_error).map(|()| ExitCode::SUCCESS);
     }
     let outcome = demo::run(&config, &shutdown, &mut show);
@@ -224,7 +224,6 @@ fn unreliable_points(lab: bool) -> (std::net::SocketAddr, std::net::SocketAddr) 
 fn write_unreliable(
     out: &mut impl Write,
     outcome: &unreliable::UnreliableOutcome,
-    messages: &[String],
 ) -> io::Result<()> {
     use udpscope::chat::text::show;
     use udpscope::demo::fates::Fate;
