@@ -46,6 +46,9 @@ pub const DEFAULT_SEED: u64 = 18_194;
 /// "je vous transmet" is lost), so a later line, not the timer, releases it.
 pub const REORDER_HOLD: Duration = Duration::from_secs(5);
 
+/// How long the last datagrams in flight get once the client is done.
+const SETTLE: Duration = Duration::from_millis(100);
+
 /// The relay's impairment in the demo: no delay (every datagram moves at the instant it is
 /// sent, so a seed tells one story whatever the machine's speed), a quarter of the datagrams
 /// lost, a quarter duplicated, a quarter held back behind the next one.
@@ -397,6 +400,12 @@ pub fn run(
         show(Stage::Conversation(line))
     });
     let transcript = joined(client, "client").and(transcript);
+    // The client stops at its last answer, but a duplicate's second copy and its reply may
+    // still be on their way (on the lab's veths, a few hundred microseconds): a grace period
+    // lets them finish, bounded by the shutdown poll so Ctrl-C stays prompt.
+    if !shutdown.is_triggered() {
+        std::thread::sleep(SETTLE);
+    }
     server.0.trigger();
     let served = joined(server.1, "server");
     // The relay's log is complete once it has stopped (and flushed it).
