@@ -355,7 +355,7 @@ pub struct ReplayArgs {
 /// `udpscope demo`
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  udpscope demo\n  sudo udpscope demo --lab\n  udpscope demo --tcp --diagram lab.svg"
+    after_help = "Examples:\n  udpscope demo\n  sudo udpscope demo --lab\n  udpscope demo --tcp --diagram lab.svg\n  udpscope demo --unreliable --seed 7"
 )]
 pub struct DemoArgs {
     /// Reproduce the lab's network instead of loopback (needs root): three network namespaces,
@@ -378,6 +378,14 @@ pub struct DemoArgs {
     /// JSON Lines instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Play the conversation through a relay that loses, duplicates and reorders datagrams
+    /// (reproducibly, from --seed), captured on both sides of it: the client's side to -w,
+    /// the server's side beside it (FILE-server.pcap), the relay's log as FILE-relay.jsonl.
+    #[arg(long, conflicts_with_all = ["tcp", "diagram", "json"])]
+    pub unreliable: bool,
+    /// The relay's seed with --unreliable (default: the one that shows every fault).
+    #[arg(long, value_name = "N", requires = "unreliable")]
+    pub seed: Option<u64>,
 }
 
 /// `--direction` of `udpscope relay`.

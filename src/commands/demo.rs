@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use udpscope::Error;
 use udpscope::capture::{namespace, privileges};
-use udpscope::demo::{self, DemoConfig, Network, Stage};
+use udpscope::demo::{self, DemoConfig, Network, Stage, unreliable};
 use udpscope::sink::printer::color_wanted;
 
 use crate::cli::DemoArgs;
@@ -81,6 +81,15 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode, Error> {
             demo::REPLY
         )
         .map_err(io_error)?;
+        if args.unreliable {
+            let (relay, _) = unreliable_points(args.lab);
+            writeln!(
+                out,
+                "(through a relay on {relay} that loses, duplicates and reorders datagrams, seed {})\n",
+                args.seed.unwrap_or(unreliable::DEFAULT_SEED)
+            )
+            .map_err(io_error)?;
+        }
         out.flush().map_err(io_error)?;
     }
     let mut tcp_started = false;
@@ -111,6 +120,14 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode, Error> {
         }
         out.flush().map_err(io_error)
     };
+    if args.unreliable {
+        let seed = args.seed.unwrap_or(unreliable::DEFAULT_SEED);
+        let outcome = unreliable::run(&config, seed, &shutdown, &mut show);
+        drop(lab_guard);
+        let outcome = outcome.map_err(|e| capture_file_error(e, &args.write))?;
+        write_unreliable(&mut out, &outcome).map_err(io_error)?;
+        return out.flush().map_err(io_error).map(|()| ExitCode::SUCCESS);
+    }
     let outcome = demo::run(&config, &shutdown, &mut show);
     // The namespaces go now, whatever happened (and on Ctrl-C, which only sets the flag).
     drop(lab_guard);
@@ -196,4 +213,195 @@ fn capture_file_error(error: Error, write: &Path) -> Error {
         }
         other => other,
     }
+}
+
+/// The relay's and the server's addresses in the unreliable demo, for its header.
+fn unreliable_points(lab: bool) -> (std::net::SocketAddr, std::net::SocketAddr) {
+    if lab {
+        (
+            (unreliable::LAB_RELAY_ADDR, udpscope::DEFAULT_PORT).into(),
+            (demo::lab::VM1_ADDR, udpscope::DEFAULT_PORT).into(),
+        )
+    } else {
+        (
+            ([127, 0, 0, 1], unreliable::RELAY_PORT).into(),
+            ([127, 0, 0, 1], udpscope::DEFAULT_PORT).into(),
+        )
+    }
+}
+
+/// The unreliable demo's end: both captures, each datagram's fate, and the verdict (every
+/// sentence derived from the fates, none fixed in advance).
+fn write_unreliable(
+    out: &mut impl Write,
+    outcome: &unreliable::UnreliableOutcome,
+) -> io::Result<()> {
+    use udpscope::chat::text::show;
+    use udpscope::demo::fates::Fate;
+    let points = outcome.points;
+    for (side, between) in [
+        (
+            &outcome.client_side,
+            format!("client ↔ relay {}", points.relay),
+        ),
+        (
+            &outcome.server_side,
+            format!("relay ↔ server {}", points.server),
+        ),
+    ] {
+        writeln!(
+            out,
+            "\n\n── each datagram as captured on {} ({between}) ──",
+            side.interface
+        )?;
+        out.write_all(&side.lines)?;
+    }
+
+    let fates = &outcome.fates;
+    writeln!(
+        out,
+        "\n── what became of each datagram (the relay's log, matched to both captures) ──"
+    )?;
+    let describe = |fate: &Fate| -> String {
+        let mut what = match fate.copies {
+            0 => match fate.direction {
+                udpscope::relay::Direction::Up => {
+                    "LOST between the relay and the server".to_string()
+                }
+                udpscope::relay::Direction::Down => {
+                    "LOST between the relay and the client".to_string()
+                }
+            },
+            1 => "arrived".to_string(),
+            n => format!("arrived {n} times (DUPLICATED)"),
+        };
+        if !fate.overtaken_by.is_empty() {
+            let later: Vec<String> = fate.overtaken_by.iter().map(|i| format!("#{i}")).collect();
+            what.push_str(&format!(
+                ", OUT OF ORDER: after {} (held back)",
+                later.join(", ")
+            ));
+        }
+        what
+    };
+    for fate in &fates.up {
+        writeln!(
+            out,
+            "message #{} {:<28} {}",
+            fate.index,
+            format!("\"{}\"", show(&fate.payload)),
+            describe(fate)
+        )?;
+    }
+    for fate in &fates.down {
+        let answers = fate
+            .answers
+            .and_then(|i| fates.up.iter().find(|f| f.index == i))
+            .map(|f| format!("(answers \"{}\")", show(&f.payload)))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "reply   #{} {:<28} {}",
+            fate.index,
+            format!("\"{}\" {answers}", show(&fate.payload)),
+            describe(fate)
+        )?;
+    }
+    for disagreement in &fates.disagreements {
+        writeln!(out, "warning: {disagreement}")?;
+    }
+
+    writeln!(out, "\n── verdict ──")?;
+    let text = |fate: &Fate| show(&fate.payload);
+    for lost in fates.lost_messages() {
+        let message = text(lost);
+        // The client's line after its prompt for this message: an answer or the lack of one.
+        let answer = outcome
+            .transcript
+            .iter()
+            .position(|l| l.ends_with(&format!("$ {message}")))
+            .and_then(|at| outcome.transcript.get(at + 1));
+        let prompt = match answer {
+            Some(line) if line.starts_with("Server :") => format!(
+                "the client's prompt even shows a \"{}\" after it: another message's reply",
+                demo::REPLY
+            ),
+            _ => format!("the client's prompt shows the missing \"{}\"", demo::REPLY),
+        };
+        writeln!(
+            out,
+            "The client sent \"{message}\" and nothing, not the client's socket, not the server, not the network, said it never arrived; {prompt}."
+        )?;
+    }
+    for late in fates.up.iter().filter(|f| !f.overtaken_by.is_empty()) {
+        let before: Vec<String> = late
+            .overtaken_by
+            .iter()
+            .filter_map(|i| fates.up.iter().find(|f| f.index == *i))
+            .map(|f| format!("\"{}\"", text(f)))
+            .collect();
+        writeln!(
+            out,
+            "The server printed {} before \"{}\", though the client sent them the other way round.",
+            before.join(" and "),
+            text(late)
+        )?;
+    }
+    for twice in fates.duplicated() {
+        match twice.direction {
+            udpscope::relay::Direction::Up => writeln!(
+                out,
+                "The server got \"{}\" {} times and answered each: it cannot tell a copy from a new message.",
+                text(twice),
+                twice.copies
+            )?,
+            udpscope::relay::Direction::Down => writeln!(
+                out,
+                "The client's socket got reply #{} {} times.",
+                twice.index, twice.copies
+            )?,
+        }
+    }
+    for lost in fates.lost_replies() {
+        let answered = lost
+            .answers
+            .and_then(|i| fates.up.iter().find(|f| f.index == i))
+            .map(|f| format!(" to \"{}\"", text(f)))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "The server answered{answered}, and its \"{}\" never reached the client; the server does not know.",
+            demo::REPLY
+        )?;
+    }
+    let faults = fates.lost_messages().count()
+        + fates.lost_replies().count()
+        + fates.duplicated().count()
+        + fates.overtaken().count();
+    if faults > 0 {
+        writeln!(
+            out,
+            "This is the lab report's sentence, seen: « l'ordre et la fiabilité de la livraison des messages ne sont pas garantis » (neither the order nor the delivery of messages is guaranteed)."
+        )?;
+    } else {
+        writeln!(
+            out,
+            "With this seed every datagram arrived once and in order: the lab report's « l'ordre et la fiabilité de la livraison des messages ne sont pas garantis » means not guaranteed, not never."
+        )?;
+    }
+    writeln!(
+        out,
+        "Reproducible: the relay decides from the seed and each datagram's index, so `udpscope demo --unreliable --seed {}` tells this story again.",
+        outcome.seed
+    )?;
+    writeln!(
+        out,
+        "\ncaptures: client's side {} ({} packets), server's side {} ({} packets); relay's log {}",
+        outcome.client_side.path.display(),
+        outcome.client_side.written,
+        outcome.server_side.path.display(),
+        outcome.server_side.written,
+        outcome.log.display()
+    )?;
+    writeln!(out, "{}", outcome.relay)
 }

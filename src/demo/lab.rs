@@ -46,7 +46,7 @@ impl Drop for LabGuard {
     }
 }
 
-fn ip(args: &[&str]) -> Result<()> {
+pub(crate) fn ip(args: &[&str]) -> Result<()> {
     let output = Command::new("ip")
         .args(args)
         .output()

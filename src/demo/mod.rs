@@ -9,7 +9,10 @@
 //!            client  (the lab's client2.py: send a line, wait for the answer, print it)
 //! ```
 
+pub mod fates;
 pub mod lab;
+pub mod rehearsal;
+pub mod unreliable;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -39,7 +42,7 @@ pub const LAB_MESSAGES: [&str; 4] = [
 /// The server's answer in the lab.
 pub const REPLY: &str = "Bien reçu";
 /// How long the client waits for each answer (the lab's client blocks on recvfrom).
-const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest wait before a stop request (Ctrl-C) is noticed.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(100);
 
@@ -148,7 +151,7 @@ impl Network {
 }
 
 /// Runs `work` on a new thread, first moved into network namespace `netns` when given.
-fn spawn_in<T: Send + 'static>(
+pub(crate) fn spawn_in<T: Send + 'static>(
     netns: Option<String>,
     work: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> thread::JoinHandle<Result<T>> {
@@ -163,7 +166,7 @@ fn spawn_in<T: Send + 'static>(
     })
 }
 
-fn joined<T>(handle: thread::JoinHandle<Result<T>>, what: &str) -> Result<T> {
+pub(crate) fn joined<T>(handle: thread::JoinHandle<Result<T>>, what: &str) -> Result<T> {
     handle.join().unwrap_or_else(|_| {
         Err(Error::System {
             what: format!("the demo's {what} thread failed"),
@@ -407,7 +410,7 @@ pub fn run(
 
 /// Shows each line a client thread sends as it comes, until the thread hangs up (it is done)
 /// or `shutdown` is triggered; returns every line.
-fn relay_lines(
+pub(crate) fn relay_lines(
     lines: &mpsc::Receiver<String>,
     shutdown: &Shutdown,
     show: &mut dyn FnMut(&str) -> Result<()>,
@@ -426,7 +429,7 @@ fn relay_lines(
     Ok(all)
 }
 
-fn udp_client(
+pub(crate) fn udp_client(
     server: SocketAddr,
     messages: &[String],
     lines: &mpsc::Sender<String>,
