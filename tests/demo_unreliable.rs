@@ -158,6 +158,18 @@ fn unprivileged_user_sees_loss_duplicates_and_reordering_that_both_captures_and_
         assert_eq!(line.contains("DUPLICATED"), *copies == 2, "{line}");
     }
     assert!(!stdout.contains("warning:"), "{stdout}");
+    // `udpscope compare` of the two captures, shown after, finds from the files alone what the
+    // relay's log says: as many lost datagrams each way, and the duplicates.
+    let compared = stdout
+        .split("── udpscope compare ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no compare section: {stdout}"));
+    let lines = |what: &str| compared.lines().filter(|l| l.contains(what)).count();
+    let zero = |v: &[u64]| v.iter().filter(|&&c| c == 0).count();
+    let twice = up.iter().chain(&down).filter(|&&c| c == 2).count();
+    assert_eq!(lines("A → B lost:"), zero(&up), "{compared}");
+    assert_eq!(lines("B → A lost:"), zero(&down), "{compared}");
+    assert_eq!(lines(" duplicated ×2:"), twice, "{compared}");
     // The default seed's story, told from the fates.
     assert!(
         up.contains(&0) && down.contains(&0) && up.contains(&2),
