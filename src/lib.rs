@@ -77,7 +77,8 @@
 //! - [`relay`]: a NAT-like UDP relay that loses, duplicates, delays and reorders datagrams
 //!   reproducibly (from a seed), and logs each one's fate.
 //! - [`chat`]: the lab's UDP server and client.
-//! - [`demo`]: the whole lab in one process, on an isolated network.
+//! - [`demo`]: the whole lab in one process, on an isolated network; with `--unreliable`, through
+//!   a seeded relay, captured at both points and compared.
 //! - [`shutdown`]: the one flag that tells long-running loops to stop.
 //! - [`text`]: the one text policy: which payload characters reach a terminal raw, escapes for
 //!   the rest.
