@@ -135,17 +135,7 @@ fn write_diagram(
     a_name: &str,
     b_name: &str,
 ) -> Result<(), Error> {
-    let write_error = |source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::File::create(path).map_err(|source| Error::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut out = BufWriter::new(file);
-    ladder
-        .write_svg(&mut out, &format!("A: {a_name}"), &format!("B: {b_name}"))
-        .map_err(write_error)?;
-    out.flush().map_err(write_error)
+    super::read::write_file(path, |out| {
+        ladder.write_svg(out, &format!("A: {a_name}"), &format!("B: {b_name}"))
+    })
 }

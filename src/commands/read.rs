@@ -151,6 +151,14 @@ pub fn write_diagram(
     path: &std::path::Path,
     analysis: &udpscope::analysis::Analysis,
 ) -> Result<(), Error> {
+    write_file(path, |out| analysis.write_svg(out))
+}
+
+/// Creates `path` and fills it with `write`; a failure names the file.
+pub(super) fn write_file(
+    path: &std::path::Path,
+    write: impl FnOnce(&mut BufWriter<std::fs::File>) -> io::Result<()>,
+) -> Result<(), Error> {
     let write_error = |source| Error::Write {
         path: path.to_path_buf(),
         source,
@@ -160,7 +168,7 @@ pub fn write_diagram(
         source,
     })?;
     let mut out = BufWriter::new(file);
-    analysis.write_svg(&mut out).map_err(write_error)?;
+    write(&mut out).map_err(write_error)?;
     out.flush().map_err(write_error)
 }
 
