@@ -221,12 +221,7 @@ impl<'s> Pipeline<'s> {
             // An error about a datagram of the port belongs with that port's datagrams: the
             // filter looks at the ports of the datagram it quotes.
             Decoded::Icmp(error) => {
-                let quoted = &error.quoted;
-                if self
-                    .filter
-                    .port
-                    .is_none_or(|p| quoted.src_port == p || quoted.dst_port == p)
-                {
+                if self.filter.quoted(&error.quoted) {
                     self.each(|sink| sink.icmp(frame, error))
                 } else {
                     // Still an ICMP packet in the capture, as it was before errors were decoded.

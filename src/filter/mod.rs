@@ -227,4 +227,10 @@ impl Filter {
         self.port
             .is_none_or(|p| s.src.port() == p || s.dst.port() == p)
     }
+
+    /// True when an ICMP error quotes a datagram on the selected port: the error belongs with
+    /// that port's datagrams.
+    pub fn quoted(&self, q: &crate::decode::QuotedDatagram) -> bool {
+        self.port.is_none_or(|p| q.src_port == p || q.dst_port == p)
+    }
 }
