@@ -225,24 +225,10 @@ pub fn send_batch_to(
             header
         })
         .collect();
-    let count = libc::c_uint::try_from(headers.len()).unwrap_or(libc::c_uint::MAX);
-    // SAFETY: `headers` holds `count` initialised mmsghdr values, each pointing at one iovec
-    // of `iovecs` (itself pointing at a message's bytes) and, when it has one, at a socket
-    // address of `names` of the length given; all outlive the call, and the kernel only reads
-    // them (and writes msg_len into `headers`).
-    let sent = unsafe {
-        libc::sendmmsg(
-            socket.as_raw_fd(),
-            headers.as_mut_ptr(),
-            count,
-            libc::MSG_NOSIGNAL,
-        )
-    };
-    if sent < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(usize::try_from(sent).unwrap_or(0))
-    }
+    // SAFETY: each header points at one iovec of `iovecs` (itself pointing at a message's
+    // bytes) and, when it has one, at a socket address of `names` of the length given; all
+    // outlive the call.
+    unsafe { super::udp::send_headers(socket, &mut headers) }
 }
 
 /// Waits until one of `fds` has something to read (or an error pending), or `timeout`

@@ -131,11 +131,25 @@ pub fn send_batch(socket: &UdpSocket, messages: &[Message<'_>]) -> io::Result<us
             header
         })
         .collect();
+    // SAFETY: each header points at one iovec of `iovecs` (itself pointing at a message's
+    // bytes) and, for a segmented message, at one SegmentControl of `controls` of the length
+    // given; all of them outlive the call.
+    unsafe { send_headers(socket, &mut headers) }
+}
+
+/// `sendmmsg(2)` of every header, without SIGPIPE; the number of messages the kernel took.
+///
+/// # Safety
+/// Every pointer in `headers` (iovecs, the bytes they point at, socket addresses, control
+/// messages, with the lengths given) must be valid for reads for the duration of the call.
+/// The kernel only reads them, and writes `msg_len` into `headers`.
+pub(super) unsafe fn send_headers(
+    socket: &impl AsRawFd,
+    headers: &mut [libc::mmsghdr],
+) -> io::Result<usize> {
     let count = libc::c_uint::try_from(headers.len()).unwrap_or(libc::c_uint::MAX);
-    // SAFETY: `headers` holds `count` initialised mmsghdr values (count ≤ headers.len()), each
-    // pointing at one iovec of `iovecs` (itself pointing at a message's bytes) and, for a
-    // segmented message, at one SegmentControl of `controls` of the length given; all of them
-    // outlive the call, and the kernel only reads them (and writes msg_len into `headers`).
+    // SAFETY: `headers` holds `count` initialised mmsghdr values (count ≤ headers.len()), and
+    // the caller vouches for every pointer in them.
     let sent = unsafe {
         libc::sendmmsg(
             socket.as_raw_fd(),
