@@ -173,6 +173,8 @@ struct Pair {
     reverse: Option<usize>,
     /// Smallest receive − send transit seen, for telling identical payloads apart.
     min_transit: Option<i64>,
+    /// Largest receive − send transit of payloads seen once on each side.
+    max_transit: Option<i64>,
     stats: DirectionStats,
     histogram: DelayHistogram,
     /// Settled, delivered datagrams not yet known to be reordered: first copy's frame →
@@ -433,6 +435,7 @@ impl Matcher {
             direction: None,
             reverse: None,
             min_transit: None,
+            max_transit: None,
             stats: DirectionStats::default(),
             histogram: DelayHistogram::default(),
             in_order: BTreeMap::new(),
@@ -497,12 +500,13 @@ impl Matcher {
         if vote.unique == 0 {
             return;
         }
-        let min = match self.pairs[pair].direction {
-            Some(Direction::AToB) => vote.min,
-            Some(Direction::BToA) => -vote.max,
+        let (min, max) = match self.pairs[pair].direction {
+            Some(Direction::AToB) => (vote.min, vote.max),
+            Some(Direction::BToA) => (-vote.max, -vote.min),
             None => return,
         };
         self.pairs[pair].min_transit = Some(min);
+        self.pairs[pair].max_transit = Some(max);
     }
 
     /// Settles the record `idx` sent from `side`: claims its copies on the other side.
@@ -539,6 +543,8 @@ impl Matcher {
             .map(|(i, r)| (i, r.ts, r.ip_id))
             .collect();
         let mut copies: Vec<u64> = Vec::new();
+        // Copies not named by their IP id: (arrival, record, owner by time).
+        let mut by_time: Vec<(u64, u64, u64)> = Vec::new();
         for &c in there.index.get(&key).into_iter().flatten() {
             let copy = there.get(c);
             if copy.flow != receiving_flow || copy.claimed || (copy.ts as i64 - ts as i64).abs() > w
@@ -557,15 +563,37 @@ impl Matcher {
                     _ => None,
                 }
             });
-            let owner = by_id.unwrap_or_else(|| {
-                let latest = copy.ts as i64 - min_transit + TRANSIT_SLACK_NS;
-                senders
-                    .iter()
-                    .rev()
-                    .find(|s| s.1 as i64 <= latest)
-                    .map_or(idx, |s| s.0)
-            });
-            if owner == idx {
+            match by_id {
+                Some(owner) if owner == idx => copies.push(c),
+                Some(_) => {}
+                None => {
+                    // The latest identical datagram sent at least the smallest transit, less
+                    // the slack, before the copy arrived.
+                    let latest = copy.ts as i64 - min_transit + TRANSIT_SLACK_NS;
+                    let owner = senders
+                        .iter()
+                        .rev()
+                        .find(|s| s.1 as i64 <= latest)
+                        .map_or(idx, |s| s.0);
+                    by_time.push((copy.ts, c, owner));
+                }
+            }
+        }
+        let mine = copies.len();
+        copies.extend(by_time.iter().filter(|t| t.2 == idx).map(|t| t.1));
+        // Identical datagrams sent closer together than the slack all point their copies at
+        // the latest of them: when this one got none and a later one would get several, this
+        // one takes the first of those, if it came within the largest transit seen (plus the
+        // slack). A datagram is then called lost only for a copy that is missing.
+        if copies.len() == mine && mine == 0 {
+            let hi = self.pairs[pair]
+                .max_transit
+                .map_or(min_transit, |m| m.max(min_transit))
+                + TRANSIT_SLACK_NS;
+            if let Some(&(first_ts, c, owner)) = by_time.iter().min()
+                && by_time.iter().filter(|t| t.2 == owner).count() > 1
+                && first_ts as i64 - ts as i64 <= hi
+            {
                 copies.push(c);
             }
         }
@@ -890,6 +918,76 @@ mod tests {
             assert!(c.all_delivered_in_order(), "offset {offset}");
             assert_eq!(request.offset_ns, Some(offset), "offset {offset}");
         }
+    }
+
+    #[test]
+    fn identical_replies_sent_closer_than_the_slack_lose_no_more_than_went_missing() {
+        // Four requests released together reach the server within 0.2 ms; its four identical
+        // replies leave 50 µs apart and two of them reach the client: two lost, none
+        // duplicated, whichever two they were.
+        let server_a = ends("192.168.100.4:6999", "10.0.2.15:40001");
+        let server_b = ends("192.168.100.4:6999", "192.168.100.1:61001");
+        let mut input = Vec::new();
+        for i in 0..4u64 {
+            let q = format!("question {i}");
+            let t = T0 + i * 1_000 * MS;
+            input.push((Side::A, sighting(2 * i + 1, t, client_a(), q.as_bytes())));
+            input.push((
+                Side::B,
+                sighting(
+                    i + 1,
+                    T0 + 5_000 * MS + i * 40_000,
+                    client_b(),
+                    q.as_bytes(),
+                ),
+            ));
+        }
+        for i in 0..4u64 {
+            let t = T0 + 5_000 * MS + 200_000 + i * 50_000;
+            input.push((Side::B, sighting(5 + i, t, server_b, b"Bien re\xc3\xa7u")));
+            if i == 1 || i == 2 {
+                input.push((
+                    Side::A,
+                    sighting(8 + i, t + 60_000, server_a, b"Bien re\xc3\xa7u"),
+                ));
+            }
+        }
+        let c = run(input);
+        let reply = c.flows.iter().find(|f| f.a == server_a).unwrap();
+        let s = &reply.stats;
+        assert_eq!(
+            (s.sent, s.delivered, s.lost, s.duplicated),
+            (4, 2, 2, 0),
+            "{:#?}",
+            c.datagrams
+        );
+        assert_eq!(s.reordered, 0);
+    }
+
+    #[test]
+    fn identical_datagrams_a_second_apart_are_told_apart_by_time() {
+        // A keep-alive every second, 1 ms on the way; the first is lost, the second arrives
+        // twice, the third once. A distinct payload sets the transit.
+        let mut input = vec![
+            (Side::A, sighting(1, T0, client_a(), b"hello")),
+            (Side::B, sighting(1, T0 + MS, client_b(), b"hello")),
+        ];
+        for i in 1..=3u64 {
+            let t = T0 + i * 1_000 * MS;
+            input.push((Side::A, sighting(1 + i, t, client_a(), b"ping")));
+            let copies = [0, 2, 1][i as usize - 1];
+            for k in 0..copies {
+                input.push((
+                    Side::B,
+                    sighting(10 * i + k, t + MS + k * 100_000, client_b(), b"ping"),
+                ));
+            }
+        }
+        let c = run(input);
+        assert_eq!(fate_of(&c, 2).fate, Fate::Lost, "{:#?}", c.datagrams);
+        assert_eq!(fate_of(&c, 3).fate, Fate::Duplicated);
+        assert_eq!(fate_of(&c, 3).b_frames, vec![20, 21]);
+        assert_eq!(fate_of(&c, 4).fate, Fate::Delivered);
     }
 
     #[test]
