@@ -41,6 +41,9 @@ enum Op {
     /// count from the load; the jump itself stays in place for other jumps that land on it.
     LdAbsJump(u8, usize, u16, u32, usize, usize),
     LdIndJump(u8, u32, u16, u32, usize, usize),
+    /// `ldxb 4*([k]&0xf)` then a fused indexed load and jump: the IPv4 header length and the
+    /// field behind it that every port test begins with, one dispatch instead of three.
+    MshIndJump(usize, u8, u32, u16, u32, usize, usize),
     Ret(u32),
     RetA,
     Tax,
@@ -109,7 +112,7 @@ impl Machine {
                 }
             })
             .collect::<Vec<Op>>();
-        let fused = ops
+        let fused: Vec<Op> = ops
             .iter()
             .enumerate()
             .map(|(at, op)| match (*op, ops.get(at + 1)) {
@@ -118,6 +121,17 @@ impl Machine {
                 }
                 (Op::LdInd(size, k), Some(&Op::Jump(cond, false, v, jt, jf))) => {
                     Op::LdIndJump(size, k, cond, v, jt + 1, jf + 1)
+                }
+                (op, _) => op,
+            })
+            .collect();
+        // Each fused op keeps the ops after it in place, for the jumps that land on them.
+        let fused = fused
+            .iter()
+            .enumerate()
+            .map(|(at, op)| match (*op, fused.get(at + 1)) {
+                (Op::LdxMsh(ihl), Some(&Op::LdIndJump(size, k, cond, v, jt, jf))) => {
+                    Op::MshIndJump(ihl, size, k, cond, v, jt + 1, jf + 1)
                 }
                 (op, _) => op,
             })
@@ -131,8 +145,8 @@ impl Machine {
         let (mut a, mut x) = (0u32, 0u32);
         let mut mem = [0u32; MEMWORDS];
         let mut pc = 0usize;
-        // Jumps only go forward, so a program ends within its length; the bound is a guard.
-        for _ in 0..=self.ops.len() {
+        // Every jump goes forward, so a program ends within its length.
+        loop {
             let Some(op) = self.ops.get(pc) else {
                 return 0;
             };
@@ -208,6 +222,19 @@ impl Machine {
                         None => return 0,
                     }
                 }
+                Op::MshIndJump(ihl, size, at, cond, k, jt, jf) => {
+                    let Some(b) = data.get(ihl) else {
+                        return 0;
+                    };
+                    x = 4 * u32::from(b & 0xf);
+                    match load(data, x.wrapping_add(at) as usize, size) {
+                        Some(v) => {
+                            a = v;
+                            pc += if test(cond, a, k) { jt } else { jf };
+                        }
+                        None => return 0,
+                    }
+                }
                 Op::Ret(k) => return k,
                 Op::RetA => return a,
                 Op::Tax => x = a,
@@ -215,7 +242,6 @@ impl Machine {
                 Op::Invalid => return 0,
             }
         }
-        0
     }
 }
 
@@ -244,5 +270,69 @@ fn load(data: &[u8], at: usize, size: u8) -> Option<u32> {
             Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn insn(code: u16, jt: u32, jf: u32, k: u32) -> Insn {
+        Insn { code, jt, jf, k }
+    }
+
+    fn run(insns: Vec<Insn>, data: &[u8]) -> u32 {
+        Machine::new(&Program { insns }).run(data, data.len() as u32, &Meta::default())
+    }
+
+    #[test]
+    fn the_fused_header_length_load_and_jump_keeps_each_part_reachable() {
+        // ldxb 4*([0]&0xf); ldb [x+1]; jeq #9 → 7, else ret 0; and a jump over the ldxb
+        // straight onto the indexed load (X still 0) lands on the load itself.
+        let accept = insn(RET, 0, 0, 7);
+        let reject = insn(RET, 0, 0, 0);
+        let msh = vec![
+            insn(LDX | B | MSH, 0, 0, 0),
+            insn(LD | B | IND, 0, 0, 1),
+            insn(JMP | JEQ | K, 0, 1, 9),
+            accept,
+            reject,
+        ];
+        assert_eq!(run(msh.clone(), &[1, 0, 0, 0, 0, 9]), 7);
+        assert_eq!(run(msh.clone(), &[1, 0, 0, 0, 0, 8]), 0);
+        // The load behind the header is beyond the frame: rejected.
+        assert_eq!(run(msh.clone(), &[1, 0, 0, 0, 0]), 0);
+        assert_eq!(run(msh, &[0, 9]), 7);
+        let over = vec![
+            insn(LD | IMM, 0, 0, 0),
+            insn(JMP | JEQ | K, 1, 0, 0),
+            insn(LDX | B | MSH, 0, 0, 0),
+            insn(LD | B | IND, 0, 0, 1),
+            insn(JMP | JEQ | K, 0, 1, 9),
+            accept,
+            reject,
+        ];
+        assert_eq!(run(over.clone(), &[1, 9, 0, 0, 0, 8]), 7);
+        assert_eq!(run(over, &[1, 8, 0, 0, 0, 9]), 0);
+    }
+
+    #[test]
+    fn loads_beyond_the_frame_division_by_zero_and_jumps_past_the_end_reject() {
+        let accept = insn(RET, 0, 0, 7);
+        let half = vec![
+            insn(LD | H | ABS, 0, 0, 2),
+            insn(JMP | JEQ | K, 0, 1, 0x0304),
+            accept,
+            insn(RET, 0, 0, 0),
+        ];
+        assert_eq!(run(half.clone(), &[1, 2, 3, 4]), 7);
+        assert_eq!(run(half, &[1, 2, 3]), 0);
+        let divide = vec![
+            insn(LD | IMM, 0, 0, 5),
+            insn(ALU | DIV | X, 0, 0, 0),
+            accept,
+        ];
+        assert_eq!(run(divide, &[]), 0);
+        assert_eq!(run(vec![insn(JMP | JA, 0, 0, 5), accept], &[]), 0);
     }
 }
