@@ -241,9 +241,10 @@ pub struct ReadArgs {
 const COMPARE_AFTER_HELP: &str = "\
 Examples:
   udpscope compare captures/lab-ethernet.pcap captures/lab-loopback.pcap
-  udpscope compare client.pcap server.pcap
-  udpscope compare client.pcap server.pcap --json | jq 'select(.fate != \"delivered\")'
-  udpscope compare a.pcap b.pcap --window 30 --diagram path.svg
+  udpscope demo --unreliable    (writes captures/demo.pcap and captures/demo-server.pcap)
+  udpscope compare captures/demo.pcap captures/demo-server.pcap udp
+  udpscope compare captures/demo.pcap captures/demo-server.pcap --json udp | jq 'select(.fate != \"delivered\")'
+  udpscope compare captures/demo.pcap captures/demo-server.pcap --window 30 --diagram path.svg udp
 
 Datagrams are matched by UDP payload and length (NAT may rewrite addresses and
 ports). Without --clocks-synced, delays are relative to the smallest one of
