@@ -9,6 +9,7 @@
 //! datagram sent later may still show that it arrived out of order (RFC 4737).
 
 use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroU64;
 
 use crate::compare::collect::Sighting;
 use crate::compare::stats::{DelayHistogram, DirectionStats};
@@ -74,17 +75,19 @@ struct LocalFlow {
 }
 
 /// The records of one side holding one payload, oldest first: most payloads are held once,
-/// so the first is kept inline (no allocation per payload).
+/// so the first is kept inline and the rest behind a pointer, allocated the first time a payload
+/// repeats. Small, so that the entries of both sides fit two to a cache line: the entry is
+/// looked at again two windows after it was made, long after it left the caches.
 #[derive(Debug, Default)]
 struct Slots {
-    /// `None` only when `more` is empty too.
-    first: Option<u64>,
-    more: VecDeque<u64>,
+    /// The first record's index plus one (`None` only when `more` is empty too).
+    first: Option<NonZeroU64>,
+    more: Option<Box<VecDeque<u64>>>,
 }
 
 impl Slots {
     fn len(&self) -> usize {
-        usize::from(self.first.is_some()) + self.more.len()
+        usize::from(self.first.is_some()) + self.more.as_ref().map_or(0, |m| m.len())
     }
 
     fn is_empty(&self) -> bool {
@@ -93,33 +96,25 @@ impl Slots {
 
     fn push(&mut self, idx: u64) {
         if self.first.is_none() {
-            self.first = Some(idx);
+            self.first = NonZeroU64::new(idx.saturating_add(1));
         } else {
-            self.more.push_back(idx);
+            self.more.get_or_insert_default().push_back(idx);
         }
     }
 
-    fn iter(&self) -> <&Slots as IntoIterator>::IntoIter {
-        self.into_iter()
+    fn iter(&self) -> impl DoubleEndedIterator<Item = u64> + '_ {
+        let more = self.more.iter().flat_map(|m| m.iter().copied());
+        self.first.map(|f| f.get() - 1).into_iter().chain(more)
     }
 
     /// Removes `idx`.
     fn remove(&mut self, idx: u64) {
-        if self.first == Some(idx) {
-            self.first = self.more.pop_front();
-        } else {
-            self.more.retain(|&i| i != idx);
+        if self.first.map(|f| f.get() - 1) == Some(idx) {
+            let next = self.more.as_mut().and_then(|m| m.pop_front());
+            self.first = next.and_then(|i| NonZeroU64::new(i.saturating_add(1)));
+        } else if let Some(more) = &mut self.more {
+            more.retain(|&i| i != idx);
         }
-    }
-}
-
-impl<'a> IntoIterator for &'a Slots {
-    type Item = &'a u64;
-    type IntoIter =
-        std::iter::Chain<std::option::Iter<'a, u64>, std::collections::vec_deque::Iter<'a, u64>>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.first.iter().chain(self.more.iter())
     }
 }
 
@@ -353,7 +348,7 @@ impl Matcher {
         let unique = alone_here && matches.len() == 1;
         let mut seen = [(0u32, 0u64); VOTES_PER_RECORD];
         let mut n = 0;
-        for &i in matches.iter().rev().take(VOTES_PER_RECORD) {
+        for i in matches.iter().rev().take(VOTES_PER_RECORD) {
             let r = there.get(i);
             seen[n] = (r.flow, r.ts);
             n += 1;
@@ -599,7 +594,7 @@ impl Matcher {
         let min_transit = self.pairs[pair].min_transit.unwrap_or_else(|| {
             their_slots
                 .iter()
-                .map(|&c| there.get(c))
+                .map(|c| there.get(c))
                 .find(|c| c.flow == receiving_flow && !c.claimed)
                 .map_or(0, |c| c.ts as i64 - ts as i64)
         });
@@ -613,15 +608,15 @@ impl Matcher {
         senders.extend(
             mine_slots
                 .iter()
-                .filter(|&&i| i >= idx)
-                .map(|&i| (i, here.get(i)))
+                .filter(|&i| i >= idx)
+                .map(|i| (i, here.get(i)))
                 .filter(|(_, r)| r.flow == flow)
                 .map(|(i, r)| (i, r.ts, r.ip_id)),
         );
         copies.clear();
         // Copies not named by their IP id: (arrival, record, owner by time).
         by_time.clear();
-        for &c in their_slots {
+        for c in their_slots.iter() {
             let copy = there.get(c);
             if copy.flow != receiving_flow || copy.claimed || (copy.ts as i64 - ts as i64).abs() > w
             {
