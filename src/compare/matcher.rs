@@ -209,10 +209,17 @@ impl SideState {
         &mut self.records[(idx - self.base) as usize]
     }
 
-    fn flow_of(&mut self, endpoints: Endpoints, ts: u64) -> u32 {
+    /// The flow of a datagram from `endpoints`, numbered in order of first datagram; `hint`
+    /// is its number as the reader gave it (the same numbering), checked, so that a known flow
+    /// costs no hashing of the addresses.
+    fn flow_of(&mut self, hint: u32, endpoints: &Endpoints, ts: u64) -> u32 {
         let next = self.flows.len() as u32;
-        let id = *self.flow_ids.entry(endpoints).or_insert(next);
+        let id = match self.flows.get(hint as usize) {
+            Some(flow) if flow.endpoints == *endpoints => hint,
+            _ => *self.flow_ids.entry(*endpoints).or_insert(next),
+        };
         if id == next {
+            let endpoints = *endpoints;
             self.flows.push(LocalFlow {
                 endpoints,
                 votes: Map::default(),
@@ -310,11 +317,13 @@ impl Matcher {
         }
     }
 
-    /// One datagram of capture `side`; sightings come in time order across both captures.
+    /// One datagram of capture `side`, from `endpoints`; sightings come in time order across
+    /// both captures.
     pub fn push(
         &mut self,
         side: Side,
-        sighting: Sighting,
+        sighting: &Sighting,
+        endpoints: &Endpoints,
         out: &mut dyn FnMut(DatagramFate) -> Result<()>,
     ) -> Result<()> {
         self.now = self.now.max(sighting.ts_ns);
@@ -323,7 +332,7 @@ impl Matcher {
         let entry = self.index.entry_of(key);
         let here = self.side_mut(side);
         here.datagrams += 1;
-        let flow = here.flow_of(sighting.endpoints, sighting.ts_ns);
+        let flow = here.flow_of(sighting.flow, endpoints, sighting.ts_ns);
         let idx = here.base + here.records.len() as u64;
         here.records.push_back(Record {
             key,
@@ -866,31 +875,34 @@ mod tests {
         }
     }
 
-    fn sighting(frame: u64, ts: u64, e: Endpoints, payload: &[u8]) -> Sighting {
-        Sighting {
+    /// A sighting and its addresses; its flow number a wrong hint, which the matcher must not
+    /// trust.
+    fn sighting(frame: u64, ts: u64, e: Endpoints, payload: &[u8]) -> (Sighting, Endpoints) {
+        let s = Sighting {
             ts_ns: ts,
             frame,
-            endpoints: e,
+            flow: 0,
             len: payload.len() as u32,
             hash: foldhash::quality::FixedState::with_seed(1).hash_one(payload),
             ip_id: None,
             snippet: Snippet::of(payload),
-        }
+        };
+        (s, e)
     }
 
     use std::hash::BuildHasher;
 
     /// Runs sightings (side, ...) through a matcher, sorted by time as the merge does.
-    fn run(mut input: Vec<(Side, Sighting)>) -> Comparison {
-        input.sort_by_key(|(_, s)| s.ts_ns);
+    fn run(mut input: Vec<(Side, (Sighting, Endpoints))>) -> Comparison {
+        input.sort_by_key(|(_, (s, _))| s.ts_ns);
         let mut m = Matcher::new(CompareOptions::default());
         let mut fates = Vec::new();
         let mut out = |f| {
             fates.push(f);
             Ok(())
         };
-        for (side, s) in input {
-            m.push(side, s, &mut out).unwrap();
+        for (side, (s, e)) in input {
+            m.push(side, &s, &e, &mut out).unwrap();
         }
         let mut c = m.finish(&mut out).unwrap();
         c.datagrams = fates;
