@@ -20,9 +20,9 @@ use crate::sink::{Flow, Sink};
 use crate::source::CaptureFile;
 
 /// Sightings per message: one channel operation per batch, not per datagram.
-const BATCH: usize = 1024;
+const BATCH: usize = 4096;
 /// Batches in flight per file: the reader runs at most this far ahead of the matcher.
-const BATCHES_IN_FLIGHT: usize = 8;
+const BATCHES_IN_FLIGHT: usize = 4;
 /// Fixed seed: the same payload hashes the same in both files.
 const PAYLOAD_HASH: foldhash::quality::FixedState =
     foldhash::quality::FixedState::with_seed(0x75_64_70);
