@@ -8,7 +8,8 @@
 //! and then forgotten. A settled fate waits one more window before it is handed on, because a
 //! datagram sent later may still show that it arrived out of order (RFC 4737).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroU64;
 
 use crate::compare::collect::Sighting;
 use crate::compare::stats::{DelayHistogram, DirectionStats};
@@ -40,6 +41,8 @@ enum Role {
 #[derive(Debug)]
 struct Record {
     key: Key,
+    /// Its payload's entry in the [`Index`].
+    entry: u32,
     flow: u32,
     frame: u64,
     ts: u64,
@@ -71,56 +74,122 @@ struct LocalFlow {
     last_ns: u64,
 }
 
-/// The records holding one payload, oldest first: most payloads are held once, so the first
-/// is kept inline (no allocation per payload).
-#[derive(Debug)]
+/// The records of one side holding one payload, oldest first: most payloads are held once,
+/// so the first is kept inline and the rest behind a pointer, allocated the first time a payload
+/// repeats. Small, so that the entries of both sides fit two to a cache line: the entry is
+/// looked at again two windows after it was made, long after it left the caches.
+#[derive(Debug, Default)]
 struct Slots {
-    first: u64,
-    more: VecDeque<u64>,
+    /// The first record's index plus one (`None` only when `more` is empty too).
+    first: Option<NonZeroU64>,
+    #[allow(
+        clippy::box_collection,
+        reason = "8 bytes here instead of the 32 of a VecDeque, for the rare repeated payload"
+    )]
+    more: Option<Box<VecDeque<u64>>>,
 }
 
 impl Slots {
-    fn new(idx: u64) -> Slots {
-        Slots {
-            first: idx,
-            more: VecDeque::new(),
-        }
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.more.as_ref().map_or(0, |m| m.len())
     }
 
-    fn len(&self) -> usize {
-        1 + self.more.len()
+    fn is_empty(&self) -> bool {
+        self.first.is_none()
     }
 
     fn push(&mut self, idx: u64) {
-        self.more.push_back(idx);
-    }
-
-    fn iter(&self) -> <&Slots as IntoIterator>::IntoIter {
-        self.into_iter()
-    }
-
-    /// Removes `idx`; false when nothing is left.
-    fn remove(&mut self, idx: u64) -> bool {
-        if self.first == idx {
-            match self.more.pop_front() {
-                Some(next) => self.first = next,
-                None => return false,
-            }
+        if self.first.is_none() {
+            self.first = NonZeroU64::new(idx.saturating_add(1));
         } else {
-            self.more.retain(|&i| i != idx);
+            self.more.get_or_insert_default().push_back(idx);
         }
-        true
+    }
+
+    fn iter(&self) -> impl DoubleEndedIterator<Item = u64> + '_ {
+        let more = self.more.iter().flat_map(|m| m.iter().copied());
+        self.first.map(|f| f.get() - 1).into_iter().chain(more)
+    }
+
+    /// Removes `idx`.
+    fn remove(&mut self, idx: u64) {
+        if self.first.map(|f| f.get() - 1) == Some(idx) {
+            let next = self.more.as_mut().and_then(|m| m.pop_front());
+            self.first = next.and_then(|i| NonZeroU64::new(i.saturating_add(1)));
+        } else if let Some(more) = &mut self.more {
+            more.retain(|&i| i != idx);
+        }
     }
 }
 
-impl<'a> IntoIterator for &'a Slots {
-    type Item = &'a u64;
-    type IntoIter =
-        std::iter::Chain<std::iter::Once<&'a u64>, std::collections::vec_deque::Iter<'a, u64>>;
+/// Both captures' records of one payload. One entry for both sides, kept in a slab that
+/// records point into: a sighting costs one hash probe, settling and forgetting none (the
+/// probes of per-side tables were most of the comparison's time).
+#[derive(Debug, Default)]
+struct Entry {
+    /// Indexed by [`side_index`].
+    slots: [Slots; 2],
+}
 
-    fn into_iter(self) -> Self::IntoIter {
-        std::iter::once(&self.first).chain(self.more.iter())
+fn side_index(side: Side) -> usize {
+    match side {
+        Side::A => 0,
+        Side::B => 1,
     }
+}
+
+/// Payload → entry in the slab, for records still in memory on either side.
+#[derive(Debug, Default)]
+struct Index {
+    ids: Map<Key, u32>,
+    entries: Vec<Entry>,
+    /// Entries no key points at, for reuse: the slab stays as large as the window needs.
+    free: Vec<u32>,
+}
+
+impl Index {
+    /// The entry of `key`, made empty when there is none.
+    fn entry_of(&mut self, key: Key) -> u32 {
+        match self.ids.entry(key) {
+            std::collections::hash_map::Entry::Occupied(e) => *e.get(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let id = match self.free.pop() {
+                    Some(id) => id,
+                    None => {
+                        self.entries.push(Entry::default());
+                        (self.entries.len() - 1) as u32
+                    }
+                };
+                *e.insert(id)
+            }
+        }
+    }
+
+    fn slots(&self, entry: u32, side: Side) -> &Slots {
+        &self.entries[entry as usize].slots[side_index(side)]
+    }
+
+    fn slots_mut(&mut self, entry: u32, side: Side) -> &mut Slots {
+        &mut self.entries[entry as usize].slots[side_index(side)]
+    }
+
+    /// Forgets record `idx` of `side`, and the entry once neither side holds the payload.
+    fn remove(&mut self, key: Key, entry: u32, side: Side, idx: u64) {
+        self.slots_mut(entry, side).remove(idx);
+        let e = &self.entries[entry as usize];
+        if e.slots.iter().all(Slots::is_empty) {
+            self.ids.remove(&key);
+            self.free.push(entry);
+        }
+    }
+}
+
+/// Buffers reused by every settle, which would otherwise allocate them per datagram.
+#[derive(Debug, Default)]
+struct Scratch {
+    senders: Vec<(u64, u64, Option<u16>)>,
+    copies: Vec<u64>,
+    by_time: Vec<(u64, u64, u64)>,
 }
 
 #[derive(Debug, Default)]
@@ -130,7 +199,6 @@ struct SideState {
     base: u64,
     /// Next record to look at one window after.
     settle: u64,
-    index: Map<Key, Slots>,
     flow_ids: Map<Endpoints, u32>,
     flows: Vec<LocalFlow>,
     datagrams: u64,
@@ -145,10 +213,17 @@ impl SideState {
         &mut self.records[(idx - self.base) as usize]
     }
 
-    fn flow_of(&mut self, endpoints: Endpoints, ts: u64) -> u32 {
+    /// The flow of a datagram from `endpoints`, numbered in order of first datagram; `hint`
+    /// is its number as the reader gave it (the same numbering), checked, so that a known flow
+    /// costs no hashing of the addresses.
+    fn flow_of(&mut self, hint: u32, endpoints: &Endpoints, ts: u64) -> u32 {
         let next = self.flows.len() as u32;
-        let id = *self.flow_ids.entry(endpoints).or_insert(next);
+        let id = match self.flows.get(hint as usize) {
+            Some(flow) if flow.endpoints == *endpoints => hint,
+            _ => *self.flow_ids.entry(*endpoints).or_insert(next),
+        };
         if id == next {
+            let endpoints = *endpoints;
             self.flows.push(LocalFlow {
                 endpoints,
                 votes: Map::default(),
@@ -177,9 +252,11 @@ struct Pair {
     max_transit: Option<i64>,
     stats: DirectionStats,
     histogram: DelayHistogram,
-    /// Settled, delivered datagrams not yet known to be reordered: first copy's frame →
-    /// their place in the output queue.
-    in_order: BTreeMap<u64, u64>,
+    /// Settled, delivered datagrams not yet known to be reordered: (first copy's frame, their
+    /// place in the output queue). Each settle drops every entry of a later frame before adding
+    /// its own, so frames rise from front to back, and so do places (added in settling order,
+    /// handed on in queue order): a stack, where a map cost a tree walk and allocations.
+    in_order: VecDeque<(u64, u64)>,
 }
 
 impl Pair {
@@ -206,6 +283,8 @@ pub struct Matcher {
     a: SideState,
     b: SideState,
     pairs: Vec<Pair>,
+    index: Index,
+    scratch: Scratch,
     queue: VecDeque<Settled>,
     /// Queue place of `queue[0]`.
     queue_base: u64,
@@ -220,6 +299,8 @@ impl Matcher {
             a: SideState::default(),
             b: SideState::default(),
             pairs: Vec::new(),
+            index: Index::default(),
+            scratch: Scratch::default(),
             queue: VecDeque::new(),
             queue_base: 0,
             now: 0,
@@ -240,23 +321,26 @@ impl Matcher {
         }
     }
 
-    /// One datagram of capture `side`; sightings come in time order across both captures.
+    /// One datagram of capture `side`, from `endpoints`; sightings come in time order across
+    /// both captures.
     pub fn push(
         &mut self,
         side: Side,
-        sighting: Sighting,
+        sighting: &Sighting,
+        endpoints: &Endpoints,
         out: &mut dyn FnMut(DatagramFate) -> Result<()>,
     ) -> Result<()> {
         self.now = self.now.max(sighting.ts_ns);
         self.advance(out)?;
         let key = (sighting.hash, sighting.len);
+        let entry = self.index.entry_of(key);
         let here = self.side_mut(side);
         here.datagrams += 1;
-        let flow = here.flow_of(sighting.endpoints, sighting.ts_ns);
-        let alone_here = !here.index.contains_key(&key);
+        let flow = here.flow_of(sighting.flow, endpoints, sighting.ts_ns);
         let idx = here.base + here.records.len() as u64;
         here.records.push_back(Record {
             key,
+            entry,
             flow,
             frame: sighting.frame,
             ts: sighting.ts_ns,
@@ -265,21 +349,19 @@ impl Matcher {
             claimed: false,
             role: Role::Pending,
         });
-        match here.index.entry(key) {
-            std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().push(idx),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(Slots::new(idx));
-            }
-        }
+        let mine = self.index.slots_mut(entry, side);
+        let alone_here = mine.is_empty();
+        mine.push(idx);
         // Votes: this record's flow and the flows of its matches over there.
         let there = self.side(side.other());
-        let Some(matches) = there.index.get(&key) else {
+        let matches = self.index.slots(entry, side.other());
+        if matches.is_empty() {
             return Ok(());
-        };
+        }
         let unique = alone_here && matches.len() == 1;
         let mut seen = [(0u32, 0u64); VOTES_PER_RECORD];
         let mut n = 0;
-        for &i in matches.iter().rev().take(VOTES_PER_RECORD) {
+        for i in matches.iter().rev().take(VOTES_PER_RECORD) {
             let r = there.get(i);
             seen[n] = (r.flow, r.ts);
             n += 1;
@@ -405,11 +487,7 @@ impl Matcher {
             return;
         };
         state.base += 1;
-        if let Some(list) = state.index.get_mut(&record.key)
-            && !list.remove(idx)
-        {
-            state.index.remove(&record.key);
-        }
+        self.index.remove(record.key, record.entry, side, idx);
     }
 
     /// The pair of a flow of `side`, made from the votes when it has none yet.
@@ -438,7 +516,7 @@ impl Matcher {
             max_transit: None,
             stats: DirectionStats::default(),
             histogram: DelayHistogram::default(),
-            in_order: BTreeMap::new(),
+            in_order: VecDeque::new(),
         });
         self.a.flows[a_flow as usize].pair = Some(id);
         self.b.flows[b_flow as usize].pair = Some(id);
@@ -512,40 +590,46 @@ impl Matcher {
     /// Settles the record `idx` sent from `side`: claims its copies on the other side.
     fn settle(&mut self, side: Side, idx: u64, pair: usize, direction: Direction) {
         let w = self.options.window_ns as i64;
-        let (key, flow, ts, snippet, frame) = {
+        let (key, entry, flow, ts, snippet, frame) = {
             let r = self.side(side).get(idx);
-            (r.key, r.flow, r.ts, r.snippet, r.frame)
+            (r.key, r.entry, r.flow, r.ts, r.snippet, r.frame)
         };
-        let here = self.side(side);
-        let there = self.side(side.other());
+        // Fields, not `self.side()`: the scratch buffers are borrowed alongside.
+        let (here, there) = match side {
+            Side::A => (&self.a, &self.b),
+            Side::B => (&self.b, &self.a),
+        };
+        let mine_slots = self.index.slots(entry, side);
+        let their_slots = self.index.slots(entry, side.other());
         let receiving_flow = self.pairs[pair].flow(side.other());
         // Without a payload seen once on each side yet, the first identical copy still
         // unclaimed belongs to the first identical datagram still unsettled: this one.
         let min_transit = self.pairs[pair].min_transit.unwrap_or_else(|| {
-            there
-                .index
-                .get(&key)
-                .into_iter()
-                .flatten()
-                .map(|&c| there.get(c))
+            their_slots
+                .iter()
+                .map(|c| there.get(c))
                 .find(|c| c.flow == receiving_flow && !c.claimed)
                 .map_or(0, |c| c.ts as i64 - ts as i64)
         });
+        let Scratch {
+            senders,
+            copies,
+            by_time,
+        } = &mut self.scratch;
         // The identical datagrams sent from here after this one, still in memory.
-        let senders: Vec<(u64, u64, Option<u16>)> = here
-            .index
-            .get(&key)
-            .into_iter()
-            .flatten()
-            .filter(|&&i| i >= idx)
-            .map(|&i| (i, here.get(i)))
-            .filter(|(_, r)| r.flow == flow)
-            .map(|(i, r)| (i, r.ts, r.ip_id))
-            .collect();
-        let mut copies: Vec<u64> = Vec::new();
+        senders.clear();
+        senders.extend(
+            mine_slots
+                .iter()
+                .filter(|&i| i >= idx)
+                .map(|i| (i, here.get(i)))
+                .filter(|(_, r)| r.flow == flow)
+                .map(|(i, r)| (i, r.ts, r.ip_id)),
+        );
+        copies.clear();
         // Copies not named by their IP id: (arrival, record, owner by time).
-        let mut by_time: Vec<(u64, u64, u64)> = Vec::new();
-        for &c in there.index.get(&key).into_iter().flatten() {
+        by_time.clear();
+        for c in their_slots.iter() {
             let copy = there.get(c);
             if copy.flow != receiving_flow || copy.claimed || (copy.ts as i64 - ts as i64).abs() > w
             {
@@ -598,10 +682,13 @@ impl Matcher {
             }
         }
         copies.sort_unstable();
-        let there = self.side_mut(side.other());
+        let there = match side.other() {
+            Side::A => &mut self.a,
+            Side::B => &mut self.b,
+        };
         let mut frames = Vec::with_capacity(copies.len());
         let mut first_ts = None;
-        for &c in &copies {
+        for &c in copies.iter() {
             let copy = there.get_mut(c);
             copy.claimed = true;
             frames.push(copy.frame);
@@ -631,14 +718,21 @@ impl Matcher {
         // RFC 4737 NextExp: every datagram sent earlier whose first copy came after this
         // one's arrived after a datagram sent later.
         if let Some(&first) = frames.first() {
-            let late = p.in_order.split_off(&(first + 1));
-            for (_, at) in late {
+            while let Some(&(later, at)) = p.in_order.back() {
+                if later <= first {
+                    break;
+                }
+                p.in_order.pop_back();
                 let place = at.checked_sub(self.queue_base).map(|i| i as usize);
                 if let Some(s) = place.and_then(|i| self.queue.get_mut(i)) {
                     s.fate.reordered = true;
                 }
             }
-            self.pairs[pair].in_order.insert(first, place);
+            match p.in_order.back_mut() {
+                // The same first copy again: its place is this one's, as a map would have it.
+                Some(last) if last.0 == first => last.1 = place,
+                _ => p.in_order.push_back((first, place)),
+            }
         }
         let (a_frames, b_frames) = match side {
             Side::A => (vec![frame], frames),
@@ -697,10 +791,12 @@ impl Matcher {
         self.queue_base += 1;
         let fate = settled.fate;
         let pair = &mut self.pairs[fate.flow];
+        // Every entry of an earlier place was handed on, and dropped, before: this one's
+        // entry, if it is still there, is the oldest.
         if let Some(&first) = fate.frames(fate.direction.sender().other()).first()
-            && pair.in_order.get(&first) == Some(&place)
+            && pair.in_order.front() == Some(&(first, place))
         {
-            pair.in_order.remove(&first);
+            pair.in_order.pop_front();
         }
         if fate.reordered {
             pair.stats.reordered += 1;
@@ -783,31 +879,34 @@ mod tests {
         }
     }
 
-    fn sighting(frame: u64, ts: u64, e: Endpoints, payload: &[u8]) -> Sighting {
-        Sighting {
+    /// A sighting and its addresses; its flow number a wrong hint, which the matcher must not
+    /// trust.
+    fn sighting(frame: u64, ts: u64, e: Endpoints, payload: &[u8]) -> (Sighting, Endpoints) {
+        let s = Sighting {
             ts_ns: ts,
             frame,
-            endpoints: e,
+            flow: 0,
             len: payload.len() as u32,
             hash: foldhash::quality::FixedState::with_seed(1).hash_one(payload),
             ip_id: None,
             snippet: Snippet::of(payload),
-        }
+        };
+        (s, e)
     }
 
     use std::hash::BuildHasher;
 
     /// Runs sightings (side, ...) through a matcher, sorted by time as the merge does.
-    fn run(mut input: Vec<(Side, Sighting)>) -> Comparison {
-        input.sort_by_key(|(_, s)| s.ts_ns);
+    fn run(mut input: Vec<(Side, (Sighting, Endpoints))>) -> Comparison {
+        input.sort_by_key(|(_, (s, _))| s.ts_ns);
         let mut m = Matcher::new(CompareOptions::default());
         let mut fates = Vec::new();
         let mut out = |f| {
             fates.push(f);
             Ok(())
         };
-        for (side, s) in input {
-            m.push(side, s, &mut out).unwrap();
+        for (side, (s, e)) in input {
+            m.push(side, &s, &e, &mut out).unwrap();
         }
         let mut c = m.finish(&mut out).unwrap();
         c.datagrams = fates;

@@ -37,16 +37,20 @@ pub fn write_json_datagram(
     comparison: &Comparison,
     fate: &DatagramFate,
 ) -> io::Result<()> {
-    // Written piece by piece, without intermediate strings: one line per datagram of the
-    // files, the hot path of `--json`.
-    write!(
-        out,
-        "{{\"type\":\"datagram\",\"flow\":{},\"direction\":\"{}\",\"fate\":\"{}\",\"reordered\":{},\"a_frames\":",
-        fate.flow,
-        fate.direction.as_str(),
-        fate.fate.as_str(),
-        fate.reordered,
-    )?;
+    // Written piece by piece, without intermediate strings or the formatting machinery (its
+    // calls per argument were a fifth of `--json`): one line per datagram of the files, the hot
+    // path of `--json`.
+    out.write_all(b"{\"type\":\"datagram\",\"flow\":")?;
+    write_u64(out, fate.flow as u64)?;
+    out.write_all(b",\"direction\":\"")?;
+    out.write_all(fate.direction.as_str().as_bytes())?;
+    out.write_all(b"\",\"fate\":\"")?;
+    out.write_all(fate.fate.as_str().as_bytes())?;
+    out.write_all(if fate.reordered {
+        b"\",\"reordered\":true,\"a_frames\":"
+    } else {
+        b"\",\"reordered\":false,\"a_frames\":"
+    })?;
     write_frames(out, &fate.a_frames)?;
     out.write_all(b",\"b_frames\":")?;
     write_frames(out, &fate.b_frames)?;
@@ -56,18 +60,27 @@ pub fn write_json_datagram(
     write_opt(out, fate.received_ns)?;
     match comparison.delay_ns(fate) {
         Some(ns) => {
-            let sign = if ns < 0 { "-" } else { "" };
+            out.write_all(if ns < 0 {
+                b",\"delay_us\":-"
+            } else {
+                b",\"delay_us\":"
+            })?;
             let abs = ns.unsigned_abs();
-            write!(
-                out,
-                ",\"delay_us\":{sign}{}.{:03}",
-                abs / 1_000,
-                abs % 1_000
-            )?
+            write_u64(out, abs / 1_000)?;
+            // Three digits after the point, zeros kept: `{:03}`.
+            let frac = abs % 1_000;
+            out.write_all(&[
+                b'.',
+                b'0' + (frac / 100) as u8,
+                b'0' + (frac / 10 % 10) as u8,
+                b'0' + (frac % 10) as u8,
+            ])?
         }
         None => out.write_all(b",\"delay_us\":null")?,
     }
-    write!(out, ",\"len\":{},\"payload\":\"", fate.len)?;
+    out.write_all(b",\"len\":")?;
+    write_u64(out, u64::from(fate.len))?;
+    out.write_all(b",\"payload\":\"")?;
     // `escape` leaves only printable characters and its own backslash escapes: JSON needs
     // just `"` and `\` escaped on top.
     let shown = text::escape(fate.snippet.bytes());
@@ -87,16 +100,32 @@ fn write_frames(out: &mut dyn Write, frames: &[u64]) -> io::Result<()> {
         if i > 0 {
             out.write_all(b",")?;
         }
-        write!(out, "{f}")?;
+        write_u64(out, *f)?;
     }
     out.write_all(b"]")
 }
 
 fn write_opt(out: &mut dyn Write, v: Option<u64>) -> io::Result<()> {
     match v {
-        Some(v) => write!(out, "{v}"),
+        Some(v) => write_u64(out, v),
         None => out.write_all(b"null"),
     }
+}
+
+/// `v` in decimal, as `{v}` has it, from a buffer on the stack.
+fn write_u64(out: &mut dyn Write, mut v: u64) -> io::Result<()> {
+    // u64::MAX has 20 digits.
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.write_all(&digits[at..])
 }
 
 /// One `{"type": "flow", …}` line per flow and direction, one `one_sided_flow` line per flow
@@ -440,4 +469,18 @@ fn xml_escape(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_written_as_display_writes_them() {
+        for v in [0, 7, 10, 999, 1_000, 1_700_000_000_123_456_789, u64::MAX] {
+            let mut out = Vec::new();
+            write_u64(&mut out, v).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), v.to_string());
+        }
+    }
 }

@@ -17,6 +17,8 @@ const NONE_I64: i64 = i64::MIN;
 pub struct Spool {
     path: PathBuf,
     out: BufWriter<File>,
+    /// One fate's bytes, gathered before one write (a dozen small writes per fate cost more).
+    record: Vec<u8>,
     count: u64,
 }
 
@@ -44,6 +46,7 @@ impl Spool {
         Ok(Spool {
             path,
             out: BufWriter::with_capacity(1 << 16, file),
+            record: Vec::new(),
             count: 0,
         })
     }
@@ -68,7 +71,8 @@ impl Spool {
     }
 
     fn write(&mut self, f: &DatagramFate) -> io::Result<()> {
-        let o = &mut self.out;
+        let o = &mut self.record;
+        o.clear();
         o.write_all(&(f.flow as u32).to_le_bytes())?;
         let direction = match f.direction {
             Direction::AToB => 0u8,
@@ -93,7 +97,7 @@ impl Spool {
         for frame in f.a_frames.iter().chain(&f.b_frames) {
             o.write_all(&frame.to_le_bytes())?;
         }
-        Ok(())
+        self.out.write_all(&self.record)
     }
 
     /// Reads every fate back, in order, into `each`.
