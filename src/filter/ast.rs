@@ -3,12 +3,15 @@
 use std::net::IpAddr;
 
 /// A boolean expression over frames.
+///
+/// Its depth is bounded by the parser ([`MAX_DEPTH`](super::MAX_DEPTH) levels of parentheses,
+/// `not` and arithmetic), and lists of `and`/`or` are flat [`Chain`]s: every walk over it
+/// (lowering, the derived `Drop`, `Clone`, `PartialEq`, `Debug`) recurses only as deep as the
+/// text nests, never as long as it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Expr {
-    /// Both (`and`, `&&`).
-    And(Box<Expr>, Box<Expr>),
-    /// Either (`or`, `||`).
-    Or(Box<Expr>, Box<Expr>),
+    /// `a and b or c ...`: a list of operands joined by `and` (`&&`) and `or` (`||`).
+    Chain(Chain<Expr>),
     /// Not (`not`, `!`).
     Not(Box<Expr>),
     /// A primitive such as `udp port 53`.
@@ -22,6 +25,27 @@ pub enum Expr {
         /// Right side.
         rhs: Arith,
     },
+}
+
+/// How an operand of a [`Chain`] is joined to everything before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Junction {
+    /// Both (`and`, `&&`).
+    And,
+    /// Either (`or`, `||`).
+    Or,
+}
+
+/// `first j1 t1 j2 t2 ...` with `and` and `or` of equal precedence, left to right, as
+/// libpcap's grammar has them: the binary tree `j_n(... j1(first, t1) ..., t_n)`, kept as a
+/// list so that a 30,000-term `or` is 30,000 entries, not 30,000 levels. A parenthesised
+/// group is one operand.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chain<T> {
+    /// The leftmost operand.
+    pub first: Box<T>,
+    /// The operands after it, each with the junction before it, in the order written.
+    pub rest: Vec<(Junction, T)>,
 }
 
 /// The protocols a primitive can name.

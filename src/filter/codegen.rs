@@ -2,7 +2,7 @@
 //! accumulator for values, scratch memory for the right side of an operation.
 
 use super::FilterError;
-use super::ast::{ArithOp, Relop};
+use super::ast::{ArithOp, Chain, Junction, Relop};
 use super::lower::{Cond, Value};
 use super::program::*;
 
@@ -12,19 +12,33 @@ pub fn condition(asm: &mut Asm, cond: &Cond, yes: Label, no: Label) -> Result<()
         Cond::True => asm.goto(yes),
         Cond::False => asm.goto(no),
         Cond::Not(c) => condition(asm, c, no, yes)?,
-        Cond::And(a, b) => {
-            let middle = asm.label();
-            condition(asm, a, middle, no)?;
-            asm.place(middle);
-            condition(asm, b, yes, no)?;
-        }
-        Cond::Or(a, b) => {
-            let middle = asm.label();
-            condition(asm, a, yes, middle)?;
-            asm.place(middle);
-            condition(asm, b, yes, no)?;
-        }
+        Cond::Chain(chain) => self::chain(asm, chain, yes, no)?,
         Cond::Cmp(lhs, op, rhs) => compare(asm, lhs, *op, rhs, yes, no)?,
+    }
+    Ok(())
+}
+
+/// A chain is the binary tree `j_n(... j1(t0, t1) ..., t_n)`, which would be emitted as
+/// `j(a, b)`: `a` to (middle, no) for `and`, to (yes, middle) for `or`; then `middle`; then
+/// `b` to (yes, no). Here the targets of every operand are worked out right to left first
+/// (labels allocated in the order that recursion did), then the operands are emitted left to
+/// right: the same program, without recursing once per operand.
+fn chain(asm: &mut Asm, chain: &Chain<Cond>, yes: Label, no: Label) -> Result<(), FilterError> {
+    // For each operand after the first: the label placed before it, and its targets.
+    let mut steps = Vec::with_capacity(chain.rest.len());
+    let (mut whole_yes, mut whole_no) = (yes, no);
+    for (junction, _) in chain.rest.iter().rev() {
+        let middle = asm.label();
+        steps.push((middle, whole_yes, whole_no));
+        match junction {
+            Junction::And => whole_yes = middle,
+            Junction::Or => whole_no = middle,
+        }
+    }
+    condition(asm, &chain.first, whole_yes, whole_no)?;
+    for ((_, operand), (middle, yes, no)) in chain.rest.iter().zip(steps.into_iter().rev()) {
+        asm.place(middle);
+        condition(asm, operand, yes, no)?;
     }
     Ok(())
 }

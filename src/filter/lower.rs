@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 
 use super::FilterError;
-use super::ast::{Arith, ArithOp, Dir, Expr, Primitive, Proto, Relop};
+use super::ast::{Arith, ArithOp, Chain, Dir, Expr, Junction, Primitive, Proto, Relop};
 use super::program::{SKF_AD_PROTOCOL, SKF_AD_VLAN_TAG, SKF_AD_VLAN_TAG_PRESENT};
 
 /// How the frames a program sees begin: the link types of capture files, and the two
@@ -66,6 +66,10 @@ impl Layout {
 }
 
 /// A condition on a frame.
+///
+/// `and`/`or` are a flat [`Chain`] (left first, left to right), so a long list of them is
+/// long, not deep: the tree is as deep as the expression nests (bounded by the parser) plus
+/// the few levels a primitive adds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Cond {
     /// Always.
@@ -74,10 +78,8 @@ pub enum Cond {
     False,
     /// Not.
     Not(Box<Cond>),
-    /// Both, left first.
-    And(Box<Cond>, Box<Cond>),
-    /// Either, left first.
-    Or(Box<Cond>, Box<Cond>),
+    /// Operands joined by both/either, left to right.
+    Chain(Chain<Cond>),
     /// A comparison (unsigned).
     Cmp(Value, Relop, Value),
 }
@@ -108,12 +110,28 @@ pub enum Value {
     Negate(Box<Value>),
 }
 
+/// `a j b`, neither constant: `b` joins `a`'s list when `a` is a chain. The list is
+/// left-associative, so this is the binary tree `j(a, b)` either way, and code generation
+/// lays out the same program for it.
+fn join(a: Cond, junction: Junction, b: Cond) -> Cond {
+    Cond::Chain(match a {
+        Cond::Chain(mut chain) => {
+            chain.rest.push((junction, b));
+            chain
+        }
+        a => Chain {
+            first: Box::new(a),
+            rest: vec![(junction, b)],
+        },
+    })
+}
+
 fn and(a: Cond, b: Cond) -> Cond {
     match (a, b) {
         (Cond::False, _) | (_, Cond::False) => Cond::False,
         (Cond::True, b) => b,
         (a, Cond::True) => a,
-        (a, b) => Cond::And(Box::new(a), Box::new(b)),
+        (a, b) => join(a, Junction::And, b),
     }
 }
 
@@ -122,7 +140,7 @@ fn or(a: Cond, b: Cond) -> Cond {
         (Cond::True, _) => Cond::True,
         (Cond::False, b) => b,
         (a, Cond::False) => a,
-        (a, b) => Cond::Or(Box::new(a), Box::new(b)),
+        (a, b) => join(a, Junction::Or, b),
     }
 }
 
@@ -194,13 +212,18 @@ impl Lowering {
 
     fn expr(&mut self, expr: &Expr) -> Result<Cond, FilterError> {
         Ok(match expr {
-            Expr::And(a, b) => {
-                let a = self.expr(a)?;
-                and(a, self.expr(b)?)
-            }
-            Expr::Or(a, b) => {
-                let a = self.expr(a)?;
-                or(a, self.expr(b)?)
+            // Left to right, folding as the binary tree `j_n(... j1(first, t1) ..., t_n)` did:
+            // a `vlan` moves the operands after it, in the order written.
+            Expr::Chain(chain) => {
+                let mut cond = self.expr(&chain.first)?;
+                for (junction, operand) in &chain.rest {
+                    let operand = self.expr(operand)?;
+                    cond = match junction {
+                        Junction::And => and(cond, operand),
+                        Junction::Or => or(cond, operand),
+                    };
+                }
+                cond
             }
             Expr::Not(a) => not(self.expr(a)?),
             Expr::Primitive(p) => self.primitive(p)?,

@@ -28,6 +28,19 @@ pub use lower::Layout;
 use program::{Asm, Program};
 use vm::{Machine, Meta};
 
+/// How deep an expression may nest: parentheses, `not`/`!`, `proto[...]`, unary minus, and
+/// arithmetic (`a + b + c` is `(a + b) + c`, two levels) each count one level.
+///
+/// Parsing, lowering and code generation recurse once per level (the derived `Drop` of the
+/// trees too), so an unbounded depth lets a hostile expression overflow the stack and abort
+/// the process. 256 is far beyond what a person writes (libpcap's own examples nest a few
+/// levels) and keeps the deepest walk within a 2 MiB thread stack even in a debug build:
+/// measured, 256 parentheses take about 1.7 MiB there (the parser's arithmetic path, about
+/// 6.6 KiB a level) and 0.25 MiB in release; the unit tests check every kind at the limit on
+/// such a thread. Long `and`/`or` lists are not nesting: they are flat [`ast::Chain`]s, of
+/// any length.
+pub const MAX_DEPTH: usize = 256;
+
 /// Why an expression was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FilterError {
@@ -63,6 +76,15 @@ pub enum FilterError {
         expression: String,
         /// The link layer.
         link: String,
+    },
+    /// Parentheses, `not`, brackets, unary minus or arithmetic operators nest deeper than
+    /// [`MAX_DEPTH`]: refused before anything recurses that deep.
+    #[error("filter expression nested more than {limit} levels deep at column {column}")]
+    TooDeep {
+        /// 1-based column of the construct that went one level too deep.
+        column: usize,
+        /// The limit, [`MAX_DEPTH`].
+        limit: usize,
     },
     /// The expression needs more than the 16 scratch words of a BPF machine.
     #[error("filter expression: too complex (more than 16 nested computations)")]
@@ -232,5 +254,123 @@ impl Filter {
     /// that port's datagrams.
     pub fn quoted(&self, q: &crate::decode::QuotedDatagram) -> bool {
         self.port.is_none_or(|p| q.src_port == p || q.dst_port == p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LAYOUTS: [Layout; 10] = [
+        Layout::Ethernet,
+        Layout::EthernetLive,
+        Layout::Network,
+        Layout::Sll,
+        Layout::Sll2,
+        Layout::Raw,
+        Layout::Ipv4,
+        Layout::Ipv6,
+        Layout::Null,
+        Layout::Loop,
+    ];
+
+    fn expression(text: &str) -> Expression {
+        Expression::parse(&[text.to_string()]).unwrap()
+    }
+
+    /// Parses and compiles `text` for every layout on a thread with a 2 MiB stack, the
+    /// default of a spawned thread; returns the program sizes, or why not.
+    fn compile_on_a_small_stack(text: String) -> Vec<Result<usize, FilterError>> {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                let e = expression(&text);
+                let sizes = LAYOUTS
+                    .iter()
+                    .map(|&l| e.compile(l, 262_144).map(|p| p.insns.len()))
+                    .collect();
+                drop(e.clone());
+                assert_eq!(e, e.clone());
+                sizes
+            })
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    #[test]
+    fn thirty_thousand_term_lists_compile_on_a_two_mib_stack() {
+        let terms = |f: &dyn Fn(usize) -> String, junction: &str| {
+            (1..=30_000).map(f).collect::<Vec<_>>().join(junction)
+        };
+        let or = compile_on_a_small_stack(terms(&|i| format!("udp port {i}"), " or "));
+        assert!(or.iter().all(|n| *n.as_ref().unwrap() > 30_000), "{or:?}");
+        let and = compile_on_a_small_stack(terms(&|i| format!("port {i}"), " and "));
+        assert!(and.iter().all(|n| n.is_ok()), "{and:?}");
+        let mixed = compile_on_a_small_stack(
+            terms(
+                &|i| match i % 4 {
+                    0 => "udp and".into(),
+                    1 => format!("not port {i} or"),
+                    2 => "(tcp or icmp) and".into(),
+                    _ => "ip[8] < 64 or".into(),
+                },
+                " ",
+            ) + " udp",
+        );
+        assert!(mixed.iter().all(|n| n.is_ok()), "{mixed:?}");
+    }
+
+    #[test]
+    fn the_deepest_nesting_accepted_compiles_on_a_two_mib_stack() {
+        let n = MAX_DEPTH;
+        for text in [
+            format!("{}udp port 1 or tcp{}", "(".repeat(n), ")".repeat(n)),
+            format!("{}udp", "not ".repeat(n)),
+            format!("udp[{}1{}] = 1", "(".repeat(n - 1), ")".repeat(n - 1)),
+            format!("udp[{}1] = 1", "-".repeat(n - 2)),
+            format!("len{} > 1", " + 1".repeat(n - 1)),
+            // Refused by the 16 scratch words, after parsing and lowering as deep as allowed.
+            format!("len{} > 1", " + len".repeat(n - 1)),
+            format!("ip[0]{} > 1", " % ip[1]".repeat(n / 3)),
+        ] {
+            for result in compile_on_a_small_stack(text) {
+                assert!(
+                    matches!(
+                        result,
+                        Ok(_) | Err(FilterError::TooComplex | FilterError::RejectsAll { .. })
+                    ),
+                    "{result:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn grouping_a_list_of_one_junction_changes_no_program() {
+        // One operator is associative, and the chain is laid out as the tree it stands for.
+        let flat = expression("udp or port 1 or tcp or host 10.0.0.1");
+        for grouped in [
+            "(udp or port 1) or (tcp or host 10.0.0.1)",
+            "udp or (port 1 or (tcp or host 10.0.0.1))",
+            "((udp or port 1) or tcp) or host 10.0.0.1",
+        ] {
+            for layout in LAYOUTS {
+                assert_eq!(
+                    flat.compile(layout, 9).unwrap(),
+                    expression(grouped).compile(layout, 9).unwrap(),
+                    "{grouped} on {layout:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn too_deep_is_one_line_naming_the_column() {
+        let err = Expression::parse(&[format!("{}udp", "(".repeat(5000))]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "filter expression nested more than 256 levels deep at column 257"
+        );
     }
 }

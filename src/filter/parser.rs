@@ -1,12 +1,16 @@
 //! Parses pcap-filter(7) tokens into an [`Expr`], with libpcap's grammar: `and` and `or` of
 //! equal precedence, left to right; `not` binding tighter; a bare address or number after
 //! `and`/`or` taking the qualifiers of the primitive before it (`port 53 or 54`).
+//!
+//! Lists of `and`/`or` are read by a loop into one flat [`Chain`]; everything that recurses
+//! (parentheses, `not`, brackets, unary minus, `%`/`^`) counts a level, and arithmetic trees
+//! their height, both refused beyond [`MAX_DEPTH`] so that no input can overflow the stack.
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use super::FilterError;
-use super::ast::{Arith, ArithOp, Dir, Expr, Primitive, Proto, Relop};
+use super::ast::{Arith, ArithOp, Chain, Dir, Expr, Junction, Primitive, Proto, Relop};
 use super::lexer::{Spanned, Token};
+use super::{FilterError, MAX_DEPTH};
 
 /// libpcap keywords udpscope's filter does not implement: refused by name, never ignored.
 const UNSUPPORTED: &[&str] = &[
@@ -155,6 +159,7 @@ pub fn parse(tokens: &[Spanned], length: usize) -> Result<Expr, FilterError> {
         at: 0,
         length,
         last: None,
+        depth: 0,
     };
     let expr = parser.expr()?;
     match parser.peek() {
@@ -168,7 +173,14 @@ struct Parser<'t> {
     at: usize,
     length: usize,
     last: Option<Qualifiers>,
+    /// Levels of recursion open at `at` (see [`MAX_DEPTH`]).
+    depth: usize,
 }
+
+/// An arithmetic expression and its height (a constant is 1, `a + b` one more than the
+/// taller of the two), kept while parsing so that a tree taller than [`MAX_DEPTH`] is
+/// refused before it is built: `len + 1 + 1 ...` nests to the left as it grows.
+type Tree = (Arith, usize);
 
 fn proto_of(word: &str) -> Option<Proto> {
     Some(match word {
@@ -246,6 +258,36 @@ impl Parser<'_> {
         }
     }
 
+    /// One level deeper, at the current token; refused beyond [`MAX_DEPTH`].
+    fn enter(&mut self) -> Result<(), FilterError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.too_deep(self.column()));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    fn leave(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+    }
+
+    fn too_deep(&self, column: usize) -> FilterError {
+        FilterError::TooDeep {
+            column,
+            limit: MAX_DEPTH,
+        }
+    }
+
+    /// The height of a node over children at most `height` tall, refused beyond
+    /// [`MAX_DEPTH`] (the operator is at `column`).
+    fn taller(&self, height: usize, column: usize) -> Result<usize, FilterError> {
+        if height >= MAX_DEPTH {
+            Err(self.too_deep(column))
+        } else {
+            Ok(height + 1)
+        }
+    }
+
     fn is_and(&self) -> bool {
         self.is_word("and") || self.is_symbol("&&")
     }
@@ -254,42 +296,70 @@ impl Parser<'_> {
         self.is_word("or") || self.is_symbol("||")
     }
 
-    /// `unary ((and|or) unary)*`, left to right at one precedence (pcap-filter(7)).
+    /// `unary ((and|or) unary)*`, left to right at one precedence (pcap-filter(7)): one
+    /// flat chain, however long.
     fn expr(&mut self) -> Result<Expr, FilterError> {
-        let mut left = self.unary()?;
+        let first = self.unary()?;
+        let mut rest = Vec::new();
         loop {
-            if self.is_and() {
-                self.at += 1;
-                let right = self.unary()?;
-                left = Expr::And(Box::new(left), Box::new(right));
+            let junction = if self.is_and() {
+                Junction::And
             } else if self.is_or() {
-                self.at += 1;
-                let right = self.unary()?;
-                left = Expr::Or(Box::new(left), Box::new(right));
+                Junction::Or
             } else {
-                return Ok(left);
-            }
+                break;
+            };
+            self.at += 1;
+            rest.push((junction, self.unary()?));
         }
+        Ok(if rest.is_empty() {
+            first
+        } else {
+            Expr::Chain(Chain {
+                first: Box::new(first),
+                rest,
+            })
+        })
     }
 
+    /// `not`s (each a level, counted in a loop), then a group or a primitive.
     fn unary(&mut self) -> Result<Expr, FilterError> {
-        if self.is_word("not") || self.is_symbol("!") {
+        let mut negations = 0;
+        while self.is_word("not") || self.is_symbol("!") {
+            self.enter()?;
             self.at += 1;
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+            negations += 1;
         }
+        let mut expr = self.group_or_primitive()?;
+        for _ in 0..negations {
+            expr = Expr::Not(Box::new(expr));
+            self.leave();
+        }
+        Ok(expr)
+    }
+
+    fn group_or_primitive(&mut self) -> Result<Expr, FilterError> {
         if self.is_symbol("(") {
             // `(` opens either a boolean group or an arithmetic one (`(ip[0] & 0xf) > 5`):
-            // try the relation first, and fall back to the group.
+            // try the relation first, and fall back to the group. A relation nested too deep
+            // is refused at once: read as a group it nests as deep (the group counts its `(`
+            // as the relation did), and trying each level both ways would take quadratic time.
             let start = self.at;
             let saved = self.last;
-            if let Ok(relation) = self.relation() {
-                return Ok(relation);
+            let depth = self.depth;
+            match self.relation() {
+                Ok(relation) => return Ok(relation),
+                Err(e @ FilterError::TooDeep { .. }) => return Err(e),
+                Err(_) => {}
             }
             self.at = start;
             self.last = saved;
+            self.depth = depth;
+            self.enter()?;
             self.at += 1;
             let inner = self.expr()?;
             self.expect_symbol(")")?;
+            self.leave();
             return Ok(inner);
         }
         match self.peek().cloned() {
@@ -599,7 +669,7 @@ impl Parser<'_> {
 
     /// `arith relop arith`.
     fn relation(&mut self) -> Result<Expr, FilterError> {
-        let lhs = self.arith(0)?;
+        let (lhs, _) = self.arith(0)?;
         let op = match self.peek() {
             Some(Token::Symbol(s)) => relop_of(s),
             _ => None,
@@ -608,154 +678,193 @@ impl Parser<'_> {
             return Err(self.unexpected("a comparison (`=`, `!=`, `<`, `<=`, `>`, `>=`)"));
         };
         self.at += 1;
-        let rhs = self.arith(0)?;
+        let (rhs, _) = self.arith(0)?;
         Ok(Expr::Relation { lhs, op, rhs })
     }
 
     /// Precedence climbing over libpcap's levels (grammar.y): `|`, then `&`, `<<` `>>`,
-    /// `+` `-`, `*` `/`. `%` and `^` have no declared precedence there, so yacc always
-    /// shifts them: they bind to the operand just before them and take all that follows
-    /// (`ip[2:2] / 4 % 3` is `ip[2:2] / (4 % 3)`, as `tcpdump -d` shows).
-    fn arith(&mut self, level: usize) -> Result<Arith, FilterError> {
-        const LEVELS: [&[(&str, ArithOp)]; 5] = [
-            &[("|", ArithOp::Or)],
-            &[("&", ArithOp::And)],
-            &[("<<", ArithOp::Shl), (">>", ArithOp::Shr)],
-            &[("+", ArithOp::Add), ("-", ArithOp::Sub)],
-            &[("*", ArithOp::Mul), ("/", ArithOp::Div)],
-        ];
-        if level == LEVELS.len() {
-            return self.operand();
-        }
-        let mut left = self.arith(level + 1)?;
-        loop {
-            let op = match self.peek() {
-                Some(Token::Symbol(s)) => LEVELS[level]
-                    .iter()
-                    .find(|(t, _)| t == s)
-                    .map(|(_, op)| *op),
-                _ => None,
-            };
-            let Some(op) = op else {
-                return Ok(left);
-            };
+    /// `+` `-`, `*` `/`, each left-associative. `%` and `^` have no declared precedence
+    /// there, so yacc always shifts them: they bind to the operand just before them and take
+    /// all that follows (`ip[2:2] / 4 % 3` is `ip[2:2] / (4 % 3)`, as `tcpdump -d` shows).
+    ///
+    /// One function for all levels, and the cold checks and messages in functions of their
+    /// own: a parenthesis recurses through this, [`Parser::operand`] and
+    /// [`Parser::arith_primary`] only, with small frames even in a debug build.
+    fn arith(&mut self, min_level: usize) -> Result<Tree, FilterError> {
+        let (mut left, mut height) = self.operand()?;
+        while let Some((op, level)) = self.arith_operator()
+            && level >= min_level
+        {
             let column = self.column();
             self.at += 1;
-            let right = self.arith(level + 1)?;
-            if op == ArithOp::Div && right == Arith::Number(0) {
-                return Err(FilterError::Syntax {
-                    column,
-                    message: format!(
-                        "{} by zero",
-                        if op == ArithOp::Div {
-                            "division"
-                        } else {
-                            "modulus"
-                        }
-                    ),
-                });
-            }
-            if matches!(op, ArithOp::Shl | ArithOp::Shr)
-                && let Arith::Number(n) = right
-                && n > 31
-            {
-                return Err(FilterError::Syntax {
-                    column,
-                    message: format!("shift by {n}, more than 31"),
-                });
-            }
+            let (right, right_height) = self.arith(level + 1)?;
+            check_operand(op, &right, column)?;
+            height = self.taller(height.max(right_height), column)?;
             left = Arith::Binary(op, Box::new(left), Box::new(right));
         }
+        Ok((left, height))
     }
 
-    /// A primary, and a `%` or `^` after it with everything that follows as its right side.
-    fn operand(&mut self) -> Result<Arith, FilterError> {
-        if self.eat_symbol("-") {
-            return Ok(Arith::Negate(Box::new(self.operand()?)));
-        }
-        let left = self.arith_primary()?;
-        let op = if self.is_symbol("%") {
-            ArithOp::Mod
-        } else if self.is_symbol("^") {
-            ArithOp::Xor
-        } else {
-            return Ok(left);
+    /// The binary operator at the current token and its precedence level (0 binds loosest).
+    fn arith_operator(&self) -> Option<(ArithOp, usize)> {
+        let Some(Token::Symbol(s)) = self.peek() else {
+            return None;
         };
-        let column = self.column();
-        self.at += 1;
-        let right = self.arith(0)?;
-        if op == ArithOp::Mod && right == Arith::Number(0) {
-            return Err(FilterError::Syntax {
-                column,
-                message: "modulus by zero".into(),
-            });
-        }
-        Ok(Arith::Binary(op, Box::new(left), Box::new(right)))
+        Some(match *s {
+            "|" => (ArithOp::Or, 0),
+            "&" => (ArithOp::And, 1),
+            "<<" => (ArithOp::Shl, 2),
+            ">>" => (ArithOp::Shr, 2),
+            "+" => (ArithOp::Add, 3),
+            "-" => (ArithOp::Sub, 3),
+            "*" => (ArithOp::Mul, 4),
+            "/" => (ArithOp::Div, 4),
+            _ => return None,
+        })
     }
 
-    fn arith_primary(&mut self) -> Result<Arith, FilterError> {
+    /// Unary minuses (each a level, counted in a loop), then a primary, and a `%` or `^`
+    /// after it with everything that follows as its right side (a level deeper: a chain of
+    /// them nests to the right).
+    fn operand(&mut self) -> Result<Tree, FilterError> {
+        let first_minus = self.column();
+        let mut minuses = 0;
+        while self.is_symbol("-") {
+            self.enter()?;
+            self.at += 1;
+            minuses += 1;
+        }
+        let (mut arith, mut height) = self.arith_primary()?;
+        let op = if self.is_symbol("%") {
+            Some(ArithOp::Mod)
+        } else if self.is_symbol("^") {
+            Some(ArithOp::Xor)
+        } else {
+            None
+        };
+        if let Some(op) = op {
+            let column = self.column();
+            self.enter()?;
+            self.at += 1;
+            let (right, right_height) = self.arith(0)?;
+            self.leave();
+            check_operand(op, &right, column)?;
+            height = self.taller(height.max(right_height), column)?;
+            arith = Arith::Binary(op, Box::new(arith), Box::new(right));
+        }
+        for _ in 0..minuses {
+            height = self.taller(height, first_minus)?;
+            arith = Arith::Negate(Box::new(arith));
+            self.leave();
+        }
+        Ok((arith, height))
+    }
+
+    fn arith_primary(&mut self) -> Result<Tree, FilterError> {
         let column = self.column();
-        match self.peek().cloned() {
+        match self.peek() {
             Some(Token::Number(n)) => {
+                let n = *n;
                 self.at += 1;
-                Ok(Arith::Number(n))
+                Ok((Arith::Number(n), 1))
             }
             Some(Token::Symbol("(")) => {
+                self.enter()?;
                 self.at += 1;
                 let inner = self.arith(0)?;
                 self.expect_symbol(")")?;
+                self.leave();
                 Ok(inner)
             }
             Some(Token::Word(w)) if w == "len" => {
                 self.at += 1;
-                Ok(Arith::Len)
+                Ok((Arith::Len, 1))
             }
-            Some(Token::Word(w)) => {
-                let Some(proto) = proto_of(&w) else {
-                    if UNSUPPORTED.contains(&w.as_str()) {
-                        return Err(FilterError::Unsupported {
-                            column,
-                            construct: format!("`{w}`"),
-                        });
-                    }
-                    return Err(self.unexpected("a number, `len` or `proto[offset]`"));
-                };
-                if matches!(proto, Proto::Sctp | Proto::Icmp6) {
-                    return Err(FilterError::Unsupported {
-                        column,
-                        construct: format!("`{w}[...]`"),
-                    });
-                }
+            _ => {
+                let proto = self.load_proto()?;
                 self.at += 1;
-                self.expect_symbol("[")?;
-                let index = self.arith(0)?;
-                let size = if self.eat_symbol(":") {
-                    let size_column = self.column();
-                    match self.peek() {
-                        Some(Token::Number(n @ (1 | 2 | 4))) => {
-                            let n = *n as u8;
-                            self.at += 1;
-                            n
-                        }
-                        _ => {
-                            return Err(FilterError::Syntax {
-                                column: size_column,
-                                message: "data size must be 1, 2, or 4".into(),
-                            });
-                        }
-                    }
-                } else {
-                    1
-                };
+                if !self.is_symbol("[") {
+                    return Err(self.unexpected("`[`"));
+                }
+                self.enter()?;
+                self.at += 1;
+                let (index, index_height) = self.arith(0)?;
+                let size = self.load_size()?;
                 self.expect_symbol("]")?;
-                Ok(Arith::Load {
-                    proto,
-                    index: Box::new(index),
-                    size,
-                })
+                self.leave();
+                let height = self.taller(index_height, column)?;
+                Ok((
+                    Arith::Load {
+                        proto,
+                        index: Box::new(index),
+                        size,
+                    },
+                    height,
+                ))
             }
-            _ => Err(self.unexpected("a number, `len` or `proto[offset]`")),
         }
+    }
+
+    /// The protocol of a `proto[...]` at the current token; anything else is an error here.
+    fn load_proto(&self) -> Result<Proto, FilterError> {
+        let column = self.column();
+        let Some(Token::Word(w)) = self.peek() else {
+            return Err(self.unexpected("a number, `len` or `proto[offset]`"));
+        };
+        let Some(proto) = proto_of(w) else {
+            if UNSUPPORTED.contains(&w.as_str()) {
+                return Err(FilterError::Unsupported {
+                    column,
+                    construct: format!("`{w}`"),
+                });
+            }
+            return Err(self.unexpected("a number, `len` or `proto[offset]`"));
+        };
+        if matches!(proto, Proto::Sctp | Proto::Icmp6) {
+            return Err(FilterError::Unsupported {
+                column,
+                construct: format!("`{w}[...]`"),
+            });
+        }
+        Ok(proto)
+    }
+
+    /// `:1`, `:2` or `:4` after a load's index; 1 when there is none.
+    fn load_size(&mut self) -> Result<u8, FilterError> {
+        if !self.eat_symbol(":") {
+            return Ok(1);
+        }
+        match self.peek() {
+            Some(Token::Number(n @ (1 | 2 | 4))) => {
+                let n = *n as u8;
+                self.at += 1;
+                Ok(n)
+            }
+            _ => Err(FilterError::Syntax {
+                column: self.column(),
+                message: "data size must be 1, 2, or 4".into(),
+            }),
+        }
+    }
+}
+
+/// What libpcap refuses of a right operand: a constant zero divisor or modulus, a constant
+/// shift beyond 31.
+fn check_operand(op: ArithOp, right: &Arith, column: usize) -> Result<(), FilterError> {
+    match (op, right) {
+        (ArithOp::Div, Arith::Number(0)) => Err(FilterError::Syntax {
+            column,
+            message: "division by zero".into(),
+        }),
+        (ArithOp::Mod, Arith::Number(0)) => Err(FilterError::Syntax {
+            column,
+            message: "modulus by zero".into(),
+        }),
+        (ArithOp::Shl | ArithOp::Shr, Arith::Number(n)) if *n > 31 => Err(FilterError::Syntax {
+            column,
+            message: format!("shift by {n}, more than 31"),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -783,5 +892,89 @@ fn host_bits(addr: IpAddr, len: u8) -> bool {
             let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
             u128::from(a) & !mask != 0
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filter::lexer;
+
+    fn parse_text(text: &str) -> Result<Expr, FilterError> {
+        parse(&lexer::tokens(text)?, text.chars().count())
+    }
+
+    fn too_deep_at(text: &str) -> usize {
+        match parse_text(text) {
+            Err(FilterError::TooDeep { column, limit }) => {
+                assert_eq!(limit, MAX_DEPTH);
+                column
+            }
+            other => panic!("`{}...` gave {other:?}", &text[..text.len().min(40)]),
+        }
+    }
+
+    #[test]
+    fn and_and_or_are_one_left_to_right_chain() {
+        let Expr::Chain(chain) = parse_text("udp or tcp and icmp or arp").unwrap() else {
+            panic!("not a chain");
+        };
+        assert_eq!(*chain.first, Expr::Primitive(Primitive::Proto(Proto::Udp)));
+        let junctions: Vec<Junction> = chain.rest.iter().map(|(j, _)| *j).collect();
+        assert_eq!(junctions, [Junction::Or, Junction::And, Junction::Or]);
+    }
+
+    #[test]
+    fn a_group_is_one_operand_and_not_binds_tighter() {
+        let Expr::Chain(chain) = parse_text("not udp and (tcp or arp)").unwrap() else {
+            panic!("not a chain");
+        };
+        assert!(matches!(*chain.first, Expr::Not(_)));
+        assert_eq!(chain.rest.len(), 1);
+        assert!(matches!(chain.rest[0], (Junction::And, Expr::Chain(_))));
+    }
+
+    #[test]
+    fn nesting_to_the_limit_is_accepted_and_one_more_is_refused_at_its_column() {
+        let n = MAX_DEPTH;
+        parse_text(&format!("{}udp{}", "(".repeat(n), ")".repeat(n))).unwrap();
+        let column = too_deep_at(&format!("{}udp{}", "(".repeat(n + 1), ")".repeat(n + 1)));
+        assert_eq!(column, n + 1);
+        parse_text(&format!("{}udp", "not ".repeat(n))).unwrap();
+        assert_eq!(
+            too_deep_at(&format!("{}udp", "not ".repeat(n + 1))),
+            4 * n + 1
+        );
+        assert_eq!(
+            too_deep_at(&format!("{}udp", "! ".repeat(20_000))),
+            2 * n + 1
+        );
+        let arith = format!("udp[{}1{}] = 1", "(".repeat(n - 1), ")".repeat(n - 1));
+        parse_text(&arith).unwrap();
+        too_deep_at(&format!("udp[{}1{}] = 1", "(".repeat(n), ")".repeat(n)));
+    }
+
+    #[test]
+    fn long_arithmetic_is_refused_by_the_height_of_its_tree() {
+        // `len + 1 + 1` is `(len + 1) + 1`: each operator is one level over the leaves.
+        let ok = format!("len{} > 1", " + 1".repeat(MAX_DEPTH - 1));
+        parse_text(&ok).unwrap();
+        let column = too_deep_at(&format!("len{} > 1", " + 1".repeat(MAX_DEPTH)));
+        assert_eq!(column, 3 + 4 * (MAX_DEPTH - 1) + 2);
+        too_deep_at(&format!("{}1 = len", "- ".repeat(20_000)));
+        too_deep_at(&format!("len{} > 1", " % 7".repeat(20_000)));
+        too_deep_at(&format!("len{} > 1", " * 2".repeat(20_000)));
+    }
+
+    #[test]
+    fn a_relation_in_parentheses_still_parses() {
+        assert!(matches!(
+            parse_text("((ip[0] & 0xf)) > 5 and ((udp))").unwrap(),
+            Expr::Chain(_)
+        ));
+        assert!(matches!(
+            parse_text("(((ip[((2)):2]))) = 5").unwrap(),
+            Expr::Relation { .. }
+        ));
     }
 }
