@@ -107,32 +107,6 @@ const EXPRESSIONS: &[&str] = &[
     "not (ip or ip6)",
 ];
 
-/// Records of a pcap file (either byte order, µs or ns): (original length, bytes).
-fn records(pcap: &[u8]) -> Vec<(u32, Vec<u8>)> {
-    assert!(pcap.len() >= 24, "not a pcap: {} bytes", pcap.len());
-    let big = matches!(
-        pcap[0..4],
-        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d]
-    );
-    let u32_at = |at: usize| {
-        let b: [u8; 4] = pcap[at..at + 4].try_into().unwrap();
-        if big {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        }
-    };
-    let mut out = Vec::new();
-    let mut at = 24;
-    while at + 16 <= pcap.len() {
-        let caplen = u32_at(at + 8) as usize;
-        let orig = u32_at(at + 12);
-        out.push((orig, pcap[at + 16..at + 16 + caplen].to_vec()));
-        at += 16 + caplen;
-    }
-    out
-}
-
 /// What tcpdump selects from `file` with `expression`, or `None` when it refuses it here.
 fn tcpdump(file: &Path, expression: &str) -> Option<Vec<(u32, Vec<u8>)>> {
     let out = Command::new("tcpdump")
@@ -143,7 +117,7 @@ fn tcpdump(file: &Path, expression: &str) -> Option<Vec<(u32, Vec<u8>)>> {
         .arg(expression)
         .output()
         .expect("tcpdump runs (tests/install-deps.sh)");
-    out.status.success().then(|| records(&out.stdout))
+    out.status.success().then(|| common::records(&out.stdout))
 }
 
 /// What `udpscope read -q -w OUT FILE EXPRESSION` copies, or `None` when it refuses.
@@ -163,7 +137,7 @@ fn udpscope(file: &Path, expression: &str, dir: &Path) -> Option<Vec<(u32, Vec<u
     status
         .status
         .success()
-        .then(|| records(&std::fs::read(&out_path).unwrap()))
+        .then(|| common::records(&std::fs::read(&out_path).unwrap()))
 }
 
 /// The table over every file, two files at a time (the machine is shared); the mismatches.
@@ -649,7 +623,7 @@ fn capture_command_takes_the_expression_after_its_options() {
         thread::sleep(Duration::from_millis(20));
     }
     assert!(child.wait().unwrap().success());
-    let frames = records(&std::fs::read(&out).unwrap());
+    let frames = common::records(&std::fs::read(&out).unwrap());
     assert_eq!(frames.len(), 3, "-c 3 datagrams, each once");
     for (_, f) in &frames {
         assert_eq!(udp_ports(f).map(|p| p.1), Some(to.port()));

@@ -43,27 +43,6 @@ fn read(file: &Path, words: &[String], out: &Path) -> (Output, Option<Vec<u8>>) 
     (output, written)
 }
 
-/// The (original length, bytes) of each record of a little-endian or big-endian pcap.
-fn records(pcap: &[u8]) -> Vec<(u32, Vec<u8>)> {
-    let big = pcap[0..4] == [0xa1, 0xb2, 0xc3, 0xd4] || pcap[0..4] == [0xa1, 0xb2, 0x3c, 0x4d];
-    let u32_at = |at: usize| {
-        let b: [u8; 4] = pcap[at..at + 4].try_into().unwrap();
-        if big {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        }
-    };
-    let mut out = Vec::new();
-    let mut at = 24;
-    while at + 16 <= pcap.len() {
-        let caplen = u32_at(at + 8) as usize;
-        out.push((u32_at(at + 12), pcap[at + 16..at + 16 + caplen].to_vec()));
-        at += 16 + caplen;
-    }
-    out
-}
-
 fn temp_dir(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("udpscope-{test}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -87,7 +66,7 @@ fn agree(test: &str, long: &[String], short: &str) -> usize {
             String::from_utf8_lossy(&long_out.stderr)
         );
         assert!(long_written == short_written, "{}", file.display());
-        selected += short_written.map_or(0, |w| records(&w).len());
+        selected += short_written.map_or(0, |w| common::records(&w).len());
     }
     let _ = std::fs::remove_dir_all(&dir);
     selected
@@ -147,8 +126,11 @@ fn a_long_mixed_list_selects_what_tcpdump_selects() {
             .output()
             .expect("tcpdump runs (tests/install-deps.sh)");
         let (_, ours) = read(&file, &[text.clone()], &dir.join("ours.pcap"));
-        let theirs = theirs.status.success().then(|| records(&theirs.stdout));
-        let ours = ours.as_deref().map(records);
+        let theirs = theirs
+            .status
+            .success()
+            .then(|| common::records(&theirs.stdout));
+        let ours = ours.as_deref().map(common::records);
         assert!(theirs == ours, "{}", file.display());
         selected += theirs.map_or(0, |r| r.len());
     }

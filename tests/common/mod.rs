@@ -331,3 +331,29 @@ pub fn decode_hex(hex: &str) -> Vec<u8> {
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
         .collect()
 }
+
+/// Records of a pcap file (either byte order, µs or ns): (original length, bytes).
+pub fn records(pcap: &[u8]) -> Vec<(u32, Vec<u8>)> {
+    assert!(pcap.len() >= 24, "not a pcap: {} bytes", pcap.len());
+    let big = matches!(
+        pcap[0..4],
+        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d]
+    );
+    let u32_at = |at: usize| {
+        let b: [u8; 4] = pcap[at..at + 4].try_into().unwrap();
+        if big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    };
+    let mut out = Vec::new();
+    let mut at = 24;
+    while at + 16 <= pcap.len() {
+        let caplen = u32_at(at + 8) as usize;
+        let orig = u32_at(at + 12);
+        out.push((orig, pcap[at + 16..at + 16 + caplen].to_vec()));
+        at += 16 + caplen;
+    }
+    out
+}
