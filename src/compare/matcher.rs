@@ -663,13 +663,12 @@ impl Matcher {
                 }
             }
         }
-        let mine = copies.len();
         copies.extend(by_time.iter().filter(|t| t.2 == idx).map(|t| t.1));
         // Identical datagrams sent closer together than the slack all point their copies at
         // the latest of them: when this one got none and a later one would get several, this
         // one takes the first of those, if it came within the largest transit seen (plus the
         // slack). A datagram is then called lost only for a copy that is missing.
-        if copies.len() == mine && mine == 0 {
+        if copies.is_empty() {
             let hi = self.pairs[pair]
                 .max_transit
                 .map_or(min_transit, |m| m.max(min_transit))
