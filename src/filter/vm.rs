@@ -206,34 +206,32 @@ impl Machine {
                     let v = if by_x { x } else { k };
                     pc += if test(cond, a, v) { jt } else { jf };
                 }
-                Op::LdAbsJump(size, at, cond, k, jt, jf) => match load(data, at, size) {
-                    Some(v) => {
-                        a = v;
-                        pc += if test(cond, a, k) { jt } else { jf };
-                    }
-                    None => return 0,
-                },
+                Op::LdAbsJump(size, at, cond, k, jt, jf) => {
+                    let Some((v, skip)) = load_jump(data, at, size, cond, k, jt, jf) else {
+                        return 0;
+                    };
+                    a = v;
+                    pc += skip;
+                }
                 Op::LdIndJump(size, at, cond, k, jt, jf) => {
-                    match load(data, x.wrapping_add(at) as usize, size) {
-                        Some(v) => {
-                            a = v;
-                            pc += if test(cond, a, k) { jt } else { jf };
-                        }
-                        None => return 0,
-                    }
+                    let at = x.wrapping_add(at) as usize;
+                    let Some((v, skip)) = load_jump(data, at, size, cond, k, jt, jf) else {
+                        return 0;
+                    };
+                    a = v;
+                    pc += skip;
                 }
                 Op::MshIndJump(ihl, size, at, cond, k, jt, jf) => {
                     let Some(b) = data.get(ihl) else {
                         return 0;
                     };
                     x = 4 * u32::from(b & 0xf);
-                    match load(data, x.wrapping_add(at) as usize, size) {
-                        Some(v) => {
-                            a = v;
-                            pc += if test(cond, a, k) { jt } else { jf };
-                        }
-                        None => return 0,
-                    }
+                    let at = x.wrapping_add(at) as usize;
+                    let Some((v, skip)) = load_jump(data, at, size, cond, k, jt, jf) else {
+                        return 0;
+                    };
+                    a = v;
+                    pc += skip;
                 }
                 Op::Ret(k) => return k,
                 Op::RetA => return a,
@@ -255,6 +253,22 @@ fn test(cond: u16, a: u32, v: u32) -> bool {
         JGE => a >= v,
         _ => a & v != 0,
     }
+}
+
+/// A fused load and conditional jump: the value loaded (the new A) and how far to go on, or
+/// `None` when the load is beyond the captured bytes.
+#[inline(always)]
+fn load_jump(
+    data: &[u8],
+    at: usize,
+    size: u8,
+    cond: u16,
+    k: u32,
+    jt: usize,
+    jf: usize,
+) -> Option<(u32, usize)> {
+    let v = load(data, at, size)?;
+    Some((v, if test(cond, v, k) { jt } else { jf }))
 }
 
 #[inline]
