@@ -5,6 +5,7 @@ use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 
 use udpscope::Error;
+use udpscope::compare::json_lines::JsonLines;
 use udpscope::compare::render::{self, Ladder};
 use udpscope::compare::spool::Spool;
 use udpscope::compare::{CompareOptions, compare_with};
@@ -60,6 +61,13 @@ fn options(args: &CompareArgs) -> Result<CompareOptions, Error> {
 fn run(args: CompareArgs) -> Result<ExitCode, Error> {
     let options = options(&args)?;
     let shutdown = crate::shutdown_on_signals()?;
+    // JSON has a line per datagram, rendered on a thread of its own as they are settled; text
+    // only the anomalies, rendered at the end.
+    let mut lines = if args.json {
+        Some(JsonLines::new()?)
+    } else {
+        None
+    };
     let mut spool = Spool::new()?;
     let progress = io::stderr().is_terminal();
     let started = std::time::Instant::now();
@@ -76,9 +84,11 @@ fn run(args: CompareArgs) -> Result<ExitCode, Error> {
                 started.elapsed().as_secs_f64()
             );
         }
-        // Text shows a line only for anomalies: only they wait for the final delays.
-        if args.json || fate.is_anomaly() {
-            spool.push(&fate)?;
+        // Every line waits for the final delays.
+        match &mut lines {
+            Some(lines) => lines.push(fate)?,
+            None if fate.is_anomaly() => spool.push(&fate)?,
+            None => {}
         }
         Ok(())
     })?;
@@ -89,10 +99,8 @@ fn run(args: CompareArgs) -> Result<ExitCode, Error> {
     let b_name = args.b.display().to_string();
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let output = |source| Error::Output { source };
-    if args.json {
-        spool.replay(&mut |fate| {
-            render::write_json_datagram(&mut out, &comparison, &fate).map_err(output)
-        })?;
+    if let Some(lines) = lines {
+        lines.finish(&comparison, &mut out)?;
         render::write_json_flows(&mut out, &comparison).map_err(output)?;
     } else {
         render::write_text_summary(&mut out, &comparison, &a_name, &b_name).map_err(output)?;

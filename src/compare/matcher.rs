@@ -14,8 +14,8 @@ use std::num::NonZeroU64;
 use crate::compare::collect::Sighting;
 use crate::compare::stats::{DelayHistogram, DirectionStats};
 use crate::compare::{
-    CompareOptions, Comparison, DatagramFate, Direction, Endpoints, Fate, FlowPair, OneSidedFlow,
-    Side, Snippet,
+    CompareOptions, Comparison, DatagramFate, Direction, Endpoints, Fate, FlowPair, Frames,
+    OneSidedFlow, Side, Snippet,
 };
 use crate::error::Result;
 
@@ -685,7 +685,7 @@ impl Matcher {
             Side::A => &mut self.a,
             Side::B => &mut self.b,
         };
-        let mut frames = Vec::with_capacity(copies.len());
+        let mut frames = Frames::new();
         let mut first_ts = None;
         for &c in copies.iter() {
             let copy = there.get_mut(c);
@@ -734,8 +734,8 @@ impl Matcher {
             }
         }
         let (a_frames, b_frames) = match side {
-            Side::A => (vec![frame], frames),
-            Side::B => (frames, vec![frame]),
+            Side::A => (Frames::one(frame), frames),
+            Side::B => (frames, Frames::one(frame)),
         };
         self.queue.push_back(Settled {
             fate: DatagramFate {
@@ -762,8 +762,8 @@ impl Matcher {
         let direction = self.direction_of(pair);
         let r = self.side(side).get(idx);
         let (a_frames, b_frames) = match side {
-            Side::A => (vec![r.frame], Vec::new()),
-            Side::B => (Vec::new(), vec![r.frame]),
+            Side::A => (Frames::one(r.frame), Frames::new()),
+            Side::B => (Frames::new(), Frames::one(r.frame)),
         };
         let fate = DatagramFate {
             flow: pair,
@@ -961,10 +961,10 @@ mod tests {
         assert_eq!(c.flows[0].b, client_b());
         assert_eq!(fate_of(&c, 1).fate, Fate::Delivered);
         assert_eq!(fate_of(&c, 2).fate, Fate::Lost);
-        assert_eq!(fate_of(&c, 2).b_frames, Vec::<u64>::new());
+        assert_eq!(fate_of(&c, 2).b_frames.as_slice(), [0u64; 0]);
         assert!(fate_of(&c, 3).reordered);
         assert_eq!(fate_of(&c, 4).fate, Fate::Duplicated);
-        assert_eq!(fate_of(&c, 4).b_frames, vec![2, 3]);
+        assert_eq!(fate_of(&c, 4).b_frames.as_slice(), [2, 3]);
         assert!(!fate_of(&c, 5).reordered);
         let s = &c.flows[0].stats;
         assert_eq!(
@@ -1084,7 +1084,7 @@ mod tests {
         let c = run(input);
         assert_eq!(fate_of(&c, 2).fate, Fate::Lost, "{:#?}", c.datagrams);
         assert_eq!(fate_of(&c, 3).fate, Fate::Duplicated);
-        assert_eq!(fate_of(&c, 3).b_frames, vec![20, 21]);
+        assert_eq!(fate_of(&c, 3).b_frames.as_slice(), [20, 21]);
         assert_eq!(fate_of(&c, 4).fate, Fate::Delivered);
     }
 
@@ -1107,7 +1107,7 @@ mod tests {
             .filter(|f| f.fate == Fate::Unexpected)
             .collect();
         assert_eq!(unexpected.len(), 1);
-        assert_eq!(unexpected[0].b_frames, vec![4]);
+        assert_eq!(unexpected[0].b_frames.as_slice(), [4]);
         assert!(unexpected[0].a_frames.is_empty());
         assert_eq!(c.flows[0].stats.unexpected, 1);
     }

@@ -12,6 +12,7 @@
 //! them as text, JSON Lines or SVG is [`render`]'s job.
 
 pub mod collect;
+pub mod json_lines;
 pub mod matcher;
 pub mod render;
 pub mod spool;
@@ -200,6 +201,98 @@ impl Snippet {
     }
 }
 
+/// The frame numbers of one datagram in one capture, in arrival order. Most datagrams have one
+/// on each side, kept inline: a `Vec` per datagram and side cost an allocation and a free per
+/// line of `--json`.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Frames {
+    /// The only frame, while there is at most one.
+    one: Option<u64>,
+    /// Every frame, once there are two or more (then `one` is `None`).
+    many: Vec<u64>,
+}
+
+impl Frames {
+    /// No frame.
+    pub fn new() -> Frames {
+        Frames::default()
+    }
+
+    /// The one frame `frame`.
+    pub fn one(frame: u64) -> Frames {
+        Frames {
+            one: Some(frame),
+            many: Vec::new(),
+        }
+    }
+
+    /// Appends `frame`.
+    pub fn push(&mut self, frame: u64) {
+        if !self.many.is_empty() {
+            self.many.push(frame);
+        } else if let Some(first) = self.one.take() {
+            self.many = vec![first, frame];
+        } else {
+            self.one = Some(frame);
+        }
+    }
+
+    /// The frames, in order.
+    pub fn as_slice(&self) -> &[u64] {
+        if self.many.is_empty() {
+            self.one.as_slice()
+        } else {
+            &self.many
+        }
+    }
+}
+
+impl std::ops::Deref for Frames {
+    type Target = [u64];
+
+    fn deref(&self) -> &[u64] {
+        self.as_slice()
+    }
+}
+
+impl<'a> IntoIterator for &'a Frames {
+    type Item = &'a u64;
+    type IntoIter = std::slice::Iter<'a, u64>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.as_slice().iter()
+    }
+}
+
+impl fmt::Debug for Frames {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
+impl FromIterator<u64> for Frames {
+    fn from_iter<I: IntoIterator<Item = u64>>(iter: I) -> Frames {
+        let mut frames = Frames::new();
+        for f in iter {
+            frames.push(f);
+        }
+        frames
+    }
+}
+
+impl From<Vec<u64>> for Frames {
+    fn from(frames: Vec<u64>) -> Frames {
+        match frames.len() {
+            0 => Frames::new(),
+            1 => Frames::one(frames[0]),
+            _ => Frames {
+                one: None,
+                many: frames,
+            },
+        }
+    }
+}
+
 /// The fate of one datagram: what the sending side sent and what the receiving side got.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DatagramFate {
@@ -213,9 +306,9 @@ pub struct DatagramFate {
     pub reordered: bool,
     /// 1-based frame numbers in A: one for the sending side, one per copy (arrival order)
     /// for the receiving side, none when it never appeared there.
-    pub a_frames: Vec<u64>,
+    pub a_frames: Frames,
     /// Frame numbers in B, as `a_frames`.
-    pub b_frames: Vec<u64>,
+    pub b_frames: Frames,
     /// When the sending side saw it (its capture's clock); `None` for unexpected datagrams.
     pub sent_ns: Option<u64>,
     /// When the receiving side first saw it (its capture's clock); `None` when lost.
@@ -311,11 +404,17 @@ impl Comparison {
     /// The one-way delay of `fate` as reported: absolute with synchronised clocks, else relative
     /// to the smallest of its direction.
     pub fn delay_ns(&self, fate: &DatagramFate) -> Option<i64> {
-        let transit = fate.transit_ns?;
+        self.delay_of(fate.flow, fate.transit_ns)
+    }
+
+    /// The one-way delay, as [`Comparison::delay_ns`] reports it, of a datagram of flow `flow`
+    /// whose transit (in the files' own clocks) was `transit_ns`.
+    pub fn delay_of(&self, flow: usize, transit_ns: Option<i64>) -> Option<i64> {
+        let transit = transit_ns?;
         if self.options.clocks_synced {
             return Some(transit);
         }
-        let min = self.flows.get(fate.flow)?.stats.transit.min_ns?;
+        let min = self.flows.get(flow)?.stats.transit.min_ns?;
         Some(transit - min)
     }
 }

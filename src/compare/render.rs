@@ -37,83 +37,105 @@ pub fn write_json_datagram(
     comparison: &Comparison,
     fate: &DatagramFate,
 ) -> io::Result<()> {
-    // Written piece by piece, without intermediate strings or the formatting machinery (its
-    // calls per argument were a fifth of `--json`): one line per datagram of the files, the hot
-    // path of `--json`.
-    out.write_all(b"{\"type\":\"datagram\",\"flow\":")?;
-    write_u64(out, fate.flow as u64)?;
-    out.write_all(b",\"direction\":\"")?;
-    out.write_all(fate.direction.as_str().as_bytes())?;
-    out.write_all(b"\",\"fate\":\"")?;
-    out.write_all(fate.fate.as_str().as_bytes())?;
-    out.write_all(if fate.reordered {
+    let mut line = Vec::with_capacity(256);
+    json_head_into(&mut line, fate);
+    json_delay_into(&mut line, comparison.delay_ns(fate));
+    json_tail_into(&mut line, fate);
+    out.write_all(&line)
+}
+
+// The datagram line is written piece by piece into a byte buffer, without intermediate strings
+// or the formatting machinery: one line per datagram of the files, the hot path of `--json`.
+
+/// Appends a datagram line up to its delay, which is known only once the comparison is over
+/// (relative to the smallest of its direction): [`json_head_into`], [`json_delay_into`] and
+/// [`json_tail_into`] make the line.
+pub fn json_head_into(line: &mut Vec<u8>, fate: &DatagramFate) {
+    line.extend_from_slice(b"{\"type\":\"datagram\",\"flow\":");
+    push_u64(line, fate.flow as u64);
+    line.extend_from_slice(b",\"direction\":\"");
+    line.extend_from_slice(fate.direction.as_str().as_bytes());
+    line.extend_from_slice(b"\",\"fate\":\"");
+    line.extend_from_slice(fate.fate.as_str().as_bytes());
+    line.extend_from_slice(if fate.reordered {
         b"\",\"reordered\":true,\"a_frames\":"
     } else {
         b"\",\"reordered\":false,\"a_frames\":"
-    })?;
-    write_frames(out, &fate.a_frames)?;
-    out.write_all(b",\"b_frames\":")?;
-    write_frames(out, &fate.b_frames)?;
-    out.write_all(b",\"sent_ns\":")?;
-    write_opt(out, fate.sent_ns)?;
-    out.write_all(b",\"received_ns\":")?;
-    write_opt(out, fate.received_ns)?;
-    match comparison.delay_ns(fate) {
-        Some(ns) => {
-            out.write_all(if ns < 0 {
-                b",\"delay_us\":-"
-            } else {
-                b",\"delay_us\":"
-            })?;
-            let abs = ns.unsigned_abs();
-            write_u64(out, abs / 1_000)?;
-            // Three digits after the point, zeros kept: `{:03}`.
-            let frac = abs % 1_000;
-            out.write_all(&[
-                b'.',
-                b'0' + (frac / 100) as u8,
-                b'0' + (frac / 10 % 10) as u8,
-                b'0' + (frac % 10) as u8,
-            ])?
-        }
-        None => out.write_all(b",\"delay_us\":null")?,
-    }
-    out.write_all(b",\"len\":")?;
-    write_u64(out, u64::from(fate.len))?;
-    out.write_all(b",\"payload\":\"")?;
-    // `escape` leaves only printable characters and its own backslash escapes: JSON needs
-    // just `"` and `\` escaped on top.
-    let shown = text::escape(fate.snippet.bytes());
-    let mut rest = shown.as_str();
-    while let Some(at) = rest.find(['"', '\\']) {
-        out.write_all(&rest.as_bytes()[..at])?;
-        out.write_all(&[b'\\', rest.as_bytes()[at]])?;
-        rest = &rest[at + 1..];
-    }
-    out.write_all(rest.as_bytes())?;
-    out.write_all(b"\"}\n")
+    });
+    push_frames(line, &fate.a_frames);
+    line.extend_from_slice(b",\"b_frames\":");
+    push_frames(line, &fate.b_frames);
+    line.extend_from_slice(b",\"sent_ns\":");
+    push_opt(line, fate.sent_ns);
+    line.extend_from_slice(b",\"received_ns\":");
+    push_opt(line, fate.received_ns);
 }
 
-fn write_frames(out: &mut dyn Write, frames: &[u64]) -> io::Result<()> {
-    out.write_all(b"[")?;
+/// Appends the `"delay_us"` of a datagram line: microseconds with three decimals, or null.
+pub fn json_delay_into(line: &mut Vec<u8>, delay_ns: Option<i64>) {
+    let Some(ns) = delay_ns else {
+        line.extend_from_slice(b",\"delay_us\":null");
+        return;
+    };
+    line.extend_from_slice(if ns < 0 {
+        b",\"delay_us\":-"
+    } else {
+        b",\"delay_us\":"
+    });
+    let abs = ns.unsigned_abs();
+    push_u64(line, abs / 1_000);
+    // Three digits after the point, zeros kept: `{:03}`.
+    let frac = abs % 1_000;
+    line.extend_from_slice(&[
+        b'.',
+        b'0' + (frac / 100) as u8,
+        b'0' + (frac / 10 % 10) as u8,
+        b'0' + (frac % 10) as u8,
+    ]);
+}
+
+/// Appends a datagram line after its delay: length and payload snippet, and the newline.
+pub fn json_tail_into(line: &mut Vec<u8>, fate: &DatagramFate) {
+    line.extend_from_slice(b",\"len\":");
+    push_u64(line, u64::from(fate.len));
+    line.extend_from_slice(b",\"payload\":\"");
+    let bytes = fate.snippet.bytes();
+    if crate::text::plain_ascii(bytes) {
+        // Printable ASCII without `"` or `\`: shown as it is, and needs no JSON escape.
+        line.extend_from_slice(bytes);
+    } else {
+        // `escape` leaves only printable characters and its own backslash escapes: JSON needs
+        // just `"` and `\` escaped on top.
+        for &b in text::escape(bytes).as_bytes() {
+            if b == b'"' || b == b'\\' {
+                line.push(b'\\');
+            }
+            line.push(b);
+        }
+    }
+    line.extend_from_slice(b"\"}\n");
+}
+
+fn push_frames(line: &mut Vec<u8>, frames: &[u64]) {
+    line.push(b'[');
     for (i, f) in frames.iter().enumerate() {
         if i > 0 {
-            out.write_all(b",")?;
+            line.push(b',');
         }
-        write_u64(out, *f)?;
+        push_u64(line, *f);
     }
-    out.write_all(b"]")
+    line.push(b']');
 }
 
-fn write_opt(out: &mut dyn Write, v: Option<u64>) -> io::Result<()> {
+fn push_opt(line: &mut Vec<u8>, v: Option<u64>) {
     match v {
-        Some(v) => write_u64(out, v),
-        None => out.write_all(b"null"),
+        Some(v) => push_u64(line, v),
+        None => line.extend_from_slice(b"null"),
     }
 }
 
-/// `v` in decimal, as `{v}` has it, from a buffer on the stack.
-fn write_u64(out: &mut dyn Write, mut v: u64) -> io::Result<()> {
+/// Appends `v` in decimal, as `{v}` has it.
+fn push_u64(line: &mut Vec<u8>, mut v: u64) {
     // u64::MAX has 20 digits.
     let mut digits = [0u8; 20];
     let mut at = digits.len();
@@ -125,7 +147,7 @@ fn write_u64(out: &mut dyn Write, mut v: u64) -> io::Result<()> {
             break;
         }
     }
-    out.write_all(&digits[at..])
+    line.extend_from_slice(&digits[at..]);
 }
 
 /// One `{"type": "flow", …}` line per flow and direction, one `one_sided_flow` line per flow
@@ -479,7 +501,7 @@ mod tests {
     fn numbers_are_written_as_display_writes_them() {
         for v in [0, 7, 10, 999, 1_000, 1_700_000_000_123_456_789, u64::MAX] {
             let mut out = Vec::new();
-            write_u64(&mut out, v).unwrap();
+            push_u64(&mut out, v);
             assert_eq!(String::from_utf8(out).unwrap(), v.to_string());
         }
     }

@@ -6,11 +6,37 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 use std::path::PathBuf;
 
-use crate::compare::{DatagramFate, Direction, Fate, SNIPPET_LEN, Snippet};
+use crate::compare::{DatagramFate, Direction, Fate, Frames, SNIPPET_LEN, Snippet};
 use crate::error::{Error, Result};
 
 const NONE_U64: u64 = u64::MAX;
 const NONE_I64: i64 = i64::MIN;
+
+/// A new file in `std::env::temp_dir()`, open for reading and writing, already unlinked:
+/// nothing is left behind, even after a crash. Its path is for error messages.
+pub(crate) fn unlinked_file() -> Result<(PathBuf, File)> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    // Two spools of one process made in the same nanosecond still get two names.
+    static MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!(
+        "udpscope-compare-{}-{nanos}-{n}.spool",
+        std::process::id()
+    ));
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|source| Error::Open {
+            path: path.clone(),
+            source,
+        })?;
+    let _ = std::fs::remove_file(&path);
+    Ok((path, file))
+}
 
 /// Fates written in settling order, read back in the same order.
 #[derive(Debug)]
@@ -25,24 +51,7 @@ pub struct Spool {
 impl Spool {
     /// A new, empty spool in `std::env::temp_dir()`.
     pub fn new() -> Result<Spool> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let path = std::env::temp_dir().join(format!(
-            "udpscope-compare-{}-{nanos}.spool",
-            std::process::id()
-        ));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|source| Error::Open {
-                path: path.clone(),
-                source,
-            })?;
-        // Unlinked now: nothing is left behind, even after a crash.
-        let _ = std::fs::remove_file(&path);
+        let (path, file) = unlinked_file()?;
         Ok(Spool {
             path,
             out: BufWriter::with_capacity(1 << 16, file),
@@ -159,7 +168,7 @@ fn read_one(input: &mut impl Read) -> io::Result<DatagramFate> {
     let mut frames = |n| {
         (0..n)
             .map(|_| u64_of(input))
-            .collect::<io::Result<Vec<u64>>>()
+            .collect::<io::Result<Frames>>()
     };
     let a_frames = frames(n_a)?;
     let b_frames = frames(n_b)?;
@@ -190,8 +199,8 @@ mod tests {
                 direction: Direction::BToA,
                 fate: Fate::Duplicated,
                 reordered: true,
-                a_frames: vec![5, 9],
-                b_frames: vec![2],
+                a_frames: Frames::from(vec![5, 9]),
+                b_frames: Frames::one(2),
                 sent_ns: Some(1),
                 received_ns: Some(2),
                 transit_ns: Some(-7),
@@ -203,8 +212,8 @@ mod tests {
                 direction: Direction::AToB,
                 fate: Fate::Lost,
                 reordered: false,
-                a_frames: vec![1],
-                b_frames: vec![],
+                a_frames: Frames::one(1),
+                b_frames: Frames::new(),
                 sent_ns: Some(10),
                 received_ns: None,
                 transit_ns: None,
