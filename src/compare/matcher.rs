@@ -5,7 +5,9 @@
 //! window after it was captured (by then every copy of it has been seen, so a record of the
 //! sending side is settled: delivered, lost or duplicated), and two windows after (by then its
 //! sender would have claimed it, so an unclaimed record of the receiving side is unexpected),
-//! and then forgotten. A settled fate waits one more window before it is handed on, because a
+//! and then forgotten. A settled record and the copies it claimed leave the payload index when
+//! it is settled, since nothing can match them again; the index holds only what is still
+//! open, about one window of payloads. A settled fate waits one more window before it is handed on, because a
 //! datagram sent later may still show that it arrived out of order (RFC 4737).
 
 use std::collections::{HashMap, VecDeque};
@@ -47,7 +49,6 @@ struct Record {
     frame: u64,
     ts: u64,
     ip_id: Option<u16>,
-    snippet: Snippet,
     claimed: bool,
     role: Role,
 }
@@ -77,7 +78,7 @@ struct LocalFlow {
 /// The records of one side holding one payload, oldest first: most payloads are held once,
 /// so the first is kept inline and the rest behind a pointer, allocated the first time a payload
 /// repeats. Small, so that the entries of both sides fit two to a cache line: the entry is
-/// looked at again two windows after it was made, long after it left the caches.
+/// looked at again a window after it was made, long after it left the caches.
 #[derive(Debug, Default)]
 struct Slots {
     /// The first record's index plus one (`None` only when `more` is empty too).
@@ -111,20 +112,25 @@ impl Slots {
         self.first.map(|f| f.get() - 1).into_iter().chain(more)
     }
 
-    /// Removes `idx`.
-    fn remove(&mut self, idx: u64) {
+    /// Removes `idx`; false when it was not there.
+    fn remove(&mut self, idx: u64) -> bool {
         if self.first.map(|f| f.get() - 1) == Some(idx) {
             let next = self.more.as_mut().and_then(|m| m.pop_front());
             self.first = next.and_then(|i| NonZeroU64::new(i.saturating_add(1)));
+            true
         } else if let Some(more) = &mut self.more {
+            let before = more.len();
             more.retain(|&i| i != idx);
+            more.len() < before
+        } else {
+            false
         }
     }
 }
 
 /// Both captures' records of one payload. One entry for both sides, kept in a slab that
-/// records point into: a sighting costs one hash probe, settling and forgetting none (the
-/// probes of per-side tables were most of the comparison's time).
+/// records point into: a sighting costs one hash probe, settling one when its entry empties
+/// (the probes of per-side tables were most of the comparison's time).
 #[derive(Debug, Default)]
 struct Entry {
     /// Indexed by [`side_index`].
@@ -175,7 +181,9 @@ impl Index {
 
     /// Forgets record `idx` of `side`, and the entry once neither side holds the payload.
     fn remove(&mut self, key: Key, entry: u32, side: Side, idx: u64) {
-        self.slots_mut(entry, side).remove(idx);
+        if !self.slots_mut(entry, side).remove(idx) {
+            return;
+        }
         let e = &self.entries[entry as usize];
         if e.slots.iter().all(Slots::is_empty) {
             self.ids.remove(&key);
@@ -195,6 +203,9 @@ struct Scratch {
 #[derive(Debug, Default)]
 struct SideState {
     records: VecDeque<Record>,
+    /// The payload snippets of `records`, one for one: apart, because they are read only when
+    /// a fate is made, and the records the matching goes through fit more to a cache line.
+    snippets: VecDeque<Snippet>,
     /// Global index of `records[0]`.
     base: u64,
     /// Next record to look at one window after.
@@ -211,6 +222,10 @@ impl SideState {
 
     fn get_mut(&mut self, idx: u64) -> &mut Record {
         &mut self.records[(idx - self.base) as usize]
+    }
+
+    fn snippet(&self, idx: u64) -> Snippet {
+        self.snippets[(idx - self.base) as usize]
     }
 
     /// The flow of a datagram from `endpoints`, numbered in order of first datagram; `hint`
@@ -268,11 +283,93 @@ impl Pair {
     }
 }
 
+/// A settled datagram waiting one window for the verdict on its order, kept small: a window of
+/// them waits, and as whole [`DatagramFate`]s (184 bytes) they were a third of the matcher's
+/// cache misses. Made into a fate when it is handed on.
 #[derive(Debug)]
 struct Settled {
-    fate: DatagramFate,
     /// Handed on once the merged time passes this.
     due: u64,
+    /// When the sending side saw it (0 for an unexpected datagram, which has no sender).
+    sent_ns: u64,
+    /// When the receiving side first saw it (0 when lost).
+    received_ns: u64,
+    /// Its frame on the side that saw it first: the sending side's, or the receiving side's
+    /// for an unexpected datagram.
+    frame: u64,
+    /// The frames of its copies on the receiving side, in arrival order.
+    copies: Copies,
+    /// Its flow pair.
+    flow: u32,
+    len: u32,
+    direction: Direction,
+    fate: Fate,
+    reordered: bool,
+    snippet: Snippet,
+}
+
+/// The copies of a settled datagram: most have one or none, kept inline; the frames of a
+/// duplicated one behind a pointer.
+#[derive(Debug)]
+enum Copies {
+    None,
+    One(u64),
+    #[allow(
+        clippy::box_collection,
+        reason = "8 bytes here instead of the 24 of a Vec, for the rare duplicated datagram"
+    )]
+    Many(Box<Vec<u64>>),
+}
+
+impl Copies {
+    fn first(&self) -> Option<u64> {
+        match self {
+            Copies::None => None,
+            Copies::One(f) => Some(*f),
+            Copies::Many(m) => m.first().copied(),
+        }
+    }
+
+    fn into_frames(self) -> Frames {
+        match self {
+            Copies::None => Frames::new(),
+            Copies::One(f) => Frames::one(f),
+            Copies::Many(m) => Frames::from(*m),
+        }
+    }
+}
+
+impl Settled {
+    fn into_fate(self) -> DatagramFate {
+        let (mine, theirs) = (Frames::one(self.frame), self.copies.into_frames());
+        // The side that saw it first holds `frame`: the sender's, or for an unexpected
+        // datagram the receiver's (and the sender has none).
+        let (first_side, other) = match self.fate {
+            Fate::Unexpected => (self.direction.sender().other(), Frames::new()),
+            _ => (self.direction.sender(), theirs),
+        };
+        let (a_frames, b_frames) = match first_side {
+            Side::A => (mine, other),
+            Side::B => (other, mine),
+        };
+        let sent_ns = (self.fate != Fate::Unexpected).then_some(self.sent_ns);
+        let received_ns = (self.fate != Fate::Lost).then_some(self.received_ns);
+        DatagramFate {
+            flow: self.flow as usize,
+            direction: self.direction,
+            fate: self.fate,
+            reordered: self.reordered,
+            a_frames,
+            b_frames,
+            sent_ns,
+            received_ns,
+            transit_ns: sent_ns
+                .zip(received_ns)
+                .map(|(sent, received)| received as i64 - sent as i64),
+            len: self.len,
+            snippet: self.snippet,
+        }
+    }
 }
 
 /// The comparison engine: fed both captures' sightings in time order, it hands on each
@@ -345,13 +442,20 @@ impl Matcher {
             frame: sighting.frame,
             ts: sighting.ts_ns,
             ip_id: sighting.ip_id,
-            snippet: sighting.snippet,
             claimed: false,
             role: Role::Pending,
         });
+        here.snippets.push_back(sighting.snippet);
+        // A paired flow's votes are never read again: a pair gets its direction (from the
+        // votes between its flows) when it is made, and only unpaired flows are candidates
+        // for a pair. So its records skip voting, and the look at their matches over there.
+        let paired = here.flows[flow as usize].pair.is_some();
         let mine = self.index.slots_mut(entry, side);
         let alone_here = mine.is_empty();
         mine.push(idx);
+        if paired {
+            return Ok(());
+        }
         // Votes: this record's flow and the flows of its matches over there.
         let there = self.side(side.other());
         let matches = self.index.slots(entry, side.other());
@@ -486,8 +590,12 @@ impl Matcher {
         let Some(record) = state.records.pop_front() else {
             return;
         };
+        state.snippets.pop_front();
         state.base += 1;
-        self.index.remove(record.key, record.entry, side, idx);
+        // A settled record, and the copies it claimed, left the index when it was settled.
+        if role != Role::Sending && !record.claimed {
+            self.index.remove(record.key, record.entry, side, idx);
+        }
     }
 
     /// The pair of a flow of `side`, made from the votes when it has none yet.
@@ -590,10 +698,11 @@ impl Matcher {
     /// Settles the record `idx` sent from `side`: claims its copies on the other side.
     fn settle(&mut self, side: Side, idx: u64, pair: usize, direction: Direction) {
         let w = self.options.window_ns as i64;
-        let (key, entry, flow, ts, snippet, frame) = {
+        let (key, entry, flow, ts, frame) = {
             let r = self.side(side).get(idx);
-            (r.key, r.entry, r.flow, r.ts, r.snippet, r.frame)
+            (r.key, r.entry, r.flow, r.ts, r.frame)
         };
+        let snippet = self.side(side).snippet(idx);
         // Fields, not `self.side()`: the scratch buffers are borrowed alongside.
         let (here, there) = match side {
             Side::A => (&self.a, &self.b),
@@ -685,14 +794,29 @@ impl Matcher {
             Side::A => &mut self.a,
             Side::B => &mut self.b,
         };
-        let mut frames = Frames::new();
+        let mut frames = Copies::None;
         let mut first_ts = None;
         for &c in copies.iter() {
             let copy = there.get_mut(c);
             copy.claimed = true;
-            frames.push(copy.frame);
+            frames = match frames {
+                Copies::None => Copies::One(copy.frame),
+                Copies::One(f) => Copies::Many(Box::new(vec![f, copy.frame])),
+                Copies::Many(mut m) => {
+                    m.push(copy.frame);
+                    Copies::Many(m)
+                }
+            };
             first_ts.get_or_insert(copy.ts);
         }
+        // Neither this record nor the copies it claimed can be matched again (a later identical
+        // datagram looks only at itself and later ones here, and at unclaimed copies there):
+        // they leave the index now, while their entry is in the caches. Two windows on, when
+        // they are forgotten, it would not be.
+        for &c in copies.iter() {
+            self.index.remove(key, entry, side.other(), c);
+        }
+        self.index.remove(key, entry, side, idx);
         let transit = first_ts.map(|t| t as i64 - ts as i64);
         let fate = match copies.len() {
             0 => Fate::Lost,
@@ -716,7 +840,7 @@ impl Matcher {
         }
         // RFC 4737 NextExp: every datagram sent earlier whose first copy came after this
         // one's arrived after a datagram sent later.
-        if let Some(&first) = frames.first() {
+        if let Some(first) = frames.first() {
             while let Some(&(later, at)) = p.in_order.back() {
                 if later <= first {
                     break;
@@ -724,7 +848,7 @@ impl Matcher {
                 p.in_order.pop_back();
                 let place = at.checked_sub(self.queue_base).map(|i| i as usize);
                 if let Some(s) = place.and_then(|i| self.queue.get_mut(i)) {
-                    s.fate.reordered = true;
+                    s.reordered = true;
                 }
             }
             match p.in_order.back_mut() {
@@ -733,25 +857,18 @@ impl Matcher {
                 _ => p.in_order.push_back((first, place)),
             }
         }
-        let (a_frames, b_frames) = match side {
-            Side::A => (Frames::one(frame), frames),
-            Side::B => (frames, Frames::one(frame)),
-        };
         self.queue.push_back(Settled {
-            fate: DatagramFate {
-                flow: pair,
-                direction,
-                fate,
-                reordered: false,
-                a_frames,
-                b_frames,
-                sent_ns: Some(ts),
-                received_ns: first_ts,
-                transit_ns: transit,
-                len: key.1,
-                snippet,
-            },
             due: ts.saturating_add(self.options.window_ns.saturating_mul(2)),
+            sent_ns: ts,
+            received_ns: first_ts.unwrap_or(0),
+            frame,
+            copies: frames,
+            flow: pair as u32,
+            len: key.1,
+            direction,
+            fate,
+            reordered: false,
+            snippet,
         });
     }
 
@@ -761,25 +878,21 @@ impl Matcher {
         };
         let direction = self.direction_of(pair);
         let r = self.side(side).get(idx);
-        let (a_frames, b_frames) = match side {
-            Side::A => (Frames::one(r.frame), Frames::new()),
-            Side::B => (Frames::new(), Frames::one(r.frame)),
-        };
-        let fate = DatagramFate {
-            flow: pair,
+        let settled = Settled {
+            due: 0,
+            sent_ns: 0,
+            received_ns: r.ts,
+            frame: r.frame,
+            copies: Copies::None,
+            flow: pair as u32,
+            len: r.key.1,
             direction,
             fate: Fate::Unexpected,
             reordered: false,
-            a_frames,
-            b_frames,
-            sent_ns: None,
-            received_ns: Some(r.ts),
-            transit_ns: None,
-            len: r.key.1,
-            snippet: r.snippet,
+            snippet: self.side(side).snippet(idx),
         };
         self.pairs[pair].stats.unexpected += 1;
-        self.queue.push_back(Settled { fate, due: 0 });
+        self.queue.push_back(settled);
     }
 
     fn emit(&mut self, out: &mut dyn FnMut(DatagramFate) -> Result<()>) -> Result<()> {
@@ -788,19 +901,18 @@ impl Matcher {
         };
         let place = self.queue_base;
         self.queue_base += 1;
-        let fate = settled.fate;
-        let pair = &mut self.pairs[fate.flow];
+        let pair = &mut self.pairs[settled.flow as usize];
         // Every entry of an earlier place was handed on, and dropped, before: this one's
         // entry, if it is still there, is the oldest.
-        if let Some(&first) = fate.frames(fate.direction.sender().other()).first()
+        if let Some(first) = settled.copies.first()
             && pair.in_order.front() == Some(&(first, place))
         {
             pair.in_order.pop_front();
         }
-        if fate.reordered {
+        if settled.reordered {
             pair.stats.reordered += 1;
         }
-        out(fate)
+        out(settled.into_fate())
     }
 
     /// Settles everything left and returns the flows' statistics.
