@@ -200,7 +200,7 @@ struct Scratch {
     by_time: Vec<(u64, u64, u64)>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct SideState {
     records: VecDeque<Record>,
     /// The payload snippets of `records`, one for one: apart, because they are read only when
@@ -210,9 +210,34 @@ struct SideState {
     base: u64,
     /// Next record to look at one window after.
     settle: u64,
+    /// Capture time of record `settle`, [`NONE_DUE`] while there is none: kept, so that asking
+    /// what is due (at every sighting) costs no walk into the records.
+    once_ts: u64,
+    /// Capture time of `records[0]` once it was looked at once (it is the next to look at
+    /// twice), [`NONE_DUE`] before.
+    twice_ts: u64,
     flow_ids: Map<Endpoints, u32>,
     flows: Vec<LocalFlow>,
     datagrams: u64,
+}
+
+/// No record is waiting to be looked at (a time no window after passes).
+const NONE_DUE: u64 = u64::MAX;
+
+impl Default for SideState {
+    fn default() -> Self {
+        SideState {
+            records: VecDeque::new(),
+            snippets: VecDeque::new(),
+            base: 0,
+            settle: 0,
+            once_ts: NONE_DUE,
+            twice_ts: NONE_DUE,
+            flow_ids: Map::default(),
+            flows: Vec::new(),
+            datagrams: 0,
+        }
+    }
 }
 
 impl SideState {
@@ -222,6 +247,39 @@ impl SideState {
 
     fn get_mut(&mut self, idx: u64) -> &mut Record {
         &mut self.records[(idx - self.base) as usize]
+    }
+
+    /// Appends `record` with its snippet.
+    fn push(&mut self, record: Record, snippet: Snippet) {
+        if self.settle == self.base + self.records.len() as u64 {
+            self.once_ts = record.ts;
+        }
+        self.records.push_back(record);
+        self.snippets.push_back(snippet);
+    }
+
+    /// Moves on to the next record to look at once.
+    fn looked_once(&mut self) {
+        self.settle += 1;
+        self.once_ts = self
+            .records
+            .get((self.settle - self.base) as usize)
+            .map_or(NONE_DUE, |r| r.ts);
+        if self.settle == self.base + 1 {
+            self.twice_ts = self.records.front().map_or(NONE_DUE, |r| r.ts);
+        }
+    }
+
+    /// Forgets the oldest record.
+    fn pop(&mut self) -> Option<Record> {
+        let record = self.records.pop_front()?;
+        self.snippets.pop_front();
+        self.base += 1;
+        self.twice_ts = match self.records.front() {
+            Some(r) if self.settle > self.base => r.ts,
+            _ => NONE_DUE,
+        };
+        Some(record)
     }
 
     fn snippet(&self, idx: u64) -> Snippet {
@@ -435,17 +493,19 @@ impl Matcher {
         here.datagrams += 1;
         let flow = here.flow_of(sighting.flow, endpoints, sighting.ts_ns);
         let idx = here.base + here.records.len() as u64;
-        here.records.push_back(Record {
-            key,
-            entry,
-            flow,
-            frame: sighting.frame,
-            ts: sighting.ts_ns,
-            ip_id: sighting.ip_id,
-            claimed: false,
-            role: Role::Pending,
-        });
-        here.snippets.push_back(sighting.snippet);
+        here.push(
+            Record {
+                key,
+                entry,
+                flow,
+                frame: sighting.frame,
+                ts: sighting.ts_ns,
+                ip_id: sighting.ip_id,
+                claimed: false,
+                role: Role::Pending,
+            },
+            sighting.snippet,
+        );
         // A paired flow's votes are never read again: a pair gets its direction (from the
         // votes between its flows) when it is made, and only unpaired flows are candidates
         // for a pair. So its records skip voting, and the look at their matches over there.
@@ -499,24 +559,22 @@ impl Matcher {
     /// Looks at every record whose windows have passed, and hands on what is due.
     fn advance(&mut self, out: &mut dyn FnMut(DatagramFate) -> Result<()>) -> Result<()> {
         let w = self.options.window_ns;
-        // Both captures in time order, so fates come out about in sending order.
-        while let Some((side, idx)) = self.next_due(
-            |s| {
-                let idx = s.settle;
-                (idx < s.base + s.records.len() as u64).then(|| (idx, s.get(idx).ts))
-            },
-            w,
-        ) {
-            self.side_mut(side).settle += 1;
+        // Both captures in time order, so fates come out about in sending order (the older
+        // side first, A on a tie).
+        loop {
+            let (side, ts) = Self::older(self.a.once_ts, self.b.once_ts);
+            if ts.saturating_add(w) >= self.now {
+                break;
+            }
+            let idx = self.side(side).settle;
+            self.side_mut(side).looked_once();
             self.look_once(side, idx);
         }
-        while let Some((side, _)) = self.next_due(
-            |s| {
-                let front = s.records.front()?;
-                (s.settle > s.base).then_some((s.base, front.ts))
-            },
-            w.saturating_mul(2),
-        ) {
+        loop {
+            let (side, ts) = Self::older(self.a.twice_ts, self.b.twice_ts);
+            if ts.saturating_add(w.saturating_mul(2)) >= self.now {
+                break;
+            }
             self.look_twice(side);
         }
         while let Some(front) = self.queue.front() {
@@ -528,21 +586,9 @@ impl Matcher {
         Ok(())
     }
 
-    /// The side whose next record (per `next`) is the older one, if it is older than `after`.
-    fn next_due(
-        &self,
-        next: impl Fn(&SideState) -> Option<(u64, u64)>,
-        after: u64,
-    ) -> Option<(Side, u64)> {
-        let due = |side: Side| {
-            next(self.side(side)).filter(|&(_, ts)| ts.saturating_add(after) < self.now)
-        };
-        match (due(Side::A), due(Side::B)) {
-            (Some((i, x)), Some((_, y))) if x <= y => Some((Side::A, i)),
-            (_, Some((j, _))) => Some((Side::B, j)),
-            (Some((i, _)), None) => Some((Side::A, i)),
-            (None, None) => None,
-        }
+    /// The side of the older of two times, A's `a` and B's `b` (A on a tie), and that time.
+    fn older(a: u64, b: u64) -> (Side, u64) {
+        if a <= b { (Side::A, a) } else { (Side::B, b) }
     }
 
     /// One window after the record: settles it if it was sent from this side.
@@ -586,12 +632,9 @@ impl Matcher {
         if role == Role::Receiving && !claimed {
             self.unexpected(side, idx, flow);
         }
-        let state = self.side_mut(side);
-        let Some(record) = state.records.pop_front() else {
+        let Some(record) = self.side_mut(side).pop() else {
             return;
         };
-        state.snippets.pop_front();
-        state.base += 1;
         // A settled record, and the copies it claimed, left the index when it was settled.
         if role != Role::Sending && !record.claimed {
             self.index.remove(record.key, record.entry, side, idx);

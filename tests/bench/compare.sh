@@ -9,14 +9,15 @@
 # Environment:
 #   UDPSCOPE=target/release/udpscope   the binary to measure (cargo build --release first)
 #   COUNT=300000 SMALL=30000           datagrams in the big and the small file A
-#   RUNS=3                             runs per command (the best time is kept)
+#   RUNS=5                             runs per command (the median time is kept; the machine
+#                                      is noisy, and a median is what is quoted)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 UDPSCOPE=${UDPSCOPE:-target/release/udpscope}
 COUNT=${COUNT:-300000}
 SMALL=${SMALL:-30000}
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
 export TZ=UTC LC_ALL=C
 
 for tool in python3 /usr/bin/time; do
@@ -37,9 +38,9 @@ MACHINE="$(nproc) CPUs, $(uname -r); udpscope $(git rev-parse --short HEAD 2>/de
 echo "compare.sh: $MACHINE" >&2
 cat "$TMP"/*.pcap >/dev/null # warm the page cache
 
-declare -A BEST RSS
+declare -A TIMES RSS
 # once KEY COMMAND: one run of COMMAND (a bash string; exit 0 or 1, as compare has it), keeping
-# the best wall time (ns) and the largest peak RSS (KiB) of KEY.
+# its wall time (ns) among KEY's and the largest peak RSS (KiB) of KEY.
 once() {
     local key=$1 cmd=$2 start end rc=0 rss
     start=$(date +%s%N)
@@ -50,7 +51,7 @@ once() {
         exit 1
     fi
     rss=$(tail -1 "$TMP/rss")
-    if [ -z "${BEST[$key]:-}" ] || ((end - start < BEST[$key])); then BEST[$key]=$((end - start)); fi
+    TIMES[$key]+="$((end - start)) "
     if [ -z "${RSS[$key]:-}" ] || ((rss > RSS[$key])); then RSS[$key]=$rss; fi
 }
 
@@ -64,10 +65,11 @@ for size in big small; do
     done
 done
 
-secs() { awk -v ns="${BEST[$1]}" 'BEGIN { printf "%.3f", ns / 1e9 }'; }
-ratio() { awk -v a="${BEST[$1]}" -v b="${BEST[$2]}" 'BEGIN { printf "%.2fx", a / b }'; }
+median() { tr ' ' '\n' <<<"${TIMES[$1]}" | grep -v '^$' | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+secs() { awk -v ns="$(median "$1")" 'BEGIN { printf "%.3f", ns / 1e9 }'; }
+ratio() { awk -v a="$(median "$1")" -v b="$(median "$2")" 'BEGIN { printf "%.2fx", a / b }'; }
 echo
-echo "### \`udpscope compare\` on two captures of $COUNT datagrams, best of $RUNS"
+echo "### \`udpscope compare\` on two captures of $COUNT datagrams, median of $RUNS"
 echo
 echo "Measured by \`tests/bench/compare.sh\` on $MACHINE."
 echo
