@@ -134,20 +134,9 @@ fn push_opt(line: &mut Vec<u8>, v: Option<u64>) {
     }
 }
 
-/// Appends `v` in decimal, as `{v}` has it.
-fn push_u64(line: &mut Vec<u8>, mut v: u64) {
-    // u64::MAX has 20 digits.
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    line.extend_from_slice(&digits[at..]);
+/// Appends `v` in decimal, as `{v}` has it (two digits at a time, from a table).
+fn push_u64(line: &mut Vec<u8>, v: u64) {
+    line.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 /// One `{"type": "flow", …}` line per flow and direction, one `one_sided_flow` line per flow
