@@ -819,3 +819,50 @@ fn real_path_through_a_nat_router_that_loses_and_duplicates_is_told_datagram_by_
     );
     assert_eq!(request["sent"], 400);
 }
+
+/// `--json` keeps its lines in a file in `$TMPDIR` until the delays are known: with that disk
+/// full (a real tmpfs of one page), one line names the file, exit 2.
+#[test]
+fn a_full_temporary_disk_is_one_line_and_exit_2() {
+    if !common::require_root("a_full_temporary_disk_is_one_line_and_exit_2") {
+        return;
+    }
+    let truth = generated_pair(0);
+    let full = tempfile::tempdir().unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4k", "tmpfs"])
+        .arg(full.path())
+        .status()
+        .expect("mount runs");
+    assert!(mounted.success(), "mount a tmpfs on {}", full.path().display());
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(full.path());
+    let out = Command::new(binary())
+        .arg("compare")
+        .arg(&truth.a)
+        .arg(&truth.b)
+        .arg("--json")
+        .env("TMPDIR", full.path())
+        .output()
+        .expect("udpscope runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("cannot write")
+            && stderr.contains(&*full.path().to_string_lossy())
+            && stderr.contains("No space left"),
+        "{stderr}"
+    );
+    // The lines never reached the output: nothing half-written.
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    // The same comparison with room for its lines succeeds.
+    let out = compare(&[truth.a.as_os_str(), truth.b.as_os_str(), "--json".as_ref()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!json_lines(&out).is_empty());
+}

@@ -168,10 +168,11 @@ impl Rendered {
             path: self.path.clone(),
             source,
         };
-        let mut file = self
-            .file
-            .into_inner()
-            .map_err(|e| read_error(e.into_error()))?;
+        // The last bytes written go out here: an error is a write error (a full disk, say).
+        let mut file = self.file.into_inner().map_err(|e| Error::Write {
+            path: self.path.clone(),
+            source: e.into_error(),
+        })?;
         file.rewind().map_err(read_error)?;
         let mut input = Blocks::new(file);
         // Whole lines gathered into one buffer, written a block at a time.

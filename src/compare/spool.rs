@@ -115,10 +115,11 @@ impl Spool {
             path: self.path.clone(),
             source,
         };
-        let mut file = self
-            .out
-            .into_inner()
-            .map_err(|e| read_error(e.into_error()))?;
+        // The last bytes written go out here: an error is a write error (a full disk, say).
+        let mut file = self.out.into_inner().map_err(|e| Error::Write {
+            path: self.path.clone(),
+            source: e.into_error(),
+        })?;
         file.rewind().map_err(read_error)?;
         let mut input = BufReader::with_capacity(1 << 16, file);
         for _ in 0..self.count {
