@@ -834,7 +834,11 @@ fn a_full_temporary_disk_is_one_line_and_exit_2() {
         .arg(full.path())
         .status()
         .expect("mount runs");
-    assert!(mounted.success(), "mount a tmpfs on {}", full.path().display());
+    assert!(
+        mounted.success(),
+        "mount a tmpfs on {}",
+        full.path().display()
+    );
     struct Unmount<'a>(&'a Path);
     impl Drop for Unmount<'_> {
         fn drop(&mut self) {
@@ -860,7 +864,11 @@ fn a_full_temporary_disk_is_one_line_and_exit_2() {
         "{stderr}"
     );
     // The lines never reached the output: nothing half-written.
-    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     // The same comparison with room for its lines succeeds.
     let out = compare(&[truth.a.as_os_str(), truth.b.as_os_str(), "--json".as_ref()]);
     assert_eq!(out.status.code(), Some(1));

@@ -4,13 +4,13 @@
 //! copied out with its delay filled in, which is little more than a copy.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Seek, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use crate::compare::render;
-use crate::compare::spool::unlinked_file;
+use crate::compare::spool::{rewound, unlinked_file};
 use crate::compare::{Comparison, DatagramFate};
 use crate::error::{Error, Result};
 
@@ -168,13 +168,7 @@ impl Rendered {
             path: self.path.clone(),
             source,
         };
-        // The last bytes written go out here: an error is a write error (a full disk, say).
-        let mut file = self.file.into_inner().map_err(|e| Error::Write {
-            path: self.path.clone(),
-            source: e.into_error(),
-        })?;
-        file.rewind().map_err(read_error)?;
-        let mut input = Blocks::new(file);
+        let mut input = Blocks::new(rewound(&self.path, self.file)?);
         // Whole lines gathered into one buffer, written a block at a time.
         let mut chunk = Vec::with_capacity(CHUNK + 512);
         for _ in 0..self.lines {

@@ -4,7 +4,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::compare::{DatagramFate, Direction, Fate, Frames, SNIPPET_LEN, Snippet};
 use crate::error::{Error, Result};
@@ -36,6 +36,20 @@ pub(crate) fn unlinked_file() -> Result<(PathBuf, File)> {
         })?;
     let _ = std::fs::remove_file(&path);
     Ok((path, file))
+}
+
+/// The file behind `writer`, its last bytes written and read from its start again. A failure
+/// to write them is a write error (a full disk, say), named with `path`.
+pub(crate) fn rewound(path: &Path, writer: BufWriter<File>) -> Result<File> {
+    let mut file = writer.into_inner().map_err(|e| Error::Write {
+        path: path.to_path_buf(),
+        source: e.into_error(),
+    })?;
+    file.rewind().map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(file)
 }
 
 /// Fates written in settling order, read back in the same order.
@@ -115,12 +129,7 @@ impl Spool {
             path: self.path.clone(),
             source,
         };
-        // The last bytes written go out here: an error is a write error (a full disk, say).
-        let mut file = self.out.into_inner().map_err(|e| Error::Write {
-            path: self.path.clone(),
-            source: e.into_error(),
-        })?;
-        file.rewind().map_err(read_error)?;
+        let file = rewound(&self.path, self.out)?;
         let mut input = BufReader::with_capacity(1 << 16, file);
         for _ in 0..self.count {
             let fate = read_one(&mut input).map_err(read_error)?;
