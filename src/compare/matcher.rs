@@ -356,7 +356,7 @@ struct Settled {
     /// for an unexpected datagram.
     frame: u64,
     /// The frames of its copies on the receiving side, in arrival order.
-    copies: Copies,
+    copies: Frames,
     /// Its flow pair.
     flow: u32,
     len: u32,
@@ -366,40 +366,9 @@ struct Settled {
     snippet: Snippet,
 }
 
-/// The copies of a settled datagram: most have one or none, kept inline; the frames of a
-/// duplicated one behind a pointer.
-#[derive(Debug)]
-enum Copies {
-    None,
-    One(u64),
-    #[allow(
-        clippy::box_collection,
-        reason = "8 bytes here instead of the 24 of a Vec, for the rare duplicated datagram"
-    )]
-    Many(Box<Vec<u64>>),
-}
-
-impl Copies {
-    fn first(&self) -> Option<u64> {
-        match self {
-            Copies::None => None,
-            Copies::One(f) => Some(*f),
-            Copies::Many(m) => m.first().copied(),
-        }
-    }
-
-    fn into_frames(self) -> Frames {
-        match self {
-            Copies::None => Frames::new(),
-            Copies::One(f) => Frames::one(f),
-            Copies::Many(m) => Frames::from(*m),
-        }
-    }
-}
-
 impl Settled {
     fn into_fate(self) -> DatagramFate {
-        let (mine, theirs) = (Frames::one(self.frame), self.copies.into_frames());
+        let (mine, theirs) = (Frames::one(self.frame), self.copies);
         // The side that saw it first holds `frame`: the sender's, or for an unexpected
         // datagram the receiver's (and the sender has none).
         let (first_side, other) = match self.fate {
@@ -837,19 +806,12 @@ impl Matcher {
             Side::A => &mut self.a,
             Side::B => &mut self.b,
         };
-        let mut frames = Copies::None;
+        let mut frames = Frames::new();
         let mut first_ts = None;
         for &c in copies.iter() {
             let copy = there.get_mut(c);
             copy.claimed = true;
-            frames = match frames {
-                Copies::None => Copies::One(copy.frame),
-                Copies::One(f) => Copies::Many(Box::new(vec![f, copy.frame])),
-                Copies::Many(mut m) => {
-                    m.push(copy.frame);
-                    Copies::Many(m)
-                }
-            };
+            frames.push(copy.frame);
             first_ts.get_or_insert(copy.ts);
         }
         // Neither this record nor the copies it claimed can be matched again (a later identical
@@ -883,7 +845,7 @@ impl Matcher {
         }
         // RFC 4737 NextExp: every datagram sent earlier whose first copy came after this
         // one's arrived after a datagram sent later.
-        if let Some(first) = frames.first() {
+        if let Some(&first) = frames.first() {
             while let Some(&(later, at)) = p.in_order.back() {
                 if later <= first {
                     break;
@@ -926,7 +888,7 @@ impl Matcher {
             sent_ns: 0,
             received_ns: r.ts,
             frame: r.frame,
-            copies: Copies::None,
+            copies: Frames::new(),
             flow: pair as u32,
             len: r.key.1,
             direction,
@@ -947,7 +909,7 @@ impl Matcher {
         let pair = &mut self.pairs[settled.flow as usize];
         // Every entry of an earlier place was handed on, and dropped, before: this one's
         // entry, if it is still there, is the oldest.
-        if let Some(first) = settled.copies.first()
+        if let Some(&first) = settled.copies.first()
             && pair.in_order.front() == Some(&(first, place))
         {
             pair.in_order.pop_front();
