@@ -61,14 +61,13 @@ fn options(args: &CompareArgs) -> Result<CompareOptions, Error> {
 fn run(args: CompareArgs) -> Result<ExitCode, Error> {
     let options = options(&args)?;
     let shutdown = crate::shutdown_on_signals()?;
-    // JSON has a line per datagram, rendered on a thread of its own as they are settled; text
-    // only the anomalies, rendered at the end.
+    // Every line waits for the final delays. JSON has a line per datagram, rendered on a thread
+    // of its own as they are settled; text only the anomalies, rendered at the end.
     let mut lines = if args.json {
-        Some(JsonLines::new()?)
+        Lines::Json(JsonLines::new()?)
     } else {
-        None
+        Lines::Text(Spool::new()?)
     };
-    let mut spool = Spool::new()?;
     let progress = io::stderr().is_terminal();
     let started = std::time::Instant::now();
     let mut last = started;
@@ -84,11 +83,10 @@ fn run(args: CompareArgs) -> Result<ExitCode, Error> {
                 started.elapsed().as_secs_f64()
             );
         }
-        // Every line waits for the final delays.
         match &mut lines {
-            Some(lines) => lines.push(fate)?,
-            None if fate.is_anomaly() => spool.push(&fate)?,
-            None => {}
+            Lines::Json(lines) => lines.push(fate)?,
+            Lines::Text(spool) if fate.is_anomaly() => spool.push(&fate)?,
+            Lines::Text(_) => {}
         }
         Ok(())
     })?;
@@ -99,27 +97,30 @@ fn run(args: CompareArgs) -> Result<ExitCode, Error> {
     let b_name = args.b.display().to_string();
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let output = |source| Error::Output { source };
-    if let Some(lines) = lines {
-        lines.finish(&comparison, &mut out)?;
-        render::write_json_flows(&mut out, &comparison).map_err(output)?;
-    } else {
-        render::write_text_summary(&mut out, &comparison, &a_name, &b_name).map_err(output)?;
-        let mut first = true;
-        spool.replay(&mut |fate| {
-            if fate.is_anomaly() && std::mem::take(&mut first) {
+    match lines {
+        Lines::Json(lines) => {
+            lines.finish(&comparison, &mut out)?;
+            render::write_json_flows(&mut out, &comparison).map_err(output)?;
+        }
+        Lines::Text(spool) => {
+            render::write_text_summary(&mut out, &comparison, &a_name, &b_name).map_err(output)?;
+            let mut first = true;
+            spool.replay(&mut |fate| {
+                if fate.is_anomaly() && std::mem::take(&mut first) {
+                    writeln!(out).map_err(output)?;
+                }
+                render::write_text_event(&mut out, &comparison, &fate).map_err(output)
+            })?;
+            if !comparison.nothing_in_common() {
                 writeln!(out).map_err(output)?;
+                ladder.write_text(&mut out).map_err(output)?;
+                let verdict = if comparison.all_delivered_in_order() {
+                    "every datagram of the paired flows was delivered once, in order"
+                } else {
+                    "not every datagram was delivered once, in order"
+                };
+                writeln!(out, "\n{verdict}").map_err(output)?;
             }
-            render::write_text_event(&mut out, &comparison, &fate).map_err(output)
-        })?;
-        if !comparison.nothing_in_common() {
-            writeln!(out).map_err(output)?;
-            ladder.write_text(&mut out).map_err(output)?;
-            let verdict = if comparison.all_delivered_in_order() {
-                "every datagram of the paired flows was delivered once, in order"
-            } else {
-                "not every datagram was delivered once, in order"
-            };
-            writeln!(out, "\n{verdict}").map_err(output)?;
         }
     }
     out.flush().map_err(output)?;
@@ -135,6 +136,12 @@ fn run(args: CompareArgs) -> Result<ExitCode, Error> {
     } else {
         DIFFERENT
     }))
+}
+
+/// Where the datagram lines wait until the comparison is over.
+enum Lines {
+    Json(JsonLines),
+    Text(Spool),
 }
 
 fn write_diagram(
