@@ -40,17 +40,61 @@ enum Role {
     Unpaired,
 }
 
+/// One datagram of one side while it is in memory: 32 bytes, two to a cache line (the
+/// records are looked at a window after they were made, long after they left the caches; its
+/// payload key lives in its [`Entry`]).
 #[derive(Debug)]
 struct Record {
-    key: Key,
     /// Its payload's entry in the [`Index`].
     entry: u32,
     flow: u32,
     frame: u64,
     ts: u64,
-    ip_id: Option<u16>,
-    claimed: bool,
-    role: Role,
+    /// Payload length from the UDP header.
+    len: u32,
+    /// The IPv4 identification, meaningful when [`Record::IP_ID`] is set in `state`.
+    ip_id: u16,
+    /// Its [`Role`] in the low bits, with [`Record::CLAIMED`] and [`Record::IP_ID`].
+    state: u8,
+}
+
+impl Record {
+    const ROLE: u8 = 0b11;
+    /// A sender claimed it as a copy.
+    const CLAIMED: u8 = 0b100;
+    /// It has an IP identification (IPv4).
+    const IP_ID: u8 = 0b1000;
+
+    fn role(&self) -> Role {
+        match self.state & Self::ROLE {
+            0 => Role::Pending,
+            1 => Role::Sending,
+            2 => Role::Receiving,
+            _ => Role::Unpaired,
+        }
+    }
+
+    fn set_role(&mut self, role: Role) {
+        let bits = match role {
+            Role::Pending => 0,
+            Role::Sending => 1,
+            Role::Receiving => 2,
+            Role::Unpaired => 3,
+        };
+        self.state = (self.state & !Self::ROLE) | bits;
+    }
+
+    fn claimed(&self) -> bool {
+        self.state & Self::CLAIMED != 0
+    }
+
+    fn claim(&mut self) {
+        self.state |= Self::CLAIMED;
+    }
+
+    fn ip_id(&self) -> Option<u16> {
+        (self.state & Self::IP_ID != 0).then_some(self.ip_id)
+    }
 }
 
 /// Co-occurrences of one flow at A with one flow at B, and their transits (B − A) for
@@ -133,6 +177,8 @@ impl Slots {
 /// (the probes of per-side tables were most of the comparison's time).
 #[derive(Debug, Default)]
 struct Entry {
+    /// Its payload (hash and length), here rather than in the table or the records.
+    key: Key,
     /// Indexed by [`side_index`].
     slots: [Slots; 2],
 }
@@ -147,26 +193,46 @@ fn side_index(side: Side) -> usize {
 /// Payload → entry in the slab, for records still in memory on either side.
 #[derive(Debug, Default)]
 struct Index {
-    ids: Map<Key, u32>,
+    /// Entry numbers, found by their entry's key: 4 bytes a slot, where a map from the key
+    /// took 24, so the table stays in the caches; the entry it leads to is needed next anyway.
+    ids: hashbrown::HashTable<u32>,
     entries: Vec<Entry>,
     /// Entries no key points at, for reuse: the slab stays as large as the window needs.
     free: Vec<u32>,
 }
 
+/// The hash of a payload key in the [`Index`]: the payload's hash (foldhash, already well
+/// mixed) with the length folded in.
+fn key_hash(key: Key) -> u64 {
+    key.0 ^ u64::from(key.1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
 impl Index {
     /// The entry of `key`, made empty when there is none.
     fn entry_of(&mut self, key: Key) -> u32 {
-        match self.ids.entry(key) {
-            std::collections::hash_map::Entry::Occupied(e) => *e.get(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                let id = match self.free.pop() {
-                    Some(id) => id,
+        let Index { ids, entries, free } = self;
+        let hash = key_hash(key);
+        match ids.entry(
+            hash,
+            |&id| entries[id as usize].key == key,
+            |&id| key_hash(entries[id as usize].key),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(e) => *e.get(),
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                let id = match free.pop() {
+                    Some(id) => {
+                        entries[id as usize].key = key;
+                        id
+                    }
                     None => {
-                        self.entries.push(Entry::default());
-                        (self.entries.len() - 1) as u32
+                        entries.push(Entry {
+                            key,
+                            slots: Default::default(),
+                        });
+                        (entries.len() - 1) as u32
                     }
                 };
-                *e.insert(id)
+                *e.insert(id).get()
             }
         }
     }
@@ -180,13 +246,15 @@ impl Index {
     }
 
     /// Forgets record `idx` of `side`, and the entry once neither side holds the payload.
-    fn remove(&mut self, key: Key, entry: u32, side: Side, idx: u64) {
+    fn remove(&mut self, entry: u32, side: Side, idx: u64) {
         if !self.slots_mut(entry, side).remove(idx) {
             return;
         }
         let e = &self.entries[entry as usize];
         if e.slots.iter().all(Slots::is_empty) {
-            self.ids.remove(&key);
+            if let Ok(found) = self.ids.find_entry(key_hash(e.key), |&id| id == entry) {
+                found.remove();
+            }
             self.free.push(entry);
         }
     }
@@ -464,14 +532,17 @@ impl Matcher {
         let idx = here.base + here.records.len() as u64;
         here.push(
             Record {
-                key,
                 entry,
                 flow,
                 frame: sighting.frame,
                 ts: sighting.ts_ns,
-                ip_id: sighting.ip_id,
-                claimed: false,
-                role: Role::Pending,
+                len: sighting.len,
+                ip_id: sighting.ip_id.unwrap_or(0),
+                state: if sighting.ip_id.is_some() {
+                    Record::IP_ID
+                } else {
+                    0
+                },
             },
             sighting.snippet,
         );
@@ -564,15 +635,15 @@ impl Matcher {
     fn look_once(&mut self, side: Side, idx: u64) {
         let flow = self.side(side).get(idx).flow;
         let Some(pair) = self.pair_of(side, flow) else {
-            self.side_mut(side).get_mut(idx).role = Role::Unpaired;
+            self.side_mut(side).get_mut(idx).set_role(Role::Unpaired);
             return;
         };
         let direction = self.direction_of(pair);
         if direction.sender() == side {
-            self.side_mut(side).get_mut(idx).role = Role::Sending;
+            self.side_mut(side).get_mut(idx).set_role(Role::Sending);
             self.settle(side, idx, pair, direction);
         } else {
-            self.side_mut(side).get_mut(idx).role = Role::Receiving;
+            self.side_mut(side).get_mut(idx).set_role(Role::Receiving);
         }
     }
 
@@ -581,7 +652,7 @@ impl Matcher {
     fn look_twice(&mut self, side: Side) {
         let idx = self.side(side).base;
         let record = self.side(side).get(idx);
-        let (role, claimed, flow) = (record.role, record.claimed, record.flow);
+        let (role, claimed, flow) = (record.role(), record.claimed(), record.flow);
         let role = match role {
             Role::Unpaired | Role::Pending => match self.pair_of(side, flow) {
                 // Its flow was paired later (its first datagrams were lost, say).
@@ -605,8 +676,8 @@ impl Matcher {
             return;
         };
         // A settled record, and the copies it claimed, left the index when it was settled.
-        if role != Role::Sending && !record.claimed {
-            self.index.remove(record.key, record.entry, side, idx);
+        if role != Role::Sending && !record.claimed() {
+            self.index.remove(record.entry, side, idx);
         }
     }
 
@@ -710,9 +781,9 @@ impl Matcher {
     /// Settles the record `idx` sent from `side`: claims its copies on the other side.
     fn settle(&mut self, side: Side, idx: u64, pair: usize, direction: Direction) {
         let w = self.options.window_ns as i64;
-        let (key, entry, flow, ts, frame) = {
+        let (entry, flow, ts, frame, len) = {
             let r = self.side(side).get(idx);
-            (r.key, r.entry, r.flow, r.ts, r.frame)
+            (r.entry, r.flow, r.ts, r.frame, r.len)
         };
         let snippet = self.side(side).snippet(idx);
         // Fields, not `self.side()`: the scratch buffers are borrowed alongside.
@@ -729,7 +800,7 @@ impl Matcher {
             their_slots
                 .iter()
                 .map(|c| there.get(c))
-                .find(|c| c.flow == receiving_flow && !c.claimed)
+                .find(|c| c.flow == receiving_flow && !c.claimed())
                 .map_or(0, |c| c.ts as i64 - ts as i64)
         });
         let Scratch {
@@ -745,14 +816,16 @@ impl Matcher {
                 .filter(|&i| i >= idx)
                 .map(|i| (i, here.get(i)))
                 .filter(|(_, r)| r.flow == flow)
-                .map(|(i, r)| (i, r.ts, r.ip_id)),
+                .map(|(i, r)| (i, r.ts, r.ip_id())),
         );
         copies.clear();
         // Copies not named by their IP id: (arrival, record, owner by time).
         by_time.clear();
         for c in their_slots.iter() {
             let copy = there.get(c);
-            if copy.flow != receiving_flow || copy.claimed || (copy.ts as i64 - ts as i64).abs() > w
+            if copy.flow != receiving_flow
+                || copy.claimed()
+                || (copy.ts as i64 - ts as i64).abs() > w
             {
                 continue;
             }
@@ -761,7 +834,7 @@ impl Matcher {
                 continue;
             }
             // The IP id, when preserved and not 0 (Linux's DF datagrams), names the sender.
-            let by_id = copy.ip_id.filter(|&id| id != 0).and_then(|id| {
+            let by_id = copy.ip_id().filter(|&id| id != 0).and_then(|id| {
                 let mut same = senders.iter().filter(|s| s.2 == Some(id));
                 match (same.next(), same.next()) {
                     (Some(s), None) => Some(s.0),
@@ -810,7 +883,7 @@ impl Matcher {
         let mut first_ts = None;
         for &c in copies.iter() {
             let copy = there.get_mut(c);
-            copy.claimed = true;
+            copy.claim();
             frames.push(copy.frame);
             first_ts.get_or_insert(copy.ts);
         }
@@ -819,9 +892,9 @@ impl Matcher {
         // they leave the index now, while their entry is in the caches. Two windows on, when
         // they are forgotten, it would not be.
         for &c in copies.iter() {
-            self.index.remove(key, entry, side.other(), c);
+            self.index.remove(entry, side.other(), c);
         }
-        self.index.remove(key, entry, side, idx);
+        self.index.remove(entry, side, idx);
         let transit = first_ts.map(|t| t as i64 - ts as i64);
         let fate = match copies.len() {
             0 => Fate::Lost,
@@ -869,7 +942,7 @@ impl Matcher {
             frame,
             copies: frames,
             flow: pair as u32,
-            len: key.1,
+            len,
             direction,
             fate,
             reordered: false,
@@ -890,7 +963,7 @@ impl Matcher {
             frame: r.frame,
             copies: Frames::new(),
             flow: pair as u32,
-            len: r.key.1,
+            len: r.len,
             direction,
             fate: Fate::Unexpected,
             reordered: false,
@@ -987,6 +1060,37 @@ mod tests {
 
     const MS: u64 = 1_000_000;
     const T0: u64 = 1_700_000_000_000_000_000;
+
+    #[test]
+    fn a_record_is_half_a_cache_line_and_keeps_its_bits_apart() {
+        assert_eq!(std::mem::size_of::<Record>(), 32);
+        let mut r = Record {
+            entry: 0,
+            flow: 0,
+            frame: 1,
+            ts: 0,
+            len: 0,
+            ip_id: 7,
+            state: Record::IP_ID,
+        };
+        for role in [
+            Role::Sending,
+            Role::Receiving,
+            Role::Unpaired,
+            Role::Pending,
+        ] {
+            r.set_role(role);
+            assert_eq!((r.role(), r.claimed(), r.ip_id()), (role, false, Some(7)));
+        }
+        r.claim();
+        r.set_role(Role::Receiving);
+        assert_eq!(
+            (r.role(), r.claimed(), r.ip_id()),
+            (Role::Receiving, true, Some(7))
+        );
+        r.state &= !Record::IP_ID;
+        assert_eq!(r.ip_id(), None);
+    }
 
     fn ends(src: &str, dst: &str) -> Endpoints {
         Endpoints {
