@@ -2,6 +2,7 @@
 //! Lines, with the exit status of `diff` and `cmp` (0 same, 1 different, 2 trouble).
 
 use std::io::{self, BufWriter, IsTerminal, Write};
+use std::os::fd::AsFd;
 use std::process::ExitCode;
 
 use udpscope::Error;
@@ -64,7 +65,7 @@ fn run(args: CompareArgs) -> Result<ExitCode, Error> {
     // Every line waits for the final delays. JSON has a line per datagram, rendered on a thread
     // of its own as they are settled; text only the anomalies, rendered at the end.
     let mut lines = if args.json {
-        Lines::Json(JsonLines::new()?)
+        Lines::Json(JsonLines::new(options.clocks_synced)?)
     } else {
         Lines::Text(Spool::new()?)
     };
@@ -99,7 +100,9 @@ fn run(args: CompareArgs) -> Result<ExitCode, Error> {
     let output = |source| Error::Output { source };
     match lines {
         Lines::Json(lines) => {
-            lines.finish(&comparison, &mut out)?;
+            // Whole runs of lines go to standard output by sendfile, past `out` (flushed first).
+            let stdout = io::stdout();
+            lines.finish(&comparison, &mut out, Some(stdout.as_fd()))?;
             render::write_json_flows(&mut out, &comparison).map_err(output)?;
         }
         Lines::Text(spool) => {

@@ -1,10 +1,15 @@
 //! `compare --json`'s datagram lines, rendered on a thread of their own while the matcher goes
-//! on settling, and kept on disk with each line's delay left open: a delay is shown relative to
-//! the smallest of its direction, known only once the comparison is over. Then each line is
-//! copied out with its delay filled in, which is little more than a copy.
+//! on settling, and kept on disk until the comparison is over. A delay is shown relative to the
+//! smallest of its direction, known only at the end: each line is written with the smallest
+//! seen so far, which is most often already the smallest (it comes early and stays), and the
+//! place of every such delay is noted in a second file. At the end the lines go out whole, by
+//! `sendfile` where the kernel can, and only the delays written before their direction's
+//! smallest changed are written again.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
+use std::os::fd::BorrowedFd;
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
@@ -13,15 +18,15 @@ use crate::compare::render;
 use crate::compare::spool::{rewound, unlinked_file};
 use crate::compare::{Comparison, DatagramFate};
 use crate::error::{Error, Result};
+use crate::sys::file::send_range;
 
 /// Fates handed to the rendering thread at a time.
 const BATCH: usize = 1024;
 /// Batches on their way to it, at most.
 const IN_FLIGHT: usize = 4;
-/// A lost or unexpected datagram's transit, on disk.
-const NO_TRANSIT: i64 = i64::MIN;
-/// Bytes before each line on disk: flow, transit, line length, where the delay goes.
-const HEADER: usize = 4 + 8 + 4 + 4;
+/// Bytes of one delay's note: where its text is in the lines, its flow, the length of its
+/// text, its transit.
+const NOTE: usize = 8 + 4 + 4 + 8;
 
 /// The datagram lines of one comparison, in settling order.
 #[derive(Debug)]
@@ -36,21 +41,76 @@ pub struct JsonLines {
 /// What the rendering thread wrote.
 #[derive(Debug)]
 struct Rendered {
+    /// The lines, whole, each delay as it was known then.
+    lines: Spooled,
+    /// A [`NOTE`] for every delay that depends on its direction's smallest transit.
+    notes: Spooled,
+    /// Delays shown as they are (`--clocks-synced`): no notes.
+    absolute: bool,
+    /// The smallest transit so far of each flow direction, by flow number.
+    flows: Vec<Smallest>,
+    /// Delays written with a smallest transit that later changed, in all flows.
+    stale: u64,
+}
+
+/// An unlinked file being written, and how many bytes.
+#[derive(Debug)]
+struct Spooled {
     path: PathBuf,
     file: BufWriter<File>,
-    lines: u64,
+    len: u64,
+}
+
+impl Spooled {
+    fn new() -> Result<Spooled> {
+        let (path, file) = unlinked_file()?;
+        Ok(Spooled {
+            path,
+            file: BufWriter::with_capacity(1 << 16, file),
+            len: 0,
+        })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.len += bytes.len() as u64;
+        self.file.write_all(bytes).map_err(|source| Error::Write {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// The file, every byte written, read from its start.
+    fn into_file(self) -> Result<(PathBuf, File)> {
+        let file = rewound(&self.path, self.file)?;
+        Ok((self.path, file))
+    }
+}
+
+/// One flow direction's smallest transit as the lines went by.
+#[derive(Clone, Copy, Debug, Default)]
+struct Smallest {
+    transit: Option<i64>,
+    /// Delays written so far.
+    delays: u64,
+    /// Of those, the ones written before `changed_at`, with a larger smallest.
+    stale: u64,
+    /// Where in the lines the delay that last lowered `transit` is: every delay of this flow
+    /// before it was written with a larger one.
+    changed_at: u64,
 }
 
 impl JsonLines {
-    /// Starts the rendering thread, with its file in `std::env::temp_dir()`.
-    pub fn new() -> Result<JsonLines> {
-        let (path, file) = unlinked_file()?;
+    /// Starts the rendering thread, with its files in `std::env::temp_dir()`; `absolute` when
+    /// delays are shown as the transit itself (`--clocks-synced`).
+    pub fn new(absolute: bool) -> Result<JsonLines> {
         let (to_writer, batches) = sync_channel(IN_FLIGHT);
         let (done, empties) = sync_channel(IN_FLIGHT + 2);
         let rendered = Rendered {
-            path,
-            file: BufWriter::with_capacity(1 << 16, file),
-            lines: 0,
+            lines: Spooled::new()?,
+            notes: Spooled::new()?,
+            absolute,
+            flows: Vec::new(),
+            stale: 0,
         };
         let writer = std::thread::Builder::new()
             .name("udpscope-json".into())
@@ -105,11 +165,18 @@ impl JsonLines {
     }
 
     /// Writes every line to `out`, in order, each with its delay as `comparison` has it.
-    pub fn finish(mut self, comparison: &Comparison, out: &mut dyn Write) -> Result<()> {
+    /// With `fd`, the descriptor behind `out`, whole runs of lines go to it by `sendfile`
+    /// (after `out` is flushed).
+    pub fn finish(
+        mut self,
+        comparison: &Comparison,
+        out: &mut dyn Write,
+        fd: Option<BorrowedFd<'_>>,
+    ) -> Result<()> {
         if !self.batch.is_empty() {
             self.send()?;
         }
-        self.join()?.copy_out(comparison, out)
+        self.join()?.copy_out(comparison, out, fd)
     }
 }
 
@@ -136,10 +203,7 @@ impl Rendered {
         let mut line = Vec::with_capacity(256);
         for mut batch in batches {
             for fate in &batch {
-                self.write(fate, &mut line).map_err(|source| Error::Write {
-                    path: self.path.clone(),
-                    source,
-                })?;
+                self.write(fate, &mut line)?;
             }
             batch.clear();
             let _ = done.try_send(batch);
@@ -147,58 +211,176 @@ impl Rendered {
         Ok(self)
     }
 
-    /// One record: the header, then the line without its delay.
-    fn write(&mut self, fate: &DatagramFate, line: &mut Vec<u8>) -> io::Result<()> {
+    /// One line, with the delay as it is known now, and the note of that delay.
+    fn write(&mut self, fate: &DatagramFate, line: &mut Vec<u8>) -> Result<()> {
         line.clear();
-        line.resize(HEADER, 0);
         render::json_head_into(line, fate);
-        let split = line.len() - HEADER;
+        let delay_at = line.len();
+        let delay = match fate.transit_ns {
+            Some(transit) if !self.absolute => {
+                if self.flows.len() <= fate.flow {
+                    self.flows.resize(fate.flow + 1, Smallest::default());
+                }
+                let flow = &mut self.flows[fate.flow];
+                if flow.transit.is_none_or(|t| transit < t) {
+                    // Every delay of this flow so far was written with a larger smallest.
+                    self.stale += flow.delays - flow.stale;
+                    flow.stale = flow.delays;
+                    flow.transit = Some(transit);
+                    flow.changed_at = self.lines.len + delay_at as u64;
+                }
+                flow.delays += 1;
+                Some((transit, transit - flow.transit.unwrap_or(transit)))
+            }
+            _ => None,
+        };
+        let shown = match delay {
+            Some((_, relative)) => Some(relative),
+            None if self.absolute => fate.transit_ns,
+            None => None,
+        };
+        render::json_delay_into(line, shown);
+        let delay_len = line.len() - delay_at;
         render::json_tail_into(line, fate);
-        let len = line.len() - HEADER;
-        line[..4].copy_from_slice(&(fate.flow as u32).to_le_bytes());
-        line[4..12].copy_from_slice(&fate.transit_ns.unwrap_or(NO_TRANSIT).to_le_bytes());
-        line[12..16].copy_from_slice(&(len as u32).to_le_bytes());
-        line[16..20].copy_from_slice(&(split as u32).to_le_bytes());
-        self.lines += 1;
-        self.file.write_all(line)
+        if let Some((transit, _)) = delay {
+            let mut note = [0u8; NOTE];
+            note[..8].copy_from_slice(&(self.lines.len + delay_at as u64).to_le_bytes());
+            note[8..12].copy_from_slice(&(fate.flow as u32).to_le_bytes());
+            note[12..16].copy_from_slice(&(delay_len as u32).to_le_bytes());
+            note[16..24].copy_from_slice(&transit.to_le_bytes());
+            self.notes.write(&note)?;
+        }
+        self.lines.write(line)
     }
 
-    fn copy_out(self, comparison: &Comparison, out: &mut dyn Write) -> Result<()> {
-        let read_error = |source| Error::Read {
-            path: self.path.clone(),
-            source,
-        };
-        let mut input = Blocks::new(rewound(&self.path, self.file)?);
-        // Whole lines gathered into one buffer, written a block at a time.
-        let mut chunk = Vec::with_capacity(CHUNK + 512);
-        for _ in 0..self.lines {
-            let header = input.take(HEADER).map_err(read_error)?;
-            let word = |at: usize| {
-                u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
-            };
-            let flow = word(0) as usize;
-            let (len, split) = (word(12) as usize, word(16) as usize);
-            let mut transit = [0u8; 8];
-            transit.copy_from_slice(&header[4..12]);
-            let transit = i64::from_le_bytes(transit);
-            let transit = (transit != NO_TRANSIT).then_some(transit);
-            let line = input.take(len).map_err(read_error)?;
-            let split = split.min(len);
-            chunk.extend_from_slice(&line[..split]);
-            render::json_delay_into(&mut chunk, comparison.delay_of(flow, transit));
-            chunk.extend_from_slice(&line[split..]);
-            if chunk.len() >= CHUNK {
-                out.write_all(&chunk)
-                    .map_err(|source| Error::Output { source })?;
-                chunk.clear();
+    fn copy_out(
+        self,
+        comparison: &Comparison,
+        out: &mut dyn Write,
+        fd: Option<BorrowedFd<'_>>,
+    ) -> Result<()> {
+        let Rendered {
+            lines,
+            notes,
+            mut flows,
+            mut stale,
+            ..
+        } = self;
+        // The smallest transits seen here are the comparison's (the same datagrams); were one
+        // not, every delay of its flow would be written again.
+        for (i, flow) in flows.iter_mut().enumerate() {
+            let min = comparison.flows.get(i).and_then(|f| f.stats.transit.min_ns);
+            if flow.transit.is_some() && min != flow.transit {
+                stale += flow.delays - flow.stale;
+                flow.stale = flow.delays;
+                flow.changed_at = u64::MAX;
             }
         }
-        out.write_all(&chunk)
-            .map_err(|source| Error::Output { source })
+        let total = lines.len;
+        let (lines_path, lines) = lines.into_file()?;
+        let mut copier = Copier {
+            from: &lines,
+            path: &lines_path,
+            out,
+            fd,
+            buf: Vec::new(),
+        };
+        let mut at = 0;
+        if stale > 0 {
+            let (notes_path, notes) = notes.into_file()?;
+            let read_error = |source| Error::Read {
+                path: notes_path.clone(),
+                source,
+            };
+            let mut notes = Blocks::new(notes);
+            let mut delay = Vec::with_capacity(32);
+            while stale > 0 {
+                let note = notes.take(NOTE).map_err(read_error)?;
+                let word = |at: usize| {
+                    u32::from_le_bytes([note[at], note[at + 1], note[at + 2], note[at + 3]])
+                };
+                let mut place = [0u8; 8];
+                place.copy_from_slice(&note[..8]);
+                let place = u64::from_le_bytes(place);
+                let flow = word(8) as usize;
+                let len = u64::from(word(12));
+                let mut transit = [0u8; 8];
+                transit.copy_from_slice(&note[16..24]);
+                let transit = i64::from_le_bytes(transit);
+                let Some(smallest) = flows.get(flow) else {
+                    continue;
+                };
+                if place >= smallest.changed_at || place < at || place + len > total {
+                    continue;
+                }
+                copier.copy(at, place - at)?;
+                delay.clear();
+                render::json_delay_into(&mut delay, comparison.delay_of(flow, Some(transit)));
+                copier.write(&delay)?;
+                at = place + len;
+                stale -= 1;
+            }
+        }
+        copier.copy(at, total - at)
     }
 }
 
-/// Bytes written to the output at a time.
+/// Copies runs of the spooled lines to the output.
+struct Copier<'a> {
+    from: &'a File,
+    path: &'a std::path::Path,
+    out: &'a mut dyn Write,
+    /// The descriptor behind `out`, while `sendfile` to it works.
+    fd: Option<BorrowedFd<'a>>,
+    buf: Vec<u8>,
+}
+
+impl Copier<'_> {
+    /// Bytes `at..at + len` of the lines.
+    fn copy(&mut self, at: u64, len: u64) -> Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        let output = |source| Error::Output { source };
+        if let Some(fd) = self.fd {
+            self.out.flush().map_err(output)?;
+            match send_range(self.from, at, len, fd) {
+                Ok(true) => return Ok(()),
+                Ok(false) => self.fd = None,
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Err(self.read_error(e));
+                }
+                Err(e) => return Err(output(e)),
+            }
+        }
+        self.buf.resize(CHUNK, 0);
+        let (mut at, end) = (at, at + len);
+        while at < end {
+            let n = CHUNK.min((end - at) as usize);
+            self.from
+                .read_exact_at(&mut self.buf[..n], at)
+                .map_err(|e| self.read_error(e))?;
+            self.out.write_all(&self.buf[..n]).map_err(output)?;
+            at += n as u64;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.out
+            .write_all(bytes)
+            .map_err(|source| Error::Output { source })
+    }
+
+    fn read_error(&self, source: io::Error) -> Error {
+        Error::Read {
+            path: self.path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Bytes read from the lines at a time, where they are not sent by the kernel.
 const CHUNK: usize = 1 << 16;
 
 /// A file read a block at a time, handed out in pieces of any length.
@@ -267,18 +449,85 @@ mod tests {
             .cycle()
             .take(3 * BATCH + 7)
             .collect();
-        let mut lines = JsonLines::new().unwrap();
+        let mut lines = JsonLines::new(false).unwrap();
         let mut expected = Vec::new();
         for fate in &fates {
             lines.push((*fate).clone()).unwrap();
             render::write_json_datagram(&mut expected, &comparison, fate).unwrap();
         }
         let mut got = Vec::new();
-        lines.finish(&comparison, &mut got).unwrap();
+        lines.finish(&comparison, &mut got, None).unwrap();
         assert_eq!(
             String::from_utf8(got).unwrap(),
             String::from_utf8(expected).unwrap()
         );
+    }
+
+    /// The lines of `fates` through the spool, to a byte buffer and to a real file's
+    /// descriptor (by sendfile), each equal to the lines rendered at the end.
+    fn check_spooled(comparison: &Comparison, fates: &[DatagramFate]) {
+        use std::io::{Read, Seek};
+        use std::os::fd::AsFd;
+        let mut expected = Vec::new();
+        for fate in fates {
+            render::write_json_datagram(&mut expected, comparison, fate).unwrap();
+        }
+        let spooled = |fd: Option<&File>| {
+            let mut lines = JsonLines::new(comparison.options.clocks_synced).unwrap();
+            for fate in fates {
+                lines.push(fate.clone()).unwrap();
+            }
+            let mut got = Vec::new();
+            match fd {
+                None => lines.finish(comparison, &mut got, None).unwrap(),
+                Some(mut file) => {
+                    // Bytes through `out` and through the descriptor interleave in order.
+                    let mut out = BufWriter::new(file);
+                    lines
+                        .finish(comparison, &mut out, Some(file.as_fd()))
+                        .unwrap();
+                    out.flush().unwrap();
+                    drop(out);
+                    file.rewind().unwrap();
+                    file.read_to_end(&mut got).unwrap();
+                }
+            }
+            String::from_utf8(got).unwrap()
+        };
+        let expected = String::from_utf8(expected).unwrap();
+        assert_eq!(spooled(None), expected);
+        let file = tempfile::tempfile().unwrap();
+        assert_eq!(spooled(Some(&file)), expected);
+    }
+
+    #[test]
+    fn delays_written_before_the_smallest_came_are_written_again() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+        for clocks_synced in [false, true] {
+            let options = CompareOptions {
+                clocks_synced,
+                ..CompareOptions::default()
+            };
+            let comparison = compare_files(
+                &root.join("lab-ethernet.pcap"),
+                &root.join("lab-any.pcap"),
+                &options,
+            )
+            .unwrap();
+            let mut fates = comparison.datagrams.clone();
+            assert!(fates.iter().filter(|f| f.transit_ns.is_some()).count() > 2);
+            // Largest transit first: the smallest lowers again and again, in both directions.
+            fates.sort_by_key(|f| std::cmp::Reverse(f.transit_ns));
+            let fates: Vec<DatagramFate> =
+                fates.iter().cycle().take(2 * BATCH + 5).cloned().collect();
+            check_spooled(&comparison, &fates);
+            // A transit the comparison never saw, smaller than its smallest: its flow's lines
+            // are all written again with the comparison's delays.
+            let mut odd = fates.clone();
+            let f = odd.iter_mut().find(|f| f.transit_ns.is_some()).unwrap();
+            f.transit_ns = Some(i64::MIN / 2);
+            check_spooled(&comparison, &odd);
+        }
     }
 
     #[test]
@@ -304,10 +553,10 @@ mod tests {
             len: 3,
             snippet: crate::compare::Snippet::of(b"a\"\\"),
         };
-        let mut lines = JsonLines::new().unwrap();
+        let mut lines = JsonLines::new(false).unwrap();
         lines.push(fate.clone()).unwrap();
         let mut got = Vec::new();
-        lines.finish(&comparison, &mut got).unwrap();
+        lines.finish(&comparison, &mut got, None).unwrap();
         let mut expected = Vec::new();
         render::write_json_datagram(&mut expected, &comparison, &fate).unwrap();
         assert!(got.len() > 1 << 16);
