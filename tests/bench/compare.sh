@@ -2,8 +2,9 @@
 # Benchmark (not a test): `udpscope compare` on a generated pair of captures of COUNT datagrams
 # (tests/bench/gen_pcap.py, then tests/bench/compare_pair.py: clock offset, delays, loss,
 # duplicates, reordering) against `udpscope read --summary` on both files, in the same run,
-# runs alternating; then the same on a pair of SMALL datagrams to show that compare's memory
-# does not grow with the files. Goal: compare costs at most twice `read --summary` on both.
+# runs alternating (and --json piped into cat, as a consumer reads it); then the same on a pair
+# of SMALL datagrams to show that compare's memory does not grow with the files. Goal: compare
+# costs at most twice `read --summary` on both.
 #
 # Usage: tests/bench/compare.sh         (from anywhere; builds nothing)
 # Environment:
@@ -62,6 +63,8 @@ for size in big small; do
         once "read both $size" "'$UDPSCOPE' read --summary '$a' && '$UDPSCOPE' read --summary '$b'"
         once "compare text $size" "'$UDPSCOPE' compare '$a' '$b'"
         once "compare json $size" "'$UDPSCOPE' compare '$a' '$b' --json"
+        # What a consumer sees: the lines through a pipe (the other rows write to /dev/null).
+        once "compare json piped $size" "'$UDPSCOPE' compare '$a' '$b' --json | cat"
     done
 done
 
@@ -75,7 +78,7 @@ echo "Measured by \`tests/bench/compare.sh\` on $MACHINE."
 echo
 echo "| command | seconds ($COUNT) | peak RSS ($COUNT) | seconds ($SMALL) | peak RSS ($SMALL) |"
 echo "| --- | --- | --- | --- | --- |"
-for key in "read both" "compare text" "compare json"; do
+for key in "read both" "compare text" "compare json" "compare json piped"; do
     echo "| $key | $(secs "$key big") | $((RSS[$key big] / 1024)) MiB | $(secs "$key small") | $((RSS[$key small] / 1024)) MiB |"
 done
 echo
@@ -83,3 +86,4 @@ echo "| comparison | ratio | goal |"
 echo "| --- | --- | --- |"
 echo "| compare text / read --summary on both | $(ratio "compare text big" "read both big") | <= 2x |"
 echo "| compare json / read --summary on both | $(ratio "compare json big" "read both big") | <= 2x |"
+echo "| compare json piped into cat / read --summary on both | $(ratio "compare json piped big" "read both big") | (shown) |"
