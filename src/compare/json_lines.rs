@@ -216,33 +216,34 @@ impl Rendered {
         line.clear();
         render::json_head_into(line, fate);
         let delay_at = line.len();
-        let delay = match fate.transit_ns {
+        // The delay shown, and the transit to note when the delay is relative to the smallest.
+        let (shown, noted) = match fate.transit_ns {
             Some(transit) if !self.absolute => {
                 if self.flows.len() <= fate.flow {
                     self.flows.resize(fate.flow + 1, Smallest::default());
                 }
                 let flow = &mut self.flows[fate.flow];
-                if flow.transit.is_none_or(|t| transit < t) {
-                    // Every delay of this flow so far was written with a larger smallest.
-                    self.stale += flow.delays - flow.stale;
-                    flow.stale = flow.delays;
-                    flow.transit = Some(transit);
-                    flow.changed_at = self.lines.len + delay_at as u64;
-                }
+                let smallest = match flow.transit {
+                    Some(t) if t <= transit => t,
+                    _ => {
+                        // Every delay of this flow so far was written with a larger smallest.
+                        self.stale += flow.delays - flow.stale;
+                        flow.stale = flow.delays;
+                        flow.transit = Some(transit);
+                        flow.changed_at = self.lines.len + delay_at as u64;
+                        transit
+                    }
+                };
                 flow.delays += 1;
-                Some((transit, transit - flow.transit.unwrap_or(transit)))
+                (Some(transit - smallest), Some(transit))
             }
-            _ => None,
-        };
-        let shown = match delay {
-            Some((_, relative)) => Some(relative),
-            None if self.absolute => fate.transit_ns,
-            None => None,
+            transit if self.absolute => (transit, None),
+            _ => (None, None),
         };
         render::json_delay_into(line, shown);
         let delay_len = line.len() - delay_at;
         render::json_tail_into(line, fate);
-        if let Some((transit, _)) = delay {
+        if let Some(transit) = noted {
             let mut note = [0u8; NOTE];
             note[..8].copy_from_slice(&(self.lines.len + delay_at as u64).to_le_bytes());
             note[8..12].copy_from_slice(&(fate.flow as u32).to_le_bytes());
