@@ -49,8 +49,6 @@ struct Rendered {
     absolute: bool,
     /// The smallest transit so far of each flow direction, by flow number.
     flows: Vec<Smallest>,
-    /// Delays written with a smallest transit that later changed, in all flows.
-    stale: u64,
 }
 
 /// An unlinked file being written, and how many bytes.
@@ -110,7 +108,6 @@ impl JsonLines {
             notes: Spooled::new()?,
             absolute,
             flows: Vec::new(),
-            stale: 0,
         };
         let writer = std::thread::Builder::new()
             .name("udpscope-json".into())
@@ -215,6 +212,8 @@ impl Rendered {
     fn write(&mut self, fate: &DatagramFate, line: &mut Vec<u8>) -> Result<()> {
         line.clear();
         render::json_head_into(line, fate);
+        // Where the delay goes in the lines.
+        let place = self.lines.len + line.len() as u64;
         let delay_at = line.len();
         // The delay shown, and the transit to note when the delay is relative to the smallest.
         let (shown, noted) = match fate.transit_ns {
@@ -227,10 +226,9 @@ impl Rendered {
                     Some(t) if t <= transit => t,
                     _ => {
                         // Every delay of this flow so far was written with a larger smallest.
-                        self.stale += flow.delays - flow.stale;
                         flow.stale = flow.delays;
                         flow.transit = Some(transit);
-                        flow.changed_at = self.lines.len + delay_at as u64;
+                        flow.changed_at = place;
                         transit
                     }
                 };
@@ -245,7 +243,7 @@ impl Rendered {
         render::json_tail_into(line, fate);
         if let Some(transit) = noted {
             let mut note = [0u8; NOTE];
-            note[..8].copy_from_slice(&(self.lines.len + delay_at as u64).to_le_bytes());
+            note[..8].copy_from_slice(&place.to_le_bytes());
             note[8..12].copy_from_slice(&(fate.flow as u32).to_le_bytes());
             note[12..16].copy_from_slice(&(delay_len as u32).to_le_bytes());
             note[16..24].copy_from_slice(&transit.to_le_bytes());
@@ -264,7 +262,6 @@ impl Rendered {
             lines,
             notes,
             mut flows,
-            mut stale,
             ..
         } = self;
         // The smallest transits seen here are the comparison's (the same datagrams); were one
@@ -272,11 +269,11 @@ impl Rendered {
         for (i, flow) in flows.iter_mut().enumerate() {
             let min = comparison.flows.get(i).and_then(|f| f.stats.transit.min_ns);
             if flow.transit.is_some() && min != flow.transit {
-                stale += flow.delays - flow.stale;
                 flow.stale = flow.delays;
                 flow.changed_at = u64::MAX;
             }
         }
+        let mut stale: u64 = flows.iter().map(|f| f.stale).sum();
         let total = lines.len;
         let (lines_path, lines) = lines.into_file()?;
         let mut copier = Copier {
