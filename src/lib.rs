@@ -93,6 +93,7 @@ pub mod chat;
 pub mod compare;
 pub mod decode;
 pub mod demo;
+pub mod encode;
 pub mod error;
 pub mod filter;
 pub mod frame;

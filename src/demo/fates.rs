@@ -292,25 +292,13 @@ fn read_log(path: &Path) -> Result<Vec<Logged>> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
     {
-        let value: serde_json::Value =
+        let record: crate::relay::Record =
             serde_json::from_str(line).map_err(|e| bad(n + 1, &e.to_string()))?;
-        let direction = match value["direction"].as_str() {
-            Some("up") => Direction::Up,
-            Some("down") => Direction::Down,
-            _ => return Err(bad(n + 1, "no \"direction\" of \"up\" or \"down\"")),
-        };
-        let index = value["index"]
-            .as_u64()
-            .ok_or_else(|| bad(n + 1, "no \"index\""))?;
-        let copies = value["copies"]
-            .as_u64()
-            .and_then(|c| u8::try_from(c).ok())
-            .ok_or_else(|| bad(n + 1, "no \"copies\""))?;
         records.push(Logged {
-            direction,
-            index,
-            copies,
-            held: value["reordered"].as_bool().unwrap_or(false),
+            direction: record.direction,
+            index: record.index,
+            copies: record.copies,
+            held: record.reordered,
         });
     }
     Ok(records)

@@ -24,7 +24,8 @@ use std::fmt;
 use std::time::Duration;
 
 /// The two ways through the relay.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// From a client toward `--to`.
     Up,

@@ -6,10 +6,13 @@ use std::fmt;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 
+use serde::{Deserialize, Serialize, ser::SerializeStruct};
+
 use crate::relay::impair::{Direction, MAX_COPIES};
 
 /// Why a copy the model decided to send was not sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Lost {
     /// The `--rate` queue was full (netem's queue limit, [`crate::relay::RATE_QUEUE_LIMIT`]).
     Rate,
@@ -30,8 +33,12 @@ impl Lost {
     }
 }
 
-/// What became of one received datagram: one line of the log.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What became of one received datagram: one line of the log. Written by
+/// [`crate::encode`] with the fields in a stable order,
+/// `direction, index, client, t_us, len, copies, delays_us, reordered, lost[, lost_to]`, and
+/// read back by `serde_json` (the demo's fates read the log it wrote).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "Line")]
 pub struct Record {
     /// Which way it went.
     pub direction: Direction,
@@ -45,7 +52,8 @@ pub struct Record {
     pub len: usize,
     /// Copies handed to the kernel: 0 when dropped, 2 when duplicated.
     pub copies: u8,
-    /// The delay of each copy sent, from receipt to its scheduled send time, in microseconds.
+    /// The delay of each copy sent, from receipt to its scheduled send time, in microseconds;
+    /// the first `copies` are meaningful.
     pub delays_us: [u64; MAX_COPIES],
     /// Held back behind a later datagram of its flow.
     pub reordered: bool,
@@ -56,30 +64,87 @@ pub struct Record {
 }
 
 impl Record {
-    /// Writes the record as one JSON object and a newline. The field order is stable:
-    /// `direction, index, client, t_us, len, copies, delays_us, reordered, lost[, lost_to]`.
+    /// The delays of the copies sent.
+    pub fn sent_delays_us(&self) -> &[u64] {
+        &self.delays_us[..usize::from(self.copies).min(MAX_COPIES)]
+    }
+
+    /// Writes the record as one JSON line.
     pub fn write_json(&self, out: &mut impl Write) -> io::Result<()> {
-        write!(
-            out,
-            "{{\"direction\":\"{}\",\"index\":{},\"client\":\"{}\",\"t_us\":{},\"len\":{},\"copies\":{},\"delays_us\":[",
-            self.direction, self.index, self.client, self.t_us, self.len, self.copies
-        )?;
-        let sent = usize::from(self.copies).min(MAX_COPIES);
-        for (i, delay) in self.delays_us[..sent].iter().enumerate() {
-            if i > 0 {
-                out.write_all(b",")?;
-            }
-            write!(out, "{delay}")?;
+        crate::encode::line(out, self)
+    }
+}
+
+impl Serialize for Record {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("Record", 10)?;
+        s.serialize_field("direction", &self.direction)?;
+        s.serialize_field("index", &self.index)?;
+        s.serialize_field("client", &self.client)?;
+        s.serialize_field("t_us", &self.t_us)?;
+        s.serialize_field("len", &self.len)?;
+        s.serialize_field("copies", &self.copies)?;
+        s.serialize_field("delays_us", self.sent_delays_us())?;
+        s.serialize_field("reordered", &self.reordered)?;
+        s.serialize_field("lost", &self.lost)?;
+        if let Some(why) = &self.lost_to {
+            s.serialize_field("lost_to", why)?;
+        } else {
+            s.skip_field("lost_to")?;
         }
-        write!(
-            out,
-            "],\"reordered\":{},\"lost\":{}",
-            self.reordered, self.lost
-        )?;
-        if let Some(why) = self.lost_to {
-            write!(out, ",\"lost_to\":\"{}\"", why.as_str())?;
+        s.end()
+    }
+}
+
+/// A log line as read back, before its delays are checked against its copies.
+#[derive(Deserialize)]
+struct Line {
+    direction: Direction,
+    index: u64,
+    client: SocketAddr,
+    t_us: u64,
+    len: usize,
+    copies: u8,
+    delays_us: Vec<u64>,
+    reordered: bool,
+    lost: u8,
+    #[serde(default)]
+    lost_to: Option<Lost>,
+}
+
+/// Why a log line read back is not a record the relay could have written.
+#[derive(Debug, thiserror::Error)]
+#[error("{delays} delays for {copies} copies")]
+pub struct DelaysMismatch {
+    delays: usize,
+    copies: u8,
+}
+
+impl TryFrom<Line> for Record {
+    type Error = DelaysMismatch;
+
+    fn try_from(line: Line) -> Result<Self, Self::Error> {
+        let sent = usize::from(line.copies).min(MAX_COPIES);
+        if line.delays_us.len() != sent {
+            return Err(DelaysMismatch {
+                delays: line.delays_us.len(),
+                copies: line.copies,
+            });
         }
-        out.write_all(b"}\n")
+        let mut delays_us = [0; MAX_COPIES];
+        delays_us[..sent].copy_from_slice(&line.delays_us);
+        Ok(Record {
+            direction: line.direction,
+            index: line.index,
+            client: line.client,
+            t_us: line.t_us,
+            len: line.len,
+            copies: line.copies,
+            delays_us,
+            reordered: line.reordered,
+            lost: line.lost,
+            lost_to: line.lost_to,
+        })
     }
 }
 
@@ -248,5 +313,14 @@ mod tests {
         assert_eq!(value["delays_us"], serde_json::json!([]));
         assert_eq!(value["client"], "[::1]:9");
         assert_eq!(value["lost_to"], "rate");
+        let back: Record = serde_json::from_slice(&out).unwrap();
+        assert_eq!(back, record);
+    }
+
+    #[test]
+    fn a_line_whose_delays_disagree_with_its_copies_is_refused() {
+        let line = r#"{"direction":"up","index":0,"client":"127.0.0.1:9","t_us":0,"len":0,"copies":2,"delays_us":[1],"reordered":false,"lost":0}"#;
+        let e = serde_json::from_str::<Record>(line).unwrap_err();
+        assert!(e.to_string().contains("1 delays for 2 copies"), "{e}");
     }
 }

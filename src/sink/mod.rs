@@ -9,6 +9,7 @@ pub mod line;
 pub mod notes;
 pub mod pcap;
 pub mod printer;
+pub mod records;
 pub mod rotate;
 pub mod selected;
 
