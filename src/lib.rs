@@ -65,6 +65,7 @@
 //! - [`sink`]: the `Sink` trait and its implementations: printer, capture file (with rotation,
 //!   `-C`/`-G`/`-W`), copy of the selected frames, analysis, diagnostics.
 //! - [`analysis`]: flows, the connectionless verdict and the ladder diagram.
+//! - [`app`]: the layer above UDP: DNS's message parser and transaction tracker.
 //! - [`compare`]: the fate of every datagram between two captures of the same traffic.
 //! - [`filter`]: which frames and datagrams a command selects: pcap-filter expressions (our own
 //!   compiler to classic BPF, run on each frame before decoding offline, in the kernel live)
@@ -88,6 +89,7 @@
 #![deny(unsafe_code)]
 
 pub mod analysis;
+pub mod app;
 pub mod capture;
 pub mod chat;
 pub mod compare;

@@ -1,0 +1,1171 @@
+//! Pairs DNS queries with their responses into transactions, in bounded memory and time.
+//!
+//! A transaction is a question asked of a server and its answer (Suricata's unit, Zeek's
+//! `dns.log` line). [`Tracker::observe`] takes one [`DnsObservation`] per DNS message in
+//! capture order and hands out each [`DnsTransaction`] as soon as it is decided:
+//!
+//! - **Pairing.** A query and its response share (client IP, server IP and port, id,
+//!   question: name without case, type, class). The client's *port* is not in the key: dig
+//!   re-sends a query with the same id from a new source port, glibc from the same port, and
+//!   both are copies of one transaction ([`DnsTransaction::query_frames`] lists every copy).
+//!   A response without a question (a FORMERR often has none) pairs by (client IP, server,
+//!   id) alone, with the most recent such query.
+//! - **Truncation.** A UDP answer with TC set is held for [`TrackerConfig::tcp_retry_window_ns`]
+//!   waiting for the client's TCP re-ask. dig's re-ask uses a new id, so it is matched by
+//!   client IP, server IP and question; it sets [`DnsTransaction::tcp_retry_frame`]. The TCP
+//!   query is also a transaction of its own (transport `tcp`).
+//! - **Unanswered.** A query with no response within [`TrackerConfig::timeout_ns`] of its last
+//!   copy (capture time: the largest timestamp seen so far) is emitted as unanswered, reason
+//!   `timeout`, by the first observation past its deadline; [`Tracker::finish`] closes the
+//!   rest, reason `end_of_capture`. A response with nothing to pair with is `unsolicited`.
+//! - **Bounds.** Open transactions (awaiting a response or a TCP retry) live in one slab of
+//!   at most [`TrackerConfig::max_open`] entries; when it is full the one idle longest is
+//!   closed (unanswered, reason `evicted`; a held truncated answer without its retry) and
+//!   [`Tracker::evicted`] counts it, as Suricata raises `TooManyTransactions`. Lookups are
+//!   hash tables of slab indices; expiry walks two intrusive lists kept in order of last
+//!   activity, so each datagram costs O(1) amortized whatever the number of open
+//!   transactions. A transaction keeps at most [`MAX_QUERY_FRAMES`] query frame numbers.
+//!
+//! Order of output: transactions come out when decided, in capture order of the deciding
+//! event (the response, the first observation past a deadline, an eviction before the query
+//! that caused it); several decided by one event come out oldest activity first; at
+//! [`Tracker::finish`], the rest come out by first query frame. The same input always gives
+//! the same output.
+//!
+//! mDNS is not paired: its queries go to a multicast group and answers come from the
+//! responder, so they show as unanswered and unsolicited.
+//!
+//! [`DnsStats`] summarises the transactions (via [`DnsStatsBuilder`]), in bounded memory.
+
+use std::collections::BTreeMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::net::{IpAddr, SocketAddr};
+
+use hashbrown::HashTable;
+use serde::Serialize;
+
+use super::parse::{DnsInfo, Qtype, Rcode};
+
+/// How long a query waits for its response by default: 5 s, glibc's and dig's timeout.
+pub const DEFAULT_TIMEOUT_NS: u64 = 5_000_000_000;
+
+/// How long a truncated answer waits for the client's TCP re-ask by default (dig asks at
+/// once; a few seconds leave room for a slow connection set-up).
+pub const DEFAULT_TCP_RETRY_WINDOW_NS: u64 = 3_000_000_000;
+
+/// Default bound on open transactions (Suricata bounds its transactions per flow the same way).
+pub const DEFAULT_MAX_OPEN: usize = 65_536;
+
+/// Query frame numbers kept per transaction; later copies are only counted.
+pub const MAX_QUERY_FRAMES: usize = 32;
+
+/// A UDP payload size that avoids IP fragmentation on the Internet (DNS Flag Day 2020's
+/// recommended EDNS buffer size): larger responses are counted in [`DnsStats`].
+pub const UNFRAGMENTED_PAYLOAD: usize = 1_232;
+
+/// How a DNS message travelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// In a UDP datagram.
+    Udp,
+    /// In a TCP stream (the message without its two-byte length prefix).
+    Tcp,
+}
+
+/// One DNS message as the tracker needs it: where and when it was seen, and its record.
+#[derive(Clone, Debug)]
+pub struct DnsObservation {
+    /// The frame number in the capture (from 1).
+    pub frame: u64,
+    /// Capture timestamp, nanoseconds since the epoch.
+    pub ts_ns: u64,
+    /// Sender.
+    pub src: SocketAddr,
+    /// Receiver.
+    pub dst: SocketAddr,
+    /// UDP or TCP.
+    pub transport: Transport,
+    /// The datagram arrived in IP fragments (it was reassembled).
+    pub fragmented: bool,
+    /// The DNS message's length in bytes (the UDP payload).
+    pub payload_len: usize,
+    /// The decoded message.
+    pub info: DnsInfo,
+}
+
+/// The tracker's bounds and timeouts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrackerConfig {
+    /// A query unanswered this long after its last copy is closed as unanswered.
+    pub timeout_ns: u64,
+    /// A truncated answer waits this long for the client's TCP re-ask.
+    pub tcp_retry_window_ns: u64,
+    /// Most transactions open at once; at least 1.
+    pub max_open: usize,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        Self {
+            timeout_ns: DEFAULT_TIMEOUT_NS,
+            tcp_retry_window_ns: DEFAULT_TCP_RETRY_WINDOW_NS,
+            max_open: DEFAULT_MAX_OPEN,
+        }
+    }
+}
+
+/// How a transaction ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A response paired with the query.
+    Answered,
+    /// The query got no response.
+    Unanswered,
+    /// A response with no query to pair with.
+    Unsolicited,
+}
+
+/// Why a query counts as unanswered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnansweredReason {
+    /// Nothing came within the timeout.
+    Timeout,
+    /// The capture ended before the timeout passed.
+    EndOfCapture,
+    /// Closed early because the table of open transactions was full.
+    Evicted,
+}
+
+/// One query and its response (or the lack of one): the tracker's output record.
+///
+/// Addresses serialize as `"10.0.0.1:5353"` and `"[::1]:53"`; times are microseconds with
+/// nanosecond precision. The encoder adds `"type": "dns_transaction"`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DnsTransaction {
+    /// The client: the first query copy's source (for an unsolicited response, its
+    /// destination).
+    pub client: SocketAddr,
+    /// The server: the query's destination (the response's source).
+    pub server: SocketAddr,
+    /// How the query travelled.
+    pub transport: Transport,
+    /// The transaction id.
+    pub id: u16,
+    /// The question's name in presentation format, as the first message carrying it wrote it.
+    pub qname: Option<String>,
+    /// The question's type.
+    pub qtype: Option<Qtype>,
+    /// Frames of the query's copies in capture order, whatever their source port (at most
+    /// [`MAX_QUERY_FRAMES`]).
+    pub query_frames: Vec<u64>,
+    /// Frame of the response.
+    pub response_frame: Option<u64>,
+    /// The response's code.
+    pub rcode: Option<Rcode>,
+    /// Answer records in the response.
+    pub answers: Option<u16>,
+    /// Time from the first copy of the query to the response, in µs.
+    pub rtt_us: Option<f64>,
+    /// Time from the last copy before the response to the response, in µs.
+    pub rtt_last_us: Option<f64>,
+    /// Copies of the query after the first (all counted, even past [`MAX_QUERY_FRAMES`]).
+    pub retransmissions: u32,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Why it is unanswered, when it is.
+    pub unanswered_reason: Option<UnansweredReason>,
+    /// The response had TC set.
+    pub truncated: bool,
+    /// Frame of the client's TCP re-ask of the same question after a truncated answer.
+    pub tcp_retry_frame: Option<u64>,
+    /// The response's DNS message size in bytes.
+    pub response_size: Option<usize>,
+    /// The response arrived in IP fragments.
+    pub response_fragmented: bool,
+}
+
+/// Signed time from `from` to `to` in µs (a capture's timestamps can go backwards).
+fn micros_between(from: u64, to: u64) -> f64 {
+    (i128::from(to) - i128::from(from)) as f64 / 1_000.0
+}
+
+/// A name compared and hashed without ASCII case (RFC 4343), without allocating. Names in
+/// presentation format keep every byte that is not printable escaped as `\DDD` (digits), so
+/// ignoring case in the text is ignoring case in the wire form.
+#[derive(Clone, Copy, Debug)]
+struct Caseless<'a>(&'a str);
+
+impl PartialEq for Caseless<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.eq_ignore_ascii_case(other.0)
+    }
+}
+
+impl Hash for Caseless<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        for byte in self.0.bytes() {
+            state.write_u8(byte.to_ascii_lowercase());
+        }
+        state.write_u8(0xff);
+    }
+}
+
+/// The question part of the keys.
+#[derive(Clone, Copy, Debug, PartialEq, Hash)]
+struct QuestionKey<'a> {
+    qname: Option<Caseless<'a>>,
+    qtype: Option<u16>,
+    qclass: Option<u16>,
+}
+
+impl<'a> QuestionKey<'a> {
+    fn new(qname: Option<&'a str>, qtype: Option<Qtype>, qclass: Option<u16>) -> Self {
+        Self {
+            qname: qname.map(Caseless),
+            qtype: qtype.map(Qtype::code),
+            qclass,
+        }
+    }
+}
+
+/// Key of an open query: (client IP, server, id, question).
+type OpenKey<'a> = (IpAddr, SocketAddr, u16, QuestionKey<'a>);
+/// Key for responses without a question: (client IP, server, id).
+type IdKey = (IpAddr, SocketAddr, u16);
+/// Key of a truncated answer awaiting its TCP retry: (client IP, server IP, question).
+type RetryKey<'a> = (IpAddr, IpAddr, QuestionKey<'a>);
+
+/// Which list an open entry is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Queue {
+    /// Waiting for a response.
+    Query = 0,
+    /// Answered with TC, waiting for the TCP retry.
+    Retry = 1,
+}
+
+/// No entry (end of a list).
+const NIL: u32 = u32::MAX;
+
+/// An open transaction in the slab.
+#[derive(Debug)]
+struct Entry {
+    tx: DnsTransaction,
+    qclass: Option<u16>,
+    first_ts: u64,
+    last_ts: u64,
+    queue: Queue,
+    prev: u32,
+    next: u32,
+}
+
+impl Entry {
+    fn question(&self) -> QuestionKey<'_> {
+        QuestionKey::new(self.tx.qname.as_deref(), self.tx.qtype, self.qclass)
+    }
+
+    fn open_key(&self) -> OpenKey<'_> {
+        (
+            self.tx.client.ip(),
+            self.tx.server,
+            self.tx.id,
+            self.question(),
+        )
+    }
+
+    fn id_key(&self) -> IdKey {
+        (self.tx.client.ip(), self.tx.server, self.tx.id)
+    }
+
+    fn retry_key(&self) -> RetryKey<'_> {
+        (self.tx.client.ip(), self.tx.server.ip(), self.question())
+    }
+}
+
+/// Head and tail of one intrusive list.
+#[derive(Clone, Copy, Debug)]
+struct List {
+    head: u32,
+    tail: u32,
+}
+
+/// Pairs queries with responses; see the module documentation.
+#[derive(Debug)]
+pub struct Tracker {
+    config: TrackerConfig,
+    hasher: foldhash::fast::RandomState,
+    slots: Vec<Option<Entry>>,
+    free: Vec<u32>,
+    open_len: usize,
+    lists: [List; 2],
+    by_question: HashTable<u32>,
+    by_id: HashTable<u32>,
+    by_retry: HashTable<u32>,
+    now: u64,
+    evicted: u64,
+}
+
+impl Tracker {
+    /// An empty tracker.
+    pub fn new(config: TrackerConfig) -> Self {
+        let config = TrackerConfig {
+            max_open: config.max_open.clamp(1, NIL as usize - 1),
+            ..config
+        };
+        Self {
+            config,
+            hasher: foldhash::fast::RandomState::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            open_len: 0,
+            lists: [List {
+                head: NIL,
+                tail: NIL,
+            }; 2],
+            by_question: HashTable::new(),
+            by_id: HashTable::new(),
+            by_retry: HashTable::new(),
+            now: 0,
+            evicted: 0,
+        }
+    }
+
+    /// Transactions closed early because the table was full.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    /// Transactions open now (awaiting a response or a TCP retry).
+    pub fn open_len(&self) -> usize {
+        self.open_len
+    }
+
+    /// Takes one DNS message, in capture order; calls `out` with every transaction it decides.
+    pub fn observe(&mut self, message: DnsObservation, out: &mut impl FnMut(DnsTransaction)) {
+        if message.ts_ns > self.now {
+            self.now = message.ts_ns;
+            self.expire(out);
+        }
+        if message.info.response {
+            self.response(message, out);
+        } else {
+            self.query(message, out);
+        }
+    }
+
+    /// Closes every open transaction (capture over): queries as unanswered, reason
+    /// `end_of_capture`; held truncated answers as answered without a TCP retry. They come
+    /// out by first query frame.
+    pub fn finish(&mut self, out: &mut impl FnMut(DnsTransaction)) {
+        let mut rest: Vec<DnsTransaction> = Vec::with_capacity(self.open_len);
+        for slot in self.slots.iter_mut() {
+            if let Some(mut entry) = slot.take() {
+                if entry.queue == Queue::Query {
+                    entry.tx.outcome = Outcome::Unanswered;
+                    entry.tx.unanswered_reason = Some(UnansweredReason::EndOfCapture);
+                }
+                rest.push(entry.tx);
+            }
+        }
+        rest.sort_by_key(|tx| tx.query_frames.first().copied().unwrap_or(u64::MAX));
+        *self = Self::new(self.config);
+        rest.into_iter().for_each(out);
+    }
+
+    /// Closes transactions whose deadline is before `now`, oldest activity first.
+    fn expire(&mut self, out: &mut impl FnMut(DnsTransaction)) {
+        for (queue, window) in [
+            (Queue::Query, self.config.timeout_ns),
+            (Queue::Retry, self.config.tcp_retry_window_ns),
+        ] {
+            loop {
+                let head = self.lists[queue as usize].head;
+                let Some(entry) = self.entry(head) else {
+                    break;
+                };
+                if entry.last_ts.saturating_add(window) >= self.now {
+                    break;
+                }
+                let reason = (queue == Queue::Query).then_some(UnansweredReason::Timeout);
+                if let Some(tx) = self.close(head, reason) {
+                    out(tx);
+                }
+            }
+        }
+    }
+
+    fn entry(&self, index: u32) -> Option<&Entry> {
+        self.slots.get(index as usize)?.as_ref()
+    }
+
+    fn entry_mut(&mut self, index: u32) -> Option<&mut Entry> {
+        self.slots.get_mut(index as usize)?.as_mut()
+    }
+
+    fn query(&mut self, message: DnsObservation, out: &mut impl FnMut(DnsTransaction)) {
+        let info = &message.info;
+        let question = QuestionKey::new(info.qname.as_deref(), info.qtype, info.qclass);
+        if message.transport == Transport::Tcp {
+            let key: RetryKey = (message.src.ip(), message.dst.ip(), question);
+            if let Some(index) = self.find_retry(&key) {
+                if let Some(entry) = self.entry_mut(index) {
+                    entry.tx.tcp_retry_frame = Some(message.frame);
+                }
+                if let Some(tx) = self.close(index, None) {
+                    out(tx);
+                }
+            }
+        }
+        let key: OpenKey = (message.src.ip(), message.dst, info.id, question);
+        if let Some(index) = self.find_open(&key) {
+            if let Some(entry) = self.entry_mut(index) {
+                entry.tx.retransmissions = entry.tx.retransmissions.saturating_add(1);
+                if entry.tx.query_frames.len() < MAX_QUERY_FRAMES {
+                    entry.tx.query_frames.push(message.frame);
+                }
+                entry.last_ts = message.ts_ns;
+            }
+            self.unlink(index);
+            self.push_back(index, Queue::Query);
+            return;
+        }
+        if self.open_len >= self.config.max_open {
+            self.evict_oldest(out);
+        }
+        let tx = DnsTransaction {
+            client: message.src,
+            server: message.dst,
+            transport: message.transport,
+            id: message.info.id,
+            qname: message.info.qname,
+            qtype: message.info.qtype,
+            query_frames: vec![message.frame],
+            response_frame: None,
+            rcode: None,
+            answers: None,
+            rtt_us: None,
+            rtt_last_us: None,
+            retransmissions: 0,
+            outcome: Outcome::Unanswered,
+            unanswered_reason: None,
+            truncated: false,
+            tcp_retry_frame: None,
+            response_size: None,
+            response_fragmented: false,
+        };
+        let entry = Entry {
+            tx,
+            qclass: message.info.qclass,
+            first_ts: message.ts_ns,
+            last_ts: message.ts_ns,
+            queue: Queue::Query,
+            prev: NIL,
+            next: NIL,
+        };
+        let index = match self.free.pop() {
+            Some(index) => {
+                if let Some(slot) = self.slots.get_mut(index as usize) {
+                    *slot = Some(entry);
+                }
+                index
+            }
+            None => {
+                self.slots.push(Some(entry));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.open_len += 1;
+        self.push_back(index, Queue::Query);
+        self.index_query(index);
+    }
+
+    fn response(&mut self, message: DnsObservation, out: &mut impl FnMut(DnsTransaction)) {
+        let info = &message.info;
+        let client = message.dst;
+        let server = message.src;
+        let found = if info.qname.is_some() || info.qtype.is_some() {
+            let question = QuestionKey::new(info.qname.as_deref(), info.qtype, info.qclass);
+            self.find_open(&(client.ip(), server, info.id, question))
+        } else {
+            self.find_id(&(client.ip(), server, info.id))
+        };
+        let Some(index) = found else {
+            out(DnsTransaction {
+                client,
+                server,
+                transport: message.transport,
+                id: info.id,
+                qname: message.info.qname,
+                qtype: message.info.qtype,
+                query_frames: Vec::new(),
+                response_frame: Some(message.frame),
+                rcode: Some(message.info.rcode),
+                answers: Some(message.info.answers),
+                rtt_us: None,
+                rtt_last_us: None,
+                retransmissions: 0,
+                outcome: Outcome::Unsolicited,
+                unanswered_reason: None,
+                truncated: message.info.truncated,
+                tcp_retry_frame: None,
+                response_size: Some(message.payload_len),
+                response_fragmented: message.fragmented,
+            });
+            return;
+        };
+        let hold = info.truncated && message.transport == Transport::Udp;
+        let Some(entry) = self.entry_mut(index) else {
+            return;
+        };
+        let tx = &mut entry.tx;
+        tx.outcome = Outcome::Answered;
+        tx.response_frame = Some(message.frame);
+        tx.rcode = Some(message.info.rcode);
+        tx.answers = Some(message.info.answers);
+        tx.rtt_us = Some(micros_between(entry.first_ts, message.ts_ns));
+        tx.rtt_last_us = Some(micros_between(entry.last_ts, message.ts_ns));
+        tx.truncated = message.info.truncated;
+        tx.response_size = Some(message.payload_len);
+        tx.response_fragmented = message.fragmented;
+        if !hold {
+            if let Some(tx) = self.close(index, None) {
+                out(tx);
+            }
+            return;
+        }
+        // Held for the TCP retry: off the query indexes, onto the retry list and index. An
+        // older held answer to the same question from the same client is closed first.
+        if let Some(entry) = self.entry_mut(index) {
+            entry.last_ts = message.ts_ns;
+        }
+        self.unindex(index);
+        self.unlink(index);
+        let earlier = self
+            .entry(index)
+            .and_then(|entry| self.find_retry(&entry.retry_key()));
+        if let Some(earlier) = earlier
+            && let Some(tx) = self.close(earlier, None)
+        {
+            out(tx);
+        }
+        self.push_back(index, Queue::Retry);
+        self.index_retry(index);
+    }
+
+    /// Closes the entry idle longest (either list) because the table is full.
+    fn evict_oldest(&mut self, out: &mut impl FnMut(DnsTransaction)) {
+        let query = self.lists[Queue::Query as usize].head;
+        let retry = self.lists[Queue::Retry as usize].head;
+        let last = |index| self.entry(index).map(|entry| entry.last_ts);
+        let oldest = match (last(query), last(retry)) {
+            (Some(q), Some(r)) if r < q => retry,
+            (Some(_), _) => query,
+            (None, Some(_)) => retry,
+            (None, None) => return,
+        };
+        let reason = (oldest == query).then_some(UnansweredReason::Evicted);
+        if let Some(tx) = self.close(oldest, reason) {
+            self.evicted += 1;
+            out(tx);
+        }
+    }
+
+    /// Removes an entry from every index and list and returns its transaction; a query
+    /// closed with a `reason` is unanswered.
+    fn close(&mut self, index: u32, reason: Option<UnansweredReason>) -> Option<DnsTransaction> {
+        self.unindex(index);
+        self.unlink(index);
+        let mut entry = self.slots.get_mut(index as usize)?.take()?;
+        self.free.push(index);
+        self.open_len -= 1;
+        if let Some(reason) = reason {
+            entry.tx.outcome = Outcome::Unanswered;
+            entry.tx.unanswered_reason = Some(reason);
+        }
+        Some(entry.tx)
+    }
+
+    fn find_open(&self, key: &OpenKey<'_>) -> Option<u32> {
+        let hash = self.hasher.hash_one(key);
+        let slots = &self.slots;
+        self.by_question
+            .find(hash, |&index| {
+                slot(slots, index).is_some_and(|entry| entry.open_key() == *key)
+            })
+            .copied()
+    }
+
+    fn find_id(&self, key: &IdKey) -> Option<u32> {
+        let hash = self.hasher.hash_one(key);
+        let slots = &self.slots;
+        self.by_id
+            .find(hash, |&index| {
+                slot(slots, index).is_some_and(|entry| entry.id_key() == *key)
+            })
+            .copied()
+    }
+
+    fn find_retry(&self, key: &RetryKey<'_>) -> Option<u32> {
+        let hash = self.hasher.hash_one(key);
+        let slots = &self.slots;
+        self.by_retry
+            .find(hash, |&index| {
+                slot(slots, index).is_some_and(|entry| entry.retry_key() == *key)
+            })
+            .copied()
+    }
+
+    /// Adds a new query to the question index, and to the id index (replacing an older
+    /// query with the same client IP, server and id there).
+    fn index_query(&mut self, index: u32) {
+        let Some(entry) = slot(&self.slots, index) else {
+            return;
+        };
+        let hasher = &self.hasher;
+        let slots = &self.slots;
+        let rehash = |&i: &u32| slot(slots, i).map_or(0, |e| hasher.hash_one(e.open_key()));
+        self.by_question
+            .insert_unique(hasher.hash_one(entry.open_key()), index, rehash);
+        let id_key = entry.id_key();
+        let hash = hasher.hash_one(id_key);
+        let rehash = |&i: &u32| slot(slots, i).map_or(0, |e| hasher.hash_one(e.id_key()));
+        match self.by_id.entry(
+            hash,
+            |&i| slot(slots, i).is_some_and(|e| e.id_key() == id_key),
+            rehash,
+        ) {
+            hashbrown::hash_table::Entry::Occupied(mut occupied) => *occupied.get_mut() = index,
+            hashbrown::hash_table::Entry::Vacant(vacant) => {
+                vacant.insert(index);
+            }
+        }
+    }
+
+    fn index_retry(&mut self, index: u32) {
+        let Some(entry) = slot(&self.slots, index) else {
+            return;
+        };
+        let hasher = &self.hasher;
+        let slots = &self.slots;
+        let rehash = |&i: &u32| slot(slots, i).map_or(0, |e| hasher.hash_one(e.retry_key()));
+        self.by_retry
+            .insert_unique(hasher.hash_one(entry.retry_key()), index, rehash);
+    }
+
+    /// Removes an entry from the indexes that point to it.
+    fn unindex(&mut self, index: u32) {
+        let Some(entry) = slot(&self.slots, index) else {
+            return;
+        };
+        let hasher = &self.hasher;
+        match entry.queue {
+            Queue::Query => {
+                if let Ok(found) = self
+                    .by_question
+                    .find_entry(hasher.hash_one(entry.open_key()), |&i| i == index)
+                {
+                    found.remove();
+                }
+                if let Ok(found) = self
+                    .by_id
+                    .find_entry(hasher.hash_one(entry.id_key()), |&i| i == index)
+                {
+                    found.remove();
+                }
+            }
+            Queue::Retry => {
+                if let Ok(found) = self
+                    .by_retry
+                    .find_entry(hasher.hash_one(entry.retry_key()), |&i| i == index)
+                {
+                    found.remove();
+                }
+            }
+        }
+    }
+
+    /// Appends an entry to a list (it must be on none).
+    fn push_back(&mut self, index: u32, queue: Queue) {
+        let tail = self.lists[queue as usize].tail;
+        if let Some(entry) = self.entry_mut(index) {
+            entry.queue = queue;
+            entry.prev = tail;
+            entry.next = NIL;
+        }
+        match self.entry_mut(tail) {
+            Some(previous) => previous.next = index,
+            None => self.lists[queue as usize].head = index,
+        }
+        self.lists[queue as usize].tail = index;
+    }
+
+    /// Takes an entry off its list.
+    fn unlink(&mut self, index: u32) {
+        let Some(entry) = self.entry(index) else {
+            return;
+        };
+        let (prev, next, queue) = (entry.prev, entry.next, entry.queue);
+        if prev == NIL && next == NIL && self.lists[queue as usize].head != index {
+            return; // on no list
+        }
+        match self.entry_mut(prev) {
+            Some(previous) => previous.next = next,
+            None => self.lists[queue as usize].head = next,
+        }
+        match self.entry_mut(next) {
+            Some(following) => following.prev = prev,
+            None => self.lists[queue as usize].tail = prev,
+        }
+        if let Some(entry) = self.entry_mut(index) {
+            entry.prev = NIL;
+            entry.next = NIL;
+        }
+    }
+}
+
+fn slot(slots: &[Option<Entry>], index: u32) -> Option<&Entry> {
+    slots.get(index as usize)?.as_ref()
+}
+
+/// Response time buckets: 16 per power of two of nanoseconds (values below 16 ns exact), so a
+/// quantile read from them is within about 3% of the true value; 976 counters cover all of
+/// `u64`.
+const HISTOGRAM_BUCKETS: usize = 976;
+
+/// Servers with a summary of their own; the rest are summed in [`DnsStats::other_servers`].
+pub const MAX_SERVERS: usize = 256;
+
+/// Slowest answers kept in [`DnsStats::slowest`].
+pub const SLOWEST: usize = 5;
+
+/// Names tracked for [`DnsStats::unanswered_names`] (Space-Saving: while no more distinct
+/// names than this were seen, counts are exact).
+const UNANSWERED_NAMES_TRACKED: usize = 64;
+
+/// Names shown in [`DnsStats::unanswered_names`].
+pub const UNANSWERED_NAMES_SHOWN: usize = 10;
+
+/// A fixed log-scale histogram of response times in nanoseconds.
+#[derive(Clone, Debug)]
+struct Histogram {
+    counts: Box<[u64; HISTOGRAM_BUCKETS]>,
+    total: u64,
+    min: u64,
+    max: u64,
+}
+
+impl Histogram {
+    fn new() -> Self {
+        Self {
+            counts: Box::new([0; HISTOGRAM_BUCKETS]),
+            total: 0,
+            min: u64::MAX,
+            max: 0,
+        }
+    }
+
+    fn bucket(value: u64) -> usize {
+        if value < 16 {
+            return value as usize;
+        }
+        let exponent = 63 - value.leading_zeros() as usize; // ≥ 4
+        let sub = ((value >> (exponent - 4)) & 0xf) as usize;
+        (exponent - 3) * 16 + sub
+    }
+
+    /// The middle of a bucket's range.
+    fn middle(bucket: usize) -> u64 {
+        if bucket < 16 {
+            return bucket as u64;
+        }
+        let exponent = bucket / 16 + 3;
+        let sub = (bucket % 16) as u64;
+        let width = 1u64 << (exponent - 4);
+        let low = (16 + sub) << (exponent - 4);
+        low.saturating_add(width / 2)
+    }
+
+    fn add(&mut self, value: u64) {
+        if let Some(count) = self.counts.get_mut(Self::bucket(value)) {
+            *count += 1;
+        }
+        self.total += 1;
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+    }
+
+    fn merge(&mut self, other: &Histogram) {
+        for (mine, theirs) in self.counts.iter_mut().zip(other.counts.iter()) {
+            *mine += theirs;
+        }
+        self.total += other.total;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+    }
+
+    /// The nearest-rank quantile, as its bucket's middle clamped to the exact min and max.
+    fn quantile(&self, q: f64) -> u64 {
+        let rank = ((q * self.total as f64).ceil() as u64).clamp(1, self.total.max(1));
+        let mut seen = 0u64;
+        for (bucket, &count) in self.counts.iter().enumerate() {
+            seen += count;
+            if seen >= rank {
+                return Self::middle(bucket).clamp(self.min, self.max);
+            }
+        }
+        self.max
+    }
+
+    fn summary(&self) -> Option<ResponseTimes> {
+        (self.total > 0).then(|| ResponseTimes {
+            count: self.total,
+            min_us: self.min as f64 / 1_000.0,
+            median_us: self.quantile(0.5) as f64 / 1_000.0,
+            p95_us: self.quantile(0.95) as f64 / 1_000.0,
+            p99_us: self.quantile(0.99) as f64 / 1_000.0,
+            max_us: self.max as f64 / 1_000.0,
+        })
+    }
+}
+
+/// Response times of answered queries (from each query's first copy). Min and max are exact;
+/// the quantiles come from a fixed log-scale histogram (16 buckets per power of two) and are
+/// within about 3% of the exact values.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ResponseTimes {
+    /// Answers measured.
+    pub count: u64,
+    /// Fastest, µs.
+    pub min_us: f64,
+    /// Median (p50), µs.
+    pub median_us: f64,
+    /// 95th percentile, µs.
+    pub p95_us: f64,
+    /// 99th percentile, µs.
+    pub p99_us: f64,
+    /// Slowest, µs.
+    pub max_us: f64,
+}
+
+/// One server's share of the transactions.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ServerStats {
+    /// The server's address (`null` for the sum of the servers past [`MAX_SERVERS`]).
+    pub server: Option<SocketAddr>,
+    /// Queries it was sent.
+    pub queries: u64,
+    /// Of those, answered.
+    pub answered: u64,
+    /// Of those, unanswered.
+    pub unanswered: u64,
+    /// Its response times, when any query was answered.
+    pub response_times: Option<ResponseTimes>,
+}
+
+/// One of the slowest answers.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SlowAnswer {
+    /// The query's first frame.
+    pub query_frame: u64,
+    /// The response's frame.
+    pub response_frame: u64,
+    /// The server.
+    pub server: SocketAddr,
+    /// The question's name.
+    pub qname: Option<String>,
+    /// The question's type.
+    pub qtype: Option<Qtype>,
+    /// Response time from the first copy, µs.
+    pub rtt_us: f64,
+}
+
+/// A name asked and not answered, with how often.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NameCount {
+    /// The name, in presentation format.
+    pub qname: String,
+    /// Unanswered queries for it (an upper bound when [`DnsStats::unanswered_names_exact`] is
+    /// false).
+    pub count: u64,
+}
+
+/// A summary of DNS transactions, in bounded memory (see [`DnsStatsBuilder`]).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DnsStats {
+    /// Transactions with a query (answered or not).
+    pub queries: u64,
+    /// Queries answered.
+    pub answered: u64,
+    /// Queries not answered.
+    pub unanswered: u64,
+    /// Of those, closed early because the tracker's table was full.
+    pub evicted: u64,
+    /// Responses with no query.
+    pub unsolicited: u64,
+    /// Queries sent more than once.
+    pub retransmitted: u64,
+    /// Copies after the first, all queries together.
+    pub retransmissions: u64,
+    /// Responses by rcode name, paired or not.
+    pub rcodes: BTreeMap<String, u64>,
+    /// Truncated (TC) answers.
+    pub truncated: u64,
+    /// Of those, asked again over TCP.
+    pub truncated_retried_over_tcp: u64,
+    /// Responses larger than 1,232 bytes ([`UNFRAGMENTED_PAYLOAD`]).
+    pub responses_over_1232: u64,
+    /// Responses that arrived in IP fragments.
+    pub fragmented_responses: u64,
+    /// Response times of every answered query.
+    pub response_times: Option<ResponseTimes>,
+    /// Per server, the busiest first (at most [`MAX_SERVERS`]).
+    pub servers: Vec<ServerStats>,
+    /// The servers past [`MAX_SERVERS`], summed.
+    pub other_servers: Option<ServerStats>,
+    /// The slowest answers, slowest first (at most [`SLOWEST`]).
+    pub slowest: Vec<SlowAnswer>,
+    /// The names most often unanswered, most first (at most [`UNANSWERED_NAMES_SHOWN`]).
+    pub unanswered_names: Vec<NameCount>,
+    /// The counts in `unanswered_names` are exact (no more than 64 distinct names were
+    /// unanswered); otherwise they are Space-Saving upper bounds.
+    pub unanswered_names_exact: bool,
+}
+
+/// One server's running totals.
+#[derive(Clone, Debug)]
+struct ServerTotals {
+    queries: u64,
+    answered: u64,
+    unanswered: u64,
+    times: Histogram,
+}
+
+impl ServerTotals {
+    fn new() -> Self {
+        Self {
+            queries: 0,
+            answered: 0,
+            unanswered: 0,
+            times: Histogram::new(),
+        }
+    }
+
+    fn stats(&self, server: Option<SocketAddr>) -> ServerStats {
+        ServerStats {
+            server,
+            queries: self.queries,
+            answered: self.answered,
+            unanswered: self.unanswered,
+            response_times: self.times.summary(),
+        }
+    }
+}
+
+/// Builds a [`DnsStats`] from transactions, one at a time, in bounded memory: a histogram per
+/// server for at most [`MAX_SERVERS`] servers, [`SLOWEST`] answers, and 64 counted names.
+#[derive(Clone, Debug)]
+pub struct DnsStatsBuilder {
+    queries: u64,
+    answered: u64,
+    unanswered: u64,
+    evicted: u64,
+    unsolicited: u64,
+    retransmitted: u64,
+    retransmissions: u64,
+    rcodes: BTreeMap<u16, u64>,
+    truncated: u64,
+    truncated_retried: u64,
+    large: u64,
+    fragmented: u64,
+    servers: BTreeMap<SocketAddr, ServerTotals>,
+    other: Option<ServerTotals>,
+    slowest: Vec<SlowAnswer>,
+    names: Vec<(String, u64)>,
+    names_exact: bool,
+}
+
+impl Default for DnsStatsBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DnsStatsBuilder {
+    /// Nothing counted yet.
+    pub fn new() -> Self {
+        Self {
+            queries: 0,
+            answered: 0,
+            unanswered: 0,
+            evicted: 0,
+            unsolicited: 0,
+            retransmitted: 0,
+            retransmissions: 0,
+            rcodes: BTreeMap::new(),
+            truncated: 0,
+            truncated_retried: 0,
+            large: 0,
+            fragmented: 0,
+            servers: BTreeMap::new(),
+            other: None,
+            slowest: Vec::with_capacity(SLOWEST + 1),
+            names: Vec::with_capacity(UNANSWERED_NAMES_TRACKED),
+            names_exact: true,
+        }
+    }
+
+    /// Counts one transaction.
+    pub fn add(&mut self, tx: &DnsTransaction) {
+        if let Some(rcode) = tx.rcode {
+            *self.rcodes.entry(rcode.code()).or_insert(0) += 1;
+        }
+        if tx.response_frame.is_some() {
+            self.truncated += u64::from(tx.truncated);
+            self.truncated_retried += u64::from(tx.truncated && tx.tcp_retry_frame.is_some());
+            self.large += u64::from(tx.response_size.unwrap_or(0) > UNFRAGMENTED_PAYLOAD);
+            self.fragmented += u64::from(tx.response_fragmented);
+        }
+        if tx.outcome == Outcome::Unsolicited {
+            self.unsolicited += 1;
+            return;
+        }
+        self.queries += 1;
+        self.retransmitted += u64::from(tx.retransmissions > 0);
+        self.retransmissions += u64::from(tx.retransmissions);
+        let server = if let Some(totals) = self.servers.get_mut(&tx.server) {
+            totals
+        } else if self.servers.len() < MAX_SERVERS {
+            self.servers
+                .entry(tx.server)
+                .or_insert_with(ServerTotals::new)
+        } else {
+            self.other.get_or_insert_with(ServerTotals::new)
+        };
+        server.queries += 1;
+        match tx.outcome {
+            Outcome::Answered => {
+                self.answered += 1;
+                server.answered += 1;
+                let rtt = tx.rtt_us.unwrap_or(0.0).max(0.0);
+                server.times.add((rtt * 1_000.0).round() as u64);
+                if let (Some(&query_frame), Some(response_frame)) =
+                    (tx.query_frames.first(), tx.response_frame)
+                {
+                    self.note_slow(SlowAnswer {
+                        query_frame,
+                        response_frame,
+                        server: tx.server,
+                        qname: tx.qname.clone(),
+                        qtype: tx.qtype,
+                        rtt_us: rtt,
+                    });
+                }
+            }
+            Outcome::Unanswered => {
+                self.unanswered += 1;
+                server.unanswered += 1;
+                self.evicted += u64::from(tx.unanswered_reason == Some(UnansweredReason::Evicted));
+                if let Some(qname) = &tx.qname {
+                    self.note_unanswered(qname);
+                }
+            }
+            Outcome::Unsolicited => {}
+        }
+    }
+
+    fn note_slow(&mut self, answer: SlowAnswer) {
+        let slower = |a: &SlowAnswer, b: &SlowAnswer| {
+            b.rtt_us
+                .total_cmp(&a.rtt_us)
+                .then(a.query_frame.cmp(&b.query_frame))
+        };
+        if self.slowest.len() == SLOWEST
+            && self
+                .slowest
+                .last()
+                .is_some_and(|last| slower(&answer, last).is_ge())
+        {
+            return;
+        }
+        let at = self
+            .slowest
+            .partition_point(|kept| slower(kept, &answer).is_lt());
+        self.slowest.insert(at, answer);
+        self.slowest.truncate(SLOWEST);
+    }
+
+    /// Space-Saving (Metwally et al. 2005): a name not tracked replaces the least counted one
+    /// and inherits its count plus one, so counts are upper bounds once a name was replaced.
+    fn note_unanswered(&mut self, qname: &str) {
+        if let Some(tracked) = self
+            .names
+            .iter_mut()
+            .find(|(name, _)| name.eq_ignore_ascii_case(qname))
+        {
+            tracked.1 += 1;
+            return;
+        }
+        if self.names.len() < UNANSWERED_NAMES_TRACKED {
+            self.names.push((qname.to_owned(), 1));
+            return;
+        }
+        self.names_exact = false;
+        if let Some(least) = self.names.iter_mut().min_by_key(|(_, count)| *count) {
+            *least = (qname.to_owned(), least.1 + 1);
+        }
+    }
+
+    /// The summary so far.
+    pub fn build(&self) -> DnsStats {
+        let mut all = Histogram::new();
+        let mut servers: Vec<ServerStats> = self
+            .servers
+            .iter()
+            .map(|(server, totals)| {
+                all.merge(&totals.times);
+                totals.stats(Some(*server))
+            })
+            .collect();
+        if let Some(other) = &self.other {
+            all.merge(&other.times);
+        }
+        servers.sort_by(|a, b| b.queries.cmp(&a.queries).then(a.server.cmp(&b.server)));
+        let mut names: Vec<NameCount> = self
+            .names
+            .iter()
+            .map(|(qname, count)| NameCount {
+                qname: qname.clone(),
+                count: *count,
+            })
+            .collect();
+        names.sort_by(|a, b| b.count.cmp(&a.count).then(a.qname.cmp(&b.qname)));
+        names.truncate(UNANSWERED_NAMES_SHOWN);
+        DnsStats {
+            queries: self.queries,
+            answered: self.answered,
+            unanswered: self.unanswered,
+            evicted: self.evicted,
+            unsolicited: self.unsolicited,
+            retransmitted: self.retransmitted,
+            retransmissions: self.retransmissions,
+            rcodes: self
+                .rcodes
+                .iter()
+                .map(|(&code, &count)| (Rcode::from_code(code).to_string(), count))
+                .collect(),
+            truncated: self.truncated,
+            truncated_retried_over_tcp: self.truncated_retried,
+            responses_over_1232: self.large,
+            fragmented_responses: self.fragmented,
+            response_times: all.summary(),
+            servers,
+            other_servers: self.other.as_ref().map(|other| other.stats(None)),
+            slowest: self.slowest.clone(),
+            unanswered_names: names,
+            unanswered_names_exact: self.names_exact,
+        }
+    }
+}

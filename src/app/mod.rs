@@ -1,0 +1,3 @@
+//! The layer above UDP: one module per application protocol.
+
+pub mod dns;
