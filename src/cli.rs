@@ -122,6 +122,40 @@ pub struct OutputArgs {
     pub diagram: Option<PathBuf>,
 }
 
+/// The layer above UDP, shared by `read` and `capture`.
+#[derive(Args, Debug, Clone)]
+pub struct AppArgs {
+    /// Decode datagrams to or from PORT as PROTO (`dns`), or as nothing (`none`), whatever
+    /// the well-known ports say; repeatable, as tshark's `-d udp.port==PORT,PROTO`.
+    #[arg(long = "decode-as", value_name = "PORT=PROTO")]
+    pub decode_as: Vec<udpscope::app::DecodeAs>,
+    /// A DNS query with no answer after SECONDS is unanswered.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0, value_parser = parse_timeout)]
+    pub dns_timeout: f64,
+}
+
+impl AppArgs {
+    /// The library's configuration.
+    pub fn config(&self) -> udpscope::app::LayerConfig {
+        udpscope::app::LayerConfig {
+            decode_as: self.decode_as.clone(),
+            dns: udpscope::app::dns::TrackerConfig {
+                timeout_ns: (self.dns_timeout * 1e9) as u64,
+                ..Default::default()
+            },
+        }
+    }
+}
+
+fn parse_timeout(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(s),
+        _ => Err(format!(
+            "{text:?} is not a number of seconds from 0 to 86400"
+        )),
+    }
+}
+
 /// What `capture --help` says after the options: examples, and what the end counts mean.
 const CAPTURE_AFTER_HELP: &str = "\
 Examples (they assume sudo; root can drop it):
@@ -191,6 +225,8 @@ pub struct CaptureArgs {
     pub summary: bool,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub app: AppArgs,
     /// A pcap-filter expression (as tcpdump's), e.g. `udp port 53 or host 10.0.0.1`: compiled to BPF and run in the kernel, instead of the default `--port 6999` (with --port: both).
     #[arg(value_name = "EXPRESSION", num_args = 0.., allow_hyphen_values = true)]
     pub expression: Vec<String>,
@@ -232,6 +268,8 @@ pub struct ReadArgs {
     pub pcapng: bool,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub app: AppArgs,
     /// A pcap-filter expression (as tcpdump's), e.g. `udp port 53 or host 10.0.0.1`: only the frames it matches are read (what `tcpdump -r FILE EXPRESSION` selects).
     #[arg(value_name = "EXPRESSION", num_args = 0.., allow_hyphen_values = true)]
     pub expression: Vec<String>,

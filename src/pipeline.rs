@@ -8,13 +8,14 @@
 
 use std::ops::ControlFlow;
 
+use crate::app::{AppRecord, Layer, LayerConfig};
 use crate::decode::icmp::{PROTO_ICMP, PROTO_ICMPV6};
 use crate::decode::{DecodeStats, Decoded, Decoder, Skip};
 use crate::error::{Error, Result};
 use crate::filter::{Filter, Selector};
 use crate::frame::Frame;
 use crate::shutdown::Shutdown;
-use crate::sink::Sink;
+use crate::sink::{Interest, Sink};
 use crate::source::{Feed, FrameSource};
 
 /// Why a run ended.
@@ -54,6 +55,11 @@ pub struct Pipeline<'s> {
     sinks: Vec<&'s mut dyn Sink>,
     raw: Vec<usize>,
     decoded: Vec<usize>,
+    /// Sinks wanting the layer above UDP, and the layer when one does.
+    app_sinks: Vec<usize>,
+    app: Option<Layer>,
+    /// Records the layer finished with the datagram being handed on.
+    app_records: Vec<AppRecord>,
     decode: bool,
     limit: Option<u64>,
     frames: u64,
@@ -78,23 +84,18 @@ impl<'s> Pipeline<'s> {
     /// A pipeline selecting with `filter` into `sinks`, stopping after `limit` selected
     /// datagrams.
     pub fn new(filter: Filter, limit: Option<u64>, sinks: Vec<&'s mut dyn Sink>) -> Self {
-        let wanting = |frames: bool| {
+        let wanting = |wants: fn(Interest) -> bool| {
             sinks
                 .iter()
                 .enumerate()
-                .filter(|(_, s)| {
-                    let interest = s.interest();
-                    if frames {
-                        interest.frames
-                    } else {
-                        interest.decoded
-                    }
-                })
+                .filter(|(_, s)| wants(s.interest()))
                 .map(|(i, _)| i)
                 .collect::<Vec<_>>()
         };
-        let raw = wanting(true);
-        let decoded = wanting(false);
+        let raw = wanting(|i| i.frames);
+        let decoded = wanting(|i| i.decoded);
+        let app_sinks = wanting(|i| i.decoded && i.app);
+        let app = (!app_sinks.is_empty()).then(|| Layer::new(&LayerConfig::default()));
         Pipeline {
             decoder: Decoder::new(),
             selector: filter.selector(),
@@ -104,12 +105,24 @@ impl<'s> Pipeline<'s> {
             sinks,
             raw,
             decoded,
+            app_sinks,
+            app,
+            app_records: Vec::new(),
             limit,
             frames: 0,
             selected: 0,
             end: End::Exhausted,
             failure: None,
         }
+    }
+
+    /// Runs the layer above UDP with `config` (`--decode-as`, `--dns-timeout`), when some
+    /// sink wants it.
+    pub fn with_app(mut self, config: &LayerConfig) -> Self {
+        if self.app.is_some() {
+            self.app = Some(Layer::new(config));
+        }
+        self
     }
 
     /// Computes no checksum verdicts (see [`Decoder::skip_checksums`]): for runs that show no
@@ -192,8 +205,9 @@ impl<'s> Pipeline<'s> {
                     self.selected += 1;
                     let mut stop = false;
                     let mut result = Ok(());
+                    let app = self.app.as_ref().and_then(|layer| layer.dissect(d));
                     for &i in &self.decoded {
-                        match self.sinks[i].datagram(frame, d) {
+                        match self.sinks[i].datagram_app(frame, d, app.as_ref()) {
                             Ok(ControlFlow::Continue(())) => {}
                             Ok(ControlFlow::Break(())) => stop = true,
                             Err(e) => {
@@ -201,6 +215,11 @@ impl<'s> Pipeline<'s> {
                                 break;
                             }
                         }
+                    }
+                    if let (Ok(()), Some(app), Some(layer)) = (&result, &app, &mut self.app) {
+                        let records = &mut self.app_records;
+                        layer.observe(d, app, &mut |record| records.push(record));
+                        result = self.hand_app_records();
                     }
                     if stop {
                         self.end = End::Sink;
@@ -264,6 +283,19 @@ impl<'s> Pipeline<'s> {
         Ok(())
     }
 
+    /// Hands the records the layer finished to the sinks that want them.
+    fn hand_app_records(&mut self) -> Result<()> {
+        let mut result = Ok(());
+        for record in self.app_records.drain(..) {
+            for &i in &self.app_sinks {
+                if let Err(e) = self.sinks[i].app_record(&record) {
+                    result = result.and(Err(e));
+                }
+            }
+        }
+        result
+    }
+
     /// Datagrams whose reassembly was given up (or, at the end, never completed).
     fn settle_incomplete(&mut self, at_end: bool) -> Result<()> {
         let incomplete = if at_end {
@@ -290,6 +322,16 @@ impl<'s> Pipeline<'s> {
             && let Err(e) = self.settle_incomplete(true)
         {
             self.failure = Some(e);
+        }
+        // Every transaction still open ends with the capture, before the sinks close.
+        if self.failure.is_none()
+            && let Some(layer) = &mut self.app
+        {
+            let records = &mut self.app_records;
+            layer.finish(&mut |record| records.push(record));
+            if let Err(e) = self.hand_app_records() {
+                self.failure = Some(e);
+            }
         }
         for sink in &mut self.sinks {
             if let Err(e) = sink.finish() {

@@ -488,6 +488,7 @@ fn decode_like_the_fuzz_target(data: &[u8]) {
         json,
         verbose: true,
         color: !json,
+        app: true,
     };
     let mut text = Printer::new(Vec::new(), options(false));
     let mut json = Printer::new(Vec::new(), options(true));

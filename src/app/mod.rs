@@ -1,3 +1,393 @@
-//! The layer above UDP: one module per application protocol.
+//! The layer above UDP: which application protocol a datagram carries, how that was decided,
+//! and its dissection, behind one interface.
+//!
+//! UDP gives no acknowledgement, no order and no handshake; the applications that run over it
+//! make up for that themselves (DNS pairs answers with queries by an id and re-sends). Each
+//! protocol is one module with its recogniser, its lax zero-copy parser and its typed record
+//! (`dns`); [`Registry`] picks one per datagram, and says how: `--decode-as PORT=PROTO`
+//! first (as tshark's `-d udp.port==P,proto`), then the protocol's well-known ports, then a
+//! heuristic on the payload for protocols that have one that earns it. Nothing is guessed
+//! silently: every [`App`] carries its [`Recognition`].
+//!
+//! [`Layer`] is what the pipeline runs when some sink asks for it
+//! ([`crate::sink::Interest::app`]): it dissects each selected datagram once, hands the
+//! dissection to the sinks beside the datagram, and feeds the per-protocol state (DNS
+//! transactions) whose finished records ([`AppRecord`]) go to the sinks as values. Analyses
+//! read those records, never bytes. A new protocol is one module plus one line in
+//! [`Protocol`]'s table.
 
 pub mod dns;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::decode::Datagram;
+
+/// A protocol udpscope dissects above UDP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// DNS (RFC 1035), with mDNS and LLMNR, which share its format.
+    Dns,
+}
+
+/// One row per protocol: its name (as `--decode-as` and the JSON `"app"` say it) and its
+/// well-known UDP ports.
+const PROTOCOLS: &[(Protocol, &str, &[u16])] = &[
+    // 53: DNS (RFC 1035); 5353: mDNS (RFC 6762); 5355: LLMNR (RFC 4795).
+    (Protocol::Dns, "dns", &[53, 5353, 5355]),
+];
+
+impl Protocol {
+    /// The name used by `--decode-as`, the JSON `"app"` key and the text tail.
+    pub fn name(self) -> &'static str {
+        PROTOCOLS
+            .iter()
+            .find(|(p, _, _)| *p == self)
+            .map_or("?", |(_, name, _)| name)
+    }
+
+    fn well_known(self) -> &'static [u16] {
+        PROTOCOLS
+            .iter()
+            .find(|(p, _, _)| *p == self)
+            .map_or(&[], |(_, _, ports)| ports)
+    }
+
+    /// Every protocol, in table order.
+    pub fn all() -> impl Iterator<Item = Protocol> {
+        PROTOCOLS.iter().map(|(p, _, _)| *p)
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a datagram's protocol was decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recognition {
+    /// A well-known port of the protocol, on either side.
+    Port,
+    /// The payload passed the protocol's content check.
+    Heuristic,
+    /// `--decode-as PORT=PROTO` named it.
+    DecodeAs,
+}
+
+impl Recognition {
+    /// `port`, `heuristic` or `decode_as`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Recognition::Port => "port",
+            Recognition::Heuristic => "heuristic",
+            Recognition::DecodeAs => "decode_as",
+        }
+    }
+}
+
+/// One `--decode-as PORT=PROTO`: datagrams to or from PORT are PROTO (`none`: no protocol,
+/// which also turns off the port's well-known meaning).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeAs {
+    /// The UDP port, either side.
+    pub port: u16,
+    /// The protocol, or `None` for `none`.
+    pub protocol: Option<Protocol>,
+}
+
+/// Why a `--decode-as` argument was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeAsError {
+    /// Not `PORT=PROTO`.
+    #[error("expected PORT=PROTO (for example 5300=dns), got {0:?}")]
+    Shape(String),
+    /// The port is not a number from 0 to 65535.
+    #[error("{0:?} is not a UDP port (0 to 65535)")]
+    Port(String),
+    /// No such protocol.
+    #[error("unknown protocol {given:?} (known: {known}, none)")]
+    Protocol {
+        /// What was given.
+        given: String,
+        /// The names udpscope knows.
+        known: String,
+    },
+}
+
+impl FromStr for DecodeAs {
+    type Err = DecodeAsError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (port, name) = s
+            .split_once('=')
+            .ok_or_else(|| DecodeAsError::Shape(s.to_string()))?;
+        let port = port
+            .trim()
+            .parse()
+            .map_err(|_| DecodeAsError::Port(port.to_string()))?;
+        let name = name.trim().to_ascii_lowercase();
+        if name == "none" {
+            return Ok(DecodeAs {
+                port,
+                protocol: None,
+            });
+        }
+        let protocol = PROTOCOLS
+            .iter()
+            .find(|(_, n, _)| *n == name)
+            .map(|(p, _, _)| *p)
+            .ok_or_else(|| DecodeAsError::Protocol {
+                given: name.clone(),
+                known: PROTOCOLS
+                    .iter()
+                    .map(|(_, n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+        Ok(DecodeAs {
+            port,
+            protocol: Some(protocol),
+        })
+    }
+}
+
+/// Which protocol each datagram carries.
+#[derive(Clone, Debug, Default)]
+pub struct Registry {
+    /// `--decode-as`, later arguments first (the last word on a port wins, as in tshark).
+    decode_as: Vec<DecodeAs>,
+}
+
+impl Registry {
+    /// The registry with `--decode-as` rules.
+    pub fn new(decode_as: &[DecodeAs]) -> Self {
+        Registry {
+            decode_as: decode_as.iter().rev().copied().collect(),
+        }
+    }
+
+    /// The protocol of a datagram between these ports, and how it was decided. The
+    /// destination port is tried before the source port (a query's server port, then a
+    /// response's).
+    pub fn recognise(&self, src_port: u16, dst_port: u16) -> Option<(Protocol, Recognition)> {
+        for port in [dst_port, src_port] {
+            if let Some(rule) = self.decode_as.iter().find(|r| r.port == port) {
+                return rule.protocol.map(|p| (p, Recognition::DecodeAs));
+            }
+        }
+        for port in [dst_port, src_port] {
+            if let Some(p) = Protocol::all().find(|p| p.well_known().contains(&port)) {
+                return Some((p, Recognition::Port));
+            }
+        }
+        None
+    }
+
+    /// The datagram's dissection, when a protocol was recognised. A payload the protocol's
+    /// parser refuses outright (shorter than a DNS header) is still that protocol, with its
+    /// defect.
+    pub fn dissect(&self, d: &Datagram<'_>) -> Option<App> {
+        let (protocol, by) = self.recognise(d.src_port, d.dst_port)?;
+        let message = match protocol {
+            Protocol::Dns => Message::Dns(match dns::DnsInfo::parse(&d.payload) {
+                Ok(info) => DnsMessage::Decoded(info),
+                Err(malformed) => DnsMessage::Refused { malformed },
+            }),
+        };
+        Some(App { by, message })
+    }
+}
+
+/// A datagram's application-layer dissection.
+#[derive(Clone, Debug, PartialEq)]
+pub struct App {
+    /// How its protocol was decided.
+    pub by: Recognition,
+    /// What the payload says.
+    pub message: Message,
+}
+
+impl App {
+    /// The protocol.
+    pub fn protocol(&self) -> Protocol {
+        match self.message {
+            Message::Dns(_) => Protocol::Dns,
+        }
+    }
+}
+
+/// One protocol's message; its JSON is the protocol's object (`"dns": {...}`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Message {
+    /// A DNS message.
+    Dns(DnsMessage),
+}
+
+/// A DNS payload: decoded as far as it goes, or too short for a header (`{"malformed":
+/// "..."}` in JSON).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum DnsMessage {
+    /// The header and what followed it.
+    Decoded(dns::DnsInfo),
+    /// Shorter than a DNS header.
+    Refused {
+        /// Why.
+        malformed: dns::Malformed,
+    },
+}
+
+impl fmt::Display for App {
+    /// The text line's tail: `dns query A example.com id=0x1a2b`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.message {
+            Message::Dns(DnsMessage::Decoded(info)) => write!(f, "{info}"),
+            Message::Dns(DnsMessage::Refused { malformed }) => {
+                write!(f, "dns malformed: {malformed}")
+            }
+        }
+    }
+}
+
+/// A record the layer finished, for the sinks: one per transaction.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type")]
+pub enum AppRecord {
+    /// A DNS query and its answer (or the lack of one).
+    #[serde(rename = "dns_transaction")]
+    DnsTransaction(dns::DnsTransaction),
+}
+
+/// What the layer knows once the run is over.
+#[derive(Clone, Debug, Default)]
+pub struct LayerConfig {
+    /// `--decode-as` rules.
+    pub decode_as: Vec<DecodeAs>,
+    /// DNS queries with no answer this long are unanswered (`--dns-timeout`).
+    pub dns: dns::TrackerConfig,
+}
+
+/// The application layer of one run: the registry and each protocol's transaction state.
+#[derive(Debug)]
+pub struct Layer {
+    registry: Registry,
+    dns: dns::Tracker,
+}
+
+impl Layer {
+    /// A layer with these rules and bounds.
+    pub fn new(config: &LayerConfig) -> Self {
+        Layer {
+            registry: Registry::new(&config.decode_as),
+            dns: dns::Tracker::new(config.dns),
+        }
+    }
+
+    /// The datagram's dissection (see [`Registry::dissect`]).
+    pub fn dissect(&self, d: &Datagram<'_>) -> Option<App> {
+        self.registry.dissect(d)
+    }
+
+    /// Feeds a dissected datagram to its protocol's state; `emit` gets each record it
+    /// finishes (a DNS transaction answered now, or timed out by this datagram's time).
+    pub fn observe(&mut self, d: &Datagram<'_>, app: &App, emit: &mut impl FnMut(AppRecord)) {
+        match &app.message {
+            Message::Dns(DnsMessage::Decoded(info)) => {
+                let observation = dns::DnsObservation {
+                    frame: d.frame_index,
+                    ts_ns: d.ts_ns,
+                    src: d.src(),
+                    dst: d.dst(),
+                    transport: dns::Transport::Udp,
+                    fragmented: d.fragments > 1,
+                    payload_len: d.wire_payload_len(),
+                    info: info.clone(),
+                };
+                self.dns
+                    .observe(observation, &mut |tx| emit(AppRecord::DnsTransaction(tx)));
+            }
+            Message::Dns(DnsMessage::Refused { .. }) => {}
+        }
+    }
+
+    /// Ends the run: every open transaction is finished (unanswered at the end of the
+    /// capture) and handed to `emit`.
+    pub fn finish(&mut self, emit: &mut impl FnMut(AppRecord)) {
+        self.dns
+            .finish(&mut |tx| emit(AppRecord::DnsTransaction(tx)));
+    }
+
+    /// DNS transactions closed early because the table of open ones was full.
+    pub fn dns_evicted(&self) -> u64 {
+        self.dns.evicted()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_as_takes_port_equals_protocol_or_none() {
+        assert_eq!(
+            "5300=dns".parse::<DecodeAs>(),
+            Ok(DecodeAs {
+                port: 5300,
+                protocol: Some(Protocol::Dns)
+            })
+        );
+        assert_eq!(
+            "53=none".parse::<DecodeAs>(),
+            Ok(DecodeAs {
+                port: 53,
+                protocol: None
+            })
+        );
+        assert!(matches!(
+            "53".parse::<DecodeAs>(),
+            Err(DecodeAsError::Shape(_))
+        ));
+        assert!(matches!(
+            "70000=dns".parse::<DecodeAs>(),
+            Err(DecodeAsError::Port(_))
+        ));
+        assert!(matches!(
+            "53=smtp".parse::<DecodeAs>(),
+            Err(DecodeAsError::Protocol { .. })
+        ));
+    }
+
+    #[test]
+    fn recognition_says_how_and_decode_as_wins() {
+        let plain = Registry::default();
+        assert_eq!(
+            plain.recognise(40000, 53),
+            Some((Protocol::Dns, Recognition::Port))
+        );
+        assert_eq!(
+            plain.recognise(5353, 5353),
+            Some((Protocol::Dns, Recognition::Port))
+        );
+        assert_eq!(plain.recognise(40000, 6999), None);
+        let forced = Registry::new(&["6999=dns".parse().unwrap(), "53=none".parse().unwrap()]);
+        assert_eq!(
+            forced.recognise(40000, 6999),
+            Some((Protocol::Dns, Recognition::DecodeAs))
+        );
+        assert_eq!(forced.recognise(40000, 53), None);
+        assert_eq!(forced.recognise(53, 40000), None);
+        // The last word on a port wins.
+        let twice = Registry::new(&["53=none".parse().unwrap(), "53=dns".parse().unwrap()]);
+        assert_eq!(
+            twice.recognise(1, 53),
+            Some((Protocol::Dns, Recognition::DecodeAs))
+        );
+    }
+}

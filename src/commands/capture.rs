@@ -99,6 +99,7 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
                 json: args.output.json,
                 verbose: args.output.verbose,
                 color,
+                app: true,
             },
         )
     });
@@ -130,7 +131,7 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
         port,
         expression: None,
     };
-    let mut pipeline = Pipeline::new(filter, args.count, sinks);
+    let mut pipeline = Pipeline::new(filter, args.count, sinks).with_app(&args.app.config());
     // The host's own drops are counted from here to the end of the capture (for the captured
     // port; the lab's with an expression alone).
     let host = HostWatch::start(port.unwrap_or(udpscope::DEFAULT_PORT));

@@ -36,6 +36,7 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
                 json: args.output.json,
                 verbose: args.output.verbose,
                 color,
+                app: true,
             },
         )
     });
@@ -72,7 +73,7 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
     if progress.enabled {
         sinks.push(&mut progress);
     }
-    let mut pipeline = Pipeline::new(filter, args.count, sinks);
+    let mut pipeline = Pipeline::new(filter, args.count, sinks).with_app(&args.app.config());
     if args.quiet {
         pipeline = pipeline.without_checksums();
     }
@@ -204,6 +205,7 @@ impl Sink for Progress {
         Interest {
             frames: true,
             decoded: true,
+            app: false,
         }
     }
 

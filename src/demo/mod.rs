@@ -205,6 +205,7 @@ pub fn run(
             json: config.json,
             verbose: false,
             color: config.color,
+            app: true,
         };
         spawn_in(place.server_netns.clone(), move || {
             let opened = Capture::open(CaptureConfig {

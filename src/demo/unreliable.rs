@@ -316,6 +316,7 @@ pub fn run(
         json: config.json,
         verbose: false,
         color: config.color,
+        app: true,
     };
     let server_path = server_capture_path(&config.write);
     let log_path = relay_log_path(&config.write);

@@ -23,6 +23,7 @@ pub use printer::{Printer, PrinterOptions};
 pub use rotate::{RotatingSink, Rotation};
 pub use selected::SelectedFrames;
 
+use crate::app::{App, AppRecord};
 use crate::decode::{Datagram, IcmpError, Incomplete, Segment, Skip};
 use crate::error::Result;
 use crate::frame::Frame;
@@ -39,6 +40,10 @@ pub struct Interest {
     /// Everything decoded: datagrams, held fragments, TCP segments, skipped frames, datagrams
     /// whose fragments never all arrived.
     pub decoded: bool,
+    /// The layer above UDP: each selected datagram's dissection
+    /// ([`Sink::datagram_app`]) and the records the layer finishes ([`Sink::app_record`]).
+    /// The pipeline dissects only when some sink asks.
+    pub app: bool,
 }
 
 impl Interest {
@@ -46,11 +51,19 @@ impl Interest {
     pub const FRAMES: Interest = Interest {
         frames: true,
         decoded: false,
+        app: false,
     };
     /// Decoded events only.
     pub const DECODED: Interest = Interest {
         frames: false,
         decoded: true,
+        app: false,
+    };
+    /// Decoded events and the layer above UDP.
+    pub const APP: Interest = Interest {
+        frames: false,
+        decoded: true,
+        app: true,
     };
 }
 
@@ -74,6 +87,24 @@ pub trait Sink {
     /// A selected datagram and the frame that completed it.
     fn datagram(&mut self, _frame: &Frame<'_>, _datagram: &Datagram<'_>) -> Flow {
         Ok(ControlFlow::Continue(()))
+    }
+
+    /// A selected datagram with its application-layer dissection, when the run dissects (some
+    /// sink's [`Interest::app`]) and its protocol was recognised. The pipeline calls this
+    /// instead of [`Sink::datagram`]; the default forwards there.
+    fn datagram_app(
+        &mut self,
+        frame: &Frame<'_>,
+        datagram: &Datagram<'_>,
+        _app: Option<&App>,
+    ) -> Flow {
+        self.datagram(frame, datagram)
+    }
+
+    /// A record the layer above UDP finished (a DNS transaction), after the datagram that
+    /// finished it, or at the end of the run.
+    fn app_record(&mut self, _record: &AppRecord) -> Result<()> {
+        Ok(())
     }
 
     /// An ICMP or ICMPv6 error quoting a datagram on the filter's port (port unreachable,

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::net::IpAddr;
 
 use crate::analysis::causes::{Cause, Causes};
+use crate::app::{App, AppRecord};
 use crate::decode::{Checksum, Datagram, IcmpError, Tunnel, TunnelKind};
 use crate::error::{Error, Result};
 use crate::sink::line::{Clock, Line};
@@ -24,6 +25,8 @@ pub struct PrinterOptions {
     pub verbose: bool,
     /// ANSI colour (only when stdout is a terminal and NO_COLOR is unset).
     pub color: bool,
+    /// Show the layer above UDP (DNS...): a tail on each line, transaction records in JSON.
+    pub app: bool,
 }
 
 /// Writes one line per datagram to `out`, through its own buffer (no second copy in a
@@ -103,11 +106,18 @@ impl<W: Write> Printer<W> {
 
     /// Prints one datagram.
     pub fn datagram(&mut self, d: &Datagram<'_>) -> Result<()> {
+        self.datagram_app(d, None)
+    }
+
+    /// Prints one datagram with its application-layer dissection: a tail on the text line
+    /// (`dns query A example.com id=0x1a2b`), `"app"`, `"recognised_by"` and the protocol's
+    /// object in JSON.
+    pub fn datagram_app(&mut self, d: &Datagram<'_>, app: Option<&App>) -> Result<()> {
         self.causes.datagram(d);
         if self.options.json {
-            json_line(&mut self.line, &mut self.head, d);
+            json_line(&mut self.line, &mut self.head, d, app);
         } else {
-            self.text_line(d);
+            self.text_line(d, app);
             if self.options.verbose {
                 verbose_lines(&mut self.line, d);
             }
@@ -202,7 +212,7 @@ impl<W: Write> Printer<W> {
         &mut self.out
     }
 
-    fn text_line(&mut self, d: &Datagram<'_>) {
+    fn text_line(&mut self, d: &Datagram<'_>, app: Option<&App>) {
         let color = self.options.color;
         let head = &mut self.head;
         head.clear();
@@ -273,6 +283,10 @@ impl<W: Write> Printer<W> {
         let out = &mut self.line;
         out.extend_from_slice(head.as_bytes());
         write_quoted(out, &d.payload, TEXT_PREVIEW);
+        if let Some(app) = app {
+            // ASCII only: names are in presentation format (RFC 4343 `\DDD` escapes).
+            let _ = write!(out, " {app}");
+        }
         out.push(b'\n');
     }
 }
@@ -362,7 +376,7 @@ fn verbose_lines(out: &mut Vec<u8>, d: &Datagram<'_>) {
 }
 
 /// The hand-tuned form of [`crate::sink::records::DatagramRecord`] (a test holds them equal).
-fn json_line(out: &mut Vec<u8>, head: &mut Line, d: &Datagram<'_>) {
+fn json_line(out: &mut Vec<u8>, head: &mut Line, d: &Datagram<'_>, app: Option<&App>) {
     head.clear();
     let field = |head: &mut Line, name: &[u8], value: u64| {
         head.bytes(name);
@@ -419,7 +433,20 @@ fn json_line(out: &mut Vec<u8>, head: &mut Line, d: &Datagram<'_>) {
     }
     // Last, so every earlier key keeps its place (`{"ts":…` still starts the line); ICMP
     // errors in the same stream are `"type":"icmp"`.
-    out.extend_from_slice(b",\"type\":\"datagram\"}\n");
+    out.extend_from_slice(b",\"type\":\"datagram\"");
+    if let Some(app) = app {
+        // After "type", so lines without an application keep their bytes.
+        out.extend_from_slice(b",\"app\":\"");
+        out.extend_from_slice(app.protocol().name().as_bytes());
+        out.extend_from_slice(b"\",\"recognised_by\":\"");
+        out.extend_from_slice(app.by.name().as_bytes());
+        out.extend_from_slice(b"\",\"");
+        out.extend_from_slice(app.protocol().name().as_bytes());
+        out.extend_from_slice(b"\":");
+        // Writing into a Vec cannot fail.
+        let _ = crate::encode::write(out, &app.message);
+    }
+    out.extend_from_slice(b"}\n");
 }
 
 /// How long before the error its datagram was captured: `0.2 ms`, `35.0 ms`, `1.250 s`.
@@ -500,8 +527,37 @@ impl<W: Write> crate::sink::Sink for Printer<W> {
         Printer::datagram(self, d).map(|()| std::ops::ControlFlow::Continue(()))
     }
 
+    fn datagram_app(
+        &mut self,
+        _frame: &crate::frame::Frame<'_>,
+        d: &Datagram<'_>,
+        app: Option<&App>,
+    ) -> crate::sink::Flow {
+        Printer::datagram_app(self, d, app).map(|()| std::ops::ControlFlow::Continue(()))
+    }
+
+    fn app_record(&mut self, record: &AppRecord) -> Result<()> {
+        // Transactions are JSON records; the text report sums them in the analysis.
+        if self.options.json {
+            // Writing into a Vec cannot fail.
+            let _ = crate::encode::line(&mut self.line, record);
+            if self.line.len() >= OUTPUT_CHUNK {
+                self.write_out()?;
+            }
+        }
+        Ok(())
+    }
+
     fn icmp(&mut self, _frame: &crate::frame::Frame<'_>, error: &IcmpError) -> Result<()> {
         Printer::icmp(self, error)
+    }
+
+    fn interest(&self) -> crate::sink::Interest {
+        if self.options.app {
+            crate::sink::Interest::APP
+        } else {
+            crate::sink::Interest::DECODED
+        }
     }
 
     fn idle(&mut self) -> Result<()> {
@@ -523,7 +579,7 @@ mod tests {
     impl crate::sink::Sink for BothForms {
         fn datagram(&mut self, _: &crate::frame::Frame<'_>, d: &Datagram<'_>) -> crate::sink::Flow {
             let mut hand = Vec::new();
-            json_line(&mut hand, &mut Line::default(), d);
+            json_line(&mut hand, &mut Line::default(), d, None);
             let mut serde = Vec::new();
             crate::encode::line(&mut serde, &crate::sink::records::DatagramRecord::new(d)).unwrap();
             assert_eq!(
