@@ -232,7 +232,19 @@ impl<'s> Pipeline<'s> {
             }
             Decoded::Tcp(segment) => {
                 if self.filter.segment(segment) {
-                    self.each(|sink| sink.segment(frame, segment))
+                    let result = self.each(|sink| sink.segment(frame, segment));
+                    if let (Ok(()), Some(layer), Some(at)) =
+                        (&result, &mut self.app, segment.payload_at)
+                        && segment.payload_len > 0
+                    {
+                        let payload = frame.data.get(at..).unwrap_or_default();
+                        let payload = &payload[..payload.len().min(segment.payload_len)];
+                        let records = &mut self.app_records;
+                        layer.observe_tcp(segment, payload, &mut |record| records.push(record));
+                        self.hand_app_records()
+                    } else {
+                        result
+                    }
                 } else {
                     Ok(())
                 }

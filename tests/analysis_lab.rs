@@ -103,6 +103,7 @@ fn segment(ts_ns: u64, src: &str, dst: &str, flags: TcpFlags, payload_len: usize
         dst: addr(dst),
         flags,
         payload_len,
+        payload_at: None,
     }
 }
 

@@ -8,6 +8,7 @@
 //! values (flows, ladders, the verdict, counts); [`crate::render`] shows them as a text
 //! report, a JSON summary or an SVG ladder.
 
+pub mod app;
 pub mod causes;
 pub(crate) mod conversation;
 pub(crate) mod flows;
@@ -151,6 +152,8 @@ pub struct Analysis {
     pub(crate) incomplete_total: u64,
     /// Set when the run saw only part of the source.
     pub(crate) partial: Option<Partial>,
+    /// The layer above UDP (DNS transactions...).
+    pub(crate) app: app::AppAnalysis,
 }
 
 impl Analysis {
@@ -162,6 +165,11 @@ impl Analysis {
             config,
             ..Analysis::default()
         }
+    }
+
+    /// What the layer above UDP did (DNS transactions...).
+    pub fn app(&self) -> &app::AppAnalysis {
+        &self.app
     }
 
     /// Records one selected datagram.

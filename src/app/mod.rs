@@ -317,6 +317,44 @@ impl Layer {
         }
     }
 
+    /// Feeds a TCP segment's payload: a DNS message over TCP (its two-byte length first, RFC
+    /// 1035 4.2.2) is how a client asks again after a truncated answer. Only a segment that
+    /// starts with a whole message is read (a client writes its query in one segment).
+    pub fn observe_tcp(
+        &mut self,
+        segment: &crate::decode::Segment,
+        payload: &[u8],
+        emit: &mut impl FnMut(AppRecord),
+    ) {
+        let Some((Protocol::Dns, _)) = self
+            .registry
+            .recognise(segment.src.port(), segment.dst.port())
+        else {
+            return;
+        };
+        let Some((length, message)) = payload.split_first_chunk::<2>() else {
+            return;
+        };
+        let Some(message) = message.get(..usize::from(u16::from_be_bytes(*length))) else {
+            return;
+        };
+        let Ok(info) = dns::DnsInfo::parse(message) else {
+            return;
+        };
+        let observation = dns::DnsObservation {
+            frame: segment.frame_index,
+            ts_ns: segment.ts_ns,
+            src: segment.src,
+            dst: segment.dst,
+            transport: dns::Transport::Tcp,
+            fragmented: false,
+            payload_len: message.len(),
+            info,
+        };
+        self.dns
+            .observe(observation, &mut |tx| emit(AppRecord::DnsTransaction(tx)));
+    }
+
     /// Ends the run: every open transaction is finished (unanswered at the end of the
     /// capture) and handed to `emit`.
     pub fn finish(&mut self, emit: &mut impl FnMut(AppRecord)) {

@@ -107,7 +107,7 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
     // straight to the file, undecoded, unless -c (which counts datagrams) or --diagram needs
     // the decoder. --summary keeps the analysis. The file comes first and takes every frame.
     let mut analysis = (!args.quiet || args.output.diagram.is_some())
-        .then(|| AnalysisSink::new(AnalysisConfig { port }));
+        .then(|| AnalysisSink::new(AnalysisConfig { port }).with_app());
     let mut notes =
         (!args.quiet || args.count.is_some()).then(|| Notes::new(io::stderr(), "udpscope: "));
     let mut sinks: Vec<&mut dyn Sink> = Vec::new();

@@ -55,8 +55,8 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
     });
     let config = AnalysisConfig { port: args.port };
     // -q shows nothing: no analysis (unless a diagram is asked for), no checksum verdicts.
-    let mut analysis =
-        (!args.quiet || args.output.diagram.is_some()).then(|| AnalysisSink::threaded(config));
+    let mut analysis = (!args.quiet || args.output.diagram.is_some())
+        .then(|| AnalysisSink::threaded(config).with_app());
     let mut notes = Notes::new(io::stderr(), format!("udpscope: {}: ", args.file.display()));
     let mut progress = Progress::new(io::stderr().is_terminal());
     let mut sinks: Vec<&mut dyn Sink> = Vec::new();

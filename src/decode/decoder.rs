@@ -826,6 +826,11 @@ fn tcp<'f>(frame: &Frame<'f>, net: &Network<'f>) -> Decoded<'f> {
             ack: flags & 0x10 != 0,
         },
         payload_len: net.declared.saturating_sub(header_len),
+        // The transport bytes are a view into the frame (TCP is never reassembled here).
+        payload_at: (data.as_ptr() as usize)
+            .checked_sub(frame.data.as_ptr() as usize)
+            .map(|start| start + header_len)
+            .filter(|&at| at <= frame.data.len()),
     })
 }
 

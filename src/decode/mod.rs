@@ -204,4 +204,7 @@ pub struct Segment {
     pub flags: TcpFlags,
     /// Payload bytes captured.
     pub payload_len: usize,
+    /// Where the payload starts in the frame's bytes, when it lies there (the layer above
+    /// UDP reads DNS's TCP retries from it).
+    pub payload_at: Option<usize>,
 }

@@ -2,10 +2,12 @@
 //! an SVG ladder for pictures. The analysis computes; nothing here changes what it found.
 //!
 //! - [`format`](mod@format): clock times, quoting by the crate's text policy, columns, wrapping, colour.
+//! - [`app`]: the layer above UDP's sections and the verdict's words on it.
 //! - [`text`]: the report `read` and `capture` print after the datagram lines.
 //! - [`json`]: the one-line `{"summary": ...}` object of `--json`.
 //! - [`svg`]: the ladder diagram as a standalone picture.
 
+pub mod app;
 pub mod format;
 pub mod json;
 pub mod svg;

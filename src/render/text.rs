@@ -35,13 +35,13 @@ fn say(out: &mut dyn Write, first: &str, next: &str, text: &str) -> io::Result<(
 }
 
 /// A section heading after a blank line; a long one wraps under a four-space indent.
-fn heading(out: &mut dyn Write, text: &str, color: bool) -> io::Result<()> {
+pub(super) fn heading(out: &mut dyn Write, text: &str, color: bool) -> io::Result<()> {
     writeln!(out)?;
     say(out, "", "    ", &paint(text, Style::Heading, color))
 }
 
 /// One indented line of a section (`  name: sentence`); it wraps under a six-space indent.
-fn item(out: &mut dyn Write, text: &str) -> io::Result<()> {
+pub(super) fn item(out: &mut dyn Write, text: &str) -> io::Result<()> {
     say(out, "", "      ", &format!("  {text}"))
 }
 
@@ -88,9 +88,11 @@ pub fn report(
             ),
         )?;
     }
+    super::app::write_sections(out, analysis.app(), color)?;
     write_contrast(out, &analysis.contrast, color)?;
     let (verdict, evidence) = analysis.assess();
-    write_verdict(out, &verdict, &evidence, color)
+    write_verdict(out, &verdict, &evidence, color)?;
+    super::app::write_lessons(out, analysis.app(), color)
 }
 
 fn write_decoding(

@@ -2,11 +2,13 @@
 //! own when reading a file (decoding and printing keep one core, the analysis the other; the
 //! result is the same, only the time differs).
 
+use crate::analysis::app::AppAnalysis;
 use crate::analysis::{Analysis, AnalysisConfig, AnalysisWorker, Event};
+use crate::app::AppRecord;
 use crate::decode::{Datagram, IcmpError, Incomplete, Segment, Skip};
 use crate::error::Result;
 use crate::frame::Frame;
-use crate::sink::{Flow, Sink};
+use crate::sink::{Flow, Interest, Sink};
 
 /// Where the analysis runs.
 #[derive(Debug)]
@@ -21,6 +23,9 @@ enum Place {
 #[derive(Debug)]
 pub struct AnalysisSink {
     place: Place,
+    /// The layer above UDP is wanted, and what it finished (summed here, on the pipeline's
+    /// thread: a transaction is a fraction of the datagrams).
+    app: Option<AppAnalysis>,
 }
 
 impl AnalysisSink {
@@ -28,6 +33,7 @@ impl AnalysisSink {
     pub fn new(config: AnalysisConfig) -> Self {
         AnalysisSink {
             place: Place::Inline(Box::new(Analysis::new(config))),
+            app: None,
         }
     }
 
@@ -36,19 +42,30 @@ impl AnalysisSink {
         match AnalysisWorker::spawn(Analysis::new(config.clone())) {
             Ok(worker) => AnalysisSink {
                 place: Place::Thread(worker),
+                app: None,
             },
             Err(_) => Self::new(config),
         }
+    }
+
+    /// Also sums the layer above UDP (DNS transactions) for the report.
+    pub fn with_app(mut self) -> Self {
+        self.app = Some(AppAnalysis::default());
+        self
     }
 
     /// The analysis of everything fed (waits for its thread; call [`Sink::finish`] first to
     /// learn whether the thread failed).
     pub fn into_analysis(mut self) -> Analysis {
         let _ = self.settle();
-        match std::mem::replace(&mut self.place, Place::Gone) {
+        let mut analysis = match std::mem::replace(&mut self.place, Place::Gone) {
             Place::Inline(analysis) => *analysis,
             _ => Analysis::default(),
+        };
+        if let Some(app) = self.app.take() {
+            analysis.app = app;
         }
+        analysis
     }
 
     /// Brings a threaded analysis back inline; a failed thread is an error (once).
@@ -63,6 +80,21 @@ impl AnalysisSink {
 }
 
 impl Sink for AnalysisSink {
+    fn interest(&self) -> Interest {
+        if self.app.is_some() {
+            Interest::APP
+        } else {
+            Interest::DECODED
+        }
+    }
+
+    fn app_record(&mut self, record: &AppRecord) -> Result<()> {
+        if let Some(app) = &mut self.app {
+            app.record(record);
+        }
+        Ok(())
+    }
+
     fn datagram(&mut self, _frame: &Frame<'_>, datagram: &Datagram<'_>) -> Flow {
         match &mut self.place {
             Place::Inline(analysis) => analysis.datagram(datagram),

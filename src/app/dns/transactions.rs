@@ -173,6 +173,9 @@ pub struct DnsTransaction {
     pub rtt_last_us: Option<f64>,
     /// Copies of the query after the first (all counted, even past [`MAX_QUERY_FRAMES`]).
     pub retransmissions: u32,
+    /// Time from the first copy to the second, in µs: how long the client waited in silence
+    /// before re-sending (null when it did not).
+    pub first_retransmission_us: Option<f64>,
     /// How it ended.
     pub outcome: Outcome,
     /// Why it is unanswered, when it is.
@@ -423,6 +426,10 @@ impl Tracker {
         if let Some(index) = self.find_open(&key) {
             if let Some(entry) = self.entry_mut(index) {
                 entry.tx.retransmissions = entry.tx.retransmissions.saturating_add(1);
+                if entry.tx.first_retransmission_us.is_none() {
+                    entry.tx.first_retransmission_us =
+                        Some(micros_between(entry.first_ts, message.ts_ns));
+                }
                 if entry.tx.query_frames.len() < MAX_QUERY_FRAMES {
                     entry.tx.query_frames.push(message.frame);
                 }
@@ -449,6 +456,7 @@ impl Tracker {
             rtt_us: None,
             rtt_last_us: None,
             retransmissions: 0,
+            first_retransmission_us: None,
             outcome: Outcome::Unanswered,
             unanswered_reason: None,
             truncated: false,
@@ -507,6 +515,7 @@ impl Tracker {
                 rtt_us: None,
                 rtt_last_us: None,
                 retransmissions: 0,
+                first_retransmission_us: None,
                 outcome: Outcome::Unsolicited,
                 unanswered_reason: None,
                 truncated: message.info.truncated,
