@@ -1000,9 +1000,16 @@ impl Matcher {
         // the datagrams sent after it, for COPIES_BEYOND more, where a copy that arrived late
         // can still be named by its IP id.
         let start = theirs.partition_point(|c| (there.get(c).ts as i64) < ts as i64 - w);
+        let end = theirs.len().min(start.saturating_add(COPIES_WALKED));
         let alone = all_senders == 1;
+        // The IP id, when preserved and not 0 (Linux's DF datagrams), names the sender.
+        let named_by = |id: u16| {
+            let same = ids.partition_point(|s| s.0 < id)..ids.partition_point(|s| s.0 <= id);
+            (same.len() == 1).then(|| ids[same.start].1)
+        };
+        let mut at = start;
         let mut beyond = 0;
-        for at in (start..theirs.len()).take(COPIES_WALKED) {
+        while at < end {
             let Some(c) = theirs.get(at) else {
                 break;
             };
@@ -1010,17 +1017,13 @@ impl Matcher {
             if copy.ts as i64 - ts as i64 > w {
                 break;
             }
+            at += 1;
             if alone {
                 copies.push(c);
                 continue;
             }
             let owner = owner_by_time(copy.ts);
-            // The IP id, when preserved and not 0 (Linux's DF datagrams), names the sender.
-            let by_id = copy.ip_id().filter(|&id| id != 0).and_then(|id| {
-                let same = ids.partition_point(|s| s.0 < id)..ids.partition_point(|s| s.0 <= id);
-                (same.len() == 1).then(|| ids[same.start].1)
-            });
-            match by_id {
+            match copy.ip_id().filter(|&id| id != 0).and_then(named_by) {
                 Some(named) if named == idx => copies.push(c),
                 Some(_) => {}
                 None => by_time.push((copy.ts, c, owner)),
@@ -1029,6 +1032,29 @@ impl Matcher {
                 beyond += 1;
                 if beyond >= COPIES_BEYOND {
                     break;
+                }
+            }
+        }
+        // Nothing yet, but an IP id that names this datagram: a copy that came later still
+        // (after the copies of more than COPIES_BEYOND datagrams sent after it) is found by it.
+        // Only then, so that the walk is paid for by a datagram that looks lost, and not with a
+        // DF datagram's id 0.
+        let own_id = here.get(idx).ip_id().filter(|&id| id != 0);
+        if copies.is_empty()
+            && !alone
+            && let Some(own_id) = own_id.filter(|&id| named_by(id) == Some(idx))
+        {
+            while at < end {
+                let Some(c) = theirs.get(at) else {
+                    break;
+                };
+                let copy = there.get(c);
+                if copy.ts as i64 - ts as i64 > w {
+                    break;
+                }
+                at += 1;
+                if copy.ip_id() == Some(own_id) {
+                    copies.push(c);
                 }
             }
         }
