@@ -280,6 +280,135 @@ fn generated_pair_with_nat_loss_duplicate_reordering_and_spoofing_is_checked_dat
     }
 }
 
+/// How a generated stream of identical datagrams carries its IP ids.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum IpIds {
+    /// All 0, as Linux sends many DF datagrams: only time tells the copies apart.
+    Zero,
+    /// Counting up, kept by the NAT: a copy that came late is named by its id.
+    Counting,
+}
+
+/// 5,000 identical "ping"s from a client behind NAT, 1 ms apart, each answered by an identical
+/// "pong"; B's clock 3.7 s ahead, 2 ms on the way each way (plus up to 0.2 ms). Requests: every
+/// 37th lost, every 53rd duplicated (the copy 0.3 ms after), and with counting IP ids every
+/// 101st late by 25.5 ms and request 2,500 by 150.5 ms (after the copies of 150 identical pings);
+/// answers: every 41st lost. Returns the pair and, per tag, its truth.
+fn identical_pings(ids: IpIds) -> Truth {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = Capture::default();
+    let mut b = Capture::default();
+    let mut expected = Vec::new();
+    let offset = 3_700 * MS;
+    for i in 0..5_000u64 {
+        let tag = format!("ping {i}");
+        let id = match ids {
+            IpIds::Zero => 0,
+            IpIds::Counting => 1 + i as u16,
+        };
+        let sent = T0 + i * MS;
+        a.add(sent, udp_frame(CLIENT_A, SERVER, id, 64, b"ping"), &tag);
+        let late = match (ids, i) {
+            // Half a millisecond more, so that its answer leaves between two others, not with one.
+            (IpIds::Counting, 2_500) => 150 * MS + MS / 2,
+            (IpIds::Counting, _) if i % 101 == 50 => 25 * MS + MS / 2,
+            _ => 0,
+        };
+        let arrival = sent + offset + 2 * MS + (i % 3) * 100_000 + late;
+        let (lost, twice) = (i % 37 == 36, i % 53 == 52);
+        if !lost {
+            b.add(arrival, udp_frame(CLIENT_B, SERVER, id, 63, b"ping"), &tag);
+        }
+        if twice && !lost {
+            b.add(
+                arrival + 300_000,
+                udp_frame(CLIENT_B, SERVER, id, 63, b"ping"),
+                &tag,
+            );
+        }
+        let fate = match (lost, twice) {
+            (true, _) => "lost",
+            (false, true) => "duplicated",
+            _ => "delivered",
+        };
+        // Reordered: it came after a datagram sent later (none was, after the last).
+        expected.push((tag, "a_to_b", fate, late > 0 && !lost && i < 4_999));
+        if lost {
+            continue;
+        }
+        let tag = format!("pong {i}");
+        let answered = arrival + 300_000;
+        b.add(answered, udp_frame(SERVER, CLIENT_B, 0, 64, b"pong"), &tag);
+        let pong_lost = i % 41 == 40;
+        if !pong_lost {
+            let back = answered - offset + 2 * MS + (i % 2) * 100_000;
+            a.add(back, udp_frame(SERVER, CLIENT_A, 0, 63, b"pong"), &tag);
+        }
+        let fate = if pong_lost { "lost" } else { "delivered" };
+        expected.push((tag, "b_to_a", fate, false));
+    }
+    let a_path = dir.path().join("a.pcap");
+    let b_path = dir.path().join("b.pcap");
+    let a_frames = a.write(&a_path);
+    let b_frames = b.write(&b_path);
+    Truth {
+        a: a_path,
+        b: b_path,
+        a_frames,
+        b_frames,
+        expected,
+        _dir: dir,
+    }
+}
+
+#[test]
+fn identical_payloads_one_millisecond_apart_each_get_their_own_fate() {
+    // Identical payloads once cost time cubic in their number (5,000 pings took 29 s); the
+    // benchmark (tests/bench/compare.sh) times them, this checks every fate.
+    for ids in [IpIds::Zero, IpIds::Counting] {
+        let truth = identical_pings(ids);
+        let out = compare(&[truth.a.as_os_str(), truth.b.as_os_str(), "--json".as_ref()]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{ids:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines = json_lines(&out);
+        let by_frames: HashMap<(Vec<u64>, Vec<u64>), &Value> = lines
+            .iter()
+            .filter(|v| v["type"] == "datagram")
+            .map(|v| ((frames(&v["a_frames"]), frames(&v["b_frames"])), v))
+            .collect();
+        assert_eq!(by_frames.len(), truth.expected.len(), "{ids:?}");
+        let mut wrong = Vec::new();
+        for (tag, direction, fate, reordered) in &truth.expected {
+            let a = truth.a_frames.get(tag).cloned().unwrap_or_default();
+            let b = truth.b_frames.get(tag).cloned().unwrap_or_default();
+            match by_frames.get(&(a.clone(), b.clone())) {
+                Some(d)
+                    if d["direction"] == *direction
+                        && d["fate"] == *fate
+                        && d["reordered"] == *reordered => {}
+                found => wrong.push(format!("{tag} (A {a:?}, B {b:?}): {found:?}")),
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "{ids:?}: {} wrong, first: {:#?}",
+            wrong.len(),
+            &wrong[..wrong.len().min(5)]
+        );
+        let request = lines
+            .iter()
+            .find(|v| v["type"] == "flow" && v["direction"] == "a_to_b")
+            .unwrap();
+        assert_eq!(request["sent"], 5_000, "{ids:?}");
+        assert_eq!(request["lost"], 135, "{ids:?}");
+        assert_eq!(request["unexpected"], 0, "{ids:?}");
+    }
+}
+
 #[test]
 fn clocks_synced_gives_absolute_delays() {
     let truth = generated_pair(0);

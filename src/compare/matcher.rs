@@ -26,6 +26,20 @@ use crate::error::Result;
 const TRANSIT_SLACK_NS: i64 = 200_000;
 /// Matches looked at per record when voting for flow pairs (identical payloads repeat).
 const VOTES_PER_RECORD: usize = 8;
+/// Identical datagrams of its flow, itself included, that a settled datagram's copies are told
+/// apart among, by time and by IP id: the next ones sent, in a bounded number, so that a
+/// keep-alive sent every millisecond costs the same per datagram as one sent every second.
+/// (Before this bound every copy was checked against every identical datagram in memory:
+/// 5,000 identical pings took 29 s.)
+const SENDERS_AHEAD: usize = 128;
+/// Copies looked at past the last one that is the settled datagram's by time: one that came
+/// late, after the copies of up to this many identical datagrams sent after it, is still found
+/// by its IP id. Less than [`SENDERS_AHEAD`], so that their owners are among those looked at.
+const COPIES_BEYOND: usize = 64;
+/// Copies looked at per settled datagram at most, whatever the traffic.
+const COPIES_WALKED: usize = 4096;
+/// An owner by time that may be among the identical datagrams not looked at.
+const OUT_OF_SIGHT: u64 = u64::MAX;
 
 type Key = (u64, u32);
 type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
@@ -119,56 +133,181 @@ struct LocalFlow {
     last_ns: u64,
 }
 
-/// The records of one side holding one payload, oldest first: most payloads are held once,
-/// so the first is kept inline and the rest behind a pointer, allocated the first time a payload
-/// repeats. Small, so that the entries of both sides fit two to a cache line: the entry is
-/// looked at again a window after it was made, long after it left the caches.
+/// The records of one side holding one payload, per flow, each flow's in capture order (which
+/// is time order, but for a capture whose clock stepped back): most payloads are held once, so
+/// the first record is kept inline and the rest behind a pointer, allocated the first time a
+/// payload repeats. Apart by flow and in order, so that settling a datagram finds the identical
+/// datagrams of its flow and their copies by position, never by a walk through every record of
+/// the payload (a keep-alive sent every millisecond has thousands in a window).
 #[derive(Debug, Default)]
 struct Slots {
-    /// The first record's index plus one (`None` only when `more` is empty too).
-    first: Option<NonZeroU64>,
-    #[allow(
-        clippy::box_collection,
-        reason = "8 bytes here instead of the 32 of a VecDeque, for the rare repeated payload"
-    )]
-    more: Option<Box<VecDeque<u64>>>,
+    /// The one record (index plus one) and its flow, while the payload is held once.
+    one: Option<(NonZeroU64, u32)>,
+    /// The records once it is held more than once.
+    many: Option<Box<Repeated>>,
+}
+
+/// The records of a payload held more than once on one side.
+#[derive(Debug, Default)]
+struct Repeated {
+    /// By flow number, ascending; none empty.
+    flows: Vec<FlowSlots>,
+}
+
+/// The records of one payload and flow, oldest first.
+#[derive(Debug)]
+struct FlowSlots {
+    flow: u32,
+    records: VecDeque<u64>,
+}
+
+/// The records of one payload and flow as [`Slots::run`] gives them, oldest first.
+#[derive(Clone, Copy, Debug)]
+enum Run<'a> {
+    Empty,
+    One(u64),
+    Many(&'a VecDeque<u64>),
+}
+
+impl Run<'_> {
+    fn len(self) -> usize {
+        match self {
+            Run::Empty => 0,
+            Run::One(_) => 1,
+            Run::Many(records) => records.len(),
+        }
+    }
+
+    fn get(self, at: usize) -> Option<u64> {
+        match self {
+            Run::Empty => None,
+            Run::One(idx) => (at == 0).then_some(idx),
+            Run::Many(records) => records.get(at).copied(),
+        }
+    }
+
+    /// The position of the first record for which `before` is false (`before` holds for a
+    /// leading part of the run).
+    fn partition_point(self, mut before: impl FnMut(u64) -> bool) -> usize {
+        match self {
+            Run::Empty => 0,
+            Run::One(idx) => usize::from(before(idx)),
+            Run::Many(records) => records.partition_point(|&i| before(i)),
+        }
+    }
 }
 
 impl Slots {
     fn len(&self) -> usize {
-        usize::from(self.first.is_some()) + self.more.as_ref().map_or(0, |m| m.len())
+        match (&self.one, &self.many) {
+            (Some(_), _) => 1,
+            (None, Some(many)) => many.flows.iter().map(|f| f.records.len()).sum(),
+            (None, None) => 0,
+        }
     }
 
     fn is_empty(&self) -> bool {
-        self.first.is_none()
+        self.one.is_none() && self.many.is_none()
     }
 
-    fn push(&mut self, idx: u64) {
-        if self.first.is_none() {
-            self.first = NonZeroU64::new(idx.saturating_add(1));
-        } else {
-            self.more.get_or_insert_default().push_back(idx);
+    fn push(&mut self, idx: u64, flow: u32) {
+        if self.is_empty() {
+            self.one = NonZeroU64::new(idx.saturating_add(1)).map(|i| (i, flow));
+            return;
+        }
+        let many = self.many.get_or_insert_default();
+        if let Some((first, first_flow)) = self.one.take() {
+            many.flows.push(FlowSlots {
+                flow: first_flow,
+                records: VecDeque::from([first.get() - 1]),
+            });
+        }
+        match many.flows.binary_search_by_key(&flow, |f| f.flow) {
+            Ok(at) => many.flows[at].records.push_back(idx),
+            Err(at) => many.flows.insert(
+                at,
+                FlowSlots {
+                    flow,
+                    records: VecDeque::from([idx]),
+                },
+            ),
         }
     }
 
-    fn iter(&self) -> impl DoubleEndedIterator<Item = u64> + '_ {
-        let more = self.more.iter().flat_map(|m| m.iter().copied());
-        self.first.map(|f| f.get() - 1).into_iter().chain(more)
+    /// The records of flow `flow`, oldest first.
+    fn run(&self, flow: u32) -> Run<'_> {
+        match (&self.one, &self.many) {
+            (Some((idx, f)), _) if *f == flow => Run::One(idx.get() - 1),
+            (None, Some(many)) => match many.flows.binary_search_by_key(&flow, |f| f.flow) {
+                Ok(at) => Run::Many(&many.flows[at].records),
+                Err(_) => Run::Empty,
+            },
+            _ => Run::Empty,
+        }
     }
 
-    /// Removes `idx`; false when it was not there.
-    fn remove(&mut self, idx: u64) -> bool {
-        if self.first.map(|f| f.get() - 1) == Some(idx) {
-            let next = self.more.as_mut().and_then(|m| m.pop_front());
-            self.first = next.and_then(|i| NonZeroU64::new(i.saturating_add(1)));
-            true
-        } else if let Some(more) = &mut self.more {
-            let before = more.len();
-            more.retain(|&i| i != idx);
-            more.len() < before
-        } else {
-            false
+    /// The latest `n` records of any flow (at most [`VOTES_PER_RECORD`]), latest first.
+    fn latest(&self, n: usize) -> ([u64; VOTES_PER_RECORD], usize) {
+        let n = n.min(VOTES_PER_RECORD);
+        let mut out = [0u64; VOTES_PER_RECORD];
+        let mut kept = 0;
+        if let Some((idx, _)) = self.one {
+            if n > 0 {
+                out[0] = idx.get() - 1;
+                kept = 1;
+            }
+            return (out, kept);
         }
+        let Some(many) = &self.many else {
+            return (out, 0);
+        };
+        // The latest n of each flow's tail, merged by insertion into a short sorted list.
+        for f in &many.flows {
+            for &idx in f.records.iter().rev().take(n) {
+                let at = out[..kept].partition_point(|&o| o > idx);
+                if at >= n {
+                    break;
+                }
+                kept = (kept + 1).min(n);
+                out.copy_within(at..kept - 1, at + 1);
+                out[at] = idx;
+            }
+        }
+        (out, kept)
+    }
+
+    /// Removes `idx` of flow `flow`; false when it was not there.
+    fn remove(&mut self, idx: u64, flow: u32) -> bool {
+        if let Some((first, first_flow)) = self.one {
+            if first.get() - 1 == idx && first_flow == flow {
+                self.one = None;
+                return true;
+            }
+            return false;
+        }
+        let Some(many) = &mut self.many else {
+            return false;
+        };
+        let Ok(at) = many.flows.binary_search_by_key(&flow, |f| f.flow) else {
+            return false;
+        };
+        let records = &mut many.flows[at].records;
+        // Mostly the oldest: a settled datagram, the copies it claims, a forgotten record.
+        let removed = if records.front() == Some(&idx) {
+            records.pop_front().is_some()
+        } else {
+            match records.binary_search(&idx) {
+                Ok(pos) => records.remove(pos).is_some(),
+                Err(_) => false,
+            }
+        };
+        if records.is_empty() {
+            many.flows.remove(at);
+            if many.flows.is_empty() {
+                self.many = None;
+            }
+        }
+        removed
     }
 }
 
@@ -245,9 +384,10 @@ impl Index {
         &mut self.entries[entry as usize].slots[side_index(side)]
     }
 
-    /// Forgets record `idx` of `side`, and the entry once neither side holds the payload.
-    fn remove(&mut self, entry: u32, side: Side, idx: u64) {
-        if !self.slots_mut(entry, side).remove(idx) {
+    /// Forgets record `idx` (of flow `flow`) of `side`, and the entry once neither side holds
+    /// the payload.
+    fn remove(&mut self, entry: u32, side: Side, idx: u64, flow: u32) {
+        if !self.slots_mut(entry, side).remove(idx, flow) {
             return;
         }
         let e = &self.entries[entry as usize];
@@ -264,6 +404,7 @@ impl Index {
 #[derive(Debug, Default)]
 struct Scratch {
     senders: Vec<(u64, u64, Option<u16>)>,
+    ids: Vec<(u16, u64)>,
     copies: Vec<u64>,
     by_time: Vec<(u64, u64, u64)>,
 }
@@ -552,7 +693,7 @@ impl Matcher {
         let paired = here.flows[flow as usize].pair.is_some();
         let mine = self.index.slots_mut(entry, side);
         let alone_here = mine.is_empty();
-        mine.push(idx);
+        mine.push(idx, flow);
         if paired {
             return Ok(());
         }
@@ -564,11 +705,10 @@ impl Matcher {
         }
         let unique = alone_here && matches.len() == 1;
         let mut seen = [(0u32, 0u64); VOTES_PER_RECORD];
-        let mut n = 0;
-        for i in matches.iter().rev().take(VOTES_PER_RECORD) {
+        let (latest, n) = matches.latest(VOTES_PER_RECORD);
+        for (seen, &i) in seen.iter_mut().zip(&latest[..n]) {
             let r = there.get(i);
-            seen[n] = (r.flow, r.ts);
-            n += 1;
+            *seen = (r.flow, r.ts);
         }
         for &(other_flow, other_ts) in &seen[..n] {
             let (a_flow, b_flow, transit) = match side {
@@ -677,7 +817,7 @@ impl Matcher {
         };
         // A settled record, and the copies it claimed, left the index when it was settled.
         if role != Role::Sending && !record.claimed() {
-            self.index.remove(record.entry, side, idx);
+            self.index.remove(record.entry, side, idx, record.flow);
         }
     }
 
@@ -791,69 +931,130 @@ impl Matcher {
             Side::A => (&self.a, &self.b),
             Side::B => (&self.b, &self.a),
         };
-        let mine_slots = self.index.slots(entry, side);
-        let their_slots = self.index.slots(entry, side.other());
         let receiving_flow = self.pairs[pair].flow(side.other());
+        // This flow's records of the payload here, and the receiving flow's over there, each in
+        // capture order (time order): what follows finds its candidates by position in them.
+        let mine = self.index.slots(entry, side).run(flow);
+        let theirs = self.index.slots(entry, side.other()).run(receiving_flow);
         // Without a payload seen once on each side yet, the first identical copy still
-        // unclaimed belongs to the first identical datagram still unsettled: this one.
+        // unclaimed belongs to the first identical datagram still unsettled: this one. (The
+        // index holds no claimed copy: a claim takes it out.)
         let min_transit = self.pairs[pair].min_transit.unwrap_or_else(|| {
-            their_slots
-                .iter()
-                .map(|c| there.get(c))
-                .find(|c| c.flow == receiving_flow && !c.claimed())
-                .map_or(0, |c| c.ts as i64 - ts as i64)
+            theirs
+                .get(0)
+                .map_or(0, |c| there.get(c).ts as i64 - ts as i64)
         });
         let Scratch {
             senders,
+            ids,
             copies,
             by_time,
         } = &mut self.scratch;
-        // The identical datagrams sent from here after this one, still in memory.
+        // This datagram and the identical ones sent from here after it, still in memory: the
+        // first SENDERS_AHEAD of them, which is all that a copy's owner is looked for among.
+        let first_sender = mine.partition_point(|i| i < idx);
+        let all_senders = mine.len() - first_sender;
         senders.clear();
         senders.extend(
-            mine_slots
-                .iter()
-                .filter(|&i| i >= idx)
-                .map(|i| (i, here.get(i)))
-                .filter(|(_, r)| r.flow == flow)
-                .map(|(i, r)| (i, r.ts, r.ip_id())),
+            (first_sender..mine.len())
+                .take(SENDERS_AHEAD)
+                .filter_map(|at| mine.get(at))
+                .map(|i| {
+                    let r = here.get(i);
+                    (i, r.ts, r.ip_id())
+                }),
         );
+        let truncated = all_senders > senders.len();
+        // Their IP ids, sorted, to tell a copy's sender by id without a walk per copy.
+        ids.clear();
+        ids.extend(
+            senders
+                .iter()
+                .filter_map(|s| s.2.filter(|&id| id != 0).map(|id| (id, s.0))),
+        );
+        ids.sort_unstable();
+        let in_time_order = senders.is_sorted_by_key(|s| s.1);
+        // The latest identical datagram sent at least the smallest transit, less the slack,
+        // before a copy arriving at `arrival` (this one when none was); OUT_OF_SIGHT when it
+        // may be one after those looked at.
+        let owner_by_time = |arrival: u64| {
+            let latest = arrival as i64 - min_transit + TRANSIT_SLACK_NS;
+            let at = if in_time_order {
+                senders
+                    .partition_point(|s| s.1 as i64 <= latest)
+                    .checked_sub(1)
+            } else {
+                senders.iter().rposition(|s| s.1 as i64 <= latest)
+            };
+            match at {
+                Some(at) if truncated && at + 1 == senders.len() => OUT_OF_SIGHT,
+                Some(at) => senders[at].0,
+                None => idx,
+            }
+        };
         copies.clear();
         // Copies not named by their IP id: (arrival, record, owner by time).
         by_time.clear();
-        for c in their_slots.iter() {
+        // The copies from one window before this datagram on, in arrival order: every one this
+        // datagram's by time (its own and any that came before it could have), then those of
+        // the datagrams sent after it, for COPIES_BEYOND more, where a copy that arrived late
+        // can still be named by its IP id.
+        let start = theirs.partition_point(|c| (there.get(c).ts as i64) < ts as i64 - w);
+        let end = theirs.len().min(start.saturating_add(COPIES_WALKED));
+        let alone = all_senders == 1;
+        // The IP id, when preserved and not 0 (Linux's DF datagrams), names the sender.
+        let named_by = |id: u16| {
+            let same = ids.partition_point(|s| s.0 < id)..ids.partition_point(|s| s.0 <= id);
+            (same.len() == 1).then(|| ids[same.start].1)
+        };
+        let mut at = start;
+        let mut beyond = 0;
+        while at < end {
+            let Some(c) = theirs.get(at) else {
+                break;
+            };
             let copy = there.get(c);
-            if copy.flow != receiving_flow
-                || copy.claimed()
-                || (copy.ts as i64 - ts as i64).abs() > w
-            {
-                continue;
+            if copy.ts as i64 - ts as i64 > w {
+                break;
             }
-            if senders.len() == 1 {
+            at += 1;
+            if alone {
                 copies.push(c);
                 continue;
             }
-            // The IP id, when preserved and not 0 (Linux's DF datagrams), names the sender.
-            let by_id = copy.ip_id().filter(|&id| id != 0).and_then(|id| {
-                let mut same = senders.iter().filter(|s| s.2 == Some(id));
-                match (same.next(), same.next()) {
-                    (Some(s), None) => Some(s.0),
-                    _ => None,
-                }
-            });
-            match by_id {
-                Some(owner) if owner == idx => copies.push(c),
+            let owner = owner_by_time(copy.ts);
+            match copy.ip_id().filter(|&id| id != 0).and_then(named_by) {
+                Some(named) if named == idx => copies.push(c),
                 Some(_) => {}
-                None => {
-                    // The latest identical datagram sent at least the smallest transit, less
-                    // the slack, before the copy arrived.
-                    let latest = copy.ts as i64 - min_transit + TRANSIT_SLACK_NS;
-                    let owner = senders
-                        .iter()
-                        .rev()
-                        .find(|s| s.1 as i64 <= latest)
-                        .map_or(idx, |s| s.0);
-                    by_time.push((copy.ts, c, owner));
+                None => by_time.push((copy.ts, c, owner)),
+            }
+            if owner != idx {
+                beyond += 1;
+                if beyond >= COPIES_BEYOND {
+                    break;
+                }
+            }
+        }
+        // Nothing yet, but an IP id that names this datagram: a copy that came later still
+        // (after the copies of more than COPIES_BEYOND datagrams sent after it) is found by it.
+        // Only then, so that the walk is paid for by a datagram that looks lost, and not with a
+        // DF datagram's id 0.
+        let own_id = here.get(idx).ip_id().filter(|&id| id != 0);
+        if copies.is_empty()
+            && !alone
+            && let Some(own_id) = own_id.filter(|&id| named_by(id) == Some(idx))
+        {
+            while at < end {
+                let Some(c) = theirs.get(at) else {
+                    break;
+                };
+                let copy = there.get(c);
+                if copy.ts as i64 - ts as i64 > w {
+                    break;
+                }
+                at += 1;
+                if copy.ip_id() == Some(own_id) {
+                    copies.push(c);
                 }
             }
         }
@@ -868,6 +1069,7 @@ impl Matcher {
                 .map_or(min_transit, |m| m.max(min_transit))
                 + TRANSIT_SLACK_NS;
             if let Some(&(first_ts, c, owner)) = by_time.iter().min()
+                && owner != OUT_OF_SIGHT
                 && by_time.iter().filter(|t| t.2 == owner).count() > 1
                 && first_ts as i64 - ts as i64 <= hi
             {
@@ -892,9 +1094,9 @@ impl Matcher {
         // they leave the index now, while their entry is in the caches. Two windows on, when
         // they are forgotten, it would not be.
         for &c in copies.iter() {
-            self.index.remove(entry, side.other(), c);
+            self.index.remove(entry, side.other(), c, receiving_flow);
         }
-        self.index.remove(entry, side, idx);
+        self.index.remove(entry, side, idx, flow);
         let transit = first_ts.map(|t| t as i64 - ts as i64);
         let fate = match copies.len() {
             0 => Fate::Lost,

@@ -3,13 +3,17 @@
 # (tests/bench/gen_pcap.py, then tests/bench/compare_pair.py: clock offset, delays, loss,
 # duplicates, reordering) against `udpscope read --summary` on both files, in the same run,
 # runs alternating (and --json piped into cat, as a consumer reads it); then the same on a pair
-# of SMALL datagrams to show that compare's memory does not grow with the files. Goal: compare
-# costs at most twice `read --summary` on both.
+# of SMALL datagrams to show that compare's memory does not grow with the files; then two pairs
+# of identical payloads (compare_pair.py --requests): REQUESTS requests and their answers with
+# 2% of them the same "ping" (and "pong"), and IDENTICAL requests all "ping" (1 ms apart), which
+# once made compare cubic. Goal: compare costs at most twice `read --summary` on both.
 #
 # Usage: tests/bench/compare.sh         (from anywhere; builds nothing)
 # Environment:
 #   UDPSCOPE=target/release/udpscope   the binary to measure (cargo build --release first)
 #   COUNT=300000 SMALL=30000           datagrams in the big and the small file A
+#   REQUESTS=150000 IDENTICAL=5000     requests (each answered) in the 2%-"ping" and the
+#                                      all-"ping" file A
 #   RUNS=5                             runs per command (the median time is kept; the machine
 #                                      is noisy, and a median is what is quoted)
 set -euo pipefail
@@ -18,6 +22,8 @@ cd "$(dirname "$0")/../.."
 UDPSCOPE=${UDPSCOPE:-target/release/udpscope}
 COUNT=${COUNT:-300000}
 SMALL=${SMALL:-30000}
+REQUESTS=${REQUESTS:-150000}
+IDENTICAL=${IDENTICAL:-5000}
 RUNS=${RUNS:-5}
 export TZ=UTC LC_ALL=C
 
@@ -35,6 +41,8 @@ for size in big small; do
     python3 tests/bench/gen_pcap.py "$n" "$TMP/$size-a.pcap"
     python3 tests/bench/compare_pair.py "$TMP/$size-a.pcap" "$TMP/$size-b.pcap"
 done
+python3 tests/bench/compare_pair.py --requests "$REQUESTS" --ping-every 50 "$TMP/repeated-a.pcap" "$TMP/repeated-b.pcap"
+python3 tests/bench/compare_pair.py --requests "$IDENTICAL" --ping-every 1 "$TMP/identical-a.pcap" "$TMP/identical-b.pcap"
 MACHINE="$(nproc) CPUs, $(uname -r); udpscope $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 echo "compare.sh: $MACHINE" >&2
 cat "$TMP"/*.pcap >/dev/null # warm the page cache
@@ -56,7 +64,7 @@ once() {
     if [ -z "${RSS[$key]:-}" ] || ((rss > RSS[$key])); then RSS[$key]=$rss; fi
 }
 
-for size in big small; do
+for size in big small repeated identical; do
     a=$TMP/$size-a.pcap b=$TMP/$size-b.pcap
     for ((run = 0; run < RUNS; run++)); do
         # Alternating, so a noisy neighbour hurts both alike.
@@ -87,3 +95,17 @@ echo "| --- | --- | --- |"
 echo "| compare text / read --summary on both | $(ratio "compare text big" "read both big") | <= 2x |"
 echo "| compare json / read --summary on both | $(ratio "compare json big" "read both big") | <= 2x |"
 echo "| compare json piped into cat / read --summary on both | $(ratio "compare json piped big" "read both big") | (shown) |"
+echo
+echo "### Identical payloads: $REQUESTS requests and answers, 2% \"ping\"; $IDENTICAL, all \"ping\" (median of $RUNS)"
+echo
+echo "| command | seconds (2%) | peak RSS (2%) | seconds (all) | peak RSS (all) |"
+echo "| --- | --- | --- | --- | --- |"
+for key in "read both" "compare text" "compare json" "compare json piped"; do
+    echo "| $key | $(secs "$key repeated") | $((RSS[$key repeated] / 1024)) MiB | $(secs "$key identical") | $((RSS[$key identical] / 1024)) MiB |"
+done
+echo
+echo "| comparison | 2% \"ping\" | all \"ping\" | goal |"
+echo "| --- | --- | --- | --- |"
+for key in "compare text" "compare json"; do
+    echo "| $key / read --summary on both | $(ratio "$key repeated" "read both repeated") | $(ratio "$key identical" "read both identical") | <= 2x |"
+done
