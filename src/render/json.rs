@@ -423,3 +423,21 @@ pub fn summary(out: &mut dyn Write, analysis: &Analysis, stats: &DecodeStats) ->
     };
     encode::line(out, &document)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_run_says_why_with_keys_in_order() {
+        // What the summary wrote when it was a serde_json::Value (sorted keys).
+        assert_eq!(
+            encode::to_string(&PartialRecord::of(Partial::CountLimit(3))),
+            r#"{"count":3,"why":"count_limit"}"#
+        );
+        assert_eq!(
+            encode::to_string(&PartialRecord::of(Partial::Filter)),
+            r#"{"why":"filter"}"#
+        );
+    }
+}
