@@ -120,6 +120,26 @@ pub fn to_string<T: Serialize + ?Sized>(value: &T) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+/// Serialises a value as its `Display` text (an address, a flag set, a reason): the string
+/// `to_string` would give, without building it.
+pub fn display<T: std::fmt::Display + ?Sized, S: serde::Serializer>(
+    value: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}
+
+/// Serialises an optional value as its `Display` text, or `null`.
+pub fn display_or_null<T: std::fmt::Display, S: serde::Serializer>(
+    value: &Option<T>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => display(value, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
 /// Serialises text a record holds as raw bytes (a payload): lossy UTF-8, then the policy.
 pub fn lossy_text<S: serde::Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&String::from_utf8_lossy(bytes))

@@ -71,6 +71,8 @@
 //!   compiler to classic BPF, run on each frame before decoding offline, in the kernel live)
 //!   and the datagram-level `--port`.
 //! - [`render`]: the analysis shown as a text report, a JSON summary or an SVG ladder.
+//! - [`encode`]: the one JSON encoder: every JSON line is a record deriving `Serialize`, written
+//!   by serde_json under the text policy.
 //! - [`host`]: the capturing host's own UDP drops (`/proc/net/snmp`, per-socket drop counters).
 //! - [`pipeline`]: the one frame loop: source → decode → filter → sinks for one run.
 //! - [`capture`]: live capture on an AF_PACKET socket with a TPACKET_V3 ring and BPF filter.

@@ -276,3 +276,66 @@ fn client_datagrams_agree(odd: Odd, expected: &[u64]) {
     );
     assert_nothing_received(&receiver);
 }
+
+/// `replay --dry-run` lists a datagram whose UDP length promises more than its IP payload holds
+/// with the very defect `read` names (`bad length: udp 114 > ip payload 14`), in text and in
+/// JSON (a `"defect"` key, only on that line): it would send only the bytes the packet held.
+#[test]
+fn dry_run_shows_the_bad_length_defect_read_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = capture_with_a_malformed_frame_8(dir.path(), Odd::UdpLengthBeyondIp);
+    let read = udpscope(&["read".as_ref(), "--json".as_ref(), file.as_os_str()]);
+    let defects: Vec<(u64, String)> = json_lines(&read)
+        .iter()
+        .filter_map(|d| Some((d["frame"].as_u64()?, d["defect"].as_str()?.to_string())))
+        .collect();
+    assert_eq!(
+        defects.iter().map(|(f, _)| *f).collect::<Vec<_>>(),
+        vec![MALFORMED_FRAME as u64],
+        "read names one defect, on frame {MALFORMED_FRAME}: {defects:?}"
+    );
+    let defect = &defects[0].1;
+    assert!(defect.starts_with("bad length: udp "), "{defect}");
+
+    let (receiver, to) = silent_receiver();
+    let dry_run = |json: bool| {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "replay".as_ref(),
+            file.as_os_str(),
+            "--to".as_ref(),
+            to.as_ref(),
+            "--dry-run".as_ref(),
+        ];
+        if json {
+            args.push("--json".as_ref());
+        }
+        udpscope(&args)
+    };
+
+    let schedule = json_lines(&dry_run(true));
+    let flagged: Vec<(u64, &str)> = schedule
+        .iter()
+        .filter_map(|d| Some((d["frame"].as_u64()?, d.get("defect")?.as_str()?)))
+        .collect();
+    assert_eq!(
+        flagged,
+        vec![(MALFORMED_FRAME as u64, defect.as_str())],
+        "the JSON schedule must carry read's defect on frame {MALFORMED_FRAME}, and only \
+         there: {schedule:?}"
+    );
+    assert!(
+        schedule
+            .iter()
+            .all(|d| d.get("defect").is_none_or(|v| v.is_string())),
+        "no `\"defect\": null` on lines without one: {schedule:?}"
+    );
+
+    let text = String::from_utf8(dry_run(false).stdout).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains(defect)).collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert!(
+        lines[0].contains(&format!("frame {MALFORMED_FRAME} ")) && lines[0].contains("\"encore\""),
+        "the text schedule names the defect on frame {MALFORMED_FRAME}'s line: {text}"
+    );
+    assert_nothing_received(&receiver);
+}

@@ -2,12 +2,10 @@
 //! them, grouped by what they said and who said it, and the path MTU they reveal. Bounded:
 //! [`MAX_SIGNAL_GROUPS`] groups, [`MAX_FRAMES_LISTED`] frames named per group.
 
-use std::fmt;
 use std::net::IpAddr;
 
 use super::causes::Causes;
-use crate::decode::IcmpError;
-use crate::render::format::{count, plural};
+use crate::decode::{IcmpError, IcmpMeaning};
 
 /// Distinct (meaning, reporter) groups kept; later ones are only counted.
 pub const MAX_SIGNAL_GROUPS: usize = 16;
@@ -17,12 +15,10 @@ pub const MAX_FRAMES_LISTED: usize = 8;
 /// ICMP errors of one meaning from one reporter.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignalGroup {
-    /// `"port unreachable"`, `"fragmentation needed"`, ...
-    pub meaning: &'static str,
+    /// What the first of them said (the others say the same words).
+    pub meaning: IcmpMeaning,
     /// Who sent them.
     pub from: IpAddr,
-    /// A port unreachable: the datagrams were refused (no socket on the port).
-    pub refusal: bool,
     /// Errors in the group.
     pub errors: u64,
     /// Frames of the datagrams they quote, when those are in the capture (the first ones).
@@ -43,7 +39,25 @@ pub struct NetworkSignals {
     /// Errors beyond the groups kept.
     pub ungrouped: u64,
     /// The smallest MTU an error reported, and who reported it.
-    pub path_mtu: Option<(u32, IpAddr, &'static str)>,
+    pub path_mtu: Option<PathMtu>,
+}
+
+/// The smallest MTU the network reported, and who reported it in which message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PathMtu {
+    /// The MTU, bytes.
+    pub mtu: u32,
+    /// The reporter.
+    pub from: IpAddr,
+    /// Its message (fragmentation needed, packet too big).
+    pub meaning: IcmpMeaning,
+}
+
+impl SignalGroup {
+    /// A port unreachable: the datagrams were refused (no socket on the port).
+    pub fn refusal(&self) -> bool {
+        self.meaning.is_port_unreachable()
+    }
 }
 
 /// Accumulates ICMP errors and the datagrams they may quote.
@@ -72,23 +86,27 @@ impl SignalTracker {
         let signals = &mut self.signals;
         signals.errors += 1;
         let cause = self.causes.find(&error.quoted);
+        let meaning = IcmpMeaning::of(error);
         if let Some(mtu) = error.mtu
-            && signals.path_mtu.is_none_or(|(known, _, _)| mtu < known)
+            && signals.path_mtu.is_none_or(|known| mtu < known.mtu)
         {
-            signals.path_mtu = Some((mtu, error.from, error.meaning()));
+            signals.path_mtu = Some(PathMtu {
+                mtu,
+                from: error.from,
+                meaning,
+            });
         }
-        let meaning = error.meaning();
+        // Grouped by what the errors say: unassigned codes of one type share their words.
         let at = signals
             .groups
             .iter()
-            .position(|g| g.meaning == meaning && g.from == error.from);
+            .position(|g| g.meaning.words() == meaning.words() && g.from == error.from);
         let group = match at {
             Some(at) => &mut signals.groups[at],
             None if signals.groups.len() < MAX_SIGNAL_GROUPS => {
                 signals.groups.push(SignalGroup {
                     meaning,
                     from: error.from,
-                    refusal: error.is_port_unreachable(),
                     errors: 0,
                     frames: Vec::new(),
                     linked: 0,
@@ -117,121 +135,6 @@ impl SignalTracker {
     /// What was seen.
     pub fn signals(&self) -> &NetworkSignals {
         &self.signals
-    }
-}
-
-impl SignalGroup {
-    /// "frames 7, 9" (", …" when more were linked than listed).
-    fn frames_phrase(&self) -> String {
-        let mut listed: Vec<String> = self.frames.iter().map(|f| f.to_string()).collect();
-        if self.linked > self.frames.len() as u64 {
-            listed.push("…".to_string());
-        }
-        let word = if self.linked == 1 { "frame" } else { "frames" };
-        let mut phrase = format!("{word} {}", listed.join(", "));
-        let unlinked = self.errors - self.linked;
-        if unlinked > 0 {
-            phrase.push_str(&format!(
-                "; {} not in the capture",
-                if self.linked == 0 {
-                    "the datagrams are".to_string()
-                } else {
-                    format!("{} more", count(unlinked))
-                }
-            ));
-        }
-        phrase
-    }
-}
-
-impl fmt::Display for SignalGroup {
-    /// "2 datagrams refused (ICMP port unreachable from 192.168.100.4: frames 7, 9)",
-    /// "1 datagram too big (ICMP fragmentation needed from 10.9.0.2: frame 3)".
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = if self.refusal {
-            "refused".to_string()
-        } else if self.mtu.is_some() {
-            "too big".to_string()
-        } else {
-            format!("reported {}", self.meaning)
-        };
-        let frames = if self.linked == 0 {
-            "not in the capture".to_string()
-        } else {
-            self.frames_phrase()
-        };
-        write!(
-            f,
-            "{} {what} (ICMP {} from {}: {frames})",
-            plural(self.errors, "datagram", "datagrams"),
-            self.meaning,
-            self.from
-        )
-    }
-}
-
-impl NetworkSignals {
-    /// The JSON summary's `network_signals`: errors, groups (meaning, reporter, frames of the
-    /// datagrams they quote), the path MTU.
-    pub fn to_json(&self) -> serde_json::Value {
-        let groups: Vec<serde_json::Value> = self
-            .groups
-            .iter()
-            .map(|g| {
-                serde_json::json!({
-                    "meaning": g.meaning,
-                    "from": g.from.to_string(),
-                    "refused": g.refusal,
-                    "errors": g.errors,
-                    "linked": g.linked,
-                    "frames": g.frames,
-                    "mtu": g.mtu,
-                })
-            })
-            .collect();
-        serde_json::json!({
-            "icmp_errors": self.errors,
-            "groups": groups,
-            "ungrouped": self.ungrouped,
-            "path_mtu": self.path_mtu.map(|(mtu, from, meaning)| serde_json::json!({
-                "mtu": mtu,
-                "from": from.to_string(),
-                "meaning": meaning,
-            })),
-        })
-    }
-
-    /// The verdict's "network-level signals" line, given `icmp` ICMP packets in all.
-    pub fn sentence(&self, icmp: u64) -> String {
-        if self.errors == 0 {
-            return match icmp {
-                0 => "no ICMP (an ICMP port unreachable, e.g. when no server listens, is the only \
-                      thing the network sends back)"
-                    .to_string(),
-                n => format!(
-                    "{} in the capture, none of them an error quoting these datagrams",
-                    plural(n, "ICMP packet", "ICMP packets")
-                ),
-            };
-        }
-        let mut parts: Vec<String> = self.groups.iter().map(|g| g.to_string()).collect();
-        if self.ungrouped > 0 {
-            parts.push(format!(
-                "{} more",
-                plural(self.ungrouped, "ICMP error", "ICMP errors")
-            ));
-        }
-        if let Some((mtu, from, meaning)) = self.path_mtu {
-            parts.push(format!("path MTU {mtu} ({meaning} from {from})"));
-        }
-        let others = icmp.saturating_sub(self.errors);
-        if others > 0 {
-            parts.push(format!(
-                "{} not about these datagrams",
-                plural(others, "other ICMP packet", "other ICMP packets")
-            ));
-        }
-        parts.join("; ")
     }
 }
 
@@ -278,9 +181,13 @@ mod tests {
             tracker.datagram(&sighting);
             tracker.icmp(&port_unreachable(frame + 1, id));
         }
-        assert_eq!(
-            tracker.signals().sentence(2),
-            "2 datagrams refused (ICMP port unreachable from 192.168.100.4: frames 7, 9)"
-        );
+        let signals = tracker.signals();
+        assert_eq!(signals.errors, 2);
+        assert_eq!(signals.groups.len(), 1);
+        let group = &signals.groups[0];
+        assert!(group.refusal());
+        assert_eq!(group.meaning.words(), "port unreachable");
+        assert_eq!((group.errors, group.linked), (2, 2));
+        assert_eq!(group.frames, vec![7, 9]);
     }
 }

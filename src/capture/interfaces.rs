@@ -3,7 +3,7 @@
 
 use std::fs;
 
-use serde_json::json;
+use serde::Serialize;
 
 use crate::error::{Error, Result};
 
@@ -26,18 +26,38 @@ pub struct Interface {
     pub default_route: bool,
 }
 
+/// One interface as `interfaces --json` writes it: keys in alphabetical order (the order the
+/// line has always had; it was a `serde_json::Value`, whose maps are sorted).
+#[derive(Clone, Debug, Serialize)]
+pub struct InterfaceRecord<'a> {
+    /// Addresses with prefix length.
+    pub addresses: &'a [String],
+    /// Holds the default route.
+    pub default_route: bool,
+    /// Kernel interface index.
+    pub index: u32,
+    /// The loopback interface.
+    pub loopback: bool,
+    /// Hardware address, null when the link has none.
+    pub mac: Option<&'a str>,
+    /// Kernel name.
+    pub name: &'a str,
+    /// Administratively up.
+    pub up: bool,
+}
+
 impl Interface {
-    /// One JSON object for `--json`.
-    pub fn to_json(&self) -> serde_json::Value {
-        json!({
-            "name": self.name,
-            "index": self.index,
-            "up": self.up,
-            "loopback": self.loopback,
-            "mac": self.mac,
-            "addresses": self.addresses,
-            "default_route": self.default_route,
-        })
+    /// The record `--json` writes (with [`crate::encode`]).
+    pub fn record(&self) -> InterfaceRecord<'_> {
+        InterfaceRecord {
+            addresses: &self.addresses,
+            default_route: self.default_route,
+            index: self.index,
+            loopback: self.loopback,
+            mac: self.mac.as_deref(),
+            name: &self.name,
+            up: self.up,
+        }
     }
 }
 

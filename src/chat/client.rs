@@ -3,15 +3,18 @@
 //! (`IP_RECVERR`), each error names the very message it was about (the kernel hands back the
 //! offending datagram) and who sent it; without it, the message out at the time is named.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::io::{self, BufRead, Write};
-use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::chat::server::{RECEIVE_BUFFER, datagram_keys, terminal_safe_json};
+use serde::Serialize;
+
+use crate::chat::server::{DatagramKeys, RECEIVE_BUFFER};
 use crate::chat::text;
 use crate::error::{Error, Result};
 use crate::sys::socket_errors::{self, ErrorOrigin, QueuedError};
@@ -478,12 +481,38 @@ pub fn run<O: Write + Send, E: Write + Send>(
     Ok(screen.summary)
 }
 
-/// One reply as a JSON object: `read --json`'s keys ([`datagram_keys`]: addresses, length,
-/// `payload_hex`, `payload_text`), and the client's own `from`, `len` and `text` (lossy).
+/// One reply as its JSON line: `read --json`'s keys ([`DatagramKeys`]) and the client's own
+/// `from`, `len` and `text` (lossy), in alphabetical order (as the line has always had).
+#[derive(Clone, Debug, Serialize)]
+struct ReplyLine<'a> {
+    #[serde(serialize_with = "crate::encode::display_or_null")]
+    dst_ip: Option<IpAddr>,
+    dst_port: u16,
+    #[serde(serialize_with = "crate::encode::display")]
+    from: SocketAddr,
+    len: usize,
+    payload_hex: String,
+    payload_len: usize,
+    payload_text: Cow<'a, str>,
+    #[serde(serialize_with = "crate::encode::display")]
+    src_ip: IpAddr,
+    src_port: u16,
+    text: Cow<'a, str>,
+}
+
+/// One reply as a JSON object (see [`ReplyLine`]).
 fn reply_json(from: SocketAddr, to: SocketAddr, reply: &[u8]) -> String {
-    let mut object = datagram_keys(from, to, reply);
-    object.insert("from".into(), from.to_string().into());
-    object.insert("len".into(), reply.len().into());
-    object.insert("text".into(), String::from_utf8_lossy(reply).into());
-    terminal_safe_json(&serde_json::Value::Object(object))
+    let keys = DatagramKeys::of(from, to, reply);
+    crate::encode::to_string(&ReplyLine {
+        dst_ip: keys.dst_ip,
+        dst_port: keys.dst_port,
+        from,
+        len: reply.len(),
+        payload_hex: keys.payload_hex,
+        payload_len: keys.payload_len,
+        text: keys.payload_text.clone(),
+        payload_text: keys.payload_text,
+        src_ip: keys.src_ip,
+        src_port: keys.src_port,
+    })
 }

@@ -1,10 +1,13 @@
 //! The chat server's receive loop: one line per datagram, optional automatic reply, per-peer counts.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Write};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
+
+use serde::Serialize;
 
 use crate::chat::console::{Console, TypedReplies};
 use crate::chat::text;
@@ -166,34 +169,64 @@ impl ServerSummary {
         self.peers.iter().chain(std::iter::once(&self.others))
     }
 
-    /// The summary as one JSON object (`{"summary": {...}}`).
-    pub fn to_json(&self) -> serde_json::Value {
-        let peer = |p: &PeerStats| {
-            serde_json::json!({
-                "peer": p.addr.map(|a| a.to_string()),
-                "datagrams": p.datagrams,
-                "bytes": p.bytes,
-                "replies": p.replies,
-                "failed_replies": p.failed_replies,
-                "silent_for_s": p.silent_for.as_secs_f64(),
-            })
+    /// The summary as one JSON record (`{"summary": {...}}`), written with [`crate::encode`].
+    pub fn summary_record(&self) -> SummaryRecord<'_> {
+        let peer = |p: &PeerStats| PeerRecord {
+            bytes: p.bytes,
+            datagrams: p.datagrams,
+            failed_replies: p.failed_replies,
+            peer: p.addr,
+            replies: p.replies,
+            silent_for_s: p.silent_for.as_secs_f64(),
         };
         let mut peers: Vec<_> = self.peers.iter().map(peer).collect();
         if self.others.datagrams > 0 {
             peers.push(peer(&self.others));
         }
-        serde_json::json!({
-            "summary": {
-                "local": self.local.to_string(),
-                "datagrams": self.datagrams(),
-                "bytes": self.bytes(),
-                "peers": peers,
-                "peer_errors": self.peer_errors,
-                "kernel_drops": self.kernel_drops,
-                "leave_announced": false,
-            }
-        })
+        SummaryRecord {
+            summary: SummaryFields {
+                bytes: self.bytes(),
+                datagrams: self.datagrams(),
+                kernel_drops: self.kernel_drops,
+                leave_announced: false,
+                local: &self.local,
+                peer_errors: self.peer_errors,
+                peers,
+            },
+        }
     }
+}
+
+/// `{"summary": {...}}`, the server's last JSON line. Keys in alphabetical order at every level
+/// (the order the line has always had; it was a `serde_json::Value`, whose maps are sorted).
+#[derive(Clone, Debug, Serialize)]
+pub struct SummaryRecord<'a> {
+    summary: SummaryFields<'a>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct SummaryFields<'a> {
+    bytes: u64,
+    datagrams: u64,
+    kernel_drops: Option<u64>,
+    /// Always false: UDP has no teardown to announce a leave.
+    leave_announced: bool,
+    #[serde(serialize_with = "crate::encode::display")]
+    local: &'a SocketAddr,
+    peer_errors: u64,
+    peers: Vec<PeerRecord>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct PeerRecord {
+    bytes: u64,
+    datagrams: u64,
+    failed_replies: u64,
+    /// Null for the peers beyond [`MAX_PEERS`], counted together.
+    #[serde(serialize_with = "crate::encode::display_or_null")]
+    peer: Option<SocketAddr>,
+    replies: u64,
+    silent_for_s: f64,
 }
 
 fn plural(n: u64, one: &str, many: &str) -> String {
@@ -283,50 +316,78 @@ fn caused_by_peer(e: &io::Error) -> bool {
 /// `src_port`, `dst_ip`, `dst_port`, `payload_len`, `payload_hex` (every byte) and
 /// `payload_text` (UTF-8, invalid bytes replaced, as `read` writes it). `dst_ip` is null when
 /// the socket is bound to a wildcard address: it is not told which of its addresses was used.
-pub fn datagram_keys(
-    src: SocketAddr,
-    dst: SocketAddr,
-    payload: &[u8],
-) -> serde_json::Map<String, serde_json::Value> {
-    let hex: String = payload.iter().map(|b| format!("{b:02x}")).collect();
-    let dst_ip = (!dst.ip().is_unspecified()).then(|| dst.ip().to_string());
-    let keys = serde_json::json!({
-        "src_ip": src.ip().to_string(),
-        "src_port": src.port(),
-        "dst_ip": dst_ip,
-        "dst_port": dst.port(),
-        "payload_len": payload.len(),
-        "payload_hex": hex,
-        "payload_text": String::from_utf8_lossy(payload),
-    });
-    match keys {
-        serde_json::Value::Object(map) => map,
-        _ => serde_json::Map::new(),
+/// The server's and the client's lines interleave their own keys with these (alphabetical
+/// order, as the lines have always had), so each line names them again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DatagramKeys<'a> {
+    /// The sender's address.
+    pub src_ip: IpAddr,
+    /// The sender's port.
+    pub src_port: u16,
+    /// The receiving address, `None` on a wildcard socket.
+    pub dst_ip: Option<IpAddr>,
+    /// The receiving port.
+    pub dst_port: u16,
+    /// Payload bytes.
+    pub payload_len: usize,
+    /// Every payload byte, two hex digits each.
+    pub payload_hex: String,
+    /// The payload as UTF-8, invalid bytes replaced.
+    pub payload_text: Cow<'a, str>,
+}
+
+impl<'a> DatagramKeys<'a> {
+    /// The keys of `payload` from `src` to `dst`.
+    pub fn of(src: SocketAddr, dst: SocketAddr, payload: &'a [u8]) -> Self {
+        DatagramKeys {
+            src_ip: src.ip(),
+            src_port: src.port(),
+            dst_ip: (!dst.ip().is_unspecified()).then(|| dst.ip()),
+            dst_port: dst.port(),
+            payload_len: payload.len(),
+            payload_hex: payload.iter().map(|b| format!("{b:02x}")).collect(),
+            payload_text: String::from_utf8_lossy(payload),
+        }
     }
 }
 
-/// `value` as one line of JSON in which no character can drive a terminal. serde_json escapes
-/// only C0 controls; `payload_text` may also hold DEL, C1 controls (U+009B is a CSI) and bidi
-/// overrides (U+202E), which are written as `\uXXXX` escapes here: the same JSON value.
-pub fn terminal_safe_json(value: &serde_json::Value) -> String {
-    crate::text::json_safe(&value.to_string())
+/// One datagram the server received, as its JSON line.
+#[derive(Clone, Debug, Serialize)]
+struct ServerLine<'a> {
+    #[serde(serialize_with = "crate::encode::display_or_null")]
+    dst_ip: Option<IpAddr>,
+    dst_port: u16,
+    len: usize,
+    payload_hex: String,
+    payload_len: usize,
+    payload_text: Cow<'a, str>,
+    #[serde(serialize_with = "crate::encode::display")]
+    peer: SocketAddr,
+    #[serde(serialize_with = "crate::encode::display")]
+    src_ip: IpAddr,
+    src_port: u16,
+    text: String,
+    utf8: bool,
 }
 
 /// One datagram from `from` to the server at `to` as a line (text or JSON), without the
-/// newline. The JSON has [`datagram_keys`] and the server's own `peer`, `len`, `utf8`, `text`.
+/// newline. The JSON has [`DatagramKeys`] and the server's own `peer`, `len`, `utf8`, `text`.
 pub fn format_datagram(from: SocketAddr, to: SocketAddr, payload: &[u8], json: bool) -> String {
     if json {
-        let mut object = datagram_keys(from, to, payload);
-        let own = serde_json::json!({
-            "peer": from.to_string(),
-            "len": payload.len(),
-            "utf8": std::str::from_utf8(payload).is_ok(),
-            "text": text::escape(payload),
-        });
-        if let serde_json::Value::Object(own) = own {
-            object.extend(own);
-        }
-        terminal_safe_json(&serde_json::Value::Object(object))
+        let keys = DatagramKeys::of(from, to, payload);
+        crate::encode::to_string(&ServerLine {
+            dst_ip: keys.dst_ip,
+            dst_port: keys.dst_port,
+            len: payload.len(),
+            payload_hex: keys.payload_hex,
+            payload_len: keys.payload_len,
+            payload_text: keys.payload_text,
+            peer: from,
+            src_ip: keys.src_ip,
+            src_port: keys.src_port,
+            text: text::escape(payload),
+            utf8: std::str::from_utf8(payload).is_ok(),
+        })
     } else {
         format!("Client {from} : {}", text::show(payload))
     }

@@ -181,7 +181,7 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
 fn print_host_json(host: &HostReport, json: bool) -> Result<ExitCode, Error> {
     if let (true, Some(object)) = (json, host.json()) {
         let mut out = io::stdout().lock();
-        writeln!(out, "{object}")
+        udpscope::encode::line(&mut out, &object)
             .and_then(|()| out.flush())
             .map_err(|source| Error::Output { source })?;
     }
@@ -236,7 +236,7 @@ pub fn interfaces(args: InterfacesArgs) -> Result<ExitCode, Error> {
     let io_err = |source| Error::Output { source };
     if args.json {
         for iface in &list {
-            writeln!(out, "{}", iface.to_json()).map_err(io_err)?;
+            udpscope::encode::line(&mut out, &iface.record()).map_err(io_err)?;
         }
     } else {
         writeln!(

@@ -68,12 +68,12 @@ pub fn server(args: ServerArgs) -> Result<ExitCode, Error> {
     };
     let mut out = io::stdout();
     let summary = server::run(socket, config, shutdown, &mut out)?;
-    let report = if args.json {
-        summary.to_json().to_string()
+    if args.json {
+        udpscope::encode::line(&mut out, &summary.summary_record())
     } else {
-        format!("\n{summary}")
-    };
-    writeln!(out, "{report}").map_err(|source| Error::Output { source })?;
+        writeln!(out, "\n{summary}")
+    }
+    .map_err(|source| Error::Output { source })?;
     Ok(ExitCode::SUCCESS)
 }
 

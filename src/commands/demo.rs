@@ -165,7 +165,7 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode, Error> {
             .write_json(&mut out, &outcome.stats)
             .map_err(io_error)?;
         match outcome.host.json() {
-            Some(object) => writeln!(out, "{object}").map_err(io_error)?,
+            Some(object) => udpscope::encode::line(&mut out, &object).map_err(io_error)?,
             None => {
                 for line in outcome.host.lines() {
                     eprintln!("udpscope: {line}");

@@ -160,6 +160,7 @@ fn raw_replay(args: &ReplayArgs, config: ReplayConfig) -> Result<ExitCode, Error
                     ts_ns: datagram.ts_ns,
                     wire_len: frame.len() + cut.unwrap_or(0),
                     payload: Cow::Owned(frame),
+                    defect: datagram.defect,
                 };
                 let flow = replayer.offer(Record::Request(item));
                 progress.tick(replayer);
@@ -213,7 +214,7 @@ fn run(
     }
     let mut out = BufWriter::new(io::stdout().lock());
     let written = if args.json {
-        writeln!(out, "{}", report.to_json())
+        udpscope::encode::line(&mut out, &report.record())
     } else {
         report.write_text(&mut out)
     };
@@ -299,7 +300,7 @@ fn dry_run(args: &ReplayArgs, schedule: Schedule) -> Result<ExitCode, Error> {
                 None => skipped += 1,
             }
             written = if args.json {
-                writeln!(out, "{}", line.to_json())
+                udpscope::encode::line(&mut out, &line.record())
             } else {
                 writeln!(out, "{}", line.to_text())
             };

@@ -95,17 +95,60 @@ pub struct QuotedDatagram {
     pub checksum: Option<u16>,
 }
 
-impl IcmpError {
-    /// What the message means, in the words tcpdump and the RFCs use: "port unreachable",
-    /// "fragmentation needed", "packet too big", "time to live exceeded in transit", ...
-    pub fn meaning(&self) -> &'static str {
+/// What an ICMP error says, as a value: its version, type and code, worded by
+/// [`IcmpMeaning::words`] (and `Display`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IcmpMeaning {
+    /// 4 for ICMP, 6 for ICMPv6.
+    pub version: u8,
+    /// ICMP type field.
+    pub icmp_type: u8,
+    /// ICMP code field.
+    pub icmp_code: u8,
+}
+
+impl IcmpMeaning {
+    /// The meaning of `error`.
+    pub fn of(error: &IcmpError) -> Self {
+        IcmpMeaning {
+            version: error.version,
+            icmp_type: error.icmp_type,
+            icmp_code: error.icmp_code,
+        }
+    }
+
+    /// The words tcpdump and the RFCs use: "port unreachable", "fragmentation needed",
+    /// "packet too big", "time to live exceeded in transit", ... (unassigned codes of one type
+    /// share their type's words).
+    pub fn words(self) -> &'static str {
         meaning(self.version, self.icmp_type, self.icmp_code)
     }
 
     /// True for a port unreachable (ICMPv4 3/3, ICMPv6 1/4): no socket on that port.
+    pub fn is_port_unreachable(self) -> bool {
+        match self.version {
+            4 => self.icmp_type == V4_DEST_UNREACHABLE && self.icmp_code == 3,
+            6 => self.icmp_type == V6_DEST_UNREACHABLE && self.icmp_code == 4,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for IcmpMeaning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.words())
+    }
+}
+
+impl IcmpError {
+    /// What the message means, in words ([`IcmpMeaning::words`]).
+    pub fn meaning(&self) -> &'static str {
+        IcmpMeaning::of(self).words()
+    }
+
+    /// True for a port unreachable (ICMPv4 3/3, ICMPv6 1/4): no socket on that port.
     pub fn is_port_unreachable(&self) -> bool {
-        self.kind == IcmpKind::DestinationUnreachable
-            && self.icmp_code == if self.version == 4 { 3 } else { 4 }
+        self.kind == IcmpKind::DestinationUnreachable && IcmpMeaning::of(self).is_port_unreachable()
     }
 
     /// True when the error says the datagram was too big for a link (fragmentation needed,

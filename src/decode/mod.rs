@@ -20,7 +20,7 @@ pub use checksum::{Checksum, ipv4_header_verdict, udp_checksum_verdict};
 pub use decoder::{ChecksumCounts, DecodeStats, Decoder};
 pub use defect::Defect;
 pub use defrag::{DefragLimits, GiveUp, Incomplete};
-pub use icmp::{IcmpError, IcmpKind, QuotedDatagram};
+pub use icmp::{IcmpError, IcmpKind, IcmpMeaning, QuotedDatagram};
 pub use link::{ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, LinkInfo, Network, network_layer};
 pub use skip::{Layer, LengthField, Limit, Problem, Skip};
 pub use tunnel::{

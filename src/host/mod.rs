@@ -5,7 +5,7 @@
 
 pub mod udp_counters;
 
-pub use udp_counters::{HostDelta, HostSnapshot, SocketDrops, Unreadable};
+pub use udp_counters::{HostDelta, HostRecord, HostSnapshot, SocketDrops, Unreadable};
 
 /// The counters as a capture started, to be compared at its end.
 #[derive(Debug)]
@@ -58,10 +58,10 @@ impl HostReport {
         }
     }
 
-    /// The final `{"type":"host_udp", …}` object; `None` when unreadable.
-    pub fn json(&self) -> Option<String> {
+    /// The final `{"type":"host_udp", …}` record; `None` when unreadable.
+    pub fn json(&self) -> Option<HostRecord<'_>> {
         match self {
-            HostReport::Counted(delta) => Some(delta.to_json()),
+            HostReport::Counted(delta) => Some(delta.record()),
             HostReport::Unavailable(_) => None,
         }
     }

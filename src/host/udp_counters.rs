@@ -6,10 +6,12 @@
 //! The counters are per network namespace; they are read through `/proc/thread-self/net`, so a
 //! thread moved into another namespace (the demo's capture) reads that namespace's.
 
-use std::fmt::Write as _;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 
 /// Where a thread's own network namespace shows its counters.
 pub const PROC_NET: &str = "/proc/thread-self/net";
@@ -156,10 +158,11 @@ impl HostSnapshot {
     }
 }
 
-/// One socket's drops during the capture.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One socket's drops during the capture (`{"local": "127.0.0.1:6999", "drops": N}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct SocketDrops {
     /// Its local address.
+    #[serde(serialize_with = "crate::encode::display")]
     pub local: SocketAddr,
     /// Drops counted during the capture (all of them for a socket created during it).
     pub drops: u64,
@@ -340,26 +343,45 @@ impl HostDelta {
         said
     }
 
-    /// The final JSON object: `{"type":"host_udp", "<kernel name>": delta, …,
-    /// "socket_drops": [{"local": "127.0.0.1:6999", "drops": N}]}`.
-    pub fn to_json(&self) -> String {
-        let mut out = String::from("{\"type\":\"host_udp\"");
-        for (name, value) in self.udp.iter().chain(&self.udp6) {
-            let _ = write!(out, ",\"{name}\":{value}");
+    /// The final JSON record: `{"type":"host_udp", "<kernel name>": delta, …,
+    /// "socket_drops": [{"local": "127.0.0.1:6999", "drops": N}]}` (write it with
+    /// [`crate::encode`]).
+    pub fn record(&self) -> HostRecord<'_> {
+        HostRecord {
+            counters: KernelCounters {
+                udp: &self.udp,
+                udp6: &self.udp6,
+            },
+            socket_drops: &self.sockets,
         }
-        out.push_str(",\"socket_drops\":[");
-        for (i, socket) in self.sockets.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            let _ = write!(
-                out,
-                "{{\"local\":\"{}\",\"drops\":{}}}",
-                socket.local, socket.drops
-            );
+    }
+}
+
+/// The host's UDP counters as one JSON line: the kernel's names as keys, in the kernel's order.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type", rename = "host_udp")]
+pub struct HostRecord<'a> {
+    /// `Udp:` then `Udp6*` deltas.
+    #[serde(flatten)]
+    counters: KernelCounters<'a>,
+    /// Per socket bound to the port.
+    socket_drops: &'a [SocketDrops],
+}
+
+/// Counters by kernel name, written as keys of the enclosing object.
+#[derive(Clone, Copy, Debug)]
+struct KernelCounters<'a> {
+    udp: &'a Counters,
+    udp6: &'a Counters,
+}
+
+impl Serialize for KernelCounters<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.udp.len() + self.udp6.len()))?;
+        for (name, value) in self.udp.iter().chain(self.udp6) {
+            map.serialize_entry(name, value)?;
         }
-        out.push_str("]}");
-        out
+        map.end()
     }
 }
 
@@ -461,7 +483,16 @@ mod tests {
              unreachable, rate-limited)"
         );
         assert_eq!(said.len(), 2, "{said:?}");
-        let json: serde_json::Value = serde_json::from_str(&delta.to_json()).unwrap();
+        let text = crate::encode::to_string(&delta.record());
+        assert!(
+            text.starts_with(r#"{"type":"host_udp","InDatagrams":10,"NoPorts":2,"#),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(r#","SndbufErrors":0,"InCsumErrors":0,"IgnoredMulti":0,"MemErrors":0,"socket_drops":[{"local":"127.0.0.1:6999","drops":1997}]}"#),
+            "{text}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(json["type"], "host_udp");
         assert_eq!(json["RcvbufErrors"], 1997);
         assert_eq!(json["socket_drops"][0]["local"], "127.0.0.1:6999");

@@ -1,175 +1,443 @@
-//! The analysis as one JSON object on one line, `{"summary": {...}}`, for `--json`.
+//! The analysis as one JSON object on one line, `{"summary": {...}}`, for `--json`: typed
+//! records written by [`crate::encode`]. Keys are in alphabetical order, at every level: the
+//! order the summary has always had (it was a `serde_json::Value`, whose maps are sorted).
 
+use std::fmt::Display;
 use std::io::{self, Write};
+use std::net::{IpAddr, SocketAddr};
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::format::clock;
-use crate::analysis::{Analysis, Flow, Partial, Way};
-use crate::decode::{ChecksumCounts, DecodeStats};
+use crate::analysis::network::{NetworkSignals, PathMtu, SignalGroup};
+use crate::analysis::{Analysis, Flow, Partial, TcpCounts, Verdict, Way};
+use crate::decode::{ChecksumCounts, DecodeStats, Incomplete, Segment};
+use crate::encode;
 
-fn way(way: &Way) -> Value {
-    let (ids, exact) = way.ids.distinct();
-    json!({
-        "datagrams": way.datagrams,
-        "bytes": way.bytes,
-        "empty": way.empty,
-        "ipv4": way.ipv4,
-        "distinct_ip_ids": ids,
-        "ip_ids_exact": exact,
-        "reassembled": way.reassembled,
-        "fragments": way.fragments,
-        "truncated": way.truncated,
-    })
+/// `{"summary": ...}`.
+#[derive(Serialize)]
+struct Document<'a> {
+    summary: Summary<'a>,
 }
 
-fn flow(flow: &Flow) -> Value {
-    json!({
-        "client": flow.client.to_string(),
-        "server": flow.server.to_string(),
-        "on_port": flow.on_port,
-        "first_ts_ns": flow.first_ns,
-        "last_ts_ns": flow.last_ns,
-        "first": clock(flow.first_ns),
-        "last": clock(flow.last_ns),
-        "to_server": way(&flow.ways[0]),
-        "to_client": way(&flow.ways[1]),
-    })
+#[derive(Serialize)]
+struct Summary<'a> {
+    decode: Decode,
+    flows: Vec<FlowRecord<'a>>,
+    incomplete: Vec<IncompleteRecord<'a>>,
+    network_signals: NetworkRecord<'a>,
+    port: Option<u16>,
+    tcp: TcpRecord<'a>,
+    untracked: UntrackedRecord,
+    verdict: VerdictRecord,
+}
+
+/// The decoder's counts. (The summary once named `defects`, `tunneled` and `tunnel_carriers`
+/// twice in its source; a JSON object holds each key once, and so did the output.)
+#[derive(Serialize)]
+struct Decode {
+    arp: u64,
+    checksums: ChecksumRecord,
+    datagrams: u64,
+    defects: u64,
+    fragments: u64,
+    frames: u64,
+    icmp: u64,
+    icmp_errors: u64,
+    incomplete: u64,
+    malformed: u64,
+    not_ip: u64,
+    not_udp: u64,
+    reassembled: u64,
+    tcp: u64,
+    truncated: u64,
+    tunnel_carriers: u64,
+    tunneled: u64,
+    unsupported_link: u64,
+}
+
+#[derive(Serialize)]
+struct ChecksumRecord {
+    absent: u64,
+    invalid: u64,
+    partial: u64,
+    unverifiable: u64,
+    valid: u64,
+}
+
+impl ChecksumRecord {
+    fn of(counts: &ChecksumCounts) -> Self {
+        let ChecksumCounts {
+            valid,
+            absent,
+            partial,
+            invalid,
+            unverifiable,
+        } = *counts;
+        ChecksumRecord {
+            absent,
+            invalid,
+            partial,
+            unverifiable,
+            valid,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct WayRecord {
+    bytes: u64,
+    datagrams: u64,
+    distinct_ip_ids: u64,
+    empty: u64,
+    fragments: u64,
+    ip_ids_exact: bool,
+    ipv4: u64,
+    reassembled: u64,
+    truncated: u64,
+}
+
+impl WayRecord {
+    fn of(way: &Way) -> Self {
+        let (distinct_ip_ids, ip_ids_exact) = way.ids.distinct();
+        WayRecord {
+            bytes: way.bytes,
+            datagrams: way.datagrams,
+            distinct_ip_ids,
+            empty: way.empty,
+            fragments: way.fragments,
+            ip_ids_exact,
+            ipv4: way.ipv4,
+            reassembled: way.reassembled,
+            truncated: way.truncated,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct FlowRecord<'a> {
+    #[serde(serialize_with = "encode::display")]
+    client: &'a SocketAddr,
+    first: String,
+    first_ts_ns: u64,
+    last: String,
+    last_ts_ns: u64,
+    on_port: bool,
+    #[serde(serialize_with = "encode::display")]
+    server: &'a SocketAddr,
+    to_client: WayRecord,
+    to_server: WayRecord,
+}
+
+impl<'a> FlowRecord<'a> {
+    fn of(flow: &'a Flow) -> Self {
+        FlowRecord {
+            client: &flow.client,
+            first: clock(flow.first_ns),
+            first_ts_ns: flow.first_ns,
+            last: clock(flow.last_ns),
+            last_ts_ns: flow.last_ns,
+            on_port: flow.on_port,
+            server: &flow.server,
+            to_client: WayRecord::of(&flow.ways[1]),
+            to_server: WayRecord::of(&flow.ways[0]),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct IncompleteRecord<'a> {
+    bytes: usize,
+    #[serde(serialize_with = "encode::display")]
+    dst_ip: &'a IpAddr,
+    first_frame: u64,
+    first_ts_ns: u64,
+    fragments: u16,
+    ip_id: u32,
+    #[serde(serialize_with = "encode::display")]
+    reason: &'a dyn Display,
+    #[serde(serialize_with = "encode::display")]
+    src_ip: &'a IpAddr,
+}
+
+impl<'a> IncompleteRecord<'a> {
+    fn of(incomplete: &'a Incomplete) -> Self {
+        IncompleteRecord {
+            bytes: incomplete.bytes,
+            dst_ip: &incomplete.ip.dst,
+            first_frame: incomplete.first_frame,
+            first_ts_ns: incomplete.first_ts_ns,
+            fragments: incomplete.fragments,
+            ip_id: incomplete.ip.shown_id(),
+            reason: &incomplete.reason,
+            src_ip: &incomplete.ip.src,
+        }
+    }
+}
+
+/// The network's signals as the summary shows them (a snapshot of the analysis's values).
+#[derive(Serialize)]
+struct NetworkRecord<'a> {
+    groups: Vec<SignalGroupRecord<'a>>,
+    icmp_errors: u64,
+    path_mtu: Option<PathMtuRecord<'a>>,
+    ungrouped: u64,
+}
+
+#[derive(Serialize)]
+struct SignalGroupRecord<'a> {
+    errors: u64,
+    frames: &'a [u64],
+    #[serde(serialize_with = "encode::display")]
+    from: &'a IpAddr,
+    linked: u64,
+    meaning: &'static str,
+    mtu: Option<u32>,
+    refused: bool,
+}
+
+#[derive(Serialize)]
+struct PathMtuRecord<'a> {
+    #[serde(serialize_with = "encode::display")]
+    from: &'a IpAddr,
+    meaning: &'static str,
+    mtu: u32,
+}
+
+impl<'a> NetworkRecord<'a> {
+    fn of(signals: &'a NetworkSignals) -> Self {
+        let group = |g: &'a SignalGroup| SignalGroupRecord {
+            errors: g.errors,
+            frames: &g.frames,
+            from: &g.from,
+            linked: g.linked,
+            meaning: g.meaning.words(),
+            mtu: g.mtu,
+            refused: g.refusal(),
+        };
+        let path = |p: &'a PathMtu| PathMtuRecord {
+            from: &p.from,
+            meaning: p.meaning.words(),
+            mtu: p.mtu,
+        };
+        NetworkRecord {
+            groups: signals.groups.iter().map(group).collect(),
+            icmp_errors: signals.errors,
+            path_mtu: signals.path_mtu.as_ref().map(path),
+            ungrouped: signals.ungrouped,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SegmentRecord<'a> {
+    #[serde(serialize_with = "encode::display")]
+    dst: &'a SocketAddr,
+    #[serde(serialize_with = "encode::display")]
+    flags: &'a dyn Display,
+    payload_len: usize,
+    #[serde(serialize_with = "encode::display")]
+    src: &'a SocketAddr,
+    ts_ns: u64,
+}
+
+#[derive(Serialize)]
+struct TcpRecord<'a> {
+    data: u64,
+    fin: u64,
+    omitted: u64,
+    pure_ack: u64,
+    rst: u64,
+    segments: u64,
+    shown: Vec<SegmentRecord<'a>>,
+    syn: u64,
+    syn_ack: u64,
+}
+
+impl<'a> TcpRecord<'a> {
+    fn of(counts: &TcpCounts, shown: impl Iterator<Item = &'a Segment>, omitted: u64) -> Self {
+        TcpRecord {
+            data: counts.data,
+            fin: counts.fin,
+            omitted,
+            pure_ack: counts.pure_ack,
+            rst: counts.rst,
+            segments: counts.segments,
+            shown: shown
+                .map(|s| SegmentRecord {
+                    dst: &s.dst,
+                    flags: &s.flags,
+                    payload_len: s.payload_len,
+                    src: &s.src,
+                    ts_ns: s.ts_ns,
+                })
+                .collect(),
+            syn: counts.syn,
+            syn_ack: counts.syn_ack,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct UntrackedRecord {
+    bytes: u64,
+    datagrams: u64,
+    on_port: u64,
 }
 
 /// `null` for a run that saw the whole source, else why it did not.
-fn partial_run(partial: Option<Partial>) -> Value {
-    match partial {
-        None => Value::Null,
-        Some(Partial::CountLimit(n)) => json!({"why": "count_limit", "count": n}),
-        Some(Partial::Filter) => json!({"why": "filter"}),
+#[derive(Serialize)]
+struct PartialRecord {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    count: Option<u64>,
+    why: &'static str,
+}
+
+impl PartialRecord {
+    fn of(partial: Partial) -> Self {
+        match partial {
+            Partial::CountLimit(n) => PartialRecord {
+                count: Some(n),
+                why: "count_limit",
+            },
+            Partial::Filter => PartialRecord {
+                count: None,
+                why: "filter",
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct VerdictRecord {
+    acknowledgements: bool,
+    datagrams: u64,
+    each_message_own_datagram: bool,
+    empty_after_last: u64,
+    empty_before_first: u64,
+    empty_datagrams: u64,
+    flows: u64,
+    fragments: u64,
+    handshake: bool,
+    icmp: u64,
+    ip_ids_exact: bool,
+    ipv4_datagrams: u64,
+    message_datagrams: u64,
+    message_ip_ids: u64,
+    message_ipv4_datagrams: u64,
+    messages: u64,
+    partial: Option<PartialRecord>,
+    port: Option<u16>,
+    reassembled: u64,
+    replies: u64,
+    reply_datagrams: u64,
+    reply_ip_ids: u64,
+    reply_ipv4_datagrams: u64,
+    tcp_after_last: u64,
+    tcp_before_first: u64,
+    tcp_segments: u64,
+    teardown: bool,
+    untracked_datagrams: u64,
+    zero_ids_with_df: u64,
+}
+
+impl VerdictRecord {
+    fn of(v: &Verdict) -> Self {
+        VerdictRecord {
+            acknowledgements: v.acknowledgements,
+            datagrams: v.datagrams,
+            each_message_own_datagram: v.each_message_own_datagram,
+            empty_after_last: v.empty_after_last,
+            empty_before_first: v.empty_before_first,
+            empty_datagrams: v.empty_datagrams,
+            flows: v.flows,
+            fragments: v.fragments,
+            handshake: v.handshake,
+            icmp: v.icmp,
+            ip_ids_exact: v.ip_ids_exact,
+            ipv4_datagrams: v.ipv4_datagrams,
+            message_datagrams: v.message_datagrams,
+            message_ip_ids: v.message_ip_ids,
+            message_ipv4_datagrams: v.message_ipv4_datagrams,
+            messages: v.messages,
+            partial: v.partial.map(PartialRecord::of),
+            port: v.port,
+            reassembled: v.reassembled,
+            replies: v.replies,
+            reply_datagrams: v.reply_datagrams,
+            reply_ip_ids: v.reply_ip_ids,
+            reply_ipv4_datagrams: v.reply_ipv4_datagrams,
+            tcp_after_last: v.tcp_after_last,
+            tcp_before_first: v.tcp_before_first,
+            tcp_segments: v.tcp_segments,
+            teardown: v.teardown,
+            untracked_datagrams: v.untracked_datagrams,
+            zero_ids_with_df: v.zero_ids_with_df,
+        }
     }
 }
 
 /// Writes the summary object and a newline.
 pub fn summary(out: &mut dyn Write, analysis: &Analysis, stats: &DecodeStats) -> io::Result<()> {
-    let ChecksumCounts {
-        valid,
-        absent,
-        partial,
-        invalid,
-        unverifiable,
-    } = stats.checksums;
-    let v = analysis.verdict();
-    let tcp = analysis.contrast.counts();
-    let (segments, omitted, _) = analysis.contrast.shown();
-    let segments: Vec<Value> = segments
-        .map(|s| {
-            json!({
-                "ts_ns": s.ts_ns,
-                "src": s.src.to_string(),
-                "dst": s.dst.to_string(),
-                "flags": s.flags.to_string(),
-                "payload_len": s.payload_len,
-            })
-        })
-        .collect();
+    let verdict = analysis.verdict();
+    let (shown, omitted, _) = analysis.contrast.shown();
     let untracked = analysis.table.untracked();
-    let incomplete: Vec<Value> = analysis
-        .incomplete
-        .iter()
-        .map(|i| {
-            json!({
-                "src_ip": i.ip.src.to_string(),
-                "dst_ip": i.ip.dst.to_string(),
-                "ip_id": i.ip.shown_id(),
-                "fragments": i.fragments,
-                "bytes": i.bytes,
-                "first_ts_ns": i.first_ts_ns,
-                "first_frame": i.first_frame,
-                "reason": i.reason.to_string(),
-            })
-        })
-        .collect();
-    let summary = json!({
-        "summary": {
-            "port": analysis.config.port,
-            "decode": {
-                "frames": stats.frames,
-                "datagrams": stats.datagrams,
-                "tcp": stats.tcp,
-                "not_ip": stats.not_ip,
-                "arp": analysis.arp,
-                "not_udp": stats.not_udp,
-                "icmp": analysis.icmp,
-                "icmp_errors": stats.icmp_errors,
-                "malformed": stats.malformed,
-                "unsupported_link": stats.unsupported_link,
-                "truncated": stats.truncated,
-                "reassembled": stats.reassembled,
-                "fragments": stats.fragments,
-                "incomplete": analysis.incomplete_total,
-                "defects": stats.defects,
-                "tunneled": stats.tunneled,
-                "tunnel_carriers": stats.tunnel_carriers,
-                "defects": stats.defects,
-                "tunneled": stats.tunneled,
-                "tunnel_carriers": stats.tunnel_carriers,
-                "checksums": {
-                    "valid": valid,
-                    "absent": absent,
-                    "partial": partial,
-                    "invalid": invalid,
-                    "unverifiable": unverifiable,
-                },
+    let document = Document {
+        summary: Summary {
+            decode: Decode {
+                arp: analysis.arp,
+                checksums: ChecksumRecord::of(&stats.checksums),
+                datagrams: stats.datagrams,
+                defects: stats.defects,
+                fragments: stats.fragments,
+                frames: stats.frames,
+                icmp: analysis.icmp,
+                icmp_errors: stats.icmp_errors,
+                incomplete: analysis.incomplete_total,
+                malformed: stats.malformed,
+                not_ip: stats.not_ip,
+                not_udp: stats.not_udp,
+                reassembled: stats.reassembled,
+                tcp: stats.tcp,
+                truncated: stats.truncated,
+                tunnel_carriers: stats.tunnel_carriers,
+                tunneled: stats.tunneled,
+                unsupported_link: stats.unsupported_link,
             },
-            "flows": analysis.table.flows().iter().map(flow).collect::<Vec<_>>(),
-            "untracked": {
-                "datagrams": untracked.datagrams,
-                "bytes": untracked.bytes,
-                "on_port": untracked.on_port,
+            flows: analysis.table.flows().iter().map(FlowRecord::of).collect(),
+            incomplete: analysis
+                .incomplete
+                .iter()
+                .map(IncompleteRecord::of)
+                .collect(),
+            network_signals: NetworkRecord::of(analysis.network_signals()),
+            port: analysis.config.port,
+            tcp: TcpRecord::of(analysis.contrast.counts(), shown, omitted),
+            untracked: UntrackedRecord {
+                bytes: untracked.bytes,
+                datagrams: untracked.datagrams,
+                on_port: untracked.on_port,
             },
-            "network_signals": analysis.network_signals().to_json(),
-            "verdict": {
-                "port": v.port,
-                "flows": v.flows,
-                "datagrams": v.datagrams,
-                "untracked_datagrams": v.untracked_datagrams,
-                "messages": v.messages,
-                "message_datagrams": v.message_datagrams,
-                "message_ip_ids": v.message_ip_ids,
-                "message_ipv4_datagrams": v.message_ipv4_datagrams,
-                "replies": v.replies,
-                "reply_datagrams": v.reply_datagrams,
-                "reply_ip_ids": v.reply_ip_ids,
-                "reply_ipv4_datagrams": v.reply_ipv4_datagrams,
-                "ipv4_datagrams": v.ipv4_datagrams,
-                "ip_ids_exact": v.ip_ids_exact,
-                "zero_ids_with_df": v.zero_ids_with_df,
-                "reassembled": v.reassembled,
-                "fragments": v.fragments,
-                "handshake": v.handshake,
-                "empty_before_first": v.empty_before_first,
-                "tcp_before_first": v.tcp_before_first,
-                "teardown": v.teardown,
-                "empty_after_last": v.empty_after_last,
-                "tcp_after_last": v.tcp_after_last,
-                "acknowledgements": v.acknowledgements,
-                "empty_datagrams": v.empty_datagrams,
-                "icmp": v.icmp,
-                "each_message_own_datagram": v.each_message_own_datagram,
-                "tcp_segments": v.tcp_segments,
-                "partial": partial_run(v.partial),
-            },
-            "tcp": {
-                "segments": tcp.segments,
-                "syn": tcp.syn,
-                "syn_ack": tcp.syn_ack,
-                "pure_ack": tcp.pure_ack,
-                "fin": tcp.fin,
-                "rst": tcp.rst,
-                "data": tcp.data,
-                "shown": segments,
-                "omitted": omitted,
-            },
-            "incomplete": incomplete,
-        }
-    });
-    serde_json::to_writer(&mut *out, &summary).map_err(io::Error::other)?;
-    writeln!(out)
+            verdict: VerdictRecord::of(&verdict),
+        },
+    };
+    encode::line(out, &document)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_run_says_why_with_keys_in_order() {
+        // What the summary wrote when it was a serde_json::Value (sorted keys).
+        assert_eq!(
+            encode::to_string(&PartialRecord::of(Partial::CountLimit(3))),
+            r#"{"count":3,"why":"count_limit"}"#
+        );
+        assert_eq!(
+            encode::to_string(&PartialRecord::of(Partial::Filter)),
+            r#"{"why":"filter"}"#
+        );
+    }
 }

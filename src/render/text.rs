@@ -7,6 +7,7 @@ use super::format::{Style, clock, count, fit, paint, plural, quoted, width, wrap
 use super::{label, marks};
 use crate::analysis::conversation::Conversation;
 use crate::analysis::ladder::{Arrow, Ladder};
+use crate::analysis::network::{NetworkSignals, SignalGroup};
 use crate::analysis::tcp::{Contrast, role};
 use crate::analysis::verdict::{Evidence, Partial, Verdict};
 use crate::analysis::{Analysis, Direction, Flow, MAX_FLOWS, Way};
@@ -789,7 +790,7 @@ fn write_verdict(
     }
 
     // The network layer.
-    let line = verdict.network.sentence(verdict.icmp);
+    let line = network_sentence(&verdict.network, verdict.icmp);
     item(out, &format!("network-level signals: {line}"))?;
     if verdict.untracked_datagrams > 0 {
         item(
@@ -841,6 +842,87 @@ fn tcp_aside(line: &mut String, count: u64, when: &str) {
     }
 }
 
+/// "frames 7, 9" (", …" when more were linked than listed).
+fn frames_phrase(group: &SignalGroup) -> String {
+    let mut listed: Vec<String> = group.frames.iter().map(|f| f.to_string()).collect();
+    if group.linked > group.frames.len() as u64 {
+        listed.push("…".to_string());
+    }
+    let word = if group.linked == 1 { "frame" } else { "frames" };
+    let mut phrase = format!("{word} {}", listed.join(", "));
+    let unlinked = group.errors - group.linked;
+    if unlinked > 0 {
+        phrase.push_str(&format!(
+            "; {} not in the capture",
+            if group.linked == 0 {
+                "the datagrams are".to_string()
+            } else {
+                format!("{} more", count(unlinked))
+            }
+        ));
+    }
+    phrase
+}
+
+/// "2 datagrams refused (ICMP port unreachable from 192.168.100.4: frames 7, 9)",
+/// "1 datagram too big (ICMP fragmentation needed from 10.9.0.2: frame 3)".
+fn signal_group(group: &SignalGroup) -> String {
+    let what = if group.refusal() {
+        "refused".to_string()
+    } else if group.mtu.is_some() {
+        "too big".to_string()
+    } else {
+        format!("reported {}", group.meaning)
+    };
+    let frames = if group.linked == 0 {
+        "not in the capture".to_string()
+    } else {
+        frames_phrase(group)
+    };
+    format!(
+        "{} {what} (ICMP {} from {}: {frames})",
+        plural(group.errors, "datagram", "datagrams"),
+        group.meaning,
+        group.from
+    )
+}
+
+/// The verdict's "network-level signals" line, given `icmp` ICMP packets in all.
+fn network_sentence(signals: &NetworkSignals, icmp: u64) -> String {
+    if signals.errors == 0 {
+        return match icmp {
+            0 => "no ICMP (an ICMP port unreachable, e.g. when no server listens, is the only \
+                  thing the network sends back)"
+                .to_string(),
+            n => format!(
+                "{} in the capture, none of them an error quoting these datagrams",
+                plural(n, "ICMP packet", "ICMP packets")
+            ),
+        };
+    }
+    let mut parts: Vec<String> = signals.groups.iter().map(signal_group).collect();
+    if signals.ungrouped > 0 {
+        parts.push(format!(
+            "{} more",
+            plural(signals.ungrouped, "ICMP error", "ICMP errors")
+        ));
+    }
+    if let Some(path) = signals.path_mtu {
+        parts.push(format!(
+            "path MTU {} ({} from {})",
+            path.mtu, path.meaning, path.from
+        ));
+    }
+    let others = icmp.saturating_sub(signals.errors);
+    if others > 0 {
+        parts.push(format!(
+            "{} not about these datagrams",
+            plural(others, "other ICMP packet", "other ICMP packets")
+        ));
+    }
+    parts.join("; ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -871,5 +953,30 @@ mod tests {
         );
         assert!(text.contains("teardown: none in the part seen"), "{text}");
         assert!(!text.contains("no reply came back at all"), "{text}");
+    }
+
+    #[test]
+    fn refusals_name_the_refused_frames() {
+        let signals = NetworkSignals {
+            errors: 2,
+            groups: vec![SignalGroup {
+                meaning: crate::decode::IcmpMeaning {
+                    version: 4,
+                    icmp_type: 3,
+                    icmp_code: 3,
+                },
+                from: [192, 168, 100, 4].into(),
+                errors: 2,
+                frames: vec![7, 9],
+                linked: 2,
+                mtu: None,
+            }],
+            ungrouped: 0,
+            path_mtu: None,
+        };
+        assert_eq!(
+            network_sentence(&signals, 2),
+            "2 datagrams refused (ICMP port unreachable from 192.168.100.4: frames 7, 9)"
+        );
     }
 }

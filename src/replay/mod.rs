@@ -80,6 +80,9 @@ pub struct Item<'a> {
     /// The payload length the sender meant (UDP length − 8); larger than `payload.len()` when
     /// the capture's snaplen cut it.
     pub wire_len: usize,
+    /// A length field that promised more than the packet held (`read`'s "bad length"): the
+    /// payload is what the packet held.
+    pub defect: Option<crate::decode::Defect>,
 }
 
 impl Item<'_> {

@@ -49,6 +49,7 @@ pub fn record_of<'d>(datagram: &'d Datagram<'_>, port: u16) -> Option<Record<'d>
         ts_ns: datagram.ts_ns,
         payload: Cow::Borrowed(&datagram.payload[..]),
         wire_len,
+        defect: datagram.defect,
     };
     Some(if is_request {
         Record::Request(item)

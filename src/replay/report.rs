@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::expect::Comparison;
 use crate::sink::printer::write_quoted;
@@ -159,38 +159,43 @@ impl Report {
                 .is_none_or(|c| c.differing == 0 && c.missing == 0 && c.unexpected == 0)
     }
 
-    /// The report as one JSON object. Reply fields are null without `--expect-replies`, timing
-    /// fields null at top speed.
-    pub fn to_json(&self) -> Value {
+    /// The report as one JSON record (write it with [`crate::encode`]). Reply fields are null
+    /// without `--expect-replies`, timing fields null at top speed.
+    pub fn record(&self) -> ReportRecord<'_> {
         let replies = self.replies.as_ref();
         let micros = |ns: u64| ns as f64 / 1e3;
-        json!({
-            "to": self.target,
-            "passes": self.passes,
-            "sent": self.sent,
-            "bytes": self.bytes,
-            "failed": self.failed,
-            "refused": self.refused,
-            "skipped_truncated": self.skipped_truncated,
-            "first_error": self.first_error,
-            "replies": replies.map(|c| c.replies),
-            "matched": replies.map(|c| c.matched),
-            "differing": replies.map(|c| c.differing),
-            "missing": replies.map(|c| c.missing),
-            "unexpected": replies.map(|c| c.unexpected),
-            "differences": replies.map(|c| c.differences.iter().map(|d| json!({
-                "position": d.position,
-                "frame": d.frame_index,
-                "expected": preview(&d.expected, usize::MAX),
-                "received": preview(&d.received, usize::MAX),
-            })).collect::<Vec<_>>()),
-            "duration_s": self.duration.as_secs_f64(),
-            "rate_pps": self.rate_pps(),
-            "timing_error_median_us": self.timing_error.map(|t| micros(t.median_ns)),
-            "timing_error_p99_us": self.timing_error.map(|t| micros(t.p99_ns)),
-            "timing_error_max_us": self.timing_error.map(|t| micros(t.max_ns)),
-            "interrupted": self.interrupted,
-        })
+        ReportRecord {
+            bytes: self.bytes,
+            differences: replies.map(|c| {
+                c.differences
+                    .iter()
+                    .map(|d| DifferenceRecord {
+                        expected: preview(&d.expected, usize::MAX),
+                        frame: d.frame_index,
+                        position: d.position,
+                        received: preview(&d.received, usize::MAX),
+                    })
+                    .collect()
+            }),
+            differing: replies.map(|c| c.differing),
+            duration_s: self.duration.as_secs_f64(),
+            failed: self.failed,
+            first_error: self.first_error.as_deref(),
+            interrupted: self.interrupted,
+            matched: replies.map(|c| c.matched),
+            missing: replies.map(|c| c.missing),
+            passes: self.passes,
+            rate_pps: self.rate_pps(),
+            refused: self.refused,
+            replies: replies.map(|c| c.replies),
+            sent: self.sent,
+            skipped_truncated: self.skipped_truncated,
+            timing_error_max_us: self.timing_error.map(|t| micros(t.max_ns)),
+            timing_error_median_us: self.timing_error.map(|t| micros(t.median_ns)),
+            timing_error_p99_us: self.timing_error.map(|t| micros(t.p99_ns)),
+            to: self.target.as_deref(),
+            unexpected: replies.map(|c| c.unexpected),
+        }
     }
 
     /// The report as aligned `name  value` lines.
@@ -264,6 +269,65 @@ impl Report {
     }
 }
 
+/// The report as `--json` writes it: keys in alphabetical order (the order the report has
+/// always had; it was a `serde_json::Value`, whose maps are sorted).
+#[derive(Clone, Debug, Serialize)]
+pub struct ReportRecord<'a> {
+    /// Bytes sent.
+    pub bytes: u64,
+    /// The replies that differed (`--expect-replies`).
+    pub differences: Option<Vec<DifferenceRecord>>,
+    /// Replies that differed.
+    pub differing: Option<u64>,
+    /// Seconds from the first send to the end of the last.
+    pub duration_s: f64,
+    /// Datagrams that could not be sent.
+    pub failed: u64,
+    /// The first send error.
+    pub first_error: Option<&'a str>,
+    /// A shutdown request ended the replay early.
+    pub interrupted: bool,
+    /// Replies that matched.
+    pub matched: Option<u64>,
+    /// Expected replies that never came.
+    pub missing: Option<u64>,
+    /// Passes begun.
+    pub passes: u32,
+    /// Datagrams per second.
+    pub rate_pps: f64,
+    /// ICMP port unreachable reports.
+    pub refused: u64,
+    /// Replies expected.
+    pub replies: Option<u64>,
+    /// Datagrams sent.
+    pub sent: u64,
+    /// Datagrams not sent because the capture cut them.
+    pub skipped_truncated: u64,
+    /// Largest lateness, µs.
+    pub timing_error_max_us: Option<f64>,
+    /// Median lateness, µs.
+    pub timing_error_median_us: Option<f64>,
+    /// 99th percentile lateness, µs.
+    pub timing_error_p99_us: Option<f64>,
+    /// Where the datagrams went.
+    pub to: Option<&'a str>,
+    /// Replies nobody expected.
+    pub unexpected: Option<u64>,
+}
+
+/// One reply that differed from the recorded one.
+#[derive(Clone, Debug, Serialize)]
+pub struct DifferenceRecord {
+    /// The recorded reply, quoted as `read` quotes payloads.
+    pub expected: String,
+    /// Its frame in the file.
+    pub frame: u64,
+    /// 1-based position among the replies.
+    pub position: u64,
+    /// What came back, quoted.
+    pub received: String,
+}
+
 /// A payload as a quoted, escaped string of at most `max_chars` characters, escaped as the
 /// printer does (`read` and `replay` show payloads the same way).
 pub fn preview(payload: &[u8], max_chars: usize) -> String {
@@ -332,7 +396,8 @@ mod tests {
 
     #[test]
     fn the_json_report_has_every_documented_key() {
-        let v = Report::default().to_json();
+        let text = crate::encode::to_string(&Report::default().record());
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         for key in [
             "sent",
             "bytes",
