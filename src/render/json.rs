@@ -23,6 +23,9 @@ struct Document<'a> {
 #[derive(Serialize)]
 struct Summary<'a> {
     decode: Decode,
+    /// Present when DNS was seen (keys in alphabetical place, as the rest of the summary).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dns: Option<crate::app::dns::DnsStats>,
     flows: Vec<FlowRecord<'a>>,
     incomplete: Vec<IncompleteRecord<'a>>,
     network_signals: NetworkRecord<'a>,
@@ -404,6 +407,7 @@ pub fn summary(out: &mut dyn Write, analysis: &Analysis, stats: &DecodeStats) ->
                 tunneled: stats.tunneled,
                 unsupported_link: stats.unsupported_link,
             },
+            dns: analysis.app().dns(),
             flows: analysis.table.flows().iter().map(FlowRecord::of).collect(),
             incomplete: analysis
                 .incomplete
