@@ -358,7 +358,8 @@ impl Tracker {
 
     /// Closes every open transaction (capture over): queries as unanswered, reason
     /// `end_of_capture`; held truncated answers as answered without a TCP retry. They come
-    /// out by first query frame.
+    /// out by first query frame. The tracker is empty afterwards ([`Tracker::evicted`] keeps
+    /// its count).
     pub fn finish(&mut self, out: &mut impl FnMut(DnsTransaction)) {
         let mut rest: Vec<DnsTransaction> = Vec::with_capacity(self.open_len);
         for slot in self.slots.iter_mut() {
@@ -371,7 +372,9 @@ impl Tracker {
             }
         }
         rest.sort_by_key(|tx| tx.query_frames.first().copied().unwrap_or(u64::MAX));
+        let evicted = self.evicted;
         *self = Self::new(self.config);
+        self.evicted = evicted;
         rest.into_iter().for_each(out);
     }
 
@@ -1166,6 +1169,419 @@ impl DnsStatsBuilder {
             slowest: self.slowest.clone(),
             unanswered_names: names,
             unanswered_names_exact: self.names_exact,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::dns::parse::{Malformed, Opcode};
+
+    const MS: u64 = 1_000_000;
+    const SERVER: &str = "10.0.0.53:53";
+
+    fn info(id: u16, response: bool, qname: Option<&str>) -> DnsInfo {
+        DnsInfo {
+            id,
+            response,
+            opcode: Opcode::Query,
+            rcode: Rcode::NoError,
+            qname: qname.map(str::to_owned),
+            qtype: qname.map(|_| Qtype::A),
+            qclass: qname.map(|_| 1),
+            answers: u16::from(response),
+            truncated: false,
+            edns_udp_size: None,
+            malformed: None::<Malformed>,
+        }
+    }
+
+    fn query(frame: u64, ms: u64, client: &str, id: u16, qname: &str) -> DnsObservation {
+        DnsObservation {
+            frame,
+            ts_ns: ms * MS,
+            src: client.parse().unwrap(),
+            dst: SERVER.parse().unwrap(),
+            transport: Transport::Udp,
+            fragmented: false,
+            payload_len: 40,
+            info: info(id, false, Some(qname)),
+        }
+    }
+
+    fn response(frame: u64, ms: u64, client: &str, id: u16, qname: &str) -> DnsObservation {
+        DnsObservation {
+            src: SERVER.parse().unwrap(),
+            dst: client.parse().unwrap(),
+            info: info(id, true, Some(qname)),
+            ..query(frame, ms, client, id, qname)
+        }
+    }
+
+    /// Feeds every observation, then finishes; returns everything emitted, in order, with
+    /// the number emitted before `finish`.
+    fn run(config: TrackerConfig, messages: Vec<DnsObservation>) -> (Vec<DnsTransaction>, usize) {
+        let mut tracker = Tracker::new(config);
+        let mut out = Vec::new();
+        for message in messages {
+            tracker.observe(message, &mut |tx| out.push(tx));
+        }
+        let streamed = out.len();
+        tracker.finish(&mut |tx| out.push(tx));
+        assert_eq!(tracker.open_len(), 0);
+        (out, streamed)
+    }
+
+    #[test]
+    fn query_and_response_make_one_answered_transaction() {
+        let (out, streamed) = run(
+            TrackerConfig::default(),
+            vec![
+                query(1, 1000, "10.0.0.1:40000", 7, "example.com."),
+                response(2, 1012, "10.0.0.1:40000", 7, "example.com."),
+            ],
+        );
+        assert_eq!((out.len(), streamed), (1, 1));
+        let tx = &out[0];
+        assert_eq!(tx.outcome, Outcome::Answered);
+        assert_eq!(
+            (tx.query_frames.as_slice(), tx.response_frame),
+            (&[1][..], Some(2))
+        );
+        assert_eq!(
+            (tx.rtt_us, tx.rtt_last_us),
+            (Some(12_000.0), Some(12_000.0))
+        );
+        assert_eq!((tx.retransmissions, tx.unanswered_reason), (0, None));
+        let json = serde_json::to_value(tx).unwrap();
+        assert_eq!(json["client"], "10.0.0.1:40000");
+        assert_eq!(json["server"], SERVER);
+        assert_eq!(json["qtype"], "A");
+        assert_eq!(json["rcode"], "NOERROR");
+        assert_eq!(json["outcome"], "answered");
+        assert_eq!(json["unanswered_reason"], serde_json::Value::Null);
+        assert_eq!(json["tcp_retry_frame"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn glibc_retransmission_from_the_same_port_is_one_transaction() {
+        let client = "10.0.0.1:40000";
+        let (out, _) = run(
+            TrackerConfig::default(),
+            vec![
+                query(1, 0, client, 7, "example.com."),
+                query(2, 1000, client, 7, "example.com."),
+                query(3, 2000, client, 7, "example.com."),
+                response(4, 2005, client, 7, "example.com."),
+            ],
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].query_frames, [1, 2, 3]);
+        assert_eq!(out[0].retransmissions, 2);
+        assert_eq!(
+            (out[0].rtt_us, out[0].rtt_last_us),
+            (Some(2_005_000.0), Some(5_000.0))
+        );
+    }
+
+    #[test]
+    fn dig_retransmission_from_a_new_port_is_one_transaction() {
+        let (out, _) = run(
+            TrackerConfig::default(),
+            vec![
+                query(1, 0, "10.0.0.1:40000", 7, "example.com."),
+                query(2, 1000, "10.0.0.1:40001", 7, "EXAMPLE.com."),
+                response(3, 1003, "10.0.0.1:40001", 7, "example.com."),
+            ],
+        );
+        assert_eq!(out.len(), 1);
+        let tx = &out[0];
+        assert_eq!(tx.client, "10.0.0.1:40000".parse().unwrap());
+        assert_eq!(tx.qname.as_deref(), Some("example.com."));
+        assert_eq!(
+            (tx.query_frames.as_slice(), tx.retransmissions),
+            (&[1, 2][..], 1)
+        );
+        assert_eq!(tx.rtt_last_us, Some(3_000.0));
+    }
+
+    #[test]
+    fn unanswered_by_timeout_comes_out_when_capture_time_passes_it() {
+        let (out, streamed) = run(
+            TrackerConfig::default(),
+            vec![
+                query(1, 0, "10.0.0.1:40000", 7, "lost.test."),
+                query(2, 4000, "10.0.0.2:40000", 8, "other.test."),
+                // 5 s after frame 1 exactly: not yet past the timeout.
+                query(3, 5000, "10.0.0.3:40000", 9, "third.test."),
+                query(4, 5001, "10.0.0.4:40000", 9, "fourth.test."),
+            ],
+        );
+        assert_eq!(streamed, 1);
+        assert_eq!(out[0].query_frames, [1]);
+        assert_eq!(out[0].outcome, Outcome::Unanswered);
+        assert_eq!(out[0].unanswered_reason, Some(UnansweredReason::Timeout));
+        let rest: Vec<_> = out[1..].iter().map(|tx| tx.query_frames[0]).collect();
+        assert_eq!(rest, [2, 3, 4]);
+        assert!(
+            out[1..]
+                .iter()
+                .all(|tx| tx.unanswered_reason == Some(UnansweredReason::EndOfCapture))
+        );
+    }
+
+    #[test]
+    fn retransmission_restarts_the_timeout() {
+        let client = "10.0.0.1:40000";
+        let (out, _) = run(
+            TrackerConfig::default(),
+            vec![
+                query(1, 0, client, 7, "slow.test."),
+                query(2, 4000, client, 7, "slow.test."),
+                response(3, 8000, client, 7, "slow.test."),
+            ],
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].outcome, Outcome::Answered);
+    }
+
+    #[test]
+    fn response_after_the_timeout_is_unsolicited() {
+        let client = "10.0.0.1:40000";
+        let (out, _) = run(
+            TrackerConfig::default(),
+            vec![
+                query(1, 0, client, 7, "slow.test."),
+                response(2, 6000, client, 7, "slow.test."),
+            ],
+        );
+        let outcomes: Vec<_> = out.iter().map(|tx| tx.outcome).collect();
+        assert_eq!(outcomes, [Outcome::Unanswered, Outcome::Unsolicited]);
+    }
+
+    #[test]
+    fn response_without_a_query_is_unsolicited() {
+        let (out, streamed) = run(
+            TrackerConfig::default(),
+            vec![response(1, 0, "10.0.0.1:40000", 7, "example.com.")],
+        );
+        assert_eq!((out.len(), streamed), (1, 1));
+        let tx = &out[0];
+        assert_eq!(tx.outcome, Outcome::Unsolicited);
+        assert!(tx.query_frames.is_empty() && tx.rtt_us.is_none());
+        assert_eq!(tx.client, "10.0.0.1:40000".parse().unwrap());
+        assert_eq!(tx.server, SERVER.parse().unwrap());
+    }
+
+    #[test]
+    fn response_to_another_question_with_the_same_id_is_not_paired() {
+        let client = "10.0.0.1:40000";
+        let (out, _) = run(
+            TrackerConfig::default(),
+            vec![
+                query(1, 0, client, 7, "asked.test."),
+                response(2, 1, client, 7, "spoofed.test."),
+            ],
+        );
+        let outcomes: Vec<_> = out.iter().map(|tx| tx.outcome).collect();
+        assert_eq!(outcomes, [Outcome::Unsolicited, Outcome::Unanswered]);
+    }
+
+    #[test]
+    fn response_without_a_question_pairs_by_id() {
+        let client = "10.0.0.1:40000";
+        let mut formerr = response(2, 1, client, 7, "x.");
+        formerr.info = DnsInfo {
+            rcode: Rcode::FormErr,
+            ..info(7, true, None)
+        };
+        let (out, _) = run(
+            TrackerConfig::default(),
+            vec![query(1, 0, client, 7, "asked.test."), formerr],
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].outcome, out[0].rcode),
+            (Outcome::Answered, Some(Rcode::FormErr))
+        );
+    }
+
+    #[test]
+    fn truncated_answer_then_tcp_retry_with_a_new_id() {
+        let client = "10.0.0.1:40000";
+        let mut truncated = response(2, 5, client, 7, "big.test.");
+        truncated.info.truncated = true;
+        let mut tcp_query = query(3, 7, "10.0.0.1:41000", 0x4242, "big.test.");
+        tcp_query.transport = Transport::Tcp;
+        let mut tcp_response = response(4, 9, "10.0.0.1:41000", 0x4242, "big.test.");
+        tcp_response.transport = Transport::Tcp;
+        tcp_response.payload_len = 2_000;
+        let (out, streamed) = run(
+            TrackerConfig::default(),
+            vec![
+                query(1, 0, client, 7, "big.test."),
+                truncated,
+                tcp_query,
+                tcp_response,
+            ],
+        );
+        assert_eq!((out.len(), streamed), (2, 2));
+        let udp = &out[0];
+        assert_eq!(
+            (udp.transport, udp.id, udp.truncated),
+            (Transport::Udp, 7, true)
+        );
+        assert_eq!(
+            (udp.response_frame, udp.tcp_retry_frame),
+            (Some(2), Some(3))
+        );
+        let tcp = &out[1];
+        assert_eq!(
+            (tcp.transport, tcp.id, tcp.outcome),
+            (Transport::Tcp, 0x4242, Outcome::Answered)
+        );
+        let mut stats = DnsStatsBuilder::new();
+        out.iter().for_each(|tx| stats.add(tx));
+        let stats = stats.build();
+        assert_eq!((stats.truncated, stats.truncated_retried_over_tcp), (1, 1));
+        assert_eq!(stats.responses_over_1232, 1);
+    }
+
+    #[test]
+    fn truncated_answer_without_retry_comes_out_after_the_window() {
+        let client = "10.0.0.1:40000";
+        let mut truncated = response(2, 5, client, 7, "big.test.");
+        truncated.info.truncated = true;
+        let (out, streamed) = run(
+            TrackerConfig::default(),
+            vec![
+                query(1, 0, client, 7, "big.test."),
+                truncated,
+                query(3, 3006, "10.0.0.9:40000", 1, "later.test."),
+            ],
+        );
+        assert_eq!(streamed, 1);
+        assert_eq!(
+            (out[0].outcome, out[0].truncated),
+            (Outcome::Answered, true)
+        );
+        assert_eq!(out[0].tcp_retry_frame, None);
+    }
+
+    #[test]
+    fn full_table_evicts_the_oldest_and_counts_it() {
+        let config = TrackerConfig {
+            max_open: 2,
+            ..TrackerConfig::default()
+        };
+        let mut tracker = Tracker::new(config);
+        let mut out = Vec::new();
+        for frame in 1..=3 {
+            let client = format!("10.0.0.{frame}:40000");
+            tracker.observe(query(frame, frame, &client, 7, "a.test."), &mut |tx| {
+                out.push(tx)
+            });
+        }
+        assert_eq!((tracker.evicted(), tracker.open_len()), (1, 2));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].query_frames, [1]);
+        assert_eq!(out[0].unanswered_reason, Some(UnansweredReason::Evicted));
+        // The survivors still pair.
+        tracker.observe(response(4, 4, "10.0.0.2:40000", 7, "a.test."), &mut |tx| {
+            out.push(tx)
+        });
+        assert_eq!(out[1].outcome, Outcome::Answered);
+    }
+
+    #[test]
+    fn a_flood_of_unanswered_queries_stays_within_the_bound() {
+        let config = TrackerConfig {
+            max_open: 1_000,
+            ..TrackerConfig::default()
+        };
+        let mut tracker = Tracker::new(config);
+        let mut emitted = 0u64;
+        for frame in 0..200_000u64 {
+            let client = format!(
+                "10.{}.{}.{}:4000",
+                frame >> 16,
+                (frame >> 8) & 255,
+                frame & 255
+            );
+            let message = query(frame, 0, &client, frame as u16, "flood.test.");
+            tracker.observe(message, &mut |_| emitted += 1);
+            assert!(tracker.open_len() <= 1_000);
+        }
+        assert!(tracker.slots.len() <= 1_000);
+        assert_eq!((emitted, tracker.evicted()), (199_000, 199_000));
+    }
+
+    #[test]
+    fn stats_sum_the_transactions() {
+        let mut messages = Vec::new();
+        for i in 0..100u64 {
+            let client = format!("10.0.0.1:{}", 40_000 + i);
+            messages.push(query(2 * i + 1, i * 10, &client, i as u16, "ok.test."));
+            messages.push(response(
+                2 * i + 2,
+                i * 10 + i + 1,
+                &client,
+                i as u16,
+                "ok.test.",
+            ));
+        }
+        messages.push(query(1_000, 2_000, "10.0.0.2:5000", 1, "lost.test."));
+        messages.push(query(1_001, 2_001, "10.0.0.2:5000", 1, "lost.test."));
+        messages.push(query(1_002, 2_002, "10.0.0.2:5001", 2, "Lost.test."));
+        let (out, _) = run(TrackerConfig::default(), messages);
+        let mut builder = DnsStatsBuilder::new();
+        out.iter().for_each(|tx| builder.add(tx));
+        let stats = builder.build();
+        assert_eq!(
+            (stats.queries, stats.answered, stats.unanswered),
+            (102, 100, 2)
+        );
+        assert_eq!((stats.retransmitted, stats.retransmissions), (1, 1));
+        assert_eq!(stats.rcodes.get("NOERROR"), Some(&100));
+        let times = stats.response_times.clone().unwrap();
+        assert_eq!((times.min_us, times.max_us), (1_000.0, 100_000.0));
+        assert!(
+            (times.median_us - 50_000.0).abs() <= 50_000.0 * 0.04,
+            "{times:?}"
+        );
+        assert!(
+            (times.p95_us - 95_000.0).abs() <= 95_000.0 * 0.04,
+            "{times:?}"
+        );
+        assert_eq!(stats.slowest.len(), SLOWEST);
+        assert_eq!(stats.slowest[0].rtt_us, 100_000.0);
+        assert_eq!(
+            stats.unanswered_names,
+            [NameCount {
+                qname: "lost.test.".into(),
+                count: 2
+            }]
+        );
+        assert_eq!(stats.servers.len(), 1);
+        assert_eq!(stats.servers[0].queries, 102);
+        assert!(
+            serde_json::to_string(&stats)
+                .unwrap()
+                .contains(r#""rcodes":{"NOERROR":100}"#)
+        );
+    }
+
+    #[test]
+    fn histogram_buckets_cover_every_value() {
+        for value in [0, 1, 15, 16, 17, 1_000, 123_456_789, u64::MAX / 3, u64::MAX] {
+            let bucket = Histogram::bucket(value);
+            assert!(bucket < HISTOGRAM_BUCKETS, "{value}");
+            let middle = Histogram::middle(bucket) as f64;
+            assert!(
+                (middle - value as f64).abs() <= value as f64 / 16.0,
+                "{value}"
+            );
         }
     }
 }
