@@ -206,8 +206,14 @@ impl PartialEq for Caseless<'_> {
 
 impl Hash for Caseless<'_> {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        for byte in self.0.bytes() {
-            state.write_u8(byte.to_ascii_lowercase());
+        // Lowercased through a small buffer, whole chunks at a time (a call per byte was the
+        // tracker's largest cost).
+        let mut buffer = [0u8; 64];
+        for chunk in self.0.as_bytes().chunks(buffer.len()) {
+            let lowered = &mut buffer[..chunk.len()];
+            lowered.copy_from_slice(chunk);
+            lowered.make_ascii_lowercase();
+            state.write(lowered);
         }
         state.write_u8(0xff);
     }
@@ -260,6 +266,11 @@ struct Entry {
     queue: Queue,
     prev: u32,
     next: u32,
+    /// Hash of its key in the question index (or, when held for a TCP retry, in the retry
+    /// index), kept so that removal and table growth never hash a name again.
+    key_hash: u64,
+    /// Hash of its key in the id index.
+    id_hash: u64,
 }
 
 impl Entry {
@@ -413,7 +424,7 @@ impl Tracker {
         let question = QuestionKey::new(info.qname.as_deref(), info.qtype, info.qclass);
         if message.transport == Transport::Tcp {
             let key: RetryKey = (message.src.ip(), message.dst.ip(), question);
-            if let Some(index) = self.find_retry(&key) {
+            if let Some(index) = self.find_retry(self.hasher.hash_one(key), &key) {
                 if let Some(entry) = self.entry_mut(index) {
                     entry.tx.tcp_retry_frame = Some(message.frame);
                 }
@@ -423,7 +434,8 @@ impl Tracker {
             }
         }
         let key: OpenKey = (message.src.ip(), message.dst, info.id, question);
-        if let Some(index) = self.find_open(&key) {
+        let key_hash = self.hasher.hash_one(key);
+        if let Some(index) = self.find_open(key_hash, &key) {
             if let Some(entry) = self.entry_mut(index) {
                 entry.tx.retransmissions = entry.tx.retransmissions.saturating_add(1);
                 if entry.tx.query_frames.len() < MAX_QUERY_FRAMES {
@@ -467,6 +479,8 @@ impl Tracker {
             queue: Queue::Query,
             prev: NIL,
             next: NIL,
+            key_hash,
+            id_hash: 0,
         };
         let index = match self.free.pop() {
             Some(index) => {
@@ -491,9 +505,11 @@ impl Tracker {
         let server = message.src;
         let found = if info.qname.is_some() || info.qtype.is_some() {
             let question = QuestionKey::new(info.qname.as_deref(), info.qtype, info.qclass);
-            self.find_open(&(client.ip(), server, info.id, question))
+            let key: OpenKey = (client.ip(), server, info.id, question);
+            self.find_open(self.hasher.hash_one(key), &key)
         } else {
-            self.find_id(&(client.ip(), server, info.id))
+            let key: IdKey = (client.ip(), server, info.id);
+            self.find_id(self.hasher.hash_one(key), &key)
         };
         let Some(index) = found else {
             out(DnsTransaction {
@@ -546,9 +562,10 @@ impl Tracker {
         }
         self.unindex(index);
         self.unlink(index);
-        let earlier = self
-            .entry(index)
-            .and_then(|entry| self.find_retry(&entry.retry_key()));
+        let earlier = self.entry(index).and_then(|entry| {
+            let key = entry.retry_key();
+            self.find_retry(self.hasher.hash_one(key), &key)
+        });
         if let Some(earlier) = earlier
             && let Some(tx) = self.close(earlier, None)
         {
@@ -591,8 +608,7 @@ impl Tracker {
         Some(entry.tx)
     }
 
-    fn find_open(&self, key: &OpenKey<'_>) -> Option<u32> {
-        let hash = self.hasher.hash_one(key);
+    fn find_open(&self, hash: u64, key: &OpenKey<'_>) -> Option<u32> {
         let slots = &self.slots;
         self.by_question
             .find(hash, |&index| {
@@ -601,8 +617,7 @@ impl Tracker {
             .copied()
     }
 
-    fn find_id(&self, key: &IdKey) -> Option<u32> {
-        let hash = self.hasher.hash_one(key);
+    fn find_id(&self, hash: u64, key: &IdKey) -> Option<u32> {
         let slots = &self.slots;
         self.by_id
             .find(hash, |&index| {
@@ -611,8 +626,7 @@ impl Tracker {
             .copied()
     }
 
-    fn find_retry(&self, key: &RetryKey<'_>) -> Option<u32> {
-        let hash = self.hasher.hash_one(key);
+    fn find_retry(&self, hash: u64, key: &RetryKey<'_>) -> Option<u32> {
         let slots = &self.slots;
         self.by_retry
             .find(hash, |&index| {
@@ -621,41 +635,46 @@ impl Tracker {
             .copied()
     }
 
-    /// Adds a new query to the question index, and to the id index (replacing an older
-    /// query with the same client IP, server and id there).
+    /// Adds a new query to the question index (its `key_hash` already set), and to the id
+    /// index (replacing an older query with the same client IP, server and id there).
     fn index_query(&mut self, index: u32) {
         let Some(entry) = slot(&self.slots, index) else {
             return;
         };
-        let hasher = &self.hasher;
-        let slots = &self.slots;
-        let rehash = |&i: &u32| slot(slots, i).map_or(0, |e| hasher.hash_one(e.open_key()));
-        self.by_question
-            .insert_unique(hasher.hash_one(entry.open_key()), index, rehash);
         let id_key = entry.id_key();
-        let hash = hasher.hash_one(id_key);
-        let rehash = |&i: &u32| slot(slots, i).map_or(0, |e| hasher.hash_one(e.id_key()));
+        let (key_hash, id_hash) = (entry.key_hash, self.hasher.hash_one(id_key));
+        let slots = &self.slots;
+        self.by_question.insert_unique(key_hash, index, |&i| {
+            slot(slots, i).map_or(0, |e| e.key_hash)
+        });
         match self.by_id.entry(
-            hash,
+            id_hash,
             |&i| slot(slots, i).is_some_and(|e| e.id_key() == id_key),
-            rehash,
+            |&i| slot(slots, i).map_or(0, |e| e.id_hash),
         ) {
             hashbrown::hash_table::Entry::Occupied(mut occupied) => *occupied.get_mut() = index,
             hashbrown::hash_table::Entry::Vacant(vacant) => {
                 vacant.insert(index);
             }
         }
+        if let Some(entry) = self.entry_mut(index) {
+            entry.id_hash = id_hash;
+        }
     }
 
+    /// Adds an entry held for its TCP retry to the retry index.
     fn index_retry(&mut self, index: u32) {
         let Some(entry) = slot(&self.slots, index) else {
             return;
         };
-        let hasher = &self.hasher;
+        let key_hash = self.hasher.hash_one(entry.retry_key());
         let slots = &self.slots;
-        let rehash = |&i: &u32| slot(slots, i).map_or(0, |e| hasher.hash_one(e.retry_key()));
-        self.by_retry
-            .insert_unique(hasher.hash_one(entry.retry_key()), index, rehash);
+        self.by_retry.insert_unique(key_hash, index, |&i| {
+            slot(slots, i).map_or(0, |e| e.key_hash)
+        });
+        if let Some(entry) = self.entry_mut(index) {
+            entry.key_hash = key_hash;
+        }
     }
 
     /// Removes an entry from the indexes that point to it.
@@ -663,27 +682,17 @@ impl Tracker {
         let Some(entry) = slot(&self.slots, index) else {
             return;
         };
-        let hasher = &self.hasher;
         match entry.queue {
             Queue::Query => {
-                if let Ok(found) = self
-                    .by_question
-                    .find_entry(hasher.hash_one(entry.open_key()), |&i| i == index)
-                {
+                if let Ok(found) = self.by_question.find_entry(entry.key_hash, |&i| i == index) {
                     found.remove();
                 }
-                if let Ok(found) = self
-                    .by_id
-                    .find_entry(hasher.hash_one(entry.id_key()), |&i| i == index)
-                {
+                if let Ok(found) = self.by_id.find_entry(entry.id_hash, |&i| i == index) {
                     found.remove();
                 }
             }
             Queue::Retry => {
-                if let Ok(found) = self
-                    .by_retry
-                    .find_entry(hasher.hash_one(entry.retry_key()), |&i| i == index)
-                {
+                if let Ok(found) = self.by_retry.find_entry(entry.key_hash, |&i| i == index) {
                     found.remove();
                 }
             }
@@ -1056,6 +1065,7 @@ impl DnsStatsBuilder {
                 server.times.add((rtt * 1_000.0).round() as u64);
                 if let (Some(&query_frame), Some(response_frame)) =
                     (tx.query_frames.first(), tx.response_frame)
+                    && self.is_slow(rtt, query_frame)
                 {
                     self.note_slow(SlowAnswer {
                         query_frame,
@@ -1079,23 +1089,25 @@ impl DnsStatsBuilder {
         }
     }
 
+    /// Slowest first; equal times by first query frame.
+    fn slower(a: (f64, u64), b: (f64, u64)) -> std::cmp::Ordering {
+        b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
+    }
+
+    /// True when an answer this slow enters the slowest list (checked before its name is
+    /// copied).
+    fn is_slow(&self, rtt_us: f64, query_frame: u64) -> bool {
+        self.slowest.len() < SLOWEST
+            || self.slowest.last().is_some_and(|last| {
+                Self::slower((rtt_us, query_frame), (last.rtt_us, last.query_frame)).is_lt()
+            })
+    }
+
     fn note_slow(&mut self, answer: SlowAnswer) {
-        let slower = |a: &SlowAnswer, b: &SlowAnswer| {
-            b.rtt_us
-                .total_cmp(&a.rtt_us)
-                .then(a.query_frame.cmp(&b.query_frame))
-        };
-        if self.slowest.len() == SLOWEST
-            && self
-                .slowest
-                .last()
-                .is_some_and(|last| slower(&answer, last).is_ge())
-        {
-            return;
-        }
+        let key = (answer.rtt_us, answer.query_frame);
         let at = self
             .slowest
-            .partition_point(|kept| slower(kept, &answer).is_lt());
+            .partition_point(|kept| Self::slower((kept.rtt_us, kept.query_frame), key).is_lt());
         self.slowest.insert(at, answer);
         self.slowest.truncate(SLOWEST);
     }
