@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every fuzz target briefly on the stable toolchain without a sanitizer (`-s none`), so a
-# regression in the reader, decoder, reassembly or chat server surfaces in CI. The long
+# regression in the reader, decoder, reassembly, chat server or DNS parser surfaces in CI. The long
 # runs with the address sanitizer are done by hand (tests/fuzz/FIGURES.md gives the commands).
 #
 # Usage: tests/fuzz/ci.sh [SECONDS_PER_TARGET]   (default 60)
@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 SECONDS_PER_TARGET=${1:-60}
-TARGETS=(read_file decode reassembly chat_datagram)
+TARGETS=(read_file decode reassembly chat_datagram dns)
 FUZZ=(cargo fuzz)
 OPTIONS=(--fuzz-dir tests/fuzz -s none --target-dir tests/fuzz/target/ci)
 

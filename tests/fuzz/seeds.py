@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora of the four fuzz targets from captures/ (standard library only).
+"""Writes the seed corpora of the five fuzz targets from captures/ (standard library only).
 
 Usage: tests/fuzz/seeds.py [CORPUS_DIR]   (default: tests/fuzz/corpus, which git ignores)
 
@@ -9,7 +9,10 @@ Usage: tests/fuzz/seeds.py [CORPUS_DIR]   (default: tests/fuzz/corpus, which git
                  the other link types the decoder knows (raw, NULL, LOOP, SLL, SLL2, IPv4);
   reassembly     the fragments of captures/fragmented.pcap in the target's chunk format;
   chat_datagram  the lab's messages, an empty datagram and non-UTF-8 bytes, in the target's
-                 datagram format.
+                 datagram format;
+  dns            hand-built DNS messages (query with EDNS0, compressed answers, NXDOMAIN, TC,
+                 a compression loop), alone and as the target's tracker chunks
+                 [flags, len, message] (query, retransmission, answer, TC then TCP retry).
 Deterministic: the same captures always give the same seeds.
 """
 
@@ -101,9 +104,36 @@ def chat_datagram(flags: int, port: int, payload: bytes) -> bytes:
     return bytes([flags, port >> 8, port & 0xFF, len(payload)]) + payload
 
 
+def dns_name(name: str) -> bytes:
+    return b"".join(bytes([len(label)]) + label.encode() for label in name.split(".") if label) + b"\0"
+
+
+def dns_message(ident: int, flags: int, questions: bytes, answers=b"", counts=(1, 0, 0, 0)) -> bytes:
+    return struct.pack(">HHHHHH", ident, flags, *counts) + questions + answers
+
+
+def dns_seeds():
+    """(name, bytes) of DNS messages for the dns target."""
+    question = dns_name("example.com") + struct.pack(">HH", 1, 1)
+    opt = b"\0" + struct.pack(">HHIH", 41, 1232, 0, 0)
+    query = dns_message(0x1A2B, 0x0100, question, opt, (1, 0, 0, 1))
+    a_record = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 300, 4) + bytes([10, 0, 0, 1])
+    answer = dns_message(0x1A2B, 0x8180, question, a_record * 2 + opt, (1, 2, 0, 1))
+    nxdomain = dns_message(0x1A2B, 0x8183, question)
+    txt = dns_name("big.test") + struct.pack(">HH", 16, 1)
+    truncated = dns_message(7, 0x8380, txt)
+    tcp_query = dns_message(0x4242, 0x0100, txt)
+    loop = dns_message(1, 0, b"\x01a\xc0\x0c" + struct.pack(">HH", 1, 1))
+    messages = [query, answer, nxdomain, truncated, loop]
+    chunks = [(0, query), (0x31, query), (0x10, answer), (0, dns_message(7, 0x0100, txt)),
+              (0x10, truncated), (0x04, tcp_query), (0xF0, query)]
+    tracker = b"".join(bytes([flags, len(m)]) + m for flags, m in chunks)
+    return messages + [tracker]
+
+
 def main() -> int:
     corpus = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "corpus")
-    dirs = {t: os.path.join(corpus, t) for t in ("read_file", "decode", "reassembly", "chat_datagram")}
+    dirs = {t: os.path.join(corpus, t) for t in ("read_file", "decode", "reassembly", "chat_datagram", "dns")}
     for d in dirs.values():
         os.makedirs(d, exist_ok=True)
 
@@ -130,6 +160,9 @@ def main() -> int:
     write(dirs["chat_datagram"], chat_datagram(1, 6999, b"caf\xe9 \xff\xfe\x1b[31m\\\n\r\t\xc2\x85"))
     write(dirs["chat_datagram"], chat_datagram(0xCD, 1, b"A"))  # JSON, payload grown to the maximum
     write(dirs["chat_datagram"], chat_datagram(0xF8, 1024, b"spray"))  # from 1,124 peers
+
+    for seed in dns_seeds():
+        write(dirs["dns"], seed)
 
     for target, d in dirs.items():
         print(f"seeds.py: {len(os.listdir(d))} seeds for {target} in {d}")

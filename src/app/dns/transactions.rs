@@ -209,8 +209,14 @@ impl PartialEq for Caseless<'_> {
 
 impl Hash for Caseless<'_> {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        for byte in self.0.bytes() {
-            state.write_u8(byte.to_ascii_lowercase());
+        // Lowercased through a small buffer, whole chunks at a time (a call per byte was the
+        // tracker's largest cost).
+        let mut buffer = [0u8; 64];
+        for chunk in self.0.as_bytes().chunks(buffer.len()) {
+            let lowered = &mut buffer[..chunk.len()];
+            lowered.copy_from_slice(chunk);
+            lowered.make_ascii_lowercase();
+            state.write(lowered);
         }
         state.write_u8(0xff);
     }
@@ -263,6 +269,11 @@ struct Entry {
     queue: Queue,
     prev: u32,
     next: u32,
+    /// Hash of its key in the question index (or, when held for a TCP retry, in the retry
+    /// index), kept so that removal and table growth never hash a name again.
+    key_hash: u64,
+    /// Hash of its key in the id index.
+    id_hash: u64,
 }
 
 impl Entry {
@@ -361,7 +372,8 @@ impl Tracker {
 
     /// Closes every open transaction (capture over): queries as unanswered, reason
     /// `end_of_capture`; held truncated answers as answered without a TCP retry. They come
-    /// out by first query frame.
+    /// out by first query frame. The tracker is empty afterwards ([`Tracker::evicted`] keeps
+    /// its count).
     pub fn finish(&mut self, out: &mut impl FnMut(DnsTransaction)) {
         let mut rest: Vec<DnsTransaction> = Vec::with_capacity(self.open_len);
         for slot in self.slots.iter_mut() {
@@ -374,7 +386,9 @@ impl Tracker {
             }
         }
         rest.sort_by_key(|tx| tx.query_frames.first().copied().unwrap_or(u64::MAX));
+        let evicted = self.evicted;
         *self = Self::new(self.config);
+        self.evicted = evicted;
         rest.into_iter().for_each(out);
     }
 
@@ -413,7 +427,7 @@ impl Tracker {
         let question = QuestionKey::new(info.qname.as_deref(), info.qtype, info.qclass);
         if message.transport == Transport::Tcp {
             let key: RetryKey = (message.src.ip(), message.dst.ip(), question);
-            if let Some(index) = self.find_retry(&key) {
+            if let Some(index) = self.find_retry(self.hasher.hash_one(key), &key) {
                 if let Some(entry) = self.entry_mut(index) {
                     entry.tx.tcp_retry_frame = Some(message.frame);
                 }
@@ -423,7 +437,8 @@ impl Tracker {
             }
         }
         let key: OpenKey = (message.src.ip(), message.dst, info.id, question);
-        if let Some(index) = self.find_open(&key) {
+        let key_hash = self.hasher.hash_one(key);
+        if let Some(index) = self.find_open(key_hash, &key) {
             if let Some(entry) = self.entry_mut(index) {
                 entry.tx.retransmissions = entry.tx.retransmissions.saturating_add(1);
                 if entry.tx.first_retransmission_us.is_none() {
@@ -472,6 +487,8 @@ impl Tracker {
             queue: Queue::Query,
             prev: NIL,
             next: NIL,
+            key_hash,
+            id_hash: 0,
         };
         let index = match self.free.pop() {
             Some(index) => {
@@ -496,9 +513,11 @@ impl Tracker {
         let server = message.src;
         let found = if info.qname.is_some() || info.qtype.is_some() {
             let question = QuestionKey::new(info.qname.as_deref(), info.qtype, info.qclass);
-            self.find_open(&(client.ip(), server, info.id, question))
+            let key: OpenKey = (client.ip(), server, info.id, question);
+            self.find_open(self.hasher.hash_one(key), &key)
         } else {
-            self.find_id(&(client.ip(), server, info.id))
+            let key: IdKey = (client.ip(), server, info.id);
+            self.find_id(self.hasher.hash_one(key), &key)
         };
         let Some(index) = found else {
             out(DnsTransaction {
@@ -552,9 +571,10 @@ impl Tracker {
         }
         self.unindex(index);
         self.unlink(index);
-        let earlier = self
-            .entry(index)
-            .and_then(|entry| self.find_retry(&entry.retry_key()));
+        let earlier = self.entry(index).and_then(|entry| {
+            let key = entry.retry_key();
+            self.find_retry(self.hasher.hash_one(key), &key)
+        });
         if let Some(earlier) = earlier
             && let Some(tx) = self.close(earlier, None)
         {
@@ -597,8 +617,7 @@ impl Tracker {
         Some(entry.tx)
     }
 
-    fn find_open(&self, key: &OpenKey<'_>) -> Option<u32> {
-        let hash = self.hasher.hash_one(key);
+    fn find_open(&self, hash: u64, key: &OpenKey<'_>) -> Option<u32> {
         let slots = &self.slots;
         self.by_question
             .find(hash, |&index| {
@@ -607,8 +626,7 @@ impl Tracker {
             .copied()
     }
 
-    fn find_id(&self, key: &IdKey) -> Option<u32> {
-        let hash = self.hasher.hash_one(key);
+    fn find_id(&self, hash: u64, key: &IdKey) -> Option<u32> {
         let slots = &self.slots;
         self.by_id
             .find(hash, |&index| {
@@ -617,8 +635,7 @@ impl Tracker {
             .copied()
     }
 
-    fn find_retry(&self, key: &RetryKey<'_>) -> Option<u32> {
-        let hash = self.hasher.hash_one(key);
+    fn find_retry(&self, hash: u64, key: &RetryKey<'_>) -> Option<u32> {
         let slots = &self.slots;
         self.by_retry
             .find(hash, |&index| {
@@ -627,41 +644,46 @@ impl Tracker {
             .copied()
     }
 
-    /// Adds a new query to the question index, and to the id index (replacing an older
-    /// query with the same client IP, server and id there).
+    /// Adds a new query to the question index (its `key_hash` already set), and to the id
+    /// index (replacing an older query with the same client IP, server and id there).
     fn index_query(&mut self, index: u32) {
         let Some(entry) = slot(&self.slots, index) else {
             return;
         };
-        let hasher = &self.hasher;
-        let slots = &self.slots;
-        let rehash = |&i: &u32| slot(slots, i).map_or(0, |e| hasher.hash_one(e.open_key()));
-        self.by_question
-            .insert_unique(hasher.hash_one(entry.open_key()), index, rehash);
         let id_key = entry.id_key();
-        let hash = hasher.hash_one(id_key);
-        let rehash = |&i: &u32| slot(slots, i).map_or(0, |e| hasher.hash_one(e.id_key()));
+        let (key_hash, id_hash) = (entry.key_hash, self.hasher.hash_one(id_key));
+        let slots = &self.slots;
+        self.by_question.insert_unique(key_hash, index, |&i| {
+            slot(slots, i).map_or(0, |e| e.key_hash)
+        });
         match self.by_id.entry(
-            hash,
+            id_hash,
             |&i| slot(slots, i).is_some_and(|e| e.id_key() == id_key),
-            rehash,
+            |&i| slot(slots, i).map_or(0, |e| e.id_hash),
         ) {
             hashbrown::hash_table::Entry::Occupied(mut occupied) => *occupied.get_mut() = index,
             hashbrown::hash_table::Entry::Vacant(vacant) => {
                 vacant.insert(index);
             }
         }
+        if let Some(entry) = self.entry_mut(index) {
+            entry.id_hash = id_hash;
+        }
     }
 
+    /// Adds an entry held for its TCP retry to the retry index.
     fn index_retry(&mut self, index: u32) {
         let Some(entry) = slot(&self.slots, index) else {
             return;
         };
-        let hasher = &self.hasher;
+        let key_hash = self.hasher.hash_one(entry.retry_key());
         let slots = &self.slots;
-        let rehash = |&i: &u32| slot(slots, i).map_or(0, |e| hasher.hash_one(e.retry_key()));
-        self.by_retry
-            .insert_unique(hasher.hash_one(entry.retry_key()), index, rehash);
+        self.by_retry.insert_unique(key_hash, index, |&i| {
+            slot(slots, i).map_or(0, |e| e.key_hash)
+        });
+        if let Some(entry) = self.entry_mut(index) {
+            entry.key_hash = key_hash;
+        }
     }
 
     /// Removes an entry from the indexes that point to it.
@@ -669,27 +691,17 @@ impl Tracker {
         let Some(entry) = slot(&self.slots, index) else {
             return;
         };
-        let hasher = &self.hasher;
         match entry.queue {
             Queue::Query => {
-                if let Ok(found) = self
-                    .by_question
-                    .find_entry(hasher.hash_one(entry.open_key()), |&i| i == index)
-                {
+                if let Ok(found) = self.by_question.find_entry(entry.key_hash, |&i| i == index) {
                     found.remove();
                 }
-                if let Ok(found) = self
-                    .by_id
-                    .find_entry(hasher.hash_one(entry.id_key()), |&i| i == index)
-                {
+                if let Ok(found) = self.by_id.find_entry(entry.id_hash, |&i| i == index) {
                     found.remove();
                 }
             }
             Queue::Retry => {
-                if let Ok(found) = self
-                    .by_retry
-                    .find_entry(hasher.hash_one(entry.retry_key()), |&i| i == index)
-                {
+                if let Ok(found) = self.by_retry.find_entry(entry.key_hash, |&i| i == index) {
                     found.remove();
                 }
             }
@@ -1062,6 +1074,7 @@ impl DnsStatsBuilder {
                 server.times.add((rtt * 1_000.0).round() as u64);
                 if let (Some(&query_frame), Some(response_frame)) =
                     (tx.query_frames.first(), tx.response_frame)
+                    && self.is_slow(rtt, query_frame)
                 {
                     self.note_slow(SlowAnswer {
                         query_frame,
@@ -1085,23 +1098,25 @@ impl DnsStatsBuilder {
         }
     }
 
+    /// Slowest first; equal times by first query frame.
+    fn slower(a: (f64, u64), b: (f64, u64)) -> std::cmp::Ordering {
+        b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
+    }
+
+    /// True when an answer this slow enters the slowest list (checked before its name is
+    /// copied).
+    fn is_slow(&self, rtt_us: f64, query_frame: u64) -> bool {
+        self.slowest.len() < SLOWEST
+            || self.slowest.last().is_some_and(|last| {
+                Self::slower((rtt_us, query_frame), (last.rtt_us, last.query_frame)).is_lt()
+            })
+    }
+
     fn note_slow(&mut self, answer: SlowAnswer) {
-        let slower = |a: &SlowAnswer, b: &SlowAnswer| {
-            b.rtt_us
-                .total_cmp(&a.rtt_us)
-                .then(a.query_frame.cmp(&b.query_frame))
-        };
-        if self.slowest.len() == SLOWEST
-            && self
-                .slowest
-                .last()
-                .is_some_and(|last| slower(&answer, last).is_ge())
-        {
-            return;
-        }
+        let key = (answer.rtt_us, answer.query_frame);
         let at = self
             .slowest
-            .partition_point(|kept| slower(kept, &answer).is_lt());
+            .partition_point(|kept| Self::slower((kept.rtt_us, kept.query_frame), key).is_lt());
         self.slowest.insert(at, answer);
         self.slowest.truncate(SLOWEST);
     }
@@ -1175,6 +1190,419 @@ impl DnsStatsBuilder {
             slowest: self.slowest.clone(),
             unanswered_names: names,
             unanswered_names_exact: self.names_exact,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::dns::parse::{Malformed, Opcode};
+
+    const MS: u64 = 1_000_000;
+    const SERVER: &str = "10.0.0.53:53";
+
+    fn info(id: u16, response: bool, qname: Option<&str>) -> DnsInfo {
+        DnsInfo {
+            id,
+            response,
+            opcode: Opcode::Query,
+            rcode: Rcode::NoError,
+            qname: qname.map(str::to_owned),
+            qtype: qname.map(|_| Qtype::A),
+            qclass: qname.map(|_| 1),
+            answers: u16::from(response),
+            truncated: false,
+            edns_udp_size: None,
+            malformed: None::<Malformed>,
+        }
+    }
+
+    fn query(frame: u64, ms: u64, client: &str, id: u16, qname: &str) -> DnsObservation {
+        DnsObservation {
+            frame,
+            ts_ns: ms * MS,
+            src: client.parse().unwrap(),
+            dst: SERVER.parse().unwrap(),
+            transport: Transport::Udp,
+            fragmented: false,
+            payload_len: 40,
+            info: info(id, false, Some(qname)),
+        }
+    }
+
+    fn response(frame: u64, ms: u64, client: &str, id: u16, qname: &str) -> DnsObservation {
+        DnsObservation {
+            src: SERVER.parse().unwrap(),
+            dst: client.parse().unwrap(),
+            info: info(id, true, Some(qname)),
+            ..query(frame, ms, client, id, qname)
+        }
+    }
+
+    /// Feeds every observation, then finishes; returns everything emitted, in order, with
+    /// the number emitted before `finish`.
+    fn run(config: TrackerConfig, messages: Vec<DnsObservation>) -> (Vec<DnsTransaction>, usize) {
+        let mut tracker = Tracker::new(config);
+        let mut out = Vec::new();
+        for message in messages {
+            tracker.observe(message, &mut |tx| out.push(tx));
+        }
+        let streamed = out.len();
+        tracker.finish(&mut |tx| out.push(tx));
+        assert_eq!(tracker.open_len(), 0);
+        (out, streamed)
+    }
+
+    #[test]
+    fn query_and_response_make_one_answered_transaction() {
+        let (out, streamed) = run(
+            TrackerConfig::default(),
+            vec![
+                query(1, 1000, "10.0.0.1:40000", 7, "example.com."),
+                response(2, 1012, "10.0.0.1:40000", 7, "example.com."),
+            ],
+        );
+        assert_eq!((out.len(), streamed), (1, 1));
+        let tx = &out[0];
+        assert_eq!(tx.outcome, Outcome::Answered);
+        assert_eq!(
+            (tx.query_frames.as_slice(), tx.response_frame),
+            (&[1][..], Some(2))
+        );
+        assert_eq!(
+            (tx.rtt_us, tx.rtt_last_us),
+            (Some(12_000.0), Some(12_000.0))
+        );
+        assert_eq!((tx.retransmissions, tx.unanswered_reason), (0, None));
+        let json = serde_json::to_value(tx).unwrap();
+        assert_eq!(json["client"], "10.0.0.1:40000");
+        assert_eq!(json["server"], SERVER);
+        assert_eq!(json["qtype"], "A");
+        assert_eq!(json["rcode"], "NOERROR");
+        assert_eq!(json["outcome"], "answered");
+        assert_eq!(json["unanswered_reason"], serde_json::Value::Null);
+        assert_eq!(json["tcp_retry_frame"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn glibc_retransmission_from_the_same_port_is_one_transaction() {
+        let client = "10.0.0.1:40000";
+        let (out, _) = run(
+            TrackerConfig::default(),
+            vec![
+                query(1, 0, client, 7, "example.com."),
+                query(2, 1000, client, 7, "example.com."),
+                query(3, 2000, client, 7, "example.com."),
+                response(4, 2005, client, 7, "example.com."),
+            ],
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].query_frames, [1, 2, 3]);
+        assert_eq!(out[0].retransmissions, 2);
+        assert_eq!(
+            (out[0].rtt_us, out[0].rtt_last_us),
+            (Some(2_005_000.0), Some(5_000.0))
+        );
+    }
+
+    #[test]
+    fn dig_retransmission_from_a_new_port_is_one_transaction() {
+        let (out, _) = run(
+            TrackerConfig::default(),
+            vec![
+                query(1, 0, "10.0.0.1:40000", 7, "example.com."),
+                query(2, 1000, "10.0.0.1:40001", 7, "EXAMPLE.com."),
+                response(3, 1003, "10.0.0.1:40001", 7, "example.com."),
+            ],
+        );
+        assert_eq!(out.len(), 1);
+        let tx = &out[0];
+        assert_eq!(tx.client, "10.0.0.1:40000".parse().unwrap());
+        assert_eq!(tx.qname.as_deref(), Some("example.com."));
+        assert_eq!(
+            (tx.query_frames.as_slice(), tx.retransmissions),
+            (&[1, 2][..], 1)
+        );
+        assert_eq!(tx.rtt_last_us, Some(3_000.0));
+    }
+
+    #[test]
+    fn unanswered_by_timeout_comes_out_when_capture_time_passes_it() {
+        let (out, streamed) = run(
+            TrackerConfig::default(),
+            vec![
+                query(1, 0, "10.0.0.1:40000", 7, "lost.test."),
+                query(2, 4000, "10.0.0.2:40000", 8, "other.test."),
+                // 5 s after frame 1 exactly: not yet past the timeout.
+                query(3, 5000, "10.0.0.3:40000", 9, "third.test."),
+                query(4, 5001, "10.0.0.4:40000", 9, "fourth.test."),
+            ],
+        );
+        assert_eq!(streamed, 1);
+        assert_eq!(out[0].query_frames, [1]);
+        assert_eq!(out[0].outcome, Outcome::Unanswered);
+        assert_eq!(out[0].unanswered_reason, Some(UnansweredReason::Timeout));
+        let rest: Vec<_> = out[1..].iter().map(|tx| tx.query_frames[0]).collect();
+        assert_eq!(rest, [2, 3, 4]);
+        assert!(
+            out[1..]
+                .iter()
+                .all(|tx| tx.unanswered_reason == Some(UnansweredReason::EndOfCapture))
+        );
+    }
+
+    #[test]
+    fn retransmission_restarts_the_timeout() {
+        let client = "10.0.0.1:40000";
+        let (out, _) = run(
+            TrackerConfig::default(),
+            vec![
+                query(1, 0, client, 7, "slow.test."),
+                query(2, 4000, client, 7, "slow.test."),
+                response(3, 8000, client, 7, "slow.test."),
+            ],
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].outcome, Outcome::Answered);
+    }
+
+    #[test]
+    fn response_after_the_timeout_is_unsolicited() {
+        let client = "10.0.0.1:40000";
+        let (out, _) = run(
+            TrackerConfig::default(),
+            vec![
+                query(1, 0, client, 7, "slow.test."),
+                response(2, 6000, client, 7, "slow.test."),
+            ],
+        );
+        let outcomes: Vec<_> = out.iter().map(|tx| tx.outcome).collect();
+        assert_eq!(outcomes, [Outcome::Unanswered, Outcome::Unsolicited]);
+    }
+
+    #[test]
+    fn response_without_a_query_is_unsolicited() {
+        let (out, streamed) = run(
+            TrackerConfig::default(),
+            vec![response(1, 0, "10.0.0.1:40000", 7, "example.com.")],
+        );
+        assert_eq!((out.len(), streamed), (1, 1));
+        let tx = &out[0];
+        assert_eq!(tx.outcome, Outcome::Unsolicited);
+        assert!(tx.query_frames.is_empty() && tx.rtt_us.is_none());
+        assert_eq!(tx.client, "10.0.0.1:40000".parse().unwrap());
+        assert_eq!(tx.server, SERVER.parse().unwrap());
+    }
+
+    #[test]
+    fn response_to_another_question_with_the_same_id_is_not_paired() {
+        let client = "10.0.0.1:40000";
+        let (out, _) = run(
+            TrackerConfig::default(),
+            vec![
+                query(1, 0, client, 7, "asked.test."),
+                response(2, 1, client, 7, "spoofed.test."),
+            ],
+        );
+        let outcomes: Vec<_> = out.iter().map(|tx| tx.outcome).collect();
+        assert_eq!(outcomes, [Outcome::Unsolicited, Outcome::Unanswered]);
+    }
+
+    #[test]
+    fn response_without_a_question_pairs_by_id() {
+        let client = "10.0.0.1:40000";
+        let mut formerr = response(2, 1, client, 7, "x.");
+        formerr.info = DnsInfo {
+            rcode: Rcode::FormErr,
+            ..info(7, true, None)
+        };
+        let (out, _) = run(
+            TrackerConfig::default(),
+            vec![query(1, 0, client, 7, "asked.test."), formerr],
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].outcome, out[0].rcode),
+            (Outcome::Answered, Some(Rcode::FormErr))
+        );
+    }
+
+    #[test]
+    fn truncated_answer_then_tcp_retry_with_a_new_id() {
+        let client = "10.0.0.1:40000";
+        let mut truncated = response(2, 5, client, 7, "big.test.");
+        truncated.info.truncated = true;
+        let mut tcp_query = query(3, 7, "10.0.0.1:41000", 0x4242, "big.test.");
+        tcp_query.transport = Transport::Tcp;
+        let mut tcp_response = response(4, 9, "10.0.0.1:41000", 0x4242, "big.test.");
+        tcp_response.transport = Transport::Tcp;
+        tcp_response.payload_len = 2_000;
+        let (out, streamed) = run(
+            TrackerConfig::default(),
+            vec![
+                query(1, 0, client, 7, "big.test."),
+                truncated,
+                tcp_query,
+                tcp_response,
+            ],
+        );
+        assert_eq!((out.len(), streamed), (2, 2));
+        let udp = &out[0];
+        assert_eq!(
+            (udp.transport, udp.id, udp.truncated),
+            (Transport::Udp, 7, true)
+        );
+        assert_eq!(
+            (udp.response_frame, udp.tcp_retry_frame),
+            (Some(2), Some(3))
+        );
+        let tcp = &out[1];
+        assert_eq!(
+            (tcp.transport, tcp.id, tcp.outcome),
+            (Transport::Tcp, 0x4242, Outcome::Answered)
+        );
+        let mut stats = DnsStatsBuilder::new();
+        out.iter().for_each(|tx| stats.add(tx));
+        let stats = stats.build();
+        assert_eq!((stats.truncated, stats.truncated_retried_over_tcp), (1, 1));
+        assert_eq!(stats.responses_over_1232, 1);
+    }
+
+    #[test]
+    fn truncated_answer_without_retry_comes_out_after_the_window() {
+        let client = "10.0.0.1:40000";
+        let mut truncated = response(2, 5, client, 7, "big.test.");
+        truncated.info.truncated = true;
+        let (out, streamed) = run(
+            TrackerConfig::default(),
+            vec![
+                query(1, 0, client, 7, "big.test."),
+                truncated,
+                query(3, 3006, "10.0.0.9:40000", 1, "later.test."),
+            ],
+        );
+        assert_eq!(streamed, 1);
+        assert_eq!(
+            (out[0].outcome, out[0].truncated),
+            (Outcome::Answered, true)
+        );
+        assert_eq!(out[0].tcp_retry_frame, None);
+    }
+
+    #[test]
+    fn full_table_evicts_the_oldest_and_counts_it() {
+        let config = TrackerConfig {
+            max_open: 2,
+            ..TrackerConfig::default()
+        };
+        let mut tracker = Tracker::new(config);
+        let mut out = Vec::new();
+        for frame in 1..=3 {
+            let client = format!("10.0.0.{frame}:40000");
+            tracker.observe(query(frame, frame, &client, 7, "a.test."), &mut |tx| {
+                out.push(tx)
+            });
+        }
+        assert_eq!((tracker.evicted(), tracker.open_len()), (1, 2));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].query_frames, [1]);
+        assert_eq!(out[0].unanswered_reason, Some(UnansweredReason::Evicted));
+        // The survivors still pair.
+        tracker.observe(response(4, 4, "10.0.0.2:40000", 7, "a.test."), &mut |tx| {
+            out.push(tx)
+        });
+        assert_eq!(out[1].outcome, Outcome::Answered);
+    }
+
+    #[test]
+    fn a_flood_of_unanswered_queries_stays_within_the_bound() {
+        let config = TrackerConfig {
+            max_open: 1_000,
+            ..TrackerConfig::default()
+        };
+        let mut tracker = Tracker::new(config);
+        let mut emitted = 0u64;
+        for frame in 0..200_000u64 {
+            let client = format!(
+                "10.{}.{}.{}:4000",
+                frame >> 16,
+                (frame >> 8) & 255,
+                frame & 255
+            );
+            let message = query(frame, 0, &client, frame as u16, "flood.test.");
+            tracker.observe(message, &mut |_| emitted += 1);
+            assert!(tracker.open_len() <= 1_000);
+        }
+        assert!(tracker.slots.len() <= 1_000);
+        assert_eq!((emitted, tracker.evicted()), (199_000, 199_000));
+    }
+
+    #[test]
+    fn stats_sum_the_transactions() {
+        let mut messages = Vec::new();
+        for i in 0..100u64 {
+            let client = format!("10.0.0.1:{}", 40_000 + i);
+            messages.push(query(2 * i + 1, i * 10, &client, i as u16, "ok.test."));
+            messages.push(response(
+                2 * i + 2,
+                i * 10 + i + 1,
+                &client,
+                i as u16,
+                "ok.test.",
+            ));
+        }
+        messages.push(query(1_000, 2_000, "10.0.0.2:5000", 1, "lost.test."));
+        messages.push(query(1_001, 2_001, "10.0.0.2:5000", 1, "lost.test."));
+        messages.push(query(1_002, 2_002, "10.0.0.2:5001", 2, "Lost.test."));
+        let (out, _) = run(TrackerConfig::default(), messages);
+        let mut builder = DnsStatsBuilder::new();
+        out.iter().for_each(|tx| builder.add(tx));
+        let stats = builder.build();
+        assert_eq!(
+            (stats.queries, stats.answered, stats.unanswered),
+            (102, 100, 2)
+        );
+        assert_eq!((stats.retransmitted, stats.retransmissions), (1, 1));
+        assert_eq!(stats.rcodes.get("NOERROR"), Some(&100));
+        let times = stats.response_times.clone().unwrap();
+        assert_eq!((times.min_us, times.max_us), (1_000.0, 100_000.0));
+        assert!(
+            (times.median_us - 50_000.0).abs() <= 50_000.0 * 0.04,
+            "{times:?}"
+        );
+        assert!(
+            (times.p95_us - 95_000.0).abs() <= 95_000.0 * 0.04,
+            "{times:?}"
+        );
+        assert_eq!(stats.slowest.len(), SLOWEST);
+        assert_eq!(stats.slowest[0].rtt_us, 100_000.0);
+        assert_eq!(
+            stats.unanswered_names,
+            [NameCount {
+                qname: "lost.test.".into(),
+                count: 2
+            }]
+        );
+        assert_eq!(stats.servers.len(), 1);
+        assert_eq!(stats.servers[0].queries, 102);
+        assert!(
+            serde_json::to_string(&stats)
+                .unwrap()
+                .contains(r#""rcodes":{"NOERROR":100}"#)
+        );
+    }
+
+    #[test]
+    fn histogram_buckets_cover_every_value() {
+        for value in [0, 1, 15, 16, 17, 1_000, 123_456_789, u64::MAX / 3, u64::MAX] {
+            let bucket = Histogram::bucket(value);
+            assert!(bucket < HISTOGRAM_BUCKETS, "{value}");
+            let middle = Histogram::middle(bucket) as f64;
+            assert!(
+                (middle - value as f64).abs() <= value as f64 / 16.0,
+                "{value}"
+            );
         }
     }
 }
