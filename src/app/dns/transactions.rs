@@ -773,6 +773,10 @@ pub const UNANSWERED_NAMES_SHOWN: usize = 10;
 #[derive(Clone, Debug)]
 struct Histogram {
     counts: Box<[u64; HISTOGRAM_BUCKETS]>,
+    /// The values of each bucket summed: a quantile is its bucket's mean, exact when the
+    /// bucket holds one value (a bucket is about 6% wide; its middle could sit below every
+    /// value in it).
+    sums: Box<[u64; HISTOGRAM_BUCKETS]>,
     total: u64,
     min: u64,
     max: u64,
@@ -782,6 +786,7 @@ impl Histogram {
     fn new() -> Self {
         Self {
             counts: Box::new([0; HISTOGRAM_BUCKETS]),
+            sums: Box::new([0; HISTOGRAM_BUCKETS]),
             total: 0,
             min: u64::MAX,
             max: 0,
@@ -810,8 +815,10 @@ impl Histogram {
     }
 
     fn add(&mut self, value: u64) {
-        if let Some(count) = self.counts.get_mut(Self::bucket(value)) {
+        let bucket = Self::bucket(value);
+        if let (Some(count), Some(sum)) = (self.counts.get_mut(bucket), self.sums.get_mut(bucket)) {
             *count += 1;
+            *sum = sum.saturating_add(value);
         }
         self.total += 1;
         self.min = self.min.min(value);
@@ -822,19 +829,27 @@ impl Histogram {
         for (mine, theirs) in self.counts.iter_mut().zip(other.counts.iter()) {
             *mine += theirs;
         }
+        for (mine, theirs) in self.sums.iter_mut().zip(other.sums.iter()) {
+            *mine = mine.saturating_add(*theirs);
+        }
         self.total += other.total;
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
     }
 
-    /// The nearest-rank quantile, as its bucket's middle clamped to the exact min and max.
+    /// The nearest-rank quantile, as its bucket's mean clamped to the exact min and max.
     fn quantile(&self, q: f64) -> u64 {
         let rank = ((q * self.total as f64).ceil() as u64).clamp(1, self.total.max(1));
         let mut seen = 0u64;
-        for (bucket, &count) in self.counts.iter().enumerate() {
+        for (bucket, (&count, &sum)) in self.counts.iter().zip(self.sums.iter()).enumerate() {
             seen += count;
             if seen >= rank {
-                return Self::middle(bucket).clamp(self.min, self.max);
+                let mean = if count > 0 {
+                    sum / count
+                } else {
+                    Self::middle(bucket)
+                };
+                return mean.clamp(self.min, self.max);
             }
         }
         self.max
