@@ -844,11 +844,9 @@ impl Histogram {
         for (bucket, (&count, &sum)) in self.counts.iter().zip(self.sums.iter()).enumerate() {
             seen += count;
             if seen >= rank {
-                let mean = if count > 0 {
-                    sum / count
-                } else {
-                    Self::middle(bucket)
-                };
+                let mean = sum
+                    .checked_div(count)
+                    .unwrap_or_else(|| Self::middle(bucket));
                 return mean.clamp(self.min, self.max);
             }
         }
