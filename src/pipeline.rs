@@ -216,7 +216,7 @@ impl<'s> Pipeline<'s> {
                             }
                         }
                     }
-                    if let (Ok(()), Some(app), Some(layer)) = (&result, &app, &mut self.app) {
+                    if let (Ok(()), Some(app), Some(layer)) = (&result, app, &mut self.app) {
                         let records = &mut self.app_records;
                         layer.observe(d, app, &mut |record| records.push(record));
                         result = self.hand_app_records();

@@ -4,7 +4,7 @@
 pub const SNIPPET_BYTES: usize = 64;
 
 /// The first bytes of a payload, with the payload's full length, for quoting later.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Snippet {
     bytes: Vec<u8>,
     /// Payload length the sender meant (may exceed what was kept or captured).

@@ -127,6 +127,11 @@ pub fn assess(
     };
     let mut evidence = Evidence::default();
     let mut other_replies = 0;
+    // Where each reply text sits in `evidence.reply_texts` (first seen first): a DNS server's
+    // capture has thousands of flows with distinct replies, and a walk of the list for each
+    // was quadratic.
+    let mut reply_at: std::collections::HashMap<Snippet, usize, foldhash::fast::FixedState> =
+        std::collections::HashMap::default();
     for (flow, conversation) in flows.iter().zip(conversations) {
         let Some(conversation) = conversation else {
             continue;
@@ -167,9 +172,12 @@ pub fn assess(
                 && evidence.last_message.is_some();
         }
         for (text, n) in &conversation.replies {
-            match evidence.reply_texts.iter_mut().find(|(t, _)| t == text) {
-                Some((_, total)) => *total += n,
-                None => evidence.reply_texts.push((text.clone(), *n)),
+            match reply_at.get(text) {
+                Some(&at) => evidence.reply_texts[at].1 += n,
+                None => {
+                    reply_at.insert(text.clone(), evidence.reply_texts.len());
+                    evidence.reply_texts.push((text.clone(), *n));
+                }
             }
         }
         other_replies += conversation.other_replies;

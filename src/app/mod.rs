@@ -297,8 +297,8 @@ impl Layer {
 
     /// Feeds a dissected datagram to its protocol's state; `emit` gets each record it
     /// finishes (a DNS transaction answered now, or timed out by this datagram's time).
-    pub fn observe(&mut self, d: &Datagram<'_>, app: &App, emit: &mut impl FnMut(AppRecord)) {
-        match &app.message {
+    pub fn observe(&mut self, d: &Datagram<'_>, app: App, emit: &mut impl FnMut(AppRecord)) {
+        match app.message {
             Message::Dns(DnsMessage::Decoded(info)) => {
                 let observation = dns::DnsObservation {
                     frame: d.frame_index,
@@ -308,7 +308,7 @@ impl Layer {
                     transport: dns::Transport::Udp,
                     fragmented: d.fragments > 1,
                     payload_len: d.wire_payload_len(),
-                    info: info.clone(),
+                    info,
                 };
                 self.dns
                     .observe(observation, &mut |tx| emit(AppRecord::DnsTransaction(tx)));

@@ -594,36 +594,55 @@ impl<'a> Name<'a> {
     /// The result is printable ASCII only: a hostile name cannot carry a control character or
     /// a bidirectional mark to a terminal.
     pub fn write_presentation(&self, out: &mut String) {
+        let mut bytes = Vec::with_capacity(self.wire_len() + 1);
+        self.presentation_bytes(&mut bytes);
+        // Every byte written is printable ASCII, so this never fails.
+        if let Ok(text) = std::str::from_utf8(&bytes) {
+            out.push_str(text);
+        }
+    }
+
+    /// The presentation format as bytes (printable ASCII).
+    fn presentation_bytes(&self, out: &mut Vec<u8>) {
         let mut any = false;
         for label in self.labels() {
             any = true;
+            // Most labels are letters, digits, hyphens and underscores: copied whole.
+            if label
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                out.extend_from_slice(label);
+                out.push(b'.');
+                continue;
+            }
             for &byte in label {
                 match byte {
                     b'.' | b'\\' | b'"' | b'(' | b')' | b';' | b'@' | b'$' => {
-                        out.push('\\');
-                        out.push(char::from(byte));
+                        out.extend_from_slice(&[b'\\', byte]);
                     }
-                    0x21..=0x7e => out.push(char::from(byte)),
-                    _ => {
-                        out.push('\\');
-                        out.push(char::from(b'0' + byte / 100));
-                        out.push(char::from(b'0' + byte / 10 % 10));
-                        out.push(char::from(b'0' + byte % 10));
-                    }
+                    0x21..=0x7e => out.push(byte),
+                    _ => out.extend_from_slice(&[
+                        b'\\',
+                        b'0' + byte / 100,
+                        b'0' + byte / 10 % 10,
+                        b'0' + byte % 10,
+                    ]),
                 }
             }
-            out.push('.');
+            out.push(b'.');
         }
         if !any {
-            out.push('.');
+            out.push(b'.');
         }
     }
 
     /// The name in presentation format (see [`Name::write_presentation`]).
     pub fn to_presentation(&self) -> String {
-        let mut out = String::with_capacity(self.wire_len());
-        self.write_presentation(&mut out);
-        out
+        let mut bytes = Vec::with_capacity(self.wire_len() + 1);
+        self.presentation_bytes(&mut bytes);
+        // Every byte written is printable ASCII, so this never fails.
+        String::from_utf8(bytes).unwrap_or_default()
     }
 
     /// True when both names have the same labels, ASCII letters compared without case (RFC
