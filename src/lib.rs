@@ -33,6 +33,18 @@
 //! first, so it holds exactly the frames counted as captured, then printer and analysis), and
 //! `replay` and `replay --dry-run` (file → notes, feeder). A new source or sink is one file.
 //!
+//! Above UDP, when a sink asks for it ([`sink::Interest::app`]), the pipeline's
+//! [`app::Layer`] dissects each selected datagram once and hands the [`app::App`] beside it
+//! ([`sink::Sink::datagram_app`]); the records the layer finishes (a DNS query and its answer)
+//! go to the sinks as values ([`sink::Sink::app_record`]). Analyses read those records, never
+//! bytes.
+//!
+//! Output is values first: every record that leaves the program (datagram and ICMP lines, DNS
+//! transactions, the summary, relay log lines, host counters, replay's report) is a type that
+//! implements `serde::Serialize`, written as JSON by the one encoder, [`encode`], under the text
+//! policy; text renderers read the same values. The analysis computes and [`render`] words its
+//! snapshot (text, JSON, SVG).
+//!
 //! A filter expression (`udpscope read FILE udp port 53`) acts earlier, on frames: the pipeline
 //! runs its compiled BPF program on each frame before any sink sees it, as `tcpdump -r` does,
 //! and a live capture runs the same compiler's program in the kernel.
@@ -65,7 +77,9 @@
 //! - [`sink`]: the `Sink` trait and its implementations: printer, capture file (with rotation,
 //!   `-C`/`-G`/`-W`), copy of the selected frames, analysis, diagnostics.
 //! - [`analysis`]: flows, the connectionless verdict and the ladder diagram.
-//! - [`app`]: the layer above UDP: DNS's message parser and transaction tracker.
+//! - [`app`]: the layer above UDP: a registry that picks each datagram's protocol and says how
+//!   (`--decode-as`, well-known port), one module per protocol (DNS: a lax zero-copy parser and
+//!   a bounded transaction tracker), and the records it finishes (DNS transactions).
 //! - [`compare`]: the fate of every datagram between two captures of the same traffic.
 //! - [`filter`]: which frames and datagrams a command selects: pcap-filter expressions (our own
 //!   compiler to classic BPF, run on each frame before decoding offline, in the kernel live)
