@@ -243,7 +243,7 @@ pub struct InterfacesArgs {
 /// `udpscope read`
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  udpscope read captures/lab-ethernet.pcap\n  udpscope read captures/lab.pcapng --port 6999 --json\n  udpscope read captures/lab-any.pcap --port 6999 -w chat.pcap --summary"
+    after_help = "Examples:\n  udpscope read captures/lab-ethernet.pcap\n  udpscope read captures/lab.pcapng --port 6999 --json\n  udpscope read captures/lab-any.pcap --port 6999 -w chat.pcap --summary\n  udpscope read captures/dns.pcap                 DNS queries paired with their answers\n  udpscope read captures/dns.pcap --json | grep dns_transaction\n  udpscope read captures/dns.pcap --summary --decode-as 53=none   the layer off"
 )]
 pub struct ReadArgs {
     /// pcap or pcapng file (`-` for standard input).

@@ -11,7 +11,7 @@
 //!
 //! The per-datagram line of `read --json` is the one hand-tuned encoder on a hot path
 //! ([`crate::sink::printer`]); a test there holds it equal to the serde form of
-//! [`crate::sink::printer::DatagramRecord`] key for key.
+//! [`crate::sink::records::DatagramRecord`] key for key.
 
 use std::io::{self, Write};
 
