@@ -147,7 +147,8 @@ pub struct Analysis {
     /// ICMP errors about the datagrams, tied to them.
     pub(crate) signals: SignalTracker,
     pub(crate) arp: u64,
-    pub(crate) malformed: Vec<(String, u64)>,
+    /// Malformed frames by reason (the typed reason, equal values counted together).
+    pub(crate) malformed: Vec<(Skip, u64)>,
     pub(crate) incomplete: Vec<Incomplete>,
     pub(crate) incomplete_total: u64,
     /// Set when the run saw only part of the source.
@@ -240,15 +241,10 @@ impl Analysis {
             Skip::NotUdp(PROTO_ICMP | PROTO_ICMPV6) => self.icmp += 1,
             Skip::NotIp(ETHERTYPE_ARP) => self.arp += 1,
             Skip::Malformed { .. } => {
-                let reason = skip.to_string();
                 let room = self.malformed.len() < MAX_MALFORMED_REASONS;
-                match self
-                    .malformed
-                    .iter_mut()
-                    .find(|(known, _)| *known == reason)
-                {
+                match self.malformed.iter_mut().find(|(known, _)| known == skip) {
                     Some((_, n)) => *n += 1,
-                    None if room => self.malformed.push((reason, 1)),
+                    None if room => self.malformed.push((skip.clone(), 1)),
                     None => {}
                 }
             }

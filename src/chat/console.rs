@@ -6,7 +6,7 @@ use std::io::{self, BufRead, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::chat::server::MAX_PEERS;
+use crate::chat::MAX_PEERS;
 use crate::chat::text;
 
 /// Help shown by `/help` and when the console starts.

@@ -16,6 +16,11 @@
 //! and (for the server) a [`crate::shutdown::Shutdown`] flag, so tests bind port 0 and stop
 //! the server without signals.
 
+/// Peers tracked one by one, by the server and by its console; datagrams from further source
+/// addresses (a spoofed flood) are counted together, so memory stays bounded whatever arrives.
+/// (Here, above both: the console once imported it from the server that imports the console.)
+pub const MAX_PEERS: usize = 1024;
+
 pub mod client;
 pub mod console;
 pub mod server;

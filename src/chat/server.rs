@@ -22,9 +22,7 @@ pub const RECEIVE_BUFFER: usize = 65_536;
 /// How often the loop looks at the shutdown flag while no datagram arrives.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(100);
 
-/// Peers tracked one by one; datagrams from further source addresses (a spoofed flood) are
-/// counted together, so memory stays bounded whatever arrives.
-pub const MAX_PEERS: usize = 1024;
+pub use crate::chat::MAX_PEERS;
 
 /// What the server does besides printing.
 #[derive(Clone, Debug, Default)]
