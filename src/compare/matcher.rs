@@ -32,11 +32,11 @@ const VOTES_PER_RECORD: usize = 8;
 /// every copy was checked against every identical datagram in memory: 5,000 identical pings
 /// took 29 s.) By IP id they are told apart among all those still open, through
 /// [`FlowSlots::ids`].
-const SENDERS_AHEAD: usize = 128;
+const SENDERS_AHEAD: usize = 32;
 /// Copies looked at past the last one that is the settled datagram's by time. Less than
 /// [`SENDERS_AHEAD`], so that their owners are among those looked at; a copy of its that came
 /// later still is found by its IP id, without a walk.
-const COPIES_BEYOND: usize = 64;
+const COPIES_BEYOND: usize = 16;
 /// Copies looked at per settled datagram at most, whatever the traffic.
 const COPIES_WALKED: usize = 4096;
 /// An owner by time that may be among the identical datagrams not looked at.
