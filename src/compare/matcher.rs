@@ -27,15 +27,16 @@ const TRANSIT_SLACK_NS: i64 = 200_000;
 /// Matches looked at per record when voting for flow pairs (identical payloads repeat).
 const VOTES_PER_RECORD: usize = 8;
 /// Identical datagrams of its flow, itself included, that a settled datagram's copies are told
-/// apart among, by time and by IP id: the next ones sent, in a bounded number, so that a
-/// keep-alive sent every millisecond costs the same per datagram as one sent every second.
-/// (Before this bound every copy was checked against every identical datagram in memory:
-/// 5,000 identical pings took 29 s.)
-const SENDERS_AHEAD: usize = 128;
-/// Copies looked at past the last one that is the settled datagram's by time: one that came
-/// late, after the copies of up to this many identical datagrams sent after it, is still found
-/// by its IP id. Less than [`SENDERS_AHEAD`], so that their owners are among those looked at.
-const COPIES_BEYOND: usize = 64;
+/// apart among by time: the next ones sent, in a bounded number, so that a keep-alive sent
+/// every millisecond costs the same per datagram as one sent every second. (Before this bound
+/// every copy was checked against every identical datagram in memory: 5,000 identical pings
+/// took 29 s.) By IP id they are told apart among all those still open, through
+/// [`FlowSlots::ids`].
+const SENDERS_AHEAD: usize = 32;
+/// Copies looked at past the last one that is the settled datagram's by time. Less than
+/// [`SENDERS_AHEAD`], so that their owners are among those looked at; a copy of its that came
+/// later still is found by its IP id, without a walk.
+const COPIES_BEYOND: usize = 16;
 /// Copies looked at per settled datagram at most, whatever the traffic.
 const COPIES_WALKED: usize = 4096;
 /// An owner by time that may be among the identical datagrams not looked at.
@@ -141,8 +142,9 @@ struct LocalFlow {
 /// the payload (a keep-alive sent every millisecond has thousands in a window).
 #[derive(Debug, Default)]
 struct Slots {
-    /// The one record (index plus one) and its flow, while the payload is held once.
-    one: Option<(NonZeroU64, u32)>,
+    /// The one record (index plus one), its flow and its IP id (0 for none), while the payload
+    /// is held once.
+    one: Option<(NonZeroU64, u32, u16)>,
     /// The records once it is held more than once.
     many: Option<Box<Repeated>>,
 }
@@ -159,31 +161,119 @@ struct Repeated {
 struct FlowSlots {
     flow: u32,
     records: VecDeque<u64>,
+    /// The same records by IP id, those with one that is not 0: a settled datagram finds its
+    /// copies that came late by its id, however many identical copies came between, and tells
+    /// whether an id names one datagram of those still open, however many there are. Holds only
+    /// what `records` holds, about one window.
+    ids: Map<u16, IdRecords>,
+}
+
+impl FlowSlots {
+    fn new(flow: u32, idx: u64, id: u16) -> Self {
+        let mut slots = FlowSlots {
+            flow,
+            records: VecDeque::from([idx]),
+            ids: Map::default(),
+        };
+        slots.add_id(idx, id);
+        slots
+    }
+
+    fn add_id(&mut self, idx: u64, id: u16) {
+        if id == 0 {
+            return;
+        }
+        match self.ids.entry(id) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(IdRecords::One(idx));
+            }
+            std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().push(idx),
+        }
+    }
+
+    fn remove_id(&mut self, idx: u64, id: u16) {
+        if id == 0 {
+            return;
+        }
+        if let std::collections::hash_map::Entry::Occupied(mut e) = self.ids.entry(id)
+            && e.get_mut().remove(idx)
+        {
+            e.remove();
+        }
+    }
+}
+
+/// The records of one payload, flow and IP id, oldest first: mostly one (a datagram and its
+/// duplicates share their id).
+#[derive(Debug)]
+enum IdRecords {
+    One(u64),
+    Many(Vec<u64>),
+}
+
+impl IdRecords {
+    fn as_slice(&self) -> &[u64] {
+        match self {
+            IdRecords::One(idx) => std::slice::from_ref(idx),
+            IdRecords::Many(records) => records,
+        }
+    }
+
+    fn push(&mut self, idx: u64) {
+        match self {
+            IdRecords::One(first) => *self = IdRecords::Many(vec![*first, idx]),
+            IdRecords::Many(records) => records.push(idx),
+        }
+    }
+
+    /// Removes `idx`; true when none is left.
+    fn remove(&mut self, idx: u64) -> bool {
+        match self {
+            IdRecords::One(first) => *first == idx,
+            IdRecords::Many(records) => {
+                if let Some(at) = records.iter().position(|&i| i == idx) {
+                    records.remove(at);
+                }
+                records.is_empty()
+            }
+        }
+    }
 }
 
 /// The records of one payload and flow as [`Slots::run`] gives them, oldest first.
 #[derive(Clone, Copy, Debug)]
 enum Run<'a> {
     Empty,
-    One(u64),
-    Many(&'a VecDeque<u64>),
+    /// The record and its IP id (0 for none).
+    One(u64, u16),
+    Many(&'a FlowSlots),
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
     fn len(self) -> usize {
         match self {
             Run::Empty => 0,
-            Run::One(_) => 1,
-            Run::Many(records) => records.len(),
+            Run::One(..) => 1,
+            Run::Many(slots) => slots.records.len(),
         }
     }
 
     fn get(self, at: usize) -> Option<u64> {
         match self {
             Run::Empty => None,
-            Run::One(idx) => (at == 0).then_some(idx),
-            Run::Many(records) => records.get(at).copied(),
+            Run::One(idx, _) => (at == 0).then_some(idx),
+            Run::Many(slots) => slots.records.get(at).copied(),
         }
+    }
+
+    /// The records with IP id `id` (not 0), oldest first.
+    fn with_id(self, id: u16) -> impl Iterator<Item = u64> + 'a {
+        let (one, many): (Option<u64>, &[u64]) = match self {
+            Run::One(idx, own) if own == id && id != 0 => (Some(idx), &[]),
+            Run::Many(slots) => (None, slots.ids.get(&id).map_or(&[], IdRecords::as_slice)),
+            _ => (None, &[]),
+        };
+        one.into_iter().chain(many.iter().copied())
     }
 
     /// The position of the first record for which `before` is false (`before` holds for a
@@ -191,8 +281,8 @@ impl Run<'_> {
     fn partition_point(self, mut before: impl FnMut(u64) -> bool) -> usize {
         match self {
             Run::Empty => 0,
-            Run::One(idx) => usize::from(before(idx)),
-            Run::Many(records) => records.partition_point(|&i| before(i)),
+            Run::One(idx, _) => usize::from(before(idx)),
+            Run::Many(slots) => slots.records.partition_point(|&i| before(i)),
         }
     }
 }
@@ -210,36 +300,33 @@ impl Slots {
         self.one.is_none() && self.many.is_none()
     }
 
-    fn push(&mut self, idx: u64, flow: u32) {
+    /// Adds record `idx` of flow `flow`, with IP id `id` (0 for none).
+    fn push(&mut self, idx: u64, flow: u32, id: u16) {
         if self.is_empty() {
-            self.one = NonZeroU64::new(idx.saturating_add(1)).map(|i| (i, flow));
+            self.one = NonZeroU64::new(idx.saturating_add(1)).map(|i| (i, flow, id));
             return;
         }
         let many = self.many.get_or_insert_default();
-        if let Some((first, first_flow)) = self.one.take() {
-            many.flows.push(FlowSlots {
-                flow: first_flow,
-                records: VecDeque::from([first.get() - 1]),
-            });
+        if let Some((first, first_flow, first_id)) = self.one.take() {
+            many.flows
+                .push(FlowSlots::new(first_flow, first.get() - 1, first_id));
         }
         match many.flows.binary_search_by_key(&flow, |f| f.flow) {
-            Ok(at) => many.flows[at].records.push_back(idx),
-            Err(at) => many.flows.insert(
-                at,
-                FlowSlots {
-                    flow,
-                    records: VecDeque::from([idx]),
-                },
-            ),
+            Ok(at) => {
+                let f = &mut many.flows[at];
+                f.records.push_back(idx);
+                f.add_id(idx, id);
+            }
+            Err(at) => many.flows.insert(at, FlowSlots::new(flow, idx, id)),
         }
     }
 
     /// The records of flow `flow`, oldest first.
     fn run(&self, flow: u32) -> Run<'_> {
         match (&self.one, &self.many) {
-            (Some((idx, f)), _) if *f == flow => Run::One(idx.get() - 1),
+            (Some((idx, f, id)), _) if *f == flow => Run::One(idx.get() - 1, *id),
             (None, Some(many)) => match many.flows.binary_search_by_key(&flow, |f| f.flow) {
-                Ok(at) => Run::Many(&many.flows[at].records),
+                Ok(at) => Run::Many(&many.flows[at]),
                 Err(_) => Run::Empty,
             },
             _ => Run::Empty,
@@ -251,7 +338,7 @@ impl Slots {
         let n = n.min(VOTES_PER_RECORD);
         let mut out = [0u64; VOTES_PER_RECORD];
         let mut kept = 0;
-        if let Some((idx, _)) = self.one {
+        if let Some((idx, ..)) = self.one {
             if n > 0 {
                 out[0] = idx.get() - 1;
                 kept = 1;
@@ -276,9 +363,9 @@ impl Slots {
         (out, kept)
     }
 
-    /// Removes `idx` of flow `flow`; false when it was not there.
-    fn remove(&mut self, idx: u64, flow: u32) -> bool {
-        if let Some((first, first_flow)) = self.one {
+    /// Removes `idx` of flow `flow`, with IP id `id` (0 for none); false when it was not there.
+    fn remove(&mut self, idx: u64, flow: u32, id: u16) -> bool {
+        if let Some((first, first_flow, _)) = self.one {
             if first.get() - 1 == idx && first_flow == flow {
                 self.one = None;
                 return true;
@@ -291,7 +378,8 @@ impl Slots {
         let Ok(at) = many.flows.binary_search_by_key(&flow, |f| f.flow) else {
             return false;
         };
-        let records = &mut many.flows[at].records;
+        let f = &mut many.flows[at];
+        let records = &mut f.records;
         // Mostly the oldest: a settled datagram, the copies it claims, a forgotten record.
         let removed = if records.front() == Some(&idx) {
             records.pop_front().is_some()
@@ -301,7 +389,10 @@ impl Slots {
                 Err(_) => false,
             }
         };
-        if records.is_empty() {
+        if removed {
+            f.remove_id(idx, id);
+        }
+        if f.records.is_empty() {
             many.flows.remove(at);
             if many.flows.is_empty() {
                 self.many = None;
@@ -384,10 +475,10 @@ impl Index {
         &mut self.entries[entry as usize].slots[side_index(side)]
     }
 
-    /// Forgets record `idx` (of flow `flow`) of `side`, and the entry once neither side holds
-    /// the payload.
-    fn remove(&mut self, entry: u32, side: Side, idx: u64, flow: u32) {
-        if !self.slots_mut(entry, side).remove(idx, flow) {
+    /// Forgets record `idx` (of flow `flow`, with IP id `id`, 0 for none) of `side`, and the
+    /// entry once neither side holds the payload.
+    fn remove(&mut self, entry: u32, side: Side, idx: u64, flow: u32, id: u16) {
+        if !self.slots_mut(entry, side).remove(idx, flow, id) {
             return;
         }
         let e = &self.entries[entry as usize];
@@ -403,8 +494,7 @@ impl Index {
 /// Buffers reused by every settle, which would otherwise allocate them per datagram.
 #[derive(Debug, Default)]
 struct Scratch {
-    senders: Vec<(u64, u64, Option<u16>)>,
-    ids: Vec<(u16, u64)>,
+    senders: Vec<(u64, u64)>,
     copies: Vec<u64>,
     by_time: Vec<(u64, u64, u64)>,
 }
@@ -693,7 +783,7 @@ impl Matcher {
         let paired = here.flows[flow as usize].pair.is_some();
         let mine = self.index.slots_mut(entry, side);
         let alone_here = mine.is_empty();
-        mine.push(idx, flow);
+        mine.push(idx, flow, sighting.ip_id.unwrap_or(0));
         if paired {
             return Ok(());
         }
@@ -817,7 +907,8 @@ impl Matcher {
         };
         // A settled record, and the copies it claimed, left the index when it was settled.
         if role != Role::Sending && !record.claimed() {
-            self.index.remove(record.entry, side, idx, record.flow);
+            let id = record.ip_id().unwrap_or(0);
+            self.index.remove(record.entry, side, idx, record.flow, id);
         }
     }
 
@@ -946,7 +1037,6 @@ impl Matcher {
         });
         let Scratch {
             senders,
-            ids,
             copies,
             by_time,
         } = &mut self.scratch;
@@ -961,18 +1051,10 @@ impl Matcher {
                 .filter_map(|at| mine.get(at))
                 .map(|i| {
                     let r = here.get(i);
-                    (i, r.ts, r.ip_id())
+                    (i, r.ts)
                 }),
         );
         let truncated = all_senders > senders.len();
-        // Their IP ids, sorted, to tell a copy's sender by id without a walk per copy.
-        ids.clear();
-        ids.extend(
-            senders
-                .iter()
-                .filter_map(|s| s.2.filter(|&id| id != 0).map(|id| (id, s.0))),
-        );
-        ids.sort_unstable();
         let in_time_order = senders.is_sorted_by_key(|s| s.1);
         // The latest identical datagram sent at least the smallest transit, less the slack,
         // before a copy arriving at `arrival` (this one when none was); OUT_OF_SIGHT when it
@@ -1002,10 +1084,15 @@ impl Matcher {
         let start = theirs.partition_point(|c| (there.get(c).ts as i64) < ts as i64 - w);
         let end = theirs.len().min(start.saturating_add(COPIES_WALKED));
         let alone = all_senders == 1;
-        // The IP id, when preserved and not 0 (Linux's DF datagrams), names the sender.
+        // The IP id, when preserved and not 0 (Linux's DF datagrams), names the sender: the one
+        // identical datagram from this one on that has it, of all still open here (not only
+        // those looked at by time).
         let named_by = |id: u16| {
-            let same = ids.partition_point(|s| s.0 < id)..ids.partition_point(|s| s.0 <= id);
-            (same.len() == 1).then(|| ids[same.start].1)
+            let mut same = mine.with_id(id).filter(|&i| i >= idx);
+            match (same.next(), same.next()) {
+                (Some(named), None) => Some(named),
+                _ => None,
+            }
         };
         let mut at = start;
         let mut beyond = 0;
@@ -1035,28 +1122,19 @@ impl Matcher {
                 }
             }
         }
-        // Nothing yet, but an IP id that names this datagram: a copy that came later still
-        // (after the copies of more than COPIES_BEYOND datagrams sent after it) is found by it.
-        // Only then, so that the walk is paid for by a datagram that looks lost, and not with a
-        // DF datagram's id 0.
+        // An IP id that names this datagram also names its copies outside the walk: one that
+        // came late, after the copies of many identical datagrams sent after it, is found by
+        // it, whether or not this one found a copy by time (which may be another's late copy).
         let own_id = here.get(idx).ip_id().filter(|&id| id != 0);
-        if copies.is_empty()
-            && !alone
-            && let Some(own_id) = own_id.filter(|&id| named_by(id) == Some(idx))
-        {
-            while at < end {
-                let Some(c) = theirs.get(at) else {
-                    break;
-                };
-                let copy = there.get(c);
-                if copy.ts as i64 - ts as i64 > w {
-                    break;
-                }
-                at += 1;
-                if copy.ip_id() == Some(own_id) {
-                    copies.push(c);
-                }
-            }
+        if !alone && let Some(own_id) = own_id.filter(|&id| named_by(id) == Some(idx)) {
+            // Records from `start` to `at` (not included) were walked above.
+            let (first, past) = (theirs.get(start), theirs.get(at));
+            let walked = |c: u64| first.is_some_and(|f| c >= f) && past.is_none_or(|p| c < p);
+            copies.extend(
+                theirs
+                    .with_id(own_id)
+                    .filter(|&c| !walked(c) && (there.get(c).ts as i64 - ts as i64).abs() <= w),
+            );
         }
         copies.extend(by_time.iter().filter(|t| t.2 == idx).map(|t| t.1));
         // Identical datagrams sent closer together than the slack all point their copies at
@@ -1083,20 +1161,21 @@ impl Matcher {
         };
         let mut frames = Frames::new();
         let mut first_ts = None;
-        for &c in copies.iter() {
-            let copy = there.get_mut(c);
-            copy.claim();
-            frames.push(copy.frame);
-            first_ts.get_or_insert(copy.ts);
-        }
         // Neither this record nor the copies it claimed can be matched again (a later identical
         // datagram looks only at itself and later ones here, and at unclaimed copies there):
         // they leave the index now, while their entry is in the caches. Two windows on, when
         // they are forgotten, it would not be.
         for &c in copies.iter() {
-            self.index.remove(entry, side.other(), c, receiving_flow);
+            let copy = there.get_mut(c);
+            copy.claim();
+            frames.push(copy.frame);
+            first_ts.get_or_insert(copy.ts);
+            let id = copy.ip_id().unwrap_or(0);
+            self.index
+                .remove(entry, side.other(), c, receiving_flow, id);
         }
-        self.index.remove(entry, side, idx, flow);
+        let own_id = own_id.unwrap_or(0);
+        self.index.remove(entry, side, idx, flow, own_id);
         let transit = first_ts.map(|t| t as i64 - ts as i64);
         let fate = match copies.len() {
             0 => Fate::Lost,
