@@ -45,7 +45,9 @@ impl<E: fmt::Display> fmt::Display for WorkerError<E> {
 impl<E: std::error::Error + 'static> std::error::Error for WorkerError<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            WorkerError::Failed(e) => Some(e),
+            // Transparent, as thiserror's `#[error(transparent)]`: Display already shows `e`,
+            // so its source is `e`'s own (naming `e` again printed the cause twice).
+            WorkerError::Failed(e) => e.source(),
             WorkerError::Panicked { .. } => None,
         }
     }
@@ -197,6 +199,22 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_job_s_error_is_shown_once_in_the_cause_chain() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot write out.pcap")]
+        struct Outer(#[source] io::Error);
+        let failed: WorkerError<Outer> =
+            WorkerError::Failed(Outer(io::Error::other("No space left on device")));
+        let mut chain = vec![failed.to_string()];
+        let mut cause = std::error::Error::source(&failed);
+        while let Some(e) = cause {
+            chain.push(e.to_string());
+            cause = e.source();
+        }
+        assert_eq!(chain, ["cannot write out.pcap", "No space left on device"]);
+    }
 
     #[test]
     fn finish_returns_the_result_after_every_item() {
