@@ -61,9 +61,12 @@
 //!   (VXLAN, Geneve, GRE, ERSPAN, IP-in-IP) and bad-length defects.
 //! - [`source`]: where frames come from: the streaming pcap/pcapng reader (a parser per
 //!   format under one read-ahead buffer) and the live ring,
-//!   each a `FrameSource`.
+//!   each a `FrameSource`. `-` is standard input.
+//! - [`compression`]: gzip, zstd and lz4 captures: recognised by magic number and decompressed
+//!   under the read-ahead (so every command reads them), compressed by extension when written.
 //! - [`sink`]: the `Sink` trait and its implementations: printer, capture file (with rotation,
-//!   `-C`/`-G`/`-W`), copy of the selected frames, analysis, diagnostics.
+//!   `-C`/`-G`/`-W`; compressed by its extension; `-` is standard output), copy of the
+//!   selected frames, analysis, diagnostics.
 //! - [`analysis`]: flows, the connectionless verdict and the ladder diagram.
 //! - [`compare`]: the fate of every datagram between two captures of the same traffic.
 //! - [`filter`]: which frames and datagrams a command selects: pcap-filter expressions (our own
@@ -91,6 +94,7 @@ pub mod analysis;
 pub mod capture;
 pub mod chat;
 pub mod compare;
+pub mod compression;
 pub mod decode;
 pub mod demo;
 pub mod error;
