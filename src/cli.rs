@@ -186,7 +186,8 @@ pub struct CaptureArgs {
     /// UDP port to capture (filtered in the kernel); default 6999 without an EXPRESSION.
     #[arg(long)]
     pub port: Option<u16>,
-    /// Write the captured frames to FILE (pcap with nanosecond timestamps).
+    /// Write the captured frames to FILE (pcap with nanosecond timestamps; compressed when
+    /// FILE ends in .gz, .zst or .lz4; `-` for standard output, the text then on stderr).
     #[arg(short = 'w', value_name = "FILE")]
     pub write: Option<PathBuf>,
     /// Write pcapng instead of pcap.
@@ -205,8 +206,9 @@ pub struct CaptureArgs {
     /// `tcpdump -w`); use --summary to keep the analysis.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Flush the file after every packet (a valid file even after SIGKILL).
-    #[arg(short = 'U')]
+    /// Flush the file after every packet (a valid file even after SIGKILL; with -w -, each
+    /// packet reaches the pipe at once).
+    #[arg(short = 'U', long = "packet-buffered")]
     pub unbuffered: bool,
     /// Rotate the file when it exceeds MB megabytes (1,000,000 bytes).
     #[arg(short = 'C', value_name = "MB")]
@@ -246,7 +248,7 @@ pub struct InterfacesArgs {
     after_help = "Examples:\n  udpscope read captures/lab-ethernet.pcap\n  udpscope read captures/lab.pcapng --port 6999 --json\n  udpscope read captures/lab-any.pcap --port 6999 -w chat.pcap --summary\n  udpscope read captures/dns.pcap                 DNS queries paired with their answers\n  udpscope read captures/dns.pcap --json | grep dns_transaction\n  udpscope read captures/dns.pcap --summary --decode-as 53=none   the layer off"
 )]
 pub struct ReadArgs {
-    /// pcap or pcapng file (`-` for standard input).
+    /// pcap or pcapng file, possibly compressed (gzip, zstd, lz4); `-` for standard input.
     pub file: PathBuf,
     /// Only datagrams from or to this UDP port.
     #[arg(long)]
@@ -260,7 +262,8 @@ pub struct ReadArgs {
     /// Quiet: no line per datagram and no analysis (with -w: only copy, as `tcpdump -r -w`).
     #[arg(short, long, conflicts_with = "summary")]
     pub quiet: bool,
-    /// Write the selected frames to OUT (pcap, nanosecond timestamps).
+    /// Write the selected frames to OUT (pcap, nanosecond timestamps; compressed when OUT ends
+    /// in .gz, .zst or .lz4; `-` for standard output, the text then on stderr).
     #[arg(short = 'w', value_name = "OUT")]
     pub write: Option<PathBuf>,
     /// Write pcapng instead of pcap.
@@ -297,7 +300,7 @@ reordered or unexpected (or the files have nothing in common), 2 for trouble
 #[derive(Args, Debug)]
 #[command(after_help = COMPARE_AFTER_HELP)]
 pub struct CompareArgs {
-    /// The first capture (pcap or pcapng), e.g. at the client.
+    /// The first capture (pcap or pcapng, possibly gzip/zstd/lz4-compressed), e.g. at the client.
     pub a: PathBuf,
     /// The second capture of the same traffic, e.g. at the server.
     pub b: PathBuf,
@@ -327,7 +330,7 @@ pub struct CompareArgs {
     after_help = "Examples:\n  udpscope replay captures/lab-ethernet.pcap --to 127.0.0.1:6999\n  udpscope replay captures/lab-ethernet.pcap --to 127.0.0.1:6999 --topspeed --loop 3\n  udpscope replay captures/lab-any.pcap --to 127.0.0.1:6999 --expect-replies"
 )]
 pub struct ReplayArgs {
-    /// pcap or pcapng file.
+    /// pcap or pcapng file, possibly compressed (gzip, zstd, lz4); `-` for standard input.
     pub file: PathBuf,
     /// Where to send (host:port). Required except with --raw.
     #[arg(long, value_name = "HOST:PORT")]

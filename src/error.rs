@@ -44,6 +44,21 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The compressed stream of a compressed capture is damaged or cut short (a truncated
+    /// `.gz`, garbage after a gzip member, a corrupt zstd or lz4 frame, a zstd window too
+    /// large to decode); every record before the damage was delivered.
+    #[error("{}: {codec} data damaged {}", path.display(), after_record(*record))]
+    Decompress {
+        /// The file.
+        path: PathBuf,
+        /// Its compression.
+        codec: crate::compression::Codec,
+        /// Records delivered before the damage (0: none).
+        record: u64,
+        /// What is wrong.
+        #[source]
+        source: io::Error,
+    },
     /// Reading a file failed below the format layer.
     #[error("cannot read {}", path.display())]
     Read {
@@ -190,6 +205,14 @@ pub enum Error {
     /// A filter expression that is wrong, unsupported, or cannot apply to the frames.
     #[error(transparent)]
     Filter(#[from] crate::filter::FilterError),
+}
+
+/// Where in a file damage was found, in its records' terms.
+fn after_record(record: u64) -> String {
+    match record {
+        0 => "before the first record".into(),
+        n => format!("after record {n}"),
+    }
 }
 
 /// A value the library was handed that it cannot work with, said without naming where it came

@@ -73,9 +73,12 @@
 //!   (VXLAN, Geneve, GRE, ERSPAN, IP-in-IP) and bad-length defects.
 //! - [`source`]: where frames come from: the streaming pcap/pcapng reader (a parser per
 //!   format under one read-ahead buffer) and the live ring,
-//!   each a `FrameSource`.
+//!   each a `FrameSource`. `-` is standard input.
+//! - [`compression`]: gzip, zstd and lz4 captures: recognised by magic number and decompressed
+//!   under the read-ahead (so every command reads them), compressed by extension when written.
 //! - [`sink`]: the `Sink` trait and its implementations: printer, capture file (with rotation,
-//!   `-C`/`-G`/`-W`), copy of the selected frames, analysis, diagnostics.
+//!   `-C`/`-G`/`-W`; compressed by its extension; `-` is standard output), copy of the
+//!   selected frames, analysis, diagnostics.
 //! - [`analysis`]: flows, the connectionless verdict and the ladder diagram.
 //! - [`app`]: the layer above UDP: a registry that picks each datagram's protocol and says how
 //!   (`--decode-as`, well-known port), one module per protocol (DNS: a lax zero-copy parser and
@@ -109,6 +112,7 @@ pub mod app;
 pub mod capture;
 pub mod chat;
 pub mod compare;
+pub mod compression;
 pub mod decode;
 pub mod demo;
 pub mod encode;

@@ -104,7 +104,15 @@ fn in_flags(e: &Error) -> Option<String> {
 }
 
 fn is_broken_pipe(e: &Error) -> bool {
-    matches!(e, Error::Output { source } if source.kind() == io::ErrorKind::BrokenPipe)
+    match e {
+        Error::Output { source } => source.kind() == io::ErrorKind::BrokenPipe,
+        // `-w - | head -c 100`: the capture's reader has what it wanted.
+        Error::Write { path, source } => {
+            udpscope::sink::disk::is_standard_stream(path)
+                && source.kind() == io::ErrorKind::BrokenPipe
+        }
+        _ => false,
+    }
 }
 
 /// Installs SIGINT/SIGTERM handlers that set the returned flag instead of killing us, so

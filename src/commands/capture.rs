@@ -38,6 +38,13 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
         (None, None) => Some(udpscope::DEFAULT_PORT),
         (None, Some(_)) => None,
     };
+    // `-w -`: the capture goes to stdout, so the text goes to stderr (as tcpdump's).
+    let on_stdout = super::capture_on_stdout(args.write.as_deref())?;
+    if on_stdout && rotation.rotates() {
+        return Err(Error::Usage(
+            "-C and -G need a file name: standard output (-w -) cannot be rotated".into(),
+        ));
+    }
     let shutdown = crate::shutdown_on_signals()?;
     let mut capture = Capture::open(CaptureConfig {
         interface: args.interface.clone(),
@@ -89,12 +96,15 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
         });
     }
 
-    let stdout = io::stdout();
-    let terminal = stdout.is_terminal();
+    let (text, terminal): (Box<dyn Write>, bool) = if on_stdout {
+        (Box::new(io::stderr().lock()), io::stderr().is_terminal())
+    } else {
+        (Box::new(io::stdout().lock()), io::stdout().is_terminal())
+    };
     let color = !args.output.json && color_wanted(terminal, std::env::var_os("NO_COLOR"));
     let mut printer = (!(args.quiet || args.summary)).then(|| {
         Printer::new(
-            stdout.lock(),
+            text,
             PrinterOptions {
                 json: args.output.json,
                 verbose: args.output.verbose,
@@ -153,7 +163,7 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
     outcome?;
     stats?;
     let Some(mut analysis) = analysis.map(AnalysisSink::into_analysis) else {
-        return print_host_json(&host, args.output.json);
+        return print_host_json(&host, args.output.json, on_stdout);
     };
     if let (End::Limit, Some(limit)) = (finished.end, args.count) {
         // `-c` stopped the capture: the verdict speaks of the part it saw.
@@ -168,19 +178,25 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
                 summary: args.summary,
                 after_lines: finished.selected > 0,
                 color,
+                on_stderr: on_stdout,
             },
         )?;
     }
     if let Some(path) = &args.output.diagram {
         super::read::write_diagram(path, &analysis)?;
     }
-    print_host_json(&host, args.output.json)
+    print_host_json(&host, args.output.json, on_stdout)
 }
 
-/// With `--json`, the host's counters are the stream's last object (`"type": "host_udp"`).
-fn print_host_json(host: &HostReport, json: bool) -> Result<ExitCode, Error> {
+/// With `--json`, the host's counters are the stream's last object (`"type": "host_udp"`);
+/// on stderr when stdout carries the capture.
+fn print_host_json(host: &HostReport, json: bool, on_stderr: bool) -> Result<ExitCode, Error> {
     if let (true, Some(object)) = (json, host.json()) {
-        let mut out = io::stdout().lock();
+        let mut out: Box<dyn Write> = if on_stderr {
+            Box::new(io::stderr().lock())
+        } else {
+            Box::new(io::stdout().lock())
+        };
         udpscope::encode::line(&mut out, &object)
             .and_then(|()| out.flush())
             .map_err(|source| Error::Output { source })?;

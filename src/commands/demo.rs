@@ -20,6 +20,12 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode, Error> {
     if messages.is_empty() {
         return Err(Error::Usage("--messages: the file holds no message".into()));
     }
+    if udpscope::sink::disk::is_standard_stream(&args.write) {
+        // The demo tells its story on stdout and writes more files beside -w.
+        return Err(Error::Usage(
+            "demo -w -: the demo writes its captures to files; name one (its output stays on stdout)".into(),
+        ));
+    }
     let root = privileges::has_net_raw().unwrap_or(false) && privileges::is_root();
     // Signals first, so a Ctrl-C while the lab's namespaces are being built only sets the
     // flag and they are still removed. (Registering starts no thread: unshare still works.)

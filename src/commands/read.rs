@@ -24,14 +24,19 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
         port: args.port,
         ..Filter::parse(&args.expression)?
     };
+    // `-w -`: the capture goes to stdout, so the text goes to stderr (tcpdump does the same).
+    let on_stdout = super::capture_on_stdout(args.write.as_deref())?;
     let shutdown = crate::shutdown_on_signals()?;
     let mut file = CaptureFile::open(&args.file)?;
-    let stdout = io::stdout();
-    let color =
-        !args.output.json && color_wanted(stdout.is_terminal(), std::env::var_os("NO_COLOR"));
+    let (text, text_terminal): (Box<dyn Write>, bool) = if on_stdout {
+        (Box::new(io::stderr().lock()), io::stderr().is_terminal())
+    } else {
+        (Box::new(io::stdout().lock()), io::stdout().is_terminal())
+    };
+    let color = !args.output.json && color_wanted(text_terminal, std::env::var_os("NO_COLOR"));
     let mut printer = (!args.summary && !args.quiet).then(|| {
         Printer::new(
-            stdout.lock(),
+            text,
             PrinterOptions {
                 json: args.output.json,
                 verbose: args.output.verbose,
@@ -95,6 +100,7 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
                 summary: args.summary,
                 after_lines: outcome.selected > 0,
                 color,
+                on_stderr: on_stdout,
             },
         )?;
     }
@@ -118,15 +124,22 @@ pub(super) struct Presentation {
     pub after_lines: bool,
     /// ANSI colour.
     pub color: bool,
+    /// On stderr: stdout carries the capture (`-w -`).
+    pub on_stderr: bool,
 }
 
-/// Writes the analysis on stdout, as `read` and `capture` show it.
+/// Writes the analysis on stdout (stderr with `-w -`), as `read` and `capture` show it.
 pub(super) fn write_analysis(
     analysis: &udpscope::analysis::Analysis,
     stats: &udpscope::decode::DecodeStats,
     how: Presentation,
 ) -> Result<(), Error> {
-    let mut out = BufWriter::new(io::stdout().lock());
+    let out: Box<dyn Write> = if how.on_stderr {
+        Box::new(io::stderr().lock())
+    } else {
+        Box::new(io::stdout().lock())
+    };
+    let mut out = BufWriter::new(out);
     let report = if how.json {
         if how.summary {
             analysis.write_json(&mut out, stats)

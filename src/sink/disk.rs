@@ -2,12 +2,97 @@
 //! `write` fails part way (disk full), the file is cut back to the last complete record.
 //! Either on the caller's thread, or on a thread of its own ([`WriteBehind`]) so that the
 //! kernel's copy into the page cache overlaps with decoding (`read -w`).
+//!
+//! The file is a [`Destination`]: a file, standard output (`-`), or a file compressed by its
+//! extension (`.gz`, `.zst`, `.lz4`). A pipe or a compressed stream cannot be cut back: there a
+//! failed write leaves the stream ending inside a record, which a reader reports as cut short.
 
 use std::fmt;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::os::fd::AsFd;
+use std::path::Path;
 
+use crate::compression::{Codec, Compressor};
 use crate::worker::{Back, Inbox, Worker, WorkerError};
+
+/// The file name that means standard output (and standard input when reading), as for
+/// tcpdump, dumpcap and tshark.
+pub const STANDARD_STREAM: &str = "-";
+
+/// True when `path` is [`STANDARD_STREAM`].
+pub fn is_standard_stream(path: &Path) -> bool {
+    path.as_os_str() == STANDARD_STREAM
+}
+
+/// Where a capture file's bytes go.
+#[derive(Debug)]
+pub enum Destination {
+    /// A file, written as it is: a failed write is cut back to the last complete record.
+    File(File),
+    /// Standard output (`-w -`), through a descriptor of its own (no line buffering, never
+    /// mixed with text: the commands send their text to stderr then).
+    Stdout(File),
+    /// A file written through a compressor, chosen by its extension.
+    Compressed(Compressor<File>),
+}
+
+impl Destination {
+    /// Opens `path` for writing (`-`: standard output), creating it, emptied first when
+    /// `truncate`; a `.gz`, `.zst` or `.lz4` name is written compressed.
+    pub fn open(path: &Path, truncate: bool) -> io::Result<Destination> {
+        if is_standard_stream(path) {
+            let fd = io::stdout().as_fd().try_clone_to_owned()?;
+            return Ok(Destination::Stdout(File::from(fd)));
+        }
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(truncate)
+            .open(path)?;
+        Ok(match Codec::from_extension(path) {
+            Some(codec) => Destination::Compressed(Compressor::new(codec, file)?),
+            None => Destination::File(file),
+        })
+    }
+
+    /// Empties the file (nothing to do on standard output). Only before anything is written.
+    pub fn empty(&mut self) -> io::Result<()> {
+        match self {
+            Destination::File(file) => file.set_len(0),
+            Destination::Compressed(compressor) => match compressor.get_mut() {
+                Some(file) => file.set_len(0),
+                None => Ok(()),
+            },
+            Destination::Stdout(_) => Ok(()),
+        }
+    }
+
+    /// Ends the file: a compressor writes what it holds and its trailer.
+    pub fn finish(self) -> io::Result<()> {
+        match self {
+            Destination::Compressed(compressor) => compressor.finish().map(drop),
+            Destination::File(_) | Destination::Stdout(_) => Ok(()),
+        }
+    }
+}
+
+impl Write for Destination {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Destination::File(file) | Destination::Stdout(file) => file.write(buf),
+            Destination::Compressed(compressor) => compressor.write(buf),
+        }
+    }
+
+    /// Makes what was written readable now: a compressor ends its current block.
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Destination::File(_) | Destination::Stdout(_) => Ok(()),
+            Destination::Compressed(compressor) => compressor.flush(),
+        }
+    }
+}
 
 /// Records that did not reach the file, and why.
 #[derive(Debug)]
@@ -52,7 +137,7 @@ impl std::error::Error for CutFailed {
 /// (its kind is the write's, so a full disk still reads as one). `on_disk` is kept exact
 /// either way: the file's length as far as this writer knows it.
 pub fn write_records(
-    file: &mut File,
+    file: &mut Destination,
     bytes: &[u8],
     boundaries: &[usize],
     on_disk: &mut u64,
@@ -62,12 +147,16 @@ pub fn write_records(
 
 /// A file that can be cut back (a seam for tests: a real file's cut almost never fails).
 trait Cut: Write {
-    fn cut(&mut self, len: u64) -> io::Result<()>;
+    /// `None` when the output cannot be cut back (a pipe, a compressed stream).
+    fn cut(&mut self, len: u64) -> Option<io::Result<()>>;
 }
 
-impl Cut for File {
-    fn cut(&mut self, len: u64) -> io::Result<()> {
-        self.set_len(len)
+impl Cut for Destination {
+    fn cut(&mut self, len: u64) -> Option<io::Result<()>> {
+        match self {
+            Destination::File(file) => Some(file.set_len(len)),
+            Destination::Stdout(_) | Destination::Compressed(_) => None,
+        }
     }
 }
 
@@ -105,11 +194,16 @@ fn write_and_cut(
         }
         let target = *on_disk + keep as u64;
         return match file.cut(target) {
-            Ok(()) => {
+            None => {
+                // The stream ends inside the record; its reader says so.
+                *on_disk += written as u64;
+                Err(Failure { lost, cause })
+            }
+            Some(Ok(())) => {
                 *on_disk = target;
                 Err(Failure { lost, cause })
             }
-            Err(cut) => {
+            Some(Err(cut)) => {
                 // The partial record stays: the file is as long as what was written.
                 *on_disk += written as u64;
                 let kind = cause.kind();
@@ -138,6 +232,8 @@ pub struct Chunk {
     pub bytes: Vec<u8>,
     /// Where each record ends in `bytes`.
     pub boundaries: Vec<usize>,
+    /// Make everything up to this chunk readable at once (a compressor ends its block).
+    pub flush: bool,
 }
 
 /// Buffers waiting for the disk; bounds memory (and makes the producer wait for the disk).
@@ -151,12 +247,12 @@ struct Stopped {
     cause: io::Error,
 }
 
-/// The writing thread: empties the file, then writes each chunk, stopping at the first failure.
-fn write_chunks(mut file: File, inbox: Inbox<Chunk>) -> Result<(), Stopped> {
+/// The writing thread: empties the file, then writes each chunk, stopping at the first
+/// failure; at the end, finishes the file (a compressor's trailer).
+fn write_chunks(mut file: Destination, inbox: Inbox<Chunk>) -> Result<(), Stopped> {
     let mut on_disk = 0;
     let mut written = 0;
-    file.set_len(0)
-        .map_err(|cause| Stopped { written, cause })?;
+    file.empty().map_err(|cause| Stopped { written, cause })?;
     while let Some(mut chunk) = inbox.recv() {
         write_records(&mut file, &chunk.bytes, &chunk.boundaries, &mut on_disk).map_err(
             |failure| Stopped {
@@ -165,11 +261,15 @@ fn write_chunks(mut file: File, inbox: Inbox<Chunk>) -> Result<(), Stopped> {
             },
         )?;
         written += chunk.boundaries.len() as u64;
+        if chunk.flush {
+            file.flush().map_err(|cause| Stopped { written, cause })?;
+        }
         chunk.bytes.clear();
         chunk.boundaries.clear();
+        chunk.flush = false;
         inbox.offer_back(chunk);
     }
-    Ok(())
+    file.finish().map_err(|cause| Stopped { written, cause })
 }
 
 /// A file written by its own thread.
@@ -184,7 +284,7 @@ pub struct WriteBehind {
 impl WriteBehind {
     /// Moves `file` to a new thread, which empties it before writing anything (until then it
     /// is whatever file was there before).
-    pub fn spawn(file: File) -> io::Result<Self> {
+    pub fn spawn(file: Destination) -> io::Result<Self> {
         let worker = Worker::spawn("udpscope-write", IN_FLIGHT, move |inbox| {
             write_chunks(file, inbox)
         })?;
@@ -216,11 +316,13 @@ impl WriteBehind {
             .map(|mut chunk| {
                 chunk.bytes.clear();
                 chunk.boundaries.clear();
+                chunk.flush = false;
                 chunk
             })
             .unwrap_or_else(|| Chunk {
                 bytes: Vec::with_capacity(capacity),
                 boundaries: Vec::new(),
+                flush: false,
             })
     }
 
@@ -283,12 +385,12 @@ mod tests {
     }
 
     impl Cut for Disk {
-        fn cut(&mut self, len: u64) -> io::Result<()> {
+        fn cut(&mut self, len: u64) -> Option<io::Result<()>> {
             if self.cut_fails {
-                return Err(io::Error::from_raw_os_error(libc::EIO));
+                return Some(Err(io::Error::from_raw_os_error(libc::EIO)));
             }
             self.data.truncate(len as usize);
-            Ok(())
+            Some(Ok(()))
         }
     }
 

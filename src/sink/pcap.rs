@@ -4,8 +4,12 @@
 //! return values are counted, so when the disk fills up we know exactly how many bytes reached
 //! the file and cut it back to the last complete record (tcpdump leaves a file cut mid-packet);
 //! see [`crate::sink::disk`], which also writes on a thread of its own for `read -w`.
+//!
+//! `-` writes to standard output; a name ending in `.gz`, `.zst` or `.lz4` writes the file
+//! compressed ([`crate::compression`]), finished (its trailer written) by [`PcapSink::finish`]
+//! or, on any other way out, when the sink is dropped.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -20,7 +24,7 @@ use pcap_file::{DataLink, Endianness};
 
 use crate::error::{Error, Result};
 use crate::frame::{Frame, LinkType};
-use crate::sink::disk::{Chunk, WriteBehind, write_records};
+use crate::sink::disk::{Chunk, Destination, WriteBehind, write_records};
 pub use crate::source::FileFormat;
 
 /// Bytes buffered before they are written out.
@@ -52,7 +56,7 @@ enum Encoder {
 /// Where the encoded records go.
 enum Output {
     /// Written by the caller's thread.
-    Inline(File),
+    Inline(Destination),
     /// Written by a thread of its own.
     Behind(WriteBehind),
     /// Closed after a write error.
@@ -88,12 +92,22 @@ impl PcapSink {
     /// Creates (truncates) `path` and writes the file header for frames of `link`.
     pub fn create(path: &Path, link: LinkType, format: FileFormat, snaplen: u32) -> Result<Self> {
         let file = open(path, true)?;
-        Self::from_file(file, path, link, format, snaplen)
+        Self::inline(file, path, link, format, snaplen)
     }
 
     /// Writes to an already open file (for example one created before dropping privileges).
     pub fn from_file(
         file: File,
+        path: &Path,
+        link: LinkType,
+        format: FileFormat,
+        snaplen: u32,
+    ) -> Result<Self> {
+        Self::inline(Destination::File(file), path, link, format, snaplen)
+    }
+
+    fn inline(
+        file: Destination,
         path: &Path,
         link: LinkType,
         format: FileFormat,
@@ -117,16 +131,10 @@ impl PcapSink {
         format: FileFormat,
         snaplen: u32,
     ) -> Result<Self> {
-        let file = open(path, false)?;
-        let output = match file.try_clone().and_then(WriteBehind::spawn) {
+        let output = match WriteBehind::spawn(open(path, false)?) {
             Ok(behind) => Output::Behind(behind),
-            Err(_) => {
-                file.set_len(0).map_err(|source| Error::Write {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-                Output::Inline(file)
-            }
+            // No thread: the file is opened again, emptied at once, and written inline.
+            Err(_) => Output::Inline(open(path, true)?),
         };
         let mut sink = Self::build(output, path, link, format, snaplen)?;
         sink.flush()?;
@@ -265,20 +273,38 @@ impl PcapSink {
         }
         self.boundaries.push(self.pending.len());
         self.packets += 1;
-        if self.flush_each || self.pending.len() >= FLUSH_AT {
+        if self.flush_each {
+            self.push_out()?;
+        } else if self.pending.len() >= FLUSH_AT {
             self.flush()?;
         }
         Ok(())
     }
 
-    /// Writes buffered records to the file (hands them to the writing thread after
-    /// [`PcapSink::write_behind`]). On failure the file is cut back to its last complete
+    /// Writes buffered records to the file (hands them to the writing thread of
+    /// [`PcapSink::create_behind`]). On failure the file is cut back to its last complete
     /// record and the error names the file and the cause.
     pub fn flush(&mut self) -> Result<()> {
+        self.write_out(false)
+    }
+
+    /// Like [`PcapSink::flush`], and makes the records readable at once by whoever reads the
+    /// file or pipe as it grows: a compressor ends its current block (`-U`, or a live input
+    /// that paused).
+    pub fn push_out(&mut self) -> Result<()> {
+        self.write_out(true)
+    }
+
+    fn write_out(&mut self, sync: bool) -> Result<()> {
         match &mut self.output {
             Output::Inline(file) => {
-                let written =
+                let mut written =
                     write_records(file, &self.pending, &self.boundaries, &mut self.on_disk);
+                if sync && written.is_ok() {
+                    written = file
+                        .flush()
+                        .map_err(|cause| crate::sink::disk::Failure { lost: 0, cause });
+                }
                 self.pending.clear();
                 self.boundaries.clear();
                 if let Err(failure) = written {
@@ -294,6 +320,7 @@ impl PcapSink {
                 let chunk = Chunk {
                     bytes: std::mem::take(&mut self.pending),
                     boundaries: std::mem::take(&mut self.boundaries),
+                    flush: sync,
                 };
                 let next = behind.hand_over(chunk);
                 self.pending = next.bytes;
@@ -345,29 +372,40 @@ impl PcapSink {
     /// the kernel writes them back as for tcpdump's files. A sync would only guard against a
     /// power cut, and cost 12% of the capture's CPU in the benchmark (tests/bench/capture.sh).
     /// Disk-full surfaces at `write` (ext4 and tmpfs reserve blocks then), where it is handled.
+    /// A compressed file gets its trailer here.
     pub fn finish(mut self) -> Result<u64> {
         self.flush()?;
-        if let Output::Behind(behind) = std::mem::replace(&mut self.output, Output::Closed)
-            && let Err(failure) = behind.finish()
-        {
-            self.packets -= failure.lost;
-            return Err(self.write_error(failure.cause));
+        match std::mem::replace(&mut self.output, Output::Closed) {
+            Output::Behind(behind) => {
+                if let Err(failure) = behind.finish() {
+                    self.packets -= failure.lost;
+                    return Err(self.write_error(failure.cause));
+                }
+            }
+            Output::Inline(file) => file.finish().map_err(|e| self.write_error(e))?,
+            Output::Closed => {}
         }
         Ok(self.packets)
     }
 }
 
-/// Opens `path` for writing, creating it, emptied first when `truncate`.
-fn open(path: &Path, truncate: bool) -> Result<File> {
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(truncate)
-        .open(path)
-        .map_err(|source| Error::Open {
-            path: path.to_path_buf(),
-            source,
-        })
+impl Drop for PcapSink {
+    /// Dropped without [`PcapSink::finish`] (an error elsewhere ended the run): the buffered
+    /// records still reach the file and a compressed file still gets its trailer (the
+    /// compressor and the writing thread finish when dropped), so the file ends on a
+    /// complete record.
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
+
+/// Opens `path` for writing (`-`: standard output), creating it, emptied first when
+/// `truncate`, compressed when its name says so.
+fn open(path: &Path, truncate: bool) -> Result<Destination> {
+    Destination::open(path, truncate).map_err(|source| Error::Open {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Room for one maximal record beyond the flush threshold.

@@ -10,11 +10,16 @@
 //!
 //! `-W N` with `-C`: a ring of N files, the oldest overwritten (tcpdump). `-W N` with `-G`
 //! alone: stop once N files are written (tcpdump exits 0 there too).
+//!
+//! A compressed NAME (`x.pcap.gz`, `.zst`, `.lz4`) makes every file compressed, its number
+//! put before the compression extension (`x.pcap1.gz`: the name still says what it is, as
+//! tcpdump's `-z gzip` names do); `-C` counts the capture's bytes before compression.
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::compression::Codec;
 use crate::error::Result;
 use crate::frame::{Frame, LinkType};
 use crate::sink::pcap::{FileFormat, PcapSink};
@@ -57,8 +62,18 @@ impl Rotation {
         if number == 0 && width == 0 {
             return base.to_path_buf();
         }
+        let number = format!("{number:0width$}");
+        if let Some(codec) = Codec::from_extension(base)
+            && let Some(stem) = base.file_stem()
+        {
+            let mut name = stem.to_os_string();
+            name.push(number);
+            name.push(".");
+            name.push(codec.extension());
+            return base.with_file_name(name);
+        }
         let mut name = base.as_os_str().to_os_string();
-        name.push(format!("{number:0width$}"));
+        name.push(number);
         PathBuf::from(name)
     }
 }
@@ -215,5 +230,21 @@ mod tests {
         };
         assert_eq!(ten.file_name(base, 9), Path::new("/tmp/x.pcap9"));
         assert_eq!(ten.file_name(base, 0), Path::new("/tmp/x.pcap0"));
+    }
+
+    #[test]
+    fn compressed_names_keep_their_extension_last() {
+        let base = Path::new("/tmp/x.pcap.zst");
+        let plain = Rotation {
+            max_bytes: Some(MEGABYTE),
+            ..Rotation::default()
+        };
+        assert_eq!(plain.file_name(base, 0), Path::new("/tmp/x.pcap.zst"));
+        assert_eq!(plain.file_name(base, 3), Path::new("/tmp/x.pcap3.zst"));
+        let ring = Rotation {
+            files: Some(11),
+            ..plain
+        };
+        assert_eq!(ring.file_name(base, 0), Path::new("/tmp/x.pcap00.zst"));
     }
 }

@@ -101,6 +101,15 @@ impl Sink for SelectedFrames {
         self.write(frame)
     }
 
+    /// The input paused (a live pipe, `tcpdump -U -w - | udpscope read - -w -`): what was
+    /// copied reaches the file or pipe now, a compressor's block included.
+    fn idle(&mut self) -> Result<()> {
+        match &mut self.file {
+            Some(file) => file.push_out(),
+            None => Ok(()),
+        }
+    }
+
     fn finish(&mut self) -> Result<()> {
         let file = match self.file.take() {
             Some(file) => file,

@@ -6,12 +6,18 @@
 //! read-ahead window, never copied. The end of the input at a record boundary is the end of
 //! the file; the end inside a record, or a record that cannot be read, is one error naming
 //! the file and the record, after every record before it was delivered.
+//!
+//! A compressed file (gzip, zstd, lz4) is recognised by its magic number before anything else
+//! and decompressed under the read-ahead ([`crate::compression`]), so the parsers see the
+//! capture it holds; damage in the compressed stream is one error too, after every record
+//! decompressed before it.
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use crate::compression::{self, Codec, Damaged};
 use crate::error::{Error, Result};
 use crate::frame::{Frame, LinkType};
 use crate::source::readahead::ReadAhead;
@@ -53,6 +59,8 @@ struct Current {
 /// An open capture file yielding [`Frame`]s.
 pub struct CaptureFile {
     path: PathBuf,
+    /// The file's compression, if any.
+    codec: Option<Codec>,
     input: ReadAhead,
     parser: Parser,
     state: State,
@@ -86,16 +94,24 @@ impl CaptureFile {
     }
 
     /// Reads a capture from any reader; `name` is used in error messages.
+    /// A compressed input (gzip, zstd, lz4) is decompressed as it is read.
     pub fn from_reader(reader: Box<dyn Read + Send>, name: PathBuf) -> Result<Self> {
-        let read_error = |source| Error::Read {
+        let (reader, codec) = compression::sniff(reader).map_err(|source| Error::Read {
             path: name.clone(),
             source,
-        };
+        })?;
+        let read_error = |source| input_error(&name, codec, 0, source);
         let format_error = |reason: String| Error::Format {
             path: name.clone(),
-            reason,
+            reason: match codec {
+                Some(codec) => format!("{reason} (once {codec}-decompressed)"),
+                None => reason,
+            },
         };
-        let mut input = ReadAhead::new(reader).map_err(read_error)?;
+        let mut input = ReadAhead::new(reader).map_err(|source| Error::Read {
+            path: name.clone(),
+            source,
+        })?;
         input.fill(4).map_err(read_error)?;
         let got = input.window().len();
         if got == 0 {
@@ -132,7 +148,7 @@ impl CaptureFile {
                     }
                 }
             }
-            return Ok(Self::with(name, input, Parser::PcapNg(section)));
+            return Ok(Self::with(name, codec, input, Parser::PcapNg(section)));
         }
         let header = match pcap::parse_header(input.window()) {
             Err(pcap::HeaderError::Short(_)) if pcap::is_magic(u32::from_be_bytes(magic)) => {
@@ -150,12 +166,13 @@ impl CaptureFile {
             )));
         }
         input.consume(pcap::HEADER_LEN);
-        Ok(Self::with(name, input, Parser::Pcap(header)))
+        Ok(Self::with(name, codec, input, Parser::Pcap(header)))
     }
 
-    fn with(path: PathBuf, input: ReadAhead, parser: Parser) -> Self {
+    fn with(path: PathBuf, codec: Option<Codec>, input: ReadAhead, parser: Parser) -> Self {
         CaptureFile {
             path,
+            codec,
             input,
             parser,
             state: State::Reading,
@@ -168,6 +185,11 @@ impl CaptureFile {
     /// The file's name as given.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The file's compression, if any.
+    pub fn compression(&self) -> Option<Codec> {
+        self.codec
     }
 
     /// pcap or pcapng.
@@ -297,10 +319,10 @@ impl CaptureFile {
                     }
                 },
             };
-            let filled = self.input.fill(need).map_err(|source| Error::Read {
-                path: self.path.clone(),
-                source,
-            })?;
+            let filled = self
+                .input
+                .fill(need)
+                .map_err(|source| input_error(&self.path, self.codec, self.record, source))?;
             if filled {
                 continue;
             }
@@ -321,11 +343,36 @@ impl CaptureFile {
     }
 
     fn corrupt(&self, record: u64, reason: String) -> Error {
+        let reason = match self.codec {
+            Some(codec) => format!("{reason} (in the {codec}-decompressed data)"),
+            None => reason,
+        };
         Error::Corrupt {
             path: self.path.clone(),
             record,
             reason,
         }
+    }
+}
+
+/// A failure of the input under the parsers: damage in a compressed stream (after `record`
+/// records were delivered), or a read error.
+fn input_error(path: &Path, codec: Option<Codec>, record: u64, error: io::Error) -> Error {
+    match (codec, Damaged::from_io(error)) {
+        (Some(_), Ok(damaged)) => Error::Decompress {
+            path: path.to_path_buf(),
+            codec: damaged.codec,
+            record,
+            source: damaged.cause,
+        },
+        (None, Ok(damaged)) => Error::Read {
+            path: path.to_path_buf(),
+            source: damaged.cause,
+        },
+        (_, Err(source)) => Error::Read {
+            path: path.to_path_buf(),
+            source,
+        },
     }
 }
 

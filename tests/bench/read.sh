@@ -2,6 +2,8 @@
 # Benchmark (not a test): `udpscope read` against tcpdump and tshark on a generated pcap of
 # 1,000,000 UDP datagrams, in one run, with wall time, peak RSS and ratios; then the same
 # udpscope runs on a 100,000-datagram file to show that memory does not grow with the file.
+# The big file is also read compressed by the gzip and zstd CLIs (udpscope and tshark), against
+# the uncompressed read in the same run.
 #
 # Usage: tests/bench/read.sh            (from anywhere; builds nothing)
 # Environment:
@@ -20,7 +22,7 @@ RUNS=${RUNS:-3}
 SLOW_RUNS=${SLOW_RUNS:-1}
 export TZ=UTC LC_ALL=C
 
-for tool in python3 tcpdump tshark /usr/bin/time; do
+for tool in python3 tcpdump tshark /usr/bin/time gzip zstd; do
     command -v "$tool" >/dev/null || { echo "read.sh: missing $tool (tests/install-deps.sh)" >&2; exit 1; }
 done
 if [ -x "$UDPSCOPE" ]; then
@@ -37,7 +39,11 @@ python3 tests/bench/gen_pcap.py "$COUNT" "$BIG"
 python3 tests/bench/gen_pcap.py "$SMALL" "$SMALLF"
 MACHINE="$(nproc) CPUs, $(uname -r); $(tcpdump --version 2>&1 | head -1); $(tshark --version 2>/dev/null | head -1 | cut -d' ' -f1-3); udpscope $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 echo "read.sh: $MACHINE" >&2
-cat "$BIG" "$SMALLF" >/dev/null # warm the page cache
+BIGGZ=$TMP/big.pcap.gz
+BIGZST=$TMP/big.pcap.zst
+gzip -c "$BIG" >"$BIGGZ"
+zstd -q -c "$BIG" >"$BIGZST"
+cat "$BIG" "$SMALLF" "$BIGGZ" "$BIGZST" >/dev/null # warm the page cache
 
 # measure KEY RUNS COMMAND: runs COMMAND (a bash string) RUNS times; records the best wall time
 # in seconds and the largest peak RSS in KiB as SECS[KEY] and RSS[KEY], or why it has none.
@@ -93,13 +99,18 @@ echo "read.sh: $COUNT datagrams" >&2
 cases "$BIG" ""
 echo "read.sh: $SMALL datagrams" >&2
 cases "$SMALLF" " small"
+echo "read.sh: $COUNT datagrams compressed" >&2
+measure "udpscope text gzip" "$RUNS" "'$UDPSCOPE' read '$BIGGZ' > /dev/null"
+measure "udpscope text zstd" "$RUNS" "'$UDPSCOPE' read '$BIGZST' > /dev/null"
+measure "udpscope summary zstd" "$RUNS" "'$UDPSCOPE' read '$BIGZST' --summary"
+measure "tshark text zstd" "$SLOW_RUNS" "tshark -r '$BIGZST' > /dev/null"
 
 show_secs() { if [ -n "${SECS[$1]:-}" ]; then echo "${SECS[$1]}"; else echo "${NOTE[$1]:-not run}"; fi; }
 show_rss() { if [ -n "${RSS[$1]:-}" ]; then echo "$((RSS[$1] / 1024)) MiB"; else echo "-"; fi; }
 # ratio A B: SECS[A] / SECS[B], or "-".
 ratio() {
     if [ -n "${SECS[$1]:-}" ] && [ -n "${SECS[$2]:-}" ]; then
-        awk -v a="${SECS[$1]}" -v b="${SECS[$2]}" 'BEGIN { if (b > 0) printf "%.1fx", a / b; else print "-" }'
+        awk -v a="${SECS[$1]}" -v b="${SECS[$2]}" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'
     else
         echo "-"
     fi
@@ -140,6 +151,21 @@ echo "| tcpdump copy port / udpscope copy | $(ratio "tcpdump copy port" "udpscop
 echo "| tcpdump copy port / udpscope copy --summary | $(ratio "tcpdump copy port" "udpscope copy --summary") | >= 1x |"
 echo "| tcpdump copy all / udpscope copy --summary | $(ratio "tcpdump copy all" "udpscope copy --summary") | |"
 echo "| tcpdump copy port / udpscope copy -q | $(ratio "tcpdump copy port" "udpscope copy -q") | >= 1x |"
+echo
+echo "### Compressed: the same $COUNT datagrams, gzip ($(($(stat -c %s "$BIGGZ") / 1048576)) MiB, \`gzip -c\`) and zstd ($(($(stat -c %s "$BIGZST") / 1048576)) MiB, \`zstd -c\`)"
+echo
+echo "| command | seconds | peak RSS |"
+echo "| --- | --- | --- |"
+for key in "udpscope text gzip" "udpscope text zstd" "udpscope summary zstd" "tshark text zstd"; do
+    echo "| $key | $(show_secs "$key") | $(show_rss "$key") |"
+done
+echo
+echo "| comparison | ratio | goal |"
+echo "| --- | --- | --- |"
+echo "| udpscope text zstd / udpscope text | $(ratio "udpscope text zstd" "udpscope text") | <= 1.5x |"
+echo "| udpscope summary zstd / udpscope summary | $(ratio "udpscope summary zstd" "udpscope summary") | <= 1.5x |"
+echo "| udpscope text gzip / udpscope text | $(ratio "udpscope text gzip" "udpscope text") | |"
+echo "| tshark text zstd / udpscope text zstd | $(ratio "tshark text zstd" "udpscope text zstd") | |"
 echo
 echo "### Memory: $SMALL versus $COUNT datagrams (peak RSS)"
 echo
