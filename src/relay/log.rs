@@ -55,6 +55,10 @@ pub struct Record {
     /// The delay of each copy sent, from receipt to its scheduled send time, in microseconds;
     /// the first `copies` are meaningful.
     pub delays_us: [u64; MAX_COPIES],
+    /// Each copy sent, its place in its direction's send order (0 for the first copy the
+    /// relay sent that way); the first `copies` are meaningful. Sorting a direction's copies by
+    /// it gives the order the receiver was sent them: after `--reorder`'s hold and `--jitter`.
+    pub send_seq: [u64; MAX_COPIES],
     /// Held back behind a later datagram of its flow.
     pub reordered: bool,
     /// Copies the model decided to send that were not sent.
@@ -69,6 +73,11 @@ impl Record {
         &self.delays_us[..usize::from(self.copies).min(MAX_COPIES)]
     }
 
+    /// The send-order places of the copies sent.
+    pub fn sent_seq(&self) -> &[u64] {
+        &self.send_seq[..usize::from(self.copies).min(MAX_COPIES)]
+    }
+
     /// Writes the record as one JSON line.
     pub fn write_json(&self, out: &mut impl Write) -> io::Result<()> {
         crate::encode::line(out, self)
@@ -77,7 +86,7 @@ impl Record {
 
 impl Serialize for Record {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("Record", 10)?;
+        let mut s = serializer.serialize_struct("Record", 11)?;
         s.serialize_field("direction", &self.direction)?;
         s.serialize_field("index", &self.index)?;
         s.serialize_field("client", &self.client)?;
@@ -92,6 +101,8 @@ impl Serialize for Record {
         } else {
             s.skip_field("lost_to")?;
         }
+        // Last: added after the others, which keep their places.
+        s.serialize_field("send_seq", self.sent_seq())?;
         s.end()
     }
 }
@@ -110,6 +121,9 @@ struct Line {
     lost: u8,
     #[serde(default)]
     lost_to: Option<Lost>,
+    /// Absent from logs written before it existed.
+    #[serde(default)]
+    send_seq: Vec<u64>,
 }
 
 /// Why a log line read back is not a record the relay could have written.
@@ -133,6 +147,10 @@ impl TryFrom<Line> for Record {
         }
         let mut delays_us = [0; MAX_COPIES];
         delays_us[..sent].copy_from_slice(&line.delays_us);
+        let mut send_seq = [0; MAX_COPIES];
+        if line.send_seq.len() == sent {
+            send_seq[..sent].copy_from_slice(&line.send_seq);
+        }
         Ok(Record {
             direction: line.direction,
             index: line.index,
@@ -141,6 +159,7 @@ impl TryFrom<Line> for Record {
             len: line.len,
             copies: line.copies,
             delays_us,
+            send_seq,
             reordered: line.reordered,
             lost: line.lost,
             lost_to: line.lost_to,
@@ -278,6 +297,7 @@ mod tests {
             len: 64,
             copies: 2,
             delays_us: [20_000, 21_500],
+            send_seq: [7, 9],
             reordered: false,
             lost: 0,
             lost_to: None,
@@ -287,7 +307,7 @@ mod tests {
         let line = String::from_utf8(out).unwrap();
         assert_eq!(
             line,
-            "{\"direction\":\"down\",\"index\":3,\"client\":\"127.0.0.1:4000\",\"t_us\":17,\"len\":64,\"copies\":2,\"delays_us\":[20000,21500],\"reordered\":false,\"lost\":0}\n"
+            "{\"direction\":\"down\",\"index\":3,\"client\":\"127.0.0.1:4000\",\"t_us\":17,\"len\":64,\"copies\":2,\"delays_us\":[20000,21500],\"reordered\":false,\"lost\":0,\"send_seq\":[7,9]}\n"
         );
         let value: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(value["delays_us"][1], 21_500);
@@ -303,6 +323,7 @@ mod tests {
             len: 0,
             copies: 0,
             delays_us: [0; MAX_COPIES],
+            send_seq: [0; MAX_COPIES],
             reordered: false,
             lost: 1,
             lost_to: Some(Lost::Rate),

@@ -206,6 +206,8 @@ struct Relay<W: Write> {
     fates: Vec<Option<Fate>>,
     free: Vec<usize>,
     rate_free: [Instant; 2],
+    /// Copies sent so far per direction (up, down): the next copy's place in the send order.
+    sent: [u64; 2],
     log: Option<BufWriter<W>>,
     stats: RelayStats,
 }
@@ -251,6 +253,7 @@ pub fn run<W: Write>(
         fates: Vec::new(),
         free: Vec::new(),
         rate_free: [now; 2],
+        sent: [0; 2],
         log: log.map(|w| BufWriter::with_capacity(1 << 16, w)),
         stats: RelayStats {
             seed,
@@ -479,6 +482,7 @@ impl<W: Write> Relay<W> {
             len: bytes.len(),
             copies: 0,
             delays_us: [0; impair::MAX_COPIES],
+            send_seq: [0; impair::MAX_COPIES],
             reordered: decision.reordered,
             lost: 0,
             lost_to: None,
@@ -742,6 +746,11 @@ impl<W: Write> Relay<W> {
         if !sent {
             self.stats.direction_mut(direction).send_failed += 1;
         }
+        // The copy's place in this direction's send order (only copies the kernel took).
+        let send_seq = self.sent[direction.slot()];
+        if sent {
+            self.sent[direction.slot()] += 1;
+        }
         match origin {
             Origin::Immediate { index, t_us } => {
                 let record = log::Record {
@@ -752,6 +761,7 @@ impl<W: Write> Relay<W> {
                     len,
                     copies: u8::from(sent),
                     delays_us: [0; impair::MAX_COPIES],
+                    send_seq: [send_seq; impair::MAX_COPIES],
                     reordered: false,
                     lost: u8::from(!sent),
                     lost_to: (!sent).then_some(Lost::Send),
@@ -763,6 +773,7 @@ impl<W: Write> Relay<W> {
                     if let Some(Some(f)) = self.fates.get_mut(fate) {
                         let copy = usize::from(f.record.copies).min(impair::MAX_COPIES - 1);
                         f.record.delays_us[copy] = delay_us;
+                        f.record.send_seq[copy] = send_seq;
                         f.record.copies += 1;
                         f.outstanding = f.outstanding.saturating_sub(1);
                     }

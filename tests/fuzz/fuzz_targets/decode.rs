@@ -30,6 +30,7 @@ fuzz_target!(|data: &[u8]| {
             json: false,
             verbose: true,
             color: true,
+            app: true,
         },
     );
     let mut json = Printer::new(
@@ -38,6 +39,7 @@ fuzz_target!(|data: &[u8]| {
             json: true,
             verbose: false,
             color: false,
+            app: true,
         },
     );
     match decoder.decode(&frame) {

@@ -24,9 +24,10 @@ fuzz_target!(|data: &[u8]| {
             json: data.len().is_multiple_of(2),
             verbose: true,
             color: false,
+            app: true,
         },
     );
-    let mut analysis = AnalysisSink::new(AnalysisConfig::default());
+    let mut analysis = AnalysisSink::new(AnalysisConfig::default()).with_app();
     let mut notes = Notes::new(Vec::new(), "fuzz: ");
     let mut pipeline = Pipeline::new(
         Filter::default(),
