@@ -602,8 +602,9 @@ impl<'a> Name<'a> {
         }
     }
 
-    /// The presentation format as bytes (printable ASCII).
-    fn presentation_bytes(&self, out: &mut Vec<u8>) {
+    /// Appends the presentation format (see [`Name::write_presentation`]) as bytes, all
+    /// printable ASCII: for callers that keep a reused buffer and need no `str`.
+    pub fn presentation_bytes(&self, out: &mut Vec<u8>) {
         let mut any = false;
         for label in self.labels() {
             any = true;
