@@ -232,6 +232,8 @@ const NIL: u32 = u32::MAX;
 #[derive(Debug)]
 struct Entry {
     tx: DnsTransaction,
+    /// The question's name as the keys compare it (see [`Asked`]).
+    lowered: Vec<u8>,
     live: bool,
     qclass: Option<u16>,
     first_ts: u64,
@@ -272,6 +274,7 @@ impl Entry {
                 response_size: None,
                 response_fragmented: false,
             },
+            lowered: Vec::new(),
             live: false,
             qclass: None,
             first_ts: 0,
@@ -288,10 +291,10 @@ impl Entry {
     fn asks(&self, asked: Asked<'_>) -> bool {
         match (&self.tx.qname, asked) {
             (None, None) => true,
-            (Some(name), Some((qtype, qclass, lowered))) => {
+            (Some(_), Some((qtype, qclass, lowered))) => {
                 self.tx.qtype == Some(qtype)
                     && self.qclass == Some(qclass)
-                    && name.as_bytes().eq_ignore_ascii_case(lowered)
+                    && self.lowered == lowered
             }
             _ => false,
         }
@@ -576,6 +579,8 @@ impl Tracker {
             response_size: None,
             response_fragmented: false,
         };
+        entry.lowered.clear();
+        entry.lowered.extend_from_slice(&self.lowered);
         entry.live = true;
         entry.qclass = asked.map(|(_, qclass)| qclass);
         entry.first_ts = message.ts_ns;
@@ -662,20 +667,13 @@ impl Tracker {
         };
         let entry_asked = entry
             .tx
-            .qname
-            .as_ref()
-            .zip(entry.tx.qtype)
+            .qtype
             .zip(entry.qclass)
-            .map(|((name, qtype), qclass)| {
-                self.lowered.clear();
-                self.lowered.extend_from_slice(name.as_bytes());
-                self.lowered.make_ascii_lowercase();
-                (qtype, qclass)
-            });
+            .filter(|_| entry.tx.qname.is_some())
+            .map(|(qtype, qclass)| (qtype, qclass, entry.lowered.as_slice()));
         let (client_ip, server_ip) = (entry.tx.client.ip(), entry.tx.server.ip());
-        let question = self.asked(entry_asked);
-        let key_hash = self.retry_hash(client_ip, server_ip, question);
-        if let Some(earlier) = self.find_retry(key_hash, client_ip, server_ip, question) {
+        let key_hash = self.retry_hash(client_ip, server_ip, entry_asked);
+        if let Some(earlier) = self.find_retry(key_hash, client_ip, server_ip, entry_asked) {
             self.close(earlier, None, out);
         }
         self.push_back(index, Queue::Retry);
