@@ -58,8 +58,6 @@ pub struct Pipeline<'s> {
     /// Sinks wanting the layer above UDP, and the layer when one does.
     app_sinks: Vec<usize>,
     app: Option<Layer>,
-    /// Records the layer finished with the datagram being handed on.
-    app_records: Vec<AppRecord>,
     decode: bool,
     limit: Option<u64>,
     frames: u64,
@@ -107,7 +105,6 @@ impl<'s> Pipeline<'s> {
             decoded,
             app_sinks,
             app,
-            app_records: Vec::new(),
             limit,
             frames: 0,
             selected: 0,
@@ -216,10 +213,11 @@ impl<'s> Pipeline<'s> {
                             }
                         }
                     }
-                    if let (Ok(()), Some(app), Some(layer)) = (&result, app, &mut self.app) {
-                        let records = &mut self.app_records;
-                        layer.observe(d, app, &mut |record| records.push(record));
-                        result = self.hand_app_records();
+                    if let (Ok(()), Some(app), Some(layer)) = (&result, &app, &mut self.app) {
+                        let (sinks, app_sinks) = (&mut self.sinks, &self.app_sinks);
+                        layer.observe(d, app, &mut |record| {
+                            hand_app_record(sinks, app_sinks, &record, &mut result);
+                        });
                     }
                     if stop {
                         self.end = End::Sink;
@@ -239,9 +237,12 @@ impl<'s> Pipeline<'s> {
                     {
                         let payload = frame.data.get(at..).unwrap_or_default();
                         let payload = &payload[..payload.len().min(segment.payload_len)];
-                        let records = &mut self.app_records;
-                        layer.observe_tcp(segment, payload, &mut |record| records.push(record));
-                        self.hand_app_records()
+                        let (sinks, app_sinks) = (&mut self.sinks, &self.app_sinks);
+                        let mut result = Ok(());
+                        layer.observe_tcp(segment, payload, &mut |record| {
+                            hand_app_record(sinks, app_sinks, &record, &mut result);
+                        });
+                        result
                     } else {
                         result
                     }
@@ -295,19 +296,6 @@ impl<'s> Pipeline<'s> {
         Ok(())
     }
 
-    /// Hands the records the layer finished to the sinks that want them.
-    fn hand_app_records(&mut self) -> Result<()> {
-        let mut result = Ok(());
-        for record in self.app_records.drain(..) {
-            for &i in &self.app_sinks {
-                if let Err(e) = self.sinks[i].app_record(&record) {
-                    result = result.and(Err(e));
-                }
-            }
-        }
-        result
-    }
-
     /// Datagrams whose reassembly was given up (or, at the end, never completed).
     fn settle_incomplete(&mut self, at_end: bool) -> Result<()> {
         let incomplete = if at_end {
@@ -339,9 +327,10 @@ impl<'s> Pipeline<'s> {
         if self.failure.is_none()
             && let Some(layer) = &mut self.app
         {
-            let records = &mut self.app_records;
-            layer.finish(&mut |record| records.push(record));
-            if let Err(e) = self.hand_app_records() {
+            let (sinks, app_sinks) = (&mut self.sinks, &self.app_sinks);
+            let mut result = Ok(());
+            layer.finish(&mut |record| hand_app_record(sinks, app_sinks, &record, &mut result));
+            if let Err(e) = result {
                 self.failure = Some(e);
             }
         }
@@ -360,6 +349,24 @@ impl<'s> Pipeline<'s> {
             stats: self.decoder.stats().clone(),
             end: self.end,
         })
+    }
+}
+
+/// Hands a record the layer finished to the sinks that want it, as the layer finishes it (it
+/// is lent, not stored); every sink gets every record, and `result` keeps the first failure.
+fn hand_app_record(
+    sinks: &mut [&mut dyn Sink],
+    app_sinks: &[usize],
+    record: &AppRecord<'_>,
+    result: &mut Result<()>,
+) {
+    for &i in app_sinks {
+        if let Some(sink) = sinks.get_mut(i)
+            && let Err(e) = sink.app_record(record)
+            && result.is_ok()
+        {
+            *result = Err(e);
+        }
     }
 }
 

@@ -42,7 +42,7 @@ pub struct DnsLesson {
 
 impl AppAnalysis {
     /// Takes one finished record.
-    pub fn record(&mut self, record: &AppRecord) {
+    pub fn record(&mut self, record: &AppRecord<'_>) {
         match record {
             AppRecord::DnsTransaction(tx) => {
                 let dns = self.dns.get_or_insert_with(|| DnsAnalysis {

@@ -191,12 +191,12 @@ impl Registry {
 
     /// The datagram's dissection, when a protocol was recognised. A payload the protocol's
     /// parser refuses outright (shorter than a DNS header) is still that protocol, with its
-    /// defect.
-    pub fn dissect(&self, d: &Datagram<'_>) -> Option<App> {
+    /// defect. The dissection is a view into the payload: nothing is copied.
+    pub fn dissect<'d>(&self, d: &'d Datagram<'_>) -> Option<App<'d>> {
         let (protocol, by) = self.recognise(d.src_port, d.dst_port)?;
         let message = match protocol {
-            Protocol::Dns => Message::Dns(match dns::DnsInfo::parse(&d.payload) {
-                Ok(info) => DnsMessage::Decoded(info),
+            Protocol::Dns => Message::Dns(match dns::parse(&d.payload) {
+                Ok(message) => DnsMessage::Decoded(message),
                 Err(malformed) => DnsMessage::Refused { malformed },
             }),
         };
@@ -204,16 +204,16 @@ impl Registry {
     }
 }
 
-/// A datagram's application-layer dissection.
-#[derive(Clone, Debug, PartialEq)]
-pub struct App {
+/// A datagram's application-layer dissection, borrowed from its payload.
+#[derive(Clone, Copy, Debug)]
+pub struct App<'a> {
     /// How its protocol was decided.
     pub by: Recognition,
     /// What the payload says.
-    pub message: Message,
+    pub message: Message<'a>,
 }
 
-impl App {
+impl App<'_> {
     /// The protocol.
     pub fn protocol(&self) -> Protocol {
         match self.message {
@@ -223,20 +223,19 @@ impl App {
 }
 
 /// One protocol's message; its JSON is the protocol's object (`"dns": {...}`).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Serialize)]
 #[serde(untagged)]
-pub enum Message {
+pub enum Message<'a> {
     /// A DNS message.
-    Dns(DnsMessage),
+    Dns(DnsMessage<'a>),
 }
 
-/// A DNS payload: decoded as far as it goes, or too short for a header (`{"malformed":
-/// "..."}` in JSON).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum DnsMessage {
+/// A DNS payload: decoded as far as it goes (in place), or too short for a header
+/// (`{"malformed": "..."}` in JSON).
+#[derive(Clone, Copy, Debug)]
+pub enum DnsMessage<'a> {
     /// The header and what followed it.
-    Decoded(dns::DnsInfo),
+    Decoded(dns::Message<'a>),
     /// Shorter than a DNS header.
     Refused {
         /// Why.
@@ -244,11 +243,33 @@ pub enum DnsMessage {
     },
 }
 
-impl fmt::Display for App {
+impl Serialize for DnsMessage<'_> {
+    /// As [`dns::DnsInfo`], or `{"malformed": "..."}`: the record is built only here, where
+    /// it is printed.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Refused {
+            malformed: dns::Malformed,
+        }
+        match self {
+            DnsMessage::Decoded(message) => {
+                dns::DnsInfo::from_message(message).serialize(serializer)
+            }
+            DnsMessage::Refused { malformed } => Refused {
+                malformed: *malformed,
+            }
+            .serialize(serializer),
+        }
+    }
+}
+
+impl fmt::Display for App<'_> {
     /// The text line's tail: `dns query A example.com id=0x1a2b`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.message {
-            Message::Dns(DnsMessage::Decoded(info)) => write!(f, "{info}"),
+            Message::Dns(DnsMessage::Decoded(message)) => {
+                write!(f, "{}", dns::DnsInfo::from_message(message))
+            }
             Message::Dns(DnsMessage::Refused { malformed }) => {
                 write!(f, "dns malformed: {malformed}")
             }
@@ -256,13 +277,14 @@ impl fmt::Display for App {
     }
 }
 
-/// A record the layer finished, for the sinks: one per transaction.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// A record the layer finished, for the sinks: one per transaction, lent for the call (the
+/// layer reuses its storage).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(tag = "type")]
-pub enum AppRecord {
+pub enum AppRecord<'a> {
     /// A DNS query and its answer (or the lack of one).
     #[serde(rename = "dns_transaction")]
-    DnsTransaction(dns::DnsTransaction),
+    DnsTransaction(&'a dns::DnsTransaction),
 }
 
 /// What the layer knows once the run is over.
@@ -291,15 +313,20 @@ impl Layer {
     }
 
     /// The datagram's dissection (see [`Registry::dissect`]).
-    pub fn dissect(&self, d: &Datagram<'_>) -> Option<App> {
+    pub fn dissect<'d>(&self, d: &'d Datagram<'_>) -> Option<App<'d>> {
         self.registry.dissect(d)
     }
 
     /// Feeds a dissected datagram to its protocol's state; `emit` gets each record it
     /// finishes (a DNS transaction answered now, or timed out by this datagram's time).
-    pub fn observe(&mut self, d: &Datagram<'_>, app: App, emit: &mut impl FnMut(AppRecord)) {
-        match app.message {
-            Message::Dns(DnsMessage::Decoded(info)) => {
+    pub fn observe(
+        &mut self,
+        d: &Datagram<'_>,
+        app: &App<'_>,
+        emit: &mut impl FnMut(AppRecord<'_>),
+    ) {
+        match &app.message {
+            Message::Dns(DnsMessage::Decoded(message)) => {
                 let observation = dns::DnsObservation {
                     frame: d.frame_index,
                     ts_ns: d.ts_ns,
@@ -308,10 +335,10 @@ impl Layer {
                     transport: dns::Transport::Udp,
                     fragmented: d.fragments > 1,
                     payload_len: d.wire_payload_len(),
-                    info,
+                    message,
                 };
                 self.dns
-                    .observe(observation, &mut |tx| emit(AppRecord::DnsTransaction(tx)));
+                    .observe(&observation, &mut |tx| emit(AppRecord::DnsTransaction(tx)));
             }
             Message::Dns(DnsMessage::Refused { .. }) => {}
         }
@@ -324,7 +351,7 @@ impl Layer {
         &mut self,
         segment: &crate::decode::Segment,
         payload: &[u8],
-        emit: &mut impl FnMut(AppRecord),
+        emit: &mut impl FnMut(AppRecord<'_>),
     ) {
         let Some((Protocol::Dns, _)) = self
             .registry
@@ -338,7 +365,7 @@ impl Layer {
         let Some(message) = message.get(..usize::from(u16::from_be_bytes(*length))) else {
             return;
         };
-        let Ok(info) = dns::DnsInfo::parse(message) else {
+        let Ok(decoded) = dns::parse(message) else {
             return;
         };
         let observation = dns::DnsObservation {
@@ -349,15 +376,15 @@ impl Layer {
             transport: dns::Transport::Tcp,
             fragmented: false,
             payload_len: message.len(),
-            info,
+            message: &decoded,
         };
         self.dns
-            .observe(observation, &mut |tx| emit(AppRecord::DnsTransaction(tx)));
+            .observe(&observation, &mut |tx| emit(AppRecord::DnsTransaction(tx)));
     }
 
     /// Ends the run: every open transaction is finished (unanswered at the end of the
     /// capture) and handed to `emit`.
-    pub fn finish(&mut self, emit: &mut impl FnMut(AppRecord)) {
+    pub fn finish(&mut self, emit: &mut impl FnMut(AppRecord<'_>)) {
         self.dns
             .finish(&mut |tx| emit(AppRecord::DnsTransaction(tx)));
     }

@@ -88,7 +88,7 @@ impl Sink for AnalysisSink {
         }
     }
 
-    fn app_record(&mut self, record: &AppRecord) -> Result<()> {
+    fn app_record(&mut self, record: &AppRecord<'_>) -> Result<()> {
         if let Some(app) = &mut self.app {
             app.record(record);
         }

@@ -96,14 +96,14 @@ pub trait Sink {
         &mut self,
         frame: &Frame<'_>,
         datagram: &Datagram<'_>,
-        _app: Option<&App>,
+        _app: Option<&App<'_>>,
     ) -> Flow {
         self.datagram(frame, datagram)
     }
 
     /// A record the layer above UDP finished (a DNS transaction), after the datagram that
     /// finished it, or at the end of the run.
-    fn app_record(&mut self, _record: &AppRecord) -> Result<()> {
+    fn app_record(&mut self, _record: &AppRecord<'_>) -> Result<()> {
         Ok(())
     }
 

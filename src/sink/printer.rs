@@ -112,7 +112,7 @@ impl<W: Write> Printer<W> {
     /// Prints one datagram with its application-layer dissection: a tail on the text line
     /// (`dns query A example.com id=0x1a2b`), `"app"`, `"recognised_by"` and the protocol's
     /// object in JSON.
-    pub fn datagram_app(&mut self, d: &Datagram<'_>, app: Option<&App>) -> Result<()> {
+    pub fn datagram_app(&mut self, d: &Datagram<'_>, app: Option<&App<'_>>) -> Result<()> {
         self.causes.datagram(d);
         if self.options.json {
             json_line(&mut self.line, &mut self.head, d, app);
@@ -212,7 +212,7 @@ impl<W: Write> Printer<W> {
         &mut self.out
     }
 
-    fn text_line(&mut self, d: &Datagram<'_>, app: Option<&App>) {
+    fn text_line(&mut self, d: &Datagram<'_>, app: Option<&App<'_>>) {
         let color = self.options.color;
         let head = &mut self.head;
         head.clear();
@@ -376,7 +376,7 @@ fn verbose_lines(out: &mut Vec<u8>, d: &Datagram<'_>) {
 }
 
 /// The hand-tuned form of [`crate::sink::records::DatagramRecord`] (a test holds them equal).
-fn json_line(out: &mut Vec<u8>, head: &mut Line, d: &Datagram<'_>, app: Option<&App>) {
+fn json_line(out: &mut Vec<u8>, head: &mut Line, d: &Datagram<'_>, app: Option<&App<'_>>) {
     head.clear();
     let field = |head: &mut Line, name: &[u8], value: u64| {
         head.bytes(name);
@@ -531,12 +531,12 @@ impl<W: Write> crate::sink::Sink for Printer<W> {
         &mut self,
         _frame: &crate::frame::Frame<'_>,
         d: &Datagram<'_>,
-        app: Option<&App>,
+        app: Option<&App<'_>>,
     ) -> crate::sink::Flow {
         Printer::datagram_app(self, d, app).map(|()| std::ops::ControlFlow::Continue(()))
     }
 
-    fn app_record(&mut self, record: &AppRecord) -> Result<()> {
+    fn app_record(&mut self, record: &AppRecord<'_>) -> Result<()> {
         // Transactions are JSON records; the text report sums them in the analysis.
         if self.options.json {
             // Writing into a Vec cannot fail.

@@ -541,6 +541,18 @@ impl Header {
     }
 }
 
+/// Label bytes written as they are in presentation format: letters, digits, `-` and `_`.
+static PLAIN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] = b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+        byte += 1;
+    }
+    table
+};
+
 /// A validated domain name inside a message: a view, decompressed on demand.
 ///
 /// Only [`Name::parse`] (and so [`parse`]) makes one, after checking every label and pointer,
@@ -602,16 +614,57 @@ impl<'a> Name<'a> {
         }
     }
 
-    /// The presentation format as bytes (printable ASCII).
-    fn presentation_bytes(&self, out: &mut Vec<u8>) {
+    /// Appends the presentation format (see [`Name::write_presentation`]) as bytes, all
+    /// printable ASCII: for callers that keep a reused buffer and need no `str`.
+    pub fn presentation_bytes(&self, out: &mut Vec<u8>) {
+        if !self.plain_presentation(out) {
+            self.escaped_presentation(out);
+        }
+    }
+
+    /// The usual name, uncompressed with labels of letters, digits, `-` and `_` only, copied
+    /// in one pass over its wire bytes; false, having written nothing, for any other.
+    fn plain_presentation(&self, out: &mut Vec<u8>) -> bool {
+        let Some(mut rest) = self.message.get(self.start..self.start + self.wire_len()) else {
+            return false;
+        };
+        let mark = out.len();
+        loop {
+            match rest.split_first() {
+                Some((&0, _)) => break,
+                Some((&len, tail)) if usize::from(len) <= MAX_LABEL_LEN => {
+                    match tail.split_at_checked(usize::from(len)) {
+                        Some((label, after)) if label.iter().all(|&b| PLAIN[usize::from(b)]) => {
+                            out.extend_from_slice(label);
+                            out.push(b'.');
+                            rest = after;
+                        }
+                        _ => {
+                            out.truncate(mark);
+                            return false;
+                        }
+                    }
+                }
+                // A compression pointer (or anything unexpected): the general walk.
+                _ => {
+                    out.truncate(mark);
+                    return false;
+                }
+            }
+        }
+        if out.len() == mark {
+            out.push(b'.');
+        }
+        true
+    }
+
+    /// The presentation format through the decompressing label walk, with escapes.
+    fn escaped_presentation(&self, out: &mut Vec<u8>) {
         let mut any = false;
         for label in self.labels() {
             any = true;
             // Most labels are letters, digits, hyphens and underscores: copied whole.
-            if label
-                .iter()
-                .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            {
+            if label.iter().all(|&b| PLAIN[usize::from(b)]) {
                 out.extend_from_slice(label);
                 out.push(b'.');
                 continue;

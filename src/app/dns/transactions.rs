@@ -38,13 +38,13 @@
 //! [`DnsStats`] summarises the transactions (via [`DnsStatsBuilder`]), in bounded memory.
 
 use std::collections::BTreeMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hasher};
 use std::net::{IpAddr, SocketAddr};
 
 use hashbrown::HashTable;
 use serde::Serialize;
 
-use super::parse::{DnsInfo, Qtype, Rcode};
+use super::parse::{Message, Qtype, Rcode};
 
 /// How long a query waits for its response by default: 5 s, glibc's and dig's timeout.
 pub const DEFAULT_TIMEOUT_NS: u64 = 5_000_000_000;
@@ -73,9 +73,10 @@ pub enum Transport {
     Tcp,
 }
 
-/// One DNS message as the tracker needs it: where and when it was seen, and its record.
-#[derive(Clone, Debug)]
-pub struct DnsObservation {
+/// One DNS message as the tracker needs it: where and when it was seen, and the message
+/// itself, borrowed (the tracker copies its name only when it opens a transaction).
+#[derive(Clone, Copy, Debug)]
+pub struct DnsObservation<'a> {
     /// The frame number in the capture (from 1).
     pub frame: u64,
     /// Capture timestamp, nanoseconds since the epoch.
@@ -91,7 +92,7 @@ pub struct DnsObservation {
     /// The DNS message's length in bytes (the UDP payload).
     pub payload_len: usize,
     /// The decoded message.
-    pub info: DnsInfo,
+    pub message: &'a Message<'a>,
 }
 
 /// The tracker's bounds and timeouts.
@@ -195,57 +196,24 @@ fn micros_between(from: u64, to: u64) -> f64 {
     (i128::from(to) - i128::from(from)) as f64 / 1_000.0
 }
 
-/// A name compared and hashed without ASCII case (RFC 4343), without allocating. Names in
-/// presentation format keep every byte that is not printable escaped as `\DDD` (digits), so
-/// ignoring case in the text is ignoring case in the wire form.
-#[derive(Clone, Copy, Debug)]
-struct Caseless<'a>(&'a str);
+/// A question as the keys see it: type, class and the name in presentation format with ASCII
+/// letters lowercased (RFC 4343). Names in presentation format keep every byte that is not
+/// printable escaped as `\DDD` (digits), so ignoring case in the text is ignoring case in the
+/// wire form.
+type Asked<'b> = Option<(Qtype, u16, &'b [u8])>;
 
-impl PartialEq for Caseless<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.eq_ignore_ascii_case(other.0)
+/// Which index a key hash is for (mixed into the hash).
+const KEY_OPEN: u64 = 1 << 40;
+const KEY_ID: u64 = 2 << 40;
+const KEY_RETRY: u64 = 3 << 40;
+
+/// An address as one number for hashing (equality still compares the addresses).
+fn ip_bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(v4.to_bits()),
+        IpAddr::V6(v6) => v6.to_bits() ^ (1 << 127),
     }
 }
-
-impl Hash for Caseless<'_> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        // Lowercased through a small buffer, whole chunks at a time (a call per byte was the
-        // tracker's largest cost).
-        let mut buffer = [0u8; 64];
-        for chunk in self.0.as_bytes().chunks(buffer.len()) {
-            let lowered = &mut buffer[..chunk.len()];
-            lowered.copy_from_slice(chunk);
-            lowered.make_ascii_lowercase();
-            state.write(lowered);
-        }
-        state.write_u8(0xff);
-    }
-}
-
-/// The question part of the keys.
-#[derive(Clone, Copy, Debug, PartialEq, Hash)]
-struct QuestionKey<'a> {
-    qname: Option<Caseless<'a>>,
-    qtype: Option<u16>,
-    qclass: Option<u16>,
-}
-
-impl<'a> QuestionKey<'a> {
-    fn new(qname: Option<&'a str>, qtype: Option<Qtype>, qclass: Option<u16>) -> Self {
-        Self {
-            qname: qname.map(Caseless),
-            qtype: qtype.map(Qtype::code),
-            qclass,
-        }
-    }
-}
-
-/// Key of an open query: (client IP, server, id, question).
-type OpenKey<'a> = (IpAddr, SocketAddr, u16, QuestionKey<'a>);
-/// Key for responses without a question: (client IP, server, id).
-type IdKey = (IpAddr, SocketAddr, u16);
-/// Key of a truncated answer awaiting its TCP retry: (client IP, server IP, question).
-type RetryKey<'a> = (IpAddr, IpAddr, QuestionKey<'a>);
 
 /// Which list an open entry is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -259,10 +227,14 @@ enum Queue {
 /// No entry (end of a list).
 const NIL: u32 = u32::MAX;
 
-/// An open transaction in the slab.
+/// A slot of the slab: an open transaction when `live`, otherwise free (its strings and frame
+/// list kept for the next transaction, so opening one allocates nothing once warm).
 #[derive(Debug)]
 struct Entry {
     tx: DnsTransaction,
+    /// The question's name as the keys compare it (see [`Asked`]).
+    lowered: Vec<u8>,
+    live: bool,
     qclass: Option<u16>,
     first_ts: u64,
     last_ts: u64,
@@ -277,25 +249,73 @@ struct Entry {
 }
 
 impl Entry {
-    fn question(&self) -> QuestionKey<'_> {
-        QuestionKey::new(self.tx.qname.as_deref(), self.tx.qtype, self.qclass)
+    fn vacant() -> Self {
+        let nowhere = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
+        Entry {
+            tx: DnsTransaction {
+                client: nowhere,
+                server: nowhere,
+                transport: Transport::Udp,
+                id: 0,
+                qname: None,
+                qtype: None,
+                query_frames: Vec::new(),
+                response_frame: None,
+                rcode: None,
+                answers: None,
+                rtt_us: None,
+                rtt_last_us: None,
+                retransmissions: 0,
+                first_retransmission_us: None,
+                outcome: Outcome::Unanswered,
+                unanswered_reason: None,
+                truncated: false,
+                tcp_retry_frame: None,
+                response_size: None,
+                response_fragmented: false,
+            },
+            lowered: Vec::new(),
+            live: false,
+            qclass: None,
+            first_ts: 0,
+            last_ts: 0,
+            queue: Queue::Query,
+            prev: NIL,
+            next: NIL,
+            key_hash: 0,
+            id_hash: 0,
+        }
     }
 
-    fn open_key(&self) -> OpenKey<'_> {
-        (
-            self.tx.client.ip(),
-            self.tx.server,
-            self.tx.id,
-            self.question(),
-        )
+    /// Same question as `asked` (both without one, or equal without case).
+    fn asks(&self, asked: Asked<'_>) -> bool {
+        match (&self.tx.qname, asked) {
+            (None, None) => true,
+            (Some(_), Some((qtype, qclass, lowered))) => {
+                self.tx.qtype == Some(qtype)
+                    && self.qclass == Some(qclass)
+                    && self.lowered == lowered
+            }
+            _ => false,
+        }
     }
 
-    fn id_key(&self) -> IdKey {
-        (self.tx.client.ip(), self.tx.server, self.tx.id)
+    /// Its key in the question index is (client IP, server, id, question).
+    fn is_open(&self, client: IpAddr, server: SocketAddr, id: u16, asked: Asked<'_>) -> bool {
+        self.tx.id == id
+            && self.tx.server == server
+            && self.tx.client.ip() == client
+            && self.asks(asked)
     }
 
-    fn retry_key(&self) -> RetryKey<'_> {
-        (self.tx.client.ip(), self.tx.server.ip(), self.question())
+    /// Its key in the id index is (client IP, server, id).
+    fn has_id(&self, client: IpAddr, server: SocketAddr, id: u16) -> bool {
+        self.tx.id == id && self.tx.server == server && self.tx.client.ip() == client
+    }
+
+    /// Its key in the retry index is (client IP, server IP, question).
+    fn awaits_retry(&self, client: IpAddr, server: IpAddr, asked: Asked<'_>) -> bool {
+        self.tx.client.ip() == client && self.tx.server.ip() == server && self.asks(asked)
     }
 }
 
@@ -311,7 +331,7 @@ struct List {
 pub struct Tracker {
     config: TrackerConfig,
     hasher: foldhash::fast::RandomState,
-    slots: Vec<Option<Entry>>,
+    slots: Vec<Entry>,
     free: Vec<u32>,
     open_len: usize,
     lists: [List; 2],
@@ -320,6 +340,10 @@ pub struct Tracker {
     by_retry: HashTable<u32>,
     now: u64,
     evicted: u64,
+    /// The observed message's question name in presentation format, as written (reused).
+    name: Vec<u8>,
+    /// The same, lowercased: what the keys hash and compare (reused).
+    lowered: Vec<u8>,
 }
 
 impl Tracker {
@@ -344,6 +368,8 @@ impl Tracker {
             by_retry: HashTable::new(),
             now: 0,
             evicted: 0,
+            name: Vec::new(),
+            lowered: Vec::new(),
         }
     }
 
@@ -357,16 +383,25 @@ impl Tracker {
         self.open_len
     }
 
-    /// Takes one DNS message, in capture order; calls `out` with every transaction it decides.
-    pub fn observe(&mut self, message: DnsObservation, out: &mut impl FnMut(DnsTransaction)) {
+    /// Takes one DNS message, in capture order; calls `out` with every transaction it decides
+    /// (lent for the call).
+    pub fn observe(&mut self, message: &DnsObservation<'_>, out: &mut impl FnMut(&DnsTransaction)) {
         if message.ts_ns > self.now {
             self.now = message.ts_ns;
             self.expire(out);
         }
-        if message.info.response {
-            self.response(message, out);
+        let asked = message.message.question.map(|question| {
+            self.name.clear();
+            question.name.presentation_bytes(&mut self.name);
+            self.lowered.clear();
+            self.lowered.extend_from_slice(&self.name);
+            self.lowered.make_ascii_lowercase();
+            (question.qtype, question.qclass)
+        });
+        if message.message.header.response {
+            self.response(message, asked, out);
         } else {
-            self.query(message, out);
+            self.query(message, asked, out);
         }
     }
 
@@ -374,26 +409,31 @@ impl Tracker {
     /// `end_of_capture`; held truncated answers as answered without a TCP retry. They come
     /// out by first query frame. The tracker is empty afterwards ([`Tracker::evicted`] keeps
     /// its count).
-    pub fn finish(&mut self, out: &mut impl FnMut(DnsTransaction)) {
-        let mut rest: Vec<DnsTransaction> = Vec::with_capacity(self.open_len);
-        for slot in self.slots.iter_mut() {
-            if let Some(mut entry) = slot.take() {
+    pub fn finish(&mut self, out: &mut impl FnMut(&DnsTransaction)) {
+        let mut rest: Vec<u32> = (0..self.slots.len() as u32)
+            .filter(|&index| self.entry(index).is_some())
+            .collect();
+        rest.sort_by_key(|&index| {
+            self.entry(index)
+                .and_then(|entry| entry.tx.query_frames.first().copied())
+                .unwrap_or(u64::MAX)
+        });
+        for index in rest {
+            if let Some(entry) = self.slots.get_mut(index as usize) {
                 if entry.queue == Queue::Query {
                     entry.tx.outcome = Outcome::Unanswered;
                     entry.tx.unanswered_reason = Some(UnansweredReason::EndOfCapture);
                 }
-                rest.push(entry.tx);
+                out(&entry.tx);
             }
         }
-        rest.sort_by_key(|tx| tx.query_frames.first().copied().unwrap_or(u64::MAX));
         let evicted = self.evicted;
         *self = Self::new(self.config);
         self.evicted = evicted;
-        rest.into_iter().for_each(out);
     }
 
     /// Closes transactions whose deadline is before `now`, oldest activity first.
-    fn expire(&mut self, out: &mut impl FnMut(DnsTransaction)) {
+    fn expire(&mut self, out: &mut impl FnMut(&DnsTransaction)) {
         for (queue, window) in [
             (Queue::Query, self.config.timeout_ns),
             (Queue::Retry, self.config.tcp_retry_window_ns),
@@ -407,38 +447,75 @@ impl Tracker {
                     break;
                 }
                 let reason = (queue == Queue::Query).then_some(UnansweredReason::Timeout);
-                if let Some(tx) = self.close(head, reason) {
-                    out(tx);
-                }
+                self.close(head, reason, out);
             }
         }
     }
 
     fn entry(&self, index: u32) -> Option<&Entry> {
-        self.slots.get(index as usize)?.as_ref()
+        slot(&self.slots, index)
     }
 
     fn entry_mut(&mut self, index: u32) -> Option<&mut Entry> {
-        self.slots.get_mut(index as usize)?.as_mut()
+        self.slots
+            .get_mut(index as usize)
+            .filter(|entry| entry.live)
     }
 
-    fn query(&mut self, message: DnsObservation, out: &mut impl FnMut(DnsTransaction)) {
-        let info = &message.info;
-        let question = QuestionKey::new(info.qname.as_deref(), info.qtype, info.qclass);
+    /// The observed message's question, lowercased (see [`Asked`]).
+    fn asked(&self, asked: Option<(Qtype, u16)>) -> Asked<'_> {
+        asked.map(|(qtype, qclass)| (qtype, qclass, self.lowered.as_slice()))
+    }
+
+    /// One hash over a key's parts: two addresses, a word (the index's tag, a port and an id)
+    /// and the question.
+    fn hash(&self, a: IpAddr, b: IpAddr, word: u64, asked: Asked<'_>) -> u64 {
+        let mut hasher = self.hasher.build_hasher();
+        hasher.write_u128(ip_bits(a));
+        hasher.write_u128(ip_bits(b));
+        hasher.write_u64(word);
+        if let Some((qtype, qclass, lowered)) = asked {
+            hasher.write_u64(u64::from(qtype.code()) << 16 | u64::from(qclass));
+            hasher.write(lowered);
+        }
+        hasher.finish()
+    }
+
+    fn open_hash(&self, client: IpAddr, server: SocketAddr, id: u16, asked: Asked<'_>) -> u64 {
+        let word = KEY_OPEN | u64::from(server.port()) << 16 | u64::from(id);
+        self.hash(client, server.ip(), word, asked)
+    }
+
+    fn id_hash(&self, client: IpAddr, server: SocketAddr, id: u16) -> u64 {
+        let word = KEY_ID | u64::from(server.port()) << 16 | u64::from(id);
+        self.hash(client, server.ip(), word, None)
+    }
+
+    fn retry_hash(&self, client: IpAddr, server: IpAddr, asked: Asked<'_>) -> u64 {
+        self.hash(client, server, KEY_RETRY, asked)
+    }
+
+    fn query(
+        &mut self,
+        message: &DnsObservation<'_>,
+        asked: Option<(Qtype, u16)>,
+        out: &mut impl FnMut(&DnsTransaction),
+    ) {
+        let (client, server) = (message.src, message.dst);
+        let id = message.message.header.id;
         if message.transport == Transport::Tcp {
-            let key: RetryKey = (message.src.ip(), message.dst.ip(), question);
-            if let Some(index) = self.find_retry(self.hasher.hash_one(key), &key) {
+            let question = self.asked(asked);
+            let hash = self.retry_hash(client.ip(), server.ip(), question);
+            if let Some(index) = self.find_retry(hash, client.ip(), server.ip(), question) {
                 if let Some(entry) = self.entry_mut(index) {
                     entry.tx.tcp_retry_frame = Some(message.frame);
                 }
-                if let Some(tx) = self.close(index, None) {
-                    out(tx);
-                }
+                self.close(index, None, out);
             }
         }
-        let key: OpenKey = (message.src.ip(), message.dst, info.id, question);
-        let key_hash = self.hasher.hash_one(key);
-        if let Some(index) = self.find_open(key_hash, &key) {
+        let question = self.asked(asked);
+        let key_hash = self.open_hash(client.ip(), server, id, question);
+        if let Some(index) = self.find_open(key_hash, client.ip(), server, id, question) {
             if let Some(entry) = self.entry_mut(index) {
                 entry.tx.retransmissions = entry.tx.retransmissions.saturating_add(1);
                 if entry.tx.first_retransmission_us.is_none() {
@@ -457,14 +534,37 @@ impl Tracker {
         if self.open_len >= self.config.max_open {
             self.evict_oldest(out);
         }
-        let tx = DnsTransaction {
-            client: message.src,
-            server: message.dst,
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None => {
+                self.slots.push(Entry::vacant());
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let Some(entry) = self.slots.get_mut(index as usize) else {
+            return;
+        };
+        // The slot's name and frame list are reused.
+        let mut qname = entry.tx.qname.take();
+        match asked {
+            Some(_) => {
+                let name = qname.get_or_insert_with(String::new);
+                name.clear();
+                name.push_str(std::str::from_utf8(&self.name).unwrap_or_default());
+            }
+            None => qname = None,
+        }
+        let mut query_frames = std::mem::take(&mut entry.tx.query_frames);
+        query_frames.clear();
+        query_frames.push(message.frame);
+        entry.tx = DnsTransaction {
+            client,
+            server,
             transport: message.transport,
-            id: message.info.id,
-            qname: message.info.qname,
-            qtype: message.info.qtype,
-            query_frames: vec![message.frame],
+            id,
+            qname,
+            qtype: asked.map(|(qtype, _)| qtype),
+            query_frames,
             response_frame: None,
             rcode: None,
             answers: None,
@@ -479,113 +579,109 @@ impl Tracker {
             response_size: None,
             response_fragmented: false,
         };
-        let entry = Entry {
-            tx,
-            qclass: message.info.qclass,
-            first_ts: message.ts_ns,
-            last_ts: message.ts_ns,
-            queue: Queue::Query,
-            prev: NIL,
-            next: NIL,
-            key_hash,
-            id_hash: 0,
-        };
-        let index = match self.free.pop() {
-            Some(index) => {
-                if let Some(slot) = self.slots.get_mut(index as usize) {
-                    *slot = Some(entry);
-                }
-                index
-            }
-            None => {
-                self.slots.push(Some(entry));
-                (self.slots.len() - 1) as u32
-            }
-        };
+        entry.lowered.clear();
+        entry.lowered.extend_from_slice(&self.lowered);
+        entry.live = true;
+        entry.qclass = asked.map(|(_, qclass)| qclass);
+        entry.first_ts = message.ts_ns;
+        entry.last_ts = message.ts_ns;
+        entry.queue = Queue::Query;
+        entry.prev = NIL;
+        entry.next = NIL;
+        entry.key_hash = key_hash;
+        entry.id_hash = 0;
         self.open_len += 1;
         self.push_back(index, Queue::Query);
         self.index_query(index);
     }
 
-    fn response(&mut self, message: DnsObservation, out: &mut impl FnMut(DnsTransaction)) {
-        let info = &message.info;
-        let client = message.dst;
-        let server = message.src;
-        let found = if info.qname.is_some() || info.qtype.is_some() {
-            let question = QuestionKey::new(info.qname.as_deref(), info.qtype, info.qclass);
-            let key: OpenKey = (client.ip(), server, info.id, question);
-            self.find_open(self.hasher.hash_one(key), &key)
+    fn response(
+        &mut self,
+        observed: &DnsObservation<'_>,
+        asked: Option<(Qtype, u16)>,
+        out: &mut impl FnMut(&DnsTransaction),
+    ) {
+        let message = observed.message;
+        let header = &message.header;
+        let client = observed.dst;
+        let server = observed.src;
+        let question = self.asked(asked);
+        let found = if question.is_some() {
+            let hash = self.open_hash(client.ip(), server, header.id, question);
+            self.find_open(hash, client.ip(), server, header.id, question)
         } else {
-            let key: IdKey = (client.ip(), server, info.id);
-            self.find_id(self.hasher.hash_one(key), &key)
+            let hash = self.id_hash(client.ip(), server, header.id);
+            self.find_id(hash, client.ip(), server, header.id)
         };
         let Some(index) = found else {
-            out(DnsTransaction {
+            out(&DnsTransaction {
                 client,
                 server,
-                transport: message.transport,
-                id: info.id,
-                qname: message.info.qname,
-                qtype: message.info.qtype,
+                transport: observed.transport,
+                id: header.id,
+                qname: asked.map(|_| String::from_utf8_lossy(&self.name).into_owned()),
+                qtype: asked.map(|(qtype, _)| qtype),
                 query_frames: Vec::new(),
-                response_frame: Some(message.frame),
-                rcode: Some(message.info.rcode),
-                answers: Some(message.info.answers),
+                response_frame: Some(observed.frame),
+                rcode: Some(message.rcode()),
+                answers: Some(message.answers),
                 rtt_us: None,
                 rtt_last_us: None,
                 retransmissions: 0,
                 first_retransmission_us: None,
                 outcome: Outcome::Unsolicited,
                 unanswered_reason: None,
-                truncated: message.info.truncated,
+                truncated: header.truncated,
                 tcp_retry_frame: None,
-                response_size: Some(message.payload_len),
-                response_fragmented: message.fragmented,
+                response_size: Some(observed.payload_len),
+                response_fragmented: observed.fragmented,
             });
             return;
         };
-        let hold = info.truncated && message.transport == Transport::Udp;
+        let hold = header.truncated && observed.transport == Transport::Udp;
         let Some(entry) = self.entry_mut(index) else {
             return;
         };
         let tx = &mut entry.tx;
         tx.outcome = Outcome::Answered;
-        tx.response_frame = Some(message.frame);
-        tx.rcode = Some(message.info.rcode);
-        tx.answers = Some(message.info.answers);
-        tx.rtt_us = Some(micros_between(entry.first_ts, message.ts_ns));
-        tx.rtt_last_us = Some(micros_between(entry.last_ts, message.ts_ns));
-        tx.truncated = message.info.truncated;
-        tx.response_size = Some(message.payload_len);
-        tx.response_fragmented = message.fragmented;
+        tx.response_frame = Some(observed.frame);
+        tx.rcode = Some(message.rcode());
+        tx.answers = Some(message.answers);
+        tx.rtt_us = Some(micros_between(entry.first_ts, observed.ts_ns));
+        tx.rtt_last_us = Some(micros_between(entry.last_ts, observed.ts_ns));
+        tx.truncated = header.truncated;
+        tx.response_size = Some(observed.payload_len);
+        tx.response_fragmented = observed.fragmented;
         if !hold {
-            if let Some(tx) = self.close(index, None) {
-                out(tx);
-            }
+            self.close(index, None, out);
             return;
         }
         // Held for the TCP retry: off the query indexes, onto the retry list and index. An
         // older held answer to the same question from the same client is closed first.
-        if let Some(entry) = self.entry_mut(index) {
-            entry.last_ts = message.ts_ns;
-        }
+        entry.last_ts = observed.ts_ns;
         self.unindex(index);
         self.unlink(index);
-        let earlier = self.entry(index).and_then(|entry| {
-            let key = entry.retry_key();
-            self.find_retry(self.hasher.hash_one(key), &key)
-        });
-        if let Some(earlier) = earlier
-            && let Some(tx) = self.close(earlier, None)
-        {
-            out(tx);
+        // The retry key is the entry's own question (a response without one paired by id).
+        let Some(entry) = slot(&self.slots, index) else {
+            return;
+        };
+        let entry_asked = entry
+            .tx
+            .qtype
+            .zip(entry.qclass)
+            .filter(|_| entry.tx.qname.is_some())
+            .map(|(qtype, qclass)| (qtype, qclass, entry.lowered.as_slice()));
+        let (client_ip, server_ip) = (entry.tx.client.ip(), entry.tx.server.ip());
+        let key_hash = self.retry_hash(client_ip, server_ip, entry_asked);
+        if let Some(earlier) = self.find_retry(key_hash, client_ip, server_ip, entry_asked) {
+            self.close(earlier, None, out);
         }
         self.push_back(index, Queue::Retry);
-        self.index_retry(index);
+        self.index_retry(index, key_hash);
     }
 
     /// Closes the entry idle longest (either list) because the table is full.
-    fn evict_oldest(&mut self, out: &mut impl FnMut(DnsTransaction)) {
+    fn evict_oldest(&mut self, out: &mut impl FnMut(&DnsTransaction)) {
         let query = self.lists[Queue::Query as usize].head;
         let retry = self.lists[Queue::Retry as usize].head;
         let last = |index| self.entry(index).map(|entry| entry.last_ts);
@@ -596,50 +692,80 @@ impl Tracker {
             (None, None) => return,
         };
         let reason = (oldest == query).then_some(UnansweredReason::Evicted);
-        if let Some(tx) = self.close(oldest, reason) {
+        if self.close(oldest, reason, out) {
             self.evicted += 1;
-            out(tx);
         }
     }
 
-    /// Removes an entry from every index and list and returns its transaction; a query
-    /// closed with a `reason` is unanswered.
-    fn close(&mut self, index: u32, reason: Option<UnansweredReason>) -> Option<DnsTransaction> {
+    /// Removes an entry from every index and list, frees its slot and hands its transaction
+    /// to `out`; a query closed with a `reason` is unanswered. False when it was not open.
+    fn close(
+        &mut self,
+        index: u32,
+        reason: Option<UnansweredReason>,
+        out: &mut impl FnMut(&DnsTransaction),
+    ) -> bool {
         self.unindex(index);
         self.unlink(index);
-        let mut entry = self.slots.get_mut(index as usize)?.take()?;
-        self.free.push(index);
-        self.open_len -= 1;
+        let Some(entry) = self
+            .slots
+            .get_mut(index as usize)
+            .filter(|entry| entry.live)
+        else {
+            return false;
+        };
+        entry.live = false;
         if let Some(reason) = reason {
             entry.tx.outcome = Outcome::Unanswered;
             entry.tx.unanswered_reason = Some(reason);
         }
-        Some(entry.tx)
+        out(&entry.tx);
+        self.free.push(index);
+        self.open_len -= 1;
+        true
     }
 
-    fn find_open(&self, hash: u64, key: &OpenKey<'_>) -> Option<u32> {
+    fn find_open(
+        &self,
+        hash: u64,
+        client: IpAddr,
+        server: SocketAddr,
+        id: u16,
+        asked: Asked<'_>,
+    ) -> Option<u32> {
         let slots = &self.slots;
         self.by_question
             .find(hash, |&index| {
-                slot(slots, index).is_some_and(|entry| entry.open_key() == *key)
+                slot(slots, index).is_some_and(|entry| {
+                    entry.key_hash == hash && entry.is_open(client, server, id, asked)
+                })
             })
             .copied()
     }
 
-    fn find_id(&self, hash: u64, key: &IdKey) -> Option<u32> {
+    fn find_id(&self, hash: u64, client: IpAddr, server: SocketAddr, id: u16) -> Option<u32> {
         let slots = &self.slots;
         self.by_id
             .find(hash, |&index| {
-                slot(slots, index).is_some_and(|entry| entry.id_key() == *key)
+                slot(slots, index)
+                    .is_some_and(|entry| entry.id_hash == hash && entry.has_id(client, server, id))
             })
             .copied()
     }
 
-    fn find_retry(&self, hash: u64, key: &RetryKey<'_>) -> Option<u32> {
+    fn find_retry(
+        &self,
+        hash: u64,
+        client: IpAddr,
+        server: IpAddr,
+        asked: Asked<'_>,
+    ) -> Option<u32> {
         let slots = &self.slots;
         self.by_retry
             .find(hash, |&index| {
-                slot(slots, index).is_some_and(|entry| entry.retry_key() == *key)
+                slot(slots, index).is_some_and(|entry| {
+                    entry.key_hash == hash && entry.awaits_retry(client, server, asked)
+                })
             })
             .copied()
     }
@@ -650,15 +776,17 @@ impl Tracker {
         let Some(entry) = slot(&self.slots, index) else {
             return;
         };
-        let id_key = entry.id_key();
-        let (key_hash, id_hash) = (entry.key_hash, self.hasher.hash_one(id_key));
+        let (client, server, id) = (entry.tx.client.ip(), entry.tx.server, entry.tx.id);
+        let (key_hash, id_hash) = (entry.key_hash, self.id_hash(client, server, id));
         let slots = &self.slots;
         self.by_question.insert_unique(key_hash, index, |&i| {
             slot(slots, i).map_or(0, |e| e.key_hash)
         });
         match self.by_id.entry(
             id_hash,
-            |&i| slot(slots, i).is_some_and(|e| e.id_key() == id_key),
+            |&i| {
+                slot(slots, i).is_some_and(|e| e.id_hash == id_hash && e.has_id(client, server, id))
+            },
             |&i| slot(slots, i).map_or(0, |e| e.id_hash),
         ) {
             hashbrown::hash_table::Entry::Occupied(mut occupied) => *occupied.get_mut() = index,
@@ -671,19 +799,17 @@ impl Tracker {
         }
     }
 
-    /// Adds an entry held for its TCP retry to the retry index.
-    fn index_retry(&mut self, index: u32) {
-        let Some(entry) = slot(&self.slots, index) else {
+    /// Adds an entry held for its TCP retry to the retry index under `key_hash`.
+    fn index_retry(&mut self, index: u32, key_hash: u64) {
+        if let Some(entry) = self.entry_mut(index) {
+            entry.key_hash = key_hash;
+        } else {
             return;
-        };
-        let key_hash = self.hasher.hash_one(entry.retry_key());
+        }
         let slots = &self.slots;
         self.by_retry.insert_unique(key_hash, index, |&i| {
             slot(slots, i).map_or(0, |e| e.key_hash)
         });
-        if let Some(entry) = self.entry_mut(index) {
-            entry.key_hash = key_hash;
-        }
     }
 
     /// Removes an entry from the indexes that point to it.
@@ -747,8 +873,8 @@ impl Tracker {
     }
 }
 
-fn slot(slots: &[Option<Entry>], index: u32) -> Option<&Entry> {
-    slots.get(index as usize)?.as_ref()
+fn slot(slots: &[Entry], index: u32) -> Option<&Entry> {
+    slots.get(index as usize).filter(|entry| entry.live)
 }
 
 /// Response time buckets: 16 per power of two of nanoseconds (values below 16 ns exact), so a
@@ -1210,59 +1336,91 @@ impl DnsStatsBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::dns::parse::{Malformed, Opcode};
+    use crate::app::dns::parse::parse;
 
     const MS: u64 = 1_000_000;
     const SERVER: &str = "10.0.0.53:53";
 
-    fn info(id: u16, response: bool, qname: Option<&str>) -> DnsInfo {
-        DnsInfo {
-            id,
-            response,
-            opcode: Opcode::Query,
-            rcode: Rcode::NoError,
-            qname: qname.map(str::to_owned),
-            qtype: qname.map(|_| Qtype::A),
-            qclass: qname.map(|_| 1),
-            answers: u16::from(response),
-            truncated: false,
-            edns_udp_size: None,
-            malformed: None::<Malformed>,
-        }
+    /// A message as the tests write it, encoded when fed.
+    struct Obs {
+        frame: u64,
+        ts_ns: u64,
+        src: SocketAddr,
+        dst: SocketAddr,
+        transport: Transport,
+        payload_len: usize,
+        bytes: Vec<u8>,
     }
 
-    fn query(frame: u64, ms: u64, client: &str, id: u16, qname: &str) -> DnsObservation {
-        DnsObservation {
+    /// A DNS message: header, the question when there is a name (type A, class IN), and for
+    /// a response with a question one A record pointing back at it.
+    fn wire(id: u16, response: bool, qname: Option<&str>, rcode: u8) -> Vec<u8> {
+        let answers = u16::from(response && qname.is_some());
+        let mut bytes = id.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&[if response { 0x80 } else { 0 }, rcode]);
+        for count in [u16::from(qname.is_some()), answers, 0, 0] {
+            bytes.extend_from_slice(&count.to_be_bytes());
+        }
+        if let Some(qname) = qname {
+            for label in qname.split('.').filter(|label| !label.is_empty()) {
+                bytes.push(label.len() as u8);
+                bytes.extend_from_slice(label.as_bytes());
+            }
+            bytes.extend_from_slice(&[0, 0, 1, 0, 1]);
+        }
+        if answers == 1 {
+            bytes.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 0, 0, 4, 10, 0, 0, 1]);
+        }
+        bytes
+    }
+
+    fn query(frame: u64, ms: u64, client: &str, id: u16, qname: &str) -> Obs {
+        Obs {
             frame,
             ts_ns: ms * MS,
             src: client.parse().unwrap(),
             dst: SERVER.parse().unwrap(),
             transport: Transport::Udp,
-            fragmented: false,
             payload_len: 40,
-            info: info(id, false, Some(qname)),
+            bytes: wire(id, false, Some(qname), 0),
         }
     }
 
-    fn response(frame: u64, ms: u64, client: &str, id: u16, qname: &str) -> DnsObservation {
-        DnsObservation {
+    fn response(frame: u64, ms: u64, client: &str, id: u16, qname: &str) -> Obs {
+        Obs {
             src: SERVER.parse().unwrap(),
             dst: client.parse().unwrap(),
-            info: info(id, true, Some(qname)),
+            bytes: wire(id, true, Some(qname), 0),
             ..query(frame, ms, client, id, qname)
         }
     }
 
+    /// Parses the message and feeds it.
+    fn feed(tracker: &mut Tracker, obs: &Obs, out: &mut impl FnMut(&DnsTransaction)) {
+        let message = parse(&obs.bytes).unwrap();
+        let observation = DnsObservation {
+            frame: obs.frame,
+            ts_ns: obs.ts_ns,
+            src: obs.src,
+            dst: obs.dst,
+            transport: obs.transport,
+            fragmented: false,
+            payload_len: obs.payload_len,
+            message: &message,
+        };
+        tracker.observe(&observation, out);
+    }
+
     /// Feeds every observation, then finishes; returns everything emitted, in order, with
     /// the number emitted before `finish`.
-    fn run(config: TrackerConfig, messages: Vec<DnsObservation>) -> (Vec<DnsTransaction>, usize) {
+    fn run(config: TrackerConfig, messages: Vec<Obs>) -> (Vec<DnsTransaction>, usize) {
         let mut tracker = Tracker::new(config);
         let mut out = Vec::new();
-        for message in messages {
-            tracker.observe(message, &mut |tx| out.push(tx));
+        for message in &messages {
+            feed(&mut tracker, message, &mut |tx| out.push(tx.clone()));
         }
         let streamed = out.len();
-        tracker.finish(&mut |tx| out.push(tx));
+        tracker.finish(&mut |tx| out.push(tx.clone()));
         assert_eq!(tracker.open_len(), 0);
         (out, streamed)
     }
@@ -1426,10 +1584,7 @@ mod tests {
     fn response_without_a_question_pairs_by_id() {
         let client = "10.0.0.1:40000";
         let mut formerr = response(2, 1, client, 7, "x.");
-        formerr.info = DnsInfo {
-            rcode: Rcode::FormErr,
-            ..info(7, true, None)
-        };
+        formerr.bytes = wire(7, true, None, Rcode::FormErr.code() as u8);
         let (out, _) = run(
             TrackerConfig::default(),
             vec![query(1, 0, client, 7, "asked.test."), formerr],
@@ -1445,7 +1600,7 @@ mod tests {
     fn truncated_answer_then_tcp_retry_with_a_new_id() {
         let client = "10.0.0.1:40000";
         let mut truncated = response(2, 5, client, 7, "big.test.");
-        truncated.info.truncated = true;
+        truncated.bytes[2] |= 0x02; // TC
         let mut tcp_query = query(3, 7, "10.0.0.1:41000", 0x4242, "big.test.");
         tcp_query.transport = Transport::Tcp;
         let mut tcp_response = response(4, 9, "10.0.0.1:41000", 0x4242, "big.test.");
@@ -1486,7 +1641,7 @@ mod tests {
     fn truncated_answer_without_retry_comes_out_after_the_window() {
         let client = "10.0.0.1:40000";
         let mut truncated = response(2, 5, client, 7, "big.test.");
-        truncated.info.truncated = true;
+        truncated.bytes[2] |= 0x02; // TC
         let (out, streamed) = run(
             TrackerConfig::default(),
             vec![
@@ -1513,18 +1668,22 @@ mod tests {
         let mut out = Vec::new();
         for frame in 1..=3 {
             let client = format!("10.0.0.{frame}:40000");
-            tracker.observe(query(frame, frame, &client, 7, "a.test."), &mut |tx| {
-                out.push(tx)
-            });
+            feed(
+                &mut tracker,
+                &query(frame, frame, &client, 7, "a.test."),
+                &mut |tx| out.push(tx.clone()),
+            );
         }
         assert_eq!((tracker.evicted(), tracker.open_len()), (1, 2));
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].query_frames, [1]);
         assert_eq!(out[0].unanswered_reason, Some(UnansweredReason::Evicted));
         // The survivors still pair.
-        tracker.observe(response(4, 4, "10.0.0.2:40000", 7, "a.test."), &mut |tx| {
-            out.push(tx)
-        });
+        feed(
+            &mut tracker,
+            &response(4, 4, "10.0.0.2:40000", 7, "a.test."),
+            &mut |tx| out.push(tx.clone()),
+        );
         assert_eq!(out[1].outcome, Outcome::Answered);
     }
 
@@ -1544,7 +1703,7 @@ mod tests {
                 frame & 255
             );
             let message = query(frame, 0, &client, frame as u16, "flood.test.");
-            tracker.observe(message, &mut |_| emitted += 1);
+            feed(&mut tracker, &message, &mut |_| emitted += 1);
             assert!(tracker.open_len() <= 1_000);
         }
         assert!(tracker.slots.len() <= 1_000);

@@ -58,10 +58,10 @@ fuzz_target!(|data: &[u8]| {
     let server = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 53)), 53);
     let mut stats = DnsStatsBuilder::new();
     let mut emitted = 0u64;
-    let mut check = |tx: dns::DnsTransaction| {
-        let json = serde_json::to_string(&tx).expect("a transaction serializes");
+    let mut check = |tx: &dns::DnsTransaction| {
+        let json = serde_json::to_string(tx).expect("a transaction serializes");
         assert!(printable(&json), "{json:?}");
-        stats.add(&tx);
+        stats.add(tx);
         emitted += 1;
     };
     let (mut rest, mut ts_ns, mut frame) = (data, 0u64, 0u64);
@@ -70,10 +70,10 @@ fuzz_target!(|data: &[u8]| {
         rest = after;
         frame += 1;
         ts_ns += u64::from(flags >> 4) * 400_000_000;
-        let Ok(info) = DnsInfo::parse(payload) else {
+        let Ok(message) = dns::parse(payload) else {
             continue;
         };
-        let (src, dst) = if info.response {
+        let (src, dst) = if message.header.response {
             (server, client(*flags))
         } else {
             (client(*flags), server)
@@ -86,9 +86,9 @@ fuzz_target!(|data: &[u8]| {
             transport: if flags & 4 != 0 { Transport::Tcp } else { Transport::Udp },
             fragmented: flags & 8 != 0,
             payload_len: payload.len(),
-            info,
+            message: &message,
         };
-        tracker.observe(observation, &mut check);
+        tracker.observe(&observation, &mut check);
         assert!(tracker.open_len() <= MAX_OPEN);
     }
     tracker.finish(&mut check);
