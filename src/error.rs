@@ -157,7 +157,7 @@ pub enum Error {
     Invalid(#[from] Invalid),
     /// A recorded datagram cannot be rebuilt as a frame to inject.
     #[error(transparent)]
-    Frame(#[from] crate::replay::raw::FrameError),
+    Frame(#[from] FrameError),
     /// A packet socket or ring operation on an interface failed.
     #[error("{what} on {interface}")]
     Capture {
@@ -253,4 +253,40 @@ mod tests {
             Some("No space left on device (os error 28)")
         );
     }
+}
+
+/// Why a recorded datagram cannot be rebuilt as an Ethernet frame.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// The capture's link type records no destination MAC and no rewrite gives one.
+    #[error(
+        "frame {frame}: the capture has no destination MAC (link type {})",
+        link.map_or_else(|| "unknown".to_string(), |l| l.to_string())
+    )]
+    NoDestinationMac {
+        /// Record number.
+        frame: u64,
+        /// The capture's link type, when known.
+        link: Option<crate::frame::LinkType>,
+    },
+    /// IPv4 address rewrites were asked for and this datagram is IPv6.
+    #[error("frame {frame}: the address rewrites are IPv4 addresses, and this datagram is IPv6")]
+    Ipv4RewriteOfIpv6 {
+        /// Record number.
+        frame: u64,
+    },
+    /// The source and destination addresses are of different IP versions.
+    #[error("frame {frame}: mixed IP versions")]
+    MixedVersions {
+        /// Record number.
+        frame: u64,
+    },
+    /// The frame builder refused the headers or the payload.
+    #[error("frame {frame}: {reason}")]
+    Build {
+        /// Record number.
+        frame: u64,
+        /// etherparse's reason.
+        reason: String,
+    },
 }

@@ -19,7 +19,6 @@ use super::sender::SendCounters;
 use crate::Error;
 use crate::decode::Datagram;
 use crate::error::Invalid;
-use crate::frame::LinkType;
 
 /// Address rewrites applied to every injected frame.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -34,41 +33,7 @@ pub struct Rewrite {
     pub dst_port: Option<u16>,
 }
 
-/// Why a recorded datagram cannot be rebuilt as an Ethernet frame.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum FrameError {
-    /// The capture's link type records no destination MAC and no rewrite gives one.
-    #[error(
-        "frame {frame}: the capture has no destination MAC (link type {})",
-        link.map_or_else(|| "unknown".to_string(), |l| l.to_string())
-    )]
-    NoDestinationMac {
-        /// Record number.
-        frame: u64,
-        /// The capture's link type, when known.
-        link: Option<LinkType>,
-    },
-    /// IPv4 address rewrites were asked for and this datagram is IPv6.
-    #[error("frame {frame}: the address rewrites are IPv4 addresses, and this datagram is IPv6")]
-    Ipv4RewriteOfIpv6 {
-        /// Record number.
-        frame: u64,
-    },
-    /// The source and destination addresses are of different IP versions.
-    #[error("frame {frame}: mixed IP versions")]
-    MixedVersions {
-        /// Record number.
-        frame: u64,
-    },
-    /// The frame builder refused the headers or the payload.
-    #[error("frame {frame}: {reason}")]
-    Build {
-        /// Record number.
-        frame: u64,
-        /// etherparse's reason.
-        reason: String,
-    },
-}
+pub use crate::error::FrameError;
 
 /// Reads `aa:bb:cc:dd:ee:ff` (or with `-`); [`Invalid::Mac`] for anything else.
 pub fn parse_mac(text: &str) -> Result<[u8; 6], Error> {
