@@ -82,9 +82,7 @@ fn two_hundred_thousand_datagrams_in_fifty_thousand_flows_keep_the_table_bounded
     assert!(!verdict.handshake && !verdict.teardown);
 
     let mut report = Vec::new();
-    analysis
-        .write_report(&mut report, &DecodeStats::default(), false)
-        .unwrap();
+    udpscope::render::text::report(&mut report, &analysis, &DecodeStats::default(), false).unwrap();
     let report = String::from_utf8(report).unwrap();
     assert!(report.contains("in flows beyond the 10,000 tracked: counted, not itemised"));
     assert!(report.lines().count() < 200, "the text report stays short");

@@ -180,8 +180,8 @@ fn analysed(name: &str, rounds: usize, thread: bool) -> (String, String) {
     let stats = pipeline.finish().unwrap().stats;
     let analysis = sink.into_analysis();
     let (mut json, mut text) = (Vec::new(), Vec::new());
-    analysis.write_json(&mut json, &stats).unwrap();
-    analysis.write_report(&mut text, &stats, false).unwrap();
+    udpscope::render::json::summary(&mut json, &analysis, &stats).unwrap();
+    udpscope::render::text::report(&mut text, &analysis, &stats, false).unwrap();
     (
         String::from_utf8(json).unwrap(),
         String::from_utf8(text).unwrap(),

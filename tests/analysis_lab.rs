@@ -80,7 +80,7 @@ fn lab_analysis() -> Analysis {
 
 fn report(analysis: &Analysis, stats: &DecodeStats, color: bool) -> String {
     let mut out = Vec::new();
-    analysis.write_report(&mut out, stats, color).unwrap();
+    udpscope::render::text::report(&mut out, analysis, stats, color).unwrap();
     String::from_utf8(out).unwrap()
 }
 
@@ -91,7 +91,7 @@ fn sentences(text: &str) -> String {
 
 fn svg(analysis: &Analysis) -> String {
     let mut out = Vec::new();
-    analysis.write_svg(&mut out).unwrap();
+    udpscope::render::svg::ladders(&mut out, analysis).unwrap();
     String::from_utf8(out).unwrap()
 }
 
@@ -395,9 +395,7 @@ fn json_summary_is_one_object_with_flows_and_verdict() {
     let datagrams = lab_datagrams();
     let analysis = lab_analysis();
     let mut out = Vec::new();
-    analysis
-        .write_json(&mut out, &stats_for(&datagrams))
-        .unwrap();
+    udpscope::render::json::summary(&mut out, &analysis, &stats_for(&datagrams)).unwrap();
     let text = String::from_utf8(out).unwrap();
     assert_eq!(text.lines().count(), 1);
     let value: serde_json::Value = serde_json::from_str(&text).unwrap();

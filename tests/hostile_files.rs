@@ -512,9 +512,7 @@ fn decode_like_the_fuzz_target(data: &[u8]) {
         analysis.incomplete(&incomplete);
     }
     let mut report = Vec::new();
-    analysis
-        .write_report(&mut report, decoder.stats(), true)
-        .unwrap();
+    udpscope::render::text::report(&mut report, &analysis, decoder.stats(), true).unwrap();
 }
 
 #[test]

@@ -19,9 +19,7 @@ pub(crate) mod tcp;
 pub(crate) mod verdict;
 mod worker;
 
-use std::io::{self, Write};
-
-use crate::decode::{Datagram, DecodeStats, ETHERTYPE_ARP, IcmpError, Incomplete, Segment, Skip};
+use crate::decode::{Datagram, ETHERTYPE_ARP, IcmpError, Incomplete, Segment, Skip};
 
 use conversation::Conversation;
 use flows::{FlowTable, Observation};
@@ -29,7 +27,6 @@ use ladder::Ladder;
 use network::SignalTracker;
 use tcp::Contrast;
 
-pub use crate::render::format::clock;
 pub use flows::{Direction, Flow, IdSet, MAX_FLOWS, PORT_RESERVE, Untracked, Way};
 pub use snippet::{SNIPPET_BYTES, Snippet};
 pub use tcp::TcpCounts;
@@ -310,27 +307,6 @@ impl Analysis {
     /// Counts of the TCP segments on the port.
     pub fn tcp_counts(&self) -> &TcpCounts {
         self.contrast.counts()
-    }
-
-    /// Writes the flows, the verdict and the ladder diagram as text (see [`crate::render::text`]).
-    pub fn write_report(
-        &self,
-        out: &mut dyn Write,
-        stats: &DecodeStats,
-        color: bool,
-    ) -> io::Result<()> {
-        crate::render::text::report(out, self, stats, color)
-    }
-
-    /// Writes one JSON object, `{"summary": {...}}`, on one line: decode counts, flows,
-    /// the verdict, the TCP contrast and incomplete fragment sets (see [`crate::render::json`]).
-    pub fn write_json(&self, out: &mut dyn Write, stats: &DecodeStats) -> io::Result<()> {
-        crate::render::json::summary(out, self, stats)
-    }
-
-    /// Writes the ladder diagram as SVG (see [`crate::render::svg`]).
-    pub fn write_svg(&self, out: &mut dyn Write) -> io::Result<()> {
-        crate::render::svg::ladders(out, self)
     }
 
     /// The ladders with their flows and conversations.

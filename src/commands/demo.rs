@@ -166,9 +166,7 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode, Error> {
 
     if args.json {
         out.write_all(&outcome.capture_lines).map_err(io_error)?;
-        outcome
-            .analysis
-            .write_json(&mut out, &outcome.stats)
+        udpscope::render::json::summary(&mut out, &outcome.analysis, &outcome.stats)
             .map_err(io_error)?;
         match outcome.host.json() {
             Some(object) => udpscope::encode::line(&mut out, &object).map_err(io_error)?,
@@ -187,9 +185,7 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode, Error> {
         .map_err(io_error)?;
         out.write_all(&outcome.capture_lines).map_err(io_error)?;
         writeln!(out).map_err(io_error)?;
-        outcome
-            .analysis
-            .write_report(&mut out, &outcome.stats, color)
+        udpscope::render::text::report(&mut out, &outcome.analysis, &outcome.stats, color)
             .map_err(io_error)?;
         writeln!(
             out,

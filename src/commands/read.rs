@@ -142,7 +142,7 @@ pub(super) fn write_analysis(
     let mut out = BufWriter::new(out);
     let report = if how.json {
         if how.summary {
-            analysis.write_json(&mut out, stats)
+            udpscope::render::json::summary(&mut out, analysis, stats)
         } else {
             Ok(())
         }
@@ -153,7 +153,7 @@ pub(super) fn write_analysis(
             b""
         };
         out.write_all(gap)
-            .and_then(|()| analysis.write_report(&mut out, stats, how.color))
+            .and_then(|()| udpscope::render::text::report(&mut out, analysis, stats, how.color))
     };
     report
         .and_then(|()| out.flush())
@@ -165,7 +165,7 @@ pub fn write_diagram(
     path: &std::path::Path,
     analysis: &udpscope::analysis::Analysis,
 ) -> Result<(), Error> {
-    write_file(path, |out| analysis.write_svg(out))
+    write_file(path, |out| udpscope::render::svg::ladders(out, analysis))
 }
 
 /// Creates `path` and fills it with `write`; a failure names the file.

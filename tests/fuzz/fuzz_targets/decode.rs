@@ -61,5 +61,5 @@ fuzz_target!(|data: &[u8]| {
         analysis.incomplete(&incomplete);
     }
     let mut out = Vec::new();
-    let _ = analysis.write_report(&mut out, decoder.stats(), true);
+    let _ = udpscope::render::text::report(&mut out, &analysis, decoder.stats(), true);
 });

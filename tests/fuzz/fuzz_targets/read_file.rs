@@ -39,8 +39,8 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(outcome) = pipeline.finish() {
         let analysis = analysis.into_analysis();
         let mut out = Vec::new();
-        let _ = analysis.write_report(&mut out, &outcome.stats, false);
-        let _ = analysis.write_json(&mut out, &outcome.stats);
-        let _ = analysis.write_svg(&mut out);
+        let _ = udpscope::render::text::report(&mut out, &analysis, &outcome.stats, false);
+        let _ = udpscope::render::json::summary(&mut out, &analysis, &outcome.stats);
+        let _ = udpscope::render::svg::ladders(&mut out, &analysis);
     }
 });
