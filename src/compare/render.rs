@@ -5,6 +5,7 @@ use std::io::{self, Write};
 
 use crate::chat::text;
 use crate::compare::{Comparison, DatagramFate, Direction, Fate, FlowPair};
+use crate::render::svg::xml_escape;
 
 /// Datagrams drawn in the ladder: the first ones, then a count of the rest.
 pub const LADDER_ROWS: usize = 40;
@@ -465,21 +466,6 @@ impl Ladder {
         }
         writeln!(out, "</svg>")
     }
-}
-
-fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -260,4 +260,10 @@ mod tests {
             "&lt;a href=&quot;x&quot;&gt;&amp;&apos;&lt;/a&gt;"
         );
     }
+
+    #[test]
+    fn characters_xml_cannot_carry_are_written_as_escapes() {
+        // A file name given to compare can hold any byte but NUL; the SVG must stay XML.
+        assert_eq!(xml_escape("a\u{1}b\u{ffff}\tc"), "a\\x01b\\xffff\tc");
+    }
 }
