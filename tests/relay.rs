@@ -211,6 +211,23 @@ except socket.timeout:
 print(n, flush=True)
 "#;
 
+/// Waits (bounded) until the relay has logged `n` datagrams, then sends the receiver its
+/// `done!` marker. Every record is written once its copies were handed to the kernel, and on
+/// loopback a datagram is in the receiver's queue when `send` returns: the marker, sent
+/// straight to the receiver, arrives after everything the relay forwarded.
+fn end_after_logged(relay: &Running, n: u32, sender: &UdpSocket, port: u16) {
+    let start = Instant::now();
+    while records(relay) < n as usize {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the relay logged {} of {n}",
+            records(relay)
+        );
+        thread::sleep(Duration::from_millis(10)); // polling a condition, with a deadline
+    }
+    sender.send_to(b"done!", ("127.0.0.1", port)).unwrap();
+}
+
 /// Sends `n` numbered datagrams through a relay with `config` to a Python receiver; returns
 /// the relay's counts and log and what the receiver counted.
 fn blast_up(config: RelayConfig, n: u32) -> (RelayStats, Vec<serde_json::Value>, u64) {
@@ -230,19 +247,7 @@ fn blast_up(config: RelayConfig, n: u32) -> (RelayStats, Vec<serde_json::Value>,
             thread::sleep(Duration::from_millis(1));
         }
     }
-    // Every record is written once its copies were handed to the kernel, and on loopback a
-    // datagram is in the receiver's queue when `send` returns: once the log holds all n, the
-    // marker sent straight to the sink arrives after everything the relay forwarded.
-    let start = Instant::now();
-    while records(&relay) < n as usize {
-        assert!(
-            start.elapsed() < DEADLINE,
-            "the relay logged {} of {n}",
-            records(&relay)
-        );
-        thread::sleep(Duration::from_millis(10)); // polling a condition, with a deadline
-    }
-    sender.send_to(b"done!", ("127.0.0.1", port)).unwrap();
+    end_after_logged(&relay, n, &sender, port);
     let got: u64 = line(&mut sink).trim().parse().unwrap();
     let _ = sink.wait();
     let (stats, log) = relay.stop();
@@ -622,17 +627,7 @@ fn the_log_s_send_order_is_the_order_the_receiver_got_them_despite_jitter_and_ho
         // Pacing, not synchronisation: gaps shorter than the jitter, so jitter reorders.
         thread::sleep(Duration::from_micros(300));
     }
-    // Once the log holds all n, every copy is in the receiver's queue (see blast_up).
-    let start = Instant::now();
-    while records(&relay) < n as usize {
-        assert!(
-            start.elapsed() < DEADLINE,
-            "the relay logged {} of {n}",
-            records(&relay)
-        );
-        thread::sleep(Duration::from_millis(10)); // polling a condition, with a deadline
-    }
-    sender.send_to(b"done!", ("127.0.0.1", port)).unwrap();
+    end_after_logged(&relay, n, &sender, port);
     let arrived: Vec<u64> = serde_json::from_str(line(&mut sink).trim()).unwrap();
     let _ = sink.wait();
     let (_, log) = relay.stop();
