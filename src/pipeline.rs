@@ -202,7 +202,7 @@ impl<'s> Pipeline<'s> {
                     self.selected += 1;
                     let mut stop = false;
                     let mut result = Ok(());
-                    let app = self.app.as_ref().and_then(|layer| layer.dissect(d));
+                    let app = self.app.as_mut().and_then(|layer| layer.dissect(d));
                     for &i in &self.decoded {
                         match self.sinks[i].datagram_app(frame, d, app.as_ref()) {
                             Ok(ControlFlow::Continue(())) => {}

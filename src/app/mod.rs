@@ -33,11 +33,19 @@ pub enum Protocol {
     Dns,
 }
 
-/// One row per protocol: its name (as `--decode-as` and the JSON `"app"` say it) and its
-/// well-known UDP ports.
-const PROTOCOLS: &[(Protocol, &str, &[u16])] = &[
-    // 53: DNS (RFC 1035); 5353: mDNS (RFC 6762); 5355: LLMNR (RFC 4795).
-    (Protocol::Dns, "dns", &[53, 5353, 5355]),
+/// A protocol's content check: true when a payload on no well-known port is this protocol by
+/// its own structure (a heuristic that earns its answer, as Wireshark's heuristic dissectors
+/// and nDPI's content matches). It sees one payload; a protocol whose recognition needs
+/// several datagrams (RTP's advancing sequence numbers) keeps that state in its [`Layer`]
+/// share instead.
+pub type Probe = fn(&[u8]) -> bool;
+
+/// One row per protocol: its name (as `--decode-as` and the JSON `"app"` say it), its
+/// well-known UDP ports, and its content check, if it has one that earns its answer.
+const PROTOCOLS: &[(Protocol, &str, &[u16], Option<Probe>)] = &[
+    // 53: DNS (RFC 1035); 5353: mDNS (RFC 6762); 5355: LLMNR (RFC 4795). No content check:
+    // twelve header bytes say too little to tell DNS from anything else.
+    (Protocol::Dns, "dns", &[53, 5353, 5355], None),
 ];
 
 impl Protocol {
@@ -45,20 +53,27 @@ impl Protocol {
     pub fn name(self) -> &'static str {
         PROTOCOLS
             .iter()
-            .find(|(p, _, _)| *p == self)
-            .map_or("?", |(_, name, _)| name)
+            .find(|(p, ..)| *p == self)
+            .map_or("?", |(_, name, ..)| name)
     }
 
     fn well_known(self) -> &'static [u16] {
         PROTOCOLS
             .iter()
-            .find(|(p, _, _)| *p == self)
-            .map_or(&[], |(_, _, ports)| ports)
+            .find(|(p, ..)| *p == self)
+            .map_or(&[], |(_, _, ports, _)| ports)
+    }
+
+    fn probe(self) -> Option<Probe> {
+        PROTOCOLS
+            .iter()
+            .find(|(p, ..)| *p == self)
+            .and_then(|(.., probe)| *probe)
     }
 
     /// Every protocol, in table order.
     pub fn all() -> impl Iterator<Item = Protocol> {
-        PROTOCOLS.iter().map(|(p, _, _)| *p)
+        PROTOCOLS.iter().map(|(p, ..)| *p)
     }
 }
 
@@ -140,13 +155,13 @@ impl FromStr for DecodeAs {
         }
         let protocol = PROTOCOLS
             .iter()
-            .find(|(_, n, _)| *n == name)
-            .map(|(p, _, _)| *p)
+            .find(|(_, n, ..)| *n == name)
+            .map(|(p, ..)| *p)
             .ok_or_else(|| DecodeAsError::Protocol {
                 given: name.clone(),
                 known: PROTOCOLS
                     .iter()
-                    .map(|(_, n, _)| *n)
+                    .map(|(_, n, ..)| *n)
                     .collect::<Vec<_>>()
                     .join(", "),
             })?;
@@ -172,10 +187,16 @@ impl Registry {
         }
     }
 
-    /// The protocol of a datagram between these ports, and how it was decided. The
-    /// destination port is tried before the source port (a query's server port, then a
-    /// response's).
-    pub fn recognise(&self, src_port: u16, dst_port: u16) -> Option<(Protocol, Recognition)> {
+    /// The protocol of a datagram between these ports with this payload, and how it was
+    /// decided: `--decode-as` on either port, then a well-known port, then the protocols'
+    /// content checks in table order. The destination port is tried before the source port
+    /// (a query's server port, then a response's).
+    pub fn recognise(
+        &self,
+        src_port: u16,
+        dst_port: u16,
+        payload: &[u8],
+    ) -> Option<(Protocol, Recognition)> {
         for port in [dst_port, src_port] {
             if let Some(rule) = self.decode_as.iter().find(|r| r.port == port) {
                 return rule.protocol.map(|p| (p, Recognition::DecodeAs));
@@ -186,14 +207,16 @@ impl Registry {
                 return Some((p, Recognition::Port));
             }
         }
-        None
+        Protocol::all()
+            .find(|p| p.probe().is_some_and(|probe| probe(payload)))
+            .map(|p| (p, Recognition::Heuristic))
     }
 
     /// The datagram's dissection, when a protocol was recognised. A payload the protocol's
     /// parser refuses outright (shorter than a DNS header) is still that protocol, with its
     /// defect. The dissection is a view into the payload: nothing is copied.
     pub fn dissect<'d>(&self, d: &'d Datagram<'_>) -> Option<App<'d>> {
-        let (protocol, by) = self.recognise(d.src_port, d.dst_port)?;
+        let (protocol, by) = self.recognise(d.src_port, d.dst_port, &d.payload)?;
         let message = match protocol {
             Protocol::Dns => Message::Dns(match dns::parse(&d.payload) {
                 Ok(message) => DnsMessage::Decoded(message),
@@ -312,8 +335,10 @@ impl Layer {
         }
     }
 
-    /// The datagram's dissection (see [`Registry::dissect`]).
-    pub fn dissect<'d>(&self, d: &'d Datagram<'_>) -> Option<App<'d>> {
+    /// The datagram's dissection (see [`Registry::dissect`]). Takes the layer mutably: a
+    /// protocol whose recognition spans datagrams (a stream that earns its name over several
+    /// packets, a connection id learned from a long header) keeps that state here.
+    pub fn dissect<'d>(&mut self, d: &'d Datagram<'_>) -> Option<App<'d>> {
         self.registry.dissect(d)
     }
 
@@ -353,9 +378,9 @@ impl Layer {
         payload: &[u8],
         emit: &mut impl FnMut(AppRecord<'_>),
     ) {
-        let Some((Protocol::Dns, _)) = self
-            .registry
-            .recognise(segment.src.port(), segment.dst.port())
+        let Some((Protocol::Dns, _)) =
+            self.registry
+                .recognise(segment.src.port(), segment.dst.port(), &[])
         else {
             return;
         };
@@ -433,25 +458,25 @@ mod tests {
     fn recognition_says_how_and_decode_as_wins() {
         let plain = Registry::default();
         assert_eq!(
-            plain.recognise(40000, 53),
+            plain.recognise(40000, 53, &[]),
             Some((Protocol::Dns, Recognition::Port))
         );
         assert_eq!(
-            plain.recognise(5353, 5353),
+            plain.recognise(5353, 5353, &[]),
             Some((Protocol::Dns, Recognition::Port))
         );
-        assert_eq!(plain.recognise(40000, 6999), None);
+        assert_eq!(plain.recognise(40000, 6999, &[]), None);
         let forced = Registry::new(&["6999=dns".parse().unwrap(), "53=none".parse().unwrap()]);
         assert_eq!(
-            forced.recognise(40000, 6999),
+            forced.recognise(40000, 6999, &[]),
             Some((Protocol::Dns, Recognition::DecodeAs))
         );
-        assert_eq!(forced.recognise(40000, 53), None);
-        assert_eq!(forced.recognise(53, 40000), None);
+        assert_eq!(forced.recognise(40000, 53, &[]), None);
+        assert_eq!(forced.recognise(53, 40000, &[]), None);
         // The last word on a port wins.
         let twice = Registry::new(&["53=none".parse().unwrap(), "53=dns".parse().unwrap()]);
         assert_eq!(
-            twice.recognise(1, 53),
+            twice.recognise(1, 53, &[]),
             Some((Protocol::Dns, Recognition::DecodeAs))
         );
     }
