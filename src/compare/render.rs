@@ -5,18 +5,13 @@ use std::io::{self, Write};
 
 use crate::chat::text;
 use crate::compare::{Comparison, DatagramFate, Direction, Fate, FlowPair};
+use crate::render::format::clock;
 use crate::render::svg::xml_escape;
 
 /// Datagrams drawn in the ladder: the first ones, then a count of the rest.
 pub const LADDER_ROWS: usize = 40;
 /// Characters of payload quoted on a text line.
 const SNIPPET_CHARS: usize = 24;
-
-fn clock(ts_ns: u64) -> String {
-    let mut text = Vec::with_capacity(18);
-    crate::sink::printer::write_time(&mut text, ts_ns);
-    String::from_utf8_lossy(&text).into_owned()
-}
 
 fn us(ns: Option<i64>) -> String {
     match ns {

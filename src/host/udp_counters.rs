@@ -265,8 +265,8 @@ impl HostDelta {
                      ({} +{}, socket drops +{})",
                     datagrams(family, rcvbuf),
                     name(RCVBUF),
-                    thousands(rcvbuf),
-                    thousands(drops)
+                    crate::render::format::count(rcvbuf),
+                    crate::render::format::count(drops)
                 ));
             }
             let no_ports = get(NO_PORTS);
@@ -276,7 +276,7 @@ impl HostDelta {
                      rate-limited)",
                     datagrams(family, no_ports),
                     name(NO_PORTS),
-                    thousands(no_ports)
+                    crate::render::format::count(no_ports)
                 ));
             }
             let csum = get(IN_CSUM);
@@ -285,7 +285,7 @@ impl HostDelta {
                     "{} arrived with a wrong UDP checksum and were discarded ({} +{})",
                     datagrams(family, csum),
                     name(IN_CSUM),
-                    thousands(csum)
+                    crate::render::format::count(csum)
                 ));
             }
             // InErrors also counts RcvbufErrors and InCsumErrors (net/ipv4/udp.c).
@@ -295,7 +295,7 @@ impl HostDelta {
                     "{} were discarded on receipt for other reasons ({} +{})",
                     datagrams(family, other),
                     name(IN_ERRORS),
-                    thousands(get(IN_ERRORS))
+                    crate::render::format::count(get(IN_ERRORS))
                 ));
             }
             let mem = get(MEM);
@@ -304,7 +304,7 @@ impl HostDelta {
                     "{} dropped because the host was short of socket memory ({} +{})",
                     datagrams(family, mem),
                     name(MEM),
-                    thousands(mem)
+                    crate::render::format::count(mem)
                 ));
             }
             let sndbuf = get(SNDBUF);
@@ -313,7 +313,7 @@ impl HostDelta {
                     "{} could not be sent: a send buffer was full ({} +{})",
                     datagrams(family, sndbuf),
                     name(SNDBUF),
-                    thousands(sndbuf)
+                    crate::render::format::count(sndbuf)
                 ));
             }
         }
@@ -323,7 +323,7 @@ impl HostDelta {
                     "the socket on {} dropped {} (socket drops +{})",
                     socket.local,
                     datagrams("", socket.drops),
-                    thousands(socket.drops)
+                    crate::render::format::count(socket.drops)
                 ));
             }
         }
@@ -331,8 +331,8 @@ impl HostDelta {
             said.push(format!(
                 "the host dropped no UDP datagram during the capture (InDatagrams +{}, \
                  OutDatagrams +{}{})",
-                thousands(self.udp("InDatagrams") + self.udp6("InDatagrams")),
-                thousands(self.udp("OutDatagrams") + self.udp6("OutDatagrams")),
+                crate::render::format::count(self.udp("InDatagrams") + self.udp6("InDatagrams")),
+                crate::render::format::count(self.udp("OutDatagrams") + self.udp6("OutDatagrams")),
                 if self.sockets.is_empty() {
                     String::new()
                 } else {
@@ -396,21 +396,9 @@ fn get(counters: &Counters, name: &str) -> u64 {
 fn datagrams(family: &str, n: u64) -> String {
     format!(
         "{} {family}{}",
-        thousands(n),
+        crate::render::format::count(n),
         if n == 1 { "datagram" } else { "datagrams" }
     )
-}
-
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]

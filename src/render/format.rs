@@ -6,17 +6,14 @@ use std::ops::ControlFlow;
 use crate::analysis::Snippet;
 use crate::text::{self, Tail, width_of as char_width};
 
-/// `HH:MM:SS.nnnnnnnnn` in UTC, the printer's time format (a test holds the two together).
+/// `HH:MM:SS.nnnnnnnnn` in UTC, the printer's time format: the one clock formatter is the
+/// printer's hand-tuned line writer ([`crate::sink::line`]), and every renderer goes through
+/// here.
 pub fn clock(ts_ns: u64) -> String {
-    let secs = ts_ns / 1_000_000_000;
-    let day = secs % 86_400;
-    format!(
-        "{:02}:{:02}:{:02}.{:09}",
-        day / 3600,
-        day / 60 % 60,
-        day % 60,
-        ts_ns % 1_000_000_000
-    )
+    let mut text = Vec::with_capacity(18);
+    crate::sink::printer::write_time(&mut text, ts_ns);
+    // The writer emits ASCII digits, colons and a dot only.
+    String::from_utf8(text).unwrap_or_default()
 }
 
 /// `snippet` in double quotes, escaped, at most `max_cols` terminal columns wide, ending in
