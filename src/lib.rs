@@ -115,6 +115,7 @@ pub mod compare;
 pub mod compression;
 pub mod decode;
 pub mod demo;
+pub mod direction;
 pub mod encode;
 pub mod error;
 pub mod filter;

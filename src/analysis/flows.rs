@@ -150,24 +150,7 @@ pub struct Way {
     pub ids: IdSet,
 }
 
-/// Which way a datagram went, relative to the flow's client and server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Direction {
-    /// Client to server.
-    ToServer,
-    /// Server to client.
-    ToClient,
-}
-
-impl Direction {
-    /// 0 for client → server, 1 for server → client.
-    pub fn index(self) -> usize {
-        match self {
-            Direction::ToServer => 0,
-            Direction::ToClient => 1,
-        }
-    }
-}
+pub use crate::direction::Direction;
 
 /// One flow: two endpoints and what went each way.
 #[derive(Clone, Debug)]

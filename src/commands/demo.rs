@@ -292,10 +292,10 @@ fn write_unreliable(
     let describe = |fate: &Fate| -> String {
         let mut what = match fate.copies {
             0 => match fate.direction {
-                udpscope::relay::Direction::Up => {
+                udpscope::relay::Direction::ToServer => {
                     "LOST between the relay and the server".to_string()
                 }
-                udpscope::relay::Direction::Down => {
+                udpscope::relay::Direction::ToClient => {
                     "LOST between the relay and the client".to_string()
                 }
             },
@@ -376,13 +376,13 @@ fn write_unreliable(
     }
     for twice in fates.duplicated() {
         match twice.direction {
-            udpscope::relay::Direction::Up => writeln!(
+            udpscope::relay::Direction::ToServer => writeln!(
                 out,
                 "The server got \"{}\" {} times and answered each: it cannot tell a copy from a new message.",
                 text(twice),
                 twice.copies
             )?,
-            udpscope::relay::Direction::Down => writeln!(
+            udpscope::relay::Direction::ToClient => writeln!(
                 out,
                 "The client's socket got reply #{} {} times.",
                 twice.index, twice.copies

@@ -118,8 +118,8 @@ pub fn fates(
     let sent_down: Vec<&[u8]> = payloads(&server, |s, _| s == points.server);
 
     let mut fates = Fates::default();
-    let up_order = arrange(&log, Direction::Up, &sent_up, &mut fates.up);
-    let down_order = arrange(&log, Direction::Down, &sent_down, &mut fates.down);
+    let up_order = arrange(&log, Direction::ToServer, &sent_up, &mut fates.up);
+    let down_order = arrange(&log, Direction::ToClient, &sent_down, &mut fates.down);
     // Reply j answers the j-th message copy the server got.
     for fate in &mut fates.down {
         fate.answers = usize::try_from(fate.index)
@@ -144,8 +144,8 @@ pub fn fates(
         &mut fates.disagreements,
     );
     for (direction, sent, logged) in [
-        (Direction::Up, sent_up.len(), fates.up.len()),
-        (Direction::Down, sent_down.len(), fates.down.len()),
+        (Direction::ToServer, sent_up.len(), fates.up.len()),
+        (Direction::ToClient, sent_down.len(), fates.down.len()),
     ] {
         if sent != logged {
             fates.disagreements.push(format!(

@@ -36,8 +36,8 @@ pub struct Rehearsal {
 impl Rehearsal {
     /// Plays `messages` datagrams through a relay with `impairment` and `seed`.
     pub fn play(seed: u64, impairment: Impairment, messages: usize) -> Self {
-        let mut up = Decider::new(seed, Direction::Up, impairment, true);
-        let mut down = Decider::new(seed, Direction::Down, impairment, true);
+        let mut up = Decider::new(seed, Direction::ToServer, impairment, true);
+        let mut down = Decider::new(seed, Direction::ToClient, impairment, true);
         let mut story = Rehearsal::default();
         let mut up_held: Vec<(usize, usize)> = Vec::new();
         // Reply waits run out so far; when each held message was held.

@@ -23,48 +23,13 @@
 use std::fmt;
 use std::time::Duration;
 
-/// The two ways through the relay.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    /// From a client toward `--to`.
-    Up,
-    /// From `--to` back to a client.
-    Down,
-}
+pub use crate::direction::Direction;
 
-impl Direction {
-    /// Both directions, up first.
-    pub const ALL: [Direction; 2] = [Direction::Up, Direction::Down];
-
-    /// `"up"` or `"down"`, as the log and the summary write it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::Up => "up",
-            Direction::Down => "down",
-        }
-    }
-
-    /// 0 for up, 1 for down: the slot of per-direction arrays.
-    pub fn slot(self) -> usize {
-        match self {
-            Direction::Up => 0,
-            Direction::Down => 1,
-        }
-    }
-
-    /// The key mixed into every draw of this direction.
-    fn key(self) -> u64 {
-        match self {
-            Direction::Up => 0x7570_0000_0000_0001,   // "up"
-            Direction::Down => 0x646f_776e_0000_0002, // "down"
-        }
-    }
-}
-
-impl fmt::Display for Direction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+/// The key mixed into every draw of this direction.
+fn key(direction: Direction) -> u64 {
+    match direction {
+        Direction::ToServer => 0x7570_0000_0000_0001, // "up"
+        Direction::ToClient => 0x646f_776e_0000_0002, // "down"
     }
 }
 
@@ -86,8 +51,8 @@ impl Directions {
         matches!(
             (self, direction),
             (Directions::Both, _)
-                | (Directions::Up, Direction::Up)
-                | (Directions::Down, Direction::Down)
+                | (Directions::Up, Direction::ToServer)
+                | (Directions::Down, Direction::ToClient)
         )
     }
 }
@@ -248,7 +213,7 @@ fn mix(mut z: u64) -> u64 {
 
 /// A uniform number in [0, 1) that depends only on its four arguments.
 fn uniform(seed: u64, direction: Direction, index: u64, draw: Draw) -> f64 {
-    let z = mix(mix(mix(seed ^ direction.key()) ^ index) ^ draw.key());
+    let z = mix(mix(mix(seed ^ key(direction)) ^ index) ^ draw.key());
     // The top 53 bits fill an f64 mantissa exactly.
     (z >> 11) as f64 / (1u64 << 53) as f64
 }
@@ -347,7 +312,7 @@ mod tests {
     }
 
     fn run(seed: u64, impairment: Impairment, n: u64) -> Vec<Decision> {
-        let mut decider = Decider::new(seed, Direction::Up, impairment, true);
+        let mut decider = Decider::new(seed, Direction::ToServer, impairment, true);
         (0..n).map(|_| decider.decide()).collect()
     }
 
@@ -382,8 +347,8 @@ mod tests {
             loss: percent(50.0),
             ..Impairment::default()
         };
-        let mut up = Decider::new(7, Direction::Up, imp, true);
-        let mut down = Decider::new(7, Direction::Down, imp, true);
+        let mut up = Decider::new(7, Direction::ToServer, imp, true);
+        let mut down = Decider::new(7, Direction::ToClient, imp, true);
         let a: Vec<usize> = (0..200).map(|_| up.decide().copies()).collect();
         let b: Vec<usize> = (0..200).map(|_| down.decide().copies()).collect();
         assert_ne!(a, b);
@@ -395,7 +360,7 @@ mod tests {
             loss: percent(100.0),
             ..Impairment::default()
         };
-        let mut d = Decider::new(7, Direction::Down, imp, false);
+        let mut d = Decider::new(7, Direction::ToClient, imp, false);
         assert!(d.decide().is_immediate());
         assert_eq!(d.next_index(), 1);
     }

@@ -224,15 +224,15 @@ impl RelayStats {
     /// The counts of `direction`.
     pub fn direction(&self, direction: Direction) -> &DirectionStats {
         match direction {
-            Direction::Up => &self.up,
-            Direction::Down => &self.down,
+            Direction::ToServer => &self.up,
+            Direction::ToClient => &self.down,
         }
     }
 
     pub(crate) fn direction_mut(&mut self, direction: Direction) -> &mut DirectionStats {
         match direction {
-            Direction::Up => &mut self.up,
-            Direction::Down => &mut self.down,
+            Direction::ToServer => &mut self.up,
+            Direction::ToClient => &mut self.down,
         }
     }
 }
@@ -290,7 +290,7 @@ mod tests {
     #[test]
     fn a_record_is_one_json_object_with_its_fields_in_order() {
         let record = Record {
-            direction: Direction::Down,
+            direction: Direction::ToClient,
             index: 3,
             client: "127.0.0.1:4000".parse().unwrap(),
             t_us: 17,
@@ -316,7 +316,7 @@ mod tests {
     #[test]
     fn a_dropped_datagram_has_no_delays() {
         let record = Record {
-            direction: Direction::Up,
+            direction: Direction::ToServer,
             index: 0,
             client: "[::1]:9".parse().unwrap(),
             t_us: 0,

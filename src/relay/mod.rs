@@ -335,7 +335,7 @@ impl<W: Write> Relay<W> {
                     self.stats.unrelayed += 1;
                     continue;
                 }
-                self.take(Direction::Up, from, bytes, now, &mut out);
+                self.take(Direction::ToServer, from, bytes, now, &mut out);
             }
             self.send(out);
             if got < BATCH {
@@ -370,7 +370,7 @@ impl<W: Write> Relay<W> {
             let mut out = Vec::with_capacity(got);
             for i in 0..got {
                 if let Some((bytes, _)) = buffers.get(i) {
-                    self.take(Direction::Down, addr, bytes, now, &mut out);
+                    self.take(Direction::ToClient, addr, bytes, now, &mut out);
                 }
             }
             self.send(out);
@@ -457,7 +457,7 @@ impl<W: Write> Relay<W> {
         out: &mut Vec<Out<'a>>,
     ) {
         self.stats.direction_mut(direction).received += 1;
-        let decision = self.deciders[direction.slot()].decide();
+        let decision = self.deciders[direction.index()].decide();
         let rated = self.config.rate.is_some() && self.config.directions.contains(direction);
         let t_us = self.micros_since_start(now);
         if decision.is_immediate() && !rated {
@@ -506,7 +506,7 @@ impl<W: Write> Relay<W> {
             if decision.reordered
                 && let Some(c) = slot.and_then(|s| self.clients.get_mut(s))
             {
-                c.held[direction.slot()].push(Held {
+                c.held[direction.index()].push(Held {
                     fate,
                     due,
                     bytes: Rc::clone(&shared),
@@ -542,7 +542,7 @@ impl<W: Write> Relay<W> {
     /// copies held back in that flow go after it.
     fn release_by(&mut self, client: SocketAddr, direction: Direction, latest: Instant) {
         if let Some(&slot) = self.by_addr.get(&client) {
-            if self.clients[slot].held[direction.slot()].is_empty() {
+            if self.clients[slot].held[direction.index()].is_empty() {
                 return;
             }
             self.release_held(slot, direction, latest);
@@ -554,7 +554,7 @@ impl<W: Write> Relay<W> {
             return;
         };
         let client = c.addr;
-        let held = std::mem::take(&mut c.held[direction.slot()]);
+        let held = std::mem::take(&mut c.held[direction.index()]);
         for h in held {
             if let Some(Some(f)) = self.fates.get_mut(h.fate) {
                 f.held = false;
@@ -619,7 +619,7 @@ impl<W: Write> Relay<W> {
                     if let Some(pps) = rate {
                         // A queue draining at `pps`: this copy leaves when the one before it
                         // has, and is dropped when the queue already holds the limit.
-                        let free = &mut self.rate_free[direction.slot()];
+                        let free = &mut self.rate_free[direction.index()];
                         let leaves = (*free).max(entry.due);
                         let queued =
                             leaves.saturating_duration_since(entry.due).as_secs_f64() * pps;
@@ -705,20 +705,20 @@ impl<W: Write> Relay<W> {
                     .iter()
                     .take_while(|o| {
                         o.direction == first.direction
-                            && (o.direction == Direction::Down || o.client == first.client)
+                            && (o.direction == Direction::ToClient || o.client == first.client)
                     })
                     .count();
             let run = &out[start..end];
             let (socket, messages): (Option<&UdpSocket>, Vec<Outgoing<'_>>) = match first.direction
             {
-                Direction::Up => (
+                Direction::ToServer => (
                     self.by_addr
                         .get(&first.client)
                         .and_then(|&s| self.clients.get(s))
                         .map(|c| &c.upstream),
                     run.iter().map(|o| (o.bytes, None)).collect(),
                 ),
-                Direction::Down => (
+                Direction::ToClient => (
                     Some(&self.listen),
                     run.iter().map(|o| (o.bytes, Some(o.client))).collect(),
                 ),
@@ -747,9 +747,9 @@ impl<W: Write> Relay<W> {
             self.stats.direction_mut(direction).send_failed += 1;
         }
         // The copy's place in this direction's send order (only copies the kernel took).
-        let send_seq = self.sent[direction.slot()];
+        let send_seq = self.sent[direction.index()];
         if sent {
-            self.sent[direction.slot()] += 1;
+            self.sent[direction.index()] += 1;
         }
         match origin {
             Origin::Immediate { index, t_us } => {
@@ -846,7 +846,7 @@ impl<W: Write> Relay<W> {
         }
         for client in &mut self.clients {
             for direction in Direction::ALL {
-                for h in client.held[direction.slot()].drain(..) {
+                for h in client.held[direction.index()].drain(..) {
                     waiting.push((h.fate, direction));
                 }
             }
