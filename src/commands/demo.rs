@@ -342,18 +342,20 @@ fn write_unreliable(
     let text = |fate: &Fate| show(&fate.payload);
     for lost in fates.lost_messages() {
         let message = text(lost);
-        // The client's line after its prompt for this message: an answer or the lack of one.
-        let answer = outcome
-            .transcript
-            .iter()
-            .position(|l| l.ends_with(&format!("$ {message}")))
-            .and_then(|at| outcome.transcript.get(at + 1));
-        let prompt = match answer {
-            Some(line) if line.starts_with("Server :") => format!(
+        // What the client's wait for this message brought: another message's reply, or none.
+        // The relay numbers a client's datagrams in the order it sent them, one per message.
+        let answered = usize::try_from(lost.index)
+            .ok()
+            .and_then(|i| outcome.exchanges.get(i))
+            .filter(|exchange| exchange.message.as_bytes() == &lost.payload[..])
+            .is_some_and(|exchange| exchange.answer.is_some());
+        let prompt = if answered {
+            format!(
                 "the client's prompt even shows a \"{}\" after it: another message's reply",
                 demo::REPLY
-            ),
-            _ => format!("the client's prompt shows the missing \"{}\"", demo::REPLY),
+            )
+        } else {
+            format!("the client's prompt shows the missing \"{}\"", demo::REPLY)
         };
         writeln!(
             out,

@@ -9,28 +9,31 @@
 //!            client  (the lab's client2.py: send a line, wait for the answer, print it)
 //! ```
 
+mod actors;
 pub mod fates;
 pub mod lab;
 pub mod rehearsal;
 pub mod unreliable;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread;
+
+pub use actors::{Analysed, Side};
+pub(crate) use actors::{
+    CapturePoint, Running, joined, serve_the_lab, spawn_in, start_bound, start_capture,
+};
 use std::time::Duration;
 
-use crate::analysis::{Analysis, AnalysisConfig};
-use crate::capture::{Capture, CaptureConfig, Stats};
-use crate::chat::server::{self, ServerConfig, ServerSummary};
+use crate::analysis::Analysis;
+use crate::capture::Stats;
+use crate::chat::server::ServerSummary;
 use crate::decode::DecodeStats;
 use crate::error::{Error, Result};
-use crate::filter::Filter;
-use crate::pipeline::Pipeline;
 use crate::shutdown::Shutdown;
-use crate::sink::{AnalysisSink, FrameFile, Printer, PrinterOptions, RotatingSink, Rotation};
-use crate::source::FileFormat;
+use crate::sink::PrinterOptions;
 
 /// The lab's messages, in the order of the report.
 pub const LAB_MESSAGES: [&str; 4] = [
@@ -93,6 +96,8 @@ pub struct DemoConfig {
 pub struct DemoOutcome {
     /// The conversation as the client saw it (prompt + message, `Server : ...`).
     pub transcript: Vec<String>,
+    /// Each message and what came back.
+    pub exchanges: Vec<Exchange>,
     /// What the server printed, one line per datagram.
     pub server_lines: Vec<u8>,
     /// The server's end summary.
@@ -150,31 +155,6 @@ impl Network {
     }
 }
 
-/// Runs `work` on a new thread, first moved into network namespace `netns` when given.
-pub(crate) fn spawn_in<T: Send + 'static>(
-    netns: Option<String>,
-    work: impl FnOnce() -> Result<T> + Send + 'static,
-) -> thread::JoinHandle<Result<T>> {
-    thread::spawn(move || {
-        if let Some(name) = &netns {
-            crate::capture::namespace::enter_named(name).map_err(|source| Error::System {
-                what: format!("cannot enter network namespace {name}"),
-                source,
-            })?;
-        }
-        work()
-    })
-}
-
-pub(crate) fn joined<T>(handle: thread::JoinHandle<Result<T>>, what: &str) -> Result<T> {
-    handle.join().unwrap_or_else(|_| {
-        Err(Error::System {
-            what: format!("the demo's {what} thread failed"),
-            source: std::io::Error::other("thread panicked"),
-        })
-    })
-}
-
 /// Plays the lab. The process (Loopback) or the namespaces (Lab) must be ready.
 /// `show` is called with each [`Stage`] as it happens; Ctrl-C (`shutdown`) ends the demo
 /// within 100 ms or so with [`Error::Interrupted`], its capture file closed.
@@ -195,111 +175,33 @@ pub fn run(
 
     // 1. The capture, opened before anything is sent; unfiltered in the kernel since the
     //    network is private (so ARP and the TCP contrast are seen), filtered on the port above.
-    let capture_stop = Shutdown::new();
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let capture = {
-        let interface = place.capture_interface.clone();
-        let path = config.write.clone();
-        let stop = capture_stop.clone();
-        let options = PrinterOptions {
-            json: config.json,
-            verbose: false,
-            color: config.color,
-            app: true,
-        };
-        spawn_in(place.server_netns.clone(), move || {
-            let opened = Capture::open(CaptureConfig {
-                interface: Some(interface),
-                port: None,
-                ..CaptureConfig::default()
-            });
-            let mut capture = match opened {
-                Ok(capture) => capture,
-                Err(e) => {
-                    let _ = ready_tx.send(false);
-                    return Err(e);
-                }
-            };
-            let file = RotatingSink::create(
-                &path,
-                capture.link_type(),
-                FileFormat::Pcap,
-                crate::SNAPLEN,
-                Rotation::default(),
-            );
-            let mut file = match file {
-                Ok(file) => FrameFile::new(file),
-                Err(e) => {
-                    let _ = ready_tx.send(false);
-                    return Err(e);
-                }
-            };
-            let _ = ready_tx.send(true);
-            let mut printer = Printer::new(Vec::new(), options);
-            let mut analysis = AnalysisSink::new(AnalysisConfig {
-                port: Some(crate::DEFAULT_PORT),
-            });
-            let mut pipeline = Pipeline::new(
-                Filter::port(crate::DEFAULT_PORT),
-                None,
-                vec![&mut file, &mut printer, &mut analysis],
-            );
-            // Read on this thread: it is in the server's network namespace.
-            let host = crate::host::HostWatch::start(crate::DEFAULT_PORT);
-            pipeline.run(&mut capture, &stop)?;
-            let host = host.finish();
-            let outcome = pipeline.finish()?;
-            let stats = capture.stats()?;
-            let lines = std::mem::take(printer.get_mut());
-            Ok((
-                capture.interface().to_string(),
-                stats,
-                file.written(),
-                lines,
-                analysis.into_analysis(),
-                outcome.stats,
-                host,
-            ))
-        })
+    let options = PrinterOptions {
+        json: config.json,
+        verbose: false,
+        color: config.color,
+        app: true,
     };
-    if ready_rx.recv_timeout(Duration::from_secs(10)) != Ok(true) {
-        capture_stop.trigger();
-        return match joined(capture, "capture") {
-            Err(e) => Err(e),
-            Ok(_) => Err(Error::System {
-                what: "the demo's capture did not start".into(),
-                source: std::io::Error::from(std::io::ErrorKind::TimedOut),
-            }),
-        };
-    }
+    let point = CapturePoint {
+        interface: place.capture_interface.clone(),
+        netns: place.server_netns.clone(),
+        kernel_port: None,
+        port: Some(crate::DEFAULT_PORT),
+        analyse: true,
+    };
+    let capture = start_capture(point, config.write.clone(), options)?;
 
     // 2. The server, bound before the client speaks.
-    let server_stop = Shutdown::new();
-    let (bound_tx, bound_rx) = mpsc::channel();
-    let server = {
-        let addr = place.server;
-        let stop = server_stop.clone();
-        spawn_in(place.server_netns.clone(), move || {
-            let socket = UdpSocket::bind(addr).map_err(|source| Error::Bind { addr, source });
-            let socket = match socket {
-                Ok(socket) => {
-                    let _ = bound_tx.send(true);
-                    socket
-                }
-                Err(e) => {
-                    let _ = bound_tx.send(false);
-                    return Err(e);
-                }
-            };
-            let mut lines = Vec::new();
-            let config = ServerConfig {
-                reply: Some(REPLY.as_bytes().to_vec()),
-                json: false,
-                console: None,
-            };
-            let summary = server::run(socket, config, stop, &mut lines)?;
-            Ok((lines, summary))
-        })
+    let server = match start_bound(
+        place.server_netns.clone(),
+        place.server,
+        "server",
+        serve_the_lab,
+    ) {
+        Ok(server) => server,
+        Err(e) => {
+            capture.abandon();
+            return Err(e);
+        }
     };
     let (tcp_bound_tx, tcp_bound_rx) = mpsc::channel();
     let tcp_server = config.tcp.then(|| {
@@ -308,57 +210,35 @@ pub fn run(
             tcp_echo_server(addr, tcp_bound_tx)
         })
     });
-    let stop_all = |capture_stop: &Shutdown, server_stop: &Shutdown| {
-        server_stop.trigger();
-        capture_stop.trigger();
-    };
-    if bound_rx.recv_timeout(Duration::from_secs(10)) != Ok(true) {
-        stop_all(&capture_stop, &server_stop);
-        let _ = joined(capture, "capture");
-        return joined(server, "server").and_then(|_| {
-            Err(Error::System {
-                what: "the demo's server did not start".into(),
-                source: std::io::Error::from(std::io::ErrorKind::TimedOut),
-            })
-        });
-    }
 
     // 3. The client, like the lab's client2.py: send a line, wait for the answer. Each line
     //    is shown as it happens.
-    let interrupted = |capture_stop: &Shutdown, server_stop: &Shutdown, capture| {
-        stop_all(capture_stop, server_stop);
-        // The capture still drains and closes its file: what was captured stays valid.
-        let _ = joined(capture, "capture");
-        Err(Error::Interrupted)
-    };
-    let messages = config.messages.clone();
     let server_addr = place.server;
-    let (line_tx, line_rx) = mpsc::channel();
-    let client_stop = shutdown.clone();
-    let client = spawn_in(place.client_netns.clone(), move || {
-        udp_client(server_addr, &messages, &line_tx, &client_stop)
-    });
-    let transcript = relay_lines(&line_rx, shutdown, &mut |line| {
-        show(Stage::Conversation(line))
-    });
+    let exchanges = talk(
+        place.client_netns.clone(),
+        server_addr,
+        config,
+        shutdown,
+        show,
+    );
     if shutdown.is_triggered() {
-        return interrupted(&capture_stop, &server_stop, capture);
+        // The capture still drains and closes its file: what was captured stays valid.
+        server.abandon();
+        capture.abandon();
+        return Err(Error::Interrupted);
     }
-    let transcript = joined(client, "client").and(transcript);
     // The UDP part is over: the server is stopped (it never learns the client left).
-    server_stop.trigger();
-    let served = joined(server, "server");
-    if let (Ok(_), Ok((lines, summary))) = (&transcript, &served)
+    let served = server.stop();
+    if let (Ok(_), Ok((lines, summary))) = (&exchanges, &served)
         && let Err(e) = show(Stage::Server { lines, summary })
     {
-        capture_stop.trigger();
-        let _ = joined(capture, "capture");
+        capture.abandon();
         return Err(e);
     }
     let tcp_transcript = match tcp_server {
         None => Ok(Vec::new()),
         // The UDP part failed: that is what gets reported.
-        Some(_) if transcript.is_err() || served.is_err() => Ok(Vec::new()),
+        Some(_) if exchanges.is_err() || served.is_err() => Ok(Vec::new()),
         // The client connects only once the listener is bound (else: refused).
         Some(handle) => match tcp_bound_rx.recv_timeout(Duration::from_secs(10)) {
             Ok(true) => {
@@ -369,7 +249,8 @@ pub fn run(
                 });
                 let lines = relay_lines(&line_rx, shutdown, &mut |line| show(Stage::Tcp(line)));
                 if shutdown.is_triggered() {
-                    return interrupted(&capture_stop, &server_stop, capture);
+                    capture.abandon();
+                    return Err(Error::Interrupted);
                 }
                 let lines = joined(client, "TCP client").and(lines);
                 joined(handle, "TCP server").and(lines)
@@ -384,29 +265,65 @@ pub fn run(
     };
 
     // 4. Stop.
-    stop_all(&capture_stop, &server_stop);
-    let (interface, capture_stats, written, capture_lines, analysis, stats, host) =
-        joined(capture, "capture")?;
+    let side = capture.stop()?;
     let (server_lines, server_summary) = served?;
-    let transcript = transcript?;
+    let (transcript, exchanges) = exchanges?;
     let tcp_transcript = tcp_transcript?;
     if shutdown.is_triggered() {
         return Err(Error::Interrupted);
     }
+    let Some(analysed) = side.analysed else {
+        return Err(Error::System {
+            what: "the demo's capture kept no analysis".into(),
+            source: std::io::Error::from(std::io::ErrorKind::InvalidData),
+        });
+    };
     Ok(DemoOutcome {
         transcript,
+        exchanges,
         server_lines,
         server: server_summary,
         tcp_transcript,
-        capture_lines,
-        capture: capture_stats,
-        written,
-        analysis,
-        stats,
-        interface,
+        capture_lines: side.lines,
+        capture: side.capture,
+        written: side.written,
+        analysis: analysed.analysis,
+        stats: analysed.stats,
+        interface: side.interface,
         server_addr,
-        host,
+        host: analysed.host,
     })
+}
+
+/// The lab's client in `netns` talking to `server`: each line shown as it happens. Returns
+/// the transcript and each message's exchange.
+pub(crate) fn talk(
+    netns: Option<String>,
+    server: SocketAddr,
+    config: &DemoConfig,
+    shutdown: &Shutdown,
+    show: &mut dyn FnMut(Stage<'_>) -> Result<()>,
+) -> Result<(Vec<String>, Vec<Exchange>)> {
+    let messages = config.messages.clone();
+    let (line_tx, line_rx) = mpsc::channel();
+    let client_stop = shutdown.clone();
+    let client = spawn_in(netns, move || {
+        udp_client(server, &messages, &line_tx, &client_stop)
+    });
+    let transcript = relay_lines(&line_rx, shutdown, &mut |line| {
+        show(Stage::Conversation(line))
+    });
+    let exchanges = joined(client, "client");
+    Ok((transcript?, exchanges?))
+}
+
+/// One message the client sent and what came back before its wait was over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exchange {
+    /// The message.
+    pub message: String,
+    /// The datagram that came back (any reply: UDP cannot say to which message), or `None`.
+    pub answer: Option<Vec<u8>>,
 }
 
 /// Shows each line a client thread sends as it comes, until the thread hangs up (it is done)
@@ -435,7 +352,8 @@ pub(crate) fn udp_client(
     messages: &[String],
     lines: &mpsc::Sender<String>,
     shutdown: &Shutdown,
-) -> Result<()> {
+) -> Result<Vec<Exchange>> {
+    let mut exchanges = Vec::with_capacity(messages.len());
     let (socket, server) = crate::chat::client::connect(&server.to_string())?;
     let socket_error = |what: &'static str| {
         move |source| Error::Socket {
@@ -476,8 +394,12 @@ pub(crate) fn udp_client(
                 "(no answer: the datagram or its reply was lost, and UDP does not retry)".into()
             }
         });
+        exchanges.push(Exchange {
+            message: message.clone(),
+            answer: answer.map(|len| buffer[..len].to_vec()),
+        });
     }
-    Ok(())
+    Ok(exchanges)
 }
 
 /// The same conversation over TCP: connect (handshake), a line each way per message, close

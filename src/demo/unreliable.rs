@@ -9,23 +9,20 @@
 //! ```
 
 use std::fs::File;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
+pub use super::Side;
 use super::fates::{self, Fates, RelayPoints};
-use super::{Network, REPLY, Stage, joined, relay_lines, spawn_in, udp_client};
-use crate::capture::{Capture, CaptureConfig, Stats};
-use crate::chat::server::{self, ServerConfig, ServerSummary};
+use super::{
+    CapturePoint, Network, Running, Stage, serve_the_lab, start_bound, start_capture, talk,
+};
+use crate::chat::server::ServerSummary;
 use crate::error::{Error, Result};
-use crate::filter::Filter;
-use crate::pipeline::Pipeline;
 use crate::relay::{self, Directions, Impairment, Probability, RelayConfig, RelayStats};
 use crate::shutdown::Shutdown;
-use crate::sink::{FrameFile, Printer, PrinterOptions, RotatingSink, Rotation};
-use crate::source::FileFormat;
+use crate::sink::PrinterOptions;
 
 /// The relay's port on loopback (the server keeps the lab's, [`crate::DEFAULT_PORT`]).
 pub const RELAY_PORT: u16 = 7000;
@@ -90,21 +87,6 @@ fn beside(write: &Path, suffix: &str, extension: Option<&str>) -> PathBuf {
     write.with_file_name(name)
 }
 
-/// One capture point of the unreliable demo.
-#[derive(Debug)]
-pub struct Side {
-    /// The file it wrote.
-    pub path: PathBuf,
-    /// The interface it ran on.
-    pub interface: String,
-    /// Kernel counters.
-    pub capture: Stats,
-    /// Records written to the file.
-    pub written: u64,
-    /// One printed line per captured datagram.
-    pub lines: Vec<u8>,
-}
-
 /// What the unreliable demo saw.
 #[derive(Debug)]
 pub struct UnreliableOutcome {
@@ -112,6 +94,8 @@ pub struct UnreliableOutcome {
     pub seed: u64,
     /// The conversation as the client saw it.
     pub transcript: Vec<String>,
+    /// Each message and what came back.
+    pub exchanges: Vec<super::Exchange>,
     /// What the server printed, one line per datagram.
     pub server_lines: Vec<u8>,
     /// The server's end summary.
@@ -137,8 +121,8 @@ struct Placement {
     server_netns: Option<String>,
     client_netns: Option<String>,
     /// (interface, namespace, kernel port filter) of the client's and the server's side.
-    client_capture: (String, Option<String>, Option<u16>),
-    server_capture: (String, Option<String>, Option<u16>),
+    client_capture: CapturePoint,
+    server_capture: CapturePoint,
 }
 
 fn placement(network: &Network) -> Result<Placement> {
@@ -153,8 +137,8 @@ fn placement(network: &Network) -> Result<Placement> {
             client_netns: None,
             // Both sides are on lo: the ports tell them apart (the relay's upstream socket
             // has an ephemeral port, the client too).
-            client_capture: ("lo".into(), None, Some(RELAY_PORT)),
-            server_capture: ("lo".into(), None, Some(crate::DEFAULT_PORT)),
+            client_capture: point("lo", None, RELAY_PORT),
+            server_capture: point("lo", None, crate::DEFAULT_PORT),
         },
         Network::Lab(lab) => {
             // The relay needs an address on the NAT network: the bridge gets the gateway's.
@@ -178,119 +162,31 @@ fn placement(network: &Network) -> Result<Placement> {
                 relay_netns: Some(lab.nat.clone()),
                 server_netns: Some(lab.vm1.clone()),
                 client_netns: Some(lab.vm2.clone()),
-                client_capture: (
-                    super::lab::VM_INTERFACE.into(),
+                client_capture: point(
+                    super::lab::VM_INTERFACE,
                     Some(lab.vm2.clone()),
-                    Some(crate::DEFAULT_PORT),
+                    crate::DEFAULT_PORT,
                 ),
-                server_capture: (
-                    super::lab::VM_INTERFACE.into(),
+                server_capture: point(
+                    super::lab::VM_INTERFACE,
                     Some(lab.vm1.clone()),
-                    Some(crate::DEFAULT_PORT),
+                    crate::DEFAULT_PORT,
                 ),
             }
         }
     })
 }
 
-type Running<T> = (Shutdown, JoinHandle<Result<T>>);
-
-/// Starts a capture writing `path`; returns once it is open (or failed to open).
-fn start_capture(
-    (interface, netns, port): (String, Option<String>, Option<u16>),
-    path: PathBuf,
-    options: PrinterOptions,
-) -> Result<Running<Side>> {
-    let stop = Shutdown::new();
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let handle = {
-        let stop = stop.clone();
-        spawn_in(netns, move || {
-            let opened = Capture::open(CaptureConfig {
-                interface: Some(interface),
-                port,
-                ..CaptureConfig::default()
-            })
-            .and_then(|capture| {
-                RotatingSink::create(
-                    &path,
-                    capture.link_type(),
-                    FileFormat::Pcap,
-                    crate::SNAPLEN,
-                    Rotation::default(),
-                )
-                .map(|file| (capture, FrameFile::new(file)))
-            });
-            let (mut capture, mut file) = match opened {
-                Ok(opened) => {
-                    let _ = ready_tx.send(true);
-                    opened
-                }
-                Err(e) => {
-                    let _ = ready_tx.send(false);
-                    return Err(e);
-                }
-            };
-            let mut printer = Printer::new(Vec::new(), options);
-            let mut pipeline = Pipeline::new(
-                port.map(Filter::port).unwrap_or_default(),
-                None,
-                vec![&mut file, &mut printer],
-            );
-            pipeline.run(&mut capture, &stop)?;
-            pipeline.finish()?;
-            Ok(Side {
-                path,
-                interface: capture.interface().to_string(),
-                capture: capture.stats()?,
-                written: file.written(),
-                lines: std::mem::take(printer.get_mut()),
-            })
-        })
-    };
-    if ready_rx.recv_timeout(Duration::from_secs(10)) != Ok(true) {
-        stop.trigger();
-        joined(handle, "capture")?;
-        return Err(Error::System {
-            what: "the demo's capture did not start".into(),
-            source: std::io::Error::from(std::io::ErrorKind::TimedOut),
-        });
+/// A capture point filtered on `port` in the kernel and above: both sides share a host on
+/// loopback, where the port is what tells them apart.
+fn point(interface: &str, netns: Option<String>, port: u16) -> CapturePoint {
+    CapturePoint {
+        interface: interface.into(),
+        netns,
+        kernel_port: Some(port),
+        port: Some(port),
+        analyse: false,
     }
-    Ok((stop, handle))
-}
-
-/// Binds `addr` in `netns` on its own thread and runs `work` with the socket; returns once
-/// bound (or failed to bind).
-fn start_bound<T: Send + 'static>(
-    netns: Option<String>,
-    addr: SocketAddr,
-    what: &'static str,
-    work: impl FnOnce(UdpSocket, Shutdown) -> Result<T> + Send + 'static,
-) -> Result<Running<T>> {
-    let stop = Shutdown::new();
-    let (bound_tx, bound_rx) = mpsc::channel();
-    let handle = {
-        let stop = stop.clone();
-        spawn_in(netns, move || match UdpSocket::bind(addr) {
-            Ok(socket) => {
-                let _ = bound_tx.send(true);
-                work(socket, stop)
-            }
-            Err(source) => {
-                let _ = bound_tx.send(false);
-                Err(Error::Bind { addr, source })
-            }
-        })
-    };
-    if bound_rx.recv_timeout(Duration::from_secs(10)) != Ok(true) {
-        stop.trigger();
-        joined(handle, what)?;
-        return Err(Error::System {
-            what: format!("the demo's {what} did not start"),
-            source: std::io::Error::from(std::io::ErrorKind::TimedOut),
-        });
-    }
-    Ok((stop, handle))
 }
 
 /// Plays the lab through the impairing relay with `seed`. Like [`super::run`]: `show` gets
@@ -326,17 +222,16 @@ pub fn run(
     let server_side = match start_capture(place.server_capture, server_path, options) {
         Ok(side) => side,
         Err(e) => {
-            stop(client_side, "capture");
+            client_side.abandon();
             return Err(e);
         }
     };
     let captures = [client_side, server_side];
     let stop_captures = |captures: [Running<Side>; 2]| -> Result<[Side; 2]> {
         let [a, b] = captures;
-        a.0.trigger();
-        b.0.trigger();
-        let a = joined(a.1, "capture");
-        let b = joined(b.1, "capture");
+        a.trigger();
+        b.trigger();
+        let (a, b) = (a.stop(), b.stop());
         Ok([a?, b?])
     };
 
@@ -345,16 +240,7 @@ pub fn run(
         place.server_netns.clone(),
         points.server,
         "server",
-        |socket, stop| {
-            let mut lines = Vec::new();
-            let config = ServerConfig {
-                reply: Some(REPLY.as_bytes().to_vec()),
-                json: false,
-                console: None,
-            };
-            let summary = server::run(socket, config, stop, &mut lines)?;
-            Ok((lines, summary))
-        },
+        serve_the_lab,
     );
     let server = match server {
         Ok(server) => server,
@@ -384,39 +270,34 @@ pub fn run(
     let relay = match relay {
         Ok(relay) => relay,
         Err(e) => {
-            stop(server, "server");
+            server.abandon();
             let _ = stop_captures(captures);
             return Err(e);
         }
     };
 
     // 3. The client, speaking to the relay as if it were the server.
-    let messages = config.messages.clone();
-    let (line_tx, line_rx) = mpsc::channel();
-    let client_stop = shutdown.clone();
-    let client = spawn_in(place.client_netns.clone(), move || {
-        udp_client(points.relay, &messages, &line_tx, &client_stop)
-    });
-    let transcript = relay_lines(&line_rx, shutdown, &mut |line| {
-        show(Stage::Conversation(line))
-    });
-    let transcript = joined(client, "client").and(transcript);
+    let talked = talk(
+        place.client_netns.clone(),
+        points.relay,
+        config,
+        shutdown,
+        show,
+    );
     // The client stops at its last answer, but a duplicate's second copy and its reply may
     // still be on their way (on the lab's veths, a few hundred microseconds): a grace period
     // lets them finish, bounded by the shutdown poll so Ctrl-C stays prompt.
     if !shutdown.is_triggered() {
         std::thread::sleep(SETTLE);
     }
-    server.0.trigger();
-    let served = joined(server.1, "server");
+    let served = server.stop();
     // The relay's log is complete once it has stopped (and flushed it).
-    relay.0.trigger();
-    let relayed = joined(relay.1, "relay");
+    let relayed = relay.stop();
     let sides = stop_captures(captures);
     if shutdown.is_triggered() {
         return Err(Error::Interrupted);
     }
-    let transcript = transcript?;
+    let (transcript, exchanges) = talked?;
     let (server_lines, server_summary) = served?;
     show(Stage::Server {
         lines: &server_lines,
@@ -428,6 +309,7 @@ pub fn run(
     Ok(UnreliableOutcome {
         seed,
         transcript,
+        exchanges,
         server_lines,
         server: server_summary,
         client_side,
@@ -437,12 +319,6 @@ pub fn run(
         points,
         fates,
     })
-}
-
-/// Stops a thread started here; its result no longer matters (another failure is reported).
-fn stop<T>(running: Running<T>, what: &str) {
-    running.0.trigger();
-    let _ = joined(running.1, what);
 }
 
 #[cfg(test)]
