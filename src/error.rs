@@ -198,6 +198,42 @@ pub enum Error {
     /// expects of a program interrupted by Ctrl-C).
     #[error("interrupted")]
     Interrupted,
+    /// One of udpscope's own threads ended before its work was done: it panicked, or hung up
+    /// its channel. A fault of udpscope, not of the data or the system.
+    #[error("{what}: {how}")]
+    Thread {
+        /// Which thread's work ("the demo's capture thread", "the reader of capture A").
+        what: String,
+        /// How it ended.
+        how: ThreadEnd,
+    },
+    /// An external program udpscope runs (`ip`) failed; its own words, trimmed, follow.
+    #[error("`{command}` failed: {stderr}")]
+    Tool {
+        /// The command line.
+        command: String,
+        /// What it wrote to standard error.
+        stderr: String,
+    },
+    /// The demo captured fewer datagrams than its conversation sent: it must not look like a
+    /// success.
+    #[error("the demo captured {seen} of the {expected} datagrams of the conversation")]
+    DemoIncomplete {
+        /// Datagrams captured.
+        seen: u64,
+        /// Datagrams the conversation sent (a message and its answer each).
+        expected: u64,
+    },
+    /// Raw frames cannot be replayed on loopback until its settings let them in.
+    #[error(
+        "cannot replay raw frames on {interface}: {problem}; or replay without --raw: a UDP socket needs neither"
+    )]
+    LoopbackSettings {
+        /// The loopback interface.
+        interface: String,
+        /// What to change.
+        problem: String,
+    },
     /// The command-line arguments make no sense together; built by the binary, which words
     /// the message in its flags.
     #[error("{0}")]
@@ -239,6 +275,38 @@ pub enum Invalid {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_thread_that_ended_early_is_one_line_with_no_io_cause() {
+        let e = Error::Thread {
+            what: "the reader of capture B".into(),
+            how: ThreadEnd::HungUp,
+        };
+        assert_eq!(
+            e.to_string(),
+            "the reader of capture B: it stopped before its end"
+        );
+        assert!(std::error::Error::source(&e).is_none());
+        let e = Error::Thread {
+            what: "the analysis".into(),
+            how: ThreadEnd::Panicked {
+                thread: "analysis".into(),
+                message: "index out of bounds".into(),
+            },
+        };
+        assert_eq!(
+            e.to_string(),
+            "the analysis: thread analysis panicked: index out of bounds"
+        );
+        let e = Error::DemoIncomplete {
+            seen: 7,
+            expected: 8,
+        };
+        assert_eq!(
+            e.to_string(),
+            "the demo captured 7 of the 8 datagrams of the conversation"
+        );
+    }
 
     #[test]
     fn a_message_says_what_and_where_and_leaves_the_cause_to_the_source_chain() {
@@ -289,4 +357,35 @@ pub enum FrameError {
         /// etherparse's reason.
         reason: String,
     },
+}
+
+/// How one of udpscope's threads ended early.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ThreadEnd {
+    /// It panicked (a bug); the panic's message, when it had one.
+    Panicked {
+        /// The thread's name or id.
+        thread: String,
+        /// The panic's message.
+        message: String,
+    },
+    /// It hung up its channel before sending its end.
+    HungUp,
+    /// It sent a datagram of a flow it had not announced first.
+    UnannouncedFlow,
+}
+
+impl std::fmt::Display for ThreadEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ThreadEnd::Panicked { thread, message } if message.is_empty() => {
+                write!(f, "thread {thread} panicked")
+            }
+            ThreadEnd::Panicked { thread, message } => {
+                write!(f, "thread {thread} panicked: {message}")
+            }
+            ThreadEnd::HungUp => f.write_str("it stopped before its end"),
+            ThreadEnd::UnannouncedFlow => f.write_str("a datagram of a flow it never announced"),
+        }
+    }
 }

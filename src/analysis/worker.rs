@@ -146,9 +146,12 @@ impl AnalysisWorker {
         }
         self.worker.finish().map_err(|e| match e {
             WorkerError::Failed(never) => match never {},
-            WorkerError::Panicked { thread, message } => Error::System {
+            WorkerError::Panicked { thread, message } => Error::Thread {
                 what: "the analysis".into(),
-                source: io::Error::other(format!("thread {thread} panicked: {message}")),
+                how: crate::error::ThreadEnd::Panicked {
+                    thread: thread.to_string(),
+                    message,
+                },
             },
         })
     }

@@ -207,12 +207,7 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode, Error> {
     let expected = 2 * config.messages.len() as u64;
     let seen = outcome.stats.datagrams;
     if seen < expected {
-        return Err(Error::System {
-            what: format!(
-                "the demo captured {seen} of the {expected} datagrams of the conversation"
-            ),
-            source: io::Error::other("capture incomplete"),
-        });
+        return Err(Error::DemoIncomplete { seen, expected });
     }
     Ok(ExitCode::SUCCESS)
 }

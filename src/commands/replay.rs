@@ -119,12 +119,9 @@ fn raw_replay(args: &ReplayArgs, config: ReplayConfig) -> Result<ExitCode, Error
     if port.loopback
         && let Some(problem) = LoopbackSettings::read(&port.name).problem(&port.name)
     {
-        return Err(Error::Capture {
-            what: "cannot replay raw frames",
+        return Err(Error::LoopbackSettings {
             interface: port.name,
-            source: io::Error::other(format!(
-                "{problem}; or replay without --raw: a UDP socket needs neither"
-            )),
+            problem,
         });
     }
     let builder = FrameBuilder::new(rewrite, port.mac, port.loopback);

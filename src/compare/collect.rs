@@ -240,9 +240,9 @@ impl Stream {
                 }
                 Err(_) => {
                     self.over = true;
-                    return Err(Error::System {
-                        what: format!("the reader of capture {} stopped", self.side.as_str()),
-                        source: std::io::Error::other("channel closed"),
+                    return Err(Error::Thread {
+                        what: format!("the reader of capture {}", self.side.as_str()),
+                        how: crate::error::ThreadEnd::HungUp,
                     });
                 }
             }
@@ -277,12 +277,9 @@ pub fn merge(
         };
         if let Some(sighting) = next.batch.get(next.at) {
             let Some(endpoints) = next.flows.get(sighting.flow as usize) else {
-                return Err(Error::System {
-                    what: format!(
-                        "the reader of capture {} sent a datagram of an unknown flow",
-                        next.side.as_str()
-                    ),
-                    source: std::io::Error::other("flow not announced"),
+                return Err(Error::Thread {
+                    what: format!("the reader of capture {}", next.side.as_str()),
+                    how: crate::error::ThreadEnd::UnannouncedFlow,
                 });
             };
             matcher.push(next.side, sighting, endpoints, on_datagram)?;

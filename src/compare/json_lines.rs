@@ -185,9 +185,9 @@ impl Drop for JsonLines {
 }
 
 fn stopped() -> Error {
-    Error::System {
-        what: "the thread that renders JSON stopped".into(),
-        source: io::Error::other("thread stopped"),
+    Error::Thread {
+        what: "the thread that renders JSON".into(),
+        how: crate::error::ThreadEnd::HungUp,
     }
 }
 

@@ -42,9 +42,12 @@ pub(crate) fn spawn_in<T: Send + 'static>(
 /// The thread's result; a thread that panicked is the demo's failure, said once.
 pub(crate) fn joined<T>(handle: JoinHandle<Result<T>>, what: &str) -> Result<T> {
     handle.join().unwrap_or_else(|_| {
-        Err(Error::System {
-            what: format!("the demo's {what} thread failed"),
-            source: std::io::Error::other("thread panicked"),
+        Err(Error::Thread {
+            what: format!("the demo's {what}"),
+            how: crate::error::ThreadEnd::Panicked {
+                thread: what.to_string(),
+                message: String::new(),
+            },
         })
     })
 }

@@ -58,9 +58,9 @@ pub(crate) fn ip(args: &[&str]) -> Result<()> {
         return Ok(());
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
-    Err(Error::System {
-        what: format!("`ip {}` failed", args.join(" ")),
-        source: std::io::Error::other(stderr.trim().to_string()),
+    Err(Error::Tool {
+        command: format!("ip {}", args.join(" ")),
+        stderr: stderr.trim().to_string(),
     })
 }
 
@@ -84,9 +84,12 @@ fn quiet_ipv6(name: &str) -> Result<()> {
             what: "cannot turn IPv6 off in the lab's namespaces".into(),
             source,
         }),
-        Err(_) => Err(Error::System {
-            what: "cannot turn IPv6 off in the lab's namespaces".into(),
-            source: std::io::Error::other("thread panicked"),
+        Err(_) => Err(Error::Thread {
+            what: "turning IPv6 off in the lab's namespaces".into(),
+            how: crate::error::ThreadEnd::Panicked {
+                thread: "netns".into(),
+                message: String::new(),
+            },
         }),
     }
 }
