@@ -2,24 +2,21 @@
 //! privileges, creates the file, wires Ctrl-C / `-c` / `--duration`, and prints tcpdump's
 //! end-of-capture counts on stderr followed by the analysis.
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::process::ExitCode;
 use std::thread;
 use std::time::Duration;
 
 use udpscope::Error;
-use udpscope::analysis::{AnalysisConfig, Partial};
 use udpscope::capture::{Capture, CaptureConfig, Stats, interfaces, privileges};
 use udpscope::filter::Filter;
 use udpscope::host::{HostReport, HostWatch};
-use udpscope::pipeline::{End, Pipeline};
+use udpscope::pipeline::Pipeline;
 use udpscope::sink::pcap::FileFormat;
-use udpscope::sink::printer::color_wanted;
 use udpscope::sink::rotate::MEGABYTE;
-use udpscope::sink::{
-    AnalysisSink, FrameFile, Notes, Printer, PrinterOptions, RotatingSink, Rotation, Sink,
-};
+use udpscope::sink::{FrameFile, RotatingSink, Rotation, Sink};
 
+use super::outputs::{Outputs, Plan};
 use crate::cli::{CaptureArgs, InterfacesArgs};
 
 pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
@@ -62,7 +59,7 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
     } else {
         args.snaplen
     };
-    let mut file = match &args.write {
+    let file = match &args.write {
         Some(path) => {
             let format = if args.pcapng {
                 FileFormat::PcapNg
@@ -72,7 +69,7 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
             let mut sink =
                 RotatingSink::create(path, capture.link_type(), format, snaplen, rotation)?;
             sink.set_flush_each(args.unbuffered);
-            Some(FrameFile::new(sink))
+            Some(Box::new(FrameFile::new(sink)) as Box<dyn Sink>)
         }
         None => None,
     };
@@ -96,43 +93,19 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
         });
     }
 
-    let (text, terminal): (Box<dyn Write>, bool) = if on_stdout {
-        (Box::new(io::stderr().lock()), io::stderr().is_terminal())
-    } else {
-        (Box::new(io::stdout().lock()), io::stdout().is_terminal())
-    };
-    let color = !args.output.json && color_wanted(terminal, std::env::var_os("NO_COLOR"));
-    let mut printer = (!(args.quiet || args.summary)).then(|| {
-        Printer::new(
-            text,
-            PrinterOptions {
-                json: args.output.json,
-                verbose: args.output.verbose,
-                color,
-                app: true,
-            },
-        )
-    });
     // -q leaves only the file and the end counts, as `tcpdump -w` does: frames then go
     // straight to the file, undecoded, unless -c (which counts datagrams) or --diagram needs
     // the decoder. --summary keeps the analysis. The file comes first and takes every frame.
-    let mut analysis = (!args.quiet || args.output.diagram.is_some())
-        .then(|| AnalysisSink::new(AnalysisConfig { port }).with_app());
-    let mut notes =
-        (!args.quiet || args.count.is_some()).then(|| Notes::new(io::stderr(), "udpscope: "));
-    let mut sinks: Vec<&mut dyn Sink> = Vec::new();
-    if let Some(file) = &mut file {
-        sinks.push(file);
-    }
-    if let Some(printer) = &mut printer {
-        sinks.push(printer);
-    }
-    if let Some(analysis) = &mut analysis {
-        sinks.push(analysis);
-    }
-    if let Some(notes) = &mut notes {
-        sinks.push(notes);
-    }
+    let plan = Plan {
+        output: &args.output,
+        quiet: args.quiet,
+        summary: args.summary,
+        port,
+        on_stdout,
+        threaded_analysis: false,
+        notes: (!args.quiet || args.count.is_some()).then(|| "udpscope: ".to_string()),
+    };
+    let mut outputs = Outputs::new(plan, file);
     // `-c` counts datagrams (the pipeline's limit), while the file and "packets captured"
     // count frames: a datagram sent in fragments is several frames (all written), and
     // counts once, when its last fragment completes it.
@@ -141,7 +114,8 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
         port,
         expression: None,
     };
-    let mut pipeline = Pipeline::new(filter, args.count, sinks).with_app(&args.app.config());
+    let mut pipeline =
+        Pipeline::new(filter, args.count, outputs.sinks()).with_app(&args.app.config());
     // The host's own drops are counted from here to the end of the capture (for the captured
     // port; the lab's with an expression alone).
     let host = HostWatch::start(port.unwrap_or(udpscope::DEFAULT_PORT));
@@ -162,29 +136,7 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
     }
     outcome?;
     stats?;
-    let Some(mut analysis) = analysis.map(AnalysisSink::into_analysis) else {
-        return print_host_json(&host, args.output.json, on_stdout);
-    };
-    if let (End::Limit, Some(limit)) = (finished.end, args.count) {
-        // `-c` stopped the capture: the verdict speaks of the part it saw.
-        analysis.set_partial(Partial::CountLimit(limit));
-    }
-    if !args.quiet {
-        super::read::write_analysis(
-            &analysis,
-            &finished.stats,
-            super::read::Presentation {
-                json: args.output.json,
-                summary: args.summary,
-                after_lines: finished.selected > 0,
-                color,
-                on_stderr: on_stdout,
-            },
-        )?;
-    }
-    if let Some(path) = &args.output.diagram {
-        super::read::write_diagram(path, &analysis)?;
-    }
+    outputs.present(&finished, args.count)?;
     print_host_json(&host, args.output.json, on_stdout)
 }
 

@@ -6,6 +6,7 @@ mod chat;
 mod compare;
 mod demo;
 mod man;
+mod outputs;
 mod read;
 mod relay;
 mod replay;

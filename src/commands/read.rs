@@ -5,17 +5,14 @@ use std::ops::ControlFlow;
 use std::process::ExitCode;
 
 use udpscope::Error;
-use udpscope::analysis::{AnalysisConfig, Partial};
 use udpscope::decode::Datagram;
 use udpscope::filter::Filter;
 use udpscope::frame::{Frame, LinkType};
-use udpscope::pipeline::{End, Pipeline};
-use udpscope::sink::printer::color_wanted;
-use udpscope::sink::{
-    AnalysisSink, Flow, Interest, Notes, Printer, PrinterOptions, SelectedFrames, Sink,
-};
+use udpscope::pipeline::Pipeline;
+use udpscope::sink::{Flow, Interest, SelectedFrames, Sink};
 use udpscope::source::{CaptureFile, FileFormat};
 
+use super::outputs::{Outputs, Plan};
 use crate::cli::ReadArgs;
 
 pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
@@ -28,85 +25,42 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
     let on_stdout = super::capture_on_stdout(args.write.as_deref())?;
     let shutdown = crate::shutdown_on_signals()?;
     let mut file = CaptureFile::open(&args.file)?;
-    let (text, text_terminal): (Box<dyn Write>, bool) = if on_stdout {
-        (Box::new(io::stderr().lock()), io::stderr().is_terminal())
-    } else {
-        (Box::new(io::stdout().lock()), io::stdout().is_terminal())
-    };
-    let color = !args.output.json && color_wanted(text_terminal, std::env::var_os("NO_COLOR"));
-    let mut printer = (!args.summary && !args.quiet).then(|| {
-        Printer::new(
-            text,
-            PrinterOptions {
-                json: args.output.json,
-                verbose: args.output.verbose,
-                color,
-                app: true,
-            },
-        )
-    });
     let format = if args.pcapng {
         FileFormat::PcapNg
     } else {
         FileFormat::Pcap
     };
     let fallback = file.link_type().unwrap_or(LinkType::Ethernet);
-    let mut copy = args.write.as_deref().map(|path| {
+    let copy = args.write.as_deref().map(|path| -> Box<dyn Sink> {
         if filter.expression.is_some() && filter.port.is_none() {
-            SelectedFrames::every_frame(path, format, fallback)
+            Box::new(SelectedFrames::every_frame(path, format, fallback))
         } else {
-            SelectedFrames::new(path, format, fallback)
+            Box::new(SelectedFrames::new(path, format, fallback))
         }
     });
-    let config = AnalysisConfig { port: args.port };
-    // -q shows nothing: no analysis (unless a diagram is asked for), no checksum verdicts.
-    let mut analysis = (!args.quiet || args.output.diagram.is_some())
-        .then(|| AnalysisSink::threaded(config).with_app());
-    let mut notes = Notes::new(io::stderr(), format!("udpscope: {}: ", args.file.display()));
-    let mut progress = Progress::new(io::stderr().is_terminal());
-    let mut sinks: Vec<&mut dyn Sink> = Vec::new();
-    if let Some(copy) = &mut copy {
-        sinks.push(copy);
-    }
-    if let Some(printer) = &mut printer {
-        sinks.push(printer);
-    }
-    if let Some(analysis) = &mut analysis {
-        sinks.push(analysis);
-    }
-    sinks.push(&mut notes);
-    if progress.enabled {
-        sinks.push(&mut progress);
-    }
-    let mut pipeline = Pipeline::new(filter, args.count, sinks).with_app(&args.app.config());
+    let plan = Plan {
+        output: &args.output,
+        quiet: args.quiet,
+        summary: args.summary,
+        port: args.port,
+        on_stdout,
+        threaded_analysis: true,
+        notes: Some(format!("udpscope: {}: ", args.file.display())),
+    };
+    let progress = Progress::new(io::stderr().is_terminal());
+    let progress = progress
+        .enabled
+        .then(|| Box::new(progress) as Box<dyn Sink>);
+    let mut outputs = Outputs::new(plan, copy).with(progress);
+    let mut pipeline =
+        Pipeline::new(filter, args.count, outputs.sinks()).with_app(&args.app.config());
     if args.quiet {
+        // -q shows nothing: no checksum verdicts.
         pipeline = pipeline.without_checksums();
     }
     let failure = pipeline.run(&mut file, &shutdown).err();
     let outcome = pipeline.finish()?;
-    let mut analysis = analysis
-        .map(AnalysisSink::into_analysis)
-        .unwrap_or_default();
-    if let (End::Limit, Some(limit)) = (outcome.end, args.count) {
-        // `-c` stopped the run: the verdict speaks of the part it saw.
-        analysis.set_partial(Partial::CountLimit(limit));
-    }
-    if !args.quiet {
-        write_analysis(
-            &analysis,
-            &outcome.stats,
-            Presentation {
-                json: args.output.json,
-                summary: args.summary,
-                after_lines: outcome.selected > 0,
-                color,
-                on_stderr: on_stdout,
-            },
-        )?;
-    }
-    if let Some(path) = &args.output.diagram {
-        write_diagram(path, &analysis)?;
-    }
+    outputs.present(&outcome, args.count)?;
     match failure {
         Some(e) => Err(e),
         None => Ok(ExitCode::SUCCESS),
