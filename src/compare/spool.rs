@@ -9,8 +9,12 @@ use std::path::{Path, PathBuf};
 use crate::compare::{DatagramFate, Direction, Fate, Frames, SNIPPET_LEN, Snippet};
 use crate::error::{Error, Result};
 
-const NONE_U64: u64 = u64::MAX;
-const NONE_I64: i64 = i64::MIN;
+/// A record's flag bits: reordered, then which optional times follow (an absent time is
+/// absent from the record, not a sentinel value inside it).
+const REORDERED: u8 = 1;
+const HAS_SENT: u8 = 2;
+const HAS_RECEIVED: u8 = 4;
+const HAS_TRANSIT: u8 = 8;
 
 /// A new file in `std::env::temp_dir()`, open for reading and writing, already unlinked:
 /// nothing is left behind, even after a crash. Its path is for error messages.
@@ -107,12 +111,27 @@ impl Spool {
             Fate::Duplicated => 2,
             Fate::Unexpected => 3,
         };
-        o.write_all(&[direction, fate, u8::from(f.reordered)])?;
+        let flags = if f.reordered { REORDERED } else { 0 }
+            | if f.sent_ns.is_some() { HAS_SENT } else { 0 }
+            | if f.received_ns.is_some() {
+                HAS_RECEIVED
+            } else {
+                0
+            }
+            | if f.transit_ns.is_some() {
+                HAS_TRANSIT
+            } else {
+                0
+            };
+        o.write_all(&[direction, fate, flags])?;
         o.write_all(&(f.a_frames.len() as u32).to_le_bytes())?;
         o.write_all(&(f.b_frames.len() as u32).to_le_bytes())?;
-        o.write_all(&f.sent_ns.unwrap_or(NONE_U64).to_le_bytes())?;
-        o.write_all(&f.received_ns.unwrap_or(NONE_U64).to_le_bytes())?;
-        o.write_all(&f.transit_ns.unwrap_or(NONE_I64).to_le_bytes())?;
+        for time in [f.sent_ns, f.received_ns].into_iter().flatten() {
+            o.write_all(&time.to_le_bytes())?;
+        }
+        if let Some(transit) = f.transit_ns {
+            o.write_all(&transit.to_le_bytes())?;
+        }
         o.write_all(&f.len.to_le_bytes())?;
         let snippet = f.snippet.bytes();
         o.write_all(&[snippet.len() as u8])?;
@@ -153,22 +172,33 @@ fn read_one(input: &mut impl Read) -> io::Result<DatagramFate> {
     let flow = u32_of(input)? as usize;
     let mut head = [0u8; 3];
     input.read_exact(&mut head)?;
-    let direction = if head[0] == 0 {
-        Direction::AToB
-    } else {
-        Direction::BToA
+    // The spool is this process's own file: a byte it never writes means it was damaged.
+    let damaged = || io::Error::new(io::ErrorKind::InvalidData, "damaged compare spool record");
+    let direction = match head[0] {
+        0 => Direction::AToB,
+        1 => Direction::BToA,
+        _ => return Err(damaged()),
     };
     let fate = match head[1] {
         0 => Fate::Delivered,
         1 => Fate::Lost,
         2 => Fate::Duplicated,
-        _ => Fate::Unexpected,
+        3 => Fate::Unexpected,
+        _ => return Err(damaged()),
     };
+    let flags = head[2];
     let n_a = u32_of(input)? as usize;
     let n_b = u32_of(input)? as usize;
-    let sent = u64_of(input)?;
-    let received = u64_of(input)?;
-    let transit = u64_of(input)? as i64;
+    let mut optional = |flag: u8| -> io::Result<Option<u64>> {
+        if flags & flag == 0 {
+            Ok(None)
+        } else {
+            u64_of(input).map(Some)
+        }
+    };
+    let sent = optional(HAS_SENT)?;
+    let received = optional(HAS_RECEIVED)?;
+    let transit = optional(HAS_TRANSIT)?.map(|t| t as i64);
     let len = u32_of(input)?;
     let mut kept = [0u8; 1];
     input.read_exact(&mut kept)?;
@@ -186,12 +216,12 @@ fn read_one(input: &mut impl Read) -> io::Result<DatagramFate> {
         flow,
         direction,
         fate,
-        reordered: head[2] != 0,
+        reordered: flags & REORDERED != 0,
         a_frames,
         b_frames,
-        sent_ns: (sent != NONE_U64).then_some(sent),
-        received_ns: (received != NONE_U64).then_some(received),
-        transit_ns: (transit != NONE_I64).then_some(transit),
+        sent_ns: sent,
+        received_ns: received,
+        transit_ns: transit,
         len,
         snippet: Snippet::of(&bytes[..kept]),
     })
@@ -229,6 +259,20 @@ mod tests {
                 transit_ns: None,
                 len: 0,
                 snippet: Snippet::of(b""),
+            },
+            // The values that were once sentinels inside the record are values like any.
+            DatagramFate {
+                flow: 7,
+                direction: Direction::BToA,
+                fate: Fate::Unexpected,
+                reordered: false,
+                a_frames: Frames::new(),
+                b_frames: Frames::one(4),
+                sent_ns: None,
+                received_ns: Some(u64::MAX),
+                transit_ns: Some(i64::MIN),
+                len: 3,
+                snippet: Snippet::of(b"abc"),
             },
         ];
         let mut spool = Spool::new().unwrap();
