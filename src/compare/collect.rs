@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::ops::ControlFlow;
-use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::Scope;
 
@@ -17,7 +16,7 @@ use crate::frame::Frame;
 use crate::pipeline::Pipeline;
 use crate::shutdown::Shutdown;
 use crate::sink::{Flow, Sink};
-use crate::source::CaptureFile;
+use crate::source::FrameSource;
 
 /// Sightings per message: one channel operation per batch, not per datagram.
 const BATCH: usize = 4096;
@@ -170,24 +169,28 @@ impl Sink for Collector {
 /// the returned channel, then one [`Message::End`].
 pub fn spawn_reader<'scope>(
     scope: &'scope Scope<'scope, '_>,
-    path: &'scope Path,
+    source: Box<dyn FrameSource + Send + 'scope>,
     filter: Filter,
     shutdown: Shutdown,
 ) -> Receiver<Message> {
     let (tx, rx) = sync_channel(BATCHES_IN_FLIGHT);
     scope.spawn(move || {
-        let end = read(path, filter, &shutdown, tx.clone());
+        let end = read(source, filter, &shutdown, tx.clone());
         let _ = tx.send(Message::End(end));
     });
     rx
 }
 
-fn read(path: &Path, filter: Filter, shutdown: &Shutdown, tx: SyncSender<Message>) -> Result<()> {
-    let mut file = CaptureFile::open(path)?;
+fn read(
+    mut source: Box<dyn FrameSource + Send + '_>,
+    filter: Filter,
+    shutdown: &Shutdown,
+    tx: SyncSender<Message>,
+) -> Result<()> {
     let mut collector = Collector::new(tx);
     // Matching needs no checksum verdict.
     let mut pipeline = Pipeline::new(filter, None, vec![&mut collector]).without_checksums();
-    let failure = pipeline.run(&mut file, shutdown).err();
+    let failure = pipeline.run(source.as_mut(), shutdown).err();
     pipeline.finish()?;
     match failure {
         Some(e) => Err(e),

@@ -26,6 +26,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::shutdown::Shutdown;
+use crate::source::{CaptureFile, FrameSource};
 
 pub use matcher::Matcher;
 pub use stats::{DelayStats, DirectionStats};
@@ -442,6 +443,20 @@ pub fn compare_files(a: &Path, b: &Path, options: &CompareOptions) -> Result<Com
 pub fn compare_with(
     a: &Path,
     b: &Path,
+    options: &CompareOptions,
+    shutdown: &Shutdown,
+    on_datagram: &mut dyn FnMut(DatagramFate) -> Result<()>,
+) -> Result<Comparison> {
+    let a = CaptureFile::open(a)?;
+    let b = CaptureFile::open(b)?;
+    compare_sources(Box::new(a), Box::new(b), options, shutdown, on_datagram)
+}
+
+/// As [`compare_with`], from any two sources of frames (files today; a live capture point
+/// is one too): each is read on its own thread.
+pub fn compare_sources(
+    a: Box<dyn FrameSource + Send + '_>,
+    b: Box<dyn FrameSource + Send + '_>,
     options: &CompareOptions,
     shutdown: &Shutdown,
     on_datagram: &mut dyn FnMut(DatagramFate) -> Result<()>,

@@ -17,7 +17,7 @@ use crate::pipeline::Pipeline;
 use crate::relay::Direction;
 use crate::shutdown::Shutdown;
 use crate::sink::{Flow, Sink};
-use crate::source::CaptureFile;
+use crate::source::{CaptureFile, FrameSource};
 
 /// What became of one datagram the relay received.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,9 +109,24 @@ pub fn fates(
     relay_log: &Path,
     points: RelayPoints,
 ) -> Result<Fates> {
+    fates_from(
+        &mut CaptureFile::open(client_pcap)?,
+        &mut CaptureFile::open(server_pcap)?,
+        relay_log,
+        points,
+    )
+}
+
+/// As [`fates`], from any two sources of frames: the client's side and the server's.
+pub fn fates_from(
+    client_side: &mut dyn FrameSource,
+    server_side: &mut dyn FrameSource,
+    relay_log: &Path,
+    points: RelayPoints,
+) -> Result<Fates> {
     let log = read_log(relay_log)?;
-    let client = datagrams(client_pcap)?;
-    let server = datagrams(server_pcap)?;
+    let client = datagrams_from(client_side)?;
+    let server = datagrams_from(server_side)?;
     let sent_up: Vec<&[u8]> = payloads(&client, |s, d| d == points.relay && s != points.relay);
     let got_down: Vec<&[u8]> = payloads(&client, |s, _| s == points.relay);
     let got_up: Vec<&[u8]> = payloads(&server, |_, d| d == points.server);
@@ -266,12 +281,11 @@ impl Sink for Collected {
     }
 }
 
-/// Every UDP datagram of a capture file, in file order.
-fn datagrams(path: &Path) -> Result<Vec<(SocketAddr, SocketAddr, Vec<u8>)>> {
-    let mut file = CaptureFile::open(path)?;
+/// Every UDP datagram a source of frames delivers, in its order.
+fn datagrams_from(source: &mut dyn FrameSource) -> Result<Vec<(SocketAddr, SocketAddr, Vec<u8>)>> {
     let mut collected = Collected::default();
     let mut pipeline = Pipeline::new(Filter::default(), None, vec![&mut collected]);
-    pipeline.run(&mut file, &Shutdown::new())?;
+    pipeline.run(source, &Shutdown::new())?;
     pipeline.finish()?;
     Ok(collected.0)
 }

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 pub use expect::{Comparison, Difference, ExpectedReply};
 pub use pacer::{Pacer, Wait};
 pub use plan::{Plan, PlanLine};
-pub use recording::{PassStats, read_datagrams, read_pass, record_of};
+pub use recording::{PassStats, read_datagrams, read_datagrams_from, read_pass, record_of};
 pub use report::{Report, TimingError};
 pub use schedule::{Schedule, Timing};
 pub use sender::{SendCounters, Sender};

@@ -14,7 +14,7 @@ use crate::frame::Frame;
 use crate::pipeline::Pipeline;
 use crate::shutdown::Shutdown;
 use crate::sink::Sink;
-use crate::source::CaptureFile;
+use crate::source::{CaptureFile, FrameSource};
 
 /// What one pass over the file found.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -87,6 +87,18 @@ pub fn read_datagrams(
     each: impl FnMut(&Datagram<'_>) -> Flow,
 ) -> Result<PassStats, Error> {
     let mut file = CaptureFile::open(path)?;
+    read_datagrams_from(&mut file, port, expression, also, each)
+}
+
+/// As [`read_datagrams`], from any source of frames (one pass: a live source cannot be
+/// read twice).
+pub fn read_datagrams_from(
+    source: &mut dyn FrameSource,
+    port: u16,
+    expression: Option<&Expression>,
+    also: Vec<&mut dyn Sink>,
+    each: impl FnMut(&Datagram<'_>) -> Flow,
+) -> Result<PassStats, Error> {
     let mut feeder = Feeder {
         each,
         stopped: false,
@@ -101,7 +113,7 @@ pub fn read_datagrams(
         expression: expression.cloned(),
     };
     let mut pipeline = Pipeline::new(filter, None, sinks);
-    let ran = pipeline.run(&mut file, &Shutdown::new());
+    let ran = pipeline.run(source, &Shutdown::new());
     let outcome = pipeline.finish()?;
     ran?;
     Ok(PassStats {
