@@ -125,7 +125,7 @@ pub struct OutputArgs {
 /// The layer above UDP, shared by `read` and `capture`.
 #[derive(Args, Debug, Clone)]
 pub struct AppArgs {
-    /// Decode datagrams to or from PORT as PROTO (`dns`), or as nothing (`none`), whatever
+    /// Decode datagrams to or from PORT as PROTO (`dns`, `quic`), or as nothing (`none`), whatever
     /// the well-known ports say; repeatable, as tshark's `-d udp.port==PORT,PROTO`.
     #[arg(long = "decode-as", value_name = "PORT=PROTO")]
     pub decode_as: Vec<udpscope::app::DecodeAs>,
@@ -143,6 +143,7 @@ impl AppArgs {
                 timeout_ns: (self.dns_timeout * 1e9) as u64,
                 ..Default::default()
             },
+            quic: Default::default(),
         }
     }
 }

@@ -2,13 +2,129 @@
 //! transactions) into per-protocol statistics, and the numbers the verdict quotes. Reads
 //! records, never bytes.
 
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
 use crate::app::AppRecord;
 use crate::app::dns::{DnsStats, DnsStatsBuilder, Outcome};
+use crate::app::quic::QuicConnection;
 
 /// What the layer above UDP did in one run, in bounded memory.
 #[derive(Clone, Debug, Default)]
 pub struct AppAnalysis {
     dns: Option<DnsAnalysis>,
+    quic: Option<QuicAnalysis>,
+}
+
+/// Connections the verdict names one by one; the rest are counted.
+pub const QUIC_LESSONS: usize = 8;
+/// Handshake round trips kept for the quantiles (a uniform sample beyond).
+const QUIC_RTT_SAMPLES: usize = 65_536;
+/// Server names and ALPN protocols counted separately; the rest are summed as others.
+const QUIC_NAMES: usize = 1_024;
+
+/// QUIC's share: sums of the connection records.
+#[derive(Clone, Debug, Default)]
+struct QuicAnalysis {
+    stats: QuicStats,
+    rtts: Vec<f64>,
+    rtts_seen: u64,
+    names: BTreeMap<String, u64>,
+    lessons: Vec<QuicLesson>,
+}
+
+/// What the summary says of QUIC (`"quic"` in `--summary --json`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct QuicStats {
+    /// Connections seen (a client Initial the derived keys opened).
+    pub connections: u64,
+    /// Connections the server answered (Initial, Retry or Version Negotiation).
+    pub answered: u64,
+    /// Connections whose server sent a 1-RTT packet: the handshake completed.
+    pub completed: u64,
+    /// Connections per version (`"0x00000001"`).
+    pub versions: BTreeMap<String, u64>,
+    /// Connections with a Version Negotiation.
+    pub version_negotiations: u64,
+    /// Connections with a Retry.
+    pub retries: u64,
+    /// Client migrations (same ids, new address).
+    pub migrations: u64,
+    /// Initial packets re-sent by clients.
+    pub initial_retransmissions_client: u64,
+    /// Initial packets re-sent by servers.
+    pub initial_retransmissions_server: u64,
+    /// Client's first Initial → server's first packet: min, median, max in µs.
+    pub handshake_rtt_us: Option<RttSummary>,
+    /// Connections per server name (top 10; `null` for a ClientHello without one).
+    pub server_names: Vec<NameCount>,
+    /// Connections per ALPN protocol offered.
+    pub alpn: BTreeMap<String, u64>,
+    /// Initial packets the keys did not open.
+    pub undecryptable_initials: u64,
+    /// Connections whose Initial frames or hellos were malformed.
+    pub malformed: u64,
+    /// Connections finished early because the table was full.
+    pub evicted: u64,
+}
+
+/// Min, median and max.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct RttSummary {
+    /// Smallest.
+    pub min_us: f64,
+    /// Median.
+    pub median_us: f64,
+    /// Largest.
+    pub max_us: f64,
+}
+
+/// A server name and its connections.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NameCount {
+    /// The SNI (`None`: no SNI).
+    pub sni: Option<String>,
+    /// Connections.
+    pub connections: u64,
+}
+
+/// What the verdict says of one QUIC connection: the handshake the application built.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuicLesson {
+    /// `0x00000001`.
+    pub version: String,
+    /// The client.
+    pub client: std::net::SocketAddr,
+    /// The server.
+    pub server: std::net::SocketAddr,
+    /// The client's first Initial, ns since the epoch.
+    pub client_initial_ts_ns: u64,
+    /// Server name.
+    pub sni: Option<String>,
+    /// First ALPN offered.
+    pub alpn: Option<String>,
+    /// Time to the server's first answer, µs.
+    pub handshake_rtt_us: Option<f64>,
+    /// Time to the server's first 1-RTT packet, µs.
+    pub completion_us: Option<f64>,
+    /// Initials the client re-sent.
+    pub client_resent: u64,
+    /// Initials the server re-sent.
+    pub server_resent: u64,
+    /// The server asked for a Retry.
+    pub retry: bool,
+    /// The server's versions in a Version Negotiation.
+    pub version_negotiation: Option<Vec<String>>,
+}
+
+/// What the verdict says of QUIC: the first connections, and how many more.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuicLessons {
+    /// The first [`QUIC_LESSONS`] connections.
+    pub connections: Vec<QuicLesson>,
+    /// Connections past those.
+    pub more: u64,
 }
 
 /// DNS's share.
@@ -58,7 +174,22 @@ impl AppAnalysis {
                     dns.resent_answered += u64::from(tx.outcome == Outcome::Answered);
                 }
             }
+            AppRecord::QuicConnection(c) => self.quic.get_or_insert_with(Default::default).add(c),
         }
+    }
+
+    /// The QUIC statistics, when any QUIC connection was seen.
+    pub fn quic(&self) -> Option<QuicStats> {
+        self.quic.as_ref().map(QuicAnalysis::build)
+    }
+
+    /// The handshakes the verdict names, when any QUIC connection was seen.
+    pub fn quic_lessons(&self) -> Option<QuicLessons> {
+        let quic = self.quic.as_ref()?;
+        Some(QuicLessons {
+            connections: quic.lessons.clone(),
+            more: quic.stats.connections - quic.lessons.len() as u64,
+        })
     }
 
     /// The DNS statistics, when any DNS transaction was seen.
@@ -78,5 +209,82 @@ impl AppAnalysis {
             resent_answered: dns.resent_answered,
             waited_s: (dns.resent > 0).then(|| dns.waited_us / dns.resent as f64 / 1e6),
         })
+    }
+}
+
+impl QuicAnalysis {
+    fn add(&mut self, c: &QuicConnection) {
+        let s = &mut self.stats;
+        s.connections += 1;
+        s.answered += u64::from(c.server_first_frame.is_some());
+        s.completed += u64::from(c.completion_frame.is_some());
+        *s.versions.entry(c.version.clone()).or_default() += 1;
+        s.version_negotiations += u64::from(c.version_negotiation.is_some());
+        s.retries += u64::from(c.retry);
+        s.migrations += c.migrations;
+        s.initial_retransmissions_client += c.initial_retransmissions_by.client;
+        s.initial_retransmissions_server += c.initial_retransmissions_by.server;
+        s.undecryptable_initials += c.undecryptable_initials;
+        s.malformed += u64::from(c.malformed.is_some());
+        s.evicted += u64::from(c.evicted);
+        if let Some(rtt) = c.handshake_rtt_us {
+            self.rtts_seen += 1;
+            if self.rtts.len() < QUIC_RTT_SAMPLES {
+                self.rtts.push(rtt);
+            } else {
+                // Keep every n-th beyond the bound: a uniform thinning, in bounded memory.
+                let slot = (self.rtts_seen as usize).wrapping_mul(2_654_435_761) % QUIC_RTT_SAMPLES;
+                self.rtts[slot] = rtt;
+            }
+        }
+        let name = c.sni.clone().unwrap_or_default();
+        if self.names.len() < QUIC_NAMES || self.names.contains_key(&name) {
+            *self.names.entry(name).or_default() += 1;
+        }
+        for alpn in &c.alpn {
+            if s.alpn.len() < QUIC_NAMES || s.alpn.contains_key(alpn) {
+                *s.alpn.entry(alpn.clone()).or_default() += 1;
+            }
+        }
+        if self.lessons.len() < QUIC_LESSONS {
+            self.lessons.push(QuicLesson {
+                version: c.version.clone(),
+                client: c.client,
+                server: c.server,
+                client_initial_ts_ns: c.client_initial_ts_ns,
+                sni: c.sni.clone(),
+                alpn: c.alpn.first().cloned(),
+                handshake_rtt_us: c.handshake_rtt_us,
+                completion_us: c.completion_us,
+                client_resent: c.initial_retransmissions_by.client,
+                server_resent: c.initial_retransmissions_by.server,
+                retry: c.retry,
+                version_negotiation: c.version_negotiation.clone(),
+            });
+        }
+    }
+
+    fn build(&self) -> QuicStats {
+        let mut stats = self.stats.clone();
+        if !self.rtts.is_empty() {
+            let mut rtts = self.rtts.clone();
+            rtts.sort_by(f64::total_cmp);
+            stats.handshake_rtt_us = Some(RttSummary {
+                min_us: rtts[0],
+                median_us: rtts[rtts.len() / 2],
+                max_us: rtts[rtts.len() - 1],
+            });
+        }
+        let mut names: Vec<_> = self.names.iter().collect();
+        names.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        stats.server_names = names
+            .into_iter()
+            .take(10)
+            .map(|(name, &n)| NameCount {
+                sni: (!name.is_empty()).then(|| name.clone()),
+                connections: n,
+            })
+            .collect();
+        stats
     }
 }

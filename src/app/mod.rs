@@ -17,6 +17,7 @@
 //! [`Protocol`]'s table.
 
 pub mod dns;
+pub mod quic;
 
 use std::fmt;
 use std::str::FromStr;
@@ -31,6 +32,8 @@ use crate::decode::Datagram;
 pub enum Protocol {
     /// DNS (RFC 1035), with mDNS and LLMNR, which share its format.
     Dns,
+    /// QUIC (RFC 9000, 9369): HTTP/3 and the rest.
+    Quic,
 }
 
 /// A protocol's content check: true when a payload on no well-known port is this protocol by
@@ -46,6 +49,11 @@ const PROTOCOLS: &[(Protocol, &str, &[u16], Option<Probe>)] = &[
     // 53: DNS (RFC 1035); 5353: mDNS (RFC 6762); 5355: LLMNR (RFC 4795). No content check:
     // twelve header bytes say too little to tell DNS from anything else.
     (Protocol::Dns, "dns", &[53, 5353, 5355], None),
+    // 443: HTTP/3 (RFC 9114). The content check: the fixed bit and a known version (v1, v2)
+    // in a long header whose lengths fit the datagram (RFC 8999, 9000 17.2). 1-RTT packets
+    // off port 443 are recognised by a connection id learned from a long header
+    // (Recognition::ConnectionId), in the Layer.
+    (Protocol::Quic, "quic", &[443], Some(quic::packet::probe)),
 ];
 
 impl Protocol {
@@ -93,6 +101,9 @@ pub enum Recognition {
     Heuristic,
     /// `--decode-as PORT=PROTO` named it.
     DecodeAs,
+    /// A connection id learned from an earlier datagram's header (QUIC's short headers, which
+    /// carry no version and no length).
+    ConnectionId,
 }
 
 impl Recognition {
@@ -102,6 +113,7 @@ impl Recognition {
             Recognition::Port => "port",
             Recognition::Heuristic => "heuristic",
             Recognition::DecodeAs => "decode_as",
+            Recognition::ConnectionId => "connection_id",
         }
     }
 }
@@ -211,20 +223,6 @@ impl Registry {
             .find(|p| p.probe().is_some_and(|probe| probe(payload)))
             .map(|p| (p, Recognition::Heuristic))
     }
-
-    /// The datagram's dissection, when a protocol was recognised. A payload the protocol's
-    /// parser refuses outright (shorter than a DNS header) is still that protocol, with its
-    /// defect. The dissection is a view into the payload: nothing is copied.
-    pub fn dissect<'d>(&self, d: &'d Datagram<'_>) -> Option<App<'d>> {
-        let (protocol, by) = self.recognise(d.src_port, d.dst_port, &d.payload)?;
-        let message = match protocol {
-            Protocol::Dns => Message::Dns(match dns::parse(&d.payload) {
-                Ok(message) => DnsMessage::Decoded(message),
-                Err(malformed) => DnsMessage::Refused { malformed },
-            }),
-        };
-        Some(App { by, message })
-    }
 }
 
 /// A datagram's application-layer dissection, borrowed from its payload.
@@ -241,6 +239,7 @@ impl App<'_> {
     pub fn protocol(&self) -> Protocol {
         match self.message {
             Message::Dns(_) => Protocol::Dns,
+            Message::Quic(_) => Protocol::Quic,
         }
     }
 }
@@ -251,6 +250,8 @@ impl App<'_> {
 pub enum Message<'a> {
     /// A DNS message.
     Dns(DnsMessage<'a>),
+    /// A datagram's QUIC packets.
+    Quic(quic::QuicDatagram<'a>),
 }
 
 /// A DNS payload: decoded as far as it goes (in place), or too short for a header
@@ -296,6 +297,7 @@ impl fmt::Display for App<'_> {
             Message::Dns(DnsMessage::Refused { malformed }) => {
                 write!(f, "dns malformed: {malformed}")
             }
+            Message::Quic(datagram) => write!(f, "{datagram}"),
         }
     }
 }
@@ -308,6 +310,9 @@ pub enum AppRecord<'a> {
     /// A DNS query and its answer (or the lack of one).
     #[serde(rename = "dns_transaction")]
     DnsTransaction(&'a dns::DnsTransaction),
+    /// A QUIC connection: its handshake as seen from outside.
+    #[serde(rename = "quic_connection")]
+    QuicConnection(&'a quic::QuicConnection),
 }
 
 /// What the layer knows once the run is over.
@@ -317,6 +322,8 @@ pub struct LayerConfig {
     pub decode_as: Vec<DecodeAs>,
     /// DNS queries with no answer this long are unanswered (`--dns-timeout`).
     pub dns: dns::TrackerConfig,
+    /// The QUIC connection table's bounds.
+    pub quic: quic::TrackerConfig,
 }
 
 /// The application layer of one run: the registry and each protocol's transaction state.
@@ -324,6 +331,7 @@ pub struct LayerConfig {
 pub struct Layer {
     registry: Registry,
     dns: dns::Tracker,
+    quic: quic::Tracker,
 }
 
 impl Layer {
@@ -332,14 +340,33 @@ impl Layer {
         Layer {
             registry: Registry::new(&config.decode_as),
             dns: dns::Tracker::new(config.dns),
+            quic: quic::Tracker::new(config.quic),
         }
     }
 
     /// The datagram's dissection (see [`Registry::dissect`]). Takes the layer mutably: a
     /// protocol whose recognition spans datagrams (a stream that earns its name over several
     /// packets, a connection id learned from a long header) keeps that state here.
+    ///
+    /// A payload the protocol's parser refuses outright (shorter than a DNS header) is still
+    /// that protocol, with its defect. The dissection is a view into the payload: nothing is
+    /// copied. A QUIC short header off port 443 is QUIC when its connection id is one the
+    /// QUIC table learned ([`Recognition::ConnectionId`]).
     pub fn dissect<'d>(&mut self, d: &'d Datagram<'_>) -> Option<App<'d>> {
-        self.registry.dissect(d)
+        let payload: &'d [u8] = &d.payload;
+        let (protocol, by) = match self.registry.recognise(d.src_port, d.dst_port, payload) {
+            Some(found) => found,
+            None if self.quic.recognises(payload) => (Protocol::Quic, Recognition::ConnectionId),
+            None => return None,
+        };
+        let message = match protocol {
+            Protocol::Dns => Message::Dns(match dns::parse(payload) {
+                Ok(message) => DnsMessage::Decoded(message),
+                Err(malformed) => DnsMessage::Refused { malformed },
+            }),
+            Protocol::Quic => Message::Quic(self.quic.dissect(payload)),
+        };
+        Some(App { by, message })
     }
 
     /// Feeds a dissected datagram to its protocol's state; `emit` gets each record it
@@ -366,6 +393,17 @@ impl Layer {
                     .observe(&observation, &mut |tx| emit(AppRecord::DnsTransaction(tx)));
             }
             Message::Dns(DnsMessage::Refused { .. }) => {}
+            Message::Quic(_) => {
+                let observation = quic::connections::Observation {
+                    frame: d.frame_index,
+                    ts_ns: d.ts_ns,
+                    src: d.src(),
+                    dst: d.dst(),
+                    payload: &d.payload,
+                };
+                self.quic
+                    .observe(&observation, &mut |c| emit(AppRecord::QuicConnection(c)));
+            }
         }
     }
 
@@ -412,11 +450,18 @@ impl Layer {
     pub fn finish(&mut self, emit: &mut impl FnMut(AppRecord<'_>)) {
         self.dns
             .finish(&mut |tx| emit(AppRecord::DnsTransaction(tx)));
+        self.quic
+            .finish(&mut |c| emit(AppRecord::QuicConnection(c)));
     }
 
     /// DNS transactions closed early because the table of open ones was full.
     pub fn dns_evicted(&self) -> u64 {
         self.dns.evicted()
+    }
+
+    /// QUIC connections finished early because their table was full.
+    pub fn quic_evicted(&self) -> u64 {
+        self.quic.evicted()
     }
 }
 

@@ -4,9 +4,10 @@
 
 use std::io::{self, Write};
 
+use super::format::clock;
 use super::format::{count, plural};
 use super::text::{heading, item};
-use crate::analysis::app::AppAnalysis;
+use crate::analysis::app::{AppAnalysis, QuicLesson, QuicStats};
 use crate::app::dns::transactions::UNFRAGMENTED_PAYLOAD;
 use crate::app::dns::{DnsStats, ResponseTimes};
 
@@ -35,7 +36,157 @@ pub fn write_sections(out: &mut dyn Write, app: &AppAnalysis, color: bool) -> io
     if let Some(dns) = app.dns() {
         write_dns(out, &dns, color)?;
     }
+    if let Some(quic) = app.quic() {
+        write_quic(out, &quic, color)?;
+    }
     Ok(())
+}
+
+fn write_quic(out: &mut dyn Write, quic: &QuicStats, color: bool) -> io::Result<()> {
+    heading(
+        out,
+        &format!(
+            "quic: {}, {} answered, {} completed",
+            plural(quic.connections, "connection", "connections"),
+            count(quic.answered),
+            count(quic.completed)
+        ),
+        color,
+    )?;
+    let versions: Vec<String> = quic
+        .versions
+        .iter()
+        .map(|(v, n)| format!("{} {}", version_word(v), count(*n)))
+        .collect();
+    item(out, &format!("versions: {}", versions.join(", ")))?;
+    if let Some(t) = &quic.handshake_rtt_us {
+        item(
+            out,
+            &format!(
+                "handshake round trip (client Initial → server's first packet): min {}, median {}, max {}",
+                duration_us(t.min_us),
+                duration_us(t.median_us),
+                duration_us(t.max_us)
+            ),
+        )?;
+    }
+    item(
+        out,
+        &format!(
+            "Initials re-sent: {} by clients, {} by servers; {}, {}, {}",
+            count(quic.initial_retransmissions_client),
+            count(quic.initial_retransmissions_server),
+            plural(quic.retries, "Retry", "Retries"),
+            plural(
+                quic.version_negotiations,
+                "version negotiation",
+                "version negotiations"
+            ),
+            plural(quic.migrations, "migration", "migrations")
+        ),
+    )?;
+    for name in &quic.server_names {
+        item(
+            out,
+            &format!(
+                "server name {}: {}",
+                name.sni.as_deref().unwrap_or("(none)"),
+                plural(name.connections, "connection", "connections")
+            ),
+        )?;
+    }
+    if !quic.alpn.is_empty() {
+        let alpn: Vec<String> = quic
+            .alpn
+            .iter()
+            .map(|(a, n)| format!("{a} {}", count(*n)))
+            .collect();
+        item(out, &format!("ALPN offered: {}", alpn.join(", ")))?;
+    }
+    if quic.undecryptable_initials > 0 || quic.malformed > 0 {
+        item(
+            out,
+            &format!(
+                "{} the Initial keys did not open, {} with malformed Initial frames or hellos",
+                plural(quic.undecryptable_initials, "Initial", "Initials"),
+                plural(quic.malformed, "connection", "connections")
+            ),
+        )?;
+    }
+    if quic.evicted > 0 {
+        item(
+            out,
+            &format!(
+                "{} finished early: the connection table was full",
+                plural(quic.evicted, "connection", "connections")
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+/// `v1`, `v2`, or the version as given.
+fn version_word(version: &str) -> String {
+    match version {
+        "0x00000001" => "v1".to_string(),
+        "0x6b3343cf" => "v2".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The verdict's line for one QUIC connection: UDP set nothing up, QUIC did.
+pub fn quic_lesson_line(c: &QuicLesson) -> String {
+    let mut said = Vec::new();
+    if let Some(sni) = &c.sni {
+        said.push(format!("SNI {sni}"));
+    }
+    if let Some(alpn) = &c.alpn {
+        said.push(format!("ALPN {alpn}"));
+    }
+    let mut line = format!(
+        "UDP set nothing up; QUIC {} did, inside the datagrams: client Initial at {}",
+        version_word(&c.version),
+        clock(c.client_initial_ts_ns)
+    );
+    if !said.is_empty() {
+        line.push_str(&format!(" ({})", said.join(", ")));
+    }
+    if let Some(vn) = &c.version_negotiation {
+        line.push_str(&format!(
+            ", version negotiation (server offered {})",
+            vn.iter()
+                .map(|v| version_word(v))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    match c.handshake_rtt_us {
+        Some(rtt) => line.push_str(&format!(
+            ", server's answer {} later{}",
+            duration_us(rtt),
+            if c.retry { " (a Retry)" } else { "" }
+        )),
+        None => line.push_str(", no answer from the server"),
+    }
+    if let Some(done) = c.completion_us {
+        line.push_str(&format!(
+            ", first 1-RTT from the server {} after",
+            duration_us(done)
+        ));
+    }
+    if c.client_resent > 0 {
+        line.push_str(&format!(
+            ", {} re-sent by the client after loss",
+            plural(c.client_resent, "Initial", "Initials")
+        ));
+    }
+    if c.server_resent > 0 {
+        line.push_str(&format!(
+            ", {} re-sent by the server",
+            plural(c.server_resent, "Initial", "Initials")
+        ));
+    }
+    line
 }
 
 fn write_dns(out: &mut dyn Write, dns: &DnsStats, color: bool) -> io::Result<()> {
@@ -137,6 +288,39 @@ fn write_dns(out: &mut dyn Write, dns: &DnsStats, color: bool) -> io::Result<()>
 
 /// The verdict's words for each protocol seen: UDP set nothing up, the application did.
 pub fn write_lessons(out: &mut dyn Write, app: &AppAnalysis, color: bool) -> io::Result<()> {
+    write_dns_lesson(out, app, color)?;
+    write_quic_lesson(out, app, color)
+}
+
+/// QUIC's lines: one per connection (the first few), each the handshake QUIC built.
+fn write_quic_lesson(out: &mut dyn Write, app: &AppAnalysis, color: bool) -> io::Result<()> {
+    let Some(quic) = app.quic_lessons() else {
+        return Ok(());
+    };
+    heading(
+        out,
+        "above UDP: QUIC built the handshake UDP does not have",
+        color,
+    )?;
+    for c in &quic.connections {
+        item(
+            out,
+            &format!("{} → {}: {}", c.client, c.server, quic_lesson_line(c)),
+        )?;
+    }
+    if quic.more > 0 {
+        item(
+            out,
+            &format!(
+                "and {} more (see the quic section)",
+                plural(quic.more, "connection", "connections")
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+fn write_dns_lesson(out: &mut dyn Write, app: &AppAnalysis, color: bool) -> io::Result<()> {
     let Some(dns) = app.dns_lesson() else {
         return Ok(());
     };
