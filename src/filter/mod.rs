@@ -164,7 +164,22 @@ pub fn layout_of(link: LinkType) -> Option<Layout> {
         LinkType::Ipv6 => Layout::Ipv6,
         LinkType::Null => Layout::Null,
         LinkType::Loop => Layout::Loop,
-        LinkType::Other(_) => return None,
+        // libpcap compiles expressions for these links too, but with layouts (variable
+        // radio headers, PPP's compressed fields, NFLOG's TLVs) this compiler does not
+        // model: such a filter is refused with one line rather than answered wrongly.
+        LinkType::Slip
+        | LinkType::Ppp
+        | LinkType::PppOverEthernet
+        | LinkType::CiscoHdlc
+        | LinkType::Ieee80211
+        | LinkType::FrameRelay
+        | LinkType::Radiotap
+        | LinkType::ArcnetLinux
+        | LinkType::Ppi
+        | LinkType::WithDirection(_)
+        | LinkType::Nflog
+        | LinkType::Pktap
+        | LinkType::Other(_) => return None,
     })
 }
 
