@@ -30,6 +30,8 @@ const MACSEC_C: u8 = 0x04;
 const MACSEC_SECTAG: usize = 6;
 const MACSEC_SCI: usize = 8;
 const NSH_BASE: usize = 8;
+const NSH_MD_TYPE_1: u8 = 1;
+const NSH_MD_TYPE_1_LEN: usize = 24;
 const NSH_IPV4: u8 = 1;
 const NSH_IPV6: u8 = 2;
 const NSH_ETHERNET: u8 = 3;
@@ -197,7 +199,13 @@ fn nsh(data: &[u8]) -> Result<(Shim, Carried<'_>), Skip> {
     if data.len() < NSH_BASE {
         return Err(too_short(Layer::Nsh, NSH_BASE, data.len()));
     }
-    let length = usize::from(data[1] & 0x3f) * 4;
+    // MD type 1 has a fixed 24-byte header whatever its length field says (Wireshark's
+    // packet-nsh.c reads it so, with a warning); MD type 2 states its length.
+    let length = if data[2] & 0x0f == NSH_MD_TYPE_1 {
+        NSH_MD_TYPE_1_LEN
+    } else {
+        usize::from(data[1] & 0x3f) * 4
+    };
     if length < NSH_BASE || length > data.len() {
         return Err(Skip::Malformed {
             layer: Layer::Nsh,
