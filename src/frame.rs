@@ -35,8 +35,9 @@ pub enum LinkType {
     ArcnetLinux,
     /// Per-Packet Information header (192), then the link type it names.
     Ppi,
-    /// PPP, Cisco HDLC or Frame Relay after one direction byte (204, 205, 206).
-    WithDirection(DirectedLink),
+    /// PPP after one direction byte (204, `LINKTYPE_PPP_WITH_DIR`). Its Cisco HDLC and Frame
+    /// Relay siblings (205, 206) stay unread: tshark refuses those files too.
+    PppWithDirection,
     /// DLT_IPV4 (228): the frame is an IPv4 packet.
     Ipv4,
     /// DLT_IPV6 (229): the frame is an IPv6 packet.
@@ -51,17 +52,6 @@ pub enum LinkType {
     Other(u32),
 }
 
-/// The links libpcap also stores with a leading direction byte.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DirectedLink {
-    /// `LINKTYPE_PPP_WITH_DIR` (204).
-    Ppp,
-    /// `LINKTYPE_C_HDLC_WITH_DIR` (205).
-    CiscoHdlc,
-    /// `LINKTYPE_FRELAY_WITH_DIR` (206).
-    FrameRelay,
-}
-
 /// LINKTYPE_ numbers read as an existing variant (written back under the first).
 /// (Wireshark reads 9 and 50 both as `WTAP_ENCAP_PPP`, and writes 9.)
 const ALIASES: [(u32, LinkType); 3] = [
@@ -71,7 +61,7 @@ const ALIASES: [(u32, LinkType); 3] = [
 ];
 
 /// Every named link type with its LINKTYPE_ number and the name tcpdump gives it.
-const NAMED: [(u32, LinkType, &str); 22] = [
+const NAMED: [(u32, LinkType, &str); 20] = [
     (0, LinkType::Null, "NULL"),
     (1, LinkType::Ethernet, "EN10MB"),
     (8, LinkType::Slip, "SLIP"),
@@ -86,21 +76,7 @@ const NAMED: [(u32, LinkType, &str); 22] = [
     (127, LinkType::Radiotap, "IEEE802_11_RADIO"),
     (129, LinkType::ArcnetLinux, "ARCNET_LINUX"),
     (192, LinkType::Ppi, "PPI"),
-    (
-        204,
-        LinkType::WithDirection(DirectedLink::Ppp),
-        "PPP_WITH_DIR",
-    ),
-    (
-        205,
-        LinkType::WithDirection(DirectedLink::CiscoHdlc),
-        "C_HDLC_WITH_DIR",
-    ),
-    (
-        206,
-        LinkType::WithDirection(DirectedLink::FrameRelay),
-        "FRELAY_WITH_DIR",
-    ),
+    (204, LinkType::PppWithDirection, "PPP_WITH_DIR"),
     (228, LinkType::Ipv4, "IPV4"),
     (229, LinkType::Ipv6, "IPV6"),
     (239, LinkType::Nflog, "NFLOG"),
@@ -148,16 +124,22 @@ impl LinkType {
     }
 }
 
+impl LinkType {
+    /// tcpdump's name for the link type (`EN10MB`, `NFLOG`); `LINKTYPE` for an unnamed one.
+    pub fn name(self) -> &'static str {
+        NAMED
+            .iter()
+            .find(|(_, link, _)| *link == self)
+            .map_or("LINKTYPE", |(_, _, name)| name)
+    }
+}
+
 impl fmt::Display for LinkType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let LinkType::Other(n) = self {
             return write!(f, "LINKTYPE_{n}");
         }
-        let name = NAMED
-            .iter()
-            .find(|(_, link, _)| link == self)
-            .map_or("?", |(_, _, name)| name);
-        f.write_str(name)
+        f.write_str(self.name())
     }
 }
 

@@ -651,6 +651,35 @@ fn hostile_variants_of_every_link_give_reasons_not_panics() {
     }
 }
 
+/// A first fragment the snapshot length cut: tshark shows the UDP header it still holds, and
+/// udpscope shows it as a truncated datagram, same frame, ports and UDP length.
+#[test]
+fn a_first_fragment_cut_by_the_snaplen_is_a_truncated_datagram() {
+    let whole = udp4(A, B, 40001, 6999, &[0x61; 1400]);
+    // The first fragment: More Fragments set, 1,208 bytes of the UDP datagram.
+    let mut first = whole[..20 + 1208].to_vec();
+    first[2..4].copy_from_slice(&((20 + 1208) as u16).to_be_bytes());
+    first[6] = 0x20;
+    let mut header = etherparse::Ipv4HeaderSlice::from_slice(&first[..20])
+        .unwrap()
+        .to_header();
+    header.header_checksum = header.calc_header_checksum();
+    first[..20].copy_from_slice(&header.to_bytes());
+    let frame = eth(0x0800, &first);
+    let cut = Record {
+        ts_ns: T0,
+        data: frame[..14 + 20 + 8 + 40].to_vec(),
+        orig_len: frame.len() as u32,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut-fragment.pcap");
+    std::fs::write(&path, packets::pcap(1, &[cut], false, false)).unwrap();
+    let ours = udpscope_rows(&path);
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    assert_eq!((ours[0].1, ours[0].2, ours[0].3), (40001, 6999, 1408));
+    assert_eq!(ours, tshark_rows(&path));
+}
+
 /// tshark 4.0 has no SLIP dissector (it shows the frame as data); tcpdump reads libpcap's
 /// SLIP link type, and udpscope finds the datagram tcpdump prints.
 #[test]

@@ -5,7 +5,7 @@
 
 use super::shim::Shim;
 use super::{Layer, Limit, Problem, Skip, capture_headers, serial, wifi};
-use crate::frame::{DirectedLink, Frame, LinkType};
+use crate::frame::{Frame, LinkType};
 
 /// EtherType of IPv4.
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
@@ -179,16 +179,10 @@ pub(super) fn link_layer<'a>(
         LinkType::PppOverEthernet => serial::pppoe(data)?,
         LinkType::CiscoHdlc => serial::cisco_hdlc(data)?,
         LinkType::FrameRelay => serial::frame_relay(data)?,
-        LinkType::WithDirection(directed) => {
-            let Some(rest) = data.get(1..) else {
-                return Err(too_short(Layer::Ppp, 1, 0));
-            };
-            match directed {
-                DirectedLink::Ppp => serial::ppp(rest)?,
-                DirectedLink::CiscoHdlc => serial::cisco_hdlc(rest)?,
-                DirectedLink::FrameRelay => serial::frame_relay(rest)?,
-            }
-        }
+        LinkType::PppWithDirection => match data.get(1..) {
+            Some(rest) => serial::ppp(rest)?,
+            None => return Err(too_short(Layer::Ppp, 1, 0)),
+        },
         LinkType::Ieee80211 => wifi::ieee80211(data, info, false)?,
         LinkType::Radiotap => wifi::radiotap(data, info)?,
         LinkType::ArcnetLinux => capture_headers::arcnet_linux(data)?,
