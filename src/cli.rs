@@ -39,6 +39,12 @@ pub enum Command {
     /// List interfaces with their addresses and the one holding the default route.
     Interfaces(InterfacesArgs),
     /// Decode a pcap or pcapng file and show the connectionless analysis.
+    ///
+    /// Link types read: Ethernet (VLAN, LLC/SNAP), Linux SLL/SLL2, raw IP, IPv4/IPv6, NULL/LOOP,
+    /// PPP (incl. HDLC framing, with direction), PPPoE, Cisco HDLC, Frame Relay, SLIP, 802.11
+    /// with radiotap or PPI, ARCnet, NFLOG and PKTAP. Read through: MPLS, PPPoE, MACsec
+    /// (unencrypted), NSH. Tunnels opened: VXLAN, Geneve, GTP-U, LISP, GRE (IP, Ethernet, PPP,
+    /// MPLS), ERSPAN, PPTP, PIM Register, IP-in-IP.
     Read(ReadArgs),
     /// Re-send the datagrams of a capture to a server.
     Replay(ReplayArgs),

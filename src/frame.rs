@@ -10,51 +10,107 @@ pub enum LinkType {
     Null,
     /// DLT_EN10MB (1): Ethernet II, possibly with 802.1Q/802.1ad tags.
     Ethernet,
+    /// SLIP (8): libpcap's 16-byte pseudo-header (direction, compressed-header bytes), then IP.
+    Slip,
+    /// PPP (9) and PPP in HDLC-like framing (50, RFC 1662): optional address and control
+    /// bytes (ff 03), then the PPP protocol field; Cisco HDLC frames too, as libpcap says.
+    Ppp,
+    /// PPPoE (51, `LINKTYPE_PPP_ETHER`): a PPPoE header, then PPP.
+    PppOverEthernet,
+    /// Cisco HDLC (104): address, control, then an EtherType.
+    CiscoHdlc,
+    /// IEEE 802.11 (105) without a radio header.
+    Ieee80211,
+    /// Frame Relay (107): a Q.922 address, then NLPID (RFC 2427) or a Cisco EtherType.
+    FrameRelay,
     /// Raw IP (101, and the historic 12 and 14): the frame starts with an IPv4 or IPv6 header.
     Raw,
     /// DLT_LOOP (108): 4-byte network-order address family, OpenBSD loopback.
     Loop,
     /// DLT_LINUX_SLL (113): Linux "cooked" header v1, 16 bytes.
     LinuxSll,
+    /// 802.11 with a radiotap header (127).
+    Radiotap,
+    /// ARCnet as Linux captures it (129).
+    ArcnetLinux,
+    /// Per-Packet Information header (192), then the link type it names.
+    Ppi,
+    /// PPP after one direction byte (204, `LINKTYPE_PPP_WITH_DIR`). Its Cisco HDLC and Frame
+    /// Relay siblings (205, 206) stay unread: tshark refuses those files too.
+    PppWithDirection,
     /// DLT_IPV4 (228): the frame is an IPv4 packet.
     Ipv4,
     /// DLT_IPV6 (229): the frame is an IPv6 packet.
     Ipv6,
+    /// Linux netfilter log (239, `tcpdump -i nflog:N`): a header, then TLVs, one the packet.
+    Nflog,
+    /// Apple's PKTAP (258): a header naming the link type of what follows.
+    Pktap,
     /// DLT_LINUX_SLL2 (276): Linux "cooked" header v2, 20 bytes (`tcpdump -i any`).
     LinuxSll2,
     /// Any other link type; frames are counted but not decoded.
     Other(u32),
 }
 
+/// LINKTYPE_ numbers read as an existing variant (written back under the first).
+/// (Wireshark reads 9 and 50 both as `WTAP_ENCAP_PPP`, and writes 9.)
+const ALIASES: [(u32, LinkType); 3] = [
+    (12, LinkType::Raw),
+    (14, LinkType::Raw),
+    (50, LinkType::Ppp),
+];
+
+/// Every named link type with its LINKTYPE_ number and the name tcpdump gives it.
+const NAMED: [(u32, LinkType, &str); 20] = [
+    (0, LinkType::Null, "NULL"),
+    (1, LinkType::Ethernet, "EN10MB"),
+    (8, LinkType::Slip, "SLIP"),
+    (9, LinkType::Ppp, "PPP"),
+    (51, LinkType::PppOverEthernet, "PPP_ETHER"),
+    (101, LinkType::Raw, "RAW"),
+    (104, LinkType::CiscoHdlc, "C_HDLC"),
+    (105, LinkType::Ieee80211, "IEEE802_11"),
+    (107, LinkType::FrameRelay, "FRELAY"),
+    (108, LinkType::Loop, "LOOP"),
+    (113, LinkType::LinuxSll, "LINUX_SLL"),
+    (127, LinkType::Radiotap, "IEEE802_11_RADIO"),
+    (129, LinkType::ArcnetLinux, "ARCNET_LINUX"),
+    (192, LinkType::Ppi, "PPI"),
+    (204, LinkType::PppWithDirection, "PPP_WITH_DIR"),
+    (228, LinkType::Ipv4, "IPV4"),
+    (229, LinkType::Ipv6, "IPV6"),
+    (239, LinkType::Nflog, "NFLOG"),
+    (258, LinkType::Pktap, "PKTAP"),
+    (276, LinkType::LinuxSll2, "LINUX_SLL2"),
+];
+
 impl LinkType {
     /// The link type for a pcap/pcapng LINKTYPE_ number.
     pub fn from_number(number: u32) -> Self {
+        // The two commonest first: this runs once per file, or per pcapng interface.
         match number {
-            0 => LinkType::Null,
-            1 => LinkType::Ethernet,
-            12 | 14 | 101 => LinkType::Raw,
-            108 => LinkType::Loop,
-            113 => LinkType::LinuxSll,
-            228 => LinkType::Ipv4,
-            229 => LinkType::Ipv6,
-            276 => LinkType::LinuxSll2,
-            other => LinkType::Other(other),
+            1 => return LinkType::Ethernet,
+            276 => return LinkType::LinuxSll2,
+            _ => {}
         }
+        if let Some((_, link)) = ALIASES.iter().find(|(n, _)| *n == number) {
+            return *link;
+        }
+        NAMED
+            .iter()
+            .find(|(n, _, _)| *n == number)
+            .map_or(LinkType::Other(number), |(_, link, _)| *link)
     }
 
     /// The LINKTYPE_ number written in pcap and pcapng headers.
     pub fn number(self) -> u32 {
-        match self {
-            LinkType::Null => 0,
-            LinkType::Ethernet => 1,
-            LinkType::Raw => 101,
-            LinkType::Loop => 108,
-            LinkType::LinuxSll => 113,
-            LinkType::Ipv4 => 228,
-            LinkType::Ipv6 => 229,
-            LinkType::LinuxSll2 => 276,
-            LinkType::Other(n) => n,
+        if let LinkType::Other(n) = self {
+            return n;
         }
+        NAMED
+            .iter()
+            .find(|(_, link, _)| *link == self)
+            .map_or(0, |(n, _, _)| *n)
     }
 
     /// The pcap-file crate's name for this link type.
@@ -68,19 +124,22 @@ impl LinkType {
     }
 }
 
+impl LinkType {
+    /// tcpdump's name for the link type (`EN10MB`, `NFLOG`); `LINKTYPE` for an unnamed one.
+    pub fn name(self) -> &'static str {
+        NAMED
+            .iter()
+            .find(|(_, link, _)| *link == self)
+            .map_or("LINKTYPE", |(_, _, name)| name)
+    }
+}
+
 impl fmt::Display for LinkType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LinkType::Null => f.write_str("NULL"),
-            LinkType::Ethernet => f.write_str("EN10MB"),
-            LinkType::Raw => f.write_str("RAW"),
-            LinkType::Loop => f.write_str("LOOP"),
-            LinkType::LinuxSll => f.write_str("LINUX_SLL"),
-            LinkType::Ipv4 => f.write_str("IPV4"),
-            LinkType::Ipv6 => f.write_str("IPV6"),
-            LinkType::LinuxSll2 => f.write_str("LINUX_SLL2"),
-            LinkType::Other(n) => write!(f, "LINKTYPE_{n}"),
+        if let LinkType::Other(n) = self {
+            return write!(f, "LINKTYPE_{n}");
         }
+        f.write_str(self.name())
     }
 }
 

@@ -237,7 +237,9 @@ impl Analysis {
         match skip {
             Skip::NotUdp(PROTO_ICMP | PROTO_ICMPV6) => self.icmp += 1,
             Skip::NotIp(ETHERTYPE_ARP) => self.arp += 1,
-            Skip::Malformed { .. } => {
+            // Named reasons, counted by reason: a malformed header, or a frame the decoder
+            // cannot read for a stated cause (encrypted, IP absent from a link's protocol).
+            Skip::Malformed { .. } | Skip::Encrypted(_) | Skip::NotIpOn { .. } => {
                 let room = self.malformed.len() < MAX_MALFORMED_REASONS;
                 match self.malformed.iter_mut().find(|(known, _)| known == skip) {
                     Some((_, n)) => *n += 1,

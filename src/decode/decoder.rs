@@ -6,16 +6,17 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use super::checksum::{Checksum, ipv4_header_verdict, udp_checksum_verdict};
 use super::defrag::{DefragLimits, Defragmenter, Fragment, Incomplete};
 use super::icmp;
-use super::link::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, LinkInfo, network_layer};
+use super::link::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, LinkInfo, ethernet, network_layer};
+use super::shim::{self, MAX_SHIMS};
 use super::tunnel::{
-    self, Carried, GENEVE_PORT, MAX_TUNNEL_DEPTH, PROTO_GRE, PROTO_IPIP, PROTO_IPV6_IN_IP,
-    VXLAN_PORT,
+    self, Carried, GENEVE_PORT, GTPU_PORT, LISP_DATA_PORT, MAX_TUNNEL_DEPTH, PROTO_GRE, PROTO_IPIP,
+    PROTO_IPV6_IN_IP, PROTO_PIM, VXLAN_PORT,
 };
 use super::{
     Datagram, Decoded, Defect, IpInfo, Layer, LengthField, Limit, Outer, Problem, Segment, Skip,
     TcpFlags, Tunnel, TunnelKind,
 };
-use crate::frame::{Frame, LinkType};
+use crate::frame::Frame;
 
 const IPV4_MIN_HEADER: usize = 20;
 const IPV6_HEADER: usize = 40;
@@ -23,8 +24,10 @@ const UDP_HEADER: usize = 8;
 const TCP_MIN_HEADER: usize = 20;
 const PROTO_TCP: u8 = 6;
 const PROTO_UDP: u8 = 17;
-/// IPv6 extension headers walked before giving up on reaching the transport header.
-const MAX_IPV6_EXTENSIONS: usize = 8;
+/// IPv6 extension headers walked before giving up on reaching the transport header. Each
+/// takes at least 8 bytes, so the packet's length bounds the walk too; tshark reads chains of
+/// 61 (found in public captures).
+const MAX_IPV6_EXTENSIONS: usize = 128;
 
 /// Counters of everything the decoder saw. Nothing is dropped without being counted here.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -202,7 +205,9 @@ impl Decoder {
             Decoded::FragmentHeld => {}
             Decoded::Skipped(skip) => match skip {
                 Skip::UnsupportedLink(_) => self.stats.unsupported_link += 1,
-                Skip::NotIp(_) => self.stats.not_ip += 1,
+                Skip::NotIp(_) | Skip::NotIpOn { .. } | Skip::Encrypted(_) => {
+                    self.stats.not_ip += 1
+                }
                 Skip::NotUdp(_) => self.stats.not_udp += 1,
                 Skip::Malformed { .. } => self.stats.malformed += 1,
             },
@@ -230,6 +235,9 @@ impl Decoder {
         let parsed = match ether_type {
             ETHERTYPE_IPV4 => ipv4(data, frame.is_truncated(), !self.skip_checksums),
             ETHERTYPE_IPV6 => ipv6(data, frame.is_truncated()),
+            other if shim::is_shim(other) => {
+                return self.decode_shims(frame, link, other, data, carrier);
+            }
             other => return Decoded::Skipped(Skip::NotIp(other)),
         };
         let net = match parsed {
@@ -244,8 +252,10 @@ impl Decoder {
             PROTO_UDP => match udp(&net.ip, net.transport, net.declared, !self.skip_checksums) {
                 Ok(mut parts) => {
                     let payload = &net.transport[parts.payload.clone()];
-                    // The only cost of tunnels to other datagrams: this port compare.
-                    if (parts.dst_port == VXLAN_PORT || parts.dst_port == GENEVE_PORT)
+                    // The only cost of tunnels to other datagrams: these port compares.
+                    if (matches!(parts.dst_port, VXLAN_PORT | GENEVE_PORT | LISP_DATA_PORT)
+                        || parts.dst_port == GTPU_PORT
+                        || parts.src_port == GTPU_PORT)
                         && let Some(inner) =
                             self.udp_tunnel(frame, &link, &net, &parts, payload, carrier)
                     {
@@ -265,11 +275,49 @@ impl Decoder {
                 Err(skip) => Decoded::Skipped(skip),
             },
             PROTO_TCP => tcp(frame, &net),
-            PROTO_IPIP | PROTO_IPV6_IN_IP | PROTO_GRE => self.ip_tunnel(frame, link, &net, carrier),
+            PROTO_IPIP | PROTO_IPV6_IN_IP | PROTO_GRE | PROTO_PIM => {
+                self.ip_tunnel(frame, link, &net, carrier)
+            }
             other => {
                 icmp_error(frame, &net).map_or(Decoded::Skipped(Skip::NotUdp(other)), Decoded::Icmp)
             }
         }
+    }
+
+    /// Reads through shim headers (MPLS, PPPoE, MACsec, NSH) to the IP packet inside, keeping
+    /// the outermost one with the link details.
+    fn decode_shims<'f>(
+        &mut self,
+        frame: &Frame<'f>,
+        mut link: LinkInfo,
+        mut ether_type: u16,
+        mut data: &'f [u8],
+        carrier: Option<Tunnel>,
+    ) -> Decoded<'f> {
+        for _ in 0..MAX_SHIMS {
+            if !shim::is_shim(ether_type) {
+                return self.decode_network(frame, link, ether_type, data, carrier);
+            }
+            let (found, carried) = match shim::open(ether_type, data) {
+                Ok(opened) => opened,
+                Err(skip) => return Decoded::Skipped(skip),
+            };
+            link.shim.get_or_insert(found);
+            (ether_type, data) = match carried {
+                Carried::Network { ether_type, data } => (ether_type, data),
+                Carried::Ethernet(bytes) => match ethernet(bytes, &mut LinkInfo::default()) {
+                    Ok(network) => (network.ether_type, network.data),
+                    Err(skip) => return Decoded::Skipped(skip),
+                },
+            };
+        }
+        if shim::is_shim(ether_type) {
+            return Decoded::Skipped(malformed(
+                Layer::Mpls,
+                Problem::TooManyHeaders { max: MAX_SHIMS },
+            ));
+        }
+        self.decode_network(frame, link, ether_type, data, carrier)
     }
 
     /// The datagram inside a VXLAN or Geneve datagram, or `None` when there is none to show
@@ -285,13 +333,19 @@ impl Decoder {
         carrier: Option<Tunnel>,
     ) -> Option<Decoded<'f>> {
         let depth = carrier.map_or(0, |t| t.depth) + 1;
-        if depth > MAX_TUNNEL_DEPTH || net.defect.is_some() || parts.defect.is_some() {
+        // A carrier whose lengths lie cannot be trusted to hold a tunnel header; one whose
+        // IPv4 length is 0 under segmentation offload can (its frame is its length).
+        let lying = net
+            .defect
+            .is_some_and(|d| !matches!(d, Defect::Ipv4TotalLengthZero { .. }));
+        if depth > MAX_TUNNEL_DEPTH || lying || parts.defect.is_some() {
             return None;
         }
-        let (kind, carried) = if parts.dst_port == VXLAN_PORT {
-            tunnel::vxlan(payload)?
-        } else {
-            tunnel::geneve(payload)?
+        let (kind, carried) = match parts.dst_port {
+            VXLAN_PORT => tunnel::vxlan(payload)?,
+            GENEVE_PORT => tunnel::geneve(payload)?,
+            LISP_DATA_PORT => tunnel::lisp(payload)?,
+            _ => tunnel::gtpu(payload)?,
         };
         let tunnel = Tunnel {
             kind,
@@ -355,6 +409,10 @@ impl Decoder {
                     data: net.transport,
                 },
             ),
+            PROTO_PIM => match tunnel::pim_register(net.transport) {
+                Ok(found) => found,
+                Err(skip) => return Decoded::Skipped(skip),
+            },
             _ => match tunnel::gre(net.transport) {
                 Ok(found) => found,
                 Err(skip) => return Decoded::Skipped(skip),
@@ -379,17 +437,10 @@ impl Decoder {
     ) -> Decoded<'f> {
         let (ether_type, data) = match carried {
             Carried::Network { ether_type, data } => (ether_type, data),
-            Carried::Ethernet(bytes) => {
-                let inner = Frame {
-                    link: LinkType::Ethernet,
-                    data: bytes,
-                    ..*frame
-                };
-                match network_layer(&inner) {
-                    Ok((_, network)) => (network.ether_type, network.data),
-                    Err(skip) => return Decoded::Skipped(skip),
-                }
-            }
+            Carried::Ethernet(bytes) => match ethernet(bytes, &mut LinkInfo::default()) {
+                Ok(network) => (network.ether_type, network.data),
+                Err(skip) => return Decoded::Skipped(skip),
+            },
         };
         self.decode_network(frame, link, ether_type, data, Some(tunnel))
     }
@@ -404,6 +455,27 @@ impl Decoder {
         carrier: Option<Tunnel>,
     ) -> Decoded<'f> {
         if net.transport.len() < net.declared {
+            // A first fragment the snaplen cut still holds the UDP header: tshark shows its
+            // ports and length, and so does udpscope, as a truncated datagram (it cannot be
+            // reassembled, and nothing after it is waited for).
+            if offset == 0
+                && net.protocol == PROTO_UDP
+                && let Ok(parts) = udp(&net.ip, net.transport, usize::from(u16::MAX), false)
+            {
+                let payload = &net.transport[parts.payload.clone()];
+                let parts = UdpParts {
+                    truncated: true,
+                    ..parts
+                };
+                return Decoded::Datagram(parts.into_datagram(
+                    frame,
+                    link,
+                    net.ip,
+                    Cow::Borrowed(payload),
+                    1,
+                    carrier,
+                ));
+            }
             return Decoded::Skipped(malformed(
                 Layer::IpFragment,
                 Problem::FragmentCut {
@@ -492,7 +564,16 @@ fn ipv4(data: &[u8], cut_by_capture: bool, verify: bool) -> Result<Network<'_>, 
             },
         ));
     }
-    let total_len = usize::from(be16(data, 2));
+    let stated_total = be16(data, 2);
+    let mut total_len = usize::from(stated_total);
+    let mut offload = None;
+    if total_len == 0 {
+        // Segmentation offload (TSO, BIG TCP) hands the capture packets whose total length
+        // is 0: Wireshark's packet-ip.c then takes the captured length ("TSO enabled"),
+        // and so does udpscope, naming it.
+        total_len = data.len();
+        offload = Some(Defect::Ipv4TotalLengthZero { frame: data.len() });
+    }
     if total_len < header_len {
         return Err(malformed(
             Layer::Ipv4,
@@ -506,7 +587,7 @@ fn ipv4(data: &[u8], cut_by_capture: bool, verify: bool) -> Result<Network<'_>, 
     let flags_offset = be16(data, 6);
     let more_fragments = flags_offset & 0x2000 != 0;
     let fragment_offset = (flags_offset & 0x1fff) * 8;
-    let mut defect = None;
+    let mut defect = offload;
     if total_len > data.len() && !cut_by_capture {
         // A whole datagram is shown with what there is (as tshark and tcpdump do); a fragment
         // so short cannot be reassembled.
@@ -538,7 +619,7 @@ fn ipv4(data: &[u8], cut_by_capture: bool, verify: bool) -> Result<Network<'_>, 
         fragment_offset,
         header_len: header_len as u16,
         options_len: (header_len - IPV4_MIN_HEADER) as u16,
-        total_len: total_len as u16,
+        total_len: stated_total,
         header_checksum: if verify {
             ipv4_header_verdict(&data[..header_len])
         } else {
@@ -600,6 +681,7 @@ fn ipv6(data: &[u8], cut_by_capture: bool) -> Result<Network<'_>, Skip> {
     let mut offset = IPV6_HEADER;
     let mut fragment = None;
     let mut fragment_id = None;
+    let mut walked_all = false;
     for _ in 0..MAX_IPV6_EXTENSIONS {
         let ext_len = match next {
             // Hop-by-hop, routing, destination options: length in 8-byte units after the first 8.
@@ -644,13 +726,24 @@ fn ipv6(data: &[u8], cut_by_capture: bool) -> Result<Network<'_>, Skip> {
                 }
                 (usize::from(data[offset + 1]) + 2) * 4
             }
-            _ => break,
+            _ => {
+                walked_all = true;
+                break;
+            }
         };
         next = data[offset];
         offset += ext_len;
         if offset > data.len() || offset > IPV6_HEADER + payload_len {
             return Err(malformed(Layer::Ipv6, Problem::ExtensionHeadersOverrun));
         }
+    }
+    if !walked_all && matches!(next, 0 | 43 | 44 | 51 | 60) {
+        return Err(malformed(
+            Layer::Ipv6,
+            Problem::TooManyExtensionHeaders {
+                max: MAX_IPV6_EXTENSIONS,
+            },
+        ));
     }
     if defect.is_some() && fragment.is_some() {
         return Err(malformed(

@@ -26,6 +26,13 @@ pub enum Defect {
         /// The bytes of IP packet the frame carried.
         frame: usize,
     },
+    /// An IPv4 total length of 0, as segmentation offload (TSO, BIG TCP) leaves it in
+    /// captures of the sending host: the packet is read to the end of the frame, as
+    /// Wireshark does.
+    Ipv4TotalLengthZero {
+        /// The bytes of IP packet the frame carried, taken as its length.
+        frame: usize,
+    },
 }
 
 impl fmt::Display for Defect {
@@ -41,6 +48,12 @@ impl fmt::Display for Defect {
             } => {
                 let name = if version == 6 { "ip6" } else { "ip" };
                 write!(f, "bad length: {name} total {stated} > frame {frame}")
+            }
+            Defect::Ipv4TotalLengthZero { frame } => {
+                write!(
+                    f,
+                    "ip total length 0 (segmentation offload): read as {frame}"
+                )
             }
         }
     }

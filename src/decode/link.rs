@@ -1,7 +1,10 @@
-//! Strips link-layer headers (Ethernet/VLAN, Linux SLL/SLL2, NULL/LOOP, raw IP) down to the
-//! network layer. The link type comes with the frame; nothing here guesses it.
+//! Strips link-layer headers (Ethernet/VLAN, Linux SLL/SLL2, NULL/LOOP, raw IP, and through
+//! [`super::serial`], [`super::wifi`] and [`super::capture_headers`] the serial, wireless
+//! and capture-tool links) down to the network layer. The link type comes with the frame;
+//! nothing here guesses it.
 
-use super::{Layer, Limit, Problem, Skip};
+use super::shim::Shim;
+use super::{Layer, Limit, Problem, Skip, capture_headers, serial, wifi};
 use crate::frame::{Frame, LinkType};
 
 /// EtherType of IPv4.
@@ -13,6 +16,17 @@ pub const ETHERTYPE_ARP: u16 = 0x0806;
 const ETHERTYPE_VLAN: u16 = 0x8100;
 const ETHERTYPE_QINQ: u16 = 0x88a8;
 const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
+/// Largest 802.3 length field: a value up to this is a length (LLC follows), not an EtherType.
+pub(super) const MAX_8023_LENGTH: u16 = 1500;
+/// Link headers inside link headers (PPI or PKTAP around another link) read before giving up.
+const MAX_LINK_NESTING: u8 = 2;
+/// ARPHRD types of Linux cooked captures whose protocol field is not an EtherType.
+const ARPHRD_FRAD: u16 = 770;
+const ARPHRD_IEEE80211: u16 = 801;
+const ARPHRD_IEEE80211_RADIOTAP: u16 = 803;
+/// SLL protocol values below 1536 that name a link format (`include/uapi/linux/if_ether.h`).
+const LINUX_SLL_P_802_2: u16 = 0x0004;
+const LINUX_SLL_P_PPPHDLC: u16 = 0x0007;
 /// Tags decoded before giving up: double tagging (QinQ) is the deepest seen in practice.
 const MAX_VLAN_TAGS: usize = 4;
 
@@ -33,6 +47,8 @@ pub struct LinkInfo {
     pub dst_mac: Option<[u8; 6]>,
     /// Outermost 802.1Q VLAN id.
     pub vlan: Option<u16>,
+    /// The outermost header read through between the link and IP (MPLS, PPPoE, ...).
+    pub shim: Option<Shim>,
 }
 
 /// The network layer found inside a frame.
@@ -44,7 +60,7 @@ pub struct Network<'a> {
     pub data: &'a [u8],
 }
 
-fn be16(data: &[u8], at: usize) -> u16 {
+pub(super) fn be16(data: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([data[at], data[at + 1]])
 }
 
@@ -54,7 +70,7 @@ fn mac(data: &[u8]) -> [u8; 6] {
     mac
 }
 
-fn too_short(layer: Layer, needed: usize, available: usize) -> Skip {
+pub(super) fn too_short(layer: Layer, needed: usize, available: usize) -> Skip {
     Skip::Malformed {
         layer,
         problem: Problem::TooShort {
@@ -67,46 +83,24 @@ fn too_short(layer: Layer, needed: usize, available: usize) -> Skip {
 
 /// Finds the network layer of `frame`, with what the link layer tells about it.
 pub fn network_layer<'a>(frame: &Frame<'a>) -> Result<(LinkInfo, Network<'a>), Skip> {
-    let data = frame.data;
     let mut info = LinkInfo {
         link: Some(frame.link),
         ..LinkInfo::default()
     };
-    let network = match frame.link {
-        LinkType::Ethernet => {
-            if data.len() < ETHERNET_LEN {
-                return Err(too_short(Layer::Ethernet, ETHERNET_LEN, data.len()));
-            }
-            info.dst_mac = Some(mac(&data[0..]));
-            info.src_mac = Some(mac(&data[6..]));
-            let mut ether_type = be16(data, 12);
-            let mut offset = ETHERNET_LEN;
-            let mut tags = 0;
-            while matches!(
-                ether_type,
-                ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD
-            ) {
-                if tags == MAX_VLAN_TAGS {
-                    return Err(Skip::Malformed {
-                        layer: Layer::Vlan,
-                        problem: Problem::TooManyVlanTags { max: MAX_VLAN_TAGS },
-                    });
-                }
-                if data.len() < offset + VLAN_TAG_LEN {
-                    return Err(too_short(Layer::Vlan, offset + VLAN_TAG_LEN, data.len()));
-                }
-                if info.vlan.is_none() {
-                    info.vlan = Some(be16(data, offset) & 0x0fff);
-                }
-                ether_type = be16(data, offset + 2);
-                offset += VLAN_TAG_LEN;
-                tags += 1;
-            }
-            Network {
-                ether_type,
-                data: &data[offset..],
-            }
-        }
+    let network = link_layer(frame.link, frame.data, &mut info, 0)?;
+    Ok((info, network))
+}
+
+/// The network layer inside `data`, a frame of `link`; `nesting` counts the link headers
+/// already taken off around it (PPI, PKTAP).
+pub(super) fn link_layer<'a>(
+    link: LinkType,
+    data: &'a [u8],
+    info: &mut LinkInfo,
+    nesting: u8,
+) -> Result<Network<'a>, Skip> {
+    let network = match link {
+        LinkType::Ethernet => ethernet(data, info)?,
         LinkType::LinuxSll => {
             // packet type(2) ARPHRD type(2) address length(2) address(8) protocol(2)
             if data.len() < SLL_LEN {
@@ -115,10 +109,7 @@ pub fn network_layer<'a>(frame: &Frame<'a>) -> Result<(LinkInfo, Network<'a>), S
             if be16(data, 4) == 6 {
                 info.src_mac = Some(mac(&data[6..]));
             }
-            Network {
-                ether_type: be16(data, 14),
-                data: &data[SLL_LEN..],
-            }
+            cooked(be16(data, 2), be16(data, 14), &data[SLL_LEN..], info)?
         }
         LinkType::LinuxSll2 => {
             // protocol(2) reserved(2) ifindex(4) ARPHRD type(2) packet type(1) addr len(1) addr(8)
@@ -128,10 +119,7 @@ pub fn network_layer<'a>(frame: &Frame<'a>) -> Result<(LinkInfo, Network<'a>), S
             if data[11] == 6 {
                 info.src_mac = Some(mac(&data[12..]));
             }
-            Network {
-                ether_type: be16(data, 0),
-                data: &data[SLL2_LEN..],
-            }
+            cooked(be16(data, 8), be16(data, 0), &data[SLL2_LEN..], info)?
         }
         LinkType::Null | LinkType::Loop => {
             if data.len() < NULL_LEN {
@@ -140,7 +128,7 @@ pub fn network_layer<'a>(frame: &Frame<'a>) -> Result<(LinkInfo, Network<'a>), S
             let raw = [data[0], data[1], data[2], data[3]];
             // NULL stores the family in the capturing host's byte order, LOOP in network
             // order; families are small numbers, so the order that yields one is the right one.
-            let family = if frame.link == LinkType::Loop {
+            let family = if link == LinkType::Loop {
                 u32::from_be_bytes(raw)
             } else {
                 let le = u32::from_le_bytes(raw);
@@ -154,6 +142,9 @@ pub fn network_layer<'a>(frame: &Frame<'a>) -> Result<(LinkInfo, Network<'a>), S
                 2 => ETHERTYPE_IPV4,
                 // AF_INET6 differs per BSD: 24 (NetBSD/OpenBSD), 28 (FreeBSD), 30 (macOS).
                 10 | 24 | 28 | 30 => ETHERTYPE_IPV6,
+                // Some writers put an EtherType there instead of a family; Wireshark's
+                // packet-null.c reads any value above 1500 as one, and so does udpscope.
+                other if other > u32::from(MAX_8023_LENGTH) && other <= 0xffff => other as u16,
                 other => {
                     return Err(Skip::Malformed {
                         layer: Layer::Null,
@@ -166,30 +157,139 @@ pub fn network_layer<'a>(frame: &Frame<'a>) -> Result<(LinkInfo, Network<'a>), S
                 data: &data[NULL_LEN..],
             }
         }
-        LinkType::Raw => {
-            // Raw IP: the IP header's own version field says which IP it is.
-            let ether_type = match data.first().map(|b| b >> 4) {
-                Some(4) => ETHERTYPE_IPV4,
-                Some(6) => ETHERTYPE_IPV6,
-                Some(v) => {
-                    return Err(Skip::Malformed {
-                        layer: Layer::RawIp,
-                        problem: Problem::UnknownIpVersion(v),
-                    });
-                }
-                None => return Err(too_short(Layer::RawIp, 1, 0)),
-            };
-            Network { ether_type, data }
-        }
-        LinkType::Ipv4 => Network {
-            ether_type: ETHERTYPE_IPV4,
-            data,
+        LinkType::Raw => raw_ip(data)?,
+        // Wireshark's IPv4 link type hands the packet to its IP dissector, which reads the
+        // version field: IPv6 packets under link type 228 exist, and are read as IPv6.
+        LinkType::Ipv4 => match data.first().map(|b| b >> 4) {
+            Some(6) => Network {
+                ether_type: ETHERTYPE_IPV6,
+                data,
+            },
+            _ => Network {
+                ether_type: ETHERTYPE_IPV4,
+                data,
+            },
         },
         LinkType::Ipv6 => Network {
             ether_type: ETHERTYPE_IPV6,
             data,
         },
-        LinkType::Other(_) => return Err(Skip::UnsupportedLink(frame.link)),
+        LinkType::Slip => serial::slip(data)?,
+        LinkType::Ppp => serial::ppp(data)?,
+        LinkType::PppOverEthernet => serial::pppoe(data)?,
+        LinkType::CiscoHdlc => serial::cisco_hdlc(data)?,
+        LinkType::FrameRelay => serial::frame_relay(data)?,
+        LinkType::PppWithDirection => match data.get(1..) {
+            Some(rest) => serial::ppp(rest)?,
+            None => return Err(too_short(Layer::Ppp, 1, 0)),
+        },
+        LinkType::Ieee80211 => wifi::ieee80211(data, info, false)?,
+        LinkType::Radiotap => wifi::radiotap(data, info)?,
+        LinkType::ArcnetLinux => capture_headers::arcnet_linux(data)?,
+        LinkType::Nflog => capture_headers::nflog(data)?,
+        LinkType::Ppi | LinkType::Pktap => {
+            if nesting >= MAX_LINK_NESTING {
+                let layer = if link == LinkType::Ppi {
+                    Layer::Ppi
+                } else {
+                    Layer::Pktap
+                };
+                return Err(Skip::Malformed {
+                    layer,
+                    problem: Problem::TooManyHeaders {
+                        max: usize::from(MAX_LINK_NESTING),
+                    },
+                });
+            }
+            let (inner, rest) = if link == LinkType::Ppi {
+                capture_headers::ppi(data)?
+            } else {
+                capture_headers::pktap(data)?
+            };
+            return link_layer(inner, rest, info, nesting + 1);
+        }
+        LinkType::Other(_) => return Err(Skip::UnsupportedLink(link)),
     };
-    Ok((info, network))
+    Ok(network)
+}
+
+/// Ethernet II or 802.3 with LLC/SNAP, and its VLAN tags.
+pub(super) fn ethernet<'a>(data: &'a [u8], info: &mut LinkInfo) -> Result<Network<'a>, Skip> {
+    if data.len() < ETHERNET_LEN {
+        return Err(too_short(Layer::Ethernet, ETHERNET_LEN, data.len()));
+    }
+    info.dst_mac = Some(mac(&data[0..]));
+    info.src_mac = Some(mac(&data[6..]));
+    let mut ether_type = be16(data, 12);
+    let mut offset = ETHERNET_LEN;
+    let mut tags = 0;
+    while matches!(
+        ether_type,
+        ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD
+    ) {
+        if tags == MAX_VLAN_TAGS {
+            return Err(Skip::Malformed {
+                layer: Layer::Vlan,
+                problem: Problem::TooManyVlanTags { max: MAX_VLAN_TAGS },
+            });
+        }
+        if data.len() < offset + VLAN_TAG_LEN {
+            return Err(too_short(Layer::Vlan, offset + VLAN_TAG_LEN, data.len()));
+        }
+        if info.vlan.is_none() {
+            info.vlan = Some(be16(data, offset) & 0x0fff);
+        }
+        ether_type = be16(data, offset + 2);
+        offset += VLAN_TAG_LEN;
+        tags += 1;
+    }
+    if ether_type <= MAX_8023_LENGTH && data[offset..].starts_with(&wifi::SNAP_PREFIX) {
+        // 802.3: a length, then LLC/SNAP carrying the EtherType. Other LLC (spanning tree,
+        // NetBIOS) stays "not IP" with its length, as before.
+        return wifi::llc(&data[offset..]);
+    }
+    Ok(Network {
+        ether_type,
+        data: &data[offset..],
+    })
+}
+
+/// Raw IP: the IP header's own version field says which IP it is.
+pub(super) fn raw_ip(data: &[u8]) -> Result<Network<'_>, Skip> {
+    let ether_type = match data.first().map(|b| b >> 4) {
+        Some(4) => ETHERTYPE_IPV4,
+        Some(6) => ETHERTYPE_IPV6,
+        Some(v) => {
+            return Err(Skip::Malformed {
+                layer: Layer::RawIp,
+                problem: Problem::UnknownIpVersion(v),
+            });
+        }
+        None => return Err(too_short(Layer::RawIp, 1, 0)),
+    };
+    Ok(Network { ether_type, data })
+}
+
+/// What follows a Linux cooked header: the protocol field is an EtherType, except on a few
+/// hardware types and for a few small values (Wireshark's packet-sll.c reads them so too).
+fn cooked<'a>(
+    hardware: u16,
+    protocol: u16,
+    rest: &'a [u8],
+    info: &mut LinkInfo,
+) -> Result<Network<'a>, Skip> {
+    match hardware {
+        ARPHRD_IEEE80211_RADIOTAP => return wifi::radiotap(rest, info),
+        ARPHRD_IEEE80211 => return wifi::ieee80211(rest, info, false),
+        ARPHRD_FRAD => return serial::frame_relay(rest),
+        _ => {}
+    }
+    match protocol {
+        LINUX_SLL_P_802_2 => wifi::llc(rest),
+        LINUX_SLL_P_PPPHDLC => serial::ppp(rest),
+        _ => Ok(Network {
+            ether_type: protocol,
+            data: rest,
+        }),
+    }
 }

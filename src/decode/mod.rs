@@ -1,16 +1,21 @@
 //! Turns frames into UDP datagrams: link layer → IPv4/IPv6 → UDP, with checksum verdicts,
-//! fragment reassembly, tunnels opened (VXLAN, Geneve, GRE, ERSPAN, IP-in-IP: the inner
-//! datagram, its [`Tunnel`] named) and bad lengths kept as a [`Defect`]. Zero-copy: a
+//! fragment reassembly, tunnels opened (VXLAN, Geneve, GTP-U, LISP, GRE, ERSPAN, PPTP, PIM
+//! Register, IP-in-IP: the inner datagram, its [`Tunnel`] named; MPLS, PPPoE, MACsec and NSH
+//! read through, the outermost kept as the link's [`Shim`]) and bad lengths kept as a [`Defect`]. Zero-copy: a
 //! [`Datagram`] borrows the frame's bytes unless it had to be reassembled from fragments.
 
+mod capture_headers;
 mod checksum;
 mod decoder;
 mod defect;
 mod defrag;
 pub mod icmp;
 mod link;
+mod serial;
+mod shim;
 mod skip;
 mod tunnel;
+mod wifi;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -22,10 +27,11 @@ pub use defect::Defect;
 pub use defrag::{DefragLimits, GiveUp, Incomplete};
 pub use icmp::{IcmpError, IcmpKind, IcmpMeaning, QuotedDatagram};
 pub use link::{ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, LinkInfo, Network, network_layer};
+pub use shim::{MAX_MPLS_LABELS, MAX_SHIMS, Shim};
 pub use skip::{Layer, LengthField, Limit, Problem, Skip};
 pub use tunnel::{
-    ErspanVersion, GENEVE_PORT, MAX_TUNNEL_DEPTH, Outer, PROTO_GRE, PROTO_IPIP, PROTO_IPV6_IN_IP,
-    Tunnel, TunnelKind, VXLAN_PORT,
+    ErspanVersion, GENEVE_PORT, GTPU_PORT, LISP_DATA_PORT, MAX_TUNNEL_DEPTH, Outer, PROTO_GRE,
+    PROTO_IPIP, PROTO_IPV6_IN_IP, PROTO_PIM, Tunnel, TunnelKind, VXLAN_PORT,
 };
 
 /// What one frame turned out to be.

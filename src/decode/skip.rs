@@ -18,6 +18,17 @@ pub enum Skip {
     NotIp(u16),
     /// IP, but neither UDP nor TCP, with its protocol number.
     NotUdp(u8),
+    /// A link or shim layer carrying something other than IP, with that layer's own protocol
+    /// number (PPP's, Frame Relay's NLPID, an NFLOG family, ...): counted as not IP.
+    NotIpOn {
+        /// The layer whose protocol field said so.
+        layer: Layer,
+        /// The protocol field's value.
+        protocol: u32,
+    },
+    /// A protected (encrypted) frame: udpscope decrypts nothing (802.11 with the Protected
+    /// bit, MACsec with encryption). Counted as not IP, and named.
+    Encrypted(Layer),
     /// A header could not be decoded: which layer and why.
     Malformed {
         /// The layer whose header is wrong.
@@ -33,6 +44,10 @@ impl fmt::Display for Skip {
             Skip::UnsupportedLink(link) => write!(f, "unsupported link type {link}"),
             Skip::NotIp(ether_type) => write!(f, "not IP (ethertype 0x{ether_type:04x})"),
             Skip::NotUdp(proto) => write!(f, "not UDP (IP protocol {proto})"),
+            Skip::NotIpOn { layer, protocol } => {
+                write!(f, "not IP ({layer} protocol 0x{protocol:04x})")
+            }
+            Skip::Encrypted(layer) => write!(f, "{layer} protected frame (not decrypted)"),
             Skip::Malformed { layer, problem } => write!(f, "malformed {layer}: {problem}"),
         }
     }
@@ -67,6 +82,42 @@ pub enum Layer {
     Gre,
     /// ERSPAN header (after GRE).
     Erspan,
+    /// SLIP pseudo-header (libpcap's 16 bytes).
+    Slip,
+    /// PPP header (address, control, protocol).
+    Ppp,
+    /// PPPoE session header.
+    PppOe,
+    /// Cisco HDLC header.
+    CiscoHdlc,
+    /// Frame Relay Q.922 address and NLPID.
+    FrameRelay,
+    /// IEEE 802.11 MAC header.
+    Ieee80211,
+    /// radiotap header.
+    Radiotap,
+    /// PPI (Per-Packet Information) header.
+    Ppi,
+    /// IEEE 802.2 LLC / SNAP header.
+    Llc,
+    /// ARCnet header (Linux).
+    Arcnet,
+    /// NFLOG header and TLVs.
+    Nflog,
+    /// PKTAP header.
+    Pktap,
+    /// MPLS label stack.
+    Mpls,
+    /// MACsec SecTAG.
+    MacSec,
+    /// NSH (Network Service Header).
+    Nsh,
+    /// GTP-U header.
+    GtpU,
+    /// PIM Register header.
+    Pim,
+    /// LISP data header.
+    Lisp,
 }
 
 impl Layer {
@@ -86,6 +137,24 @@ impl Layer {
             Layer::Tcp => "tcp",
             Layer::Gre => "gre",
             Layer::Erspan => "erspan",
+            Layer::Slip => "slip",
+            Layer::Ppp => "ppp",
+            Layer::PppOe => "pppoe",
+            Layer::CiscoHdlc => "cisco_hdlc",
+            Layer::FrameRelay => "frame_relay",
+            Layer::Ieee80211 => "802.11",
+            Layer::Radiotap => "radiotap",
+            Layer::Ppi => "ppi",
+            Layer::Llc => "llc",
+            Layer::Arcnet => "arcnet",
+            Layer::Nflog => "nflog",
+            Layer::Pktap => "pktap",
+            Layer::Mpls => "mpls",
+            Layer::MacSec => "macsec",
+            Layer::Nsh => "nsh",
+            Layer::GtpU => "gtp-u",
+            Layer::Pim => "pim",
+            Layer::Lisp => "lisp",
         }
     }
 }
@@ -183,6 +252,22 @@ pub enum Problem {
     },
     /// A fragmented TCP segment (udpscope reassembles only UDP).
     FragmentedTcp,
+    /// More IPv6 extension headers than the decoder walks.
+    TooManyExtensionHeaders {
+        /// Extension headers the decoder walks.
+        max: usize,
+    },
+    /// More stacked labels or shim headers than the decoder reads (an MPLS stack without
+    /// its bottom-of-stack bit, radiotap presence words chained past the header, ...).
+    TooManyHeaders {
+        /// Headers the decoder reads.
+        max: usize,
+    },
+    /// A length field smaller than the header it must cover, or past the frame.
+    BadHeaderLength {
+        /// The length the field states, in bytes.
+        stated: usize,
+    },
     /// More tunnels inside tunnels than the decoder opens.
     TooManyTunnels {
         /// Tunnels the decoder opens.
@@ -277,6 +362,13 @@ impl fmt::Display for Problem {
             ),
             Problem::FragmentedTcp => f.write_str("fragmented TCP segment (not reassembled)"),
             Problem::TooManyTunnels { max } => write!(f, "more than {max} nested tunnels"),
+            Problem::TooManyExtensionHeaders { max } => {
+                write!(f, "more than {max} extension headers")
+            }
+            Problem::TooManyHeaders { max } => write!(f, "more than {max} stacked headers"),
+            Problem::BadHeaderLength { stated } => {
+                write!(f, "header length field {stated} does not fit the frame")
+            }
         }
     }
 }

@@ -35,6 +35,10 @@ pub enum Layout {
     Null,
     /// OpenBSD loopback: address family in network order.
     Loop,
+    /// A link whose headers this compiler does not model (PPP, 802.11, NFLOG, ... by their
+    /// tcpdump name): only what needs no header, the frame's length (`len`, `less`,
+    /// `greater`), compiles; anything asking for a protocol is refused.
+    LengthOnly(&'static str),
 }
 
 impl Layout {
@@ -50,6 +54,7 @@ impl Layout {
             Layout::Ipv6 => "IPV6",
             Layout::Null => "NULL",
             Layout::Loop => "LOOP",
+            Layout::LengthOnly(name) => name,
         }
     }
 
@@ -60,7 +65,9 @@ impl Layout {
             Layout::Sll => 16,
             Layout::Sll2 => 20,
             Layout::Null | Layout::Loop => 4,
-            Layout::Network | Layout::Raw | Layout::Ipv4 | Layout::Ipv6 => 0,
+            Layout::Network | Layout::Raw | Layout::Ipv4 | Layout::Ipv6 | Layout::LengthOnly(_) => {
+                0
+            }
         }
     }
 }
@@ -195,14 +202,30 @@ const IPV4_OFFSET_MASK: u32 = 0x1fff;
 const AF_INET6: [u32; 3] = [24, 28, 30];
 
 /// Lowers `expr` for `layout`.
+/// An expression that asks a [`Layout::LengthOnly`] link for a protocol is refused with
+/// [`FilterError::Link`] whose `construct` is empty: the caller names the expression.
 pub fn lower(expr: &Expr, layout: Layout) -> Result<Cond, FilterError> {
-    Lowering { layout, shift: 0 }.expr(expr)
+    let mut lowering = Lowering {
+        layout,
+        shift: 0,
+        unmodelled: std::cell::Cell::new(false),
+    };
+    let cond = lowering.expr(expr)?;
+    if lowering.unmodelled.get() {
+        return Err(FilterError::Link {
+            construct: String::new(),
+            link: layout.name().into(),
+        });
+    }
+    Ok(cond)
 }
 
 struct Lowering {
     layout: Layout,
     /// Bytes of VLAN tags the primitives so far (in the order written) said are there.
     shift: u32,
+    /// Set when the expression asked a `LengthOnly` link for its protocol.
+    unmodelled: std::cell::Cell<bool>,
 }
 
 impl Lowering {
@@ -254,6 +277,10 @@ impl Lowering {
             },
             Layout::Ipv4 => bool_cond(ethertype == ETHERTYPE_IP),
             Layout::Ipv6 => bool_cond(ethertype == ETHERTYPE_IPV6),
+            Layout::LengthOnly(_) => {
+                self.unmodelled.set(true);
+                Cond::False
+            }
             Layout::Null | Layout::Loop => {
                 let family = |af: u32| {
                     if self.layout == Layout::Null {

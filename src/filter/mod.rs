@@ -129,7 +129,13 @@ impl Expression {
         yes: program::Label,
         no: program::Label,
     ) -> Result<(), FilterError> {
-        let cond = lower::lower(&self.expr, layout)?;
+        let cond = lower::lower(&self.expr, layout).map_err(|e| match e {
+            FilterError::Link { construct, link } if construct.is_empty() => FilterError::Link {
+                construct: self.text.clone(),
+                link,
+            },
+            other => other,
+        })?;
         if cond == lower::Cond::False {
             return Err(FilterError::RejectsAll {
                 expression: self.text.clone(),
@@ -164,6 +170,22 @@ pub fn layout_of(link: LinkType) -> Option<Layout> {
         LinkType::Ipv6 => Layout::Ipv6,
         LinkType::Null => Layout::Null,
         LinkType::Loop => Layout::Loop,
+        // libpcap compiles expressions for these links too, with layouts (variable radio
+        // headers, PPP's compressed fields, NFLOG's TLVs) this compiler does not model: only
+        // length tests compile there; anything else is refused with one line rather than
+        // answered wrongly.
+        LinkType::Slip
+        | LinkType::Ppp
+        | LinkType::PppOverEthernet
+        | LinkType::CiscoHdlc
+        | LinkType::Ieee80211
+        | LinkType::FrameRelay
+        | LinkType::Radiotap
+        | LinkType::ArcnetLinux
+        | LinkType::Ppi
+        | LinkType::PppWithDirection
+        | LinkType::Nflog
+        | LinkType::Pktap => Layout::LengthOnly(link.name()),
         LinkType::Other(_) => return None,
     })
 }

@@ -218,6 +218,10 @@ impl<W: Write> Printer<W> {
         head.clear();
         head.time_with(d.ts_ns, &mut self.clock);
         head.push(b' ');
+        if let Some(shim) = &d.link.shim {
+            // `mpls label 16: 10.0.0.1:5000 > ...`: read through a shim, named first too.
+            let _ = write!(head, "{shim}: ");
+        }
         if let Some(tunnel) = &d.tunnel {
             // `vxlan vni 100: 10.0.0.1:5000 > ...`: the inner datagram, its tunnel named first.
             let _ = write!(head, "{}: ", tunnel.kind);
@@ -420,6 +424,9 @@ fn json_line(out: &mut Vec<u8>, head: &mut Line, d: &Datagram<'_>, app: Option<&
     if let Some(tunnel) = &d.tunnel {
         json_tunnel(head, tunnel);
     }
+    if let Some(shim) = &d.link.shim {
+        let _ = write!(head, ",\"shim\":\"{shim}\"");
+    }
     out.extend_from_slice(head.as_bytes());
     out.extend_from_slice(b",\"payload_hex\":\"");
     write_hex(out, &d.payload);
@@ -482,7 +489,24 @@ fn json_tunnel(head: &mut Line, t: &Tunnel) {
                 head.decimal(session.into());
             }
         }
-        TunnelKind::Gre { key: None } | TunnelKind::Ip { .. } => {}
+        TunnelKind::GtpU { teid } => {
+            head.bytes(b",\"teid\":");
+            head.decimal(teid.into());
+        }
+        TunnelKind::Lisp {
+            instance: Some(instance),
+        } => {
+            head.bytes(b",\"instance\":");
+            head.decimal(instance.into());
+        }
+        TunnelKind::Pptp { call_id } => {
+            head.bytes(b",\"call_id\":");
+            head.decimal(call_id.into());
+        }
+        TunnelKind::Gre { key: None }
+        | TunnelKind::Lisp { instance: None }
+        | TunnelKind::PimRegister
+        | TunnelKind::Ip { .. } => {}
     }
     head.bytes(b",\"outer\":{\"src_ip\":\"");
     json_ip(head, t.outer.src);

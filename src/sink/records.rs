@@ -61,6 +61,9 @@ pub struct DatagramRecord<'a> {
     /// The tunnel it came out of, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tunnel: Option<TunnelRecord>,
+    /// The shim read through between link and IP (`mpls label 16`), when there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shim: Option<String>,
     /// Every captured payload byte in hex.
     pub payload_hex: String,
     /// The payload as text (invalid UTF-8 replaced), escaped by the text policy.
@@ -98,6 +101,7 @@ impl<'a> DatagramRecord<'a> {
             ip_version: d.ip.version,
             defect: d.defect.as_ref().map(ToString::to_string),
             tunnel: d.tunnel.as_ref().map(TunnelRecord::new),
+            shim: d.link.shim.as_ref().map(ToString::to_string),
             payload_hex: d.payload.iter().map(|b| format!("{b:02x}")).collect(),
             payload_text: String::from_utf8_lossy(&d.payload),
             kind: "datagram",
@@ -123,6 +127,15 @@ pub struct TunnelRecord {
     /// ERSPAN session.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<u16>,
+    /// GTP-U tunnel endpoint id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub teid: Option<u32>,
+    /// LISP instance id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<u32>,
+    /// PPTP call id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<u16>,
     /// The carrying packet's endpoints.
     pub outer: OuterRecord,
     /// 1 in a plain frame, 2 inside another tunnel...
@@ -132,6 +145,7 @@ pub struct TunnelRecord {
 impl TunnelRecord {
     fn new(t: &Tunnel) -> Self {
         let (mut vni, mut key, mut erspan_version, mut session) = (None, None, None, None);
+        let (mut teid, mut instance, mut call_id) = (None, None, None);
         match t.kind {
             TunnelKind::Vxlan { vni: v } | TunnelKind::Geneve { vni: v } => vni = Some(v),
             TunnelKind::Gre { key: k } => key = k,
@@ -142,7 +156,10 @@ impl TunnelRecord {
                 erspan_version = Some(version.name());
                 session = s;
             }
-            TunnelKind::Ip { .. } => {}
+            TunnelKind::GtpU { teid: t } => teid = Some(t),
+            TunnelKind::Lisp { instance: i } => instance = i,
+            TunnelKind::Pptp { call_id: c } => call_id = Some(c),
+            TunnelKind::PimRegister | TunnelKind::Ip { .. } => {}
         }
         let (src_port, dst_port) = match (t.outer.src_port, t.outer.dst_port) {
             (Some(s), Some(d)) => (Some(s), Some(d)),
@@ -154,6 +171,9 @@ impl TunnelRecord {
             key,
             erspan_version,
             session,
+            teid,
+            instance,
+            call_id,
             outer: OuterRecord {
                 src_ip: t.outer.src,
                 dst_ip: t.outer.dst,

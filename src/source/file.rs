@@ -143,7 +143,7 @@ impl CaptureFile {
                         return Err(format_error(format!("pcapng section header: {damage}")));
                     }
                     // The first block is a section header or damage.
-                    pcapng::Step::Packet(_) => {
+                    pcapng::Step::Packet(_) | pcapng::Step::Numbered { .. } => {
                         return Err(format_error("pcapng file without a section header".into()));
                     }
                 }
@@ -162,7 +162,7 @@ impl CaptureFile {
             // tshark and capinfos refuse such a file too; reading it would yield only
             // frames no command can use, and "0 datagrams" with exit 0 would be a lie.
             return Err(format_error(format!(
-                "link type {number} is not one udpscope decodes (Ethernet, Linux SLL/SLL2, raw IPv4/IPv6, NULL/LOOP)"
+                "link type {number} is not one udpscope decodes (Ethernet, Linux SLL/SLL2, raw IPv4/IPv6, NULL/LOOP, PPP, PPPoE, Cisco HDLC, Frame Relay, SLIP, 802.11, radiotap, PPI, ARCnet, NFLOG, PKTAP)"
             )));
         }
         input.consume(pcap::HEADER_LEN);
@@ -271,7 +271,7 @@ impl CaptureFile {
 
     /// Parses up to the next record; `Ok(None)` at a clean end of the input.
     fn advance(&mut self) -> Result<Option<Current>> {
-        let number = self.record + 1;
+        let mut number = self.record + 1;
         loop {
             let window = self.input.window();
             let need = match &mut self.parser {
@@ -310,6 +310,14 @@ impl CaptureFile {
                     }
                     pcapng::Step::Other { len } => {
                         self.input.consume(len);
+                        continue;
+                    }
+                    // Wireshark gives a custom block a frame number: so does udpscope, or
+                    // every frame after one would be numbered one lower than in Wireshark.
+                    pcapng::Step::Numbered { len } => {
+                        self.input.consume(len);
+                        self.record = number;
+                        number += 1;
                         continue;
                     }
                     pcapng::Step::Incomplete { need } => need,

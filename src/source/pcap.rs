@@ -22,6 +22,8 @@ pub const MAX_RECORD: u32 = 16 * 1024 * 1024;
 
 const MAGIC_MICROS: u32 = 0xa1b2_c3d4;
 const MAGIC_NANOS: u32 = 0xa1b2_3c4d;
+/// Oldest major version read (Wireshark's `libpcap.c`: "We only support version 2.0 and later").
+const MIN_MAJOR_VERSION: u16 = 2;
 /// libpcap `LT_LINKTYPE`.
 const LINK_TYPE_MASK: u32 = 0x0000_ffff;
 /// libpcap `LT_RESERVED1`: Wireshark refuses a file with any of these set.
@@ -56,6 +58,13 @@ pub enum HeaderError {
     Magic(u32),
     /// The link-type field's reserved bits are set.
     Reserved(u32),
+    /// A major version below 2 (Wireshark's `libpcap.c` refuses it: "major version N unsupported").
+    Version {
+        /// Major version.
+        major: u16,
+        /// Minor version.
+        minor: u16,
+    },
 }
 
 impl fmt::Display for HeaderError {
@@ -72,6 +81,10 @@ impl fmt::Display for HeaderError {
                 f,
                 "link-type field 0x{field:08x} has reserved bits set (0x{:08x})",
                 field & RESERVED_MASK
+            ),
+            HeaderError::Version { major, minor } => write!(
+                f,
+                "pcap version {major}.{minor} is not one tshark or udpscope reads (major version 2 or later)"
             ),
         }
     }
@@ -104,7 +117,17 @@ pub fn parse_header(bytes: &[u8]) -> Result<Header, HeaderError> {
     } else {
         0
     };
-    // The version (bytes 4–7) is not checked: Wireshark reads a 3.4 header as 2.4.
+    // Wireshark reads a 3.4 header as 2.4, and refuses a major version below 2 (1.4 files
+    // predate the current record layout); udpscope does the same.
+    let versions = field(4);
+    let (major, minor) = if little_endian {
+        (versions as u16, (versions >> 16) as u16)
+    } else {
+        ((versions >> 16) as u16, versions as u16)
+    };
+    if major < MIN_MAJOR_VERSION {
+        return Err(HeaderError::Version { major, minor });
+    }
     Ok(Header {
         little_endian,
         nanos: [MAGIC_NANOS, MAGIC_NANOS.swap_bytes()].contains(&magic),
@@ -286,7 +309,8 @@ mod tests {
             })
         };
         put32(magic);
-        put32(0x0002_0004); // version 2.4, as two u16 (order does not matter here)
+        // Version 2.4: two u16 in the file's byte order, major first.
+        put32(if little { 0x0004_0002 } else { 0x0002_0004 });
         put32(0);
         put32(0);
         put32(65535);

@@ -18,6 +18,11 @@ const OBSOLETE_PACKET: u32 = 2;
 const SIMPLE_PACKET: u32 = 3;
 const ENHANCED_PACKET: u32 = 6;
 const BYTE_ORDER_MAGIC: u32 = 0x1a2b_3c4d;
+/// Custom blocks (copiable, and not to be copied): Wireshark numbers each as a frame.
+const CUSTOM: u32 = 0x0000_0bad;
+const CUSTOM_NO_COPY: u32 = 0x4000_0bad;
+/// Minor versions of major version 1 that Wireshark reads.
+const READ_MINOR_VERSIONS: [u16; 2] = [0, 2];
 /// Type, length, and the trailing length.
 const BLOCK_OVERHEAD: usize = 12;
 /// Largest block accepted: the largest record plus room for headers and options.
@@ -68,6 +73,12 @@ pub enum Step {
         /// Bytes the block takes.
         len: usize,
     },
+    /// A custom block: no frame for udpscope, but Wireshark gives it a frame number, so it
+    /// takes one here too and every later frame keeps Wireshark's number.
+    Numbered {
+        /// Bytes the block takes.
+        len: usize,
+    },
     /// The start of a block: at least `need` bytes are needed to parse it.
     Incomplete {
         /// Bytes needed from the start of the slice.
@@ -84,8 +95,14 @@ pub enum Damage {
     NoSection(u32),
     /// A section header's byte-order magic is neither order of 1a2b3c4d.
     ByteOrder(u32),
-    /// A section header's major version is not 1.
-    Version(u16),
+    /// A section header's version is not 1.0 or 1.2, the two Wireshark reads (`pcapng.c`:
+    /// "unknown SHB version"; 1.1 was never a published format).
+    Version {
+        /// Major version.
+        major: u16,
+        /// Minor version.
+        minor: u16,
+    },
     /// A block length below 12, not a multiple of 4, or past the largest block.
     Length {
         /// The block type.
@@ -129,7 +146,10 @@ impl fmt::Display for Damage {
                 f,
                 "section header byte-order magic 0x{m:08x} (expected 1a2b3c4d)"
             ),
-            Damage::Version(v) => write!(f, "section header major version {v} (expected 1)"),
+            Damage::Version { major, minor } => write!(
+                f,
+                "section header version {major}.{minor} is not one tshark or udpscope reads (1.0 or 1.2)"
+            ),
             Damage::Length { block, len } => write!(
                 f,
                 "block type 0x{block:x} has length {len} (at least 12, a multiple of 4, at most {MAX_BLOCK})"
@@ -228,6 +248,7 @@ impl Section {
             ENHANCED_PACKET => self.enhanced(&view).map(Some),
             OBSOLETE_PACKET => self.obsolete(&view).map(Some),
             SIMPLE_PACKET => self.simple(&view).map(Some),
+            CUSTOM | CUSTOM_NO_COPY => return Step::Numbered { len },
             _ => Ok(None),
         };
         match outcome {
@@ -244,9 +265,9 @@ impl Section {
     }
 
     fn section(&mut self, view: &Body<'_>) -> Result<(), Damage> {
-        let major = view.u16(4)?;
-        if major != 1 {
-            return Err(Damage::Version(major));
+        let (major, minor) = (view.u16(4)?, view.u16(6)?);
+        if major != 1 || !READ_MINOR_VERSIONS.contains(&minor) {
+            return Err(Damage::Version { major, minor });
         }
         self.little_endian = view.little;
         self.interfaces.clear();
@@ -467,7 +488,7 @@ mod tests {
                     at += p.len;
                     packets.push((p, data));
                 }
-                Step::Other { len } => at += len,
+                Step::Other { len } | Step::Numbered { len } => at += len,
                 Step::Incomplete { .. } => {
                     return Err(Damage::Cut {
                         got: bytes.len() - at,

@@ -6,7 +6,9 @@ Usage: tests/fuzz/seeds.py [CORPUS_DIR]   (default: tests/fuzz/corpus, which git
   read_file      every file of captures/, as it is;
   decode         every frame of every capture, prefixed with the selector byte that makes the
                  target decode it with its file's link type, and each IPv4 frame re-wrapped in
-                 the other link types the decoder knows (raw, NULL, LOOP, SLL, SLL2, IPv4);
+                 the other link types the decoder knows (raw, NULL, LOOP, SLL, SLL2, IPv4, and
+                 issue 25's PPP, HDLC, Frame Relay, 802.11, radiotap, PPI, NFLOG, PKTAP, ...)
+                 and in its shims and tunnels (MPLS, PPPoE, MACsec, NSH, GTP-U, LISP, PIM, PPTP);
   reassembly     the fragments of captures/fragmented.pcap in the target's chunk format;
   chat_datagram  the lab's messages, an empty datagram and non-UTF-8 bytes, in the target's
                  datagram format;
@@ -25,7 +27,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CAPTURES = os.path.join(HERE, "..", "..", "captures")
 
 # Must match LINKS in fuzz_targets/decode.rs: the selector byte is an index into it.
-LINKS = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 147]
+LINKS = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 147,
+         8, 9, 50, 51, 104, 105, 107, 127, 129, 192, 204, 239, 258]
 
 
 def pcap_frames(data: bytes):
@@ -82,6 +85,55 @@ def rewrapped(link: int, frame: bytes):
     yield 113, struct.pack(">HHH8sH", 0, 1, 6, frame[6:12], 0x0800) + ip
     # LINUX_SLL2: protocol, reserved, ifindex, ARPHRD_ETHER, packet type, address length, address.
     yield 276, struct.pack(">HHIHBB8s", 0x0800, 0, 2, 1, 0, 6, frame[6:12]) + ip
+    yield from other_links(frame, ip)
+
+
+def other_links(frame: bytes, ip: bytes):
+    """The IPv4 packet under the serial, wireless and capture-tool links (issue 25), and inside
+    the shims and tunnels read through (MPLS, PPPoE, MACsec, NSH; GTP-U, LISP, PIM, PPTP)."""
+    ppp = b"\xff\x03\x00\x21" + ip
+    pppoe = struct.pack(">BBHH", 0x11, 0, 7, len(ip) + 2) + b"\x00\x21" + ip
+    snap = b"\xaa\xaa\x03\x00\x00\x00\x08\x00" + ip
+    wlan = b"\x88\x01\x00\x00" + frame[0:6] + frame[6:12] + frame[0:6] + b"\x10\x00\x00\x00" + snap
+    # TSFT is aligned to 8 from the header's start: 4 bytes of padding after the two words.
+    radiotap = struct.pack("<BBHII", 0, 0, 29, 0x80000003, 0) + bytes(4) + struct.pack("<QB", 7, 0x10)
+    nflog = b"\x02\x00\x00\x05" + struct.pack("<HH", len(ip) + 4, 9) + ip
+    pktap = struct.pack("<III", 108, 1, 1) + bytes(96) + frame
+    ethernet = frame[:12]
+    yield 8, bytes(16) + ip
+    yield 9, ppp
+    yield 9, b"\x21" + ip
+    yield 50, ppp
+    yield 51, pppoe
+    yield 104, b"\x0f\x00\x08\x00" + ip
+    yield 105, wlan
+    yield 107, b"\x18\x41\x03\xcc" + ip
+    yield 107, b"\x18\x41\x08\x00" + ip
+    yield 127, radiotap + wlan + b"\xde\xad\xbe\xef"
+    yield 129, b"\x01\x02\x00\x00\xd4\x00\x00\x01" + ip
+    yield 192, struct.pack("<BBHI", 0, 0, 8, 105) + wlan
+    yield 204, b"\x00" + ppp
+    yield 239, nflog
+    yield 258, pktap
+    yield 1, ethernet + b"\x88\x64" + pppoe
+    yield 1, ethernet + b"\x88\x47" + b"\x00\x06\x40\x40" + b"\x00\x01\x01\x40" + ip
+    yield 1, ethernet + b"\x88\xe5" + b"\x20\x00\x00\x00\x00\x01" + bytes(8) + b"\x08\x00" + ip + bytes(16)
+    yield 1, ethernet + b"\x89\x4f" + b"\x0f\xc2\x02\x01\x00\x00\x05\xff" + ip
+    def carrier(protocol: int, payload: bytes) -> bytes:
+        header = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 1, 0, 64, protocol, 0,
+                             bytes([192, 0, 2, 1]), bytes([192, 0, 2, 2]))
+        return ethernet + b"\x08\x00" + header + payload
+
+    def udp(sport: int, dport: int, payload: bytes) -> bytes:
+        return struct.pack(">HHHH", sport, dport, 8 + len(payload), 0) + payload
+
+    yield 1, carrier(17, udp(2152, 2152, struct.pack(">BBHI", 0x30, 0xFF, len(ip), 7) + ip))
+    yield 1, carrier(17, udp(2152, 2152, struct.pack(">BBHI", 0x34, 0xFF, len(ip) + 8, 7)
+                             + b"\x00\x00\x00\x85\x01\x10\x09\x00" + ip))
+    yield 1, carrier(17, udp(61000, 4341, b"\x88\x00\x00\x01\x00\x00\x2a\x00" + ip))
+    yield 1, carrier(103, b"\x21\x00\x00\x00\x00\x00\x00\x00" + ip)
+    yield 1, carrier(47, struct.pack(">HHHHI", 0x3081, 0x880B, len(ppp), 42, 1) + ppp)
+    yield 1, carrier(47, b"\x00\x00\x88\x47\x00\x01\xe1\x40" + ip)
 
 
 def write(directory: str, data: bytes) -> None:

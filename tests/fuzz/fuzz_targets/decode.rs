@@ -7,7 +7,11 @@ use udpscope::decode::{Decoded, Decoder};
 use udpscope::frame::{Frame, LinkType};
 use udpscope::sink::{Printer, PrinterOptions};
 
-const LINKS: [u32; 11] = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 147];
+/// The link types decoded, in the order of tests/fuzz/seeds.py's LINKS (the selector byte indexes it).
+const LINKS: [u32; 24] = [
+    0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 147, 8, 9, 50, 51, 104, 105, 107, 127, 129, 192, 204,
+    239, 258,
+];
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, frame_bytes)) = data.split_first() else {

@@ -1,0 +1,860 @@
+//! Issue 25: the links and encapsulations UDP travels in. Captures of each link type and
+//! encapsulation are built here (or, for NFLOG, recorded by tcpdump from nftables' `log
+//! group` in a namespace), read by the real binary and by tshark, and compared datagram by
+//! datagram: same frame numbers, ports, UDP lengths and (innermost) addresses. Hostile
+//! variants of every frame (each prefix, lying lengths) go through the library decoder:
+//! typed reasons, never a panic.
+
+mod common;
+mod packets;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use etherparse::PacketBuilder;
+use serde_json::Value;
+use udpscope::decode::{Decoded, Decoder, Skip};
+use udpscope::frame::{Frame, LinkType};
+
+use packets::{MAC1, MAC2, Record, T0};
+
+const A: [u8; 4] = [10, 1, 0, 1];
+const B: [u8; 4] = [10, 1, 0, 2];
+const OUTER_A: [u8; 4] = [192, 0, 2, 1];
+const OUTER_B: [u8; 4] = [192, 0, 2, 2];
+
+/// An IPv4/UDP packet with a valid checksum.
+fn udp4(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    PacketBuilder::ipv4(src, dst, 64)
+        .udp(sport, dport)
+        .write(&mut out, payload)
+        .unwrap();
+    out
+}
+
+/// An IPv6/UDP packet with a valid checksum.
+fn udp6(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut src = [0u8; 16];
+    src[..2].copy_from_slice(&[0x20, 0x01]);
+    src[15] = 1;
+    let mut dst = src;
+    dst[15] = 2;
+    let mut out = Vec::new();
+    PacketBuilder::ipv6(src, dst, 64)
+        .udp(sport, dport)
+        .write(&mut out, payload)
+        .unwrap();
+    out
+}
+
+/// An IPv4 packet of `protocol` around `payload`, with a valid header checksum.
+fn ip4(protocol: u8, payload: &[u8]) -> Vec<u8> {
+    let mut header = etherparse::Ipv4Header::new(
+        payload.len() as u16,
+        64,
+        etherparse::IpNumber(protocol),
+        OUTER_A,
+        OUTER_B,
+    )
+    .unwrap();
+    header.header_checksum = header.calc_header_checksum();
+    let mut out = header.to_bytes().to_vec();
+    out.extend_from_slice(payload);
+    out
+}
+
+fn eth(ether_type: u16, payload: &[u8]) -> Vec<u8> {
+    [&MAC1[..], &MAC2, &ether_type.to_be_bytes(), payload].concat()
+}
+
+fn inner() -> Vec<u8> {
+    udp4(A, B, 40000, 6999, b"user datagram")
+}
+
+/// One capture to compare: a link type, its frames, and the datagrams udpscope must find.
+struct Case {
+    name: &'static str,
+    link: u32,
+    frames: Vec<Vec<u8>>,
+    datagrams: usize,
+}
+
+fn case(name: &'static str, link: u32, frames: Vec<Vec<u8>>, datagrams: usize) -> Case {
+    Case {
+        name,
+        link,
+        frames,
+        datagrams,
+    }
+}
+
+fn ppp_cases() -> Vec<Case> {
+    let ip = inner();
+    let lcp = [0xff, 0x03, 0xc0, 0x21, 1, 1, 0, 4];
+    vec![
+        case(
+            "ppp",
+            9,
+            vec![
+                [&[0xff, 0x03, 0x00, 0x21][..], &ip].concat(),
+                [&[0x21][..], &ip].concat(),
+                [&[0x00, 0x57][..], &udp6(5000, 6999, b"six")].concat(),
+                lcp.to_vec(),
+            ],
+            3,
+        ),
+        case(
+            "ppp-hdlc",
+            50,
+            vec![[&[0xff, 0x03, 0x00, 0x21][..], &ip].concat()],
+            1,
+        ),
+        case(
+            "ppp-with-direction",
+            204,
+            vec![[&[0x01, 0xff, 0x03, 0x00, 0x21][..], &ip].concat()],
+            1,
+        ),
+        case(
+            "cisco-hdlc",
+            104,
+            vec![[&[0x0f, 0x00, 0x08, 0x00][..], &ip].concat()],
+            1,
+        ),
+        case(
+            "frame-relay",
+            107,
+            vec![
+                [&[0x18, 0x41, 0x03, 0xcc][..], &ip].concat(),
+                [&[0x18, 0x41, 0x03, 0x8e][..], &udp6(5001, 6999, b"fr6")].concat(),
+            ],
+            2,
+        ),
+        case("pppoe-link", 51, vec![pppoe(&ip)], 1),
+    ]
+}
+
+fn pppoe(ip: &[u8]) -> Vec<u8> {
+    let len = (ip.len() + 2) as u16;
+    [
+        &[0x11, 0x00, 0x00, 0x07][..],
+        &len.to_be_bytes(),
+        &[0x00, 0x21],
+        ip,
+    ]
+    .concat()
+}
+
+/// An 802.11 data frame (QoS when `qos`) with LLC/SNAP around `ip`.
+fn wlan(ip: &[u8], qos: bool, protected: bool) -> Vec<u8> {
+    let mut frame = vec![
+        if qos { 0x88 } else { 0x08 },
+        0x01 | if protected { 0x40 } else { 0 },
+    ];
+    frame.extend_from_slice(&[0, 0]); // duration
+    frame.extend_from_slice(&MAC1);
+    frame.extend_from_slice(&MAC2);
+    frame.extend_from_slice(&MAC1);
+    frame.extend_from_slice(&[0x10, 0x00]); // sequence
+    if qos {
+        frame.extend_from_slice(&[0, 0]);
+    }
+    if protected {
+        frame.extend_from_slice(&[1, 0, 0, 0x20, 0, 0, 0, 0]); // CCMP header
+        frame.extend_from_slice(&[0x5a; 40]);
+        return frame;
+    }
+    frame.extend_from_slice(&[0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00]);
+    frame.extend_from_slice(ip);
+    frame
+}
+
+fn radiotap(frame: &[u8], fcs: bool) -> Vec<u8> {
+    // Presence: TSFT, Flags, and an extended presence word (bit 31) with nothing in it.
+    let mut header = vec![0, 0, 0, 0];
+    header.extend_from_slice(&(0x8000_0003u32).to_le_bytes());
+    header.extend_from_slice(&0u32.to_le_bytes());
+    header.extend_from_slice(&7u64.to_le_bytes()); // TSFT, aligned to 8 at offset 16
+    header.push(if fcs { 0x10 } else { 0 });
+    let len = header.len() as u16;
+    header[2..4].copy_from_slice(&len.to_le_bytes());
+    let mut out = [&header[..], frame].concat();
+    if fcs {
+        out.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
+    }
+    out
+}
+
+fn wifi_cases() -> Vec<Case> {
+    let ip = inner();
+    let mut ppi = vec![0, 0, 8, 0];
+    ppi.extend_from_slice(&105u32.to_le_bytes());
+    ppi.extend_from_slice(&wlan(&ip, true, false));
+    vec![
+        case(
+            "802.11",
+            105,
+            vec![
+                wlan(&ip, false, false),
+                wlan(&ip, true, false),
+                wlan(&ip, true, true),
+            ],
+            2,
+        ),
+        case(
+            "radiotap",
+            127,
+            vec![
+                radiotap(&wlan(&ip, true, false), true),
+                radiotap(&wlan(&ip, false, false), false),
+                radiotap(&wlan(&ip, true, true), false),
+            ],
+            2,
+        ),
+        case("ppi", 192, vec![ppi], 1),
+    ]
+}
+
+fn capture_header_cases() -> Vec<Case> {
+    let ip = inner();
+    let mut pktap = vec![0u8; 108];
+    pktap[..4].copy_from_slice(&108u32.to_le_bytes());
+    pktap[4..8].copy_from_slice(&1u32.to_le_bytes());
+    pktap[8..12].copy_from_slice(&1u32.to_le_bytes());
+    pktap.extend_from_slice(&eth(0x0800, &ip));
+    let mut nflog = vec![2, 0, 0, 5];
+    // NFULA_PACKET_HDR (type 1, 8 bytes), then NFULA_PAYLOAD (type 9), little-endian TLVs.
+    nflog.extend_from_slice(&[8, 0, 1, 0, 0x08, 0x00, 3, 0]);
+    nflog.extend_from_slice(&((ip.len() + 4) as u16).to_le_bytes());
+    nflog.extend_from_slice(&9u16.to_le_bytes());
+    nflog.extend_from_slice(&ip);
+    while !nflog.len().is_multiple_of(4) {
+        nflog.push(0);
+    }
+    let sll_radiotap = [
+        &[0, 0, 0x03, 0x23, 0, 6][..],
+        &MAC1,
+        &[0, 0, 0, 0x19],
+        &radiotap(&wlan(&ip, true, false), false),
+    ]
+    .concat();
+    let sll = |hardware: u16, protocol: u16, payload: &[u8]| {
+        [
+            &[0, 0][..],
+            &hardware.to_be_bytes(),
+            &[0, 6],
+            &MAC1,
+            &[0, 0],
+            &protocol.to_be_bytes(),
+            payload,
+        ]
+        .concat()
+    };
+    let snap = [&[0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00][..], &ip].concat();
+    let ppp_hdlc = [&[0xff, 0x03, 0x00, 0x21][..], &ip].concat();
+    vec![
+        case("pktap", 258, vec![pktap], 1),
+        case("nflog", 239, vec![nflog], 1),
+        case("linux-sll-radiotap", 113, vec![sll_radiotap], 1),
+        case(
+            "linux-sll-llc-and-ppp",
+            113,
+            vec![sll(1, 0x0004, &snap), sll(512, 0x0007, &ppp_hdlc)],
+            2,
+        ),
+        case(
+            "arcnet",
+            129,
+            vec![
+                [&[1, 2, 0, 0, 0xd4, 0, 0, 1][..], &ip].concat(),
+                [&[1, 2, 0, 0, 0xf0][..], &ip].concat(),
+            ],
+            2,
+        ),
+        case(
+            "frame-relay-cisco",
+            107,
+            vec![[&[0x18, 0x41, 0x08, 0x00][..], &ip].concat()],
+            1,
+        ),
+    ]
+}
+
+fn shim_and_tunnel_cases() -> Vec<Case> {
+    let ip = inner();
+    let label = |value: u32, bottom: bool| {
+        let word = (value << 12) | (u32::from(bottom) << 8) | 64;
+        word.to_be_bytes()
+    };
+    let mpls = [&label(100, false)[..], &label(16, true), &ip].concat();
+    // A pseudowire: control word, then an Ethernet frame (MACs as NICs have them: tshark's
+    // heuristic checks they look like one).
+    let pw = [
+        &label(17, true)[..],
+        &[0, 0, 0, 0],
+        &[
+            0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x00, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0x08, 0x00,
+        ],
+        &ip,
+    ]
+    .concat();
+    let mut macsec = vec![0x20, 0, 0, 0, 0, 1];
+    macsec.extend_from_slice(&[2, 0, 0, 0, 0, 4, 0, 1]); // SCI
+    macsec.extend_from_slice(&[0x08, 0x00]);
+    macsec.extend_from_slice(&ip);
+    macsec.extend_from_slice(&[0x11; 16]); // ICV
+    // MD type 2 with length 2 words; MD type 1 with its 16 bytes of context.
+    let nsh = [&[0x0f, 0xc2, 0x02, 0x01][..], &[0, 0, 5, 255], &ip].concat();
+    let nsh1 = [
+        &[0x0f, 0xc6, 0x01, 0x01][..],
+        &[0, 0, 6, 254],
+        &[0; 16],
+        &ip,
+    ]
+    .concat();
+    let gtp = {
+        let mut header = vec![0x30, 0xff];
+        header.extend_from_slice(&(ip.len() as u16).to_be_bytes());
+        header.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+        udp4(OUTER_A, OUTER_B, 2152, 2152, &[&header[..], &ip].concat())
+    };
+    let gtp_ext = {
+        // E bit: sequence, N-PDU, next extension 0x85 (PDU session container), 1 unit.
+        let body = [0x00, 0x00, 0x00, 0x85, 0x01, 0x10, 0x09, 0x00];
+        let mut header = vec![0x34, 0xff];
+        header.extend_from_slice(&((body.len() + ip.len()) as u16).to_be_bytes());
+        header.extend_from_slice(&7u32.to_be_bytes());
+        udp4(
+            OUTER_A,
+            OUTER_B,
+            2152,
+            2152,
+            &[&header[..], &body, &ip].concat(),
+        )
+    };
+    let lisp = udp4(
+        OUTER_A,
+        OUTER_B,
+        61000,
+        4341,
+        &[&[0x88, 0, 0, 1, 0, 0, 0x2a, 0][..], &ip].concat(),
+    );
+    let pim = ip4(103, &[&[0x21, 0, 0, 0, 0, 0, 0, 0][..], &ip].concat());
+    let pptp = {
+        let ppp = [&[0xff, 0x03, 0x00, 0x21][..], &ip].concat();
+        let mut gre = vec![0x30, 0x81, 0x88, 0x0b];
+        gre.extend_from_slice(&(ppp.len() as u16).to_be_bytes());
+        gre.extend_from_slice(&42u16.to_be_bytes());
+        gre.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0]);
+        ip4(47, &[&gre[..], &ppp].concat())
+    };
+    let gre_mpls = ip4(
+        47,
+        &[&[0, 0, 0x88, 0x47][..], &label(30, true), &ip].concat(),
+    );
+    vec![
+        case(
+            "shims",
+            1,
+            vec![
+                eth(0x8864, &pppoe(&ip)),
+                eth(0x8847, &mpls),
+                eth(0x8847, &pw),
+                eth(0x88e5, &macsec),
+                eth(0x894f, &nsh),
+                eth(0x894f, &nsh1),
+            ],
+            6,
+        ),
+        case(
+            "tunnels",
+            1,
+            vec![
+                eth(0x0800, &gtp),
+                eth(0x0800, &gtp_ext),
+                eth(0x0800, &lisp),
+                eth(0x0800, &pim),
+                eth(0x0800, &pptp),
+                eth(0x0800, &gre_mpls),
+            ],
+            6,
+        ),
+    ]
+}
+
+fn given_up_cases() -> Vec<Case> {
+    let ip = inner();
+    // A VXLAN carrier whose IPv4 total length is 0 (segmentation offload).
+    let mut vxlan = udp4(
+        OUTER_A,
+        OUTER_B,
+        50000,
+        4789,
+        &[&[0x08, 0, 0, 0, 0, 0, 100, 0][..], &eth(0x0800, &ip)].concat(),
+    );
+    vxlan[2..4].copy_from_slice(&[0, 0]);
+    // 61 destination-options headers before UDP.
+    let six = udp6(5002, 6999, b"deep");
+    let mut chain = six[..40].to_vec();
+    chain[6] = 60;
+    for i in 0..61 {
+        chain.extend_from_slice(&[if i == 60 { 17 } else { 60 }, 0, 1, 4, 0, 0, 0, 0]);
+    }
+    chain.extend_from_slice(&six[40..]);
+    let payload_len = (chain.len() - 40) as u16;
+    chain[4..6].copy_from_slice(&payload_len.to_be_bytes());
+    vec![
+        case(
+            "null-with-ethertype",
+            0,
+            vec![
+                [&[0x00, 0x08, 0x00, 0x00][..], &ip].concat(),
+                [&[0x00, 0x00, 0x08, 0x00][..], &ip].concat(),
+            ],
+            2,
+        ),
+        case(
+            "ipv6-under-ipv4-link",
+            228,
+            vec![six.clone(), ip.clone()],
+            2,
+        ),
+        case("tso-total-length-0", 1, vec![eth(0x0800, &vxlan)], 1),
+        case("ipv6-61-extension-headers", 229, vec![chain], 1),
+    ]
+}
+
+fn all_cases() -> Vec<Case> {
+    let mut cases = ppp_cases();
+    cases.extend(wifi_cases());
+    cases.extend(capture_header_cases());
+    cases.extend(shim_and_tunnel_cases());
+    cases.extend(given_up_cases());
+    cases
+}
+
+/// (frame, src port, dst port, UDP length, src address, dst address) of every datagram.
+type Row = (u64, u16, u16, u16, String, String);
+
+fn udpscope_rows(file: &Path) -> Vec<Row> {
+    let out = Command::new(common::binary())
+        .args(["read", "--json"])
+        .arg(file)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["type"] == "datagram")
+        .map(|v| {
+            (
+                v["frame"].as_u64().unwrap(),
+                v["src_port"].as_u64().unwrap() as u16,
+                v["dst_port"].as_u64().unwrap() as u16,
+                v["udp_length"].as_u64().unwrap() as u16,
+                v["src_ip"].as_str().unwrap().to_string(),
+                v["dst_ip"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// tshark's innermost UDP header and addresses per frame (its last value of each field).
+fn tshark_rows(file: &Path) -> Vec<Row> {
+    let fields = [
+        "frame.number",
+        "udp.srcport",
+        "udp.dstport",
+        "udp.length",
+        "ip.src",
+        "ip.dst",
+        "ipv6.src",
+        "ipv6.dst",
+    ];
+    common::tshark_fields(file, &[], &fields)
+        .iter()
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split('\t').collect();
+            let last = |i: usize| {
+                cols.get(i)
+                    .and_then(|c| c.split(',').next_back())
+                    .unwrap_or("")
+            };
+            if last(1).is_empty() {
+                return None;
+            }
+            // The innermost header's family: tshark lists ip.* and ipv6.* separately, so
+            // the one whose count matches the UDP headers' is the one around the last UDP.
+            let v6 = cols.get(6).is_some_and(|c| !c.is_empty())
+                && (cols.get(4).is_none_or(|c| c.is_empty())
+                    || cols[6].split(',').count() >= cols[1].split(',').count());
+            let (src, dst) = if v6 {
+                (last(6), last(7))
+            } else {
+                (last(4), last(5))
+            };
+            Some((
+                last(0).parse().unwrap(),
+                last(1).parse().unwrap(),
+                last(2).parse().unwrap(),
+                last(3).parse().unwrap(),
+                src.to_string(),
+                dst.to_string(),
+            ))
+        })
+        .collect()
+}
+
+fn write_case(dir: &Path, c: &Case) -> std::path::PathBuf {
+    let records: Vec<Record> = c
+        .frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| Record::whole(T0 + i as u64 * 1_000_000, f.clone()))
+        .collect();
+    let path = dir.join(format!("{}.pcap", c.name));
+    std::fs::write(&path, packets::pcap(c.link, &records, false, false)).unwrap();
+    path
+}
+
+#[test]
+fn every_link_and_encapsulation_gives_the_datagrams_tshark_finds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    for c in all_cases() {
+        let file = write_case(dir.path(), &c);
+        let ours = udpscope_rows(&file);
+        let theirs = tshark_rows(&file);
+        if ours.len() != c.datagrams {
+            failures.push(format!(
+                "{}: udpscope found {} datagrams, expected {}: {ours:?}",
+                c.name,
+                ours.len(),
+                c.datagrams
+            ));
+        }
+        if ours != theirs {
+            failures.push(format!(
+                "{}: udpscope {ours:?}\n   tshark {theirs:?}",
+                c.name
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn tunnels_and_shims_are_named_and_the_outer_packet_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = shim_and_tunnel_cases();
+    let mut named = BTreeSet::new();
+    for c in &cases {
+        let file = write_case(dir.path(), c);
+        let out = Command::new(common::binary())
+            .args(["read", "--json"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        for line in String::from_utf8(out.stdout).unwrap().lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            if v["type"] != "datagram" {
+                continue;
+            }
+            assert_eq!(v["src_ip"], "10.1.0.1", "{line}");
+            if let Some(shim) = v["shim"].as_str() {
+                named.insert(shim.split(' ').next().unwrap().to_string());
+            }
+            if let Some(kind) = v["tunnel"]["type"].as_str() {
+                assert_eq!(v["tunnel"]["outer"]["src_ip"], "192.0.2.1", "{line}");
+                named.insert(kind.to_string());
+                if kind == "gtpu" {
+                    assert!(v["tunnel"]["teid"].as_u64().is_some(), "{line}");
+                }
+            }
+        }
+    }
+    let expected: BTreeSet<String> = [
+        "pppoe",
+        "mpls",
+        "macsec",
+        "nsh",
+        "gtpu",
+        "lisp",
+        "pim-register",
+        "pptp",
+        "gre",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(named, expected);
+}
+
+/// Every prefix of every frame, and each with its length fields overwritten: the decoder
+/// returns a value for each (a typed reason when it cannot read one), never panics.
+#[test]
+fn hostile_variants_of_every_link_give_reasons_not_panics() {
+    let mut reasons = BTreeSet::new();
+    for c in all_cases() {
+        let link = LinkType::from_number(c.link);
+        for bytes in &c.frames {
+            let mut variants: Vec<Vec<u8>> =
+                (0..bytes.len()).map(|n| bytes[..n].to_vec()).collect();
+            for at in 0..bytes.len().min(64) {
+                for value in [0x00, 0xff, 0x01] {
+                    let mut lying = bytes.clone();
+                    lying[at] = value;
+                    variants.push(lying);
+                }
+            }
+            for data in &variants {
+                let frame = Frame {
+                    link,
+                    ts_ns: 1,
+                    orig_len: bytes.len() as u32,
+                    data,
+                    index: 1,
+                };
+                if let Decoded::Skipped(skip) = Decoder::new().decode(&frame) {
+                    assert!(!skip.to_string().is_empty());
+                    if let Skip::Malformed { layer, .. } = skip {
+                        reasons.insert(layer.name());
+                    }
+                }
+            }
+        }
+    }
+    // The cut headers were named by the layers that own them.
+    for layer in [
+        "ppp",
+        "802.11",
+        "radiotap",
+        "mpls",
+        "nflog",
+        "pktap",
+        "frame_relay",
+    ] {
+        assert!(
+            reasons.contains(layer),
+            "no malformed {layer} among {reasons:?}"
+        );
+    }
+}
+
+/// A first fragment the snapshot length cut: tshark shows the UDP header it still holds, and
+/// udpscope shows it as a truncated datagram, same frame, ports and UDP length.
+#[test]
+fn a_first_fragment_cut_by_the_snaplen_is_a_truncated_datagram() {
+    let whole = udp4(A, B, 40001, 6999, &[0x61; 1400]);
+    // The first fragment: More Fragments set, 1,208 bytes of the UDP datagram.
+    let mut first = whole[..20 + 1208].to_vec();
+    first[2..4].copy_from_slice(&((20 + 1208) as u16).to_be_bytes());
+    first[6] = 0x20;
+    let mut header = etherparse::Ipv4HeaderSlice::from_slice(&first[..20])
+        .unwrap()
+        .to_header();
+    header.header_checksum = header.calc_header_checksum();
+    first[..20].copy_from_slice(&header.to_bytes());
+    let frame = eth(0x0800, &first);
+    let cut = Record {
+        ts_ns: T0,
+        data: frame[..14 + 20 + 8 + 40].to_vec(),
+        orig_len: frame.len() as u32,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut-fragment.pcap");
+    std::fs::write(&path, packets::pcap(1, &[cut], false, false)).unwrap();
+    let ours = udpscope_rows(&path);
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    assert_eq!((ours[0].1, ours[0].2, ours[0].3), (40001, 6999, 1408));
+    assert_eq!(ours, tshark_rows(&path));
+}
+
+/// tshark 4.0 has no SLIP dissector (it shows the frame as data); tcpdump reads libpcap's
+/// SLIP link type, and udpscope finds the datagram tcpdump prints.
+#[test]
+fn slip_is_read_as_tcpdump_reads_it() {
+    let ip = inner();
+    let c = case("slip", 8, vec![[&[0u8; 16][..], &ip].concat()], 1);
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_case(dir.path(), &c);
+    let ours = udpscope_rows(&file);
+    assert_eq!(ours.len(), 1);
+    let out = Command::new("tcpdump")
+        .args(["-nn", "-r"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains("IP 10.1.0.1.40000 > 10.1.0.2.6999: UDP, length 13"),
+        "{printed}"
+    );
+    assert_eq!((ours[0].1, ours[0].2, ours[0].3), (40000, 6999, 21));
+}
+
+#[test]
+fn custom_blocks_take_frame_numbers_as_in_wireshark() {
+    fn block(kind: u32, body: &[u8]) -> Vec<u8> {
+        let mut body = body.to_vec();
+        while !body.len().is_multiple_of(4) {
+            body.push(0);
+        }
+        let len = (body.len() + 12) as u32;
+        [
+            &kind.to_le_bytes()[..],
+            &len.to_le_bytes(),
+            &body,
+            &len.to_le_bytes(),
+        ]
+        .concat()
+    }
+    let section = block(
+        0x0a0d_0d0a,
+        &[&0x1a2b_3c4du32.to_le_bytes()[..], &[1, 0, 0, 0], &[0xff; 8]].concat(),
+    );
+    let interface = block(1, &[1, 0, 0, 0, 0, 0, 0, 0]);
+    let packet = |ip: &[u8]| {
+        let frame = eth(0x0800, ip);
+        let mut body = vec![0u8; 12];
+        body.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        body.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        body.extend_from_slice(&frame);
+        block(6, &body)
+    };
+    let custom = block(0x0000_0bad, &[0xd9, 0x7e, 0, 0, 1, 2, 3, 4]);
+    let custom_no_copy = block(0x4000_0bad, &[0xd9, 0x7e, 0, 0, 5, 6]);
+    let file = [
+        section,
+        interface,
+        packet(&udp4(A, B, 1, 2, b"one")),
+        custom,
+        packet(&udp4(A, B, 3, 4, b"two")),
+        custom_no_copy,
+        packet(&udp4(A, B, 5, 6, b"three")),
+    ]
+    .concat();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("custom.pcapng");
+    std::fs::write(&path, file).unwrap();
+    let ours = udpscope_rows(&path);
+    assert_eq!(ours.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 3, 5]);
+    assert_eq!(ours, tshark_rows(&path));
+}
+
+#[test]
+fn versions_tshark_refuses_are_refused_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = packets::pcap(1, &[Record::whole(T0, eth(0x0800, &inner()))], false, false);
+    for (major, minor, read) in [
+        (1u16, 4u16, false),
+        (0, 4, false),
+        (2, 2, true),
+        (3, 4, true),
+    ] {
+        let mut bytes = good.clone();
+        bytes[4..6].copy_from_slice(&major.to_le_bytes());
+        bytes[6..8].copy_from_slice(&minor.to_le_bytes());
+        let path = dir.path().join(format!("v{major}{minor}.pcap"));
+        std::fs::write(&path, &bytes).unwrap();
+        let out = Command::new(common::binary())
+            .arg("read")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let tshark = Command::new("tshark")
+            .arg("-r")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.success(), read, "pcap {major}.{minor}");
+        assert_eq!(
+            tshark.status.success(),
+            read,
+            "tshark on pcap {major}.{minor}"
+        );
+        if !read {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(
+                err.contains(&format!("pcap version {major}.{minor}")),
+                "{err}"
+            );
+        }
+    }
+}
+
+/// NFLOG as Linux firewalls log: nftables' `log group 5` in a namespace, recorded by
+/// `tcpdump -i nflog:5`, read by udpscope and tshark.
+#[test]
+fn a_real_nflog_capture_reads_as_tshark_reads_it() {
+    if !common::require_root("a_real_nflog_capture_reads_as_tshark_reads_it") {
+        return;
+    }
+    let ns = format!("uslk{}n", std::process::id());
+    common::ip(&["netns", "add", &ns]);
+    struct Drop_(String);
+    impl Drop for Drop_ {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        }
+    }
+    let _guard = Drop_(ns.clone());
+    common::ip(&["-n", &ns, "link", "set", "lo", "up"]);
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("log.nft");
+    std::fs::write(
+        &rules,
+        "table inet t {\n  chain out {\n    type filter hook output priority 0;\n    udp dport 7777 log group 5\n  }\n}\n",
+    )
+    .unwrap();
+    let status = Command::new("ip")
+        .args(["netns", "exec", &ns, "nft", "-f"])
+        .arg(&rules)
+        .status()
+        .expect("nft (tests/install-deps.sh)");
+    assert!(status.success());
+    let file = dir.path().join("nflog.pcap");
+    let mut tcpdump = Command::new("ip");
+    tcpdump
+        .args([
+            "netns",
+            "exec",
+            &ns,
+            "tcpdump",
+            "-i",
+            "nflog:5",
+            "--immediate-mode",
+            "-U",
+        ])
+        .args(["-c", "4", "-w"])
+        .arg(&file);
+    let mut running = common::Running::spawn(tcpdump, false);
+    running.stderr_line(Duration::from_secs(10), |l| l.contains("listening on"));
+    let send = "import socket\n\
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+        for i in range(3): s.sendto(b'logged %d' % i, ('127.0.0.1', 7777))\n\
+        s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n\
+        s6.sendto(b'logged six', ('::1', 7777))\n";
+    let status = Command::new("ip")
+        .args(["netns", "exec", &ns, "python3", "-c", send])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = running.wait_exit(Duration::from_secs(10));
+    assert!(exit.success(), "tcpdump: {exit:?}");
+    let ours = udpscope_rows(&file);
+    assert_eq!(ours.len(), 4, "{ours:?}");
+    assert!(ours.iter().all(|r| r.2 == 7777));
+    assert_eq!(ours, tshark_rows(&file));
+}
