@@ -17,6 +17,7 @@
 //! [`Protocol`]'s table.
 
 pub mod dns;
+pub mod rtp;
 
 use std::fmt;
 use std::str::FromStr;
@@ -31,6 +32,10 @@ use crate::decode::Datagram;
 pub enum Protocol {
     /// DNS (RFC 1035), with mDNS and LLMNR, which share its format.
     Dns,
+    /// RTP data packets (RFC 3550).
+    Rtp,
+    /// RTCP control packets (RFC 3550 6).
+    Rtcp,
 }
 
 /// A protocol's content check: true when a payload on no well-known port is this protocol by
@@ -46,6 +51,11 @@ const PROTOCOLS: &[(Protocol, &str, &[u16], Option<Probe>)] = &[
     // 53: DNS (RFC 1035); 5353: mDNS (RFC 6762); 5355: LLMNR (RFC 4795). No content check:
     // twelve header bytes say too little to tell DNS from anything else.
     (Protocol::Dns, "dns", &[53, 5353, 5355], None),
+    // RTP and RTCP have no well-known ports (RFC 3550 11: any even port, RTCP on the next)
+    // and no one-payload content check: SDP names their ports, and a stream heuristic that
+    // needs several packets ([`rtp::recognise`]) keeps its state in the [`Layer`].
+    (Protocol::Rtp, "rtp", &[], None),
+    (Protocol::Rtcp, "rtcp", &[], None),
 ];
 
 impl Protocol {
@@ -93,6 +103,8 @@ pub enum Recognition {
     Heuristic,
     /// `--decode-as PORT=PROTO` named it.
     DecodeAs,
+    /// An SDP body (in SIP) named the port.
+    Sdp,
 }
 
 impl Recognition {
@@ -102,6 +114,7 @@ impl Recognition {
             Recognition::Port => "port",
             Recognition::Heuristic => "heuristic",
             Recognition::DecodeAs => "decode_as",
+            Recognition::Sdp => "sdp",
         }
     }
 }
@@ -222,6 +235,14 @@ impl Registry {
                 Ok(message) => DnsMessage::Decoded(message),
                 Err(malformed) => DnsMessage::Refused { malformed },
             }),
+            Protocol::Rtp => Message::Rtp(match rtp::parse_rtp(&d.payload) {
+                Ok(packet) => rtp::RtpMessage::Decoded(packet),
+                Err(malformed) => rtp::RtpMessage::Refused { malformed },
+            }),
+            Protocol::Rtcp => Message::Rtcp(match rtp::parse_rtcp(&d.payload) {
+                Ok(rtcp) => rtp::RtcpMessage::Decoded(rtcp),
+                Err(malformed) => rtp::RtcpMessage::Refused { malformed },
+            }),
         };
         Some(App { by, message })
     }
@@ -236,11 +257,33 @@ pub struct App<'a> {
     pub message: Message<'a>,
 }
 
-impl App<'_> {
+impl<'a> App<'a> {
+    /// RTP's or RTCP's dissection, recognised as `by` says (the RTP layer knows better for a
+    /// datagram of known media: SDP or `--decode-as` taught it the flow).
+    fn from_rtp(by: Recognition, dissection: rtp::Dissection<'a>) -> App<'a> {
+        let how = |detected: rtp::Detected| match detected {
+            rtp::Detected::Sdp => Recognition::Sdp,
+            rtp::Detected::DecodeAs => Recognition::DecodeAs,
+            rtp::Detected::Heuristic => by,
+        };
+        match dissection {
+            rtp::Dissection::Rtp(d, message) => App {
+                by: how(d),
+                message: Message::Rtp(message),
+            },
+            rtp::Dissection::Rtcp(d, message) => App {
+                by: how(d),
+                message: Message::Rtcp(message),
+            },
+        }
+    }
+
     /// The protocol.
     pub fn protocol(&self) -> Protocol {
         match self.message {
             Message::Dns(_) => Protocol::Dns,
+            Message::Rtp(_) => Protocol::Rtp,
+            Message::Rtcp(_) => Protocol::Rtcp,
         }
     }
 }
@@ -251,6 +294,10 @@ impl App<'_> {
 pub enum Message<'a> {
     /// A DNS message.
     Dns(DnsMessage<'a>),
+    /// An RTP data packet.
+    Rtp(rtp::RtpMessage<'a>),
+    /// An RTCP compound packet.
+    Rtcp(rtp::RtcpMessage<'a>),
 }
 
 /// A DNS payload: decoded as far as it goes (in place), or too short for a header
@@ -296,6 +343,8 @@ impl fmt::Display for App<'_> {
             Message::Dns(DnsMessage::Refused { malformed }) => {
                 write!(f, "dns malformed: {malformed}")
             }
+            Message::Rtp(message) => write!(f, "{message}"),
+            Message::Rtcp(message) => write!(f, "{message}"),
         }
     }
 }
@@ -308,6 +357,9 @@ pub enum AppRecord<'a> {
     /// A DNS query and its answer (or the lack of one).
     #[serde(rename = "dns_transaction")]
     DnsTransaction(&'a dns::DnsTransaction),
+    /// An RTP stream (one SSRC, one direction) and what happened to it.
+    #[serde(rename = "rtp_stream")]
+    RtpStream(&'a rtp::RtpStream),
 }
 
 /// What the layer knows once the run is over.
@@ -317,6 +369,8 @@ pub struct LayerConfig {
     pub decode_as: Vec<DecodeAs>,
     /// DNS queries with no answer this long are unanswered (`--dns-timeout`).
     pub dns: dns::TrackerConfig,
+    /// `--rtp-clock` rates and the stream table's bounds.
+    pub rtp: rtp::Config,
 }
 
 /// The application layer of one run: the registry and each protocol's transaction state.
@@ -324,6 +378,7 @@ pub struct LayerConfig {
 pub struct Layer {
     registry: Registry,
     dns: dns::Tracker,
+    rtp: rtp::State,
 }
 
 impl Layer {
@@ -332,14 +387,37 @@ impl Layer {
         Layer {
             registry: Registry::new(&config.decode_as),
             dns: dns::Tracker::new(config.dns),
+            rtp: rtp::State::new(&config.rtp),
         }
     }
 
     /// The datagram's dissection (see [`Registry::dissect`]). Takes the layer mutably: a
     /// protocol whose recognition spans datagrams (a stream that earns its name over several
     /// packets, a connection id learned from a long header) keeps that state here.
+    ///
+    /// RTP and RTCP: `--decode-as` first; a SIP message on port 5060 teaches the layer the
+    /// media ports its SDP names (and is not itself dissected); then a datagram of a known
+    /// media flow, or one whose stream earns the name now, is RTP (RTCP by its packet type
+    /// and structure, beside known media).
     pub fn dissect<'d>(&mut self, d: &'d Datagram<'_>) -> Option<App<'d>> {
-        self.registry.dissect(d)
+        match self.registry.recognise(d.src_port, d.dst_port, &d.payload) {
+            Some((protocol @ (Protocol::Rtp | Protocol::Rtcp), by)) => {
+                let dissection =
+                    self.rtp
+                        .forced(d.src(), d.dst(), &d.payload, protocol == Protocol::Rtcp);
+                return Some(App::from_rtp(by, dissection));
+            }
+            Some(_) => return self.registry.dissect(d),
+            None => {}
+        }
+        if d.src_port == rtp::recognise::SIP_PORT || d.dst_port == rtp::recognise::SIP_PORT {
+            self.rtp.sip(&d.payload);
+            return None;
+        }
+        let dissection =
+            self.rtp
+                .recognise(d.frame_index, d.ts_ns, d.src(), d.dst(), &d.payload)?;
+        Some(App::from_rtp(Recognition::Heuristic, dissection))
     }
 
     /// Feeds a dissected datagram to its protocol's state; `emit` gets each record it
@@ -366,6 +444,26 @@ impl Layer {
                     .observe(&observation, &mut |tx| emit(AppRecord::DnsTransaction(tx)));
             }
             Message::Dns(DnsMessage::Refused { .. }) => {}
+            Message::Rtp(rtp::RtpMessage::Decoded(packet)) => {
+                let how = match app.by {
+                    Recognition::Sdp => rtp::Detected::Sdp,
+                    Recognition::DecodeAs => rtp::Detected::DecodeAs,
+                    Recognition::Heuristic | Recognition::Port => rtp::Detected::Heuristic,
+                };
+                self.rtp.observe_rtp(
+                    d.frame_index,
+                    d.ts_ns,
+                    d.src(),
+                    d.dst(),
+                    how,
+                    packet,
+                    &mut |stream| emit(AppRecord::RtpStream(stream)),
+                );
+            }
+            Message::Rtcp(rtp::RtcpMessage::Decoded(rtcp)) => {
+                self.rtp.observe_rtcp(d.ts_ns, rtcp);
+            }
+            Message::Rtp(_) | Message::Rtcp(_) => {}
         }
     }
 
@@ -412,6 +510,13 @@ impl Layer {
     pub fn finish(&mut self, emit: &mut impl FnMut(AppRecord<'_>)) {
         self.dns
             .finish(&mut |tx| emit(AppRecord::DnsTransaction(tx)));
+        self.rtp
+            .finish(&mut |stream| emit(AppRecord::RtpStream(stream)));
+    }
+
+    /// RTP streams closed early (table full) and recognition entries forgotten.
+    pub fn rtp_evicted(&self) -> u64 {
+        self.rtp.evicted()
     }
 
     /// DNS transactions closed early because the table of open ones was full.

@@ -30,6 +30,9 @@ struct Summary<'a> {
     incomplete: Vec<IncompleteRecord<'a>>,
     network_signals: NetworkRecord<'a>,
     port: Option<u16>,
+    /// Present when RTP was seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rtp: Option<crate::analysis::app::RtpStats>,
     tcp: TcpRecord<'a>,
     untracked: UntrackedRecord,
     verdict: VerdictRecord,
@@ -416,6 +419,7 @@ pub fn summary(out: &mut dyn Write, analysis: &Analysis, stats: &DecodeStats) ->
                 .collect(),
             network_signals: NetworkRecord::of(analysis.network_signals()),
             port: analysis.config.port,
+            rtp: analysis.app().rtp(),
             tcp: TcpRecord::of(analysis.contrast.counts(), shown, omitted),
             untracked: UntrackedRecord {
                 bytes: untracked.bytes,
