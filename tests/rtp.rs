@@ -406,7 +406,7 @@ fn no_invented_streams_on_the_committed_captures_or_random_payloads() {
         let flow = (i % 40) as u16;
         let len = 12 + (noise.next() % 300) as usize;
         let mut payload = noise.bytes(len);
-        if flow % 2 == 0 {
+        if flow.is_multiple_of(2) {
             payload[0] = 0x80 | (payload[0] & 0x3f);
         }
         frames.push((i * 500_000, 20_000 + flow, 30_000 + flow, payload));
