@@ -131,13 +131,17 @@ pub struct OutputArgs {
 /// The layer above UDP, shared by `read` and `capture`.
 #[derive(Args, Debug, Clone)]
 pub struct AppArgs {
-    /// Decode datagrams to or from PORT as PROTO (`dns`, `quic`), or as nothing (`none`), whatever
+    /// Decode datagrams to or from PORT as PROTO (`dns`, `rtp`, `rtcp`, `quic`), or as nothing (`none`), whatever
     /// the well-known ports say; repeatable, as tshark's `-d udp.port==PORT,PROTO`.
     #[arg(long = "decode-as", value_name = "PORT=PROTO")]
     pub decode_as: Vec<udpscope::app::DecodeAs>,
     /// A DNS query with no answer after SECONDS is unanswered.
     #[arg(long, value_name = "SECONDS", default_value_t = 5.0, value_parser = parse_timeout)]
     pub dns_timeout: f64,
+    /// The clock rate of RTP payload type PT, in Hz (for jitter in ms); wins over SDP and
+    /// RFC 3551's static table. Repeatable.
+    #[arg(long = "rtp-clock", value_name = "PT=RATE")]
+    pub rtp_clock: Vec<udpscope::app::rtp::ClockRate>,
 }
 
 impl AppArgs {
@@ -150,6 +154,10 @@ impl AppArgs {
                 ..Default::default()
             },
             quic: Default::default(),
+            rtp: udpscope::app::rtp::Config {
+                clocks: self.rtp_clock.clone(),
+                ..Default::default()
+            },
         }
     }
 }

@@ -467,7 +467,7 @@ fn initials_lost_by_the_relay_are_resent_and_counted() {
                 loss: Probability::new(0.5).unwrap(),
                 ..Impairment::default()
             };
-            let mut decider = Decider::new(seed, Direction::Up, impairment, true);
+            let mut decider = Decider::new(seed, Direction::ToServer, impairment, true);
             let fates: Vec<bool> = (0..4).map(|_| decider.decide().copies() == 0).collect();
             fates == [true, true, false, false]
         })

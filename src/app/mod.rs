@@ -18,6 +18,7 @@
 
 pub mod dns;
 pub mod quic;
+pub mod rtp;
 
 use std::fmt;
 use std::str::FromStr;
@@ -34,6 +35,10 @@ pub enum Protocol {
     Dns,
     /// QUIC (RFC 9000, 9369): HTTP/3 and the rest.
     Quic,
+    /// RTP data packets (RFC 3550).
+    Rtp,
+    /// RTCP control packets (RFC 3550 6).
+    Rtcp,
 }
 
 /// A protocol's content check: true when a payload on no well-known port is this protocol by
@@ -54,6 +59,11 @@ const PROTOCOLS: &[(Protocol, &str, &[u16], Option<Probe>)] = &[
     // off port 443 are recognised by a connection id learned from a long header
     // (Recognition::ConnectionId), in the Layer.
     (Protocol::Quic, "quic", &[443], Some(quic::packet::probe)),
+    // RTP and RTCP have no well-known ports (RFC 3550 11: any even port, RTCP on the next)
+    // and no one-payload content check: SDP names their ports, and a stream heuristic that
+    // needs several packets ([`rtp::recognise`]) keeps its state in the [`Layer`].
+    (Protocol::Rtp, "rtp", &[], None),
+    (Protocol::Rtcp, "rtcp", &[], None),
 ];
 
 impl Protocol {
@@ -104,6 +114,8 @@ pub enum Recognition {
     /// A connection id learned from an earlier datagram's header (QUIC's short headers, which
     /// carry no version and no length).
     ConnectionId,
+    /// An SDP body (in SIP) named the port.
+    Sdp,
 }
 
 impl Recognition {
@@ -114,6 +126,7 @@ impl Recognition {
             Recognition::Heuristic => "heuristic",
             Recognition::DecodeAs => "decode_as",
             Recognition::ConnectionId => "connection_id",
+            Recognition::Sdp => "sdp",
         }
     }
 }
@@ -234,12 +247,34 @@ pub struct App<'a> {
     pub message: Message<'a>,
 }
 
-impl App<'_> {
+impl<'a> App<'a> {
+    /// RTP's or RTCP's dissection, recognised as `by` says (the RTP layer knows better for a
+    /// datagram of known media: SDP or `--decode-as` taught it the flow).
+    fn from_rtp(by: Recognition, dissection: rtp::Dissection<'a>) -> App<'a> {
+        let how = |detected: rtp::Detected| match detected {
+            rtp::Detected::Sdp => Recognition::Sdp,
+            rtp::Detected::DecodeAs => Recognition::DecodeAs,
+            rtp::Detected::Heuristic => by,
+        };
+        match dissection {
+            rtp::Dissection::Rtp(d, message) => App {
+                by: how(d),
+                message: Message::Rtp(message),
+            },
+            rtp::Dissection::Rtcp(d, message) => App {
+                by: how(d),
+                message: Message::Rtcp(message),
+            },
+        }
+    }
+
     /// The protocol.
     pub fn protocol(&self) -> Protocol {
         match self.message {
             Message::Dns(_) => Protocol::Dns,
             Message::Quic(_) => Protocol::Quic,
+            Message::Rtp(_) => Protocol::Rtp,
+            Message::Rtcp(_) => Protocol::Rtcp,
         }
     }
 }
@@ -252,6 +287,10 @@ pub enum Message<'a> {
     Dns(DnsMessage<'a>),
     /// A datagram's QUIC packets.
     Quic(quic::QuicDatagram<'a>),
+    /// An RTP data packet.
+    Rtp(rtp::RtpMessage<'a>),
+    /// An RTCP compound packet.
+    Rtcp(rtp::RtcpMessage<'a>),
 }
 
 /// A DNS payload: decoded as far as it goes (in place), or too short for a header
@@ -298,6 +337,8 @@ impl fmt::Display for App<'_> {
                 write!(f, "dns malformed: {malformed}")
             }
             Message::Quic(datagram) => write!(f, "{datagram}"),
+            Message::Rtp(message) => write!(f, "{message}"),
+            Message::Rtcp(message) => write!(f, "{message}"),
         }
     }
 }
@@ -313,6 +354,9 @@ pub enum AppRecord<'a> {
     /// A QUIC connection: its handshake as seen from outside.
     #[serde(rename = "quic_connection")]
     QuicConnection(&'a quic::QuicConnection),
+    /// An RTP stream (one SSRC, one direction) and what happened to it.
+    #[serde(rename = "rtp_stream")]
+    RtpStream(&'a rtp::RtpStream),
 }
 
 /// What the layer knows once the run is over.
@@ -324,6 +368,8 @@ pub struct LayerConfig {
     pub dns: dns::TrackerConfig,
     /// The QUIC connection table's bounds.
     pub quic: quic::TrackerConfig,
+    /// `--rtp-clock` rates and the stream table's bounds.
+    pub rtp: rtp::Config,
 }
 
 /// The application layer of one run: the registry and each protocol's transaction state.
@@ -332,6 +378,7 @@ pub struct Layer {
     registry: Registry,
     dns: dns::Tracker,
     quic: quic::Tracker,
+    rtp: rtp::State,
 }
 
 impl Layer {
@@ -341,10 +388,11 @@ impl Layer {
             registry: Registry::new(&config.decode_as),
             dns: dns::Tracker::new(config.dns),
             quic: quic::Tracker::new(config.quic),
+            rtp: rtp::State::new(&config.rtp),
         }
     }
 
-    /// The datagram's dissection (see [`Registry::dissect`]). Takes the layer mutably: a
+    /// The datagram's dissection, when a protocol was recognised. Takes the layer mutably: a
     /// protocol whose recognition spans datagrams (a stream that earns its name over several
     /// packets, a connection id learned from a long header) keeps that state here.
     ///
@@ -352,21 +400,48 @@ impl Layer {
     /// that protocol, with its defect. The dissection is a view into the payload: nothing is
     /// copied. A QUIC short header off port 443 is QUIC when its connection id is one the
     /// QUIC table learned ([`Recognition::ConnectionId`]).
+    ///
+    /// RTP and RTCP: `--decode-as` first; a SIP message on port 5060 teaches the layer the
+    /// media ports its SDP names (and is not itself dissected); then a datagram of a known
+    /// media flow, or one whose stream earns the name now, is RTP (RTCP by its packet type
+    /// and structure, beside known media).
     pub fn dissect<'d>(&mut self, d: &'d Datagram<'_>) -> Option<App<'d>> {
         let payload: &'d [u8] = &d.payload;
-        let (protocol, by) = match self.registry.recognise(d.src_port, d.dst_port, payload) {
-            Some(found) => found,
-            None if self.quic.recognises(payload) => (Protocol::Quic, Recognition::ConnectionId),
-            None => return None,
-        };
-        let message = match protocol {
-            Protocol::Dns => Message::Dns(match dns::parse(payload) {
-                Ok(message) => DnsMessage::Decoded(message),
-                Err(malformed) => DnsMessage::Refused { malformed },
-            }),
-            Protocol::Quic => Message::Quic(self.quic.dissect(payload)),
-        };
-        Some(App { by, message })
+        match self.registry.recognise(d.src_port, d.dst_port, payload) {
+            Some((protocol @ (Protocol::Rtp | Protocol::Rtcp), by)) => {
+                let dissection =
+                    self.rtp
+                        .forced(d.src(), d.dst(), payload, protocol == Protocol::Rtcp);
+                return Some(App::from_rtp(by, dissection));
+            }
+            Some((Protocol::Dns, by)) => {
+                let message = Message::Dns(match dns::parse(payload) {
+                    Ok(message) => DnsMessage::Decoded(message),
+                    Err(malformed) => DnsMessage::Refused { malformed },
+                });
+                return Some(App { by, message });
+            }
+            Some((Protocol::Quic, by)) => {
+                let message = Message::Quic(self.quic.dissect(payload));
+                return Some(App { by, message });
+            }
+            None => {}
+        }
+        if self.quic.recognises(payload) {
+            let message = Message::Quic(self.quic.dissect(payload));
+            return Some(App {
+                by: Recognition::ConnectionId,
+                message,
+            });
+        }
+        if d.src_port == rtp::recognise::SIP_PORT || d.dst_port == rtp::recognise::SIP_PORT {
+            self.rtp.sip(payload);
+            return None;
+        }
+        let dissection = self
+            .rtp
+            .recognise(d.frame_index, d.ts_ns, d.src(), d.dst(), payload)?;
+        Some(App::from_rtp(Recognition::Heuristic, dissection))
     }
 
     /// Feeds a dissected datagram to its protocol's state; `emit` gets each record it
@@ -404,6 +479,28 @@ impl Layer {
                 self.quic
                     .observe(&observation, &mut |c| emit(AppRecord::QuicConnection(c)));
             }
+            Message::Rtp(rtp::RtpMessage::Decoded(packet)) => {
+                let how = match app.by {
+                    Recognition::Sdp => rtp::Detected::Sdp,
+                    Recognition::DecodeAs => rtp::Detected::DecodeAs,
+                    Recognition::Heuristic | Recognition::Port | Recognition::ConnectionId => {
+                        rtp::Detected::Heuristic
+                    }
+                };
+                self.rtp.observe_rtp(
+                    d.frame_index,
+                    d.ts_ns,
+                    d.src(),
+                    d.dst(),
+                    how,
+                    packet,
+                    &mut |stream| emit(AppRecord::RtpStream(stream)),
+                );
+            }
+            Message::Rtcp(rtp::RtcpMessage::Decoded(rtcp)) => {
+                self.rtp.observe_rtcp(d.ts_ns, rtcp);
+            }
+            Message::Rtp(_) | Message::Rtcp(_) => {}
         }
     }
 
@@ -452,6 +549,13 @@ impl Layer {
             .finish(&mut |tx| emit(AppRecord::DnsTransaction(tx)));
         self.quic
             .finish(&mut |c| emit(AppRecord::QuicConnection(c)));
+        self.rtp
+            .finish(&mut |stream| emit(AppRecord::RtpStream(stream)));
+    }
+
+    /// RTP streams closed early (table full) and recognition entries forgotten.
+    pub fn rtp_evicted(&self) -> u64 {
+        self.rtp.evicted()
     }
 
     /// DNS transactions closed early because the table of open ones was full.

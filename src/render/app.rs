@@ -1,13 +1,14 @@
 //! The layer above UDP in the text report: a section per protocol seen (DNS: queries,
-//! answers, response times, rcodes, the slowest and unanswered questions) and the verdict's
-//! words on what the application did that UDP does not.
+//! answers, response times, rcodes, the slowest and unanswered questions; RTP: a table of
+//! streams, problem streams first) and the verdict's words on what the application did that
+//! UDP does not.
 
 use std::io::{self, Write};
 
 use super::format::clock;
 use super::format::{count, plural};
 use super::text::{heading, item};
-use crate::analysis::app::{AppAnalysis, QuicLesson, QuicStats};
+use crate::analysis::app::{AppAnalysis, QuicLesson, QuicStats, RtpStats};
 use crate::app::dns::transactions::UNFRAGMENTED_PAYLOAD;
 use crate::app::dns::{DnsStats, ResponseTimes};
 
@@ -36,8 +37,105 @@ pub fn write_sections(out: &mut dyn Write, app: &AppAnalysis, color: bool) -> io
     if let Some(dns) = app.dns() {
         write_dns(out, &dns, color)?;
     }
+    if let Some(rtp) = app.rtp() {
+        write_rtp(out, &rtp, color)?;
+    }
     if let Some(quic) = app.quic() {
         write_quic(out, &quic, color)?;
+    }
+    Ok(())
+}
+
+/// `12.345` ms, or `-` when unknown (no clock rate: never guessed).
+fn ms(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".to_string(), |v| format!("{v:.3}"))
+}
+
+fn write_rtp(out: &mut dyn Write, rtp: &RtpStats, color: bool) -> io::Result<()> {
+    heading(
+        out,
+        &format!(
+            "rtp: {}, {}, {} lost, {} duplicated, {} reordered",
+            plural(rtp.streams, "stream", "streams"),
+            plural(rtp.packets, "packet", "packets"),
+            count(rtp.lost),
+            count(rtp.duplicates),
+            count(rtp.reordered)
+        ),
+        color,
+    )?;
+    if rtp.evicted > 0 {
+        item(
+            out,
+            &format!(
+                "{} closed early: the table of streams was full",
+                plural(rtp.evicted, "stream", "streams")
+            ),
+        )?;
+    }
+    for s in &rtp.list {
+        let jitter = match (s.jitter_ms, s.max_jitter_ms) {
+            (Some(j), Some(max)) => format!("jitter {j:.3} ms (max {max:.3})"),
+            _ => "jitter in ms unavailable (no clock rate for this payload type; \
+                  --rtp-clock PT=RATE)"
+                .to_string(),
+        };
+        let mut line = format!(
+            "ssrc 0x{:08x} {} → {} pt {}: {}, {} expected, {} lost, {} duplicated, {} \
+             reordered; {jitter}, max gap {} ms; by {}",
+            s.ssrc,
+            s.src,
+            s.dst,
+            s.payload_type,
+            plural(s.packets, "packet", "packets"),
+            count(s.expected),
+            count(s.lost),
+            count(s.duplicates),
+            count(s.reordered),
+            ms(s.max_delta_ms),
+            s.detected_by
+        );
+        if s.jumps + s.restarts > 0 {
+            line.push_str(&format!(
+                " ({} sequence jumps, {} restarts)",
+                count(s.jumps),
+                count(s.restarts)
+            ));
+        }
+        item(out, &line)?;
+        if let Some(r) = &s.rtcp {
+            let mut said = Vec::new();
+            if let (Some(lost), Some(frac)) = (r.cumulative_lost, r.fraction_lost) {
+                said.push(format!(
+                    "{} (the last: {lost} lost, {:.1}% lately; the capture saw {} lost)",
+                    plural(r.reports, "receiver report", "receiver reports"),
+                    frac * 100.0,
+                    s.lost
+                ));
+            }
+            if r.sender_reports > 0 {
+                said.push(format!(
+                    "{} (the last said {} packets sent; the capture saw {})",
+                    plural(r.sender_reports, "sender report", "sender reports"),
+                    r.sender_packets
+                        .map_or_else(|| "?".to_string(), |p| p.to_string()),
+                    s.packets
+                ));
+            }
+            if let Some(rtt) = r.rtt_ms {
+                said.push(format!("round trip {rtt:.3} ms (LSR/DLSR)"));
+            }
+            item(out, &format!("  rtcp: {}", said.join(", ")))?;
+        }
+    }
+    if rtp.not_listed > 0 {
+        item(
+            out,
+            &format!(
+                "({} more not listed)",
+                plural(rtp.not_listed, "stream", "streams")
+            ),
+        )?;
     }
     Ok(())
 }
@@ -289,7 +387,39 @@ fn write_dns(out: &mut dyn Write, dns: &DnsStats, color: bool) -> io::Result<()>
 /// The verdict's words for each protocol seen: UDP set nothing up, the application did.
 pub fn write_lessons(out: &mut dyn Write, app: &AppAnalysis, color: bool) -> io::Result<()> {
     write_dns_lesson(out, app, color)?;
+    write_rtp_lesson(out, app, color)?;
     write_quic_lesson(out, app, color)
+}
+
+/// RTP's lines: what its numbers show and what hides it.
+fn write_rtp_lesson(out: &mut dyn Write, app: &AppAnalysis, color: bool) -> io::Result<()> {
+    let Some(rtp) = app.rtp_lesson() else {
+        return Ok(());
+    };
+    heading(out, "above UDP: RTP shows what UDP does not", color)?;
+    item(
+        out,
+        &format!(
+            "UDP delivered these {} with no order or delivery guarantee; RTP's sequence \
+             numbers show {} lost, {} reordered and {} duplicated in {}",
+            plural(rtp.packets, "packet", "packets"),
+            count(rtp.lost),
+            count(rtp.reordered),
+            count(rtp.duplicates),
+            plural(rtp.streams, "stream", "streams")
+        ),
+    )?;
+    let jitter = match rtp.worst_jitter_ms {
+        Some(j) => format!(" (interarrival jitter up to {j:.3} ms)"),
+        None => String::new(),
+    };
+    item(
+        out,
+        &format!(
+            "the application (the player's jitter buffer) is what hides it{jitter}: it waits \
+             for late packets, puts them back in order and conceals the lost ones"
+        ),
+    )
 }
 
 /// QUIC's lines: one per connection (the first few), each the handshake QUIC built.

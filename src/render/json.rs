@@ -33,6 +33,9 @@ struct Summary<'a> {
     /// Present when QUIC was seen.
     #[serde(skip_serializing_if = "Option::is_none")]
     quic: Option<crate::analysis::app::QuicStats>,
+    /// Present when RTP was seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rtp: Option<crate::analysis::app::RtpStats>,
     tcp: TcpRecord<'a>,
     untracked: UntrackedRecord,
     verdict: VerdictRecord,
@@ -420,6 +423,7 @@ pub fn summary(out: &mut dyn Write, analysis: &Analysis, stats: &DecodeStats) ->
             network_signals: NetworkRecord::of(analysis.network_signals()),
             port: analysis.config.port,
             quic: analysis.app().quic(),
+            rtp: analysis.app().rtp(),
             tcp: TcpRecord::of(analysis.contrast.counts(), shown, omitted),
             untracked: UntrackedRecord {
                 bytes: untracked.bytes,
