@@ -4,11 +4,13 @@
 
 use crate::app::AppRecord;
 use crate::app::dns::{DnsStats, DnsStatsBuilder, Outcome};
+use crate::app::dtls::{DtlsHandshake, DtlsStats, DtlsStatsBuilder};
 
 /// What the layer above UDP did in one run, in bounded memory.
 #[derive(Clone, Debug, Default)]
 pub struct AppAnalysis {
     dns: Option<DnsAnalysis>,
+    dtls: DtlsStatsBuilder,
 }
 
 /// DNS's share.
@@ -58,7 +60,19 @@ impl AppAnalysis {
                     dns.resent_answered += u64::from(tx.outcome == Outcome::Answered);
                 }
             }
+            AppRecord::DtlsHandshake(a) => self.dtls.add(a),
         }
+    }
+
+    /// The DTLS statistics, when any DTLS association was seen.
+    pub fn dtls(&self) -> Option<DtlsStats> {
+        self.dtls.build()
+    }
+
+    /// The DTLS associations the verdict names, first seen first (at most
+    /// [`crate::app::dtls::MAX_LISTED`]).
+    pub fn dtls_handshakes(&self) -> &[DtlsHandshake] {
+        self.dtls.listed()
     }
 
     /// The DNS statistics, when any DNS transaction was seen.

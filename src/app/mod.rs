@@ -17,6 +17,7 @@
 //! [`Protocol`]'s table.
 
 pub mod dns;
+pub mod dtls;
 
 use std::fmt;
 use std::str::FromStr;
@@ -31,6 +32,8 @@ use crate::decode::Datagram;
 pub enum Protocol {
     /// DNS (RFC 1035), with mDNS and LLMNR, which share its format.
     Dns,
+    /// DTLS 1.0, 1.2 and 1.3 (RFC 6347, RFC 9147).
+    Dtls,
 }
 
 /// A protocol's content check: true when a payload on no well-known port is this protocol by
@@ -46,6 +49,10 @@ const PROTOCOLS: &[(Protocol, &str, &[u16], Option<Probe>)] = &[
     // 53: DNS (RFC 1035); 5353: mDNS (RFC 6762); 5355: LLMNR (RFC 4795). No content check:
     // twelve header bytes say too little to tell DNS from anything else.
     (Protocol::Dns, "dns", &[53, 5353, 5355], None),
+    // No port: DTLS runs on any (WebRTC picks one per call, CoAP 5684, VPNs 443). Recognised
+    // by its records' structure alone: content type, version and every length consistent up
+    // to the datagram's last byte (tshark calls anything on 5684 DTLS; we do not).
+    (Protocol::Dtls, "dtls", &[], Some(dtls::probe)),
 ];
 
 impl Protocol {
@@ -212,18 +219,36 @@ impl Registry {
             .map(|p| (p, Recognition::Heuristic))
     }
 
+    /// `--decode-as PORT=none` on either port: nothing above UDP there.
+    pub fn silenced(&self, src_port: u16, dst_port: u16) -> bool {
+        [dst_port, src_port].iter().any(|port| {
+            self.decode_as
+                .iter()
+                .find(|r| r.port == *port)
+                .is_some_and(|r| r.protocol.is_none())
+        })
+    }
+
     /// The datagram's dissection, when a protocol was recognised. A payload the protocol's
     /// parser refuses outright (shorter than a DNS header) is still that protocol, with its
     /// defect. The dissection is a view into the payload: nothing is copied.
     pub fn dissect<'d>(&self, d: &'d Datagram<'_>) -> Option<App<'d>> {
         let (protocol, by) = self.recognise(d.src_port, d.dst_port, &d.payload)?;
-        let message = match protocol {
-            Protocol::Dns => Message::Dns(match dns::parse(&d.payload) {
+        Some(App {
+            by,
+            message: Self::message(protocol, &d.payload),
+        })
+    }
+
+    /// The payload dissected as `protocol`.
+    fn message(protocol: Protocol, payload: &[u8]) -> Message<'_> {
+        match protocol {
+            Protocol::Dns => Message::Dns(match dns::parse(payload) {
                 Ok(message) => DnsMessage::Decoded(message),
                 Err(malformed) => DnsMessage::Refused { malformed },
             }),
-        };
-        Some(App { by, message })
+            Protocol::Dtls => Message::Dtls(dtls::Datagram { payload }),
+        }
     }
 }
 
@@ -241,6 +266,7 @@ impl App<'_> {
     pub fn protocol(&self) -> Protocol {
         match self.message {
             Message::Dns(_) => Protocol::Dns,
+            Message::Dtls(_) => Protocol::Dtls,
         }
     }
 }
@@ -251,6 +277,8 @@ impl App<'_> {
 pub enum Message<'a> {
     /// A DNS message.
     Dns(DnsMessage<'a>),
+    /// A datagram of DTLS records.
+    Dtls(dtls::Datagram<'a>),
 }
 
 /// A DNS payload: decoded as far as it goes (in place), or too short for a header
@@ -296,6 +324,7 @@ impl fmt::Display for App<'_> {
             Message::Dns(DnsMessage::Refused { malformed }) => {
                 write!(f, "dns malformed: {malformed}")
             }
+            Message::Dtls(datagram) => write!(f, "{datagram}"),
         }
     }
 }
@@ -308,6 +337,9 @@ pub enum AppRecord<'a> {
     /// A DNS query and its answer (or the lack of one).
     #[serde(rename = "dns_transaction")]
     DnsTransaction(&'a dns::DnsTransaction),
+    /// A DTLS association: its handshake and what followed.
+    #[serde(rename = "dtls_handshake")]
+    DtlsHandshake(&'a dtls::DtlsHandshake),
 }
 
 /// What the layer knows once the run is over.
@@ -324,6 +356,7 @@ pub struct LayerConfig {
 pub struct Layer {
     registry: Registry,
     dns: dns::Tracker,
+    dtls: dtls::Tracker,
 }
 
 impl Layer {
@@ -332,6 +365,7 @@ impl Layer {
         Layer {
             registry: Registry::new(&config.decode_as),
             dns: dns::Tracker::new(config.dns),
+            dtls: dtls::Tracker::new(dtls::TrackerConfig::default()),
         }
     }
 
@@ -339,7 +373,23 @@ impl Layer {
     /// protocol whose recognition spans datagrams (a stream that earns its name over several
     /// packets, a connection id learned from a long header) keeps that state here.
     pub fn dissect<'d>(&mut self, d: &'d Datagram<'_>) -> Option<App<'d>> {
-        self.registry.dissect(d)
+        if let Some(app) = self.registry.dissect(d) {
+            return Some(app);
+        }
+        // A datagram of DTLS 1.3 unified headers alone carries too little to recognise on its
+        // own; between the two ends of a known association it is that association's.
+        if self.dtls.knows(d.src(), d.dst()) && !self.registry.silenced(d.src_port, d.dst_port) {
+            let message = dtls::Datagram {
+                payload: &d.payload,
+            };
+            if message.records().all(|r| r.is_ok()) {
+                return Some(App {
+                    by: Recognition::Heuristic,
+                    message: Message::Dtls(message),
+                });
+            }
+        }
+        None
     }
 
     /// Feeds a dissected datagram to its protocol's state; `emit` gets each record it
@@ -366,6 +416,17 @@ impl Layer {
                     .observe(&observation, &mut |tx| emit(AppRecord::DnsTransaction(tx)));
             }
             Message::Dns(DnsMessage::Refused { .. }) => {}
+            Message::Dtls(datagram) => {
+                let observation = dtls::DtlsObservation {
+                    frame: d.frame_index,
+                    ts_ns: d.ts_ns,
+                    src: d.src(),
+                    dst: d.dst(),
+                    datagram: *datagram,
+                };
+                self.dtls
+                    .observe(&observation, &mut |a| emit(AppRecord::DtlsHandshake(a)));
+            }
         }
     }
 
@@ -412,11 +473,17 @@ impl Layer {
     pub fn finish(&mut self, emit: &mut impl FnMut(AppRecord<'_>)) {
         self.dns
             .finish(&mut |tx| emit(AppRecord::DnsTransaction(tx)));
+        self.dtls.finish(&mut |a| emit(AppRecord::DtlsHandshake(a)));
     }
 
     /// DNS transactions closed early because the table of open ones was full.
     pub fn dns_evicted(&self) -> u64 {
         self.dns.evicted()
+    }
+
+    /// DTLS associations closed early because their table was full.
+    pub fn dtls_evicted(&self) -> u64 {
+        self.dtls.evicted()
     }
 }
 
