@@ -5,12 +5,14 @@
 use crate::app::AppRecord;
 use crate::app::dns::{DnsStats, DnsStatsBuilder, Outcome};
 use crate::app::dtls::{DtlsHandshake, DtlsStats, DtlsStatsBuilder};
+use crate::app::wireguard::{WireguardSession, WireguardStats, WireguardStatsBuilder};
 
 /// What the layer above UDP did in one run, in bounded memory.
 #[derive(Clone, Debug, Default)]
 pub struct AppAnalysis {
     dns: Option<DnsAnalysis>,
     dtls: DtlsStatsBuilder,
+    wireguard: WireguardStatsBuilder,
 }
 
 /// DNS's share.
@@ -61,6 +63,7 @@ impl AppAnalysis {
                 }
             }
             AppRecord::DtlsHandshake(a) => self.dtls.add(a),
+            AppRecord::WireguardSession(s) => self.wireguard.add(s),
         }
     }
 
@@ -73,6 +76,17 @@ impl AppAnalysis {
     /// [`crate::app::dtls::MAX_LISTED`]).
     pub fn dtls_handshakes(&self) -> &[DtlsHandshake] {
         self.dtls.listed()
+    }
+
+    /// The WireGuard statistics, when any initiation was seen.
+    pub fn wireguard(&self) -> Option<WireguardStats> {
+        self.wireguard.build()
+    }
+
+    /// The WireGuard sessions the verdict names, first seen first (at most
+    /// [`crate::app::wireguard::MAX_LISTED`]).
+    pub fn wireguard_sessions(&self) -> &[WireguardSession] {
+        self.wireguard.listed()
     }
 
     /// The DNS statistics, when any DNS transaction was seen.

@@ -18,6 +18,7 @@
 
 pub mod dns;
 pub mod dtls;
+pub mod wireguard;
 
 use std::fmt;
 use std::str::FromStr;
@@ -34,6 +35,8 @@ pub enum Protocol {
     Dns,
     /// DTLS 1.0, 1.2 and 1.3 (RFC 6347, RFC 9147).
     Dtls,
+    /// WireGuard.
+    Wireguard,
 }
 
 /// A protocol's content check: true when a payload on no well-known port is this protocol by
@@ -53,6 +56,15 @@ const PROTOCOLS: &[(Protocol, &str, &[u16], Option<Probe>)] = &[
     // by its records' structure alone: content type, version and every length consistent up
     // to the datagram's last byte (tshark calls anything on 5684 DTLS; we do not).
     (Protocol::Dtls, "dtls", &[], Some(dtls::probe)),
+    // No port either (51820 is only a default). Recognised by exact structure: type 1–4,
+    // three zero bytes, the type's exact size; a response, cookie reply or transport message
+    // must also name an index seen in an earlier initiation or response ([`Layer::dissect`]).
+    (
+        Protocol::Wireguard,
+        "wireguard",
+        &[],
+        Some(wireguard::probe),
+    ),
 ];
 
 impl Protocol {
@@ -248,6 +260,9 @@ impl Registry {
                 Err(malformed) => DnsMessage::Refused { malformed },
             }),
             Protocol::Dtls => Message::Dtls(dtls::Datagram { payload }),
+            Protocol::Wireguard => Message::Wireguard(wireguard::Datagram {
+                message: wireguard::parse(payload),
+            }),
         }
     }
 }
@@ -267,6 +282,7 @@ impl App<'_> {
         match self.message {
             Message::Dns(_) => Protocol::Dns,
             Message::Dtls(_) => Protocol::Dtls,
+            Message::Wireguard(_) => Protocol::Wireguard,
         }
     }
 }
@@ -279,6 +295,8 @@ pub enum Message<'a> {
     Dns(DnsMessage<'a>),
     /// A datagram of DTLS records.
     Dtls(dtls::Datagram<'a>),
+    /// A WireGuard message.
+    Wireguard(wireguard::Datagram),
 }
 
 /// A DNS payload: decoded as far as it goes (in place), or too short for a header
@@ -325,6 +343,7 @@ impl fmt::Display for App<'_> {
                 write!(f, "dns malformed: {malformed}")
             }
             Message::Dtls(datagram) => write!(f, "{datagram}"),
+            Message::Wireguard(datagram) => write!(f, "{datagram}"),
         }
     }
 }
@@ -340,6 +359,9 @@ pub enum AppRecord<'a> {
     /// A DTLS association: its handshake and what followed.
     #[serde(rename = "dtls_handshake")]
     DtlsHandshake(&'a dtls::DtlsHandshake),
+    /// A WireGuard handshake and the session it keyed.
+    #[serde(rename = "wireguard_session")]
+    WireguardSession(&'a wireguard::WireguardSession),
 }
 
 /// What the layer knows once the run is over.
@@ -357,6 +379,7 @@ pub struct Layer {
     registry: Registry,
     dns: dns::Tracker,
     dtls: dtls::Tracker,
+    wireguard: wireguard::Tracker,
 }
 
 impl Layer {
@@ -366,6 +389,7 @@ impl Layer {
             registry: Registry::new(&config.decode_as),
             dns: dns::Tracker::new(config.dns),
             dtls: dtls::Tracker::new(dtls::TrackerConfig::default()),
+            wireguard: wireguard::Tracker::default(),
         }
     }
 
@@ -374,6 +398,18 @@ impl Layer {
     /// packets, a connection id learned from a long header) keeps that state here.
     pub fn dissect<'d>(&mut self, d: &'d Datagram<'_>) -> Option<App<'d>> {
         if let Some(app) = self.registry.dissect(d) {
+            // A WireGuard message other than an initiation, recognised by its structure
+            // alone, must name an index announced before: a 32-byte datagram starting
+            // 4,0,0,0 says too little by itself.
+            if let App {
+                by: Recognition::Heuristic,
+                message: Message::Wireguard(wireguard::Datagram { message: Ok(m) }),
+            } = app
+                && let Some(index) = m.receiver()
+                && !self.wireguard.knows(index)
+            {
+                return None;
+            }
             return Some(app);
         }
         // A datagram of DTLS 1.3 unified headers alone carries too little to recognise on its
@@ -427,6 +463,20 @@ impl Layer {
                 self.dtls
                     .observe(&observation, &mut |a| emit(AppRecord::DtlsHandshake(a)));
             }
+            Message::Wireguard(wireguard::Datagram {
+                message: Ok(message),
+            }) => {
+                let observation = wireguard::WireguardObservation {
+                    frame: d.frame_index,
+                    ts_ns: d.ts_ns,
+                    src: d.src(),
+                    dst: d.dst(),
+                    message: *message,
+                };
+                self.wireguard
+                    .observe(&observation, &mut |s| emit(AppRecord::WireguardSession(s)));
+            }
+            Message::Wireguard(wireguard::Datagram { message: Err(_) }) => {}
         }
     }
 
@@ -474,6 +524,8 @@ impl Layer {
         self.dns
             .finish(&mut |tx| emit(AppRecord::DnsTransaction(tx)));
         self.dtls.finish(&mut |a| emit(AppRecord::DtlsHandshake(a)));
+        self.wireguard
+            .finish(&mut |s| emit(AppRecord::WireguardSession(s)));
     }
 
     /// DNS transactions closed early because the table of open ones was full.
@@ -484,6 +536,11 @@ impl Layer {
     /// DTLS associations closed early because their table was full.
     pub fn dtls_evicted(&self) -> u64 {
         self.dtls.evicted()
+    }
+
+    /// WireGuard sessions closed early because their table was full.
+    pub fn wireguard_evicted(&self) -> u64 {
+        self.wireguard.evicted()
     }
 }
 

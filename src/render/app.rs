@@ -10,6 +10,7 @@ use crate::analysis::app::AppAnalysis;
 use crate::app::dns::transactions::UNFRAGMENTED_PAYLOAD;
 use crate::app::dns::{DnsStats, ResponseTimes};
 use crate::app::dtls::{DtlsHandshake, DtlsStats};
+use crate::app::wireguard::{WireguardSession, WireguardStats};
 
 /// Response times of a few hundred µs and of seconds, both readable: `0.303 ms`, `1.250 s`.
 fn duration_us(us: f64) -> String {
@@ -39,7 +40,94 @@ pub fn write_sections(out: &mut dyn Write, app: &AppAnalysis, color: bool) -> io
     if let Some(dtls) = app.dtls() {
         write_dtls(out, &dtls, color)?;
     }
+    if let Some(wireguard) = app.wireguard() {
+        write_wireguard(out, &wireguard, color)?;
+    }
     Ok(())
+}
+
+fn write_wireguard(out: &mut dyn Write, wg: &WireguardStats, color: bool) -> io::Result<()> {
+    heading(
+        out,
+        &format!(
+            "wireguard: {}, {} answered, {} unanswered, {}",
+            plural(
+                wg.initiations,
+                "handshake initiation",
+                "handshake initiations"
+            ),
+            count(wg.answered),
+            count(wg.unanswered),
+            plural(wg.reinitiations, "re-initiation", "re-initiations")
+        ),
+        color,
+    )?;
+    if let Some(d) = &wg.handshake_rtt_us {
+        item(
+            out,
+            &format!(
+                "handshake round trip: min {}, mean {}, max {} ({})",
+                duration_us(d.min_us),
+                duration_us(d.mean_us),
+                duration_us(d.max_us),
+                plural(d.count, "handshake", "handshakes")
+            ),
+        )?;
+    }
+    item(
+        out,
+        &format!(
+            "transport: {} ({} keepalives); {}",
+            plural(wg.transport_packets, "packet", "packets"),
+            count(wg.keepalives),
+            plural(wg.cookie_replies, "cookie reply", "cookie replies")
+        ),
+    )?;
+    if wg.evicted > 0 {
+        item(
+            out,
+            &format!(
+                "{} closed early: the table of sessions was full",
+                plural(wg.evicted, "session", "sessions")
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+/// The verdict's sentence for one WireGuard handshake.
+fn wireguard_lesson(s: &WireguardSession) -> String {
+    let mut parts = vec![format!(
+        "{}initiation at {} (frame {}, sender {})",
+        if s.reinitiation { "re-" } else { "" },
+        clock(s.initiation_ts.0),
+        s.initiation_frame,
+        s.initiator_index
+    )];
+    if s.cookie_reply {
+        parts.push("a cookie reply first (the responder under load)".to_string());
+    }
+    match (s.response_frame, s.handshake_rtt_us) {
+        (Some(frame), Some(us)) => parts.push(format!(
+            "response {} later (frame {frame}, sender {})",
+            duration_us(us),
+            s.responder_index.as_deref().unwrap_or("?")
+        )),
+        _ => parts.push("never answered in the capture".to_string()),
+    }
+    let transport = s.transport_to_initiator + s.transport_to_responder;
+    if transport > 0 {
+        parts.push(format!(
+            "then {} in the session",
+            plural(transport, "transport packet", "transport packets")
+        ));
+    }
+    format!(
+        "{} → {}: UDP set nothing up; WireGuard did, inside the datagrams: {}",
+        s.initiator,
+        s.responder,
+        parts.join(", ")
+    )
 }
 
 /// A name from the wire (SNI), as the text policy shows it.
@@ -301,6 +389,17 @@ fn write_handshake_lessons(out: &mut dyn Write, app: &AppAnalysis, color: bool) 
                 "associations"
             }
         ));
+    }
+    lines.extend(app.wireguard_sessions().iter().map(wireguard_lesson));
+    if let Some(stats) = app.wireguard() {
+        let more = stats.initiations - app.wireguard_sessions().len() as u64;
+        if more > 0 {
+            lines.push(format!(
+                "and {} more WireGuard {}",
+                count(more),
+                if more == 1 { "handshake" } else { "handshakes" }
+            ));
+        }
     }
     if lines.is_empty() {
         return Ok(());

@@ -36,6 +36,9 @@ struct Summary<'a> {
     tcp: TcpRecord<'a>,
     untracked: UntrackedRecord,
     verdict: VerdictRecord,
+    /// Present when WireGuard was seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wireguard: Option<crate::app::wireguard::WireguardStats>,
 }
 
 /// The decoder's counts. (The summary once named `defects`, `tunneled` and `tunnel_carriers`
@@ -427,6 +430,7 @@ pub fn summary(out: &mut dyn Write, analysis: &Analysis, stats: &DecodeStats) ->
                 on_port: untracked.on_port,
             },
             verdict: VerdictRecord::of(&verdict),
+            wireguard: analysis.app().wireguard(),
         },
     };
     encode::line(out, &document)
