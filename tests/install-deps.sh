@@ -2,6 +2,8 @@
 # Installs the real peers and tools the tests use (tshark, capinfos, tcpdump, socat, python3,
 # iproute2, tcpreplay, nftables (nft, for compare's lossy NAT router); ethtool, dumpcap and /usr/bin/time for tests/fixtures and tests/bench;
 # rsvg-convert to render the SVG ladder; dnsmasq and dig, the real DNS server and client;
+# openssl (s_server/s_client, real DTLS peers); wireguard-go and wg (userspace WireGuard over
+# TUN, for tests/wireguard.rs and tests/fixtures/wireguard-capture.sh);
 # setcap for the file-capability test, by its full path
 # since /usr/sbin is not on a user's PATH; gzip, zstd and lz4 to make compressed captures and
 # script(1) for a pty in tests/compressed_and_pipes.rs). Idempotent; needs root when something
@@ -12,7 +14,8 @@ for tool in tshark:tshark capinfos:wireshark-common editcap:wireshark-common tcp
             socat:socat python3:python3 ip:iproute2 tcpreplay:tcpreplay setpriv:util-linux \
             unshare:util-linux ethtool:ethtool dumpcap:wireshark-common mergecap:wireshark-common \
             /usr/bin/time:time rsvg-convert:librsvg2-bin /usr/sbin/setcap:libcap2-bin nft:nftables \
-            /usr/sbin/dnsmasq:dnsmasq-base dig:bind9-dnsutils \
+            /usr/sbin/dnsmasq:dnsmasq-base dig:bind9-dnsutils openssl:openssl \
+            wireguard-go:wireguard-go wg:wireguard-tools \
             gzip:gzip zstd:zstd lz4:lz4 script:bsdutils; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done

@@ -669,17 +669,29 @@ fn hello_of(msg_type: u8, body: &[u8]) -> Hello<'_> {
 
 /// The content check: the payload is a whole sequence of DTLS records, the first with an
 /// explicit header (content type 20–26, version 0xfeff/0xfefd/0xfefc), every length
-/// consistent up to the datagram's last byte, and every plaintext handshake fragment inside
-/// its record and its message. A datagram of only DTLS 1.3 unified headers says too little
+/// consistent up to the datagram's last byte, every plaintext handshake fragment inside its
+/// record and its message, and unified headers only after a plaintext handshake record. A
+/// datagram of only DTLS 1.3 unified headers says too little
 /// on its own (any byte 0x20–0x3f starts one): it is recognised by its association instead.
 pub fn probe(payload: &[u8]) -> bool {
     let mut first = true;
+    let mut after_plain_hello = false;
     for record in records(payload) {
         let Ok(record) = record else {
             return false;
         };
-        if first && !matches!(record.header, Header::Explicit { .. }) {
-            return false;
+        match record.header {
+            // Encrypted 1.3 records follow a plaintext hello in one datagram (a server's
+            // first flight); after anything else a unified header is too easy to fake.
+            Header::Unified { .. } if !after_plain_hello => return false,
+            Header::Unified { .. } => {}
+            Header::Explicit {
+                content_type,
+                epoch,
+                ..
+            } => {
+                after_plain_hello = content_type == ContentType::Handshake && epoch == 0;
+            }
         }
         first = false;
         if let Some(fragments) = record.fragments()
