@@ -81,8 +81,10 @@
 //!   selected frames, analysis, diagnostics.
 //! - [`analysis`]: flows, the connectionless verdict and the ladder diagram.
 //! - [`app`]: the layer above UDP: a registry that picks each datagram's protocol and says how
-//!   (`--decode-as`, well-known port), one module per protocol (DNS: a lax zero-copy parser and
-//!   a bounded transaction tracker), and the records it finishes (DNS transactions).
+//!   (`--decode-as`, well-known port, content check), one module per protocol (DNS: a lax
+//!   zero-copy parser and a bounded transaction tracker; DTLS and WireGuard: recognised by
+//!   structure, with bounded association and session trackers), and the records it finishes
+//!   (DNS transactions, DTLS handshakes, WireGuard sessions).
 //! - [`compare`]: the fate of every datagram between two captures of the same traffic.
 //! - [`filter`]: which frames and datagrams a command selects: pcap-filter expressions (our own
 //!   compiler to classic BPF, run on each frame before decoding offline, in the kernel live)

@@ -13,6 +13,8 @@ use crate::app::rtp::RtpStream;
 
 /// RTP streams kept for the report's table; the totals count every stream.
 pub const RTP_STREAMS_KEPT: usize = 1000;
+use crate::app::dtls::{DtlsHandshake, DtlsStats, DtlsStatsBuilder};
+use crate::app::wireguard::{WireguardSession, WireguardStats, WireguardStatsBuilder};
 
 /// What the layer above UDP did in one run, in bounded memory.
 #[derive(Clone, Debug, Default)]
@@ -20,6 +22,8 @@ pub struct AppAnalysis {
     dns: Option<DnsAnalysis>,
     quic: Option<QuicAnalysis>,
     rtp: Option<RtpStats>,
+    dtls: DtlsStatsBuilder,
+    wireguard: WireguardStatsBuilder,
 }
 
 /// Connections the verdict names one by one; the rest are counted.
@@ -239,6 +243,8 @@ impl AppAnalysis {
                     rtp.not_listed += 1;
                 }
             }
+            AppRecord::DtlsHandshake(a) => self.dtls.add(a),
+            AppRecord::WireguardSession(s) => self.wireguard.add(s),
         }
     }
 
@@ -284,6 +290,28 @@ impl AppAnalysis {
                 .filter_map(|s| s.jitter_ms)
                 .fold(None, |m: Option<f64>, j| Some(m.map_or(j, |m| m.max(j)))),
         })
+    }
+
+    /// The DTLS statistics, when any DTLS association was seen.
+    pub fn dtls(&self) -> Option<DtlsStats> {
+        self.dtls.build()
+    }
+
+    /// The DTLS associations the verdict names, first seen first (at most
+    /// [`crate::app::dtls::MAX_LISTED`]).
+    pub fn dtls_handshakes(&self) -> &[DtlsHandshake] {
+        self.dtls.listed()
+    }
+
+    /// The WireGuard statistics, when any initiation was seen.
+    pub fn wireguard(&self) -> Option<WireguardStats> {
+        self.wireguard.build()
+    }
+
+    /// The WireGuard sessions the verdict names, first seen first (at most
+    /// [`crate::app::wireguard::MAX_LISTED`]).
+    pub fn wireguard_sessions(&self) -> &[WireguardSession] {
+        self.wireguard.listed()
     }
 
     /// The DNS statistics, when any DNS transaction was seen.

@@ -17,8 +17,10 @@
 //! [`Protocol`]'s table.
 
 pub mod dns;
+pub mod dtls;
 pub mod quic;
 pub mod rtp;
+pub mod wireguard;
 
 use std::fmt;
 use std::str::FromStr;
@@ -39,6 +41,10 @@ pub enum Protocol {
     Rtp,
     /// RTCP control packets (RFC 3550 6).
     Rtcp,
+    /// DTLS 1.0, 1.2 and 1.3 (RFC 6347, RFC 9147).
+    Dtls,
+    /// WireGuard.
+    Wireguard,
 }
 
 /// A protocol's content check: true when a payload on no well-known port is this protocol by
@@ -64,6 +70,19 @@ const PROTOCOLS: &[(Protocol, &str, &[u16], Option<Probe>)] = &[
     // needs several packets ([`rtp::recognise`]) keeps its state in the [`Layer`].
     (Protocol::Rtp, "rtp", &[], None),
     (Protocol::Rtcp, "rtcp", &[], None),
+    // No port: DTLS runs on any (WebRTC picks one per call, CoAP 5684, VPNs 443). Recognised
+    // by its records' structure alone: content type, version and every length consistent up
+    // to the datagram's last byte (tshark calls anything on 5684 DTLS; we do not).
+    (Protocol::Dtls, "dtls", &[], Some(dtls::probe)),
+    // No port either (51820 is only a default). Recognised by exact structure: type 1–4,
+    // three zero bytes, the type's exact size; a response, cookie reply or transport message
+    // must also name an index seen in an earlier initiation or response ([`Layer::dissect`]).
+    (
+        Protocol::Wireguard,
+        "wireguard",
+        &[],
+        Some(wireguard::probe),
+    ),
 ];
 
 impl Protocol {
@@ -236,6 +255,16 @@ impl Registry {
             .find(|p| p.probe().is_some_and(|probe| probe(payload)))
             .map(|p| (p, Recognition::Heuristic))
     }
+
+    /// `--decode-as PORT=none` on either port: nothing above UDP there.
+    pub fn silenced(&self, src_port: u16, dst_port: u16) -> bool {
+        [dst_port, src_port].iter().any(|port| {
+            self.decode_as
+                .iter()
+                .find(|r| r.port == *port)
+                .is_some_and(|r| r.protocol.is_none())
+        })
+    }
 }
 
 /// A datagram's application-layer dissection, borrowed from its payload.
@@ -275,6 +304,8 @@ impl<'a> App<'a> {
             Message::Quic(_) => Protocol::Quic,
             Message::Rtp(_) => Protocol::Rtp,
             Message::Rtcp(_) => Protocol::Rtcp,
+            Message::Dtls(_) => Protocol::Dtls,
+            Message::Wireguard(_) => Protocol::Wireguard,
         }
     }
 }
@@ -291,6 +322,10 @@ pub enum Message<'a> {
     Rtp(rtp::RtpMessage<'a>),
     /// An RTCP compound packet.
     Rtcp(rtp::RtcpMessage<'a>),
+    /// A datagram of DTLS records.
+    Dtls(dtls::Datagram<'a>),
+    /// A WireGuard message.
+    Wireguard(wireguard::Datagram),
 }
 
 /// A DNS payload: decoded as far as it goes (in place), or too short for a header
@@ -339,6 +374,8 @@ impl fmt::Display for App<'_> {
             Message::Quic(datagram) => write!(f, "{datagram}"),
             Message::Rtp(message) => write!(f, "{message}"),
             Message::Rtcp(message) => write!(f, "{message}"),
+            Message::Dtls(datagram) => write!(f, "{datagram}"),
+            Message::Wireguard(datagram) => write!(f, "{datagram}"),
         }
     }
 }
@@ -357,6 +394,12 @@ pub enum AppRecord<'a> {
     /// An RTP stream (one SSRC, one direction) and what happened to it.
     #[serde(rename = "rtp_stream")]
     RtpStream(&'a rtp::RtpStream),
+    /// A DTLS association: its handshake and what followed.
+    #[serde(rename = "dtls_handshake")]
+    DtlsHandshake(&'a dtls::DtlsHandshake),
+    /// A WireGuard handshake and the session it keyed.
+    #[serde(rename = "wireguard_session")]
+    WireguardSession(&'a wireguard::WireguardSession),
 }
 
 /// What the layer knows once the run is over.
@@ -379,6 +422,8 @@ pub struct Layer {
     dns: dns::Tracker,
     quic: quic::Tracker,
     rtp: rtp::State,
+    dtls: dtls::Tracker,
+    wireguard: wireguard::Tracker,
 }
 
 impl Layer {
@@ -389,6 +434,8 @@ impl Layer {
             dns: dns::Tracker::new(config.dns),
             quic: quic::Tracker::new(config.quic),
             rtp: rtp::State::new(&config.rtp),
+            dtls: dtls::Tracker::new(dtls::TrackerConfig::default()),
+            wireguard: wireguard::Tracker::default(),
         }
     }
 
@@ -425,7 +472,30 @@ impl Layer {
                 let message = Message::Quic(self.quic.dissect(payload));
                 return Some(App { by, message });
             }
+            Some((Protocol::Dtls, by)) => {
+                let message = Message::Dtls(dtls::Datagram { payload });
+                return Some(App { by, message });
+            }
+            Some((Protocol::Wireguard, by)) => {
+                let message = wireguard::parse(payload);
+                // A WireGuard message other than an initiation, recognised by its structure
+                // alone, must name an index announced before: a 32-byte datagram starting
+                // 4,0,0,0 says too little by itself.
+                if by == Recognition::Heuristic
+                    && let Ok(m) = &message
+                    && let Some(index) = m.receiver()
+                    && !self.wireguard.knows(index)
+                {
+                    return None;
+                }
+                let message = Message::Wireguard(wireguard::Datagram { message });
+                return Some(App { by, message });
+            }
             None => {}
+        }
+        // `--decode-as PORT=none`: nothing above UDP there, learned state included.
+        if self.registry.silenced(d.src_port, d.dst_port) {
+            return None;
         }
         if self.quic.recognises(payload) {
             let message = Message::Quic(self.quic.dissect(payload));
@@ -433,6 +503,17 @@ impl Layer {
                 by: Recognition::ConnectionId,
                 message,
             });
+        }
+        // A datagram of DTLS 1.3 unified headers alone carries too little to recognise on its
+        // own; between the two ends of a known association it is that association's.
+        if self.dtls.knows(d.src(), d.dst()) {
+            let message = dtls::Datagram { payload };
+            if message.records().all(|r| r.is_ok()) {
+                return Some(App {
+                    by: Recognition::Heuristic,
+                    message: Message::Dtls(message),
+                });
+            }
         }
         if d.src_port == rtp::recognise::SIP_PORT || d.dst_port == rtp::recognise::SIP_PORT {
             self.rtp.sip(payload);
@@ -501,6 +582,31 @@ impl Layer {
                 self.rtp.observe_rtcp(d.ts_ns, rtcp);
             }
             Message::Rtp(_) | Message::Rtcp(_) => {}
+            Message::Dtls(datagram) => {
+                let observation = dtls::DtlsObservation {
+                    frame: d.frame_index,
+                    ts_ns: d.ts_ns,
+                    src: d.src(),
+                    dst: d.dst(),
+                    datagram: *datagram,
+                };
+                self.dtls
+                    .observe(&observation, &mut |a| emit(AppRecord::DtlsHandshake(a)));
+            }
+            Message::Wireguard(wireguard::Datagram {
+                message: Ok(message),
+            }) => {
+                let observation = wireguard::WireguardObservation {
+                    frame: d.frame_index,
+                    ts_ns: d.ts_ns,
+                    src: d.src(),
+                    dst: d.dst(),
+                    message: *message,
+                };
+                self.wireguard
+                    .observe(&observation, &mut |s| emit(AppRecord::WireguardSession(s)));
+            }
+            Message::Wireguard(wireguard::Datagram { message: Err(_) }) => {}
         }
     }
 
@@ -551,6 +657,9 @@ impl Layer {
             .finish(&mut |c| emit(AppRecord::QuicConnection(c)));
         self.rtp
             .finish(&mut |stream| emit(AppRecord::RtpStream(stream)));
+        self.dtls.finish(&mut |a| emit(AppRecord::DtlsHandshake(a)));
+        self.wireguard
+            .finish(&mut |s| emit(AppRecord::WireguardSession(s)));
     }
 
     /// RTP streams closed early (table full) and recognition entries forgotten.
@@ -566,6 +675,16 @@ impl Layer {
     /// QUIC connections finished early because their table was full.
     pub fn quic_evicted(&self) -> u64 {
         self.quic.evicted()
+    }
+
+    /// DTLS associations closed early because their table was full.
+    pub fn dtls_evicted(&self) -> u64 {
+        self.dtls.evicted()
+    }
+
+    /// WireGuard sessions closed early because their table was full.
+    pub fn wireguard_evicted(&self) -> u64 {
+        self.wireguard.evicted()
     }
 }
 

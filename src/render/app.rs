@@ -11,6 +11,8 @@ use super::text::{heading, item};
 use crate::analysis::app::{AppAnalysis, QuicLesson, QuicStats, RtpStats};
 use crate::app::dns::transactions::UNFRAGMENTED_PAYLOAD;
 use crate::app::dns::{DnsStats, ResponseTimes};
+use crate::app::dtls::{DtlsHandshake, DtlsStats};
+use crate::app::wireguard::{WireguardSession, WireguardStats};
 
 /// Response times of a few hundred µs and of seconds, both readable: `0.303 ms`, `1.250 s`.
 fn duration_us(us: f64) -> String {
@@ -43,7 +45,236 @@ pub fn write_sections(out: &mut dyn Write, app: &AppAnalysis, color: bool) -> io
     if let Some(quic) = app.quic() {
         write_quic(out, &quic, color)?;
     }
+    if let Some(dtls) = app.dtls() {
+        write_dtls(out, &dtls, color)?;
+    }
+    if let Some(wireguard) = app.wireguard() {
+        write_wireguard(out, &wireguard, color)?;
+    }
     Ok(())
+}
+
+fn write_wireguard(out: &mut dyn Write, wg: &WireguardStats, color: bool) -> io::Result<()> {
+    heading(
+        out,
+        &format!(
+            "wireguard: {}, {} answered, {} unanswered, {}",
+            plural(
+                wg.initiations,
+                "handshake initiation",
+                "handshake initiations"
+            ),
+            count(wg.answered),
+            count(wg.unanswered),
+            plural(wg.reinitiations, "re-initiation", "re-initiations")
+        ),
+        color,
+    )?;
+    if let Some(d) = &wg.handshake_rtt_us {
+        item(
+            out,
+            &format!(
+                "handshake round trip: min {}, mean {}, max {} ({})",
+                duration_us(d.min_us),
+                duration_us(d.mean_us),
+                duration_us(d.max_us),
+                plural(d.count, "handshake", "handshakes")
+            ),
+        )?;
+    }
+    item(
+        out,
+        &format!(
+            "transport: {} ({} keepalives); {}",
+            plural(wg.transport_packets, "packet", "packets"),
+            count(wg.keepalives),
+            plural(wg.cookie_replies, "cookie reply", "cookie replies")
+        ),
+    )?;
+    if wg.evicted > 0 {
+        item(
+            out,
+            &format!(
+                "{} closed early: the table of sessions was full",
+                plural(wg.evicted, "session", "sessions")
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+/// The verdict's sentence for one WireGuard handshake.
+fn wireguard_lesson(s: &WireguardSession) -> String {
+    let mut parts = vec![format!(
+        "{}initiation at {} (frame {}, sender {})",
+        if s.reinitiation { "re-" } else { "" },
+        clock(s.initiation_ts.0),
+        s.initiation_frame,
+        s.initiator_index
+    )];
+    if s.cookie_reply {
+        parts.push("a cookie reply first (the responder under load)".to_string());
+    }
+    match (s.response_frame, s.handshake_rtt_us) {
+        (Some(frame), Some(us)) => parts.push(format!(
+            "response {} later (frame {frame}, sender {})",
+            duration_us(us),
+            s.responder_index.as_deref().unwrap_or("?")
+        )),
+        _ => parts.push("never answered in the capture".to_string()),
+    }
+    let transport = s.transport_to_initiator + s.transport_to_responder;
+    if transport > 0 {
+        parts.push(format!(
+            "then {} in the session",
+            plural(transport, "transport packet", "transport packets")
+        ));
+    }
+    format!(
+        "{} → {}: UDP set nothing up; WireGuard did, inside the datagrams: {}",
+        s.initiator,
+        s.responder,
+        parts.join(", ")
+    )
+}
+
+/// A name from the wire (SNI), as the text policy shows it.
+fn shown(name: &str) -> String {
+    crate::text::escape(name.as_bytes(), crate::text::QUOTED)
+}
+
+fn write_dtls(out: &mut dyn Write, dtls: &DtlsStats, color: bool) -> io::Result<()> {
+    heading(
+        out,
+        &format!(
+            "dtls: {}, {} complete, {} re-sent",
+            plural(dtls.associations, "association", "associations"),
+            count(dtls.complete),
+            plural(dtls.flights_resent, "flight", "flights")
+        ),
+        color,
+    )?;
+    let versions: Vec<String> = dtls
+        .versions
+        .iter()
+        .map(|(v, n)| format!("{v} {}", count(*n)))
+        .collect();
+    item(out, &format!("versions: {}", versions.join(", ")))?;
+    item(
+        out,
+        &format!(
+            "{} in all, {} re-sent ({} handshake {} again); {} asked for a cookie first",
+            plural(dtls.flights, "flight", "flights"),
+            count(dtls.flights_resent),
+            count(dtls.fragments_resent),
+            if dtls.fragments_resent == 1 {
+                "fragment"
+            } else {
+                "fragments"
+            },
+            plural(dtls.cookie_rounds, "server", "servers")
+        ),
+    )?;
+    if let Some(d) = &dtls.handshake_us {
+        item(
+            out,
+            &format!(
+                "handshake duration: min {}, mean {}, max {} ({})",
+                duration_us(d.min_us),
+                duration_us(d.mean_us),
+                duration_us(d.max_us),
+                plural(d.count, "handshake", "handshakes")
+            ),
+        )?;
+    }
+    item(
+        out,
+        &format!(
+            "after the handshake: {}, {}; {} malformed",
+            plural(
+                dtls.application_records,
+                "application data record",
+                "application data records"
+            ),
+            plural(dtls.alerts, "alert", "alerts"),
+            plural(dtls.malformed, "datagram", "datagrams")
+        ),
+    )?;
+    if !dtls.server_names.is_empty() {
+        let names: Vec<String> = dtls
+            .server_names
+            .iter()
+            .map(|(name, n)| format!("{} ×{}", shown(name), count(*n)))
+            .collect();
+        item(out, &format!("server names: {}", names.join(", ")))?;
+    }
+    if dtls.evicted > 0 {
+        item(
+            out,
+            &format!(
+                "{} closed early: the table of associations was full",
+                plural(dtls.evicted, "association", "associations")
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+/// The verdict's sentence for one DTLS association: what the application set up where UDP
+/// set up nothing.
+fn dtls_lesson(a: &DtlsHandshake) -> String {
+    let mut parts = Vec::new();
+    match (&a.client_hello_ts, a.client_hello_frame) {
+        (Some(ts), Some(frame)) => {
+            let mut hello = format!("ClientHello at {} (frame {frame}", clock(ts.0));
+            if let Some(sni) = &a.sni {
+                hello.push_str(&format!(", SNI {}", shown(sni)));
+            }
+            hello.push(')');
+            parts.push(hello);
+        }
+        _ => parts.push("its ClientHello before the capture began".to_string()),
+    }
+    if a.hello_verify_request {
+        parts.push(match a.cookie_client_hello_frame {
+            Some(frame) => {
+                format!("a cookie round (HelloVerifyRequest, ClientHello again in frame {frame})")
+            }
+            None => "a cookie asked for (HelloVerifyRequest) and never returned".to_string(),
+        });
+    }
+    if let Some(us) = a.server_response_us {
+        parts.push(format!("the server's answer {} later", duration_us(us)));
+    }
+    match (a.handshake_us, a.complete) {
+        (Some(us), true) => parts.push(format!("handshake done in {}", duration_us(us))),
+        (Some(us), false) => parts.push(format!(
+            "no encrypted end seen ({} of handshake)",
+            duration_us(us)
+        )),
+        _ => {}
+    }
+    parts.push(format!(
+        "{} re-sent by DTLS's own timer",
+        plural(u64::from(a.flights_resent), "flight", "flights")
+    ));
+    if a.application_records > 0 {
+        parts.push(format!(
+            "then {}",
+            plural(
+                a.application_records,
+                "application data record",
+                "application data records"
+            )
+        ));
+    }
+    format!(
+        "{} → {}: UDP set nothing up; DTLS {} did, inside the datagrams: {}",
+        a.client,
+        a.server,
+        a.version.as_deref().unwrap_or("(version unseen)"),
+        parts.join(", ")
+    )
 }
 
 /// `12.345` ms, or `-` when unknown (no clock rate: never guessed).
@@ -388,7 +619,47 @@ fn write_dns(out: &mut dyn Write, dns: &DnsStats, color: bool) -> io::Result<()>
 pub fn write_lessons(out: &mut dyn Write, app: &AppAnalysis, color: bool) -> io::Result<()> {
     write_dns_lesson(out, app, color)?;
     write_rtp_lesson(out, app, color)?;
-    write_quic_lesson(out, app, color)
+    write_quic_lesson(out, app, color)?;
+    write_handshake_lessons(out, app, color)
+}
+
+/// Each flow whose application built a handshake inside the datagrams, one line per protocol's
+/// association (DTLS...). Flows with none (the lab's chat) get no line: nothing above UDP set
+/// anything up there, and the verdict's "handshake: none" stands.
+fn write_handshake_lessons(out: &mut dyn Write, app: &AppAnalysis, color: bool) -> io::Result<()> {
+    let mut lines: Vec<String> = app.dtls_handshakes().iter().map(dtls_lesson).collect();
+    if let Some(stats) = app.dtls()
+        && stats.associations > app.dtls_handshakes().len() as u64
+    {
+        lines.push(format!(
+            "and {} more DTLS {}",
+            count(stats.associations - app.dtls_handshakes().len() as u64),
+            if stats.associations - app.dtls_handshakes().len() as u64 == 1 {
+                "association"
+            } else {
+                "associations"
+            }
+        ));
+    }
+    lines.extend(app.wireguard_sessions().iter().map(wireguard_lesson));
+    if let Some(stats) = app.wireguard() {
+        let more = stats.initiations - app.wireguard_sessions().len() as u64;
+        if more > 0 {
+            lines.push(format!(
+                "and {} more WireGuard {}",
+                count(more),
+                if more == 1 { "handshake" } else { "handshakes" }
+            ));
+        }
+    }
+    if lines.is_empty() {
+        return Ok(());
+    }
+    heading(out, "above UDP: handshakes the applications built", color)?;
+    for line in &lines {
+        item(out, line)?;
+    }
+    Ok(())
 }
 
 /// RTP's lines: what its numbers show and what hides it.

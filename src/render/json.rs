@@ -26,6 +26,9 @@ struct Summary<'a> {
     /// Present when DNS was seen (keys in alphabetical place, as the rest of the summary).
     #[serde(skip_serializing_if = "Option::is_none")]
     dns: Option<crate::app::dns::DnsStats>,
+    /// Present when DTLS was seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dtls: Option<crate::app::dtls::DtlsStats>,
     flows: Vec<FlowRecord<'a>>,
     incomplete: Vec<IncompleteRecord<'a>>,
     network_signals: NetworkRecord<'a>,
@@ -39,6 +42,9 @@ struct Summary<'a> {
     tcp: TcpRecord<'a>,
     untracked: UntrackedRecord,
     verdict: VerdictRecord,
+    /// Present when WireGuard was seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wireguard: Option<crate::app::wireguard::WireguardStats>,
 }
 
 /// The decoder's counts. (The summary once named `defects`, `tunneled` and `tunnel_carriers`
@@ -414,6 +420,7 @@ pub fn summary(out: &mut dyn Write, analysis: &Analysis, stats: &DecodeStats) ->
                 unsupported_link: stats.unsupported_link,
             },
             dns: analysis.app().dns(),
+            dtls: analysis.app().dtls(),
             flows: analysis.table.flows().iter().map(FlowRecord::of).collect(),
             incomplete: analysis
                 .incomplete
@@ -431,6 +438,7 @@ pub fn summary(out: &mut dyn Write, analysis: &Analysis, stats: &DecodeStats) ->
                 on_port: untracked.on_port,
             },
             verdict: VerdictRecord::of(&verdict),
+            wireguard: analysis.app().wireguard(),
         },
     };
     encode::line(out, &document)
