@@ -8,51 +8,12 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Running, ip, require_root, tshark_fields};
+use common::{Namespace, Running, require_root, tshark_fields};
 use serde_json::Value;
-
-/// A network namespace with loopback up (and 127.0.0.2 on it); deleted on drop, with its
-/// `/etc/netns/NAME` directory (`ip netns exec` bind-mounts files from there, which is how
-/// glibc gets a resolv.conf without touching the host's).
-struct Namespace(String);
-
-impl Namespace {
-    fn new() -> Namespace {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "udns-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        );
-        ip(&["netns", "add", &name]);
-        let ns = Namespace(name);
-        ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
-        ip(&["-n", &ns.0, "addr", "add", "127.0.0.2/8", "dev", "lo"]);
-        ns
-    }
-
-    fn exec(&self, program: &str) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.0, program]);
-        cmd
-    }
-
-    fn etc(&self) -> PathBuf {
-        Path::new("/etc/netns").join(&self.0)
-    }
-}
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-        let _ = std::fs::remove_dir_all(self.etc());
-    }
-}
 
 /// dnsmasq answering on 127.0.0.1:53: `example.test` and below → 10.0.0.1, `nx.test` →
 /// NXDOMAIN, three 200-byte TXT records at `big.test` (truncated without EDNS), anything
@@ -117,33 +78,6 @@ fn stop(mut running: Running) {
     running.wait_exit(Duration::from_secs(10));
 }
 
-/// `udpscope read FILE --json ARGS`: the datagram lines and the transactions.
-fn read_json(file: &Path, args: &[&str]) -> (Vec<Value>, Vec<Value>) {
-    let out = Command::new(common::binary())
-        .arg("read")
-        .arg(file)
-        .arg("--json")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut datagrams = Vec::new();
-    let mut transactions = Vec::new();
-    for line in String::from_utf8(out.stdout).unwrap().lines() {
-        let value: Value = serde_json::from_str(line).unwrap();
-        match value["type"].as_str() {
-            Some("datagram") if value["app"] == "dns" => datagrams.push(value),
-            Some("dns_transaction") => transactions.push(value),
-            _ => {}
-        }
-    }
-    (datagrams, transactions)
-}
-
 /// tshark's numbers for the names udpscope writes.
 fn qtype_code(name: &str) -> u16 {
     match name {
@@ -181,7 +115,7 @@ fn rcode_code(name: &str) -> u16 {
 /// time (`rtt_us` when tshark names the first copy, `rtt_last_us` when it names the last).
 /// Returns how many responses were checked that way.
 fn agrees_with_tshark(file: &Path, decode_as: &[(u16, &str)], args: &[&str]) -> usize {
-    let (datagrams, transactions) = read_json(file, args);
+    let (datagrams, transactions) = read_dns_json(file, args);
     assert!(
         !datagrams.is_empty(),
         "no DNS datagram in {}",
@@ -311,7 +245,7 @@ fn dig_and_dnsmasq_transactions_agree_with_tshark() {
     if !require_root("dig_and_dnsmasq_transactions_agree_with_tshark") {
         return;
     }
-    let ns = Namespace::new();
+    let ns = Namespace::new("udns");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("dns.pcap");
     let _server = dnsmasq(&ns);
@@ -342,7 +276,7 @@ fn dig_and_dnsmasq_transactions_agree_with_tshark() {
     ]);
     stop(capture);
 
-    let (_, transactions) = read_json(&file, &["--decode-as", "5399=dns"]);
+    let (_, transactions) = read_dns_json(&file, &["--decode-as", "5399=dns"]);
     let www = transaction(&transactions, "www.example.test.");
     assert_eq!(www["outcome"], "answered");
     assert_eq!(www["rcode"], "NOERROR");
@@ -409,7 +343,7 @@ fn queries_lost_by_the_relay_are_unanswered_and_every_retry_is_counted() {
     if !require_root("queries_lost_by_the_relay_are_unanswered_and_every_retry_is_counted") {
         return;
     }
-    let ns = Namespace::new();
+    let ns = Namespace::new("udns");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("lossy.pcap");
     let log = dir.path().join("relay.jsonl");
@@ -474,7 +408,7 @@ fn queries_lost_by_the_relay_are_unanswered_and_every_retry_is_counted() {
     // order between sockets may differ between the capture tap and the relay's queue).
     let up = relay_up(&log);
     let received: usize = up.values().map(Vec::len).sum();
-    let (datagrams, transactions) = read_json(&file, &[]);
+    let (datagrams, transactions) = read_dns_json(&file, &[]);
     let queries: Vec<&Value> = datagrams
         .iter()
         .filter(|d| d["dns"]["response"] == false && d["dst_ip"] == "127.0.0.2")
@@ -571,4 +505,9 @@ fn queries_lost_by_the_relay_are_unanswered_and_every_retry_is_counted() {
         .filter(|t| t["outcome"] == "unanswered")
         .count();
     assert!(text.contains(&format!("{never} never answered")), "{text}");
+}
+
+/// `udpscope read FILE --json ARGS`: the DNS datagram lines and the transactions.
+fn read_dns_json(file: &Path, args: &[&str]) -> (Vec<Value>, Vec<Value>) {
+    common::read_app_json(file, args, "dns", "dns_transaction")
 }

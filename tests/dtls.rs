@@ -13,28 +13,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use common::{binary, capture, captures, decode_hex, require_root, tshark_fields};
+use common::{binary, capture, captures, decode_hex, read_json, require_root, tshark_fields};
 use serde_json::Value;
 use udpscope::app::dtls;
-
-fn read_json(file: &Path) -> Vec<Value> {
-    let out = Command::new(binary())
-        .arg("read")
-        .arg(file)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
 
 fn content_type_code(name: &str) -> u8 {
     match name {
@@ -107,7 +88,7 @@ fn theirs(file: &Path) -> BTreeMap<u64, Fields> {
 
 /// Every DTLS frame, ours and tshark's, field for field; returns the JSON lines.
 fn agrees_with_tshark(file: &Path) -> Vec<Value> {
-    let lines = read_json(file);
+    let lines = read_json(file, &[]);
     let (ours, theirs) = (ours(&lines), theirs(file));
     assert!(ours.len() >= 12, "too few DTLS datagrams: {}", ours.len());
     assert_eq!(
@@ -254,7 +235,7 @@ fn dtls_and_wireguard_claim_nothing_in_the_other_captures() {
         if name == "dtls.pcap" || name == "wireguard.pcap" {
             continue;
         }
-        for line in read_json(&file) {
+        for line in read_json(&file, &[]) {
             assert!(
                 line["app"] != "dtls" && line["app"] != "wireguard",
                 "{name}: {line}"
@@ -318,7 +299,7 @@ fn random_payloads_are_neither_dtls_nor_wireguard() {
 /// each gives records up to a typed defect, JSON and text, and never a panic.
 #[test]
 fn hostile_dtls_payloads_give_typed_reasons() {
-    let lines = read_json(&capture("dtls.pcap"));
+    let lines = read_json(&capture("dtls.pcap"), &[]);
     let payloads: Vec<Vec<u8>> = lines
         .iter()
         .filter(|l| l["app"] == "dtls")

@@ -11,46 +11,14 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Running, ip, require_root};
+use common::{Namespace, Running, require_root};
 use serde_json::Value;
 use udpscope::relay::{Decider, Direction, Impairment, Probability};
 
 const V1: &str = "0x00000001";
 const V2: &str = "0x6b3343cf";
-
-/// A network namespace with loopback up (and 127.0.0.2 on it); deleted on drop.
-struct Namespace(String);
-
-impl Namespace {
-    fn new() -> Namespace {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "uquic-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        );
-        ip(&["netns", "add", &name]);
-        let ns = Namespace(name);
-        ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
-        ip(&["-n", &ns.0, "addr", "add", "127.0.0.2/8", "dev", "lo"]);
-        ns
-    }
-
-    fn exec(&self, program: &str) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.0, program]);
-        cmd
-    }
-}
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -141,33 +109,6 @@ fn tcpdump(ns: &Namespace, file: &Path, filter: &str) -> Running {
 fn stop(mut running: Running) {
     running.signal("INT");
     running.wait_exit(Duration::from_secs(10));
-}
-
-/// `udpscope read FILE --json ARGS`: the QUIC datagram lines and the connections.
-fn read_json(file: &Path, args: &[&str]) -> (Vec<Value>, Vec<Value>) {
-    let out = Command::new(common::binary())
-        .arg("read")
-        .arg(file)
-        .arg("--json")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut datagrams = Vec::new();
-    let mut connections = Vec::new();
-    for line in String::from_utf8(out.stdout).unwrap().lines() {
-        let value: Value = serde_json::from_str(line).unwrap();
-        match value["type"].as_str() {
-            Some("datagram") if value["app"] == "quic" => datagrams.push(value),
-            Some("quic_connection") => connections.push(value),
-            _ => {}
-        }
-    }
-    (datagrams, connections)
 }
 
 /// tshark's QUIC fields per frame (`-T json --no-duplicate-keys`: one list per field, in
@@ -339,7 +280,7 @@ fn our_hellos(connections: &[Value]) -> (BTreeSet<String>, BTreeSet<String>) {
 #[test]
 fn committed_capture_matches_tshark_packet_by_packet() {
     let file = common::capture("quic.pcap");
-    let (datagrams, connections) = read_json(&file, &[]);
+    let (datagrams, connections) = read_quic_json(&file, &[]);
     assert_eq!(connections.len(), 4, "{connections:#?}");
     let by_sni = |sni: &str| {
         connections
@@ -398,7 +339,7 @@ fn aioquic_handshake_is_seen_and_agrees_with_tshark() {
     if !require_root("aioquic_handshake_is_seen_and_agrees_with_tshark") {
         return;
     }
-    let ns = Namespace::new();
+    let ns = Namespace::new("uquic");
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("quic.pcap");
     let _server = server(&ns, dir.path(), "127.0.0.1", 4433, &[]);
@@ -418,7 +359,7 @@ fn aioquic_handshake_is_seen_and_agrees_with_tshark() {
         ],
     );
     stop(capture);
-    let (datagrams, connections) = read_json(&pcap, &["--decode-as", "4433=quic"]);
+    let (datagrams, connections) = read_quic_json(&pcap, &["--decode-as", "4433=quic"]);
     assert_eq!(connections.len(), 1, "{connections:#?}");
     let c = &connections[0];
     assert_eq!(c["sni"], "live.example.test");
@@ -454,7 +395,7 @@ fn initials_lost_by_the_relay_are_resent_and_counted() {
     if !require_root("initials_lost_by_the_relay_are_resent_and_counted") {
         return;
     }
-    let ns = Namespace::new();
+    let ns = Namespace::new("uquic");
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("relayed.pcap");
     let _server = server(&ns, dir.path(), "127.0.0.1", 443, &[]);
@@ -504,7 +445,7 @@ fn initials_lost_by_the_relay_are_resent_and_counted() {
     let mut relay = relay;
     relay.signal("INT");
     relay.wait_exit(Duration::from_secs(10));
-    let (_, connections) = read_json(&pcap, &[]);
+    let (_, connections) = read_quic_json(&pcap, &[]);
     let c = connections
         .iter()
         .find(|c| c["sni"] == "lossy.example.test")
@@ -607,4 +548,9 @@ fn hostile_quic_payloads_get_typed_reasons() {
     let mut finished = 0;
     tracker.finish(&mut |_| finished += 1);
     assert_eq!(finished, 0, "random bytes opened as a client Initial");
+}
+
+/// `udpscope read FILE --json ARGS`: the QUIC datagram lines and the connections.
+fn read_quic_json(file: &Path, args: &[&str]) -> (Vec<Value>, Vec<Value>) {
+    common::read_app_json(file, args, "quic", "quic_connection")
 }

@@ -12,61 +12,10 @@ mod common;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use common::{Noise, Running, binary, captures, ip, require_root, tshark_fields};
+use common::{Namespace, Noise, Running, binary, captures, read_json, require_root, tshark_fields};
 use serde_json::Value;
-
-/// A network namespace with loopback up; deleted on drop.
-struct Namespace(String);
-
-impl Namespace {
-    fn new() -> Namespace {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "urtp-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        );
-        ip(&["netns", "add", &name]);
-        let ns = Namespace(name);
-        ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
-        ns
-    }
-
-    fn exec(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.0]).arg(program);
-        cmd
-    }
-}
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-fn read_json(file: &Path, extra: &[&str]) -> Vec<Value> {
-    let out = Command::new(binary())
-        .arg("read")
-        .arg(file)
-        .arg("--json")
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
 
 fn streams(lines: &[Value]) -> Vec<&Value> {
     lines.iter().filter(|l| l["type"] == "rtp_stream").collect()
@@ -152,7 +101,7 @@ fn ffmpeg_through_the_relay_matches_the_relay_log_rfc_3550_and_tshark() {
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("rtp.pcap");
     let (log_a, log_b) = (dir.path().join("a.log"), dir.path().join("b.log"));
-    let ns = Namespace::new();
+    let ns = Namespace::new("urtp");
     let mut tcpdump = ns.exec("tcpdump");
     tcpdump
         .args([

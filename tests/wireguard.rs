@@ -12,28 +12,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use common::{binary, capture, require_root, tshark_fields};
+use common::{binary, capture, read_json, require_root, tshark_fields};
 use serde_json::Value;
 use udpscope::app::wireguard;
-
-fn read_json(file: &Path) -> Vec<Value> {
-    let out = Command::new(binary())
-        .arg("read")
-        .arg(file)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
 
 fn field(v: &Value) -> String {
     match v {
@@ -46,7 +27,7 @@ fn field(v: &Value) -> String {
 /// Every WireGuard datagram, ours and tshark's (ICMP errors quoting one are left out: tshark
 /// dissects the quote, udpscope reports the ICMP error as such); returns the JSON lines.
 fn agrees_with_tshark(file: &Path) -> Vec<Value> {
-    let lines = read_json(file);
+    let lines = read_json(file, &[]);
     let ours: BTreeMap<u64, [String; 4]> = lines
         .iter()
         .filter(|l| l["type"] == "datagram" && l["app"] == "wireguard")

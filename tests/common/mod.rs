@@ -357,3 +357,84 @@ pub fn records(pcap: &[u8]) -> Vec<(u32, Vec<u8>)> {
     }
     out
 }
+
+/// A network namespace named after `prefix`, this process and a counter, with loopback up and
+/// 127.0.0.2 on it (a second loopback address for a relay or a server); deleted on drop, with
+/// its `/etc/netns` directory.
+pub struct Namespace(pub String);
+
+impl Namespace {
+    /// Creates it (root only).
+    pub fn new(prefix: &str) -> Namespace {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let name = format!(
+            "{prefix}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
+        ip(&["netns", "add", &name]);
+        let ns = Namespace(name);
+        ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
+        ip(&["-n", &ns.0, "addr", "add", "127.0.0.2/8", "dev", "lo"]);
+        ns
+    }
+
+    /// `program` to run inside it.
+    pub fn exec(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.0]).arg(program);
+        cmd
+    }
+
+    /// Its `/etc/netns/NAME` (files there are bind-mounted over `/etc` by `ip netns exec`).
+    pub fn etc(&self) -> PathBuf {
+        Path::new("/etc/netns").join(&self.0)
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        let _ = std::fs::remove_dir_all(self.etc());
+    }
+}
+
+/// `udpscope read FILE --json ARGS`: every line as JSON (the run must succeed).
+pub fn read_json(file: &Path, args: &[&str]) -> Vec<serde_json::Value> {
+    let out = Command::new(binary())
+        .arg("read")
+        .arg(file)
+        .arg("--json")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// [`read_json`]'s datagram lines of application `app`, and its records of type `record`.
+pub fn read_app_json(
+    file: &Path,
+    args: &[&str],
+    app: &str,
+    record: &str,
+) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+    let mut datagrams = Vec::new();
+    let mut records = Vec::new();
+    for value in read_json(file, args) {
+        match value["type"].as_str() {
+            Some("datagram") if value["app"] == app => datagrams.push(value),
+            Some(t) if t == record => records.push(value),
+            _ => {}
+        }
+    }
+    (datagrams, records)
+}
