@@ -319,10 +319,10 @@ pub struct CompareArgs {
     pub a: PathBuf,
     /// The second capture of the same traffic, e.g. at the server.
     pub b: PathBuf,
-    /// A filter expression selecting the datagrams to compare (instead of --port).
+    /// A filter expression selecting the datagrams to compare (default: every UDP datagram).
     #[arg(value_name = "FILTER", trailing_var_arg = true)]
     pub filter: Vec<String>,
-    /// Only datagrams from or to this UDP port [default: 6999].
+    /// Only datagrams from or to this UDP port (default: every UDP datagram: a NAT between the points rewrites ports).
     #[arg(long)]
     pub port: Option<u16>,
     /// JSON Lines: one object per datagram, then one per flow and direction.

@@ -630,9 +630,68 @@ fn files_with_nothing_in_common_say_so_and_exit_1() {
         stderr.contains("no datagram of A") && stderr.contains("was found in B"),
         "{stderr}"
     );
+    // Then what each file held and what to try.
+    assert!(
+        stderr.contains("A held 50 UDP datagrams in 1 flow (port 6999)")
+            && stderr.contains("B held 50 UDP datagrams in 1 flow (port 6999)")
+            && stderr.contains("--window (10 s"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("try without --port"), "{stderr}");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("lost"), "{text}");
     assert!(text.contains("only in A"), "{text}");
+    // A port filter applies at both points: the hint says so.
+    let out = compare(&[
+        dir.path().join("a.pcap").as_os_str(),
+        dir.path().join("b.pcap").as_os_str(),
+        "--port".as_ref(),
+        "7000".as_ref(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("A held no selected UDP datagram")
+            && stderr.contains("try without --port or the expression"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn every_udp_datagram_is_compared_by_default_so_a_nat_that_rewrites_ports_hides_nothing() {
+    // At A the client talks to a relay's port 7000; at B the relay talks to the server's
+    // 6999: no port is common to both files.
+    const RELAY: ([u8; 4], u16) = ([10, 0, 2, 2], 7000);
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = Capture::default();
+    let mut b = Capture::default();
+    for i in 0..20u64 {
+        let payload = format!("message {i}");
+        a.add(
+            T0 + i * MS,
+            udp_frame(CLIENT_A, RELAY, 1, 64, payload.as_bytes()),
+            "a",
+        );
+        b.add(
+            T0 + i * MS + MS / 2,
+            udp_frame(CLIENT_B, SERVER, 1, 64, payload.as_bytes()),
+            "b",
+        );
+    }
+    a.write(&dir.path().join("a.pcap"));
+    b.write(&dir.path().join("b.pcap"));
+    let out = compare(&[
+        dir.path().join("a.pcap").as_os_str(),
+        dir.path().join("b.pcap").as_os_str(),
+        "--json".as_ref(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let delivered = json_lines(&out)
+        .iter()
+        .filter(|v| v["type"] == "datagram" && v["fate"] == "delivered")
+        .count();
+    assert_eq!(delivered, 20);
 }
 
 #[test]

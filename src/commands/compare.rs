@@ -44,14 +44,11 @@ fn options(args: &CompareArgs) -> Result<CompareOptions, Error> {
             args.window
         )));
     }
-    // An expression replaces the default port 6999; with --port too, both must hold (as in
-    // `capture`).
+    // Every UDP datagram by default: a NAT between the two points rewrites ports, and a port
+    // filter at both would hide one side. An expression or --port narrows it (both: both
+    // must hold, as in `capture`).
     let mut filter = Filter::parse(&args.filter)?;
-    filter.port = match (args.port, &filter.expression) {
-        (Some(port), _) => Some(port),
-        (None, None) => Some(udpscope::DEFAULT_PORT),
-        (None, Some(_)) => None,
-    };
+    filter.port = args.port;
     Ok(CompareOptions {
         filter,
         window_ns: (args.window * 1e9) as u64,
@@ -132,6 +129,9 @@ fn run(args: CompareArgs) -> Result<ExitCode, Error> {
     }
     if comparison.nothing_in_common() {
         eprintln!("udpscope: no datagram of A ({a_name}) was found in B ({b_name})");
+        for line in nothing_in_common_hints(&comparison, &args) {
+            eprintln!("udpscope: {line}");
+        }
         return Ok(ExitCode::from(DIFFERENT));
     }
     Ok(ExitCode::from(if comparison.all_delivered_in_order() {
@@ -139,6 +139,70 @@ fn run(args: CompareArgs) -> Result<ExitCode, Error> {
     } else {
         DIFFERENT
     }))
+}
+
+/// Ports shown per file when nothing was in common.
+const HINT_PORTS: usize = 6;
+
+/// What each file held (datagrams, flows, the ports most used) and what to try, when no
+/// datagram of A was found in B.
+fn nothing_in_common_hints(
+    comparison: &udpscope::compare::Comparison,
+    args: &CompareArgs,
+) -> Vec<String> {
+    use std::collections::BTreeMap;
+    use udpscope::compare::Side;
+    let mut lines = Vec::new();
+    for (side, name, total) in [
+        (Side::A, "A", comparison.a_datagrams),
+        (Side::B, "B", comparison.b_datagrams),
+    ] {
+        // A flow's service port: the lower of its two (a client's is ephemeral).
+        let mut ports: BTreeMap<u16, u64> = BTreeMap::new();
+        let mut flows = 0u64;
+        for flow in comparison.one_sided.iter().filter(|f| f.side == side) {
+            flows += 1;
+            let port = flow.endpoints.src.port().min(flow.endpoints.dst.port());
+            *ports.entry(port).or_default() += flow.datagrams;
+        }
+        let mut ports: Vec<(u16, u64)> = ports.into_iter().collect();
+        ports.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let shown: Vec<String> = ports
+            .iter()
+            .take(HINT_PORTS)
+            .map(|(port, _)| port.to_string())
+            .collect();
+        let more = ports.len().saturating_sub(HINT_PORTS);
+        lines.push(if total == 0 {
+            format!("{name} held no selected UDP datagram")
+        } else {
+            format!(
+                "{name} held {total} UDP {} in {flows} {} (port{} {}{})",
+                if total == 1 { "datagram" } else { "datagrams" },
+                if flows == 1 { "flow" } else { "flows" },
+                if shown.len() == 1 { "" } else { "s" },
+                shown.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            )
+        });
+    }
+    if args.port.is_some() || !args.filter.is_empty() {
+        lines.push(
+            "try without --port or the expression: it selects at both points, and a NAT between them rewrites ports"
+                .to_string(),
+        );
+    }
+    if comparison.a_datagrams > 0 && comparison.b_datagrams > 0 {
+        lines.push(format!(
+            "a datagram is found by its payload within --window ({} s, clock offset included): check that both files captured the same traffic, and widen --window if their clocks differ more",
+            args.window
+        ));
+    }
+    lines
 }
 
 /// Where the datagram lines wait until the comparison is over.

@@ -29,6 +29,11 @@ echo "ci.sh: built the ${#TARGETS[@]} targets in $((built - start)) s"
 
 failed=()
 for target in "${TARGETS[@]}"; do
+    if [ ! -d "tests/fuzz/corpus/$target" ]; then
+        echo "ci.sh: $target has no seeds: add them to tests/fuzz/seeds.py"
+        failed+=("$target")
+        continue
+    fi
     corpora=("tests/fuzz/corpus/$target")
     [ -d "tests/fuzz/regressions/$target" ] && corpora+=("tests/fuzz/regressions/$target")
     log=$(mktemp)

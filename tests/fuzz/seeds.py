@@ -183,9 +183,41 @@ def dns_seeds():
     return messages + [tracker]
 
 
+def udp_payload(link: int, frame: bytes):
+    """The UDP payload of an Ethernet frame carrying IPv4 or IPv6 (no options walk beyond the
+    IHL), or None."""
+    if link != 1 or len(frame) < 14:
+        return None
+    ethertype = struct.unpack_from(">H", frame, 12)[0]
+    ip = frame[14:]
+    if ethertype == 0x0800 and len(ip) >= 20 and ip[9] == 17:
+        udp = ip[(ip[0] & 0x0F) * 4:]
+    elif ethertype == 0x86DD and len(ip) >= 40 and ip[6] == 17:
+        udp = ip[40:]
+    else:
+        return None
+    return udp[8:] if len(udp) >= 8 else None
+
+
+def app_payloads(capture: str):
+    """Every UDP payload of one committed capture, in order."""
+    for name, _, file_frames in frames():
+        if name == capture:
+            for link, frame in file_frames:
+                payload = udp_payload(link, frame)
+                if payload is not None:
+                    yield payload
+
+
+def chunked(payloads, header) -> bytes:
+    """Payloads as the trackers' fuzz targets read them: `header(i, payload)` then the bytes."""
+    return b"".join(header(i, p) + p for i, p in enumerate(payloads))
+
+
 def main() -> int:
     corpus = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "corpus")
-    dirs = {t: os.path.join(corpus, t) for t in ("read_file", "decode", "reassembly", "chat_datagram", "dns")}
+    targets = ("read_file", "decode", "reassembly", "chat_datagram", "dns", "quic", "rtp", "dtls", "wireguard")
+    dirs = {t: os.path.join(corpus, t) for t in targets}
     for d in dirs.values():
         os.makedirs(d, exist_ok=True)
 
@@ -215,6 +247,25 @@ def main() -> int:
 
     for seed in dns_seeds():
         write(dirs["dns"], seed)
+
+    # The application layers: each real payload of their committed capture, and (for the
+    # trackers) the whole conversation in the target's chunk format.
+    quic = list(app_payloads("quic.pcap"))[:64]
+    for payload in quic:
+        write(dirs["quic"], b"\x00" + struct.pack(">H", len(payload)) + payload)
+    # [flags, len_hi, len_lo, payload]: bit 0 of flags is the server's side (the server sends
+    # from 443 in the capture; its datagrams are the shorter coalesced answers, a guess is fine
+    # for a seed).
+    write(dirs["quic"], chunked(quic, lambda i, p: bytes([0x10]) + struct.pack(">H", len(p))))
+    rtp = list(app_payloads("rtp.pcap"))
+    for payload in rtp[:32]:
+        write(dirs["rtp"], payload)
+    # [flags, len, payload]: one sender, 20 ms apart.
+    write(dirs["rtp"], chunked([p for p in rtp[:48] if len(p) < 256], lambda i, p: bytes([20 << 2, len(p)])))
+    for payload in app_payloads("dtls.pcap"):
+        write(dirs["dtls"], payload)
+    for payload in app_payloads("wireguard.pcap"):
+        write(dirs["wireguard"], payload)
 
     for target, d in dirs.items():
         print(f"seeds.py: {len(os.listdir(d))} seeds for {target} in {d}")
