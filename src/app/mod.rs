@@ -2,19 +2,24 @@
 //! and its dissection, behind one interface.
 //!
 //! UDP gives no acknowledgement, no order and no handshake; the applications that run over it
-//! make up for that themselves (DNS pairs answers with queries by an id and re-sends). Each
-//! protocol is one module with its recogniser, its lax zero-copy parser and its typed record
-//! (`dns`); [`Registry`] picks one per datagram, and says how: `--decode-as PORT=PROTO`
-//! first (as tshark's `-d udp.port==P,proto`), then the protocol's well-known ports, then a
-//! heuristic on the payload for protocols that have one that earns it. Nothing is guessed
-//! silently: every [`App`] carries its [`Recognition`].
+//! make up for that themselves: DNS pairs answers with queries by an id and re-sends, RTP
+//! numbers its packets, QUIC, DTLS and WireGuard build a handshake inside the datagrams. Each
+//! protocol is one module with its recogniser, its lax zero-copy parser and its typed records
+//! (`dns`, `rtp`, `quic`, `dtls`, `wireguard`). [`Registry`] decides per datagram, and says
+//! how: `--decode-as PORT=PROTO` first (as tshark's `-d udp.port==P,proto`), then the
+//! protocols' well-known ports, then the content checks ([`Probe`]) of protocols that have one
+//! that earns its answer. [`Layer::dissect`] then tries what the run has learned: a QUIC
+//! connection id from a long header, a known DTLS association, SDP's media ports, an RTP
+//! stream that earned its name over several packets. Nothing is guessed silently: every
+//! [`App`] carries its [`Recognition`].
 //!
 //! [`Layer`] is what the pipeline runs when some sink asks for it
 //! ([`crate::sink::Interest::app`]): it dissects each selected datagram once, hands the
 //! dissection to the sinks beside the datagram, and feeds the per-protocol state (DNS
-//! transactions) whose finished records ([`AppRecord`]) go to the sinks as values. Analyses
-//! read those records, never bytes. A new protocol is one module plus one line in
-//! [`Protocol`]'s table.
+//! transactions, RTP streams, QUIC connections, DTLS associations, WireGuard sessions) whose
+//! finished records ([`AppRecord`]) go to the sinks as values. Every table is bounded, and
+//! what it evicts is counted. Analyses read those records, never bytes. A new protocol is one
+//! module, one row in [`Protocol`]'s table, and one arm where the layer dispatches.
 
 pub mod dns;
 pub mod dtls;
