@@ -8,6 +8,7 @@
 //! ServerKeyExchange, ServerHelloDone, ClientKeyExchange, CertificateVerify in 1.2; only the
 //! hellos in 1.3), and that encrypted records follow.
 
+use super::quic::tls::Reader;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -578,31 +579,6 @@ pub struct Hello<'a> {
     pub offers_1_3: bool,
 }
 
-/// Reads a cursor of big-endian fields; every read is checked.
-struct Cursor<'a>(&'a [u8]);
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let (head, tail) = (self.0.get(..n)?, self.0.get(n..)?);
-        self.0 = tail;
-        Some(head)
-    }
-    fn u8(&mut self) -> Option<u8> {
-        self.take(1).map(|b| b[0])
-    }
-    fn u16(&mut self) -> Option<u16> {
-        self.take(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
-    }
-    fn vec8(&mut self) -> Option<&'a [u8]> {
-        let n = self.u8()?;
-        self.take(usize::from(n))
-    }
-    fn vec16(&mut self) -> Option<&'a [u8]> {
-        let n = self.u16()?;
-        self.take(usize::from(n))
-    }
-}
-
 /// The clear fields of a hello fragment that starts its message (offset 0).
 pub fn hello<'a>(fragment: &Fragment<'a>) -> Hello<'a> {
     hello_of(fragment.msg_type, fragment.body)
@@ -610,7 +586,7 @@ pub fn hello<'a>(fragment: &Fragment<'a>) -> Hello<'a> {
 
 fn hello_of(msg_type: u8, body: &[u8]) -> Hello<'_> {
     let mut out = Hello::default();
-    let mut c = Cursor(body);
+    let mut c = Reader::new(body);
     out.legacy_version = c.u16();
     match msg_type {
         3 => out.cookie_len = c.vec8().and_then(|v| u8::try_from(v.len()).ok()),
@@ -621,12 +597,12 @@ fn hello_of(msg_type: u8, body: &[u8]) -> Hello<'_> {
                 out.cookie_len = c.vec8().and_then(|v| u8::try_from(v.len()).ok());
                 c.vec16()?; // cipher suites
                 c.vec8()?; // compression methods
-                let mut exts = Cursor(c.vec16()?);
+                let mut exts = Reader::new(c.vec16()?);
                 while let (Some(t), Some(data)) = (exts.u16(), exts.vec16()) {
-                    let mut d = Cursor(data);
+                    let mut d = Reader::new(data);
                     match t {
                         EXT_SERVER_NAME => {
-                            let mut list = Cursor(d.vec16()?);
+                            let mut list = Reader::new(d.vec16()?);
                             while let Some(kind) = list.u8() {
                                 let name = list.vec16()?;
                                 if kind == 0 {
@@ -636,7 +612,7 @@ fn hello_of(msg_type: u8, body: &[u8]) -> Hello<'_> {
                             }
                         }
                         EXT_SUPPORTED_VERSIONS => {
-                            let mut versions = Cursor(d.vec8()?);
+                            let mut versions = Reader::new(d.vec8()?);
                             while let Some(v) = versions.u16() {
                                 out.offers_1_3 |= v == VERSION_1_3;
                             }
@@ -653,10 +629,10 @@ fn hello_of(msg_type: u8, body: &[u8]) -> Hello<'_> {
                 c.vec8()?;
                 c.u16()?; // cipher suite
                 c.u8()?; // compression
-                let mut exts = Cursor(c.vec16()?);
+                let mut exts = Reader::new(c.vec16()?);
                 while let (Some(t), Some(data)) = (exts.u16(), exts.vec16()) {
                     if t == EXT_SUPPORTED_VERSIONS {
-                        out.offers_1_3 |= Cursor(data).u16() == Some(VERSION_1_3);
+                        out.offers_1_3 |= Reader::new(data).u16() == Some(VERSION_1_3);
                     }
                 }
                 Some(())

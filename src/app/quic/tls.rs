@@ -42,33 +42,38 @@ const EXT_SUPPORTED_VERSIONS: u16 = 43;
 /// ALPN names kept from one hello.
 const MAX_ALPN: usize = 16;
 
-/// A cursor that cannot read past its slice.
-struct Reader<'a> {
+/// A cursor of big-endian TLS fields that cannot read past its slice (QUIC's CRYPTO stream
+/// and DTLS's handshake fragments both read hellos with it).
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     at: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+    /// A reader at the start of `buf`.
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, at: 0 }
+    }
+    pub(crate) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         let out = self.buf.get(self.at..self.at.checked_add(n)?)?;
         self.at += n;
         Some(out)
     }
-    fn u8(&mut self) -> Option<u8> {
+    pub(crate) fn u8(&mut self) -> Option<u8> {
         self.take(1).map(|b| b[0])
     }
-    fn u16(&mut self) -> Option<u16> {
+    pub(crate) fn u16(&mut self) -> Option<u16> {
         self.take(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
     }
-    fn vec8(&mut self) -> Option<&'a [u8]> {
+    pub(crate) fn vec8(&mut self) -> Option<&'a [u8]> {
         let n = self.u8()?;
         self.take(usize::from(n))
     }
-    fn vec16(&mut self) -> Option<&'a [u8]> {
+    pub(crate) fn vec16(&mut self) -> Option<&'a [u8]> {
         let n = self.u16()?;
         self.take(usize::from(n))
     }
-    fn done(&self) -> bool {
+    pub(crate) fn done(&self) -> bool {
         self.at >= self.buf.len()
     }
 }
