@@ -19,7 +19,7 @@ use super::{
 use crate::frame::Frame;
 
 const IPV4_MIN_HEADER: usize = 20;
-const IPV6_HEADER: usize = 40;
+use super::ipv6::{self, HEADER as IPV6_HEADER};
 const UDP_HEADER: usize = 8;
 const TCP_MIN_HEADER: usize = 20;
 const PROTO_TCP: u8 = 6;
@@ -677,74 +677,25 @@ fn ipv6(data: &[u8], cut_by_capture: bool) -> Result<Network<'_>, Skip> {
         a.copy_from_slice(&data[at..at + 16]);
         Ipv6Addr::from(a)
     };
-    let mut next = data[6];
-    let mut offset = IPV6_HEADER;
-    let mut fragment = None;
-    let mut fragment_id = None;
-    let mut walked_all = false;
-    for _ in 0..MAX_IPV6_EXTENSIONS {
-        let ext_len = match next {
-            // Hop-by-hop, routing, destination options: length in 8-byte units after the first 8.
-            0 | 43 | 60 => {
-                if data.len() < offset + 2 {
-                    return Err(malformed(
-                        Layer::Ipv6,
-                        Problem::ExtensionHeaderCut { next_header: next },
-                    ));
-                }
-                (usize::from(data[offset + 1]) + 1) * 8
-            }
-            // Fragment header: 8 bytes.
-            44 => {
-                if data.len() < offset + 8 {
-                    return Err(malformed(
-                        Layer::Ipv6,
-                        Problem::ExtensionHeaderCut { next_header: next },
-                    ));
-                }
-                let field = be16(data, offset + 2);
-                let frag_offset = field & 0xfff8;
-                let more = field & 1 != 0;
-                fragment_id = Some(u32::from_be_bytes([
-                    data[offset + 4],
-                    data[offset + 5],
-                    data[offset + 6],
-                    data[offset + 7],
-                ]));
-                if frag_offset > 0 || more {
-                    fragment = Some((frag_offset, more));
-                }
-                8
-            }
-            // Authentication header: length in 4-byte units, minus 2.
-            51 => {
-                if data.len() < offset + 2 {
-                    return Err(malformed(
-                        Layer::Ipv6,
-                        Problem::ExtensionHeaderCut { next_header: next },
-                    ));
-                }
-                (usize::from(data[offset + 1]) + 2) * 4
-            }
-            _ => {
-                walked_all = true;
-                break;
-            }
-        };
-        next = data[offset];
-        offset += ext_len;
-        if offset > data.len() || offset > IPV6_HEADER + payload_len {
-            return Err(malformed(Layer::Ipv6, Problem::ExtensionHeadersOverrun));
-        }
-    }
-    if !walked_all && matches!(next, 0 | 43 | 44 | 51 | 60) {
-        return Err(malformed(
-            Layer::Ipv6,
-            Problem::TooManyExtensionHeaders {
-                max: MAX_IPV6_EXTENSIONS,
-            },
-        ));
-    }
+    let chain =
+        ipv6::walk(data, IPV6_HEADER + payload_len, MAX_IPV6_EXTENSIONS).map_err(|broken| {
+            malformed(
+                Layer::Ipv6,
+                match broken {
+                    ipv6::Broken::Cut { next_header } => {
+                        Problem::ExtensionHeaderCut { next_header }
+                    }
+                    ipv6::Broken::Overrun => Problem::ExtensionHeadersOverrun,
+                    ipv6::Broken::TooMany { max } => Problem::TooManyExtensionHeaders { max },
+                },
+            )
+        })?;
+    let (next, offset, fragment, fragment_id) = (
+        chain.next_header,
+        chain.offset,
+        chain.fragment,
+        chain.fragment_id,
+    );
     if defect.is_some() && fragment.is_some() {
         return Err(malformed(
             Layer::Ipv6,

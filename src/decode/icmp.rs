@@ -17,7 +17,7 @@ pub const PROTO_ICMPV6: u8 = 58;
 
 const ICMP_HEADER: usize = 8;
 const IPV4_MIN_HEADER: usize = 20;
-const IPV6_HEADER: usize = 40;
+use super::ipv6::{self, HEADER as IPV6_HEADER};
 const PROTO_UDP: u8 = 17;
 /// The ports of the quoted UDP header: the least a quote must hold to be linked.
 const QUOTED_PORTS: usize = 4;
@@ -320,28 +320,12 @@ fn quoted_ipv6(quote: &[u8]) -> Option<QuotedDatagram> {
     if quote.len() < IPV6_HEADER || quote[0] >> 4 != 6 {
         return None;
     }
-    let mut next = quote[6];
-    let mut offset = IPV6_HEADER;
-    for _ in 0..MAX_IPV6_EXTENSIONS {
-        let ext_len = match next {
-            0 | 43 | 60 => (usize::from(*quote.get(offset + 1)?) + 1) * 8,
-            44 => {
-                // Only the first fragment quotes the UDP header.
-                let field = be16(quote.get(offset..offset + 8)?, 2);
-                if field & 0xfff8 != 0 {
-                    return None;
-                }
-                8
-            }
-            51 => (usize::from(*quote.get(offset + 1)?) + 2) * 4,
-            _ => break,
-        };
-        next = *quote.get(offset)?;
-        offset += ext_len;
-    }
-    if next != PROTO_UDP {
+    let chain = ipv6::walk(quote, quote.len(), MAX_IPV6_EXTENSIONS).ok()?;
+    // Only the first fragment quotes the UDP header.
+    if chain.next_header != PROTO_UDP || chain.fragment.is_some_and(|(offset, _)| offset != 0) {
         return None;
     }
+    let offset = chain.offset;
     let udp = quote.get(offset..)?;
     quoted_udp(
         IpAddr::V6(ipv6_at(quote, 8)),

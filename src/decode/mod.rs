@@ -10,6 +10,7 @@ mod decoder;
 mod defect;
 mod defrag;
 pub mod icmp;
+mod ipv6;
 mod link;
 mod serial;
 mod shim;
