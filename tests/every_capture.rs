@@ -385,6 +385,43 @@ fn shim_and_tunnel_cases() -> Vec<Case> {
     ]
 }
 
+/// A VXLAN packet over 65,535 bytes as Linux's BIG TCP hands it to a capture on the sending
+/// host: the IP length (IPv4 total length or IPv6 payload length, no jumbo option) and the UDP
+/// length are all 0, and the inner packet is a TCP super-segment. tshark shows the carrier.
+fn big_tcp_tunnel(v6: bool) -> Vec<u8> {
+    let mut vxlan = [
+        &[0x08, 0, 0, 0, 0, 0, 100, 0][..],
+        &eth(0x0800, &ip4(6, &[0u8; 20])),
+    ]
+    .concat();
+    vxlan.resize(70_000, 0x5a);
+    let udp = [
+        &50001u16.to_be_bytes()[..],
+        &4789u16.to_be_bytes(),
+        &[0, 0, 0, 0],
+        &vxlan,
+    ]
+    .concat();
+    if v6 {
+        let mut header = vec![0x60, 0, 0, 0, 0, 0, 17, 64];
+        for last in [1u8, 2] {
+            header.extend_from_slice(&[0x20, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, last]);
+        }
+        return eth(0x86dd, &[header, udp].concat());
+    }
+    let mut packet = ip4(17, &udp);
+    packet[2..4].copy_from_slice(&[0, 0]);
+    packet[10..12].copy_from_slice(&[0, 0]);
+    let sum = packet[..20]
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum::<u32>();
+    let folded = (sum & 0xffff) + (sum >> 16);
+    let folded = !((folded & 0xffff) + (folded >> 16)) as u16;
+    packet[10..12].copy_from_slice(&folded.to_be_bytes());
+    eth(0x0800, &packet)
+}
+
 fn given_up_cases() -> Vec<Case> {
     let ip = inner();
     // A VXLAN carrier whose IPv4 total length is 0 (segmentation offload).
@@ -423,6 +460,7 @@ fn given_up_cases() -> Vec<Case> {
             2,
         ),
         case("tso-total-length-0", 1, vec![eth(0x0800, &vxlan)], 1),
+        case("big-tcp-udp-length-0", 1, vec![big_tcp_tunnel(false)], 1),
         case("ipv6-61-extension-headers", 229, vec![chain], 1),
     ]
 }
@@ -649,6 +687,44 @@ fn hostile_variants_of_every_link_give_reasons_not_panics() {
             "no malformed {layer} among {reasons:?}"
         );
     }
+}
+
+/// BIG TCP over IPv6: payload length 0 (no jumbo option) and UDP length 0. tshark marks the
+/// frame's UDP layer malformed and extracts no UDP field from it (`frame.protocols` still ends
+/// in `udp`), so this one is checked against what the frame holds, through the real binary.
+#[test]
+fn big_tcp_over_ipv6_is_read_to_the_end_of_its_frame() {
+    let frame = big_tcp_tunnel(true);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big-tcp-v6.pcap");
+    let record = Record::whole(T0, frame.clone());
+    std::fs::write(&path, packets::pcap(1, &[record], false, false)).unwrap();
+    let ours = udpscope_rows(&path);
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    assert_eq!((ours[0].1, ours[0].2, ours[0].3), (50001, 4789, 0));
+    let json = common::read_json(&path, &[]);
+    let datagram = json
+        .iter()
+        .find(|v| v["type"] == "datagram")
+        .expect("a datagram line");
+    assert_eq!(
+        datagram["payload_len"].as_u64(),
+        Some((frame.len() - 14 - 40 - 8) as u64),
+        "{datagram}"
+    );
+    let protocols = Command::new("tshark")
+        .args(["-r"])
+        .arg(&path)
+        .args(["-T", "fields", "-e", "frame.protocols"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&protocols.stdout)
+            .trim_end()
+            .ends_with("ipv6:udp"),
+        "tshark: {}",
+        String::from_utf8_lossy(&protocols.stdout)
+    );
 }
 
 /// A first fragment the snapshot length cut: tshark shows the UDP header it still holds, and

@@ -159,7 +159,12 @@ pub fn udp_checksum_verdict(
     if !complete {
         return Checksum::Unverifiable;
     }
-    let udp_length = u32::from(u16::from_be_bytes([header[4], header[5]]));
+    let udp_length = match u16::from_be_bytes([header[4], header[5]]) {
+        // A length of 0 (a jumbogram, RFC 2675 §4, or a BIG TCP tunnel packet): the pseudo
+        // header holds the real length.
+        0 => u32::try_from(header.len() + payload.len()).unwrap_or(u32::MAX),
+        stated => u32::from(stated),
+    };
     let pseudo = pseudo_header_sum(src, dst, udp_length);
     let mut sum = add_words(pseudo, &header[..6]);
     sum = add_words(sum, payload);

@@ -24,6 +24,8 @@ const UDP_HEADER: usize = 8;
 const TCP_MIN_HEADER: usize = 20;
 const PROTO_TCP: u8 = 6;
 const PROTO_UDP: u8 = 17;
+/// IPv6's "no next header": a payload length of 0 is then what it says.
+const NO_NEXT_HEADER: u8 = 59;
 /// IPv6 extension headers walked before giving up on reaching the transport header. Each
 /// takes at least 8 bytes, so the packet's length bounds the walk too; tshark reads chains of
 /// 61 (found in public captures).
@@ -335,9 +337,12 @@ impl Decoder {
         let depth = carrier.map_or(0, |t| t.depth) + 1;
         // A carrier whose lengths lie cannot be trusted to hold a tunnel header; one whose
         // IPv4 length is 0 under segmentation offload can (its frame is its length).
-        let lying = net
-            .defect
-            .is_some_and(|d| !matches!(d, Defect::Ipv4TotalLengthZero { .. }));
+        let lying = net.defect.is_some_and(|d| {
+            !matches!(
+                d,
+                Defect::Ipv4TotalLengthZero { .. } | Defect::Ipv6PayloadLengthZero { .. }
+            )
+        });
         if depth > MAX_TUNNEL_DEPTH || lying || parts.defect.is_some() {
             return None;
         }
@@ -663,6 +668,12 @@ fn ipv6(data: &[u8], cut_by_capture: bool) -> Result<Network<'_>, Skip> {
     let stated_payload_len = usize::from(be16(data, 4));
     let mut payload_len = stated_payload_len;
     let mut defect = None;
+    if stated_payload_len == 0 && data.len() > IPV6_HEADER && data[6] != NO_NEXT_HEADER {
+        // BIG TCP over IPv6 leaves payload length 0 with no jumbo option in the sender's
+        // captures: read to the end of the frame, as Wireshark's packet-ipv6.c does.
+        payload_len = data.len() - IPV6_HEADER;
+        defect = Some(Defect::Ipv6PayloadLengthZero { frame: data.len() });
+    }
     if IPV6_HEADER + payload_len > data.len() && !cut_by_capture {
         // Shown with what there is, as for IPv4 (a fragment is refused below).
         payload_len = data.len() - IPV6_HEADER;
@@ -696,7 +707,7 @@ fn ipv6(data: &[u8], cut_by_capture: bool) -> Result<Network<'_>, Skip> {
         chain.fragment,
         chain.fragment_id,
     );
-    if defect.is_some() && fragment.is_some() {
+    if matches!(defect, Some(Defect::IpLengthExceedsFrame { .. })) && fragment.is_some() {
         return Err(malformed(
             Layer::Ipv6,
             Problem::LengthExceedsData {
@@ -787,8 +798,10 @@ fn udp(ip: &IpInfo, transport: &[u8], declared: usize, verify: bool) -> Result<U
     header.copy_from_slice(&transport[..UDP_HEADER]);
     let udp_length = be16(&header, 4);
     let length = usize::from(udp_length);
-    // A jumbogram (RFC 2675) has length 0 over IPv6; treat the IP payload as the length.
-    let length = if length == 0 && ip.version == 6 {
+    // A jumbogram (RFC 2675) has length 0 over IPv6, and so does a UDP tunnel's packet under
+    // BIG TCP over IPv4 (Linux writes 0 where the length does not fit in 16 bits): the IP
+    // payload is the length.
+    let length = if length == 0 && (ip.version == 6 || declared > usize::from(u16::MAX)) {
         declared
     } else {
         length

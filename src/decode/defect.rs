@@ -33,6 +33,13 @@ pub enum Defect {
         /// The bytes of IP packet the frame carried, taken as its length.
         frame: usize,
     },
+    /// An IPv6 payload length of 0 without a jumbo payload option, as BIG TCP over IPv6 leaves
+    /// it in captures of the sending host: the packet is read to the end of the frame, as
+    /// Wireshark does ("maybe because of TCP segmentation offload").
+    Ipv6PayloadLengthZero {
+        /// The bytes of IP packet the frame carried, header included, taken as its length.
+        frame: usize,
+    },
 }
 
 impl fmt::Display for Defect {
@@ -53,6 +60,12 @@ impl fmt::Display for Defect {
                 write!(
                     f,
                     "ip total length 0 (segmentation offload): read as {frame}"
+                )
+            }
+            Defect::Ipv6PayloadLengthZero { frame } => {
+                write!(
+                    f,
+                    "ip6 payload length 0 (segmentation offload): read as {frame}"
                 )
             }
         }

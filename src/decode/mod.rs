@@ -141,8 +141,12 @@ impl Datagram<'_> {
         SocketAddr::new(self.ip.dst, self.dst_port)
     }
 
-    /// Payload length the sender meant (from the UDP length field).
+    /// Payload length the sender meant (from the UDP length field; a length of 0, a jumbogram
+    /// or a BIG TCP tunnel packet, means the IP payload, which is what was read).
     pub fn wire_payload_len(&self) -> usize {
+        if self.udp_length == 0 {
+            return self.payload.len();
+        }
         usize::from(self.udp_length.saturating_sub(8))
     }
 
