@@ -42,6 +42,9 @@ pub struct PathFate {
     /// The hop where it first appeared without having been seen before it (injected, or sent
     /// by a host between the points).
     pub unexpected_at_hop: Option<usize>,
+    /// The hop where it could not be followed: its flow has no counterpart at the hop's other
+    /// point (as with two points, such a flow is listed, never called lost).
+    pub unpaired_at_hop: Option<usize>,
     /// Its delay over each hop (index = hop), as reported (relative to the hop's smallest
     /// without synchronised clocks); `None` where it did not cross.
     pub hop_delays_ns: Vec<Option<i64>>,
@@ -58,7 +61,9 @@ pub struct PathFate {
 impl PathFate {
     /// True for anything but "delivered once, in order".
     pub fn is_anomaly(&self) -> bool {
-        self.fate != Fate::Delivered || self.reordered_at_hop.is_some()
+        self.fate != Fate::Delivered
+            || self.reordered_at_hop.is_some()
+            || self.unpaired_at_hop.is_some()
     }
 
     /// The hop an anomaly is attributed to: where it was lost, else appeared, else was
@@ -68,6 +73,7 @@ impl PathFate {
             .or(self.unexpected_at_hop)
             .or(self.duplicated_at_hop)
             .or(self.reordered_at_hop)
+            .or(self.unpaired_at_hop)
     }
 }
 
@@ -333,6 +339,7 @@ fn follow(
                 duplicated_at_hop: None,
                 reordered_at_hop: None,
                 unexpected_at_hop: unexpected.then_some(hop),
+                unpaired_at_hop: None,
                 hop_delays_ns: vec![None; n - 1],
                 sent_ns: if unexpected {
                     fate.received_ns
@@ -420,6 +427,7 @@ fn walk(indexes: &[Index<'_>], hops: &[Hop], path: &mut PathFate, point: usize, 
             }
         }
         if !crossed {
+            path.unpaired_at_hop = Some(hop);
             break;
         }
         if arrived.is_empty() {
@@ -511,6 +519,7 @@ pub struct PathDatagramRecord<'a> {
     duplicated_at_hop: Option<[usize; 2]>,
     reordered_at_hop: Option<[usize; 2]>,
     unexpected_at_hop: Option<[usize; 2]>,
+    unpaired_at_hop: Option<[usize; 2]>,
     hop_delays_us: Vec<Option<f64>>,
     sent_ns: Option<u64>,
     received_ns: Option<u64>,
@@ -534,6 +543,7 @@ impl<'a> PathDatagramRecord<'a> {
             duplicated_at_hop: hop_pair(fate.duplicated_at_hop),
             reordered_at_hop: hop_pair(fate.reordered_at_hop),
             unexpected_at_hop: hop_pair(fate.unexpected_at_hop),
+            unpaired_at_hop: hop_pair(fate.unpaired_at_hop),
             hop_delays_us: fate.hop_delays_ns.iter().map(|d| us(*d)).collect(),
             sent_ns: fate.sent_ns,
             received_ns: fate.received_ns,
@@ -719,6 +729,12 @@ pub fn write_text_event(out: &mut dyn std::io::Write, fate: &PathFate) -> std::i
     }
     if let Some(h) = fate.reordered_at_hop {
         what.push(format!("reordered at {}", hop_name(h, fate.direction)));
+    }
+    if let Some(h) = fate.unpaired_at_hop {
+        what.push(format!(
+            "not followed past {} (its flow is not paired there)",
+            hop_name(h, fate.direction)
+        ));
     }
     let time = fate
         .sent_ns
