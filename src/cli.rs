@@ -320,7 +320,7 @@ pub struct CompareArgs {
     /// The second capture of the same traffic, e.g. at the server.
     pub b: PathBuf,
     /// A filter expression selecting the datagrams to compare (default: every UDP datagram).
-    #[arg(value_name = "FILTER", trailing_var_arg = true)]
+    #[arg(value_name = "FILTER")]
     pub filter: Vec<String>,
     /// Only datagrams from or to this UDP port (default: every UDP datagram: a NAT between the points rewrites ports).
     #[arg(long)]

@@ -56,7 +56,27 @@ fn options(args: &CompareArgs) -> Result<CompareOptions, Error> {
     })
 }
 
-fn run(args: CompareArgs) -> Result<ExitCode, Error> {
+/// The points after A and B: the leading words after them that name existing files (the rest
+/// is the filter expression).
+fn split_points(args: &mut CompareArgs) -> Vec<std::path::PathBuf> {
+    let extra = args
+        .filter
+        .iter()
+        .take_while(|word| std::path::Path::new(word).is_file())
+        .count();
+    args.filter
+        .drain(..extra)
+        .map(std::path::PathBuf::from)
+        .collect()
+}
+
+fn run(mut args: CompareArgs) -> Result<ExitCode, Error> {
+    let extra = split_points(&mut args);
+    if !extra.is_empty() {
+        let mut points = vec![args.a.clone(), args.b.clone()];
+        points.extend(extra);
+        return run_path(&args, &points);
+    }
     let options = options(&args)?;
     let shutdown = crate::shutdown_on_signals()?;
     // Every line waits for the final delays. JSON has a line per datagram, rendered on a thread
@@ -131,6 +151,85 @@ fn run(args: CompareArgs) -> Result<ExitCode, Error> {
         eprintln!("udpscope: no datagram of A ({a_name}) was found in B ({b_name})");
         for line in nothing_in_common_hints(&comparison, &args) {
             eprintln!("udpscope: {line}");
+        }
+        return Ok(ExitCode::from(DIFFERENT));
+    }
+    Ok(ExitCode::from(if comparison.all_delivered_in_order() {
+        SAME
+    } else {
+        DIFFERENT
+    }))
+}
+
+/// `compare P1 P2 P3 ...`: every hop compared, every datagram followed along the path.
+fn run_path(args: &CompareArgs, points: &[std::path::PathBuf]) -> Result<ExitCode, Error> {
+    use udpscope::compare::hops::{
+        self, Direction, HopRecord, PathDatagramRecord, PathSummaryRecord,
+    };
+    use udpscope::source::{CaptureFile, FrameSource};
+    if args.diagram.is_some() {
+        return Err(Error::Usage(
+            "--diagram draws two points; with more, use --json".into(),
+        ));
+    }
+    let options = options(args)?;
+    let shutdown = crate::shutdown_on_signals()?;
+    // Each hop reads its two files on threads of its own: an inner point is opened twice.
+    let mut pairs: Vec<(Box<dyn FrameSource + Send>, Box<dyn FrameSource + Send>)> = Vec::new();
+    for pair in points.windows(2) {
+        pairs.push((
+            Box::new(CaptureFile::open(&pair[0])?),
+            Box::new(CaptureFile::open(&pair[1])?),
+        ));
+    }
+    let comparison = hops::compare_hops(pairs, &options, &shutdown)?;
+    let names: Vec<String> = points.iter().map(|p| p.display().to_string()).collect();
+    let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    let output = |source| Error::Output { source };
+    if args.json {
+        for fate in &comparison.datagrams {
+            udpscope::encode::line(&mut out, &PathDatagramRecord::of(fate)).map_err(output)?;
+        }
+        for i in 0..comparison.hops.len() {
+            for direction in [Direction::AToB, Direction::BToA] {
+                let record = HopRecord::of(&comparison, i, direction);
+                udpscope::encode::line(&mut out, &record).map_err(output)?;
+            }
+        }
+        udpscope::encode::line(&mut out, &PathSummaryRecord::of(&comparison)).map_err(output)?;
+    } else {
+        hops::write_text_summary(&mut out, &comparison, &names).map_err(output)?;
+        let mut first = true;
+        for fate in comparison.datagrams.iter().filter(|f| f.is_anomaly()) {
+            if std::mem::take(&mut first) {
+                writeln!(out).map_err(output)?;
+            }
+            hops::write_text_event(&mut out, fate).map_err(output)?;
+        }
+        if !comparison.nothing_in_common() {
+            let verdict = if comparison.all_delivered_in_order() {
+                "every datagram was delivered once, in order, at every hop"
+            } else {
+                "not every datagram was delivered once, in order, at every hop"
+            };
+            writeln!(out, "\n{verdict}").map_err(output)?;
+        }
+    }
+    out.flush().map_err(output)?;
+    if comparison.nothing_in_common() {
+        for (i, hop) in comparison.hops.iter().enumerate() {
+            if !hop.has_common() {
+                eprintln!(
+                    "udpscope: no datagram of P{} ({}) was found in P{} ({})",
+                    i + 1,
+                    names[i],
+                    i + 2,
+                    names[i + 1]
+                );
+                for line in nothing_in_common_hints(&hop.comparison, args) {
+                    eprintln!("udpscope: {line}");
+                }
+            }
         }
         return Ok(ExitCode::from(DIFFERENT));
     }

@@ -12,6 +12,7 @@
 //! them as text, JSON Lines or SVG is [`render`]'s job.
 
 pub mod collect;
+pub mod hops;
 pub mod json_lines;
 pub mod matcher;
 pub mod render;

@@ -41,6 +41,8 @@ for size in big small; do
     python3 tests/bench/gen_pcap.py "$n" "$TMP/$size-a.pcap"
     python3 tests/bench/compare_pair.py "$TMP/$size-a.pcap" "$TMP/$size-b.pcap"
 done
+# A third point after B: what B saw, through the same kind of path again.
+python3 tests/bench/compare_pair.py "$TMP/big-b.pcap" "$TMP/big-c.pcap"
 python3 tests/bench/compare_pair.py --requests "$REQUESTS" --ping-every 50 "$TMP/repeated-a.pcap" "$TMP/repeated-b.pcap"
 python3 tests/bench/compare_pair.py --requests "$IDENTICAL" --ping-every 1 "$TMP/identical-a.pcap" "$TMP/identical-b.pcap"
 MACHINE="$(nproc) CPUs, $(uname -r); udpscope $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
@@ -76,6 +78,15 @@ for size in big small repeated identical; do
     done
 done
 
+# Three points (compare A B C: two hops, each datagram followed along the path) against
+# `read --summary` on the three files.
+a=$TMP/big-a.pcap b=$TMP/big-b.pcap c=$TMP/big-c.pcap
+for ((run = 0; run < RUNS; run++)); do
+    once "read three" "'$UDPSCOPE' read --summary '$a' && '$UDPSCOPE' read --summary '$b' && '$UDPSCOPE' read --summary '$c'"
+    once "compare3 text" "'$UDPSCOPE' compare '$a' '$b' '$c'"
+    once "compare3 json" "'$UDPSCOPE' compare '$a' '$b' '$c' --json"
+done
+
 median() { tr ' ' '\n' <<<"${TIMES[$1]}" | grep -v '^$' | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 secs() { awk -v ns="$(median "$1")" 'BEGIN { printf "%.3f", ns / 1e9 }'; }
 ratio() { awk -v a="$(median "$1")" -v b="$(median "$2")" 'BEGIN { printf "%.2fx", a / b }'; }
@@ -108,4 +119,18 @@ echo "| comparison | 2% \"ping\" | all \"ping\" | goal |"
 echo "| --- | --- | --- | --- |"
 for key in "compare text" "compare json"; do
     echo "| $key / read --summary on both | $(ratio "$key repeated" "read both repeated") | $(ratio "$key identical" "read both identical") | <= 2x |"
+done
+echo
+echo "### Three points: \`compare A B C\` on three captures of $COUNT datagrams (median of $RUNS)"
+echo
+echo "| command | seconds | peak RSS |"
+echo "| --- | --- | --- |"
+for key in "read three" "compare3 text" "compare3 json"; do
+    echo "| $key | $(secs "$key") | $((RSS[$key] / 1024)) MiB |"
+done
+echo
+echo "| comparison | ratio | goal |"
+echo "| --- | --- | --- |"
+for key in "compare3 text" "compare3 json"; do
+    echo "| $key / read --summary on the three | $(ratio "$key" "read three") | <= 1.5x |"
 done

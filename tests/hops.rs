@@ -1,0 +1,431 @@
+//! `udpscope compare P1 P2 ... PN` on a real path: client → router → server in three network
+//! namespaces, the router masquerading on `r-out`, dropping about one datagram in ten in its
+//! forward chain (nftables `numgen`) and copying about one in ten out of `r-out` (`dup`), each
+//! rule with a counter. socat sends numbered datagrams and socat receives them; tcpdump
+//! captures at the client, at `r-in`, at `r-out` and at the server. Every loss must be
+//! attributed to the router's hop, in number what nftables counted and in payload what the
+//! server did not get (tshark reads the captures); the three-point run (client, r-out, server)
+//! the same. Then hostile points: a file cut mid-record, a point with nothing in common.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{Namespace, Running, binary, ip, require_root, tshark_fields};
+use serde_json::Value;
+
+/// Datagrams the client sends into the router.
+const SENT: usize = 400;
+const PORT: &str = "7000";
+
+fn nft(ns: &Namespace, script: &str) -> String {
+    let mut child = ns
+        .exec("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("nft runs (tests/install-deps.sh)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "nft: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The packets counted by the rule with comment `name`.
+fn counter(ns: &Namespace, name: &str) -> u64 {
+    let out = ns
+        .exec("nft")
+        .args(["list", "table", "ip", "hops"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains(&format!("comment \"{name}\"")))
+        .unwrap_or_else(|| panic!("no rule {name} in {text}"));
+    let after = line.split("packets ").nth(1).expect("a counter");
+    after.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+fn tcpdump(ns: &Namespace, dev: &str, file: &Path) -> Running {
+    let mut cmd = ns.exec("tcpdump");
+    cmd.args(["-i", dev, "-U", "--immediate-mode", "-n", "-w"])
+        .arg(file)
+        .arg("udp");
+    let running = Running::spawn(cmd, false);
+    running.stderr_line(Duration::from_secs(10), |l| l.contains("listening on"));
+    running
+}
+
+fn stop(mut running: Running) {
+    running.signal("INT");
+    running.wait_exit(Duration::from_secs(10));
+}
+
+/// The path, its four captures and what nftables counted.
+struct Path4 {
+    _dir: tempfile::TempDir,
+    client: PathBuf,
+    r_in: PathBuf,
+    r_out: PathBuf,
+    server: PathBuf,
+    dropped: u64,
+    duplicated: u64,
+}
+
+fn run_path() -> Path4 {
+    let c = Namespace::new("hc");
+    let r = Namespace::new("hr");
+    let s = Namespace::new("hs");
+    // Interfaces are made inside the namespaces: their names cannot clash with another test's.
+    ip(&[
+        "-n", &c.0, "link", "add", "c-eth", "type", "veth", "peer", "name", "r-in", "netns", &r.0,
+    ]);
+    ip(&[
+        "-n", &r.0, "link", "add", "r-out", "type", "veth", "peer", "name", "s-eth", "netns", &s.0,
+    ]);
+    for (ns, dev, addr) in [
+        (&c, "c-eth", "10.71.1.2/24"),
+        (&r, "r-in", "10.71.1.1/24"),
+        (&r, "r-out", "10.71.2.1/24"),
+        (&s, "s-eth", "10.71.2.2/24"),
+    ] {
+        ip(&["-n", &ns.0, "addr", "add", addr, "dev", dev]);
+        ip(&["-n", &ns.0, "link", "set", dev, "up"]);
+    }
+    ip(&["-n", &c.0, "route", "add", "default", "via", "10.71.1.1"]);
+    let status = r
+        .exec("sysctl")
+        .args(["-qw", "net.ipv4.ip_forward=1"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Loss in the forward chain (r-in → r-out), copies after the masquerade on r-out (so the
+    // copy carries the rewritten source; `ct state != untracked` so the copy is not copied
+    // and counted again, field notes).
+    nft(
+        &r,
+        &format!(
+            "table ip hops {{
+  chain forwarding {{ type filter hook forward priority 0; policy accept;
+    iifname \"r-in\" udp dport {PORT} numgen random mod 10 == 0 counter drop comment \"loss\"
+  }}
+  chain nat_out {{ type nat hook postrouting priority srcnat; policy accept;
+    oifname \"r-out\" masquerade
+  }}
+  chain copies {{ type filter hook postrouting priority 200; policy accept;
+    oifname \"r-out\" udp dport {PORT} ct state != untracked numgen random mod 10 == 0 counter dup to 10.71.2.2 device \"r-out\" comment \"dup\"
+  }}
+}}"
+        ),
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = |n: &str| dir.path().join(n);
+    let (client, r_in, r_out, server) = (
+        file("client.pcap"),
+        file("r-in.pcap"),
+        file("r-out.pcap"),
+        file("server.pcap"),
+    );
+    let captures = [
+        tcpdump(&c, "c-eth", &client),
+        tcpdump(&r, "r-in", &r_in),
+        tcpdump(&r, "r-out", &r_out),
+        tcpdump(&s, "s-eth", &server),
+    ];
+    let mut receiver = s.exec("socat");
+    receiver.args(["-u", &format!("UDP-RECV:{PORT}"), "OPEN:/dev/null"]);
+    let receiver = Running::spawn(receiver, false);
+    // One datagram on another port first: it resolves the neighbours on both links (there is
+    // no ping here), and neither rule touches it.
+    let mut warm = c
+        .exec("socat")
+        .args(["-u", "-", "UDP-SENDTO:10.71.2.2:7001"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    warm.stdin.as_ref().unwrap().write_all(b"warm-up").unwrap();
+    drop(warm.stdin.take());
+    let _ = warm.wait();
+    std::thread::sleep(Duration::from_millis(300));
+    // socat sends what each read of its input gives as one datagram: one line at a time,
+    // a millisecond apart.
+    let mut sender = c
+        .exec("socat")
+        .args(["-u", "-", &format!("UDP-SENDTO:10.71.2.2:{PORT}")])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let stdin = sender.stdin.as_mut().unwrap();
+        for i in 0..SENT {
+            stdin
+                .write_all(format!("hop-test datagram {i:05}").as_bytes())
+                .unwrap();
+            stdin.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    drop(sender.stdin.take());
+    let _ = sender.wait();
+    std::thread::sleep(Duration::from_millis(300));
+    for running in captures {
+        stop(running);
+    }
+    drop(receiver);
+    let dropped = counter(&r, "loss");
+    let duplicated = counter(&r, "dup");
+    Path4 {
+        _dir: dir,
+        client,
+        r_in,
+        r_out,
+        server,
+        dropped,
+        duplicated,
+    }
+}
+
+/// `udpscope compare POINTS... --json`: the exit status and the lines.
+fn compare_json(points: &[&Path], extra: &[&str]) -> (i32, Vec<Value>, String) {
+    let out = Command::new(binary())
+        .arg("compare")
+        .args(points)
+        .arg("--json")
+        .args(extra)
+        .output()
+        .unwrap();
+    let lines = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (
+        out.status.code().unwrap_or(-1),
+        lines,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// UDP payloads of a capture by frame number, as tshark decodes them.
+fn tshark_payloads(file: &Path) -> BTreeMap<u64, String> {
+    tshark_fields(
+        file,
+        &["-Y", "udp && !icmp"],
+        &["frame.number", "udp.payload"],
+    )
+    .into_iter()
+    .filter_map(|l| {
+        let (n, hex) = l.split_once('\t')?;
+        Some((
+            n.parse().unwrap(),
+            String::from_utf8(common::decode_hex(hex)).unwrap_or_default(),
+        ))
+    })
+    .collect()
+}
+
+fn hop(v: &Value, key: &str) -> Option<(u64, u64)> {
+    let a = v[key].as_array()?;
+    Some((a[0].as_u64().unwrap(), a[1].as_u64().unwrap()))
+}
+
+/// Checks one run over `points` (client first, server last; the router's hop is `router`).
+fn check(points: &[&Path], router: (u64, u64), path: &Path4) {
+    let (status, lines, stderr) = compare_json(points, &[]);
+    assert_eq!(status, 1, "losses make exit status 1: {stderr}");
+    let n = points.len();
+    let payloads: Vec<BTreeMap<u64, String>> = points.iter().map(|p| tshark_payloads(p)).collect();
+    // The payload truth: what the client sent, and how many times the server got each.
+    let sent: BTreeSet<&String> = payloads[0]
+        .values()
+        .filter(|p| p.starts_with("hop-test"))
+        .collect();
+    // socat sends what one read of its input gives: two lines written close together may go
+    // as one datagram, so the truth is what the client's capture holds, each payload once.
+    let client_count = payloads[0]
+        .values()
+        .filter(|p| p.starts_with("hop-test"))
+        .count();
+    assert_eq!(
+        sent.len(),
+        client_count,
+        "payloads are unique at the client"
+    );
+    assert!(sent.len() > SENT * 9 / 10, "{} datagrams sent", sent.len());
+    let mut got: BTreeMap<&String, u64> = BTreeMap::new();
+    for p in payloads[n - 1].values() {
+        *got.entry(p).or_default() += 1;
+    }
+    let lost_truth: BTreeSet<&String> = sent
+        .iter()
+        .copied()
+        .filter(|p| !got.contains_key(p))
+        .collect();
+    let dup_truth: BTreeSet<&String> = sent
+        .iter()
+        .copied()
+        .filter(|p| got.get(p).copied().unwrap_or(0) > 1)
+        .collect();
+
+    let datagrams: Vec<&Value> = lines.iter().filter(|v| v["type"] == "datagram").collect();
+    let mut lost = BTreeSet::new();
+    let mut duplicated = BTreeSet::new();
+    for d in &datagrams {
+        let frames = d["frames"].as_array().unwrap();
+        assert_eq!(frames.len(), n, "one array per point: {d}");
+        // Differential: every frame named holds, per tshark, the payload the line quotes.
+        let payload = d["payload"].as_str().unwrap();
+        for (point, list) in frames.iter().enumerate() {
+            for f in list.as_array().unwrap() {
+                let f = f.as_u64().unwrap();
+                let theirs = payloads[point].get(&f).map(String::as_str).unwrap_or("");
+                assert!(
+                    theirs.starts_with(payload) && theirs.len() as u64 == d["len"],
+                    "point {point} frame {f} holds {theirs:?}: {d}"
+                );
+            }
+        }
+        // The datagram's whole payload, by its frame at the client.
+        let whole = |d: &Value| -> String {
+            let f = d["frames"][0][0].as_u64().expect("seen at the client");
+            payloads[0][&f].clone()
+        };
+        assert!(d["hop_delays_us"].as_array().unwrap().len() == n - 1);
+        if d["fate"] == "lost" {
+            assert_eq!(hop(d, "lost_at_hop"), Some(router), "{d}");
+            // Seen at every point before the router's hop, at none after it.
+            for (point, list) in frames.iter().enumerate() {
+                let seen = !list.as_array().unwrap().is_empty();
+                assert_eq!(seen, point as u64 <= router.0, "{d}");
+            }
+            lost.insert(whole(d));
+        } else {
+            assert!(d["lost_at_hop"].is_null(), "{d}");
+        }
+        if d["fate"] == "duplicated" {
+            assert_eq!(hop(d, "duplicated_at_hop"), Some(router), "{d}");
+            duplicated.insert(whole(d));
+        }
+        assert!(d["unexpected_at_hop"].is_null(), "{d}");
+        assert!(d["unpaired_at_hop"].is_null(), "{d}");
+    }
+    let lost_truth: BTreeSet<String> = lost_truth.into_iter().cloned().collect();
+    let dup_truth: BTreeSet<String> = dup_truth.into_iter().cloned().collect();
+    assert_eq!(
+        lost, lost_truth,
+        "lost datagrams are the ones the server never got"
+    );
+    assert_eq!(
+        duplicated, dup_truth,
+        "duplicated ones are those it got twice"
+    );
+    assert_eq!(lost.len() as u64, path.dropped, "nftables dropped as many");
+    assert_eq!(
+        duplicated.len() as u64,
+        path.duplicated,
+        "nftables copied as many"
+    );
+    assert!(
+        path.dropped > 0 && path.duplicated > 0,
+        "the rules did something"
+    );
+
+    // One hop line per hop and direction; the router's forward hop holds every loss and copy,
+    // every other hop none.
+    let hops: Vec<&Value> = lines.iter().filter(|v| v["type"] == "hop").collect();
+    assert_eq!(hops.len(), 2 * (n - 1));
+    for h in hops {
+        let which = hop(h, "hop").unwrap();
+        let forward = h["direction"] == "forward";
+        let (lost, dup) = (
+            h["lost"].as_u64().unwrap(),
+            h["duplicated"].as_u64().unwrap(),
+        );
+        if which == router && forward {
+            assert_eq!(lost, path.dropped, "{h}");
+            assert_eq!(dup, path.duplicated, "{h}");
+        } else {
+            assert_eq!((lost, dup), (0, 0), "{h}");
+        }
+        assert_eq!(h["unexpected"], 0, "{h}");
+        if forward {
+            assert!(
+                h["sent"].as_u64().unwrap() >= SENT as u64 - path.dropped,
+                "{h}"
+            );
+        }
+    }
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(summary["points"], n);
+
+    // Text: a table of hops, then one line per anomaly naming the hop.
+    let out = Command::new(binary())
+        .arg("compare")
+        .args(points)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let name = format!("P{} → P{}", router.0 + 1, router.1 + 1);
+    let lost_lines = text
+        .lines()
+        .filter(|l| l.contains(&format!("lost at {name}")))
+        .count();
+    assert_eq!(lost_lines as u64, path.dropped, "{text}");
+    assert!(text.contains("sent") && text.contains("median"), "{text}");
+}
+
+#[test]
+fn losses_and_copies_are_attributed_to_the_routers_hop() {
+    if !require_root("losses_and_copies_are_attributed_to_the_routers_hop") {
+        return;
+    }
+    let path = run_path();
+    // Four points: client, r-in, r-out, server: the router's hop is [1, 2].
+    check(
+        &[&path.client, &path.r_in, &path.r_out, &path.server],
+        (1, 2),
+        &path,
+    );
+    // Three points: client, r-out, server: the router is inside hop [0, 1].
+    check(&[&path.client, &path.r_out, &path.server], (0, 1), &path);
+
+    // A point's file cut mid-record: trouble (exit 2) naming the file, as a damaged file is
+    // for two points; never a panic.
+    let bytes = std::fs::read(&path.r_out).unwrap();
+    let cut = path._dir.path().join("cut.pcap");
+    std::fs::write(&cut, &bytes[..bytes.len() - 7]).unwrap();
+    let (status, _, stderr) = compare_json(&[&path.client, &cut, &path.server], &[]);
+    assert_eq!(status, 2, "{stderr}");
+    assert!(stderr.contains("cut.pcap"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // A point with nothing in common with the others: said, exit 1.
+    let dns = common::capture("dns.pcap");
+    let (status, lines, stderr) = compare_json(&[&path.client, &dns, &path.server], &[]);
+    assert_eq!(status, 1, "{stderr}");
+    assert!(
+        stderr.contains("no datagram of P1") && stderr.contains("dns.pcap"),
+        "{stderr}"
+    );
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["nothing_in_common"], true);
+}
