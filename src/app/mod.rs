@@ -99,20 +99,6 @@ impl Protocol {
             .map_or("?", |(_, name, ..)| name)
     }
 
-    fn well_known(self) -> &'static [u16] {
-        PROTOCOLS
-            .iter()
-            .find(|(p, ..)| *p == self)
-            .map_or(&[], |(_, _, ports, _)| ports)
-    }
-
-    fn probe(self) -> Option<Probe> {
-        PROTOCOLS
-            .iter()
-            .find(|(p, ..)| *p == self)
-            .and_then(|(.., probe)| *probe)
-    }
-
     /// Every protocol, in table order.
     pub fn all() -> impl Iterator<Item = Protocol> {
         PROTOCOLS.iter().map(|(p, ..)| *p)
@@ -251,14 +237,19 @@ impl Registry {
                 return rule.protocol.map(|p| (p, Recognition::DecodeAs));
             }
         }
+        // One walk over the table per port (not one per protocol, each finding its row).
         for port in [dst_port, src_port] {
-            if let Some(p) = Protocol::all().find(|p| p.well_known().contains(&port)) {
-                return Some((p, Recognition::Port));
+            if let Some((p, ..)) = PROTOCOLS
+                .iter()
+                .find(|(_, _, ports, _)| ports.contains(&port))
+            {
+                return Some((*p, Recognition::Port));
             }
         }
-        Protocol::all()
-            .find(|p| p.probe().is_some_and(|probe| probe(payload)))
-            .map(|p| (p, Recognition::Heuristic))
+        PROTOCOLS
+            .iter()
+            .find(|(.., probe)| probe.is_some_and(|probe| probe(payload)))
+            .map(|(p, ..)| (*p, Recognition::Heuristic))
     }
 
     /// `--decode-as PORT=none` on either port: nothing above UDP there.
