@@ -298,8 +298,8 @@ impl Tracker {
         while lengths != 0 {
             let len = lengths.trailing_zeros() as usize;
             lengths &= lengths - 1;
-            if let Some(cid) = rest.get(..len).and_then(Cid::new)
-                && let Some((id, owner)) = self.cid(&cid)
+            if let Some(cid) = rest.get(..len)
+                && let Some((id, owner)) = self.cid(cid)
             {
                 return Some((len, id, owner));
             }
@@ -318,19 +318,23 @@ impl Tracker {
 
     /// The connection a long header addresses, and the sender's role.
     fn lookup(&self, dcid: &[u8]) -> Option<(u64, Role)> {
-        let (id, owner) = self.cid(&Cid::new(dcid)?)?;
+        let (id, owner) = self.cid(dcid)?;
         Some((id, owner.other()))
     }
 
-    /// `by_cid`'s entry for `cid`, through the one-entry memo.
-    fn cid(&self, cid: &Cid) -> Option<(u64, Role)> {
+    /// `by_cid`'s entry for the connection id `bytes`, through the one-entry memo. A hit
+    /// compares the bytes as they lie in the datagram: building a [`Cid`] first (a variable
+    /// copy into a zeroed array, read back whole) stalled on store forwarding, and cost more
+    /// than the compare it fed.
+    fn cid(&self, bytes: &[u8]) -> Option<(u64, Role)> {
         if let Some((last, id, owner)) = self.last_cid.get()
-            && last == *cid
+            && last.bytes.get(..usize::from(last.len)) == Some(bytes)
         {
             return Some((id, owner));
         }
-        let &(id, owner) = self.by_cid.get(cid)?;
-        self.last_cid.set(Some((*cid, id, owner)));
+        let cid = Cid::new(bytes)?;
+        let &(id, owner) = self.by_cid.get(&cid)?;
+        self.last_cid.set(Some((cid, id, owner)));
         Some((id, owner))
     }
 
