@@ -93,7 +93,8 @@ impl<'s> Pipeline<'s> {
         let raw = wanting(|i| i.frames);
         let decoded = wanting(|i| i.decoded);
         let app_sinks = wanting(|i| i.decoded && i.app);
-        let app = (!app_sinks.is_empty()).then(|| Layer::new(&LayerConfig::default()));
+        let lines = app_sinks.iter().any(|&i| sinks[i].reads_dissections());
+        let app = (!app_sinks.is_empty()).then(|| Layer::new(&LayerConfig::default()).lines(lines));
         Pipeline {
             decoder: Decoder::new(),
             selector: filter.selector(),
@@ -116,8 +117,8 @@ impl<'s> Pipeline<'s> {
     /// Runs the layer above UDP with `config` (`--decode-as`, `--dns-timeout`), when some
     /// sink wants it.
     pub fn with_app(mut self, config: &LayerConfig) -> Self {
-        if self.app.is_some() {
-            self.app = Some(Layer::new(config));
+        if let Some(layer) = &self.app {
+            self.app = Some(Layer::new(config).lines(layer.reads_lines()));
         }
         self
     }

@@ -99,20 +99,6 @@ impl Protocol {
             .map_or("?", |(_, name, ..)| name)
     }
 
-    fn well_known(self) -> &'static [u16] {
-        PROTOCOLS
-            .iter()
-            .find(|(p, ..)| *p == self)
-            .map_or(&[], |(_, _, ports, _)| ports)
-    }
-
-    fn probe(self) -> Option<Probe> {
-        PROTOCOLS
-            .iter()
-            .find(|(p, ..)| *p == self)
-            .and_then(|(.., probe)| *probe)
-    }
-
     /// Every protocol, in table order.
     pub fn all() -> impl Iterator<Item = Protocol> {
         PROTOCOLS.iter().map(|(p, ..)| *p)
@@ -251,14 +237,19 @@ impl Registry {
                 return rule.protocol.map(|p| (p, Recognition::DecodeAs));
             }
         }
+        // One walk over the table per port (not one per protocol, each finding its row).
         for port in [dst_port, src_port] {
-            if let Some(p) = Protocol::all().find(|p| p.well_known().contains(&port)) {
-                return Some((p, Recognition::Port));
+            if let Some((p, ..)) = PROTOCOLS
+                .iter()
+                .find(|(_, _, ports, _)| ports.contains(&port))
+            {
+                return Some((*p, Recognition::Port));
             }
         }
-        Protocol::all()
-            .find(|p| p.probe().is_some_and(|probe| probe(payload)))
-            .map(|p| (p, Recognition::Heuristic))
+        PROTOCOLS
+            .iter()
+            .find(|(.., probe)| probe.is_some_and(|probe| probe(payload)))
+            .map(|(p, ..)| (*p, Recognition::Heuristic))
     }
 
     /// `--decode-as PORT=none` on either port: nothing above UDP there.
@@ -429,6 +420,8 @@ pub struct Layer {
     rtp: rtp::State,
     dtls: dtls::Tracker,
     wireguard: wireguard::Tracker,
+    /// Some sink reads each datagram's dissection ([`crate::sink::Sink::reads_dissections`]).
+    lines: bool,
 }
 
 impl Layer {
@@ -441,7 +434,31 @@ impl Layer {
             rtp: rtp::State::new(&config.rtp),
             dtls: dtls::Tracker::new(dtls::TrackerConfig::default()),
             wireguard: wireguard::Tracker::default(),
+            lines: true,
         }
+    }
+
+    /// Whether some sink reads each datagram's dissection (the default). Without one, a QUIC
+    /// datagram's [`Message`] is its payload unwalked ([`quic::QuicDatagram::new`]): walking
+    /// the packets, looking up their connection and removing the Initials' header protection
+    /// serve only the line; recognition and the records are the same either way.
+    pub fn lines(mut self, lines: bool) -> Self {
+        self.lines = lines;
+        self
+    }
+
+    /// Whether the layer dissects for lines ([`Layer::lines`]).
+    pub fn reads_lines(&self) -> bool {
+        self.lines
+    }
+
+    /// A QUIC datagram's dissection, walked only when a sink reads it.
+    fn quic_message<'d>(&self, payload: &'d [u8]) -> Message<'d> {
+        Message::Quic(if self.lines {
+            self.quic.dissect(payload)
+        } else {
+            quic::QuicDatagram::new(payload)
+        })
     }
 
     /// The datagram's dissection, when a protocol was recognised. Takes the layer mutably: a
@@ -474,7 +491,7 @@ impl Layer {
                 return Some(App { by, message });
             }
             Some((Protocol::Quic, by)) => {
-                let message = Message::Quic(self.quic.dissect(payload));
+                let message = self.quic_message(payload);
                 return Some(App { by, message });
             }
             Some((Protocol::Dtls, by)) => {
@@ -503,7 +520,7 @@ impl Layer {
             return None;
         }
         if self.quic.recognises(payload) {
-            let message = Message::Quic(self.quic.dissect(payload));
+            let message = self.quic_message(payload);
             return Some(App {
                 by: Recognition::ConnectionId,
                 message,

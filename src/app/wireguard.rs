@@ -6,7 +6,7 @@
 //! Nothing here decrypts: the indices, the counter and the sizes are in clear; everything
 //! else is ciphertext or MACs.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
 
@@ -448,6 +448,8 @@ struct Session {
     record: WireguardSession,
     ts_ns: u64,
     last_ts: u64,
+    /// The responder's index, once a response named it (its key in `responders`).
+    responder: Option<u32>,
 }
 
 /// The WireGuard handshakes of a run, in bounded memory.
@@ -460,6 +462,11 @@ pub struct Tracker {
     responders: HashMap<u32, u32>,
     /// Endpoint pairs (initiator, responder) that sent an initiation.
     pairs: HashMap<(SocketAddr, SocketAddr), u32>,
+    /// (last activity, initiator index) of every session: the one idle longest is the first.
+    /// Eviction used to scan every session for it and every responder entry for its own, at
+    /// each initiation once the table was full: on a capture with more sessions than the
+    /// bound, that scan was most of the run.
+    idle: BTreeSet<(u64, u32)>,
     evicted: u64,
 }
 
@@ -477,6 +484,7 @@ impl Tracker {
             sessions: HashMap::new(),
             responders: HashMap::new(),
             pairs: HashMap::new(),
+            idle: BTreeSet::new(),
             evicted: 0,
         }
     }
@@ -498,7 +506,7 @@ impl Tracker {
             Message::Initiation { sender } => {
                 if let Some(s) = self.sessions.get_mut(&sender) {
                     s.record.initiation_copies += 1;
-                    s.last_ts = o.ts_ns;
+                    Self::touch(&mut self.idle, s, sender, o.ts_ns);
                     return;
                 }
                 if self.sessions.len() >= self.max_sessions {
@@ -537,18 +545,21 @@ impl Tracker {
                         },
                         ts_ns: o.ts_ns,
                         last_ts: o.ts_ns,
+                        responder: None,
                     },
                 );
+                self.idle.insert((o.ts_ns, sender));
             }
             Message::Response { sender, receiver } => {
                 if let Some(s) = self.sessions.get_mut(&receiver) {
-                    s.last_ts = o.ts_ns;
+                    Self::touch(&mut self.idle, s, receiver, o.ts_ns);
                     if s.record.response_frame.is_none() {
                         s.record.response_frame = Some(o.frame);
                         s.record.responder_index = Some(hex(sender));
                         s.record.handshake_rtt_us =
                             Some((i128::from(o.ts_ns) - i128::from(s.ts_ns)) as f64 / 1_000.0);
                         s.record.outcome = "answered";
+                        s.responder = Some(sender);
                         self.responders.insert(sender, receiver);
                     }
                 }
@@ -556,7 +567,7 @@ impl Tracker {
             Message::CookieReply { receiver } => {
                 if let Some(s) = self.sessions.get_mut(&receiver) {
                     s.record.cookie_reply = true;
-                    s.last_ts = o.ts_ns;
+                    Self::touch(&mut self.idle, s, receiver, o.ts_ns);
                 }
             }
             Message::Transport {
@@ -569,8 +580,8 @@ impl Tracker {
                     None => (receiver, true),
                 };
                 if let Some(s) = self.sessions.get_mut(&key) {
+                    Self::touch(&mut self.idle, s, key, o.ts_ns);
                     let r = &mut s.record;
-                    s.last_ts = o.ts_ns;
                     if to_initiator {
                         r.transport_to_initiator += 1;
                     } else {
@@ -585,17 +596,28 @@ impl Tracker {
         }
     }
 
+    /// Moves session `index`'s last activity to `ts` in the idle order.
+    fn touch(idle: &mut BTreeSet<(u64, u32)>, s: &mut Session, index: u32, ts: u64) {
+        if s.last_ts != ts {
+            idle.remove(&(s.last_ts, index));
+            idle.insert((ts, index));
+            s.last_ts = ts;
+        }
+    }
+
+    /// Closes the session idle longest (the smallest index among equals).
     fn evict(&mut self, emit: &mut impl FnMut(&WireguardSession)) {
-        let Some(oldest) = self
-            .sessions
-            .iter()
-            .min_by_key(|(_, s)| s.last_ts)
-            .map(|(k, _)| *k)
-        else {
+        let Some((_, oldest)) = self.idle.pop_first() else {
             return;
         };
         if let Some(mut s) = self.sessions.remove(&oldest) {
-            self.responders.retain(|_, initiator| *initiator != oldest);
+            // Only its own response's entry names it (a later response that reused the
+            // index has overwritten the entry, and keeps it).
+            if let Some(responder) = s.responder
+                && self.responders.get(&responder) == Some(&oldest)
+            {
+                self.responders.remove(&responder);
+            }
             s.record.end = End::Evicted;
             self.evicted += 1;
             emit(&s.record);
@@ -606,6 +628,7 @@ impl Tracker {
     pub fn finish(&mut self, emit: &mut impl FnMut(&WireguardSession)) {
         let mut all: Vec<Session> = self.sessions.drain().map(|(_, s)| s).collect();
         self.responders.clear();
+        self.idle.clear();
         all.sort_by_key(|s| s.record.initiation_frame);
         for s in &all {
             emit(&s.record);

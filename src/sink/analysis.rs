@@ -88,6 +88,11 @@ impl Sink for AnalysisSink {
         }
     }
 
+    /// The analysis sums the layer's records, never a datagram's dissection.
+    fn reads_dissections(&self) -> bool {
+        false
+    }
+
     fn app_record(&mut self, record: &AppRecord<'_>) -> Result<()> {
         if let Some(app) = &mut self.app {
             app.record(record);

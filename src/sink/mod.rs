@@ -101,6 +101,15 @@ pub trait Sink {
         self.datagram(frame, datagram)
     }
 
+    /// Whether this sink reads the dissection [`Sink::datagram_app`] lends (a printed line
+    /// does; a summary, which sums the records, does not). When no sink of the run reads
+    /// them, the layer skips work only a datagram's own dissection shows (QUIC's walk of
+    /// its packets for the line, Initials' packet numbers): the [`App`] then still names the
+    /// protocol and how it was recognised, and every record is the same.
+    fn reads_dissections(&self) -> bool {
+        true
+    }
+
     /// A record the layer above UDP finished (a DNS transaction), after the datagram that
     /// finished it, or at the end of the run.
     fn app_record(&mut self, _record: &AppRecord<'_>) -> Result<()> {

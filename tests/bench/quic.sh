@@ -12,7 +12,10 @@
 # Usage (as root: a namespace): tests/bench/quic.sh
 # Environment: UDPSCOPE=target/release/udpscope COUNT=1000000 CONNECTIONS=1000 REQUESTS=4
 #              RUNS=3 KEEP=DIR (keep the generated files there) REAL=FILE (a recording made
-#              before, e.g. kept with KEEP: skips step 1)
+#              before, e.g. kept with KEEP: skips step 1) BEFORE=BINARY (an older udpscope,
+#              run in turn with the others: before/after figures from one run)
+# Each round also runs `read --summary --decode-as 443=none` (the layer off: what every
+# `read --summary` costs without QUIC), and every udpscope figure comes with its CPU seconds.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 UDPSCOPE=$(realpath "${UDPSCOPE:-target/release/udpscope}")
@@ -20,6 +23,7 @@ COUNT=${COUNT:-1000000}
 CONNECTIONS=${CONNECTIONS:-1000}
 REQUESTS=${REQUESTS:-4}
 RUNS=${RUNS:-3}
+BEFORE=${BEFORE:+$(realpath "$BEFORE")}
 PY=tests/.venv/bin/python
 TMP=$(mktemp -d /tmp/udpscope-quic-bench.XXXXXX)
 NS="uqbench$$"
@@ -69,12 +73,16 @@ python3 tests/bench/quic_gen.py "$TMP/real.pcap" "$TMP/small.pcap" $((COUNT / 10
 cat "$TMP"/*.pcap >/dev/null
 echo "quic.sh: $(nproc) CPUs, $(uname -r); udpscope $(git rev-parse --short HEAD 2>/dev/null || echo '?'); $COUNT datagrams; RUNS=$RUNS" >&2
 
-# wall SECONDS of one run of a command (a bash string); its peak RSS (KiB) in $TMP/rss.
+# wall SECONDS of one run of a command (a bash string); its peak RSS (KiB) in $TMP/rss, its
+# CPU seconds (user + system: on a machine shared with other work, the figure the load moves
+# least) in $TMP/cpu.
 run() {
     local start end
     start=$(date +%s%N)
-    /usr/bin/time -f '%M' -o "$TMP/rss" bash -c "$1" >/dev/null 2>&1
+    /usr/bin/time -f '%M %U %S' -o "$TMP/time" bash -c "$1" >/dev/null 2>&1
     end=$(date +%s%N)
+    awk '{ print $1 }' "$TMP/time" >"$TMP/rss"
+    awk '{ print $2 + $3 }' "$TMP/time" >"$TMP/cpu"
     echo "scale=4; ($end - $start) / 1000000000" | bc
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -85,11 +93,19 @@ import json, sys
 q = json.load(sys.stdin)["summary"]["quic"]
 print("quic.sh: udpscope found %d connections, %d completed, SNI %s" % (q["connections"], q["completed"], q["server_names"][:1]), file=sys.stderr)'
 
-: >"$TMP/ours"; : >"$TMP/theirs"; : >"$TMP/tshark_rss"
+for name in ours ours.cpu off off.cpu before before.cpu theirs theirs.cpu tshark_rss; do : >"$TMP/$name"; done
 for ((i = 0; i < RUNS; i++)); do
     run "$UDPSCOPE read $TMP/big.pcap --summary" >>"$TMP/ours"
+    cat "$TMP/cpu" >>"$TMP/ours.cpu"
+    if [ -n "$BEFORE" ]; then
+        run "$BEFORE read $TMP/big.pcap --summary" >>"$TMP/before"
+        cat "$TMP/cpu" >>"$TMP/before.cpu"
+    fi
+    run "$UDPSCOPE read $TMP/big.pcap --summary --decode-as 443=none" >>"$TMP/off"
+    cat "$TMP/cpu" >>"$TMP/off.cpu"
     run "tshark -q -z conv,udp -r $TMP/big.pcap" >>"$TMP/theirs"
     cat "$TMP/rss" >>"$TMP/tshark_rss"
+    cat "$TMP/cpu" >>"$TMP/theirs.cpu"
 done
 ours=$(median <"$TMP/ours")
 theirs=$(median <"$TMP/theirs")
@@ -98,9 +114,14 @@ small_rss=$(cat "$TMP/rss")
 run "$UDPSCOPE read $TMP/big.pcap --summary" >/dev/null
 big_rss=$(cat "$TMP/rss")
 
-printf '%-52s %8s\n' "command (median of $RUNS)" "seconds"
-printf '%-52s %8s\n' "udpscope read --summary" "$ours"
-printf '%-52s %8s\n' "tshark -q -z conv,udp (Initials decrypted)" "$theirs"
+printf '%-52s %8s %8s\n' "command (median of $RUNS)" "seconds" "CPU s"
+printf '%-52s %8s %8s\n' "udpscope read --summary" "$ours" "$(median <"$TMP/ours.cpu")"
+if [ -n "$BEFORE" ]; then
+    printf '%-52s %8s %8s\n' "the same with BEFORE ($BEFORE)" "$(median <"$TMP/before")" "$(median <"$TMP/before.cpu")"
+fi
+printf '%-52s %8s %8s\n' "udpscope read --summary --decode-as 443=none" "$(median <"$TMP/off")" "$(median <"$TMP/off.cpu")"
+printf '%-52s %8s %8s\n' "tshark -q -z conv,udp (Initials decrypted)" "$theirs" "$(median <"$TMP/theirs.cpu")"
 echo "all runs: udpscope $(tr '\n' ' ' <"$TMP/ours")s; tshark $(tr '\n' ' ' <"$TMP/theirs")s"
-echo "udpscope is $(echo "scale=1; $theirs / $ours" | bc)x faster (goal >= 20)"
+echo "udpscope is $(echo "scale=1; $theirs / $ours" | bc)x faster (goal >= 20); with the layer off it would be $(echo "scale=1; $theirs / $(median <"$TMP/off")" | bc)x"
+echo "in CPU seconds: $(echo "scale=1; $(median <"$TMP/theirs.cpu") / $(median <"$TMP/ours.cpu")" | bc)x (tshark runs on one thread, udpscope on two or three: on a loaded machine the wall ratio moves with the load)"
 echo "peak RSS: udpscope $small_rss KiB at $((COUNT / 10)) datagrams, $big_rss KiB at $COUNT (flat: same order); tshark $(median <"$TMP/tshark_rss") KiB"

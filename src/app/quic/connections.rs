@@ -3,7 +3,9 @@
 //! keys, its CRYPTO streams, its hellos, its timing and re-sends, and the
 //! [`QuicConnection`] record it ends as.
 
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 
 use serde::Serialize;
@@ -46,11 +48,30 @@ impl Default for TrackerConfig {
     }
 }
 
-/// A connection id as a hash key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// A connection id as a hash key (bytes past `len` are zero).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Cid {
     len: u8,
     bytes: [u8; MAX_CID_LEN],
+}
+
+impl Hash for Cid {
+    /// Three fixed words and the length: the derived `Hash` wrote the 20-byte array as a
+    /// slice (its length, then foldhash's long-input path) on every lookup, and short headers
+    /// are looked up for every datagram. Equal ids have equal words (the tail is zero), so
+    /// this agrees with `Eq`; the table's hasher stays foldhash's per-run random seed (the
+    /// ids are chosen by whoever sends the datagrams).
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let word = |at: usize| {
+            let mut w = [0; 8];
+            let end = (at + 8).min(MAX_CID_LEN);
+            w[..end - at].copy_from_slice(&self.bytes[at..end]);
+            u64::from_le_bytes(w)
+        };
+        state.write_u64(word(0));
+        state.write_u64(word(8));
+        state.write_u64(word(16) << 8 | u64::from(self.len));
+    }
 }
 
 impl Cid {
@@ -204,6 +225,11 @@ pub struct Tracker {
     conns: Map<u64, Connection>,
     order: VecDeque<u64>,
     by_cid: Map<Cid, (u64, Role)>,
+    /// The last `by_cid` hit: a datagram's id is looked up by its dissection and again by
+    /// its observation (each walks the packets, each short header tries the registered
+    /// lengths), so the one-entry memo turns those repeats into a 21-byte compare. Cleared
+    /// whenever `by_cid` changes, so it never answers what the table would not.
+    last_cid: Cell<Option<(Cid, u64, Role)>>,
     by_addr: Map<(SocketAddr, SocketAddr), u64>,
     /// Lengths of registered connection ids (bit n: length n), for short headers.
     cid_lengths: u32,
@@ -247,6 +273,7 @@ impl Tracker {
             conns: Map::default(),
             order: VecDeque::new(),
             by_cid: Map::default(),
+            last_cid: Cell::new(None),
             by_addr: Map::default(),
             cid_lengths: 0,
             evicted: 0,
@@ -271,8 +298,8 @@ impl Tracker {
         while lengths != 0 {
             let len = lengths.trailing_zeros() as usize;
             lengths &= lengths - 1;
-            if let Some(cid) = rest.get(..len).and_then(Cid::new)
-                && let Some(&(id, owner)) = self.by_cid.get(&cid)
+            if let Some(cid) = rest.get(..len)
+                && let Some((id, owner)) = self.cid(cid)
             {
                 return Some((len, id, owner));
             }
@@ -291,8 +318,24 @@ impl Tracker {
 
     /// The connection a long header addresses, and the sender's role.
     fn lookup(&self, dcid: &[u8]) -> Option<(u64, Role)> {
-        let (id, owner) = *self.by_cid.get(&Cid::new(dcid)?)?;
+        let (id, owner) = self.cid(dcid)?;
         Some((id, owner.other()))
+    }
+
+    /// `by_cid`'s entry for the connection id `bytes`, through the one-entry memo. A hit
+    /// compares the bytes as they lie in the datagram: building a [`Cid`] first (a variable
+    /// copy into a zeroed array, read back whole) stalled on store forwarding, and cost more
+    /// than the compare it fed.
+    fn cid(&self, bytes: &[u8]) -> Option<(u64, Role)> {
+        if let Some((last, id, owner)) = self.last_cid.get()
+            && last.bytes.get(..usize::from(last.len)) == Some(bytes)
+        {
+            return Some((id, owner));
+        }
+        let cid = Cid::new(bytes)?;
+        let &(id, owner) = self.by_cid.get(&cid)?;
+        self.last_cid.set(Some((cid, id, owner)));
+        Some((id, owner))
     }
 
     /// The datagram's packets for its line: headers, and the packet numbers of Initials whose
@@ -523,6 +566,7 @@ impl Tracker {
             return;
         }
         c.cids.push((key, owner));
+        self.last_cid.set(None);
         self.by_cid.insert(key, (id, owner));
         self.cid_lengths |= 1 << cid.len();
     }
@@ -780,6 +824,7 @@ impl Tracker {
 
     fn remove(&mut self, id: u64) -> Option<Connection> {
         let c = self.conns.remove(&id)?;
+        self.last_cid.set(None);
         for (cid, _) in &c.cids {
             if self.by_cid.get(cid).is_some_and(|(i, _)| *i == id) {
                 self.by_cid.remove(cid);
