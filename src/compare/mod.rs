@@ -14,6 +14,7 @@
 pub mod collect;
 pub mod json_lines;
 pub mod matcher;
+pub mod plot;
 pub mod render;
 pub mod spool;
 
