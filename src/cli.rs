@@ -260,7 +260,7 @@ pub struct InterfacesArgs {
 /// `udpscope read`
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  udpscope read captures/lab-ethernet.pcap\n  udpscope read captures/lab.pcapng --port 6999 --json\n  udpscope read captures/lab-any.pcap --port 6999 -w chat.pcap --summary\n  udpscope read captures/dns.pcap                 DNS queries paired with their answers\n  udpscope read captures/dns.pcap --json | grep dns_transaction\n  udpscope read captures/dns.pcap --summary --decode-as 53=none   the layer off"
+    after_help = "Examples:\n  udpscope read captures/lab-ethernet.pcap\n  udpscope read captures/lab.pcapng --port 6999 --json\n  udpscope read captures/lab-any.pcap --port 6999 -w chat.pcap --summary\n  udpscope read captures/dns.pcap                 DNS queries paired with their answers\n  udpscope read captures/dns.pcap --json | grep dns_transaction\n  udpscope read captures/dns.pcap --summary --decode-as 53=none   the layer off\n  udpscope read captures/rtp.pcap --plot rtp.svg   I/O graph, RTP jitter and loss"
 )]
 pub struct ReadArgs {
     /// pcap or pcapng file, possibly compressed (gzip, zstd, lz4); `-` for standard input.
@@ -284,6 +284,10 @@ pub struct ReadArgs {
     /// Write pcapng instead of pcap.
     #[arg(long)]
     pub pcapng: bool,
+    /// Write plots as one SVG file: datagrams and bytes per interval per flow, and DNS
+    /// response times and RTP jitter and loss when the capture holds them.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
@@ -337,6 +341,10 @@ pub struct CompareArgs {
     /// Write the ladder diagram (the first datagrams) as an SVG file.
     #[arg(long, value_name = "FILE.svg")]
     pub diagram: Option<PathBuf>,
+    /// Write the one-way delay over time per direction, with lost, duplicated and reordered
+    /// datagrams marked where they happened, as an SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
 }
 
 /// `udpscope replay`

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use udpscope::Error;
 use udpscope::compare::json_lines::JsonLines;
+use udpscope::compare::plot::DelayPlot;
 use udpscope::compare::render::{self, Ladder};
 use udpscope::compare::spool::Spool;
 use udpscope::compare::{CompareOptions, compare_with};
@@ -79,6 +80,12 @@ fn run(mut args: CompareArgs) -> Result<ExitCode, Error> {
     }
     let options = options(&args)?;
     let shutdown = crate::shutdown_on_signals()?;
+    let plot_file = args
+        .plot
+        .as_deref()
+        .map(super::read::create_plot)
+        .transpose()?;
+    let mut plot = plot_file.as_ref().map(|_| DelayPlot::default());
     // Every line waits for the final delays. JSON has a line per datagram, rendered on a thread
     // of its own as they are settled; text only the anomalies, rendered at the end.
     let mut lines = if args.json {
@@ -94,6 +101,9 @@ fn run(mut args: CompareArgs) -> Result<ExitCode, Error> {
     let comparison = compare_with(&args.a, &args.b, &options, &shutdown, &mut |fate| {
         settled += 1;
         ladder.add(&fate);
+        if let Some(plot) = &mut plot {
+            plot.add(&fate);
+        }
         if progress && settled.is_multiple_of(4096) && last.elapsed().as_millis() >= 500 {
             last = std::time::Instant::now();
             eprint!(
@@ -146,6 +156,9 @@ fn run(mut args: CompareArgs) -> Result<ExitCode, Error> {
     out.flush().map_err(output)?;
     if let Some(path) = &args.diagram {
         write_diagram(path, &ladder, &a_name, &b_name)?;
+    }
+    if let (Some((path, file)), Some(plot)) = (plot_file, &plot) {
+        super::read::write_plot(&path, file, &plot.plot(&comparison, &a_name, &b_name))?;
     }
     if comparison.nothing_in_common() {
         eprintln!("udpscope: no datagram of A ({a_name}) was found in B ({b_name})");

@@ -155,6 +155,7 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode, Error> {
             window: 10.0,
             clocks_synced: false,
             diagram: None,
+            plot: None,
         })?;
         // The demo succeeded: compare's 1 ("something was lost") is its point, not a failure.
         return Ok(ExitCode::SUCCESS);

@@ -9,6 +9,7 @@ use udpscope::decode::Datagram;
 use udpscope::filter::Filter;
 use udpscope::frame::{Frame, LinkType};
 use udpscope::pipeline::Pipeline;
+use udpscope::sink::plot::PlotSink;
 use udpscope::sink::{Flow, Interest, SelectedFrames, Sink};
 use udpscope::source::{CaptureFile, FileFormat};
 
@@ -24,6 +25,9 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
     // `-w -`: the capture goes to stdout, so the text goes to stderr (tcpdump does the same).
     let on_stdout = super::capture_on_stdout(args.write.as_deref())?;
     let shutdown = crate::shutdown_on_signals()?;
+    // The plot's file is created before the capture is read: a wrong path costs no read.
+    let plot_file = args.plot.as_deref().map(create_plot).transpose()?;
+    let mut plot = plot_file.as_ref().map(|_| PlotSink::new());
     let mut file = CaptureFile::open(&args.file)?;
     let format = if args.pcapng {
         FileFormat::PcapNg
@@ -52,8 +56,14 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
         .enabled
         .then(|| Box::new(progress) as Box<dyn Sink>);
     let mut outputs = Outputs::new(plan, copy).with(progress);
-    let mut pipeline =
-        Pipeline::new(filter, args.count, outputs.sinks()).with_app(&args.app.config());
+    let mut sinks = outputs.sinks();
+    if let Some(plot) = &mut plot {
+        sinks.push(plot);
+    }
+    let mut app = args.app.config();
+    // RTP jitter and loss over time: each stream keeps a bounded timeline for the plot.
+    app.rtp.timelines = plot_file.is_some();
+    let mut pipeline = Pipeline::new(filter, args.count, sinks).with_app(&app);
     if args.quiet {
         // -q shows nothing: no checksum verdicts.
         pipeline = pipeline.without_checksums();
@@ -61,6 +71,10 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
     let failure = pipeline.run(&mut file, &shutdown).err();
     let outcome = pipeline.finish()?;
     outputs.present(&outcome, args.count)?;
+    if let (Some((path, file)), Some(plot)) = (plot_file, &plot) {
+        let name = args.file.display().to_string();
+        write_plot(&path, file, &plot.plot(&name))?;
+    }
     match failure {
         Some(e) => Err(e),
         None => Ok(ExitCode::SUCCESS),
@@ -120,6 +134,37 @@ pub fn write_diagram(
     analysis: &udpscope::analysis::Analysis,
 ) -> Result<(), Error> {
     write_file(path, |out| udpscope::render::svg::ladders(out, analysis))
+}
+
+/// Creates `--plot`'s file: one that cannot be created is a usage error (exit 2) naming it.
+pub(super) fn create_plot(
+    path: &std::path::Path,
+) -> Result<(std::path::PathBuf, std::fs::File), Error> {
+    match std::fs::File::create(path) {
+        Ok(file) => Ok((path.to_path_buf(), file)),
+        Err(e) => Err(Error::Usage(format!(
+            "--plot {}: cannot create it: {e}",
+            udpscope::text::escape(
+                std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()),
+                udpscope::text::LINE
+            )
+        ))),
+    }
+}
+
+/// Writes `plot` into `file`, created by [`create_plot`] from `path`.
+pub(super) fn write_plot(
+    path: &std::path::Path,
+    file: std::fs::File,
+    plot: &udpscope::render::plot::Plot,
+) -> Result<(), Error> {
+    let write_error = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut out = BufWriter::new(file);
+    udpscope::render::plot::write(&mut out, plot).map_err(write_error)?;
+    out.flush().map_err(write_error)
 }
 
 /// Creates `path` and fills it with `write`; a failure names the file.

@@ -15,6 +15,7 @@ pub mod collect;
 pub mod hops;
 pub mod json_lines;
 pub mod matcher;
+pub mod plot;
 pub mod render;
 pub mod spool;
 

@@ -6,10 +6,12 @@
 //! - [`text`]: the report `read` and `capture` print after the datagram lines.
 //! - [`json`]: the one-line `{"summary": ...}` object of `--json`.
 //! - [`svg`]: the ladder diagram as a standalone picture.
+//! - [`plot`]: plots (I/O graph, DNS, RTP, compare's delays) as one standalone SVG picture.
 
 pub mod app;
 pub mod format;
 pub mod json;
+pub mod plot;
 pub mod svg;
 pub mod text;
 

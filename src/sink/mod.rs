@@ -1,6 +1,7 @@
 //! Sinks: where a run's frames and decoded datagrams go. Each one implements [`Sink`] and is
 //! one file: the printer, the capture file (every frame, with rotation), the copy of the
-//! selected frames (`read -w`), the analysis, the diagnostics on stderr.
+//! selected frames (`read -w`), the analysis, the diagnostics on stderr, the plot's collector
+//! (`read --plot`).
 
 pub mod analysis;
 pub mod disk;
@@ -8,6 +9,7 @@ pub mod frames;
 pub mod line;
 pub mod notes;
 pub mod pcap;
+pub mod plot;
 pub mod printer;
 pub mod records;
 pub mod rotate;

@@ -189,6 +189,10 @@ pub struct DnsTransaction {
     pub response_size: Option<usize>,
     /// The response arrived in IP fragments.
     pub response_fragmented: bool,
+    /// When its first query was captured (its response's time for an unsolicited one), in
+    /// ns: for plots over time, not in the JSON record (whose frames say when).
+    #[serde(skip)]
+    pub first_ns: u64,
 }
 
 /// Signed time from `from` to `to` in µs (a capture's timestamps can go backwards).
@@ -273,6 +277,7 @@ impl Entry {
                 tcp_retry_frame: None,
                 response_size: None,
                 response_fragmented: false,
+                first_ns: 0,
             },
             lowered: Vec::new(),
             live: false,
@@ -578,6 +583,7 @@ impl Tracker {
             tcp_retry_frame: None,
             response_size: None,
             response_fragmented: false,
+            first_ns: message.ts_ns,
         };
         entry.lowered.clear();
         entry.lowered.extend_from_slice(&self.lowered);
@@ -635,6 +641,7 @@ impl Tracker {
                 tcp_retry_frame: None,
                 response_size: Some(observed.payload_len),
                 response_fragmented: observed.fragmented,
+                first_ns: observed.ts_ns,
             });
             return;
         };

@@ -26,7 +26,10 @@ pub use parse::{
     parse_rtp,
 };
 pub use recognise::{Detected, Recogniser};
-pub use streams::{ClockSource, RtcpSeen, RtpStream, Sample, StreamKey, Tracker, TrackerConfig};
+pub use streams::{
+    ClockSource, RtcpSeen, RtpPoint, RtpStream, Sample, StreamKey, TIMELINE_POINTS, Tracker,
+    TrackerConfig,
+};
 
 /// `--rtp-clock PT=RATE`: the clock rate of a payload type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +69,8 @@ pub struct Config {
     pub clocks: Vec<ClockRate>,
     /// Bounds of the stream table.
     pub tracker: TrackerConfig,
+    /// Keep each stream's jitter and loss over time (`--plot`).
+    pub timelines: bool,
 }
 
 /// An RTP payload: decoded in place, or refused with its defect.
@@ -262,7 +267,7 @@ impl State {
         State {
             clocks: config.clocks.clone(),
             recogniser: Recogniser::default(),
-            tracker: Tracker::new(config.tracker),
+            tracker: Tracker::new(config.tracker).with_timelines(config.timelines),
             earned: Vec::new(),
         }
     }

@@ -24,6 +24,60 @@ const WINDOW: usize = 1024;
 pub const MAX_STREAMS: usize = 4096;
 /// SR times remembered per stream to match LSR echoes (RFC 3550 6.4.1).
 const SR_MEMORY: usize = 8;
+/// Points a stream's timeline keeps at most (when the tracker keeps timelines): past it,
+/// every other point is dropped and the stride between points doubles.
+pub const TIMELINE_POINTS: usize = 256;
+
+/// A stream's jitter and loss just after one of its packets: a point of its timeline.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RtpPoint {
+    /// The packet's capture time.
+    pub ts_ns: u64,
+    /// Interarrival jitter so far (RFC 3550 A.8), in ms; `None` without a clock rate.
+    pub jitter_ms: Option<f64>,
+    /// Packets lost so far (expected − received, as the record's `lost`).
+    pub lost: u64,
+}
+
+/// Points over a stream's life, bounded: one every `stride` packets, at most
+/// [`TIMELINE_POINTS`] (then every other one goes and the stride doubles), and the latest.
+#[derive(Clone, Debug, Default)]
+struct Timeline {
+    points: Vec<RtpPoint>,
+    stride: u64,
+    count: u64,
+    latest: Option<RtpPoint>,
+}
+
+impl Timeline {
+    fn push(&mut self, point: RtpPoint) {
+        self.stride = self.stride.max(1);
+        if self.count.is_multiple_of(self.stride) {
+            if self.points.len() >= TIMELINE_POINTS {
+                let mut i = 0usize;
+                self.points.retain(|_| {
+                    i += 1;
+                    i % 2 == 1
+                });
+                self.stride = self.stride.saturating_mul(2);
+            }
+            self.points.push(point);
+        }
+        self.count += 1;
+        self.latest = Some(point);
+    }
+
+    /// The points kept, the latest state last.
+    fn points(&self) -> Vec<RtpPoint> {
+        let mut points = self.points.clone();
+        if let Some(latest) = self.latest
+            && points.last() != Some(&latest)
+        {
+            points.push(latest);
+        }
+        points
+    }
+}
 
 /// A stream: one SSRC from one address to another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -168,6 +222,10 @@ pub struct RtpStream {
     pub rtcp: Option<RtcpSeen>,
     /// Closed before the end of the capture because the table was full.
     pub evicted: bool,
+    /// Its jitter and loss over time (bounded, [`TIMELINE_POINTS`]), when the tracker keeps
+    /// timelines (for plots); not in the JSON record.
+    #[serde(skip)]
+    pub timeline: Vec<RtpPoint>,
 }
 
 impl RtpStream {
@@ -208,6 +266,7 @@ struct Stream {
     rtcp: RtcpSeen,
     spoken_of: bool,
     sender_reports: [(u32, u64); SR_MEMORY],
+    timeline: Option<Timeline>,
 }
 
 impl Stream {
@@ -242,6 +301,7 @@ impl Stream {
             rtcp: RtcpSeen::default(),
             spoken_of: false,
             sender_reports: [(0, 0); SR_MEMORY],
+            timeline: None,
         };
         stream.mark(stream.max);
         stream
@@ -345,10 +405,29 @@ impl Stream {
             }
             self.previous = Some((s.ts_ns, s.timestamp));
         }
+        if self.timeline.is_some() {
+            let point = RtpPoint {
+                ts_ns: s.ts_ns,
+                jitter_ms: self
+                    .clock
+                    .map(|(rate, _)| self.jitter * 1000.0 / f64::from(rate)),
+                lost: self
+                    .expected()
+                    .saturating_sub(self.unique_prior + self.unique),
+            };
+            if let Some(timeline) = &mut self.timeline {
+                timeline.push(point);
+            }
+        }
+    }
+
+    /// Packets expected so far (A.1: highest − base + 1, across restarts).
+    fn expected(&self) -> u64 {
+        self.expected_prior + (self.max - self.base + 1) as u64
     }
 
     fn record(&self, key: &StreamKey, evicted: bool) -> RtpStream {
-        let expected = self.expected_prior + (self.max - self.base + 1) as u64;
+        let expected = self.expected();
         let unique = self.unique_prior + self.unique;
         let rate = self.clock.map(|(r, _)| f64::from(r));
         let ms = |units: f64| rate.map(|r| units * 1000.0 / r);
@@ -392,6 +471,11 @@ impl Stream {
                 seen
             }),
             evicted,
+            timeline: self
+                .timeline
+                .as_ref()
+                .map(Timeline::points)
+                .unwrap_or_default(),
         }
     }
 }
@@ -419,6 +503,8 @@ pub struct Tracker {
     evicted: u64,
     /// The record lent to `emit` (reused).
     scratch: Option<RtpStream>,
+    /// Streams keep their timelines.
+    timelines: bool,
 }
 
 impl Tracker {
@@ -431,7 +517,15 @@ impl Tracker {
             streams: HashMap::default(),
             evicted: 0,
             scratch: None,
+            timelines: false,
         }
+    }
+
+    /// Keeps each stream's jitter and loss over time in its record's `timeline` (for plots;
+    /// [`TIMELINE_POINTS`] at most per stream).
+    pub fn with_timelines(mut self, timelines: bool) -> Tracker {
+        self.timelines = timelines;
+        self
     }
 
     /// Streams closed early because the table was full.
@@ -471,6 +565,9 @@ impl Tracker {
             emit(self.scratch.insert(record));
         }
         let mut stream = Box::new(Stream::new(detected_by, clock(), sample));
+        if self.timelines {
+            stream.timeline = Some(Timeline::default());
+        }
         stream.add(sample);
         self.streams.insert(key, stream);
     }

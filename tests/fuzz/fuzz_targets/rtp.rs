@@ -55,6 +55,7 @@ fuzz_target!(|data: &[u8]| {
     let mut state = State::new(&rtp::Config {
         clocks: Vec::new(),
         tracker: rtp::TrackerConfig { max_streams: 4 },
+        timelines: true,
     });
     let receiver = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 6000);
     let mut streams = 0u64;
