@@ -7,7 +7,8 @@
 # TUN, for tests/wireguard.rs and tests/fixtures/wireguard-capture.sh);
 # setcap for the file-capability test, by its full path
 # since /usr/sbin is not on a user's PATH; gzip, zstd and lz4 to make compressed captures and
-# script(1) for a pty in tests/compressed_and_pipes.rs; openssl for QUIC's self-signed
+# script(1) for a pty in tests/compressed_and_pipes.rs and tests/report.rs; chromium, the real
+# browser tests/report.rs loads the HTML report in (headless, over the DevTools pipe); openssl for QUIC's self-signed
 # certificates). Then a venv in tests/.venv with aioquic from PyPI, the real QUIC client and
 # server of tests/quic.rs and tests/fixtures/quic-capture.sh. Idempotent; needs root when
 # something is missing.
@@ -19,7 +20,7 @@ for tool in tshark:tshark capinfos:wireshark-common editcap:wireshark-common tcp
             /usr/bin/time:time rsvg-convert:librsvg2-bin /usr/sbin/setcap:libcap2-bin nft:nftables \
             /usr/sbin/dnsmasq:dnsmasq-base dig:bind9-dnsutils ffmpeg:ffmpeg \
             wireguard-go:wireguard-go wg:wireguard-tools \
-            gzip:gzip zstd:zstd lz4:lz4 script:bsdutils openssl:openssl; do
+            gzip:gzip zstd:zstd lz4:lz4 script:bsdutils openssl:openssl chromium:chromium; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
 # Debian's python3 makes venvs only with python3-venv (ensurepip).

@@ -6,9 +6,11 @@
 //! - [`text`]: the report `read` and `capture` print after the datagram lines.
 //! - [`json`]: the one-line `{"summary": ...}` object of `--json`.
 //! - [`svg`]: the ladder diagram as a standalone picture.
+//! - [`html`]: the shareable report, one self-contained page (`udpscope report`).
 
 pub mod app;
 pub mod format;
+pub mod html;
 pub mod json;
 pub mod svg;
 pub mod text;
