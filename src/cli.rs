@@ -50,6 +50,9 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Compare two captures of the same traffic: lost, duplicated, reordered, delayed
     Compare(CompareArgs),
+    /// Write one self-contained HTML page to share: verdict, flows, ladder, the layer above
+    /// UDP, notes, and the comparison of capture points when given several files.
+    Report(ReportArgs),
     /// Play the whole lab (capture, server, client) in one command.
     Demo(DemoArgs),
     /// Relay datagrams to a server, impaired reproducibly (loss, delay, reorder).
@@ -345,6 +348,39 @@ pub struct CompareArgs {
     /// datagrams marked where they happened, as an SVG file.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+}
+
+/// What `report --help` says after the options.
+const REPORT_AFTER_HELP: &str = "\
+Examples:
+  udpscope report captures/dns.pcap -o dns.html
+  udpscope report captures/rtp.pcap -o - > rtp.html
+  udpscope report captures/demo.pcap captures/demo-server.pcap -o unreliable.html
+
+The page is self-contained: inline CSS and SVG, no script, font or image, nothing fetched.
+The first file is analysed; with more files, each is compared with the next (as
+`udpscope compare A B` with its defaults). Without -o the page goes to standard output,
+unless it is a terminal (then -o is required). Exit status: 0 written, 1 a capture could
+not be read, 2 usage or an output that cannot be written, 130 interrupted (nothing left
+behind: the page is renamed into place only once complete).";
+
+/// `udpscope report`
+#[derive(Args, Debug)]
+#[command(after_help = REPORT_AFTER_HELP)]
+pub struct ReportArgs {
+    /// The capture to analyse, then the other capture points to compare it with, in path
+    /// order (pcap or pcapng, possibly gzip/zstd/lz4-compressed; `-` for standard input
+    /// as the first).
+    #[arg(value_name = "FILE", required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
+    /// Write the page to FILE.html (`-` for standard output).
+    #[arg(short = 'o', long = "output", value_name = "FILE.html")]
+    pub output: Option<PathBuf>,
+    /// The port the analysis speaks of (the verdict and ladder's flows); default: every flow.
+    #[arg(long)]
+    pub port: Option<u16>,
+    #[command(flatten)]
+    pub app: AppArgs,
 }
 
 /// `udpscope replay`

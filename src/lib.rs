@@ -89,7 +89,8 @@
 //! - [`filter`]: which frames and datagrams a command selects: pcap-filter expressions (our own
 //!   compiler to classic BPF, run on each frame before decoding offline, in the kernel live)
 //!   and the datagram-level `--port`.
-//! - [`render`]: the analysis shown as a text report, a JSON summary or an SVG ladder.
+//! - [`render`]: the analysis shown as a text report, a JSON summary, an SVG ladder or one
+//!   self-contained HTML page (`udpscope report`).
 //! - [`encode`]: the one JSON encoder: every JSON line is a record deriving `Serialize`, written
 //!   by serde_json under the text policy.
 //! - [`host`]: the capturing host's own UDP drops (`/proc/net/snmp`, per-socket drop counters).

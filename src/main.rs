@@ -139,6 +139,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Read(args) => commands::read(args),
         Command::Replay(args) => commands::replay(args),
         Command::Compare(args) => commands::compare(args),
+        Command::Report(args) => commands::report(args),
         Command::Demo(args) => commands::demo(args),
         Command::Relay(args) => commands::relay(args),
         Command::Completions { shell } => {

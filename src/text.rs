@@ -270,6 +270,49 @@ pub fn json_string_into(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
 }
 
+/// Escapes text for XML character data and attribute values (the SVG pictures): markup
+/// characters as entities, and the characters XML 1.0 cannot carry at all as `\xNN` (the
+/// quoting upstream escapes them already; this keeps the document valid whatever arrives).
+pub fn xml_escape(text: &str) -> String {
+    markup(text, |c| {
+        (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{fffe}' | '\u{ffff}')
+    })
+}
+
+/// Escapes text for HTML character data and double- or single-quoted attribute values (the
+/// report): markup characters as the five entities XML and HTML share (so the page is also
+/// well-formed XHTML), and every character the policy refuses ([`printable`]: controls,
+/// bidirectional and invisible characters, noncharacters) as its UTF-8 bytes, `\xNN`, as the
+/// analysis shows them. Text already shown by the policy passes unchanged but for the markup.
+pub fn html_escape(text: &str) -> String {
+    markup(text, |c| !printable(c))
+}
+
+/// The one markup escaper: `&<>"'` as entities, and each character `refused` says as its
+/// UTF-8 bytes (`\xNN`).
+fn markup(text: &str, refused: impl Fn(char) -> bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if refused(c) => {
+                let mut utf8 = [0u8; 4];
+                for byte in c.encode_utf8(&mut utf8).bytes() {
+                    out.push_str("\\x");
+                    out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+                    out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Terminal columns of a printable character: 0 for combining marks, 2 for East Asian wide
 /// and emoji ranges, 1 else.
 pub fn width_of(c: char) -> usize {
@@ -380,6 +423,41 @@ mod tests {
         assert_eq!(ours, r#""x\u202e\u0085\ufeff\udb40\udc01\u007f""#);
         let back: String = serde_json::from_str(&ours).unwrap();
         assert_eq!(back, "x\u{202e}\u{85}\u{feff}\u{e0001}\u{7f}");
+    }
+
+    #[test]
+    fn markup_characters_are_escaped() {
+        assert_eq!(
+            xml_escape(r#"<a href="x">&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&apos;&lt;/a&gt;"
+        );
+        assert_eq!(
+            html_escape(r#"<script src="x">&'</script>"#),
+            "&lt;script src=&quot;x&quot;&gt;&amp;&apos;&lt;/script&gt;"
+        );
+    }
+
+    #[test]
+    fn characters_xml_cannot_carry_are_written_as_escapes() {
+        // A file name given to compare can hold any byte but NUL; the SVG must stay XML.
+        // Every escape is the character's UTF-8 bytes, as the analysis spells them.
+        assert_eq!(
+            xml_escape("a\u{1}b\u{ffff}\tc"),
+            "a\\x01b\\xef\\xbf\\xbf\tc"
+        );
+    }
+
+    #[test]
+    fn html_escaping_refuses_what_the_policy_refuses() {
+        assert_eq!(
+            html_escape("a\u{202e}b\u{1b}[0m\tc\u{200b}"),
+            r"a\xe2\x80\xaeb\x1b[0m\x09c\xe2\x80\x8b"
+        );
+        // Text the policy already showed (a quoted snippet, a DNS name) keeps its escapes.
+        assert_eq!(html_escape(r#""a\x0ab" é"#), r"&quot;a\x0ab&quot; é");
+        for c in ['\u{0}', '\u{85}', '\u{2066}', '\u{feff}', '\u{fffe}'] {
+            assert!(!has_forbidden(&html_escape(&c.to_string())), "{c:?}");
+        }
     }
 
     #[test]

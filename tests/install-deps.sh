@@ -7,8 +7,10 @@
 # TUN, for tests/wireguard.rs and tests/fixtures/wireguard-capture.sh);
 # setcap for the file-capability test, by its full path
 # since /usr/sbin is not on a user's PATH; gzip, zstd and lz4 to make compressed captures and
-# script(1) for a pty in tests/compressed_and_pipes.rs; openssl for QUIC's self-signed
-# certificates); chromium (headless) to render the plots in tests/plot.rs). Then a venv in tests/.venv with aioquic from PyPI, the real QUIC client and
+# script(1) for a pty in tests/compressed_and_pipes.rs and tests/report.rs; chromium, the real
+# browser tests/report.rs loads the HTML report in (headless, over the DevTools pipe) and
+# tests/plot.rs renders the plots in; openssl for QUIC's self-signed
+# certificates). Then a venv in tests/.venv with aioquic from PyPI, the real QUIC client and
 # server of tests/quic.rs and tests/fixtures/quic-capture.sh. Idempotent; needs root when
 # something is missing.
 set -euo pipefail

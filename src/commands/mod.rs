@@ -7,9 +7,11 @@ mod compare;
 mod demo;
 mod man;
 mod outputs;
+mod progress;
 mod read;
 mod relay;
 mod replay;
+mod report;
 
 pub use capture::{capture, interfaces};
 pub use chat::{client, server};
@@ -19,6 +21,7 @@ pub use man::man;
 pub use read::read;
 pub use relay::relay;
 pub use replay::replay;
+pub use report::report;
 
 use std::io::{self, IsTerminal};
 use std::path::Path;

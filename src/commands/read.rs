@@ -1,19 +1,18 @@
 //! `udpscope read`: a capture file through decode, filter, printer, writer and analysis.
 
-use std::io::{self, BufWriter, IsTerminal, Write};
-use std::ops::ControlFlow;
+use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 
 use udpscope::Error;
-use udpscope::decode::Datagram;
 use udpscope::filter::Filter;
-use udpscope::frame::{Frame, LinkType};
+use udpscope::frame::LinkType;
 use udpscope::pipeline::Pipeline;
 use udpscope::sink::plot::PlotSink;
-use udpscope::sink::{Flow, Interest, SelectedFrames, Sink};
+use udpscope::sink::{SelectedFrames, Sink};
 use udpscope::source::{CaptureFile, FileFormat};
 
 use super::outputs::{Outputs, Plan};
+use super::progress::Progress;
 use crate::cli::ReadArgs;
 
 pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
@@ -51,10 +50,12 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
         threaded_analysis: true,
         notes: Some(format!("udpscope: {}: ", args.file.display())),
     };
-    let progress = Progress::new(io::stderr().is_terminal());
-    let progress = progress
-        .enabled
-        .then(|| Box::new(progress) as Box<dyn Sink>);
+    // Never with --json: a script reads that, and its stderr may still be a terminal.
+    let progress = if args.output.json {
+        None
+    } else {
+        Progress::on_terminal()
+    };
     let mut outputs = Outputs::new(plan, copy).with(progress);
     let mut sinks = outputs.sinks();
     if let Some(plot) = &mut plot {
@@ -183,70 +184,4 @@ pub(super) fn write_file(
     let mut out = BufWriter::new(file);
     write(&mut out).map_err(write_error)?;
     out.flush().map_err(write_error)
-}
-
-/// A progress line on stderr for long reads, only when stderr is a terminal.
-struct Progress {
-    enabled: bool,
-    started: std::time::Instant,
-    last: std::time::Instant,
-    shown: bool,
-    frames: u64,
-    selected: u64,
-}
-
-/// Frames between two looks at the clock.
-const PROGRESS_POLL: u64 = 4096;
-
-impl Progress {
-    fn new(enabled: bool) -> Self {
-        let now = std::time::Instant::now();
-        Progress {
-            enabled,
-            started: now,
-            last: now,
-            shown: false,
-            frames: 0,
-            selected: 0,
-        }
-    }
-}
-
-impl Sink for Progress {
-    fn interest(&self) -> Interest {
-        Interest {
-            frames: true,
-            decoded: true,
-            app: false,
-        }
-    }
-
-    fn frame(&mut self, _frame: &Frame<'_>) -> Flow {
-        self.frames += 1;
-        if self.frames.is_multiple_of(PROGRESS_POLL)
-            && self.last.elapsed() >= std::time::Duration::from_millis(500)
-        {
-            self.last = std::time::Instant::now();
-            self.shown = true;
-            eprint!(
-                "\rudpscope: {} frames, {} datagrams selected, {:.1} s\x1b[K",
-                self.frames,
-                self.selected,
-                self.started.elapsed().as_secs_f64()
-            );
-        }
-        Ok(ControlFlow::Continue(()))
-    }
-
-    fn datagram(&mut self, _frame: &Frame<'_>, _datagram: &Datagram<'_>) -> Flow {
-        self.selected += 1;
-        Ok(ControlFlow::Continue(()))
-    }
-
-    fn finish(&mut self) -> Result<(), Error> {
-        if self.shown {
-            eprint!("\r\x1b[K");
-        }
-        Ok(())
-    }
 }

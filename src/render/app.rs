@@ -15,7 +15,7 @@ use crate::app::dtls::{DtlsHandshake, DtlsStats};
 use crate::app::wireguard::{WireguardSession, WireguardStats};
 
 /// Response times of a few hundred µs and of seconds, both readable: `0.303 ms`, `1.250 s`.
-fn duration_us(us: f64) -> String {
+pub(crate) fn duration_us(us: f64) -> String {
     if us.abs() < 1_000_000.0 {
         format!("{:.3} ms", us / 1_000.0)
     } else {
@@ -139,7 +139,7 @@ fn wireguard_lesson(s: &WireguardSession) -> String {
 }
 
 /// A name from the wire (SNI), as the text policy shows it.
-fn shown(name: &str) -> String {
+pub(crate) fn shown(name: &str) -> String {
     crate::text::escape(name.as_bytes(), crate::text::QUOTED)
 }
 
@@ -455,7 +455,7 @@ fn write_quic(out: &mut dyn Write, quic: &QuicStats, color: bool) -> io::Result<
 }
 
 /// `v1`, `v2`, or the version as given.
-fn version_word(version: &str) -> String {
+pub(crate) fn version_word(version: &str) -> String {
     match version {
         "0x00000001" => "v1".to_string(),
         "0x6b3343cf" => "v2".to_string(),
@@ -615,18 +615,44 @@ fn write_dns(out: &mut dyn Write, dns: &DnsStats, color: bool) -> io::Result<()>
     Ok(())
 }
 
+/// The verdict's words on one protocol: a heading and its lines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Lesson {
+    /// `above UDP: DNS did what UDP does not`.
+    pub heading: String,
+    /// One sentence each.
+    pub lines: Vec<String>,
+}
+
 /// The verdict's words for each protocol seen: UDP set nothing up, the application did.
 pub fn write_lessons(out: &mut dyn Write, app: &AppAnalysis, color: bool) -> io::Result<()> {
-    write_dns_lesson(out, app, color)?;
-    write_rtp_lesson(out, app, color)?;
-    write_quic_lesson(out, app, color)?;
-    write_handshake_lessons(out, app, color)
+    for lesson in lessons(app) {
+        heading(out, &lesson.heading, color)?;
+        for line in &lesson.lines {
+            item(out, line)?;
+        }
+    }
+    Ok(())
+}
+
+/// The lessons of every protocol seen, in the report's order (computed once; the text and
+/// HTML reports show the same words).
+pub(crate) fn lessons(app: &AppAnalysis) -> Vec<Lesson> {
+    [
+        dns_lesson(app),
+        rtp_lesson(app),
+        quic_lesson(app),
+        handshake_lessons(app),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Each flow whose application built a handshake inside the datagrams, one line per protocol's
 /// association (DTLS...). Flows with none (the lab's chat) get no line: nothing above UDP set
 /// anything up there, and the verdict's "handshake: none" stands.
-fn write_handshake_lessons(out: &mut dyn Write, app: &AppAnalysis, color: bool) -> io::Result<()> {
+fn handshake_lessons(app: &AppAnalysis) -> Option<Lesson> {
     let mut lines: Vec<String> = app.dtls_handshakes().iter().map(dtls_lesson).collect();
     if let Some(stats) = app.dtls()
         && stats.associations > app.dtls_handshakes().len() as u64
@@ -652,89 +678,61 @@ fn write_handshake_lessons(out: &mut dyn Write, app: &AppAnalysis, color: bool) 
             ));
         }
     }
-    if lines.is_empty() {
-        return Ok(());
-    }
-    heading(out, "above UDP: handshakes the applications built", color)?;
-    for line in &lines {
-        item(out, line)?;
-    }
-    Ok(())
+    (!lines.is_empty()).then(|| Lesson {
+        heading: "above UDP: handshakes the applications built".to_string(),
+        lines,
+    })
 }
 
 /// RTP's lines: what its numbers show and what hides it.
-fn write_rtp_lesson(out: &mut dyn Write, app: &AppAnalysis, color: bool) -> io::Result<()> {
-    let Some(rtp) = app.rtp_lesson() else {
-        return Ok(());
-    };
-    heading(out, "above UDP: RTP shows what UDP does not", color)?;
-    item(
-        out,
-        &format!(
-            "UDP delivered these {} with no order or delivery guarantee; RTP's sequence \
-             numbers show {} lost, {} reordered and {} duplicated in {}",
-            plural(rtp.packets, "packet", "packets"),
-            count(rtp.lost),
-            count(rtp.reordered),
-            count(rtp.duplicates),
-            plural(rtp.streams, "stream", "streams")
-        ),
-    )?;
+fn rtp_lesson(app: &AppAnalysis) -> Option<Lesson> {
+    let rtp = app.rtp_lesson()?;
     let jitter = match rtp.worst_jitter_ms {
         Some(j) => format!(" (interarrival jitter up to {j:.3} ms)"),
         None => String::new(),
     };
-    item(
-        out,
-        &format!(
-            "the application (the player's jitter buffer) is what hides it{jitter}: it waits \
-             for late packets, puts them back in order and conceals the lost ones"
-        ),
-    )
+    Some(Lesson {
+        heading: "above UDP: RTP shows what UDP does not".to_string(),
+        lines: vec![
+            format!(
+                "UDP delivered these {} with no order or delivery guarantee; RTP's sequence \
+                 numbers show {} lost, {} reordered and {} duplicated in {}",
+                plural(rtp.packets, "packet", "packets"),
+                count(rtp.lost),
+                count(rtp.reordered),
+                count(rtp.duplicates),
+                plural(rtp.streams, "stream", "streams")
+            ),
+            format!(
+                "the application (the player's jitter buffer) is what hides it{jitter}: it \
+                 waits for late packets, puts them back in order and conceals the lost ones"
+            ),
+        ],
+    })
 }
 
 /// QUIC's lines: one per connection (the first few), each the handshake QUIC built.
-fn write_quic_lesson(out: &mut dyn Write, app: &AppAnalysis, color: bool) -> io::Result<()> {
-    let Some(quic) = app.quic_lessons() else {
-        return Ok(());
-    };
-    heading(
-        out,
-        "above UDP: QUIC built the handshake UDP does not have",
-        color,
-    )?;
-    for c in &quic.connections {
-        item(
-            out,
-            &format!("{} → {}: {}", c.client, c.server, quic_lesson_line(c)),
-        )?;
-    }
+fn quic_lesson(app: &AppAnalysis) -> Option<Lesson> {
+    let quic = app.quic_lessons()?;
+    let mut lines: Vec<String> = quic
+        .connections
+        .iter()
+        .map(|c| format!("{} → {}: {}", c.client, c.server, quic_lesson_line(c)))
+        .collect();
     if quic.more > 0 {
-        item(
-            out,
-            &format!(
-                "and {} more (see the quic section)",
-                plural(quic.more, "connection", "connections")
-            ),
-        )?;
+        lines.push(format!(
+            "and {} more (see the quic section)",
+            plural(quic.more, "connection", "connections")
+        ));
     }
-    Ok(())
+    Some(Lesson {
+        heading: "above UDP: QUIC built the handshake UDP does not have".to_string(),
+        lines,
+    })
 }
 
-fn write_dns_lesson(out: &mut dyn Write, app: &AppAnalysis, color: bool) -> io::Result<()> {
-    let Some(dns) = app.dns_lesson() else {
-        return Ok(());
-    };
-    heading(out, "above UDP: DNS did what UDP does not", color)?;
-    item(
-        out,
-        &format!(
-            "acknowledgement: UDP has none; the answer is the acknowledgement ({} of {} \
-             answered), and its id and question tie it to its query",
-            count(dns.answered),
-            plural(dns.queries, "query", "queries")
-        ),
-    )?;
+fn dns_lesson(app: &AppAnalysis) -> Option<Lesson> {
+    let dns = app.dns_lesson()?;
     let resent = match dns.waited_s {
         Some(waited) => format!(
             "the client re-sent {} after about {} of silence ({} answered in the end); \
@@ -750,5 +748,16 @@ fn write_dns_lesson(out: &mut dyn Write, app: &AppAnalysis, color: bool) -> io::
         ),
         None => "no query needed re-sending".to_string(),
     };
-    item(out, &format!("reliability: UDP re-sends nothing; {resent}"))
+    Some(Lesson {
+        heading: "above UDP: DNS did what UDP does not".to_string(),
+        lines: vec![
+            format!(
+                "acknowledgement: UDP has none; the answer is the acknowledgement ({} of {} \
+                 answered), and its id and question tie it to its query",
+                count(dns.answered),
+                plural(dns.queries, "query", "queries")
+            ),
+            format!("reliability: UDP re-sends nothing; {resent}"),
+        ],
+    })
 }

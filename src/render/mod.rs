@@ -7,9 +7,11 @@
 //! - [`json`]: the one-line `{"summary": ...}` object of `--json`.
 //! - [`svg`]: the ladder diagram as a standalone picture.
 //! - [`plot`]: plots (I/O graph, DNS, RTP, compare's delays) as one standalone SVG picture.
+//! - [`html`]: the shareable report, one self-contained page (`udpscope report`).
 
 pub mod app;
 pub mod format;
+pub mod html;
 pub mod json;
 pub mod plot;
 pub mod svg;

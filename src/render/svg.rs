@@ -23,31 +23,18 @@ const CLIENT_COLOUR: &str = "#1f5fbf";
 const SERVER_COLOUR: &str = "#8a3fb5";
 const ABSENCE_COLOUR: &str = "#1a7f37";
 
-/// Escapes text for XML character data and attribute values.
-pub fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Characters XML 1.0 cannot carry at all; the quoting upstream escapes them
-            // already, this keeps the document valid whatever text arrives.
-            c if (c < ' ' && !matches!(c, '\t' | '\n' | '\r'))
-                || matches!(c, '\u{fffe}' | '\u{ffff}') =>
-            {
-                out.push_str(&format!("\\x{:02x}", u32::from(c)))
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// The one XML escaper, in the text policy's module.
+pub use crate::text::xml_escape;
 
 /// Writes `analysis`'s ladders as one SVG document.
 pub fn ladders(out: &mut dyn Write, analysis: &Analysis) -> io::Result<()> {
+    writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
+    ladders_inline(out, analysis)
+}
+
+/// Writes `analysis`'s ladders as one `<svg>` element without the XML declaration, for a
+/// page that carries the picture inline (the HTML report).
+pub fn ladders_inline(out: &mut dyn Write, analysis: &Analysis) -> io::Result<()> {
     let drawings: Vec<Drawing<'_>> = analysis
         .drawings()
         .into_iter()
@@ -91,7 +78,6 @@ fn write(out: &mut dyn Write, drawings: &[Drawing<'_>], empty: &str) -> io::Resu
     } else {
         drawings.iter().map(|d| rows(d) * ROW + MARGIN).sum::<u32>() + MARGIN
     };
-    writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
     writeln!(
         out,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" font-size="13">"#
@@ -247,23 +233,4 @@ fn write_arrow(out: &mut dyn Write, arrow: &Arrow, y: u32) -> io::Result<()> {
         y - 5,
         xml_escape(&label(arrow, LABEL_COLS))
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::xml_escape;
-
-    #[test]
-    fn markup_characters_are_escaped() {
-        assert_eq!(
-            xml_escape(r#"<a href="x">&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&apos;&lt;/a&gt;"
-        );
-    }
-
-    #[test]
-    fn characters_xml_cannot_carry_are_written_as_escapes() {
-        // A file name given to compare can hold any byte but NUL; the SVG must stay XML.
-        assert_eq!(xml_escape("a\u{1}b\u{ffff}\tc"), "a\\x01b\\xffff\tc");
-    }
 }

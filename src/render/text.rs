@@ -583,6 +583,25 @@ fn beyond(verdict: &Verdict) -> Option<String> {
     }
 }
 
+/// One line of the verdict.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum VerdictLine {
+    /// `aspect: what is said of it` (`handshake: none (...)`).
+    Item(String),
+    /// A side fact about the line before it.
+    Aside(String),
+}
+
+/// The verdict as sentences: a heading and one line per aspect. Computed once; the text
+/// report and the HTML report show the same words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct VerdictText {
+    /// `verdict for port 6999 (1 flow, 4 datagrams): UDP is connectionless`.
+    pub heading: String,
+    /// The aspects, in order.
+    pub lines: Vec<VerdictLine>,
+}
+
 /// Writes the verdict as sentences, one aspect per line.
 fn write_verdict(
     out: &mut dyn Write,
@@ -590,34 +609,46 @@ fn write_verdict(
     evidence: &Evidence,
     color: bool,
 ) -> io::Result<()> {
+    let text = verdict_text(verdict, evidence, color);
+    heading(out, &text.heading, color)?;
+    for line in &text.lines {
+        match line {
+            VerdictLine::Item(line) => item(out, line)?,
+            VerdictLine::Aside(line) => say(out, "", "      ", &format!("    {line}"))?,
+        }
+    }
+    Ok(())
+}
+
+/// The verdict's sentences (`color`: the word "none" painted for a terminal).
+pub(crate) fn verdict_text(verdict: &Verdict, evidence: &Evidence, color: bool) -> VerdictText {
+    let mut lines = Vec::new();
     let scope = match verdict.port {
         Some(p) => format!("for port {p}"),
         None => "over all flows".to_string(),
     };
     let partial = beyond(verdict);
     if verdict.flows == 0 {
-        heading(out, &format!("verdict {scope}"), color)?;
         let what = match verdict.port {
             Some(p) => format!("no UDP datagrams on port {p}"),
             None => "no UDP datagrams".to_string(),
         };
-        item(out, &format!("{what}: nothing to judge"))?;
+        lines.push(VerdictLine::Item(format!("{what}: nothing to judge")));
         if let Some(partial) = &partial {
-            item(out, &format!("partial: {partial}"))?;
+            lines.push(VerdictLine::Item(format!("partial: {partial}")));
         }
-        return Ok(());
+        return VerdictText {
+            heading: format!("verdict {scope}"),
+            lines,
+        };
     }
-    heading(
-        out,
-        &format!(
-            "verdict {scope} ({}, {}): UDP is connectionless",
-            plural(verdict.flows, "flow", "flows"),
-            plural(verdict.datagrams, "datagram", "datagrams")
-        ),
-        color,
-    )?;
+    let heading = format!(
+        "verdict {scope} ({}, {}): UDP is connectionless",
+        plural(verdict.flows, "flow", "flows"),
+        plural(verdict.datagrams, "datagram", "datagrams")
+    );
     if let Some(partial) = &partial {
-        item(out, &format!("partial: {partial}"))?;
+        lines.push(VerdictLine::Item(format!("partial: {partial}")));
     }
     let none = |color| paint("none", Style::Absence, color);
     let single = verdict.flows == 1;
@@ -642,7 +673,7 @@ fn write_verdict(
         own_empties(verdict.empty_before_first, "before the first", "handshake")
     };
     tcp_aside(&mut line, verdict.tcp_before_first, "earlier");
-    item(out, &format!("handshake: {line}"))?;
+    lines.push(VerdictLine::Item(format!("handshake: {line}")));
 
     // Teardown.
     let mut line = if !verdict.teardown {
@@ -692,7 +723,7 @@ fn write_verdict(
         own_empties(verdict.empty_after_last, "after the last", "teardown")
     };
     tcp_aside(&mut line, verdict.tcp_after_last, "later");
-    item(out, &format!("teardown: {line}"))?;
+    lines.push(VerdictLine::Item(format!("teardown: {line}")));
 
     // Acknowledgements.
     let replies = match verdict.replies {
@@ -725,7 +756,7 @@ fn write_verdict(
     } else {
         format!("{} at the transport level; {replies}", none(color))
     };
-    item(out, &format!("acknowledgements: {line}"))?;
+    lines.push(VerdictLine::Item(format!("acknowledgements: {line}")));
 
     // Each message its own datagram: said from the counts. IP ids follow as a side fact
     // (Linux sends id 0 on datagrams with Don't Fragment, so ids cannot be the evidence).
@@ -754,7 +785,9 @@ fn write_verdict(
             line.push_str(", nothing set up or closed");
         }
     }
-    item(out, &format!("each message its own datagram: {line}"))?;
+    lines.push(VerdictLine::Item(format!(
+        "each message its own datagram: {line}"
+    )));
     if verdict.ipv4_datagrams > 0 {
         let mut ids = format!(
             "IP ids, a side fact (Linux sends 0 with Don't Fragment, so they prove nothing): \
@@ -777,32 +810,27 @@ fn write_verdict(
                 )
             ));
         }
-        say(out, "", "      ", &format!("    {ids}"))?;
+        lines.push(VerdictLine::Aside(ids));
     }
     if verdict.ipv4_datagrams > 0 && verdict.zero_ids_with_df == verdict.ipv4_datagrams {
-        say(
-            out,
-            "",
-            "      ",
-            "    (IP id 0 with Don't Fragment on every datagram: a packet that may not be \
-             fragmented needs no id)",
-        )?;
+        lines.push(VerdictLine::Aside(
+            "(IP id 0 with Don't Fragment on every datagram: a packet that may not be \
+             fragmented needs no id)"
+                .to_string(),
+        ));
     }
 
     // The network layer.
     let line = network_sentence(&verdict.network, verdict.icmp);
-    item(out, &format!("network-level signals: {line}"))?;
+    lines.push(VerdictLine::Item(format!("network-level signals: {line}")));
     if verdict.untracked_datagrams > 0 {
-        item(
-            out,
-            &format!(
-                "note: {} on the port belonged to flows beyond the {} tracked and are not judged",
-                plural(verdict.untracked_datagrams, "datagram", "datagrams"),
-                count(MAX_FLOWS as u64)
-            ),
-        )?;
+        lines.push(VerdictLine::Item(format!(
+            "note: {} on the port belonged to flows beyond the {} tracked and are not judged",
+            plural(verdict.untracked_datagrams, "datagram", "datagrams"),
+            count(MAX_FLOWS as u64)
+        )));
     }
-    Ok(())
+    VerdictText { heading, lines }
 }
 
 /// "4 distinct IP ids", qualified when some datagrams were IPv6 (no id) or the count is a
@@ -888,7 +916,7 @@ fn signal_group(group: &SignalGroup) -> String {
 }
 
 /// The verdict's "network-level signals" line, given `icmp` ICMP packets in all.
-fn network_sentence(signals: &NetworkSignals, icmp: u64) -> String {
+pub(crate) fn network_sentence(signals: &NetworkSignals, icmp: u64) -> String {
     if signals.errors == 0 {
         return match icmp {
             0 => "no ICMP (an ICMP port unreachable, e.g. when no server listens, is the only \
