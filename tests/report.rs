@@ -182,6 +182,39 @@ fn reports_of_the_committed_captures_agree_with_read_summary_and_fetch_nothing()
             summary["decode"]["frames"].as_u64().unwrap(),
             "{name}"
         );
+        // The plots: the I/O graph's datagram series hold every datagram of the flows.
+        let io = doc
+            .descendants()
+            .find(|n| n.attribute("class") == Some("panel io-datagrams"))
+            .unwrap_or_else(|| panic!("{name}: no I/O graph in the report"));
+        assert!(
+            io.ancestors().any(|n| n.attribute("id") == Some("plots")),
+            "{name}: the I/O graph is in the plots section"
+        );
+        let plotted: f64 = io
+            .descendants()
+            .filter(|n| {
+                n.attribute("class")
+                    .is_some_and(|c| c.starts_with("series "))
+            })
+            .flat_map(|n| {
+                n.attribute("data-y")
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .map(|v| v.parse::<f64>().unwrap())
+                    .collect::<Vec<_>>()
+            })
+            .sum();
+        let in_flows: u64 = summary["flows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                f["to_server"]["datagrams"].as_u64().unwrap()
+                    + f["to_client"]["datagrams"].as_u64().unwrap()
+            })
+            .sum();
+        assert_eq!(plotted, in_flows as f64, "{name}: I/O graph datagrams");
         // Each protocol's section exactly when the summary has its key.
         for (key, id) in [
             ("dns", "dns"),

@@ -19,6 +19,7 @@ use udpscope::filter::Filter;
 use udpscope::pipeline::Pipeline;
 use udpscope::render::html::{self, Hop, SHOWN_FATES};
 use udpscope::shutdown::Shutdown;
+use udpscope::sink::plot::PlotSink;
 use udpscope::sink::{AnalysisSink, Notes, Sink};
 use udpscope::source::CaptureFile;
 
@@ -64,11 +65,15 @@ fn build(args: &ReportArgs, out: &mut Output) -> Result<(), Error> {
     let mut analysis = AnalysisSink::threaded(AnalysisConfig { port: args.port }).with_app();
     let mut notes = Notes::new(io::stderr(), format!("udpscope: {}: ", file.display()));
     let mut progress = Progress::on_terminal();
-    let mut sinks: Vec<&mut dyn Sink> = vec![&mut analysis, &mut notes];
+    let mut plot = PlotSink::new();
+    let mut sinks: Vec<&mut dyn Sink> = vec![&mut analysis, &mut notes, &mut plot];
     if let Some(progress) = &mut progress {
         sinks.push(progress.as_mut());
     }
-    let mut pipeline = Pipeline::new(filter, None, sinks).with_app(&args.app.config());
+    let mut app = args.app.config();
+    // RTP jitter and loss over time: each stream keeps a bounded timeline for the plot.
+    app.rtp.timelines = true;
+    let mut pipeline = Pipeline::new(filter, None, sinks).with_app(&app);
     let ran = pipeline.run(&mut source, &shutdown);
     let outcome = pipeline.finish()?;
     ran?;
@@ -89,11 +94,13 @@ fn build(args: &ReportArgs, out: &mut Output) -> Result<(), Error> {
             more_anomalies: point.more_anomalies,
         })
         .collect();
+    let plot = plot.plot(&names[0]);
     let page = html::Report {
         name: &names[0],
         analysis: &analysis,
         stats: &outcome.stats,
         hops: &hops,
+        plot: Some(&plot),
     };
     html::report(out.writer(), &page).map_err(|source| out.error(source))
 }

@@ -52,6 +52,9 @@ pub struct Report<'a> {
     pub stats: &'a DecodeStats,
     /// Comparisons between consecutive capture points (empty for one file).
     pub hops: &'a [Hop<'a>],
+    /// The capture's plots (I/O graph, DNS response times, RTP jitter and loss), as
+    /// `read --plot` draws them.
+    pub plot: Option<&'a super::plot::Plot>,
 }
 
 /// The page's style: readable on a phone (nothing wider than the screen; tables scroll on
@@ -99,8 +102,9 @@ pub fn report(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
     flows(&mut page, report.analysis);
     ladder(&mut page, report.analysis)?;
     above_udp(&mut page, report.analysis);
-    // Plots go here (render::plot, `--plot`): I/O graph, DNS response times, RTP jitter and
-    // loss for the capture, one-way delay for each comparison. Not drawn yet.
+    if let Some(plot) = report.plot {
+        plots(&mut page, plot)?;
+    }
     if !report.hops.is_empty() {
         page.push_str("<section id=\"compare\">\n<h2>Comparison between capture points</h2>\n");
         para(
@@ -383,6 +387,22 @@ fn ladder(page: &mut String, analysis: &Analysis) -> io::Result<()> {
     let mut svg = Vec::new();
     super::svg::ladders_inline(&mut svg, analysis)?;
     // The SVG writer escapes every text it draws; its bytes are UTF-8 it wrote itself.
+    page.push_str(&String::from_utf8_lossy(&svg));
+    page.push_str("</figure>\n</section>\n");
+    Ok(())
+}
+
+fn plots(page: &mut String, plot: &super::plot::Plot) -> io::Result<()> {
+    page.push_str("<section id=\"plots\">\n<h2>Plots</h2>\n");
+    para(
+        page,
+        "The pictures `udpscope read --plot` draws: datagrams and bytes per interval per flow, \
+         and DNS response times and RTP jitter and loss when the capture holds them.",
+    );
+    page.push_str("<figure>\n");
+    let mut svg = Vec::new();
+    super::plot::write_inline(&mut svg, plot)?;
+    // The plot writer escapes every text it draws; its bytes are UTF-8 it wrote itself.
     page.push_str(&String::from_utf8_lossy(&svg));
     page.push_str("</figure>\n</section>\n");
     Ok(())

@@ -248,6 +248,13 @@ fn panel_height() -> f64 {
 
 /// Writes `plot` as one SVG document.
 pub fn write(out: &mut dyn Write, plot: &Plot) -> io::Result<()> {
+    writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
+    write_inline(out, plot)
+}
+
+/// Writes `plot` as an `<svg>` element alone, without the XML declaration: for a page that
+/// holds it (the HTML report).
+pub fn write_inline(out: &mut dyn Write, plot: &Plot) -> io::Result<()> {
     let head = MARGIN + TITLE_ROW * (1 + plot.notes.len()) as f64 + 8.0;
     let body = if plot.panels.is_empty() {
         2.0 * TITLE_ROW
@@ -255,7 +262,6 @@ pub fn write(out: &mut dyn Write, plot: &Plot) -> io::Result<()> {
         plot.panels.len() as f64 * (panel_height() + MARGIN)
     };
     let height = (head + body + MARGIN).ceil();
-    writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
     writeln!(
         out,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" font-size="13">"#
