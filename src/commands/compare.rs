@@ -195,8 +195,31 @@ fn run_path(args: &CompareArgs, points: &[std::path::PathBuf]) -> Result<ExitCod
             Box::new(CaptureFile::open(&pair[1])?),
         ));
     }
-    let comparison = hops::compare_hops(pairs, &options, &shutdown)?;
+    // --plot's file is created before the captures are read: a wrong path costs no read.
+    let plot_file = args
+        .plot
+        .as_deref()
+        .map(super::read::create_plot)
+        .transpose()?;
+    let mut plots: Vec<DelayPlot> = Vec::new();
+    if plot_file.is_some() {
+        plots.resize_with(pairs.len(), DelayPlot::default);
+    }
+    let comparison = hops::compare_hops_observed(pairs, &options, &shutdown, &mut |hop, fate| {
+        if let Some(plot) = plots.get_mut(hop) {
+            plot.add(fate);
+        }
+    })?;
     let names: Vec<String> = points.iter().map(|p| p.display().to_string()).collect();
+    if let Some((path, file)) = plot_file {
+        let hops: Vec<(&DelayPlot, &udpscope::compare::Comparison)> = plots
+            .iter()
+            .zip(&comparison.hops)
+            .map(|(plot, hop)| (plot, &hop.comparison))
+            .collect();
+        let plot = udpscope::compare::plot::path_plot(&hops, &names);
+        super::read::write_plot(&path, file, &plot)?;
+    }
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let output = |source| Error::Output { source };
     if args.json {

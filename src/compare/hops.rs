@@ -196,11 +196,25 @@ pub fn compare_hops(
     options: &CompareOptions,
     shutdown: &Shutdown,
 ) -> Result<PathComparison> {
+    compare_hops_observed(hops, options, shutdown, &mut |_, _| {})
+}
+
+/// [`compare_hops`], showing each hop's settled fates to `observe` (with the hop's index)
+/// before they are followed along the path: `compare --plot` draws them per hop.
+pub fn compare_hops_observed(
+    hops: Vec<(
+        Box<dyn FrameSource + Send + '_>,
+        Box<dyn FrameSource + Send + '_>,
+    )>,
+    options: &CompareOptions,
+    shutdown: &Shutdown,
+    observe: &mut dyn FnMut(usize, &DatagramFate),
+) -> Result<PathComparison> {
     let n = hops.len() + 1;
     if n < 2 {
         return Err(Error::Usage("compare needs at least two points".into()));
     }
-    run_hops(hops, options, shutdown, n)
+    run_hops(hops, options, shutdown, n, observe)
 }
 
 type HopResult = Result<(Comparison, Vec<DatagramFate>)>;
@@ -213,6 +227,7 @@ fn run_hops(
     options: &CompareOptions,
     shutdown: &Shutdown,
     n: usize,
+    observe: &mut dyn FnMut(usize, &DatagramFate),
 ) -> Result<PathComparison> {
     let results: Vec<HopResult> = std::thread::scope(|scope| {
         let handles: Vec<_> = hops
@@ -258,6 +273,11 @@ fn run_hops(
     }
     if compared.len() != n - 1 || shutdown.is_triggered() {
         return Err(Error::Interrupted);
+    }
+    for (hop, (_, fates)) in compared.iter().enumerate() {
+        for fate in fates {
+            observe(hop, fate);
+        }
     }
     Ok(follow(options, compared))
 }

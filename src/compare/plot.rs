@@ -288,6 +288,34 @@ impl DelayPlot {
     }
 }
 
+/// One picture of a path's hops: each hop's panels (as [`DelayPlot::plot`] draws two points),
+/// in path order, titled with the hop's two points. `hops[i]` = (hop i's plot, its
+/// comparison); `names` = the points' names.
+pub fn path_plot(hops: &[(&DelayPlot, &Comparison)], names: &[String]) -> Plot {
+    let mut plot = Plot {
+        title: format!("udpscope compare: {}", names.join(" → ")),
+        notes: Vec::new(),
+        panels: Vec::new(),
+        empty: "nothing to plot: no hop had a datagram in common".to_string(),
+    };
+    plot.notes
+        .push("each hop Pi → Pj is drawn as compare draws two points: A = Pi, B = Pj".to_string());
+    for (i, (delays, comparison)) in hops.iter().enumerate() {
+        let (a, b) = (&names[i], &names[i + 1]);
+        let hop = delays.plot(comparison, a, b);
+        for note in hop.notes {
+            if !plot.notes.contains(&note) {
+                plot.notes.push(note);
+            }
+        }
+        for mut panel in hop.panels {
+            panel.title = format!("P{} → P{}: {}", i + 1, i + 2, panel.title);
+            plot.panels.push(panel);
+        }
+    }
+    plot
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
