@@ -484,6 +484,29 @@ fn a_report_of_two_points_shows_compare_s_fates_and_counts() {
         .collect();
     assert_eq!(listed.len(), anomalies.len(), "{listed:?} vs {anomalies:?}");
     assert!(listed.iter().any(|f| f == "lost") && listed.iter().any(|f| f == "duplicated"));
+    // compare --plot's picture is in the comparison's section, its marks compare's counts.
+    let section = doc
+        .descendants()
+        .find(|n| n.attribute("id") == Some("compare-1"))
+        .expect("the comparison's section");
+    let marked = |kind: &str| -> u64 {
+        section
+            .descendants()
+            .filter(|m| m.attribute("class") == Some(&format!("markers {kind}")[..]))
+            .map(|m| m.attribute("data-total").unwrap().parse::<u64>().unwrap())
+            .sum()
+    };
+    for (kind, key) in [
+        ("lost", "lost"),
+        ("duplicated", "duplicated"),
+        ("reordered", "reordered"),
+    ] {
+        assert_eq!(
+            marked(kind),
+            flows[0][key].as_u64().unwrap(),
+            "{kind} marks"
+        );
+    }
 }
 
 #[test]

@@ -12,12 +12,14 @@ use std::process::ExitCode;
 
 use udpscope::Error;
 use udpscope::analysis::AnalysisConfig;
+use udpscope::compare::plot::DelayPlot;
 use udpscope::compare::{
     CompareOptions, Comparison, DEFAULT_WINDOW_NS, DatagramFate, compare_with,
 };
 use udpscope::filter::Filter;
 use udpscope::pipeline::Pipeline;
 use udpscope::render::html::{self, Hop, SHOWN_FATES};
+use udpscope::render::plot::Plot;
 use udpscope::shutdown::Shutdown;
 use udpscope::sink::plot::PlotSink;
 use udpscope::sink::{AnalysisSink, Notes, Sink};
@@ -83,6 +85,15 @@ fn build(args: &ReportArgs, out: &mut Output) -> Result<(), Error> {
     let analysis = analysis.into_analysis();
     let compared = compare_points(&args.files, &shutdown)?;
     let names: Vec<String> = args.files.iter().map(|f| f.display().to_string()).collect();
+    let delay_plots: Vec<Plot> = compared
+        .iter()
+        .enumerate()
+        .map(|(i, point)| {
+            point
+                .delays
+                .plot(&point.comparison, &names[i], &names[i + 1])
+        })
+        .collect();
     let hops: Vec<Hop<'_>> = compared
         .iter()
         .enumerate()
@@ -92,6 +103,7 @@ fn build(args: &ReportArgs, out: &mut Output) -> Result<(), Error> {
             comparison: &point.comparison,
             anomalies: &point.anomalies,
             more_anomalies: point.more_anomalies,
+            plot: Some(&delay_plots[i]),
         })
         .collect();
     let plot = plot.plot(&names[0]);
@@ -110,6 +122,8 @@ struct Compared {
     comparison: Comparison,
     anomalies: Vec<DatagramFate>,
     more_anomalies: u64,
+    /// `compare --plot`'s picture of this comparison.
+    delays: DelayPlot,
 }
 
 /// Each capture compared with the next one (A with B, B with C, ...), through compare's
@@ -125,6 +139,7 @@ fn compare_points(files: &[PathBuf], shutdown: &Shutdown) -> Result<Vec<Compared
     let mut compared = Vec::new();
     for pair in files.windows(2) {
         let (mut anomalies, mut more) = (Vec::new(), 0u64);
+        let mut delays = DelayPlot::default();
         let started = std::time::Instant::now();
         let mut last = started;
         let mut settled = 0u64;
@@ -137,6 +152,7 @@ fn compare_points(files: &[PathBuf], shutdown: &Shutdown) -> Result<Vec<Compared
                     started.elapsed().as_secs_f64()
                 );
             }
+            delays.add(&fate);
             if fate.is_anomaly() {
                 if anomalies.len() < SHOWN_FATES {
                     anomalies.push(fate);
@@ -153,6 +169,7 @@ fn compare_points(files: &[PathBuf], shutdown: &Shutdown) -> Result<Vec<Compared
             comparison,
             anomalies,
             more_anomalies: more,
+            delays,
         });
     }
     Ok(compared)

@@ -40,6 +40,9 @@ pub struct Hop<'a> {
     pub anomalies: &'a [DatagramFate],
     /// Anomalies past those.
     pub more_anomalies: u64,
+    /// `compare --plot`'s picture of the comparison: one-way delay over time, with the lost,
+    /// duplicated and reordered datagrams marked.
+    pub plot: Option<&'a super::plot::Plot>,
 }
 
 /// What the page shows.
@@ -1038,6 +1041,14 @@ fn comparison(page: &mut String, n: usize, hop: &Hop<'_>) {
                 ),
             );
         }
+    }
+    if let Some(plot) = hop.plot {
+        page.push_str("<figure>\n");
+        let mut svg = Vec::new();
+        // Writing into a Vec cannot fail; the plot writer escapes every text it draws.
+        let _ = super::plot::write_inline(&mut svg, plot);
+        page.push_str(&String::from_utf8_lossy(&svg));
+        page.push_str("</figure>\n");
     }
     page.push_str("</section>\n");
 }
