@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 use udpscope::Error;
 use udpscope::decode::Datagram;
 use udpscope::frame::Frame;
-use udpscope::sink::{Flow, Interest, Sink};
+use udpscope::sink::{Next, Interest, Sink};
 
 /// A progress line on stderr for long reads, only when stderr is a terminal.
 pub(super) struct Progress {
@@ -50,7 +50,7 @@ impl Sink for Progress {
         }
     }
 
-    fn frame(&mut self, _frame: &Frame<'_>) -> Flow {
+    fn frame(&mut self, _frame: &Frame<'_>) -> Next {
         self.frames += 1;
         if self.frames.is_multiple_of(PROGRESS_POLL)
             && self.last.elapsed() >= std::time::Duration::from_millis(500)
@@ -67,7 +67,7 @@ impl Sink for Progress {
         Ok(ControlFlow::Continue(()))
     }
 
-    fn datagram(&mut self, _frame: &Frame<'_>, _datagram: &Datagram<'_>) -> Flow {
+    fn datagram(&mut self, _frame: &Frame<'_>, _datagram: &Datagram<'_>) -> Next {
         self.selected += 1;
         Ok(ControlFlow::Continue(()))
     }

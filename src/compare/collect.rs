@@ -15,7 +15,7 @@ use crate::filter::Filter;
 use crate::frame::Frame;
 use crate::pipeline::Pipeline;
 use crate::shutdown::Shutdown;
-use crate::sink::{Flow, Sink};
+use crate::sink::{Next, Sink};
 use crate::source::FrameSource;
 
 /// Sightings per message: one channel operation per batch, not per datagram.
@@ -133,7 +133,7 @@ impl Collector {
 }
 
 impl Sink for Collector {
-    fn datagram(&mut self, _frame: &Frame<'_>, datagram: &Datagram<'_>) -> Flow {
+    fn datagram(&mut self, _frame: &Frame<'_>, datagram: &Datagram<'_>) -> Next {
         let endpoints = Endpoints {
             src: datagram.src(),
             dst: datagram.dst(),

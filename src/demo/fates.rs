@@ -16,7 +16,7 @@ use crate::frame::Frame;
 use crate::pipeline::Pipeline;
 use crate::relay::Direction;
 use crate::shutdown::Shutdown;
-use crate::sink::{Flow, Sink};
+use crate::sink::{Next, Sink};
 use crate::source::{CaptureFile, FrameSource};
 
 /// What became of one datagram the relay received.
@@ -271,7 +271,7 @@ fn payloads(
 struct Collected(Vec<(SocketAddr, SocketAddr, Vec<u8>)>);
 
 impl Sink for Collected {
-    fn datagram(&mut self, _frame: &Frame<'_>, d: &Datagram<'_>) -> Flow {
+    fn datagram(&mut self, _frame: &Frame<'_>, d: &Datagram<'_>) -> Next {
         self.0.push((
             SocketAddr::new(d.ip.src, d.src_port),
             SocketAddr::new(d.ip.dst, d.dst_port),

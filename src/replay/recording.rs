@@ -131,7 +131,7 @@ struct Feeder<F> {
 }
 
 impl<F: FnMut(&Datagram<'_>) -> Flow> Sink for Feeder<F> {
-    fn datagram(&mut self, _frame: &Frame<'_>, datagram: &Datagram<'_>) -> crate::sink::Flow {
+    fn datagram(&mut self, _frame: &Frame<'_>, datagram: &Datagram<'_>) -> crate::sink::Next {
         Ok(match (self.each)(datagram) {
             Flow::Continue => ControlFlow::Continue(()),
             Flow::Stop => {

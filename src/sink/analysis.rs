@@ -8,7 +8,7 @@ use crate::app::AppRecord;
 use crate::decode::{Datagram, IcmpError, Incomplete, Segment, Skip};
 use crate::error::Result;
 use crate::frame::Frame;
-use crate::sink::{Flow, Interest, Sink};
+use crate::sink::{Next, Interest, Sink};
 
 /// Where the analysis runs.
 #[derive(Debug)]
@@ -100,7 +100,7 @@ impl Sink for AnalysisSink {
         Ok(())
     }
 
-    fn datagram(&mut self, _frame: &Frame<'_>, datagram: &Datagram<'_>) -> Flow {
+    fn datagram(&mut self, _frame: &Frame<'_>, datagram: &Datagram<'_>) -> Next {
         match &mut self.place {
             Place::Inline(analysis) => analysis.datagram(datagram),
             Place::Thread(worker) => worker.datagram(datagram),

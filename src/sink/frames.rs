@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 
 use crate::error::Result;
 use crate::frame::Frame;
-use crate::sink::{Flow, Interest, RotatingSink, Sink};
+use crate::sink::{Next, Interest, RotatingSink, Sink};
 
 /// Writes every frame to a [`RotatingSink`]; `Break` once its `-W` file limit is reached.
 #[derive(Debug)]
@@ -34,7 +34,7 @@ impl Sink for FrameFile {
         Interest::FRAMES
     }
 
-    fn frame(&mut self, frame: &Frame<'_>) -> Flow {
+    fn frame(&mut self, frame: &Frame<'_>) -> Next {
         match &mut self.file {
             Some(file) => file.write(frame),
             None => Ok(ControlFlow::Break(())),

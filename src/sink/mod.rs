@@ -31,7 +31,7 @@ use crate::error::Result;
 use crate::frame::Frame;
 
 /// What a sink answers to an event: go on, or stop the run (`-W` files written, replay done).
-pub type Flow = Result<ControlFlow<()>>;
+pub type Next = Result<ControlFlow<()>>;
 
 /// Which events a sink wants, asked once when the pipeline is built, so the hot path calls
 /// only the sinks that do something with an event.
@@ -82,12 +82,12 @@ pub trait Sink {
     }
 
     /// A frame as the source delivered it.
-    fn frame(&mut self, _frame: &Frame<'_>) -> Flow {
+    fn frame(&mut self, _frame: &Frame<'_>) -> Next {
         Ok(ControlFlow::Continue(()))
     }
 
     /// A selected datagram and the frame that completed it.
-    fn datagram(&mut self, _frame: &Frame<'_>, _datagram: &Datagram<'_>) -> Flow {
+    fn datagram(&mut self, _frame: &Frame<'_>, _datagram: &Datagram<'_>) -> Next {
         Ok(ControlFlow::Continue(()))
     }
 
@@ -99,7 +99,7 @@ pub trait Sink {
         frame: &Frame<'_>,
         datagram: &Datagram<'_>,
         _app: Option<&App<'_>>,
-    ) -> Flow {
+    ) -> Next {
         self.datagram(frame, datagram)
     }
 

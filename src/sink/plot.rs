@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use super::{Flow, Interest, Sink};
+use super::{Next, Interest, Sink};
 use crate::app::{App, AppRecord, dns, rtp};
 use crate::decode::Datagram;
 use crate::error::Result;
@@ -507,7 +507,7 @@ impl Sink for PlotSink {
         Interest::APP
     }
 
-    fn datagram(&mut self, frame: &Frame<'_>, datagram: &Datagram<'_>) -> Flow {
+    fn datagram(&mut self, frame: &Frame<'_>, datagram: &Datagram<'_>) -> Next {
         self.datagram_app(frame, datagram, None)
     }
 
@@ -516,7 +516,7 @@ impl Sink for PlotSink {
         _frame: &Frame<'_>,
         datagram: &Datagram<'_>,
         _app: Option<&App<'_>>,
-    ) -> Flow {
+    ) -> Next {
         let ts = datagram.ts_ns;
         self.first_ns.get_or_insert(ts);
         self.bins.start(ts);

@@ -547,7 +547,7 @@ impl<W: Write> crate::sink::Sink for Printer<W> {
         &mut self,
         _frame: &crate::frame::Frame<'_>,
         d: &Datagram<'_>,
-    ) -> crate::sink::Flow {
+    ) -> crate::sink::Next {
         Printer::datagram(self, d).map(|()| std::ops::ControlFlow::Continue(()))
     }
 
@@ -556,7 +556,7 @@ impl<W: Write> crate::sink::Sink for Printer<W> {
         _frame: &crate::frame::Frame<'_>,
         d: &Datagram<'_>,
         app: Option<&App<'_>>,
-    ) -> crate::sink::Flow {
+    ) -> crate::sink::Next {
         Printer::datagram_app(self, d, app).map(|()| std::ops::ControlFlow::Continue(()))
     }
 
@@ -601,7 +601,7 @@ mod tests {
     struct BothForms(usize);
 
     impl crate::sink::Sink for BothForms {
-        fn datagram(&mut self, _: &crate::frame::Frame<'_>, d: &Datagram<'_>) -> crate::sink::Flow {
+        fn datagram(&mut self, _: &crate::frame::Frame<'_>, d: &Datagram<'_>) -> crate::sink::Next {
             let mut hand = Vec::new();
             json_line(&mut hand, &mut Line::default(), d, None);
             let mut serde = Vec::new();

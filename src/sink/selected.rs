@@ -8,7 +8,7 @@ use crate::decode::{Datagram, IcmpError};
 use crate::error::{Error, Result};
 use crate::frame::{Frame, LinkType};
 use crate::sink::pcap::FileFormat;
-use crate::sink::{Flow, Interest, PcapSink, Sink};
+use crate::sink::{Next, Interest, PcapSink, Sink};
 
 /// The copy being written. The file is created for the link type of the first frame it
 /// receives (a pcapng input names its interfaces only as they appear), or, when none comes,
@@ -83,12 +83,12 @@ impl Sink for SelectedFrames {
         }
     }
 
-    fn frame(&mut self, frame: &Frame<'_>) -> Flow {
+    fn frame(&mut self, frame: &Frame<'_>) -> Next {
         self.write(frame)
             .map(|()| std::ops::ControlFlow::Continue(()))
     }
 
-    fn datagram(&mut self, frame: &Frame<'_>, _datagram: &Datagram<'_>) -> Flow {
+    fn datagram(&mut self, frame: &Frame<'_>, _datagram: &Datagram<'_>) -> Next {
         self.write(frame)
             .map(|()| std::ops::ControlFlow::Continue(()))
     }
