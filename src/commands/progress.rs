@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 use udpscope::Error;
 use udpscope::decode::Datagram;
 use udpscope::frame::Frame;
-use udpscope::sink::{Next, Interest, Sink};
+use udpscope::sink::{Interest, Next, Sink};
 
 /// A progress line on stderr for long reads, only when stderr is a terminal.
 pub(super) struct Progress {

@@ -8,7 +8,7 @@ use crate::app::AppRecord;
 use crate::decode::{Datagram, IcmpError, Incomplete, Segment, Skip};
 use crate::error::Result;
 use crate::frame::Frame;
-use crate::sink::{Next, Interest, Sink};
+use crate::sink::{Interest, Next, Sink};
 
 /// Where the analysis runs.
 #[derive(Debug)]

@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 
 use crate::error::Result;
 use crate::frame::Frame;
-use crate::sink::{Next, Interest, RotatingSink, Sink};
+use crate::sink::{Interest, Next, RotatingSink, Sink};
 
 /// Writes every frame to a [`RotatingSink`]; `Break` once its `-W` file limit is reached.
 #[derive(Debug)]

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use super::{Next, Interest, Sink};
+use super::{Interest, Next, Sink};
 use crate::app::{App, AppRecord, dns, rtp};
 use crate::decode::Datagram;
 use crate::error::Result;

@@ -8,7 +8,7 @@ use crate::decode::{Datagram, IcmpError};
 use crate::error::{Error, Result};
 use crate::frame::{Frame, LinkType};
 use crate::sink::pcap::FileFormat;
-use crate::sink::{Next, Interest, PcapSink, Sink};
+use crate::sink::{Interest, Next, PcapSink, Sink};
 
 /// The copy being written. The file is created for the link type of the first frame it
 /// receives (a pcapng input names its interfaces only as they appear), or, when none comes,
