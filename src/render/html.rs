@@ -386,12 +386,19 @@ fn ladder(page: &mut String, analysis: &Analysis) -> io::Result<()> {
         "One arrow per datagram, first flows on the port; what came before the first and after \
          the last is said in the dashed boxes.",
     );
-    page.push_str("<figure>\n");
+    figure(page, |svg| super::svg::ladders_inline(svg, analysis))?;
+    page.push_str("</section>\n");
+    Ok(())
+}
+
+/// An inline SVG picture in a `<figure>`: `draw` writes the `<svg>` element. The SVG writers
+/// escape every text they draw; their bytes are UTF-8 they wrote themselves.
+fn figure(page: &mut String, draw: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> io::Result<()> {
     let mut svg = Vec::new();
-    super::svg::ladders_inline(&mut svg, analysis)?;
-    // The SVG writer escapes every text it draws; its bytes are UTF-8 it wrote itself.
+    draw(&mut svg)?;
+    page.push_str("<figure>\n");
     page.push_str(&String::from_utf8_lossy(&svg));
-    page.push_str("</figure>\n</section>\n");
+    page.push_str("</figure>\n");
     Ok(())
 }
 
@@ -402,12 +409,8 @@ fn plots(page: &mut String, plot: &super::plot::Plot) -> io::Result<()> {
         "The pictures `udpscope read --plot` draws: datagrams and bytes per interval per flow, \
          and DNS response times and RTP jitter and loss when the capture holds them.",
     );
-    page.push_str("<figure>\n");
-    let mut svg = Vec::new();
-    super::plot::write_inline(&mut svg, plot)?;
-    // The plot writer escapes every text it draws; its bytes are UTF-8 it wrote itself.
-    page.push_str(&String::from_utf8_lossy(&svg));
-    page.push_str("</figure>\n</section>\n");
+    figure(page, |svg| super::plot::write_inline(svg, plot))?;
+    page.push_str("</section>\n");
     Ok(())
 }
 
@@ -1043,12 +1046,8 @@ fn comparison(page: &mut String, n: usize, hop: &Hop<'_>) {
         }
     }
     if let Some(plot) = hop.plot {
-        page.push_str("<figure>\n");
-        let mut svg = Vec::new();
-        // Writing into a Vec cannot fail; the plot writer escapes every text it draws.
-        let _ = super::plot::write_inline(&mut svg, plot);
-        page.push_str(&String::from_utf8_lossy(&svg));
-        page.push_str("</figure>\n");
+        // Writing into memory cannot fail.
+        let _ = figure(page, |svg| super::plot::write_inline(svg, plot));
     }
     page.push_str("</section>\n");
 }
