@@ -323,9 +323,23 @@ reordered or unexpected (or the files have nothing in common), 2 for trouble
 #[command(after_help = COMPARE_AFTER_HELP)]
 pub struct CompareArgs {
     /// The first capture (pcap or pcapng, possibly gzip/zstd/lz4-compressed), e.g. at the client.
-    pub a: PathBuf,
-    /// The second capture of the same traffic, e.g. at the server.
-    pub b: PathBuf,
+    #[arg(required_unless_present = "interface")]
+    pub a: Option<PathBuf>,
+    /// The second capture of the same traffic, e.g. at the server (then more points, in path
+    /// order, for a path of N points).
+    #[arg(required_unless_present_any = ["interface", "points_from_interfaces"])]
+    pub b: Option<PathBuf>,
+    /// Compare live, on these interfaces of this host, in path order (repeat: `-i IF1 -i IF2
+    /// [-i IF3 ...]`); the words after the options are then all the filter expression.
+    #[arg(short = 'i', long = "interface", value_name = "IF")]
+    pub interface: Vec<String>,
+    /// With -i: keep each point's capture as PREFIX-IFNAME.pcap (compare them again offline).
+    #[arg(short = 'w', value_name = "PREFIX", requires = "interface")]
+    pub write_prefix: Option<String>,
+    /// The one capture given holds every point, one per interface (a pcapng written by
+    /// `capture -i IF1 -i IF2 ...` or `dumpcap -i a -i b`), in the order of its interfaces.
+    #[arg(long, conflicts_with = "interface")]
+    pub points_from_interfaces: bool,
     /// A filter expression selecting the datagrams to compare (default: every UDP datagram).
     #[arg(value_name = "FILTER")]
     pub filter: Vec<String>,

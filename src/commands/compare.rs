@@ -71,10 +71,40 @@ fn split_points(args: &mut CompareArgs) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
+/// Gives back to the filter expression the words clap took as the positional `A` and `B` when
+/// fewer files than two are named (live points with `-i`; one file with
+/// `--points-from-interfaces`).
+fn unclaim_positionals(args: &mut CompareArgs, files: usize) {
+    let mut words = Vec::new();
+    if files < 1 {
+        words.extend(args.a.take());
+    }
+    if files < 2 {
+        words.extend(args.b.take());
+    }
+    let words = words.into_iter().map(|w| w.to_string_lossy().into_owned());
+    args.filter.splice(0..0, words);
+}
+
 fn run(mut args: CompareArgs) -> Result<ExitCode, Error> {
+    if !args.interface.is_empty() {
+        unclaim_positionals(&mut args, 0);
+        return super::compare_live::run(args);
+    }
+    if args.points_from_interfaces {
+        unclaim_positionals(&mut args, 1);
+        return Err(Error::Usage(
+            "--points-from-interfaces is not built yet".into(),
+        ));
+    }
+    let (Some(a), Some(b)) = (args.a.clone(), args.b.clone()) else {
+        return Err(Error::Usage(
+            "compare needs two captures (or live points: -i IF1 -i IF2)".into(),
+        ));
+    };
     let extra = split_points(&mut args);
     if !extra.is_empty() {
-        let mut points = vec![args.a.clone(), args.b.clone()];
+        let mut points = vec![a, b];
         points.extend(extra);
         return run_path(&args, &points);
     }
@@ -98,7 +128,7 @@ fn run(mut args: CompareArgs) -> Result<ExitCode, Error> {
     let mut last = started;
     let mut ladder = Ladder::default();
     let mut settled = 0u64;
-    let comparison = compare_with(&args.a, &args.b, &options, &shutdown, &mut |fate| {
+    let comparison = compare_with(&a, &b, &options, &shutdown, &mut |fate| {
         settled += 1;
         ladder.add(&fate);
         if let Some(plot) = &mut plot {
@@ -121,8 +151,8 @@ fn run(mut args: CompareArgs) -> Result<ExitCode, Error> {
     if progress && started.elapsed().as_millis() >= 500 {
         eprint!("\r\x1b[K");
     }
-    let a_name = args.a.display().to_string();
-    let b_name = args.b.display().to_string();
+    let a_name = a.display().to_string();
+    let b_name = b.display().to_string();
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let output = |source| Error::Output { source };
     match lines {

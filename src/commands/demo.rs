@@ -145,8 +145,11 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode, Error> {
         out.flush().map_err(io_error)?;
         drop(out);
         super::compare::compare(crate::cli::CompareArgs {
-            a: a.clone(),
-            b: b.clone(),
+            a: Some(a.clone()),
+            b: Some(b.clone()),
+            interface: Vec::new(),
+            write_prefix: None,
+            points_from_interfaces: false,
             // The two sides use different ports (the relay's and the server's): every UDP
             // datagram of each file is compared.
             filter: vec!["udp".into()],

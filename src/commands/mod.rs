@@ -4,6 +4,7 @@
 mod capture;
 mod chat;
 mod compare;
+mod compare_live;
 mod demo;
 mod man;
 mod outputs;
