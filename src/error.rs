@@ -27,22 +27,37 @@ pub enum Error {
         source: io::Error,
     },
     /// A capture file is not pcap or pcapng, or its header is damaged.
-    #[error("{}: not a valid capture file: {reason}", path.display())]
+    #[error("{}: not a valid capture file: {reason}{}", path.display(), once_decompressed(*codec))]
     Format {
         /// The file.
         path: PathBuf,
         /// What is wrong.
-        reason: String,
+        reason: crate::source::NotACapture,
+        /// The file's compression, when the header was read after decompressing it.
+        codec: Option<crate::compression::Codec>,
     },
     /// A record inside a capture file is damaged; records before it were delivered.
-    #[error("{}: record {record}: {reason}", path.display())]
+    #[error("{}: record {record}: {reason}{}", path.display(), in_decompressed(*codec))]
     Corrupt {
         /// The file.
         path: PathBuf,
         /// 1-based number of the damaged record.
         record: u64,
         /// What is wrong.
-        reason: String,
+        reason: crate::source::RecordDamage,
+        /// The file's compression, when the record was read after decompressing it.
+        codec: Option<crate::compression::Codec>,
+    },
+    /// A line of a relay log (`relay --log`) is not one of its records.
+    #[error("{}: line {line}: not a relay log record", path.display())]
+    RelayLog {
+        /// The log.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What the JSON reader found.
+        #[source]
+        source: serde_json::Error,
     },
     /// The compressed stream of a compressed capture is damaged or cut short (a truncated
     /// `.gz`, garbage after a gzip member, a corrupt zstd or lz4 frame, a zstd window too
@@ -117,12 +132,21 @@ pub enum Error {
         source: io::Error,
     },
     /// A host name or address could not be resolved.
-    #[error("cannot resolve {host}: {reason}")]
+    #[error("cannot resolve {host}")]
     Resolve {
         /// What was given.
         host: String,
-        /// Why it failed.
-        reason: String,
+        /// The resolver's error.
+        #[source]
+        source: io::Error,
+    },
+    /// A host name resolved to no address udpscope can use.
+    #[error("cannot resolve {host}: no address{}", if *same_family { " of the same family as --from-src" } else { "" })]
+    NoAddress {
+        /// What was given.
+        host: String,
+        /// It has addresses, but none of the family asked for (replay's `--from-src`).
+        same_family: bool,
     },
     /// Capture needs CAP_NET_RAW and the process does not have it.
     #[error(
@@ -388,4 +412,14 @@ impl std::fmt::Display for ThreadEnd {
             ThreadEnd::UnannouncedFlow => f.write_str("a datagram of a flow it never announced"),
         }
     }
+}
+
+/// `" (once gzip-decompressed)"` after a header read from a compressed file, else nothing.
+fn once_decompressed(codec: Option<crate::compression::Codec>) -> String {
+    codec.map_or_else(String::new, |c| format!(" (once {c}-decompressed)"))
+}
+
+/// `" (in the gzip-decompressed data)"` after a record of a compressed file, else nothing.
+fn in_decompressed(codec: Option<crate::compression::Codec>) -> String {
+    codec.map_or_else(String::new, |c| format!(" (in the {c}-decompressed data)"))
 }

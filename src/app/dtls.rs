@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 
 use serde::{Serialize, Serializer};
 
+use crate::app::{Durations, DurationsBuilder};
 use crate::encode::Seconds;
 
 /// DTLSPlaintext / DTLSCiphertext header with explicit fields (RFC 6347 4.1): content type,
@@ -1358,24 +1359,11 @@ pub struct DtlsStats {
     pub server_names: std::collections::BTreeMap<String, u64>,
 }
 
-/// Minimum, mean and maximum of some durations, in µs.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct Durations {
-    /// How many.
-    pub count: u64,
-    /// Smallest.
-    pub min_us: f64,
-    /// Mean.
-    pub mean_us: f64,
-    /// Largest.
-    pub max_us: f64,
-}
-
 /// Sums [`DtlsHandshake`]s into [`DtlsStats`], in bounded memory.
 #[derive(Clone, Debug, Default)]
 pub struct DtlsStatsBuilder {
     stats: DtlsStats,
-    sum_us: f64,
+    handshakes: DurationsBuilder,
     listed: Vec<DtlsHandshake>,
 }
 
@@ -1395,17 +1383,8 @@ impl DtlsStatsBuilder {
         s.malformed += a.malformed;
         s.evicted += u64::from(a.end == End::Evicted);
         if let Some(us) = a.handshake_us {
-            self.sum_us += us;
-            let d = s.handshake_us.get_or_insert(Durations {
-                count: 0,
-                min_us: us,
-                mean_us: 0.0,
-                max_us: us,
-            });
-            d.count += 1;
-            d.min_us = d.min_us.min(us);
-            d.max_us = d.max_us.max(us);
-            d.mean_us = self.sum_us / d.count as f64;
+            self.handshakes.add(us);
+            s.handshake_us = self.handshakes.summary();
         }
         *s.versions
             .entry(a.version.clone().unwrap_or_else(|| "unknown".to_string()))

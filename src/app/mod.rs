@@ -710,6 +710,48 @@ impl Layer {
     }
 }
 
+/// Minimum, mean and maximum of some durations, in µs.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Durations {
+    /// How many.
+    pub count: u64,
+    /// Smallest.
+    pub min_us: f64,
+    /// Mean.
+    pub mean_us: f64,
+    /// Largest.
+    pub max_us: f64,
+}
+
+/// [`Durations`] summed one at a time (the mean from an exact sum).
+#[derive(Clone, Debug, Default)]
+pub struct DurationsBuilder {
+    summary: Option<Durations>,
+    sum_us: f64,
+}
+
+impl DurationsBuilder {
+    /// Takes one duration, in µs.
+    pub fn add(&mut self, us: f64) {
+        self.sum_us += us;
+        let d = self.summary.get_or_insert(Durations {
+            count: 0,
+            min_us: us,
+            mean_us: 0.0,
+            max_us: us,
+        });
+        d.count += 1;
+        d.min_us = d.min_us.min(us);
+        d.max_us = d.max_us.max(us);
+        d.mean_us = self.sum_us / d.count as f64;
+    }
+
+    /// The summary so far, when any duration was taken.
+    pub fn summary(&self) -> Option<Durations> {
+        self.summary
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

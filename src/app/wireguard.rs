@@ -10,6 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
 
+use crate::app::{Durations, DurationsBuilder};
 use serde::{Serialize, Serializer};
 
 use crate::encode::Seconds;
@@ -653,7 +654,7 @@ pub struct WireguardStats {
     /// Answered with a cookie reply first.
     pub cookie_replies: u64,
     /// Handshake round trips (initiation → response), in µs.
-    pub handshake_rtt_us: Option<crate::app::dtls::Durations>,
+    pub handshake_rtt_us: Option<Durations>,
     /// Transport packets of the tracked sessions.
     pub transport_packets: u64,
     /// Of those, keepalives.
@@ -666,7 +667,7 @@ pub struct WireguardStats {
 #[derive(Clone, Debug, Default)]
 pub struct WireguardStatsBuilder {
     stats: WireguardStats,
-    sum_us: f64,
+    handshakes: DurationsBuilder,
     listed: Vec<WireguardSession>,
 }
 
@@ -683,19 +684,8 @@ impl WireguardStatsBuilder {
         t.keepalives += s.keepalives;
         t.evicted += u64::from(s.end == End::Evicted);
         if let Some(us) = s.handshake_rtt_us {
-            self.sum_us += us;
-            let d = t
-                .handshake_rtt_us
-                .get_or_insert(crate::app::dtls::Durations {
-                    count: 0,
-                    min_us: us,
-                    mean_us: 0.0,
-                    max_us: us,
-                });
-            d.count += 1;
-            d.min_us = d.min_us.min(us);
-            d.max_us = d.max_us.max(us);
-            d.mean_us = self.sum_us / d.count as f64;
+            self.handshakes.add(us);
+            t.handshake_rtt_us = self.handshakes.summary();
         }
         if self.listed.len() < MAX_LISTED {
             self.listed.push(s.clone());

@@ -69,20 +69,22 @@ pub struct ClientSummary {
 /// `connect` on UDP sends nothing: it only fixes the destination and makes the kernel
 /// deliver ICMP errors about it to this socket, as ECONNREFUSED on the next send or receive.
 pub fn connect(server: &str) -> Result<(UdpSocket, SocketAddr)> {
-    let resolve = |reason: String| Error::Resolve {
-        host: server.to_string(),
-        reason,
-    };
     let addrs: Vec<SocketAddr> = server
         .to_socket_addrs()
-        .map_err(|e| resolve(e.to_string()))?
+        .map_err(|source| Error::Resolve {
+            host: server.to_string(),
+            source,
+        })?
         .collect();
     let addr = addrs
         .iter()
         .find(|a| a.is_ipv4())
         .or(addrs.first())
         .copied()
-        .ok_or_else(|| resolve("no address".into()))?;
+        .ok_or_else(|| Error::NoAddress {
+            host: server.to_string(),
+            same_family: false,
+        })?;
     let local: SocketAddr = if addr.is_ipv4() {
         (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
     } else {

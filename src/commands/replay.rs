@@ -10,6 +10,7 @@
 use std::borrow::Cow;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::ops::ControlFlow;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,7 @@ use udpscope::Error;
 use udpscope::filter::{Expression, Filter};
 use udpscope::replay::raw::{FrameBuilder, LoopbackSettings, RawSender, Rewrite, parse_mac};
 use udpscope::replay::{
-    Flow, Item, PassStats, Plan, Record, ReplayConfig, Replayer, Schedule, Timing, read_datagrams,
+    Item, PassStats, Plan, Record, ReplayConfig, Replayer, Schedule, Timing, read_datagrams,
     read_pass, sender,
 };
 
@@ -136,13 +137,13 @@ fn raw_replay(args: &ReplayArgs, config: ReplayConfig) -> Result<ExitCode, Error
             notes,
             |datagram| {
                 if datagram.dst_port != server_port {
-                    return Flow::Continue;
+                    return ControlFlow::Continue(());
                 }
                 let frame = match builder.frame(datagram) {
                     Ok(frame) => frame,
                     Err(reason) => {
                         build_error = Some(reason.into());
-                        return Flow::Stop;
+                        return ControlFlow::Break(());
                     }
                 };
                 // Keep the item marked truncated when the capture cut the payload.
@@ -249,9 +250,9 @@ fn expression_of(args: &ReplayArgs) -> Result<Option<Expression>, Error> {
 fn resolve(to: &str, from: Option<SocketAddr>) -> Result<SocketAddr, Error> {
     let addrs: Vec<SocketAddr> = to
         .to_socket_addrs()
-        .map_err(|e| Error::Resolve {
+        .map_err(|source| Error::Resolve {
             host: to.to_string(),
-            reason: e.to_string(),
+            source,
         })?
         .collect();
     let same_family = |a: &&SocketAddr| from.is_none_or(|f| f.is_ipv4() == a.is_ipv4());
@@ -259,13 +260,9 @@ fn resolve(to: &str, from: Option<SocketAddr>) -> Result<SocketAddr, Error> {
         .iter()
         .find(same_family)
         .copied()
-        .ok_or_else(|| Error::Resolve {
+        .ok_or_else(|| Error::NoAddress {
             host: to.to_string(),
-            reason: if addrs.is_empty() {
-                "no address".into()
-            } else {
-                "no address of the same family as --from-src".into()
-            },
+            same_family: !addrs.is_empty(),
         })
 }
 
@@ -288,7 +285,7 @@ fn dry_run(args: &ReplayArgs, schedule: Schedule) -> Result<ExitCode, Error> {
         };
         read_pass(&args.file, args.port, expression.as_ref(), also, |record| {
             let Record::Request(item) = record else {
-                return Flow::Continue;
+                return ControlFlow::Continue(());
             };
             let line = plan.line(&item);
             lines += 1;
@@ -302,9 +299,9 @@ fn dry_run(args: &ReplayArgs, schedule: Schedule) -> Result<ExitCode, Error> {
                 writeln!(out, "{}", line.to_text())
             };
             if written.is_ok() {
-                Flow::Continue
+                ControlFlow::Continue(())
             } else {
-                Flow::Stop
+                ControlFlow::Break(())
             }
         })?;
         std::mem::replace(&mut written, Ok(())).map_err(|source| Error::Output { source })?;

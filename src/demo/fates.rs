@@ -296,10 +296,7 @@ fn read_log(path: &Path) -> Result<Vec<Logged>> {
         path: path.to_path_buf(),
         source,
     })?;
-    let bad = |line: usize, why: &str| Error::Format {
-        path: path.to_path_buf(),
-        reason: format!("line {line}: {why}"),
-    };
+
     let mut records = Vec::new();
     for (n, line) in text
         .lines()
@@ -307,7 +304,11 @@ fn read_log(path: &Path) -> Result<Vec<Logged>> {
         .filter(|(_, l)| !l.trim().is_empty())
     {
         let record: crate::relay::Record =
-            serde_json::from_str(line).map_err(|e| bad(n + 1, &e.to_string()))?;
+            serde_json::from_str(line).map_err(|source| Error::RelayLog {
+                path: path.to_path_buf(),
+                line: n + 1,
+                source,
+            })?;
         records.push(Logged {
             direction: record.direction,
             index: record.index,

@@ -91,16 +91,32 @@ fn write_wireguard(out: &mut dyn Write, wg: &WireguardStats, color: bool) -> io:
             plural(wg.cookie_replies, "cookie reply", "cookie replies")
         ),
     )?;
-    if wg.evicted > 0 {
-        item(
-            out,
-            &format!(
-                "{} closed early: the table of sessions was full",
-                plural(wg.evicted, "session", "sessions")
-            ),
-        )?;
-    }
+    evicted(
+        out,
+        wg.evicted,
+        ["session", "sessions"],
+        "closed",
+        "the table of sessions was full",
+    )?;
     Ok(())
+}
+
+/// "N sessions closed early: the table of sessions was full": what a bounded table let go of
+/// before its end, when it let go of anything.
+fn evicted(
+    out: &mut dyn Write,
+    n: u64,
+    [one, many]: [&str; 2],
+    verb: &str,
+    why: &str,
+) -> io::Result<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    item(
+        out,
+        &format!("{} {verb} early: {why}", plural(n, one, many)),
+    )
 }
 
 /// The verdict's sentence for one WireGuard handshake.
@@ -208,15 +224,13 @@ fn write_dtls(out: &mut dyn Write, dtls: &DtlsStats, color: bool) -> io::Result<
             .collect();
         item(out, &format!("server names: {}", names.join(", ")))?;
     }
-    if dtls.evicted > 0 {
-        item(
-            out,
-            &format!(
-                "{} closed early: the table of associations was full",
-                plural(dtls.evicted, "association", "associations")
-            ),
-        )?;
-    }
+    evicted(
+        out,
+        dtls.evicted,
+        ["association", "associations"],
+        "closed",
+        "the table of associations was full",
+    )?;
     Ok(())
 }
 
@@ -295,15 +309,13 @@ fn write_rtp(out: &mut dyn Write, rtp: &RtpStats, color: bool) -> io::Result<()>
         ),
         color,
     )?;
-    if rtp.evicted > 0 {
-        item(
-            out,
-            &format!(
-                "{} closed early: the table of streams was full",
-                plural(rtp.evicted, "stream", "streams")
-            ),
-        )?;
-    }
+    evicted(
+        out,
+        rtp.evicted,
+        ["stream", "streams"],
+        "closed",
+        "the table of streams was full",
+    )?;
     for s in &rtp.list {
         let jitter = match (s.jitter_ms, s.max_jitter_ms) {
             (Some(j), Some(max)) => format!("jitter {j:.3} ms (max {max:.3})"),
@@ -442,15 +454,13 @@ fn write_quic(out: &mut dyn Write, quic: &QuicStats, color: bool) -> io::Result<
             ),
         )?;
     }
-    if quic.evicted > 0 {
-        item(
-            out,
-            &format!(
-                "{} finished early: the connection table was full",
-                plural(quic.evicted, "connection", "connections")
-            ),
-        )?;
-    }
+    evicted(
+        out,
+        quic.evicted,
+        ["connection", "connections"],
+        "finished",
+        "the connection table was full",
+    )?;
     Ok(())
 }
 
@@ -539,15 +549,13 @@ fn write_dns(out: &mut dyn Write, dns: &DnsStats, color: bool) -> io::Result<()>
             ),
         )?;
     }
-    if dns.evicted > 0 {
-        item(
-            out,
-            &format!(
-                "{} closed early: the table of open queries was full",
-                plural(dns.evicted, "query", "queries")
-            ),
-        )?;
-    }
+    evicted(
+        out,
+        dns.evicted,
+        ["query", "queries"],
+        "closed",
+        "the table of open queries was full",
+    )?;
     if let Some(t) = &dns.response_times {
         item(out, &format!("response time: {}", times(t)))?;
     }

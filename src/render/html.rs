@@ -764,7 +764,7 @@ fn quic_section(page: &mut String, quic: &QuicStats) {
     page.push_str("</section>\n");
 }
 
-fn durations(d: Option<&crate::app::dtls::Durations>) -> String {
+fn durations(d: Option<&crate::app::Durations>) -> String {
     d.map_or_else(
         || "-".to_string(),
         |d| {

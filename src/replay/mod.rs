@@ -27,6 +27,7 @@ pub mod sender;
 use std::borrow::Cow;
 use std::fmt;
 use std::net::UdpSocket;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
@@ -128,15 +129,6 @@ impl Default for ReplayConfig {
     }
 }
 
-/// Whether to keep feeding records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Flow {
-    /// Go on.
-    Continue,
-    /// A shutdown was requested: stop reading and call [`Replayer::finish`].
-    Stop,
-}
-
 /// Counters for a progress line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Progress {
@@ -232,11 +224,12 @@ impl Replayer {
     }
 
     /// Takes the next record: sends a client datagram at its deadline (or skips it when
-    /// truncated), or keeps a recorded reply for the comparison.
-    pub fn offer(&mut self, record: Record<'_>) -> Flow {
+    /// truncated), or keeps a recorded reply for the comparison. `Break` when a shutdown was
+    /// requested: stop reading and call [`Replayer::finish`].
+    pub fn offer(&mut self, record: Record<'_>) -> ControlFlow<()> {
         if self.shutdown.is_triggered() {
             self.interrupted = true;
-            return Flow::Stop;
+            return ControlFlow::Break(());
         }
         match record {
             Record::Request(item) => self.request(&item),
@@ -248,16 +241,16 @@ impl Replayer {
                         wire_len: item.wire_len,
                     });
                 }
-                Flow::Continue
+                ControlFlow::Continue(())
             }
         }
     }
 
-    fn request(&mut self, item: &Item<'_>) -> Flow {
+    fn request(&mut self, item: &Item<'_>) -> ControlFlow<()> {
         if item.is_truncated() && !self.config.allow_truncated {
             self.skipped_truncated += 1;
             self.replies_follow = false;
-            return Flow::Continue;
+            return ControlFlow::Continue(());
         }
         let offset_ns = self.schedule.next_offset(item.ts_ns);
         let pacer = self.pacer.get_or_insert_with(|| Pacer::new(Instant::now()));
@@ -268,14 +261,14 @@ impl Replayer {
                 Wait::Due { late } => self.lateness.record(late),
                 Wait::Stopped => {
                     self.interrupted = true;
-                    return Flow::Stop;
+                    return ControlFlow::Break(());
                 }
             }
             self.sender.send(&item.payload);
             self.last_send_end = Some(Instant::now());
         }
         self.replies_follow = true;
-        Flow::Continue
+        ControlFlow::Continue(())
     }
 
     /// Counters so far, for a progress line.
@@ -350,7 +343,7 @@ where
             replayer.start_pass();
         }
         for record in pass {
-            if replayer.offer(record) == Flow::Stop {
+            if replayer.offer(record).is_break() {
                 break 'passes;
             }
         }

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::ops::ControlFlow;
 use std::path::Path;
 
-use super::{Flow, Item, Record};
+use super::{Item, Record};
 use crate::Error;
 use crate::decode::Datagram;
 use crate::filter::{Expression, Filter};
@@ -59,7 +59,7 @@ pub fn record_of<'d>(datagram: &'d Datagram<'_>, port: u16) -> Option<Record<'d>
 }
 
 /// Reads `path` once, handing each record for a server on `port` to `each` until it returns
-/// [`Flow::Stop`]; `also` (the diagnostics of skipped frames) sees the same pass. Streams: one
+/// `ControlFlow::Break`; `also` (the diagnostics of skipped frames) sees the same pass. Streams: one
 /// frame in memory at a time (plus fragments awaiting reassembly). A damaged record ends the
 /// pass with an error; records before it were handed on.
 pub fn read_pass(
@@ -67,24 +67,24 @@ pub fn read_pass(
     port: u16,
     expression: Option<&Expression>,
     also: Vec<&mut dyn Sink>,
-    mut each: impl FnMut(Record<'_>) -> Flow,
+    mut each: impl FnMut(Record<'_>) -> ControlFlow<()>,
 ) -> Result<PassStats, Error> {
     read_datagrams(path, port, expression, also, |datagram| {
         match record_of(datagram, port) {
             Some(record) => each(record),
-            None => Flow::Continue,
+            None => ControlFlow::Continue(()),
         }
     })
 }
 
 /// Reads `path` once, handing every UDP datagram from or to `port` (reassembled when
-/// fragmented) to `each` until it returns [`Flow::Stop`].
+/// fragmented) to `each` until it returns `ControlFlow::Break`.
 pub fn read_datagrams(
     path: &Path,
     port: u16,
     expression: Option<&Expression>,
     also: Vec<&mut dyn Sink>,
-    each: impl FnMut(&Datagram<'_>) -> Flow,
+    each: impl FnMut(&Datagram<'_>) -> ControlFlow<()>,
 ) -> Result<PassStats, Error> {
     let mut file = CaptureFile::open(path)?;
     read_datagrams_from(&mut file, port, expression, also, each)
@@ -97,7 +97,7 @@ pub fn read_datagrams_from(
     port: u16,
     expression: Option<&Expression>,
     also: Vec<&mut dyn Sink>,
-    each: impl FnMut(&Datagram<'_>) -> Flow,
+    each: impl FnMut(&Datagram<'_>) -> ControlFlow<()>,
 ) -> Result<PassStats, Error> {
     let mut feeder = Feeder {
         each,
@@ -130,14 +130,10 @@ struct Feeder<F> {
     stopped: bool,
 }
 
-impl<F: FnMut(&Datagram<'_>) -> Flow> Sink for Feeder<F> {
+impl<F: FnMut(&Datagram<'_>) -> ControlFlow<()>> Sink for Feeder<F> {
     fn datagram(&mut self, _frame: &Frame<'_>, datagram: &Datagram<'_>) -> crate::sink::Next {
-        Ok(match (self.each)(datagram) {
-            Flow::Continue => ControlFlow::Continue(()),
-            Flow::Stop => {
-                self.stopped = true;
-                ControlFlow::Break(())
-            }
-        })
+        let next = (self.each)(datagram);
+        self.stopped |= next.is_break();
+        Ok(next)
     }
 }

@@ -23,6 +23,70 @@ use crate::frame::{Frame, LinkType};
 use crate::source::readahead::ReadAhead;
 use crate::source::{pcap, pcapng};
 
+/// Why a file is not a capture udpscope reads (its header, before any record).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotACapture {
+    /// Nothing at all.
+    Empty,
+    /// Fewer bytes than any capture file header.
+    ShorterThanHeader {
+        /// Bytes in the file.
+        got: usize,
+    },
+    /// The pcapng section header is damaged or cut short.
+    SectionHeader(pcapng::Damage),
+    /// A pcapng file whose first block is not a section header.
+    NoSectionHeader,
+    /// The pcap file header is refused.
+    Header(pcap::HeaderError),
+    /// A link type no decoder reads (tshark and capinfos refuse such a file too).
+    LinkType(u32),
+}
+
+impl std::fmt::Display for NotACapture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotACapture::Empty => f.write_str("the file is empty"),
+            NotACapture::ShorterThanHeader { got } => write!(
+                f,
+                "the file is {got} bytes long, shorter than any capture file header"
+            ),
+            NotACapture::SectionHeader(damage) => write!(f, "pcapng section header: {damage}"),
+            NotACapture::NoSectionHeader => f.write_str("pcapng file without a section header"),
+            NotACapture::Header(e) => e.fmt(f),
+            NotACapture::LinkType(number) => write!(
+                f,
+                "link type {number} is not one udpscope decodes (Ethernet, Linux SLL/SLL2, raw IPv4/IPv6, NULL/LOOP, PPP, PPPoE, Cisco HDLC, Frame Relay, SLIP, 802.11, radiotap, PPI, ARCnet, NFLOG, PKTAP)"
+            ),
+        }
+    }
+}
+
+/// What is damaged in a record of a capture file; nothing after it can be trusted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordDamage {
+    /// A pcap record.
+    Pcap(pcap::Damage),
+    /// A pcapng block.
+    PcapNg {
+        /// Records delivered before it.
+        after: u64,
+        /// What is wrong with the block.
+        damage: pcapng::Damage,
+    },
+}
+
+impl std::fmt::Display for RecordDamage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RecordDamage::Pcap(damage) => damage.fmt(f),
+            RecordDamage::PcapNg { after, damage } => {
+                write!(f, "pcapng block after record {after}: {damage}")
+            }
+        }
+    }
+}
+
 /// The two file formats udpscope reads and writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FileFormat {
@@ -101,12 +165,10 @@ impl CaptureFile {
             source,
         })?;
         let read_error = |source| input_error(&name, codec, 0, source);
-        let format_error = |reason: String| Error::Format {
+        let format_error = |reason: NotACapture| Error::Format {
             path: name.clone(),
-            reason: match codec {
-                Some(codec) => format!("{reason} (once {codec}-decompressed)"),
-                None => reason,
-            },
+            reason,
+            codec,
         };
         let mut input = ReadAhead::new(reader).map_err(|source| Error::Read {
             path: name.clone(),
@@ -115,12 +177,10 @@ impl CaptureFile {
         input.fill(4).map_err(read_error)?;
         let got = input.window().len();
         if got == 0 {
-            return Err(format_error("the file is empty".into()));
+            return Err(format_error(NotACapture::Empty));
         }
         let Some(magic) = input.window().first_chunk::<4>().copied() else {
-            return Err(format_error(format!(
-                "the file is {got} bytes long, shorter than any capture file header"
-            )));
+            return Err(format_error(NotACapture::ShorterThanHeader { got }));
         };
         if u32::from_le_bytes(magic) == pcapng::SECTION_HEADER {
             let mut section = pcapng::Section::default();
@@ -133,18 +193,17 @@ impl CaptureFile {
                     pcapng::Step::Incomplete { need } => {
                         if !input.fill(need).map_err(read_error)? {
                             let got = input.window().len();
-                            return Err(format_error(format!(
-                                "pcapng section header: {}",
-                                pcapng::Damage::Cut { got }
+                            return Err(format_error(NotACapture::SectionHeader(
+                                pcapng::Damage::Cut { got },
                             )));
                         }
                     }
                     pcapng::Step::Damaged(damage) => {
-                        return Err(format_error(format!("pcapng section header: {damage}")));
+                        return Err(format_error(NotACapture::SectionHeader(damage)));
                     }
                     // The first block is a section header or damage.
                     pcapng::Step::Packet(_) | pcapng::Step::Numbered { .. } => {
-                        return Err(format_error("pcapng file without a section header".into()));
+                        return Err(format_error(NotACapture::NoSectionHeader));
                     }
                 }
             }
@@ -157,13 +216,11 @@ impl CaptureFile {
             }
             other => other,
         }
-        .map_err(|e| format_error(e.to_string()))?;
+        .map_err(|e| format_error(NotACapture::Header(e)))?;
         if let LinkType::Other(number) = header.link {
             // tshark and capinfos refuse such a file too; reading it would yield only
             // frames no command can use, and "0 datagrams" with exit 0 would be a lie.
-            return Err(format_error(format!(
-                "link type {number} is not one udpscope decodes (Ethernet, Linux SLL/SLL2, raw IPv4/IPv6, NULL/LOOP, PPP, PPPoE, Cisco HDLC, Frame Relay, SLIP, 802.11, radiotap, PPI, ARCnet, NFLOG, PKTAP)"
-            )));
+            return Err(format_error(NotACapture::LinkType(number)));
         }
         input.consume(pcap::HEADER_LEN);
         Ok(Self::with(name, codec, input, Parser::Pcap(header)))
@@ -294,7 +351,7 @@ impl CaptureFile {
                     }
                     pcap::Step::Incomplete { need } => need,
                     pcap::Step::Damaged(damage) => {
-                        return Err(self.corrupt(number, damage.to_string()));
+                        return Err(self.corrupt(number, RecordDamage::Pcap(damage)));
                     }
                 },
                 Parser::PcapNg(section) => match section.parse_block(window, false) {
@@ -322,8 +379,8 @@ impl CaptureFile {
                     }
                     pcapng::Step::Incomplete { need } => need,
                     pcapng::Step::Damaged(damage) => {
-                        let reason = format!("pcapng block after record {}: {damage}", number - 1);
-                        return Err(self.corrupt(number, reason));
+                        let after = number - 1;
+                        return Err(self.corrupt(number, RecordDamage::PcapNg { after, damage }));
                     }
                 },
             };
@@ -339,26 +396,22 @@ impl CaptureFile {
                 return Ok(None);
             }
             let reason = match &self.parser {
-                Parser::Pcap(header) => pcap::cut_short(rest, header).to_string(),
-                Parser::PcapNg(_) => format!(
-                    "pcapng block after record {}: {}",
-                    number - 1,
-                    pcapng::Damage::Cut { got: rest.len() }
-                ),
+                Parser::Pcap(header) => RecordDamage::Pcap(pcap::cut_short(rest, header)),
+                Parser::PcapNg(_) => RecordDamage::PcapNg {
+                    after: number - 1,
+                    damage: pcapng::Damage::Cut { got: rest.len() },
+                },
             };
             return Err(self.corrupt(number, reason));
         }
     }
 
-    fn corrupt(&self, record: u64, reason: String) -> Error {
-        let reason = match self.codec {
-            Some(codec) => format!("{reason} (in the {codec}-decompressed data)"),
-            None => reason,
-        };
+    fn corrupt(&self, record: u64, reason: RecordDamage) -> Error {
         Error::Corrupt {
             path: self.path.clone(),
             record,
             reason,
+            codec: self.codec,
         }
     }
 }

@@ -15,7 +15,7 @@ mod readahead;
 
 use std::ops::ControlFlow;
 
-pub use file::{CaptureFile, FileFormat};
+pub use file::{CaptureFile, FileFormat, NotACapture, RecordDamage};
 
 use crate::error::Result;
 use crate::frame::Frame;
