@@ -6,7 +6,7 @@
 //! Nothing here decrypts: the indices, the counter and the sizes are in clear; everything
 //! else is ciphertext or MACs.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
 
@@ -31,6 +31,13 @@ pub const KEEPALIVE_LEN: usize = 32;
 const PADDING: usize = 16;
 /// Handshakes (sessions) tracked at once; the least recently active is closed early past this.
 pub const MAX_SESSIONS: usize = 4096;
+/// REJECT_AFTER_TIME (the protocol paper's section 6.1): 180 s after a session's keys were
+/// made (at the response), no transport packet may use them, and an initiation never
+/// answered by then never will be (its initiator re-initiated with a new index long before).
+pub const REJECT_AFTER_NS: u64 = 180_000_000_000;
+/// Past REJECT_AFTER_TIME, how long a session's record stays open for a packet still in
+/// flight (or a capture's timestamps not quite in order) before it closes as expired.
+pub const EXPIRY_SLACK_NS: u64 = 5_000_000_000;
 
 /// A message's type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -381,6 +388,9 @@ pub enum End {
     CaptureEnd,
     /// The table of sessions was full and this was the least recently active.
     Evicted,
+    /// REJECT_AFTER_TIME passed since its keys were made (or its unanswered initiation): no
+    /// packet of it can follow.
+    Expired,
 }
 
 /// One handshake (initiation, and its response if one came) and the transport packets of the
@@ -449,6 +459,8 @@ struct Session {
     record: WireguardSession,
     ts_ns: u64,
     last_ts: u64,
+    /// When it expires ([`REJECT_AFTER_NS`] after its response, or its initiation).
+    expires: u64,
     /// The responder's index, once a response named it (its key in `responders`).
     responder: Option<u32>,
 }
@@ -468,6 +480,9 @@ pub struct Tracker {
     /// each initiation once the table was full: on a capture with more sessions than the
     /// bound, that scan was most of the run.
     idle: BTreeSet<(u64, u32)>,
+    /// (expiry, initiator index) in the order they were set (capture time): an entry whose
+    /// session is gone or has a later expiry is stale and dropped when reached.
+    expiries: VecDeque<(u64, u32)>,
     evicted: u64,
 }
 
@@ -486,6 +501,7 @@ impl Tracker {
             responders: HashMap::new(),
             pairs: HashMap::new(),
             idle: BTreeSet::new(),
+            expiries: VecDeque::new(),
             evicted: 0,
         }
     }
@@ -503,6 +519,7 @@ impl Tracker {
 
     /// Feeds one message; `emit` gets any session it closes.
     pub fn observe(&mut self, o: &WireguardObservation, emit: &mut impl FnMut(&WireguardSession)) {
+        self.expire(o.ts_ns, emit);
         match o.message {
             Message::Initiation { sender } => {
                 if let Some(s) = self.sessions.get_mut(&sender) {
@@ -546,10 +563,12 @@ impl Tracker {
                         },
                         ts_ns: o.ts_ns,
                         last_ts: o.ts_ns,
+                        expires: Self::expiry(o.ts_ns),
                         responder: None,
                     },
                 );
                 self.idle.insert((o.ts_ns, sender));
+                self.set_expiry(sender, Self::expiry(o.ts_ns));
             }
             Message::Response { sender, receiver } => {
                 if let Some(s) = self.sessions.get_mut(&receiver) {
@@ -561,7 +580,9 @@ impl Tracker {
                             Some((i128::from(o.ts_ns) - i128::from(s.ts_ns)) as f64 / 1_000.0);
                         s.record.outcome = "answered";
                         s.responder = Some(sender);
+                        s.expires = Self::expiry(o.ts_ns);
                         self.responders.insert(sender, receiver);
+                        self.set_expiry(receiver, Self::expiry(o.ts_ns));
                     }
                 }
             }
@@ -606,21 +627,55 @@ impl Tracker {
         }
     }
 
+    /// A session's expiry when its keys (or its initiation) are from `ts`.
+    fn expiry(ts: u64) -> u64 {
+        ts.saturating_add(REJECT_AFTER_NS + EXPIRY_SLACK_NS)
+    }
+
+    /// Queues session `index`'s expiry; the queue is compacted when stale entries (sessions
+    /// evicted or answered since) outnumber the sessions, so it stays bounded.
+    fn set_expiry(&mut self, index: u32, at: u64) {
+        self.expiries.push_back((at, index));
+        if self.expiries.len() > 2 * self.max_sessions + 16 {
+            let sessions = &self.sessions;
+            self.expiries
+                .retain(|(at, i)| sessions.get(i).is_some_and(|s| s.expires == *at));
+        }
+    }
+
+    /// Closes every session whose expiry is before `now`.
+    fn expire(&mut self, now: u64, emit: &mut impl FnMut(&WireguardSession)) {
+        while let Some(&(at, index)) = self.expiries.front() {
+            if at >= now {
+                return;
+            }
+            self.expiries.pop_front();
+            if self.sessions.get(&index).is_some_and(|s| s.expires == at) {
+                self.close(index, End::Expired, emit);
+            }
+        }
+    }
+
     /// Closes the session idle longest (the smallest index among equals).
     fn evict(&mut self, emit: &mut impl FnMut(&WireguardSession)) {
-        let Some((_, oldest)) = self.idle.pop_first() else {
-            return;
-        };
-        if let Some(mut s) = self.sessions.remove(&oldest) {
+        if let Some(&(_, oldest)) = self.idle.first() {
+            self.close(oldest, End::Evicted, emit);
+            self.evicted += 1;
+        }
+    }
+
+    /// Closes session `index` with `end`.
+    fn close(&mut self, index: u32, end: End, emit: &mut impl FnMut(&WireguardSession)) {
+        if let Some(mut s) = self.sessions.remove(&index) {
+            self.idle.remove(&(s.last_ts, index));
             // Only its own response's entry names it (a later response that reused the
             // index has overwritten the entry, and keeps it).
             if let Some(responder) = s.responder
-                && self.responders.get(&responder) == Some(&oldest)
+                && self.responders.get(&responder) == Some(&index)
             {
                 self.responders.remove(&responder);
             }
-            s.record.end = End::Evicted;
-            self.evicted += 1;
+            s.record.end = end;
             emit(&s.record);
         }
     }
@@ -630,6 +685,7 @@ impl Tracker {
         let mut all: Vec<Session> = self.sessions.drain().map(|(_, s)| s).collect();
         self.responders.clear();
         self.idle.clear();
+        self.expiries.clear();
         all.sort_by_key(|s| s.record.initiation_frame);
         for s in &all {
             emit(&s.record);
@@ -796,5 +852,71 @@ mod tests {
             (1, 1)
         );
         assert_eq!(out[1].keepalives, 2);
+    }
+
+    #[test]
+    fn a_session_expires_reject_after_time_after_its_keys_and_the_rest_stay_open() {
+        let a: SocketAddr = "10.0.0.1:51820".parse().unwrap();
+        let b: SocketAddr = "10.0.0.2:51820".parse().unwrap();
+        let s = 1_000_000_000u64;
+        let mut t = Tracker::new(8);
+        let index = |i: u32| hex(i);
+        let closed = std::cell::RefCell::new(Vec::<(String, End, u64)>::new());
+        let feed = |t: &mut Tracker, ts_ns: u64, src, dst, message| {
+            t.observe(
+                &WireguardObservation {
+                    frame: ts_ns / s,
+                    ts_ns,
+                    src,
+                    dst,
+                    message,
+                },
+                &mut |r| {
+                    let record = (r.initiator_index.clone(), r.end, r.transport_to_responder);
+                    closed.borrow_mut().push(record)
+                },
+            )
+        };
+        let transport = |receiver| Message::Transport {
+            receiver,
+            counter: 0,
+            encrypted_len: 16,
+        };
+        // Session 7 answered at 1 s and used until 150 s; 8 never answered (initiated at 2 s).
+        feed(&mut t, 0, a, b, Message::Initiation { sender: 7 });
+        feed(
+            &mut t,
+            s,
+            b,
+            a,
+            Message::Response {
+                sender: 70,
+                receiver: 7,
+            },
+        );
+        feed(&mut t, 2 * s, a, b, Message::Initiation { sender: 8 });
+        feed(&mut t, 150 * s, a, b, transport(70));
+        // A packet for 7 still counts until its expiry (1 + 185 s).
+        feed(&mut t, 185 * s, a, b, transport(70));
+        // 186.5 s: past 7's expiry, not 8's (2 + 185 s).
+        feed(
+            &mut t,
+            186 * s + s / 2,
+            a,
+            b,
+            Message::Initiation { sender: 9 },
+        );
+        assert_eq!(*closed.borrow(), vec![(index(7), End::Expired, 2)]);
+        // Past 8's: it closes; a packet for 7's keys now is nobody's.
+        feed(&mut t, 187 * s + 1, a, b, transport(70));
+        let mut rest = Vec::new();
+        t.finish(&mut |r| rest.push((r.initiator_index.clone(), r.end)));
+        assert_eq!(
+            *closed.borrow(),
+            vec![(index(7), End::Expired, 2), (index(8), End::Expired, 0),]
+        );
+        assert_eq!(rest, vec![(index(9), End::CaptureEnd)]);
+        assert_eq!(t.evicted(), 0);
+        assert!(t.expiries.is_empty() && t.idle.is_empty());
     }
 }
