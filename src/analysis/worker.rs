@@ -13,6 +13,8 @@ use crate::worker::{Back, Inbox, Worker, WorkerError};
 
 /// Datagrams per batch: one channel hand-over per this many.
 const BATCH: usize = 4096;
+/// Datagrams looked up ahead of recording them.
+const AHEAD: usize = 8;
 /// Batches in flight; bounds memory (and makes the decoder wait when the analysis lags).
 const IN_FLIGHT: usize = 4;
 
@@ -68,11 +70,25 @@ impl Batch {
 
     fn apply(&mut self, analysis: &mut Analysis) {
         let mut events = self.events.drain(..).peekable();
-        for (at, sighting) in self.sightings[..self.used].iter().enumerate() {
-            while let Some((_, event)) = events.next_if(|(before, _)| *before <= at) {
-                event.apply(analysis);
+        let sightings = &self.sightings[..self.used];
+        // A few datagrams' lookups first, then their records: the lookups' cache misses
+        // overlap (see `Analysis::look_ahead`). Only datagrams add flows, and events never
+        // touch the table, so a lookup stays true until its datagram is recorded.
+        for (chunk_at, chunk) in sightings.chunks(AHEAD).enumerate() {
+            let mut lookups = [None; AHEAD];
+            for (lookup, sighting) in lookups.iter_mut().zip(chunk) {
+                *lookup = Some(analysis.look_ahead(sighting));
             }
-            analysis.sighting(sighting);
+            for (i, (sighting, lookup)) in chunk.iter().zip(lookups).enumerate() {
+                let at = chunk_at * AHEAD + i;
+                while let Some((_, event)) = events.next_if(|(before, _)| *before <= at) {
+                    event.apply(analysis);
+                }
+                match lookup {
+                    Some(lookup) => analysis.sighting_looked(sighting, lookup),
+                    None => analysis.sighting(sighting),
+                }
+            }
         }
         for (_, event) in events {
             event.apply(analysis);
