@@ -37,6 +37,10 @@ pub struct Conversation {
     pub replies: Vec<(Snippet, u64)>,
     /// Replies whose text was not among the remembered ones.
     pub other_replies: u64,
+    /// A fingerprint of each remembered reply text, in the same order: a reply is compared
+    /// with a remembered text only when their fingerprints agree. Where every reply differs
+    /// (a DNS answer carries its query's id) that spares reading the texts for each reply.
+    reply_prints: [u64; REPLY_TEXTS],
 }
 
 impl Conversation {
@@ -87,17 +91,30 @@ impl Conversation {
     }
 
     fn reply(&mut self, payload: &[u8], len: usize) {
-        if let Some((_, n)) = self
-            .replies
-            .iter_mut()
-            .find(|(text, _)| text.matches(payload, len))
+        let print = fingerprint(payload, len);
+        let prints = &self.reply_prints[..self.replies.len()];
+        if let Some((_, n)) = prints
+            .iter()
+            .zip(self.replies.iter_mut())
+            .find(|(p, (text, _))| **p == print && text.matches(payload, len))
+            .map(|(_, reply)| reply)
         {
             *n += 1;
         } else if self.replies.len() < REPLY_TEXTS {
+            self.reply_prints[self.replies.len()] = print;
             self.replies.push((Snippet::new(payload, len), 1));
         } else {
             self.other_replies += 1;
         }
+    }
+
+    /// Reads what [`Conversation::datagram`] will read for a datagram going `direction`, and
+    /// returns a value made of it (for a look ahead to keep, so that the reads happen).
+    pub(crate) fn touch(&self, direction: Direction) -> u64 {
+        let last = self.last_message[direction.index()]
+            .as_ref()
+            .map_or(0, |m| m.ts_ns);
+        last ^ self.empty_after_last ^ self.reply_prints[0]
     }
 
     /// TCP segments between the same hosts after the last message, given the count now.
@@ -117,5 +134,58 @@ impl Conversation {
             [None, Some(b)] => Some(b),
             [None, None] => None,
         }
+    }
+}
+
+/// A fingerprint of what [`Snippet::matches`] compares (the kept bytes and the length): equal
+/// snippets have equal fingerprints, so unequal fingerprints mean unequal texts.
+fn fingerprint(payload: &[u8], len: usize) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let kept = &payload[..payload.len().min(super::SNIPPET_BYTES)];
+    let mut print = (len.max(payload.len()) as u64).wrapping_mul(K);
+    let mut words = kept.chunks_exact(8);
+    for word in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        print = (print ^ u64::from_le_bytes(bytes))
+            .wrapping_mul(K)
+            .rotate_left(23);
+    }
+    let mut tail = [0u8; 8];
+    let rest = words.remainder();
+    tail[..rest.len()].copy_from_slice(rest);
+    (print ^ u64::from_le_bytes(tail) ^ rest.len() as u64).wrapping_mul(K)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_are_counted_by_text_whatever_came_between() {
+        let mut c = Conversation::default();
+        for text in [
+            &b"Bien re\xc3\xa7u"[..],
+            b"other",
+            b"Bien re\xc3\xa7u",
+            b"third",
+            b"fourth",
+            b"other",
+        ] {
+            c.datagram(1, Direction::ToClient, text, text.len(), 0);
+        }
+        let counts: Vec<(&[u8], u64)> = c.replies.iter().map(|(t, n)| (t.bytes(), *n)).collect();
+        assert_eq!(
+            counts,
+            vec![
+                (&b"Bien re\xc3\xa7u"[..], 2),
+                (&b"other"[..], 2),
+                (&b"third"[..], 1)
+            ]
+        );
+        assert_eq!(c.other_replies, 1);
+        // The same bytes with another sender's length are another text.
+        c.datagram(2, Direction::ToClient, b"other", 900, 0);
+        assert_eq!(c.other_replies, 2);
     }
 }

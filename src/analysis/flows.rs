@@ -1,7 +1,6 @@
 //! The flow table: per pair of endpoints, datagrams, bytes and distinct IP ids each way, in
 //! bounded memory (a fixed number of flows, the rest aggregated).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
 /// Most flows tracked one by one; datagrams of further flows are only counted.
@@ -50,22 +49,34 @@ impl From<SocketAddr> for Endpoint {
 }
 
 impl FlowKey {
-    /// The key of the flow between `a` and `b`, whichever sent.
-    pub fn new(a: SocketAddr, b: SocketAddr) -> Self {
-        let (a, b) = (Endpoint::from(a), Endpoint::from(b));
+    /// The key of the flow between `src` and `dst`, whichever sent, and whether `src` is its
+    /// low endpoint.
+    fn oriented(src: SocketAddr, dst: SocketAddr) -> (Self, bool) {
+        let (a, b) = (Endpoint::from(src), Endpoint::from(dst));
         if a <= b {
-            FlowKey { low: a, high: b }
+            (FlowKey { low: a, high: b }, true)
         } else {
-            FlowKey { low: b, high: a }
+            (FlowKey { low: b, high: a }, false)
         }
+    }
+
+    fn hash(&self, state: &foldhash::fast::RandomState) -> u64 {
+        use std::hash::BuildHasher;
+        state.hash_one(self)
     }
 }
 
 /// The distinct IPv4 identifications one direction of a flow used.
 #[derive(Clone, Debug)]
 pub enum IdSet {
-    /// Up to `FEW_IDS` ids, sorted.
-    Few(Vec<u16>),
+    /// Up to `FEW_IDS` ids, sorted, held inline: every datagram looks here, and with
+    /// thousands of flows a heap list was one more cache miss behind a pointer per datagram.
+    Few {
+        /// The first `len` are the ids.
+        ids: [u16; FEW_IDS],
+        /// Ids held.
+        len: u8,
+    },
     /// One bit per possible id.
     Bits {
         /// 65,536 bits.
@@ -79,7 +90,10 @@ pub enum IdSet {
 
 impl Default for IdSet {
     fn default() -> Self {
-        IdSet::Few(Vec::new())
+        IdSet::Few {
+            ids: [0; FEW_IDS],
+            len: 0,
+        }
     }
 }
 
@@ -87,17 +101,31 @@ impl IdSet {
     /// Number of distinct ids, and whether that number is exact.
     pub fn distinct(&self) -> (u64, bool) {
         match self {
-            IdSet::Few(ids) => (ids.len() as u64, true),
+            IdSet::Few { len, .. } => (u64::from(*len), true),
             IdSet::Bits { distinct, .. } => (*distinct, true),
             IdSet::AtLeast(n) => (*n, false),
         }
     }
 
+    /// Reads what [`IdSet::insert`] of `id` will read first (for a look ahead: a busy
+    /// direction's 8 KiB of bits is a cache miss for nearly every id).
+    pub(crate) fn peek(&self, id: u16) -> u64 {
+        match self {
+            IdSet::Few { len, .. } => u64::from(*len),
+            IdSet::Bits { words, .. } => words.get(usize::from(id) / 64).copied().unwrap_or(0),
+            IdSet::AtLeast(n) => *n,
+        }
+    }
+
     fn insert(&mut self, id: u16, sets_alive: &mut usize) {
         match self {
-            IdSet::Few(ids) => match ids.binary_search(&id) {
+            IdSet::Few { ids, len } => match ids[..usize::from(*len)].binary_search(&id) {
                 Ok(_) => {}
-                Err(at) if ids.len() < FEW_IDS => ids.insert(at, id),
+                Err(at) if usize::from(*len) < FEW_IDS => {
+                    ids.copy_within(at..usize::from(*len), at + 1);
+                    ids[at] = id;
+                    *len += 1;
+                }
                 Err(_) => {
                     if *sets_alive < MAX_ID_SETS {
                         *sets_alive += 1;
@@ -167,6 +195,12 @@ pub struct Flow {
     pub last_ns: u64,
     /// Client → server, then server → client.
     pub ways: [Way; 2],
+    /// The table's key, kept here (not in the index) so that finding a flow reads the flow
+    /// it is about to update, and the index holds 4-byte positions that stay in the caches.
+    key: FlowKey,
+    /// The client is the key's low endpoint: a datagram's direction from its key's order,
+    /// without comparing socket addresses.
+    client_low: bool,
 }
 
 impl Flow {
@@ -179,6 +213,16 @@ impl Flow {
         } else {
             // A socket talking to itself: both ends are the same address.
             Direction::ToServer
+        }
+    }
+
+    /// [`Flow::direction`] of a datagram whose key put its sender low (`src_low`) or high:
+    /// the same answer from the key's order.
+    fn direction_of(&self, src_low: bool) -> Direction {
+        if self.key.low == self.key.high || src_low == self.client_low {
+            Direction::ToServer
+        } else {
+            Direction::ToClient
         }
     }
 
@@ -209,6 +253,23 @@ pub struct Observation {
     pub truncated: bool,
 }
 
+/// Where a datagram's flow is in the table, found ahead of recording it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Lookup {
+    key: FlowKey,
+    src_low: bool,
+    at: Option<usize>,
+    /// Flows in the table when it was looked up.
+    flows: usize,
+}
+
+impl Lookup {
+    /// The flow's position, when it was found.
+    pub(crate) fn at(&self) -> Option<usize> {
+        self.at
+    }
+}
+
 /// Datagrams of flows the table had no room for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Untracked {
@@ -224,8 +285,12 @@ pub struct Untracked {
 #[derive(Debug, Default)]
 pub struct FlowTable {
     port: Option<u16>,
-    /// foldhash: seeded per run like SipHash, several times faster on these small keys.
-    index: HashMap<FlowKey, usize, foldhash::fast::RandomState>,
+    /// Positions in `flows`, found by the key each flow holds (hashbrown's `HashTable`: the
+    /// index is 4 bytes an entry where a map of keys was 80, and the key compare reads the
+    /// flow the datagram updates next anyway). foldhash: seeded per run like SipHash, several
+    /// times faster on these small keys.
+    index: hashbrown::HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
     flows: Vec<Flow>,
     port_flows: usize,
     id_sets: usize,
@@ -244,16 +309,62 @@ impl FlowTable {
 
     /// Records one datagram. Returns the flow's position and the datagram's direction, or
     /// `None` when the flow is beyond the table's bound (then it is only counted).
+    #[cfg(test)]
     pub fn record(&mut self, seen: &Observation) -> Option<(usize, Direction)> {
-        let key = FlowKey::new(seen.src, seen.dst);
+        let lookup = self.look(seen.src, seen.dst);
+        self.record_looked(seen, lookup)
+    }
+
+    /// Finds the flow of a datagram from `src` to `dst` without recording anything: what
+    /// [`FlowTable::record_looked`] then starts from. Done for several datagrams ahead of
+    /// recording them, the lookups' cache misses overlap instead of following one another.
+    pub(crate) fn look(&self, src: SocketAddr, dst: SocketAddr) -> Lookup {
+        let (key, src_low) = FlowKey::oriented(src, dst);
         let at = match self.last {
             // Conversations come in runs: skip the hash for the same flow as last time.
             Some((last_key, at)) if last_key == key => Some(at),
-            _ => self.index.get(&key).copied(),
+            _ => {
+                let flows = &self.flows;
+                self.index
+                    .find(key.hash(&self.hasher), |&at| flows[at as usize].key == key)
+                    .map(|&at| at as usize)
+            }
+        };
+        Lookup {
+            key,
+            src_low,
+            at,
+            flows: self.flows.len(),
+        }
+    }
+
+    /// The flow a lookup found, and the direction of its datagram.
+    pub(crate) fn found(&self, lookup: &Lookup) -> Option<(&Flow, Direction)> {
+        let flow = self.flows.get(lookup.at?)?;
+        Some((flow, flow.direction_of(lookup.src_low)))
+    }
+
+    /// [`FlowTable::record`] from a [`FlowTable::look`] made since (flows are only ever
+    /// added, so a flow found then is the same now; one not found then is looked for again,
+    /// as an earlier datagram may have added it).
+    pub(crate) fn record_looked(
+        &mut self,
+        seen: &Observation,
+        lookup: Lookup,
+    ) -> Option<(usize, Direction)> {
+        let Lookup {
+            key,
+            src_low,
+            at,
+            flows,
+        } = lookup;
+        let at = match at {
+            None if flows != self.flows.len() => self.look(seen.src, seen.dst).at,
+            at => at,
         };
         let at = match at {
             Some(at) => at,
-            None => match self.admit(key, seen) {
+            None => match self.admit(key, src_low, seen) {
                 Some(at) => at,
                 None => {
                     self.untracked.datagrams += 1;
@@ -267,7 +378,7 @@ impl FlowTable {
         };
         self.last = Some((key, at));
         let flow = &mut self.flows[at];
-        let direction = flow.direction(seen.src);
+        let direction = flow.direction_of(src_low);
         flow.first_ns = flow.first_ns.min(seen.ts_ns);
         flow.last_ns = flow.last_ns.max(seen.ts_ns);
         let way = &mut flow.ways[direction.index()];
@@ -291,7 +402,7 @@ impl FlowTable {
         self.port.is_none_or(|p| a.port() == p || b.port() == p)
     }
 
-    fn admit(&mut self, key: FlowKey, seen: &Observation) -> Option<usize> {
+    fn admit(&mut self, key: FlowKey, src_low: bool, seen: &Observation) -> Option<usize> {
         let on_port = self.on_port(seen.src, seen.dst);
         let others = self.flows.len() - self.port_flows;
         let room = if on_port {
@@ -304,9 +415,11 @@ impl FlowTable {
         }
         // The server is the endpoint on the port of interest; otherwise whoever received the
         // first datagram (the client spoke first).
-        let (client, server) = match self.port {
-            Some(p) if seen.src.port() == p && seen.dst.port() != p => (seen.dst, seen.src),
-            _ => (seen.src, seen.dst),
+        let (client, server, client_low) = match self.port {
+            Some(p) if seen.src.port() == p && seen.dst.port() != p => {
+                (seen.dst, seen.src, !src_low)
+            }
+            _ => (seen.src, seen.dst, src_low),
         };
         let at = self.flows.len();
         self.flows.push(Flow {
@@ -316,8 +429,15 @@ impl FlowTable {
             first_ns: seen.ts_ns,
             last_ns: seen.ts_ns,
             ways: [Way::default(), Way::default()],
+            key,
+            client_low,
         });
-        self.index.insert(key, at);
+        let flows = &self.flows;
+        let hasher = &self.hasher;
+        self.index
+            .insert_unique(key.hash(hasher), at as u32, |&at| {
+                flows[at as usize].key.hash(hasher)
+            });
         self.port_flows += usize::from(on_port);
         Some(at)
     }

@@ -112,7 +112,7 @@ pub struct Evidence {
 pub fn assess(
     port: Option<u16>,
     flows: &[Flow],
-    conversations: &[Option<Box<Conversation>>],
+    conversations: &[Option<Conversation>],
     contrast: &Contrast,
     icmp: u64,
     untracked: &Untracked,
@@ -175,8 +175,8 @@ pub fn assess(
             match reply_at.get(text) {
                 Some(&at) => evidence.reply_texts[at].1 += n,
                 None => {
-                    reply_at.insert(text.clone(), evidence.reply_texts.len());
-                    evidence.reply_texts.push((text.clone(), *n));
+                    reply_at.insert(*text, evidence.reply_texts.len());
+                    evidence.reply_texts.push((*text, *n));
                 }
             }
         }
