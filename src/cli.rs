@@ -179,6 +179,7 @@ const CAPTURE_AFTER_HELP: &str = "\
 Examples (they assume sudo; root can drop it):
   sudo udpscope capture --port 6999 -w lab.pcap
   sudo udpscope capture -i lo -c 10 --json
+  sudo udpscope capture -i r-in -i r-out -w router.pcapng   (one file, two interfaces)
 
 End counts on stderr, as tcpdump prints them:
   packets captured: frames taken from the ring, decoded and written with -w
@@ -190,7 +191,8 @@ received = captured + dropped + the frames still in the ring when -c or -W
 stopped the capture: accepted after the last one it needed, so neither written
 nor dropped (-c 10 may print 10 captured, 12 received, 0 dropped). Ctrl-C,
 SIGTERM and --duration drain the ring first. -c counts datagrams, captured
-counts frames: a datagram in 3 IP fragments is 3 frames.";
+counts frames: a datagram in 3 IP fragments is 3 frames.
+With several -i, these lines count every interface, then one line per interface.";
 
 /// `udpscope capture`
 #[derive(Args, Debug)]
@@ -198,9 +200,11 @@ counts frames: a datagram in 3 IP fragments is 3 frames.";
     after_help = CAPTURE_AFTER_HELP
 )]
 pub struct CaptureArgs {
-    /// Interface (`lo`, `any`, ...); default: the one holding the default route.
-    #[arg(short, long)]
-    pub interface: Option<String>,
+    /// Interface (`lo`, `any`, ...); default: the one holding the default route. Repeat it
+    /// to capture several interfaces at once into one pcapng file (one interface description
+    /// each, as `dumpcap -i a -i b`); `any` only alone.
+    #[arg(short, long, value_name = "INTERFACE")]
+    pub interface: Vec<String>,
     /// UDP port to capture (filtered in the kernel); default 6999 without an EXPRESSION.
     #[arg(long)]
     pub port: Option<u16>,
@@ -208,7 +212,7 @@ pub struct CaptureArgs {
     /// FILE ends in .gz, .zst or .lz4; `-` for standard output, the text then on stderr).
     #[arg(short = 'w', value_name = "FILE")]
     pub write: Option<PathBuf>,
-    /// Write pcapng instead of pcap.
+    /// Write pcapng instead of pcap (always pcapng with several -i).
     #[arg(long)]
     pub pcapng: bool,
     /// Stop after COUNT datagrams.
@@ -338,6 +342,8 @@ pub struct CompareArgs {
     pub write_prefix: Option<String>,
     /// The one capture given holds every point, one per interface (a pcapng written by
     /// `capture -i IF1 -i IF2 ...` or `dumpcap -i a -i b`), in the order of its interfaces.
+    /// Frames are named by the file's own numbers (as Wireshark shows them); a pcap file or a
+    /// file of one interface is refused (exit 2).
     #[arg(long, conflicts_with = "interface")]
     pub points_from_interfaces: bool,
     /// A filter expression selecting the datagrams to compare (default: every UDP datagram).

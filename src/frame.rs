@@ -158,6 +158,10 @@ pub struct Frame<'a> {
     pub data: &'a [u8],
     /// 1-based position in the source (record number in a file, packet number live).
     pub index: u64,
+    /// The interface the frame was captured on, as a 0-based position: the pcapng interface
+    /// description it names, or the `-i` it came from when a capture has several; 0 for a
+    /// pcap file and a capture of one interface.
+    pub interface: u32,
 }
 
 impl Frame<'_> {

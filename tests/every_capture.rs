@@ -662,6 +662,7 @@ fn hostile_variants_of_every_link_give_reasons_not_panics() {
                     orig_len: bytes.len() as u32,
                     data,
                     index: 1,
+                    interface: 0,
                 };
                 if let Decoded::Skipped(skip) = Decoder::new().decode(&frame) {
                     assert!(!skip.to_string().is_empty());

@@ -482,6 +482,7 @@ fn decode_like_the_fuzz_target(data: &[u8]) {
         orig_len: frame_bytes.len() as u32 + u32::from(selector >> 4),
         data: frame_bytes,
         index: 1,
+        interface: 0,
     };
     let mut decoder = Decoder::new();
     let options = |json| PrinterOptions {
@@ -569,6 +570,7 @@ fn fuzz_crash_inputs_for_reassembly_stay_within_the_bound() {
                 orig_len: ip.len() as u32,
                 data: &ip,
                 index: 1,
+                interface: 0,
             };
             let _ = decoder.decode(&frame);
             assert!(decoder.pending_fragments() <= 4);

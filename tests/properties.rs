@@ -17,12 +17,12 @@ proptest! {
     #[test]
     fn decode_never_panics_on_any_bytes(link in prop::sample::select(&LINKS[..]), data in prop::collection::vec(any::<u8>(), 0..200), orig_extra in 0u32..100) {
         let mut decoder = Decoder::new();
-        let frame = Frame { link: LinkType::from_number(link), ts_ns: 1, orig_len: data.len() as u32 + orig_extra, data: &data, index: 1 };
+        let frame = Frame { link: LinkType::from_number(link), ts_ns: 1, orig_len: data.len() as u32 + orig_extra, data: &data, interface: 0, index: 1 };
         let _ = decoder.decode(&frame);
         // Also behind a valid Ethernet + IPv4 prefix, so the fuzzing reaches UDP and fragments.
         let mut prefixed = packets::ethernet(&[0x45, 0, 0, 60, 0, 1, 0x20, 0, 64, 17, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]);
         prefixed.extend_from_slice(&data);
-        let frame = Frame { link: LinkType::Ethernet, ts_ns: 2, orig_len: prefixed.len() as u32, data: &prefixed, index: 2 };
+        let frame = Frame { link: LinkType::Ethernet, ts_ns: 2, orig_len: prefixed.len() as u32, data: &prefixed, interface: 0, index: 2 };
         let _ = decoder.decode(&frame);
         let _ = decoder.finish();
     }
@@ -36,7 +36,7 @@ proptest! {
             .udp(sp, dp);
         let mut frame_bytes = Vec::new();
         builder.write(&mut frame_bytes, &payload).unwrap();
-        let frame = Frame { link: LinkType::Ethernet, ts_ns: 7, orig_len: frame_bytes.len() as u32, data: &frame_bytes, index: 1 };
+        let frame = Frame { link: LinkType::Ethernet, ts_ns: 7, orig_len: frame_bytes.len() as u32, data: &frame_bytes, interface: 0, index: 1 };
         let mut decoder = Decoder::new();
         let Decoded::Datagram(d) = decoder.decode(&frame) else { panic!("not a datagram") };
         prop_assert_eq!(d.ip.src, std::net::IpAddr::from(src));
@@ -60,7 +60,7 @@ proptest! {
         let format = if ng { FileFormat::PcapNg } else { FileFormat::Pcap };
         let mut sink = PcapSink::create(&path, LinkType::Ethernet, format, udpscope::SNAPLEN).unwrap();
         for (i, (ts, data)) in frames.iter().enumerate() {
-            sink.write(&Frame { link: LinkType::Ethernet, ts_ns: *ts, orig_len: data.len() as u32 + 3, data, index: i as u64 + 1 }).unwrap();
+            sink.write(&Frame { link: LinkType::Ethernet, ts_ns: *ts, orig_len: data.len() as u32 + 3, data, interface: 0, index: i as u64 + 1 }).unwrap();
         }
         prop_assert_eq!(sink.finish().unwrap(), frames.len() as u64);
         let mut file = CaptureFile::open(&path).unwrap();

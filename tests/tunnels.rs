@@ -200,6 +200,7 @@ fn decode(link: LinkType, data: &[u8]) -> Decoded<'_> {
         orig_len: data.len() as u32,
         data,
         index: 1,
+        interface: 0,
     };
     Decoder::new().decode(&frame)
 }

@@ -14,6 +14,7 @@
 
 mod bpf;
 pub mod interfaces;
+pub mod multi;
 pub mod namespace;
 pub mod privileges;
 
@@ -24,6 +25,7 @@ use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
 pub use interfaces::{Interface, default_route_interface};
+pub use multi::MultiCapture;
 
 use self::bpf::{FilterSpec, Framing, Outgoing};
 use crate::error::{Error, Result};
@@ -487,6 +489,7 @@ where
             orig_len: frame.orig_len,
             data: &block[frame.start..frame.end],
             index: before + walk.delivered + 1,
+            interface: 0,
         });
         walk.delivered += 1;
         if flow.is_break() {

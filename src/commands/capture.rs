@@ -8,13 +8,15 @@ use std::thread;
 use std::time::Duration;
 
 use udpscope::Error;
-use udpscope::capture::{Capture, CaptureConfig, Stats, interfaces, privileges};
+use udpscope::capture::{Capture, CaptureConfig, MultiCapture, Stats, interfaces, privileges};
+use udpscope::compression::Codec;
 use udpscope::filter::Filter;
 use udpscope::host::{HostReport, HostWatch};
 use udpscope::pipeline::Pipeline;
 use udpscope::sink::pcap::FileFormat;
 use udpscope::sink::rotate::MEGABYTE;
 use udpscope::sink::{FrameFile, RotatingSink, Rotation, Sink};
+use udpscope::source::FrameSource;
 
 use super::outputs::{Outputs, Plan};
 use crate::cli::{CaptureArgs, InterfacesArgs};
@@ -42,14 +44,23 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
             "-C and -G need a file name: standard output (-w -) cannot be rotated".into(),
         ));
     }
+    let several = args.interface.len() > 1;
+    if several && let Some(path) = &args.write {
+        refuse_pcap(path)?;
+    }
     let shutdown = crate::shutdown_on_signals()?;
-    let mut capture = Capture::open(CaptureConfig {
-        interface: args.interface.clone(),
+    let config = CaptureConfig {
+        interface: args.interface.first().cloned(),
         port,
         expression: expression.clone(),
         snaplen: args.snaplen,
         ..CaptureConfig::default()
-    })?;
+    };
+    let mut capture = if several {
+        Rings::Several(MultiCapture::open(&args.interface, &config)?)
+    } else {
+        Rings::One(Capture::open(config)?)
+    };
     // The socket is open: give up root before creating any file, so files belong to USER.
     if let Some(user) = &args.user {
         privileges::drop_to_user(user)?;
@@ -61,13 +72,25 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
     };
     let file = match &args.write {
         Some(path) => {
-            let format = if args.pcapng {
-                FileFormat::PcapNg
-            } else {
-                FileFormat::Pcap
+            let mut sink = match &capture {
+                Rings::One(one) => {
+                    let format = if args.pcapng {
+                        FileFormat::PcapNg
+                    } else {
+                        FileFormat::Pcap
+                    };
+                    RotatingSink::create(path, one.link_type(), format, snaplen, rotation)?
+                }
+                // pcapng whatever the name or flag (refused above for a .pcap name), as
+                // dumpcap writes: each interface described once in every file.
+                Rings::Several(several) => RotatingSink::create_described(
+                    path,
+                    several.described(),
+                    FileFormat::PcapNg,
+                    snaplen,
+                    rotation,
+                )?,
             };
-            let mut sink =
-                RotatingSink::create(path, capture.link_type(), format, snaplen, rotation)?;
             sink.set_flush_each(args.unbuffered);
             Some(Box::new(FrameFile::new(sink)) as Box<dyn Sink>)
         }
@@ -79,12 +102,27 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
         (Some(e), Some(port)) => format!("filter `{e}` and udp port {port}"),
         (None, None) => "every frame".into(),
     };
-    eprintln!(
-        "udpscope: capturing on {}, link-type {}, {selection}, snapshot length {} bytes",
-        capture.interface(),
-        capture.link_type(),
-        snaplen
-    );
+    match &capture {
+        Rings::One(one) => eprintln!(
+            "udpscope: capturing on {}, link-type {}, {selection}, snapshot length {} bytes",
+            one.interface(),
+            one.link_type(),
+            snaplen
+        ),
+        Rings::Several(several) => {
+            let each: Vec<String> = several
+                .captures()
+                .iter()
+                .map(|c| format!("{} ({})", c.interface(), c.link_type()))
+                .collect();
+            eprintln!(
+                "udpscope: capturing on {} interfaces: {}, {selection}, snapshot length {} bytes",
+                each.len(),
+                each.join(", "),
+                snaplen
+            );
+        }
+    }
     if let Some(seconds) = args.duration {
         let timer = shutdown.clone();
         thread::spawn(move || {
@@ -106,6 +144,7 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
         notes: (!args.quiet || args.count.is_some()).then(|| "udpscope: ".to_string()),
     };
     let mut outputs = Outputs::new(plan, file);
+    outputs.name_interfaces(&capture.names());
     // `-c` counts datagrams (the pipeline's limit), while the file and "packets captured"
     // count frames: a datagram sent in fragments is several frames (all written), and
     // counts once, when its last fragment completes it.
@@ -121,7 +160,7 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
     let host = HostWatch::start(port.unwrap_or(udpscope::DEFAULT_PORT));
     // Capture until a stop: Ctrl-C/SIGTERM/--duration (then drain the ring), -c, -W, or a
     // failure.
-    let outcome = pipeline.run(&mut capture, &shutdown);
+    let outcome = pipeline.run(capture.source(), &shutdown);
     // After a `-c`, `-W` or failure stop the kernel would go on accepting frames nobody
     // reads: it stops, and what it accepted but nobody read is counted.
     let _ = capture.discard_rest();
@@ -129,7 +168,7 @@ pub fn capture(args: CaptureArgs) -> Result<ExitCode, Error> {
     let host = host.finish();
     let finished = pipeline.finish()?;
     if let Ok(stats) = &stats {
-        print_counts(stats);
+        print_all_counts(stats);
     }
     for line in host.lines() {
         eprintln!("{line}");
@@ -181,6 +220,99 @@ fn rotation(args: &CaptureArgs) -> Result<Rotation, Error> {
         return Err(Error::Usage("-C and -G need a file: -w FILE".into()));
     }
     Ok(rotation)
+}
+
+/// The rings of one capture: one interface, as ever, or several (`-i a -i b`).
+enum Rings {
+    One(Capture),
+    Several(MultiCapture),
+}
+
+impl Rings {
+    fn source(&mut self) -> &mut dyn FrameSource {
+        match self {
+            Rings::One(one) => one,
+            Rings::Several(several) => several,
+        }
+    }
+
+    /// The interfaces' names, by position (one name for one interface).
+    fn names(&self) -> Vec<String> {
+        match self {
+            Rings::One(one) => vec![one.interface().to_string()],
+            Rings::Several(several) => several
+                .captures()
+                .iter()
+                .map(|c| c.interface().to_string())
+                .collect(),
+        }
+    }
+
+    fn discard_rest(&mut self) -> Result<(), Error> {
+        match self {
+            Rings::One(one) => one.discard_rest(),
+            Rings::Several(several) => several.discard_rest(),
+        }
+    }
+
+    /// Each interface's counts with its name.
+    fn stats(&mut self) -> Result<Vec<(String, Stats)>, Error> {
+        let names = self.names();
+        let stats = match self {
+            Rings::One(one) => vec![one.stats()?],
+            Rings::Several(several) => several.stats()?,
+        };
+        Ok(names.into_iter().zip(stats).collect())
+    }
+}
+
+/// With several interfaces the file is pcapng: a name that says pcap is refused (pcap has one
+/// link type and no interface id), compressed or not.
+fn refuse_pcap(path: &std::path::Path) -> Result<(), Error> {
+    let stem = match Codec::from_extension(path) {
+        Some(_) => path.file_stem().map(std::path::Path::new),
+        None => Some(path),
+    };
+    if stem
+        .and_then(|p| p.extension())
+        .is_some_and(|e| e == "pcap")
+    {
+        return Err(Error::Usage(format!(
+            "-w {}: several interfaces are written as pcapng (pcap has one link type and no interface id); name the file .pcapng",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The end counts: tcpdump's three lines over every interface, then, with several, one line
+/// per interface (the kernel counts drops per ring).
+fn print_all_counts(each: &[(String, Stats)]) {
+    let mut total = Stats::default();
+    for (_, stats) in each {
+        total.captured += stats.captured;
+        total.received += stats.received;
+        total.dropped += stats.dropped;
+        total.unread += stats.unread;
+        total.freezes += stats.freezes;
+    }
+    print_counts(&total);
+    if each.len() > 1 {
+        for (name, stats) in each {
+            eprintln!(
+                "{}: {} packets captured, {} received by filter, {} dropped by kernel{}",
+                udpscope::text::escape(name.as_bytes(), udpscope::text::LINE),
+                stats.captured,
+                stats.received,
+                stats.dropped,
+                if stats.unread > 0 {
+                    format!(", {} not captured (still in the buffer)", stats.unread)
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
 }
 
 /// tcpdump's three end-of-capture lines, on stderr.

@@ -15,6 +15,8 @@ use udpscope::filter::Filter;
 
 use crate::cli::CompareArgs;
 
+mod points_from_interfaces;
+
 /// Exit status when every datagram was delivered once, in order.
 const SAME: u8 = 0;
 /// Exit status when something was lost, duplicated, reordered or unexpected.
@@ -93,9 +95,7 @@ fn run(mut args: CompareArgs) -> Result<ExitCode, Error> {
     }
     if args.points_from_interfaces {
         unclaim_positionals(&mut args, 1);
-        return Err(Error::Usage(
-            "--points-from-interfaces is not built yet".into(),
-        ));
+        return points_from_interfaces::run(args);
     }
     let (Some(a), Some(b)) = (args.a.clone(), args.b.clone()) else {
         return Err(Error::Usage(

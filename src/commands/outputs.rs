@@ -92,6 +92,13 @@ impl<'a> Outputs<'a> {
         }
     }
 
+    /// Names each datagram's interface on its printed line (a capture of several interfaces).
+    pub fn name_interfaces(&mut self, names: &[String]) {
+        if let Some(printer) = &mut self.printer {
+            printer.name_interfaces(names);
+        }
+    }
+
     /// Adds a last sink (read's progress line).
     pub fn with(mut self, extra: Option<Box<dyn Sink + 'a>>) -> Self {
         self.extra = extra;

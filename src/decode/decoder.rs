@@ -926,6 +926,7 @@ mod tests {
             orig_len: data.len() as u32,
             data,
             index: 1,
+            interface: 0,
         };
         let mut decoder = Decoder::new();
         let skip = match decoder.decode(&frame) {
@@ -1014,6 +1015,7 @@ mod tests {
             orig_len: 214,
             data: &frame,
             index: 1,
+            interface: 0,
         };
         let Decoded::Datagram(d) = Decoder::new().decode(&cut) else {
             panic!("a truncated datagram");
@@ -1029,6 +1031,7 @@ mod tests {
             orig_len: bytes.len() as u32,
             data: bytes,
             index: 1,
+            interface: 0,
         };
         match Decoder::new().decode(&frame) {
             Decoded::Datagram(d) => d,
@@ -1063,6 +1066,7 @@ mod tests {
             orig_len: whole.len() as u32,
             data: &whole[..38],
             index: 1,
+            interface: 0,
         };
         let Decoded::Skipped(skip) = Decoder::new().decode(&cut) else {
             panic!("a cut UDP header is skipped");
@@ -1149,6 +1153,7 @@ mod tests {
             orig_len: frame_bytes.len() as u32,
             data: &frame_bytes,
             index: 1,
+            interface: 0,
         };
         let Decoded::Datagram(d) = Decoder::new().decode(&frame) else {
             panic!("a whole datagram");
@@ -1174,6 +1179,7 @@ mod tests {
             orig_len: with_fragment.len() as u32,
             data: &with_fragment,
             index: 1,
+            interface: 0,
         };
         let Decoded::Datagram(d) = Decoder::new().decode(&frame) else {
             panic!("an atomic fragment is a whole datagram");

@@ -306,6 +306,7 @@ mod tests {
             orig_len: data.len() as u32,
             data,
             index: 7,
+            interface: 0,
         };
         match Decoder::new().decode(&frame) {
             Decoded::Datagram(d) => d,

@@ -26,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::frame::{Frame, LinkType};
 use crate::sink::disk::{Chunk, Destination, WriteBehind, write_records};
 pub use crate::source::FileFormat;
+use crate::source::pcapng::Described;
 
 /// Bytes buffered before they are written out.
 const FLUSH_AT: usize = 256 * 1024;
@@ -69,6 +70,9 @@ pub struct PcapSink {
     output: Output,
     encoder: Encoder,
     link: LinkType,
+    /// Interface description blocks written (1 for pcap): a frame naming another interface is
+    /// written as the first one's.
+    interfaces: u32,
     snaplen: u32,
     /// Record boundaries (offsets in `pending`) not yet on disk.
     boundaries: Vec<usize>,
@@ -92,7 +96,21 @@ impl PcapSink {
     /// Creates (truncates) `path` and writes the file header for frames of `link`.
     pub fn create(path: &Path, link: LinkType, format: FileFormat, snaplen: u32) -> Result<Self> {
         let file = open(path, true)?;
-        Self::inline(file, path, link, format, snaplen)
+        Self::inline(file, path, &[unnamed(link)], format, snaplen)
+    }
+
+    /// Creates (truncates) `path` as a pcapng file with one interface description block per
+    /// entry of `interfaces`, in order, each with its `if_name` when it has one (as
+    /// `dumpcap -i a -i b` writes them); each frame goes in as the interface its
+    /// [`Frame::interface`] names. One interface and pcap work as [`PcapSink::create`].
+    pub fn create_described(
+        path: &Path,
+        interfaces: &[Described],
+        format: FileFormat,
+        snaplen: u32,
+    ) -> Result<Self> {
+        let file = open(path, true)?;
+        Self::inline(file, path, interfaces, format, snaplen)
     }
 
     /// Writes to an already open file (for example one created before dropping privileges).
@@ -103,17 +121,23 @@ impl PcapSink {
         format: FileFormat,
         snaplen: u32,
     ) -> Result<Self> {
-        Self::inline(Destination::File(file), path, link, format, snaplen)
+        Self::inline(
+            Destination::File(file),
+            path,
+            &[unnamed(link)],
+            format,
+            snaplen,
+        )
     }
 
     fn inline(
         file: Destination,
         path: &Path,
-        link: LinkType,
+        interfaces: &[Described],
         format: FileFormat,
         snaplen: u32,
     ) -> Result<Self> {
-        let mut sink = Self::build(Output::Inline(file), path, link, format, snaplen)?;
+        let mut sink = Self::build(Output::Inline(file), path, interfaces, format, snaplen)?;
         sink.flush()?;
         Ok(sink)
     }
@@ -136,7 +160,7 @@ impl PcapSink {
             // No thread: the file is opened again, emptied at once, and written inline.
             Err(_) => Output::Inline(open(path, true)?),
         };
-        let mut sink = Self::build(output, path, link, format, snaplen)?;
+        let mut sink = Self::build(output, path, &[unnamed(link)], format, snaplen)?;
         sink.flush()?;
         Ok(sink)
     }
@@ -145,10 +169,11 @@ impl PcapSink {
     fn build(
         output: Output,
         path: &Path,
-        link: LinkType,
+        interfaces: &[Described],
         format: FileFormat,
         snaplen: u32,
     ) -> Result<Self> {
+        let link = interfaces.first().map_or(LinkType::Ethernet, |i| i.link);
         let encode_error = |what, source: Box<dyn std::error::Error + Send + Sync>| Error::Encode {
             path: path.to_path_buf(),
             what,
@@ -156,6 +181,13 @@ impl PcapSink {
         };
         let mut pending = Vec::with_capacity(FLUSH_AT + SNAPLEN_SLACK);
         let encoder = match format {
+            FileFormat::Pcap if interfaces.len() > 1 => {
+                // The commands refuse this first; pcap has one link type and no interface id.
+                return Err(encode_error(
+                    "pcap header",
+                    "pcap holds one interface; several need pcapng".into(),
+                ));
+            }
             FileFormat::Pcap => {
                 let header = PcapHeader {
                     version_major: 2,
@@ -176,15 +208,23 @@ impl PcapSink {
                 let mut writer =
                     PcapNgWriter::with_endianness(RecordBuffer::default(), Endianness::Little)
                         .map_err(|e| encode_error("pcapng section header", e.into()))?;
-                let mut interface = InterfaceDescriptionBlock::new(link.to_datalink(), snaplen);
-                interface
-                    .options
-                    .push(InterfaceDescriptionOption::IfTsResol(
-                        InterfaceTsResolution::NANO,
-                    ));
-                writer
-                    .write_pcapng_block(interface)
-                    .map_err(|e| encode_error("pcapng interface block", e.into()))?;
+                for described in interfaces {
+                    let mut interface =
+                        InterfaceDescriptionBlock::new(described.link.to_datalink(), snaplen);
+                    if let Some(name) = &described.name {
+                        interface
+                            .options
+                            .push(InterfaceDescriptionOption::IfName(name.as_str().into()));
+                    }
+                    interface
+                        .options
+                        .push(InterfaceDescriptionOption::IfTsResol(
+                            InterfaceTsResolution::NANO,
+                        ));
+                    writer
+                        .write_pcapng_block(interface)
+                        .map_err(|e| encode_error("pcapng interface block", e.into()))?;
+                }
                 pending.append(&mut writer.get_mut().bytes);
                 Encoder::PcapNg(Box::new(writer))
             }
@@ -194,6 +234,7 @@ impl PcapSink {
             output,
             encoder,
             link,
+            interfaces: u32::try_from(interfaces.len()).unwrap_or(u32::MAX).max(1),
             snaplen,
             boundaries: Vec::new(),
             pending,
@@ -255,7 +296,11 @@ impl PcapSink {
             }
             Encoder::PcapNg(writer) => {
                 let block = EnhancedPacketBlock {
-                    interface_id: 0,
+                    interface_id: if frame.interface < self.interfaces {
+                        frame.interface
+                    } else {
+                        0
+                    },
                     timestamp: Duration::from_nanos(frame.ts_ns),
                     original_len: orig_len,
                     data: data.into(),
@@ -397,6 +442,11 @@ impl Drop for PcapSink {
     fn drop(&mut self) {
         let _ = self.flush();
     }
+}
+
+/// One interface known only by its link type (a capture of one interface, a copy of a file).
+fn unnamed(link: LinkType) -> Described {
+    Described { link, name: None }
 }
 
 /// Opens `path` for writing (`-`: standard output), creating it, emptied first when

@@ -41,6 +41,11 @@ pub struct Printer<W: Write> {
     head: Line,
     /// Recent datagrams, to name the one an ICMP error quotes.
     causes: Causes,
+    /// With several interfaces, each one's name as a text line shows it (through the text
+    /// policy) and as a JSON string; empty: lines name no interface.
+    interfaces: Vec<(String, Vec<u8>)>,
+    /// The interface of the datagram being printed (the frame that completed it).
+    interface: usize,
 }
 
 /// Bytes gathered before one `write` to the output.
@@ -101,7 +106,29 @@ impl<W: Write> Printer<W> {
             clock: Clock::default(),
             head: Line::default(),
             causes: Causes::new(),
+            interfaces: Vec::new(),
+            interface: 0,
         }
+    }
+
+    /// Names each datagram's interface on its line, from `names` (by [`Frame::interface`]):
+    /// after the time on a text line (as `tcpdump -i any` shows it), as `"interface"` last in
+    /// JSON. Only with several names; one leaves the lines as they are.
+    ///
+    /// [`Frame::interface`]: crate::frame::Frame::interface
+    pub fn name_interfaces(&mut self, names: &[String]) {
+        self.interfaces = if names.len() > 1 {
+            names
+                .iter()
+                .map(|name| {
+                    let mut json = Vec::new();
+                    text::json_string_into(&mut json, name);
+                    (text::escape(name.as_bytes(), text::LINE), json)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
     }
 
     /// Prints one datagram.
@@ -116,6 +143,7 @@ impl<W: Write> Printer<W> {
         self.causes.datagram(d);
         if self.options.json {
             json_line(&mut self.line, &mut self.head, d, app);
+            self.json_interface();
         } else {
             self.text_line(d, app);
             if self.options.verbose {
@@ -134,6 +162,7 @@ impl<W: Write> Printer<W> {
         if self.options.json {
             // Writing into a Vec cannot fail.
             let _ = crate::encode::line(&mut self.line, &IcmpRecord::new(error, cause.as_ref()));
+            self.json_interface();
         } else {
             self.icmp_text_line(error, cause.as_ref());
         }
@@ -143,6 +172,19 @@ impl<W: Write> Printer<W> {
         Ok(())
     }
 
+    /// With several interfaces, `"interface"` as the last key of the JSON line just written
+    /// (after every other key: lines of one interface keep their bytes).
+    fn json_interface(&mut self) {
+        if let Some((_, name)) = self.interfaces.get(self.interface)
+            && self.line.ends_with(b"}\n")
+        {
+            self.line.truncate(self.line.len() - 2);
+            self.line.extend_from_slice(b",\"interface\":");
+            self.line.extend_from_slice(name);
+            self.line.extend_from_slice(b"}\n");
+        }
+    }
+
     /// `… 192.168.100.4 > 192.168.100.5 icmp port unreachable for 192.168.100.5:54321 >
     /// 192.168.100.4:6999 (frame 7 "exit", 0.2 ms before)`.
     fn icmp_text_line(&mut self, error: &IcmpError, cause: Option<&Cause>) {
@@ -150,6 +192,10 @@ impl<W: Write> Printer<W> {
         let head = &mut self.head;
         head.clear();
         head.time_with(error.ts_ns, &mut self.clock);
+        if let Some((name, _)) = self.interfaces.get(self.interface) {
+            head.push(b' ');
+            head.bytes(name.as_bytes());
+        }
         let out = &mut self.line;
         out.extend_from_slice(head.as_bytes());
         let protocol = if error.version == 4 { "icmp" } else { "icmp6" };
@@ -218,6 +264,10 @@ impl<W: Write> Printer<W> {
         head.clear();
         head.time_with(d.ts_ns, &mut self.clock);
         head.push(b' ');
+        if let Some((name, _)) = self.interfaces.get(self.interface) {
+            head.bytes(name.as_bytes());
+            head.push(b' ');
+        }
         if let Some(shim) = &d.link.shim {
             // `mpls label 16: 10.0.0.1:5000 > ...`: read through a shim, named first too.
             let _ = write!(head, "{shim}: ");
@@ -543,20 +593,18 @@ pub fn color_wanted(is_terminal: bool, no_color: Option<std::ffi::OsString>) -> 
 /// The printer as a sink: one line (or JSON object) per selected datagram, written out
 /// whenever the source waits.
 impl<W: Write> crate::sink::Sink for Printer<W> {
-    fn datagram(
-        &mut self,
-        _frame: &crate::frame::Frame<'_>,
-        d: &Datagram<'_>,
-    ) -> crate::sink::Next {
+    fn datagram(&mut self, frame: &crate::frame::Frame<'_>, d: &Datagram<'_>) -> crate::sink::Next {
+        self.interface = frame.interface as usize;
         Printer::datagram(self, d).map(|()| std::ops::ControlFlow::Continue(()))
     }
 
     fn datagram_app(
         &mut self,
-        _frame: &crate::frame::Frame<'_>,
+        frame: &crate::frame::Frame<'_>,
         d: &Datagram<'_>,
         app: Option<&App<'_>>,
     ) -> crate::sink::Next {
+        self.interface = frame.interface as usize;
         Printer::datagram_app(self, d, app).map(|()| std::ops::ControlFlow::Continue(()))
     }
 
@@ -572,7 +620,8 @@ impl<W: Write> crate::sink::Sink for Printer<W> {
         Ok(())
     }
 
-    fn icmp(&mut self, _frame: &crate::frame::Frame<'_>, error: &IcmpError) -> Result<()> {
+    fn icmp(&mut self, frame: &crate::frame::Frame<'_>, error: &IcmpError) -> Result<()> {
+        self.interface = frame.interface as usize;
         Printer::icmp(self, error)
     }
 

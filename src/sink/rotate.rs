@@ -23,6 +23,7 @@ use crate::compression::Codec;
 use crate::error::Result;
 use crate::frame::{Frame, LinkType};
 use crate::sink::pcap::{FileFormat, PcapSink};
+use crate::source::pcapng::Described;
 
 /// `-C` counts in millions of bytes, not MiB (tcpdump(8)).
 pub const MEGABYTE: u64 = 1_000_000;
@@ -82,7 +83,8 @@ impl Rotation {
 #[derive(Debug)]
 pub struct RotatingSink {
     base: PathBuf,
-    link: LinkType,
+    /// The interfaces every file describes (their blocks repeated at the head of each).
+    interfaces: Vec<Described>,
     format: FileFormat,
     snaplen: u32,
     flush_each: bool,
@@ -105,13 +107,32 @@ impl RotatingSink {
         snaplen: u32,
         rotation: Rotation,
     ) -> Result<Self> {
-        let current = PcapSink::create(&rotation.file_name(base, 0), link, format, snaplen)?;
+        Self::create_described(
+            base,
+            vec![Described { link, name: None }],
+            format,
+            snaplen,
+            rotation,
+        )
+    }
+
+    /// As [`RotatingSink::create`], each file with one interface description per entry of
+    /// `interfaces` (see [`PcapSink::create_described`]).
+    pub fn create_described(
+        base: &Path,
+        interfaces: Vec<Described>,
+        format: FileFormat,
+        snaplen: u32,
+        rotation: Rotation,
+    ) -> Result<Self> {
+        let current =
+            PcapSink::create_described(&rotation.file_name(base, 0), &interfaces, format, snaplen)?;
         let now_ns = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
         Ok(RotatingSink {
             base: base.to_path_buf(),
-            link,
+            interfaces,
             format,
             snaplen,
             flush_each: false,
@@ -181,9 +202,9 @@ impl RotatingSink {
             (Some(_), Some(n)) if n > 0 => self.started % u64::from(n),
             _ => self.started,
         };
-        let next = PcapSink::create(
+        let next = PcapSink::create_described(
             &self.rotation.file_name(&self.base, number),
-            self.link,
+            &self.interfaces,
             self.format,
             self.snaplen,
         )?;

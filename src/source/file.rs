@@ -118,6 +118,7 @@ struct Current {
     link: LinkType,
     ts_ns: u64,
     orig_len: u32,
+    interface: u32,
 }
 
 /// An open capture file yielding [`Frame`]s.
@@ -266,6 +267,15 @@ impl CaptureFile {
         }
     }
 
+    /// A pcapng file's interfaces, in the order of their description blocks (the ids its
+    /// packets name), as far as the file has been read; empty for a pcap file.
+    pub fn interfaces(&self) -> Vec<pcapng::Described> {
+        match &self.parser {
+            Parser::Pcap(_) => Vec::new(),
+            Parser::PcapNg(section) => section.described(),
+        }
+    }
+
     /// True when the next [`CaptureFile::next_frame`] would wait for input: a pipe fed live
     /// (`tcpdump -w - | udpscope read -`) has nothing new yet, so what was printed so far
     /// should be shown now.
@@ -314,6 +324,7 @@ impl CaptureFile {
                 orig_len: current.orig_len,
                 data: &self.input.window()[current.data],
                 index: self.record,
+                interface: current.interface,
             })),
             Ok(None) => {
                 self.state = State::Done;
@@ -347,6 +358,7 @@ impl CaptureFile {
                             link: header.link,
                             ts_ns: record.ts_ns,
                             orig_len: record.orig_len,
+                            interface: 0,
                         }));
                     }
                     pcap::Step::Incomplete { need } => need,
@@ -363,6 +375,7 @@ impl CaptureFile {
                             link: packet.link,
                             ts_ns: packet.ts_ns,
                             orig_len: packet.orig_len,
+                            interface: packet.interface,
                         }));
                     }
                     pcapng::Step::Other { len } => {

@@ -1,5 +1,6 @@
-//! Sources of frames: capture files ([`CaptureFile`]) and the live capture ring
-//! ([`crate::capture::Capture`]). Each implements [`FrameSource`]: it pushes its frames into a
+//! Sources of frames: capture files ([`CaptureFile`]), one interface of a capture file
+//! ([`InterfaceFrames`]) and the live capture rings ([`crate::capture::Capture`],
+//! [`crate::capture::MultiCapture`]). Each implements [`FrameSource`]: it pushes its frames into a
 //! [`Feed`] (the pipeline) until it ends, the feed asks it to stop, or a stop is requested.
 //!
 //! A capture file is read in three layers: [`readahead`] keeps a window of the input's bytes
@@ -7,6 +8,7 @@
 //! [`pcapng`]), and [`CaptureFile`] on top, which picks the format once and yields frames.
 
 mod file;
+pub mod interface;
 mod live;
 mod offline;
 pub mod pcap;
@@ -16,6 +18,7 @@ mod readahead;
 use std::ops::ControlFlow;
 
 pub use file::{CaptureFile, FileFormat, NotACapture, RecordDamage};
+pub use interface::InterfaceFrames;
 
 use crate::error::Result;
 use crate::frame::Frame;

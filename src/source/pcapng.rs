@@ -29,6 +29,8 @@ const BLOCK_OVERHEAD: usize = 12;
 const MAX_BLOCK: usize = MAX_RECORD as usize + 64 * 1024;
 const OPT_END: u16 = 0;
 const OPT_IF_TSRESOL: u16 = 9;
+/// `if_name`: the interface's name, UTF-8 (dumpcap writes the name given to `-i`).
+const OPT_IF_NAME: u16 = 2;
 /// Default timestamp resolution: microseconds.
 const DEFAULT_UNITS_PER_SECOND: u128 = 1_000_000;
 
@@ -45,6 +47,17 @@ struct Interface {
 pub struct Section {
     little_endian: bool,
     interfaces: Vec<Interface>,
+    /// Each interface's `if_name`, by position (`None` when its block names none).
+    names: Vec<Option<String>>,
+}
+
+/// One interface of the current section, as its description block gives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Described {
+    /// The interface's link type.
+    pub link: LinkType,
+    /// Its `if_name`, as written (untrusted text: show it through [`crate::text`]).
+    pub name: Option<String>,
 }
 
 /// One packet, parsed in place.
@@ -60,6 +73,8 @@ pub struct Packet {
     pub ts_ns: u64,
     /// Length on the wire as the block states it.
     pub orig_len: u32,
+    /// The interface the block names (0 for a simple packet block).
+    pub interface: u32,
 }
 
 /// What the bytes at the start of a slice hold.
@@ -180,6 +195,19 @@ impl fmt::Display for Damage {
 }
 
 impl Section {
+    /// The current section's interfaces, in the order of their description blocks (their
+    /// ids), as far as the file has been read.
+    pub fn described(&self) -> Vec<Described> {
+        self.interfaces
+            .iter()
+            .zip(&self.names)
+            .map(|(i, name)| Described {
+                link: i.link,
+                name: name.clone(),
+            })
+            .collect()
+    }
+
     /// The link type of the current section's first interface.
     pub fn first_link(&self) -> Option<LinkType> {
         self.interfaces.first().map(|i| i.link)
@@ -252,12 +280,13 @@ impl Section {
             _ => Ok(None),
         };
         match outcome {
-            Ok(Some((data, link, ts_ns, orig_len))) => Step::Packet(Packet {
+            Ok(Some((data, link, ts_ns, orig_len, interface))) => Step::Packet(Packet {
                 len,
                 data,
                 link,
                 ts_ns,
                 orig_len,
+                interface,
             }),
             Ok(None) => Step::Other { len },
             Err(damage) => Step::Damaged(damage),
@@ -271,6 +300,7 @@ impl Section {
         }
         self.little_endian = view.little;
         self.interfaces.clear();
+        self.names.clear();
         Ok(())
     }
 
@@ -278,6 +308,7 @@ impl Section {
         let link = LinkType::from_number(u32::from(view.u16(0)?));
         let snaplen = view.u32(4)?;
         let mut units_per_second = DEFAULT_UNITS_PER_SECOND;
+        let mut name = None;
         let mut at = 8;
         while at + 4 <= view.body.len() {
             let (code, length) = (view.u16(at)?, usize::from(view.u16(at + 2)?));
@@ -288,6 +319,11 @@ impl Section {
             if code == OPT_IF_TSRESOL && length >= 1 {
                 units_per_second = resolution(value[0])?;
             }
+            if code == OPT_IF_NAME {
+                // Writers may pad the string with NULs; the option's length bounds it.
+                let text = value.split(|&b| b == 0).next().unwrap_or_default();
+                name = Some(String::from_utf8_lossy(text).into_owned());
+            }
             at += 4 + length.div_ceil(4) * 4;
         }
         self.interfaces.push(Interface {
@@ -295,10 +331,11 @@ impl Section {
             snaplen,
             units_per_second,
         });
+        self.names.push(name);
         Ok(())
     }
 
-    fn described(&self, id: u32) -> Result<Interface, Damage> {
+    fn interface_at(&self, id: u32) -> Result<Interface, Damage> {
         self.interfaces
             .get(id as usize)
             .copied()
@@ -306,25 +343,27 @@ impl Section {
     }
 
     fn enhanced(&self, view: &Body<'_>) -> Result<PacketParts, Damage> {
-        let interface = self.described(view.u32(0)?)?;
+        let id = view.u32(0)?;
+        let interface = self.interface_at(id)?;
         let ts = (u64::from(view.u32(4)?) << 32) | u64::from(view.u32(8)?);
         let captured = view.u32(12)?;
         let orig_len = view.u32(16)?;
         let data = view.range(20, captured as usize, "the captured length")?;
-        Ok((data, interface.link, nanos(ts, interface), orig_len))
+        Ok((data, interface.link, nanos(ts, interface), orig_len, id))
     }
 
     fn obsolete(&self, view: &Body<'_>) -> Result<PacketParts, Damage> {
-        let interface = self.described(u32::from(view.u16(0)?))?;
+        let id = u32::from(view.u16(0)?);
+        let interface = self.interface_at(id)?;
         let ts = (u64::from(view.u32(4)?) << 32) | u64::from(view.u32(8)?);
         let captured = view.u32(12)?;
         let orig_len = view.u32(16)?;
         let data = view.range(20, captured as usize, "the captured length")?;
-        Ok((data, interface.link, nanos(ts, interface), orig_len))
+        Ok((data, interface.link, nanos(ts, interface), orig_len, id))
     }
 
     fn simple(&self, view: &Body<'_>) -> Result<PacketParts, Damage> {
-        let interface = self.described(0)?;
+        let interface = self.interface_at(0)?;
         let orig_len = view.u32(0)?;
         // The captured length is not stored: the original length, cut to the snaplen (0 is
         // no limit) and to the block.
@@ -334,12 +373,12 @@ impl Section {
         }
         captured = captured.min(view.body.len().saturating_sub(4));
         let data = view.range(4, captured, "the packet")?;
-        Ok((data, interface.link, 0, orig_len))
+        Ok((data, interface.link, 0, orig_len, 0))
     }
 }
 
-/// Where a packet's bytes are, its link type, time and original length.
-type PacketParts = (Range<usize>, LinkType, u64, u32);
+/// Where a packet's bytes are, its link type, time, original length and interface id.
+type PacketParts = (Range<usize>, LinkType, u64, u32, u32);
 
 /// A block's body with bounds-checked field readers; offsets are from the body's start.
 struct Body<'a> {

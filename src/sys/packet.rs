@@ -184,6 +184,43 @@ pub enum Readiness {
     Error,
 }
 
+/// Waits up to `timeout` for any of `fds` to be readable (several rings of one capture, one
+/// `poll`); each socket's readiness, in the order given.
+pub fn wait_any(fds: &[&OwnedFd], timeout: Duration) -> io::Result<Vec<Readiness>> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    let count = libc::nfds_t::try_from(pfds.len()).unwrap_or(libc::nfds_t::MAX);
+    // SAFETY: `pfds` holds `count` valid pollfds, writable for the duration of the call.
+    let rc = unsafe { libc::poll(pfds.as_mut_ptr(), count, millis) };
+    if rc < 0 {
+        let err = io::Error::last_os_error();
+        return if err.kind() == io::ErrorKind::Interrupted {
+            Ok(vec![Readiness::Idle; pfds.len()])
+        } else {
+            Err(err)
+        };
+    }
+    Ok(pfds
+        .iter()
+        .map(|pfd| {
+            if pfd.revents & (libc::POLLERR | libc::POLLNVAL) != 0 {
+                Readiness::Error
+            } else if pfd.revents & libc::POLLIN != 0 {
+                Readiness::Readable
+            } else {
+                Readiness::Idle
+            }
+        })
+        .collect())
+}
+
 /// Waits up to `timeout` for the socket to be readable (for the ring: a block ready).
 pub fn wait(fd: &OwnedFd, timeout: Duration) -> io::Result<Readiness> {
     let mut pfd = libc::pollfd {

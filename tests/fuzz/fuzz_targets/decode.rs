@@ -25,6 +25,7 @@ fuzz_target!(|data: &[u8]| {
         orig_len,
         data: frame_bytes,
         index: 1,
+        interface: 0,
     };
     let mut decoder = Decoder::new();
     let mut analysis = Analysis::new(AnalysisConfig { port: Some(6999) });

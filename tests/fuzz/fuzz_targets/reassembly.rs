@@ -51,6 +51,7 @@ fuzz_target!(|data: &[u8]| {
             orig_len: ip.len() as u32,
             data: &ip,
             index: 1,
+            interface: 0,
         };
         let _ = decoder.decode(&frame);
         assert!(decoder.pending_fragments() <= 4);
