@@ -312,10 +312,16 @@ Examples:
   udpscope compare captures/demo.pcap captures/demo-server.pcap udp
   udpscope compare captures/demo.pcap captures/demo-server.pcap --json udp | jq 'select(.fate != \"delivered\")'
   udpscope compare captures/demo.pcap captures/demo-server.pcap --window 30 --diagram path.svg udp
+  sudo udpscope compare -i r-in -i r-out --json -w run udp    (live; keeps run-r-in.pcap, run-r-out.pcap)
 
 Datagrams are matched by UDP payload and length (NAT may rewrite addresses and
 ports). Without --clocks-synced, delays are relative to the smallest one of
 their direction. --window must cover the clocks' offset plus the largest delay.
+
+Live (-i IF, repeated, in path order): one ring per interface of this host, one
+clock, so --clocks-synced is implied. Each fate is written as it settles; Ctrl-C
+drains the rings and prints the summary, with the exit status below (not 130).
+Frames a ring dropped are said, and the fates near them marked uncertain.
 
 Exit status, as diff and cmp have it: 0 when every datagram of the paired flows
 was delivered exactly once and in order, 1 when something was lost, duplicated,

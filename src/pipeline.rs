@@ -392,4 +392,13 @@ impl Feed for Pipeline<'_> {
         }
         ControlFlow::Continue(())
     }
+
+    fn caught_up(&mut self, ts_ns: u64) -> ControlFlow<()> {
+        for sink in &mut self.sinks {
+            if let Err(e) = sink.caught_up(ts_ns) {
+                return self.fail(e);
+            }
+        }
+        ControlFlow::Continue(())
+    }
 }

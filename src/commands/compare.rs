@@ -40,7 +40,7 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode, Error> {
     }
 }
 
-fn options(args: &CompareArgs) -> Result<CompareOptions, Error> {
+pub(super) fn options(args: &CompareArgs) -> Result<CompareOptions, Error> {
     if !(args.window.is_finite() && args.window > 0.0 && args.window < 1e9) {
         return Err(Error::Usage(format!(
             "--window must be a positive number of seconds, not {}",
@@ -311,7 +311,7 @@ const HINT_PORTS: usize = 6;
 
 /// What each file held (datagrams, flows, the ports most used) and what to try, when no
 /// datagram of A was found in B.
-fn nothing_in_common_hints(
+pub(super) fn nothing_in_common_hints(
     comparison: &udpscope::compare::Comparison,
     args: &CompareArgs,
 ) -> Vec<String> {

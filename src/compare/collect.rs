@@ -1,6 +1,12 @@
 //! Each capture's side of a comparison: its file through the one frame path into a
 //! [`Collector`] sink, which sends compact [`Sighting`]s over a bounded channel; and the merge
 //! of the two channels by time into the matcher.
+//!
+//! A live point also says how far it has caught up ([`Message::CaughtUp`]): while one point is
+//! silent, the other's datagrams still go into the matcher, and the matcher's time still
+//! moves ([`Matcher::tick`]), so fates are settled when traffic stops. The merge makes the
+//! same choices a file of the same frames would give it: the live run and the rerun of its
+//! `-w` files agree line for line.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -85,6 +91,9 @@ impl Batch {
 pub enum Message {
     /// The next sightings.
     Batch(Batch),
+    /// Every later sighting of this source is at least this old (ns since the epoch): a live
+    /// point that has delivered everything its kernel captured before then.
+    CaughtUp(u64),
     /// The file is over (or failed: records before the failure were sent).
     End(Result<()>),
 }
@@ -159,9 +168,34 @@ impl Sink for Collector {
         Ok(ControlFlow::Continue(()))
     }
 
+    fn idle(&mut self) -> Result<()> {
+        // A live point waits for the kernel: what it has goes to the matcher now, not when a
+        // batch is full. A matcher that stopped stops the point, busy or silent.
+        match self.send() {
+            ControlFlow::Continue(()) => Ok(()),
+            ControlFlow::Break(()) => Err(matcher_gone()),
+        }
+    }
+
+    fn caught_up(&mut self, ts_ns: u64) -> Result<()> {
+        // After the sightings it follows, in the one channel: the merge never sees the promise
+        // before the datagrams it covers.
+        if self.send().is_break() || self.tx.send(Message::CaughtUp(ts_ns)).is_err() {
+            return Err(matcher_gone());
+        }
+        Ok(())
+    }
+
     fn finish(&mut self) -> Result<()> {
         let _ = self.send();
         Ok(())
+    }
+}
+
+fn matcher_gone() -> Error {
+    Error::Thread {
+        what: "the comparison of the points".into(),
+        how: crate::error::ThreadEnd::HungUp,
     }
 }
 
@@ -209,6 +243,8 @@ struct Stream {
     /// Addresses of every flow so far, by number.
     flows: Vec<Endpoints>,
     over: bool,
+    /// Every sighting still to come is at least this old ([`Message::CaughtUp`]; 0 for a file).
+    caught_up: u64,
 }
 
 impl Stream {
@@ -220,6 +256,18 @@ impl Stream {
             at: 0,
             flows: Vec::new(),
             over: false,
+            caught_up: 0,
+        }
+    }
+
+    /// No sighting to come is older than this: the head's time when there is one (a
+    /// capture's frames come about in time order; the caller only needs a bound for the
+    /// next one), else what the source promised, the end of time once it is over.
+    fn bound(&self) -> u64 {
+        match self.head() {
+            Some(head) => head.ts_ns,
+            None if self.over => u64::MAX,
+            None => self.caught_up,
         }
     }
 
@@ -228,7 +276,8 @@ impl Stream {
         self.batch.get(self.at)
     }
 
-    /// Makes [`Stream::head`] the next sighting, `None` once the file is over.
+    /// Makes [`Stream::head`] the next sighting, `None` once the file is over, or returns
+    /// without one when a live source says how far it has caught up.
     fn fill(&mut self) -> Result<()> {
         while self.at >= self.batch.len() && !self.over {
             match self.rx.recv() {
@@ -236,6 +285,10 @@ impl Stream {
                     self.batch = batch.sightings;
                     self.at = 0;
                     self.flows.extend(batch.new_flows);
+                }
+                Ok(Message::CaughtUp(ts)) => {
+                    self.caught_up = self.caught_up.max(ts);
+                    return Ok(());
                 }
                 Ok(Message::End(end)) => {
                     self.over = true;
@@ -254,7 +307,9 @@ impl Stream {
     }
 }
 
-/// Feeds both files' sightings into `matcher` in time order.
+/// Feeds both files' sightings into `matcher` in time order (A first on a tie). A live
+/// source that has no sighting yet holds the other back only until it says it has caught up
+/// past it; meanwhile the matcher's time moves on to the older of the two bounds.
 pub fn merge(
     a: Receiver<Message>,
     b: Receiver<Message>,
@@ -263,13 +318,19 @@ pub fn merge(
 ) -> Result<()> {
     let mut a = Stream::new(Side::A, a);
     let mut b = Stream::new(Side::B, b);
+    // Which stream must say more before anything can go into the matcher.
+    let mut wait = [true, true];
     loop {
-        a.fill()?;
-        b.fill()?;
+        if wait[0] {
+            a.fill()?;
+        }
+        if wait[1] {
+            b.fill()?;
+        }
         let next = match (a.head(), b.head()) {
-            (None, None) => return Ok(()),
-            (Some(_), None) => &mut a,
-            (None, Some(_)) => &mut b,
+            (None, None) if a.over && b.over => return Ok(()),
+            (Some(_), None) if b.over => &mut a,
+            (None, Some(_)) if a.over => &mut b,
             (Some(x), Some(y)) => {
                 if x.ts_ns <= y.ts_ns {
                     &mut a
@@ -277,7 +338,28 @@ pub fn merge(
                     &mut b
                 }
             }
+            // A sighting here, none yet there: it goes first if nothing there can be older
+            // (as a file's next record would have shown).
+            (Some(x), None) if x.ts_ns <= b.caught_up => &mut a,
+            (None, Some(y)) if y.ts_ns < a.caught_up => &mut b,
+            (x, y) => {
+                // Nothing can go in yet: time moves on to what both bounds allow (nothing
+                // pushed later is older), and the streams without a sighting say more.
+                matcher.tick(a.bound().min(b.bound()), on_datagram)?;
+                wait = [x.is_none(), y.is_none()];
+                if wait == [true, true] {
+                    // Both silent: listen to the one that holds time back (each live source
+                    // speaks at least every poll).
+                    wait = if a.bound() <= b.bound() {
+                        [true, false]
+                    } else {
+                        [false, true]
+                    };
+                }
+                continue;
+            }
         };
+        wait = [true, true];
         if let Some(sighting) = next.batch.get(next.at) {
             let Some(endpoints) = next.flows.get(sighting.flow as usize) else {
                 return Err(Error::Thread {

@@ -14,6 +14,7 @@
 pub mod collect;
 pub mod hops;
 pub mod json_lines;
+pub mod live;
 pub mod matcher;
 pub mod plot;
 pub mod render;

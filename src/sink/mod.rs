@@ -159,6 +159,11 @@ pub trait Sink {
         Ok(())
     }
 
+    /// The source has delivered every frame captured before `ts_ns` ([`crate::source::Feed::caught_up`]).
+    fn caught_up(&mut self, _ts_ns: u64) -> Result<()> {
+        Ok(())
+    }
+
     /// The run is over: flush and close. Called once, even after a failure elsewhere.
     fn finish(&mut self) -> Result<()> {
         Ok(())

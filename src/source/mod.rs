@@ -34,6 +34,11 @@ pub trait Feed {
     /// A remark of the source's own about the frame just fed (a timestamp out of range),
     /// already naming its record: shown, never an error.
     fn note(&mut self, _note: &str) {}
+    /// A live source has delivered every frame it captured before `ts_ns` (its clock): no
+    /// frame fed later is older. A comparison moves on with it while a point is silent.
+    fn caught_up(&mut self, _ts_ns: u64) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
 }
 
 /// Where frames come from.

@@ -5,7 +5,10 @@
 //! dropped by the kernel without ICMP, after AF_PACKET has seen them, and cost no reader CPU.
 //! Standard library only, so the script builds it with a plain `rustc -O`.
 //!
-//! Usage: udp_flood PORT COUNT SIZE
+//! With `numbered` after SIZE, each payload starts with its number (8 bytes, little-endian), so
+//! that every datagram is told apart by its payload (tests/bench/live_compare.sh).
+//!
+//! Usage: udp_flood PORT COUNT SIZE [numbered]
 
 use std::net::UdpSocket;
 use std::process::ExitCode;
@@ -14,15 +17,16 @@ use std::time::Instant;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let parsed = match args.as_slice() {
-        [port, count, size] => port
+        [port, count, size] | [port, count, size, _] => port
             .parse::<u16>()
             .ok()
             .zip(count.parse::<u64>().ok())
             .zip(size.parse::<usize>().ok()),
         _ => None,
     };
-    let Some(((port, count), size)) = parsed else {
-        eprintln!("usage: udp_flood PORT COUNT SIZE");
+    let numbered = args.get(3).is_some_and(|a| a == "numbered");
+    let Some(((port, count), size)) = parsed.filter(|_| args.len() == 3 || numbered) else {
+        eprintln!("usage: udp_flood PORT COUNT SIZE [numbered]");
         return ExitCode::from(2);
     };
     let sockets = UdpSocket::bind(("127.0.0.1", port)).and_then(|rx| {
@@ -37,10 +41,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let payload = vec![0x5au8; size];
+    let mut payload = vec![0x5au8; size];
     let start = Instant::now();
     let mut errors = 0u64;
-    for _ in 0..count {
+    for n in 0..count {
+        if numbered {
+            let bytes = n.to_le_bytes();
+            let keep = bytes.len().min(payload.len());
+            payload[..keep].copy_from_slice(&bytes[..keep]);
+        }
         if tx.send(&payload).is_err() {
             errors += 1;
         }
