@@ -574,6 +574,43 @@ struct Walk {
     finished: bool,
 }
 
+/// Paths being followed, by number; the number of a path handed on is given to a new one (a
+/// map by number cost a hash and a probe per fate, a tenth of the chaining).
+#[derive(Debug, Default)]
+struct Slab {
+    walks: Vec<Option<Walk>>,
+    free: Vec<usize>,
+}
+
+impl Slab {
+    fn insert(&mut self, walk: Walk) -> usize {
+        match self.free.pop() {
+            Some(id) => {
+                self.walks[id] = Some(walk);
+                id
+            }
+            None => {
+                self.walks.push(Some(walk));
+                self.walks.len() - 1
+            }
+        }
+    }
+
+    fn get(&self, id: usize) -> Option<&Walk> {
+        self.walks.get(id)?.as_ref()
+    }
+
+    fn get_mut(&mut self, id: usize) -> Option<&mut Walk> {
+        self.walks.get_mut(id)?.as_mut()
+    }
+
+    fn remove(&mut self, id: usize) -> Option<Walk> {
+        let walk = self.walks.get_mut(id)?.take()?;
+        self.free.push(id);
+        Some(walk)
+    }
+}
+
 /// Every path being followed, and the fates that came before their paths.
 struct Paths {
     points: usize,
@@ -588,12 +625,11 @@ struct Paths {
     counted: Vec<u64>,
     /// Per hop and direction: the transits of its fates, for its delays.
     transits: Vec<[HopTransits; 2]>,
-    walks: Map<u64, Walk>,
-    next_walk: u64,
-    order: BinaryHeap<Reverse<(Order, u64)>>,
+    walks: Slab,
+    order: BinaryHeap<Reverse<(Order, usize)>>,
     /// Per hop and direction: a frame at the hop's sending point → the path waiting for its
     /// fate and the frame's place among the path's frames there.
-    waiting: Vec<[Map<u64, (u64, usize)>; 2]>,
+    waiting: Vec<[Map<u64, (usize, usize)>; 2]>,
     /// Per hop and direction: when each waiting frame was captured, in about that order.
     waiting_since: Vec<[VecDeque<(u64, u64)>; 2]>,
     /// Per hop and direction: fates of frames no path has reached yet, and when the frame
@@ -613,8 +649,7 @@ impl Paths {
             done: vec![false; hops],
             counted: vec![0; hops],
             transits: (0..hops).map(|_| Default::default()).collect(),
-            walks: Map::default(),
-            next_walk: 0,
+            walks: Slab::default(),
             order: BinaryHeap::new(),
             waiting: (0..hops).map(|_| Default::default()).collect(),
             waiting_since: (0..hops).map(|_| Default::default()).collect(),
@@ -710,8 +745,6 @@ impl Paths {
         start: Frames,
         crossing: Option<Crossing>,
     ) {
-        let id = self.next_walk;
-        self.next_walk += 1;
         let walk = Walk {
             fate,
             here: point,
@@ -720,7 +753,7 @@ impl Paths {
             at_ns: order.0,
             finished: false,
         };
-        self.walks.insert(id, walk);
+        let id = self.walks.insert(walk);
         self.order.push(Reverse((order, id)));
         self.arrive(id, start, crossing);
     }
@@ -734,8 +767,8 @@ impl Paths {
     }
 
     /// Path `id` has its frames `frames` at its point `here`: asks the next hop about each.
-    fn arrive(&mut self, id: u64, frames: Frames, known: Option<Crossing>) {
-        let Some(walk) = self.walks.get_mut(&id) else {
+    fn arrive(&mut self, id: usize, frames: Frames, known: Option<Crossing>) {
+        let Some(walk) = self.walks.get_mut(id) else {
             return;
         };
         let here = walk.here;
@@ -764,7 +797,9 @@ impl Paths {
                 unknown += 1;
             }
         }
-        let walk = self.walks.get_mut(&id).expect("the walk is there");
+        let Some(walk) = self.walks.get_mut(id) else {
+            return;
+        };
         walk.crossings = crossings;
         walk.unknown = unknown;
         if unknown == 0 {
@@ -773,8 +808,8 @@ impl Paths {
     }
 
     /// What the next hop did with the frame at `place` of path `id` is now known.
-    fn resolve(&mut self, id: u64, place: usize, crossing: Option<Crossing>) {
-        let Some(walk) = self.walks.get_mut(&id) else {
+    fn resolve(&mut self, id: usize, place: usize, crossing: Option<Crossing>) {
+        let Some(walk) = self.walks.get_mut(id) else {
             return;
         };
         let Some(slot) = walk.crossings.get_mut(place) else {
@@ -792,9 +827,9 @@ impl Paths {
 
     /// Every frame of path `id` at its point is known to the next hop: crosses it, as the
     /// whole-file chaining did (frames in arrival order; the first copy found sets the delay).
-    fn cross(&mut self, id: u64) {
+    fn cross(&mut self, id: usize) {
         let points = self.points;
-        let Some(walk) = self.walks.get_mut(&id) else {
+        let Some(walk) = self.walks.get_mut(id) else {
             return;
         };
         let direction = walk.fate.direction;
@@ -803,7 +838,9 @@ impl Paths {
             self.finish(id);
             return;
         };
-        let walk = self.walks.get_mut(&id).expect("the walk is there");
+        let Some(walk) = self.walks.get_mut(id) else {
+            return;
+        };
         let path = &mut walk.fate;
         let mut arrived = Frames::new();
         let mut crossed = false;
@@ -847,8 +884,8 @@ impl Paths {
     }
 
     /// Path `id` is followed to its end.
-    fn finish(&mut self, id: u64) {
-        let Some(walk) = self.walks.get_mut(&id) else {
+    fn finish(&mut self, id: usize) {
+        let Some(walk) = self.walks.get_mut(id) else {
             return;
         };
         walk.finished = true;
@@ -911,7 +948,7 @@ impl Paths {
         let margin = self.window.saturating_mul(ORDER_WINDOWS);
         let behind = self.progress.iter().copied().min().unwrap_or(u64::MAX);
         while let Some(&Reverse(((first_seen, _, _), id))) = self.order.peek() {
-            let finished = self.walks.get(&id).is_none_or(|w| w.finished);
+            let finished = self.walks.get(id).is_none_or(|w| w.finished);
             if !finished {
                 break;
             }
@@ -919,7 +956,7 @@ impl Paths {
                 break;
             }
             self.order.pop();
-            let Some(walk) = self.walks.remove(&id) else {
+            let Some(walk) = self.walks.remove(id) else {
                 continue;
             };
             let mut fate = walk.fate;
