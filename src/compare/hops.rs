@@ -574,6 +574,63 @@ struct Walk {
     finished: bool,
 }
 
+/// Paths in order of first sighting: per starting hop and direction a queue of those that came
+/// in order, which is most (a hop settles in about capture order), and a heap for the others
+/// (a heap of them all was a quarter of the chaining: a path is pushed and popped once, each a
+/// walk of cache misses down a tree of some windows of paths).
+#[derive(Debug)]
+struct Queue {
+    lanes: Vec<VecDeque<(Order, usize)>>,
+    others: BinaryHeap<Reverse<(Order, usize)>>,
+}
+
+impl Queue {
+    fn new(lanes: usize) -> Queue {
+        Queue {
+            lanes: (0..lanes).map(|_| VecDeque::new()).collect(),
+            others: BinaryHeap::new(),
+        }
+    }
+
+    fn push(&mut self, order: Order, id: usize, lane: usize) {
+        match self.lanes.get_mut(lane) {
+            Some(l) if l.back().is_none_or(|(last, _)| *last <= order) => {
+                l.push_back((order, id));
+            }
+            _ => self.others.push(Reverse((order, id))),
+        }
+    }
+
+    /// The first path, and where it is: `Some(lane)`, or `None` for the heap.
+    fn first(&self) -> Option<((Order, usize), Option<usize>)> {
+        let mut best = self.others.peek().map(|Reverse(o)| (*o, None));
+        for (i, lane) in self.lanes.iter().enumerate() {
+            if let Some(&front) = lane.front()
+                && best.is_none_or(|(b, _)| front < b)
+            {
+                best = Some((front, Some(i)));
+            }
+        }
+        best
+    }
+
+    fn peek(&self) -> Option<(Order, usize)> {
+        self.first().map(|(o, _)| o)
+    }
+
+    fn pop(&mut self) {
+        match self.first() {
+            Some((_, Some(lane))) => {
+                self.lanes[lane].pop_front();
+            }
+            Some((_, None)) => {
+                self.others.pop();
+            }
+            None => {}
+        }
+    }
+}
+
 /// Paths being followed, by number; the number of a path handed on is given to a new one (a
 /// map by number cost a hash and a probe per fate, a tenth of the chaining).
 #[derive(Debug, Default)]
@@ -626,7 +683,7 @@ struct Paths {
     /// Per hop and direction: the transits of its fates, for its delays.
     transits: Vec<[HopTransits; 2]>,
     walks: Slab,
-    order: BinaryHeap<Reverse<(Order, usize)>>,
+    order: Queue,
     /// Per hop and direction: a frame at the hop's sending point → the path waiting for its
     /// fate and the frame's place among the path's frames there.
     waiting: Vec<[Map<u64, (usize, usize)>; 2]>,
@@ -650,7 +707,7 @@ impl Paths {
             counted: vec![0; hops],
             transits: (0..hops).map(|_| Default::default()).collect(),
             walks: Slab::default(),
-            order: BinaryHeap::new(),
+            order: Queue::new(2 * hops),
             waiting: (0..hops).map(|_| Default::default()).collect(),
             waiting_since: (0..hops).map(|_| Default::default()).collect(),
             early: (0..hops).map(|_| Default::default()).collect(),
@@ -745,6 +802,7 @@ impl Paths {
         start: Frames,
         crossing: Option<Crossing>,
     ) {
+        let walk_direction = fate.direction;
         let walk = Walk {
             fate,
             here: point,
@@ -754,7 +812,8 @@ impl Paths {
             finished: false,
         };
         let id = self.walks.insert(walk);
-        self.order.push(Reverse((order, id)));
+        let lane = 2 * order.1 + dir_index(walk_direction);
+        self.order.push(order, id, lane);
         self.arrive(id, start, crossing);
     }
 
@@ -947,7 +1006,7 @@ impl Paths {
     fn release(&mut self, on_path_fate: &mut dyn FnMut(PathFate) -> Result<()>) -> Result<()> {
         let margin = self.window.saturating_mul(ORDER_WINDOWS);
         let behind = self.progress.iter().copied().min().unwrap_or(u64::MAX);
-        while let Some(&Reverse(((first_seen, _, _), id))) = self.order.peek() {
+        while let Some(((first_seen, _, _), id)) = self.order.peek() {
             let finished = self.walks.get(id).is_none_or(|w| w.finished);
             if !finished {
                 break;
