@@ -5,7 +5,9 @@
 //! captures at the client, at `r-in`, at `r-out` and at the server. Every loss must be
 //! attributed to the router's hop, in number what nftables counted and in payload what the
 //! server did not get (tshark reads the captures); the three-point run (client, r-out, server)
-//! the same. Then hostile points: a file cut mid-record, a point with nothing in common.
+//! the same. Then hostile points: a file cut mid-record, a point with nothing in common. The
+//! library's streaming form hands each path on while the hops are still running, in order of
+//! first sighting, the same fates the command prints.
 
 mod common;
 
@@ -17,6 +19,9 @@ use std::time::Duration;
 
 use common::{Namespace, Running, binary, ip, require_root, tshark_fields};
 use serde_json::Value;
+use udpscope::compare::CompareOptions;
+use udpscope::compare::hops;
+use udpscope::shutdown::Shutdown;
 
 /// Datagrams the client sends into the router.
 const SENT: usize = 400;
@@ -451,6 +456,89 @@ fn check(points: &[&Path], router: (u64, u64), path: &Path4) {
     );
 }
 
+/// `compare_hops_with` over `points` with a window of `window_ms`: the paths handed on (with
+/// their final delays), and how many hop fates had come when the first path was handed on, of
+/// how many in all.
+fn streamed(points: &[&Path], window_ms: u64) -> (Vec<hops::PathFate>, u64, u64) {
+    use udpscope::source::{CaptureFile, FrameSource};
+    let options = CompareOptions {
+        filter: udpscope::filter::Filter::parse(&[]).unwrap(),
+        window_ns: window_ms * 1_000_000,
+        clocks_synced: false,
+    };
+    let pairs: Vec<(Box<dyn FrameSource + Send>, Box<dyn FrameSource + Send>)> = points
+        .windows(2)
+        .map(|pair| {
+            let a: Box<dyn FrameSource + Send> = Box::new(CaptureFile::open(pair[0]).unwrap());
+            let b: Box<dyn FrameSource + Send> = Box::new(CaptureFile::open(pair[1]).unwrap());
+            (a, b)
+        })
+        .collect();
+    let observed = std::cell::Cell::new(0u64);
+    let mut at_first = None;
+    let mut paths = Vec::new();
+    let comparison = hops::compare_hops_with(
+        pairs,
+        &options,
+        &Shutdown::new(),
+        &mut |_, _| observed.set(observed.get() + 1),
+        &mut |fate| {
+            at_first.get_or_insert(observed.get());
+            paths.push(fate);
+            Ok(())
+        },
+    )
+    .unwrap();
+    for fate in &mut paths {
+        fate.hop_delays_ns = comparison.hop_delays_ns(fate);
+    }
+    (paths, at_first.unwrap_or(u64::MAX), observed.get())
+}
+
+/// The streaming form: paths come while the hops still run (a window of 20 ms over about half a
+/// second of traffic), each once, in order of first sighting, and they are the paths the
+/// whole-file form returns.
+fn check_streaming(points: &[&Path]) {
+    let (paths, at_first, observed) = streamed(points, 20);
+    assert!(observed > 0 && !paths.is_empty());
+    assert!(
+        at_first * 4 < observed * 3,
+        "the first path came after {at_first} of {observed} hop fates: not streamed"
+    );
+    let sent: Vec<u64> = paths.iter().map(|p| p.sent_ns.unwrap()).collect();
+    assert!(
+        sent.windows(2).all(|w| w[0] <= w[1]),
+        "paths in order of first sighting"
+    );
+    let mut starts: Vec<u64> = paths
+        .iter()
+        .filter_map(|p| p.frames[0].first().copied())
+        .collect();
+    let count = starts.len();
+    starts.sort_unstable();
+    starts.dedup();
+    assert_eq!(starts.len(), count, "no path handed on twice");
+    let whole = hops::compare_hops(
+        points
+            .windows(2)
+            .map(|pair| {
+                use udpscope::source::{CaptureFile, FrameSource};
+                let a: Box<dyn FrameSource + Send> = Box::new(CaptureFile::open(pair[0]).unwrap());
+                let b: Box<dyn FrameSource + Send> = Box::new(CaptureFile::open(pair[1]).unwrap());
+                (a, b)
+            })
+            .collect(),
+        &CompareOptions {
+            filter: udpscope::filter::Filter::parse(&[]).unwrap(),
+            window_ns: 20_000_000,
+            clocks_synced: false,
+        },
+        &Shutdown::new(),
+    )
+    .unwrap();
+    assert_eq!(paths, whole.datagrams);
+}
+
 #[test]
 fn losses_and_copies_are_attributed_to_the_routers_hop() {
     if !require_root("losses_and_copies_are_attributed_to_the_routers_hop") {
@@ -465,6 +553,8 @@ fn losses_and_copies_are_attributed_to_the_routers_hop() {
     );
     // Three points: client, r-out, server: the router is inside hop [0, 1].
     check(&[&path.client, &path.r_out, &path.server], (0, 1), &path);
+    check_streaming(&[&path.client, &path.r_in, &path.r_out, &path.server]);
+    check_streaming(&[&path.client, &path.r_out, &path.server]);
 
     // A point's file cut mid-record: trouble (exit 2) naming the file, as a damaged file is
     // for two points; never a panic.

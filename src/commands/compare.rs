@@ -235,11 +235,27 @@ fn run_path(args: &CompareArgs, points: &[std::path::PathBuf]) -> Result<ExitCod
     if plot_file.is_some() {
         plots.resize_with(pairs.len(), DelayPlot::default);
     }
-    let comparison = hops::compare_hops_observed(pairs, &options, &shutdown, &mut |hop, fate| {
-        if let Some(plot) = plots.get_mut(hop) {
-            plot.add(fate);
-        }
-    })?;
+    // The paths are handed on as they are settled, in order of first sighting; they wait on
+    // disk (every line with --json, the anomalies in text) until every hop is over, when each
+    // hop's smallest delay is known and the table of hops, which comes first in text, too.
+    let mut spool = hops::PathSpool::new(points.len())?;
+    let json = args.json;
+    let comparison = hops::compare_hops_with(
+        pairs,
+        &options,
+        &shutdown,
+        &mut |hop, fate| {
+            if let Some(plot) = plots.get_mut(hop) {
+                plot.add(fate);
+            }
+        },
+        &mut |fate| {
+            if json || fate.is_anomaly() {
+                spool.push(&fate)?;
+            }
+            Ok(())
+        },
+    )?;
     let names: Vec<String> = points.iter().map(|p| p.display().to_string()).collect();
     if let Some((path, file)) = plot_file {
         let hops: Vec<(&DelayPlot, &udpscope::compare::Comparison)> = plots
@@ -253,9 +269,10 @@ fn run_path(args: &CompareArgs, points: &[std::path::PathBuf]) -> Result<ExitCod
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let output = |source| Error::Output { source };
     if args.json {
-        for fate in &comparison.datagrams {
-            udpscope::encode::line(&mut out, &PathDatagramRecord::of(fate)).map_err(output)?;
-        }
+        spool.replay(&mut |mut fate| {
+            fate.hop_delays_ns = comparison.hop_delays_ns(&fate);
+            udpscope::encode::line(&mut out, &PathDatagramRecord::of(&fate)).map_err(output)
+        })?;
         for i in 0..comparison.hops.len() {
             for direction in [Direction::AToB, Direction::BToA] {
                 let record = HopRecord::of(&comparison, i, direction);
@@ -265,13 +282,10 @@ fn run_path(args: &CompareArgs, points: &[std::path::PathBuf]) -> Result<ExitCod
         udpscope::encode::line(&mut out, &PathSummaryRecord::of(&comparison)).map_err(output)?;
     } else {
         hops::write_text_summary(&mut out, &comparison, &names).map_err(output)?;
-        let mut first = true;
-        for fate in comparison.datagrams.iter().filter(|f| f.is_anomaly()) {
-            if std::mem::take(&mut first) {
-                writeln!(out).map_err(output)?;
-            }
-            hops::write_text_event(&mut out, fate).map_err(output)?;
+        if !spool.is_empty() {
+            writeln!(out).map_err(output)?;
         }
+        spool.replay(&mut |fate| hops::write_text_event(&mut out, &fate).map_err(output))?;
         if !comparison.nothing_in_common() {
             let verdict = if comparison.all_delivered_in_order() {
                 "every datagram was delivered once, in order, at every hop"

@@ -1,28 +1,69 @@
 //! Compares N captures of the same traffic taken at points along its path (P0 at the client's
 //! side, then each point in path order): where each datagram was seen, and the hop where it
-//! was lost, duplicated or reordered.
+//! was lost, duplicated or reordered, handed on as soon as every hop that can still see it has
+//! settled it.
 //!
 //! Each hop (two consecutive points) is an ordinary two-point comparison ([`super::compare_sources`],
-//! the same matching by payload and length, NAT- and clock-proof), the hops run side by side.
-//! A datagram is then followed from its first point through the hops by frame number: the
-//! copies hop i delivered at point i+1 are the datagrams hop i+1 saw sent from there. A
-//! duplicate or a reordering is attributed to the hop whose comparison found it (a copy made
-//! at hop 0 is two datagrams sent into hop 1, delivered there as two), a loss to the hop after
-//! which no copy was seen. The fates are kept in memory until every hop is done (the chaining
-//! needs them all): memory grows with the files, unlike the two-point streaming path.
+//! the same matching by payload and length, NAT- and clock-proof), the hops run side by side on
+//! threads of their own and send their settled fates here. A datagram is followed from its
+//! first point through the hops by frame number: the copies hop i delivered at point i+1 are
+//! the datagrams hop i+1 saw sent from there. A duplicate or a reordering is attributed to the
+//! hop whose comparison found it (a copy made at hop 0 is two datagrams sent into hop 1,
+//! delivered there as two), a loss to the hop after which no copy was seen.
+//!
+//! Streaming: a hop hands on a fate about two windows after the datagram was sent, in about
+//! sending order. A path waits at hop i for the fates of its frames there; a fate of hop i that
+//! comes before its path reached it waits for the path. Either wait ends once hop i (or the hop
+//! before it) has gone [`WAIT_WINDOWS`] windows past the frame: then no fate will come (its
+//! flow is not paired at that hop). Finished paths are handed on in order of first sighting,
+//! through a reorder buffer that holds a path until every hop has gone [`ORDER_WINDOWS`]
+//! windows past it, and the hop most behind is always the one read next: memory holds a few
+//! windows of datagrams per hop, not the files.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 pub use crate::compare::Direction;
-use crate::compare::stats::{DelayHistogram, DelayStats};
+use crate::compare::stats::{DelayHistogram, DelayStats, DirectionStats};
 use crate::compare::{
     CompareOptions, Comparison, DatagramFate, Fate, Frames, Snippet, compare_sources,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ThreadEnd};
 use crate::shutdown::Shutdown;
 use crate::source::FrameSource;
+
+type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
+/// Windows a hop's fates may come behind the latest it handed on: a hop settles a datagram one
+/// window after it was captured, or two (an unexpected one, or one of a flow paired late), so
+/// its fates come about in capture order, never more than about a window back. A finished path
+/// is handed on once every hop has gone this far past its first sighting.
+pub const ORDER_WINDOWS: u64 = 2;
+/// Windows past a frame after which a hop that has not settled it never will (its flow is not
+/// paired there): [`ORDER_WINDOWS`] and one more for the copies, which come up to a window after
+/// the first.
+pub const WAIT_WINDOWS: u64 = 3;
+/// Distinct transits kept exactly per hop and direction, for delays relative to the smallest
+/// exactly as a whole-file pass has them (1 µs buckets counted from the smallest); past this
+/// many (nanosecond captures of many datagrams), the 1 µs histogram of the transits, moved by the
+/// smallest, as two points have it (median and p99 may then differ by under 1 µs).
+const EXACT_TRANSITS: usize = 1 << 16;
+/// Resolution of the delay histogram, as [`crate::compare::stats`] has it: 1 µs.
+const BUCKET_NS: i64 = 1_000;
+/// Fates a hop sends at a time: small enough that a path is handed on a few windows after it
+/// was sent even on a slow path, large enough that a channel operation is rare.
+const BATCH: usize = 128;
+/// Batches on their way from a hop, at most.
+const BATCHES_IN_FLIGHT: usize = 4;
+/// A batch is sent when full or when it has waited this long (a live point settles slowly).
+const BATCH_WAIT: Duration = Duration::from_millis(100);
 
 /// The fate of one datagram along the whole path.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,8 +87,13 @@ pub struct PathFate {
     /// point (as with two points, such a flow is listed, never called lost).
     pub unpaired_at_hop: Option<usize>,
     /// Its delay over each hop (index = hop), as reported (relative to the hop's smallest
-    /// without synchronised clocks); `None` where it did not cross.
+    /// without synchronised clocks); `None` where it did not cross. Handed on by
+    /// [`compare_hops_with`], relative to the smallest so far (the final smallest is known at
+    /// the end: [`PathComparison::hop_delays_ns`]).
     pub hop_delays_ns: Vec<Option<i64>>,
+    /// Its transit over each hop in the two points' own clocks (offset included), what
+    /// `hop_delays_ns` is computed from; `None` where it did not cross.
+    pub hop_transits_ns: Vec<Option<i64>>,
     /// When its first point saw it (that capture's clock).
     pub sent_ns: Option<u64>,
     /// When the last point of its direction first saw it (that capture's clock).
@@ -77,34 +123,11 @@ impl PathFate {
     }
 }
 
-/// Counts and delays of one hop in one direction, over all its paired flows.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct HopStats {
-    /// Datagrams seen sent into the hop.
-    pub sent: u64,
-    /// Arrived once.
-    pub delivered: u64,
-    /// Never arrived.
-    pub lost: u64,
-    /// Arrived more than once.
-    pub duplicated: u64,
-    /// Copies beyond the first.
-    pub extra_copies: u64,
-    /// Arrived after a datagram sent later.
-    pub reordered: u64,
-    /// Arrived, never seen sent into the hop.
-    pub unexpected: u64,
-    /// Delays as reported (relative to the smallest of this hop and direction unless the
-    /// clocks are synchronised).
-    pub delay: DelayStats,
-}
-
-impl HopStats {
-    /// Everything delivered once, in order, nothing unexpected.
-    pub fn is_clean(&self) -> bool {
-        self.lost == 0 && self.duplicated == 0 && self.reordered == 0 && self.unexpected == 0
-    }
-}
+/// Counts and delays of one hop in one direction, over all its paired flows: the statistics of
+/// a flow direction of two points ([`DirectionStats`]), summed over the hop's flows; `transit`
+/// holds the hop's transits in the files' own clocks, `delay` the delays as reported (relative
+/// to the smallest transit of the hop and direction unless the clocks are synchronised).
+pub type HopStats = DirectionStats;
 
 /// One hop: its two-point comparison (flows, counts; no datagrams) and its totals per direction.
 #[derive(Clone, Debug, PartialEq)]
@@ -115,9 +138,6 @@ pub struct Hop {
     pub forward: HopStats,
     /// Totals backward (P_i+1 → P_i).
     pub backward: HopStats,
-    /// Smallest transit forward and backward (files' own clocks), what relative delays
-    /// are measured from.
-    min_transit: [Option<i64>; 2],
 }
 
 impl Hop {
@@ -131,17 +151,106 @@ impl Hop {
 
     /// The delay as reported of a datagram of `direction` whose transit over this hop was
     /// `transit_ns`.
-    fn delay(&self, direction: Direction, transit_ns: Option<i64>) -> Option<i64> {
+    pub fn delay(&self, direction: Direction, transit_ns: Option<i64>) -> Option<i64> {
         let transit = transit_ns?;
         if self.comparison.options.clocks_synced {
             return Some(transit);
         }
-        Some(transit - self.min_transit[dir_index(direction)]?)
+        Some(transit - self.stats(direction).transit.min_ns?)
     }
 
     /// True when the hop's two points have a datagram in common.
     pub fn has_common(&self) -> bool {
         !self.comparison.nothing_in_common()
+    }
+
+    /// The hop of `comparison`, its delays from the transits of its fates.
+    fn of(comparison: Comparison, transits: &[HopTransits; 2]) -> Hop {
+        let synced = comparison.options.clocks_synced;
+        let mut totals = [HopStats::default(), HopStats::default()];
+        for flow in &comparison.flows {
+            let t = &mut totals[dir_index(flow.direction)];
+            let s = &flow.stats;
+            t.sent += s.sent;
+            t.delivered += s.delivered;
+            t.lost += s.lost;
+            t.duplicated += s.duplicated;
+            t.extra_copies += s.extra_copies;
+            t.reordered += s.reordered;
+            t.unexpected += s.unexpected;
+        }
+        for (t, transits) in totals.iter_mut().zip(transits) {
+            t.transit = transits.histogram.stats();
+            t.delay = transits.delays(synced);
+        }
+        let [forward, backward] = totals;
+        Hop {
+            comparison,
+            forward,
+            backward,
+        }
+    }
+}
+
+/// The transits of one hop and direction.
+#[derive(Debug, Default)]
+struct HopTransits {
+    histogram: DelayHistogram,
+    /// Each distinct transit and how often, until there are more than [`EXACT_TRANSITS`].
+    exact: BTreeMap<i64, u64>,
+    overflowed: bool,
+}
+
+impl HopTransits {
+    fn add(&mut self, transit_ns: i64) {
+        self.histogram.add(transit_ns);
+        if !self.overflowed {
+            *self.exact.entry(transit_ns).or_default() += 1;
+            if self.exact.len() > EXACT_TRANSITS {
+                self.overflowed = true;
+                self.exact = BTreeMap::new();
+            }
+        }
+    }
+
+    /// The delays as reported: the transits themselves with synchronised clocks, else each
+    /// above the smallest, in 1 µs buckets counted from it (as a histogram of the delays has
+    /// them).
+    fn delays(&self, synced: bool) -> DelayStats {
+        let transit = self.histogram.stats();
+        if synced {
+            return transit;
+        }
+        let (Some((&min, _)), Some((&max, _))) =
+            (self.exact.first_key_value(), self.exact.last_key_value())
+        else {
+            return transit.shifted(transit.min_ns.unwrap_or(0));
+        };
+        if self.overflowed {
+            return transit.shifted(transit.min_ns.unwrap_or(0));
+        }
+        let count: u64 = self.exact.values().sum();
+        let quantile = |q: f64| {
+            let rank = ((q * count as f64).ceil() as u64).clamp(1, count);
+            let mut seen = 0;
+            for (&t, &n) in &self.exact {
+                seen += n;
+                if seen >= rank {
+                    return Some(((t - min).div_euclid(BUCKET_NS) * BUCKET_NS).clamp(0, max - min));
+                }
+            }
+            None
+        };
+        let p99 = quantile(0.99);
+        DelayStats {
+            min_ns: Some(0),
+            median_ns: quantile(0.5),
+            p99_ns: p99,
+            max_ns: Some(max - min),
+            pdv_ns: p99,
+            // Jitter is of differences: the same for delays and transits.
+            jitter_ns: transit.jitter_ns,
+        }
     }
 }
 
@@ -161,7 +270,8 @@ pub struct PathComparison {
     pub point_datagrams: Vec<u64>,
     /// The hops, `hops[i]` between points i and i+1.
     pub hops: Vec<Hop>,
-    /// Every datagram followed along the path, in order of its first sighting.
+    /// Every datagram followed along the path, in order of its first sighting; empty when the
+    /// fates were handed to a callback ([`compare_hops_with`]).
     pub datagrams: Vec<PathFate>,
 }
 
@@ -184,10 +294,21 @@ impl PathComparison {
                 .iter()
                 .all(|h| h.comparison.all_delivered_in_order())
     }
+
+    /// The delays over each hop of `fate` as reported, now that each hop's smallest is known.
+    pub fn hop_delays_ns(&self, fate: &PathFate) -> Vec<Option<i64>> {
+        fate.hop_transits_ns
+            .iter()
+            .zip(&self.hops)
+            .map(|(t, hop)| hop.delay(fate.direction, *t))
+            .collect()
+    }
 }
 
 /// Compares N captures along a path, from the pairs of sources of each hop (`hops[i]` = points i and i+1,
-/// each its own reader: an inner point appears in two pairs).
+/// each its own reader: an inner point appears in two pairs), keeping every path's fate in
+/// [`PathComparison::datagrams`] (memory grows with the files: for long captures use
+/// [`compare_hops_with`]).
 pub fn compare_hops(
     hops: Vec<(
         Box<dyn FrameSource + Send + '_>,
@@ -200,7 +321,7 @@ pub fn compare_hops(
 }
 
 /// [`compare_hops`], showing each hop's settled fates to `observe` (with the hop's index)
-/// before they are followed along the path: `compare --plot` draws them per hop.
+/// as they come: `compare --plot` draws them per hop.
 pub fn compare_hops_observed(
     hops: Vec<(
         Box<dyn FrameSource + Send + '_>,
@@ -210,309 +331,927 @@ pub fn compare_hops_observed(
     shutdown: &Shutdown,
     observe: &mut dyn FnMut(usize, &DatagramFate),
 ) -> Result<PathComparison> {
-    let n = hops.len() + 1;
-    if n < 2 {
-        return Err(Error::Usage("compare needs at least two points".into()));
+    let mut datagrams = Vec::new();
+    let mut comparison = compare_hops_with(hops, options, shutdown, observe, &mut |fate| {
+        datagrams.push(fate);
+        Ok(())
+    })?;
+    for fate in &mut datagrams {
+        fate.hop_delays_ns = comparison.hop_delays_ns(fate);
     }
-    run_hops(hops, options, shutdown, n, observe)
+    comparison.datagrams = datagrams;
+    Ok(comparison)
 }
 
-type HopResult = Result<(Comparison, Vec<DatagramFate>)>;
-
-fn run_hops(
+/// Compares N captures along a path as [`compare_hops_observed`] does, handing each path's
+/// fate to `on_path_fate` as soon as every hop that could still see it has settled it, in
+/// order of first sighting (see the module's notes), in memory bounded by a few windows per
+/// hop. The returned comparison has no `datagrams`. Stops with [`Error::Interrupted`] when
+/// `shutdown` is triggered; a damaged file stops it with that file's error (the first hop's in
+/// path order), an error of `on_path_fate` with that error.
+pub fn compare_hops_with(
     hops: Vec<(
         Box<dyn FrameSource + Send + '_>,
         Box<dyn FrameSource + Send + '_>,
     )>,
     options: &CompareOptions,
     shutdown: &Shutdown,
-    n: usize,
     observe: &mut dyn FnMut(usize, &DatagramFate),
+    on_path_fate: &mut dyn FnMut(PathFate) -> Result<()>,
 ) -> Result<PathComparison> {
-    let results: Vec<HopResult> = std::thread::scope(|scope| {
-        let handles: Vec<_> = hops
+    let n = hops.len() + 1;
+    if n < 2 {
+        return Err(Error::Usage("compare needs at least two points".into()));
+    }
+    let results = std::thread::scope(|scope| {
+        let receivers: Vec<Receiver<HopMessage>> = hops
             .into_iter()
-            .map(|(a, b)| {
-                let shutdown = shutdown.clone();
-                scope.spawn(move || {
-                    let mut fates = Vec::new();
-                    let comparison = compare_sources(a, b, options, &shutdown, &mut |fate| {
-                        fates.push(fate);
-                        Ok(())
-                    });
-                    if comparison.is_err() {
-                        // One hop's trouble stops the others.
-                        shutdown.trigger();
-                    }
-                    comparison.map(|c| (c, fates))
-                })
+            .enumerate()
+            .map(|(i, (a, b))| {
+                let (tx, rx) = sync_channel(BATCHES_IN_FLIGHT);
+                let on_hop = shutdown.clone();
+                let spawned = std::thread::Builder::new()
+                    .name(format!("udpscope-hop-{i}"))
+                    .spawn_scoped(scope, move || run_hop(a, b, options, &on_hop, &tx));
+                if let Err(source) = spawned {
+                    shutdown.trigger();
+                    let (tx, rx2) = sync_channel(1);
+                    let _ = tx.send(HopMessage::Done(Err(Error::System {
+                        what: "cannot start a hop's thread".into(),
+                        source,
+                    })));
+                    return rx2;
+                }
+                rx
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::Usage("a hop's comparison panicked".into())))
-            })
-            .collect()
+        // The receivers are dropped on return: a hop still sending then stops.
+        chain(receivers, options, shutdown, observe, on_path_fate)
     });
-    let mut compared = Vec::with_capacity(n - 1);
-    let mut first_error = None;
-    for r in results {
-        match r {
-            Ok(pair) => compared.push(pair),
-            // The first hop in path order whose trouble was not just being stopped.
-            Err(Error::Interrupted) => {}
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
-        }
-    }
+    let (comparisons, transits, first_error) = results;
     if let Some(e) = first_error {
         return Err(e);
     }
-    if compared.len() != n - 1 || shutdown.is_triggered() {
+    if comparisons.iter().any(Option::is_none) || shutdown.is_triggered() {
         return Err(Error::Interrupted);
     }
-    for (hop, (_, fates)) in compared.iter().enumerate() {
-        for fate in fates {
-            observe(hop, fate);
-        }
-    }
-    Ok(follow(options, compared))
-}
-
-/// Per hop, the fates and where to find the one a point's frame was sent as.
-struct Index<'a> {
-    fates: &'a [DatagramFate],
-    /// Forward: frame at point i → fate.
-    forward: HashMap<u64, usize>,
-    /// Backward: frame at point i+1 → fate.
-    backward: HashMap<u64, usize>,
-}
-
-/// Follows every datagram along the path.
-fn follow(
-    options: &CompareOptions,
-    compared: Vec<(Comparison, Vec<DatagramFate>)>,
-) -> PathComparison {
-    let n = compared.len() + 1;
     let mut point_datagrams = vec![0u64; n];
     let mut hops = Vec::with_capacity(n - 1);
-    for (i, (comparison, fates)) in compared.iter().enumerate() {
+    for (i, (comparison, transits)) in comparisons.into_iter().zip(&transits).enumerate() {
+        let Some(comparison) = comparison else {
+            return Err(Error::Interrupted);
+        };
         point_datagrams[i] = point_datagrams[i].max(comparison.a_datagrams);
         point_datagrams[i + 1] = point_datagrams[i + 1].max(comparison.b_datagrams);
-        hops.push(hop_totals(comparison, fates));
+        hops.push(Hop::of(comparison, transits));
     }
-    let indexes: Vec<Index<'_>> = compared
-        .iter()
-        .map(|(_, fates)| {
-            let mut forward = HashMap::new();
-            let mut backward = HashMap::new();
-            for (k, fate) in fates.iter().enumerate() {
-                if fate.fate == Fate::Unexpected {
-                    continue;
-                }
-                match fate.direction {
-                    Direction::AToB => {
-                        if let Some(&f) = fate.a_frames.first() {
-                            forward.insert(f, k);
-                        }
-                    }
-                    Direction::BToA => {
-                        if let Some(&f) = fate.b_frames.first() {
-                            backward.insert(f, k);
-                        }
-                    }
-                }
-            }
-            Index {
-                fates,
-                forward,
-                backward,
-            }
-        })
-        .collect();
-
-    let mut datagrams: Vec<(u64, PathFate)> = Vec::new();
-    // Forward: every datagram sent into hop 0, and every one unexpected at a hop.
-    for (hop, index) in indexes.iter().enumerate() {
-        for fate in index.fates {
-            let (start_point, start, unexpected) = match (fate.direction, fate.fate) {
-                (Direction::AToB, Fate::Unexpected) => (hop + 1, fate.b_frames.clone(), true),
-                (Direction::AToB, _) if hop == 0 => (0, Frames::one(fate.a_frames[0]), false),
-                (Direction::BToA, Fate::Unexpected) => (hop, fate.a_frames.clone(), true),
-                (Direction::BToA, _) if hop == n - 2 => {
-                    (n - 1, Frames::one(fate.b_frames[0]), false)
-                }
-                _ => continue,
-            };
-            let mut path = PathFate {
-                direction: fate.direction,
-                fate: if unexpected {
-                    Fate::Unexpected
-                } else {
-                    Fate::Delivered
-                },
-                frames: vec![Frames::new(); n],
-                lost_at_hop: None,
-                duplicated_at_hop: None,
-                reordered_at_hop: None,
-                unexpected_at_hop: unexpected.then_some(hop),
-                unpaired_at_hop: None,
-                hop_delays_ns: vec![None; n - 1],
-                sent_ns: if unexpected {
-                    fate.received_ns
-                } else {
-                    fate.sent_ns
-                },
-                received_ns: None,
-                len: fate.len,
-                snippet: fate.snippet,
-            };
-            if unexpected {
-                path.reordered_at_hop = fate.reordered.then_some(hop);
-            }
-            let first_seen = path.sent_ns.unwrap_or(0);
-            walk(&indexes, &hops, &mut path, start_point, start);
-            datagrams.push((first_seen, path));
-        }
-    }
-    datagrams.sort_by_key(|(t, _)| *t);
-    PathComparison {
+    Ok(PathComparison {
         options: options.clone(),
         point_datagrams,
-        hops: hops
-            .into_iter()
-            .zip(compared)
-            .map(|(mut h, (c, _))| {
-                h.comparison = c;
-                h
-            })
-            .collect(),
-        datagrams: datagrams.into_iter().map(|(_, p)| p).collect(),
+        hops,
+        datagrams: Vec::new(),
+    })
+}
+
+/// What a hop's thread sends.
+enum HopMessage {
+    /// Fates as the hop settled them.
+    Fates(Vec<DatagramFate>),
+    /// The hop is over.
+    Done(Result<Comparison>),
+}
+
+/// One hop's comparison on its own thread, its fates sent in batches on `tx`.
+fn run_hop(
+    a: Box<dyn FrameSource + Send + '_>,
+    b: Box<dyn FrameSource + Send + '_>,
+    options: &CompareOptions,
+    shutdown: &Shutdown,
+    tx: &SyncSender<HopMessage>,
+) {
+    let hung_up = || Error::Thread {
+        what: "the comparison of a path's hops".into(),
+        how: ThreadEnd::HungUp,
+    };
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut sent = Instant::now();
+    let compared = compare_sources(a, b, options, shutdown, &mut |fate| {
+        batch.push(fate);
+        if batch.len() >= BATCH || sent.elapsed() >= BATCH_WAIT {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            tx.send(HopMessage::Fates(full)).map_err(|_| hung_up())?;
+            sent = Instant::now();
+        }
+        Ok(())
+    });
+    let compared = compared.and_then(|c| {
+        if !batch.is_empty() {
+            tx.send(HopMessage::Fates(batch)).map_err(|_| hung_up())?;
+        }
+        Ok(c)
+    });
+    if compared.is_err() {
+        // One hop's trouble stops the others.
+        shutdown.trigger();
+    }
+    let _ = tx.send(HopMessage::Done(compared));
+}
+
+type Chained = (
+    Vec<Option<Comparison>>,
+    Vec<[HopTransits; 2]>,
+    Option<Error>,
+);
+
+/// Receives every hop's fates, the hop most behind first, and follows the paths.
+fn chain(
+    receivers: Vec<Receiver<HopMessage>>,
+    options: &CompareOptions,
+    shutdown: &Shutdown,
+    observe: &mut dyn FnMut(usize, &DatagramFate),
+    on_path_fate: &mut dyn FnMut(PathFate) -> Result<()>,
+) -> Chained {
+    let hops = receivers.len();
+    let mut paths = Paths::new(hops + 1, options);
+    let mut comparisons: Vec<Option<Comparison>> = (0..hops).map(|_| None).collect();
+    let mut errors: Vec<Option<Error>> = (0..hops).map(|_| None).collect();
+    let mut own_error: Option<Error> = None;
+    let mut open = hops;
+    while open > 0 {
+        // The hop most behind: the others wait on their full channels meanwhile, so that no
+        // hop runs far ahead and its fates pile up here.
+        let Some(g) = (0..hops)
+            .filter(|&g| !paths.done[g])
+            .min_by_key(|&g| paths.progress[g])
+        else {
+            break;
+        };
+        let message = receivers[g].recv().unwrap_or_else(|_| {
+            HopMessage::Done(Err(Error::Thread {
+                what: format!("the comparison of hop {}", g + 1),
+                how: ThreadEnd::HungUp,
+            }))
+        });
+        let failed = own_error.is_some() || errors.iter().any(Option::is_some);
+        match message {
+            HopMessage::Fates(fates) => {
+                if failed {
+                    continue;
+                }
+                for fate in &fates {
+                    observe(g, fate);
+                    paths.add(g, fate);
+                }
+            }
+            HopMessage::Done(result) => {
+                open -= 1;
+                match result {
+                    Ok(c) => comparisons[g] = Some(c),
+                    Err(Error::Interrupted) => {}
+                    Err(e) => {
+                        shutdown.trigger();
+                        errors[g] = Some(e);
+                    }
+                }
+                paths.hop_done(g);
+            }
+        }
+        if own_error.is_none() && errors.iter().all(Option::is_none) {
+            paths.expire();
+            if let Err(e) = paths.release(on_path_fate) {
+                // Stop every hop, and take what they send until they are over.
+                shutdown.trigger();
+                own_error = Some(e);
+            }
+        }
+    }
+    let first = own_error.or_else(|| errors.into_iter().flatten().next());
+    (comparisons, paths.transits, first)
+}
+
+/// What one hop did with one datagram sent into it: what the path needs of its fate.
+#[derive(Clone, Debug)]
+struct Crossing {
+    duplicated: bool,
+    reordered: bool,
+    /// The frames of its copies at the hop's receiving point, in arrival order.
+    copies: Frames,
+    transit_ns: Option<i64>,
+    received_ns: Option<u64>,
+}
+
+impl Crossing {
+    fn of(fate: &DatagramFate) -> Crossing {
+        Crossing {
+            duplicated: fate.fate == Fate::Duplicated,
+            reordered: fate.reordered,
+            copies: match fate.direction {
+                Direction::AToB => fate.b_frames.clone(),
+                Direction::BToA => fate.a_frames.clone(),
+            },
+            transit_ns: fate.transit_ns,
+            received_ns: fate.received_ns,
+        }
     }
 }
 
-/// Follows `path` from `start` (its frames at point `point`) hop by hop in its direction.
-fn walk(indexes: &[Index<'_>], hops: &[Hop], path: &mut PathFate, point: usize, start: Frames) {
-    let n = indexes.len() + 1;
-    let forward = path.direction == Direction::AToB;
-    let mut here = point;
-    path.frames[here] = start;
-    loop {
-        let (hop, next) = if forward {
-            if here + 1 >= n {
-                break;
+/// Where a path is handed on among the others: its first sighting (that point's clock), then
+/// the hop that started it, then that hop's fate number (the order the whole-file chaining had).
+type Order = (u64, usize, u64);
+
+/// A path being followed.
+#[derive(Debug)]
+struct Walk {
+    fate: PathFate,
+    /// The point its frames are at now.
+    here: usize,
+    /// For each of its frames at `here`, what the next hop did with it: `None` while unknown,
+    /// `Some(None)` when that hop will settle nothing for it.
+    crossings: Vec<Option<Option<Crossing>>>,
+    unknown: usize,
+    /// About when its frames were captured at `here` (that capture's clock).
+    at_ns: u64,
+    finished: bool,
+}
+
+/// Paths in order of first sighting: per starting hop and direction a queue of those that came
+/// in order, which is most (a hop settles in about capture order), and a heap for the others
+/// (a heap of them all was a quarter of the chaining: a path is pushed and popped once, each a
+/// walk of cache misses down a tree of some windows of paths).
+#[derive(Debug)]
+struct Queue {
+    lanes: Vec<VecDeque<(Order, usize)>>,
+    others: BinaryHeap<Reverse<(Order, usize)>>,
+}
+
+impl Queue {
+    fn new(lanes: usize) -> Queue {
+        Queue {
+            lanes: (0..lanes).map(|_| VecDeque::new()).collect(),
+            others: BinaryHeap::new(),
+        }
+    }
+
+    fn push(&mut self, order: Order, id: usize, lane: usize) {
+        match self.lanes.get_mut(lane) {
+            Some(l) if l.back().is_none_or(|(last, _)| *last <= order) => {
+                l.push_back((order, id));
             }
-            (here, here + 1)
-        } else {
-            if here == 0 {
-                break;
+            _ => self.others.push(Reverse((order, id))),
+        }
+    }
+
+    /// The first path, and where it is: `Some(lane)`, or `None` for the heap.
+    fn first(&self) -> Option<((Order, usize), Option<usize>)> {
+        let mut best = self.others.peek().map(|Reverse(o)| (*o, None));
+        for (i, lane) in self.lanes.iter().enumerate() {
+            if let Some(&front) = lane.front()
+                && best.is_none_or(|(b, _)| front < b)
+            {
+                best = Some((front, Some(i)));
             }
-            (here - 1, here - 1)
-        };
-        let index = &indexes[hop];
-        let map = if forward {
-            &index.forward
+        }
+        best
+    }
+
+    fn peek(&self) -> Option<(Order, usize)> {
+        self.first().map(|(o, _)| o)
+    }
+
+    fn pop(&mut self) {
+        match self.first() {
+            Some((_, Some(lane))) => {
+                self.lanes[lane].pop_front();
+            }
+            Some((_, None)) => {
+                self.others.pop();
+            }
+            None => {}
+        }
+    }
+}
+
+/// Paths being followed, by number; the number of a path handed on is given to a new one (a
+/// map by number cost a hash and a probe per fate, a tenth of the chaining).
+#[derive(Debug, Default)]
+struct Slab {
+    walks: Vec<Option<Walk>>,
+    free: Vec<usize>,
+}
+
+impl Slab {
+    fn insert(&mut self, walk: Walk) -> usize {
+        match self.free.pop() {
+            Some(id) => {
+                self.walks[id] = Some(walk);
+                id
+            }
+            None => {
+                self.walks.push(Some(walk));
+                self.walks.len() - 1
+            }
+        }
+    }
+
+    fn get(&self, id: usize) -> Option<&Walk> {
+        self.walks.get(id)?.as_ref()
+    }
+
+    fn get_mut(&mut self, id: usize) -> Option<&mut Walk> {
+        self.walks.get_mut(id)?.as_mut()
+    }
+
+    fn remove(&mut self, id: usize) -> Option<Walk> {
+        let walk = self.walks.get_mut(id)?.take()?;
+        self.free.push(id);
+        Some(walk)
+    }
+}
+
+/// Every path being followed, and the fates that came before their paths.
+struct Paths {
+    points: usize,
+    window: u64,
+    synced: bool,
+    /// Per hop: the latest time of a fate it handed on (sent, or received for an unexpected
+    /// one): how far it has gone.
+    progress: Vec<u64>,
+    /// Per hop: over.
+    done: Vec<bool>,
+    /// Per hop: fates handed on.
+    counted: Vec<u64>,
+    /// Per hop and direction: the transits of its fates, for its delays.
+    transits: Vec<[HopTransits; 2]>,
+    walks: Slab,
+    order: Queue,
+    /// Per hop and direction: a frame at the hop's sending point → the path waiting for its
+    /// fate and the frame's place among the path's frames there.
+    waiting: Vec<[Map<u64, (usize, usize)>; 2]>,
+    /// Per hop and direction: when each waiting frame was captured, in about that order.
+    waiting_since: Vec<[VecDeque<(u64, u64)>; 2]>,
+    /// Per hop and direction: fates of frames no path has reached yet, and when the frame
+    /// was captured.
+    early: Vec<[Map<u64, (Crossing, u64)>; 2]>,
+    early_since: Vec<[VecDeque<(u64, u64)>; 2]>,
+}
+
+impl Paths {
+    fn new(points: usize, options: &CompareOptions) -> Paths {
+        let hops = points - 1;
+        Paths {
+            points,
+            window: options.window_ns,
+            synced: options.clocks_synced,
+            progress: vec![0; hops],
+            done: vec![false; hops],
+            counted: vec![0; hops],
+            transits: (0..hops).map(|_| Default::default()).collect(),
+            walks: Slab::default(),
+            order: Queue::new(2 * hops),
+            waiting: (0..hops).map(|_| Default::default()).collect(),
+            waiting_since: (0..hops).map(|_| Default::default()).collect(),
+            early: (0..hops).map(|_| Default::default()).collect(),
+            early_since: (0..hops).map(|_| Default::default()).collect(),
+        }
+    }
+
+    /// One fate of hop `g`, in the order the hop settled them.
+    fn add(&mut self, g: usize, fate: &DatagramFate) {
+        let seq = self.counted[g];
+        self.counted[g] += 1;
+        let d = dir_index(fate.direction);
+        if let Some(t) = fate.transit_ns {
+            self.transits[g][d].add(t);
+        }
+        let last = self.points - 1;
+        let forward = fate.direction == Direction::AToB;
+        if fate.fate == Fate::Unexpected {
+            let first_seen = fate.received_ns.unwrap_or(0);
+            self.progress[g] = self.progress[g].max(first_seen);
+            let (point, start) = if forward {
+                (g + 1, fate.b_frames.clone())
+            } else {
+                (g, fate.a_frames.clone())
+            };
+            let mut path = self.path_fate(fate, first_seen);
+            path.fate = Fate::Unexpected;
+            path.unexpected_at_hop = Some(g);
+            path.reordered_at_hop = fate.reordered.then_some(g);
+            self.start(path, (first_seen, g, seq), point, start, None);
+            return;
+        }
+        let sent = fate.sent_ns.unwrap_or(0);
+        self.progress[g] = self.progress[g].max(sent);
+        let frame = if forward {
+            fate.a_frames.first()
         } else {
-            &index.backward
+            fate.b_frames.first()
         };
+        let Some(&frame) = frame else { return };
+        let crossing = Crossing::of(fate);
+        if (forward && g == 0) || (!forward && g == last - 1) {
+            // A datagram's first point: its path starts here, with this crossing.
+            let path = self.path_fate(fate, sent);
+            let point = if forward { 0 } else { last };
+            self.start(
+                path,
+                (sent, g, seq),
+                point,
+                Frames::one(frame),
+                Some(crossing),
+            );
+            return;
+        }
+        match self.waiting[g][d].remove(&frame) {
+            Some((id, place)) => self.resolve(id, place, Some(crossing)),
+            None => {
+                self.early[g][d].insert(frame, (crossing, sent));
+                self.early_since[g][d].push_back((sent, frame));
+            }
+        }
+    }
+
+    /// A new path of the datagram of `fate`, first seen at `first_seen`.
+    fn path_fate(&self, fate: &DatagramFate, first_seen: u64) -> PathFate {
+        let hops = self.points - 1;
+        PathFate {
+            direction: fate.direction,
+            fate: Fate::Delivered,
+            frames: vec![Frames::new(); self.points],
+            lost_at_hop: None,
+            duplicated_at_hop: None,
+            reordered_at_hop: None,
+            unexpected_at_hop: None,
+            unpaired_at_hop: None,
+            hop_delays_ns: vec![None; hops],
+            hop_transits_ns: vec![None; hops],
+            sent_ns: Some(first_seen),
+            received_ns: None,
+            len: fate.len,
+            snippet: fate.snippet,
+        }
+    }
+
+    /// Follows `fate` from its frames `start` at `point`; `crossing` is what the first hop did
+    /// with its one frame, when it is already known.
+    fn start(
+        &mut self,
+        fate: PathFate,
+        order: Order,
+        point: usize,
+        start: Frames,
+        crossing: Option<Crossing>,
+    ) {
+        let walk_direction = fate.direction;
+        let walk = Walk {
+            fate,
+            here: point,
+            crossings: Vec::new(),
+            unknown: 0,
+            at_ns: order.0,
+            finished: false,
+        };
+        let id = self.walks.insert(walk);
+        let lane = 2 * order.1 + dir_index(walk_direction);
+        self.order.push(order, id, lane);
+        self.arrive(id, start, crossing);
+    }
+
+    /// The hop a path at `here` crosses next, `None` at the end of its direction.
+    fn next_hop(&self, direction: Direction, here: usize) -> Option<(usize, usize)> {
+        match direction {
+            Direction::AToB => (here + 1 < self.points).then_some((here, here + 1)),
+            Direction::BToA => (here > 0).then(|| (here - 1, here - 1)),
+        }
+    }
+
+    /// Path `id` has its frames `frames` at its point `here`: asks the next hop about each.
+    fn arrive(&mut self, id: usize, frames: Frames, known: Option<Crossing>) {
+        let Some(walk) = self.walks.get_mut(id) else {
+            return;
+        };
+        let here = walk.here;
+        let direction = walk.fate.direction;
+        let at_ns = walk.at_ns;
+        walk.fate.frames[here] = frames.clone();
+        let Some((hop, _)) = self.next_hop(direction, here) else {
+            self.finish(id);
+            return;
+        };
+        let d = dir_index(direction);
+        let mut crossings = Vec::with_capacity(frames.len());
+        let mut unknown = 0;
+        let mut known = known;
+        for &frame in &frames {
+            if let Some(c) = known.take() {
+                crossings.push(Some(Some(c)));
+            } else if let Some((c, _)) = self.early[hop][d].remove(&frame) {
+                crossings.push(Some(Some(c)));
+            } else if self.done[hop] {
+                crossings.push(Some(None));
+            } else {
+                self.waiting[hop][d].insert(frame, (id, crossings.len()));
+                self.waiting_since[hop][d].push_back((at_ns, frame));
+                crossings.push(None);
+                unknown += 1;
+            }
+        }
+        let Some(walk) = self.walks.get_mut(id) else {
+            return;
+        };
+        walk.crossings = crossings;
+        walk.unknown = unknown;
+        if unknown == 0 {
+            self.cross(id);
+        }
+    }
+
+    /// What the next hop did with the frame at `place` of path `id` is now known.
+    fn resolve(&mut self, id: usize, place: usize, crossing: Option<Crossing>) {
+        let Some(walk) = self.walks.get_mut(id) else {
+            return;
+        };
+        let Some(slot) = walk.crossings.get_mut(place) else {
+            return;
+        };
+        if slot.is_some() {
+            return;
+        }
+        *slot = Some(crossing);
+        walk.unknown -= 1;
+        if walk.unknown == 0 {
+            self.cross(id);
+        }
+    }
+
+    /// Every frame of path `id` at its point is known to the next hop: crosses it, as the
+    /// whole-file chaining did (frames in arrival order; the first copy found sets the delay).
+    fn cross(&mut self, id: usize) {
+        let points = self.points;
+        let Some(walk) = self.walks.get_mut(id) else {
+            return;
+        };
+        let direction = walk.fate.direction;
+        let here = walk.here;
+        let Some((hop, next)) = self.next_hop(direction, here) else {
+            self.finish(id);
+            return;
+        };
+        let Some(walk) = self.walks.get_mut(id) else {
+            return;
+        };
+        let path = &mut walk.fate;
         let mut arrived = Frames::new();
         let mut crossed = false;
-        for &frame in path.frames[here].clone().iter() {
+        let mut at = None;
+        for crossing in std::mem::take(&mut walk.crossings).into_iter().flatten() {
             // A frame no paired flow of this hop sent: its fate past here is unknown.
-            let Some(&k) = map.get(&frame) else { continue };
+            let Some(c) = crossing else { continue };
             crossed = true;
-            let fate = &index.fates[k];
-            let receiver = if forward {
-                &fate.b_frames
-            } else {
-                &fate.a_frames
-            };
-            for &f in receiver {
+            for &f in &c.copies {
                 arrived.push(f);
             }
-            if path.hop_delays_ns[hop].is_none() {
-                path.hop_delays_ns[hop] = hops[hop].delay(path.direction, fate.transit_ns);
+            if path.hop_transits_ns[hop].is_none() {
+                path.hop_transits_ns[hop] = c.transit_ns;
             }
-            if fate.fate == Fate::Duplicated && path.duplicated_at_hop.is_none() {
+            if c.duplicated && path.duplicated_at_hop.is_none() {
                 path.duplicated_at_hop = Some(hop);
             }
-            if fate.reordered && path.reordered_at_hop.is_none() {
+            if c.reordered && path.reordered_at_hop.is_none() {
                 path.reordered_at_hop = Some(hop);
             }
-            if (next == n - 1 || next == 0) && path.received_ns.is_none() {
-                path.received_ns = fate.received_ns;
+            if (next == points - 1 || next == 0) && path.received_ns.is_none() {
+                path.received_ns = c.received_ns;
             }
+            at = at.max(c.received_ns);
         }
         if !crossed {
             path.unpaired_at_hop = Some(hop);
-            break;
+            self.finish(id);
+            return;
         }
         if arrived.is_empty() {
             path.lost_at_hop = Some(hop);
-            break;
+            self.finish(id);
+            return;
         }
-        path.frames[next] = arrived;
-        here = next;
+        walk.here = next;
+        if let Some(at) = at {
+            walk.at_ns = at;
+        }
+        self.arrive(id, arrived, None);
     }
-    if path.fate != Fate::Unexpected {
-        path.fate = if path.lost_at_hop.is_some() {
-            Fate::Lost
-        } else if path.duplicated_at_hop.is_some() {
-            Fate::Duplicated
-        } else {
-            Fate::Delivered
+
+    /// Path `id` is followed to its end.
+    fn finish(&mut self, id: usize) {
+        let Some(walk) = self.walks.get_mut(id) else {
+            return;
         };
+        walk.finished = true;
+        let path = &mut walk.fate;
+        if path.fate != Fate::Unexpected {
+            path.fate = if path.lost_at_hop.is_some() {
+                Fate::Lost
+            } else if path.duplicated_at_hop.is_some() {
+                Fate::Duplicated
+            } else {
+                Fate::Delivered
+            };
+        }
+    }
+
+    /// Hop `g` is over: nothing more will come from it.
+    fn hop_done(&mut self, g: usize) {
+        self.done[g] = true;
+        self.progress[g] = u64::MAX;
+    }
+
+    /// Ends the waits that can end: a hop gone far enough past a frame, or over, will settle
+    /// nothing more for it.
+    fn expire(&mut self) {
+        let margin = self.window.saturating_mul(WAIT_WINDOWS);
+        for g in 0..self.points - 1 {
+            for d in 0..2 {
+                while let Some(&(at, frame)) = self.waiting_since[g][d].front() {
+                    if !self.done[g] && at.saturating_add(margin) >= self.progress[g] {
+                        break;
+                    }
+                    self.waiting_since[g][d].pop_front();
+                    if let Some((id, place)) = self.waiting[g][d].remove(&frame) {
+                        self.resolve(id, place, None);
+                    }
+                }
+            }
+        }
+        // Then the fates no path came for: every hop before theirs (in their direction) is
+        // over or far enough past them (a path waits at each), so no path can still arrive.
+        let hops = self.points - 1;
+        let margin = self.window.saturating_mul(WAIT_WINDOWS + 1 + hops as u64);
+        for g in 0..hops {
+            for (d, upstream) in [(0, 0..g), (1, g + 1..hops)] {
+                while let Some(&(at, frame)) = self.early_since[g][d].front() {
+                    let past =
+                        |u: usize| self.done[u] || at.saturating_add(margin) < self.progress[u];
+                    if !upstream.clone().all(past) {
+                        break;
+                    }
+                    self.early_since[g][d].pop_front();
+                    self.early[g][d].remove(&frame);
+                }
+            }
+        }
+    }
+
+    /// Hands on the finished paths that no path still to come can precede.
+    fn release(&mut self, on_path_fate: &mut dyn FnMut(PathFate) -> Result<()>) -> Result<()> {
+        let margin = self.window.saturating_mul(ORDER_WINDOWS);
+        let behind = self.progress.iter().copied().min().unwrap_or(u64::MAX);
+        while let Some(((first_seen, _, _), id)) = self.order.peek() {
+            let finished = self.walks.get(id).is_none_or(|w| w.finished);
+            if !finished {
+                break;
+            }
+            if behind != u64::MAX && first_seen.saturating_add(margin) >= behind {
+                break;
+            }
+            self.order.pop();
+            let Some(walk) = self.walks.remove(id) else {
+                continue;
+            };
+            let mut fate = walk.fate;
+            fate.hop_delays_ns = fate
+                .hop_transits_ns
+                .iter()
+                .enumerate()
+                .map(|(hop, t)| {
+                    let t = (*t)?;
+                    if self.synced {
+                        return Some(t);
+                    }
+                    Some(
+                        t - self.transits[hop][dir_index(fate.direction)]
+                            .histogram
+                            .min()?,
+                    )
+                })
+                .collect();
+            on_path_fate(fate)?;
+        }
+        Ok(())
     }
 }
 
-/// A hop's totals per direction, its delays relative to the smallest of each direction.
-fn hop_totals(comparison: &Comparison, fates: &[DatagramFate]) -> Hop {
-    let mut min_transit = [None::<i64>; 2];
-    for fate in fates {
-        if let Some(t) = fate.transit_ns {
-            let m = &mut min_transit[dir_index(fate.direction)];
-            *m = Some(m.map_or(t, |m: i64| m.min(t)));
-        }
+/// Path fates kept on disk in the order they were handed on, read back in the same order:
+/// `compare P1 P2 P3` writes its lines once every hop is over (the delays are relative to each
+/// hop's smallest, known only then), and memory must not grow with the files. A file in the
+/// temporary directory, unlinked as soon as it is created.
+#[derive(Debug)]
+pub struct PathSpool {
+    path: PathBuf,
+    out: BufWriter<File>,
+    /// One fate's bytes, gathered before one write.
+    record: Vec<u8>,
+    points: usize,
+    count: u64,
+}
+
+/// A record's flag bits: which optional values follow.
+const LOST: u16 = 1;
+const DUPLICATED: u16 = 2;
+const REORDERED: u16 = 4;
+const UNEXPECTED: u16 = 8;
+const UNPAIRED: u16 = 16;
+const SENT: u16 = 32;
+const RECEIVED: u16 = 64;
+const BACKWARD: u16 = 128;
+
+impl PathSpool {
+    /// A new, empty spool for the fates of a path of `points` points.
+    pub fn new(points: usize) -> Result<PathSpool> {
+        let (path, file) = crate::compare::spool::unlinked_file()?;
+        Ok(PathSpool {
+            path,
+            out: BufWriter::with_capacity(1 << 16, file),
+            record: Vec::with_capacity(256),
+            points,
+            count: 0,
+        })
     }
-    let mut hop = Hop {
-        comparison: Comparison {
-            options: comparison.options.clone(),
-            flows: Vec::new(),
-            one_sided: Vec::new(),
-            datagrams: Vec::new(),
-            a_datagrams: 0,
-            b_datagrams: 0,
-        },
-        forward: HopStats::default(),
-        backward: HopStats::default(),
-        min_transit,
-    };
-    for flow in &comparison.flows {
-        let totals = match flow.direction {
-            Direction::AToB => &mut hop.forward,
-            Direction::BToA => &mut hop.backward,
+
+    /// Fates written.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// True when nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Appends one fate (its delays are not kept: they are computed again from its transits).
+    pub fn push(&mut self, fate: &PathFate) -> Result<()> {
+        let o = &mut self.record;
+        o.clear();
+        let hops = [
+            (LOST, fate.lost_at_hop),
+            (DUPLICATED, fate.duplicated_at_hop),
+            (REORDERED, fate.reordered_at_hop),
+            (UNEXPECTED, fate.unexpected_at_hop),
+            (UNPAIRED, fate.unpaired_at_hop),
+        ];
+        let mut flags = if fate.direction == Direction::BToA {
+            BACKWARD
+        } else {
+            0
         };
-        let s = &flow.stats;
-        totals.sent += s.sent;
-        totals.delivered += s.delivered;
-        totals.lost += s.lost;
-        totals.duplicated += s.duplicated;
-        totals.extra_copies += s.extra_copies;
-        totals.reordered += s.reordered;
-        totals.unexpected += s.unexpected;
-    }
-    let mut histograms = [DelayHistogram::default(), DelayHistogram::default()];
-    for fate in fates {
-        if let Some(d) = hop.delay(fate.direction, fate.transit_ns) {
-            histograms[dir_index(fate.direction)].add(d);
+        for (bit, hop) in hops {
+            if hop.is_some() {
+                flags |= bit;
+            }
         }
+        if fate.sent_ns.is_some() {
+            flags |= SENT;
+        }
+        if fate.received_ns.is_some() {
+            flags |= RECEIVED;
+        }
+        o.extend_from_slice(&flags.to_le_bytes());
+        o.push(match fate.fate {
+            Fate::Delivered => 0,
+            Fate::Lost => 1,
+            Fate::Duplicated => 2,
+            Fate::Unexpected => 3,
+        });
+        for hop in hops.iter().filter_map(|(_, h)| *h) {
+            o.extend_from_slice(&(hop as u32).to_le_bytes());
+        }
+        for v in [fate.sent_ns, fate.received_ns].into_iter().flatten() {
+            o.extend_from_slice(&v.to_le_bytes());
+        }
+        for point in 0..self.points {
+            let frames = fate.frames.get(point).map_or(&[][..], |f| f.as_slice());
+            o.extend_from_slice(&(frames.len() as u32).to_le_bytes());
+            for f in frames {
+                o.extend_from_slice(&f.to_le_bytes());
+            }
+        }
+        for hop in 0..self.points - 1 {
+            match fate.hop_transits_ns.get(hop).copied().flatten() {
+                Some(t) => {
+                    o.push(1);
+                    o.extend_from_slice(&t.to_le_bytes());
+                }
+                None => o.push(0),
+            }
+        }
+        o.extend_from_slice(&fate.len.to_le_bytes());
+        let snippet = fate.snippet.bytes();
+        o.push(snippet.len() as u8);
+        o.extend_from_slice(snippet);
+        self.count += 1;
+        self.out.write_all(o).map_err(|source| Error::Write {
+            path: self.path.clone(),
+            source,
+        })
     }
-    hop.forward.delay = histograms[0].stats();
-    hop.backward.delay = histograms[1].stats();
-    hop
+
+    /// Reads every fate back, in order, into `each` (with `hop_delays_ns` empty).
+    pub fn replay(self, each: &mut dyn FnMut(PathFate) -> Result<()>) -> Result<()> {
+        let file = crate::compare::spool::rewound(&self.path, self.out)?;
+        let mut input = BufReader::with_capacity(1 << 16, file);
+        let read_error = |source| Error::Read {
+            path: self.path.clone(),
+            source,
+        };
+        for _ in 0..self.count {
+            let fate = read_path_fate(&mut input, self.points).map_err(read_error)?;
+            each(fate)?;
+        }
+        Ok(())
+    }
+}
+
+fn read_path_fate(input: &mut impl Read, points: usize) -> io::Result<PathFate> {
+    fn bytes<const N: usize>(input: &mut impl Read) -> io::Result<[u8; N]> {
+        let mut b = [0u8; N];
+        input.read_exact(&mut b)?;
+        Ok(b)
+    }
+    let u32_of = |input: &mut dyn Read| -> io::Result<u32> {
+        let mut b = [0u8; 4];
+        input.read_exact(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    };
+    let flags = u16::from_le_bytes(bytes::<2>(input)?);
+    let fate = match bytes::<1>(input)?[0] {
+        0 => Fate::Delivered,
+        1 => Fate::Lost,
+        2 => Fate::Duplicated,
+        _ => Fate::Unexpected,
+    };
+    let hop = |bit: u16, input: &mut dyn Read| -> io::Result<Option<usize>> {
+        if flags & bit == 0 {
+            return Ok(None);
+        }
+        Ok(Some(u32_of(input)? as usize))
+    };
+    let lost_at_hop = hop(LOST, input)?;
+    let duplicated_at_hop = hop(DUPLICATED, input)?;
+    let reordered_at_hop = hop(REORDERED, input)?;
+    let unexpected_at_hop = hop(UNEXPECTED, input)?;
+    let unpaired_at_hop = hop(UNPAIRED, input)?;
+    let sent_ns = if flags & SENT != 0 {
+        Some(u64::from_le_bytes(bytes::<8>(input)?))
+    } else {
+        None
+    };
+    let received_ns = if flags & RECEIVED != 0 {
+        Some(u64::from_le_bytes(bytes::<8>(input)?))
+    } else {
+        None
+    };
+    let mut frames = Vec::with_capacity(points);
+    for _ in 0..points {
+        let count = u32_of(input)?;
+        let mut at = Frames::new();
+        for _ in 0..count {
+            at.push(u64::from_le_bytes(bytes::<8>(input)?));
+        }
+        frames.push(at);
+    }
+    let mut hop_transits_ns = Vec::with_capacity(points.saturating_sub(1));
+    for _ in 1..points {
+        hop_transits_ns.push(if bytes::<1>(input)?[0] != 0 {
+            Some(i64::from_le_bytes(bytes::<8>(input)?))
+        } else {
+            None
+        });
+    }
+    let len = u32_of(input)?;
+    let kept = usize::from(bytes::<1>(input)?[0]);
+    let mut snippet = [0u8; crate::compare::SNIPPET_LEN];
+    let kept = kept.min(snippet.len());
+    input.read_exact(&mut snippet[..kept])?;
+    Ok(PathFate {
+        direction: if flags & BACKWARD != 0 {
+            Direction::BToA
+        } else {
+            Direction::AToB
+        },
+        fate,
+        frames,
+        lost_at_hop,
+        duplicated_at_hop,
+        reordered_at_hop,
+        unexpected_at_hop,
+        unpaired_at_hop,
+        hop_delays_ns: Vec::new(),
+        hop_transits_ns,
+        sent_ns,
+        received_ns,
+        len,
+        snippet: Snippet::of(&snippet[..kept]),
+    })
 }
 
 /// `forward` or `backward`, as the N-point JSON has it.

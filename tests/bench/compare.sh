@@ -16,6 +16,8 @@
 #                                      all-"ping" file A
 #   RUNS=5                             runs per command (the median time is kept; the machine
 #                                      is noisy, and a median is what is quoted)
+#   ONLY=three                         run the three-point cases only (big and small: the
+#                                      small one shows that memory does not grow with the files)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -25,6 +27,7 @@ SMALL=${SMALL:-30000}
 REQUESTS=${REQUESTS:-150000}
 IDENTICAL=${IDENTICAL:-5000}
 RUNS=${RUNS:-5}
+ONLY=${ONLY:-}
 export TZ=UTC LC_ALL=C
 
 for tool in python3 /usr/bin/time; do
@@ -43,8 +46,9 @@ for size in big small; do
 done
 # A third point after B: what B saw, through the same kind of path again.
 python3 tests/bench/compare_pair.py "$TMP/big-b.pcap" "$TMP/big-c.pcap"
-python3 tests/bench/compare_pair.py --requests "$REQUESTS" --ping-every 50 "$TMP/repeated-a.pcap" "$TMP/repeated-b.pcap"
-python3 tests/bench/compare_pair.py --requests "$IDENTICAL" --ping-every 1 "$TMP/identical-a.pcap" "$TMP/identical-b.pcap"
+python3 tests/bench/compare_pair.py "$TMP/small-b.pcap" "$TMP/small-c.pcap"
+[ "$ONLY" = three ] || python3 tests/bench/compare_pair.py --requests "$REQUESTS" --ping-every 50 "$TMP/repeated-a.pcap" "$TMP/repeated-b.pcap"
+[ "$ONLY" = three ] || python3 tests/bench/compare_pair.py --requests "$IDENTICAL" --ping-every 1 "$TMP/identical-a.pcap" "$TMP/identical-b.pcap"
 MACHINE="$(nproc) CPUs, $(uname -r); udpscope $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 echo "compare.sh: $MACHINE" >&2
 cat "$TMP"/*.pcap >/dev/null # warm the page cache
@@ -66,7 +70,9 @@ once() {
     if [ -z "${RSS[$key]:-}" ] || ((rss > RSS[$key])); then RSS[$key]=$rss; fi
 }
 
-for size in big small repeated identical; do
+TWO_POINT="big small repeated identical"
+[ "$ONLY" = three ] && TWO_POINT=""
+for size in $TWO_POINT; do
     a=$TMP/$size-a.pcap b=$TMP/$size-b.pcap
     for ((run = 0; run < RUNS; run++)); do
         # Alternating, so a noisy neighbour hurts both alike.
@@ -79,17 +85,21 @@ for size in big small repeated identical; do
 done
 
 # Three points (compare A B C: two hops, each datagram followed along the path) against
-# `read --summary` on the three files.
-a=$TMP/big-a.pcap b=$TMP/big-b.pcap c=$TMP/big-c.pcap
-for ((run = 0; run < RUNS; run++)); do
-    once "read three" "'$UDPSCOPE' read --summary '$a' && '$UDPSCOPE' read --summary '$b' && '$UDPSCOPE' read --summary '$c'"
-    once "compare3 text" "'$UDPSCOPE' compare '$a' '$b' '$c'"
-    once "compare3 json" "'$UDPSCOPE' compare '$a' '$b' '$c' --json"
+# `read --summary` on the three files, at both sizes (peak RSS must not grow with the files).
+for size in big small; do
+    a=$TMP/$size-a.pcap b=$TMP/$size-b.pcap c=$TMP/$size-c.pcap
+    for ((run = 0; run < RUNS; run++)); do
+        once "read three $size" "'$UDPSCOPE' read --summary '$a' && '$UDPSCOPE' read --summary '$b' && '$UDPSCOPE' read --summary '$c'"
+        once "compare3 text $size" "'$UDPSCOPE' compare '$a' '$b' '$c'"
+        once "compare3 json $size" "'$UDPSCOPE' compare '$a' '$b' '$c' --json"
+        once "compare3 json piped $size" "'$UDPSCOPE' compare '$a' '$b' '$c' --json | cat"
+    done
 done
 
 median() { tr ' ' '\n' <<<"${TIMES[$1]}" | grep -v '^$' | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 secs() { awk -v ns="$(median "$1")" 'BEGIN { printf "%.3f", ns / 1e9 }'; }
 ratio() { awk -v a="$(median "$1")" -v b="$(median "$2")" 'BEGIN { printf "%.2fx", a / b }'; }
+if [ "$ONLY" != three ]; then
 echo
 echo "### \`udpscope compare\` on two captures of $COUNT datagrams, median of $RUNS"
 echo
@@ -120,17 +130,20 @@ echo "| --- | --- | --- | --- |"
 for key in "compare text" "compare json"; do
     echo "| $key / read --summary on both | $(ratio "$key repeated" "read both repeated") | $(ratio "$key identical" "read both identical") | <= 2x |"
 done
+fi
 echo
-echo "### Three points: \`compare A B C\` on three captures of $COUNT datagrams (median of $RUNS)"
+echo "### Three points: \`compare A B C\` on three captures of $COUNT and of $SMALL datagrams (median of $RUNS)"
 echo
-echo "| command | seconds | peak RSS |"
-echo "| --- | --- | --- |"
-for key in "read three" "compare3 text" "compare3 json"; do
-    echo "| $key | $(secs "$key") | $((RSS[$key] / 1024)) MiB |"
+echo "Measured by \`tests/bench/compare.sh\` on $MACHINE."
+echo
+echo "| command | seconds ($COUNT) | peak RSS ($COUNT) | seconds ($SMALL) | peak RSS ($SMALL) |"
+echo "| --- | --- | --- | --- | --- |"
+for key in "read three" "compare3 text" "compare3 json" "compare3 json piped"; do
+    echo "| $key | $(secs "$key big") | $((RSS[$key big] / 1024)) MiB | $(secs "$key small") | $((RSS[$key small] / 1024)) MiB |"
 done
 echo
 echo "| comparison | ratio | goal |"
 echo "| --- | --- | --- |"
-for key in "compare3 text" "compare3 json"; do
-    echo "| $key / read --summary on the three | $(ratio "$key" "read three") | <= 1.5x |"
+for key in "compare3 text" "compare3 json" "compare3 json piped"; do
+    echo "| $key / read --summary on the three | $(ratio "$key big" "read three big") | <= 1.5x |"
 done
