@@ -278,8 +278,8 @@ fn run_two(
 }
 
 /// Three points or more: every hop compared (an inner interface opened as two rings, one per
-/// hop), each hop's anomalies said as they settle, the path's lines at the end. The one call
-/// to swap for the streaming path comparison is `compare_hops_observed`.
+/// hop), each hop's anomalies said as they settle; with `--json` each path's line as soon as
+/// every hop has settled it (`compare_hops_with`), the hops' lines at the end.
 fn run_path(
     args: &CompareArgs,
     options: &CompareOptions,
@@ -307,8 +307,34 @@ fn run_path(
     };
     let mut failed = None;
     let json = args.json;
-    let comparison =
-        hops::compare_hops_observed(pairs, options, &Shutdown::new(), &mut |hop, fate| {
+    // JSON: each path's line as soon as every hop has settled it. Text: each hop's anomaly
+    // as it settles; the path's anomalies are said again at the end, under the hops' table.
+    let mut anomalies = Vec::new();
+    let mut on_path_fate = |fate: hops::PathFate| -> Result<(), Error> {
+        if !json {
+            if fate.is_anomaly() {
+                anomalies.push(fate);
+            }
+            return Ok(());
+        }
+        let uncertain = fate.is_anomaly()
+            && (doubt.near(fate.sent_ns).is_some() || doubt.near(fate.received_ns).is_some());
+        let mut line = Vec::new();
+        udpscope::encode::line(
+            &mut line,
+            &Marked {
+                record: PathDatagramRecord::of(&fate),
+                uncertain: uncertain.then_some(true),
+            },
+        )
+        .map_err(output)?;
+        emit(&mut io::stdout().lock(), &line)
+    };
+    let comparison = hops::compare_hops_with(
+        pairs,
+        options,
+        &Shutdown::new(),
+        &mut |hop, fate| {
             if json || !fate.is_anomaly() || failed.is_some() {
                 return;
             }
@@ -329,26 +355,15 @@ fn run_path(
                     failed = Some(e);
                 }
             }
-        })?;
+        },
+        &mut on_path_fate,
+    )?;
     if let Some(e) = failed {
         return Err(e);
     }
     let mut out = io::stdout().lock();
     let mut end = Vec::new();
     if json {
-        for fate in &comparison.datagrams {
-            let record = PathDatagramRecord::of(fate);
-            let uncertain = fate.is_anomaly()
-                && (doubt.near(fate.sent_ns).is_some() || doubt.near(fate.received_ns).is_some());
-            udpscope::encode::line(
-                &mut end,
-                &Marked {
-                    record,
-                    uncertain: uncertain.then_some(true),
-                },
-            )
-            .map_err(output)?;
-        }
         for i in 0..comparison.hops.len() {
             for direction in [hops::Direction::AToB, hops::Direction::BToA] {
                 let record = HopRecord::of(&comparison, i, direction);
@@ -360,7 +375,7 @@ fn run_path(
         writeln!(end).map_err(output)?;
         hops::write_text_summary(&mut end, &comparison, names).map_err(output)?;
         let mut first = true;
-        for fate in comparison.datagrams.iter().filter(|f| f.is_anomaly()) {
+        for fate in &anomalies {
             if std::mem::take(&mut first) {
                 writeln!(end).map_err(output)?;
             }
