@@ -162,7 +162,7 @@ impl CaptureFile {
             // tshark and capinfos refuse such a file too; reading it would yield only
             // frames no command can use, and "0 datagrams" with exit 0 would be a lie.
             return Err(format_error(format!(
-                "link type {number} is not one udpscope decodes (Ethernet, Linux SLL/SLL2, raw IPv4/IPv6, NULL/LOOP, PPP, PPPoE, Cisco HDLC, Frame Relay, SLIP, 802.11, radiotap, PPI, ARCnet, NFLOG, PKTAP)"
+                "link type {number} is not one udpscope decodes (Ethernet, Linux SLL/SLL2, raw IPv4/IPv6, NULL/LOOP, PPP, PPPoE, Cisco HDLC, Frame Relay, SLIP, 802.11, radiotap, PPI, ARCnet, NFLOG, PKTAP, Juniper)"
             )));
         }
         input.consume(pcap::HEADER_LEN);
