@@ -48,8 +48,33 @@ pub enum LinkType {
     Pktap,
     /// DLT_LINUX_SLL2 (276): Linux "cooked" header v2, 20 bytes (`tcpdump -i any`).
     LinuxSll2,
+    /// A Juniper router's capture (`monitor traffic` and the PICs' mirrors): the "MGC" magic,
+    /// flags, optional extension TLVs, then what the PIC names.
+    Juniper(JuniperPic),
     /// Any other link type; frames are counted but not decoded.
     Other(u32),
+}
+
+/// What follows a Juniper header, one value per Juniper link type udpscope reads (the other
+/// Juniper link types, ATM and multilink PICs, whose payload Wireshark guesses, stay unread).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JuniperPic {
+    /// JUNIPER_ETHER (178): an Ethernet frame.
+    Ether,
+    /// JUNIPER_PPPOE (167): an Ethernet frame (PPPoE inside it).
+    PppOe,
+    /// JUNIPER_PPP (179): two bytes (address and control), then a PPP protocol field.
+    Ppp,
+    /// JUNIPER_FRELAY (180): a Frame Relay frame.
+    FrameRelay,
+    /// JUNIPER_CHDLC (181): a Cisco HDLC frame.
+    Chdlc,
+    /// JUNIPER_GGSN (133): a little-endian protocol number and a VLAN id, then the packet.
+    Ggsn,
+    /// JUNIPER_SERVICES (136): a service cookie (16 bytes inbound, 12 outbound), then IPv4.
+    Services,
+    /// JUNIPER_VP (183): an 18-byte voice PIC header, then IPv4.
+    Vp,
 }
 
 /// LINKTYPE_ numbers read as an existing variant (written back under the first).
@@ -61,7 +86,7 @@ const ALIASES: [(u32, LinkType); 3] = [
 ];
 
 /// Every named link type with its LINKTYPE_ number and the name tcpdump gives it.
-const NAMED: [(u32, LinkType, &str); 20] = [
+const NAMED: [(u32, LinkType, &str); 28] = [
     (0, LinkType::Null, "NULL"),
     (1, LinkType::Ethernet, "EN10MB"),
     (8, LinkType::Slip, "SLIP"),
@@ -75,6 +100,22 @@ const NAMED: [(u32, LinkType, &str); 20] = [
     (113, LinkType::LinuxSll, "LINUX_SLL"),
     (127, LinkType::Radiotap, "IEEE802_11_RADIO"),
     (129, LinkType::ArcnetLinux, "ARCNET_LINUX"),
+    (133, LinkType::Juniper(JuniperPic::Ggsn), "JUNIPER_GGSN"),
+    (
+        136,
+        LinkType::Juniper(JuniperPic::Services),
+        "JUNIPER_SERVICES",
+    ),
+    (167, LinkType::Juniper(JuniperPic::PppOe), "JUNIPER_PPPOE"),
+    (178, LinkType::Juniper(JuniperPic::Ether), "JUNIPER_ETHER"),
+    (179, LinkType::Juniper(JuniperPic::Ppp), "JUNIPER_PPP"),
+    (
+        180,
+        LinkType::Juniper(JuniperPic::FrameRelay),
+        "JUNIPER_FRELAY",
+    ),
+    (181, LinkType::Juniper(JuniperPic::Chdlc), "JUNIPER_CHDLC"),
+    (183, LinkType::Juniper(JuniperPic::Vp), "JUNIPER_VP"),
     (192, LinkType::Ppi, "PPI"),
     (204, LinkType::PppWithDirection, "PPP_WITH_DIR"),
     (228, LinkType::Ipv4, "IPV4"),

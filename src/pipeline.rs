@@ -10,7 +10,7 @@ use std::ops::ControlFlow;
 
 use crate::app::{AppRecord, Layer, LayerConfig};
 use crate::decode::icmp::{PROTO_ICMP, PROTO_ICMPV6};
-use crate::decode::{DecodeStats, Decoded, Decoder, Skip};
+use crate::decode::{Datagram, DecodeStats, Decoded, Decoder, Skip};
 use crate::error::{Error, Result};
 use crate::filter::{Filter, Selector};
 use crate::frame::Frame;
@@ -198,37 +198,7 @@ impl<'s> Pipeline<'s> {
         }
         let decoded = self.decoder.decode(frame);
         let result = match &decoded {
-            Decoded::Datagram(d) => {
-                if self.filter.datagram(d) {
-                    self.selected += 1;
-                    let mut stop = false;
-                    let mut result = Ok(());
-                    let app = self.app.as_mut().and_then(|layer| layer.dissect(d));
-                    for &i in &self.decoded {
-                        match self.sinks[i].datagram_app(frame, d, app.as_ref()) {
-                            Ok(ControlFlow::Continue(())) => {}
-                            Ok(ControlFlow::Break(())) => stop = true,
-                            Err(e) => {
-                                result = Err(e);
-                                break;
-                            }
-                        }
-                    }
-                    if let (Ok(()), Some(app), Some(layer)) = (&result, &app, &mut self.app) {
-                        let (sinks, app_sinks) = (&mut self.sinks, &self.app_sinks);
-                        layer.observe(d, app, &mut |record| {
-                            hand_app_record(sinks, app_sinks, &record, &mut result);
-                        });
-                    }
-                    if stop {
-                        self.end = End::Sink;
-                        flow = ControlFlow::Break(());
-                    }
-                    result
-                } else {
-                    Ok(())
-                }
-            }
+            Decoded::Datagram(d) => self.datagram(frame, d, &mut flow),
             Decoded::Tcp(segment) => {
                 if self.filter.segment(segment) {
                     let result = self.each(|sink| sink.segment(frame, segment));
@@ -275,6 +245,15 @@ impl<'s> Pipeline<'s> {
         if let Err(e) = result {
             return self.fail(e);
         }
+        // An sFlow datagram's other sampled datagrams, each one as any datagram of the frame.
+        while flow.is_continue() && !self.reached_limit() {
+            let Some(d) = self.decoder.next_sampled(frame) else {
+                break;
+            };
+            if let Err(e) = self.datagram(frame, &d, &mut flow) {
+                return self.fail(e);
+            }
+        }
         if let Err(e) = self.settle_incomplete(false) {
             return self.fail(e);
         }
@@ -283,6 +262,44 @@ impl<'s> Pipeline<'s> {
             return ControlFlow::Break(());
         }
         flow
+    }
+
+    /// Hands a decoded datagram to the sinks, when the filter selects it, and its application
+    /// message to the layer above UDP. `flow` breaks when a sink asks to stop.
+    fn datagram(
+        &mut self,
+        frame: &Frame<'_>,
+        d: &Datagram<'_>,
+        flow: &mut ControlFlow<()>,
+    ) -> Result<()> {
+        if !self.filter.datagram(d) {
+            return Ok(());
+        }
+        self.selected += 1;
+        let mut stop = false;
+        let mut result = Ok(());
+        let app = self.app.as_mut().and_then(|layer| layer.dissect(d));
+        for &i in &self.decoded {
+            match self.sinks[i].datagram_app(frame, d, app.as_ref()) {
+                Ok(ControlFlow::Continue(())) => {}
+                Ok(ControlFlow::Break(())) => stop = true,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if let (Ok(()), Some(app), Some(layer)) = (&result, &app, &mut self.app) {
+            let (sinks, app_sinks) = (&mut self.sinks, &self.app_sinks);
+            layer.observe(d, app, &mut |record| {
+                hand_app_record(sinks, app_sinks, &record, &mut result);
+            });
+        }
+        if stop {
+            self.end = End::Sink;
+            *flow = ControlFlow::Break(());
+        }
+        result
     }
 
     fn reached_limit(&self) -> bool {

@@ -1,6 +1,7 @@
 //! udpscope against tshark on every committed capture: per datagram, addresses, ports, UDP
 //! length, IP id, TTL, payload and fragment reassembly must agree; for a tunnelled datagram
-//! (VXLAN, Geneve, GRE, ERSPAN, IP-in-IP), the inner one's. Also: every `-w` copy is
+//! (VXLAN, Geneve, GRE, ERSPAN, IP-in-IP), the inner one's; for an sFlow datagram, each sampled
+//! one's. Also: every `-w` copy is
 //! accepted by capinfos with the same packet count udpscope reports.
 
 mod common;
@@ -64,42 +65,65 @@ fn tshark_rows(file: &Path) -> Vec<Row> {
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
-        .map(|line| {
+        .flat_map(|line| {
             let f: Vec<&str> = line.split('\t').collect();
             let nth = |field: usize, n: usize| f[field].split(',').nth(n).unwrap_or("");
             let last = |field: usize| f[field].rsplit(',').next().unwrap_or("");
             let protocols: Vec<&str> = f[0].split(':').collect();
-            let udp = protocols.iter().rposition(|&p| p == "udp").unwrap();
-            let ip = protocols[..udp]
-                .iter()
-                .rposition(|&p| p == "ip" || p == "ipv6")
-                .unwrap();
-            let layer = protocols[ip];
-            // Which occurrence of that IP version's fields this layer holds.
-            let n = protocols[..ip].iter().filter(|&&p| p == layer).count();
-            let (src, dst, id, ttl) = if layer == "ip" {
-                // With reassembly, tshark lists every fragment's id; they are all the same.
-                let id = nth(3, n).trim_start_matches("0x");
-                (
-                    nth(1, n),
-                    nth(2, n),
-                    u32::from_str_radix(id, 16).unwrap(),
-                    nth(4, n),
-                )
-            } else {
-                // udpscope's ip_id of an IPv6 datagram without a fragment header is 0.
-                (nth(5, n), nth(6, n), 0, nth(7, n))
+            let udps: Vec<usize> = (0..protocols.len())
+                .filter(|&i| protocols[i] == "udp")
+                .collect();
+            // An sFlow datagram's sampled headers are each a datagram (every UDP layer after
+            // "sflow", read by its occurrence); elsewhere the innermost UDP layer is the one.
+            let shown: Vec<(usize, Option<usize>)> =
+                match protocols.iter().position(|&p| p == "sflow") {
+                    Some(at) => udps
+                        .iter()
+                        .enumerate()
+                        .filter(|&(_, &u)| u > at)
+                        .map(|(m, &u)| (u, Some(m)))
+                        .collect(),
+                    None => vec![(*udps.last().unwrap(), None)],
+                };
+            let value = |field: usize, m: Option<usize>| match m {
+                Some(m) => nth(field, m),
+                None => last(field),
             };
-            (
-                src.to_string(),
-                last(8).parse().unwrap(),
-                dst.to_string(),
-                last(9).parse().unwrap(),
-                last(10).parse().unwrap(),
-                id,
-                ttl.parse().unwrap(),
-                last(11).replace(':', ""),
-            )
+            shown
+                .into_iter()
+                .map(|(udp, m)| {
+                    let ip = protocols[..udp]
+                        .iter()
+                        .rposition(|&p| p == "ip" || p == "ipv6")
+                        .unwrap();
+                    let layer = protocols[ip];
+                    // Which occurrence of that IP version's fields this layer holds.
+                    let n = protocols[..ip].iter().filter(|&&p| p == layer).count();
+                    let (src, dst, id, ttl) = if layer == "ip" {
+                        // With reassembly, tshark lists every fragment's id; they are all the same.
+                        let id = nth(3, n).trim_start_matches("0x");
+                        (
+                            nth(1, n),
+                            nth(2, n),
+                            u32::from_str_radix(id, 16).unwrap(),
+                            nth(4, n),
+                        )
+                    } else {
+                        // udpscope's ip_id of an IPv6 datagram without a fragment header is 0.
+                        (nth(5, n), nth(6, n), 0, nth(7, n))
+                    };
+                    (
+                        src.to_string(),
+                        value(8, m).parse().unwrap(),
+                        dst.to_string(),
+                        value(9, m).parse().unwrap(),
+                        value(10, m).parse().unwrap(),
+                        id,
+                        ttl.parse().unwrap(),
+                        value(11, m).replace(':', ""),
+                    )
+                })
+                .collect::<Vec<Row>>()
         })
         .collect()
 }
@@ -183,13 +207,15 @@ fn every_copy_is_valid_for_capinfos_with_the_same_count() {
                 "{}",
                 String::from_utf8_lossy(&out.stderr)
             );
-            // Datagram lines only: DNS transactions are records of their own.
+            // The frames of datagram lines (DNS transactions are records of their own; an sFlow
+            // frame holds several sampled datagrams).
             let datagrams = String::from_utf8_lossy(&out.stdout)
                 .lines()
-                .filter(|l| {
-                    l.ends_with("\"type\":\"datagram\"}") || l.contains("\"type\":\"datagram\",")
-                })
-                .count();
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                .filter(|v| v["type"] == "datagram")
+                .map(|v| v["frame"].as_u64().unwrap())
+                .collect::<std::collections::BTreeSet<u64>>()
+                .len();
             let info = tool("capinfos")
                 .args(["-M", "-c"])
                 .arg(&copy)

@@ -465,8 +465,105 @@ fn given_up_cases() -> Vec<Case> {
     ]
 }
 
+/// A Juniper capture header: "MGC", the flags, and extension TLVs when `extensions` is set.
+fn juniper(flags: u8, extensions: &[u8], rest: &[u8]) -> Vec<u8> {
+    let mut out = b"MGC".to_vec();
+    if extensions.is_empty() {
+        out.push(flags);
+    } else {
+        out.push(flags | 0x80);
+        out.extend_from_slice(&(extensions.len() as u16).to_be_bytes());
+        out.extend_from_slice(extensions);
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
+fn juniper_cases() -> Vec<Case> {
+    let ip = inner();
+    let six = udp6(5003, 6999, b"juniper six");
+    // Device interface index 7 and logical unit 0 (little-endian below type 128), as JUNOS
+    // writes them.
+    let tlvs = [1, 1, 7, 5, 1, 0];
+    vec![
+        case(
+            "juniper-ether",
+            178,
+            vec![
+                juniper(0x01, &[], &eth(0x0800, &ip)),
+                juniper(0x00, &tlvs, &eth(0x86dd, &six)),
+                // No link header: a host-order protocol number (2: IPv4, 6: IPv6).
+                juniper(0x03, &[], &[&[2, 0, 0, 0][..], &ip].concat()),
+                juniper(0x02, &tlvs, &[&[6, 0, 0, 0][..], &six].concat()),
+                juniper(0x00, &[], &eth(0x0806, &[0; 28])),
+            ],
+            4,
+        ),
+        case(
+            "juniper-pppoe",
+            167,
+            vec![juniper(0x01, &[], &eth(0x8864, &pppoe(&ip)))],
+            1,
+        ),
+        case(
+            "juniper-ppp",
+            179,
+            vec![
+                juniper(0x01, &[], &[&[0xff, 0x03, 0x00, 0x21][..], &ip].concat()),
+                juniper(0x00, &tlvs, &[&[0xff, 0x03, 0x00, 0x57][..], &six].concat()),
+            ],
+            2,
+        ),
+        case(
+            "juniper-frelay",
+            180,
+            vec![juniper(
+                0x00,
+                &[],
+                &[&[0x18, 0x41, 0x03, 0xcc][..], &ip].concat(),
+            )],
+            1,
+        ),
+        case(
+            "juniper-chdlc",
+            181,
+            vec![juniper(
+                0x01,
+                &[],
+                &[&[0x0f, 0x00, 0x08, 0x00][..], &ip].concat(),
+            )],
+            1,
+        ),
+        case(
+            "juniper-ggsn",
+            133,
+            vec![
+                juniper(0x00, &[], &[&[2, 0, 10, 0][..], &ip].concat()),
+                juniper(0x01, &[], &[&[6, 0, 10, 0][..], &six].concat()),
+            ],
+            2,
+        ),
+        case(
+            "juniper-services",
+            136,
+            vec![
+                juniper(0x01, &[], &[&[0x11; 16][..], &ip].concat()),
+                juniper(0x00, &[], &[&[0x22; 12][..], &ip].concat()),
+            ],
+            2,
+        ),
+        case(
+            "juniper-vp",
+            183,
+            vec![juniper(0x00, &[], &[&[0u8; 18][..], &ip].concat())],
+            1,
+        ),
+    ]
+}
+
 fn all_cases() -> Vec<Case> {
     let mut cases = ppp_cases();
+    cases.extend(juniper_cases());
     cases.extend(wifi_cases());
     cases.extend(capture_header_cases());
     cases.extend(shim_and_tunnel_cases());
@@ -682,6 +779,7 @@ fn hostile_variants_of_every_link_give_reasons_not_panics() {
         "nflog",
         "pktap",
         "frame_relay",
+        "juniper",
     ] {
         assert!(
             reasons.contains(layer),
@@ -934,4 +1032,270 @@ fn a_real_nflog_capture_reads_as_tshark_reads_it() {
     assert_eq!(ours.len(), 4, "{ours:?}");
     assert!(ours.iter().all(|r| r.2 == 7777));
     assert_eq!(ours, tshark_rows(&file));
+}
+
+/// The traffic an sFlow agent samples: UDP over IPv4 (short, and longer than the agent's
+/// 128-byte header), UDP over IPv6, and a TCP segment and an ARP packet that are no datagrams.
+fn sampled_traffic() -> Vec<Vec<u8>> {
+    let mut frames = Vec::new();
+    for i in 0..12u16 {
+        let payload = vec![b'a' + (i % 26) as u8; 10 + usize::from(i) * 40];
+        frames.push(eth(0x0800, &udp4(A, B, 40000 + i, 7000, &payload)));
+        if i % 4 == 1 {
+            frames.push(eth(0x86dd, &udp6(41000 + i, 7001, &payload)));
+        }
+    }
+    let mut tcp = Vec::new();
+    PacketBuilder::ipv4(A, B, 64)
+        .tcp(40100, 80, 1, 1000)
+        .write(&mut tcp, b"GET /")
+        .unwrap();
+    frames.insert(3, eth(0x0800, &tcp));
+    frames.insert(7, eth(0x0806, &[0; 28]));
+    frames
+}
+
+/// (frame, [(src port, dst port, UDP length)], [IPv4 (src, dst)], [IPv6 (src, dst)]).
+type SampledRow = (
+    u64,
+    Vec<(u16, u16, u16)>,
+    Vec<(String, String)>,
+    Vec<(String, String)>,
+);
+
+fn udpscope_sampled(file: &Path) -> Vec<SampledRow> {
+    udpscope_sampled_of(&common::read_json(file, &[]))
+}
+
+/// The rows of the sampled datagrams among `read --json` lines.
+fn udpscope_sampled_of(lines: &[Value]) -> Vec<SampledRow> {
+    let mut rows: Vec<SampledRow> = Vec::new();
+    for v in lines {
+        if v["type"] != "datagram" || v["tunnel"]["type"] != "sflow" {
+            continue;
+        }
+        assert_eq!(v["tunnel"]["outer"]["dst_port"], 6343, "{v}");
+        let frame = v["frame"].as_u64().unwrap();
+        if rows.last().is_none_or(|r| r.0 != frame) {
+            rows.push((frame, Vec::new(), Vec::new(), Vec::new()));
+        }
+        let row = rows.last_mut().unwrap();
+        row.1.push((
+            v["src_port"].as_u64().unwrap() as u16,
+            v["dst_port"].as_u64().unwrap() as u16,
+            v["udp_length"].as_u64().unwrap() as u16,
+        ));
+        let addresses = (
+            v["src_ip"].as_str().unwrap().to_string(),
+            v["dst_ip"].as_str().unwrap().to_string(),
+        );
+        if v["ip_version"] == 4 {
+            row.2.push(addresses);
+        } else {
+            row.3.push(addresses);
+        }
+    }
+    rows
+}
+
+/// tshark's UDP headers and addresses per frame: every UDP layer after the "sflow" one in
+/// `frame.protocols`, with the IP header just outside it (found by occurrence: tshark lists each
+/// field's values of all layers, sampled TCP segments' IP headers included).
+fn tshark_sampled(file: &Path) -> Vec<SampledRow> {
+    let fields = [
+        "frame.number",
+        "frame.protocols",
+        "udp.srcport",
+        "udp.dstport",
+        "udp.length",
+        "ip.src",
+        "ip.dst",
+        "ipv6.src",
+        "ipv6.dst",
+    ];
+    common::tshark_fields(file, &[], &fields)
+        .iter()
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split('\t').collect();
+            let nth = |i: usize, n: usize| {
+                cols.get(i)
+                    .and_then(|c| c.split(',').nth(n))
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let protocols: Vec<&str> = cols.get(1)?.split(':').collect();
+            let sflow = protocols.iter().position(|&p| p == "sflow")?;
+            let mut row: SampledRow =
+                (cols[0].parse().unwrap(), Vec::new(), Vec::new(), Vec::new());
+            let udps = (0..protocols.len()).filter(|&i| protocols[i] == "udp");
+            for (m, at) in udps.enumerate().filter(|&(_, at)| at > sflow) {
+                row.1.push((
+                    nth(2, m).parse().unwrap(),
+                    nth(3, m).parse().unwrap(),
+                    nth(4, m).parse().unwrap(),
+                ));
+                let ip = protocols[..at]
+                    .iter()
+                    .rposition(|&p| p == "ip" || p == "ipv6")
+                    .unwrap();
+                let n = protocols[..ip]
+                    .iter()
+                    .filter(|&&p| p == protocols[ip])
+                    .count();
+                if protocols[ip] == "ip" {
+                    row.2.push((nth(5, n), nth(6, n)));
+                } else {
+                    row.3.push((nth(7, n), nth(8, n)));
+                }
+            }
+            (!row.1.is_empty()).then_some(row)
+        })
+        .collect()
+}
+
+/// A real sFlow agent (pmacct's pmacctd with its sfprobe plugin, sampling every packet of a
+/// capture this test writes) sends sFlow v5 to a collector address in a namespace, and tcpdump
+/// records it. Every sampled UDP header is a datagram of its own, with the agent and the sFlow
+/// datagram's endpoints kept, exactly the UDP headers and addresses tshark finds in each frame.
+#[test]
+fn sflow_samples_from_a_real_agent_read_as_tshark_reads_them() {
+    if !common::require_root("sflow_samples_from_a_real_agent_read_as_tshark_reads_them") {
+        return;
+    }
+    let ns = common::Namespace::new("uslk-sflow");
+    let dir = tempfile::tempdir().unwrap();
+    let traffic = dir.path().join("traffic.pcap");
+    let records: Vec<Record> = sampled_traffic()
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| Record::whole(T0 + i as u64 * 1_000_000, f))
+        .collect();
+    std::fs::write(&traffic, packets::pcap(1, &records, false, false)).unwrap();
+    let config = dir.path().join("sfprobe.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "daemonize: false\npcap_savefile: {}\nplugins: sfprobe\n\
+             sfprobe_receiver: 127.0.0.2:6343\nsfprobe_agentip: 192.0.2.9\nsampling_rate: 1\n",
+            traffic.display()
+        ),
+    )
+    .unwrap();
+    let file = dir.path().join("sflow.pcap");
+    let mut tcpdump = ns.exec("tcpdump");
+    tcpdump
+        .args(["-i", "lo", "--immediate-mode", "-U", "-w"])
+        .arg(&file)
+        .args(["udp", "port", "6343"]);
+    let mut running = common::Running::spawn(tcpdump, false);
+    running.stderr_line(Duration::from_secs(10), |l| l.contains("listening on"));
+    let mut agent = ns.exec("timeout");
+    agent
+        .args(["30", "/usr/sbin/pmacctd", "-f"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let status = agent.status().expect("pmacctd (tests/install-deps.sh)");
+    assert!(status.success(), "pmacctd: {status:?}");
+    running.signal("INT");
+    let exit = running.wait_exit(Duration::from_secs(10));
+    assert!(exit.success(), "tcpdump: {exit:?}");
+
+    let ours = udpscope_sampled(&file);
+    let theirs = tshark_sampled(&file);
+    let sampled: usize = ours.iter().map(|r| r.1.len()).sum();
+    // 12 over IPv4 and 3 over IPv6; the TCP segment and the ARP packet hold none.
+    assert_eq!(sampled, 15, "{ours:?}");
+    assert_eq!(ours.iter().map(|r| r.3.len()).sum::<usize>(), 3, "{ours:?}");
+    assert_eq!(ours, theirs);
+    // The agent's headers are 128 bytes: the longer datagrams are truncated, not malformed.
+    let lines = common::read_json(&file, &[]);
+    assert!(lines.iter().any(|v| v["truncated"] == true));
+    assert!(
+        lines
+            .iter()
+            .filter(|v| v["type"] == "datagram")
+            .all(|v| v["tunnel"]["agent"] == "192.0.2.9" && v["tunnel"]["sampling_rate"] == 1)
+    );
+}
+
+fn xdr(words: &[u32]) -> Vec<u8> {
+    words.iter().flat_map(|w| w.to_be_bytes()).collect()
+}
+
+/// A raw packet header flow record (format 1) of `header`, of header protocol `protocol`.
+fn raw_header(protocol: u32, header: &[u8]) -> Vec<u8> {
+    let mut padded = header.to_vec();
+    padded.resize(header.len().div_ceil(4) * 4, 0);
+    let body = [
+        xdr(&[protocol, header.len() as u32 + 4, 4, header.len() as u32]),
+        padded,
+    ]
+    .concat();
+    [xdr(&[1, body.len() as u32]), body].concat()
+}
+
+/// An sFlow v5 datagram from agent 192.0.2.9 with a counter sample, an expanded flow sample
+/// (rate 512) holding an IPv4 header and an Ethernet frame with IPv6, and a flow sample (rate
+/// 64) holding an extended switch record and an ARP frame.
+fn sflow_datagram() -> Vec<u8> {
+    let expanded_records = [
+        raw_header(11, &inner()),
+        raw_header(1, &eth(0x86dd, &udp6(5004, 6999, b"sampled six"))),
+    ]
+    .concat();
+    let expanded = [
+        xdr(&[7, 0, 3, 512, 4096, 0, 0, 3, 0, 4, 2]),
+        expanded_records,
+    ]
+    .concat();
+    let flow_records = [
+        xdr(&[1001, 16, 10, 0, 20, 0]),
+        raw_header(1, &eth(0x0806, &[0; 28])),
+    ]
+    .concat();
+    let flow = [xdr(&[8, 3, 64, 640, 0, 3, 4, 2]), flow_records].concat();
+    [
+        xdr(&[5, 1]),
+        vec![192, 0, 2, 9],
+        xdr(&[0, 42, 360_000, 3]),
+        xdr(&[2, 8, 0, 0]),
+        xdr(&[3, expanded.len() as u32]),
+        expanded,
+        xdr(&[1, flow.len() as u32]),
+        flow,
+    ]
+    .concat()
+}
+
+/// The committed capture (pmacctd's sfprobe, recorded by tcpdump) and a built one with the
+/// other sample and record kinds: each sampled UDP header is the datagram tshark finds.
+#[test]
+fn sflow_samples_read_as_tshark_reads_them() {
+    let committed = common::capture("sflow.pcap");
+    let ours = udpscope_sampled(&committed);
+    assert_eq!(ours.iter().map(|r| r.1.len()).sum::<usize>(), 5, "{ours:?}");
+    assert_eq!(ours, tshark_sampled(&committed));
+
+    let dir = tempfile::tempdir().unwrap();
+    let carrier = eth(
+        0x0800,
+        &udp4(OUTER_A, OUTER_B, 50000, 6343, &sflow_datagram()),
+    );
+    // Not sFlow: a datagram to 6343 that is no version 5 is shown as itself.
+    let other = eth(0x0800, &udp4(OUTER_A, OUTER_B, 50000, 6343, &xdr(&[4, 1])));
+    let c = case("sflow-built", 1, vec![carrier, other], 0);
+    let file = write_case(dir.path(), &c);
+    let lines = common::read_json(&file, &[]);
+    let datagrams: Vec<_> = lines.iter().filter(|v| v["type"] == "datagram").collect();
+    assert_eq!(datagrams.len(), 3, "{lines:?}");
+    assert_eq!(datagrams[0]["tunnel"]["sampling_rate"], 512);
+    assert_eq!(datagrams[0]["tunnel"]["agent"], "192.0.2.9");
+    assert_eq!(datagrams[0]["tunnel"]["outer"]["src_ip"], "192.0.2.1");
+    assert_eq!(datagrams[2]["frame"], 2);
+    assert_eq!(datagrams[2]["dst_port"], 6343);
+    assert!(datagrams[2]["tunnel"].is_null());
+    let sampled: Vec<SampledRow> = udpscope_sampled_of(&lines);
+    let theirs: Vec<SampledRow> = tshark_sampled(&file);
+    assert_eq!(sampled, theirs);
 }

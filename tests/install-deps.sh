@@ -4,7 +4,8 @@
 # rsvg-convert to render the SVG ladder; dnsmasq and dig, the real DNS server and client;
 # ffmpeg, the real RTP sender (tests/rtp.rs, tests/fixtures/rtp-capture.sh, tests/bench/rtp.sh);
 # openssl (s_server/s_client, real DTLS peers); wireguard-go and wg (userspace WireGuard over
-# TUN, for tests/wireguard.rs and tests/fixtures/wireguard-capture.sh);
+# TUN, for tests/wireguard.rs and tests/fixtures/wireguard-capture.sh); pmacct's pmacctd, a real
+# sFlow agent (its sfprobe plugin; tests/every_capture.rs);
 # setcap for the file-capability test, by its full path
 # since /usr/sbin is not on a user's PATH; gzip, zstd and lz4 to make compressed captures and
 # script(1) for a pty in tests/compressed_and_pipes.rs and tests/report.rs; chromium, the real
@@ -20,7 +21,7 @@ for tool in tshark:tshark capinfos:wireshark-common editcap:wireshark-common tcp
             unshare:util-linux ethtool:ethtool dumpcap:wireshark-common mergecap:wireshark-common \
             /usr/bin/time:time rsvg-convert:librsvg2-bin /usr/sbin/setcap:libcap2-bin nft:nftables \
             /usr/sbin/dnsmasq:dnsmasq-base dig:bind9-dnsutils ffmpeg:ffmpeg \
-            wireguard-go:wireguard-go wg:wireguard-tools \
+            wireguard-go:wireguard-go wg:wireguard-tools /usr/sbin/pmacctd:pmacct \
             gzip:gzip zstd:zstd lz4:lz4 script:bsdutils openssl:openssl chromium:chromium; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done

@@ -7,6 +7,7 @@ use super::checksum::{Checksum, ipv4_header_verdict, udp_checksum_verdict};
 use super::defrag::{DefragLimits, Defragmenter, Fragment, Incomplete};
 use super::icmp;
 use super::link::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, LinkInfo, ethernet, network_layer};
+use super::sflow::{self, SFLOW_PORT, Sampled};
 use super::shim::{self, MAX_SHIMS};
 use super::tunnel::{
     self, Carried, GENEVE_PORT, GTPU_PORT, LISP_DATA_PORT, MAX_TUNNEL_DEPTH, PROTO_GRE, PROTO_IPIP,
@@ -101,6 +102,25 @@ pub struct Decoder {
     stats: DecodeStats,
     defrag: Defragmenter,
     skip_checksums: bool,
+    /// The sampled headers of the last frame's sFlow datagram not handed out yet.
+    samples: Samples,
+    /// True while a sampled header is decoded: its fragments are not reassembled (samples
+    /// are single packets from elsewhere) and an sFlow datagram inside it is not opened.
+    sampling: bool,
+}
+
+/// Sampled headers found in the frame just decoded, handed out one at a time.
+#[derive(Debug, Default)]
+struct Samples {
+    /// Where the sFlow payload starts in the frame's bytes.
+    base: usize,
+    found: Vec<Sampled>,
+    /// How many of `found` were handed out.
+    next: usize,
+    /// The agent, the sFlow datagram's endpoints and the depth, for each sample's tunnel.
+    agent: Option<IpAddr>,
+    outer: Option<Outer>,
+    depth: u8,
 }
 
 fn be16(data: &[u8], at: usize) -> u16 {
@@ -156,6 +176,8 @@ impl Decoder {
             stats: DecodeStats::default(),
             defrag: Defragmenter::new(limits),
             skip_checksums: false,
+            samples: Samples::default(),
+            sampling: false,
         }
     }
 
@@ -186,19 +208,41 @@ impl Decoder {
         self.defrag.finish()
     }
 
-    /// Decodes one frame. Never panics, whatever the bytes.
+    /// Decodes one frame. Never panics, whatever the bytes. When the frame is an sFlow datagram
+    /// whose samples hold several datagrams, the first is returned and the others come from
+    /// [`Decoder::next_sampled`].
     pub fn decode<'f>(&mut self, frame: &Frame<'f>) -> Decoded<'f> {
         self.stats.frames += 1;
+        self.samples.found.clear();
         let decoded = self.decode_frame(frame);
-        match &decoded {
-            Decoded::Datagram(d) => {
-                self.stats.datagrams += 1;
-                self.stats.truncated += u64::from(d.truncated);
-                self.stats.reassembled += u64::from(d.fragments > 1);
-                self.stats.checksums.count(&d.checksum);
-                self.stats.defects += u64::from(d.defect.is_some());
-                self.stats.tunneled += u64::from(d.tunnel.is_some());
+        self.count(&decoded);
+        decoded
+    }
+
+    /// The next datagram sampled in the sFlow datagram of `frame`, the frame last given to
+    /// [`Decoder::decode`]; `None` once they are all out. A sample holding no UDP datagram (a
+    /// TCP segment, ARP) is passed over: it is no packet of this capture.
+    pub fn next_sampled<'f>(&mut self, frame: &Frame<'f>) -> Option<Datagram<'f>> {
+        loop {
+            if let Decoded::Datagram(d) = self.next_sample(frame)? {
+                self.count_datagram(&d);
+                return Some(d);
             }
+        }
+    }
+
+    fn count_datagram(&mut self, d: &Datagram<'_>) {
+        self.stats.datagrams += 1;
+        self.stats.truncated += u64::from(d.truncated);
+        self.stats.reassembled += u64::from(d.fragments > 1);
+        self.stats.checksums.count(&d.checksum);
+        self.stats.defects += u64::from(d.defect.is_some());
+        self.stats.tunneled += u64::from(d.tunnel.is_some());
+    }
+
+    fn count(&mut self, decoded: &Decoded<'_>) {
+        match decoded {
+            Decoded::Datagram(d) => self.count_datagram(d),
             Decoded::Tcp(_) => self.stats.tcp += 1,
             Decoded::Icmp(_) => {
                 self.stats.not_udp += 1;
@@ -214,7 +258,6 @@ impl Decoder {
                 Skip::Malformed { .. } => self.stats.malformed += 1,
             },
         }
-        decoded
     }
 
     fn decode_frame<'f>(&mut self, frame: &Frame<'f>) -> Decoded<'f> {
@@ -255,8 +298,10 @@ impl Decoder {
                 Ok(mut parts) => {
                     let payload = &net.transport[parts.payload.clone()];
                     // The only cost of tunnels to other datagrams: these port compares.
-                    if (matches!(parts.dst_port, VXLAN_PORT | GENEVE_PORT | LISP_DATA_PORT)
-                        || parts.dst_port == GTPU_PORT
+                    if (matches!(
+                        parts.dst_port,
+                        VXLAN_PORT | GENEVE_PORT | LISP_DATA_PORT | SFLOW_PORT
+                    ) || parts.dst_port == GTPU_PORT
                         || parts.src_port == GTPU_PORT)
                         && let Some(inner) =
                             self.udp_tunnel(frame, &link, &net, &parts, payload, carrier)
@@ -346,6 +391,9 @@ impl Decoder {
         if depth > MAX_TUNNEL_DEPTH || lying || parts.defect.is_some() {
             return None;
         }
+        if parts.dst_port == SFLOW_PORT {
+            return self.sflow(frame, net, parts, payload, depth);
+        }
         let (kind, carried) = match parts.dst_port {
             VXLAN_PORT => tunnel::vxlan(payload)?,
             GENEVE_PORT => tunnel::geneve(payload)?,
@@ -369,6 +417,83 @@ impl Decoder {
             }
             _ => None,
         }
+    }
+
+    /// The first datagram sampled in an sFlow datagram (the others wait for
+    /// [`Decoder::next_sampled`]), or `None` when no sample holds one: the sFlow datagram is
+    /// then shown as itself. One inside a sample is not opened.
+    fn sflow<'f>(
+        &mut self,
+        frame: &Frame<'f>,
+        net: &Network<'f>,
+        parts: &UdpParts,
+        payload: &'f [u8],
+        depth: u8,
+    ) -> Option<Decoded<'f>> {
+        if self.sampling {
+            return None;
+        }
+        // The samples are handed out as views into the frame: where the payload lies in it.
+        let base = (payload.as_ptr() as usize)
+            .checked_sub(frame.data.as_ptr() as usize)
+            .filter(|&base| base + payload.len() <= frame.data.len())?;
+        self.samples.found.clear();
+        self.samples.next = 0;
+        self.samples.base = base;
+        self.samples.agent = Some(sflow::sampled_headers(payload, &mut self.samples.found)?);
+        self.samples.outer = Some(Outer {
+            src: net.ip.src,
+            dst: net.ip.dst,
+            src_port: Some(parts.src_port),
+            dst_port: Some(parts.dst_port),
+        });
+        self.samples.depth = depth;
+        while let Some(decoded) = self.next_sample(frame) {
+            if matches!(decoded, Decoded::Datagram(_)) {
+                self.stats.tunnel_carriers += 1;
+                return Some(decoded);
+            }
+        }
+        None
+    }
+
+    /// Decodes the next sampled header of `frame`'s sFlow datagram, whatever it holds.
+    fn next_sample<'f>(&mut self, frame: &Frame<'f>) -> Option<Decoded<'f>> {
+        let sample = *self.samples.found.get(self.samples.next)?;
+        self.samples.next += 1;
+        let start = self.samples.base + sample.at;
+        let data = frame.data.get(start..start + sample.len)?;
+        let tunnel = Tunnel {
+            kind: TunnelKind::Sflow {
+                agent: self.samples.agent?,
+                sampling_rate: sample.sampling_rate,
+            },
+            outer: self.samples.outer?,
+            depth: self.samples.depth,
+        };
+        // The sampled packet as a frame of its own: its link, the bytes the agent kept and
+        // its length on the wire, so that a header the agent cut is a truncated datagram.
+        let sampled = Frame {
+            link: sample.link,
+            ts_ns: frame.ts_ns,
+            orig_len: sample.orig_len,
+            data,
+            index: frame.index,
+            interface: frame.interface,
+        };
+        self.sampling = true;
+        let decoded = match network_layer(&sampled) {
+            Ok((link, network)) => self.decode_network(
+                &sampled,
+                link,
+                network.ether_type,
+                network.data,
+                Some(tunnel),
+            ),
+            Err(skip) => Decoded::Skipped(skip),
+        };
+        self.sampling = false;
+        Some(decoded)
     }
 
     /// The packet inside an IP-in-IP, 6in4 or GRE packet.
@@ -459,7 +584,7 @@ impl Decoder {
         more: bool,
         carrier: Option<Tunnel>,
     ) -> Decoded<'f> {
-        if net.transport.len() < net.declared {
+        if net.transport.len() < net.declared || self.sampling {
             // A first fragment the snaplen cut still holds the UDP header: tshark shows its
             // ports and length, and so does udpscope, as a truncated datagram (it cannot be
             // reassembled, and nothing after it is waited for).

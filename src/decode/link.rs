@@ -1,10 +1,10 @@
 //! Strips link-layer headers (Ethernet/VLAN, Linux SLL/SLL2, NULL/LOOP, raw IP, and through
-//! [`super::serial`], [`super::wifi`] and [`super::capture_headers`] the serial, wireless
-//! and capture-tool links) down to the network layer. The link type comes with the frame;
+//! [`super::serial`], [`super::wifi`], [`super::capture_headers`] and [`super::juniper`] the
+//! serial, wireless, capture-tool and Juniper links) down to the network layer. The link type comes with the frame;
 //! nothing here guesses it.
 
 use super::shim::Shim;
-use super::{Layer, Limit, Problem, Skip, capture_headers, serial, wifi};
+use super::{Layer, Limit, Problem, Skip, capture_headers, juniper, serial, wifi};
 use crate::frame::{Frame, LinkType};
 
 /// EtherType of IPv4.
@@ -187,6 +187,7 @@ pub(super) fn link_layer<'a>(
         LinkType::Radiotap => wifi::radiotap(data, info)?,
         LinkType::ArcnetLinux => capture_headers::arcnet_linux(data)?,
         LinkType::Nflog => capture_headers::nflog(data)?,
+        LinkType::Juniper(pic) => juniper::juniper(pic, data, info)?,
         LinkType::Ppi | LinkType::Pktap => {
             if nesting >= MAX_LINK_NESTING {
                 let layer = if link == LinkType::Ppi {

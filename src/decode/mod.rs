@@ -1,6 +1,7 @@
 //! Turns frames into UDP datagrams: link layer → IPv4/IPv6 → UDP, with checksum verdicts,
 //! fragment reassembly, tunnels opened (VXLAN, Geneve, GTP-U, LISP, GRE, ERSPAN, PPTP, PIM
-//! Register, IP-in-IP: the inner datagram, its [`Tunnel`] named; MPLS, PPPoE, MACsec and NSH
+//! Register, IP-in-IP: the inner datagram, its [`Tunnel`] named; sFlow's sampled headers, each
+//! a datagram of its own, from [`Decoder::next_sampled`]; MPLS, PPPoE, MACsec and NSH
 //! read through, the outermost kept as the link's [`Shim`]) and bad lengths kept as a [`Defect`]. Zero-copy: a
 //! [`Datagram`] borrows the frame's bytes unless it had to be reassembled from fragments.
 
@@ -11,8 +12,10 @@ mod defect;
 mod defrag;
 pub mod icmp;
 mod ipv6;
+mod juniper;
 mod link;
 mod serial;
+mod sflow;
 mod shim;
 mod skip;
 mod tunnel;
@@ -28,6 +31,7 @@ pub use defect::Defect;
 pub use defrag::{DefragLimits, GiveUp, Incomplete};
 pub use icmp::{IcmpError, IcmpKind, IcmpMeaning, QuotedDatagram};
 pub use link::{ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, LinkInfo, Network, network_layer};
+pub use sflow::{MAX_SAMPLES, SFLOW_PORT};
 pub use shim::{MAX_MPLS_LABELS, MAX_SHIMS, Shim};
 pub use skip::{Layer, LengthField, Limit, Problem, Skip};
 pub use tunnel::{

@@ -118,6 +118,10 @@ pub enum Layer {
     Pim,
     /// LISP data header.
     Lisp,
+    /// A Juniper capture header (magic, flags, extensions, cookie).
+    Juniper,
+    /// An sFlow v5 datagram and its sampled-header records.
+    Sflow,
 }
 
 impl Layer {
@@ -155,6 +159,8 @@ impl Layer {
             Layer::GtpU => "gtp-u",
             Layer::Pim => "pim",
             Layer::Lisp => "lisp",
+            Layer::Juniper => "juniper",
+            Layer::Sflow => "sflow",
         }
     }
 }
@@ -268,6 +274,8 @@ pub enum Problem {
         /// The length the field states, in bytes.
         stated: usize,
     },
+    /// A header that must begin with a magic number does not (Juniper's "MGC").
+    NoMagic,
     /// More tunnels inside tunnels than the decoder opens.
     TooManyTunnels {
         /// Tunnels the decoder opens.
@@ -362,6 +370,7 @@ impl fmt::Display for Problem {
             ),
             Problem::FragmentedTcp => f.write_str("fragmented TCP segment (not reassembled)"),
             Problem::TooManyTunnels { max } => write!(f, "more than {max} nested tunnels"),
+            Problem::NoMagic => f.write_str("no magic number"),
             Problem::TooManyExtensionHeaders { max } => {
                 write!(f, "more than {max} extension headers")
             }

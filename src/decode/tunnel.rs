@@ -163,6 +163,13 @@ pub enum TunnelKind {
     },
     /// A PIM Register message: a multicast packet sent to the rendezvous point.
     PimRegister,
+    /// An sFlow v5 datagram (UDP 6343): a packet header an agent sampled elsewhere.
+    Sflow {
+        /// The agent that sampled it, as the sFlow datagram names it.
+        agent: IpAddr,
+        /// One packet in this many was sampled.
+        sampling_rate: u32,
+    },
     /// IP directly in IP (protocol 4 or 41): IP-in-IP, 6in4, 4in6 or IPv6-in-IPv6.
     Ip {
         /// Outer IP version.
@@ -174,7 +181,7 @@ pub enum TunnelKind {
 
 impl TunnelKind {
     /// The JSON `type`: `vxlan`, `geneve`, `gre`, `erspan`, `gtpu`, `lisp`, `pptp`,
-    /// `pim-register`, `ipip`, `6in4`, `4in6`, `ip6ip6`.
+    /// `pim-register`, `sflow`, `ipip`, `6in4`, `4in6`, `ip6ip6`.
     pub fn name(&self) -> &'static str {
         match self {
             TunnelKind::Vxlan { .. } => "vxlan",
@@ -185,6 +192,7 @@ impl TunnelKind {
             TunnelKind::Lisp { .. } => "lisp",
             TunnelKind::Pptp { .. } => "pptp",
             TunnelKind::PimRegister => "pim-register",
+            TunnelKind::Sflow { .. } => "sflow",
             TunnelKind::Ip { outer: 4, inner: 4 } => "ipip",
             TunnelKind::Ip { outer: 4, .. } => "6in4",
             TunnelKind::Ip { inner: 4, .. } => "4in6",
@@ -212,6 +220,10 @@ impl fmt::Display for TunnelKind {
                 instance: Some(instance),
             } => write!(f, " instance {instance}"),
             TunnelKind::Pptp { call_id } => write!(f, " call {call_id}"),
+            TunnelKind::Sflow {
+                agent,
+                sampling_rate,
+            } => write!(f, " agent {agent} rate {sampling_rate}"),
             TunnelKind::Gre { key: None }
             | TunnelKind::Lisp { instance: None }
             | TunnelKind::PimRegister

@@ -185,7 +185,8 @@ pub fn layout_of(link: LinkType) -> Option<Layout> {
         | LinkType::Ppi
         | LinkType::PppWithDirection
         | LinkType::Nflog
-        | LinkType::Pktap => Layout::LengthOnly(link.name()),
+        | LinkType::Pktap
+        | LinkType::Juniper(_) => Layout::LengthOnly(link.name()),
         LinkType::Other(_) => return None,
     })
 }

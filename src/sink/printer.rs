@@ -553,6 +553,15 @@ fn json_tunnel(head: &mut Line, t: &Tunnel) {
             head.bytes(b",\"call_id\":");
             head.decimal(call_id.into());
         }
+        TunnelKind::Sflow {
+            agent,
+            sampling_rate,
+        } => {
+            head.bytes(b",\"agent\":\"");
+            json_ip(head, agent);
+            head.bytes(b"\",\"sampling_rate\":");
+            head.decimal(sampling_rate.into());
+        }
         TunnelKind::Gre { key: None }
         | TunnelKind::Lisp { instance: None }
         | TunnelKind::PimRegister

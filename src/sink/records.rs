@@ -136,6 +136,12 @@ pub struct TunnelRecord {
     /// PPTP call id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub call_id: Option<u16>,
+    /// The sFlow agent that sampled the packet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<IpAddr>,
+    /// sFlow: one packet in this many was sampled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sampling_rate: Option<u32>,
     /// The carrying packet's endpoints.
     pub outer: OuterRecord,
     /// 1 in a plain frame, 2 inside another tunnel...
@@ -146,6 +152,7 @@ impl TunnelRecord {
     fn new(t: &Tunnel) -> Self {
         let (mut vni, mut key, mut erspan_version, mut session) = (None, None, None, None);
         let (mut teid, mut instance, mut call_id) = (None, None, None);
+        let (mut agent, mut sampling_rate) = (None, None);
         match t.kind {
             TunnelKind::Vxlan { vni: v } | TunnelKind::Geneve { vni: v } => vni = Some(v),
             TunnelKind::Gre { key: k } => key = k,
@@ -159,6 +166,13 @@ impl TunnelRecord {
             TunnelKind::GtpU { teid: t } => teid = Some(t),
             TunnelKind::Lisp { instance: i } => instance = i,
             TunnelKind::Pptp { call_id: c } => call_id = Some(c),
+            TunnelKind::Sflow {
+                agent: a,
+                sampling_rate: r,
+            } => {
+                agent = Some(a);
+                sampling_rate = Some(r);
+            }
             TunnelKind::PimRegister | TunnelKind::Ip { .. } => {}
         }
         let (src_port, dst_port) = match (t.outer.src_port, t.outer.dst_port) {
@@ -174,6 +188,8 @@ impl TunnelRecord {
             teid,
             instance,
             call_id,
+            agent,
+            sampling_rate,
             outer: OuterRecord {
                 src_ip: t.outer.src,
                 dst_ip: t.outer.dst,

@@ -20,6 +20,9 @@ pub struct SelectedFrames {
     fallback: LinkType,
     file: Option<PcapSink>,
     written: u64,
+    /// The record number of the last frame written: an sFlow frame holds several sampled
+    /// datagrams, and is copied once.
+    last: Option<u64>,
     /// Copy every frame the pipeline passes on (a filter expression chose them), not only
     /// those of selected datagrams.
     every_frame: bool,
@@ -34,6 +37,7 @@ impl SelectedFrames {
             fallback,
             file: None,
             written: 0,
+            last: None,
             every_frame: false,
         }
     }
@@ -53,6 +57,9 @@ impl SelectedFrames {
     }
 
     fn write(&mut self, frame: &Frame<'_>) -> Result<()> {
+        if self.last.replace(frame.index) == Some(frame.index) {
+            return Ok(());
+        }
         let file = match &mut self.file {
             Some(file) => file,
             None => self.file.insert(PcapSink::create_behind(

@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 SECONDS_PER_TARGET=${1:-60}
-TARGETS=(read_file decode reassembly chat_datagram dns quic rtp dtls wireguard)
+TARGETS=(read_file decode reassembly chat_datagram dns quic rtp dtls wireguard sflow)
 FUZZ=(cargo fuzz)
 OPTIONS=(--fuzz-dir tests/fuzz -s none --target-dir tests/fuzz/target/ci)
 

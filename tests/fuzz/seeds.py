@@ -28,7 +28,8 @@ CAPTURES = os.path.join(HERE, "..", "..", "captures")
 
 # Must match LINKS in fuzz_targets/decode.rs: the selector byte is an index into it.
 LINKS = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 147,
-         8, 9, 50, 51, 104, 105, 107, 127, 129, 192, 204, 239, 258]
+         8, 9, 50, 51, 104, 105, 107, 127, 129, 192, 204, 239, 258,
+         133, 136, 167, 178, 179, 180, 181, 183]
 
 
 def pcap_frames(data: bytes):
@@ -115,6 +116,17 @@ def other_links(frame: bytes, ip: bytes):
     yield 204, b"\x00" + ppp
     yield 239, nflog
     yield 258, pktap
+    # Juniper: "MGC", flags (0x80: extension TLVs follow, their length first), then per PIC.
+    yield 178, b"MGC\x01" + frame
+    yield 178, b"MGC\x80\x00\x06\x01\x01\x07\x05\x01\x00" + frame
+    yield 178, b"MGC\x03\x02\x00\x00\x00" + ip
+    yield 167, b"MGC\x01" + ethernet + b"\x88\x64" + pppoe
+    yield 179, b"MGC\x00" + ppp
+    yield 180, b"MGC\x00\x18\x41\x03\xcc" + ip
+    yield 181, b"MGC\x00\x0f\x00\x08\x00" + ip
+    yield 133, b"MGC\x00\x02\x00\x0a\x00" + ip
+    yield 136, b"MGC\x01" + bytes(16) + ip
+    yield 183, b"MGC\x00" + bytes(18) + ip
     yield 1, ethernet + b"\x88\x64" + pppoe
     yield 1, ethernet + b"\x88\x47" + b"\x00\x06\x40\x40" + b"\x00\x01\x01\x40" + ip
     yield 1, ethernet + b"\x88\xe5" + b"\x20\x00\x00\x00\x00\x01" + bytes(8) + b"\x08\x00" + ip + bytes(16)
@@ -216,7 +228,8 @@ def chunked(payloads, header) -> bytes:
 
 def main() -> int:
     corpus = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "corpus")
-    targets = ("read_file", "decode", "reassembly", "chat_datagram", "dns", "quic", "rtp", "dtls", "wireguard")
+    targets = ("read_file", "decode", "reassembly", "chat_datagram", "dns", "quic", "rtp", "dtls", "wireguard",
+               "sflow")
     dirs = {t: os.path.join(corpus, t) for t in targets}
     for d in dirs.values():
         os.makedirs(d, exist_ok=True)
@@ -266,6 +279,8 @@ def main() -> int:
         write(dirs["dtls"], payload)
     for payload in app_payloads("wireguard.pcap"):
         write(dirs["wireguard"], payload)
+    for payload in app_payloads("sflow.pcap"):
+        write(dirs["sflow"], payload)
 
     for target, d in dirs.items():
         print(f"seeds.py: {len(os.listdir(d))} seeds for {target} in {d}")

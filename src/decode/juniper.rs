@@ -1,0 +1,222 @@
+//! Juniper routers' capture headers down to the frame or packet they carry: the "MGC" magic,
+//! a flags byte, optional extension TLVs (JUNOS 7.5 and later), then per PIC type what
+//! Wireshark's packet-juniper.c reads there (Ethernet, PPP, Frame Relay, Cisco HDLC, a GGSN
+//! or services cookie, a voice PIC's 18 bytes). With the "no L2" flag the packet follows a
+//! 4-byte host-order protocol number instead. tcpdump's print-juniper.c agrees on these.
+
+use super::link::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, LinkInfo, Network, ethernet, too_short};
+use super::serial::{self, ETHERTYPE_MPLS};
+use super::{Layer, Problem, Skip};
+use crate::frame::JuniperPic;
+
+/// "MGC": every Juniper capture header starts with it.
+const MAGIC: [u8; 3] = *b"MGC";
+/// Magic (3) and flags (1).
+const BASE_HEADER: usize = 4;
+/// The extension TLVs' total length (2 bytes, network order) follows the flags.
+const EXTENSION_LENGTH: usize = 2;
+/// Flags: the packet came in (else went out); no link header (a protocol number instead);
+/// extension TLVs present.
+const FLAG_IN: u8 = 0x01;
+const FLAG_NO_L2: u8 = 0x02;
+const FLAG_EXTENSIONS: u8 = 0x80;
+/// Bytes before the payload of a frame without its link header: the protocol number.
+const NO_L2_PROTOCOL: usize = 4;
+/// JUNOS's own protocol numbers (Wireshark's packet-juniper.h), for frames whose link header
+/// was stripped and for GGSN PICs.
+const PROTO_IP: u32 = 2;
+const PROTO_MPLS_IP: u32 = 3;
+const PROTO_IP_MPLS: u32 = 4;
+const PROTO_MPLS: u32 = 5;
+const PROTO_IP6: u32 = 6;
+const PROTO_MPLS_IP6: u32 = 7;
+const PROTO_IP6_MPLS: u32 = 8;
+const PROTO_PPP: u32 = 200;
+const PROTO_ETHER: u32 = 204;
+const PROTO_FRELAY: u32 = 207;
+const PROTO_CHDLC: u32 = 208;
+/// A protocol number Wireshark reads as 4 unknown bytes, then IPv4.
+const PROTO_UNKNOWN_THEN_IP: u32 = 0xa248;
+const PROTO_UNKNOWN_LEN: usize = 4;
+/// JUNIPER_PPP: address and control bytes before the PPP protocol field.
+const PPP_ADDRESS_CONTROL: usize = 2;
+/// JUNIPER_GGSN: protocol (2, little-endian) and VLAN (2).
+const GGSN_HEADER: usize = 4;
+/// JUNIPER_SERVICES: the service cookie's length by direction.
+const SERVICES_COOKIE_IN: usize = 16;
+const SERVICES_COOKIE_OUT: usize = 12;
+/// JUNIPER_VP: "an 18-byte empty header before payload starts" (packet-juniper.c).
+const VP_HEADER: usize = 18;
+
+/// The network layer inside a Juniper frame of `pic`.
+pub(super) fn juniper<'a>(
+    pic: JuniperPic,
+    data: &'a [u8],
+    info: &mut LinkInfo,
+) -> Result<Network<'a>, Skip> {
+    let (flags, at) = header(data)?;
+    let rest = &data[at..];
+    if flags & FLAG_NO_L2 != 0 {
+        if rest.len() < NO_L2_PROTOCOL {
+            return Err(too_short(Layer::Juniper, at + NO_L2_PROTOCOL, data.len()));
+        }
+        // "proto is stored in host-order" (packet-juniper.c): the routers are little-endian.
+        let protocol = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
+        return by_protocol(protocol, &rest[NO_L2_PROTOCOL..], info);
+    }
+    let skip = |n: usize| {
+        rest.get(n..)
+            .ok_or_else(|| too_short(Layer::Juniper, at + n, data.len()))
+    };
+    match pic {
+        JuniperPic::Ether | JuniperPic::PppOe => ethernet(rest, info),
+        JuniperPic::Ppp => serial::ppp(skip(PPP_ADDRESS_CONTROL)?),
+        JuniperPic::FrameRelay => serial::frame_relay(rest),
+        JuniperPic::Chdlc => serial::cisco_hdlc(rest),
+        JuniperPic::Ggsn => {
+            let payload = skip(GGSN_HEADER)?;
+            let protocol = u16::from_le_bytes([rest[0], rest[1]]);
+            by_protocol(u32::from(protocol), payload, info)
+        }
+        JuniperPic::Services => {
+            let cookie = if flags & FLAG_IN != 0 {
+                SERVICES_COOKIE_IN
+            } else {
+                SERVICES_COOKIE_OUT
+            };
+            by_protocol(PROTO_IP, skip(cookie)?, info)
+        }
+        JuniperPic::Vp => by_protocol(PROTO_IP, skip(VP_HEADER)?, info),
+    }
+}
+
+/// The flags and the length of the common header (magic, flags, extensions).
+fn header(data: &[u8]) -> Result<(u8, usize), Skip> {
+    if data.len() < BASE_HEADER {
+        return Err(too_short(Layer::Juniper, BASE_HEADER, data.len()));
+    }
+    if data[..3] != MAGIC {
+        // Wireshark stops there ("No Magic-Number found!"), and so does tcpdump.
+        return Err(Skip::Malformed {
+            layer: Layer::Juniper,
+            problem: Problem::NoMagic,
+        });
+    }
+    let flags = data[3];
+    if flags & FLAG_EXTENSIONS == 0 {
+        return Ok((flags, BASE_HEADER));
+    }
+    let with_length = BASE_HEADER + EXTENSION_LENGTH;
+    if data.len() < with_length {
+        return Err(too_short(Layer::Juniper, with_length, data.len()));
+    }
+    // The TLVs only describe the interface; their total length is all the decoder needs.
+    let extensions = usize::from(u16::from_be_bytes([data[4], data[5]]));
+    let end = with_length + extensions;
+    if data.len() < end {
+        return Err(too_short(Layer::Juniper, end, data.len()));
+    }
+    Ok((flags, end))
+}
+
+/// The packet after a JUNOS protocol number (Wireshark's "juniper.proto" table).
+fn by_protocol<'a>(
+    protocol: u32,
+    data: &'a [u8],
+    info: &mut LinkInfo,
+) -> Result<Network<'a>, Skip> {
+    let ether_type = match protocol {
+        PROTO_IP | PROTO_MPLS_IP => ETHERTYPE_IPV4,
+        PROTO_IP6 | PROTO_MPLS_IP6 => ETHERTYPE_IPV6,
+        PROTO_MPLS | PROTO_IP_MPLS | PROTO_IP6_MPLS => ETHERTYPE_MPLS,
+        PROTO_UNKNOWN_THEN_IP => {
+            let Some(ip) = data.get(PROTO_UNKNOWN_LEN..) else {
+                return Err(too_short(Layer::Juniper, PROTO_UNKNOWN_LEN, data.len()));
+            };
+            return Ok(Network {
+                ether_type: ETHERTYPE_IPV4,
+                data: ip,
+            });
+        }
+        PROTO_ETHER => return ethernet(data, info),
+        PROTO_PPP => return serial::ppp(data),
+        PROTO_FRELAY => return serial::frame_relay(data),
+        PROTO_CHDLC => return serial::cisco_hdlc(data),
+        other => {
+            return Err(Skip::NotIpOn {
+                layer: Layer::Juniper,
+                protocol: other,
+            });
+        }
+    };
+    Ok(Network { ether_type, data })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PICS: [JuniperPic; 8] = [
+        JuniperPic::Ether,
+        JuniperPic::PppOe,
+        JuniperPic::Ppp,
+        JuniperPic::FrameRelay,
+        JuniperPic::Chdlc,
+        JuniperPic::Ggsn,
+        JuniperPic::Services,
+        JuniperPic::Vp,
+    ];
+
+    #[test]
+    fn extensions_are_skipped_by_their_total_length() {
+        // MGC, flags: extensions; 6 bytes of TLVs (ifd index 1 = 7, ifl unit 5 = 0); then
+        // Ethernet to an IPv4 EtherType.
+        let mut frame = b"MGC\x80\x00\x06\x01\x01\x07\x05\x01\x00".to_vec();
+        frame.extend_from_slice(&[2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00, 0x45]);
+        let network = juniper(JuniperPic::Ether, &frame, &mut LinkInfo::default()).unwrap();
+        assert_eq!(network.ether_type, ETHERTYPE_IPV4);
+        assert_eq!(network.data, &[0x45]);
+    }
+
+    #[test]
+    fn no_l2_reads_a_host_order_protocol_number() {
+        let frame = b"MGC\x03\x06\x00\x00\x00\x60";
+        let network = juniper(JuniperPic::Ppp, frame, &mut LinkInfo::default()).unwrap();
+        assert_eq!(network.ether_type, ETHERTYPE_IPV6);
+        assert_eq!(network.data, &[0x60]);
+        assert_eq!(
+            juniper(
+                JuniperPic::Ppp,
+                b"MGC\x03\x0a\x00\x00\x00",
+                &mut LinkInfo::default()
+            )
+            .unwrap_err(),
+            Skip::NotIpOn {
+                layer: Layer::Juniper,
+                protocol: 10
+            }
+        );
+    }
+
+    #[test]
+    fn a_missing_magic_and_cut_headers_are_reasons_not_panics() {
+        assert_eq!(
+            juniper(JuniperPic::Ether, b"XYZ\x00", &mut LinkInfo::default()).unwrap_err(),
+            Skip::Malformed {
+                layer: Layer::Juniper,
+                problem: Problem::NoMagic
+            }
+        );
+        for pic in PICS {
+            for flags in [0u8, 0x01, 0x02, 0x80, 0x83] {
+                for len in 0..40 {
+                    let mut frame = b"MGC".to_vec();
+                    frame.push(flags);
+                    frame.resize(len.max(4), 0xff);
+                    frame.truncate(len);
+                    let _ = juniper(pic, &frame, &mut LinkInfo::default());
+                }
+            }
+        }
+    }
+}
