@@ -354,6 +354,40 @@ fn generated() -> Vec<(&'static str, u32, Vec<Vec<u8>>)> {
             f
         })
         .collect();
+    // The PPP family: libpcap reads the protocol at a fixed offset, PPP's numbers for IPv4
+    // and IPv6 (0x0021, 0x0057), Cisco HDLC's an EtherType.
+    let ppp_protocol = |ip: &[u8]| {
+        if is_v6(ip) {
+            [0x00, 0x57]
+        } else {
+            [0x00, 0x21]
+        }
+    };
+    let framed = |head: &[u8], protocol: &dyn Fn(&[u8]) -> [u8; 2]| -> Vec<Vec<u8>> {
+        ips.iter()
+            .map(|ip| [head, &protocol(ip), ip].concat())
+            .collect()
+    };
+    let mut ppp = framed(&[0xff, 0x03], &ppp_protocol);
+    // Address and control left out, the protocol field compressed to one byte (RFC 1661 6.5):
+    // the decoder reads it, libpcap's fixed offsets do not match it.
+    ppp.push([&[0x21][..], &ips[0]].concat());
+    let ppp_serial = framed(&[0xff, 0x03], &ppp_protocol);
+    let ppp_with_dir = framed(&[0x01, 0xff, 0x03], &ppp_protocol);
+    let pppoe: Vec<Vec<u8>> = ips
+        .iter()
+        .map(|ip| {
+            let len = (ip.len() + 2) as u16;
+            [
+                &[0x11, 0x00, 0x00, 0x07][..],
+                &len.to_be_bytes(),
+                &ppp_protocol(ip),
+                ip,
+            ]
+            .concat()
+        })
+        .collect();
+    let c_hdlc = framed(&[0x0f, 0x00], &ethertype);
     vec![
         ("ethernet", 1, ethernet),
         ("linux-sll", 113, sll),
@@ -361,6 +395,11 @@ fn generated() -> Vec<(&'static str, u32, Vec<Vec<u8>>)> {
         ("raw", 101, ips.clone()),
         ("null", 0, null),
         ("loop", 108, bsd_loop),
+        ("ppp", 9, ppp),
+        ("ppp-serial", 50, ppp_serial),
+        ("ppp-with-dir", 204, ppp_with_dir),
+        ("ppp-ether", 51, pppoe),
+        ("c-hdlc", 104, c_hdlc),
     ]
 }
 

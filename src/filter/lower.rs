@@ -35,6 +35,15 @@ pub enum Layout {
     Null,
     /// OpenBSD loopback: address family in network order.
     Loop,
+    /// PPP (DLT_PPP, DLT_PPP_SERIAL): address and control, then the protocol at 2 (PPP's
+    /// numbers: 0x0021 IPv4, 0x0057 IPv6), the network header at 4 (gencode.c's
+    /// `off_linktype` and `off_nl`; a frame with compressed fields does not match, as in
+    /// libpcap).
+    Ppp,
+    /// DLT_PPP_ETHER: the 6-byte PPPoE session header, then PPP's protocol at 6, network at 8.
+    PppEther,
+    /// Cisco HDLC (DLT_C_HDLC): address and control, an EtherType at 2, network header at 4.
+    CiscoHdlc,
     /// A link whose headers this compiler does not model (PPP, 802.11, NFLOG, ... by their
     /// tcpdump name): only what needs no header, the frame's length (`len`, `less`,
     /// `greater`), compiles; anything asking for a protocol is refused.
@@ -54,6 +63,9 @@ impl Layout {
             Layout::Ipv6 => "IPV6",
             Layout::Null => "NULL",
             Layout::Loop => "LOOP",
+            Layout::Ppp => "PPP",
+            Layout::PppEther => "PPP_ETHER",
+            Layout::CiscoHdlc => "C_HDLC",
             Layout::LengthOnly(name) => name,
         }
     }
@@ -64,7 +76,8 @@ impl Layout {
             Layout::Ethernet | Layout::EthernetLive => 14,
             Layout::Sll => 16,
             Layout::Sll2 => 20,
-            Layout::Null | Layout::Loop => 4,
+            Layout::Null | Layout::Loop | Layout::Ppp | Layout::CiscoHdlc => 4,
+            Layout::PppEther => 8,
             Layout::Network | Layout::Raw | Layout::Ipv4 | Layout::Ipv6 | Layout::LengthOnly(_) => {
                 0
             }
@@ -198,6 +211,10 @@ const IPPROTO_ICMPV6: u32 = 58;
 const IPPROTO_SCTP: u32 = 132;
 /// IPv4 flags+offset word: the 13 offset bits.
 const IPV4_OFFSET_MASK: u32 = 0x1fff;
+/// PPP's protocol number of IPv4 (RFC 1332).
+const PPP_IP: u32 = 0x0021;
+/// PPP's protocol number of IPv6 (RFC 5072).
+const PPP_IPV6: u32 = 0x0057;
 /// BSD address families of IPv6 (NetBSD/OpenBSD 24, FreeBSD 28, Darwin 30).
 const AF_INET6: [u32; 3] = [24, 28, 30];
 
@@ -277,6 +294,17 @@ impl Lowering {
             },
             Layout::Ipv4 => bool_cond(ethertype == ETHERTYPE_IP),
             Layout::Ipv6 => bool_cond(ethertype == ETHERTYPE_IPV6),
+            Layout::CiscoHdlc => eq(abs(2, 2), et),
+            Layout::Ppp | Layout::PppEther => {
+                // gencode.c's ethertype_to_ppptype: IPv4 and IPv6 have PPP numbers of their
+                // own; any other EtherType is compared as it is.
+                let protocol = match ethertype {
+                    ETHERTYPE_IP => PPP_IP,
+                    ETHERTYPE_IPV6 => PPP_IPV6,
+                    _ => et,
+                };
+                eq(abs(self.layout.network() - 2, 2), protocol)
+            }
             Layout::LengthOnly(_) => {
                 self.unmodelled.set(true);
                 Cond::False

@@ -170,14 +170,15 @@ pub fn layout_of(link: LinkType) -> Option<Layout> {
         LinkType::Ipv6 => Layout::Ipv6,
         LinkType::Null => Layout::Null,
         LinkType::Loop => Layout::Loop,
+        LinkType::Ppp => Layout::Ppp,
+        LinkType::PppOverEthernet => Layout::PppEther,
+        LinkType::CiscoHdlc => Layout::CiscoHdlc,
         // libpcap compiles expressions for these links too, with layouts (variable radio
-        // headers, PPP's compressed fields, NFLOG's TLVs) this compiler does not model: only
+        // headers, NFLOG's TLVs) this compiler does not model (and for PPP_WITH_DIR, libpcap
+        // 1.10 says "link-layer type filtering not implemented"): only
         // length tests compile there; anything else is refused with one line rather than
         // answered wrongly.
         LinkType::Slip
-        | LinkType::Ppp
-        | LinkType::PppOverEthernet
-        | LinkType::CiscoHdlc
         | LinkType::Ieee80211
         | LinkType::FrameRelay
         | LinkType::Radiotap
@@ -284,7 +285,7 @@ impl Filter {
 mod tests {
     use super::*;
 
-    const LAYOUTS: [Layout; 10] = [
+    const LAYOUTS: [Layout; 13] = [
         Layout::Ethernet,
         Layout::EthernetLive,
         Layout::Network,
@@ -295,6 +296,9 @@ mod tests {
         Layout::Ipv6,
         Layout::Null,
         Layout::Loop,
+        Layout::Ppp,
+        Layout::PppEther,
+        Layout::CiscoHdlc,
     ];
 
     fn expression(text: &str) -> Expression {
