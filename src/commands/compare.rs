@@ -10,8 +10,9 @@ use udpscope::compare::json_lines::JsonLines;
 use udpscope::compare::plot::DelayPlot;
 use udpscope::compare::render::{self, Ladder};
 use udpscope::compare::spool::Spool;
-use udpscope::compare::{CompareOptions, compare_with};
+use udpscope::compare::{CompareOptions, compare_sources};
 use udpscope::filter::Filter;
+use udpscope::source::{CaptureFile, FrameSource};
 
 use crate::cli::CompareArgs;
 
@@ -106,9 +107,41 @@ fn run(mut args: CompareArgs) -> Result<ExitCode, Error> {
     if !extra.is_empty() {
         let mut points = vec![a, b];
         points.extend(extra);
-        return run_path(&args, &points);
+        let names: Vec<String> = points.iter().map(|p| p.display().to_string()).collect();
+        return run_path(&args, &names, || {
+            // Each hop reads its two files on threads of its own: an inner point is opened
+            // twice.
+            let mut pairs: Vec<(Source, Source)> = Vec::new();
+            for pair in points.windows(2) {
+                pairs.push((
+                    Box::new(CaptureFile::open(&pair[0])?),
+                    Box::new(CaptureFile::open(&pair[1])?),
+                ));
+            }
+            Ok(pairs)
+        });
     }
-    let options = options(&args)?;
+    let (a_name, b_name) = (a.display().to_string(), b.display().to_string());
+    run_pair(&args, &a_name, &b_name, || {
+        Ok((
+            Box::new(CaptureFile::open(&a)?),
+            Box::new(CaptureFile::open(&b)?),
+        ))
+    })
+}
+
+/// A point's frames, read on a thread of its own.
+type Source = Box<dyn FrameSource + Send>;
+
+/// Two points, named `a_name` and `b_name`, whose sources `open` opens once the options and
+/// the output files are known good.
+fn run_pair(
+    args: &CompareArgs,
+    a_name: &str,
+    b_name: &str,
+    open: impl FnOnce() -> Result<(Source, Source), Error>,
+) -> Result<ExitCode, Error> {
+    let options = options(args)?;
     let shutdown = crate::shutdown_on_signals()?;
     let plot_file = args
         .plot
@@ -128,7 +161,8 @@ fn run(mut args: CompareArgs) -> Result<ExitCode, Error> {
     let mut last = started;
     let mut ladder = Ladder::default();
     let mut settled = 0u64;
-    let comparison = compare_with(&a, &b, &options, &shutdown, &mut |fate| {
+    let (a, b) = open()?;
+    let comparison = compare_sources(a, b, &options, &shutdown, &mut |fate| {
         settled += 1;
         ladder.add(&fate);
         if let Some(plot) = &mut plot {
@@ -151,8 +185,6 @@ fn run(mut args: CompareArgs) -> Result<ExitCode, Error> {
     if progress && started.elapsed().as_millis() >= 500 {
         eprint!("\r\x1b[K");
     }
-    let a_name = a.display().to_string();
-    let b_name = b.display().to_string();
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let output = |source| Error::Output { source };
     match lines {
@@ -163,7 +195,7 @@ fn run(mut args: CompareArgs) -> Result<ExitCode, Error> {
             render::write_json_flows(&mut out, &comparison).map_err(output)?;
         }
         Lines::Text(spool) => {
-            render::write_text_summary(&mut out, &comparison, &a_name, &b_name).map_err(output)?;
+            render::write_text_summary(&mut out, &comparison, a_name, b_name).map_err(output)?;
             let mut first = true;
             spool.replay(&mut |fate| {
                 if fate.is_anomaly() && std::mem::take(&mut first) {
@@ -185,14 +217,14 @@ fn run(mut args: CompareArgs) -> Result<ExitCode, Error> {
     }
     out.flush().map_err(output)?;
     if let Some(path) = &args.diagram {
-        write_diagram(path, &ladder, &a_name, &b_name)?;
+        write_diagram(path, &ladder, a_name, b_name)?;
     }
     if let (Some((path, file)), Some(plot)) = (plot_file, &plot) {
-        super::read::write_plot(&path, file, &plot.plot(&comparison, &a_name, &b_name))?;
+        super::read::write_plot(&path, file, &plot.plot(&comparison, a_name, b_name))?;
     }
     if comparison.nothing_in_common() {
         eprintln!("udpscope: no datagram of A ({a_name}) was found in B ({b_name})");
-        for line in nothing_in_common_hints(&comparison, &args) {
+        for line in nothing_in_common_hints(&comparison, args) {
             eprintln!("udpscope: {line}");
         }
         return Ok(ExitCode::from(DIFFERENT));
@@ -205,11 +237,14 @@ fn run(mut args: CompareArgs) -> Result<ExitCode, Error> {
 }
 
 /// `compare P1 P2 P3 ...`: every hop compared, every datagram followed along the path.
-fn run_path(args: &CompareArgs, points: &[std::path::PathBuf]) -> Result<ExitCode, Error> {
+fn run_path(
+    args: &CompareArgs,
+    names: &[String],
+    open: impl FnOnce() -> Result<Vec<(Source, Source)>, Error>,
+) -> Result<ExitCode, Error> {
     use udpscope::compare::hops::{
         self, Direction, HopRecord, PathDatagramRecord, PathSummaryRecord,
     };
-    use udpscope::source::{CaptureFile, FrameSource};
     if args.diagram.is_some() {
         return Err(Error::Usage(
             "--diagram draws two points; with more, use --json".into(),
@@ -217,14 +252,7 @@ fn run_path(args: &CompareArgs, points: &[std::path::PathBuf]) -> Result<ExitCod
     }
     let options = options(args)?;
     let shutdown = crate::shutdown_on_signals()?;
-    // Each hop reads its two files on threads of its own: an inner point is opened twice.
-    let mut pairs: Vec<(Box<dyn FrameSource + Send>, Box<dyn FrameSource + Send>)> = Vec::new();
-    for pair in points.windows(2) {
-        pairs.push((
-            Box::new(CaptureFile::open(&pair[0])?),
-            Box::new(CaptureFile::open(&pair[1])?),
-        ));
-    }
+    let pairs = open()?;
     // --plot's file is created before the captures are read: a wrong path costs no read.
     let plot_file = args
         .plot
@@ -238,7 +266,7 @@ fn run_path(args: &CompareArgs, points: &[std::path::PathBuf]) -> Result<ExitCod
     // The paths are handed on as they are settled, in order of first sighting; they wait on
     // disk (every line with --json, the anomalies in text) until every hop is over, when each
     // hop's smallest delay is known and the table of hops, which comes first in text, too.
-    let mut spool = hops::PathSpool::new(points.len())?;
+    let mut spool = hops::PathSpool::new(names.len())?;
     let json = args.json;
     let comparison = hops::compare_hops_with(
         pairs,
@@ -256,14 +284,13 @@ fn run_path(args: &CompareArgs, points: &[std::path::PathBuf]) -> Result<ExitCod
             Ok(())
         },
     )?;
-    let names: Vec<String> = points.iter().map(|p| p.display().to_string()).collect();
     if let Some((path, file)) = plot_file {
         let hops: Vec<(&DelayPlot, &udpscope::compare::Comparison)> = plots
             .iter()
             .zip(&comparison.hops)
             .map(|(plot, hop)| (plot, &hop.comparison))
             .collect();
-        let plot = udpscope::compare::plot::path_plot(&hops, &names);
+        let plot = udpscope::compare::plot::path_plot(&hops, names);
         super::read::write_plot(&path, file, &plot)?;
     }
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
@@ -281,7 +308,7 @@ fn run_path(args: &CompareArgs, points: &[std::path::PathBuf]) -> Result<ExitCod
         }
         udpscope::encode::line(&mut out, &PathSummaryRecord::of(&comparison)).map_err(output)?;
     } else {
-        hops::write_text_summary(&mut out, &comparison, &names).map_err(output)?;
+        hops::write_text_summary(&mut out, &comparison, names).map_err(output)?;
         if !spool.is_empty() {
             writeln!(out).map_err(output)?;
         }
