@@ -7,7 +7,7 @@ pub const SNIPPET_BYTES: usize = 64;
 ///
 /// The bytes are held inline, not on the heap: the analysis overwrites a flow's last message
 /// and compares its replies for every datagram, and with thousands of flows each heap buffer
-/// was one more cache miss behind a pointer (issue 21's benchmark: the analysis thread, not
+/// was one more cache miss behind a pointer (in tests/bench/dns.sh the analysis thread, not
 /// DNS, was the larger cost).
 #[derive(Clone, Copy, Debug)]
 pub struct Snippet {
