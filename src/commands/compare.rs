@@ -206,11 +206,7 @@ fn run_pair(
             if !comparison.nothing_in_common() {
                 writeln!(out).map_err(output)?;
                 ladder.write_text(&mut out).map_err(output)?;
-                let verdict = if comparison.all_delivered_in_order() {
-                    "every datagram of the paired flows was delivered once, in order"
-                } else {
-                    "not every datagram was delivered once, in order"
-                };
+                let verdict = verdict(comparison.all_delivered_in_order(), false);
                 writeln!(out, "\n{verdict}").map_err(output)?;
             }
         }
@@ -314,11 +310,7 @@ fn run_path(
         }
         spool.replay(&mut |fate| hops::write_text_event(&mut out, &fate).map_err(output))?;
         if !comparison.nothing_in_common() {
-            let verdict = if comparison.all_delivered_in_order() {
-                "every datagram was delivered once, in order, at every hop"
-            } else {
-                "not every datagram was delivered once, in order, at every hop"
-            };
+            let verdict = verdict(comparison.all_delivered_in_order(), true);
             writeln!(out, "\n{verdict}").map_err(output)?;
         }
     }
@@ -426,4 +418,14 @@ fn write_diagram(
     super::read::write_file(path, |out| {
         ladder.write_svg(out, &format!("A: {a_name}"), &format!("B: {b_name}"))
     })
+}
+
+/// The closing sentence of a comparison: two points, or a path of hops.
+pub(super) fn verdict(clean: bool, path: bool) -> &'static str {
+    match (clean, path) {
+        (true, false) => "every datagram of the paired flows was delivered once, in order",
+        (false, false) => "not every datagram was delivered once, in order",
+        (true, true) => "every datagram was delivered once, in order, at every hop",
+        (false, true) => "not every datagram was delivered once, in order, at every hop",
+    }
 }

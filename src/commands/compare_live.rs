@@ -251,11 +251,7 @@ fn run_two(
         if !comparison.nothing_in_common() {
             writeln!(end).map_err(output)?;
             ladder.write_text(&mut end).map_err(output)?;
-            let verdict = if comparison.all_delivered_in_order() {
-                "every datagram of the paired flows was delivered once, in order"
-            } else {
-                "not every datagram was delivered once, in order"
-            };
+            let verdict = super::compare::verdict(comparison.all_delivered_in_order(), false);
             writeln!(end, "\n{verdict}").map_err(output)?;
         }
     }
@@ -382,11 +378,7 @@ fn run_path(
             hops::write_text_event(&mut end, fate).map_err(output)?;
         }
         if !comparison.nothing_in_common() {
-            let verdict = if comparison.all_delivered_in_order() {
-                "every datagram was delivered once, in order, at every hop"
-            } else {
-                "not every datagram was delivered once, in order, at every hop"
-            };
+            let verdict = super::compare::verdict(comparison.all_delivered_in_order(), true);
             writeln!(end, "\n{verdict}").map_err(output)?;
         }
     }
