@@ -130,6 +130,7 @@ pub mod render;
 pub mod replay;
 pub mod shutdown;
 pub mod sink;
+pub mod snippet;
 pub mod source;
 #[allow(unsafe_code)]
 mod sys;

@@ -40,8 +40,7 @@ pub struct Cause {
     pub frame: u64,
     /// Its capture time, ns since the epoch.
     pub ts_ns: u64,
-    snippet: [u8; CAUSE_SNIPPET],
-    snippet_len: u8,
+    snippet: crate::snippet::Head<CAUSE_SNIPPET>,
     /// Payload longer than the snippet.
     pub longer: bool,
 }
@@ -49,7 +48,7 @@ pub struct Cause {
 impl Cause {
     /// The first bytes of its payload.
     pub fn snippet(&self) -> &[u8] {
-        &self.snippet[..usize::from(self.snippet_len)]
+        self.snippet.bytes()
     }
 }
 
@@ -87,15 +86,11 @@ impl Causes {
             ipv4_id,
             udp_length,
         };
-        let kept = payload.len().min(CAUSE_SNIPPET);
-        let mut snippet = [0; CAUSE_SNIPPET];
-        snippet[..kept].copy_from_slice(&payload[..kept]);
         let cause = Cause {
             frame,
             ts_ns,
-            snippet,
-            snippet_len: kept as u8,
-            longer: payload.len() > kept,
+            snippet: crate::snippet::Head::of(payload),
+            longer: payload.len() > CAUSE_SNIPPET,
         };
         if let Some(slot) = self.slots.get_mut(key.slot()) {
             *slot = Some((key, cause));

@@ -2,7 +2,7 @@
 //! before it, the last message each way, what came after, and the replies' texts.
 
 use super::flows::Direction;
-use super::snippet::Snippet;
+use crate::snippet::Snippet;
 
 /// Distinct reply texts remembered per flow ("Bien reçu" is usually the only one).
 const REPLY_TEXTS: usize = 3;
@@ -141,7 +141,7 @@ impl Conversation {
 /// snippets have equal fingerprints, so unequal fingerprints mean unequal texts.
 fn fingerprint(payload: &[u8], len: usize) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let kept = &payload[..payload.len().min(super::SNIPPET_BYTES)];
+    let kept = &payload[..payload.len().min(crate::snippet::SNIPPET_BYTES)];
     let mut print = (len.max(payload.len()) as u64).wrapping_mul(K);
     let mut words = kept.chunks_exact(8);
     for word in &mut words {

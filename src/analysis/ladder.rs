@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 
 use super::flows::Direction;
-use super::snippet::Snippet;
+use crate::snippet::Snippet;
 
 /// Arrows kept from the start of a flow.
 pub const HEAD: usize = 40;

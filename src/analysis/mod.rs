@@ -14,7 +14,6 @@ pub(crate) mod conversation;
 pub(crate) mod flows;
 pub(crate) mod ladder;
 pub mod network;
-mod snippet;
 pub(crate) mod tcp;
 pub(crate) mod verdict;
 mod worker;
@@ -27,8 +26,8 @@ use ladder::Ladder;
 use network::SignalTracker;
 use tcp::Contrast;
 
+pub use crate::snippet::{SNIPPET_BYTES, Snippet};
 pub use flows::{Direction, Flow, IdSet, MAX_FLOWS, PORT_RESERVE, Untracked, Way};
-pub use snippet::{SNIPPET_BYTES, Snippet};
 pub use tcp::TcpCounts;
 pub use verdict::{Partial, Verdict};
 pub use worker::{AnalysisWorker, Event};
@@ -75,8 +74,7 @@ pub struct Sighting {
     pub fragments: u16,
     /// Cut short by the capture.
     pub truncated: bool,
-    snippet: [u8; SNIPPET_BYTES],
-    snippet_len: u8,
+    snippet: crate::snippet::Head<SNIPPET_BYTES>,
 }
 
 impl Default for Sighting {
@@ -93,8 +91,7 @@ impl Default for Sighting {
             dont_fragment: false,
             fragments: 1,
             truncated: false,
-            snippet: [0; SNIPPET_BYTES],
-            snippet_len: 0,
+            snippet: crate::snippet::Head::default(),
         }
     }
 }
@@ -110,9 +107,7 @@ impl Sighting {
     /// Overwrites this sighting with `datagram`'s, in place (no 160-byte move).
     pub fn fill(&mut self, datagram: &Datagram<'_>) {
         let payload: &[u8] = &datagram.payload;
-        let kept = payload.len().min(SNIPPET_BYTES);
-        self.snippet[..kept].copy_from_slice(&payload[..kept]);
-        self.snippet_len = kept as u8;
+        self.snippet.set(payload);
         self.ts_ns = datagram.ts_ns;
         self.frame = datagram.frame_index;
         self.udp_length = datagram.udp_length;
@@ -127,7 +122,7 @@ impl Sighting {
 
     /// The payload's first bytes (all of it when short).
     pub fn snippet(&self) -> &[u8] {
-        &self.snippet[..usize::from(self.snippet_len)]
+        self.snippet.bytes()
     }
 }
 

@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 
 use super::conversation::{Conversation, Message};
 use super::flows::{Direction, Flow, Untracked};
-use super::snippet::Snippet;
 use super::tcp::Contrast;
+use crate::snippet::Snippet;
 
 /// Why a run saw only part of its source, so that the verdict does not claim an absence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

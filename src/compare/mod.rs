@@ -180,30 +180,8 @@ impl fmt::Display for Endpoints {
     }
 }
 
-/// The first bytes of a payload, for the lines that quote it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Snippet {
-    bytes: [u8; SNIPPET_LEN],
-    kept: u8,
-}
-
-impl Snippet {
-    /// The first [`SNIPPET_LEN`] bytes of `payload`.
-    pub fn of(payload: &[u8]) -> Snippet {
-        let kept = payload.len().min(SNIPPET_LEN);
-        let mut bytes = [0u8; SNIPPET_LEN];
-        bytes[..kept].copy_from_slice(&payload[..kept]);
-        Snippet {
-            bytes,
-            kept: kept as u8,
-        }
-    }
-
-    /// The bytes kept.
-    pub fn bytes(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.kept)]
-    }
-}
+/// The first [`SNIPPET_LEN`] bytes of a payload, for the lines that quote it.
+pub type Snippet = crate::snippet::Head<SNIPPET_LEN>;
 
 /// The frame numbers of one datagram in one capture, in arrival order. Most datagrams have one
 /// on each side, kept inline (16 bytes): a `Vec` per datagram and side cost an allocation and a
