@@ -713,3 +713,60 @@ fn the_lab_capture_replayed_against_udpscope_server_gets_every_recorded_reply() 
         .collect();
     assert_eq!(texts, tshark_requests(&file));
 }
+
+/// A send the kernel refuses is counted and its first error named, in text and JSON: inside a
+/// namespace whose nftables output chain drops the replay's datagrams, every `sendmmsg` fails
+/// with EPERM (connecting succeeded: no packet leaves at connect time).
+#[test]
+fn sends_the_kernel_refuses_are_counted_and_the_first_error_named() {
+    if !common::require_root("sends_the_kernel_refuses_are_counted_and_the_first_error_named") {
+        return;
+    }
+    let ns = common::Namespace::new("usc-sendfail");
+    let nft = ns
+        .exec("nft")
+        .arg(
+            "add table inet t; add chain inet t out { type filter hook output priority 0; }; \
+             add rule inet t out udp dport 9 counter drop",
+        )
+        .status()
+        .unwrap();
+    assert!(nft.success(), "nft");
+    let file = capture("lab-ethernet.pcap");
+    let sent = tshark_requests(&file).len();
+    assert!(sent > 0);
+    let out = ns
+        .exec(common::binary())
+        .args(["replay", "--to", "127.0.0.1:9", "--json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let json = report(&out);
+    let refused = "cannot send to 127.0.0.1:9: Operation not permitted (os error 1)";
+    assert_eq!(json["failed"], sent as u64, "{json}");
+    assert_eq!(json["sent"], 0, "{json}");
+    assert_eq!(json["first_error"], refused, "{json}");
+    let text = ns
+        .exec(common::binary())
+        .args(["replay", "--to", "127.0.0.1:9"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.trim() == format!("first error      {refused}")),
+        "{text}"
+    );
+    // nftables saw every one of them.
+    let counters = ns
+        .exec("nft")
+        .args(["list", "chain", "inet", "t", "out"])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&counters.stdout);
+    assert!(
+        listing.contains(&format!("packets {} ", 2 * sent)),
+        "{listing}"
+    );
+}

@@ -38,7 +38,7 @@ pub use plan::{Plan, PlanLine};
 pub use recording::{PassStats, read_datagrams, read_datagrams_from, read_pass, record_of};
 pub use report::{Report, TimingError};
 pub use schedule::{Schedule, Timing};
-pub use sender::{SendCounters, Sender};
+pub use sender::{SendCause, SendCounters, SendFailure, Sender};
 
 use crate::Error;
 use crate::error::Invalid;

@@ -15,7 +15,7 @@ use etherparse::{IpHeaders, IpNumber, Ipv4Header, PacketBuilder};
 use pnet::datalink::{self, Channel, DataLinkSender};
 
 use super::Transmit;
-use super::sender::SendCounters;
+use super::sender::{SendCause, SendCounters, SendFailure};
 use crate::Error;
 use crate::decode::Datagram;
 use crate::error::Invalid;
@@ -257,11 +257,13 @@ impl Transmit for RawSender {
                 self.counters.failed += 1;
                 if self.counters.first_error.is_none() {
                     let cause = match outcome {
-                        Some(Err(e)) => e.to_string(),
-                        _ => "pnet could not send".to_string(),
+                        Some(Err(e)) => SendCause::from(&e),
+                        _ => SendCause::NotSent,
                     };
-                    self.counters.first_error =
-                        Some(format!("cannot inject on {}: {cause}", self.port.name));
+                    self.counters.first_error = Some(SendFailure::Inject {
+                        interface: self.port.name.clone(),
+                        cause,
+                    });
                 }
                 false
             }

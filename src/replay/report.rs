@@ -126,7 +126,7 @@ pub struct Report {
     /// Datagrams not sent because the capture cut their payload.
     pub skipped_truncated: u64,
     /// The first send error, when any datagram failed.
-    pub first_error: Option<String>,
+    pub first_error: Option<crate::replay::sender::SendFailure>,
     /// The reply comparison, with `--expect-replies`.
     pub replies: Option<Comparison>,
     /// From the first send to the end of the last one.
@@ -180,7 +180,7 @@ impl Report {
             differing: replies.map(|c| c.differing),
             duration_s: self.duration.as_secs_f64(),
             failed: self.failed,
-            first_error: self.first_error.as_deref(),
+            first_error: self.first_error.as_ref(),
             interrupted: self.interrupted,
             matched: replies.map(|c| c.matched),
             missing: replies.map(|c| c.missing),
@@ -283,8 +283,9 @@ pub struct ReportRecord<'a> {
     pub duration_s: f64,
     /// Datagrams that could not be sent.
     pub failed: u64,
-    /// The first send error.
-    pub first_error: Option<&'a str>,
+    /// The first send error, as its sentence.
+    #[serde(serialize_with = "crate::encode::display_or_null")]
+    pub first_error: Option<&'a crate::replay::sender::SendFailure>,
     /// A shutdown request ended the replay early.
     pub interrupted: bool,
     /// Replies that matched.

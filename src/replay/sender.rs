@@ -59,8 +59,61 @@ pub struct SendCounters {
     pub bytes: u64,
     /// Datagrams that could not be sent (after retries).
     pub failed: u64,
-    /// The first send error, as text, when any datagram failed.
-    pub first_error: Option<String>,
+    /// The first send error, when any datagram failed.
+    pub first_error: Option<SendFailure>,
+}
+
+/// Why the first datagram that could not be sent was not sent.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SendFailure {
+    /// The UDP socket refused it.
+    #[error("cannot send to {peer}: {cause}")]
+    Socket {
+        /// Where it was going.
+        peer: std::net::SocketAddr,
+        /// The system's answer.
+        cause: SendCause,
+    },
+    /// The interface refused the frame.
+    #[error("cannot inject on {interface}: {cause}")]
+    Inject {
+        /// The interface.
+        interface: String,
+        /// The system's answer.
+        cause: SendCause,
+    },
+}
+
+/// The system's answer to a send, kept as a value (an `io::Error` can be neither cloned nor
+/// compared) and shown as the `io::Error` it was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendCause {
+    /// An operating system error number.
+    Os(i32),
+    /// An error with a kind and no number.
+    Kind(io::ErrorKind),
+    /// The socket failed without an error.
+    Unknown,
+    /// pnet's transmitter gave up without an error.
+    NotSent,
+}
+
+impl From<&io::Error> for SendCause {
+    fn from(e: &io::Error) -> Self {
+        e.raw_os_error()
+            .map_or_else(|| SendCause::Kind(e.kind()), SendCause::Os)
+    }
+}
+
+impl std::fmt::Display for SendCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendCause::Os(code) => io::Error::from_raw_os_error(*code).fmt(f),
+            SendCause::Kind(kind) => io::Error::from(*kind).fmt(f),
+            SendCause::Unknown => f.write_str("unknown error"),
+            SendCause::NotSent => f.write_str("pnet could not send"),
+        }
+    }
 }
 
 /// Datagrams waiting for one `sendmmsg` call, copied into one buffer. When the socket can
@@ -335,8 +388,10 @@ impl Sender {
     fn fail_with(&mut self, error: Option<io::Error>) {
         self.counters.failed += 1;
         if self.counters.first_error.is_none() {
-            let cause = error.map_or_else(|| "unknown error".to_string(), |e| e.to_string());
-            self.counters.first_error = Some(format!("cannot send to {}: {cause}", self.peer));
+            self.counters.first_error = Some(SendFailure::Socket {
+                peer: self.peer,
+                cause: error.as_ref().map_or(SendCause::Unknown, SendCause::from),
+            });
         }
     }
 }
@@ -374,6 +429,30 @@ impl Transmit for Sender {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_send_failure_reads_as_the_error_it_was() {
+        let refused = io::Error::from_raw_os_error(111);
+        let failure = SendFailure::Socket {
+            peer: "127.0.0.1:9".parse().unwrap(),
+            cause: SendCause::from(&refused),
+        };
+        let sentence = format!("cannot send to 127.0.0.1:9: {refused}");
+        assert_eq!(failure.to_string(), sentence);
+        let inject = SendFailure::Inject {
+            interface: "veth0".into(),
+            cause: SendCause::NotSent,
+        };
+        assert_eq!(
+            inject.to_string(),
+            "cannot inject on veth0: pnet could not send"
+        );
+        let kind = SendCause::from(&io::Error::from(io::ErrorKind::WouldBlock));
+        assert_eq!(
+            kind.to_string(),
+            io::Error::from(io::ErrorKind::WouldBlock).to_string()
+        );
+    }
     use std::time::Duration;
 
     fn pair() -> (UdpSocket, Sender) {
@@ -542,7 +621,12 @@ mod tests {
         sender.flush();
         let c = sender.counters().clone();
         assert_eq!((c.sent, c.failed), (4, 2));
-        assert!(c.first_error.unwrap().contains("cannot send to"));
+        assert!(
+            c.first_error
+                .unwrap()
+                .to_string()
+                .contains("cannot send to")
+        );
         let mut buf = [0u8; 16];
         for expected in [&b"before"[..], b"after", b"one", b"two"] {
             let n = receiver.recv(&mut buf).unwrap();
