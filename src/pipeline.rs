@@ -393,7 +393,7 @@ impl Feed for Pipeline<'_> {
         self.step(frame)
     }
 
-    fn note(&mut self, note: &str) {
+    fn note(&mut self, note: &crate::source::Note) {
         for sink in &mut self.sinks {
             if let Err(e) = sink.source_note(note) {
                 self.failure.get_or_insert(e);

@@ -240,10 +240,19 @@ fn a_timestamp_fraction_out_of_range_is_shown_flagged_and_the_file_goes_on() {
         }
         assert_eq!(records, 3, "{name}");
         assert_eq!(notes.len(), 1, "{name}: {notes:?}");
+        assert_eq!(
+            notes[0],
+            udpscope::source::Note::FractionOutOfRange {
+                record: 2,
+                fraction,
+                nanos
+            },
+            "{name}"
+        );
+        let said = notes[0].to_string();
         assert!(
-            notes[0].starts_with("record 2: timestamp fraction")
-                && notes[0].contains("out of range"),
-            "{name}: {notes:?}"
+            said.starts_with("record 2: timestamp fraction") && said.contains("out of range"),
+            "{name}: {said}"
         );
         // The user sees the flag: `read` prints the note on stderr, once, naming the file.
         let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("udpscope"))

@@ -145,7 +145,7 @@ pub trait Sink {
     }
 
     /// A remark of the source's own, naming its record (a timestamp out of range).
-    fn source_note(&mut self, _note: &str) -> Result<()> {
+    fn source_note(&mut self, _note: &crate::source::Note) -> Result<()> {
         Ok(())
     }
 

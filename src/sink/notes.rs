@@ -72,7 +72,7 @@ impl<W: Write> Sink for Notes<W> {
         ))
     }
 
-    fn source_note(&mut self, note: &str) -> Result<()> {
+    fn source_note(&mut self, note: &crate::source::Note) -> Result<()> {
         self.line(format_args!("{note}"))
     }
 

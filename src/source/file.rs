@@ -21,7 +21,7 @@ use crate::compression::{self, Codec, Damaged};
 use crate::error::{Error, Result};
 use crate::frame::{Frame, LinkType};
 use crate::source::readahead::ReadAhead;
-use crate::source::{pcap, pcapng};
+use crate::source::{Note, pcap, pcapng};
 
 /// Why a file is not a capture udpscope reads (its header, before any record).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -133,7 +133,7 @@ pub struct CaptureFile {
     taken: usize,
     record: u64,
     /// Per-record remarks for the reader (an out-of-range timestamp), oldest first.
-    notes: Vec<String>,
+    notes: Vec<Note>,
 }
 
 impl std::fmt::Debug for CaptureFile {
@@ -301,7 +301,7 @@ impl CaptureFile {
 
     /// Remarks on the records read since the last call (a timestamp out of range, shown as
     /// tcpdump shows it), each naming its record: for the reader to print, not errors.
-    pub fn take_notes(&mut self) -> Vec<String> {
+    pub fn take_notes(&mut self) -> Vec<Note> {
         std::mem::take(&mut self.notes)
     }
 
@@ -346,10 +346,11 @@ impl CaptureFile {
                 Parser::Pcap(header) => match header.parse_record(window) {
                     pcap::Step::Record(record) => {
                         if let Some(fraction) = record.bad_fraction {
-                            let unit = if header.nanos { "ns" } else { "µs" };
-                            self.notes.push(format!(
-                                "record {number}: timestamp fraction {fraction} {unit} is out of range (a second or more); shown carried into the seconds"
-                            ));
+                            self.notes.push(Note::FractionOutOfRange {
+                                record: number,
+                                fraction,
+                                nanos: header.nanos,
+                            });
                         }
                         self.taken = record.len;
                         self.record = number;

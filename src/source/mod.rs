@@ -24,6 +24,25 @@ use crate::error::Result;
 use crate::frame::Frame;
 use crate::shutdown::Shutdown;
 
+/// A remark of a source's own about a record it delivered, naming the record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Note {
+    /// A pcap record's timestamp fraction is a second or more; the frame's time carries the
+    /// excess into the seconds (as tshark shows it).
+    #[error(
+        "record {record}: timestamp fraction {fraction} {} is out of range (a second or more); shown carried into the seconds",
+        if *.nanos { "ns" } else { "µs" }
+    )]
+    FractionOutOfRange {
+        /// The record's number.
+        record: u64,
+        /// The fraction as written.
+        fraction: u32,
+        /// The file counts nanoseconds (else microseconds).
+        nanos: bool,
+    },
+}
+
 /// What a source pushes its frames into (the pipeline).
 pub trait Feed {
     /// One frame. `Break` asks the source to stop. Errors of the feed's own (a full disk)
@@ -31,9 +50,9 @@ pub trait Feed {
     fn frame(&mut self, frame: &Frame<'_>) -> ControlFlow<()>;
     /// The source is about to wait for input: what was fed so far should be shown now.
     fn idle(&mut self) -> ControlFlow<()>;
-    /// A remark of the source's own about the frame just fed (a timestamp out of range),
-    /// already naming its record: shown, never an error.
-    fn note(&mut self, _note: &str) {}
+    /// A remark of the source's own about the frame just fed (a timestamp out of range):
+    /// shown, never an error.
+    fn note(&mut self, _note: &Note) {}
     /// A live source has delivered every frame it captured before `ts_ns` (its clock): no
     /// frame fed later is older. A comparison moves on with it while a point is silent.
     fn caught_up(&mut self, _ts_ns: u64) -> ControlFlow<()> {

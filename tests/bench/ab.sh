@@ -54,8 +54,9 @@ one() {
     /usr/bin/time -f "%U %S %e" -o "$TMP/t" bash -o pipefail -c "'$bin' $cmd" || rc=$?
     # read exits 0, compare 0 or 1 (something happened); anything else is a failed run.
     if ((rc > 1)); then echo "ab.sh: $bin $cmd: exit $rc" >&2; exit 1; fi
-    awk '{ printf "%.3f\n", $1 + $2 }' "$TMP/t" >>"$TMP/$key.$tag.cpu"
-    awk '{ print $3 }' "$TMP/t" >>"$TMP/$key.$tag.wall"
+    # The last line: time puts "Command exited with non-zero status 1" before it.
+    tail -n 1 "$TMP/t" | awk '{ printf "%.3f\n", $1 + $2 }' >>"$TMP/$key.$tag.cpu"
+    tail -n 1 "$TMP/t" | awk '{ print $3 }' >>"$TMP/$key.$tag.wall"
 }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
