@@ -125,18 +125,16 @@ pub(super) fn link_layer<'a>(
             if data.len() < NULL_LEN {
                 return Err(too_short(Layer::Null, NULL_LEN, data.len()));
             }
+            // A PPP-in-HDLC frame under the NULL link type (Wireshark hands these to PPP).
+            if link == LinkType::Null && data[..2] == [0xff, 0x03] {
+                return serial::ppp(data);
+            }
             let raw = [data[0], data[1], data[2], data[3]];
-            // NULL stores the family in the capturing host's byte order, LOOP in network
-            // order; families are small numbers, so the order that yields one is the right one.
+            // LOOP stores the family in network order, NULL in the capturing host's.
             let family = if link == LinkType::Loop {
                 u32::from_be_bytes(raw)
             } else {
-                let le = u32::from_le_bytes(raw);
-                if le > 0xffff {
-                    u32::from_be_bytes(raw)
-                } else {
-                    le
-                }
+                null_family(u32::from_le_bytes(raw))
             };
             let ether_type = match family {
                 2 => ETHERTYPE_IPV4,
@@ -144,7 +142,8 @@ pub(super) fn link_layer<'a>(
                 10 | 24 | 28 | 30 => ETHERTYPE_IPV6,
                 // Some writers put an EtherType there instead of a family; Wireshark's
                 // packet-null.c reads any value above 1500 as one, and so does udpscope.
-                other if other > u32::from(MAX_8023_LENGTH) && other <= 0xffff => other as u16,
+                // (its low 16 bits: packet-null.c casts the value to an EtherType).
+                other if other > u32::from(MAX_8023_LENGTH) => other as u16,
                 other => {
                     return Err(Skip::Malformed {
                         layer: Layer::Null,
@@ -292,5 +291,59 @@ fn cooked<'a>(
             ether_type: protocol,
             data: rest,
         }),
+    }
+}
+
+/// A NULL header's family, read as Wireshark's packet-null.c reads it: NULL stores it in the
+/// capturing host's byte order and families are small numbers, so a value with its upper half
+/// set was written the other way round (or, by IRIX and UNICOS/mp, shifted into the upper
+/// half); with the upper half clear, a low byte of 0 means a byte-swapped 16-bit family.
+fn null_family(host: u32) -> u32 {
+    if host & 0xffff_0000 != 0 {
+        if host & 0xff00_0000 == 0 && host & 0x00ff_0000 < 0x0006_0000 {
+            host >> 16
+        } else {
+            host.swap_bytes()
+        }
+    } else if host & 0xff == 0 && host & 0xff00 < 0x0600 {
+        u32::from((host as u16).swap_bytes())
+    } else {
+        host
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The NULL headers of files others wrote, with what tshark 4.0 calls them.
+    #[test]
+    fn null_headers_read_as_packet_null_reads_them() {
+        let family = |bytes: [u8; 4]| null_family(u32::from_le_bytes(bytes));
+        // Written little-endian (Linux, macOS on Intel): AF_INET, and macOS's AF_INET6.
+        assert_eq!(family([2, 0, 0, 0]), 2);
+        assert_eq!(family([30, 0, 0, 0]), 30);
+        // Written big-endian (SPARC, PowerPC): swapped back.
+        assert_eq!(family([0, 0, 0, 2]), 2);
+        // An EtherType in network order in the last two bytes, and with junk before it
+        // (PcapPlusPlus's null_loopback.pcap, frame 3: tshark reads IPv4).
+        assert_eq!(family([0, 0, 0x08, 0]) as u16, ETHERTYPE_IPV4);
+        assert_eq!(family([0x0f, 0, 0x08, 0]) as u16, ETHERTYPE_IPV4);
+        // IRIX's family in the upper half, and a byte-swapped 16-bit family.
+        assert_eq!(family([0, 0, 2, 0]), 2);
+        assert_eq!(family([0, 2, 0, 0]), 2);
+    }
+
+    #[test]
+    fn a_null_frame_with_an_ethertype_and_junk_decodes_its_ip() {
+        let mut frame = vec![0x0f, 0x00, 0x08, 0x00];
+        // A minimal IPv4 header (protocol UDP) with nothing after it.
+        frame.extend_from_slice(&[
+            0x45, 0, 0, 20, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ]);
+        let mut info = LinkInfo::default();
+        let network = link_layer(LinkType::Null, &frame, &mut info, 0).unwrap();
+        assert_eq!(network.ether_type, ETHERTYPE_IPV4);
+        assert_eq!(network.data.len(), 20);
     }
 }
