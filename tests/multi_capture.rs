@@ -17,60 +17,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Namespace, Running, binary, ip, require_root};
+use common::router::{Plan, Router, stop, tcpdump};
+use common::{Namespace, Running, binary, require_root};
 use serde_json::Value;
 
 /// Datagrams the client sends into the router.
 const SENT: usize = 300;
 const PORT: &str = "7000";
-
-fn nft(ns: &Namespace, script: &str) {
-    let mut child = ns
-        .exec("nft")
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("nft runs (tests/install-deps.sh)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "nft: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// The packets counted by the rule with comment `name`.
-fn counter(ns: &Namespace, name: &str) -> u64 {
-    let out = ns
-        .exec("nft")
-        .args(["list", "table", "ip", "multi"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
-        .find(|l| l.contains(&format!("comment \"{name}\"")))
-        .unwrap_or_else(|| panic!("no rule {name} in {text}"));
-    let after = line.split("packets ").nth(1).expect("a counter");
-    after.split_whitespace().next().unwrap().parse().unwrap()
-}
-
-fn tcpdump(ns: &Namespace, dev: &str, file: &Path) -> Running {
-    let mut cmd = ns.exec("tcpdump");
-    cmd.args(["-i", dev, "-U", "--immediate-mode", "-n", "-w"])
-        .arg(file)
-        .args(["udp", "port", PORT]);
-    let running = Running::spawn(cmd, false);
-    running.stderr_line(Duration::from_secs(10), |l| l.contains("listening on"));
-    running
-}
 
 /// `udpscope capture -i r-in -i r-out -w FILE udp port 7000 --json`, once it is capturing.
 fn udpscope_capture(ns: &Namespace, file: &Path) -> Running {
@@ -98,11 +51,6 @@ fn interrupt(mut running: Running) -> (i32, Vec<String>, String) {
         lines.push(line);
     }
     (code, lines, stderr)
-}
-
-fn stop(mut running: Running) {
-    running.signal("INT");
-    running.wait_exit(Duration::from_secs(10));
 }
 
 /// Frame number → (interface id, interface name, UDP payload) as tshark reads `file`; tshark
@@ -191,47 +139,15 @@ impl Run {
 }
 
 fn run_path() -> Run {
-    let c = Namespace::new("mc");
-    let r = Namespace::new("mr");
-    let s = Namespace::new("ms");
-    ip(&[
-        "-n", &c.0, "link", "add", "c-eth", "type", "veth", "peer", "name", "r-in", "netns", &r.0,
-    ]);
-    ip(&[
-        "-n", &r.0, "link", "add", "r-out", "type", "veth", "peer", "name", "s-eth", "netns", &s.0,
-    ]);
-    for (ns, dev, addr) in [
-        (&c, "c-eth", "10.72.1.2/24"),
-        (&r, "r-in", "10.72.1.1/24"),
-        (&r, "r-out", "10.72.2.1/24"),
-        (&s, "s-eth", "10.72.2.2/24"),
-    ] {
-        ip(&["-n", &ns.0, "addr", "add", addr, "dev", dev]);
-        ip(&["-n", &ns.0, "link", "set", dev, "up"]);
-    }
-    ip(&["-n", &c.0, "route", "add", "default", "via", "10.72.1.1"]);
-    let status = r
-        .exec("sysctl")
-        .args(["-qw", "net.ipv4.ip_forward=1"])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    nft(
-        &r,
-        &format!(
-            "table ip multi {{
-  chain forwarding {{ type filter hook forward priority 0; policy accept;
-    iifname \"r-in\" udp dport {PORT} numgen random mod 10 == 0 counter drop comment \"loss\"
-  }}
-  chain nat_out {{ type nat hook postrouting priority srcnat; policy accept;
-    oifname \"r-out\" masquerade
-  }}
-  chain copies {{ type filter hook postrouting priority 200; policy accept;
-    oifname \"r-out\" udp dport {PORT} ct state != untracked numgen random mod 10 == 0 counter dup to 10.72.2.2 device \"r-out\" comment \"dup\"
-  }}
-}}"
-        ),
-    );
+    let path = Router::build(Plan {
+        name: "m",
+        net: 72,
+        table: "multi",
+        port: PORT,
+        bridge: false,
+    });
+    let (c, r, s) = (&path.c, &path.r, &path.s);
+    let tcpdump = |ns, dev, file: &Path| tcpdump(ns, dev, file, &["udp", "port", PORT]);
     let dir = tempfile::tempdir().unwrap();
     let file = |n: &str| dir.path().join(n);
     // One datagram on another port first: it resolves the neighbours on both links (there is
@@ -247,13 +163,13 @@ fn run_path() -> Run {
     let _ = warm.wait();
 
     let singles = [
-        tcpdump(&c, "c-eth", &file("client.pcap")),
-        tcpdump(&r, "r-in", &file("r-in.pcap")),
-        tcpdump(&r, "r-out", &file("r-out.pcap")),
-        tcpdump(&s, "s-eth", &file("server.pcap")),
+        tcpdump(c, "c-eth", &file("client.pcap")),
+        tcpdump(r, "r-in", &file("r-in.pcap")),
+        tcpdump(r, "r-out", &file("r-out.pcap")),
+        tcpdump(s, "s-eth", &file("server.pcap")),
     ];
-    let whole = udpscope_capture(&r, &file("router.pcapng"));
-    let cut = udpscope_capture(&r, &file("interrupted.pcapng"));
+    let whole = udpscope_capture(r, &file("router.pcapng"));
+    let cut = udpscope_capture(r, &file("interrupted.pcapng"));
     let mut receiver = s.exec("socat");
     receiver.args(["-u", &format!("UDP-RECV:{PORT}"), "OPEN:/dev/null"]);
     let receiver = Running::spawn(receiver, false);
@@ -292,8 +208,8 @@ fn run_path() -> Run {
     }
     drop(receiver);
     Run {
-        dropped: counter(&r, "loss"),
-        duplicated: counter(&r, "dup"),
+        dropped: path.counter("loss"),
+        duplicated: path.counter("dup"),
         dir,
         json,
         stderr,
