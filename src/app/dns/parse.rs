@@ -1835,6 +1835,10 @@ mod tests {
             name.lowered_wire(&mut lowered);
             assert_eq!(lowered, plain.key().as_bytes());
         }
+        // In place with capitals: lowered in the one-pass copy too.
+        let mut lowered = Vec::new();
+        question.lowered_wire(&mut lowered);
+        assert_eq!(lowered, b"\x07example\x03com\x00");
     }
 
     #[test]
