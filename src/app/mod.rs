@@ -484,7 +484,13 @@ impl Layer {
                 return Some(App::from_rtp(by, dissection));
             }
             Some((Protocol::Dns, by)) => {
-                let message = Message::Dns(match dns::parse(payload) {
+                // Without a line to show it, a query is read only as far as the tracker needs.
+                let parsed = if self.lines {
+                    dns::parse(payload)
+                } else {
+                    dns::parse_for_tracker(payload)
+                };
+                let message = Message::Dns(match parsed {
                     Ok(message) => DnsMessage::Decoded(message),
                     Err(malformed) => DnsMessage::Refused { malformed },
                 });

@@ -11,4 +11,5 @@
 #
 # Usage: tests/bench/dtls.sh
 # Environment: UDPSCOPE=target/release/udpscope  COUNT=1000000  RUNS=5
+#              BEFORE= (another udpscope binary, timed in turn with the first)
 exec "$(dirname "$0")/sessions.sh" dtls captures/dtls.pcap

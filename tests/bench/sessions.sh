@@ -10,6 +10,7 @@ shift 2
 UDPSCOPE=$(realpath "${UDPSCOPE:-target/release/udpscope}")
 COUNT=${COUNT:-1000000}
 RUNS=${RUNS:-5}
+BEFORE=${BEFORE:+$(realpath "$BEFORE")}
 TMP=$(mktemp -d "/tmp/udpscope-$PROTO-bench.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 python3 tests/bench/sessions_gen.py "$CAPTURE" "$TMP/big.pcap" "$COUNT" "$@"
@@ -37,10 +38,14 @@ p = os.environ["PROTO"]
 s = json.load(sys.stdin)["summary"].get(p) or {}
 print("%s.sh: udpscope summary: %s" % (p, {k: v for k, v in s.items() if isinstance(v, int)}), file=sys.stderr)'
 
-for name in ours ours.cpu theirs theirs.cpu tshark_rss; do : >"$TMP/$name"; done
+for name in ours ours.cpu before before.cpu theirs theirs.cpu tshark_rss; do : >"$TMP/$name"; done
 for ((i = 0; i < RUNS; i++)); do
     run "$UDPSCOPE read $TMP/big.pcap --summary" >>"$TMP/ours"
     cat "$TMP/cpu" >>"$TMP/ours.cpu"
+    if [ -n "$BEFORE" ]; then
+        run "$BEFORE read $TMP/big.pcap --summary" >>"$TMP/before"
+        cat "$TMP/cpu" >>"$TMP/before.cpu"
+    fi
     run "tshark -q -z conv,udp -r $TMP/big.pcap" >>"$TMP/theirs"
     cat "$TMP/cpu" >>"$TMP/theirs.cpu"
     cat "$TMP/rss" >>"$TMP/tshark_rss"
@@ -54,6 +59,10 @@ big_rss=$(cat "$TMP/rss")
 
 printf '%-52s %8s %8s\n' "command (median of $RUNS)" "seconds" "CPU s"
 printf '%-52s %8s %8s\n' "udpscope read --summary" "$ours" "$(median <"$TMP/ours.cpu")"
+if [ -n "$BEFORE" ]; then
+    printf '%-52s %8s %8s\n' "the same with BEFORE" "$(median <"$TMP/before")" "$(median <"$TMP/before.cpu")"
+    echo "after / before: $(echo "scale=2; $ours / $(median <"$TMP/before")" | bc)x wall, $(echo "scale=2; $(median <"$TMP/ours.cpu") / $(median <"$TMP/before.cpu")" | bc)x CPU (BEFORE=$BEFORE)"
+fi
 printf '%-52s %8s %8s\n' "tshark -q -z conv,udp" "$theirs" "$(median <"$TMP/theirs.cpu")"
 echo "all runs: udpscope $(tr '\n' ' ' <"$TMP/ours")s; tshark $(tr '\n' ' ' <"$TMP/theirs")s"
 echo "udpscope is $(echo "scale=1; $theirs / $ours" | bc)x faster (goal >= 20); in CPU seconds $(echo "scale=1; $(median <"$TMP/theirs.cpu") / $(median <"$TMP/ours.cpu")" | bc)x"

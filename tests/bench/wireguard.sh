@@ -12,4 +12,5 @@
 #
 # Usage: tests/bench/wireguard.sh
 # Environment: UDPSCOPE=target/release/udpscope  COUNT=1000000  RUNS=5
+#              BEFORE= (another udpscope binary, timed in turn with the first)
 exec "$(dirname "$0")/sessions.sh" wireguard captures/wireguard.pcap --wireguard

@@ -565,6 +565,8 @@ pub struct Name<'a> {
     start: usize,
     /// Its length in wire form, uncompressed (1 for the root).
     wire_len: u8,
+    /// No compression pointer: its `wire_len` bytes from `start` are the whole name.
+    in_place: bool,
 }
 
 impl<'a> Name<'a> {
@@ -713,6 +715,27 @@ impl<'a> Name<'a> {
                 _ => return false,
             }
         }
+    }
+
+    /// Appends the canonical form of [`Name::key`] (uncompressed wire bytes, ASCII letters
+    /// lowercased, the root's zero included) to a reused buffer: what the DNS tracker hashes
+    /// and compares per datagram, without the presentation format's escapes. An uncompressed
+    /// name (the usual question) is copied in one pass; length bytes (at most 63) are never
+    /// letters, so lowercasing every byte touches only label bytes.
+    pub fn lowered_wire(&self, out: &mut Vec<u8>) {
+        if self.in_place
+            && let Some(wire) = self.message.get(self.start..self.start + self.wire_len())
+        {
+            // One pass, lowering as it copies (a copy lowered afterwards stalled on reading
+            // back what the copy had just stored).
+            out.extend(wire.iter().map(u8::to_ascii_lowercase));
+            return;
+        }
+        for label in self.labels() {
+            out.push(label.len() as u8);
+            out.extend(label.iter().map(u8::to_ascii_lowercase));
+        }
+        out.push(0);
     }
 
     /// The name's canonical key: its uncompressed wire form with ASCII letters lowercased, in
@@ -871,6 +894,7 @@ fn walk_name(message: &[u8], start: usize) -> Result<(Name<'_>, usize), NameStop
                         message,
                         start,
                         wire_len: wire_len as u8,
+                        in_place: end.is_none(),
                     };
                     return Ok((name, end.unwrap_or(next)));
                 }
@@ -1028,6 +1052,19 @@ impl Message<'_> {
 /// far as the message allows, in O(payload length) whatever the header's counts say, and the
 /// first defect is kept in [`Message::malformed`] beside everything decoded before it.
 pub fn parse(payload: &[u8]) -> Result<Message<'_>, Malformed> {
+    parse_sections(payload, true)
+}
+
+/// As [`parse`], but a query stops after its first question: what the transaction tracker
+/// reads of a query (its header and question) and nothing more. For runs in which no output
+/// shows a datagram's own dissection (`read --summary`); a query's answer count, OPT record,
+/// trailing bytes and defects after the first question are then not looked for. A response
+/// is decoded whole, as by [`parse`] (its answers and OPT's extended rcode reach the record).
+pub fn parse_for_tracker(payload: &[u8]) -> Result<Message<'_>, Malformed> {
+    parse_sections(payload, false)
+}
+
+fn parse_sections(payload: &[u8], whole_query: bool) -> Result<Message<'_>, Malformed> {
     let header_bytes = payload
         .first_chunk::<HEADER_LEN>()
         .ok_or(Malformed::HeaderTooShort { len: payload.len() })?;
@@ -1066,6 +1103,9 @@ pub fn parse(payload: &[u8]) -> Result<Message<'_>, Malformed> {
                     match found {
                         Found::Question(question) => {
                             message.question.get_or_insert(question);
+                            if !whole_query && !header.response {
+                                return Ok(message);
+                            }
                         }
                         Found::Record => {
                             if section == Section::Answer {
@@ -1739,6 +1779,35 @@ mod tests {
     }
 
     #[test]
+    fn tracker_parse_reads_a_query_to_its_question_and_a_response_whole() {
+        // A query whose answer section is cut short: the tracker's parse stops before it.
+        let mut query = Builder::new(7, 0, [1, 1, 0, 0])
+            .question("Example.com", 1)
+            .build();
+        query.extend_from_slice(&[3, b'a', b'b']);
+        let whole = parse(&query).unwrap();
+        let quick = parse_for_tracker(&query).unwrap();
+        assert!(whole.malformed.is_some());
+        assert!(quick.malformed.is_none());
+        assert_eq!(quick.header, whole.header);
+        let (w, q) = (whole.question.unwrap(), quick.question.unwrap());
+        assert_eq!((w.qtype, w.qclass), (q.qtype, q.qclass));
+        assert_eq!(w.name.to_presentation(), q.name.to_presentation());
+        // A response: every section, as `parse`.
+        let response = Builder::new(7, QR, [1, 1, 0, 1])
+            .question("example.com", 1)
+            .name("example.com")
+            .record_tail(1, 1, 60, &[192, 0, 2, 1])
+            .opt(1232, 0x0100_0000)
+            .build();
+        let whole = parse(&response).unwrap();
+        let quick = parse_for_tracker(&response).unwrap();
+        assert_eq!((quick.answers, quick.edns), (whole.answers, whole.edns));
+        assert_eq!(quick.answers, 1);
+        assert_eq!(quick.rcode(), whole.rcode());
+    }
+
+    #[test]
     fn root_name_is_a_dot() {
         let bytes = Builder::new(1, 0, [1, 0, 0, 0]).question("", 2).build();
         let info = DnsInfo::parse(&bytes).unwrap();
@@ -1761,6 +1830,15 @@ mod tests {
         assert_eq!(plain.key(), compressed.key());
         assert_eq!(compressed.to_presentation(), "WwW.Example.COM.");
         assert_eq!(plain.key().as_bytes(), b"\x03www\x07example\x03com\x00");
+        for name in [&plain, &compressed] {
+            let mut lowered = Vec::new();
+            name.lowered_wire(&mut lowered);
+            assert_eq!(lowered, plain.key().as_bytes());
+        }
+        // In place with capitals: lowered in the one-pass copy too.
+        let mut lowered = Vec::new();
+        question.lowered_wire(&mut lowered);
+        assert_eq!(lowered, b"\x07example\x03com\x00");
     }
 
     #[test]

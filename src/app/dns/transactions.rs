@@ -200,10 +200,10 @@ fn micros_between(from: u64, to: u64) -> f64 {
     (i128::from(to) - i128::from(from)) as f64 / 1_000.0
 }
 
-/// A question as the keys see it: type, class and the name in presentation format with ASCII
-/// letters lowercased (RFC 4343). Names in presentation format keep every byte that is not
-/// printable escaped as `\DDD` (digits), so ignoring case in the text is ignoring case in the
-/// wire form.
+/// A question as the keys see it: type, class and the name in wire form, uncompressed, with
+/// ASCII letters lowercased (RFC 4343; [`super::parse::Name::lowered_wire`]). Two names are
+/// equal this way exactly when their presentation formats are equal without case (the
+/// presentation format is one-to-one, and its escapes hold no letters).
 type Asked<'b> = Option<(Qtype, u16, &'b [u8])>;
 
 /// Which index a key hash is for (mixed into the hash).
@@ -345,9 +345,8 @@ pub struct Tracker {
     by_retry: HashTable<u32>,
     now: u64,
     evicted: u64,
-    /// The observed message's question name in presentation format, as written (reused).
-    name: Vec<u8>,
-    /// The same, lowercased: what the keys hash and compare (reused).
+    /// The observed message's question name in wire form, uncompressed and lowercased: what
+    /// the keys hash and compare (reused).
     lowered: Vec<u8>,
 }
 
@@ -373,7 +372,6 @@ impl Tracker {
             by_retry: HashTable::new(),
             now: 0,
             evicted: 0,
-            name: Vec::new(),
             lowered: Vec::new(),
         }
     }
@@ -395,12 +393,12 @@ impl Tracker {
             self.now = message.ts_ns;
             self.expire(out);
         }
+        // The keys compare the question's name in its lowered wire form; the presentation
+        // format is written only for a record that keeps it (a new transaction, an
+        // unsolicited response), not for every datagram.
         let asked = message.message.question.map(|question| {
-            self.name.clear();
-            question.name.presentation_bytes(&mut self.name);
             self.lowered.clear();
-            self.lowered.extend_from_slice(&self.name);
-            self.lowered.make_ascii_lowercase();
+            question.name.lowered_wire(&mut self.lowered);
             (question.qtype, question.qclass)
         });
         if message.message.header.response {
@@ -553,9 +551,13 @@ impl Tracker {
         let mut qname = entry.tx.qname.take();
         match asked {
             Some(_) => {
-                let name = qname.get_or_insert_with(String::new);
-                name.clear();
-                name.push_str(std::str::from_utf8(&self.name).unwrap_or_default());
+                // The slot's string is reused; presentation bytes are printable ASCII.
+                let mut bytes = qname.take().map(String::into_bytes).unwrap_or_default();
+                bytes.clear();
+                if let Some(question) = &message.message.question {
+                    question.name.presentation_bytes(&mut bytes);
+                }
+                qname = Some(String::from_utf8(bytes).unwrap_or_default());
             }
             None => qname = None,
         }
@@ -625,7 +627,9 @@ impl Tracker {
                 server,
                 transport: observed.transport,
                 id: header.id,
-                qname: asked.map(|_| String::from_utf8_lossy(&self.name).into_owned()),
+                qname: message
+                    .question
+                    .map(|question| question.name.to_presentation()),
                 qtype: asked.map(|(qtype, _)| qtype),
                 query_frames: Vec::new(),
                 response_frame: Some(observed.frame),
@@ -1142,6 +1146,9 @@ pub struct DnsStatsBuilder {
     unsolicited: u64,
     retransmitted: u64,
     retransmissions: u64,
+    /// Responses per rcode below 16 (the header's own four bits: nearly all), by code.
+    rcodes_low: [u64; 16],
+    /// Responses per extended rcode (16 and above, from OPT).
     rcodes: BTreeMap<u16, u64>,
     truncated: u64,
     truncated_retried: u64,
@@ -1171,6 +1178,7 @@ impl DnsStatsBuilder {
             unsolicited: 0,
             retransmitted: 0,
             retransmissions: 0,
+            rcodes_low: [0; 16],
             rcodes: BTreeMap::new(),
             truncated: 0,
             truncated_retried: 0,
@@ -1187,7 +1195,11 @@ impl DnsStatsBuilder {
     /// Counts one transaction.
     pub fn add(&mut self, tx: &DnsTransaction) {
         if let Some(rcode) = tx.rcode {
-            *self.rcodes.entry(rcode.code()).or_insert(0) += 1;
+            let code = rcode.code();
+            match self.rcodes_low.get_mut(usize::from(code)) {
+                Some(count) => *count += 1,
+                None => *self.rcodes.entry(code).or_insert(0) += 1,
+            }
         }
         if tx.response_frame.is_some() {
             self.truncated += u64::from(tx.truncated);
@@ -1218,8 +1230,11 @@ impl DnsStatsBuilder {
                 server.answered += 1;
                 let rtt = tx.rtt_us.unwrap_or(0.0).max(0.0);
                 server.times.add((rtt * 1_000.0).round() as u64);
-                if let (Some(&query_frame), Some(response_frame)) =
-                    (tx.query_frames.first(), tx.response_frame)
+                // The time decides first: the frame list (a load from another allocation) is
+                // read only for an answer that may enter the slowest.
+                if self.may_be_slow(rtt)
+                    && let (Some(&query_frame), Some(response_frame)) =
+                        (tx.query_frames.first(), tx.response_frame)
                     && self.is_slow(rtt, query_frame)
                 {
                     self.note_slow(SlowAnswer {
@@ -1247,6 +1262,16 @@ impl DnsStatsBuilder {
     /// Slowest first; equal times by first query frame.
     fn slower(a: (f64, u64), b: (f64, u64)) -> std::cmp::Ordering {
         b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
+    }
+
+    /// False when an answer this fast cannot enter the slowest list whatever its frame (the
+    /// list is full of slower ones): [`Self::is_slow`] can only say false then too.
+    fn may_be_slow(&self, rtt_us: f64) -> bool {
+        self.slowest.len() < SLOWEST
+            || self
+                .slowest
+                .last()
+                .is_some_and(|last| rtt_us.total_cmp(&last.rtt_us).is_ge())
     }
 
     /// True when an answer this slow enters the slowest list (checked before its name is
@@ -1321,10 +1346,11 @@ impl DnsStatsBuilder {
             unsolicited: self.unsolicited,
             retransmitted: self.retransmitted,
             retransmissions: self.retransmissions,
-            rcodes: self
-                .rcodes
-                .iter()
-                .map(|(&code, &count)| (Rcode::from_code(code).to_string(), count))
+            rcodes: (0u16..)
+                .zip(self.rcodes_low)
+                .filter(|&(_, count)| count > 0)
+                .chain(self.rcodes.iter().map(|(&code, &count)| (code, count)))
+                .map(|(code, count)| (Rcode::from_code(code).to_string(), count))
                 .collect(),
             truncated: self.truncated,
             truncated_retried_over_tcp: self.truncated_retried,

@@ -48,59 +48,51 @@ impl Default for TrackerConfig {
     }
 }
 
-/// A connection id as a hash key (bytes past `len` are zero).
+/// A connection id as a hash key: its bytes in three little-endian words (bytes past `len`
+/// are zero) and its length. Built from the datagram's bytes by loads alone: the array it
+/// used to be was filled by a variable-length copy and read back whole, which stalled on
+/// store forwarding at every lookup the memo missed (half of `Tracker::cid`'s samples).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Cid {
+    words: [u64; 3],
     len: u8,
-    bytes: [u8; MAX_CID_LEN],
 }
 
 impl Hash for Cid {
-    /// Three fixed words and the length: the derived `Hash` wrote the 20-byte array as a
+    /// Three fixed words and the length: the derived `Hash` of the byte array it was wrote a
     /// slice (its length, then foldhash's long-input path) on every lookup, and short headers
     /// are looked up for every datagram. Equal ids have equal words (the tail is zero), so
     /// this agrees with `Eq`; the table's hasher stays foldhash's per-run random seed (the
     /// ids are chosen by whoever sends the datagrams).
     fn hash<H: Hasher>(&self, state: &mut H) {
-        let word = |at: usize| {
-            let mut w = [0; 8];
-            let end = (at + 8).min(MAX_CID_LEN);
-            w[..end - at].copy_from_slice(&self.bytes[at..end]);
-            u64::from_le_bytes(w)
-        };
-        state.write_u64(word(0));
-        state.write_u64(word(8));
-        state.write_u64(word(16) << 8 | u64::from(self.len));
+        state.write_u64(self.words[0]);
+        state.write_u64(self.words[1]);
+        state.write_u64(self.words[2] << 8 | u64::from(self.len));
     }
 }
 
-/// `a == b` for two slices of the same length of at most [`MAX_CID_LEN`] bytes, in a few
-/// overlapping word loads: the slice compare called `memcmp` for every short header the memo
-/// answered (a tenth of `read --summary`'s samples on `tests/bench/quic.sh`'s file).
-fn same_short(a: &[u8], b: &[u8]) -> bool {
-    fn word(s: &[u8], at: usize) -> u64 {
-        let mut w = [0; 8];
-        w.copy_from_slice(&s[at..at + 8]);
-        u64::from_ne_bytes(w)
-    }
-    fn half(s: &[u8], at: usize) -> u32 {
-        let mut w = [0; 4];
-        w.copy_from_slice(&s[at..at + 4]);
-        u32::from_ne_bytes(w)
-    }
-    let n = a.len();
-    if n != b.len() || n > MAX_CID_LEN {
-        return false;
-    }
-    match n {
-        // [0, 8), [8, 16) and [n - 8, n) cover every byte up to 24.
-        8.. => {
-            word(a, 0) == word(b, 0)
-                && word(a, n - 8) == word(b, n - 8)
-                && (n <= 16 || word(a, 8) == word(b, 8))
-        }
-        4.. => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
-        _ => a.iter().zip(b).all(|(x, y)| x == y),
+/// Bytes `at..at + 8` of `b` (those that exist; the rest zero) as a little-endian word, by
+/// loads from `b` only.
+fn word_at(b: &[u8], at: usize) -> u64 {
+    let n = b.len();
+    let eight = |from: usize| {
+        b.get(from..from + 8)
+            .and_then(|s| s.first_chunk::<8>())
+            .map_or(0, |w| u64::from_le_bytes(*w))
+    };
+    if at >= n {
+        0
+    } else if at + 8 <= n {
+        eight(at)
+    } else if n >= 8 {
+        // The last eight bytes, shifted down so that byte `at` comes first.
+        eight(n - 8) >> (8 * (at + 8 - n))
+    } else {
+        // Fewer than eight bytes in all (then `at` is 0).
+        b.iter()
+            .skip(at)
+            .enumerate()
+            .fold(0, |w, (i, &byte)| w | u64::from(byte) << (8 * i))
     }
 }
 
@@ -109,11 +101,9 @@ impl Cid {
         if b.is_empty() || b.len() > MAX_CID_LEN {
             return None;
         }
-        let mut bytes = [0; MAX_CID_LEN];
-        bytes[..b.len()].copy_from_slice(b);
         Some(Cid {
+            words: [word_at(b, 0), word_at(b, 8), word_at(b, 16)],
             len: b.len() as u8,
-            bytes,
         })
     }
 }
@@ -352,18 +342,15 @@ impl Tracker {
         Some((id, owner.other()))
     }
 
-    /// `by_cid`'s entry for the connection id `bytes`, through the one-entry memo. A hit
-    /// compares the bytes as they lie in the datagram: building a [`Cid`] first (a variable
-    /// copy into a zeroed array, read back whole) stalled on store forwarding, and cost more
-    /// than the compare it fed.
+    /// `by_cid`'s entry for the connection id `bytes`, through the one-entry memo (the id's
+    /// words are built by loads, then compared in registers).
     fn cid(&self, bytes: &[u8]) -> Option<(u64, Role)> {
+        let cid = Cid::new(bytes)?;
         if let Some((last, id, owner)) = self.last_cid.get()
-            && usize::from(last.len) == bytes.len()
-            && same_short(&last.bytes[..bytes.len()], bytes)
+            && last == cid
         {
             return Some((id, owner));
         }
-        let cid = Cid::new(bytes)?;
         let &(id, owner) = self.by_cid.get(&cid)?;
         self.last_cid.set(Some((cid, id, owner)));
         Some((id, owner))
@@ -907,17 +894,26 @@ mod tests {
     use crate::app::quic::crypto::seal_client_initial;
 
     #[test]
-    fn the_memo_compare_agrees_with_the_slice_compare_at_every_length() {
+    fn cid_words_hold_the_bytes_and_compare_as_the_slices_do_at_every_length() {
         let a: Vec<u8> = (1..=MAX_CID_LEN as u8).collect();
-        for n in 0..=MAX_CID_LEN {
-            assert!(same_short(&a[..n], &a[..n]), "{n}");
+        assert_eq!(Cid::new(&[]), None);
+        assert_eq!(Cid::new(&[0; MAX_CID_LEN + 1]), None);
+        for n in 1..=MAX_CID_LEN {
+            let cid = Cid::new(&a[..n]).unwrap();
+            let mut padded = [0u8; 24];
+            padded[..n].copy_from_slice(&a[..n]);
+            for (i, word) in cid.words.iter().enumerate() {
+                let expected = u64::from_le_bytes(padded[8 * i..8 * i + 8].try_into().unwrap());
+                assert_eq!(*word, expected, "{n} word {i}");
+            }
+            assert_eq!(Cid::new(&a[..n]), Some(cid));
             for at in 0..n {
                 let mut b = a[..n].to_vec();
                 b[at] ^= 0x80;
-                assert!(!same_short(&a[..n], &b), "{n} {at}");
+                assert_ne!(Cid::new(&b), Some(cid), "{n} {at}");
             }
-            if n > 0 {
-                assert!(!same_short(&a[..n], &a[..n - 1]));
+            if n > 1 {
+                assert_ne!(Cid::new(&a[..n - 1]), Some(cid));
             }
         }
     }
