@@ -420,6 +420,33 @@ mod tests {
     }
 
     #[test]
+    fn a_pcapng_file_written_in_two_halves_cut_mid_block_gives_every_frame() {
+        let capture = concat!(env!("CARGO_MANIFEST_DIR"), "/captures/lab.pcapng");
+        let bytes = std::fs::read(capture).unwrap();
+        let mut whole = CaptureFile::open(Path::new(capture)).unwrap();
+        let mut first_bytes = Vec::new();
+        while let Some(frame) = whole.next_frame() {
+            first_bytes.push(frame.unwrap().data[0]);
+        }
+        assert!(first_bytes.len() > 2);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("growing.pcapng");
+        let mut writer = File::create(&path).unwrap();
+        let (stop, rx, thread) = follow(&path);
+        // An odd cut: inside some block, not at a boundary.
+        let cut = bytes.len() / 2 + 3;
+        writer.write_all(&bytes[..cut]).unwrap();
+        std::thread::sleep(POLL * 5);
+        writer.write_all(&bytes[cut..]).unwrap();
+        let got: Vec<u8> = first_bytes.iter().map(|_| next_frame(&rx)).collect();
+        assert_eq!(got, first_bytes);
+        stop.trigger();
+        let (done, remarks) = thread.join().unwrap();
+        done.unwrap();
+        assert!(remarks.is_empty(), "{remarks:?}");
+    }
+
+    #[test]
     fn a_file_truncated_while_followed_is_an_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cut.pcap");
