@@ -324,6 +324,13 @@ Live (-i IF, repeated, in path order): one ring per interface of this host, one
 clock, so --clocks-synced is implied. Each fate is written as it settles; Ctrl-C
 drains the rings and prints the summary, with the exit status below (not 130).
 Frames a ring dropped are said, and the fates near them marked uncertain.
+Mixed points: -i PATH (anything with a '/', e.g. ./srv.pcap, or - for standard
+input) follows a capture another program is writing, pcap or pcapng, as it grows
+(a FIFO or stdin as it arrives): e.g. the server's `tcpdump -U -w /tmp/srv.pcap`.
+Its frames are promised at most 2 s late (tcpdump's buffer), so fates settle
+about 2 s later. Its clock is taken to be this host's: a file written on another
+host needs synced clocks (NTP/PTP). -w keeps no copy of a file point (the file
+is its own record). A followed file truncated or damaged ends the run (exit 2).
 
 Exit status, as diff and cmp have it: 0 when every datagram of the paired flows
 was delivered exactly once and in order, 1 when something was lost, duplicated,
@@ -342,10 +349,12 @@ pub struct CompareArgs {
     #[arg(required_unless_present_any = ["interface", "points_from_interfaces"])]
     pub b: Option<PathBuf>,
     /// Compare live, on these interfaces of this host, in path order (repeat: `-i IF1 -i IF2
-    /// [-i IF3 ...]`); the words after the options are then all the filter expression.
-    #[arg(short = 'i', long = "interface", value_name = "IF")]
+    /// [-i IF3 ...]`); the words after the options are then all the filter expression. A path
+    /// (with a `/`, or `-` for standard input) is a capture being written, followed as it grows.
+    #[arg(short = 'i', long = "interface", value_name = "IF|PATH")]
     pub interface: Vec<String>,
-    /// With -i: keep each point's capture as PREFIX-IFNAME.pcap (compare them again offline).
+    /// With -i: keep each interface's capture as PREFIX-IFNAME.pcap (compare them again
+    /// offline); a followed file is not copied.
     #[arg(short = 'w', value_name = "PREFIX", requires = "interface")]
     pub write_prefix: Option<String>,
     /// The one capture given holds every point, one per interface (a pcapng written by

@@ -72,7 +72,8 @@
 //! - [`decode`]: link layers, IPv4/IPv6, UDP, checksum verdicts, fragment reassembly, tunnels
 //!   (VXLAN, Geneve, GRE, ERSPAN, IP-in-IP) and bad-length defects.
 //! - [`source`]: where frames come from: the streaming pcap/pcapng reader (a parser per
-//!   format under one read-ahead buffer) and the live ring,
+//!   format under one read-ahead buffer), the live ring, and a capture another program is
+//!   still writing, followed as it grows (`source::follow`: a file, a FIFO, standard input),
 //!   each a `FrameSource`. `-` is standard input.
 //! - [`compression`]: gzip, zstd and lz4 captures: recognised by magic number and decompressed
 //!   under the read-ahead (so every command reads them), compressed by extension when written.

@@ -235,11 +235,16 @@ struct Run {
 
 /// `streams_to`: `None` when the fates stream out (two points), else the first interface,
 /// whose `-w` file shows when the traffic has passed.
+///
+/// A point given as `{server}` is the file the server's tcpdump writes (the truth), followed
+/// as it grows; `{fifo}` is a FIFO that a second tcpdump at the server writes into, started
+/// once the comparison has opened it.
 fn run(path: &Path3, tag: &str, args: &[&str], streams_to: Option<&str>) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let prefix = dir.path().join("live");
     let client = dir.path().join("client.pcap");
     let server = dir.path().join("server.pcap");
+    let fifo = dir.path().join("server.fifo");
     let captures = [
         tcpdump(&path.c, "c-eth", &client),
         tcpdump(&path.s, "s-eth", &server),
@@ -247,10 +252,30 @@ fn run(path: &Path3, tag: &str, args: &[&str], streams_to: Option<&str>) -> Run 
     let mut receiver = path.s.exec("socat");
     receiver.args(["-u", &format!("UDP-RECV:{PORT}"), "OPEN:/dev/null"]);
     let _receiver = Running::spawn(receiver, false);
-    let mut all = args.to_vec();
+    let (server_arg, fifo_arg) = (
+        server.to_str().unwrap().to_string(),
+        fifo.to_str().unwrap().to_string(),
+    );
+    let mut all: Vec<&str> = args
+        .iter()
+        .map(|a| match *a {
+            "{server}" => server_arg.as_str(),
+            "{fifo}" => fifo_arg.as_str(),
+            other => other,
+        })
+        .collect();
+    if args.contains(&"{fifo}") {
+        let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+    }
     let prefix_arg = prefix.to_str().unwrap().to_string();
     all.extend(["-w", &prefix_arg, "--window", WINDOW, "udp"]);
     let running = live(&path.r, &all);
+    // tcpdump opens the FIFO for writing only once a reader has it open. It is a point, not
+    // the truth: it ends when the comparison closes the FIFO.
+    let _writer = args
+        .contains(&"{fifo}")
+        .then(|| tcpdump(&path.s, "s-eth", &fifo));
     let started = Instant::now();
     send(&path.c, &format!("10.73.2.2:{PORT}"), &payloads(tag));
     // The last datagram by a socat of its own: a datagram alone (one socat may join lines
@@ -387,27 +412,88 @@ fn live_compare_in_the_router_finds_every_loss_and_its_files_say_the_same() {
         &["-i", "r-in", "-i", "r-out", "--json"],
         None,
     );
-    assert_eq!(run.status, 1, "losses make exit status 1: {}", run.stderr);
     assert!(
         run.stderr.contains("r-in: ") && run.stderr.contains(" 0 dropped by the kernel"),
         "each ring's counts are said: {}",
         run.stderr
     );
+    let b = file_of(&run.prefix, "r-out");
+    every_fate_is_the_routers(&run, "live-two", Some(&b));
+}
+
+/// Mixed points: the ring on `r-in` and the file the server's tcpdump is writing (`-U -w`,
+/// in the server's namespace), followed as it grows. The losses are the router's, as
+/// nftables counted them, and the rerun of `r-in`'s `-w` file with the server's file gives the
+/// same lines.
+#[test]
+fn a_live_interface_and_the_file_tcpdump_writes_at_the_server_find_every_loss() {
+    if !require_root("a_live_interface_and_the_file_tcpdump_writes_at_the_server_find_every_loss") {
+        return;
+    }
+    let path = build_path(false);
+    let run = run(
+        &path,
+        "live-mixed",
+        &["-i", "r-in", "-i", "{server}", "--json"],
+        None,
+    );
+    assert!(
+        run.stderr.contains("server.pcap: ")
+            && run.stderr.contains("frames read as it was written"),
+        "the file point's count is said: {}",
+        run.stderr
+    );
+    // -w keeps the rings' frames only: the followed file is its own record.
+    let kept: Vec<String> = std::fs::read_dir(run.prefix.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("live-"))
+        .collect();
+    assert_eq!(kept, ["live-r-in.pcap"]);
+    let server = run.prefix.with_file_name("server.pcap");
+    every_fate_is_the_routers(&run, "live-mixed", Some(&server));
+}
+
+/// The same with the server's tcpdump writing into a FIFO (`tcpdump -U -w FIFO`).
+#[test]
+fn a_live_interface_and_a_fifo_tcpdump_writes_at_the_server_find_every_loss() {
+    if !require_root("a_live_interface_and_a_fifo_tcpdump_writes_at_the_server_find_every_loss") {
+        return;
+    }
+    let path = build_path(false);
+    let run = run(
+        &path,
+        "live-fifo",
+        &["-i", "r-in", "-i", "{fifo}", "--json"],
+        None,
+    );
+    every_fate_is_the_routers(&run, "live-fifo", None);
+}
+
+/// The checks of a two-point run over the router (`r-in` first): one fate per datagram the
+/// client sent, the losses exactly the payloads the server missed and as many as nftables
+/// dropped, the copies as many as nftables made, every frame named holding the quoted payload
+/// per tshark (B's in `b_file`, when there is one), and the rerun of `r-in`'s `-w` file with
+/// `b_file` byte-identical.
+fn every_fate_is_the_routers(run: &Run, tag: &str, b_file: Option<&Path>) {
+    assert_eq!(run.status, 1, "losses make exit status 1: {}", run.stderr);
     assert!(
         run.sent.len() > SENT / 4,
         "{} datagrams sent (socat may join lines under load)",
         run.sent.len()
     );
     let lines = json(&run.stdout);
-    let a = tshark_payloads(&file_of(&run.prefix, "r-in"));
-    let b = tshark_payloads(&file_of(&run.prefix, "r-out"));
+    let a_file = file_of(&run.prefix, "r-in");
+    let a = tshark_payloads(&a_file);
+    let b = b_file.map(tshark_payloads);
     let mut lost = BTreeSet::new();
     let mut duplicated = 0u64;
     let mut seen = BTreeSet::new();
     for d in lines.iter().filter(|v| v["type"] == "datagram") {
         let payload = d["payload"].as_str().unwrap();
         // Differential: every frame named holds, per tshark, the payload the line quotes.
-        for (key, frames) in [("a_frames", &a), ("b_frames", &b)] {
+        for (key, frames) in [("a_frames", Some(&a)), ("b_frames", b.as_ref())] {
+            let Some(frames) = frames else { continue };
             for f in d[key].as_array().unwrap() {
                 let theirs = frames.get(&f.as_u64().unwrap()).map_or("", String::as_str);
                 assert!(
@@ -417,7 +503,7 @@ fn live_compare_in_the_router_finds_every_loss_and_its_files_say_the_same() {
             }
         }
         assert!(d.get("uncertain").is_none(), "no ring dropped: {d}");
-        if !payload.starts_with("live-two") {
+        if !payload.starts_with(tag) {
             continue;
         }
         assert!(seen.insert(payload.to_string()), "{payload} reported twice");
@@ -463,9 +549,11 @@ fn live_compare_in_the_router_finds_every_loss_and_its_files_say_the_same() {
     let summary = lines.last().unwrap();
     assert_eq!(summary["type"], "summary", "{summary}");
     // The offline rerun of the two files gives the same lines, byte for byte.
-    let offline = rerun(&[file_of(&run.prefix, "r-in"), file_of(&run.prefix, "r-out")]);
-    let live: String = run.stdout.iter().map(|l| format!("{l}\n")).collect();
-    assert_eq!(live, offline, "the rerun of the -w files differs");
+    if let Some(b_file) = b_file {
+        let offline = rerun(&[a_file, b_file.to_path_buf()]);
+        let live: String = run.stdout.iter().map(|l| format!("{l}\n")).collect();
+        assert_eq!(live, offline, "the rerun of the files differs");
+    }
 }
 
 #[test]
@@ -723,4 +811,134 @@ fn a_flood_at_100k_per_second_through_the_router_is_settled_or_its_ring_drops_ar
             );
         }
     }
+}
+
+/// A copy of a committed capture in `dir`, to be followed and then spoiled.
+fn followed_copy(dir: &Path, name: &str) -> PathBuf {
+    let file = dir.join(name);
+    std::fs::copy(common::capture("demo-server.pcap"), &file).unwrap();
+    file
+}
+
+/// Waits (bounded) until the run has read `file`'s records: it says how far it has caught
+/// up only after them, so a short pause past the reader's poll is enough to know; then
+/// `spoil` is applied to the file.
+fn spoil_mid_run(running: &mut Running, spoil: impl FnOnce()) {
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !running.exited(),
+        "the run ended before the file was spoiled"
+    );
+    spoil();
+}
+
+#[test]
+fn a_followed_file_truncated_mid_run_is_named_and_the_summary_comes_with_exit_2() {
+    if !require_root("a_followed_file_truncated_mid_run_is_named_and_the_summary_comes_with_exit_2")
+    {
+        return;
+    }
+    let (n, _m) = quiet_pair();
+    let dir = tempfile::tempdir().unwrap();
+    let file = followed_copy(dir.path(), "followed.pcap");
+    let mut running = live(&n, &["-i", "lv-a", "-i", file.to_str().unwrap(), "udp"]);
+    send(&n, "10.74.1.2:7000", &["before the cut".to_string()]);
+    spoil_mid_run(&mut running, || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_len(30)
+            .unwrap()
+    });
+    let status = running.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(2));
+    let stdout = running.stdout.take().unwrap();
+    let mut text = Vec::new();
+    while let Ok(line) = stdout.recv_timeout(Duration::from_secs(2)) {
+        text.push(line);
+    }
+    let text = text.join("\n");
+    assert!(text.contains("A = lv-a: 1 datagrams"), "{text}");
+    let (_, stderr) = running.wait();
+    let named: Vec<&str> = stderr.lines().filter(|l| l.contains("truncated")).collect();
+    assert_eq!(named.len(), 1, "{stderr}");
+    assert!(
+        named[0].contains(file.to_str().unwrap()) && named[0].contains("a followed file"),
+        "{stderr}"
+    );
+}
+
+/// Without root: two followed files (mixed points need no ring). Garbage appended to one
+/// mid-run is one line naming the file and its record, exit 2, the summary of the run so far.
+#[test]
+fn garbage_in_a_followed_file_is_named_with_its_record_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = followed_copy(dir.path(), "a.pcap");
+    let b = followed_copy(dir.path(), "b.pcap");
+    let mut cmd = Command::new(binary());
+    cmd.arg("compare")
+        .args(["-i", a.to_str().unwrap(), "-i", b.to_str().unwrap(), "udp"]);
+    let mut running = Running::spawn(cmd, true);
+    running.stderr_line(Duration::from_secs(10), |l| l.contains("comparing live"));
+    let records = common::records(&std::fs::read(&b).unwrap()).len();
+    spoil_mid_run(&mut running, || {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&b)
+            .unwrap()
+            .write_all(&[0xff; 64])
+            .unwrap()
+    });
+    let status = running.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(2));
+    let stdout = running.stdout.take().unwrap();
+    let mut text = Vec::new();
+    while let Ok(line) = stdout.recv_timeout(Duration::from_secs(2)) {
+        text.push(line);
+    }
+    let text = text.join("\n");
+    // The same file at both points: every datagram delivered, so far.
+    assert!(
+        text.contains("A = ") && text.contains("sent 4, delivered 4, lost 0"),
+        "{text}"
+    );
+    let (_, stderr) = running.wait();
+    let named: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("a followed file"))
+        .collect();
+    assert_eq!(named.len(), 1, "{stderr}");
+    assert!(
+        named[0].contains(&format!("{}: record {}", b.display(), records + 1)),
+        "{stderr}"
+    );
+}
+
+/// Ctrl-C ends a run over followed files too: drained, summarised, the usual status.
+#[test]
+fn ctrl_c_ends_a_run_over_followed_files_with_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = followed_copy(dir.path(), "a.pcap");
+    let mut cmd = Command::new(binary());
+    cmd.arg("compare").args([
+        "-i",
+        a.to_str().unwrap(),
+        "-i",
+        a.to_str().unwrap(),
+        "--json",
+        "udp",
+    ]);
+    let running = Running::spawn(cmd, true);
+    running.stderr_line(Duration::from_secs(10), |l| l.contains("comparing live"));
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, stdout, stderr) = interrupt(running, Vec::new());
+    assert_eq!(status, 0, "the same file twice: all delivered; {stderr}");
+    let lines = json(&stdout);
+    assert_eq!(lines.last().unwrap()["type"], "summary", "{stdout:?}");
+    let records = common::records(&std::fs::read(&a).unwrap()).len();
+    assert!(
+        stderr.contains(&format!("{records} frames read as it was written")),
+        "{stderr}"
+    );
 }

@@ -2,14 +2,17 @@
 //! One ring per interface (per hop for an inner interface of three or more), one clock (so
 //! delays are absolute: `--clocks-synced` is implied), fates streamed as they settle, the
 //! summary at Ctrl-C, each point's frames kept with `-w PREFIX` as `PREFIX-IFNAME.pcap`.
+//! A point given as a path (anything with a `/`, or `-` for standard input) is a capture
+//! another program on this host is writing (`tcpdump -U -w FILE`, a FIFO), followed as it
+//! grows: mixed points.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use udpscope::Error;
 use udpscope::compare::hops::{self, HopRecord, PathDatagramRecord, PathSummaryRecord};
-use udpscope::compare::live::{DropSpan, LivePoint, PointWatch};
+use udpscope::compare::live::{DropSpan, FilePoint, LivePoint, PointWatch};
 use udpscope::compare::render::{self, Ladder};
 use udpscope::compare::{CompareOptions, Comparison, DatagramFate, compare_sources};
 use udpscope::shutdown::Shutdown;
@@ -26,7 +29,51 @@ const DIFFERENT: u8 = 1;
 const TROUBLE: u8 = 2;
 
 /// One hop's two points.
-type Hop = (LivePoint, LivePoint);
+type Hop = (Point, Point);
+
+/// A point of a live comparison: a ring on an interface, or a followed capture file.
+#[derive(Debug)]
+enum Point {
+    // Boxed: a ring's point is much the larger, and points are few.
+    Live(Box<LivePoint>),
+    File(FilePoint),
+}
+
+impl Point {
+    fn watch(&self) -> PointWatch {
+        match self {
+            Point::Live(p) => p.watch(),
+            Point::File(p) => p.watch(),
+        }
+    }
+}
+
+impl FrameSource for Point {
+    fn run(
+        &mut self,
+        feed: &mut dyn udpscope::source::Feed,
+        shutdown: &Shutdown,
+    ) -> Result<(), Error> {
+        match self {
+            Point::Live(p) => p.run(feed, shutdown),
+            Point::File(p) => p.run(feed, shutdown),
+        }
+    }
+}
+
+/// True when `-i` names a capture to follow rather than an interface: a path (with a `/`,
+/// as `./run.pcap`) or `-` (standard input), as tshark and dumpcap take pipes.
+fn is_path(name: &str) -> bool {
+    name == "-" || name.contains('/')
+}
+
+/// True for standard input or a FIFO: it can be read once, so it cannot be an inner point
+/// (opened once per hop) or be given twice.
+fn is_pipe(name: &str) -> bool {
+    name == "-"
+        || std::fs::metadata(name)
+            .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()))
+}
 
 pub fn run(args: CompareArgs) -> Result<ExitCode, Error> {
     if args.interface.len() < 2 {
@@ -45,8 +92,22 @@ pub fn run(args: CompareArgs) -> Result<ExitCode, Error> {
     // Ctrl-C ends a live run: each ring is drained, then the summary.
     let stop = crate::shutdown_on_signals()?;
     let names = &args.interface;
+    for (i, name) in names.iter().enumerate() {
+        let inner = i > 0 && i + 1 < names.len();
+        if is_path(name) && is_pipe(name) && (inner || names[..i].contains(name)) {
+            return Err(Error::Usage(format!(
+                "-i {}: standard input or a FIFO can be read once: give it once, as the first or the last point",
+                show(name)
+            )));
+        }
+    }
     let mut kept: Vec<String> = Vec::new();
     let mut open = |name: &str| {
+        if is_path(name) {
+            // A capture being written: followed, never copied (-w keeps what the rings
+            // capture; the file is its own record).
+            return Ok(Point::File(FilePoint::open(Path::new(name), stop.clone())?));
+        }
         // An interface's file is written by its first ring (an inner one has two).
         let file = match &args.write_prefix {
             Some(prefix) if !kept.iter().any(|k| k == name) => {
@@ -63,6 +124,7 @@ pub fn run(args: CompareArgs) -> Result<ExitCode, Error> {
             stop.clone(),
             options.window_ns,
         )
+        .map(|p| Point::Live(Box::new(p)))
     };
     let mut hops: Vec<Hop> = Vec::new();
     for pair in names.windows(2) {
@@ -103,19 +165,30 @@ pub fn run(args: CompareArgs) -> Result<ExitCode, Error> {
         } else {
             String::new()
         };
-        let file = match (watch.written(), &args.write_prefix) {
-            (Some(n), Some(prefix)) => format!(
-                ", {n} written to {}",
-                show(&format!("{prefix}-{}.pcap", watch.interface()))
-            ),
-            _ => String::new(),
-        };
-        eprintln!(
-            "udpscope: {}{ring}: {} frames captured, {} dropped by the kernel{file}",
-            show(watch.interface()),
-            stats.captured,
-            stats.dropped,
-        );
+        if watch.is_file() {
+            eprintln!(
+                "udpscope: {}{ring}: {} frames read as it was written (what its writer dropped is not known here)",
+                show(watch.interface()),
+                stats.captured,
+            );
+            for remark in watch.remarks() {
+                eprintln!("udpscope: {}: {}", show(watch.interface()), show(&remark));
+            }
+        } else {
+            let file = match (watch.written(), &args.write_prefix) {
+                (Some(n), Some(prefix)) => format!(
+                    ", {n} written to {}",
+                    show(&format!("{prefix}-{}.pcap", watch.interface()))
+                ),
+                _ => String::new(),
+            };
+            eprintln!(
+                "udpscope: {}{ring}: {} frames captured, {} dropped by the kernel{file}",
+                show(watch.interface()),
+                stats.captured,
+                stats.dropped,
+            );
+        }
         if watch.late() > 0 {
             eprintln!(
                 "udpscope: {}: {} frames came later than this point had said they could: a rerun of the files may order them otherwise",
@@ -124,15 +197,23 @@ pub fn run(args: CompareArgs) -> Result<ExitCode, Error> {
             );
         }
         if let Some(e) = watch.take_failure() {
-            failure.get_or_insert((watch.interface().to_string(), e));
+            failure.get_or_insert((watch.interface().to_string(), watch.is_file(), e));
         }
     }
-    if let Some((name, e)) = failure {
-        eprintln!(
-            "udpscope: {} went away during the run: {}; the summary above is of the run so far",
-            show(&name),
-            crate::one_line(&e)
-        );
+    if let Some((name, file, e)) = failure {
+        if file {
+            // The error names the file (and the record, for damage).
+            eprintln!(
+                "udpscope: {} (a followed file); the summary above is of the run so far",
+                show(&crate::one_line(&e))
+            );
+        } else {
+            eprintln!(
+                "udpscope: {} went away during the run: {}; the summary above is of the run so far",
+                show(&name),
+                crate::one_line(&e)
+            );
+        }
         return Ok(ExitCode::from(TROUBLE));
     }
     Ok(ExitCode::from(match verdict {
@@ -189,8 +270,8 @@ fn emit(out: &mut io::StdoutLock<'_>, bytes: &[u8]) -> Result<(), Error> {
 fn run_two(
     args: &CompareArgs,
     options: &CompareOptions,
-    a: LivePoint,
-    b: LivePoint,
+    a: Point,
+    b: Point,
     doubt: &Doubt,
     names: &[String],
 ) -> Result<Verdict, Error> {

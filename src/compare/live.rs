@@ -4,9 +4,15 @@
 //! the kernel's drop counters as it goes, and ends cleanly (its ring drained) at a stop or
 //! when its interface goes away. What happened to the point is shared through a
 //! [`PointWatch`], which the command reads while fates come out and at the end.
+//!
+//! A point can also be a capture another program is writing on this host ([`FilePoint`]:
+//! `tcpdump -U -w FILE`, a FIFO, standard input), followed as it grows; it promises how far
+//! it has caught up as a live ring does, only later (the writer holds frames back:
+//! [`crate::source::follow::FOLLOW_LATENESS_NS`]), and its failure (the file truncated,
+//! garbage) ends the run as an interface going away does.
 
 use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -16,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::shutdown::Shutdown;
 use crate::sink::pcap::{FileFormat, PcapSink};
+use crate::source::follow::FollowedFile;
 use crate::source::{Feed, FrameSource};
 
 /// Longest wait for the kernel: a stop is noticed within it, and a silent point says how far
@@ -55,12 +62,16 @@ struct PointState {
     late: u64,
     /// Frames written to the `-w` file.
     written: Option<u64>,
+    /// What a followed file's reader had to say at the end.
+    remarks: Vec<String>,
 }
 
 /// A live point's drop spans, counts and failure, readable while it runs.
 #[derive(Clone, Debug)]
 pub struct PointWatch {
     interface: String,
+    /// A followed file, not an interface.
+    file: bool,
     state: Arc<Mutex<PointState>>,
     /// Drop spans recorded so far, for a look that costs no lock while there is none.
     spans: Arc<AtomicU64>,
@@ -70,6 +81,7 @@ impl PointWatch {
     fn new(interface: &str) -> PointWatch {
         PointWatch {
             interface: interface.to_string(),
+            file: false,
             state: Arc::default(),
             spans: Arc::default(),
         }
@@ -80,9 +92,19 @@ impl PointWatch {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The interface.
+    /// The interface (or a followed file's path).
     pub fn interface(&self) -> &str {
         &self.interface
+    }
+
+    /// True for a followed file (its counts are records read; drops are its writer's).
+    pub fn is_file(&self) -> bool {
+        self.file
+    }
+
+    /// What a followed file's reader said at the end (an unfinished last record left out).
+    pub fn remarks(&self) -> Vec<String> {
+        self.state().remarks.clone()
     }
 
     /// The ring's counts at its last reading.
@@ -356,6 +378,59 @@ impl FrameSource for LivePoint {
             // The interface went away (or the ring failed): every frame before was fed, and
             // the comparison so far is worth its summary; the other points stop too.
             self.fail(e);
+        }
+        Ok(())
+    }
+}
+
+/// A capture being written by another program on this host, followed as a point: see the
+/// module's documentation.
+#[derive(Debug)]
+pub struct FilePoint {
+    source: FollowedFile,
+    stop: Shutdown,
+    watch: PointWatch,
+}
+
+impl FilePoint {
+    /// Opens `path` (a file, a FIFO, `-` for standard input) to follow it until `stop`; a
+    /// failure of the file (truncated, damaged) records why and triggers `stop`.
+    pub fn open(path: &Path, stop: Shutdown) -> Result<FilePoint> {
+        let source = FollowedFile::open(path, stop.clone())?;
+        let mut watch = PointWatch::new(&source.path().display().to_string());
+        watch.file = true;
+        Ok(FilePoint {
+            source,
+            stop,
+            watch,
+        })
+    }
+
+    /// True for a FIFO or standard input: one reader only.
+    pub fn is_pipe(&self) -> bool {
+        self.source.is_pipe()
+    }
+
+    /// What the point went through, readable while it runs.
+    pub fn watch(&self) -> PointWatch {
+        self.watch.clone()
+    }
+}
+
+impl FrameSource for FilePoint {
+    fn run(&mut self, feed: &mut dyn Feed, shutdown: &Shutdown) -> Result<()> {
+        let outcome = self.source.run(feed, shutdown);
+        {
+            let mut state = self.watch.state();
+            state.stats.captured = self.source.frames();
+            state.late = self.source.late();
+            state.remarks = self.source.take_remarks();
+        }
+        if let Err(e) = outcome {
+            // Truncated or damaged: every frame before was fed, the comparison so far is
+            // worth its summary, and the other points stop too.
+            self.watch.state().failure.get_or_insert(e);
+            self.stop.trigger();
         }
         Ok(())
     }

@@ -1,13 +1,16 @@
 //! Sources of frames: capture files ([`CaptureFile`]), one interface of a capture file
-//! ([`InterfaceFrames`]) and the live capture rings ([`crate::capture::Capture`],
-//! [`crate::capture::MultiCapture`]). Each implements [`FrameSource`]: it pushes its frames into a
-//! [`Feed`] (the pipeline) until it ends, the feed asks it to stop, or a stop is requested.
+//! ([`InterfaceFrames`]), the live capture rings ([`crate::capture::Capture`],
+//! [`crate::capture::MultiCapture`]) and a capture another program is still writing, followed
+//! as it grows ([`follow::FollowedFile`]: a file, a FIFO or standard input). Each implements
+//! [`FrameSource`]: it pushes its frames into a [`Feed`] (the pipeline) until it ends, the
+//! feed asks it to stop, or a stop is requested.
 //!
 //! A capture file is read in three layers: [`readahead`] keeps a window of the input's bytes
 //! (read ahead on a thread of its own), a pure parser per format over that window ([`pcap`],
 //! [`pcapng`]), and [`CaptureFile`] on top, which picks the format once and yields frames.
 
 mod file;
+pub mod follow;
 pub mod interface;
 mod live;
 mod offline;

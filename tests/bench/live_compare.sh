@@ -12,8 +12,13 @@
 # (perf stat's task-clock, or /usr/bin/time's user + sys without perf), CPU per datagram; then the median of live / capture per datagram
 # (goal: at most 2x). Each process is stopped with SIGINT after the sender is done.
 #
+# With PROFILE=1, the last run's live process is also recorded (`perf record --call-graph
+# dwarf -p PID` during the flood) and the functions that took the most of it are printed
+# (`perf report --no-children`): where a live point's time goes. That run's CPU includes the
+# sampling's own cost: quote the ratio of runs without it.
+#
 # Usage: tests/bench/live_compare.sh     (as root; builds only the sender)
-# Environment: UDPSCOPE=target/release/udpscope RUNS=3 COUNT=200000 SIZE=64 PORT=47998
+# Environment: UDPSCOPE=target/release/udpscope RUNS=3 COUNT=200000 SIZE=64 PORT=47998 PROFILE=
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -30,6 +35,8 @@ done
 [ "$(id -u)" -eq 0 ] || { echo "live_compare.sh: needs root (AF_PACKET)" >&2; exit 1; }
 [ -x "$UDPSCOPE" ] || { echo "live_compare.sh: $UDPSCOPE not found (cargo build --release)" >&2; exit 1; }
 UDPSCOPE=$(realpath "$UDPSCOPE")
+PROFILE=${PROFILE:-}
+if [ -n "$PROFILE" ] && ! command -v perf >/dev/null; then echo "live_compare.sh: PROFILE needs perf" >&2; exit 1; fi
 
 TMP=$(mktemp -d /tmp/udpscope-livebench.XXXXXX)
 PIDS=()
@@ -99,7 +106,19 @@ for ((r = 1; r <= RUNS; r++)); do
     cap_drops=$(cat "$TMP/cap1.err" "$TMP/cap2.err" | awk '/packets dropped by kernel/ {s += $1} END {print s + 0}')
     TPIDS=()
     start live "$UDPSCOPE" compare -i lo -i lo --port "$PORT" -w "$TMP/live"
+    recorder=""
+    if [ -n "$PROFILE" ] && [ "$r" -eq "$RUNS" ]; then
+        # After the points' threads started (perf -p follows the threads there are).
+        sleep 0.5
+        perf record -F 2000 --call-graph dwarf,8192 -o "$TMP/live.perf" -p "${PIDS[-1]}" 2>"$TMP/perf.err" &
+        recorder=$!
+        sleep 0.5
+    fi
     "$TMP/udp_flood" "$PORT" "$COUNT" "$SIZE" numbered >"$TMP/sender.live"
+    if [ -n "$recorder" ]; then
+        kill -INT "$recorder"
+        wait "$recorder" || true
+    fi
     stop_all
     live_cpu=$(cpu live)
     live_n=$(count "$TMP/live-lo.pcap")
@@ -115,5 +134,10 @@ for ((r = 1; r <= RUNS; r++)); do
     RATIOS+=("$(awk -v a="$per_live" -v b="$per_cap" 'BEGIN {printf "%.2f", a / b}')")
     rm -f "$TMP"/*.pcap
 done
+if [ -n "$PROFILE" ] && [ -f "$TMP/live.perf" ]; then
+    echo "live compare profile (last run; perf report --no-children, self time by function):" >&2
+    perf report -i "$TMP/live.perf" --no-children --stdio -g none --percent-limit 1.5 2>/dev/null |
+        grep -E '^ +[0-9]' >&2 || true
+fi
 median=$(printf '%s\n' "${RATIOS[@]}" | sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}')
 echo "live compare CPU per datagram / two captures' (capture -q -w, one per point): ${RATIOS[*]}; median ${median}x (goal <= 2x)"
