@@ -172,7 +172,11 @@ pub fn run(args: CompareArgs) -> Result<ExitCode, Error> {
                 stats.captured,
             );
             for remark in watch.remarks() {
-                eprintln!("udpscope: {}: {}", show(watch.interface()), show(&remark));
+                eprintln!(
+                    "udpscope: {}: {}",
+                    show(watch.interface()),
+                    show(&remark.to_string())
+                );
             }
         } else {
             let file = match (watch.written(), &args.write_prefix) {

@@ -63,7 +63,7 @@ struct PointState {
     /// Frames written to the `-w` file.
     written: Option<u64>,
     /// What a followed file's reader had to say at the end.
-    remarks: Vec<String>,
+    remarks: Vec<crate::source::Remark>,
 }
 
 /// A live point's drop spans, counts and failure, readable while it runs.
@@ -103,7 +103,7 @@ impl PointWatch {
     }
 
     /// What a followed file's reader said at the end (an unfinished last record left out).
-    pub fn remarks(&self) -> Vec<String> {
+    pub fn remarks(&self) -> Vec<crate::source::Remark> {
         self.state().remarks.clone()
     }
 

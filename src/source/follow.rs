@@ -181,7 +181,7 @@ pub struct FollowedFile {
     /// Frames captured before the time promised earlier.
     late: u64,
     /// Said at the end: an unfinished last record left out, the writer's end.
-    remarks: Vec<String>,
+    remarks: Vec<Remark>,
 }
 
 impl FollowedFile {
@@ -224,7 +224,7 @@ impl FollowedFile {
     }
 
     /// Remarks for standard error, taken once.
-    pub fn take_remarks(&mut self) -> Vec<String> {
+    pub fn take_remarks(&mut self) -> Vec<Remark> {
         std::mem::take(&mut self.remarks)
     }
 
@@ -242,19 +242,37 @@ fn now_ns() -> u64 {
 
 /// True for damage that only says the input ended inside a record: at a stop, the record the
 /// writer had not finished.
-fn is_unfinished(error: &Error) -> bool {
-    match error {
-        Error::Corrupt { reason, .. } => matches!(
-            reason,
-            RecordDamage::Pcap(
-                super::pcap::Damage::CutHeader { .. } | super::pcap::Damage::CutData { .. }
-            ) | RecordDamage::PcapNg {
-                damage: super::pcapng::Damage::Cut { .. },
-                ..
-            }
-        ),
-        _ => false,
-    }
+fn is_unfinished(damage: &RecordDamage) -> bool {
+    matches!(
+        damage,
+        RecordDamage::Pcap(
+            super::pcap::Damage::CutHeader { .. } | super::pcap::Damage::CutData { .. }
+        ) | RecordDamage::PcapNg {
+            damage: super::pcapng::Damage::Cut { .. },
+            ..
+        }
+    )
+}
+
+/// What a followed file said at its end, for standard error.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Remark {
+    /// The stop came before the capture's header.
+    #[error("nothing was written to it before the stop")]
+    NothingWritten,
+    /// The writer closed a FIFO or standard input.
+    #[error("its writer closed it: the other points go on until the stop")]
+    WriterClosed,
+    /// The last record was half written at the stop.
+    #[error(
+        "its last record was unfinished at the stop and is left out (record {record}: {damage})"
+    )]
+    Unfinished {
+        /// Its number.
+        record: u64,
+        /// How it was cut.
+        damage: RecordDamage,
+    },
 }
 
 impl FrameSource for FollowedFile {
@@ -268,8 +286,7 @@ impl FrameSource for FollowedFile {
                 reason: super::NotACapture::Empty,
                 ..
             }) if self.stopping(shutdown) => {
-                self.remarks
-                    .push("nothing was written to it before the stop".to_string());
+                self.remarks.push(Remark::NothingWritten);
                 return Ok(());
             }
             Err(e) => return Err(e),
@@ -291,17 +308,17 @@ impl FrameSource for FollowedFile {
             match file.next_frame() {
                 None => {
                     if !self.stopping(shutdown) {
-                        self.remarks.push(
-                            "its writer closed it: the other points go on until the stop"
-                                .to_string(),
-                        );
+                        self.remarks.push(Remark::WriterClosed);
                     }
                     return Ok(());
                 }
-                Some(Err(e)) if self.stopping(shutdown) && is_unfinished(&e) => {
-                    self.remarks.push(format!(
-                        "its last record was unfinished at the stop and is left out ({e})"
-                    ));
+                Some(Err(Error::Corrupt { record, reason, .. }))
+                    if self.stopping(shutdown) && is_unfinished(&reason) =>
+                {
+                    self.remarks.push(Remark::Unfinished {
+                        record,
+                        damage: reason,
+                    });
                     return Ok(());
                 }
                 Some(Err(e)) => return Err(e),
@@ -363,7 +380,7 @@ mod tests {
     }
 
     /// The follower's thread: how it ended and its remarks.
-    type Follower = std::thread::JoinHandle<(Result<()>, Vec<String>)>;
+    type Follower = std::thread::JoinHandle<(Result<()>, Vec<Remark>)>;
 
     /// Follows `path` on a thread; its frames and promises come out of the channel.
     fn follow(path: &Path) -> (Shutdown, mpsc::Receiver<Result<u8, u64>>, Follower) {
@@ -413,9 +430,21 @@ mod tests {
         stop.trigger();
         let (done, remarks) = thread.join().unwrap();
         done.unwrap();
+        // The third record, cut after its 16-byte header and 4 of its 20 bytes.
+        assert_eq!(
+            remarks,
+            [Remark::Unfinished {
+                record: 3,
+                damage: crate::source::RecordDamage::Pcap(crate::source::pcap::Damage::CutData {
+                    got: 4,
+                    incl_len: 20
+                })
+            }]
+        );
         assert!(
-            remarks.iter().any(|r| r.contains("unfinished")),
-            "{remarks:?}"
+            remarks[0]
+                .to_string()
+                .starts_with("its last record was unfinished")
         );
     }
 
@@ -503,7 +532,7 @@ mod tests {
         drop(writer);
         let (done, remarks) = thread.join().unwrap();
         done.unwrap();
-        assert!(remarks.iter().any(|r| r.contains("closed")), "{remarks:?}");
+        assert_eq!(remarks, [Remark::WriterClosed]);
     }
 
     #[test]
@@ -516,6 +545,6 @@ mod tests {
         stop.trigger();
         let (done, remarks) = thread.join().unwrap();
         done.unwrap();
-        assert!(remarks.iter().any(|r| r.contains("nothing")), "{remarks:?}");
+        assert_eq!(remarks, [Remark::NothingWritten]);
     }
 }

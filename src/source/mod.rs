@@ -21,6 +21,7 @@ mod readahead;
 use std::ops::ControlFlow;
 
 pub use file::{CaptureFile, FileFormat, NotACapture, RecordDamage};
+pub use follow::Remark;
 pub use interface::InterfaceFrames;
 
 use crate::error::Result;
