@@ -10,6 +10,7 @@
 //! first sighting, the same fates the command prints.
 
 mod common;
+mod packets;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -576,4 +577,120 @@ fn losses_and_copies_are_attributed_to_the_routers_hop() {
     );
     let summary = lines.last().unwrap();
     assert_eq!(summary["nothing_in_common"], true);
+}
+
+/// A live point that has fed every frame it has and promised that none older will come, and
+/// then stays open, as a live point with nothing in common with its neighbour does, until the
+/// first path is handed on (20 s at most, so that a chain that waits for it still ends).
+struct HeldOpen {
+    file: udpscope::source::CaptureFile,
+    promise_ns: u64,
+    first_path: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl udpscope::source::FrameSource for HeldOpen {
+    fn run(
+        &mut self,
+        feed: &mut dyn udpscope::source::Feed,
+        shutdown: &Shutdown,
+    ) -> udpscope::error::Result<()> {
+        use std::sync::atomic::Ordering;
+        self.file.run(feed, shutdown)?;
+        let _ = feed.caught_up(self.promise_ns);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !self.first_path.load(Ordering::SeqCst)
+            && std::time::Instant::now() < deadline
+            && !shutdown.is_triggered()
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.open.store(false, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_hop_that_settles_nothing_holds_no_path_back_while_its_point_is_open() {
+    // P1 and P2 see the same 3,000 datagrams (1 ms apart, 1 ms on the way, every 50th lost);
+    // P3 sees other traffic only, and stays open once it has fed it (a live point with nothing
+    // in common). Hop 2 settles nothing, ever: the paths must still come while P3 is open,
+    // because hop 2's matcher went past them (before, they waited until P3 closed); and they are
+    // the paths of the same files compared whole.
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use udpscope::source::{CaptureFile, FrameSource};
+    const MS: u64 = 1_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut p1, mut p2, mut p3) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..3_000u64 {
+        let t = packets::T0 + i * MS;
+        let frame = packets::ipv4_udp(format!("message {i}").as_bytes(), i as u16 + 1, false);
+        p1.push(packets::Record::whole(t, frame.clone()));
+        if i % 50 != 49 {
+            p2.push(packets::Record::whole(t + MS, frame));
+        }
+        let other = packets::ipv4_udp(format!("other {i}").as_bytes(), i as u16 + 1, true);
+        p3.push(packets::Record::whole(t + MS / 2, other));
+    }
+    let paths: Vec<PathBuf> = [p1, p2, p3]
+        .iter()
+        .enumerate()
+        .map(|(n, records)| {
+            let path = dir.path().join(format!("p{}.pcap", n + 1));
+            std::fs::write(&path, packets::pcap(101, records, true, false)).unwrap();
+            path
+        })
+        .collect();
+    let options = CompareOptions {
+        filter: udpscope::filter::Filter::parse(&[]).unwrap(),
+        window_ns: 20 * MS,
+        clocks_synced: false,
+    };
+    let file =
+        |p: &PathBuf| -> Box<dyn FrameSource + Send> { Box::new(CaptureFile::open(p).unwrap()) };
+    let first_path = Arc::new(AtomicBool::new(false));
+    let open = Arc::new(AtomicBool::new(true));
+    let held: Box<dyn FrameSource + Send> = Box::new(HeldOpen {
+        file: CaptureFile::open(&paths[2]).unwrap(),
+        promise_ns: packets::T0 + 4_000 * MS,
+        first_path: Arc::clone(&first_path),
+        open: Arc::clone(&open),
+    });
+    let mut came_while_open = None;
+    let mut streamed = Vec::new();
+    let comparison = hops::compare_hops_with(
+        vec![(file(&paths[0]), file(&paths[1])), (file(&paths[1]), held)],
+        &options,
+        &Shutdown::new(),
+        &mut |_, _| {},
+        &mut |fate| {
+            came_while_open.get_or_insert(open.load(Ordering::SeqCst));
+            first_path.store(true, Ordering::SeqCst);
+            streamed.push(fate);
+            Ok(())
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        came_while_open,
+        Some(true),
+        "the first path came only once the point with nothing in common closed"
+    );
+    for fate in &mut streamed {
+        fate.hop_delays_ns = comparison.hop_delays_ns(fate);
+    }
+    let whole = hops::compare_hops(
+        vec![
+            (file(&paths[0]), file(&paths[1])),
+            (file(&paths[1]), file(&paths[2])),
+        ],
+        &options,
+        &Shutdown::new(),
+    )
+    .unwrap();
+    assert_eq!(streamed.len(), 3_000);
+    assert_eq!(streamed, whole.datagrams);
+    let lost = streamed.iter().filter(|p| p.lost_at_hop == Some(0)).count();
+    assert_eq!(lost, 60);
 }

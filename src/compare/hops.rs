@@ -26,6 +26,7 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -33,7 +34,8 @@ use serde::Serialize;
 pub use crate::compare::Direction;
 use crate::compare::stats::{DelayHistogram, DelayStats, DirectionStats};
 use crate::compare::{
-    CompareOptions, Comparison, DatagramFate, Fate, Frames, Snippet, compare_sources,
+    CompareOptions, Comparison, DatagramFate, Fate, Frames, Snippet, compare_sources_watched,
+    matcher::TimeTeller,
 };
 use crate::error::{Error, Result, ThreadEnd};
 use crate::shutdown::Shutdown;
@@ -64,6 +66,8 @@ const BATCH: usize = 128;
 const BATCHES_IN_FLIGHT: usize = 4;
 /// A batch is sent when full or when it has waited this long (a live point settles slowly).
 const BATCH_WAIT: Duration = Duration::from_millis(100);
+/// How often per window of its time a hop's matcher tells the chain how far it has gone.
+const TICKS_PER_WINDOW: u64 = 4;
 
 /// The fate of one datagram along the whole path.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -417,6 +421,9 @@ pub fn compare_hops_with(
 enum HopMessage {
     /// Fates as the hop settled them.
     Fates(Vec<DatagramFate>),
+    /// The hop's matcher reached this time (after the fates sent before): see
+    /// [`Paths::tick`].
+    Tick(u64),
     /// The hop is over.
     Done(Result<Comparison>),
 }
@@ -429,24 +436,57 @@ fn run_hop(
     shutdown: &Shutdown,
     tx: &SyncSender<HopMessage>,
 ) {
-    let hung_up = || Error::Thread {
-        what: "the comparison of a path's hops".into(),
-        how: ThreadEnd::HungUp,
-    };
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut sent = Instant::now();
-    let compared = compare_sources(a, b, options, shutdown, &mut |fate| {
-        batch.push(fate);
-        if batch.len() >= BATCH || sent.elapsed() >= BATCH_WAIT {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-            tx.send(HopMessage::Fates(full)).map_err(|_| hung_up())?;
-            sent = Instant::now();
+    fn hung_up() -> Error {
+        Error::Thread {
+            what: "the comparison of a path's hops".into(),
+            how: ThreadEnd::HungUp,
         }
-        Ok(())
+    }
+    // The batch and when it was last sent, shared with the matcher's time teller, which sends
+    // what is waiting before it tells the time (a tick must come after every fate handed on
+    // before it).
+    type Waiting = Arc<Mutex<(Vec<DatagramFate>, Instant)>>;
+    fn lock(batch: &Waiting) -> std::sync::MutexGuard<'_, (Vec<DatagramFate>, Instant)> {
+        batch
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+    let batch: Waiting = Arc::new(Mutex::new((Vec::with_capacity(BATCH), Instant::now())));
+    let teller_batch = Arc::clone(&batch);
+    let teller_tx = tx.clone();
+    let tell: TimeTeller = Box::new(move |now| {
+        let mut waiting = lock(&teller_batch);
+        if !waiting.0.is_empty() {
+            let full = std::mem::replace(&mut waiting.0, Vec::with_capacity(BATCH));
+            teller_tx
+                .send(HopMessage::Fates(full))
+                .map_err(|_| hung_up())?;
+            waiting.1 = Instant::now();
+        }
+        teller_tx.send(HopMessage::Tick(now)).map_err(|_| hung_up())
     });
+    let every = (options.window_ns / TICKS_PER_WINDOW).max(1);
+    let compared = compare_sources_watched(
+        a,
+        b,
+        options,
+        shutdown,
+        &mut |fate| {
+            let mut waiting = lock(&batch);
+            waiting.0.push(fate);
+            if waiting.0.len() >= BATCH || waiting.1.elapsed() >= BATCH_WAIT {
+                let full = std::mem::replace(&mut waiting.0, Vec::with_capacity(BATCH));
+                tx.send(HopMessage::Fates(full)).map_err(|_| hung_up())?;
+                waiting.1 = Instant::now();
+            }
+            Ok(())
+        },
+        Some((every, tell)),
+    );
     let compared = compared.and_then(|c| {
-        if !batch.is_empty() {
-            tx.send(HopMessage::Fates(batch)).map_err(|_| hung_up())?;
+        let rest = std::mem::take(&mut lock(&batch).0);
+        if !rest.is_empty() {
+            tx.send(HopMessage::Fates(rest)).map_err(|_| hung_up())?;
         }
         Ok(c)
     });
@@ -502,6 +542,12 @@ fn chain(
                     observe(g, fate);
                     paths.add(g, fate);
                 }
+            }
+            HopMessage::Tick(now) => {
+                if failed {
+                    continue;
+                }
+                paths.tick(g, now);
             }
             HopMessage::Done(result) => {
                 open -= 1;
@@ -958,6 +1004,16 @@ impl Paths {
                 Fate::Delivered
             };
         }
+    }
+
+    /// Hop `g`'s matcher reached time `now`, and every fate it handed on before is here: what
+    /// it hands on from now on was captured at `now` − 3 windows or later
+    /// ([`crate::compare::Matcher::watch_time`]). A hop that settles nothing (its points have
+    /// nothing in common, or not yet) goes on by this alone, so that it holds no path back
+    /// until it is over; for a hop that settles datagrams its fates are ahead of this.
+    fn tick(&mut self, g: usize, now: u64) {
+        let settled_before = now.saturating_sub(self.window.saturating_mul(3));
+        self.progress[g] = self.progress[g].max(settled_before);
     }
 
     /// Hop `g` is over: nothing more will come from it.

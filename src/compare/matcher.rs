@@ -39,6 +39,11 @@ const SENDERS_AHEAD: usize = 32;
 const COPIES_BEYOND: usize = 16;
 /// Copies looked at per settled datagram at most, whatever the traffic.
 const COPIES_WALKED: usize = 4096;
+/// Identical datagrams of a flow sent with the same IP id closer together than this are one
+/// datagram seen twice (duplicated before this point), not an id that wrapped: an IPv4 source
+/// reuses an id after 65,535 others, which takes longer than this below 65 million datagrams a
+/// second.
+const ID_REUSE_NS: u64 = 1_000_000;
 /// An owner by time that may be among the identical datagrams not looked at.
 const OUT_OF_SIGHT: u64 = u64::MAX;
 
@@ -282,7 +287,12 @@ impl<'a> Run<'a> {
         match self {
             Run::Empty => 0,
             Run::One(idx, _) => usize::from(before(idx)),
-            Run::Many(slots) => slots.records.partition_point(|&i| before(i)),
+            // Mostly 0 (the oldest is this datagram, or a copy from its window on): a look at
+            // the front saves a binary search through a window of records.
+            Run::Many(slots) => match slots.records.front() {
+                Some(&first) if before(first) => slots.records.partition_point(|&i| before(i)),
+                _ => 0,
+            },
         }
     }
 }
@@ -712,6 +722,26 @@ pub struct Matcher {
     /// Queue place of `queue[0]`.
     queue_base: u64,
     now: u64,
+    /// Told the matcher's time as it moves on, see [`Matcher::watch_time`].
+    time_watch: Option<TimeWatch>,
+}
+
+/// Called with the matcher's time once it moved on by `every` since it last was.
+pub type TimeTeller = Box<dyn FnMut(u64) -> Result<()> + Send>;
+
+struct TimeWatch {
+    every: u64,
+    next: u64,
+    tell: TimeTeller,
+}
+
+impl std::fmt::Debug for TimeWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TimeWatch")
+            .field("every", &self.every)
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Matcher {
@@ -727,7 +757,21 @@ impl Matcher {
             queue: VecDeque::new(),
             queue_base: 0,
             now: 0,
+            time_watch: None,
         }
+    }
+
+    /// Calls `tell` with the matcher's time, once it has moved on by `every_ns` since the last
+    /// call, after everything due by then was handed on: every fate handed on after a call with
+    /// time `t` is of a datagram captured at `t` − 3 windows or later (in its capture's clock;
+    /// it was not yet looked at, or settled and waiting, or queued behind one that was). A
+    /// chain of hops learns from it how far a hop that hands on nothing has gone.
+    pub fn watch_time(&mut self, every_ns: u64, tell: TimeTeller) {
+        self.time_watch = Some(TimeWatch {
+            every: every_ns.max(1),
+            next: 0,
+            tell,
+        });
     }
 
     fn side(&self, side: Side) -> &SideState {
@@ -867,6 +911,13 @@ impl Matcher {
             } else if due < self.now {
                 self.emit(out)?;
             } else {
+                if let Some(watch) = &mut self.time_watch
+                    && self.now >= watch.next
+                    && self.now != u64::MAX
+                {
+                    watch.next = self.now.saturating_add(watch.every);
+                    (watch.tell)(self.now)?;
+                }
                 return Ok(());
             }
         }
@@ -1103,11 +1154,38 @@ impl Matcher {
         // The IP id, when preserved and not 0 (Linux's DF datagrams), names the sender: the one
         // identical datagram from this one on that has it, of all still open here (not only
         // those looked at by time).
-        let named_by = |id: u16| {
+        //
+        //
+        // An id that names more than one of them because it wrapped (a flood sends 65,535 in
+        // well under a window) names, of those, the latest sent at least the smallest transit,
+        // less the slack, before the copy arrived at `arrival`: the id tells them apart by tens
+        // of thousands of datagrams, time by microseconds. Not when that one was sent within
+        // [`ID_REUSE_NS`] of another with the id (one datagram seen twice here, a duplicate
+        // from upstream): time alone tells those apart, below. None when none was sent by then.
+        let named_by = |id: u16, arrival: u64| {
             let mut same = mine.with_id(id).filter(|&i| i >= idx);
-            match (same.next(), same.next()) {
-                (Some(named), None) => Some(named),
-                _ => None,
+            let first = same.next()?;
+            let Some(second) = same.next() else {
+                return Some(first);
+            };
+            let latest = arrival as i64 - min_transit + TRANSIT_SLACK_NS;
+            let mut named: Option<(u64, u64)> = None;
+            let mut after_named = None;
+            for i in [first, second].into_iter().chain(same) {
+                let sent = here.get(i).ts;
+                if sent as i64 > latest {
+                    after_named = Some(sent);
+                    break;
+                }
+                if named.is_some_and(|(_, before)| sent.abs_diff(before) < ID_REUSE_NS) {
+                    return None;
+                }
+                named = Some((i, sent));
+            }
+            let (named, sent) = named?;
+            match after_named {
+                Some(next) if next.abs_diff(sent) < ID_REUSE_NS => None,
+                _ => Some(named),
             }
         };
         let mut at = start;
@@ -1126,7 +1204,8 @@ impl Matcher {
                 continue;
             }
             let owner = owner_by_time(copy.ts);
-            match copy.ip_id().filter(|&id| id != 0).and_then(named_by) {
+            let named = copy.ip_id().filter(|&id| id != 0);
+            match named.and_then(|id| named_by(id, copy.ts)) {
                 Some(named) if named == idx => copies.push(c),
                 Some(_) => {}
                 None => by_time.push((copy.ts, c, owner)),
@@ -1142,15 +1221,16 @@ impl Matcher {
         // came late, after the copies of many identical datagrams sent after it, is found by
         // it, whether or not this one found a copy by time (which may be another's late copy).
         let own_id = here.get(idx).ip_id().filter(|&id| id != 0);
-        if !alone && let Some(own_id) = own_id.filter(|&id| named_by(id) == Some(idx)) {
+        if !alone && let Some(own_id) = own_id {
             // Records from `start` to `at` (not included) were walked above.
             let (first, past) = (theirs.get(start), theirs.get(at));
             let walked = |c: u64| first.is_some_and(|f| c >= f) && past.is_none_or(|p| c < p);
-            copies.extend(
-                theirs
-                    .with_id(own_id)
-                    .filter(|&c| !walked(c) && (there.get(c).ts as i64 - ts as i64).abs() <= w),
-            );
+            copies.extend(theirs.with_id(own_id).filter(|&c| {
+                let arrival = there.get(c).ts;
+                !walked(c)
+                    && (arrival as i64 - ts as i64).abs() <= w
+                    && named_by(own_id, arrival) == Some(idx)
+            }));
         }
         copies.extend(by_time.iter().filter(|t| t.2 == idx).map(|t| t.1));
         // Identical datagrams sent closer together than the slack all point their copies at

@@ -442,7 +442,23 @@ pub fn compare_sources(
     shutdown: &Shutdown,
     on_datagram: &mut dyn FnMut(DatagramFate) -> Result<()>,
 ) -> Result<Comparison> {
+    compare_sources_watched(a, b, options, shutdown, on_datagram, None)
+}
+
+/// As [`compare_sources`], telling `time_watch`'s teller the matcher's time as it moves on
+/// (see [`Matcher::watch_time`]; `time_watch` is the step and the teller).
+pub fn compare_sources_watched(
+    a: Box<dyn FrameSource + Send + '_>,
+    b: Box<dyn FrameSource + Send + '_>,
+    options: &CompareOptions,
+    shutdown: &Shutdown,
+    on_datagram: &mut dyn FnMut(DatagramFate) -> Result<()>,
+    time_watch: Option<(u64, matcher::TimeTeller)>,
+) -> Result<Comparison> {
     let mut matcher = Matcher::new(options.clone());
+    if let Some((every, tell)) = time_watch {
+        matcher.watch_time(every, tell);
+    }
     std::thread::scope(|scope| {
         let rx_a = collect::spawn_reader(scope, a, options.filter.clone(), shutdown.clone());
         let rx_b = collect::spawn_reader(scope, b, options.filter.clone(), shutdown.clone());

@@ -6,7 +6,9 @@
 # of SMALL datagrams to show that compare's memory does not grow with the files; then two pairs
 # of identical payloads (compare_pair.py --requests): REQUESTS requests and their answers with
 # 2% of them the same "ping" (and "pong"), and IDENTICAL requests all "ping" (1 ms apart), which
-# once made compare cubic. Goal: compare costs at most twice `read --summary` on both.
+# once made compare cubic; and FLOOD identical 64-byte datagrams 10 us apart, all within one
+# window (compare_pair.py --flood: IP ids counting up, so that each names up to four still open),
+# which once took 12 s for 200,000. Goal: compare costs at most twice `read --summary` on both.
 #
 # Usage: tests/bench/compare.sh         (from anywhere; builds nothing)
 # Environment:
@@ -14,6 +16,7 @@
 #   COUNT=300000 SMALL=30000           datagrams in the big and the small file A
 #   REQUESTS=150000 IDENTICAL=5000     requests (each answered) in the 2%-"ping" and the
 #                                      all-"ping" file A
+#   FLOOD=200000                       identical datagrams in the flood's file A
 #   RUNS=5                             runs per command (the median time is kept; the machine
 #                                      is noisy, and a median is what is quoted)
 #   ONLY=three                         run the three-point cases only (big and small: the
@@ -26,6 +29,7 @@ COUNT=${COUNT:-300000}
 SMALL=${SMALL:-30000}
 REQUESTS=${REQUESTS:-150000}
 IDENTICAL=${IDENTICAL:-5000}
+FLOOD=${FLOOD:-200000}
 RUNS=${RUNS:-5}
 ONLY=${ONLY:-}
 export TZ=UTC LC_ALL=C
@@ -49,6 +53,7 @@ python3 tests/bench/compare_pair.py "$TMP/big-b.pcap" "$TMP/big-c.pcap"
 python3 tests/bench/compare_pair.py "$TMP/small-b.pcap" "$TMP/small-c.pcap"
 [ "$ONLY" = three ] || python3 tests/bench/compare_pair.py --requests "$REQUESTS" --ping-every 50 "$TMP/repeated-a.pcap" "$TMP/repeated-b.pcap"
 [ "$ONLY" = three ] || python3 tests/bench/compare_pair.py --requests "$IDENTICAL" --ping-every 1 "$TMP/identical-a.pcap" "$TMP/identical-b.pcap"
+[ "$ONLY" = three ] || python3 tests/bench/compare_pair.py --flood "$FLOOD" "$TMP/flood-a.pcap" "$TMP/flood-b.pcap"
 MACHINE="$(nproc) CPUs, $(uname -r); udpscope $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 echo "compare.sh: $MACHINE" >&2
 cat "$TMP"/*.pcap >/dev/null # warm the page cache
@@ -70,7 +75,7 @@ once() {
     if [ -z "${RSS[$key]:-}" ] || ((rss > RSS[$key])); then RSS[$key]=$rss; fi
 }
 
-TWO_POINT="big small repeated identical"
+TWO_POINT="big small repeated identical flood"
 [ "$ONLY" = three ] && TWO_POINT=""
 for size in $TWO_POINT; do
     a=$TMP/$size-a.pcap b=$TMP/$size-b.pcap
@@ -129,6 +134,14 @@ echo "| comparison | 2% \"ping\" | all \"ping\" | goal |"
 echo "| --- | --- | --- | --- |"
 for key in "compare text" "compare json"; do
     echo "| $key / read --summary on both | $(ratio "$key repeated" "read both repeated") | $(ratio "$key identical" "read both identical") | <= 2x |"
+done
+echo
+echo "### A flood: $FLOOD identical datagrams 10 us apart, within one window (median of $RUNS)"
+echo
+echo "| command | seconds | peak RSS | ratio to read --summary on both |"
+echo "| --- | --- | --- | --- |"
+for key in "read both" "compare text" "compare json" "compare json piped"; do
+    echo "| $key | $(secs "$key flood") | $((RSS[$key flood] / 1024)) MiB | $(ratio "$key flood" "read both flood") |"
 done
 fi
 echo

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the second capture of a benchmark pair for `udpscope compare`, standard library only.
 
-Usage: compare_pair.py [--requests COUNT [--ping-every N]] A.pcap B.pcap
+Usage: compare_pair.py [--requests COUNT [--ping-every N] | --flood COUNT [--ip-ids zero]] A.pcap B.pcap
 
 A is a capture written by gen_pcap.py (microsecond pcap, Ethernet). B is what a second capture
 point would have seen: its clock 2.5 s ahead, datagrams from 192.168.100.5 (the client) 300 us
@@ -17,6 +17,10 @@ Identical payloads (a keep-alive, a health check) are the hard case for matching
                     counting up in both directions
   --ping-every N    with --requests: every Nth request carries the same 4-byte payload "ping"
                     and its answer "pong" (N=50: 2% of the requests; N=1: all of them)
+  --flood COUNT     writes A too: COUNT identical 64-byte datagrams from the client to the
+                    server, 10 us apart (100,000 a second, as `udpscope replay` floods on lo),
+                    all within one window; IP ids counting up (wrapping, never 0), or all 0
+                    with --ip-ids zero; then the same path as above (loss, duplicates, late)
 """
 
 import struct
@@ -78,27 +82,50 @@ def requests(count: int, ping_every: int) -> list:
     return out
 
 
+FLOOD_PAYLOAD = bytes(range(64))
+FLOOD_GAP_US = 10
+
+
+def flood(count: int, zero_ids: bool) -> list:
+    """(seconds, microseconds, frame) of COUNT identical datagrams from the client."""
+    to_server = bytes.fromhex("0200c0a86404" "0200c0a86405") + b"\x08\x00"
+    out = []
+    for seq in range(count):
+        us = seq * FLOOD_GAP_US
+        ip_id = 0 if zero_ids else seq % 0xFFFF + 1
+        ip_head = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 0, ip_id, 0x4000, 64, 17, 0,
+                              CLIENT, SERVER)
+        frame = udp_frame(to_server, ip_head, struct.pack("!HH", 54321, 6999), FLOOD_PAYLOAD)
+        out.append((START_S + us // 1_000_000, us % 1_000_000, frame))
+    return out
+
+
 def main() -> int:
     args = sys.argv[1:]
-    ping_every, request_count = 0, 0
+    ping_every, request_count, flood_count, zero_ids = 0, 0, 0, False
     while args and args[0].startswith("--") and len(args) >= 2:
         option, value = args[0], args[1]
         if option == "--ping-every":
             ping_every = int(value)
         elif option == "--requests":
             request_count = int(value)
+        elif option == "--flood":
+            flood_count = int(value)
+        elif option == "--ip-ids" and value == "zero":
+            zero_ids = True
         else:
             break
         args = args[2:]
-    if len(args) != 2 or ping_every < 0 or request_count < 0 or (ping_every and not request_count):
+    if (len(args) != 2 or ping_every < 0 or request_count < 0 or flood_count < 0
+            or (ping_every and not request_count) or (request_count and flood_count)):
         print(__doc__, file=sys.stderr)
         return 2
     src, dst = args
     record = struct.Struct("<IIII")
-    if request_count:
+    if request_count or flood_count:
         header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262_144, 1)
-        a = [(secs, us, frame, len(frame))
-             for secs, us, frame in requests(request_count, ping_every)]
+        made = requests(request_count, ping_every) if request_count else flood(flood_count, zero_ids)
+        a = [(secs, us, frame, len(frame)) for secs, us, frame in made]
     else:
         with open(src, "rb") as f:
             data = f.read()
@@ -109,7 +136,7 @@ def main() -> int:
             secs, us, incl, orig = record.unpack_from(body, pos)
             a.append((secs, us, bytes(body[pos + 16:pos + 16 + incl]), orig))
             pos += 16 + incl
-    if request_count:
+    if request_count or flood_count:
         chunk = [header]
         for secs, us, frame, orig in a:
             chunk.append(record.pack(secs, us, len(frame), orig))
