@@ -1,5 +1,5 @@
 //! Each capture's side of a comparison: its file through the one frame path into a
-//! [`Collector`] sink, which sends compact [`Sighting`]s over a bounded channel; and the merge
+//! [`Collector`] sink, which sends compact [`Observation`]s over a bounded channel; and the merge
 //! of the two channels by time into the matcher.
 //!
 //! A live point also says how far it has caught up ([`Message::CaughtUp`]): while one point is
@@ -24,7 +24,7 @@ use crate::shutdown::Shutdown;
 use crate::sink::{Next, Sink};
 use crate::source::FrameSource;
 
-/// Sightings per message: one channel operation per batch, not per datagram.
+/// Observations per message: one channel operation per batch, not per datagram.
 const BATCH: usize = 4096;
 /// Batches in flight per file: the reader runs at most this far ahead of the matcher.
 const BATCHES_IN_FLIGHT: usize = 4;
@@ -35,7 +35,7 @@ const PAYLOAD_HASH: foldhash::quality::FixedState =
 /// What the matcher needs of one datagram, owned and small (72 bytes: moving the addresses
 /// with every datagram, 64 bytes more, was a tenth of the matcher's time).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Sighting {
+pub struct Observation {
     /// Capture time, ns since the epoch.
     pub ts_ns: u64,
     /// 1-based record number in its file.
@@ -53,10 +53,10 @@ pub struct Sighting {
     pub snippet: Snippet,
 }
 
-impl Sighting {
+impl Observation {
     /// The sighting of a decoded datagram of flow number `flow`.
-    pub fn of(datagram: &Datagram<'_>, flow: u32) -> Sighting {
-        Sighting {
+    pub fn of(datagram: &Datagram<'_>, flow: u32) -> Observation {
+        Observation {
             ts_ns: datagram.ts_ns,
             frame: datagram.frame_index,
             flow,
@@ -71,8 +71,8 @@ impl Sighting {
 /// The next sightings of a file, in file order, and the flows they start.
 #[derive(Debug, Default)]
 pub struct Batch {
-    /// Sightings in file order.
-    pub sightings: Vec<Sighting>,
+    /// Observations in file order.
+    pub sightings: Vec<Observation>,
     /// Addresses of the flows first seen in this batch, by number.
     pub new_flows: Vec<Endpoints>,
 }
@@ -98,7 +98,7 @@ pub enum Message {
     End(Result<()>),
 }
 
-/// A sink that turns every selected datagram into a [`Sighting`] on a channel.
+/// A sink that turns every selected datagram into a [`Observation`] on a channel.
 #[derive(Debug)]
 pub struct Collector {
     tx: SyncSender<Message>,
@@ -161,7 +161,7 @@ impl Sink for Collector {
                 flow
             }
         };
-        self.batch.sightings.push(Sighting::of(datagram, flow));
+        self.batch.sightings.push(Observation::of(datagram, flow));
         if self.batch.sightings.len() >= BATCH {
             return Ok(self.send());
         }
@@ -237,7 +237,7 @@ fn read(
 struct Stream {
     side: Side,
     rx: Receiver<Message>,
-    batch: Vec<Sighting>,
+    batch: Vec<Observation>,
     /// The next sighting in `batch`.
     at: usize,
     /// Addresses of every flow so far, by number.
@@ -272,7 +272,7 @@ impl Stream {
     }
 
     /// The next sighting, `None` once the file is over (after [`Stream::fill`]).
-    fn head(&self) -> Option<&Sighting> {
+    fn head(&self) -> Option<&Observation> {
         self.batch.get(self.at)
     }
 

@@ -13,7 +13,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU64;
 
-use crate::compare::collect::Sighting;
+use crate::compare::collect::Observation;
 use crate::compare::stats::{DelayHistogram, DirectionStats};
 use crate::compare::{
     CompareOptions, Comparison, DatagramFate, Direction, Endpoints, Fate, FlowPair, Frames,
@@ -793,7 +793,7 @@ impl Matcher {
     pub fn push(
         &mut self,
         side: Side,
-        sighting: &Sighting,
+        sighting: &Observation,
         endpoints: &Endpoints,
         out: &mut dyn FnMut(DatagramFate) -> Result<()>,
     ) -> Result<()> {
@@ -1478,8 +1478,8 @@ mod tests {
 
     /// A sighting and its addresses; its flow number a wrong hint, which the matcher must not
     /// trust.
-    fn sighting(frame: u64, ts: u64, e: Endpoints, payload: &[u8]) -> (Sighting, Endpoints) {
-        let s = Sighting {
+    fn sighting(frame: u64, ts: u64, e: Endpoints, payload: &[u8]) -> (Observation, Endpoints) {
+        let s = Observation {
             ts_ns: ts,
             frame,
             flow: 0,
@@ -1494,7 +1494,7 @@ mod tests {
     use std::hash::BuildHasher;
 
     /// Runs sightings (side, ...) through a matcher, sorted by time as the merge does.
-    fn run(mut input: Vec<(Side, (Sighting, Endpoints))>) -> Comparison {
+    fn run(mut input: Vec<(Side, (Observation, Endpoints))>) -> Comparison {
         input.sort_by_key(|(_, (s, _))| s.ts_ns);
         let mut m = Matcher::new(CompareOptions::default());
         let mut fates = Vec::new();

@@ -1,7 +1,7 @@
 //! Compares two captures of the same traffic: the fate of every datagram between two points.
 //!
 //! Each file goes through the one frame path (source → decode → filter) on its own thread, into
-//! a [`collect::Collector`] sink that sends compact [`collect::Sighting`]s (payload hash and
+//! a [`collect::Collector`] sink that sends compact [`collect::Observation`]s (payload hash and
 //! length, time, frame number, addresses) over a bounded channel. [`matcher::Matcher`] merges
 //! the two streams by time and matches datagrams by what survives a path (payload and length;
 //! NAT rewrites addresses and ports, and Linux gives IP id 0 to many DF datagrams), pairs each
