@@ -388,6 +388,38 @@ fn generated() -> Vec<(&'static str, u32, Vec<Vec<u8>>)> {
         })
         .collect();
     let c_hdlc = framed(&[0x0f, 0x00], &ethertype);
+    let wifi = wifi_frames(&ips);
+    let radiotap = radiotap_frames(&wifi);
+    let ppi = ppi_frames(&wifi);
+    // Frame Relay: Q.922 address (DLCI 100), UI, then the NLPID; and one SNAP-encapsulated
+    // frame (NLPID 0x80), which libpcap's fixed NLPID test does not take.
+    let mut frelay = framed(&[0x18, 0x41], &|ip: &[u8]| {
+        if is_v6(ip) {
+            [0x03, 0x8e]
+        } else {
+            [0x03, 0xcc]
+        }
+    });
+    frelay.push(
+        [
+            &[0x18, 0x41, 0x03, 0x00, 0x80, 0, 0, 0, 0x08, 0x00][..],
+            &ips[0],
+        ]
+        .concat(),
+    );
+    // Juniper: "MGC", flags (inbound), then what each PIC puts before the packet (libpcap
+    // reads the packet at a fixed offset per type whatever is there); and one frame without
+    // the magic.
+    let juniper = |before: &[u8]| -> Vec<Vec<u8>> {
+        let mut frames: Vec<Vec<u8>> = ips
+            .iter()
+            .map(|ip| [&b"MGC\x01"[..], before, ip].concat())
+            .collect();
+        frames.push([&b"XGC\x01"[..], before, &ips[0]].concat());
+        frames
+    };
+    let mut juniper_ether_head = vec![0u8; 28];
+    juniper_ether_head[24..26].copy_from_slice(&[0x08, 0x00]);
     vec![
         ("ethernet", 1, ethernet),
         ("linux-sll", 113, sll),
@@ -400,7 +432,157 @@ fn generated() -> Vec<(&'static str, u32, Vec<Vec<u8>>)> {
         ("ppp-with-dir", 204, ppp_with_dir),
         ("ppp-ether", 51, pppoe),
         ("c-hdlc", 104, c_hdlc),
+        ("ieee802-11", 105, wifi),
+        ("radiotap", 127, radiotap),
+        ("ppi", 192, ppi),
+        ("frelay", 107, frelay),
+        ("juniper-ppp", 179, juniper(&[0xff, 0x03, 0x00, 0x21])),
+        (
+            "juniper-ggsn",
+            133,
+            juniper(&[0x00, 0x08, 0, 0, 1, 2, 3, 4]),
+        ),
+        ("juniper-ether", 178, juniper(&juniper_ether_head)),
+        ("juniper-services", 136, juniper(&[0; 12])),
+        ("juniper-vp", 183, juniper(&[])),
     ]
+}
+
+/// 802.11 frames: every IP packet behind LLC/SNAP in a data frame, cycling through the four
+/// ToDS/FromDS combinations (the fourth with a fourth address) with and without QoS; ARP;
+/// a protected frame, a null-data frame, a beacon and an ACK.
+fn wifi_frames(ips: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let snap = |ethertype: [u8; 2], body: &[u8]| {
+        [&[0xaa, 0xaa, 0x03, 0, 0, 0][..], &ethertype, body].concat()
+    };
+    let header = |fc0: u8, ds: u8, protected: bool| {
+        let mut h = vec![fc0, ds | if protected { 0x40 } else { 0 }, 0x2c, 0];
+        for a in 1..=3u8 {
+            h.extend_from_slice(&[2, 0, 0, 0, 0, a]);
+        }
+        h.extend_from_slice(&[0x10, 0x00]);
+        if ds == 3 {
+            h.extend_from_slice(&[2, 0, 0, 0, 0, 4]);
+        }
+        if fc0 & 0x80 != 0 {
+            h.extend_from_slice(&[0x05, 0x00]);
+        }
+        h
+    };
+    let mut frames: Vec<Vec<u8>> = ips
+        .iter()
+        .enumerate()
+        .map(|(i, ip)| {
+            let qos = i / 4 % 2 == 1;
+            let ethertype = if is_v6(ip) {
+                [0x86, 0xdd]
+            } else {
+                [0x08, 0x00]
+            };
+            [
+                header(if qos { 0x88 } else { 0x08 }, (i % 4) as u8, false),
+                snap(ethertype, ip),
+            ]
+            .concat()
+        })
+        .collect();
+    frames.push(
+        [
+            header(0x08, 1, false),
+            snap([0x08, 0x06], &arp_frame()[14..]),
+        ]
+        .concat(),
+    );
+    // Protected: a CCMP header, then ciphertext.
+    frames.push(
+        [
+            header(0x88, 1, true),
+            vec![1, 0, 0, 0x20, 0, 0, 0, 0],
+            vec![0x5a; 60],
+        ]
+        .concat(),
+    );
+    frames.push(header(0x48, 1, false));
+    frames.push(
+        [
+            &[0x80, 0, 0, 0][..],
+            &[0xff; 6],
+            &[2, 0, 0, 0, 0, 9],
+            &[2, 0, 0, 0, 0, 9],
+            &[0; 2],
+            &[0; 12],
+        ]
+        .concat(),
+    );
+    frames.push([&[0xd4, 0, 0, 0][..], &[2, 0, 0, 0, 0, 1]].concat());
+    frames
+}
+
+/// Radiotap in front of the 802.11 frames, four headers in turn: none of the fields; Flags
+/// with DATAPAD (the 802.11 header then padded to 4 bytes); TSFT and Flags with DATAPAD;
+/// two present words (the extension bit) with DATAPAD, which libpcap does not look into.
+fn radiotap_frames(wifi: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    wifi.iter()
+        .enumerate()
+        .map(|(i, frame)| {
+            let (present, fields, datapad): (&[u32], &[u8], bool) = match i % 4 {
+                0 => (&[0], &[], false),
+                1 => (&[0x2], &[0x20], true),
+                2 => (&[0x3], &[1, 2, 3, 4, 5, 6, 7, 8, 0x20], true),
+                _ => (&[0x8000_0002, 0x0], &[0x20], true),
+            };
+            let len = 4 + 4 * present.len() + fields.len();
+            let mut out = vec![0, 0];
+            out.extend_from_slice(&(len as u16).to_le_bytes());
+            for word in present {
+                out.extend_from_slice(&word.to_le_bytes());
+            }
+            out.extend_from_slice(fields);
+            let fc0 = frame[0];
+            let data = fc0 & 0x0c == 0x08;
+            let header = if !data {
+                frame.len()
+            } else {
+                (if fc0 & 0x80 != 0 { 26 } else { 24 }) + if frame[1] & 3 == 3 { 6 } else { 0 }
+            };
+            out.extend_from_slice(&frame[..header]);
+            if datapad && data {
+                out.resize(out.len() + (4 - header % 4) % 4, 0);
+            }
+            out.extend_from_slice(&frame[header..]);
+            out
+        })
+        .collect()
+}
+
+/// PPI in front of the 802.11 frames (every other one with an 802.11-Common field), and one
+/// PPI frame whose DLT says Ethernet.
+fn ppi_frames(wifi: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let ppi = |dlt: u32, field: bool, frame: &[u8]| {
+        let fields: &[u8] = if field {
+            &[
+                0x02, 0x00, 0x14, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            ]
+        } else {
+            &[]
+        };
+        let len = (8 + fields.len()) as u16;
+        [
+            &[0, 0][..],
+            &len.to_le_bytes(),
+            &dlt.to_le_bytes(),
+            fields,
+            frame,
+        ]
+        .concat()
+    };
+    let mut frames: Vec<Vec<u8>> = wifi
+        .iter()
+        .enumerate()
+        .map(|(i, frame)| ppi(105, i % 2 == 1, frame))
+        .collect();
+    frames.push(ppi(1, false, &packets::ethernet(&ip_packets()[0])));
+    frames
 }
 
 #[test]

@@ -622,6 +622,7 @@ impl Decoder {
             payload: net.transport,
             ts_ns: frame.ts_ns,
             frame_index: frame.index,
+            interface: frame.interface,
         });
         let Some(whole) = whole else {
             return Decoded::FragmentHeld;

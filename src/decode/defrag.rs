@@ -93,6 +93,9 @@ pub struct Reassembled {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Key {
+    /// The capture interface: copies of one datagram seen on two interfaces of a pcapng file
+    /// are two datagrams, not fragments of one.
+    interface: u32,
     src: IpAddr,
     dst: IpAddr,
     /// The IPv4 id or the IPv6 fragment id: the address family keeps the two apart.
@@ -128,6 +131,8 @@ pub struct Fragment<'a> {
     pub ts_ns: u64,
     /// Record number.
     pub frame_index: u64,
+    /// The capture interface it was seen on (pcapng; 0 elsewhere).
+    pub interface: u32,
 }
 
 /// The reassembly pool.
@@ -152,6 +157,7 @@ impl Defragmenter {
     pub fn add(&mut self, fragment: Fragment<'_>) -> Option<Reassembled> {
         self.expire(fragment.ts_ns);
         let key = Key {
+            interface: fragment.interface,
             src: fragment.ip.src,
             dst: fragment.ip.dst,
             id: fragment.ip.shown_id(),

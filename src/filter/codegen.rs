@@ -3,7 +3,7 @@
 
 use super::FilterError;
 use super::ast::{ArithOp, Chain, Junction, Relop};
-use super::lower::{Cond, Value};
+use super::lower::{Cond, LINK_HEADER, Layout, PAYLOAD, Value};
 use super::program::*;
 
 /// Emits `cond`: control goes to `yes` when it holds, to `no` when it does not.
@@ -98,8 +98,8 @@ fn size_code(size: u8) -> u16 {
     }
 }
 
-fn slot(n: usize) -> Result<u32, FilterError> {
-    if n < MEMWORDS {
+fn slot(asm: &Asm, n: usize) -> Result<u32, FilterError> {
+    if n < asm.scratch_words() {
         Ok(n as u32)
     } else {
         Err(FilterError::TooComplex)
@@ -112,6 +112,7 @@ fn value(asm: &mut Asm, v: &Value, free: usize) -> Result<(), FilterError> {
         Value::Const(k) => asm.op(LD | IMM, *k),
         Value::Len => asm.op(LD | W | LEN, 0),
         Value::Ancillary(field) => asm.op(LD | W | ABS, ancillary(*field)),
+        Value::Mem(word) => asm.op(LD | MEM, *word),
         Value::Load {
             ihl,
             base,
@@ -125,6 +126,13 @@ fn value(asm: &mut Asm, v: &Value, free: usize) -> Result<(), FilterError> {
                     asm.op(LDX | B | MSH, *ihl);
                     asm.op(LD | size | IND, *base);
                 }
+                (None, Some(index)) if matches!(**index, Value::Mem(_)) => {
+                    let Value::Mem(word) = **index else {
+                        unreachable!()
+                    };
+                    asm.op(LDX | MEM, word);
+                    asm.op(LD | size | IND, *base);
+                }
                 (None, Some(index)) => {
                     value(asm, index, free)?;
                     asm.op(MISC | TAX, 0);
@@ -132,7 +140,7 @@ fn value(asm: &mut Asm, v: &Value, free: usize) -> Result<(), FilterError> {
                 }
                 (Some(ihl), Some(index)) => {
                     value(asm, index, free)?;
-                    let s = slot(free)?;
+                    let s = slot(asm, free)?;
                     asm.op(ST, s);
                     asm.op(LDX | B | MSH, *ihl);
                     asm.op(LD | MEM, s);
@@ -166,7 +174,7 @@ fn value(asm: &mut Asm, v: &Value, free: usize) -> Result<(), FilterError> {
                 }
                 _ => {
                     value(asm, b, free)?;
-                    let s = slot(free)?;
+                    let s = slot(asm, free)?;
                     asm.op(ST, s);
                     value(asm, a, free + 1)?;
                     asm.op(LDX | MEM, s);
@@ -176,4 +184,69 @@ fn value(asm: &mut Asm, v: &Value, free: usize) -> Result<(), FilterError> {
         }
     }
     Ok(())
+}
+
+/// The code a variable link's tests need first (gencode.c's insert_compute_vloffsets): the
+/// radio header's length into [`LINK_HEADER`] (radiotap, PPI: little-endian at 2), and the
+/// 802.11 payload's offset into [`PAYLOAD`]: the link header's offset + 24, + 2 for a QoS
+/// data frame, and behind radiotap rounded up to 4 when the Flags field says DATAPAD (read
+/// only where gencode.c reads it: a first present word without extension, Flags at 8 or,
+/// after a TSFT, at 16). A frame other than data keeps + 24. The two words are reserved.
+pub fn prologue(asm: &mut Asm, layout: Layout) {
+    asm.reserve_scratch(2);
+    let radio = layout != Layout::Ieee80211;
+    if radio {
+        asm.op(LD | B | ABS, 3);
+        asm.op(ALU | LSH | K, 8);
+        asm.op(MISC | TAX, 0);
+        asm.op(LD | B | ABS, 2);
+        asm.op(ALU | OR | X, 0);
+        asm.op(ST, LINK_HEADER);
+        asm.op(MISC | TAX, 0);
+    } else {
+        asm.op(LDX | IMM, 0);
+    }
+    let done = asm.label();
+    asm.op(MISC | TXA, 0);
+    asm.op(ALU | ADD | K, 24);
+    asm.op(ST, PAYLOAD);
+    asm.op(LD | B | IND, 0);
+    asm.jump_unless(JSET | K, 0x08, done);
+    let data = asm.label();
+    asm.jump(JSET | K, 0x04, done, data);
+    asm.place(data);
+    let qos = asm.label();
+    let after_qos = if layout == Layout::Radiotap {
+        asm.label()
+    } else {
+        done
+    };
+    asm.jump(JSET | K, 0x80, qos, after_qos);
+    asm.place(qos);
+    asm.op(LD | MEM, PAYLOAD);
+    asm.op(ALU | ADD | K, 2);
+    asm.op(ST, PAYLOAD);
+    if layout == Layout::Radiotap {
+        asm.place(after_qos);
+        // The first present word, little-endian, read big-endian: Flags (bit 1),
+        // extension (bit 31), TSFT (bit 0).
+        asm.op(LD | W | ABS, 4);
+        asm.jump_unless(JSET | K, 0x0200_0000, done);
+        let no_extension = asm.label();
+        asm.jump(JSET | K, 0x80, done, no_extension);
+        asm.place(no_extension);
+        let (tsft, no_tsft, round) = (asm.label(), asm.label(), asm.label());
+        asm.jump(JSET | K, 0x0100_0000, tsft, no_tsft);
+        for (at, flags) in [(tsft, 16), (no_tsft, 8)] {
+            asm.place(at);
+            asm.op(LD | B | ABS, flags);
+            asm.jump(JSET | K, 0x20, round, done);
+        }
+        asm.place(round);
+        asm.op(LD | MEM, PAYLOAD);
+        asm.op(ALU | ADD | K, 3);
+        asm.op(ALU | AND | K, !3);
+        asm.op(ST, PAYLOAD);
+    }
+    asm.place(done);
 }

@@ -44,7 +44,32 @@ pub enum Layout {
     PppEther,
     /// Cisco HDLC (DLT_C_HDLC): address and control, an EtherType at 2, network header at 4.
     CiscoHdlc,
-    /// A link whose headers this compiler does not model (PPP, 802.11, NFLOG, ... by their
+    /// IEEE 802.11 (DLT_IEEE802_11), as gencode.c reads it: a data frame (frame control: 0x08
+    /// set, 0x04 clear) whose header is 24 bytes, 26 with the QoS bit (0x80), read from the
+    /// frame once before the tests (no 4-address layout: libpcap does not add the fourth
+    /// address); then LLC/SNAP, the EtherType at 6 and the network header at 8 of it.
+    Ieee80211,
+    /// Radiotap (DLT_IEEE802_11_RADIO): its little-endian length at 2 is where the 802.11
+    /// header starts; with the Flags field in the first present word (no extension word) and
+    /// its DATAPAD bit, the 802.11 header length is rounded up to 4 (gencode.c's Atheros case).
+    Radiotap,
+    /// PPI (DLT_PPI): its little-endian length at 2 is where the 802.11 header starts, and
+    /// every expression (a length test too) also asks that the PPI header's DLT be 105.
+    Ppi,
+    /// Frame Relay (DLT_FRELAY): Q.922 address, then control 0x03 and the NLPID (0xcc IPv4,
+    /// 0x8e IPv6) at 2. libpcap puts the network header at 0, not 4: its `ip[...]`, hosts
+    /// and ports read the Q.922 header first; so does this compiler, to select what it selects.
+    FrameRelay,
+    /// The Juniper link types: any protocol test is the "MGC" magic (gencode.c checks nothing
+    /// else), and the network header sits at a fixed offset per PIC type (4294967294, i.e.
+    /// -2, where libpcap's offset is unset: loads there wrap around as in its programs).
+    Juniper {
+        /// The link type's tcpdump name.
+        name: &'static str,
+        /// Where gencode.c reads the network header.
+        network: u32,
+    },
+    /// A link whose headers this compiler does not model (SLIP, NFLOG, ... by their
     /// tcpdump name): only what needs no header, the frame's length (`len`, `less`,
     /// `greater`), compiles; anything asking for a protocol is refused.
     LengthOnly(&'static str),
@@ -66,21 +91,37 @@ impl Layout {
             Layout::Ppp => "PPP",
             Layout::PppEther => "PPP_ETHER",
             Layout::CiscoHdlc => "C_HDLC",
-            Layout::LengthOnly(name) => name,
+            Layout::Ieee80211 => "IEEE802_11",
+            Layout::Radiotap => "IEEE802_11_RADIO",
+            Layout::Ppi => "PPI",
+            Layout::FrameRelay => "FRELAY",
+            Layout::Juniper { name, .. } | Layout::LengthOnly(name) => name,
         }
     }
 
-    /// Where the network header starts.
+    /// True when the link layer's payload starts at an offset read from each frame (kept in
+    /// scratch word [`PAYLOAD`] by the code [`codegen::prologue`](super::codegen) lays first).
+    pub fn variable(self) -> bool {
+        matches!(self, Layout::Ieee80211 | Layout::Radiotap | Layout::Ppi)
+    }
+
+    /// Where the network header starts (for a [`Layout::variable`] one, from the link
+    /// layer's payload: after LLC/SNAP).
     fn network(self) -> u32 {
         match self {
+            Layout::Ieee80211 | Layout::Radiotap | Layout::Ppi => 8,
+            Layout::Juniper { network, .. } => network,
             Layout::Ethernet | Layout::EthernetLive => 14,
             Layout::Sll => 16,
             Layout::Sll2 => 20,
             Layout::Null | Layout::Loop | Layout::Ppp | Layout::CiscoHdlc => 4,
             Layout::PppEther => 8,
-            Layout::Network | Layout::Raw | Layout::Ipv4 | Layout::Ipv6 | Layout::LengthOnly(_) => {
-                0
-            }
+            Layout::Network
+            | Layout::Raw
+            | Layout::Ipv4
+            | Layout::Ipv6
+            | Layout::FrameRelay
+            | Layout::LengthOnly(_) => 0,
         }
     }
 }
@@ -128,7 +169,15 @@ pub enum Value {
     Binary(ArithOp, Box<Value>, Box<Value>),
     /// Unary minus.
     Negate(Box<Value>),
+    /// A scratch word the prologue filled ([`PAYLOAD`], [`LINK_HEADER`]).
+    Mem(u32),
 }
+
+/// The scratch word holding where the link layer's payload starts (802.11's LLC header) on a
+/// [`Layout::variable`] link; the top one, out of reach of the words expressions use.
+pub const PAYLOAD: u32 = 15;
+/// The scratch word holding where the 802.11 header starts behind radiotap or PPI.
+pub const LINK_HEADER: u32 = 14;
 
 /// `a j b`, neither constant: `b` joins `a`'s list when `a` is a chain. The list is
 /// left-associative, so this is the binary tree `j(a, b)` either way, and code generation
@@ -160,7 +209,32 @@ fn or(a: Cond, b: Cond) -> Cond {
         (Cond::True, _) => Cond::True,
         (Cond::False, b) => b,
         (a, Cond::False) => a,
+        (a, b) if absorbed(&a, &b) => b,
         (a, b) => join(a, Junction::Or, b),
+    }
+}
+
+/// True when `a` holds only where `b` does (`b`, or `b and ...`, or alternatives that all
+/// are): `a or b` is `b`. libpcap's optimizer finds the same (on a Juniper link every
+/// protocol test is the one magic test, and `icmp or arp` is that test alone), and so loads
+/// nothing beyond it: a frame too short for `a`'s loads is still selected. Only a short `a`
+/// is looked into (a long list is not walked once per operand added to it).
+fn absorbed(a: &Cond, b: &Cond) -> bool {
+    if a == b {
+        return true;
+    }
+    match a {
+        Cond::Chain(chain) if chain.rest.len() <= 64 => {
+            let mut holds = absorbed(&chain.first, b);
+            for (junction, operand) in &chain.rest {
+                holds = match junction {
+                    Junction::And => holds || absorbed(operand, b),
+                    Junction::Or => holds && absorbed(operand, b),
+                };
+            }
+            holds
+        }
+        _ => false,
     }
 }
 
@@ -217,24 +291,54 @@ const PPP_IP: u32 = 0x0021;
 const PPP_IPV6: u32 = 0x0057;
 /// BSD address families of IPv6 (NetBSD/OpenBSD 24, FreeBSD 28, Darwin 30).
 const AF_INET6: [u32; 3] = [24, 28, 30];
+/// Frame Relay: control 0x03 (UI) then the NLPID of IPv4 / IPv6 (ISO/IEC TR 9577).
+const FR_UI_IPV4: u32 = 0x03cc;
+const FR_UI_IPV6: u32 = 0x038e;
+/// Every Juniper capture header's magic "MGC" in the top three bytes of the first word.
+const JUNIPER_MAGIC: u32 = 0x4d47_4300;
+/// DLT_IEEE802_11, as a PPI header holds it (little-endian) and a word load reads it.
+const PPI_DLT_IEEE802_11: u32 = 105u32.swap_bytes();
+/// 802.11 frame control, first byte: type bits (data 0x08, control 0x04).
+const FC_DATA: u32 = 0x08;
+const FC_CONTROL: u32 = 0x04;
+/// LLC/SNAP: the encapsulated EtherType at 6.
+const SNAP_ETHERTYPE: u32 = 6;
+
+/// A lowered expression.
+#[derive(Debug)]
+pub struct Lowered {
+    /// The condition.
+    pub cond: Cond,
+    /// True when it reads the scratch words a [`Layout::variable`] link's prologue fills.
+    pub prologue: bool,
+}
 
 /// Lowers `expr` for `layout`.
 /// An expression that asks a [`Layout::LengthOnly`] link for a protocol is refused with
 /// [`FilterError::Link`] whose `construct` is empty: the caller names the expression.
-pub fn lower(expr: &Expr, layout: Layout) -> Result<Cond, FilterError> {
+pub fn lower(expr: &Expr, layout: Layout) -> Result<Lowered, FilterError> {
     let mut lowering = Lowering {
         layout,
         shift: 0,
         unmodelled: std::cell::Cell::new(false),
+        payload: std::cell::Cell::new(false),
     };
-    let cond = lowering.expr(expr)?;
+    let mut cond = lowering.expr(expr)?;
     if lowering.unmodelled.get() {
         return Err(FilterError::Link {
             construct: String::new(),
             link: layout.name().into(),
         });
     }
-    Ok(cond)
+    if layout == Layout::Ppi {
+        // gencode.c's finish_parse: the whole program, a length test too, is for PPI
+        // frames carrying 802.11 only.
+        cond = and(eq(abs(4, 4), PPI_DLT_IEEE802_11), cond);
+    }
+    Ok(Lowered {
+        cond,
+        prologue: lowering.payload.get(),
+    })
 }
 
 struct Lowering {
@@ -243,11 +347,83 @@ struct Lowering {
     shift: u32,
     /// Set when the expression asked a `LengthOnly` link for its protocol.
     unmodelled: std::cell::Cell<bool>,
+    /// Set when a load is relative to the payload offset of a variable link.
+    payload: std::cell::Cell<bool>,
 }
 
 impl Lowering {
+    /// Where the network header starts (from the link payload on a variable link).
     fn net(&self) -> u32 {
-        self.layout.network() + self.shift
+        self.layout.network().wrapping_add(self.shift)
+    }
+
+    /// `size` bytes at `off` from the start of the frame, or on a variable link from the
+    /// start of the link layer's payload.
+    fn load(&self, off: u32, size: u8) -> Value {
+        if self.layout.variable() {
+            self.payload.set(true);
+            Value::Load {
+                ihl: None,
+                base: off,
+                index: Some(Box::new(Value::Mem(PAYLOAD))),
+                size,
+            }
+        } else {
+            abs(off, size)
+        }
+    }
+
+    /// The IPv4 header's length in bytes plus the network header's offset, on a variable
+    /// link: the index of a transport load (fixed links use `ldxb 4*([k]&0xf)`).
+    fn transport_index(&self) -> Value {
+        let ihl = Value::Binary(
+            ArithOp::Shl,
+            Box::new(masked(self.load(self.net(), 1), 0x0f)),
+            Box::new(Value::Const(2)),
+        );
+        Value::Binary(ArithOp::Add, Box::new(ihl), Box::new(Value::Mem(PAYLOAD)))
+    }
+
+    /// `size` bytes at `off` into the transport header of an IPv4 packet.
+    fn transport_load(&self, off: u32, size: u8) -> Value {
+        let net = self.net();
+        if self.layout.variable() {
+            Value::Load {
+                ihl: None,
+                base: net.wrapping_add(off),
+                index: Some(Box::new(self.transport_index())),
+                size,
+            }
+        } else {
+            Value::Load {
+                ihl: Some(net),
+                base: net.wrapping_add(off),
+                index: None,
+                size,
+            }
+        }
+    }
+
+    /// An 802.11 data frame: frame control's type bits, control clear and data set
+    /// (gencode.c's gen_check_802_11_data_frame, in its order).
+    fn wifi_data(&self) -> Cond {
+        let fc = || {
+            if self.layout == Layout::Ieee80211 {
+                abs(0, 1)
+            } else {
+                self.payload.set(true);
+                Value::Load {
+                    ihl: None,
+                    base: 0,
+                    index: Some(Box::new(Value::Mem(LINK_HEADER))),
+                    size: 1,
+                }
+            }
+        };
+        and(
+            eq(masked(fc(), FC_CONTROL), 0),
+            Cond::Cmp(masked(fc(), FC_DATA), Relop::Ne, Value::Const(0)),
+        )
     }
 
     fn expr(&mut self, expr: &Expr) -> Result<Cond, FilterError> {
@@ -295,6 +471,16 @@ impl Lowering {
             Layout::Ipv4 => bool_cond(ethertype == ETHERTYPE_IP),
             Layout::Ipv6 => bool_cond(ethertype == ETHERTYPE_IPV6),
             Layout::CiscoHdlc => eq(abs(2, 2), et),
+            Layout::Ieee80211 | Layout::Radiotap | Layout::Ppi => and(
+                self.wifi_data(),
+                eq(self.load(SNAP_ETHERTYPE + self.shift, 2), et),
+            ),
+            Layout::FrameRelay => match ethertype {
+                ETHERTYPE_IP => eq(abs(2, 2), FR_UI_IPV4),
+                ETHERTYPE_IPV6 => eq(abs(2, 2), FR_UI_IPV6),
+                _ => Cond::False,
+            },
+            Layout::Juniper { .. } => eq(masked(abs(0, 4), 0xffff_ff00), JUNIPER_MAGIC),
             Layout::Ppp | Layout::PppEther => {
                 // gencode.c's ethertype_to_ppptype: IPv4 and IPv6 have PPP numbers of their
                 // own; any other EtherType is compared as it is.
@@ -336,7 +522,10 @@ impl Lowering {
 
     /// IPv4 with this protocol.
     fn ip4_proto(&self, proto: u32) -> Cond {
-        and(self.ip4(), eq(abs(self.net() + 9, 1), proto))
+        and(
+            self.ip4(),
+            eq(self.load(self.net().wrapping_add(9), 1), proto),
+        )
     }
 
     /// IPv6 with this next header, right after the fixed header or after a fragment header.
@@ -345,10 +534,10 @@ impl Lowering {
         and(
             self.ip6(),
             or(
-                eq(abs(net + 6, 1), proto),
+                eq(self.load(net.wrapping_add(6), 1), proto),
                 and(
-                    eq(abs(net + 6, 1), IPPROTO_FRAGMENT),
-                    eq(abs(net + 40, 1), proto),
+                    eq(self.load(net.wrapping_add(6), 1), IPPROTO_FRAGMENT),
+                    eq(self.load(net.wrapping_add(40), 1), proto),
                 ),
             ),
         )
@@ -359,7 +548,10 @@ impl Lowering {
     }
 
     fn first_fragment(&self) -> Cond {
-        eq(masked(abs(self.net() + 6, 2), IPV4_OFFSET_MASK), 0)
+        eq(
+            masked(self.load(self.net().wrapping_add(6), 2), IPV4_OFFSET_MASK),
+            0,
+        )
     }
 
     fn proto(&self, proto: Proto) -> Cond {
@@ -409,6 +601,21 @@ impl Lowering {
                 self.shift += 4;
                 Ok(cond)
             }
+            // gencode.c's gen_vlan_no_bpf_extensions on 802.11: a tag's TPID where the SNAP
+            // EtherType is (each a link test of its own, the data-frame check included), the
+            // VLAN id where the network header would be, and everything after it 4 bytes on.
+            Layout::Ieee80211 | Layout::Radiotap => {
+                let tagged = any(VLAN_TPIDS.map(|tpid| self.link(tpid as u16)));
+                let cond = match id {
+                    Some(id) => and(
+                        tagged,
+                        eq(masked(self.load(self.net(), 2), 0x0fff), u32::from(id)),
+                    ),
+                    None => tagged,
+                };
+                self.shift += 4;
+                Ok(cond)
+            }
             // The kernel hands a packet socket the frame with its tag taken out (kept in the
             // socket buffer): ask for it, and nothing later moves (libpcap does the same on
             // Linux, gencode.c gen_vlan_bpf_extensions).
@@ -440,9 +647,14 @@ impl Lowering {
                 let len = u32::from(len.min(32));
                 let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
                 let a = u32::from(a);
-                let at = |off: u32| eq(masked(abs(off, 4), mask), a);
-                let ip = || and(self.ip4(), directed(dir, at(net + 12), at(net + 16)));
-                let arp_addr = || directed(dir, at(net + 14), at(net + 24));
+                let at = |off: u32| eq(masked(self.load(off, 4), mask), a);
+                let ip = || {
+                    and(
+                        self.ip4(),
+                        directed(dir, at(net.wrapping_add(12)), at(net.wrapping_add(16))),
+                    )
+                };
+                let arp_addr = || directed(dir, at(net.wrapping_add(14)), at(net.wrapping_add(24)));
                 match proto {
                     Some(Proto::Ip) => ip(),
                     Some(Proto::Arp) => and(self.link(ETHERTYPE_ARP), arp_addr()),
@@ -464,11 +676,17 @@ impl Lowering {
                         .map(|i| {
                             let shift = 96 - 32 * i;
                             let m = (mask >> shift) as u32;
-                            eq(masked(abs(off + 4 * i, 4), m), (a >> shift) as u32 & m)
+                            eq(
+                                masked(self.load(off.wrapping_add(4 * i), 4), m),
+                                (a >> shift) as u32 & m,
+                            )
                         })
                         .fold(Cond::True, and)
                 };
-                and(self.ip6(), directed(dir, at(net + 8), at(net + 24)))
+                and(
+                    self.ip6(),
+                    directed(dir, at(net.wrapping_add(8)), at(net.wrapping_add(24))),
+                )
             }
         }
     }
@@ -496,21 +714,24 @@ impl Lowering {
         let ip6 = and(
             and(
                 self.ip6(),
-                any(numbers.iter().map(|&n| eq(abs(net + 6, 1), n))),
+                any(numbers
+                    .iter()
+                    .map(|&n| eq(self.load(net.wrapping_add(6), 1), n))),
             ),
-            directed(dir, in_range(abs(net + 40, 2)), in_range(abs(net + 42, 2))),
+            directed(
+                dir,
+                in_range(self.load(net.wrapping_add(40), 2)),
+                in_range(self.load(net.wrapping_add(42), 2)),
+            ),
         );
-        let transport = |off: u32| Value::Load {
-            ihl: Some(net),
-            base: net + off,
-            index: None,
-            size: 2,
-        };
+        let transport = |off: u32| self.transport_load(off, 2);
         let ip4 = and(
             and(
                 and(
                     self.ip4(),
-                    any(numbers.iter().map(|&n| eq(abs(net + 9, 1), n))),
+                    any(numbers
+                        .iter()
+                        .map(|&n| eq(self.load(net.wrapping_add(9), 1), n))),
                 ),
                 self.first_fragment(),
             ),
@@ -528,7 +749,10 @@ impl Lowering {
             Arith::Negate(a) => Value::Negate(Box::new(self.arith(a, needs))),
             Arith::Binary(op, a, b) => {
                 let a = self.arith(a, needs);
-                Value::Binary(*op, Box::new(a), Box::new(self.arith(b, needs)))
+                // gencode.c's gen_arth keeps the protocol test of its left operand only:
+                // `1 + -ip[8]` loads ip[8] from any frame (a relation keeps both sides').
+                let b = self.arith(b, &mut Vec::new());
+                Value::Binary(*op, Box::new(a), Box::new(b))
             }
             Arith::Load { proto, index, size } => {
                 let index = self.arith(index, needs);
@@ -551,6 +775,29 @@ impl Lowering {
                     }
                 };
                 needs.push(need);
+                if self.layout.variable() {
+                    // The payload offset (plus the IPv4 header's length for a transport
+                    // load) is the index; a computed index is added to it.
+                    let at = if ihl.is_some() {
+                        self.transport_index()
+                    } else {
+                        self.payload.set(true);
+                        Value::Mem(PAYLOAD)
+                    };
+                    let (base, at) = match index {
+                        Value::Const(k) => (net.wrapping_add(k), at),
+                        other => (
+                            net,
+                            Value::Binary(ArithOp::Add, Box::new(at), Box::new(other)),
+                        ),
+                    };
+                    return Value::Load {
+                        ihl: None,
+                        base,
+                        index: Some(Box::new(at)),
+                        size: *size,
+                    };
+                }
                 let (base, index) = match index {
                     Value::Const(k) => (net.wrapping_add(k), None),
                     other => (net, Some(Box::new(other))),

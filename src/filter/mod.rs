@@ -22,7 +22,7 @@ pub mod vm;
 use std::fmt;
 
 use crate::decode::{Datagram, Segment};
-use crate::frame::{Frame, LinkType};
+use crate::frame::{Frame, JuniperPic, LinkType};
 
 pub use lower::Layout;
 use program::{Asm, Program};
@@ -129,20 +129,23 @@ impl Expression {
         yes: program::Label,
         no: program::Label,
     ) -> Result<(), FilterError> {
-        let cond = lower::lower(&self.expr, layout).map_err(|e| match e {
+        let lowered = lower::lower(&self.expr, layout).map_err(|e| match e {
             FilterError::Link { construct, link } if construct.is_empty() => FilterError::Link {
                 construct: self.text.clone(),
                 link,
             },
             other => other,
         })?;
-        if cond == lower::Cond::False {
+        if lowered.cond == lower::Cond::False {
             return Err(FilterError::RejectsAll {
                 expression: self.text.clone(),
                 link: layout.name().into(),
             });
         }
-        codegen::condition(asm, &cond, yes, no)
+        if lowered.prologue {
+            codegen::prologue(asm, layout);
+        }
+        codegen::condition(asm, &lowered.cond, yes, no)
     }
 
     /// The whole program for `layout`: accept (`snaplen`) when the frame matches.
@@ -173,21 +176,30 @@ pub fn layout_of(link: LinkType) -> Option<Layout> {
         LinkType::Ppp => Layout::Ppp,
         LinkType::PppOverEthernet => Layout::PppEther,
         LinkType::CiscoHdlc => Layout::CiscoHdlc,
-        // libpcap compiles expressions for these links too, with layouts (variable radio
-        // headers, NFLOG's TLVs) this compiler does not model (and for PPP_WITH_DIR, libpcap
-        // 1.10 says "link-layer type filtering not implemented"): only
-        // length tests compile there; anything else is refused with one line rather than
-        // answered wrongly.
+        LinkType::Ieee80211 => Layout::Ieee80211,
+        LinkType::Radiotap => Layout::Radiotap,
+        LinkType::Ppi => Layout::Ppi,
+        LinkType::FrameRelay => Layout::FrameRelay,
+        // Where gencode.c's init_linktype puts the network header (off_linkpl + off_nl;
+        // unset, -1 + -1, for the services and voice PICs).
+        LinkType::Juniper(pic) => Layout::Juniper {
+            name: link.name(),
+            network: match pic {
+                JuniperPic::Ppp | JuniperPic::FrameRelay | JuniperPic::Chdlc => 4,
+                JuniperPic::Ggsn => 12,
+                JuniperPic::Ether | JuniperPic::PppOe => 32,
+                JuniperPic::Services | JuniperPic::Vp => 2u32.wrapping_neg(),
+            },
+        },
+        // libpcap compiles expressions for these links too, with layouts (NFLOG's TLVs,
+        // PKTAP's variable header) this compiler does not model (and for PPP_WITH_DIR,
+        // libpcap 1.10 says "link-layer type filtering not implemented"): only length tests
+        // compile there; anything else is refused with one line rather than answered wrongly.
         LinkType::Slip
-        | LinkType::Ieee80211
-        | LinkType::FrameRelay
-        | LinkType::Radiotap
         | LinkType::ArcnetLinux
-        | LinkType::Ppi
         | LinkType::PppWithDirection
         | LinkType::Nflog
-        | LinkType::Pktap
-        | LinkType::Juniper(_) => Layout::LengthOnly(link.name()),
+        | LinkType::Pktap => Layout::LengthOnly(link.name()),
         LinkType::Other(_) => return None,
     })
 }
@@ -285,7 +297,7 @@ impl Filter {
 mod tests {
     use super::*;
 
-    const LAYOUTS: [Layout; 13] = [
+    const LAYOUTS: [Layout; 19] = [
         Layout::Ethernet,
         Layout::EthernetLive,
         Layout::Network,
@@ -299,6 +311,18 @@ mod tests {
         Layout::Ppp,
         Layout::PppEther,
         Layout::CiscoHdlc,
+        Layout::Ieee80211,
+        Layout::Radiotap,
+        Layout::Ppi,
+        Layout::FrameRelay,
+        Layout::Juniper {
+            name: "JUNIPER_PPP",
+            network: 4,
+        },
+        Layout::Juniper {
+            name: "JUNIPER_VP",
+            network: u32::MAX - 1,
+        },
     ];
 
     fn expression(text: &str) -> Expression {

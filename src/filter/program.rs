@@ -99,6 +99,8 @@ enum Pending {
 pub struct Asm {
     code: Vec<Pending>,
     places: Vec<Option<usize>>,
+    /// Scratch words from the top kept for values a prologue computed.
+    reserved: usize,
 }
 
 impl Default for Asm {
@@ -118,7 +120,18 @@ impl Asm {
         Asm {
             code: Vec::new(),
             places: vec![None, None],
+            reserved: 0,
         }
+    }
+
+    /// Keeps the top `n` scratch words out of expressions' reach.
+    pub(crate) fn reserve_scratch(&mut self, n: usize) {
+        self.reserved = self.reserved.max(n);
+    }
+
+    /// Scratch words expressions may use.
+    pub(crate) fn scratch_words(&self) -> usize {
+        MEMWORDS - self.reserved
     }
 
     /// A new, unplaced label.
