@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Namespace, Running, binary, ip, require_root, tshark_fields};
+use common::router::{Plan, Router, stop, tcpdump};
+use common::{Running, binary, require_root, tshark_fields};
 use serde_json::Value;
 use udpscope::compare::CompareOptions;
 use udpscope::compare::hops;
@@ -27,61 +28,6 @@ use udpscope::shutdown::Shutdown;
 /// Datagrams the client sends into the router.
 const SENT: usize = 400;
 const PORT: &str = "7000";
-
-fn nft(ns: &Namespace, script: &str) -> String {
-    let mut child = ns
-        .exec("nft")
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("nft runs (tests/install-deps.sh)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "nft: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The packets counted by the rule with comment `name`.
-fn counter(ns: &Namespace, name: &str) -> u64 {
-    let out = ns
-        .exec("nft")
-        .args(["list", "table", "ip", "hops"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
-        .find(|l| l.contains(&format!("comment \"{name}\"")))
-        .unwrap_or_else(|| panic!("no rule {name} in {text}"));
-    let after = line.split("packets ").nth(1).expect("a counter");
-    after.split_whitespace().next().unwrap().parse().unwrap()
-}
-
-fn tcpdump(ns: &Namespace, dev: &str, file: &Path) -> Running {
-    let mut cmd = ns.exec("tcpdump");
-    cmd.args(["-i", dev, "-U", "--immediate-mode", "-n", "-w"])
-        .arg(file)
-        .arg("udp");
-    let running = Running::spawn(cmd, false);
-    running.stderr_line(Duration::from_secs(10), |l| l.contains("listening on"));
-    running
-}
-
-fn stop(mut running: Running) {
-    running.signal("INT");
-    running.wait_exit(Duration::from_secs(10));
-}
 
 /// The path, its four captures and what nftables counted.
 struct Path4 {
@@ -95,51 +41,15 @@ struct Path4 {
 }
 
 fn run_path() -> Path4 {
-    let c = Namespace::new("hc");
-    let r = Namespace::new("hr");
-    let s = Namespace::new("hs");
-    // Interfaces are made inside the namespaces: their names cannot clash with another test's.
-    ip(&[
-        "-n", &c.0, "link", "add", "c-eth", "type", "veth", "peer", "name", "r-in", "netns", &r.0,
-    ]);
-    ip(&[
-        "-n", &r.0, "link", "add", "r-out", "type", "veth", "peer", "name", "s-eth", "netns", &s.0,
-    ]);
-    for (ns, dev, addr) in [
-        (&c, "c-eth", "10.71.1.2/24"),
-        (&r, "r-in", "10.71.1.1/24"),
-        (&r, "r-out", "10.71.2.1/24"),
-        (&s, "s-eth", "10.71.2.2/24"),
-    ] {
-        ip(&["-n", &ns.0, "addr", "add", addr, "dev", dev]);
-        ip(&["-n", &ns.0, "link", "set", dev, "up"]);
-    }
-    ip(&["-n", &c.0, "route", "add", "default", "via", "10.71.1.1"]);
-    let status = r
-        .exec("sysctl")
-        .args(["-qw", "net.ipv4.ip_forward=1"])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    // Loss in the forward chain (r-in → r-out), copies after the masquerade on r-out (so the
-    // copy carries the rewritten source; `ct state != untracked` so the copy is not copied
-    // and counted again, field notes).
-    nft(
-        &r,
-        &format!(
-            "table ip hops {{
-  chain forwarding {{ type filter hook forward priority 0; policy accept;
-    iifname \"r-in\" udp dport {PORT} numgen random mod 10 == 0 counter drop comment \"loss\"
-  }}
-  chain nat_out {{ type nat hook postrouting priority srcnat; policy accept;
-    oifname \"r-out\" masquerade
-  }}
-  chain copies {{ type filter hook postrouting priority 200; policy accept;
-    oifname \"r-out\" udp dport {PORT} ct state != untracked numgen random mod 10 == 0 counter dup to 10.71.2.2 device \"r-out\" comment \"dup\"
-  }}
-}}"
-        ),
-    );
+    let path = Router::build(Plan {
+        name: "h",
+        net: 71,
+        table: "hops",
+        port: PORT,
+        bridge: false,
+    });
+    let (c, r, s) = (&path.c, &path.r, &path.s);
+    let tcpdump = |ns, dev, file: &Path| tcpdump(ns, dev, file, &["udp"]);
 
     let dir = tempfile::tempdir().unwrap();
     let file = |n: &str| dir.path().join(n);
@@ -150,10 +60,10 @@ fn run_path() -> Path4 {
         file("server.pcap"),
     );
     let captures = [
-        tcpdump(&c, "c-eth", &client),
-        tcpdump(&r, "r-in", &r_in),
-        tcpdump(&r, "r-out", &r_out),
-        tcpdump(&s, "s-eth", &server),
+        tcpdump(c, "c-eth", &client),
+        tcpdump(r, "r-in", &r_in),
+        tcpdump(r, "r-out", &r_out),
+        tcpdump(s, "s-eth", &server),
     ];
     let mut receiver = s.exec("socat");
     receiver.args(["-u", &format!("UDP-RECV:{PORT}"), "OPEN:/dev/null"]);
@@ -195,8 +105,8 @@ fn run_path() -> Path4 {
         stop(running);
     }
     drop(receiver);
-    let dropped = counter(&r, "loss");
-    let duplicated = counter(&r, "dup");
+    let dropped = path.counter("loss");
+    let duplicated = path.counter("dup");
     Path4 {
         _dir: dir,
         client,

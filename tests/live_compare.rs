@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::router::{Plan, Router, tcpdump};
 use common::{Namespace, Running, binary, ip, require_root, tshark_fields};
 use serde_json::Value;
 
@@ -26,64 +27,6 @@ const SENT: usize = 300;
 const PORT: &str = "7000";
 /// The window the live runs and their reruns use: short, so fates settle while the test waits.
 const WINDOW: &str = "1";
-
-fn nft(ns: &Namespace, script: &str) {
-    let mut child = ns
-        .exec("nft")
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("nft runs (tests/install-deps.sh)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "nft: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// The packets counted by the rule with comment `name`.
-fn counter(ns: &Namespace, name: &str) -> u64 {
-    let out = ns
-        .exec("nft")
-        .args(["list", "table", "ip", "live"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
-        .find(|l| l.contains(&format!("comment \"{name}\"")))
-        .unwrap_or_else(|| panic!("no rule {name} in {text}"));
-    let after = line.split("packets ").nth(1).expect("a counter");
-    after.split_whitespace().next().unwrap().parse().unwrap()
-}
-
-fn tcpdump(ns: &Namespace, dev: &str, file: &Path) -> Running {
-    let mut cmd = ns.exec("tcpdump");
-    cmd.args([
-        "-i",
-        dev,
-        "-U",
-        "--immediate-mode",
-        "-B",
-        "16384",
-        "-n",
-        "-w",
-    ])
-    .arg(file)
-    .arg("udp");
-    let running = Running::spawn(cmd, false);
-    running.stderr_line(Duration::from_secs(10), |l| l.contains("listening on"));
-    running
-}
 
 /// `udpscope compare -i ...` in `ns`, its stdout read line by line; returns once it says it
 /// is comparing.
@@ -147,70 +90,20 @@ fn tshark_payloads(file: &Path) -> BTreeMap<u64, String> {
     .collect()
 }
 
-/// The path: client `c-eth` → router `r-in`, router → server through `r-out` (or, with
-/// `bridge`, through a bridge `br0` whose port is `r-out`), server `s-eth`.
-struct Path3 {
-    c: Namespace,
-    r: Namespace,
-    s: Namespace,
-}
-
-fn build_path(bridge: bool) -> Path3 {
-    let c = Namespace::new("lc");
-    let r = Namespace::new("lr");
-    let s = Namespace::new("ls");
-    ip(&[
-        "-n", &c.0, "link", "add", "c-eth", "type", "veth", "peer", "name", "r-in", "netns", &r.0,
-    ]);
-    ip(&[
-        "-n", &r.0, "link", "add", "r-out", "type", "veth", "peer", "name", "s-eth", "netns", &s.0,
-    ]);
-    let out = if bridge {
-        ip(&["-n", &r.0, "link", "add", "br0", "type", "bridge"]);
-        ip(&["-n", &r.0, "link", "set", "r-out", "master", "br0"]);
-        ip(&["-n", &r.0, "link", "set", "r-out", "up"]);
-        "br0"
-    } else {
-        "r-out"
-    };
-    for (ns, dev, addr) in [
-        (&c, "c-eth", "10.73.1.2/24"),
-        (&r, "r-in", "10.73.1.1/24"),
-        (&r, out, "10.73.2.1/24"),
-        (&s, "s-eth", "10.73.2.2/24"),
-    ] {
-        ip(&["-n", &ns.0, "addr", "add", addr, "dev", dev]);
-        ip(&["-n", &ns.0, "link", "set", dev, "up"]);
-    }
-    ip(&["-n", &c.0, "route", "add", "default", "via", "10.73.1.1"]);
-    let status = r
-        .exec("sysctl")
-        .args(["-qw", "net.ipv4.ip_forward=1"])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    // Loss in the forward chain, copies after the masquerade (`ct state != untracked` so that
-    // a copy is not copied and counted again: field notes).
-    nft(
-        &r,
-        &format!(
-            "table ip live {{
-  chain forwarding {{ type filter hook forward priority 0; policy accept;
-    iifname \"r-in\" udp dport {PORT} numgen random mod 10 == 0 counter drop comment \"loss\"
-  }}
-  chain nat_out {{ type nat hook postrouting priority srcnat; policy accept;
-    oifname \"{out}\" masquerade
-  }}
-  chain copies {{ type filter hook postrouting priority 200; policy accept;
-    oifname \"{out}\" udp dport {PORT} ct state != untracked numgen random mod 10 == 0 counter dup to 10.73.2.2 device \"{out}\" comment \"dup\"
-  }}
-}}"
-        ),
-    );
+/// The path (tests/common/router.rs): client `c-eth` → router `r-in`, router → server through
+/// `r-out` (or, with `bridge`, through a bridge `br0` whose port is `r-out`), server `s-eth`.
+fn build_path(bridge: bool) -> Router {
+    let path = Router::build(Plan {
+        name: "l",
+        net: 73,
+        table: "live",
+        port: PORT,
+        bridge,
+    });
     // One datagram on another port resolves the neighbours on both links (no ping here).
-    send(&c, "10.73.2.2:7001", &["warm-up".to_string()]);
+    send(&path.c, "10.73.2.2:7001", &["warm-up".to_string()]);
     std::thread::sleep(Duration::from_millis(200));
-    Path3 { c, r, s }
+    path
 }
 
 fn payloads(tag: &str) -> Vec<String> {
@@ -239,15 +132,15 @@ struct Run {
 /// A point given as `{server}` is the file the server's tcpdump writes (the truth), followed
 /// as it grows; `{fifo}` is a FIFO that a second tcpdump at the server writes into, started
 /// once the comparison has opened it.
-fn run(path: &Path3, tag: &str, args: &[&str], streams_to: Option<&str>) -> Run {
+fn run(path: &Router, tag: &str, args: &[&str], streams_to: Option<&str>) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let prefix = dir.path().join("live");
     let client = dir.path().join("client.pcap");
     let server = dir.path().join("server.pcap");
     let fifo = dir.path().join("server.fifo");
     let captures = [
-        tcpdump(&path.c, "c-eth", &client),
-        tcpdump(&path.s, "s-eth", &server),
+        tcpdump(&path.c, "c-eth", &client, &["udp"]),
+        tcpdump(&path.s, "s-eth", &server, &["udp"]),
     ];
     let mut receiver = path.s.exec("socat");
     receiver.args(["-u", &format!("UDP-RECV:{PORT}"), "OPEN:/dev/null"]);
@@ -275,16 +168,15 @@ fn run(path: &Path3, tag: &str, args: &[&str], streams_to: Option<&str>) -> Run 
     // the truth: it ends when the comparison closes the FIFO.
     let _writer = args
         .contains(&"{fifo}")
-        .then(|| tcpdump(&path.s, "s-eth", &fifo));
+        .then(|| tcpdump(&path.s, "s-eth", &fifo, &["udp"]));
     let started = Instant::now();
     send(&path.c, &format!("10.73.2.2:{PORT}"), &payloads(tag));
     // The last datagram by a socat of its own: a datagram alone (one socat may join lines
-    // read together), from a port of its own.
-    send(
-        &path.c,
-        &format!("10.73.2.2:{PORT}"),
-        &[format!("{tag} end")],
-    );
+    // read together), from a port of its own, to a port the router's rules leave alone: a
+    // flow of one datagram that the router dropped has nothing in common between the points,
+    // so it has no datagram line (it is a one-sided flow of the summary) and the test would
+    // wait for a line that never comes.
+    send(&path.c, "10.73.2.2:7001", &[format!("{tag} end")]);
     let end = format!("{tag} end");
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut before = Vec::new();
@@ -359,8 +251,8 @@ fn run(path: &Path3, tag: &str, args: &[&str], streams_to: Option<&str>) -> Run 
         stderr,
         sent,
         got,
-        dropped: counter(&path.r, "loss"),
-        duplicated: counter(&path.r, "dup"),
+        dropped: path.counter("loss"),
+        duplicated: path.counter("dup"),
         _dir: dir,
         prefix,
     }

@@ -166,12 +166,22 @@ pub fn nft(ns: &Namespace, script: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// tcpdump on `dev` in `ns`, writing `file` packet by packet, once it listens.
+/// tcpdump on `dev` in `ns`, writing `file` packet by packet (a 16 MiB buffer: a flood must
+/// not overrun it), once it listens.
 pub fn tcpdump(ns: &Namespace, dev: &str, file: &Path, filter: &[&str]) -> Running {
     let mut cmd = ns.exec("tcpdump");
-    cmd.args(["-i", dev, "-U", "--immediate-mode", "-n", "-w"])
-        .arg(file)
-        .args(filter);
+    cmd.args([
+        "-i",
+        dev,
+        "-U",
+        "--immediate-mode",
+        "-B",
+        "16384",
+        "-n",
+        "-w",
+    ])
+    .arg(file)
+    .args(filter);
     let running = Running::spawn(cmd, false);
     running.stderr_line(Duration::from_secs(10), |l| l.contains("listening on"));
     running
