@@ -28,17 +28,67 @@ pub struct AppAnalysis {
 
 /// Connections the verdict names one by one; the rest are counted.
 pub const QUIC_LESSONS: usize = 8;
-/// Handshake round trips kept for the quantiles (a uniform sample beyond).
+/// Handshake round trips kept for the median (a uniform sample beyond; the smallest and the
+/// largest are kept apart, exactly).
 const QUIC_RTT_SAMPLES: usize = 65_536;
 /// Server names and ALPN protocols counted separately; the rest are summed as others.
 const QUIC_NAMES: usize = 1_024;
+
+/// Handshake round trips: the exact smallest and largest, and a uniform sample of at most
+/// [`QUIC_RTT_SAMPLES`] for the median.
+#[derive(Clone, Debug, Default)]
+struct RttSample {
+    kept: Vec<f64>,
+    seen: u64,
+    range: Option<(f64, f64)>,
+}
+
+impl RttSample {
+    fn add(&mut self, rtt: f64) {
+        self.seen += 1;
+        self.range = Some(
+            self.range
+                .map_or((rtt, rtt), |(min, max)| (min.min(rtt), max.max(rtt))),
+        );
+        if self.kept.len() < QUIC_RTT_SAMPLES {
+            self.kept.push(rtt);
+        } else {
+            // Reservoir sampling (Vitter's algorithm R) with a fixed hash for its dice: the
+            // n-th round trip replaces a kept one with probability SAMPLES / n, so the sample
+            // stays uniform over all of them, and the same capture gives the same figures.
+            let n = self.seen;
+            if let Some(kept) = self.kept.get_mut((splitmix64(n) % n) as usize) {
+                *kept = rtt;
+            }
+        }
+    }
+
+    /// Min, median (of the sample; the upper one of an even count) and max.
+    fn summary(&self) -> Option<RttSummary> {
+        let (min_us, max_us) = self.range?;
+        let mut kept = self.kept.clone();
+        kept.sort_by(f64::total_cmp);
+        Some(RttSummary {
+            min_us,
+            median_us: *kept.get(kept.len() / 2)?,
+            max_us,
+        })
+    }
+}
+
+/// A 64-bit mix of `x` (SplitMix64's finaliser): the reservoir's dice, fixed for repeatability.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
 
 /// QUIC's share: sums of the connection records.
 #[derive(Clone, Debug, Default)]
 struct QuicAnalysis {
     stats: QuicStats,
-    rtts: Vec<f64>,
-    rtts_seen: u64,
+    rtts: RttSample,
     names: BTreeMap<String, u64>,
     lessons: Vec<QuicLesson>,
 }
@@ -350,14 +400,7 @@ impl QuicAnalysis {
         s.malformed += u64::from(c.malformed.is_some());
         s.evicted += u64::from(c.evicted);
         if let Some(rtt) = c.handshake_rtt_us {
-            self.rtts_seen += 1;
-            if self.rtts.len() < QUIC_RTT_SAMPLES {
-                self.rtts.push(rtt);
-            } else {
-                // Keep every n-th beyond the bound: a uniform thinning, in bounded memory.
-                let slot = (self.rtts_seen as usize).wrapping_mul(2_654_435_761) % QUIC_RTT_SAMPLES;
-                self.rtts[slot] = rtt;
-            }
+            self.rtts.add(rtt);
         }
         let name = c.sni.clone().unwrap_or_default();
         if self.names.len() < QUIC_NAMES || self.names.contains_key(&name) {
@@ -388,15 +431,7 @@ impl QuicAnalysis {
 
     fn build(&self) -> QuicStats {
         let mut stats = self.stats.clone();
-        if !self.rtts.is_empty() {
-            let mut rtts = self.rtts.clone();
-            rtts.sort_by(f64::total_cmp);
-            stats.handshake_rtt_us = Some(RttSummary {
-                min_us: rtts[0],
-                median_us: rtts[rtts.len() / 2],
-                max_us: rtts[rtts.len() - 1],
-            });
-        }
+        stats.handshake_rtt_us = self.rtts.summary();
         let mut names: Vec<_> = self.names.iter().collect();
         names.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
         stats.server_names = names
@@ -408,5 +443,39 @@ impl QuicAnalysis {
             })
             .collect();
         stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_past_the_sample_keep_their_true_min_max_and_a_fair_median() {
+        // The smallest first and the largest in the middle: a sample that overwrote them
+        // reported neither.
+        let n = 4 * QUIC_RTT_SAMPLES as u64;
+        let mut rtts = RttSample::default();
+        for i in 0..n {
+            let rtt = match i {
+                0 => 0.5,
+                i if i == n / 2 => 1e9,
+                // Uniform over 1..=1000 µs, in an order unrelated to the reservoir's dice.
+                i => 1.0 + (splitmix64(i ^ 0xabcd) % 1000) as f64,
+            };
+            rtts.add(rtt);
+        }
+        let s = rtts.summary().unwrap();
+        assert_eq!((s.min_us, s.max_us), (0.5, 1e9));
+        assert!((480.0..=520.0).contains(&s.median_us), "{s:?}");
+        assert_eq!(rtts.kept.len(), QUIC_RTT_SAMPLES);
+        // Below the bound, every round trip is kept: the median is exact.
+        let mut few = RttSample::default();
+        for rtt in [3.0, 1.0, 2.0] {
+            few.add(rtt);
+        }
+        let s = few.summary().unwrap();
+        assert_eq!((s.min_us, s.median_us, s.max_us), (1.0, 2.0, 3.0));
+        assert!(RttSample::default().summary().is_none());
     }
 }
