@@ -388,6 +388,23 @@ fn generated() -> Vec<(&'static str, u32, Vec<Vec<u8>>)> {
         })
         .collect();
     let c_hdlc = framed(&[0x0f, 0x00], &ethertype);
+    // SLIP: a 16-byte pseudo-header (the direction, 0 in and 1 out, then the room of a
+    // compressed TCP/IP header), then the IP packet.
+    let slip: Vec<Vec<u8>> = ips
+        .iter()
+        .enumerate()
+        .map(|(i, ip)| [&[(i % 2) as u8][..], &[0u8; 15], ip].concat())
+        .collect();
+    // libpcap's version test on SLIP reads byte 0 (the direction), so no real frame passes
+    // it; frames whose first byte happens to be 0x45 or 0x60 do, and then the address,
+    // protocol and port tests read the IP header at 16.
+    let slip: Vec<Vec<u8>> = slip
+        .into_iter()
+        .chain(ips.iter().map(|ip| {
+            let version = if is_v6(ip) { 0x60 } else { 0x45 };
+            [&[version][..], &[0u8; 15], ip].concat()
+        }))
+        .collect();
     let wifi = wifi_frames(&ips);
     let radiotap = radiotap_frames(&wifi);
     let ppi = ppi_frames(&wifi);
@@ -425,6 +442,8 @@ fn generated() -> Vec<(&'static str, u32, Vec<Vec<u8>>)> {
         ("linux-sll", 113, sll),
         ("linux-sll2", 276, sll2),
         ("raw", 101, ips.clone()),
+        // SLIP: a 16-byte pseudo-header (direction, then the compressed header's room), IP.
+        ("slip", 8, slip),
         ("null", 0, null),
         ("loop", 108, bsd_loop),
         ("ppp", 9, ppp),

@@ -27,6 +27,9 @@ pub enum Layout {
     Sll2,
     /// Raw IP: the version nibble says IPv4 or IPv6.
     Raw,
+    /// SLIP (DLT_SLIP): a 16-byte pseudo-header (direction, then the compressed TCP/IP
+    /// header's room), then raw IP at 16; the version test reads byte 0, as libpcap's does.
+    Slip,
     /// Only IPv4.
     Ipv4,
     /// Only IPv6.
@@ -84,6 +87,7 @@ impl Layout {
             Layout::Sll => "LINUX_SLL",
             Layout::Sll2 => "LINUX_SLL2",
             Layout::Raw => "RAW",
+            Layout::Slip => "SLIP",
             Layout::Ipv4 => "IPV4",
             Layout::Ipv6 => "IPV6",
             Layout::Null => "NULL",
@@ -112,7 +116,7 @@ impl Layout {
             Layout::Ieee80211 | Layout::Radiotap | Layout::Ppi => 8,
             Layout::Juniper { network, .. } => network,
             Layout::Ethernet | Layout::EthernetLive => 14,
-            Layout::Sll => 16,
+            Layout::Sll | Layout::Slip => 16,
             Layout::Sll2 => 20,
             Layout::Null | Layout::Loop | Layout::Ppp | Layout::CiscoHdlc => 4,
             Layout::PppEther => 8,
@@ -463,7 +467,11 @@ impl Lowering {
             Layout::Sll => eq(abs(14, 2), et),
             Layout::Sll2 => eq(abs(0, 2), et),
             Layout::Network => eq(Value::Ancillary(SKF_AD_PROTOCOL), et),
-            Layout::Raw => match ethertype {
+            // SLIP's version test reads byte 0, the pseudo-header's direction, not the IP
+            // header at 16 (libpcap 1.10.3 compiles `ip` on SLIP to `ldb [0]`; its network
+            // tests then read at 16): with a direction of 0 or 1, no protocol test holds on
+            // SLIP, in tcpdump and here alike.
+            Layout::Raw | Layout::Slip => match ethertype {
                 ETHERTYPE_IP => eq(masked(abs(0, 1), 0xf0), 0x40),
                 ETHERTYPE_IPV6 => eq(masked(abs(0, 1), 0xf0), 0x60),
                 _ => Cond::False,

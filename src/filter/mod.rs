@@ -169,6 +169,7 @@ pub fn layout_of(link: LinkType) -> Option<Layout> {
         LinkType::LinuxSll => Layout::Sll,
         LinkType::LinuxSll2 => Layout::Sll2,
         LinkType::Raw => Layout::Raw,
+        LinkType::Slip => Layout::Slip,
         LinkType::Ipv4 => Layout::Ipv4,
         LinkType::Ipv6 => Layout::Ipv6,
         LinkType::Null => Layout::Null,
@@ -195,11 +196,9 @@ pub fn layout_of(link: LinkType) -> Option<Layout> {
         // PKTAP's variable header) this compiler does not model (and for PPP_WITH_DIR,
         // libpcap 1.10 says "link-layer type filtering not implemented"): only length tests
         // compile there; anything else is refused with one line rather than answered wrongly.
-        LinkType::Slip
-        | LinkType::ArcnetLinux
-        | LinkType::PppWithDirection
-        | LinkType::Nflog
-        | LinkType::Pktap => Layout::LengthOnly(link.name()),
+        LinkType::ArcnetLinux | LinkType::PppWithDirection | LinkType::Nflog | LinkType::Pktap => {
+            Layout::LengthOnly(link.name())
+        }
         LinkType::Other(_) => return None,
     })
 }
@@ -297,13 +296,14 @@ impl Filter {
 mod tests {
     use super::*;
 
-    const LAYOUTS: [Layout; 19] = [
+    const LAYOUTS: [Layout; 20] = [
         Layout::Ethernet,
         Layout::EthernetLive,
         Layout::Network,
         Layout::Sll,
         Layout::Sll2,
         Layout::Raw,
+        Layout::Slip,
         Layout::Ipv4,
         Layout::Ipv6,
         Layout::Null,
