@@ -436,32 +436,60 @@ fn identical_payloads_one_millisecond_apart_each_get_their_own_fate() {
 /// arrives 200 ms late, after the copies of 4,000 identical pings sent after it; every 37th is
 /// lost, every 53rd duplicated (the copy 30 µs after).
 fn identical_pings_closer_than_the_slack() -> Truth {
+    let us = MS / 1_000;
+    identical_one_way(5_000, b"ping", |i| {
+        let sent = T0 + 3_000 * MS + i * 50 * us;
+        let late = if i % 5 == 0 && i < 4_990 { 200 * MS } else { 0 };
+        Planned {
+            tag: format!("ping {i}"),
+            id: 1 + (i * 7_919 % 65_535) as u16,
+            sent,
+            arrival: sent - 2_000 * MS + 2 * MS + late,
+            late: late > 0,
+        }
+    })
+}
+
+/// One identical datagram of [`identical_one_way`]: its tag, IP id, and times at A and B.
+struct Planned {
+    tag: String,
+    id: u16,
+    sent: u64,
+    arrival: u64,
+    late: bool,
+}
+
+/// `count` datagrams of `payload` from a client behind NAT (A sees CLIENT_A, B sees CLIENT_B),
+/// planned by `plan`; every 37th lost, every 53rd duplicated (the copy 30 µs after); the
+/// expected fate of each.
+fn identical_one_way(count: u64, payload: &[u8], plan: impl Fn(u64) -> Planned) -> Truth {
     let dir = tempfile::tempdir().unwrap();
     let mut a = Capture::default();
     let mut b = Capture::default();
     let mut expected = Vec::new();
-    let us = MS / 1_000;
-    for i in 0..5_000u64 {
-        let tag = format!("ping {i}");
-        let id = 1 + (i * 7_919 % 65_535) as u16;
-        let sent = T0 + 3_000 * MS + i * 50 * us;
-        a.add(sent, udp_frame(CLIENT_A, SERVER, id, 64, b"ping"), &tag);
-        let late = if i % 5 == 0 && i < 4_990 { 200 * MS } else { 0 };
-        let arrival = sent - 2_000 * MS + 2 * MS + late;
+    for i in 0..count {
+        let Planned {
+            tag,
+            id,
+            sent,
+            arrival,
+            late,
+        } = plan(i);
+        a.add(sent, udp_frame(CLIENT_A, SERVER, id, 64, payload), &tag);
         let (lost, twice) = (i % 37 == 36, i % 53 == 52);
         if !lost {
-            b.add(arrival, udp_frame(CLIENT_B, SERVER, id, 63, b"ping"), &tag);
+            b.add(arrival, udp_frame(CLIENT_B, SERVER, id, 63, payload), &tag);
         }
         if twice && !lost {
-            let frame = udp_frame(CLIENT_B, SERVER, id, 63, b"ping");
-            b.add(arrival + 30 * us, frame, &tag);
+            let frame = udp_frame(CLIENT_B, SERVER, id, 63, payload);
+            b.add(arrival + 30 * (MS / 1_000), frame, &tag);
         }
         let fate = match (lost, twice) {
             (true, _) => "lost",
             (false, true) => "duplicated",
             _ => "delivered",
         };
-        expected.push((tag, "a_to_b", fate, late > 0 && !lost));
+        expected.push((tag, "a_to_b", fate, late && !lost));
     }
     let a_path = dir.path().join("a.pcap");
     let b_path = dir.path().join("b.pcap");
@@ -509,50 +537,23 @@ fn identical_payloads_closer_than_the_slack_find_their_copies_4000_late_by_ip_id
 /// the next ones' copies), every 101st late by 5 ms (after the copies of 500 identical ones)
 /// but for the last thousand.
 fn identical_flood(count: u64) -> Truth {
-    let dir = tempfile::tempdir().unwrap();
-    let mut a = Capture::default();
-    let mut b = Capture::default();
-    let mut expected = Vec::new();
     let us = MS / 1_000;
     let payload: Vec<u8> = (0..64u8).collect();
-    for i in 0..count {
-        let tag = format!("datagram {i}");
-        let id = (i % 65_535) as u16 + 1;
+    identical_one_way(count, &payload, |i| {
         let sent = T0 + 5_000 * MS + i * 10 * us;
-        a.add(sent, udp_frame(CLIENT_A, SERVER, id, 64, &payload), &tag);
         let late = if i % 101 == 100 && i + 1_000 < count {
             5 * MS
         } else {
             0
         };
-        let arrival = sent - 1_200 * MS + 150 * us + (i % 3) * us + late;
-        let (lost, twice) = (i % 37 == 36, i % 53 == 52);
-        if !lost {
-            b.add(arrival, udp_frame(CLIENT_B, SERVER, id, 63, &payload), &tag);
+        Planned {
+            tag: format!("datagram {i}"),
+            id: (i % 65_535) as u16 + 1,
+            sent,
+            arrival: sent - 1_200 * MS + 150 * us + (i % 3) * us + late,
+            late: late > 0,
         }
-        if twice && !lost {
-            let frame = udp_frame(CLIENT_B, SERVER, id, 63, &payload);
-            b.add(arrival + 30 * us, frame, &tag);
-        }
-        let fate = match (lost, twice) {
-            (true, _) => "lost",
-            (false, true) => "duplicated",
-            _ => "delivered",
-        };
-        expected.push((tag, "a_to_b", fate, late > 0 && !lost));
-    }
-    let a_path = dir.path().join("a.pcap");
-    let b_path = dir.path().join("b.pcap");
-    let a_frames = a.write(&a_path);
-    let b_frames = b.write(&b_path);
-    Truth {
-        a: a_path,
-        b: b_path,
-        a_frames,
-        b_frames,
-        expected,
-        _dir: dir,
-    }
+    })
 }
 
 #[test]
