@@ -644,6 +644,12 @@ fn hello_of(msg_type: u8, body: &[u8]) -> Hello<'_> {
     out
 }
 
+/// Whether [`probe`] can accept a payload starting with `first`: its first record must carry an
+/// explicit content type (a unified header first is refused).
+pub fn probe_starts(first: u8) -> bool {
+    ContentType::from_byte(first).is_some()
+}
+
 /// The content check: the payload is a whole sequence of DTLS records, the first with an
 /// explicit header (content type 20–26, version 0xfeff/0xfefd/0xfefc), every length
 /// consistent up to the datagram's last byte, every plaintext handshake fragment inside its

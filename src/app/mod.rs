@@ -56,8 +56,16 @@ pub enum Protocol {
 /// its own structure (a heuristic that earns its answer, as Wireshark's heuristic dissectors
 /// and nDPI's content matches). It sees one payload; a protocol whose recognition needs
 /// several datagrams (RTP's advancing sequence numbers) keeps that state in its [`Layer`]
-/// share instead.
-pub type Probe = fn(&[u8]) -> bool;
+/// share instead. `starts` says which first bytes `check` can accept at all (every datagram no
+/// port names is offered to every check; most fail on their first byte, and asking that of a
+/// table is cheaper than the calls).
+#[derive(Clone, Copy, Debug)]
+pub struct Probe {
+    /// False for a first byte `check` refuses whatever follows.
+    pub starts: fn(u8) -> bool,
+    /// The content check.
+    pub check: fn(&[u8]) -> bool,
+}
 
 /// One row per protocol: its name (as `--decode-as` and the JSON `"app"` say it), its
 /// well-known UDP ports, and its content check, if it has one that earns its answer.
@@ -69,7 +77,15 @@ const PROTOCOLS: &[(Protocol, &str, &[u16], Option<Probe>)] = &[
     // in a long header whose lengths fit the datagram (RFC 8999, 9000 17.2). 1-RTT packets
     // off port 443 are recognised by a connection id learned from a long header
     // (Recognition::ConnectionId), in the Layer.
-    (Protocol::Quic, "quic", &[443], Some(quic::packet::probe)),
+    (
+        Protocol::Quic,
+        "quic",
+        &[443],
+        Some(Probe {
+            starts: quic::packet::probe_starts,
+            check: quic::packet::probe,
+        }),
+    ),
     // RTP and RTCP have no well-known ports (RFC 3550 11: any even port, RTCP on the next)
     // and no one-payload content check: SDP names their ports, and a stream heuristic that
     // needs several packets ([`rtp::recognise`]) keeps its state in the [`Layer`].
@@ -78,7 +94,15 @@ const PROTOCOLS: &[(Protocol, &str, &[u16], Option<Probe>)] = &[
     // No port: DTLS runs on any (WebRTC picks one per call, CoAP 5684, VPNs 443). Recognised
     // by its records' structure alone: content type, version and every length consistent up
     // to the datagram's last byte (tshark calls anything on 5684 DTLS; we do not).
-    (Protocol::Dtls, "dtls", &[], Some(dtls::probe)),
+    (
+        Protocol::Dtls,
+        "dtls",
+        &[],
+        Some(Probe {
+            starts: dtls::probe_starts,
+            check: dtls::probe,
+        }),
+    ),
     // No port either (51820 is only a default). Recognised by exact structure: type 1–4,
     // three zero bytes, the type's exact size; a response, cookie reply or transport message
     // must also name an index seen in an earlier initiation or response ([`Layer::dissect`]).
@@ -86,7 +110,10 @@ const PROTOCOLS: &[(Protocol, &str, &[u16], Option<Probe>)] = &[
         Protocol::Wireguard,
         "wireguard",
         &[],
-        Some(wireguard::probe),
+        Some(Probe {
+            starts: wireguard::probe_starts,
+            check: wireguard::probe,
+        }),
     ),
 ];
 
@@ -207,19 +234,64 @@ impl FromStr for DecodeAs {
     }
 }
 
+/// What a port says, in [`Registry`]'s map: nothing, a protocol's well-known port (its row in
+/// [`PROTOCOLS`] plus one), or a `--decode-as` rule (`DECODE_AS`, with the row plus one, or
+/// alone for `none`).
+type PortRule = u8;
+const NO_RULE: PortRule = 0;
+const DECODE_AS: PortRule = 0x80;
+
 /// Which protocol each datagram carries.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Registry {
-    /// `--decode-as`, later arguments first (the last word on a port wins, as in tshark).
-    decode_as: Vec<DecodeAs>,
+    /// Per port, its rule: one load per port, where a walk over the rules and the table's
+    /// port lists was a tenth of `read --summary`'s main thread on traffic of no protocol.
+    ports: Box<[PortRule]>,
+    /// Per first byte, whether some content check may accept a payload starting with it.
+    starts: [bool; 256],
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::new(&[])
+    }
 }
 
 impl Registry {
     /// The registry with `--decode-as` rules.
     pub fn new(decode_as: &[DecodeAs]) -> Self {
-        Registry {
-            decode_as: decode_as.iter().rev().copied().collect(),
+        let row = |protocol: Protocol| {
+            PROTOCOLS
+                .iter()
+                .position(|(p, ..)| *p == protocol)
+                .map_or(NO_RULE, |at| at as PortRule + 1)
+        };
+        let mut ports = vec![NO_RULE; 1 << 16].into_boxed_slice();
+        for (protocol, _, well_known, _) in PROTOCOLS {
+            for &port in *well_known {
+                // The first row naming a port wins, as the table's order says.
+                if ports[usize::from(port)] == NO_RULE {
+                    ports[usize::from(port)] = row(*protocol);
+                }
+            }
         }
+        // The last word on a port wins, as in tshark.
+        for rule in decode_as {
+            ports[usize::from(rule.port)] = DECODE_AS | rule.protocol.map_or(NO_RULE, row);
+        }
+        let mut starts = [false; 256];
+        for (first, may) in starts.iter_mut().enumerate() {
+            *may = PROTOCOLS
+                .iter()
+                .any(|(.., probe)| probe.is_some_and(|probe| (probe.starts)(first as u8)));
+        }
+        Registry { ports, starts }
+    }
+
+    /// The protocol a rule names (none for `--decode-as PORT=none`).
+    fn protocol(rule: PortRule) -> Option<Protocol> {
+        let at = usize::from(rule & !DECODE_AS).checked_sub(1)?;
+        PROTOCOLS.get(at).map(|(p, ..)| *p)
     }
 
     /// The protocol of a datagram between these ports with this payload, and how it was
@@ -232,34 +304,33 @@ impl Registry {
         dst_port: u16,
         payload: &[u8],
     ) -> Option<(Protocol, Recognition)> {
-        for port in [dst_port, src_port] {
-            if let Some(rule) = self.decode_as.iter().find(|r| r.port == port) {
-                return rule.protocol.map(|p| (p, Recognition::DecodeAs));
-            }
+        let rules = [
+            self.ports[usize::from(dst_port)],
+            self.ports[usize::from(src_port)],
+        ];
+        if let Some(&rule) = rules.iter().find(|&&r| r & DECODE_AS != 0) {
+            return Registry::protocol(rule).map(|p| (p, Recognition::DecodeAs));
         }
-        // One walk over the table per port (not one per protocol, each finding its row).
-        for port in [dst_port, src_port] {
-            if let Some((p, ..)) = PROTOCOLS
-                .iter()
-                .find(|(_, _, ports, _)| ports.contains(&port))
-            {
-                return Some((*p, Recognition::Port));
-            }
+        if let Some(&rule) = rules.iter().find(|&&r| r != NO_RULE) {
+            return Registry::protocol(rule).map(|p| (p, Recognition::Port));
+        }
+        if !payload
+            .first()
+            .is_some_and(|&b| self.starts[usize::from(b)])
+        {
+            return None;
         }
         PROTOCOLS
             .iter()
-            .find(|(.., probe)| probe.is_some_and(|probe| probe(payload)))
+            .find(|(.., probe)| probe.is_some_and(|probe| (probe.check)(payload)))
             .map(|(p, ..)| (*p, Recognition::Heuristic))
     }
 
     /// `--decode-as PORT=none` on either port: nothing above UDP there.
     pub fn silenced(&self, src_port: u16, dst_port: u16) -> bool {
-        [dst_port, src_port].iter().any(|port| {
-            self.decode_as
-                .iter()
-                .find(|r| r.port == *port)
-                .is_some_and(|r| r.protocol.is_none())
-        })
+        [dst_port, src_port]
+            .iter()
+            .any(|&port| self.ports[usize::from(port)] == DECODE_AS)
     }
 }
 
@@ -547,6 +618,11 @@ impl Layer {
             self.rtp.sip(payload);
             return None;
         }
+        // Asked before building the addresses (as `recognise` asks first): most payloads of
+        // no protocol fail here.
+        if !rtp::recognise::rtp_shaped(payload) {
+            return None;
+        }
         let dissection = self
             .rtp
             .recognise(d.frame_index, d.ts_ns, d.src(), d.dst(), payload)?;
@@ -761,6 +837,64 @@ impl DurationsBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The UDP payloads of a committed capture (Ethernet, pcap).
+    fn payloads(name: &str) -> Vec<Vec<u8>> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("captures")
+            .join(name);
+        let file = std::fs::File::open(&path).expect("a committed capture");
+        let mut reader = pcap_file::pcap::PcapReader::new(file).expect("pcap");
+        let mut out = Vec::new();
+        while let Some(packet) = reader.next_packet() {
+            let packet = packet.expect("a whole record");
+            if let Ok(sliced) = etherparse::SlicedPacket::from_ethernet(packet.data())
+                && let Some(etherparse::TransportSlice::Udp(udp)) = sliced.transport
+            {
+                out.push(udp.payload().to_vec());
+            }
+        }
+        out
+    }
+
+    /// A content check never accepts a payload whose first byte its `starts` refuses: every
+    /// payload of the real QUIC, DTLS and WireGuard captures that a check accepts is tried
+    /// again with each of the 256 first bytes.
+    #[test]
+    fn a_probe_refuses_every_first_byte_its_starts_refuses() {
+        for (file, protocol) in [
+            ("quic.pcap", Protocol::Quic),
+            ("dtls.pcap", Protocol::Dtls),
+            ("wireguard.pcap", Protocol::Wireguard),
+        ] {
+            let probe = PROTOCOLS
+                .iter()
+                .find(|(p, ..)| *p == protocol)
+                .and_then(|(.., probe)| *probe)
+                .expect("a content check");
+            let accepted: Vec<_> = payloads(file)
+                .into_iter()
+                .filter(|p| (probe.check)(p))
+                .collect();
+            assert!(accepted.len() >= 3, "{file}: {} accepted", accepted.len());
+            for payload in &accepted {
+                assert!(
+                    (probe.starts)(payload[0]),
+                    "{protocol}: {:#04x}",
+                    payload[0]
+                );
+                let mut changed = payload.clone();
+                for first in 0..=u8::MAX {
+                    changed[0] = first;
+                    if !(probe.starts)(first) {
+                        assert!(!(probe.check)(&changed), "{protocol}: {first:#04x}");
+                    }
+                }
+            }
+            let registry = Registry::default();
+            assert!(accepted.iter().all(|p| registry.starts[usize::from(p[0])]));
+        }
+    }
 
     #[test]
     fn decode_as_takes_port_equals_protocol_or_none() {

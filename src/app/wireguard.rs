@@ -283,6 +283,11 @@ pub fn parse(payload: &[u8]) -> Result<Message, Malformed> {
     })
 }
 
+/// Whether [`probe`] can accept a payload starting with `first`: a message type, 1 to 4.
+pub fn probe_starts(first: u8) -> bool {
+    (1..=4).contains(&first)
+}
+
 /// The content check: the payload is exactly one WireGuard message (type 1–4, reserved bytes
 /// zero, the type's exact size). tshark takes any 148-byte datagram starting with 1 as an
 /// initiation; this also demands the zeros, and [`crate::app::Layer`] further demands that a

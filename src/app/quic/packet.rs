@@ -551,6 +551,11 @@ fn parse_one<'a>(
     Ok(Some(header))
 }
 
+/// Whether [`probe`] can accept a payload starting with `first`: a long header's two high bits.
+pub fn probe_starts(first: u8) -> bool {
+    first & 0xc0 == 0xc0
+}
+
 /// A quick check that `payload` starts with a long header of a known version whose lengths
 /// fit: the content probe that recognises QUIC off port 443.
 pub fn probe(payload: &[u8]) -> bool {
