@@ -151,6 +151,16 @@ where
         }
     }
 
+    /// The next item the job hands back, waiting at most `wait` for it (`Back::Empty` when
+    /// that passed first).
+    pub fn take_back_within(&self, wait: std::time::Duration) -> Back<T> {
+        match self.back.recv_timeout(wait) {
+            Ok(item) => Back::Item(item),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Back::Empty,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Back::Ended,
+        }
+    }
+
     /// The next item the job hands back, waiting for it; `None` once the job has ended and
     /// everything it handed back was taken.
     pub fn take_back(&self) -> Option<T> {

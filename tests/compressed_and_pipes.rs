@@ -440,6 +440,63 @@ fn a_live_pipe_is_printed_and_copied_as_each_datagram_arrives() {
     assert_eq!(copied[24..], file[24..]);
 }
 
+/// Ctrl-C while the writer of a pipe has gone quiet (without closing it) stops `read -` at
+/// once: the datagrams read so far and the analysis are shown, exit 0 (as for Ctrl-C on a
+/// file), and the record the stop cut is no error: the user ended the input there.
+#[test]
+fn ctrl_c_stops_read_on_a_pipe_whose_writer_went_quiet() {
+    let file = many_datagrams(3);
+    let record_len = (file.len() - 24) / 3;
+    let mut child = udpscope()
+        .args(["read", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let out = common::lines_of(child.stdout.take().unwrap());
+    let err = bytes_of(child.stderr.take().unwrap());
+    // Two records, and five bytes of the third; then nothing, the pipe left open.
+    stdin.write_all(&file[..24 + 2 * record_len + 5]).unwrap();
+    stdin.flush().unwrap();
+    common::wait_for_line(&out, WAIT, |l| l.contains("\"message 1 "));
+    let signalled = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let sent = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if sent.elapsed() > WAIT {
+            let _ = child.kill();
+            panic!("read - still waiting for its pipe {WAIT:?} after SIGINT");
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let rest: Vec<String> = out.iter().collect();
+    let mut stderr = Vec::new();
+    while let Ok(bytes) = err.recv_timeout(WAIT) {
+        stderr.extend_from_slice(&bytes);
+    }
+    drop(stdin);
+    let stderr = text(&stderr);
+    assert!(status.success(), "{status:?}: {stderr}");
+    assert!(
+        rest.iter().any(|l| l.contains("udpscope analysis")),
+        "no analysis after the stop: {rest:?}"
+    );
+    assert!(
+        rest.iter()
+            .any(|l| l.starts_with("capture: 2 frames, 2 UDP datagrams")),
+        "{rest:?}"
+    );
+    assert!(stderr.trim().is_empty(), "{stderr}");
+}
+
 #[test]
 fn capture_to_a_compressed_file_is_finished_on_ctrl_c() {
     if !common::require_root("capture_to_a_compressed_file_is_finished_on_ctrl_c") {

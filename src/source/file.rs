@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use crate::compression::{self, Codec, Damaged};
 use crate::error::{Error, Result};
 use crate::frame::{Frame, LinkType};
+use crate::shutdown::Shutdown;
 use crate::source::readahead::ReadAhead;
 use crate::source::{Note, pcap, pcapng};
 
@@ -294,6 +295,13 @@ impl CaptureFile {
         self.input.would_wait()
     }
 
+    /// From now on a wait for more input ends when `shutdown` is triggered, as if the input
+    /// ended there (without a word about a record it cut): Ctrl-C stops `read -` on a pipe
+    /// whose writer has gone quiet.
+    pub fn stop_on(&mut self, shutdown: &Shutdown) {
+        self.input.stop_on(shutdown);
+    }
+
     /// Records read so far.
     pub fn records(&self) -> u64 {
         self.record
@@ -406,7 +414,8 @@ impl CaptureFile {
                 continue;
             }
             let rest = self.input.window();
-            if rest.is_empty() {
+            // Stopped (Ctrl-C) while waiting for the rest: no damage, the user ended it here.
+            if rest.is_empty() || self.input.stopped() {
                 return Ok(None);
             }
             let reason = match &self.parser {

@@ -9,6 +9,7 @@ const SHUTDOWN_POLL: u64 = 4096;
 
 impl FrameSource for CaptureFile {
     fn run(&mut self, feed: &mut dyn Feed, shutdown: &Shutdown) -> Result<()> {
+        self.stop_on(shutdown);
         let mut count = 0u64;
         while let Some(next) = self.next_frame() {
             let frame = next?;

@@ -10,7 +10,9 @@
 //! finished blocks go back to the thread.
 
 use std::io::{self, Read};
+use std::time::Duration;
 
+use crate::shutdown::Shutdown;
 use crate::worker::{Back, Inbox, Worker};
 
 /// Free bytes at the front of every block, for the previous block's unfinished record. A
@@ -20,6 +22,8 @@ const HEADROOM: usize = 256 * 1024 + 16;
 const BLOCK: usize = 1 << 20;
 /// Blocks circulating between the reading thread and the parser (besides the one parsed).
 const BLOCKS_AHEAD: usize = 2;
+/// How often a wait for the input looks at the shutdown flag.
+const SHUTDOWN_POLL: Duration = Duration::from_millis(100);
 
 /// A reader's bytes, read ahead in blocks on their own thread, seen through one window.
 pub struct ReadAhead {
@@ -31,6 +35,10 @@ pub struct ReadAhead {
     chunk: Vec<u8>,
     start: usize,
     end: usize,
+    /// Set, a wait for the input gives up when the flag is (Ctrl-C on a stalled pipe).
+    stop: Option<Shutdown>,
+    /// A wait gave up because of `stop`: the input is treated as ended there.
+    stopped: bool,
 }
 
 impl std::fmt::Debug for ReadAhead {
@@ -83,7 +91,21 @@ impl ReadAhead {
             chunk: Vec::new(),
             start: 0,
             end: 0,
+            stop: None,
+            stopped: false,
         })
+    }
+
+    /// From now on, a wait for the input ends when `shutdown` is triggered: the input then
+    /// counts as ended there ([`ReadAhead::stopped`]), whatever the reading thread still
+    /// waits for (a pipe whose writer sends nothing more and does not close it).
+    pub fn stop_on(&mut self, shutdown: &Shutdown) {
+        self.stop = Some(shutdown.clone());
+    }
+
+    /// True once a wait for the input gave up on the shutdown flag.
+    pub fn stopped(&self) -> bool {
+        self.stopped
     }
 
     /// The bytes read and not yet consumed, contiguous.
@@ -155,7 +177,24 @@ impl ReadAhead {
         let Some(worker) = &self.worker else {
             return Ok(None);
         };
-        if let Some(block) = worker.take_back() {
+        let back = match &self.stop {
+            None => Some(worker.take_back().map_or(Back::Ended, Back::Item)),
+            Some(stop) => loop {
+                match worker.take_back_within(SHUTDOWN_POLL) {
+                    Back::Empty if stop.is_triggered() => break None,
+                    Back::Empty => {}
+                    other => break Some(other),
+                }
+            },
+        };
+        let Some(back) = back else {
+            // The reading thread may be blocked in a read that never returns: it is left to
+            // end with the process.
+            self.stopped = true;
+            self.worker = None;
+            return Ok(None);
+        };
+        if let Back::Item(block) = back {
             return Ok(Some(block));
         }
         // The thread ended: at the end of the input, or on a read error (after handing back
