@@ -1187,8 +1187,8 @@ fn real_path_through_a_nat_router_that_loses_and_duplicates_is_told_datagram_by_
     assert_eq!(request["sent"], 400);
 }
 
-/// `--json` keeps its lines in a file in `$TMPDIR` until the delays are known: with that disk
-/// full (a real tmpfs of one page), one line names the file, exit 2.
+/// `--json` keeps the fates in a file in `$TMPDIR` until the delays are known: with that disk
+/// full (a real tmpfs of one page, taken by another file), one line names the file, exit 2.
 #[test]
 fn a_full_temporary_disk_is_one_line_and_exit_2() {
     if !common::require_root("a_full_temporary_disk_is_one_line_and_exit_2") {
@@ -1213,6 +1213,9 @@ fn a_full_temporary_disk_is_one_line_and_exit_2() {
         }
     }
     let _unmount = Unmount(full.path());
+    // tmpfs gives a file a whole page: one byte fills it (the fates of this pair, under 100
+    // bytes each, would fit in the page alone).
+    std::fs::write(full.path().join("filler"), b"x").unwrap();
     let out = Command::new(binary())
         .arg("compare")
         .arg(&truth.a)

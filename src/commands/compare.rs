@@ -2,11 +2,9 @@
 //! Lines, with the exit status of `diff` and `cmp` (0 same, 1 different, 2 trouble).
 
 use std::io::{self, BufWriter, IsTerminal, Write};
-use std::os::fd::AsFd;
 use std::process::ExitCode;
 
 use udpscope::Error;
-use udpscope::compare::json_lines::JsonLines;
 use udpscope::compare::plot::DelayPlot;
 use udpscope::compare::render::{self, Ladder};
 use udpscope::compare::spool::Spool;
@@ -149,13 +147,13 @@ fn run_pair(
         .map(super::read::create_plot)
         .transpose()?;
     let mut plot = plot_file.as_ref().map(|_| DelayPlot::default());
-    // Every line waits for the final delays. JSON has a line per datagram, rendered on a thread
-    // of its own as they are settled; text only the anomalies, rendered at the end.
-    let mut lines = if args.json {
-        Lines::Json(JsonLines::new(options.clocks_synced)?)
-    } else {
-        Lines::Text(Spool::new()?)
-    };
+    // Every line waits on disk for the final delays (relative to the smallest of their
+    // direction, known only at the end), as `compare P1 P2 P3` has them: JSON has a line per
+    // datagram, text only the anomalies. Rendering the JSON lines behind the matcher, with a
+    // note per delay rewritten in place at the end and the lines sent out by `sendfile`, was
+    // no faster (README, compare's figures), so the fates are kept and rendered at the end.
+    let json = args.json;
+    let mut spool = Spool::new()?;
     let progress = io::stderr().is_terminal();
     let started = std::time::Instant::now();
     let mut last = started;
@@ -175,10 +173,8 @@ fn run_pair(
                 started.elapsed().as_secs_f64()
             );
         }
-        match &mut lines {
-            Lines::Json(lines) => lines.push(fate)?,
-            Lines::Text(spool) if fate.is_anomaly() => spool.push(&fate)?,
-            Lines::Text(_) => {}
+        if json || fate.is_anomaly() {
+            spool.push(&fate)?;
         }
         Ok(())
     })?;
@@ -187,28 +183,27 @@ fn run_pair(
     }
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let output = |source| Error::Output { source };
-    match lines {
-        Lines::Json(lines) => {
-            // Whole runs of lines go to standard output by sendfile, past `out` (flushed first).
-            let stdout = io::stdout();
-            lines.finish(&comparison, &mut out, Some(stdout.as_fd()))?;
-            render::write_json_flows(&mut out, &comparison).map_err(output)?;
-        }
-        Lines::Text(spool) => {
-            render::write_text_summary(&mut out, &comparison, a_name, b_name).map_err(output)?;
-            let mut first = true;
-            spool.replay(&mut |fate| {
-                if fate.is_anomaly() && std::mem::take(&mut first) {
-                    writeln!(out).map_err(output)?;
-                }
-                render::write_text_event(&mut out, &comparison, &fate).map_err(output)
-            })?;
-            if !comparison.nothing_in_common() {
+    if json {
+        let mut line = Vec::with_capacity(256);
+        spool.replay(&mut |fate| {
+            render::json_datagram_into(&mut line, &comparison, &fate);
+            out.write_all(&line).map_err(output)
+        })?;
+        render::write_json_flows(&mut out, &comparison).map_err(output)?;
+    } else {
+        render::write_text_summary(&mut out, &comparison, a_name, b_name).map_err(output)?;
+        let mut first = true;
+        spool.replay(&mut |fate| {
+            if fate.is_anomaly() && std::mem::take(&mut first) {
                 writeln!(out).map_err(output)?;
-                ladder.write_text(&mut out).map_err(output)?;
-                let verdict = verdict(comparison.all_delivered_in_order(), false);
-                writeln!(out, "\n{verdict}").map_err(output)?;
             }
+            render::write_text_event(&mut out, &comparison, &fate).map_err(output)
+        })?;
+        if !comparison.nothing_in_common() {
+            writeln!(out).map_err(output)?;
+            ladder.write_text(&mut out).map_err(output)?;
+            let verdict = verdict(comparison.all_delivered_in_order(), false);
+            writeln!(out, "\n{verdict}").map_err(output)?;
         }
     }
     out.flush().map_err(output)?;
@@ -401,12 +396,6 @@ pub(super) fn nothing_in_common_hints(
         ));
     }
     lines
-}
-
-/// Where the datagram lines wait until the comparison is over.
-enum Lines {
-    Json(JsonLines),
-    Text(Spool),
 }
 
 fn write_diagram(

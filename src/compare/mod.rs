@@ -13,7 +13,6 @@
 
 pub mod collect;
 pub mod hops;
-pub mod json_lines;
 pub mod live;
 pub mod matcher;
 pub mod plot;

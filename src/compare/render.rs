@@ -34,10 +34,17 @@ pub fn write_json_datagram(
     fate: &DatagramFate,
 ) -> io::Result<()> {
     let mut line = Vec::with_capacity(256);
-    json_head_into(&mut line, fate);
-    json_delay_into(&mut line, comparison.delay_ns(fate));
-    json_tail_into(&mut line, fate);
+    json_datagram_into(&mut line, comparison, fate);
     out.write_all(&line)
+}
+
+/// One `{"type": "datagram", …}` line in `line` (cleared first), its delay as `comparison`
+/// has it.
+pub fn json_datagram_into(line: &mut Vec<u8>, comparison: &Comparison, fate: &DatagramFate) {
+    line.clear();
+    json_head_into(line, fate);
+    json_delay_into(line, comparison.delay_ns(fate));
+    json_tail_into(line, fate);
 }
 
 // The datagram line is written piece by piece into a byte buffer, without intermediate strings

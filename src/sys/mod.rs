@@ -13,7 +13,6 @@
 //!   and the send buffer's size.
 //! - [`socket_errors`]: a UDP socket's kernel drop counter (`SO_MEMINFO`) and its ICMP error
 //!   queue (`IP_RECVERR`, `recvmsg(MSG_ERRQUEUE)`), for the chat.
-//! - [`file`]: `sendfile`, for copying compare's spooled JSON lines to the output.
 //! - [`udp`]: batched `sendmmsg` with UDP GSO, and the receive buffer's size, for replay.
 //!
 //! Every `unsafe` block carries a `// SAFETY:` comment saying why it is sound; socket options
@@ -21,7 +20,6 @@
 //! hands the kernel a pointer.
 
 pub mod batch;
-pub mod file;
 pub mod interface;
 pub mod namespace;
 mod option;
