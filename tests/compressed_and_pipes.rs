@@ -497,6 +497,55 @@ fn ctrl_c_stops_read_on_a_pipe_whose_writer_went_quiet() {
     assert!(stderr.trim().is_empty(), "{stderr}");
 }
 
+/// Ctrl-C on `read -` before the pipe brought a whole capture header (nothing at all, or
+/// ten bytes) ends it at once: one line, exit 130, as an interrupted command.
+#[test]
+fn ctrl_c_stops_read_on_a_pipe_that_never_sent_a_header() {
+    let file = many_datagrams(1);
+    for sent in [0, 10] {
+        let mut child = udpscope()
+            .args(["read", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(&file[..sent]).unwrap();
+        stdin.flush().unwrap();
+        // Time to block on the pipe (a signal before the handler is installed would kill it:
+        // then the exit status below says so).
+        thread::sleep(Duration::from_millis(300));
+        let signalled = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(signalled.success());
+        let sent_at = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if sent_at.elapsed() > WAIT {
+                let _ = child.kill();
+                panic!("read - still waiting for a header {WAIT:?} after SIGINT ({sent} bytes)");
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        drop(stdin);
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert_eq!(status.code(), Some(130), "{sent} bytes: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{sent} bytes: {stderr}");
+        assert!(stderr.starts_with("udpscope: "), "{stderr}");
+    }
+}
+
 #[test]
 fn capture_to_a_compressed_file_is_finished_on_ctrl_c() {
     if !common::require_root("capture_to_a_compressed_file_is_finished_on_ctrl_c") {

@@ -27,7 +27,7 @@ pub fn read(args: ReadArgs) -> Result<ExitCode, Error> {
     // The plot's file is created before the capture is read: a wrong path costs no read.
     let plot_file = args.plot.as_deref().map(create_plot).transpose()?;
     let mut plot = plot_file.as_ref().map(|_| PlotSink::new());
-    let mut file = CaptureFile::open(&args.file)?;
+    let mut file = CaptureFile::open_until(&args.file, &shutdown)?;
     let format = if args.pcapng {
         FileFormat::PcapNg
     } else {

@@ -15,6 +15,7 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::ops::Range;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use crate::compression::{self, Codec, Damaged};
@@ -159,12 +160,50 @@ impl CaptureFile {
         Self::from_reader(Box::new(file), path.to_path_buf())
     }
 
+    /// [`CaptureFile::open`], where every wait for standard input (`-`) ends when `shutdown`
+    /// is triggered, its first bytes included: Ctrl-C stops `read -` on a pipe whose writer
+    /// has gone quiet. Stopped before the capture's header, it is [`Error::Interrupted`].
+    pub fn open_until(path: &Path, shutdown: &Shutdown) -> Result<Self> {
+        if path != Path::new("-") {
+            return Self::open(path);
+        }
+        // A descriptor of its own, read without std's buffer: a wait on the descriptor must
+        // not miss bytes a buffer already took from it.
+        let stdin = io::stdin()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|source| Error::Read {
+                path: PathBuf::from("<stdin>"),
+                source,
+            })?;
+        let stdin = StdinUntil {
+            stdin: File::from(stdin),
+            shutdown: shutdown.clone(),
+        };
+        Self::from_reader_until(Box::new(stdin), PathBuf::from("<stdin>"), Some(shutdown))
+    }
+
     /// Reads a capture from any reader; `name` is used in error messages.
     /// A compressed input (gzip, zstd, lz4) is decompressed as it is read.
     pub fn from_reader(reader: Box<dyn Read + Send>, name: PathBuf) -> Result<Self> {
-        let (reader, codec) = compression::sniff(reader).map_err(|source| Error::Read {
-            path: name.clone(),
-            source,
+        Self::from_reader_until(reader, name, None)
+    }
+
+    fn from_reader_until(
+        reader: Box<dyn Read + Send>,
+        name: PathBuf,
+        stop: Option<&Shutdown>,
+    ) -> Result<Self> {
+        let stopped = || stop.is_some_and(Shutdown::is_triggered);
+        let (reader, codec) = compression::sniff(reader).map_err(|source| {
+            if stopped() {
+                Error::Interrupted
+            } else {
+                Error::Read {
+                    path: name.clone(),
+                    source,
+                }
+            }
         })?;
         let read_error = |source| input_error(&name, codec, 0, source);
         let format_error = |reason: NotACapture| Error::Format {
@@ -176,7 +215,17 @@ impl CaptureFile {
             path: name.clone(),
             source,
         })?;
-        input.fill(4).map_err(read_error)?;
+        if let Some(stop) = stop {
+            input.stop_on(stop);
+        }
+        let fill = |input: &mut ReadAhead, need: usize| -> Result<bool> {
+            let filled = input.fill(need).map_err(read_error)?;
+            if input.stopped() {
+                return Err(Error::Interrupted);
+            }
+            Ok(filled)
+        };
+        fill(&mut input, 4)?;
         let got = input.window().len();
         if got == 0 {
             return Err(format_error(NotACapture::Empty));
@@ -193,7 +242,7 @@ impl CaptureFile {
                         break;
                     }
                     pcapng::Step::Incomplete { need } => {
-                        if !input.fill(need).map_err(read_error)? {
+                        if !fill(&mut input, need)? {
                             let got = input.window().len();
                             return Err(format_error(NotACapture::SectionHeader(
                                 pcapng::Damage::Cut { got },
@@ -213,7 +262,7 @@ impl CaptureFile {
         }
         let header = match pcap::parse_header(input.window()) {
             Err(pcap::HeaderError::Short(_)) if pcap::is_magic(u32::from_be_bytes(magic)) => {
-                input.fill(pcap::HEADER_LEN).map_err(read_error)?;
+                fill(&mut input, pcap::HEADER_LEN)?;
                 pcap::parse_header(input.window())
             }
             other => other,
@@ -441,6 +490,31 @@ impl CaptureFile {
 
 /// A failure of the input under the parsers: damage in a compressed stream (after `record`
 /// records were delivered), or a read error.
+/// Standard input, waited on in steps of [`STDIN_POLL`] so that a wait for a writer that has
+/// gone quiet ends when the shutdown flag is set (a plain read restarts after the signal).
+struct StdinUntil {
+    stdin: File,
+    shutdown: Shutdown,
+}
+
+/// How often a wait for standard input looks at the shutdown flag.
+const STDIN_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+impl Read for StdinUntil {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut ready = Vec::with_capacity(1);
+        loop {
+            if self.shutdown.is_triggered() {
+                return Err(io::Error::other("stopped by a signal"));
+            }
+            crate::sys::batch::wait_readable(&[self.stdin.as_fd()], STDIN_POLL, &mut ready)?;
+            if ready.first().copied().unwrap_or(false) {
+                return self.stdin.read(buf);
+            }
+        }
+    }
+}
+
 fn input_error(path: &Path, codec: Option<Codec>, record: u64, error: io::Error) -> Error {
     match (codec, Damaged::from_io(error)) {
         (Some(_), Ok(damaged)) => Error::Decompress {

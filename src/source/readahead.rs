@@ -198,8 +198,13 @@ impl ReadAhead {
             return Ok(Some(block));
         }
         // The thread ended: at the end of the input, or on a read error (after handing back
-        // every block read before it).
+        // every block read before it), which a reader that gives up on the shutdown flag
+        // returns too: then it is a stop, not a failure.
         match self.worker.take().map(Worker::finish) {
+            Some(Err(_)) if self.stop.as_ref().is_some_and(Shutdown::is_triggered) => {
+                self.stopped = true;
+                Ok(None)
+            }
             Some(Err(e)) => Err(e.into_io()),
             _ => Ok(None),
         }
