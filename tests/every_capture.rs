@@ -1297,8 +1297,11 @@ fn sflow_samples_read_as_tshark_reads_them() {
         0x0800,
         &udp4(OUTER_A, OUTER_B, 50000, 6343, &sflow_datagram()),
     );
-    // Not sFlow: a datagram to 6343 that is no version 5 is shown as itself.
-    let other = eth(0x0800, &udp4(OUTER_A, OUTER_B, 50000, 6343, &xdr(&[4, 1])));
+    // Not sFlow: a datagram to 6343 of a version udpscope does not read (3) is shown as itself.
+    let other = eth(
+        0x0800,
+        &udp4(OUTER_A, OUTER_B, 50000, 6343, &xdr(&[3, 1, 0, 0, 0, 0])),
+    );
     let c = case("sflow-built", 1, vec![carrier, other], 0);
     let file = write_case(dir.path(), &c);
     let lines = common::read_json(&file, &[]);
@@ -1313,6 +1316,101 @@ fn sflow_samples_read_as_tshark_reads_them() {
     let sampled: Vec<SampledRow> = udpscope_sampled_of(&lines);
     let theirs: Vec<SampledRow> = tshark_sampled(&file);
     assert_eq!(sampled, theirs);
+}
+
+/// An RFC 3176 sampled header (v2/v4 packet data type 1): header protocol, frame length,
+/// header length, the header padded to 4; no stripped count, no record length.
+fn header_24(protocol: u32, header: &[u8]) -> Vec<u8> {
+    let mut padded = header.to_vec();
+    padded.resize(header.len().div_ceil(4) * 4, 0);
+    [
+        xdr(&[1, protocol, header.len() as u32 + 4, header.len() as u32]),
+        padded,
+    ]
+    .concat()
+}
+
+/// An sFlow datagram of `version` (2 or 4) from agent 192.0.2.9 (after the address: sequence,
+/// uptime, the sample count; no sub-agent id): an Ethernet counter sample, a sample of an
+/// unknown type (its type word alone), a flow sample (rate 128) of an Ethernet frame with
+/// IPv4/UDP and a switch, a router and a gateway item (v2's AS array, v4's path segments,
+/// communities and local preference 1, which a reader that missed it would take for a flow
+/// sample), a flow sample (rate 256) of an IPv6/UDP header, one of a
+/// sampled TCP segment, one of an ARP frame, and last one of IPv4 flow data (tshark 4.0 reads
+/// its first word as the extended item count and the rest as further samples).
+fn sflow_24_datagram(version: u32) -> Vec<u8> {
+    let flow = |seq: u32, rate: u32| xdr(&[1, seq, 3, rate, rate * 10, 0, 1, 2]);
+    let mut tcp = Vec::new();
+    PacketBuilder::ipv4(A, B, 64)
+        .tcp(40100, 80, 1, 1000)
+        .write(&mut tcp, b"GET /")
+        .unwrap();
+    let gateway = if version == 2 {
+        xdr(&[3, 65000, 65001, 65002, 2, 7, 8])
+    } else {
+        xdr(&[3, 65000, 65001, 65002, 2, 2, 2, 7, 8, 1, 1, 9, 1, 77, 1])
+    };
+    [
+        xdr(&[version, 1]),
+        vec![192, 0, 2, 9],
+        xdr(&[42, 360_000, 8]),
+        xdr(&[2, 1, 3, 20, 2]),
+        vec![0; 88 + 52],
+        xdr(&[9]),
+        flow(2, 128),
+        header_24(
+            1,
+            &eth(0x0800, &udp4(A, B, 40001, 7000, b"version two or four")),
+        ),
+        xdr(&[3, 1, 10, 0, 20, 0, 2, 1, 0x0a01_00fe, 24, 24]),
+        gateway,
+        flow(4, 256),
+        header_24(12, &udp6(5005, 7001, b"sampled six, v2/v4")),
+        xdr(&[0]),
+        flow(5, 256),
+        header_24(11, &tcp),
+        xdr(&[0]),
+        flow(6, 256),
+        header_24(1, &eth(0x0806, &[0; 28])),
+        xdr(&[0]),
+        flow(7, 64),
+        xdr(&[2, 60, 17, 0x0a01_0001, 0x0a01_0002, 1, 2, 0, 0, 0]),
+    ]
+    .concat()
+}
+
+/// sFlow v2 and v4 (RFC 3176), read as tshark reads them: each sampled UDP header is the
+/// datagram tshark finds, with the agent and sampling rate of its sample.
+#[test]
+fn sflow_versions_2_and_4_read_as_tshark_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = [2, 4]
+        .map(|version| {
+            eth(
+                0x0800,
+                &udp4(OUTER_A, OUTER_B, 50000, 6343, &sflow_24_datagram(version)),
+            )
+        })
+        .to_vec();
+    let c = case("sflow-v2-v4", 1, frames, 0);
+    let file = write_case(dir.path(), &c);
+    let lines = common::read_json(&file, &[]);
+    let sampled: Vec<SampledRow> = udpscope_sampled_of(&lines);
+    // Two UDP samples in each datagram; the flow data, TCP, ARP and counters hold none.
+    assert_eq!(sampled.len(), 2, "{lines:?}");
+    assert!(sampled.iter().all(|r| r.1.len() == 2), "{sampled:?}");
+    assert_eq!(sampled, tshark_sampled(&file));
+    let datagrams: Vec<_> = lines.iter().filter(|v| v["type"] == "datagram").collect();
+    let rates: Vec<_> = datagrams
+        .iter()
+        .map(|v| v["tunnel"]["sampling_rate"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rates, [128, 256, 128, 256]);
+    assert!(
+        datagrams
+            .iter()
+            .all(|v| v["tunnel"]["agent"] == "192.0.2.9")
+    );
 }
 
 /// Two copies of one fragmented datagram, seen on two interfaces of one pcapng file (no NAT

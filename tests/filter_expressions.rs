@@ -405,6 +405,7 @@ fn generated() -> Vec<(&'static str, u32, Vec<Vec<u8>>)> {
             [&[version][..], &[0u8; 15], ip].concat()
         }))
         .collect();
+    let arcnet = arcnet_frames(&ips);
     let wifi = wifi_frames(&ips);
     let radiotap = radiotap_frames(&wifi);
     let ppi = ppi_frames(&wifi);
@@ -446,6 +447,7 @@ fn generated() -> Vec<(&'static str, u32, Vec<Vec<u8>>)> {
         ("slip", 8, slip),
         ("null", 0, null),
         ("loop", 108, bsd_loop),
+        ("arcnet-linux", 129, arcnet),
         ("ppp", 9, ppp),
         ("ppp-serial", 50, ppp_serial),
         ("ppp-with-dir", 204, ppp_with_dir),
@@ -465,6 +467,39 @@ fn generated() -> Vec<(&'static str, u32, Vec<Vec<u8>>)> {
         ("juniper-services", 136, juniper(&[0; 12])),
         ("juniper-vp", 183, juniper(&[])),
     ]
+}
+
+/// ARCNET_LINUX frames: source, destination, the 2-byte offset, the protocol id, then for
+/// RFC 1201 ids (0xd4 IPv4, 0xc4 IPv6, 0xd5 ARP, 0xd6 RARP) the split flag and sequence (IP at
+/// 8, where libpcap reads it); every IP packet that way, then every one with RFC 1051's short
+/// header (0xf0, IP at 5) and as an RFC 1201 exception frame (split flag 0xff and 4 more
+/// bytes, IP at 12), which libpcap still reads at 8; ARP under both ids, RARP, AppleTalk.
+fn arcnet_frames(ips: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let rfc1201 =
+        |id: u8, body: &[u8]| [&[0x01, 0x02, 0, 0, id, 0x00, 0x00, 0x01][..], body].concat();
+    let id_of = |ip: &[u8]| if is_v6(ip) { 0xc4 } else { 0xd4 };
+    let arp = arp_frame()[14..].to_vec();
+    let mut frames: Vec<Vec<u8>> = ips.iter().map(|ip| rfc1201(id_of(ip), ip)).collect();
+    frames.extend(
+        ips.iter()
+            .filter(|ip| !is_v6(ip))
+            .map(|ip| [&[0x01, 0x02, 0, 0, 0xf0][..], ip].concat()),
+    );
+    frames.extend(ips.iter().map(|ip| {
+        let id = id_of(ip);
+        [
+            &[0x01, 0x02, 0, 0, id, 0xff, 0xff, 0xff, id, 0x00, 0x00, 0x02][..],
+            ip,
+        ]
+        .concat()
+    }));
+    frames.push(rfc1201(0xd5, &arp));
+    frames.push([&[0x01, 0x02, 0, 0, 0xf1][..], &arp].concat());
+    let mut rarp = arp.clone();
+    rarp[7] = 3;
+    frames.push(rfc1201(0xd6, &rarp));
+    frames.push(rfc1201(0xdd, &ips[0]));
+    frames
 }
 
 /// 802.11 frames: every IP packet behind LLC/SNAP in a data frame, cycling through the four

@@ -1,9 +1,21 @@
-//! sFlow version 5 (sflow.org's sflow_version_5.txt; UDP 6343): finds, in one sFlow datagram,
-//! the flow samples' "raw packet header" records (the first bytes of a sampled packet, with
-//! its length on the wire), so that the decoder can show the datagrams they hold as it shows a
-//! tunnel's. Counter samples and other records are stepped over by their lengths. Lax, as
-//! Wireshark's packet-sflow.c is: a record that runs past the datagram ends the walk, keeping
-//! what came before it.
+//! sFlow (UDP 6343): finds, in one sFlow datagram, the flow samples' sampled packet headers
+//! (the first bytes of a sampled packet, with its length on the wire), so that the decoder can
+//! show the datagrams they hold as it shows a tunnel's.
+//!
+//! Version 5 (sflow.org's sflow_version_5.txt): counter samples and other records are stepped
+//! over by their lengths. Lax, as Wireshark's packet-sflow.c is: a record that runs past the
+//! datagram ends the walk, keeping what came before it.
+//!
+//! Versions 2 and 4 (RFC 3176), read as tshark 4.0's packet-sflow.c reads them: the datagram
+//! header has no sub-agent id, and samples and their parts carry no length, so each is read
+//! by its layout: a flow sample is its 7 fields, the packet data type, a sampled header if
+//! that type is 1 (protocol, frame length, header length, the header padded to 4; no stripped
+//! count), then a count of extended data items: switch, router and gateway (v2's AS array,
+//! v4's segments, communities and local preference) read by their layout; user, URL and
+//! unknown ones, and IPv4/IPv6 flow data, are read as nothing past their type word, as
+//! packet-sflow.c reads them (so what follows them is misread there and here alike); a
+//! counter sample is 4 fields and the counters of its type; an unknown sample type is its
+//! type word alone. A part that runs past the datagram ends the walk.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -11,12 +23,16 @@ use crate::frame::LinkType;
 
 /// sFlow's IANA UDP port (collectors listen there).
 pub const SFLOW_PORT: u16 = 6343;
-/// The only version read (v2 and v4 are long gone from agents).
 const VERSION_5: u32 = 5;
+/// RFC 3176's versions (2 and 4 share the layout udpscope reads).
+const VERSION_2: u32 = 2;
+const VERSION_4: u32 = 4;
 const ADDRESS_IPV4: u32 = 1;
 const ADDRESS_IPV6: u32 = 2;
-/// Sample formats (enterprise 0): flow sample and expanded flow sample.
+/// Sample formats (enterprise 0): flow sample and expanded flow sample; v2/v4's counter
+/// sample.
 const FLOW_SAMPLE: u32 = 1;
+const COUNTER_SAMPLE: u32 = 2;
 const EXPANDED_FLOW_SAMPLE: u32 = 3;
 /// Flow record format (enterprise 0): raw packet header.
 const RAW_PACKET_HEADER: u32 = 1;
@@ -37,6 +53,21 @@ const FLOW_SAMPLE_RATE: usize = 2;
 const EXPANDED_FLOW_SAMPLE_RATE: usize = 3;
 /// A raw packet header's fixed part: protocol, frame length, stripped, header length.
 const RAW_HEADER_WORDS: usize = 4;
+/// v2/v4 flow sample: sequence, source id, rate, pool, drops, input, output (no count).
+const FLOW_SAMPLE_24_WORDS: usize = 7;
+/// v2/v4 packet data type of a sampled header (IPv4 and IPv6 flow data are 2 and 3).
+const PACKET_HEADER: u32 = 1;
+/// v2/v4 extended data types read by their layout: switch (4 words), router (an address and
+/// two masks), gateway (ASes; v4 adds path segments, communities, local preference).
+const EXTENDED_SWITCH: u32 = 1;
+const EXTENDED_ROUTER: u32 = 2;
+const EXTENDED_GATEWAY: u32 = 3;
+const EXTENDED_SWITCH_BYTES: usize = 16;
+/// v2/v4 counter sample: sequence, source id, interval, then the counters' type; the generic
+/// interface counters (88 bytes) come first for every type but VLAN (28 bytes alone), and
+/// Ethernet, Token Ring and 100BaseVG add theirs (52, 72, 80).
+const COUNTER_SAMPLE_24_WORDS: usize = 3;
+const GENERIC_COUNTERS_BYTES: usize = 88;
 
 /// One sampled packet's header inside an sFlow datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,20 +85,24 @@ pub struct Sampled {
 }
 
 /// The agent's address, and every sampled header udpscope decodes (appended to `out`, at most
-/// [`MAX_SAMPLES`]). `None` when `payload` is not an sFlow v5 datagram.
+/// [`MAX_SAMPLES`]). `None` when `payload` is not an sFlow datagram of version 2, 4 or 5.
 pub fn sampled_headers(payload: &[u8], out: &mut Vec<Sampled>) -> Option<IpAddr> {
     let mut r = Reader {
         data: payload,
         at: 0,
     };
-    if r.word()? != VERSION_5 {
+    let version = r.word()?;
+    if !matches!(version, VERSION_2 | VERSION_4 | VERSION_5) {
         return None;
     }
-    let agent = match r.word()? {
-        ADDRESS_IPV4 => IpAddr::V4(Ipv4Addr::from(r.bytes::<4>()?)),
-        ADDRESS_IPV6 => IpAddr::V6(Ipv6Addr::from(r.bytes::<16>()?)),
-        _ => return None,
-    };
+    let agent = r.address()?;
+    if version != VERSION_5 {
+        // Sequence number, uptime (no sub-agent id before 5).
+        r.skip(8)?;
+        let samples = r.word()? as usize;
+        samples_24(&mut r, version, samples, out);
+        return Some(agent);
+    }
     // Sub-agent id, sequence number, uptime.
     r.skip(12)?;
     let samples = r.word()? as usize;
@@ -144,6 +179,106 @@ fn flow_records(
     }
 }
 
+/// The samples of a v2/v4 datagram, in order, until one runs past the datagram.
+fn samples_24(r: &mut Reader<'_>, version: u32, samples: usize, out: &mut Vec<Sampled>) {
+    for _ in 0..samples.min(MAX_SAMPLES) {
+        let stepped = match r.word() {
+            Some(FLOW_SAMPLE) => flow_sample_24(r, version, out),
+            Some(COUNTER_SAMPLE) => counter_sample_24(r),
+            // packet-sflow.c reads the next sample right after an unknown type.
+            Some(_) => Some(()),
+            None => None,
+        };
+        if stepped.is_none() || out.len() >= MAX_SAMPLES {
+            out.truncate(MAX_SAMPLES);
+            return;
+        }
+    }
+}
+
+/// A v2/v4 flow sample after its type: its sampled header, if it has one udpscope decodes,
+/// is appended to `out`; `None` when the sample runs past the datagram.
+fn flow_sample_24(r: &mut Reader<'_>, version: u32, out: &mut Vec<Sampled>) -> Option<()> {
+    let fields = r.take(FLOW_SAMPLE_24_WORDS * 4)?;
+    let sampling_rate = word_at(r.data, fields.start + FLOW_SAMPLE_RATE * 4);
+    // Only a sampled header is read; IPv4 and IPv6 flow data (and other types) are not
+    // stepped over: packet-sflow.c 4.0 reads the extended data count right after the type.
+    if r.word()? == PACKET_HEADER {
+        let protocol = r.word()?;
+        let frame_length = r.word()?;
+        let header_len = r.word()? as usize;
+        // The header must be there (packet-sflow.c hands nothing to the link's dissector
+        // otherwise); its XDR padding may be cut at the datagram's end.
+        let header = r.take(header_len)?;
+        r.at = (r.at + (header_len.next_multiple_of(4) - header_len)).min(r.data.len());
+        let link = match protocol {
+            HEADER_ETHERNET => Some(LinkType::Ethernet),
+            HEADER_IPV4 => Some(LinkType::Ipv4),
+            HEADER_IPV6 => Some(LinkType::Ipv6),
+            _ => None,
+        };
+        if let Some(link) = link {
+            out.push(Sampled {
+                at: header.start,
+                len: header_len,
+                link,
+                orig_len: frame_length.max(header_len as u32),
+                sampling_rate,
+            });
+        }
+    }
+    let extended = r.word()? as usize;
+    for _ in 0..extended.min(MAX_RECORDS) {
+        match r.word()? {
+            EXTENDED_SWITCH => r.skip(EXTENDED_SWITCH_BYTES)?,
+            EXTENDED_ROUTER => {
+                r.address()?;
+                // Source and destination masks.
+                r.skip(8)?;
+            }
+            EXTENDED_GATEWAY => gateway_24(r, version)?,
+            // User, URL and unknown types: packet-sflow.c 4.0 reads no more of them.
+            _ => {}
+        }
+    }
+    (extended <= MAX_RECORDS).then_some(())
+}
+
+/// A v2/v4 extended gateway item after its type: own AS, source AS, source peer AS, then the
+/// destination AS path: in v2 an array of ASes, in v4 segments (type, count, ASes), then
+/// communities (count, values) and the local preference.
+fn gateway_24(r: &mut Reader<'_>, version: u32) -> Option<()> {
+    r.skip(12)?;
+    let count = r.word()? as usize;
+    if version == VERSION_2 {
+        return r.skip(count.checked_mul(4)?);
+    }
+    for _ in 0..count {
+        r.skip(4)?;
+        let ases = r.word()? as usize;
+        r.skip(ases.checked_mul(4)?)?;
+    }
+    let communities = r.word()? as usize;
+    r.skip(communities.checked_mul(4)?)?;
+    r.skip(4)
+}
+
+/// A v2/v4 counter sample after its type, stepped over (an unknown counter type has no
+/// counters, as packet-sflow.c reads it).
+fn counter_sample_24(r: &mut Reader<'_>) -> Option<()> {
+    r.skip(COUNTER_SAMPLE_24_WORDS * 4)?;
+    let bytes = match r.word()? {
+        // Generic, FDDI, WAN: the generic counters alone.
+        1 | 4 | 6 => GENERIC_COUNTERS_BYTES,
+        2 => GENERIC_COUNTERS_BYTES + 52,
+        3 => GENERIC_COUNTERS_BYTES + 72,
+        5 => GENERIC_COUNTERS_BYTES + 80,
+        7 => 28,
+        _ => 0,
+    };
+    r.skip(bytes)
+}
+
 fn word_at(data: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]])
 }
@@ -158,6 +293,15 @@ impl Reader<'_> {
     fn word(&mut self) -> Option<u32> {
         let bytes = self.bytes::<4>()?;
         Some(u32::from_be_bytes(bytes))
+    }
+
+    /// An XDR address: its type (1 IPv4, 2 IPv6), then 4 or 16 bytes.
+    fn address(&mut self) -> Option<IpAddr> {
+        Some(match self.word()? {
+            ADDRESS_IPV4 => IpAddr::V4(Ipv4Addr::from(self.bytes::<4>()?)),
+            ADDRESS_IPV6 => IpAddr::V6(Ipv6Addr::from(self.bytes::<16>()?)),
+            _ => return None,
+        })
     }
 
     fn bytes<const N: usize>(&mut self) -> Option<[u8; N]> {
@@ -236,14 +380,80 @@ mod tests {
         );
     }
 
+    /// An sFlow v2/v4 datagram from agent 192.0.2.9: an Ethernet counter sample, a flow sample
+    /// (rate 50) holding `header` (protocol `protocol`) with a switch and a router extended
+    /// item, and a flow sample (rate 7) holding an IPv4 header.
+    fn datagram_24(version: u32, protocol: u32, header: &[u8]) -> Vec<u8> {
+        let mut padded = header.to_vec();
+        padded.resize(header.len().div_ceil(4) * 4, 0);
+        [
+            words(&[version, 1]),
+            vec![192, 0, 2, 9],
+            words(&[7, 1000, 3]),
+            words(&[2, 1, 0, 30, 2]),
+            vec![0; GENERIC_COUNTERS_BYTES + 52],
+            words(&[1, 1, 0, 50, 500, 0, 1, 2]),
+            words(&[1, protocol, header.len() as u32 + 10, header.len() as u32]),
+            padded,
+            words(&[2, 1, 10, 0, 20, 0, 2, 1, 0x0a00_0001, 24, 24]),
+            words(&[1, 3, 0, 7, 70, 0, 1, 2, 1, 11, 4, 4, 0x4509_0909, 0]),
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn versions_2_and_4_are_walked_by_their_layout() {
+        for version in [2, 4] {
+            let payload = datagram_24(version, 11, &[0x45, 1, 2, 3, 4]);
+            let mut out = Vec::new();
+            let agent = sampled_headers(&payload, &mut out).unwrap();
+            assert_eq!(agent, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9)));
+            assert_eq!(out.len(), 2, "{out:?}");
+            assert_eq!(out[0].link, LinkType::Ipv4);
+            assert_eq!(out[0].sampling_rate, 50);
+            assert_eq!(out[0].orig_len, 15);
+            assert_eq!(
+                &payload[out[0].at..out[0].at + out[0].len],
+                &[0x45, 1, 2, 3, 4]
+            );
+            assert_eq!(out[1].sampling_rate, 7);
+            assert_eq!(
+                &payload[out[1].at..out[1].at + out[1].len],
+                &[0x45, 9, 9, 9]
+            );
+        }
+        // A URL item (type 5) is read as its type word alone, as packet-sflow.c 4.0 reads
+        // it: the switch item's first word (VLAN 10) is then read as the second item's type,
+        // and the next sample's type from its second word (0, unknown): the rate-7 sample is
+        // not reached.
+        let mut url = datagram_24(4, 1, &[0xaa; 14]);
+        let at = url.len() - 14 * 4 - 11 * 4 + 4;
+        assert_eq!(url[at..at + 4], 1u32.to_be_bytes());
+        url[at..at + 4].copy_from_slice(&5u32.to_be_bytes());
+        let mut out = Vec::new();
+        assert!(sampled_headers(&url, &mut out).is_some());
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].link, LinkType::Ethernet);
+        assert_eq!(sampled_headers(&words(&[3, 1, 0]), &mut Vec::new()), None);
+    }
+
     #[test]
     fn every_cut_of_a_datagram_is_a_value_not_a_panic() {
-        let payload = datagram(1, &[0xaa; 60]);
+        for payload in [
+            datagram(1, &[0xaa; 60]),
+            datagram_24(4, 1, &[0xaa; 60]),
+            datagram_24(2, 12, &[0x60; 41]),
+        ] {
+            every_cut_of(&payload);
+        }
+    }
+
+    fn every_cut_of(payload: &[u8]) {
         for n in 0..payload.len() {
             let mut out = Vec::new();
             let _ = sampled_headers(&payload[..n], &mut out);
             assert!(out.iter().all(|s| s.at + s.len <= n));
-            let mut lying = payload.clone();
+            let mut lying = payload.to_vec();
             lying[n] = 0xff;
             let mut out = Vec::new();
             let _ = sampled_headers(&lying, &mut out);

@@ -30,6 +30,13 @@ pub enum Layout {
     /// SLIP (DLT_SLIP): a 16-byte pseudo-header (direction, then the compressed TCP/IP
     /// header's room), then raw IP at 16; the version test reads byte 0, as libpcap's does.
     Slip,
+    /// ARCnet as Linux captures it (DLT_ARCNET_LINUX), as gencode.c reads it: the protocol id
+    /// byte at 4 (0xd4 or the old 0xf0 for IPv4, 0xc4 IPv6, 0xd5 or 0xf1 ARP, 0xd6 RARP), the
+    /// network header at 8 whatever the header's length (libpcap's "XXX in reality,
+    /// variable": an RFC 1051 frame's 5-byte header and an exception frame's 12 are read at 8
+    /// too, so such frames match the protocol test but their addresses and ports are read
+    /// from the wrong bytes, in tcpdump and here alike).
+    ArcnetLinux,
     /// Only IPv4.
     Ipv4,
     /// Only IPv6.
@@ -72,7 +79,7 @@ pub enum Layout {
         /// Where gencode.c reads the network header.
         network: u32,
     },
-    /// A link whose headers this compiler does not model (SLIP, NFLOG, ... by their
+    /// A link whose headers this compiler does not model (NFLOG, PKTAP, ... by their
     /// tcpdump name): only what needs no header, the frame's length (`len`, `less`,
     /// `greater`), compiles; anything asking for a protocol is refused.
     LengthOnly(&'static str),
@@ -88,6 +95,7 @@ impl Layout {
             Layout::Sll2 => "LINUX_SLL2",
             Layout::Raw => "RAW",
             Layout::Slip => "SLIP",
+            Layout::ArcnetLinux => "ARCNET_LINUX",
             Layout::Ipv4 => "IPV4",
             Layout::Ipv6 => "IPV6",
             Layout::Null => "NULL",
@@ -119,7 +127,7 @@ impl Layout {
             Layout::Sll | Layout::Slip => 16,
             Layout::Sll2 => 20,
             Layout::Null | Layout::Loop | Layout::Ppp | Layout::CiscoHdlc => 4,
-            Layout::PppEther => 8,
+            Layout::PppEther | Layout::ArcnetLinux => 8,
             Layout::Network
             | Layout::Raw
             | Layout::Ipv4
@@ -298,6 +306,15 @@ const AF_INET6: [u32; 3] = [24, 28, 30];
 /// Frame Relay: control 0x03 (UI) then the NLPID of IPv4 / IPv6 (ISO/IEC TR 9577).
 const FR_UI_IPV4: u32 = 0x03cc;
 const FR_UI_IPV6: u32 = 0x038e;
+/// ARCnet protocol ids gencode.c tests (its arcnet.h): RFC 1201's, then RFC 1051's older ones.
+const ARC_IP: u32 = 0xd4;
+const ARC_IP_OLD: u32 = 0xf0;
+const ARC_IPV6: u32 = 0xc4;
+const ARC_ARP: u32 = 0xd5;
+const ARC_ARP_OLD: u32 = 0xf1;
+const ARC_REVARP: u32 = 0xd6;
+/// Where DLT_ARCNET_LINUX's protocol id sits (after source, destination and the offset).
+const ARC_LINUX_PROTOCOL: u32 = 4;
 /// Every Juniper capture header's magic "MGC" in the top three bytes of the first word.
 const JUNIPER_MAGIC: u32 = 0x4d47_4300;
 /// DLT_IEEE802_11, as a PPI header holds it (little-endian) and a word load reads it.
@@ -489,6 +506,18 @@ impl Lowering {
                 _ => Cond::False,
             },
             Layout::Juniper { .. } => eq(masked(abs(0, 4), 0xffff_ff00), JUNIPER_MAGIC),
+            // gencode.c's gen_linktype for ARCnet: one byte, the RFC 1201 id or the RFC 1051
+            // one; any other EtherType (VLAN's among them) matches nothing.
+            Layout::ArcnetLinux => {
+                let id = |k: u32| eq(abs(ARC_LINUX_PROTOCOL, 1), k);
+                match ethertype {
+                    ETHERTYPE_IP => or(id(ARC_IP), id(ARC_IP_OLD)),
+                    ETHERTYPE_IPV6 => id(ARC_IPV6),
+                    ETHERTYPE_ARP => or(id(ARC_ARP), id(ARC_ARP_OLD)),
+                    ETHERTYPE_REVARP => id(ARC_REVARP),
+                    _ => Cond::False,
+                }
+            }
             Layout::Ppp | Layout::PppEther => {
                 // gencode.c's ethertype_to_ppptype: IPv4 and IPv6 have PPP numbers of their
                 // own; any other EtherType is compared as it is.

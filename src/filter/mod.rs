@@ -170,6 +170,7 @@ pub fn layout_of(link: LinkType) -> Option<Layout> {
         LinkType::LinuxSll2 => Layout::Sll2,
         LinkType::Raw => Layout::Raw,
         LinkType::Slip => Layout::Slip,
+        LinkType::ArcnetLinux => Layout::ArcnetLinux,
         LinkType::Ipv4 => Layout::Ipv4,
         LinkType::Ipv6 => Layout::Ipv6,
         LinkType::Null => Layout::Null,
@@ -196,7 +197,7 @@ pub fn layout_of(link: LinkType) -> Option<Layout> {
         // PKTAP's variable header) this compiler does not model (and for PPP_WITH_DIR,
         // libpcap 1.10 says "link-layer type filtering not implemented"): only length tests
         // compile there; anything else is refused with one line rather than answered wrongly.
-        LinkType::ArcnetLinux | LinkType::PppWithDirection | LinkType::Nflog | LinkType::Pktap => {
+        LinkType::PppWithDirection | LinkType::Nflog | LinkType::Pktap => {
             Layout::LengthOnly(link.name())
         }
         LinkType::Other(_) => return None,
@@ -296,7 +297,7 @@ impl Filter {
 mod tests {
     use super::*;
 
-    const LAYOUTS: [Layout; 20] = [
+    const LAYOUTS: [Layout; 21] = [
         Layout::Ethernet,
         Layout::EthernetLive,
         Layout::Network,
@@ -304,6 +305,7 @@ mod tests {
         Layout::Sll2,
         Layout::Raw,
         Layout::Slip,
+        Layout::ArcnetLinux,
         Layout::Ipv4,
         Layout::Ipv6,
         Layout::Null,

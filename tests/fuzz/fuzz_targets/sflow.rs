@@ -1,7 +1,9 @@
 //! sFlow's sampled headers on arbitrary bytes: the input is the UDP payload of an IPv4
 //! datagram to port 6343 in an Ethernet frame (its lengths made consistent, so the decoder
 //! reaches the sFlow walk). Every sampled datagram the decoder hands out must lie inside the
-//! frame, print as text and JSON, and there are at most MAX_SAMPLES of them.
+//! frame, print as text and JSON, and there are at most MAX_SAMPLES of them. Each input is
+//! also tried with its first word made version 2 and version 4 (RFC 3176's layouts, walked
+//! without lengths) and version 5, so that every walk sees every input.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -10,6 +12,17 @@ use udpscope::frame::{Frame, LinkType};
 use udpscope::sink::{Printer, PrinterOptions};
 
 fuzz_target!(|data: &[u8]| {
+    check(data);
+    if data.len() >= 4 {
+        for version in [2u32, 4, 5] {
+            let mut versioned = data.to_vec();
+            versioned[..4].copy_from_slice(&version.to_be_bytes());
+            check(&versioned);
+        }
+    }
+});
+
+fn check(data: &[u8]) {
     let Ok(udp_length) = u16::try_from(data.len() + 8) else {
         return;
     };
@@ -59,4 +72,4 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     assert_eq!(decoder.stats().datagrams, datagrams.len() as u64);
-});
+}
