@@ -1174,14 +1174,16 @@ impl Matcher {
         let mut in_step_transit = None;
         if let Some(gap) = in_step {
             let estimate = self.pairs[pair].in_step_transit.unwrap_or(min_transit);
-            let before = ts as i64 + estimate + gap / 2 + gap % 2;
+            // Half way, or at the same time: the next one sent at the same time takes the
+            // next copy.
+            let last = ts as i64 + estimate + gap / 2;
             let mut nearest: Option<i64> = None;
             for at in start..end {
                 let Some(c) = theirs.get(at) else {
                     break;
                 };
                 let arrival = there.get(c).ts as i64;
-                if arrival >= before {
+                if arrival > last || (gap == 0 && !copies.is_empty()) {
                     break;
                 }
                 copies.push(c);
