@@ -1160,9 +1160,10 @@ impl Matcher {
         // apart (0, as Linux sends with DF on an unconnected socket, or IPv6): the latest sent
         // before a copy came, less the slack, is always one further on, so their copies are
         // paired in order instead (a datagram's copies keep their order on a path, but for the
-        // few reordered). This one takes every unclaimed copy that came before the time half way
-        // to the next identical datagram, plus the running transit: a copy that is missing
-        // leaves a gap in time there, and this one is lost.
+        // few reordered). This one takes every unclaimed copy that came by the time half way
+        // to the next identical datagram, plus the running transit, in arrival order (so no
+        // pairing crosses an earlier one): a copy that is missing leaves a gap in time there,
+        // and this one is lost.
         let next_sent = mine.get(first_sender + 1).map(|i| here.get(i).ts);
         let in_step = match next_sent {
             Some(next) if own_id.is_none() && !alone && next >= ts => {
