@@ -632,6 +632,9 @@ struct Pair {
     min_transit: Option<i64>,
     /// Largest receive − send transit of payloads seen once on each side.
     max_transit: Option<i64>,
+    /// Running estimate of the transit of datagrams paired in order, see [`Matcher::settle`]:
+    /// `None` until one was.
+    in_step_transit: Option<i64>,
     stats: DirectionStats,
     histogram: DelayHistogram,
     /// Settled, delivered datagrams not yet known to be reordered: (first copy's frame, their
@@ -1003,6 +1006,7 @@ impl Matcher {
             reverse: None,
             min_transit: None,
             max_transit: None,
+            in_step_transit: None,
             stats: DirectionStats::default(),
             histogram: DelayHistogram::default(),
             in_order: VecDeque::new(),
@@ -1151,6 +1155,49 @@ impl Matcher {
         let start = theirs.partition_point(|c| (there.get(c).ts as i64) < ts as i64 - w);
         let end = theirs.len().min(start.saturating_add(COPIES_WALKED));
         let alone = all_senders == 1;
+        let own_id = here.get(idx).ip_id().filter(|&id| id != 0);
+        // Identical datagrams sent closer together than the slack, with no IP id to tell them
+        // apart (0, as Linux sends with DF on an unconnected socket, or IPv6): the latest sent
+        // before a copy came, less the slack, is always one further on, so their copies are
+        // paired in order instead (a datagram's copies keep their order on a path, but for the
+        // few reordered). This one takes every unclaimed copy that came by the time half way
+        // to the next identical datagram, plus the running transit, in arrival order (so no
+        // pairing crosses an earlier one): a copy that is missing leaves a gap in time there,
+        // and this one is lost.
+        let next_sent = mine.get(first_sender + 1).map(|i| here.get(i).ts);
+        let in_step = match next_sent {
+            Some(next) if own_id.is_none() && !alone && next >= ts => {
+                let gap = next - ts;
+                (gap < TRANSIT_SLACK_NS as u64).then_some(gap as i64)
+            }
+            _ => None,
+        };
+        let mut in_step_transit = None;
+        if let Some(gap) = in_step {
+            let estimate = self.pairs[pair].in_step_transit.unwrap_or(min_transit);
+            // Half way, or at the same time: the next one sent at the same time takes the
+            // next copy.
+            let last = ts as i64 + estimate + gap / 2;
+            let mut nearest: Option<i64> = None;
+            for at in start..end {
+                let Some(c) = theirs.get(at) else {
+                    break;
+                };
+                let arrival = there.get(c).ts as i64;
+                if arrival > last || (gap == 0 && !copies.is_empty()) {
+                    break;
+                }
+                copies.push(c);
+                let off = arrival - ts as i64 - estimate;
+                if nearest.is_none_or(|n| off.abs() < n.abs()) {
+                    nearest = Some(off);
+                }
+            }
+            // Moved a quarter of the way to the copy nearest to where it was expected, and
+            // never by more than half a gap: a copy taken for another's moves it little.
+            in_step_transit =
+                Some(nearest.map_or(estimate, |off| estimate + off.clamp(-gap / 2, gap / 2) / 4));
+        }
         // The IP id, when preserved and not 0 (Linux's DF datagrams), names the sender: the one
         // identical datagram from this one on that has it, of all still open here (not only
         // those looked at by time).
@@ -1190,7 +1237,7 @@ impl Matcher {
         };
         let mut at = start;
         let mut beyond = 0;
-        while at < end {
+        while in_step.is_none() && at < end {
             let Some(c) = theirs.get(at) else {
                 break;
             };
@@ -1220,7 +1267,6 @@ impl Matcher {
         // An IP id that names this datagram also names its copies outside the walk: one that
         // came late, after the copies of many identical datagrams sent after it, is found by
         // it, whether or not this one found a copy by time (which may be another's late copy).
-        let own_id = here.get(idx).ip_id().filter(|&id| id != 0);
         if !alone && let Some(own_id) = own_id {
             // Records from `start` to `at` (not included) were walked above.
             let (first, past) = (theirs.get(start), theirs.get(at));
@@ -1237,7 +1283,7 @@ impl Matcher {
         // the latest of them: when this one got none and a later one would get several, this
         // one takes the first of those, if it came within the largest transit seen (plus the
         // slack). A datagram is then called lost only for a copy that is missing.
-        if copies.is_empty() {
+        if copies.is_empty() && in_step.is_none() {
             let hi = self.pairs[pair]
                 .max_transit
                 .map_or(min_transit, |m| m.max(min_transit))
@@ -1280,6 +1326,9 @@ impl Matcher {
         };
         let place = self.queue_base + self.queue.len() as u64;
         let p = &mut self.pairs[pair];
+        if in_step_transit.is_some() {
+            p.in_step_transit = in_step_transit;
+        }
         p.stats.sent += 1;
         match fate {
             Fate::Lost => p.stats.lost += 1,
