@@ -56,7 +56,7 @@ pub enum LinkType {
 }
 
 /// What follows a Juniper header, one value per Juniper link type udpscope reads (the other
-/// Juniper link types, ATM and multilink PICs, whose payload Wireshark guesses, stay unread).
+/// Juniper link types, the multilink PICs among them, stay unread).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum JuniperPic {
     /// JUNIPER_ETHER (178): an Ethernet frame.
@@ -75,6 +75,11 @@ pub enum JuniperPic {
     Services,
     /// JUNIPER_VP (183): an 18-byte voice PIC header, then IPv4.
     Vp,
+    /// JUNIPER_ATM1 (137): a 4-byte ATM cookie, then a payload guessed from its first bytes.
+    Atm1,
+    /// JUNIPER_ATM2 (135): an 8-byte ATM cookie, then a payload guessed from its first bytes
+    /// (PPP and Ethernet too).
+    Atm2,
 }
 
 /// LINKTYPE_ numbers read as an existing variant (written back under the first).
@@ -86,7 +91,7 @@ const ALIASES: [(u32, LinkType); 3] = [
 ];
 
 /// Every named link type with its LINKTYPE_ number and the name tcpdump gives it.
-const NAMED: [(u32, LinkType, &str); 28] = [
+const NAMED: [(u32, LinkType, &str); 30] = [
     (0, LinkType::Null, "NULL"),
     (1, LinkType::Ethernet, "EN10MB"),
     (8, LinkType::Slip, "SLIP"),
@@ -101,11 +106,13 @@ const NAMED: [(u32, LinkType, &str); 28] = [
     (127, LinkType::Radiotap, "IEEE802_11_RADIO"),
     (129, LinkType::ArcnetLinux, "ARCNET_LINUX"),
     (133, LinkType::Juniper(JuniperPic::Ggsn), "JUNIPER_GGSN"),
+    (135, LinkType::Juniper(JuniperPic::Atm2), "JUNIPER_ATM2"),
     (
         136,
         LinkType::Juniper(JuniperPic::Services),
         "JUNIPER_SERVICES",
     ),
+    (137, LinkType::Juniper(JuniperPic::Atm1), "JUNIPER_ATM1"),
     (167, LinkType::Juniper(JuniperPic::PppOe), "JUNIPER_PPPOE"),
     (178, LinkType::Juniper(JuniperPic::Ether), "JUNIPER_ETHER"),
     (179, LinkType::Juniper(JuniperPic::Ppp), "JUNIPER_PPP"),

@@ -558,7 +558,68 @@ fn juniper_cases() -> Vec<Case> {
             vec![juniper(0x00, &[], &[&[0u8; 18][..], &ip].concat())],
             1,
         ),
+        // ATM1: a 4-byte cookie, then the payload guessed from its first bytes: IPv4, IPv6,
+        // LLC/SNAP, LLC with an OSI NLPID, Cisco's 0x03 NLPID, bridged Ethernet; PPP is not
+        // guessed on ATM1, and an OAM cell (cookie 0x80...) is not a packet.
+        case(
+            "juniper-atm1",
+            137,
+            vec![
+                juniper(0x01, &[], &[&[0, 0, 0, 1][..], &ip].concat()),
+                juniper(0x00, &tlvs, &[&[0, 0, 0, 1][..], &six].concat()),
+                juniper(
+                    0x01,
+                    &[],
+                    &atm(4, &[0xaa, 0xaa, 3, 0, 0, 0, 0x86, 0xdd], &six),
+                ),
+                juniper(0x00, &[], &atm(4, &[0xfe, 0xfe, 3, 0xcc], &ip)),
+                juniper(0x01, &[], &atm(4, &[3, 0x8e], &six)),
+                juniper(
+                    0x01,
+                    &[],
+                    &atm(
+                        4,
+                        &[0xaa, 0xaa, 3, 0, 0x80, 0xc2, 0, 7, 0, 0],
+                        &eth(0x0800, &ip),
+                    ),
+                ),
+                juniper(0x01, &[], &atm(4, &[0, 0x21], &ip)),
+                juniper(0x01, &[], &[&[0x80, 0, 0, 1][..], &ip].concat()),
+                // No link header: the host-order protocol number right after the header.
+                juniper(0x03, &[], &[&[2, 0, 0, 0][..], &ip].concat()),
+            ],
+            7,
+        ),
+        // ATM2: an 8-byte cookie; PPP (VC-multiplexed PPPoA) is guessed, and an outbound
+        // frame whose first cookie word has gap count bits is Ethernet; an OAM cell (second
+        // word & 0x70) is not a packet; an outbound IPv4 packet behind such a cookie is read
+        // as Ethernet (and holds none), as tshark reads it.
+        case(
+            "juniper-atm2",
+            135,
+            vec![
+                juniper(0x01, &[], &atm(8, &[0, 0x21], &ip)),
+                juniper(0x00, &tlvs, &atm(8, &[0, 0x57], &six)),
+                juniper(
+                    0x00,
+                    &[],
+                    &[&[0, 0, 0, 5, 0, 0, 0, 0][..], &eth(0x0800, &ip)].concat(),
+                ),
+                juniper(0x00, &[], &[&[0, 0, 0, 5, 0, 0, 0, 0][..], &ip].concat()),
+                juniper(0x00, &[], &atm(8, &[0xaa, 0xaa, 3, 0, 0, 0, 8, 0], &ip)),
+                juniper(0x01, &[], &atm(8, &[], &six)),
+                juniper(0x00, &[], &atm(8, &[3, 0xcc], &ip)),
+                juniper(0x01, &[], &[&[0, 0, 0, 0, 0, 0, 0, 0x70][..], &ip].concat()),
+                juniper(0x01, &[], &atm(8, &[2, 0x81, 0, 0, 0x11, 0x40], &ip)),
+            ],
+            7,
+        ),
     ]
+}
+
+/// A zero ATM cookie of `cookie` bytes, then `head` and `payload`.
+fn atm(cookie: usize, head: &[u8], payload: &[u8]) -> Vec<u8> {
+    [&vec![0u8; cookie][..], head, payload].concat()
 }
 
 fn all_cases() -> Vec<Case> {

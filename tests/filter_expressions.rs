@@ -466,6 +466,8 @@ fn generated() -> Vec<(&'static str, u32, Vec<Vec<u8>>)> {
         ("juniper-ether", 178, juniper(&juniper_ether_head)),
         ("juniper-services", 136, juniper(&[0; 12])),
         ("juniper-vp", 183, juniper(&[])),
+        ("juniper-atm1", 137, juniper(&[0, 0, 0, 1])),
+        ("juniper-atm2", 135, juniper(&[0; 8])),
     ]
 }
 

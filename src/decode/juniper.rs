@@ -1,8 +1,9 @@
 //! Juniper routers' capture headers down to the frame or packet they carry: the "MGC" magic,
 //! a flags byte, optional extension TLVs (JUNOS 7.5 and later), then per PIC type what
 //! Wireshark's packet-juniper.c reads there (Ethernet, PPP, Frame Relay, Cisco HDLC, a GGSN
-//! or services cookie, a voice PIC's 18 bytes). With the "no L2" flag the packet follows a
-//! 4-byte host-order protocol number instead. tcpdump's print-juniper.c agrees on these.
+//! or services cookie, a voice PIC's 18 bytes, an ATM PIC's cookie and a payload guessed
+//! from its first bytes). With the "no L2" flag the packet follows a 4-byte host-order
+//! protocol number instead. tcpdump's print-juniper.c agrees on these.
 
 use super::link::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, LinkInfo, Network, ethernet, too_short};
 use super::serial::{self, ETHERTYPE_MPLS};
@@ -47,6 +48,35 @@ const SERVICES_COOKIE_IN: usize = 16;
 const SERVICES_COOKIE_OUT: usize = 12;
 /// JUNIPER_VP: "an 18-byte empty header before payload starts" (packet-juniper.c).
 const VP_HEADER: usize = 18;
+/// The ATM PICs' cookies: 4 bytes on ATM1, 8 on ATM2.
+const ATM1_COOKIE: usize = 4;
+const ATM2_COOKIE: usize = 8;
+/// An OAM cell, not a packet: ATM1's cookie's top byte 0x80; ATM2's second word's bits 0x70.
+const ATM1_OAM: u8 = 0x80;
+const ATM2_OAM_MASK: u32 = 0x70;
+/// ATM2: an outbound frame whose first cookie word has gap count bits is Ethernet (RFC 2684
+/// bridged), as packet-juniper.c guesses.
+const ATM2_GAP_COUNT_MASK: u32 = 0x3f;
+/// LLC headers an ATM payload may start with: OSI NLPID (fe fe 03) and SNAP (aa aa 03).
+const LLC_NLPID: [u8; 3] = [0xfe, 0xfe, 0x03];
+const LLC_SNAP: [u8; 3] = [0xaa, 0xaa, 0x03];
+/// LLC's UI control byte before a Cisco-style NLPID.
+const LLC_UI: u8 = 0x03;
+/// NLPIDs (ISO/IEC TR 9577) of IPv4 and IPv6.
+const NLPID_IPV4: u8 = 0xcc;
+const NLPID_IPV6: u8 = 0x8e;
+/// SNAP: the EtherType OUI, and 802.1's OUI with the PID of bridged Ethernet without FCS
+/// (then 2 bytes of padding).
+const OUI_ETHERTYPE: [u8; 3] = [0, 0, 0];
+const OUI_BRIDGED: [u8; 5] = [0x00, 0x80, 0xc2, 0x00, 0x07];
+const BRIDGED_PAD: usize = 2;
+/// The PPP protocol numbers packet-juniper.c takes as the start of VC-multiplexed PPPoA:
+/// IPv4, OSI, MPLS unicast and multicast, IPCP, OSICP, MPLSCP, LCP, PAP, CHAP, multilink,
+/// IPv6, IPv6CP.
+const PPP_GUESSES: [u16; 13] = [
+    0x0021, 0x0023, 0x0281, 0x0283, 0x8021, 0x8023, 0x8281, 0xc021, 0xc023, 0xc223, 0x003d, 0x0057,
+    0x8057,
+];
 
 /// The network layer inside a Juniper frame of `pic`.
 pub(super) fn juniper<'a>(
@@ -87,6 +117,100 @@ pub(super) fn juniper<'a>(
             by_protocol(PROTO_IP, skip(cookie)?, info)
         }
         JuniperPic::Vp => by_protocol(PROTO_IP, skip(VP_HEADER)?, info),
+        JuniperPic::Atm1 | JuniperPic::Atm2 => {
+            let atm2 = pic == JuniperPic::Atm2;
+            let cookie = if atm2 { ATM2_COOKIE } else { ATM1_COOKIE };
+            let payload = skip(cookie)?;
+            let word = |at: usize| {
+                u32::from_be_bytes([rest[at], rest[at + 1], rest[at + 2], rest[at + 3]])
+            };
+            let oam = if atm2 {
+                word(4) & ATM2_OAM_MASK != 0
+            } else {
+                rest[0] == ATM1_OAM
+            };
+            if oam {
+                return Err(Skip::NotIpOn {
+                    layer: Layer::Juniper,
+                    protocol: word(0),
+                });
+            }
+            let outbound_gap = atm2 && flags & FLAG_IN == 0 && word(0) & ATM2_GAP_COUNT_MASK != 0;
+            atm_payload(payload, atm2, outbound_gap, info)
+        }
+    }
+}
+
+/// An ATM PIC's payload, guessed from its first bytes as packet-juniper.c guesses, in its
+/// order: LLC with an OSI NLPID, LLC/SNAP, (ATM2) Ethernet for an outbound frame with gap
+/// count bits, (ATM2) a PPP protocol number, a Cisco-style NLPID after 0x03, then the first
+/// byte of IPv4 (0x45 to 0x4f) or IPv6 (0x6_). Anything else is not IP.
+fn atm_payload<'a>(
+    p: &'a [u8],
+    atm2: bool,
+    outbound_gap: bool,
+    info: &mut LinkInfo,
+) -> Result<Network<'a>, Skip> {
+    let nlpid = |id: Option<&u8>, data: Option<&'a [u8]>| match (id, data) {
+        (Some(&NLPID_IPV4), Some(data)) => Ok(Network {
+            ether_type: ETHERTYPE_IPV4,
+            data,
+        }),
+        (Some(&NLPID_IPV6), Some(data)) => Ok(Network {
+            ether_type: ETHERTYPE_IPV6,
+            data,
+        }),
+        (Some(&other), _) => Err(Skip::NotIpOn {
+            layer: Layer::Juniper,
+            protocol: u32::from(other),
+        }),
+        (None, _) => Err(too_short(Layer::Juniper, 4, p.len())),
+    };
+    if p.starts_with(&LLC_NLPID) {
+        return nlpid(p.get(3), p.get(4..));
+    }
+    if p.starts_with(&LLC_SNAP) {
+        if p.len() < 8 {
+            return Err(too_short(Layer::Juniper, 8, p.len()));
+        }
+        if p[3..6] == OUI_ETHERTYPE {
+            return Ok(Network {
+                ether_type: u16::from_be_bytes([p[6], p[7]]),
+                data: &p[8..],
+            });
+        }
+        if p[3..8] == OUI_BRIDGED {
+            let frame = p
+                .get(8 + BRIDGED_PAD..)
+                .ok_or_else(|| too_short(Layer::Juniper, 8 + BRIDGED_PAD, p.len()))?;
+            return ethernet(frame, info);
+        }
+        return Err(Skip::NotIpOn {
+            layer: Layer::Juniper,
+            protocol: u32::from(u16::from_be_bytes([p[6], p[7]])),
+        });
+    }
+    if outbound_gap {
+        return ethernet(p, info);
+    }
+    if atm2 && p.len() >= 2 && PPP_GUESSES.contains(&u16::from_be_bytes([p[0], p[1]])) {
+        return serial::ppp(p);
+    }
+    match p.first() {
+        Some(&LLC_UI) => nlpid(p.get(1), p.get(2..)),
+        Some(0x45..=0x4f) => Ok(Network {
+            ether_type: ETHERTYPE_IPV4,
+            data: p,
+        }),
+        Some(0x60..=0x6f) => Ok(Network {
+            ether_type: ETHERTYPE_IPV6,
+            data: p,
+        }),
+        Some(&other) => Err(Skip::NotIpOn {
+            layer: Layer::Juniper,
+            protocol: u32::from(other),
+        }),
+        None => Err(too_short(Layer::Juniper, 1, 0)),
     }
 }
 
@@ -156,7 +280,7 @@ fn by_protocol<'a>(
 mod tests {
     use super::*;
 
-    const PICS: [JuniperPic; 8] = [
+    const PICS: [JuniperPic; 10] = [
         JuniperPic::Ether,
         JuniperPic::PppOe,
         JuniperPic::Ppp,
@@ -165,6 +289,8 @@ mod tests {
         JuniperPic::Ggsn,
         JuniperPic::Services,
         JuniperPic::Vp,
+        JuniperPic::Atm1,
+        JuniperPic::Atm2,
     ];
 
     #[test]

@@ -187,7 +187,10 @@ pub fn layout_of(link: LinkType) -> Option<Layout> {
         LinkType::Juniper(pic) => Layout::Juniper {
             name: link.name(),
             network: match pic {
-                JuniperPic::Ppp | JuniperPic::FrameRelay | JuniperPic::Chdlc => 4,
+                JuniperPic::Ppp | JuniperPic::FrameRelay | JuniperPic::Chdlc | JuniperPic::Atm1 => {
+                    4
+                }
+                JuniperPic::Atm2 => 8,
                 JuniperPic::Ggsn => 12,
                 JuniperPic::Ether | JuniperPic::PppOe => 32,
                 JuniperPic::Services | JuniperPic::Vp => 2u32.wrapping_neg(),
