@@ -399,15 +399,22 @@ fn queries_lost_by_the_relay_are_unanswered_and_every_retry_is_counted() {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-    stop(capture);
     let mut relay = relay;
     relay.signal("INT");
     relay.wait_exit(Duration::from_secs(10));
+    let up = relay_up(&log);
+    let received: usize = up.values().map(Vec::len).sum();
+    // tcpdump writes each packet as it reads it (-U), but on a loaded machine it can still be
+    // behind when the last client ends, and SIGINT leaves what it has not read: wait (bounded)
+    // until it has written as many queries as the relay received.
+    let settle = Instant::now() + Duration::from_secs(10);
+    while queries_written(&file) < received && Instant::now() < settle {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop(capture);
 
     // One client socket's datagrams reach the relay in the order they were captured (the
     // order between sockets may differ between the capture tap and the relay's queue).
-    let up = relay_up(&log);
-    let received: usize = up.values().map(Vec::len).sum();
     let (datagrams, transactions) = read_dns_json(&file, &[]);
     let queries: Vec<&Value> = datagrams
         .iter()
@@ -508,6 +515,29 @@ fn queries_lost_by_the_relay_are_unanswered_and_every_retry_is_counted() {
 }
 
 /// `udpscope read FILE --json ARGS`: the DNS datagram lines and the transactions.
+/// Whole records of the pcap (Ethernet, written by tcpdump on lo) that carry a UDP datagram to
+/// 127.0.0.2:53, the relay's side: read while tcpdump still writes, a cut last record is not
+/// counted.
+fn queries_written(file: &Path) -> usize {
+    let bytes = std::fs::read(file).unwrap_or_default();
+    let (mut at, mut count) = (24, 0);
+    while let Some(header) = bytes.get(at..at + 16) {
+        let len = u32::from_le_bytes(header[8..12].try_into().unwrap()) as usize;
+        let Some(frame) = bytes.get(at + 16..at + 16 + len) else {
+            break;
+        };
+        let ihl = frame.get(14).map_or(0, |b| usize::from(b & 0x0f) * 4);
+        let to_relay = frame.len() >= 14 + ihl + 4
+            && frame[12..14] == [0x08, 0x00]
+            && frame[14 + 9] == 17
+            && frame[14 + 16..14 + 20] == [127, 0, 0, 2]
+            && frame[14 + ihl + 2..14 + ihl + 4] == [0, 53];
+        count += usize::from(to_relay);
+        at += 16 + len;
+    }
+    count
+}
+
 fn read_dns_json(file: &Path, args: &[&str]) -> (Vec<Value>, Vec<Value>) {
     common::read_app_json(file, args, "dns", "dns_transaction")
 }
