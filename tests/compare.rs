@@ -559,14 +559,11 @@ fn identical_flood(count: u64, ids: IpIds) -> Truth {
     })
 }
 
-#[test]
-fn a_flood_of_identical_datagrams_within_one_window_gets_every_fate_by_its_wrapped_ip_id() {
-    // 100,000 identical datagrams in one second: each IP id past the 65,535th names two of them
-    // still open, 655 ms apart, which time tells apart where it cannot tell neighbours 10 µs
-    // apart. (At 7609050 an id that named two was no help: of 200,000 such datagrams every fate
-    // but 1,671 was wrong, and it took 12 s; tests/bench/compare.sh times the 200,000.)
-    let count = 100_000;
-    let truth = identical_flood(count, IpIds::Counting);
+/// A flood of `count` identical datagrams compared (`--json`, exit 1: something was lost): its
+/// lines, the fates that disagree with the truth, and how many the generator lost and
+/// duplicated.
+fn flood_compared(count: u64, ids: IpIds) -> (Vec<Value>, Vec<String>, usize, usize) {
+    let truth = identical_flood(count, ids);
     let out = compare(&[truth.a.as_os_str(), truth.b.as_os_str(), "--json".as_ref()]);
     assert_eq!(
         out.status.code(),
@@ -576,6 +573,19 @@ fn a_flood_of_identical_datagrams_within_one_window_gets_every_fate_by_its_wrapp
     );
     let lines = json_lines(&out);
     let wrong = wrong_fates(&truth, &lines);
+    let lost = (0..count).filter(|i| i % 37 == 36).count();
+    let twice = (0..count).filter(|i| i % 53 == 52 && i % 37 != 36).count();
+    (lines, wrong, lost, twice)
+}
+
+#[test]
+fn a_flood_of_identical_datagrams_within_one_window_gets_every_fate_by_its_wrapped_ip_id() {
+    // 100,000 identical datagrams in one second: each IP id past the 65,535th names two of them
+    // still open, 655 ms apart, which time tells apart where it cannot tell neighbours 10 µs
+    // apart. (At 7609050 an id that named two was no help: of 200,000 such datagrams every fate
+    // but 1,671 was wrong, and it took 12 s; tests/bench/compare.sh times the 200,000.)
+    let count = 100_000;
+    let (lines, wrong, lost, twice) = flood_compared(count, IpIds::Counting);
     assert!(
         wrong.is_empty(),
         "{} wrong, first: {:#?}",
@@ -583,8 +593,6 @@ fn a_flood_of_identical_datagrams_within_one_window_gets_every_fate_by_its_wrapp
         &wrong[..wrong.len().min(5)]
     );
     let flow = lines.iter().find(|v| v["type"] == "flow").unwrap();
-    let lost = (0..count).filter(|i| i % 37 == 36).count();
-    let twice = (0..count).filter(|i| i % 53 == 52 && i % 37 != 36).count();
     assert_eq!(flow["sent"], count);
     assert_eq!(flow["lost"], lost as u64);
     assert_eq!(flow["duplicated"], twice as u64);
@@ -601,18 +609,7 @@ fn a_flood_of_identical_datagrams_with_every_ip_id_0_is_paired_in_order() {
     // 536edd2, by the latest sent before a copy came less the slack, 9,732 of these 10,000
     // fates were wrong, 9,979 called lost.)
     let count = 10_000;
-    let truth = identical_flood(count, IpIds::Zero);
-    let out = compare(&[truth.a.as_os_str(), truth.b.as_os_str(), "--json".as_ref()]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines = json_lines(&out);
-    let wrong = wrong_fates(&truth, &lines);
-    let lost = (0..count).filter(|i| i % 37 == 36).count();
-    let twice = (0..count).filter(|i| i % 53 == 52 && i % 37 != 36).count();
+    let (lines, wrong, lost, twice) = flood_compared(count, IpIds::Zero);
     let late = (0..count)
         .filter(|i| i % 101 == 100 && i + 1_000 < count && i % 37 != 36)
         .count();

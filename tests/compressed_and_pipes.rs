@@ -440,6 +440,27 @@ fn a_live_pipe_is_printed_and_copied_as_each_datagram_arrives() {
     assert_eq!(copied[24..], file[24..]);
 }
 
+/// Sends SIGINT to `child` and waits (bounded by `WAIT`) for it to end; a child still running
+/// then is killed and the test fails, naming what it was `waiting_for`.
+fn interrupt(child: &mut std::process::Child, waiting_for: &str) -> std::process::ExitStatus {
+    let signalled = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let sent = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if sent.elapsed() > WAIT {
+            let _ = child.kill();
+            panic!("read - still waiting for {waiting_for} {WAIT:?} after SIGINT");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Ctrl-C while the writer of a pipe has gone quiet (without closing it) stops `read -` at
 /// once: the datagrams read so far and the analysis are shown, exit 0 (as for Ctrl-C on a
 /// file), and the record the stop cut is no error: the user ended the input there.
@@ -461,22 +482,7 @@ fn ctrl_c_stops_read_on_a_pipe_whose_writer_went_quiet() {
     stdin.write_all(&file[..24 + 2 * record_len + 5]).unwrap();
     stdin.flush().unwrap();
     common::wait_for_line(&out, WAIT, |l| l.contains("\"message 1 "));
-    let signalled = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(signalled.success());
-    let sent = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if sent.elapsed() > WAIT {
-            let _ = child.kill();
-            panic!("read - still waiting for its pipe {WAIT:?} after SIGINT");
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
+    let status = interrupt(&mut child, "a quiet pipe");
     let rest: Vec<String> = out.iter().collect();
     let mut stderr = Vec::new();
     while let Ok(bytes) = err.recv_timeout(WAIT) {
@@ -516,22 +522,7 @@ fn ctrl_c_stops_read_on_a_pipe_that_never_sent_a_header() {
         // Time to block on the pipe (a signal before the handler is installed would kill it:
         // then the exit status below says so).
         thread::sleep(Duration::from_millis(300));
-        let signalled = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(signalled.success());
-        let sent_at = std::time::Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if sent_at.elapsed() > WAIT {
-                let _ = child.kill();
-                panic!("read - still waiting for a header {WAIT:?} after SIGINT ({sent} bytes)");
-            }
-            thread::sleep(Duration::from_millis(20));
-        };
+        let status = interrupt(&mut child, &format!("a header ({sent} bytes)"));
         drop(stdin);
         let mut stderr = String::new();
         child
