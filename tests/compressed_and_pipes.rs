@@ -440,25 +440,14 @@ fn a_live_pipe_is_printed_and_copied_as_each_datagram_arrives() {
     assert_eq!(copied[24..], file[24..]);
 }
 
-/// Sends SIGINT to `child` and waits (bounded by `WAIT`) for it to end; a child still running
-/// then is killed and the test fails, naming what it was `waiting_for`.
-fn interrupt(child: &mut std::process::Child, waiting_for: &str) -> std::process::ExitStatus {
-    let signalled = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(signalled.success());
-    let sent = std::time::Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if sent.elapsed() > WAIT {
-            let _ = child.kill();
-            panic!("read - still waiting for {waiting_for} {WAIT:?} after SIGINT");
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
+/// `read -`, its standard input a pipe this test writes (taken from the child), its stdout and
+/// stderr read line by line.
+fn read_from_a_pipe() -> (Running, std::process::ChildStdin) {
+    let mut cmd = udpscope();
+    cmd.args(["read", "-"]).stdin(Stdio::piped());
+    let mut running = Running::spawn(cmd, true);
+    let stdin = running.child.stdin.take().unwrap();
+    (running, stdin)
 }
 
 /// Ctrl-C while the writer of a pipe has gone quiet (without closing it) stops `read -` at
@@ -468,29 +457,18 @@ fn interrupt(child: &mut std::process::Child, waiting_for: &str) -> std::process
 fn ctrl_c_stops_read_on_a_pipe_whose_writer_went_quiet() {
     let file = many_datagrams(3);
     let record_len = (file.len() - 24) / 3;
-    let mut child = udpscope()
-        .args(["read", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let out = common::lines_of(child.stdout.take().unwrap());
-    let err = bytes_of(child.stderr.take().unwrap());
+    let (mut running, mut stdin) = read_from_a_pipe();
     // Two records, and five bytes of the third; then nothing, the pipe left open.
     stdin.write_all(&file[..24 + 2 * record_len + 5]).unwrap();
     stdin.flush().unwrap();
-    common::wait_for_line(&out, WAIT, |l| l.contains("\"message 1 "));
-    let status = interrupt(&mut child, "a quiet pipe");
-    let rest: Vec<String> = out.iter().collect();
-    let mut stderr = Vec::new();
-    while let Ok(bytes) = err.recv_timeout(WAIT) {
-        stderr.extend_from_slice(&bytes);
-    }
+    running.stdout_line(WAIT, |l| l.contains("\"message 1 "));
+    running.signal("INT");
+    let status = running.wait_exit(WAIT);
+    // Exited: both readers end at the pipes' end.
+    let rest: Vec<String> = running.stdout.take().unwrap().iter().collect();
+    let stderr: Vec<String> = running.stderr.iter().collect();
     drop(stdin);
-    let stderr = text(&stderr);
-    assert!(status.success(), "{status:?}: {stderr}");
+    assert!(status.success(), "{status:?}: {stderr:?}");
     assert!(
         rest.iter().any(|l| l.contains("udpscope analysis")),
         "no analysis after the stop: {rest:?}"
@@ -500,7 +478,7 @@ fn ctrl_c_stops_read_on_a_pipe_whose_writer_went_quiet() {
             .any(|l| l.starts_with("capture: 2 frames, 2 UDP datagrams")),
         "{rest:?}"
     );
-    assert!(stderr.trim().is_empty(), "{stderr}");
+    assert!(stderr.iter().all(|l| l.trim().is_empty()), "{stderr:?}");
 }
 
 /// Ctrl-C on `read -` before the pipe brought a whole capture header (nothing at all, or
@@ -509,29 +487,16 @@ fn ctrl_c_stops_read_on_a_pipe_whose_writer_went_quiet() {
 fn ctrl_c_stops_read_on_a_pipe_that_never_sent_a_header() {
     let file = many_datagrams(1);
     for sent in [0, 10] {
-        let mut child = udpscope()
-            .args(["read", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
+        let (running, mut stdin) = read_from_a_pipe();
         stdin.write_all(&file[..sent]).unwrap();
         stdin.flush().unwrap();
         // Time to block on the pipe (a signal before the handler is installed would kill it:
         // then the exit status below says so).
         thread::sleep(Duration::from_millis(300));
-        let status = interrupt(&mut child, &format!("a header ({sent} bytes)"));
+        running.signal("INT");
+        let (code, stderr) = running.wait();
         drop(stdin);
-        let mut stderr = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
-        assert_eq!(status.code(), Some(130), "{sent} bytes: {stderr}");
+        assert_eq!(code, 130, "{sent} bytes: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{sent} bytes: {stderr}");
         assert!(stderr.starts_with("udpscope: "), "{stderr}");
     }
