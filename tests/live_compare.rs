@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::router::{Plan, Router, tcpdump};
+use common::router::{Plan, Router, stop, tcpdump};
 use common::{Namespace, Running, binary, ip, require_root, tshark_fields};
 use serde_json::Value;
 
@@ -196,14 +196,23 @@ fn run(path: &Router, tag: &str, args: &[&str], streams_to: Option<&str>) -> Run
                     }
                 }
             }
-            assert!(
-                streamed,
-                "the last datagram's fate did not stream out before Ctrl-C in {:?}; lines so far: {}, the last {:?}; stderr: {:?}",
-                started.elapsed(),
-                before.len(),
-                before.last(),
-                running.stderr.try_iter().collect::<Vec<_>>()
-            );
+            if !streamed {
+                // Everything that tells where it stopped: the run's own end (each point's
+                // counts), and what tcpdump saw at both ends.
+                let waited = started.elapsed();
+                let (last, count) = (before.last().cloned(), before.len());
+                let (status, after, stderr) = interrupt(running, before);
+                let seen = |f: &Path| tshark_payloads(f).len();
+                for t in captures {
+                    stop(t);
+                }
+                panic!(
+                    "the last datagram's fate did not stream out before Ctrl-C in {waited:?}; lines so far: {count}, the last {last:?}; after Ctrl-C: exit {status}, {} lines in all; stderr: {stderr:?}; tcpdump wrote {} UDP frames at the client, {} at the server",
+                    after.len(),
+                    seen(&client),
+                    seen(&server),
+                );
+            }
         }
         // Three points give their lines at the end: the last datagram is in the first point's
         // file (written as the ring delivers; the router may drop it on its way further).
