@@ -43,7 +43,8 @@ pub enum Command {
     /// Link types read: Ethernet (VLAN, LLC/SNAP), Linux SLL/SLL2, raw IP, IPv4/IPv6, NULL/LOOP,
     /// PPP (incl. HDLC framing, with direction), PPPoE, Cisco HDLC, Frame Relay, SLIP, 802.11
     /// with radiotap or PPI, ARCnet, NFLOG, PKTAP and Juniper (Ethernet, PPPoE, PPP, Frame
-    /// Relay, Cisco HDLC, GGSN, services and voice PICs). Read through: MPLS, PPPoE, MACsec
+    /// Relay, Cisco HDLC, GGSN, services and voice PICs, ATM1/ATM2, multilink PPP and Frame
+    /// Relay). Read through: MPLS, PPPoE, MACsec
     /// (unencrypted), NSH. Tunnels opened: VXLAN, Geneve, GTP-U, LISP, GRE (IP, Ethernet, PPP,
     /// MPLS), ERSPAN, PPTP, PIM Register, IP-in-IP; sFlow v5's sampled packet headers (UDP
     /// 6343), each sampled datagram shown on its own.

@@ -56,7 +56,7 @@ pub enum LinkType {
 }
 
 /// What follows a Juniper header, one value per Juniper link type udpscope reads (the other
-/// Juniper link types, the multilink PICs among them, stay unread).
+/// Juniper link types, MFR, ES and MONITOR among them, stay unread, as tshark leaves them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum JuniperPic {
     /// JUNIPER_ETHER (178): an Ethernet frame.
@@ -80,6 +80,12 @@ pub enum JuniperPic {
     /// JUNIPER_ATM2 (135): an 8-byte ATM cookie, then a payload guessed from its first bytes
     /// (PPP and Ethernet too).
     Atm2,
+    /// JUNIPER_MLPPP (130): a service PIC's cookie (8 or 4 bytes) naming the protocol, or a
+    /// 2-byte multilink PIC cookie or none, guessed from the PPP protocol field that follows.
+    Mlppp,
+    /// JUNIPER_MLFR (131): a service PIC's cookie naming the protocol, or a 2-byte multilink
+    /// PIC cookie before an LLC UI byte and an OSI NLPID.
+    Mlfr,
 }
 
 /// LINKTYPE_ numbers read as an existing variant (written back under the first).
@@ -91,7 +97,7 @@ const ALIASES: [(u32, LinkType); 3] = [
 ];
 
 /// Every named link type with its LINKTYPE_ number and the name tcpdump gives it.
-const NAMED: [(u32, LinkType, &str); 30] = [
+const NAMED: [(u32, LinkType, &str); 32] = [
     (0, LinkType::Null, "NULL"),
     (1, LinkType::Ethernet, "EN10MB"),
     (8, LinkType::Slip, "SLIP"),
@@ -105,6 +111,8 @@ const NAMED: [(u32, LinkType, &str); 30] = [
     (113, LinkType::LinuxSll, "LINUX_SLL"),
     (127, LinkType::Radiotap, "IEEE802_11_RADIO"),
     (129, LinkType::ArcnetLinux, "ARCNET_LINUX"),
+    (130, LinkType::Juniper(JuniperPic::Mlppp), "JUNIPER_MLPPP"),
+    (131, LinkType::Juniper(JuniperPic::Mlfr), "JUNIPER_MLFR"),
     (133, LinkType::Juniper(JuniperPic::Ggsn), "JUNIPER_GGSN"),
     (135, LinkType::Juniper(JuniperPic::Atm2), "JUNIPER_ATM2"),
     (

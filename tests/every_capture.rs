@@ -614,6 +614,61 @@ fn juniper_cases() -> Vec<Case> {
             ],
             7,
         ),
+        // MLPPP: a service PIC's cookie names the protocol (an AS PIC's layer 3 bits: IPv4
+        // outbound; inbound it is PPP unless both direction bits say the routing engine; an
+        // LS PIC's 0x54: PPP after 4 bytes); else PPP's address and control bytes (a child
+        // link of an LS PIC bundle), a 2-byte multilink PIC cookie before a PPP protocol
+        // number, or the protocol number at once. An inbound AS cookie with IPv4 bits and no
+        // routing engine bits is PPP, so IPv4 behind it is not IP; a frame shorter than the
+        // 8 cookie bytes holds nothing.
+        case(
+            "juniper-mlppp",
+            130,
+            vec![
+                juniper(0x01, &[], &[&[0xff, 0x03, 0x00, 0x21][..], &ip].concat()),
+                juniper(0x00, &tlvs, &[&[0x12, 0x34, 0x00, 0x57][..], &six].concat()),
+                juniper(0x01, &[], &[&[0x00, 0x21][..], &ip].concat()),
+                juniper(0x00, &[], &[&[0x47, 0, 0, 0, 0, 0, 0, 0][..], &ip].concat()),
+                juniper(0x01, &[], &[&[0x47, 0, 0, 0, 0, 0, 0, 0][..], &ip].concat()),
+                juniper(0x01, &[], &[&[0x40, 0, 0, 0, 3, 0, 0, 0][..], &ip].concat()),
+                juniper(
+                    0x00,
+                    &[],
+                    &[&[0x47, 0, 0, 0, 0, 0x10, 0, 0][..], &six].concat(),
+                ),
+                juniper(0x00, &[], &[&[0x54, 0, 0, 0, 0x00, 0x21][..], &ip].concat()),
+                juniper(0x01, &[], &[0x00, 0x21, 0x45]),
+                juniper(0x03, &[], &[&[2, 0, 0, 0][..], &ip].concat()),
+            ],
+            8,
+        ),
+        // MLFR: an AS PIC's cookie with IPv4 or IPv6 bits (from the routing engine, IPv4 is
+        // unknown); an LS PIC's (OSI, after an LLC UI byte: the NLPID, 0xcc IPv4, 0x8e IPv6);
+        // a multilink PIC's 2-byte cookie before `03` and the NLPID, or before Q.933's
+        // `03 08` (signalling, not IP).
+        case(
+            "juniper-mlfr",
+            131,
+            vec![
+                juniper(0x00, &[], &[&[0x47, 0, 0, 0, 0, 0, 0, 0][..], &ip].concat()),
+                juniper(
+                    0x01,
+                    &tlvs,
+                    &[&[0x40, 0, 0, 0, 0, 0x10, 0, 0][..], &six].concat(),
+                ),
+                juniper(0x00, &[], &[&[0x47, 0, 0, 0, 3, 0, 0, 0][..], &ip].concat()),
+                juniper(0x00, &[], &[&[0x54, 0, 0, 0, 0x03, 0xcc][..], &ip].concat()),
+                juniper(
+                    0x01,
+                    &[],
+                    &[&[0x54, 0, 0, 0, 0x03, 0x8e][..], &six].concat(),
+                ),
+                juniper(0x00, &[], &[&[0x00, 0x01, 0x03, 0xcc][..], &ip].concat()),
+                juniper(0x00, &[], &[&[0x00, 0x01, 0x03, 0x08][..], &ip].concat()),
+                juniper(0x00, &[], &[0x47, 0, 0, 0]),
+            ],
+            5,
+        ),
     ]
 }
 

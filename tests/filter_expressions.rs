@@ -468,6 +468,8 @@ fn generated() -> Vec<(&'static str, u32, Vec<Vec<u8>>)> {
         ("juniper-vp", 183, juniper(&[])),
         ("juniper-atm1", 137, juniper(&[0, 0, 0, 1])),
         ("juniper-atm2", 135, juniper(&[0; 8])),
+        ("juniper-mlppp", 130, juniper(&[0xff, 0x03, 0x00, 0x21])),
+        ("juniper-mlfr", 131, juniper(&[0x00, 0x01, 0x03, 0xcc])),
     ]
 }
 

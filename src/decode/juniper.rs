@@ -2,7 +2,8 @@
 //! a flags byte, optional extension TLVs (JUNOS 7.5 and later), then per PIC type what
 //! Wireshark's packet-juniper.c reads there (Ethernet, PPP, Frame Relay, Cisco HDLC, a GGSN
 //! or services cookie, a voice PIC's 18 bytes, an ATM PIC's cookie and a payload guessed
-//! from its first bytes). With the "no L2" flag the packet follows a 4-byte host-order
+//! from its first bytes, a multilink PIC's cookies and the PPP or OSI packet guessed after
+//! them). With the "no L2" flag the packet follows a 4-byte host-order
 //! protocol number instead. tcpdump's print-juniper.c agrees on these.
 
 use super::link::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, LinkInfo, Network, ethernet, too_short};
@@ -70,6 +71,35 @@ const NLPID_IPV6: u8 = 0x8e;
 const OUI_ETHERTYPE: [u8; 3] = [0, 0, 0];
 const OUI_BRIDGED: [u8; 5] = [0x00, 0x80, 0xc2, 0x00, 0x07];
 const BRIDGED_PAD: usize = 2;
+/// JUNOS protocol numbers of the multilink PICs' payloads: unknown, OSI (an NLPID first),
+/// Q.933 signalling.
+const PROTO_UNKNOWN: u32 = 0;
+const PROTO_ISO: u32 = 201;
+const PROTO_Q933: u32 = 206;
+/// A service PIC's cookie on the multilink link types, named by its first byte: an LS PIC's
+/// (4 bytes) or an AS PIC's (8 bytes; Apollo or link services IQ).
+const LS_COOKIE_ID: u8 = 0x54;
+const AS_COOKIE_APOLLO: u8 = 0x40;
+const AS_COOKIE_LSQ: u8 = 0x47;
+const LS_COOKIE: usize = 4;
+const AS_COOKIE: usize = 8;
+/// A multilink PIC's own cookie.
+const ML_COOKIE: usize = 2;
+/// An AS PIC cookie's layer 3 protocol: `(cookie >> 16) & 0xf0`; 0x00 IPv4, 0x10 IPv6, 0x20
+/// MPLS, 0x30 OSI.
+const LSQ_PROTO_MASK: u64 = 0xf0;
+const LSQ_IPV4: u64 = 0x00;
+const LSQ_IPV6: u64 = 0x10;
+const LSQ_MPLS: u64 = 0x20;
+const LSQ_ISO: u64 = 0x30;
+/// An AS PIC cookie's direction bits (`(cookie >> 24) & 3`): both set, from the routing
+/// engine.
+const LSQ_FROM_RE: u64 = 0x3;
+/// PPP's address and control bytes as one word, before a child link's PPP protocol field.
+const PPP_ADDRESS_CONTROL_WORD: u16 = 0xff03;
+/// Q.933's NLPID after the LLC UI byte (a multilink Frame Relay child link's signalling).
+const NLPID_Q933: u8 = 0x08;
+
 /// The PPP protocol numbers packet-juniper.c takes as the start of VC-multiplexed PPPoA:
 /// IPv4, OSI, MPLS unicast and multicast, IPCP, OSICP, MPLSCP, LCP, PAP, CHAP, multilink,
 /// IPv6, IPv6CP.
@@ -138,7 +168,128 @@ pub(super) fn juniper<'a>(
             let outbound_gap = atm2 && flags & FLAG_IN == 0 && word(0) & ATM2_GAP_COUNT_MASK != 0;
             atm_payload(payload, atm2, outbound_gap, info)
         }
+        JuniperPic::Mlppp | JuniperPic::Mlfr => {
+            let cut = |end: usize| too_short(Layer::Juniper, at + end, data.len());
+            let word = |from: usize| {
+                rest.get(from..from + 2)
+                    .map(|w| u16::from_be_bytes([w[0], w[1]]))
+                    .ok_or_else(|| cut(from + 2))
+            };
+            let byte = |from: usize| rest.get(from).copied().ok_or_else(|| cut(from + 1));
+            let cookie = rest
+                .first_chunk::<8>()
+                .map(|c| u64::from_be_bytes(*c))
+                .ok_or_else(|| cut(AS_COOKIE))?;
+            let (protocol, from) = if pic == JuniperPic::Mlppp {
+                mlppp(cookie, flags, word)?
+            } else {
+                mlfr(cookie, word, byte)?
+            };
+            let payload = rest.get(from..).ok_or_else(|| cut(from))?;
+            by_protocol(protocol, payload, info)
+        }
     }
+}
+
+/// The cookie's length on a multilink link type, by the service PIC its first byte names
+/// (none: a multilink PIC's own cookie, or none at all, is guessed afterwards).
+fn service_cookie_len(cookie: u64) -> usize {
+    match (cookie >> 56) as u8 {
+        LS_COOKIE_ID => LS_COOKIE,
+        AS_COOKIE_APOLLO | AS_COOKIE_LSQ => AS_COOKIE,
+        _ => 0,
+    }
+}
+
+/// The protocol a service PIC's cookie names on a multilink link type: an LS PIC's is PPP
+/// (MLPPP) or OSI (MLFR); an AS PIC's says it in its layer 3 bits, where "IPv4" inbound on
+/// MLPPP is PPP (IS-IS) unless it came from the routing engine, and from the routing engine
+/// on MLFR is unknown.
+fn service_cookie_protocol(cookie: u64, mlppp: bool, flags: u8) -> u32 {
+    let from_re = (cookie >> 24) & LSQ_FROM_RE == LSQ_FROM_RE;
+    match (cookie >> 56) as u8 {
+        LS_COOKIE_ID if mlppp => PROTO_PPP,
+        LS_COOKIE_ID => PROTO_ISO,
+        AS_COOKIE_APOLLO | AS_COOKIE_LSQ => match (cookie >> 16) & LSQ_PROTO_MASK {
+            LSQ_IPV4 if mlppp && flags & FLAG_IN != 0 && !from_re => PROTO_PPP,
+            LSQ_IPV4 if !mlppp && from_re => PROTO_UNKNOWN,
+            LSQ_IPV4 => PROTO_IP,
+            LSQ_IPV6 => PROTO_IP6,
+            LSQ_MPLS => PROTO_MPLS,
+            LSQ_ISO => PROTO_ISO,
+            _ => PROTO_UNKNOWN,
+        },
+        _ => PROTO_UNKNOWN,
+    }
+}
+
+/// JUNIPER_MLPPP after the common header: the protocol and where its packet starts, as
+/// packet-juniper.c finds them: the service cookie's; else a child link of an LS PIC bundle
+/// (PPP's address and control bytes), a multilink PIC's 2-byte cookie before a PPP protocol
+/// number, or a PPP protocol number at once. `word(i)` is the big-endian word at `i`; every
+/// read is within the 8 cookie bytes read before.
+fn mlppp(
+    cookie: u64,
+    flags: u8,
+    word: impl Fn(usize) -> Result<u16, Skip>,
+) -> Result<(u32, usize), Skip> {
+    let mut protocol = service_cookie_protocol(cookie, true, flags);
+    let mut cookie_len = service_cookie_len(cookie);
+    let mut at = 0;
+    if cookie_len == 0 && word(at)? == PPP_ADDRESS_CONTROL_WORD {
+        protocol = PROTO_PPP;
+        at += 2;
+    }
+    if cookie_len == 0 && PPP_GUESSES.contains(&word(at + ML_COOKIE)?) {
+        protocol = PROTO_PPP;
+        cookie_len = ML_COOKIE;
+    }
+    if cookie_len == 0 && PPP_GUESSES.contains(&word(at)?) {
+        protocol = PROTO_PPP;
+    }
+    Ok((protocol, at + cookie_len))
+}
+
+/// JUNIPER_MLFR after the common header: the protocol and where its packet starts, as
+/// packet-juniper.c finds them: after the service cookie (an AS PIC's IS-IS behind an LLC
+/// UI byte; an LS PIC's LLC UI word or byte skipped); else a multilink PIC's 2-byte cookie
+/// before Q.933 (`03 08`) or OSI (an LLC UI word or byte, then the NLPID).
+fn mlfr(
+    cookie: u64,
+    word: impl Fn(usize) -> Result<u16, Skip>,
+    byte: impl Fn(usize) -> Result<u8, Skip>,
+) -> Result<(u32, usize), Skip> {
+    let mut protocol = service_cookie_protocol(cookie, false, 0);
+    let mut cookie_len = service_cookie_len(cookie);
+    let mut at = cookie_len;
+    let llc_ui_word = |w: u16| w == u16::from(LLC_UI) || w == u16::from(LLC_UI) << 8;
+    // The multilink PIC cookie's place is read whatever follows (a frame cut there ends).
+    word(at)?;
+    if cookie_len == AS_COOKIE && protocol == PROTO_UNKNOWN && byte(at)? == LLC_UI {
+        at += 1;
+        protocol = PROTO_ISO;
+    }
+    if cookie_len == LS_COOKIE && llc_ui_word(word(at)?) {
+        at += 2;
+    }
+    if cookie_len == LS_COOKIE && byte(at)? == LLC_UI {
+        at += 1;
+    }
+    if cookie_len == 0 && word(at + ML_COOKIE)? == u16::from_be_bytes([LLC_UI, NLPID_Q933]) {
+        cookie_len = ML_COOKIE;
+        at += 3;
+        protocol = PROTO_Q933;
+    }
+    if cookie_len == 0 && llc_ui_word(word(at + ML_COOKIE)?) {
+        cookie_len = ML_COOKIE;
+        at += 4;
+        protocol = PROTO_ISO;
+    }
+    if cookie_len == 0 && byte(at + ML_COOKIE)? == LLC_UI {
+        at += 3;
+        protocol = PROTO_ISO;
+    }
+    Ok((protocol, at))
 }
 
 /// An ATM PIC's payload, guessed from its first bytes as packet-juniper.c guesses, in its
@@ -266,6 +417,7 @@ fn by_protocol<'a>(
         PROTO_PPP => return serial::ppp(data),
         PROTO_FRELAY => return serial::frame_relay(data),
         PROTO_CHDLC => return serial::cisco_hdlc(data),
+        PROTO_ISO => return osi(data),
         other => {
             return Err(Skip::NotIpOn {
                 layer: Layer::Juniper,
@@ -276,11 +428,30 @@ fn by_protocol<'a>(
     Ok(Network { ether_type, data })
 }
 
+/// OSI's NLPID first (Wireshark's OSI dissector): IPv4 (0xcc) or IPv6 (0x8e) after it.
+fn osi(data: &[u8]) -> Result<Network<'_>, Skip> {
+    let ether_type = match data.first() {
+        Some(&NLPID_IPV4) => ETHERTYPE_IPV4,
+        Some(&NLPID_IPV6) => ETHERTYPE_IPV6,
+        Some(&other) => {
+            return Err(Skip::NotIpOn {
+                layer: Layer::Juniper,
+                protocol: u32::from(other),
+            });
+        }
+        None => return Err(too_short(Layer::Juniper, 1, 0)),
+    };
+    Ok(Network {
+        ether_type,
+        data: &data[1..],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const PICS: [JuniperPic; 10] = [
+    const PICS: [JuniperPic; 12] = [
         JuniperPic::Ether,
         JuniperPic::PppOe,
         JuniperPic::Ppp,
@@ -291,6 +462,8 @@ mod tests {
         JuniperPic::Vp,
         JuniperPic::Atm1,
         JuniperPic::Atm2,
+        JuniperPic::Mlppp,
+        JuniperPic::Mlfr,
     ];
 
     #[test]

@@ -187,9 +187,12 @@ pub fn layout_of(link: LinkType) -> Option<Layout> {
         LinkType::Juniper(pic) => Layout::Juniper {
             name: link.name(),
             network: match pic {
-                JuniperPic::Ppp | JuniperPic::FrameRelay | JuniperPic::Chdlc | JuniperPic::Atm1 => {
-                    4
-                }
+                JuniperPic::Ppp
+                | JuniperPic::FrameRelay
+                | JuniperPic::Chdlc
+                | JuniperPic::Atm1
+                | JuniperPic::Mlppp
+                | JuniperPic::Mlfr => 4,
                 JuniperPic::Atm2 => 8,
                 JuniperPic::Ggsn => 12,
                 JuniperPic::Ether | JuniperPic::PppOe => 32,
