@@ -44,7 +44,7 @@ pub enum Command {
     /// PPP (incl. HDLC framing, with direction), PPPoE, Cisco HDLC, Frame Relay, SLIP, 802.11
     /// with radiotap or PPI, ARCnet, NFLOG, PKTAP and Juniper (Ethernet, PPPoE, PPP, Frame
     /// Relay, Cisco HDLC, GGSN, services and voice PICs, ATM1/ATM2, multilink PPP and Frame
-    /// Relay). Read through: MPLS, PPPoE, MACsec
+    /// Relay, secure tunnels). Read through: MPLS, PPPoE, MACsec
     /// (unencrypted), NSH. Tunnels opened: VXLAN, Geneve, GTP-U, LISP, GRE (IP, Ethernet, PPP,
     /// MPLS), ERSPAN, PPTP, PIM Register, IP-in-IP; sFlow v5's sampled packet headers (UDP
     /// 6343), each sampled datagram shown on its own.

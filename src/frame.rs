@@ -86,6 +86,9 @@ pub enum JuniperPic {
     /// JUNIPER_MLFR (131): a service PIC's cookie naming the protocol, or a 2-byte multilink
     /// PIC cookie before an LLC UI byte and an OSI NLPID.
     Mlfr,
+    /// JUNIPER_ST (200): a secure tunnel's Ethernet, IPv4 and ESP headers and 16 more bytes,
+    /// then the packet guessed from its first byte.
+    St,
 }
 
 /// LINKTYPE_ numbers read as an existing variant (written back under the first).
@@ -97,7 +100,7 @@ const ALIASES: [(u32, LinkType); 3] = [
 ];
 
 /// Every named link type with its LINKTYPE_ number and the name tcpdump gives it.
-const NAMED: [(u32, LinkType, &str); 32] = [
+const NAMED: [(u32, LinkType, &str); 33] = [
     (0, LinkType::Null, "NULL"),
     (1, LinkType::Ethernet, "EN10MB"),
     (8, LinkType::Slip, "SLIP"),
@@ -132,6 +135,7 @@ const NAMED: [(u32, LinkType, &str); 32] = [
     (181, LinkType::Juniper(JuniperPic::Chdlc), "JUNIPER_CHDLC"),
     (183, LinkType::Juniper(JuniperPic::Vp), "JUNIPER_VP"),
     (192, LinkType::Ppi, "PPI"),
+    (200, LinkType::Juniper(JuniperPic::St), "JUNIPER_ST"),
     (204, LinkType::PppWithDirection, "PPP_WITH_DIR"),
     (228, LinkType::Ipv4, "IPV4"),
     (229, LinkType::Ipv6, "IPV6"),

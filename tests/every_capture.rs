@@ -669,7 +669,48 @@ fn juniper_cases() -> Vec<Case> {
             ],
             5,
         ),
+        // ST: the tunnel's Ethernet header, IPv4 carrying ESP (header length by its IHL),
+        // ESP's SPI and sequence number and 16 more bytes, then the packet guessed from its
+        // first byte; IPv6 outside, or an outer protocol other than ESP, is not read further,
+        // nor is a frame whose link header was stripped (tshark 4.0 reads no packet there).
+        case(
+            "juniper-st",
+            200,
+            vec![
+                juniper(0x00, &[], &st(0x0800, 5, 50, &ip)),
+                juniper(0x01, &tlvs, &st(0x0800, 6, 50, &six)),
+                juniper(0x00, &[], &st(0x86dd, 5, 50, &ip)),
+                juniper(0x00, &[], &st(0x0800, 5, 17, &ip)),
+                juniper(0x00, &[], &st(0x0800, 5, 50, &[0x00, 0x21])),
+                juniper(0x00, &[], &st(0x0800, 5, 50, &[])[..40]),
+                juniper(0x02, &[], &[&[2, 0, 0, 0][..], &ip].concat()),
+            ],
+            2,
+        ),
     ]
+}
+
+/// A Juniper secure tunnel's headers: Ethernet with `ether_type`, an IPv4 header of `words`
+/// 32-bit words carrying `protocol`, ESP's SPI and sequence number, 16 unnamed bytes, then
+/// `inner`.
+fn st(ether_type: u16, words: u8, protocol: u8, inner: &[u8]) -> Vec<u8> {
+    let mut outer = vec![0u8; usize::from(words) * 4];
+    outer[0] = 0x40 | words;
+    outer[8] = 64;
+    outer[9] = protocol;
+    outer[12..16].copy_from_slice(&[192, 0, 2, 1]);
+    outer[16..20].copy_from_slice(&[192, 0, 2, 2]);
+    let total = (outer.len() + 8 + 16 + inner.len()) as u16;
+    outer[2..4].copy_from_slice(&total.to_be_bytes());
+    let head = [&MAC1[..], &MAC2, &ether_type.to_be_bytes()].concat();
+    [
+        &head[..],
+        &outer,
+        &[0, 0, 0x10, 0, 0, 0, 0, 1],
+        &[0u8; 16],
+        inner,
+    ]
+    .concat()
 }
 
 /// A zero ATM cookie of `cookie` bytes, then `head` and `payload`.

@@ -436,6 +436,10 @@ fn generated() -> Vec<(&'static str, u32, Vec<Vec<u8>>)> {
         frames.push([&b"XGC\x01"[..], before, &ips[0]].concat());
         frames
     };
+    // ST: Ethernet (IPv4), an outer IPv4 header carrying ESP (50), ESP's 8 bytes and 16 more.
+    let mut juniper_st_head = vec![0u8; 14 + 20 + 8 + 16];
+    juniper_st_head[12..15].copy_from_slice(&[0x08, 0x00, 0x45]);
+    juniper_st_head[14 + 9] = 50;
     let mut juniper_ether_head = vec![0u8; 28];
     juniper_ether_head[24..26].copy_from_slice(&[0x08, 0x00]);
     vec![
@@ -470,6 +474,7 @@ fn generated() -> Vec<(&'static str, u32, Vec<Vec<u8>>)> {
         ("juniper-atm2", 135, juniper(&[0; 8])),
         ("juniper-mlppp", 130, juniper(&[0xff, 0x03, 0x00, 0x21])),
         ("juniper-mlfr", 131, juniper(&[0x00, 0x01, 0x03, 0xcc])),
+        ("juniper-st", 200, juniper(&juniper_st_head)),
     ]
 }
 

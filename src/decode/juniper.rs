@@ -3,7 +3,7 @@
 //! Wireshark's packet-juniper.c reads there (Ethernet, PPP, Frame Relay, Cisco HDLC, a GGSN
 //! or services cookie, a voice PIC's 18 bytes, an ATM PIC's cookie and a payload guessed
 //! from its first bytes, a multilink PIC's cookies and the PPP or OSI packet guessed after
-//! them). With the "no L2" flag the packet follows a 4-byte host-order
+//! them, a secure tunnel's Ethernet, IPv4 and ESP headers). With the "no L2" flag the packet follows a 4-byte host-order
 //! protocol number instead. tcpdump's print-juniper.c agrees on these.
 
 use super::link::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, LinkInfo, Network, ethernet, too_short};
@@ -100,6 +100,16 @@ const PPP_ADDRESS_CONTROL_WORD: u16 = 0xff03;
 /// Q.933's NLPID after the LLC UI byte (a multilink Frame Relay child link's signalling).
 const NLPID_Q933: u8 = 0x08;
 
+/// JUNIPER_ST: the tunnel's Ethernet header and where its EtherType sits, the IP protocol
+/// field's place in its IP header, ESP's SPI and sequence number, and the 16 bytes after them
+/// that packet-juniper.c skips ("unknown data").
+const ST_ETHERNET: usize = 14;
+const ST_ETHERTYPE: usize = 12;
+const ST_IP_PROTOCOL: usize = 9;
+const IPPROTO_ESP: u8 = 50;
+const ST_ESP: usize = 8;
+const ST_UNKNOWN: usize = 16;
+
 /// The PPP protocol numbers packet-juniper.c takes as the start of VC-multiplexed PPPoA:
 /// IPv4, OSI, MPLS unicast and multicast, IPCP, OSICP, MPLSCP, LCP, PAP, CHAP, multilink,
 /// IPv6, IPv6CP.
@@ -122,6 +132,13 @@ pub(super) fn juniper<'a>(
         }
         // "proto is stored in host-order" (packet-juniper.c): the routers are little-endian.
         let protocol = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
+        if pic == JuniperPic::St {
+            // tshark 4.0 reads no packet in such a secure tunnel frame.
+            return Err(Skip::NotIpOn {
+                layer: Layer::Juniper,
+                protocol,
+            });
+        }
         return by_protocol(protocol, &rest[NO_L2_PROTOCOL..], info);
     }
     let skip = |n: usize| {
@@ -168,6 +185,7 @@ pub(super) fn juniper<'a>(
             let outbound_gap = atm2 && flags & FLAG_IN == 0 && word(0) & ATM2_GAP_COUNT_MASK != 0;
             atm_payload(payload, atm2, outbound_gap, info)
         }
+        JuniperPic::St => secure_tunnel(rest),
         JuniperPic::Mlppp | JuniperPic::Mlfr => {
             let cut = |end: usize| too_short(Layer::Juniper, at + end, data.len());
             let word = |from: usize| {
@@ -349,6 +367,14 @@ fn atm_payload<'a>(
     }
     match p.first() {
         Some(&LLC_UI) => nlpid(p.get(1), p.get(2..)),
+        _ => ip_guess(p),
+    }
+}
+
+/// A packet guessed from its first byte, as packet-juniper.c's last resort: IPv4 (0x45 to
+/// 0x4f) or IPv6 (0x6_); anything else is not IP.
+fn ip_guess(p: &[u8]) -> Result<Network<'_>, Skip> {
+    match p.first() {
         Some(0x45..=0x4f) => Ok(Network {
             ether_type: ETHERTYPE_IPV4,
             data: p,
@@ -363,6 +389,37 @@ fn atm_payload<'a>(
         }),
         None => Err(too_short(Layer::Juniper, 1, 0)),
     }
+}
+
+/// JUNIPER_ST after the common header, as packet-juniper.c reads it: the tunnel's Ethernet
+/// header; for IPv4 its IP header (by its length field) carrying ESP (50), the ESP SPI and
+/// sequence number, 16 bytes Wireshark does not name, then the packet guessed from its first
+/// byte. Another EtherType or IP protocol is not read further.
+fn secure_tunnel(p: &[u8]) -> Result<Network<'_>, Skip> {
+    let cut = |end: usize| too_short(Layer::Juniper, end, p.len());
+    let ether_type = p
+        .get(ST_ETHERTYPE..ST_ETHERTYPE + 2)
+        .map(|t| u16::from_be_bytes([t[0], t[1]]))
+        .ok_or_else(|| cut(ST_ETHERNET))?;
+    if ether_type != ETHERTYPE_IPV4 {
+        return Err(Skip::NotIpOn {
+            layer: Layer::Juniper,
+            protocol: u32::from(ether_type),
+        });
+    }
+    let ip = &p[ST_ETHERNET..];
+    let header_len = usize::from(ip.first().ok_or_else(|| cut(ST_ETHERNET + 1))? & 0x0f) * 4;
+    let protocol = *ip
+        .get(ST_IP_PROTOCOL)
+        .ok_or_else(|| cut(ST_ETHERNET + ST_IP_PROTOCOL + 1))?;
+    if protocol != IPPROTO_ESP {
+        return Err(Skip::NotIpOn {
+            layer: Layer::Juniper,
+            protocol: u32::from(protocol),
+        });
+    }
+    let at = ST_ETHERNET + header_len + ST_ESP + ST_UNKNOWN;
+    ip_guess(p.get(at..).ok_or_else(|| cut(at))?)
 }
 
 /// The flags and the length of the common header (magic, flags, extensions).
@@ -451,7 +508,7 @@ fn osi(data: &[u8]) -> Result<Network<'_>, Skip> {
 mod tests {
     use super::*;
 
-    const PICS: [JuniperPic; 12] = [
+    const PICS: [JuniperPic; 13] = [
         JuniperPic::Ether,
         JuniperPic::PppOe,
         JuniperPic::Ppp,
@@ -464,6 +521,7 @@ mod tests {
         JuniperPic::Atm2,
         JuniperPic::Mlppp,
         JuniperPic::Mlfr,
+        JuniperPic::St,
     ];
 
     #[test]

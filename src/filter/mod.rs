@@ -196,7 +196,7 @@ pub fn layout_of(link: LinkType) -> Option<Layout> {
                 JuniperPic::Atm2 => 8,
                 JuniperPic::Ggsn => 12,
                 JuniperPic::Ether | JuniperPic::PppOe => 32,
-                JuniperPic::Services | JuniperPic::Vp => 2u32.wrapping_neg(),
+                JuniperPic::Services | JuniperPic::Vp | JuniperPic::St => 2u32.wrapping_neg(),
             },
         },
         // libpcap compiles expressions for these links too, with layouts (NFLOG's TLVs,

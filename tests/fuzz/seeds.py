@@ -29,7 +29,7 @@ CAPTURES = os.path.join(HERE, "..", "..", "captures")
 # Must match LINKS in fuzz_targets/decode.rs: the selector byte is an index into it.
 LINKS = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 147,
          8, 9, 50, 51, 104, 105, 107, 127, 129, 192, 204, 239, 258,
-         133, 136, 167, 178, 179, 180, 181, 183, 135, 137, 130, 131]
+         133, 136, 167, 178, 179, 180, 181, 183, 135, 137, 130, 131, 200]
 
 
 def pcap_frames(data: bytes):
