@@ -1621,3 +1621,39 @@ fn fragments_of_two_interfaces_are_reassembled_apart() {
     assert_eq!(whole, [(0, 64, 2, 40), (1, 63, 2, 40)]);
     assert!(decoder.finish().is_empty(), "no fragment left over");
 }
+
+/// Sampled headers of the other link protocols sFlow names (header_protocol 5 Frame Relay,
+/// 7 PPP, 14 packet over SONET, 15 802.11), each holding a UDP datagram, in one v5
+/// datagram: udpscope reads those tshark reads (all but packet over SONET, which tshark
+/// leaves as data), and no other. (tshark also reads 13, MPLS, which udpscope does not.)
+#[test]
+fn sflow_samples_of_other_links_read_as_tshark_reads_them() {
+    let ip = inner();
+    let records = [
+        raw_header(5, &[&[0x18, 0x41, 0x03, 0xcc][..], &ip].concat()),
+        raw_header(7, &[&[0xff, 0x03, 0x00, 0x21][..], &ip].concat()),
+        raw_header(14, &[&[0xff, 0x03, 0x00, 0x21][..], &ip].concat()),
+        raw_header(15, &wlan(&ip, true, false)),
+    ];
+    let sample = [
+        xdr(&[1, 3, 64, 640, 0, 3, 4, records.len() as u32]),
+        records.concat(),
+    ]
+    .concat();
+    let datagram = [
+        xdr(&[5, 1]),
+        vec![192, 0, 2, 9],
+        xdr(&[0, 43, 360_000, 1]),
+        xdr(&[1, sample.len() as u32]),
+        sample,
+    ]
+    .concat();
+    let dir = tempfile::tempdir().unwrap();
+    let carrier = eth(0x0800, &udp4(OUTER_A, OUTER_B, 50000, 6343, &datagram));
+    let file = write_case(dir.path(), &case("sflow-links", 1, vec![carrier], 0));
+    let lines = common::read_json(&file, &[]);
+    let sampled: Vec<SampledRow> = udpscope_sampled_of(&lines);
+    assert_eq!(sampled.len(), 1, "{lines:?}");
+    assert_eq!(sampled[0].1.len(), 3, "{sampled:?}");
+    assert_eq!(sampled, tshark_sampled(&file));
+}

@@ -36,10 +36,27 @@ const COUNTER_SAMPLE: u32 = 2;
 const EXPANDED_FLOW_SAMPLE: u32 = 3;
 /// Flow record format (enterprise 0): raw packet header.
 const RAW_PACKET_HEADER: u32 = 1;
-/// header_protocol values of a raw packet header that udpscope decodes.
+/// header_protocol values of a raw packet header that udpscope decodes (tshark 4.0 also reads
+/// 13, MPLS, which has no link type here; it leaves 14, packet over SONET, as data).
 const HEADER_ETHERNET: u32 = 1;
+const HEADER_FRAME_RELAY: u32 = 5;
+const HEADER_PPP: u32 = 7;
 const HEADER_IPV4: u32 = 11;
 const HEADER_IPV6: u32 = 12;
+const HEADER_IEEE80211: u32 = 15;
+
+/// The link type a sampled header of `protocol` is decoded as, if udpscope decodes it.
+fn header_link(protocol: u32) -> Option<LinkType> {
+    match protocol {
+        HEADER_ETHERNET => Some(LinkType::Ethernet),
+        HEADER_FRAME_RELAY => Some(LinkType::FrameRelay),
+        HEADER_PPP => Some(LinkType::Ppp),
+        HEADER_IPV4 => Some(LinkType::Ipv4),
+        HEADER_IPV6 => Some(LinkType::Ipv6),
+        HEADER_IEEE80211 => Some(LinkType::Ieee80211),
+        _ => None,
+    }
+}
 /// Samples, and records per sample, read before giving up: each takes at least 8 bytes, so a
 /// 64 KiB datagram bounds the walk anyway; these keep a hostile one's work small.
 pub const MAX_SAMPLES: usize = 256;
@@ -157,11 +174,8 @@ fn flow_records(
             continue;
         }
         let at = record.start;
-        let link = match word_at(payload, at) {
-            HEADER_ETHERNET => LinkType::Ethernet,
-            HEADER_IPV4 => LinkType::Ipv4,
-            HEADER_IPV6 => LinkType::Ipv6,
-            _ => continue,
+        let Some(link) = header_link(word_at(payload, at)) else {
+            continue;
         };
         let frame_length = word_at(payload, at + 4);
         let stripped = word_at(payload, at + 8);
@@ -211,13 +225,7 @@ fn flow_sample_24(r: &mut Reader<'_>, version: u32, out: &mut Vec<Sampled>) -> O
         // otherwise); its XDR padding may be cut at the datagram's end.
         let header = r.take(header_len)?;
         r.at = (r.at + (header_len.next_multiple_of(4) - header_len)).min(r.data.len());
-        let link = match protocol {
-            HEADER_ETHERNET => Some(LinkType::Ethernet),
-            HEADER_IPV4 => Some(LinkType::Ipv4),
-            HEADER_IPV6 => Some(LinkType::Ipv6),
-            _ => None,
-        };
-        if let Some(link) = link {
+        if let Some(link) = header_link(protocol) {
             out.push(Sampled {
                 at: header.start,
                 len: header_len,
