@@ -196,7 +196,10 @@ impl<'s> Pipeline<'s> {
                 return self.fail(e);
             }
         }
-        let decoded = self.decoder.decode(frame);
+        // Counted where it lies: `Decoder::decode` returned it after counting, one more move
+        // of the 256-byte value per frame.
+        let decoded = self.decoder.decode_uncounted(frame);
+        self.decoder.count(&decoded);
         let result = match &decoded {
             Decoded::Datagram(d) => self.datagram(frame, d, &mut flow),
             Decoded::Tcp(segment) => {
