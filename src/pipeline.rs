@@ -319,6 +319,11 @@ impl<'s> Pipeline<'s> {
 
     /// Datagrams whose reassembly was given up (or, at the end, never completed).
     fn settle_incomplete(&mut self, at_end: bool) -> Result<()> {
+        if !at_end && !self.decoder.has_incomplete() {
+            // The case of nearly every frame: taking, walking and dropping an empty Vec per
+            // frame was 6% of read --summary's decoding thread (perf record, 1M datagrams).
+            return Ok(());
+        }
         let incomplete = if at_end {
             self.decoder.finish()
         } else {

@@ -193,6 +193,13 @@ impl Decoder {
         &self.stats
     }
 
+    /// True when [`Decoder::take_incomplete`] has datagrams to give: a look at a length, for
+    /// callers that ask after every frame.
+    #[inline]
+    pub fn has_incomplete(&self) -> bool {
+        self.defrag.has_incomplete()
+    }
+
     /// Datagrams whose reassembly was given up since the last call.
     pub fn take_incomplete(&mut self) -> Vec<Incomplete> {
         self.defrag.take_incomplete()

@@ -329,7 +329,7 @@ impl CaptureFile {
     /// True when the next [`CaptureFile::next_frame`] would wait for input: a pipe fed live
     /// (`tcpdump -w - | udpscope read -`) has nothing new yet, so what was printed so far
     /// should be shown now.
-    #[inline]
+    #[inline(always)]
     pub fn would_wait(&mut self) -> bool {
         if self.state == State::Done {
             return false;
