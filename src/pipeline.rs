@@ -196,7 +196,10 @@ impl<'s> Pipeline<'s> {
                 return self.fail(e);
             }
         }
-        let decoded = self.decoder.decode(frame);
+        // Counted where it lies: `Decoder::decode` returned it after counting, one more move
+        // of the 256-byte value per frame.
+        let decoded = self.decoder.decode_uncounted(frame);
+        self.decoder.count(&decoded);
         let result = match &decoded {
             Decoded::Datagram(d) => self.datagram(frame, d, &mut flow),
             Decoded::Tcp(segment) => {
@@ -316,6 +319,11 @@ impl<'s> Pipeline<'s> {
 
     /// Datagrams whose reassembly was given up (or, at the end, never completed).
     fn settle_incomplete(&mut self, at_end: bool) -> Result<()> {
+        if !at_end && !self.decoder.has_incomplete() {
+            // The case of nearly every frame: taking, walking and dropping an empty Vec per
+            // frame was 6% of read --summary's decoding thread (perf record, 1M datagrams).
+            return Ok(());
+        }
         let incomplete = if at_end {
             self.decoder.finish()
         } else {

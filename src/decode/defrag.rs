@@ -206,6 +206,12 @@ impl Defragmenter {
         })
     }
 
+    /// True when a datagram was given up since the last [`Defragmenter::take_incomplete`].
+    #[inline]
+    pub fn has_incomplete(&self) -> bool {
+        !self.given_up.is_empty()
+    }
+
     /// Datagrams given up since the last call (timed out, evicted or inconsistent).
     pub fn take_incomplete(&mut self) -> Vec<Incomplete> {
         std::mem::take(&mut self.given_up)

@@ -214,6 +214,7 @@ pub(super) fn link_layer<'a>(
 }
 
 /// Ethernet II or 802.3 with LLC/SNAP, and its VLAN tags.
+#[inline]
 pub(super) fn ethernet<'a>(data: &'a [u8], info: &mut LinkInfo) -> Result<Network<'a>, Skip> {
     if data.len() < ETHERNET_LEN {
         return Err(too_short(Layer::Ethernet, ETHERNET_LEN, data.len()));

@@ -264,6 +264,7 @@ impl Header {
     }
 
     /// Bytes the unit at the start of `bytes` takes, when its header is there.
+    #[inline]
     pub fn next_len(&self, bytes: &[u8]) -> Option<usize> {
         let incl_len = read_u32(bytes.get(..RECORD_HEADER_LEN)?, 8, self.little_endian);
         Some(RECORD_HEADER_LEN + incl_len as usize)
