@@ -17,7 +17,7 @@ pub mod transactions;
 
 pub use parse::{
     DnsInfo, Edns, Header, Labels, Malformed, Message, Name, NameKey, Opcode, Qtype, Question,
-    Rcode, Section, parse, parse_for_tracker,
+    Rcode, Section, WireName, parse, parse_for_tracker,
 };
 pub use transactions::{
     DnsObservation, DnsStats, DnsStatsBuilder, DnsTransaction, NameCount, Outcome, ResponseTimes,

@@ -589,6 +589,15 @@ impl<'a> Name<'a> {
         self.wire_len == 1
     }
 
+    /// The name's wire bytes where they lie in the message, when it has no compression pointer
+    /// (the usual question): the whole name, the root's zero included, case as sent.
+    pub fn in_place_wire(&self) -> Option<&'a [u8]> {
+        if !self.in_place {
+            return None;
+        }
+        self.message.get(self.start..self.start + self.wire_len())
+    }
+
     /// The labels from the leftmost, without their length bytes; the root's empty label is not
     /// included.
     pub fn labels(&self) -> Labels<'a> {
@@ -795,6 +804,135 @@ impl NameKey {
 impl fmt::Debug for NameKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "NameKey({:?})", self.as_bytes())
+    }
+}
+
+/// A name copied out of its message: its wire form, uncompressed, with the case it was sent
+/// in, in a fixed buffer (no allocation). What a DNS transaction keeps of its question: the
+/// tracker hashes and compares it without case ([`WireName::eq_ignore_ascii_case`]), and the
+/// presentation format (`example.com.`) is written only where the name is shown (its JSON
+/// and text, a summary entry), not for every transaction.
+#[derive(Clone, Copy)]
+pub struct WireName {
+    wire: [u8; MAX_NAME_LEN],
+    len: u8,
+}
+
+impl WireName {
+    /// The name of `name`, copied.
+    pub fn from_name(name: &Name<'_>) -> Self {
+        let mut owned = WireName {
+            wire: [0; MAX_NAME_LEN],
+            len: 0,
+        };
+        owned.set(name);
+        owned
+    }
+
+    /// A name from wire bytes already uncompressed (as [`Name::in_place_wire`] or
+    /// [`WireName::as_wire`] give them); longer than a name may be, it is cut (never, for
+    /// bytes from either).
+    pub fn from_wire(wire: &[u8]) -> Self {
+        let mut owned = WireName {
+            wire: [0; MAX_NAME_LEN],
+            len: 0,
+        };
+        owned.set_wire(wire);
+        owned
+    }
+
+    /// Replaces the name with `name`'s.
+    pub fn set(&mut self, name: &Name<'_>) {
+        if let Some(wire) = name.in_place_wire() {
+            self.set_wire(wire);
+            return;
+        }
+        let mut at = 0usize;
+        for label in name.labels() {
+            // A validated name fits (wire_len ≤ 255); `get_mut` keeps this panic-free anyway.
+            let Some(slot) = self.wire.get_mut(at..at + 1 + label.len()) else {
+                break;
+            };
+            if let Some((length, rest)) = slot.split_first_mut() {
+                *length = label.len() as u8;
+                rest.copy_from_slice(label);
+            }
+            at += 1 + label.len();
+        }
+        if let Some(root) = self.wire.get_mut(at) {
+            *root = 0;
+        }
+        self.len = (at + 1).min(MAX_NAME_LEN) as u8;
+    }
+
+    /// Replaces the name with uncompressed wire bytes (see [`WireName::from_wire`]).
+    pub fn set_wire(&mut self, wire: &[u8]) {
+        let len = wire.len().min(MAX_NAME_LEN);
+        if let (Some(to), Some(from)) = (self.wire.get_mut(..len), wire.get(..len)) {
+            to.copy_from_slice(from);
+        }
+        self.len = len as u8;
+    }
+
+    /// The wire bytes, uncompressed, the root's zero included.
+    pub fn as_wire(&self) -> &[u8] {
+        self.wire.get(..usize::from(self.len)).unwrap_or(&[])
+    }
+
+    /// True when `wire` is the same name without case (RFC 4343): length bytes (at most 63)
+    /// are never letters, so comparing the wire bytes without case compares labels.
+    pub fn eq_ignore_ascii_case(&self, wire: &[u8]) -> bool {
+        let mine = self.as_wire();
+        mine == wire || mine.eq_ignore_ascii_case(wire)
+    }
+
+    /// A view of the name, for its presentation format.
+    fn view(&self) -> Name<'_> {
+        Name {
+            message: self.as_wire(),
+            start: 0,
+            wire_len: self.len,
+            in_place: true,
+        }
+    }
+
+    /// Appends the presentation format (see [`Name::write_presentation`]) as bytes.
+    pub fn presentation_bytes(&self, out: &mut Vec<u8>) {
+        self.view().presentation_bytes(out);
+    }
+
+    /// The name in presentation format (see [`Name::write_presentation`]).
+    pub fn to_presentation(&self) -> String {
+        self.view().to_presentation()
+    }
+}
+
+impl PartialEq for WireName {
+    /// The same bytes, case included (as the presentation formats are equal).
+    fn eq(&self, other: &Self) -> bool {
+        self.as_wire() == other.as_wire()
+    }
+}
+
+impl Eq for WireName {}
+
+impl fmt::Debug for WireName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WireName({:?})", self.to_presentation())
+    }
+}
+
+impl fmt::Display for WireName {
+    /// Presentation format, as [`Name::write_presentation`].
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_presentation())
+    }
+}
+
+impl Serialize for WireName {
+    /// As its presentation format, a string.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_presentation())
     }
 }
 

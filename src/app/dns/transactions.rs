@@ -44,7 +44,7 @@ use std::net::{IpAddr, SocketAddr};
 use hashbrown::HashTable;
 use serde::Serialize;
 
-use super::parse::{Message, Qtype, Rcode};
+use super::parse::{Message, Name, Qtype, Rcode, WireName};
 
 /// How long a query waits for its response by default: 5 s, glibc's and dig's timeout.
 pub const DEFAULT_TIMEOUT_NS: u64 = 5_000_000_000;
@@ -155,8 +155,9 @@ pub struct DnsTransaction {
     pub transport: Transport,
     /// The transaction id.
     pub id: u16,
-    /// The question's name in presentation format, as the first message carrying it wrote it.
-    pub qname: Option<String>,
+    /// The question's name, as the first message carrying it wrote it (its case kept); in
+    /// presentation format in JSON and text (written only there: not per transaction).
+    pub qname: Option<WireName>,
     /// The question's type.
     pub qtype: Option<Qtype>,
     /// Frames of the query's copies in capture order, whatever their source port (at most
@@ -200,11 +201,21 @@ fn micros_between(from: u64, to: u64) -> f64 {
     (i128::from(to) - i128::from(from)) as f64 / 1_000.0
 }
 
-/// A question as the keys see it: type, class and the name in wire form, uncompressed, with
-/// ASCII letters lowercased (RFC 4343; [`super::parse::Name::lowered_wire`]). Two names are
-/// equal this way exactly when their presentation formats are equal without case (the
-/// presentation format is one-to-one, and its escapes hold no letters).
+/// A question as the keys see it: type, class and the name in wire form, uncompressed, case as
+/// sent (in place in the message for the usual name without a compression pointer). Keys
+/// compare names without case (RFC 4343; [`WireName::eq_ignore_ascii_case`]) and hash them
+/// with the case bit of every byte set ([`CASELESS`]), so a name's case never splits a key.
+/// Two names are equal this way exactly when their presentation formats are equal without
+/// case (the presentation format is one-to-one, and its escapes hold no letters).
 type Asked<'b> = Option<(Qtype, u16, &'b [u8])>;
+
+/// The bit that tells an ASCII letter's cases apart, in every byte of a word: a name's words
+/// are hashed with it set, so names equal without case hash alike (other bytes it conflates
+/// only collide, and the keys' comparison tells them apart).
+const CASELESS: u64 = 0x2020_2020_2020_2020;
+
+/// The observed message's question: type, class and its name's view.
+type Asking<'a> = (Qtype, u16, Name<'a>);
 
 /// Which index a key hash is for (mixed into the hash).
 const KEY_OPEN: u64 = 1 << 40;
@@ -236,8 +247,6 @@ const NIL: u32 = u32::MAX;
 #[derive(Debug)]
 struct Entry {
     tx: DnsTransaction,
-    /// The question's name as the keys compare it (see [`Asked`]).
-    lowered: Vec<u8>,
     live: bool,
     qclass: Option<u16>,
     first_ts: u64,
@@ -279,7 +288,6 @@ impl Entry {
                 response_fragmented: false,
                 first_ns: 0,
             },
-            lowered: Vec::new(),
             live: false,
             qclass: None,
             first_ts: 0,
@@ -296,10 +304,10 @@ impl Entry {
     fn asks(&self, asked: Asked<'_>) -> bool {
         match (&self.tx.qname, asked) {
             (None, None) => true,
-            (Some(_), Some((qtype, qclass, lowered))) => {
+            (Some(name), Some((qtype, qclass, wire))) => {
                 self.tx.qtype == Some(qtype)
                     && self.qclass == Some(qclass)
-                    && self.lowered == lowered
+                    && name.eq_ignore_ascii_case(wire)
             }
             _ => false,
         }
@@ -345,9 +353,9 @@ pub struct Tracker {
     by_retry: HashTable<u32>,
     now: u64,
     evicted: u64,
-    /// The observed message's question name in wire form, uncompressed and lowercased: what
-    /// the keys hash and compare (reused).
-    lowered: Vec<u8>,
+    /// The observed message's question name, uncompressed, when it has a compression pointer
+    /// (a name in place is read where it lies; see [`Asked`]).
+    scratch: WireName,
 }
 
 impl Tracker {
@@ -372,7 +380,7 @@ impl Tracker {
             by_retry: HashTable::new(),
             now: 0,
             evicted: 0,
-            lowered: Vec::new(),
+            scratch: WireName::from_wire(&[0]),
         }
     }
 
@@ -393,13 +401,14 @@ impl Tracker {
             self.now = message.ts_ns;
             self.expire(out);
         }
-        // The keys compare the question's name in its lowered wire form; the presentation
-        // format is written only for a record that keeps it (a new transaction, an
-        // unsolicited response), not for every datagram.
+        // The keys read the question's name in wire form where it lies in the message; only a
+        // name with a compression pointer is copied out (uncompressed) first. Nothing is
+        // written in presentation format here.
         let asked = message.message.question.map(|question| {
-            self.lowered.clear();
-            question.name.lowered_wire(&mut self.lowered);
-            (question.qtype, question.qclass)
+            if question.name.in_place_wire().is_none() {
+                self.scratch.set(&question.name);
+            }
+            (question.qtype, question.qclass, question.name)
         });
         if message.message.header.response {
             self.response(message, asked, out);
@@ -465,9 +474,15 @@ impl Tracker {
             .filter(|entry| entry.live)
     }
 
-    /// The observed message's question, lowercased (see [`Asked`]).
-    fn asked(&self, asked: Option<(Qtype, u16)>) -> Asked<'_> {
-        asked.map(|(qtype, qclass)| (qtype, qclass, self.lowered.as_slice()))
+    /// The observed message's question (see [`Asked`]): its name in place, or as copied out
+    /// by [`Tracker::observe`].
+    fn asked<'x>(&'x self, asked: Option<Asking<'x>>) -> Asked<'x> {
+        asked.map(|(qtype, qclass, name)| {
+            let wire = name
+                .in_place_wire()
+                .unwrap_or_else(|| self.scratch.as_wire());
+            (qtype, qclass, wire)
+        })
     }
 
     /// One hash over a key's parts: two addresses, a word (the index's tag, a port and an id)
@@ -477,9 +492,24 @@ impl Tracker {
         hasher.write_u128(ip_bits(a));
         hasher.write_u128(ip_bits(b));
         hasher.write_u64(word);
-        if let Some((qtype, qclass, lowered)) = asked {
-            hasher.write_u64(u64::from(qtype.code()) << 16 | u64::from(qclass));
-            hasher.write(lowered);
+        if let Some((qtype, qclass, wire)) = asked {
+            hasher.write_u64(
+                (wire.len() as u64) << 32 | u64::from(qtype.code()) << 16 | u64::from(qclass),
+            );
+            // Eight bytes at a time, the case bit set (see [`CASELESS`]).
+            let mut words = wire.chunks_exact(8);
+            for word in &mut words {
+                let word = word.first_chunk::<8>().copied().unwrap_or_default();
+                hasher.write_u64(u64::from_le_bytes(word) | CASELESS);
+            }
+            let rest = words.remainder();
+            if !rest.is_empty() {
+                let mut word = [0u8; 8];
+                if let Some(to) = word.get_mut(..rest.len()) {
+                    to.copy_from_slice(rest);
+                }
+                hasher.write_u64(u64::from_le_bytes(word) | CASELESS);
+            }
         }
         hasher.finish()
     }
@@ -501,7 +531,7 @@ impl Tracker {
     fn query(
         &mut self,
         message: &DnsObservation<'_>,
-        asked: Option<(Qtype, u16)>,
+        asked: Option<Asking<'_>>,
         out: &mut impl FnMut(&DnsTransaction),
     ) {
         let (client, server) = (message.src, message.dst);
@@ -547,50 +577,47 @@ impl Tracker {
         let Some(entry) = self.slots.get_mut(index as usize) else {
             return;
         };
-        // The slot's name and frame list are reused.
-        let mut qname = entry.tx.qname.take();
+        // Field by field: the slot's frame list is reused, and its name is copied (as sent)
+        // into the buffer already there; the presentation format is not written.
+        let tx = &mut entry.tx;
         match asked {
-            Some(_) => {
-                // The slot's string is reused; presentation bytes are printable ASCII.
-                let mut bytes = qname.take().map(String::into_bytes).unwrap_or_default();
-                bytes.clear();
-                if let Some(question) = &message.message.question {
-                    question.name.presentation_bytes(&mut bytes);
+            Some((qtype, _, name)) => {
+                let wire = name
+                    .in_place_wire()
+                    .unwrap_or_else(|| self.scratch.as_wire());
+                match &mut tx.qname {
+                    Some(kept) => kept.set_wire(wire),
+                    None => tx.qname = Some(WireName::from_wire(wire)),
                 }
-                qname = Some(String::from_utf8(bytes).unwrap_or_default());
+                tx.qtype = Some(qtype);
             }
-            None => qname = None,
+            None => {
+                tx.qname = None;
+                tx.qtype = None;
+            }
         }
-        let mut query_frames = std::mem::take(&mut entry.tx.query_frames);
-        query_frames.clear();
-        query_frames.push(message.frame);
-        entry.tx = DnsTransaction {
-            client,
-            server,
-            transport: message.transport,
-            id,
-            qname,
-            qtype: asked.map(|(qtype, _)| qtype),
-            query_frames,
-            response_frame: None,
-            rcode: None,
-            answers: None,
-            rtt_us: None,
-            rtt_last_us: None,
-            retransmissions: 0,
-            first_retransmission_us: None,
-            outcome: Outcome::Unanswered,
-            unanswered_reason: None,
-            truncated: false,
-            tcp_retry_frame: None,
-            response_size: None,
-            response_fragmented: false,
-            first_ns: message.ts_ns,
-        };
-        entry.lowered.clear();
-        entry.lowered.extend_from_slice(&self.lowered);
+        tx.client = client;
+        tx.server = server;
+        tx.transport = message.transport;
+        tx.id = id;
+        tx.query_frames.clear();
+        tx.query_frames.push(message.frame);
+        tx.response_frame = None;
+        tx.rcode = None;
+        tx.answers = None;
+        tx.rtt_us = None;
+        tx.rtt_last_us = None;
+        tx.retransmissions = 0;
+        tx.first_retransmission_us = None;
+        tx.outcome = Outcome::Unanswered;
+        tx.unanswered_reason = None;
+        tx.truncated = false;
+        tx.tcp_retry_frame = None;
+        tx.response_size = None;
+        tx.response_fragmented = false;
+        tx.first_ns = message.ts_ns;
         entry.live = true;
-        entry.qclass = asked.map(|(_, qclass)| qclass);
+        entry.qclass = asked.map(|(_, qclass, _)| qclass);
         entry.first_ts = message.ts_ns;
         entry.last_ts = message.ts_ns;
         entry.queue = Queue::Query;
@@ -606,7 +633,7 @@ impl Tracker {
     fn response(
         &mut self,
         observed: &DnsObservation<'_>,
-        asked: Option<(Qtype, u16)>,
+        asked: Option<Asking<'_>>,
         out: &mut impl FnMut(&DnsTransaction),
     ) {
         let message = observed.message;
@@ -629,8 +656,8 @@ impl Tracker {
                 id: header.id,
                 qname: message
                     .question
-                    .map(|question| question.name.to_presentation()),
-                qtype: asked.map(|(qtype, _)| qtype),
+                    .map(|question| WireName::from_name(&question.name)),
+                qtype: asked.map(|(qtype, ..)| qtype),
                 query_frames: Vec::new(),
                 response_frame: Some(observed.frame),
                 rcode: Some(message.rcode()),
@@ -680,8 +707,8 @@ impl Tracker {
             .tx
             .qtype
             .zip(entry.qclass)
-            .filter(|_| entry.tx.qname.is_some())
-            .map(|(qtype, qclass)| (qtype, qclass, entry.lowered.as_slice()));
+            .zip(entry.tx.qname.as_ref())
+            .map(|((qtype, qclass), name)| (qtype, qclass, name.as_wire()));
         let (client_ip, server_ip) = (entry.tx.client.ip(), entry.tx.server.ip());
         let key_hash = self.retry_hash(client_ip, server_ip, entry_asked);
         if let Some(earlier) = self.find_retry(key_hash, client_ip, server_ip, entry_asked) {
@@ -1157,7 +1184,8 @@ pub struct DnsStatsBuilder {
     servers: BTreeMap<SocketAddr, ServerTotals>,
     other: Option<ServerTotals>,
     slowest: Vec<SlowAnswer>,
-    names: Vec<(String, u64)>,
+    /// Names as sent (compared without case), written in presentation format by `build`.
+    names: Vec<(WireName, u64)>,
     names_exact: bool,
 }
 
@@ -1241,7 +1269,7 @@ impl DnsStatsBuilder {
                         query_frame,
                         response_frame,
                         server: tx.server,
-                        qname: tx.qname.clone(),
+                        qname: tx.qname.as_ref().map(WireName::to_presentation),
                         qtype: tx.qtype,
                         rtt_us: rtt,
                     });
@@ -1294,22 +1322,22 @@ impl DnsStatsBuilder {
 
     /// Space-Saving (Metwally et al. 2005): a name not tracked replaces the least counted one
     /// and inherits its count plus one, so counts are upper bounds once a name was replaced.
-    fn note_unanswered(&mut self, qname: &str) {
+    fn note_unanswered(&mut self, qname: &WireName) {
         if let Some(tracked) = self
             .names
             .iter_mut()
-            .find(|(name, _)| name.eq_ignore_ascii_case(qname))
+            .find(|(name, _)| name.eq_ignore_ascii_case(qname.as_wire()))
         {
             tracked.1 += 1;
             return;
         }
         if self.names.len() < UNANSWERED_NAMES_TRACKED {
-            self.names.push((qname.to_owned(), 1));
+            self.names.push((*qname, 1));
             return;
         }
         self.names_exact = false;
         if let Some(least) = self.names.iter_mut().min_by_key(|(_, count)| *count) {
-            *least = (qname.to_owned(), least.1 + 1);
+            *least = (*qname, least.1 + 1);
         }
     }
 
@@ -1332,7 +1360,7 @@ impl DnsStatsBuilder {
             .names
             .iter()
             .map(|(qname, count)| NameCount {
-                qname: qname.clone(),
+                qname: qname.to_presentation(),
                 count: *count,
             })
             .collect();
@@ -1523,7 +1551,10 @@ mod tests {
         assert_eq!(out.len(), 1);
         let tx = &out[0];
         assert_eq!(tx.client, "10.0.0.1:40000".parse().unwrap());
-        assert_eq!(tx.qname.as_deref(), Some("example.com."));
+        assert_eq!(
+            tx.qname.map(|name| name.to_presentation()).as_deref(),
+            Some("example.com.")
+        );
         assert_eq!(
             (tx.query_frames.as_slice(), tx.retransmissions),
             (&[1, 2][..], 1)
