@@ -5,9 +5,11 @@
 //!
 //! Each hop (two consecutive points) is an ordinary two-point comparison ([`super::compare_sources`],
 //! the same matching by payload and length, NAT- and clock-proof), the hops run side by side on
-//! threads of their own and send their settled fates here. A datagram is followed from its
-//! first point through the hops by frame number: the copies hop i delivered at point i+1 are
-//! the datagrams hop i+1 saw sent from there. A duplicate or a reordering is attributed to the
+//! threads of their own and send their settled fates here ([`compare_points_with`] reads each
+//! point once, on a thread of its own, and shares its sightings with the hop before it and the
+//! hop after it; [`compare_hops_with`] gives each hop its own two sources, as the live rings
+//! are). A datagram is followed from its first point through the hops by frame number: the
+//! copies hop i delivered at point i+1 are the datagrams hop i+1 saw sent from there. A duplicate or a reordering is attributed to the
 //! hop whose comparison found it (a copy made at hop 0 is two datagrams sent into hop 1,
 //! delivered there as two), a loss to the hop after which no copy was seen.
 //!
