@@ -367,10 +367,11 @@ fn check(points: &[&Path], router: (u64, u64), path: &Path4) {
     );
 }
 
-/// `compare_hops_with` over `points` with a window of `window_ms`: the paths handed on (with
-/// their final delays), and how many hop fates had come when the first path was handed on, of
-/// how many in all.
-fn streamed(points: &[&Path], window_ms: u64) -> (Vec<hops::PathFate>, u64, u64) {
+/// `compare_hops_with` over `points` with a window of `window_ms` (each hop reading its two
+/// files), or `compare_points_with` when `shared` (each point read once for both its hops):
+/// the paths handed on (with their final delays), and how many hop fates had come when the
+/// first path was handed on, of how many in all.
+fn streamed(points: &[&Path], window_ms: u64, shared: bool) -> (Vec<hops::PathFate>, u64, u64) {
     use udpscope::source::{CaptureFile, FrameSource};
     let options = CompareOptions {
         filter: udpscope::filter::Filter::parse(&[]).unwrap(),
@@ -388,17 +389,34 @@ fn streamed(points: &[&Path], window_ms: u64) -> (Vec<hops::PathFate>, u64, u64)
     let observed = std::cell::Cell::new(0u64);
     let mut at_first = None;
     let mut paths = Vec::new();
-    let comparison = hops::compare_hops_with(
-        pairs,
-        &options,
-        &Shutdown::new(),
-        &mut |_, _| observed.set(observed.get() + 1),
-        &mut |fate| {
-            at_first.get_or_insert(observed.get());
-            paths.push(fate);
-            Ok(())
-        },
-    )
+    let mut observe =
+        |_: usize, _: &udpscope::compare::DatagramFate| observed.set(observed.get() + 1);
+    let mut on_path = |fate| {
+        at_first.get_or_insert(observed.get());
+        paths.push(fate);
+        Ok(())
+    };
+    let comparison = if shared {
+        let sources: Vec<Box<dyn FrameSource + Send>> = points
+            .iter()
+            .map(|p| Box::new(CaptureFile::open(p).unwrap()) as Box<dyn FrameSource + Send>)
+            .collect();
+        hops::compare_points_with(
+            sources,
+            &options,
+            &Shutdown::new(),
+            &mut observe,
+            &mut on_path,
+        )
+    } else {
+        hops::compare_hops_with(
+            pairs,
+            &options,
+            &Shutdown::new(),
+            &mut observe,
+            &mut on_path,
+        )
+    }
     .unwrap();
     for fate in &mut paths {
         fate.hop_delays_ns = comparison.hop_delays_ns(fate);
@@ -410,7 +428,15 @@ fn streamed(points: &[&Path], window_ms: u64) -> (Vec<hops::PathFate>, u64, u64)
 /// second of traffic), each once, in order of first sighting, and they are the paths the
 /// whole-file form returns.
 fn check_streaming(points: &[&Path]) {
-    let (paths, at_first, observed) = streamed(points, 20);
+    let (paths, at_first, observed) = streamed(points, 20, false);
+    // Each point read once, its sightings shared by its two hops: the same paths, in the same
+    // order.
+    let (shared, _, shared_observed) = streamed(points, 20, true);
+    assert_eq!(shared_observed, observed, "each hop settles the same fates");
+    assert_eq!(
+        shared, paths,
+        "the paths of points read once are those of each hop's own reads"
+    );
     assert!(observed > 0 && !paths.is_empty());
     assert!(
         at_first * 4 < observed * 3,

@@ -107,16 +107,11 @@ fn run(mut args: CompareArgs) -> Result<ExitCode, Error> {
         points.extend(extra);
         let names: Vec<String> = points.iter().map(|p| p.display().to_string()).collect();
         return run_path(&args, &names, || {
-            // Each hop reads its two files on threads of its own: an inner point is opened
-            // twice.
-            let mut pairs: Vec<(Source, Source)> = Vec::new();
-            for pair in points.windows(2) {
-                pairs.push((
-                    Box::new(CaptureFile::open(&pair[0])?),
-                    Box::new(CaptureFile::open(&pair[1])?),
-                ));
-            }
-            Ok(pairs)
+            // Each point is read once, on a thread of its own, for both hops it is part of.
+            points
+                .iter()
+                .map(|p| Ok(Box::new(CaptureFile::open(p)?) as Source))
+                .collect()
         });
     }
     let (a_name, b_name) = (a.display().to_string(), b.display().to_string());
@@ -231,7 +226,7 @@ fn run_pair(
 fn run_path(
     args: &CompareArgs,
     names: &[String],
-    open: impl FnOnce() -> Result<Vec<(Source, Source)>, Error>,
+    open: impl FnOnce() -> Result<Vec<Source>, Error>,
 ) -> Result<ExitCode, Error> {
     use udpscope::compare::hops::{
         self, Direction, HopRecord, PathDatagramRecord, PathSummaryRecord,
@@ -243,7 +238,7 @@ fn run_path(
     }
     let options = options(args)?;
     let shutdown = crate::shutdown_on_signals()?;
-    let pairs = open()?;
+    let points = open()?;
     // --plot's file is created before the captures are read: a wrong path costs no read.
     let plot_file = args
         .plot
@@ -252,15 +247,15 @@ fn run_path(
         .transpose()?;
     let mut plots: Vec<DelayPlot> = Vec::new();
     if plot_file.is_some() {
-        plots.resize_with(pairs.len(), DelayPlot::default);
+        plots.resize_with(points.len().saturating_sub(1), DelayPlot::default);
     }
     // The paths are handed on as they are settled, in order of first sighting; they wait on
     // disk (every line with --json, the anomalies in text) until every hop is over, when each
     // hop's smallest delay is known and the table of hops, which comes first in text, too.
     let mut spool = hops::PathSpool::new(names.len())?;
     let json = args.json;
-    let comparison = hops::compare_hops_with(
-        pairs,
+    let comparison = hops::compare_points_with(
+        points,
         &options,
         &shutdown,
         &mut |hop, fate| {

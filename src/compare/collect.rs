@@ -11,7 +11,8 @@
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::ops::ControlFlow;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SendError, SyncSender, sync_channel};
 use std::thread::Scope;
 
 use crate::compare::{DatagramFate, Endpoints, Matcher, Side, Snippet};
@@ -89,8 +90,9 @@ impl Batch {
 /// What a reader thread sends.
 #[derive(Debug)]
 pub enum Message {
-    /// The next sightings.
-    Batch(Batch),
+    /// The next sightings: shared, when one point's reader feeds the hop before it and the
+    /// hop after it (`compare P1 P2 P3` reads an inner point once).
+    Batch(Arc<Batch>),
     /// Every later sighting of this source is at least this old (ns since the epoch): a live
     /// point that has delivered everything its kernel captured before then.
     CaughtUp(u64),
@@ -98,10 +100,12 @@ pub enum Message {
     End(Result<()>),
 }
 
-/// A sink that turns every selected datagram into a [`Observation`] on a channel.
+/// A sink that turns every selected datagram into a [`Observation`] on a channel, or on
+/// several: one per comparison that reads this point.
 #[derive(Debug)]
 pub struct Collector {
-    tx: SyncSender<Message>,
+    /// The comparisons still listening (one that stopped is dropped; the others go on).
+    txs: Vec<SyncSender<Message>>,
     batch: Batch,
     /// Flow numbers by addresses, on the reader's thread rather than the matcher's.
     flows: HashMap<Endpoints, u32, foldhash::fast::FixedState>,
@@ -119,8 +123,13 @@ const RECENT: usize = 4;
 impl Collector {
     /// Sends on `tx`.
     pub fn new(tx: SyncSender<Message>) -> Self {
+        Collector::fanned(vec![tx])
+    }
+
+    /// Sends the same batches (shared, not copied) on every one of `txs`.
+    pub fn fanned(txs: Vec<SyncSender<Message>>) -> Self {
         Collector {
-            tx,
+            txs,
             batch: Batch::new(),
             flows: HashMap::default(),
             recent: [None; RECENT],
@@ -132,11 +141,18 @@ impl Collector {
         if self.batch.sightings.is_empty() {
             return ControlFlow::Continue(());
         }
-        let batch = std::mem::replace(&mut self.batch, Batch::new());
-        match self.tx.send(Message::Batch(batch)) {
-            Ok(()) => ControlFlow::Continue(()),
-            // The matcher has stopped (the other file failed): nothing more to do here.
-            Err(_) => ControlFlow::Break(()),
+        let batch = Arc::new(std::mem::replace(&mut self.batch, Batch::new()));
+        self.send_each(|| Message::Batch(Arc::clone(&batch)))
+    }
+
+    /// Sends `message()` on every channel still open, dropping those whose comparison has
+    /// stopped (the other file of its hop failed); `Break` once none is left.
+    fn send_each(&mut self, message: impl Fn() -> Message) -> ControlFlow<()> {
+        self.txs.retain(|tx| tx.send(message()).is_ok());
+        if self.txs.is_empty() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
         }
     }
 }
@@ -180,7 +196,7 @@ impl Sink for Collector {
     fn caught_up(&mut self, ts_ns: u64) -> Result<()> {
         // After the sightings it follows, in the one channel: the merge never sees the promise
         // before the datagrams it covers.
-        if self.send().is_break() || self.tx.send(Message::CaughtUp(ts_ns)).is_err() {
+        if self.send().is_break() || self.send_each(|| Message::CaughtUp(ts_ns)).is_break() {
             return Err(matcher_gone());
         }
         Ok(())
@@ -207,21 +223,52 @@ pub fn spawn_reader<'scope>(
     filter: Filter,
     shutdown: Shutdown,
 ) -> Receiver<Message> {
-    let (tx, rx) = sync_channel(BATCHES_IN_FLIGHT);
+    let mut rxs = spawn_shared_reader(scope, source, filter, shutdown, 1);
+    rxs.remove(0)
+}
+
+/// Reads `source` once through the frame path on a thread of `scope` for `readers` comparisons:
+/// each returned channel gets every batch (the same one, shared), then one [`Message::End`].
+/// A failure goes to the first channel still open, in order (the comparison before the
+/// point on its path), the others end with [`Error::Interrupted`]: one error, said once.
+pub fn spawn_shared_reader<'scope>(
+    scope: &'scope Scope<'scope, '_>,
+    source: Box<dyn FrameSource + Send + 'scope>,
+    filter: Filter,
+    shutdown: Shutdown,
+    readers: usize,
+) -> Vec<Receiver<Message>> {
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..readers)
+        .map(|_| sync_channel(BATCHES_IN_FLIGHT))
+        .unzip();
     scope.spawn(move || {
-        let end = read(source, filter, &shutdown, tx.clone());
-        let _ = tx.send(Message::End(end));
+        let end = read(source, filter, &shutdown, txs.clone());
+        let failed = end.is_err();
+        let mut error = end.err();
+        for tx in &txs {
+            let message = match error.take() {
+                Some(e) => Message::End(Err(e)),
+                None if failed => Message::End(Err(Error::Interrupted)),
+                None => Message::End(Ok(())),
+            };
+            if let Err(SendError(Message::End(Err(e)))) = tx.send(message)
+                && !matches!(e, Error::Interrupted)
+            {
+                // That comparison has stopped: the error goes to the next one.
+                error = Some(e);
+            }
+        }
     });
-    rx
+    rxs
 }
 
 fn read(
     mut source: Box<dyn FrameSource + Send + '_>,
     filter: Filter,
     shutdown: &Shutdown,
-    tx: SyncSender<Message>,
+    txs: Vec<SyncSender<Message>>,
 ) -> Result<()> {
-    let mut collector = Collector::new(tx);
+    let mut collector = Collector::fanned(txs);
     // Matching needs no checksum verdict.
     let mut pipeline = Pipeline::new(filter, None, vec![&mut collector]).without_checksums();
     let failure = pipeline.run(source.as_mut(), shutdown).err();
@@ -237,7 +284,7 @@ fn read(
 struct Stream {
     side: Side,
     rx: Receiver<Message>,
-    batch: Vec<Observation>,
+    batch: Arc<Batch>,
     /// The next sighting in `batch`.
     at: usize,
     /// Addresses of every flow so far, by number.
@@ -252,7 +299,7 @@ impl Stream {
         Stream {
             side,
             rx,
-            batch: Vec::new(),
+            batch: Arc::new(Batch::default()),
             at: 0,
             flows: Vec::new(),
             over: false,
@@ -273,18 +320,18 @@ impl Stream {
 
     /// The next sighting, `None` once the file is over (after [`Stream::fill`]).
     fn head(&self) -> Option<&Observation> {
-        self.batch.get(self.at)
+        self.batch.sightings.get(self.at)
     }
 
     /// Makes [`Stream::head`] the next sighting, `None` once the file is over, or returns
     /// without one when a live source says how far it has caught up.
     fn fill(&mut self) -> Result<()> {
-        while self.at >= self.batch.len() && !self.over {
+        while self.at >= self.batch.sightings.len() && !self.over {
             match self.rx.recv() {
                 Ok(Message::Batch(batch)) => {
-                    self.batch = batch.sightings;
+                    self.flows.extend_from_slice(&batch.new_flows);
+                    self.batch = batch;
                     self.at = 0;
-                    self.flows.extend(batch.new_flows);
                 }
                 Ok(Message::CaughtUp(ts)) => {
                     self.caught_up = self.caught_up.max(ts);
@@ -360,7 +407,7 @@ pub fn merge(
             }
         };
         wait = [true, true];
-        if let Some(sighting) = next.batch.get(next.at) {
+        if let Some(sighting) = next.batch.sightings.get(next.at) {
             let Some(endpoints) = next.flows.get(sighting.flow as usize) else {
                 return Err(Error::Thread {
                     what: format!("the reader of capture {}", next.side.as_str()),

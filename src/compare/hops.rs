@@ -5,9 +5,11 @@
 //!
 //! Each hop (two consecutive points) is an ordinary two-point comparison ([`super::compare_sources`],
 //! the same matching by payload and length, NAT- and clock-proof), the hops run side by side on
-//! threads of their own and send their settled fates here. A datagram is followed from its
-//! first point through the hops by frame number: the copies hop i delivered at point i+1 are
-//! the datagrams hop i+1 saw sent from there. A duplicate or a reordering is attributed to the
+//! threads of their own and send their settled fates here ([`compare_points_with`] reads each
+//! point once, on a thread of its own, and shares its sightings with the hop before it and the
+//! hop after it; [`compare_hops_with`] gives each hop its own two sources, as the live rings
+//! are). A datagram is followed from its first point through the hops by frame number: the
+//! copies hop i delivered at point i+1 are the datagrams hop i+1 saw sent from there. A duplicate or a reordering is attributed to the
 //! hop whose comparison found it (a copy made at hop 0 is two datagrams sent into hop 1,
 //! delivered there as two), a loss to the hop after which no copy was seen.
 //!
@@ -34,8 +36,8 @@ use serde::Serialize;
 pub use crate::compare::Direction;
 use crate::compare::stats::{DelayHistogram, DelayStats, DirectionStats};
 use crate::compare::{
-    CompareOptions, Comparison, DatagramFate, Fate, Frames, Snippet, compare_sources_watched,
-    matcher::TimeTeller,
+    CompareOptions, Comparison, DatagramFate, Fate, Frames, Snippet, collect, collect::Message,
+    compare_received_watched, compare_sources_watched, matcher::TimeTeller,
 };
 use crate::error::{Error, Result, ThreadEnd};
 use crate::shutdown::Shutdown;
@@ -363,34 +365,142 @@ pub fn compare_hops_with(
     observe: &mut dyn FnMut(usize, &DatagramFate),
     on_path_fate: &mut dyn FnMut(PathFate) -> Result<()>,
 ) -> Result<PathComparison> {
-    let n = hops.len() + 1;
+    compare_path(Inputs::Hops(hops), options, shutdown, observe, on_path_fate)
+}
+
+/// As [`compare_hops_with`], from one source per point, in path order: each point is read
+/// once, on a thread of its own, and its sightings feed both hops it belongs to (an inner
+/// point is the receiving side of the hop before it and the sending side of the hop after it:
+/// the same batches, shared, not read or decoded twice).
+pub fn compare_points_with(
+    points: Vec<Box<dyn FrameSource + Send + '_>>,
+    options: &CompareOptions,
+    shutdown: &Shutdown,
+    observe: &mut dyn FnMut(usize, &DatagramFate),
+    on_path_fate: &mut dyn FnMut(PathFate) -> Result<()>,
+) -> Result<PathComparison> {
+    compare_path(
+        Inputs::Points(points),
+        options,
+        shutdown,
+        observe,
+        on_path_fate,
+    )
+}
+
+/// What a path is compared from.
+enum Inputs<'a> {
+    /// Two sources per hop (each hop reads its own: live rings, one per hop).
+    Hops(
+        Vec<(
+            Box<dyn FrameSource + Send + 'a>,
+            Box<dyn FrameSource + Send + 'a>,
+        )>,
+    ),
+    /// One source per point, shared by the hops on either side of it.
+    Points(Vec<Box<dyn FrameSource + Send + 'a>>),
+}
+
+impl Inputs<'_> {
+    fn points(&self) -> usize {
+        match self {
+            Inputs::Hops(hops) => hops.len() + 1,
+            Inputs::Points(points) => points.len(),
+        }
+    }
+}
+
+/// What one hop reads.
+enum HopInput<'a> {
+    /// Its two sources, each read on a thread of the hop's own.
+    Sources(
+        Box<dyn FrameSource + Send + 'a>,
+        Box<dyn FrameSource + Send + 'a>,
+    ),
+    /// The sightings of its two points' readers, already running.
+    Received(Receiver<Message>, Receiver<Message>),
+}
+
+fn compare_path(
+    inputs: Inputs<'_>,
+    options: &CompareOptions,
+    shutdown: &Shutdown,
+    observe: &mut dyn FnMut(usize, &DatagramFate),
+    on_path_fate: &mut dyn FnMut(PathFate) -> Result<()>,
+) -> Result<PathComparison> {
+    let n = inputs.points();
     if n < 2 {
         return Err(Error::Usage("compare needs at least two points".into()));
     }
     let results = std::thread::scope(|scope| {
-        let receivers: Vec<Receiver<HopMessage>> = hops
-            .into_iter()
-            .enumerate()
-            .map(|(i, (a, b))| {
-                let (tx, rx) = sync_channel(BATCHES_IN_FLIGHT);
-                let on_hop = shutdown.clone();
-                let spawned = std::thread::Builder::new()
-                    .name(format!("udpscope-hop-{i}"))
-                    .spawn_scoped(scope, move || run_hop(a, b, options, &on_hop, &tx));
-                if let Err(source) = spawned {
-                    shutdown.trigger();
-                    let (tx, rx2) = sync_channel(1);
-                    let _ = tx.send(HopMessage::Done(Err(Error::System {
-                        what: "cannot start a hop's thread".into(),
+        let spawn_hop =
+            |i: usize, input, outlet| spawn_hop(scope, i, input, options, shutdown, outlet);
+        let cannot_start = |source| {
+            shutdown.trigger();
+            HopMessage::Done(Err(Error::System {
+                what: "cannot start a hop's thread".into(),
+                source,
+            }))
+        };
+        let inbox = match inputs {
+            Inputs::Hops(hops) => {
+                let receivers = hops
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (a, b))| {
+                        let (tx, rx) = sync_channel(BATCHES_IN_FLIGHT);
+                        if let Err(source) = spawn_hop(i, HopInput::Sources(a, b), Outlet::Own(tx))
+                        {
+                            let (tx, rx2) = sync_channel(1);
+                            let _ = tx.send(cannot_start(source));
+                            return rx2;
+                        }
+                        rx
+                    })
+                    .collect();
+                Inbox::PerHop(receivers)
+            }
+            Inputs::Points(points) => {
+                let hops = n - 1;
+                // Point i is the receiving side of hop i-1 and the sending side of hop i.
+                let mut senders: Vec<Option<Receiver<Message>>> = (0..hops).map(|_| None).collect();
+                let mut receivers: Vec<Option<Receiver<Message>>> =
+                    (0..hops).map(|_| None).collect();
+                for (i, source) in points.into_iter().enumerate() {
+                    let readers = usize::from(i > 0) + usize::from(i < hops);
+                    let filter = options.filter.clone();
+                    let mut rxs = collect::spawn_shared_reader(
+                        scope,
                         source,
-                    })));
-                    return rx2;
+                        filter,
+                        shutdown.clone(),
+                        readers,
+                    )
+                    .into_iter();
+                    if i > 0 {
+                        receivers[i - 1] = rxs.next();
+                    }
+                    if i < hops {
+                        senders[i] = rxs.next();
+                    }
                 }
-                rx
-            })
-            .collect();
+                let (tx, rx) = sync_channel(BATCHES_IN_FLIGHT * hops);
+                let mut queues: Vec<VecDeque<HopMessage>> =
+                    (0..hops).map(|_| VecDeque::new()).collect();
+                for (i, (a, b)) in senders.into_iter().zip(receivers).enumerate() {
+                    let (Some(a), Some(b)) = (a, b) else {
+                        continue;
+                    };
+                    let outlet = Outlet::Shared(i, tx.clone());
+                    if let Err(source) = spawn_hop(i, HopInput::Received(a, b), outlet) {
+                        queues[i].push_back(cannot_start(source));
+                    }
+                }
+                Inbox::Shared { rx, queues }
+            }
+        };
         // The receivers are dropped on return: a hop still sending then stops.
-        chain(receivers, options, shutdown, observe, on_path_fate)
+        chain(inbox, options, shutdown, observe, on_path_fate)
     });
     let (comparisons, transits, first_error) = results;
     if let Some(e) = first_error {
@@ -417,6 +527,22 @@ pub fn compare_hops_with(
     })
 }
 
+/// Starts hop `i`'s thread on `scope`.
+fn spawn_hop<'scope, 'env>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    i: usize,
+    input: HopInput<'scope>,
+    options: &'scope CompareOptions,
+    shutdown: &Shutdown,
+    outlet: Outlet,
+) -> io::Result<()> {
+    let on_hop = shutdown.clone();
+    std::thread::Builder::new()
+        .name(format!("udpscope-hop-{i}"))
+        .spawn_scoped(scope, move || run_hop(input, options, &on_hop, &outlet))
+        .map(drop)
+}
+
 /// What a hop's thread sends.
 enum HopMessage {
     /// Fates as the hop settled them.
@@ -428,20 +554,82 @@ enum HopMessage {
     Done(Result<Comparison>),
 }
 
-/// One hop's comparison on its own thread, its fates sent in batches on `tx`.
-fn run_hop(
-    a: Box<dyn FrameSource + Send + '_>,
-    b: Box<dyn FrameSource + Send + '_>,
-    options: &CompareOptions,
-    shutdown: &Shutdown,
-    tx: &SyncSender<HopMessage>,
-) {
-    fn hung_up() -> Error {
-        Error::Thread {
-            what: "the comparison of a path's hops".into(),
-            how: ThreadEnd::HungUp,
+fn hung_up() -> Error {
+    Error::Thread {
+        what: "the comparison of a path's hops".into(),
+        how: ThreadEnd::HungUp,
+    }
+}
+
+/// Where a hop's thread sends its messages.
+#[derive(Clone)]
+enum Outlet {
+    /// A channel of the hop's own: when full, the hop waits (the chain reads the hop most
+    /// behind, so no hop runs far ahead of the others).
+    Own(SyncSender<HopMessage>),
+    /// The one channel of every hop, with the hop's index: the hops that share a point are held
+    /// together by its reader (it runs at most a few batches ahead of the slower), so none runs
+    /// far ahead; were a hop to wait on a full channel of its own, it would stop that reader,
+    /// and with it the hop next door, which may be the one the chain waits for.
+    Shared(usize, SyncSender<(usize, HopMessage)>),
+}
+
+impl Outlet {
+    fn send(&self, message: HopMessage) -> Result<()> {
+        match self {
+            Outlet::Own(tx) => tx.send(message).map_err(|_| hung_up()),
+            Outlet::Shared(hop, tx) => tx.send((*hop, message)).map_err(|_| hung_up()),
         }
     }
+}
+
+/// Where the chain takes each hop's messages from (see [`Outlet`]).
+enum Inbox {
+    /// One channel per hop.
+    PerHop(Vec<Receiver<HopMessage>>),
+    /// One channel for all, each hop's messages kept in order until they are wanted.
+    Shared {
+        rx: Receiver<(usize, HopMessage)>,
+        queues: Vec<VecDeque<HopMessage>>,
+    },
+}
+
+impl Inbox {
+    fn hops(&self) -> usize {
+        match self {
+            Inbox::PerHop(receivers) => receivers.len(),
+            Inbox::Shared { queues, .. } => queues.len(),
+        }
+    }
+
+    /// Hop `g`'s next message, waiting for it.
+    fn recv(&mut self, g: usize) -> HopMessage {
+        let gone = || {
+            HopMessage::Done(Err(Error::Thread {
+                what: format!("the comparison of hop {}", g + 1),
+                how: ThreadEnd::HungUp,
+            }))
+        };
+        match self {
+            Inbox::PerHop(receivers) => receivers[g].recv().unwrap_or_else(|_| gone()),
+            Inbox::Shared { rx, queues } => loop {
+                if let Some(message) = queues[g].pop_front() {
+                    return message;
+                }
+                match rx.recv() {
+                    Ok((hop, message)) => match queues.get_mut(hop) {
+                        Some(queue) => queue.push_back(message),
+                        None => return gone(),
+                    },
+                    Err(_) => return gone(),
+                }
+            },
+        }
+    }
+}
+
+/// One hop's comparison on its own thread, its fates sent in batches on `tx`.
+fn run_hop(input: HopInput<'_>, options: &CompareOptions, shutdown: &Shutdown, tx: &Outlet) {
     // The batch and when it was last sent, shared with the matcher's time teller, which sends
     // what is waiting before it tells the time (a tick must come after every fate handed on
     // before it).
@@ -458,35 +646,35 @@ fn run_hop(
         let mut waiting = lock(&teller_batch);
         if !waiting.0.is_empty() {
             let full = std::mem::replace(&mut waiting.0, Vec::with_capacity(BATCH));
-            teller_tx
-                .send(HopMessage::Fates(full))
-                .map_err(|_| hung_up())?;
+            teller_tx.send(HopMessage::Fates(full))?;
             waiting.1 = Instant::now();
         }
-        teller_tx.send(HopMessage::Tick(now)).map_err(|_| hung_up())
+        teller_tx.send(HopMessage::Tick(now))
     });
     let every = (options.window_ns / TICKS_PER_WINDOW).max(1);
-    let compared = compare_sources_watched(
-        a,
-        b,
-        options,
-        shutdown,
-        &mut |fate| {
-            let mut waiting = lock(&batch);
-            waiting.0.push(fate);
-            if waiting.0.len() >= BATCH || waiting.1.elapsed() >= BATCH_WAIT {
-                let full = std::mem::replace(&mut waiting.0, Vec::with_capacity(BATCH));
-                tx.send(HopMessage::Fates(full)).map_err(|_| hung_up())?;
-                waiting.1 = Instant::now();
-            }
-            Ok(())
-        },
-        Some((every, tell)),
-    );
+    let mut on_fate = |fate| {
+        let mut waiting = lock(&batch);
+        waiting.0.push(fate);
+        if waiting.0.len() >= BATCH || waiting.1.elapsed() >= BATCH_WAIT {
+            let full = std::mem::replace(&mut waiting.0, Vec::with_capacity(BATCH));
+            tx.send(HopMessage::Fates(full))?;
+            waiting.1 = Instant::now();
+        }
+        Ok(())
+    };
+    let watch = Some((every, tell));
+    let compared = match input {
+        HopInput::Sources(a, b) => {
+            compare_sources_watched(a, b, options, shutdown, &mut on_fate, watch)
+        }
+        HopInput::Received(a, b) => {
+            compare_received_watched(a, b, options, shutdown, &mut on_fate, watch)
+        }
+    };
     let compared = compared.and_then(|c| {
         let rest = std::mem::take(&mut lock(&batch).0);
         if !rest.is_empty() {
-            tx.send(HopMessage::Fates(rest)).map_err(|_| hung_up())?;
+            tx.send(HopMessage::Fates(rest))?;
         }
         Ok(c)
     });
@@ -505,13 +693,13 @@ type Chained = (
 
 /// Receives every hop's fates, the hop most behind first, and follows the paths.
 fn chain(
-    receivers: Vec<Receiver<HopMessage>>,
+    mut inbox: Inbox,
     options: &CompareOptions,
     shutdown: &Shutdown,
     observe: &mut dyn FnMut(usize, &DatagramFate),
     on_path_fate: &mut dyn FnMut(PathFate) -> Result<()>,
 ) -> Chained {
-    let hops = receivers.len();
+    let hops = inbox.hops();
     let mut paths = Paths::new(hops + 1, options);
     let mut comparisons: Vec<Option<Comparison>> = (0..hops).map(|_| None).collect();
     let mut errors: Vec<Option<Error>> = (0..hops).map(|_| None).collect();
@@ -526,12 +714,7 @@ fn chain(
         else {
             break;
         };
-        let message = receivers[g].recv().unwrap_or_else(|_| {
-            HopMessage::Done(Err(Error::Thread {
-                what: format!("the comparison of hop {}", g + 1),
-                how: ThreadEnd::HungUp,
-            }))
-        });
+        let message = inbox.recv(g);
         let failed = own_error.is_some() || errors.iter().any(Option::is_some);
         match message {
             HopMessage::Fates(fates) => {
@@ -717,39 +900,40 @@ impl Queue {
     }
 }
 
-/// Paths being followed, by number; the number of a path handed on is given to a new one (a
-/// map by number cost a hash and a probe per fate, a tenth of the chaining).
+/// Paths being followed, numbered in the order they were started and kept in that order, in
+/// one ring from the oldest not yet handed on: paths are started, crossed and handed on in
+/// about that order, so each step walks the ring forwards through memory the caches have
+/// fetched ahead, where a slab reusing the numbers of paths handed on scattered them (the
+/// loads of a path, when the next hop's fate came and when it was handed on, were a third
+/// of the chaining's samples, each a cache miss: `perf annotate`). A path handed on out of
+/// order leaves a hole until the ones before it go.
 #[derive(Debug, Default)]
-struct Slab {
-    walks: Vec<Option<Walk>>,
-    free: Vec<usize>,
+struct Ring {
+    /// The number of `walks[0]`.
+    base: usize,
+    walks: VecDeque<Option<Walk>>,
 }
 
-impl Slab {
+impl Ring {
     fn insert(&mut self, walk: Walk) -> usize {
-        match self.free.pop() {
-            Some(id) => {
-                self.walks[id] = Some(walk);
-                id
-            }
-            None => {
-                self.walks.push(Some(walk));
-                self.walks.len() - 1
-            }
-        }
+        self.walks.push_back(Some(walk));
+        self.base + self.walks.len() - 1
     }
 
     fn get(&self, id: usize) -> Option<&Walk> {
-        self.walks.get(id)?.as_ref()
+        self.walks.get(id.checked_sub(self.base)?)?.as_ref()
     }
 
     fn get_mut(&mut self, id: usize) -> Option<&mut Walk> {
-        self.walks.get_mut(id)?.as_mut()
+        self.walks.get_mut(id.checked_sub(self.base)?)?.as_mut()
     }
 
     fn remove(&mut self, id: usize) -> Option<Walk> {
-        let walk = self.walks.get_mut(id)?.take()?;
-        self.free.push(id);
+        let walk = self.walks.get_mut(id.checked_sub(self.base)?)?.take()?;
+        while let Some(None) = self.walks.front() {
+            self.walks.pop_front();
+            self.base += 1;
+        }
         Some(walk)
     }
 }
@@ -768,7 +952,7 @@ struct Paths {
     counted: Vec<u64>,
     /// Per hop and direction: the transits of its fates, for its delays.
     transits: Vec<[HopTransits; 2]>,
-    walks: Slab,
+    walks: Ring,
     order: Queue,
     /// Per hop and direction: a frame at the hop's sending point → the path waiting for its
     /// fate and the frame's place among the path's frames there.
@@ -792,7 +976,7 @@ impl Paths {
             done: vec![false; hops],
             counted: vec![0; hops],
             transits: (0..hops).map(|_| Default::default()).collect(),
-            walks: Slab::default(),
+            walks: Ring::default(),
             order: Queue::new(2 * hops),
             waiting: (0..hops).map(|_| Default::default()).collect(),
             waiting_since: (0..hops).map(|_| Default::default()).collect(),

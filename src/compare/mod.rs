@@ -24,6 +24,7 @@ pub mod stats;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::mpsc::Receiver;
 
 use crate::error::{Error, Result};
 use crate::filter::Filter;
@@ -454,17 +455,30 @@ pub fn compare_sources_watched(
     on_datagram: &mut dyn FnMut(DatagramFate) -> Result<()>,
     time_watch: Option<(u64, matcher::TimeTeller)>,
 ) -> Result<Comparison> {
+    std::thread::scope(|scope| {
+        let rx_a = collect::spawn_reader(scope, a, options.filter.clone(), shutdown.clone());
+        let rx_b = collect::spawn_reader(scope, b, options.filter.clone(), shutdown.clone());
+        compare_received_watched(rx_a, rx_b, options, shutdown, on_datagram, time_watch)
+    })
+}
+
+/// As [`compare_sources_watched`], from the sightings of two readers already running
+/// ([`collect::spawn_reader`], [`collect::spawn_shared_reader`]).
+pub fn compare_received_watched(
+    rx_a: Receiver<collect::Message>,
+    rx_b: Receiver<collect::Message>,
+    options: &CompareOptions,
+    shutdown: &Shutdown,
+    on_datagram: &mut dyn FnMut(DatagramFate) -> Result<()>,
+    time_watch: Option<(u64, matcher::TimeTeller)>,
+) -> Result<Comparison> {
     let mut matcher = Matcher::new(options.clone());
     if let Some((every, tell)) = time_watch {
         matcher.watch_time(every, tell);
     }
-    std::thread::scope(|scope| {
-        let rx_a = collect::spawn_reader(scope, a, options.filter.clone(), shutdown.clone());
-        let rx_b = collect::spawn_reader(scope, b, options.filter.clone(), shutdown.clone());
-        // The receivers are dropped on return, whatever happened: a reader still running then
-        // sees its channel closed and stops.
-        collect::merge(rx_a, rx_b, &mut matcher, on_datagram)
-    })?;
+    // The receivers are dropped on return, whatever happened: a reader still running then
+    // sees its channel closed and stops (or goes on for the other comparison it feeds).
+    collect::merge(rx_a, rx_b, &mut matcher, on_datagram)?;
     if shutdown.is_triggered() {
         return Err(Error::Interrupted);
     }

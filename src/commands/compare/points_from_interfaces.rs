@@ -5,7 +5,7 @@
 //! Each point is an [`InterfaceFrames`] over the file (the file read once per point, on a
 //! thread of its own), so fates name the file's own frame numbers, the ones Wireshark shows.
 //! Two points go through the same code as `compare A B` and print as it does; three or more
-//! as `compare P1 P2 P3` does (an inner point is read twice, once per hop).
+//! as `compare P1 P2 P3` does (each point read once, for both of its hops).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -83,12 +83,10 @@ fn pair(args: &CompareArgs, path: &Path, names: &[String]) -> Result<ExitCode, E
     })
 }
 
-/// Three points or more: as `compare P1 P2 P3 ...`, one hop per pair of neighbours (an inner
-/// point is read twice, once per hop).
+/// Three points or more: as `compare P1 P2 P3 ...`, one hop per pair of neighbours (each
+/// point read once, for both of its hops).
 fn along_the_path(args: &CompareArgs, path: &Path, names: &[String]) -> Result<ExitCode, Error> {
     super::run_path(args, names, || {
-        (0..names.len() - 1)
-            .map(|i| Ok((point(path, i)?, point(path, i + 1)?)))
-            .collect()
+        (0..names.len()).map(|i| point(path, i)).collect()
     })
 }
