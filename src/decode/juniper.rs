@@ -320,23 +320,8 @@ fn atm_payload<'a>(
     outbound_gap: bool,
     info: &mut LinkInfo,
 ) -> Result<Network<'a>, Skip> {
-    let nlpid = |id: Option<&u8>, data: Option<&'a [u8]>| match (id, data) {
-        (Some(&NLPID_IPV4), Some(data)) => Ok(Network {
-            ether_type: ETHERTYPE_IPV4,
-            data,
-        }),
-        (Some(&NLPID_IPV6), Some(data)) => Ok(Network {
-            ether_type: ETHERTYPE_IPV6,
-            data,
-        }),
-        (Some(&other), _) => Err(Skip::NotIpOn {
-            layer: Layer::Juniper,
-            protocol: u32::from(other),
-        }),
-        (None, _) => Err(too_short(Layer::Juniper, 4, p.len())),
-    };
     if p.starts_with(&LLC_NLPID) {
-        return nlpid(p.get(3), p.get(4..));
+        return osi(p, LLC_NLPID.len());
     }
     if p.starts_with(&LLC_SNAP) {
         if p.len() < 8 {
@@ -366,7 +351,7 @@ fn atm_payload<'a>(
         return serial::ppp(p);
     }
     match p.first() {
-        Some(&LLC_UI) => nlpid(p.get(1), p.get(2..)),
+        Some(&LLC_UI) => osi(p, 1),
         _ => ip_guess(p),
     }
 }
@@ -474,7 +459,7 @@ fn by_protocol<'a>(
         PROTO_PPP => return serial::ppp(data),
         PROTO_FRELAY => return serial::frame_relay(data),
         PROTO_CHDLC => return serial::cisco_hdlc(data),
-        PROTO_ISO => return osi(data),
+        PROTO_ISO => return osi(data, 0),
         other => {
             return Err(Skip::NotIpOn {
                 layer: Layer::Juniper,
@@ -485,9 +470,10 @@ fn by_protocol<'a>(
     Ok(Network { ether_type, data })
 }
 
-/// OSI's NLPID first (Wireshark's OSI dissector): IPv4 (0xcc) or IPv6 (0x8e) after it.
-fn osi(data: &[u8]) -> Result<Network<'_>, Skip> {
-    let ether_type = match data.first() {
+/// An OSI NLPID at `at` of `p` (Wireshark's OSI dissector): IPv4 (0xcc) or IPv6 (0x8e)
+/// after it.
+fn osi(p: &[u8], at: usize) -> Result<Network<'_>, Skip> {
+    let ether_type = match p.get(at) {
         Some(&NLPID_IPV4) => ETHERTYPE_IPV4,
         Some(&NLPID_IPV6) => ETHERTYPE_IPV6,
         Some(&other) => {
@@ -496,11 +482,11 @@ fn osi(data: &[u8]) -> Result<Network<'_>, Skip> {
                 protocol: u32::from(other),
             });
         }
-        None => return Err(too_short(Layer::Juniper, 1, 0)),
+        None => return Err(too_short(Layer::Juniper, at + 1, p.len())),
     };
     Ok(Network {
         ether_type,
-        data: &data[1..],
+        data: &p[at + 1..],
     })
 }
 
