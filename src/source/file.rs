@@ -157,7 +157,11 @@ impl CaptureFile {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_reader(Box::new(file), path.to_path_buf())
+        let (reader, codec) = compression::sniff_file(file).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_sniffed(reader, codec, path.to_path_buf(), None)
     }
 
     /// [`CaptureFile::open`], where every wait for standard input (`-`) ends when `shutdown`
@@ -205,6 +209,16 @@ impl CaptureFile {
                 }
             }
         })?;
+        Self::from_sniffed(reader, codec, name, stop)
+    }
+
+    /// Reads a capture from a reader [`compression::sniff`] has looked at.
+    fn from_sniffed(
+        reader: Box<dyn Read + Send>,
+        codec: Option<compression::Codec>,
+        name: PathBuf,
+        stop: Option<&Shutdown>,
+    ) -> Result<Self> {
         let read_error = |source| input_error(&name, codec, 0, source);
         let format_error = |reason: NotACapture| Error::Format {
             path: name.clone(),
