@@ -1634,6 +1634,12 @@ fn sflow_samples_of_other_links_read_as_tshark_reads_them() {
         raw_header(7, &[&[0xff, 0x03, 0x00, 0x21][..], &ip].concat()),
         raw_header(14, &[&[0xff, 0x03, 0x00, 0x21][..], &ip].concat()),
         raw_header(15, &wlan(&ip, true, false)),
+        // MPLS: one label (100, bottom of stack), then a stack of two (100, 200).
+        raw_header(13, &[&[0x00, 0x06, 0x41, 0x40][..], &ip].concat()),
+        raw_header(
+            13,
+            &[&[0x00, 0x06, 0x40, 0x40, 0x00, 0x0c, 0x81, 0x3f][..], &ip].concat(),
+        ),
     ];
     let sample = [
         xdr(&[1, 3, 64, 640, 0, 3, 4, records.len() as u32]),
@@ -1654,6 +1660,6 @@ fn sflow_samples_of_other_links_read_as_tshark_reads_them() {
     let lines = common::read_json(&file, &[]);
     let sampled: Vec<SampledRow> = udpscope_sampled_of(&lines);
     assert_eq!(sampled.len(), 1, "{lines:?}");
-    assert_eq!(sampled[0].1.len(), 3, "{sampled:?}");
+    assert_eq!(sampled[0].1.len(), 5, "{sampled:?}");
     assert_eq!(sampled, tshark_sampled(&file));
 }

@@ -515,7 +515,21 @@ impl Decoder {
             interface: frame.interface,
         };
         self.sampling = true;
-        let decoded = match network_layer(&sampled) {
+        let found = if sample.link == sflow::MPLS_SAMPLE {
+            Ok((
+                LinkInfo {
+                    link: Some(sample.link),
+                    ..LinkInfo::default()
+                },
+                super::link::Network {
+                    ether_type: super::serial::ETHERTYPE_MPLS,
+                    data,
+                },
+            ))
+        } else {
+            network_layer(&sampled)
+        };
+        let decoded = match found {
             Ok((link, network)) => self.decode_network(
                 &sampled,
                 link,

@@ -36,14 +36,21 @@ const COUNTER_SAMPLE: u32 = 2;
 const EXPANDED_FLOW_SAMPLE: u32 = 3;
 /// Flow record format (enterprise 0): raw packet header.
 const RAW_PACKET_HEADER: u32 = 1;
-/// header_protocol values of a raw packet header that udpscope decodes (tshark 4.0 also reads
-/// 13, MPLS, which has no link type here; it leaves 14, packet over SONET, as data).
+/// header_protocol values of a raw packet header that udpscope decodes (tshark 4.0 leaves 14,
+/// packet over SONET, as data).
 const HEADER_ETHERNET: u32 = 1;
 const HEADER_FRAME_RELAY: u32 = 5;
 const HEADER_PPP: u32 = 7;
 const HEADER_IPV4: u32 = 11;
 const HEADER_IPV6: u32 = 12;
+const HEADER_MPLS: u32 = 13;
 const HEADER_IEEE80211: u32 = 15;
+
+/// What an MPLS sampled header is decoded as: no capture link type starts with a label
+/// (tshark refuses files of LINKTYPE_MPLS, 219, and so does udpscope), so the sampled frame is
+/// named by that number and its bytes are opened as a label stack, as tshark's sFlow
+/// dissector hands them to its MPLS dissector.
+pub const MPLS_SAMPLE: LinkType = LinkType::Other(219);
 
 /// The link type a sampled header of `protocol` is decoded as, if udpscope decodes it.
 fn header_link(protocol: u32) -> Option<LinkType> {
@@ -54,6 +61,7 @@ fn header_link(protocol: u32) -> Option<LinkType> {
         HEADER_IPV4 => Some(LinkType::Ipv4),
         HEADER_IPV6 => Some(LinkType::Ipv6),
         HEADER_IEEE80211 => Some(LinkType::Ieee80211),
+        HEADER_MPLS => Some(MPLS_SAMPLE),
         _ => None,
     }
 }
@@ -93,7 +101,7 @@ pub struct Sampled {
     pub at: usize,
     /// How many bytes the agent kept.
     pub len: usize,
-    /// How they begin (Ethernet, IPv4, IPv6).
+    /// How they begin (Ethernet, IPv4, IPv6, ...; [`MPLS_SAMPLE`] for a label stack).
     pub link: LinkType,
     /// The packet's length as sampled, less what the agent stripped (an Ethernet FCS).
     pub orig_len: u32,
