@@ -46,8 +46,9 @@ pub enum Command {
     /// Relay, Cisco HDLC, GGSN, services and voice PICs, ATM1/ATM2, multilink PPP and Frame
     /// Relay, secure tunnels). Read through: MPLS, PPPoE, MACsec
     /// (unencrypted), NSH. Tunnels opened: VXLAN, Geneve, GTP-U, LISP, GRE (IP, Ethernet, PPP,
-    /// MPLS), ERSPAN, PPTP, PIM Register, IP-in-IP; sFlow v5's sampled packet headers (UDP
-    /// 6343), each sampled datagram shown on its own.
+    /// MPLS), ERSPAN, PPTP, PIM Register, IP-in-IP; sFlow's (v2, v4, v5) sampled packet
+    /// headers of Ethernet, Frame Relay, PPP, IP, MPLS and 802.11 (UDP 6343), each sampled
+    /// datagram shown on its own.
     Read(ReadArgs),
     /// Re-send the datagrams of a capture to a server.
     Replay(ReplayArgs),
