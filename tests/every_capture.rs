@@ -1640,6 +1640,17 @@ fn sflow_samples_of_other_links_read_as_tshark_reads_them() {
             13,
             &[&[0x00, 0x06, 0x40, 0x40, 0x00, 0x0c, 0x81, 0x3f][..], &ip].concat(),
         ),
+        // No UDP in these: a TCP segment (IPv4 header, then 20 bytes of TCP), an ARP request,
+        // and an ICMP echo; passed over, and counted by what they held.
+        raw_header(11, &{
+            let mut tcp = vec![0u8; 20];
+            tcp[..4].copy_from_slice(&[0x9c, 0x40, 0x00, 0x50]);
+            tcp[12] = 0x50;
+            tcp[13] = 0x02;
+            ip4(6, &tcp)
+        }),
+        raw_header(1, &eth(0x0806, &[0, 1, 8, 0, 6, 4, 0, 1])),
+        raw_header(11, &ip4(1, &[8, 0, 0xf7, 0xff, 0, 0, 0, 0])),
     ];
     let sample = [
         xdr(&[1, 3, 64, 640, 0, 3, 4, records.len() as u32]),
@@ -1662,4 +1673,37 @@ fn sflow_samples_of_other_links_read_as_tshark_reads_them() {
     assert_eq!(sampled.len(), 1, "{lines:?}");
     assert_eq!(sampled[0].1.len(), 5, "{sampled:?}");
     assert_eq!(sampled, tshark_sampled(&file));
+    // tshark sees the three samples that hold no UDP as TCP, ARP and ICMP.
+    let protocols = common::tshark_fields(&file, &[], &["frame.protocols"]);
+    for protocol in [":tcp", ":arp", ":icmp"] {
+        assert!(protocols[0].contains(protocol), "{protocols:?}");
+    }
+    let summary = common::read_json(&file, &["--summary"]);
+    let decode = summary
+        .iter()
+        .find_map(|v| v.get("summary"))
+        .map(|v| v["decode"].clone())
+        .unwrap_or_else(|| panic!("no summary in {summary:?}"));
+    assert_eq!(
+        (
+            &decode["sampled_tcp"],
+            &decode["sampled_not_ip"],
+            &decode["sampled_other"]
+        ),
+        (&Value::from(1), &Value::from(1), &Value::from(1)),
+        "{decode}"
+    );
+    let out = std::process::Command::new(common::binary())
+        .args(["read", "--summary"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(
+            "3 sFlow sampled packets passed over: no UDP in them (TCP 1, not IP 1, other 1)"
+        ),
+        "{text}"
+    );
 }

@@ -65,6 +65,27 @@ pub struct DecodeStats {
     pub tunnel_carriers: u64,
     /// UDP checksums by verdict.
     pub checksums: ChecksumCounts,
+    /// sFlow sampled packets that held no UDP datagram, passed over (not frames of this
+    /// capture: counted apart from `tcp`, `not_ip` and the rest).
+    pub sampled_skipped: SampledSkips,
+}
+
+/// sFlow sampled packets that held no UDP datagram, by what they held instead.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SampledSkips {
+    /// A TCP segment.
+    pub tcp: u64,
+    /// Something other than IP (ARP, ...), or a link udpscope does not read.
+    pub not_ip: u64,
+    /// IP of another protocol (ICMP, ...), or a header that could not be decoded.
+    pub other: u64,
+}
+
+impl SampledSkips {
+    /// All of them.
+    pub fn total(&self) -> u64 {
+        self.tcp + self.not_ip + self.other
+    }
 }
 
 /// Datagrams counted by UDP checksum verdict, one field per [`Checksum`] variant.
@@ -540,6 +561,20 @@ impl Decoder {
             Err(skip) => Decoded::Skipped(skip),
         };
         self.sampling = false;
+        let skipped = &mut self.stats.sampled_skipped;
+        match &decoded {
+            Decoded::Datagram(_) => {}
+            Decoded::Tcp(_) => skipped.tcp += 1,
+            Decoded::Skipped(
+                Skip::NotIp(_)
+                | Skip::NotIpOn { .. }
+                | Skip::Encrypted(_)
+                | Skip::UnsupportedLink(_),
+            ) => skipped.not_ip += 1,
+            Decoded::Icmp(_)
+            | Decoded::FragmentHeld
+            | Decoded::Skipped(Skip::NotUdp(_) | Skip::Malformed { .. }) => skipped.other += 1,
+        }
         Some(decoded)
     }
 

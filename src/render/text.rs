@@ -162,6 +162,25 @@ fn write_decoding(
             ),
         )?;
     }
+    let sampled = stats.sampled_skipped;
+    if sampled.total() > 0 {
+        say(
+            out,
+            "  ",
+            "    ",
+            &format!(
+                "{} passed over: no UDP in them (TCP {}, not IP {}, other {})",
+                plural(
+                    sampled.total(),
+                    "sFlow sampled packet",
+                    "sFlow sampled packets"
+                ),
+                count(sampled.tcp),
+                count(sampled.not_ip),
+                count(sampled.other)
+            ),
+        )?;
+    }
     for incomplete in &analysis.incomplete {
         say(
             out,
