@@ -554,3 +554,96 @@ fn hostile_quic_payloads_get_typed_reasons() {
 fn read_quic_json(file: &Path, args: &[&str]) -> (Vec<Value>, Vec<Value>) {
     common::read_app_json(file, args, "quic", "quic_connection")
 }
+
+/// Moves the client's side of one conversation of a pcap (Ethernet, IPv4) to `new_port` from
+/// the `from`-th datagram of that conversation on, in both directions, as a NAT that rebinds
+/// does; the moved datagrams' UDP checksums are cleared (0: none, valid over IPv4).
+fn rebind(pcap: &[u8], client_port: u16, server_port: u16, from: usize, new_port: u16) -> Vec<u8> {
+    assert_eq!(pcap[..4], [0xd4, 0xc3, 0xb2, 0xa1], "a little-endian pcap");
+    let mut out = pcap.to_vec();
+    let mut at = 24;
+    let mut seen = 0;
+    while at + 16 <= out.len() {
+        let caplen = u32::from_le_bytes(out[at + 8..at + 12].try_into().unwrap()) as usize;
+        let frame = at + 16;
+        at = frame + caplen;
+        if caplen < 14 + 20 + 8 || out[frame + 12..frame + 14] != [0x08, 0x00] {
+            continue;
+        }
+        let udp = frame + 14 + usize::from(out[frame + 14] & 0x0f) * 4;
+        if out[frame + 14 + 9] != 17 {
+            continue;
+        }
+        let port = |at: usize| u16::from_be_bytes([out[at], out[at + 1]]);
+        let (src, dst) = (port(udp), port(udp + 2));
+        let which = if (src, dst) == (client_port, server_port) {
+            udp
+        } else if (src, dst) == (server_port, client_port) {
+            udp + 2
+        } else {
+            continue;
+        };
+        seen += 1;
+        if seen > from {
+            out[which..which + 2].copy_from_slice(&new_port.to_be_bytes());
+            out[udp + 6..udp + 8].copy_from_slice(&[0, 0]);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_client_rebound_to_a_new_port_is_one_migration_of_the_same_connection() {
+    // captures/quic.pcap's first connection (aioquic, 127.0.0.1:56602 → :443): its second half
+    // moved to a new client port, in both directions, after the handshake.
+    let file = common::capture("quic.pcap");
+    let original = std::fs::read(&file).unwrap();
+    let (_, before) = read_quic_json(&file, &[]);
+    let first = |connections: &[Value]| {
+        connections
+            .iter()
+            .find(|c| c["sni"] == "example.test")
+            .cloned()
+            .unwrap_or_else(|| panic!("no connection with SNI example.test: {connections:#?}"))
+    };
+    let unmoved = first(&before);
+    assert_eq!(unmoved["client"], "127.0.0.1:56602");
+    assert_eq!(unmoved["migrations"], 0, "{unmoved:#}");
+    let datagrams = common::records(&original)
+        .iter()
+        .filter(|(_, frame)| {
+            let ports = |at: usize| u16::from_be_bytes([frame[at], frame[at + 1]]);
+            frame.len() >= 42 && [ports(34), ports(36)].contains(&56602)
+        })
+        .count();
+    assert!(
+        datagrams >= 8,
+        "{datagrams} datagrams in the first connection"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let moved_file = dir.path().join("rebound.pcap");
+    std::fs::write(
+        &moved_file,
+        rebind(&original, 56602, 443, datagrams / 2, 56999),
+    )
+    .unwrap();
+    let (_, after) = read_quic_json(&moved_file, &[]);
+    assert_eq!(
+        after.len(),
+        before.len(),
+        "one connection, not two: {after:#?}"
+    );
+    let moved = first(&after);
+    assert_eq!(moved["client"], "127.0.0.1:56602", "{moved:#}");
+    assert_eq!(moved["migrations"], 1, "{moved:#}");
+    assert_eq!(moved["migrated_to"], "127.0.0.1:56999", "{moved:#}");
+    for key in [
+        "client_initial_frame",
+        "server_first_frame",
+        "handshake_rtt_us",
+        "sni",
+        "alpn",
+    ] {
+        assert_eq!(moved[key], unmoved[key], "{key}");
+    }
+}
