@@ -42,12 +42,12 @@ pub enum Command {
     ///
     /// Link types read: Ethernet (VLAN, LLC/SNAP), Linux SLL/SLL2, raw IP, IPv4/IPv6, NULL/LOOP,
     /// PPP (incl. HDLC framing, with direction), PPPoE, Cisco HDLC, Frame Relay, SLIP, 802.11
-    /// with radiotap or PPI, ARCnet, NFLOG, PKTAP and Juniper (Ethernet, PPPoE, PPP, Frame
+    /// with radiotap or PPI, FDDI, Token Ring, ARCnet, NFLOG, PKTAP and Juniper (Ethernet, PPPoE, PPP, Frame
     /// Relay, Cisco HDLC, GGSN, services and voice PICs, ATM1/ATM2, multilink PPP and Frame
     /// Relay, secure tunnels). Read through: MPLS, PPPoE, MACsec
     /// (unencrypted), NSH. Tunnels opened: VXLAN, Geneve, GTP-U, LISP, GRE (IP, Ethernet, PPP,
     /// MPLS), ERSPAN, PPTP, PIM Register, IP-in-IP; sFlow's (v2, v4, v5) sampled packet
-    /// headers of Ethernet, Frame Relay, PPP, IP, MPLS and 802.11 (UDP 6343), each sampled
+    /// headers of Ethernet, Token Ring, FDDI, Frame Relay, PPP, IP, MPLS and 802.11 (UDP 6343), each sampled
     /// datagram shown on its own.
     Read(ReadArgs),
     /// Re-send the datagrams of a capture to a server.

@@ -10,11 +10,17 @@ pub enum LinkType {
     Null,
     /// DLT_EN10MB (1): Ethernet II, possibly with 802.1Q/802.1ad tags.
     Ethernet,
+    /// IEEE 802.5 Token Ring (6): access control, frame control, destination, source, a
+    /// routing information field when the source's first bit is set, then 802.2 LLC.
+    TokenRing,
     /// SLIP (8): libpcap's 16-byte pseudo-header (direction, compressed-header bytes), then IP.
     Slip,
     /// PPP (9) and PPP in HDLC-like framing (50, RFC 1662): optional address and control
     /// bytes (ff 03), then the PPP protocol field; Cisco HDLC frames too, as libpcap says.
     Ppp,
+    /// FDDI (10): frame control, destination, source (bit-swapped in files, as Wireshark
+    /// reads them), then 802.2 LLC.
+    Fddi,
     /// PPPoE (51, `LINKTYPE_PPP_ETHER`): a PPPoE header, then PPP.
     PppOverEthernet,
     /// Cisco HDLC (104): address, control, then an EtherType.
@@ -100,11 +106,13 @@ const ALIASES: [(u32, LinkType); 3] = [
 ];
 
 /// Every named link type with its LINKTYPE_ number and the name tcpdump gives it.
-const NAMED: [(u32, LinkType, &str); 33] = [
+const NAMED: [(u32, LinkType, &str); 35] = [
     (0, LinkType::Null, "NULL"),
     (1, LinkType::Ethernet, "EN10MB"),
+    (6, LinkType::TokenRing, "IEEE802"),
     (8, LinkType::Slip, "SLIP"),
     (9, LinkType::Ppp, "PPP"),
+    (10, LinkType::Fddi, "FDDI"),
     (51, LinkType::PppOverEthernet, "PPP_ETHER"),
     (101, LinkType::Raw, "RAW"),
     (104, LinkType::CiscoHdlc, "C_HDLC"),

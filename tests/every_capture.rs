@@ -218,6 +218,79 @@ fn wifi_cases() -> Vec<Case> {
     ]
 }
 
+/// LLC/SNAP (OUI 0) carrying `ether_type`, then `payload`.
+fn snap(ether_type: u16, payload: &[u8]) -> Vec<u8> {
+    [
+        &[0xaa, 0xaa, 0x03, 0, 0, 0][..],
+        &ether_type.to_be_bytes(),
+        payload,
+    ]
+    .concat()
+}
+
+/// An FDDI frame: frame control, destination, source, then `llc`.
+fn fddi(control: u8, llc: &[u8]) -> Vec<u8> {
+    [&[control][..], &MAC1, &MAC2, llc].concat()
+}
+
+/// A Token Ring frame: access control, frame control, destination, source (its first bit set
+/// when `rif` is not empty: source routed), the routing information field, then `llc`.
+fn token_ring(control: u8, rif: &[u8], llc: &[u8]) -> Vec<u8> {
+    let mut source = MAC2;
+    if !rif.is_empty() {
+        source[0] |= 0x80;
+    }
+    [&[0x10, control][..], &MAC1, &source, rif, llc].concat()
+}
+
+/// FDDI and Token Ring: tshark reads LLC in FDDI's asynchronous LLC frames (frame control
+/// 0x50 to 0x5f) only, and in Token Ring's frames of type 1 (frame control 0x40 to 0x7f),
+/// stepping over a source-routed frame's routing field by the length its first byte states.
+fn lan_cases() -> Vec<Case> {
+    let ip = inner();
+    let six = udp6(5004, 6999, b"lan six");
+    vec![
+        case(
+            "fddi",
+            10,
+            vec![
+                fddi(0x50, &snap(0x0800, &ip)),
+                fddi(0x5f, &snap(0x86dd, &six)),
+                // Synchronous LLC, SMT and MAC frames: data to tshark.
+                fddi(0xd0, &snap(0x0800, &ip)),
+                fddi(0x41, &snap(0x0800, &ip)),
+                fddi(0xc2, &snap(0x0800, &ip)),
+                // LLC that is not SNAP (NetBIOS).
+                fddi(0x54, &[0xf0, 0xf0, 0x03, 0, 0, 0, 0x08, 0x00]),
+            ],
+            2,
+        ),
+        case(
+            "token-ring",
+            6,
+            vec![
+                token_ring(0x40, &[], &snap(0x0800, &ip)),
+                token_ring(0x7f, &[], &snap(0x86dd, &six)),
+                // Source routed: a 2-byte field (control only), and one with two route
+                // designators; then a field whose length byte says 31.
+                token_ring(0x40, &[0xc2, 0x30], &snap(0x0800, &ip)),
+                token_ring(
+                    0x41,
+                    &[0x06, 0xb0, 0x00, 0x11, 0x00, 0x20],
+                    &snap(0x0800, &ip),
+                ),
+                token_ring(0x40, &[0x1f; 31], &snap(0x0800, &ip)),
+                // MAC and reserved frame types.
+                token_ring(0x01, &[], &snap(0x0800, &ip)),
+                token_ring(0x80, &[], &snap(0x0800, &ip)),
+                // A routing field that runs past the frame.
+                token_ring(0x40, &[0x1f, 0x30], &[]),
+            ],
+            5,
+        ),
+    ]
+}
+
 fn capture_header_cases() -> Vec<Case> {
     let ip = inner();
     let mut pktap = vec![0u8; 108];
@@ -722,6 +795,7 @@ fn all_cases() -> Vec<Case> {
     let mut cases = ppp_cases();
     cases.extend(juniper_cases());
     cases.extend(wifi_cases());
+    cases.extend(lan_cases());
     cases.extend(capture_header_cases());
     cases.extend(shim_and_tunnel_cases());
     cases.extend(given_up_cases());
@@ -937,6 +1011,8 @@ fn hostile_variants_of_every_link_give_reasons_not_panics() {
         "pktap",
         "frame_relay",
         "juniper",
+        "fddi",
+        "token_ring",
     ] {
         assert!(
             reasons.contains(layer),
@@ -1622,10 +1698,10 @@ fn fragments_of_two_interfaces_are_reassembled_apart() {
     assert!(decoder.finish().is_empty(), "no fragment left over");
 }
 
-/// Sampled headers of the other link protocols sFlow names (header_protocol 5 Frame Relay,
-/// 7 PPP, 14 packet over SONET, 15 802.11), each holding a UDP datagram, in one v5
-/// datagram: udpscope reads those tshark reads (all but packet over SONET, which tshark
-/// leaves as data), and no other. (tshark also reads 13, MPLS, which udpscope does not.)
+/// Sampled headers of the other link protocols sFlow names (header_protocol 2 token bus, 3
+/// Token Ring, 4 FDDI, 5 Frame Relay, 7 PPP, 13 MPLS, 14 packet over SONET, 15 802.11), each
+/// holding a UDP datagram, in one v5 datagram: udpscope reads those tshark reads (all but
+/// token bus and packet over SONET, which tshark leaves as data), and no other.
 #[test]
 fn sflow_samples_of_other_links_read_as_tshark_reads_them() {
     let ip = inner();
@@ -1634,6 +1710,14 @@ fn sflow_samples_of_other_links_read_as_tshark_reads_them() {
         raw_header(7, &[&[0xff, 0x03, 0x00, 0x21][..], &ip].concat()),
         raw_header(14, &[&[0xff, 0x03, 0x00, 0x21][..], &ip].concat()),
         raw_header(15, &wlan(&ip, true, false)),
+        // Token Ring (3), source routed, and FDDI (4); token bus (2), laid out as FDDI is,
+        // which tshark leaves as data.
+        raw_header(
+            3,
+            &token_ring(0x40, &[0xc4, 0x30, 0x00, 0x11], &snap(0x0800, &ip)),
+        ),
+        raw_header(4, &fddi(0x50, &snap(0x0800, &ip))),
+        raw_header(2, &fddi(0x50, &snap(0x0800, &ip))),
         // MPLS: one label (100, bottom of stack), then a stack of two (100, 200).
         raw_header(13, &[&[0x00, 0x06, 0x41, 0x40][..], &ip].concat()),
         raw_header(
@@ -1671,7 +1755,7 @@ fn sflow_samples_of_other_links_read_as_tshark_reads_them() {
     let lines = common::read_json(&file, &[]);
     let sampled: Vec<SampledRow> = udpscope_sampled_of(&lines);
     assert_eq!(sampled.len(), 1, "{lines:?}");
-    assert_eq!(sampled[0].1.len(), 5, "{sampled:?}");
+    assert_eq!(sampled[0].1.len(), 7, "{sampled:?}");
     assert_eq!(sampled, tshark_sampled(&file));
     // tshark sees the three samples that hold no UDP as TCP, ARP and ICMP.
     let protocols = common::tshark_fields(&file, &[], &["frame.protocols"]);
@@ -1706,4 +1790,75 @@ fn sflow_samples_of_other_links_read_as_tshark_reads_them() {
         ),
         "{text}"
     );
+}
+
+/// The addresses `read -v` shows on FDDI and Token Ring frames are the ones tshark shows: a
+/// LINKTYPE_FDDI file's bit-swapped (Wireshark reads such files as bit-swapped FDDI), an sFlow
+/// sampled FDDI header's as they are, and a source-routed Token Ring frame's source without
+/// its routing bit (tshark's second `tr.src`, the station's address).
+#[test]
+fn lan_addresses_are_shown_as_tshark_shows_them() {
+    let ip = inner();
+    let llc = snap(0x0800, &ip);
+    let sample = [
+        xdr(&[1, 3, 64, 640, 0, 3, 4, 1]),
+        raw_header(4, &fddi(0x50, &llc)),
+    ]
+    .concat();
+    let datagram = [
+        xdr(&[5, 1]),
+        vec![192, 0, 2, 9],
+        xdr(&[0, 44, 360_000, 1]),
+        xdr(&[1, sample.len() as u32]),
+        sample,
+    ]
+    .concat();
+    let carrier = eth(0x0800, &udp4(OUTER_A, OUTER_B, 50000, 6343, &datagram));
+    let dir = tempfile::tempdir().unwrap();
+    // (case, tshark's source and destination fields, which of each field's values to take)
+    let cases = [
+        (
+            case("fddi-addresses", 10, vec![fddi(0x50, &llc)], 1),
+            ["fddi.src", "fddi.dst"],
+            [0, 0],
+        ),
+        (
+            case(
+                "token-ring-addresses",
+                6,
+                vec![token_ring(0x40, &[0xc2, 0x30], &llc)],
+                1,
+            ),
+            ["tr.src", "tr.dst"],
+            [1, 0],
+        ),
+        (
+            case("sflow-fddi-addresses", 1, vec![carrier], 1),
+            ["fddi.src", "fddi.dst"],
+            [0, 0],
+        ),
+    ];
+    for (c, fields, which) in cases {
+        let file = write_case(dir.path(), &c);
+        let theirs = &common::tshark_fields(&file, &[], &fields)[0];
+        let columns: Vec<&str> = theirs.split('\t').collect();
+        let value = |i: usize| columns[i].split(',').nth(which[i]).unwrap().to_string();
+        let out = Command::new(common::binary())
+            .args(["read", "-v"])
+            .arg(&file)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let expected = format!("{} > {}", value(0), value(1));
+        let line = text
+            .lines()
+            .find(|l| l.contains("(FDDI)") || l.contains("(IEEE802)"))
+            .unwrap_or_else(|| panic!("{}: no FDDI or Token Ring frame line in {text}", c.name));
+        assert!(
+            line.ends_with(&expected),
+            "{}: udpscope `{line}`, tshark {expected} ({theirs})",
+            c.name
+        );
+    }
 }

@@ -406,6 +406,7 @@ fn generated() -> Vec<(&'static str, u32, Vec<Vec<u8>>)> {
         }))
         .collect();
     let arcnet = arcnet_frames(&ips);
+    let (fddi, token_ring) = lan_frames(&ips);
     let wifi = wifi_frames(&ips);
     let radiotap = radiotap_frames(&wifi);
     let ppi = ppi_frames(&wifi);
@@ -452,6 +453,8 @@ fn generated() -> Vec<(&'static str, u32, Vec<Vec<u8>>)> {
         ("null", 0, null),
         ("loop", 108, bsd_loop),
         ("arcnet-linux", 129, arcnet),
+        ("fddi", 10, fddi),
+        ("token-ring", 6, token_ring),
         ("ppp", 9, ppp),
         ("ppp-serial", 50, ppp_serial),
         ("ppp-with-dir", 204, ppp_with_dir),
@@ -509,6 +512,50 @@ fn arcnet_frames(ips: &[Vec<u8>]) -> Vec<Vec<u8>> {
     frames.push(rfc1201(0xd6, &rarp));
     frames.push(rfc1201(0xdd, &ips[0]));
     frames
+}
+
+/// FDDI and Token Ring frames: every IP packet and ARP behind LLC/SNAP; FDDI frames of other
+/// frame controls (SMT, synchronous LLC), which libpcap's SNAP test at a fixed offset takes
+/// all the same; every other Token Ring frame source routed (a routing field of 2 to 18
+/// bytes, which libpcap does not step over), and a MAC frame.
+fn lan_frames(ips: &[Vec<u8>]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let snap = |ethertype: [u8; 2], body: &[u8]| {
+        [&[0xaa, 0xaa, 0x03, 0, 0, 0][..], &ethertype, body].concat()
+    };
+    let ethertype = |ip: &[u8]| {
+        if is_v6(ip) {
+            [0x86, 0xdd]
+        } else {
+            [0x08, 0x00]
+        }
+    };
+    let arp = snap([0x08, 0x06], &arp_frame()[14..]);
+    let mut llc: Vec<Vec<u8>> = ips.iter().map(|ip| snap(ethertype(ip), ip)).collect();
+    llc.push(arp);
+    let addresses = [[2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]].concat();
+    let mut fddi: Vec<Vec<u8>> = llc
+        .iter()
+        .map(|l| [&[0x50][..], &addresses, l].concat())
+        .collect();
+    fddi.push([&[0x41][..], &addresses, &llc[0]].concat());
+    fddi.push([&[0xd0][..], &addresses, &llc[1]].concat());
+    let mut token_ring: Vec<Vec<u8>> = llc
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut header = [&[0x10, 0x40][..], &addresses].concat();
+            if i % 2 == 1 {
+                header[8] |= 0x80;
+                let rif = 2 + 2 * (i / 2 % 9);
+                header.push(0xc0 | rif as u8);
+                header.push(0x30);
+                header.resize(header.len() + rif - 2, 0);
+            }
+            [header, l.clone()].concat()
+        })
+        .collect();
+    token_ring.push([&[0x10, 0x01][..], &addresses, &llc[0]].concat());
+    (fddi, token_ring)
 }
 
 /// 802.11 frames: every IP packet behind LLC/SNAP in a data frame, cycling through the four

@@ -548,7 +548,15 @@ impl Decoder {
                 },
             ))
         } else {
-            network_layer(&sampled)
+            network_layer(&sampled).map(|(mut link, network)| {
+                // tshark's sFlow dissector hands an FDDI header to its FDDI dissector that
+                // reads addresses as they are; a LINKTYPE_FDDI file's are bit-swapped.
+                if sample.link == LinkType::Fddi {
+                    link.src_mac = link.src_mac.map(super::lan::bit_swapped);
+                    link.dst_mac = link.dst_mac.map(super::lan::bit_swapped);
+                }
+                (link, network)
+            })
         };
         let decoded = match found {
             Ok((link, network)) => self.decode_network(

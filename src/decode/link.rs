@@ -1,10 +1,10 @@
 //! Strips link-layer headers (Ethernet/VLAN, Linux SLL/SLL2, NULL/LOOP, raw IP, and through
-//! [`super::serial`], [`super::wifi`], [`super::capture_headers`] and [`super::juniper`] the
-//! serial, wireless, capture-tool and Juniper links) down to the network layer. The link type comes with the frame;
+//! [`super::serial`], [`super::wifi`], [`super::lan`], [`super::capture_headers`] and
+//! [`super::juniper`] the serial, wireless, FDDI and Token Ring, capture-tool and Juniper links) down to the network layer. The link type comes with the frame;
 //! nothing here guesses it.
 
 use super::shim::Shim;
-use super::{Layer, Limit, Problem, Skip, capture_headers, juniper, serial, wifi};
+use super::{Layer, Limit, Problem, Skip, capture_headers, juniper, lan, serial, wifi};
 use crate::frame::{Frame, LinkType};
 
 /// EtherType of IPv4.
@@ -183,6 +183,8 @@ pub(super) fn link_layer<'a>(
             None => return Err(too_short(Layer::Ppp, 1, 0)),
         },
         LinkType::Ieee80211 => wifi::ieee80211(data, info, false)?,
+        LinkType::Fddi => lan::fddi(data, info, true)?,
+        LinkType::TokenRing => lan::token_ring(data, info)?,
         LinkType::Radiotap => wifi::radiotap(data, info)?,
         LinkType::ArcnetLinux => capture_headers::arcnet_linux(data)?,
         LinkType::Nflog => capture_headers::nflog(data)?,

@@ -13,6 +13,7 @@ mod defrag;
 pub mod icmp;
 mod ipv6;
 mod juniper;
+mod lan;
 mod link;
 mod serial;
 mod sflow;

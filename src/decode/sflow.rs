@@ -37,8 +37,10 @@ const EXPANDED_FLOW_SAMPLE: u32 = 3;
 /// Flow record format (enterprise 0): raw packet header.
 const RAW_PACKET_HEADER: u32 = 1;
 /// header_protocol values of a raw packet header that udpscope decodes (tshark 4.0 leaves 14,
-/// packet over SONET, as data).
+/// packet over SONET, and 2, token bus, as data).
 const HEADER_ETHERNET: u32 = 1;
+const HEADER_TOKEN_RING: u32 = 3;
+const HEADER_FDDI: u32 = 4;
 const HEADER_FRAME_RELAY: u32 = 5;
 const HEADER_PPP: u32 = 7;
 const HEADER_IPV4: u32 = 11;
@@ -56,6 +58,8 @@ pub const MPLS_SAMPLE: LinkType = LinkType::Other(219);
 fn header_link(protocol: u32) -> Option<LinkType> {
     match protocol {
         HEADER_ETHERNET => Some(LinkType::Ethernet),
+        HEADER_TOKEN_RING => Some(LinkType::TokenRing),
+        HEADER_FDDI => Some(LinkType::Fddi),
         HEADER_FRAME_RELAY => Some(LinkType::FrameRelay),
         HEADER_PPP => Some(LinkType::Ppp),
         HEADER_IPV4 => Some(LinkType::Ipv4),

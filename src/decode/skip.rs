@@ -100,6 +100,10 @@ pub enum Layer {
     Ppi,
     /// IEEE 802.2 LLC / SNAP header.
     Llc,
+    /// FDDI MAC header.
+    Fddi,
+    /// Token Ring (IEEE 802.5) MAC header and routing information field.
+    TokenRing,
     /// ARCnet header (Linux).
     Arcnet,
     /// NFLOG header and TLVs.
@@ -150,6 +154,8 @@ impl Layer {
             Layer::Radiotap => "radiotap",
             Layer::Ppi => "ppi",
             Layer::Llc => "llc",
+            Layer::Fddi => "fddi",
+            Layer::TokenRing => "token_ring",
             Layer::Arcnet => "arcnet",
             Layer::Nflog => "nflog",
             Layer::Pktap => "pktap",

@@ -70,6 +70,14 @@ pub enum Layout {
     /// 0x8e IPv6) at 2. libpcap puts the network header at 0, not 4: its `ip[...]`, hosts
     /// and ports read the Q.922 header first; so does this compiler, to select what it selects.
     FrameRelay,
+    /// FDDI (DLT_FDDI): frame control and two addresses, then LLC/SNAP: gencode.c's
+    /// gen_llc_linktype compares the SNAP EtherType at 19 (whatever the frame control and the
+    /// LLC header say), the network header at 21.
+    Fddi,
+    /// Token Ring (DLT_IEEE802): gencode.c assumes no routing information field: the SNAP
+    /// EtherType at 20, the network header at 22 (a source-routed frame matches no protocol
+    /// test unless its bytes happen to, in tcpdump and here alike).
+    TokenRing,
     /// The Juniper link types: any protocol test is the "MGC" magic (gencode.c checks nothing
     /// else), and the network header sits at a fixed offset per PIC type (4294967294, i.e.
     /// -2, where libpcap's offset is unset: loads there wrap around as in its programs).
@@ -107,6 +115,8 @@ impl Layout {
             Layout::Radiotap => "IEEE802_11_RADIO",
             Layout::Ppi => "PPI",
             Layout::FrameRelay => "FRELAY",
+            Layout::Fddi => "FDDI",
+            Layout::TokenRing => "IEEE802",
             Layout::Juniper { name, .. } | Layout::LengthOnly(name) => name,
         }
     }
@@ -128,6 +138,8 @@ impl Layout {
             Layout::Sll2 => 20,
             Layout::Null | Layout::Loop | Layout::Ppp | Layout::CiscoHdlc => 4,
             Layout::PppEther | Layout::ArcnetLinux => 8,
+            Layout::Fddi => FDDI_NETWORK,
+            Layout::TokenRing => TOKEN_RING_NETWORK,
             Layout::Network
             | Layout::Raw
             | Layout::Ipv4
@@ -316,6 +328,10 @@ const ARC_REVARP: u32 = 0xd6;
 /// Where DLT_ARCNET_LINUX's protocol id sits (after source, destination and the offset).
 const ARC_LINUX_PROTOCOL: u32 = 4;
 /// Every Juniper capture header's magic "MGC" in the top three bytes of the first word.
+/// FDDI's and Token Ring's network headers: the MAC header (13 and 14 bytes), then 8 of
+/// LLC/SNAP (gencode.c's off_linkpl plus off_nl).
+const FDDI_NETWORK: u32 = 13 + 8;
+const TOKEN_RING_NETWORK: u32 = 14 + 8;
 const JUNIPER_MAGIC: u32 = 0x4d47_4300;
 /// DLT_IEEE802_11, as a PPI header holds it (little-endian) and a word load reads it.
 const PPI_DLT_IEEE802_11: u32 = 105u32.swap_bytes();
@@ -496,6 +512,9 @@ impl Lowering {
             Layout::Ipv4 => bool_cond(ethertype == ETHERTYPE_IP),
             Layout::Ipv6 => bool_cond(ethertype == ETHERTYPE_IPV6),
             Layout::CiscoHdlc => eq(abs(2, 2), et),
+            // gen_llc_linktype: the EtherType of a SNAP header with OUI 0, 2 bytes before
+            // the network header.
+            Layout::Fddi | Layout::TokenRing => eq(abs(self.layout.network() - 2, 2), et),
             Layout::Ieee80211 | Layout::Radiotap | Layout::Ppi => and(
                 self.wifi_data(),
                 eq(self.load(SNAP_ETHERTYPE + self.shift, 2), et),

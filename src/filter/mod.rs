@@ -182,6 +182,8 @@ pub fn layout_of(link: LinkType) -> Option<Layout> {
         LinkType::Radiotap => Layout::Radiotap,
         LinkType::Ppi => Layout::Ppi,
         LinkType::FrameRelay => Layout::FrameRelay,
+        LinkType::Fddi => Layout::Fddi,
+        LinkType::TokenRing => Layout::TokenRing,
         // Where gencode.c's init_linktype puts the network header (off_linkpl + off_nl;
         // unset, -1 + -1, for the services and voice PICs).
         LinkType::Juniper(pic) => Layout::Juniper {
@@ -303,7 +305,7 @@ impl Filter {
 mod tests {
     use super::*;
 
-    const LAYOUTS: [Layout; 21] = [
+    const LAYOUTS: [Layout; 23] = [
         Layout::Ethernet,
         Layout::EthernetLive,
         Layout::Network,
@@ -323,6 +325,8 @@ mod tests {
         Layout::Radiotap,
         Layout::Ppi,
         Layout::FrameRelay,
+        Layout::Fddi,
+        Layout::TokenRing,
         Layout::Juniper {
             name: "JUNIPER_PPP",
             network: 4,

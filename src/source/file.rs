@@ -58,7 +58,7 @@ impl std::fmt::Display for NotACapture {
             NotACapture::Header(e) => e.fmt(f),
             NotACapture::LinkType(number) => write!(
                 f,
-                "link type {number} is not one udpscope decodes (Ethernet, Linux SLL/SLL2, raw IPv4/IPv6, NULL/LOOP, PPP, PPPoE, Cisco HDLC, Frame Relay, SLIP, 802.11, radiotap, PPI, ARCnet, NFLOG, PKTAP, Juniper)"
+                "link type {number} is not one udpscope decodes (Ethernet, Linux SLL/SLL2, raw IPv4/IPv6, NULL/LOOP, PPP, PPPoE, Cisco HDLC, Frame Relay, SLIP, 802.11, radiotap, PPI, FDDI, Token Ring, ARCnet, NFLOG, PKTAP, Juniper)"
             ),
         }
     }

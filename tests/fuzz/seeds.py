@@ -29,7 +29,7 @@ CAPTURES = os.path.join(HERE, "..", "..", "captures")
 # Must match LINKS in fuzz_targets/decode.rs: the selector byte is an index into it.
 LINKS = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 147,
          8, 9, 50, 51, 104, 105, 107, 127, 129, 192, 204, 239, 258,
-         133, 136, 167, 178, 179, 180, 181, 183, 135, 137, 130, 131, 200]
+         133, 136, 167, 178, 179, 180, 181, 183, 135, 137, 130, 131, 200, 10, 6]
 
 
 def pcap_frames(data: bytes):
@@ -113,6 +113,10 @@ def other_links(frame: bytes, ip: bytes):
     yield 127, radiotap + wlan + b"\xde\xad\xbe\xef"
     yield 129, b"\x01\x02\x00\x00\xd4\x00\x00\x01" + ip
     yield 192, struct.pack("<BBHI", 0, 0, 8, 105) + wlan
+    # FDDI (asynchronous LLC), Token Ring plain and source routed (a 4-byte routing field).
+    yield 10, b"\x50" + frame[0:12] + snap
+    yield 6, b"\x10\x40" + frame[0:12] + snap
+    yield 6, b"\x10\x40" + frame[0:6] + bytes([frame[6] | 0x80]) + frame[7:12] + b"\xc4\x30\x00\x11" + snap
     yield 204, b"\x00" + ppp
     yield 239, nflog
     yield 258, pktap

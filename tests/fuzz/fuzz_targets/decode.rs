@@ -8,9 +8,9 @@ use udpscope::frame::{Frame, LinkType};
 use udpscope::sink::{Printer, PrinterOptions};
 
 /// The link types decoded, in the order of tests/fuzz/seeds.py's LINKS (the selector byte indexes it).
-const LINKS: [u32; 37] = [
+const LINKS: [u32; 39] = [
     0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 147, 8, 9, 50, 51, 104, 105, 107, 127, 129, 192, 204,
-    239, 258, 133, 136, 167, 178, 179, 180, 181, 183, 135, 137, 130, 131, 200,
+    239, 258, 133, 136, 167, 178, 179, 180, 181, 183, 135, 137, 130, 131, 200, 10, 6,
 ];
 
 fuzz_target!(|data: &[u8]| {
