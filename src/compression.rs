@@ -514,6 +514,15 @@ pub fn sniff(mut input: Box<dyn Read + Send>) -> io::Result<(Box<dyn Read + Send
     }
     let head = &head[..got];
     let whole: Box<dyn Read + Send> = Box::new(io::Cursor::new(head.to_vec()).chain(input));
+    behind_codec(whole, head)
+}
+
+/// `whole` (the input from its first byte) behind a [`Decompressor`] when `head`, its first
+/// bytes, name a codec; as it is otherwise.
+fn behind_codec(
+    whole: Box<dyn Read + Send>,
+    head: &[u8],
+) -> io::Result<(Box<dyn Read + Send>, Option<Codec>)> {
     match Codec::from_magic(head) {
         Some(codec) => Ok((Box::new(Decompressor::new(codec, whole)?), Some(codec))),
         None => Ok((whole, None)),
@@ -540,11 +549,7 @@ pub fn sniff_file(file: std::fs::File) -> io::Result<(Box<dyn Read + Send>, Opti
             Err(e) => return Err(e),
         }
     }
-    let whole: Box<dyn Read + Send> = Box::new(file);
-    match Codec::from_magic(&head[..got]) {
-        Some(codec) => Ok((Box::new(Decompressor::new(codec, whole)?), Some(codec))),
-        None => Ok((whole, None)),
-    }
+    behind_codec(Box::new(file), &head[..got])
 }
 
 enum Encoder<W: Write> {

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use crate::decode::{Datagram, QuotedDatagram};
+use crate::decode::{Datagram, QuotedDatagram, ip_bits};
 
 /// Slots of the table. A datagram is forgotten once a later one with another key takes its
 /// slot, so an error quoting a datagram long before may find none: it is then reported as
@@ -41,15 +41,6 @@ impl Key {
                 | u64::from(self.udp_length),
         );
         (hasher.finish() % CAUSE_SLOTS as u64) as usize
-    }
-}
-
-/// An address as one number for hashing (IPv6 with its top bit flipped, so an IPv4 address
-/// and the IPv6 address of the same value hash apart).
-fn ip_bits(ip: std::net::IpAddr) -> u128 {
-    match ip {
-        std::net::IpAddr::V4(v4) => u128::from(v4.to_bits()),
-        std::net::IpAddr::V6(v6) => v6.to_bits() ^ (1 << 127),
     }
 }
 

@@ -536,27 +536,25 @@ impl Decoder {
             interface: frame.interface,
         };
         self.sampling = true;
-        let found = if sample.link == sflow::MPLS_SAMPLE {
-            Ok((
-                LinkInfo {
-                    link: Some(sample.link),
-                    ..LinkInfo::default()
-                },
+        // Where a sampled header is not read as a file of its link is: MPLS (no file link
+        // starts with a label) and FDDI (tshark's sFlow dissector reads its addresses as they
+        // are, where a LINKTYPE_FDDI file's are bit-swapped).
+        let mut info = LinkInfo {
+            link: Some(sample.link),
+            ..LinkInfo::default()
+        };
+        let found = match sample.link {
+            sflow::MPLS_SAMPLE => Ok((
+                info,
                 super::link::Network {
                     ether_type: super::serial::ETHERTYPE_MPLS,
                     data,
                 },
-            ))
-        } else {
-            network_layer(&sampled).map(|(mut link, network)| {
-                // tshark's sFlow dissector hands an FDDI header to its FDDI dissector that
-                // reads addresses as they are; a LINKTYPE_FDDI file's are bit-swapped.
-                if sample.link == LinkType::Fddi {
-                    link.src_mac = link.src_mac.map(super::lan::bit_swapped);
-                    link.dst_mac = link.dst_mac.map(super::lan::bit_swapped);
-                }
-                (link, network)
-            })
+            )),
+            LinkType::Fddi => {
+                super::lan::fddi(data, &mut info, false).map(|network| (info, network))
+            }
+            _ => network_layer(&sampled),
         };
         let decoded = match found {
             Ok((link, network)) => self.decode_network(

@@ -40,6 +40,16 @@ pub use tunnel::{
     PROTO_IPIP, PROTO_IPV6_IN_IP, PROTO_PIM, Tunnel, TunnelKind, VXLAN_PORT,
 };
 
+/// An address as one number for hashing (IPv6 with its top bit flipped, so that an IPv4
+/// address and the IPv6 address of the same value hash apart); equality still compares the
+/// addresses.
+pub fn ip_bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(v4.to_bits()),
+        IpAddr::V6(v6) => v6.to_bits() ^ (1 << 127),
+    }
+}
+
 /// What one frame turned out to be.
 #[derive(Debug)]
 pub enum Decoded<'a> {

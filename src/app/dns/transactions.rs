@@ -45,6 +45,7 @@ use hashbrown::HashTable;
 use serde::Serialize;
 
 use super::parse::{Message, Name, Qtype, Rcode, WireName};
+use crate::decode::ip_bits;
 
 /// How long a query waits for its response by default: 5 s, glibc's and dig's timeout.
 pub const DEFAULT_TIMEOUT_NS: u64 = 5_000_000_000;
@@ -221,14 +222,6 @@ type Asking<'a> = (Qtype, u16, Name<'a>);
 const KEY_OPEN: u64 = 1 << 40;
 const KEY_ID: u64 = 2 << 40;
 const KEY_RETRY: u64 = 3 << 40;
-
-/// An address as one number for hashing (equality still compares the addresses).
-fn ip_bits(ip: IpAddr) -> u128 {
-    match ip {
-        IpAddr::V4(v4) => u128::from(v4.to_bits()),
-        IpAddr::V6(v6) => v6.to_bits() ^ (1 << 127),
-    }
-}
 
 /// Which list an open entry is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
