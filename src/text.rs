@@ -77,13 +77,21 @@ pub fn combining(c: char) -> bool {
 }
 
 /// True when every byte of `bytes` is printable ASCII other than `"` and `\`: the bytes can
-/// be shown as they are in any dialect. Eight bytes at a time (the classic "has byte less
-/// than / more than / equal to" word tricks), the tail byte by byte.
+/// be shown as they are in any dialect.
 pub fn plain_ascii(bytes: &[u8]) -> bool {
+    plain_ascii_prefix(bytes) == bytes.len()
+}
+
+/// How many leading bytes of `bytes` are printable ASCII other than `"` and `\` (see
+/// [`plain_ascii`]). Eight bytes at a time (the classic "has byte less than / more than /
+/// equal to" word tricks; the lowest flagged byte is exact, which is all this asks), the tail
+/// byte by byte.
+pub fn plain_ascii_prefix(bytes: &[u8]) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
     let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
     for chunk in &mut chunks {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
@@ -93,14 +101,18 @@ pub fn plain_ascii(bytes: &[u8]) -> bool {
         let above_tilde = (w.wrapping_add(ONES) | w) & HIGHS;
         let quote = has_zero(w ^ (ONES * u64::from(b'"')));
         let backslash = has_zero(w ^ (ONES * u64::from(b'\\')));
-        if below_space | above_tilde | quote | backslash != 0 {
-            return false;
+        let flagged = below_space | above_tilde | quote | backslash;
+        if flagged != 0 {
+            // Borrows can flag bytes above the first flagged one, never below it.
+            return at + (flagged.trailing_zeros() / 8) as usize;
         }
+        at += 8;
     }
-    chunks
+    at + chunks
         .remainder()
         .iter()
-        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+        .take_while(|&&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+        .count()
 }
 
 /// One character (or one invalid byte) of the input as shown.
@@ -239,8 +251,15 @@ pub fn escape(bytes: &[u8], how: Escaping) -> String {
 /// terminal is as safe as a text line. The string's value is unchanged.
 pub fn json_string_into(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
+    let bytes = text.as_bytes();
     let mut plain = 0;
-    for (at, c) in text.char_indices() {
+    let mut at = 0;
+    while at < bytes.len() {
+        // Runs of plain ASCII (most of most payloads) pass a word at a time.
+        at += plain_ascii_prefix(&bytes[at..]);
+        let Some(c) = text.get(at..).and_then(|rest| rest.chars().next()) else {
+            break;
+        };
         let escape: &[u8] = match c {
             '"' => b"\\\"",
             '\\' => b"\\\\",
@@ -249,11 +268,15 @@ pub fn json_string_into(out: &mut Vec<u8>, text: &str) {
             '\t' => b"\\t",
             '\u{8}' => b"\\b",
             '\u{c}' => b"\\f",
-            c if printable(c) && (at > 0 || !combining(c)) => continue,
+            c if printable(c) && (at > 0 || !combining(c)) => {
+                at += c.len_utf8();
+                continue;
+            }
             _ => b"",
         };
-        out.extend_from_slice(&text.as_bytes()[plain..at]);
-        plain = at + c.len_utf8();
+        out.extend_from_slice(&bytes[plain..at]);
+        at += c.len_utf8();
+        plain = at;
         if !escape.is_empty() {
             out.extend_from_slice(escape);
             continue;
@@ -266,7 +289,7 @@ pub fn json_string_into(out: &mut Vec<u8>, text: &str) {
             }
         }
     }
-    out.extend_from_slice(&text.as_bytes()[plain..]);
+    out.extend_from_slice(&bytes[plain..]);
     out.push(b'"');
 }
 
@@ -425,6 +448,74 @@ mod tests {
         assert_eq!(back, "x\u{202e}\u{85}\u{feff}\u{e0001}\u{7f}");
     }
 
+    /// The escaper character by character, as it was before runs of plain ASCII were skipped
+    /// a word at a time: the fast one must write the same bytes for every input.
+    fn json_string_by_char(text: &str) -> Vec<u8> {
+        let mut out = vec![b'"'];
+        for (at, c) in text.char_indices() {
+            match c {
+                '"' => out.extend_from_slice(b"\\\""),
+                '\\' => out.extend_from_slice(b"\\\\"),
+                '\n' => out.extend_from_slice(b"\\n"),
+                '\r' => out.extend_from_slice(b"\\r"),
+                '\t' => out.extend_from_slice(b"\\t"),
+                '\u{8}' => out.extend_from_slice(b"\\b"),
+                '\u{c}' => out.extend_from_slice(b"\\f"),
+                c if printable(c) && (at > 0 || !combining(c)) => {
+                    let mut buf = [0u8; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                }
+                c => {
+                    let mut units = [0u16; 2];
+                    for unit in c.encode_utf16(&mut units) {
+                        out.extend_from_slice(format!("\\u{unit:04x}").as_bytes());
+                    }
+                }
+            }
+        }
+        out.push(b'"');
+        out
+    }
+
+    #[test]
+    fn json_strings_skip_plain_runs_without_changing_a_byte() {
+        let alphabet = [
+            "a",
+            "Z",
+            " ",
+            "~",
+            "\"",
+            "\\",
+            "\n",
+            "\u{1b}",
+            "\u{7f}",
+            "ç",
+            "\u{301}",
+            "\u{202e}",
+            "\u{e0001}",
+            "\u{85}",
+            "0123456789abcdef",
+            "é",
+        ];
+        // A fixed-seed generator: 20,000 strings of 0 to 40 pieces.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            for _ in 0..state % 41 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push_str(alphabet[(state % alphabet.len() as u64) as usize]);
+            }
+            let mut ours = Vec::new();
+            json_string_into(&mut ours, &text);
+            assert_eq!(ours, json_string_by_char(&text), "{text:?}");
+        }
+    }
+
     #[test]
     fn markup_characters_are_escaped() {
         assert_eq!(
@@ -472,6 +563,18 @@ mod tests {
                 bytes[at] = b;
                 assert_eq!(plain_ascii(&bytes), rule(&bytes), "byte {b:#x} at {at}");
                 assert_eq!(plain_ascii(&bytes[..at + 1]), rule(&bytes[..at + 1]));
+                let prefix = bytes.iter().take_while(|&&b| rule(&[b])).count();
+                assert_eq!(plain_ascii_prefix(&bytes), prefix, "byte {b:#x} at {at}");
+                // A second odd byte after the first never moves the answer.
+                if at + 1 < bytes.len() {
+                    bytes[at + 1] = 0;
+                    let prefix = bytes.iter().take_while(|&&b| rule(&[b])).count();
+                    assert_eq!(
+                        plain_ascii_prefix(&bytes),
+                        prefix,
+                        "{b:#x} at {at}, 0 after"
+                    );
+                }
             }
         }
     }

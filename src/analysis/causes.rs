@@ -63,19 +63,20 @@ impl Key {
     }
 }
 
-/// The datagram an ICMP error quoted, as found in the capture.
+/// The datagram an ICMP error quoted, as found in the capture, with the first `N` bytes of
+/// its payload (none for a table that only counts which errors found their datagram).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cause {
+pub struct Cause<const N: usize = CAUSE_SNIPPET> {
     /// Its record number.
     pub frame: u64,
     /// Its capture time, ns since the epoch.
     pub ts_ns: u64,
-    snippet: crate::snippet::Head<CAUSE_SNIPPET>,
+    snippet: crate::snippet::Head<N>,
     /// Payload longer than the snippet.
     pub longer: bool,
 }
 
-impl Cause {
+impl<const N: usize> Cause<N> {
     /// The first bytes of its payload.
     pub fn snippet(&self) -> &[u8] {
         self.snippet.bytes()
@@ -84,27 +85,27 @@ impl Cause {
 
 /// Where remembered datagrams are kept.
 #[derive(Clone, Debug, Default)]
-enum Store {
+enum Store<const N: usize> {
     /// Nothing remembered yet.
     #[default]
     Empty,
     /// No ICMP error asked yet: the last [`CAUSE_RING`] datagrams, `next` the oldest once
     /// the ring is full.
     Ring {
-        entries: Vec<(Key, Cause)>,
+        entries: Vec<(Key, Cause<N>)>,
         next: usize,
     },
     /// Since the first ICMP error: the table of slots.
-    Table(Vec<Option<(Key, Cause)>>),
+    Table(Vec<Option<(Key, Cause<N>)>>),
 }
 
-/// The table of recent datagrams.
+/// The table of recent datagrams, keeping the first `N` bytes of each payload.
 #[derive(Clone, Debug, Default)]
-pub struct Causes {
-    store: Store,
+pub struct Causes<const N: usize = CAUSE_SNIPPET> {
+    store: Store<N>,
 }
 
-impl Causes {
+impl<const N: usize> Causes<N> {
     /// An empty table (allocates nothing until used).
     pub fn new() -> Self {
         Causes::default()
@@ -131,7 +132,7 @@ impl Causes {
             frame,
             ts_ns,
             snippet: crate::snippet::Head::of(payload),
-            longer: payload.len() > CAUSE_SNIPPET,
+            longer: payload.len() > N,
         };
         match &mut self.store {
             Store::Ring { entries, next } => {
@@ -173,7 +174,7 @@ impl Causes {
 
     /// The most recent datagram matching the quote, if the table still holds it. A quote
     /// without the UDP length (fewer than 8 bytes of UDP quoted) matches nothing.
-    pub fn find(&mut self, quoted: &QuotedDatagram) -> Option<Cause> {
+    pub fn find(&mut self, quoted: &QuotedDatagram) -> Option<Cause<N>> {
         let key = Key {
             ipv4_id: quoted.ipv4_id,
             udp_length: quoted.udp_length?,
@@ -187,7 +188,7 @@ impl Causes {
     }
 
     /// The table, built from the ring (oldest first) the first time it is asked for.
-    fn table(&mut self) -> &[Option<(Key, Cause)>] {
+    fn table(&mut self) -> &[Option<(Key, Cause<N>)>] {
         if !matches!(self.store, Store::Table(_)) {
             let mut slots = vec![None; CAUSE_SLOTS];
             if let Store::Ring { entries, next } = &self.store {
@@ -225,7 +226,7 @@ mod tests {
 
     #[test]
     fn the_most_recent_matching_datagram_is_the_cause() {
-        let mut causes = Causes::new();
+        let mut causes = Causes::<CAUSE_SNIPPET>::new();
         let a = SocketAddr::from(([10, 0, 0, 1], 5000));
         let b = SocketAddr::from(([10, 0, 0, 2], 6999));
         causes.remember(1, 10, a, b, Some(7), 12, b"exit");
@@ -238,7 +239,7 @@ mod tests {
 
     #[test]
     fn the_ring_becomes_the_table_at_the_first_question_and_forgets_past_its_length() {
-        let mut causes = Causes::new();
+        let mut causes = Causes::<CAUSE_SNIPPET>::new();
         let a = SocketAddr::from(([10, 0, 0, 1], 5000));
         let b = SocketAddr::from(([10, 0, 0, 2], 6999));
         let count = CAUSE_RING + 10;

@@ -63,7 +63,8 @@ impl SignalGroup {
 /// Accumulates ICMP errors and the datagrams they may quote.
 #[derive(Clone, Debug, Default)]
 pub struct SignalTracker {
-    causes: Causes,
+    /// Only which datagram: the summary names frames, never payloads.
+    causes: Causes<0>,
     signals: NetworkSignals,
 }
 
