@@ -153,30 +153,30 @@ impl Line {
     pub fn ip(&mut self, ip: IpAddr) {
         match ip {
             IpAddr::V4(a) => {
-                let [a, b, c, d] = a.octets();
-                self.octet(a);
-                self.push(b'.');
-                self.octet(b);
-                self.push(b'.');
-                self.octet(c);
-                self.push(b'.');
-                self.octet(d);
+                // Built in a local array with its cursor in a register, then copied once:
+                // through `self.len`, each octet and dot waited for the previous store.
+                let mut text = [0u8; 19];
+                let mut at = 0;
+                for (i, value) in a.octets().into_iter().enumerate() {
+                    let entry = OCTETS[usize::from(value)];
+                    // All four bytes are stored (one store); only the digits are kept.
+                    if let Some(slot) = text.get_mut(at..at + 4) {
+                        slot.copy_from_slice(&entry);
+                    }
+                    at += usize::from(entry[3]);
+                    if i < 3 {
+                        if let Some(dot) = text.get_mut(at) {
+                            *dot = b'.';
+                        }
+                        at += 1;
+                    }
+                }
+                self.bytes(&text[..at.min(15)]);
             }
             IpAddr::V6(a) => {
                 use std::fmt::Write as _;
                 let _ = write!(self, "[{a}]");
             }
-        }
-    }
-
-    /// Appends one IPv4 octet in decimal.
-    #[inline]
-    fn octet(&mut self, value: u8) {
-        let entry = OCTETS[usize::from(value)];
-        // All four bytes are stored (one store); only the digits are kept.
-        if let Some(slot) = self.buf.get_mut(self.len..self.len + 4) {
-            slot.copy_from_slice(&entry);
-            self.len += usize::from(entry[3]);
         }
     }
 
@@ -197,9 +197,8 @@ impl Line {
     /// Appends the four lowercase hex digits of a 16-bit value.
     pub fn hex16(&mut self, value: u16) {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        for shift in [12, 8, 4, 0] {
-            self.push(DIGITS[usize::from(value >> shift) & 0xf]);
-        }
+        let digit = |shift: u16| DIGITS[usize::from(value >> shift) & 0xf];
+        self.bytes(&[digit(12), digit(8), digit(4), digit(0)]);
     }
 }
 
@@ -245,6 +244,22 @@ mod tests {
             u64::MAX,
         ] {
             assert_eq!(shown(|l| l.decimal(value)), value.to_string());
+        }
+    }
+
+    #[test]
+    fn ipv4_addresses_agree_with_display_for_every_octet_in_every_place() {
+        for value in 0..=255u8 {
+            for place in 0..4 {
+                let mut octets = [1, 22, 255, 0];
+                octets[place] = value;
+                let ip = std::net::Ipv4Addr::from(octets);
+                let mut line = Line::default();
+                line.push(b'<');
+                line.ip(ip.into());
+                line.push(b'>');
+                assert_eq!(line.as_bytes(), format!("<{ip}>").as_bytes());
+            }
         }
     }
 
