@@ -170,6 +170,15 @@ impl LinkType {
             .map_or(LinkType::Other(number), |(_, link, _)| *link)
     }
 
+    /// Every LINKTYPE_ number read as a link of its own (aliases included), in table order:
+    /// what the tests and the fuzz target walk, so a link added to the tables is covered.
+    pub fn known_numbers() -> impl Iterator<Item = u32> {
+        NAMED
+            .iter()
+            .map(|(n, ..)| *n)
+            .chain(ALIASES.iter().map(|(n, _)| *n))
+    }
+
     /// The LINKTYPE_ number written in pcap and pcapng headers.
     pub fn number(self) -> u32 {
         if let LinkType::Other(n) = self {

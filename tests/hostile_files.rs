@@ -469,15 +469,42 @@ fn fuzz_crash_inputs_for_the_reader_pass_through_the_real_binary() {
     }
 }
 
+/// The decode fuzz target's link types, in its order (a saved input's first byte indexes it).
+const FUZZ_LINKS: [u32; 39] = [
+    0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 147, 8, 9, 50, 51, 104, 105, 107, 127, 129, 192,
+    204, 239, 258, 133, 136, 167, 178, 179, 180, 181, 183, 135, 137, 130, 131, 200, 10, 6,
+];
+
+#[test]
+fn the_fuzz_target_walks_every_link_type_read() {
+    let target = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/fuzz_targets/decode.rs"),
+    )
+    .unwrap();
+    let listed: String = FUZZ_LINKS.map(|n| n.to_string()).join(", ");
+    let flat: String = target.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains(&listed),
+        "tests/fuzz/fuzz_targets/decode.rs lists other links"
+    );
+    let mut known: Vec<u32> = LinkType::known_numbers().chain([147]).collect();
+    let mut fuzzed = FUZZ_LINKS.to_vec();
+    known.sort_unstable();
+    fuzzed.sort_unstable();
+    assert_eq!(
+        fuzzed, known,
+        "every link type read, and one that is not (147)"
+    );
+}
+
 /// The decode target's harness (tests/fuzz/fuzz_targets/decode.rs): a selector byte picks the
 /// link type, the rest is the frame; decoded, printed as text and JSON, and analysed.
 fn decode_like_the_fuzz_target(data: &[u8]) {
-    const LINKS: [u32; 11] = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 147];
     let Some((&selector, frame_bytes)) = data.split_first() else {
         return;
     };
     let frame = Frame {
-        link: LinkType::from_number(LINKS[usize::from(selector) % LINKS.len()]),
+        link: LinkType::from_number(FUZZ_LINKS[usize::from(selector) % FUZZ_LINKS.len()]),
         ts_ns: u64::from(selector) * 1_000_000,
         orig_len: frame_bytes.len() as u32 + u32::from(selector >> 4),
         data: frame_bytes,
