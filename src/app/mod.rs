@@ -247,6 +247,10 @@ pub struct Registry {
     /// Per port, its rule: one load per port, where a walk over the rules and the table's
     /// port lists was a tenth of `read --summary`'s main thread on traffic of no protocol.
     ports: Box<[PortRule]>,
+    /// One bit per port: whether `ports` holds a rule for it. Asked first, so that a client's
+    /// random port costs a load from 8 KiB that stays in the cache, not from the 64 KiB map
+    /// (a cache miss in a quarter of the dissection's samples on a DNS server's capture).
+    ruled: Box<[u64; 1 << 10]>,
     /// Per first byte, whether some content check may accept a payload starting with it.
     starts: [bool; 256],
 }
@@ -279,13 +283,30 @@ impl Registry {
         for rule in decode_as {
             ports[usize::from(rule.port)] = DECODE_AS | rule.protocol.map_or(NO_RULE, row);
         }
+        let mut ruled = Box::new([0u64; 1 << 10]);
+        for (port, _) in ports.iter().enumerate().filter(|(_, r)| **r != NO_RULE) {
+            ruled[port >> 6] |= 1 << (port & 63);
+        }
         let mut starts = [false; 256];
         for (first, may) in starts.iter_mut().enumerate() {
             *may = PROTOCOLS
                 .iter()
                 .any(|(.., probe)| probe.is_some_and(|probe| (probe.starts)(first as u8)));
         }
-        Registry { ports, starts }
+        Registry {
+            ports,
+            ruled,
+            starts,
+        }
+    }
+
+    /// The rule of `port`, the map read only when the bit says it holds one (see
+    /// [`Registry::ruled`]).
+    fn rule(&self, port: u16) -> PortRule {
+        if self.ruled[usize::from(port >> 6)] >> (port & 63) & 1 == 0 {
+            return NO_RULE;
+        }
+        self.ports[usize::from(port)]
     }
 
     /// The protocol a rule names (none for `--decode-as PORT=none`).
@@ -304,10 +325,7 @@ impl Registry {
         dst_port: u16,
         payload: &[u8],
     ) -> Option<(Protocol, Recognition)> {
-        let rules = [
-            self.ports[usize::from(dst_port)],
-            self.ports[usize::from(src_port)],
-        ];
+        let rules = [self.rule(dst_port), self.rule(src_port)];
         if let Some(&rule) = rules.iter().find(|&&r| r & DECODE_AS != 0) {
             return Registry::protocol(rule).map(|p| (p, Recognition::DecodeAs));
         }
@@ -330,7 +348,7 @@ impl Registry {
     pub fn silenced(&self, src_port: u16, dst_port: u16) -> bool {
         [dst_port, src_port]
             .iter()
-            .any(|&port| self.ports[usize::from(port)] == DECODE_AS)
+            .any(|&port| self.rule(port) == DECODE_AS)
     }
 }
 
@@ -860,6 +878,23 @@ mod tests {
     /// A content check never accepts a payload whose first byte its `starts` refuses: every
     /// payload of the real QUIC, DTLS and WireGuard captures that a check accepts is tried
     /// again with each of the 256 first bytes.
+    #[test]
+    fn the_port_bits_say_exactly_which_ports_have_a_rule() {
+        let rules: Vec<DecodeAs> = ["9999=dns", "53=none", "65535=quic", "0=rtp"]
+            .iter()
+            .map(|r| r.parse().unwrap())
+            .collect();
+        for registry in [Registry::default(), Registry::new(&rules)] {
+            for port in 0..=u16::MAX {
+                assert_eq!(
+                    registry.rule(port),
+                    registry.ports[usize::from(port)],
+                    "{port}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn a_probe_refuses_every_first_byte_its_starts_refuses() {
         for (file, protocol) in [
