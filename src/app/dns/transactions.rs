@@ -21,8 +21,11 @@
 //! - **Bounds.** Open transactions (awaiting a response or a TCP retry) live in one slab of
 //!   at most [`TrackerConfig::max_open`] entries; when it is full the one idle longest is
 //!   closed (unanswered, reason `evicted`; a held truncated answer without its retry) and
-//!   [`Tracker::evicted`] counts it, as Suricata raises `TooManyTransactions`. Lookups are
-//!   hash tables of slab indices; expiry walks two intrusive lists kept in order of last
+//!   [`Tracker::evicted`] counts it, as Suricata raises `TooManyTransactions`. Open queries
+//!   are found through one hash table of slab indices keyed by (client IP, server, id), the
+//!   question compared on the few entries there (at most [`MAX_SAME_ID`] open per key: a
+//!   query past that closes the oldest of them as evicted, so a flood of one id with many
+//!   names cannot make a lookup long); expiry walks two intrusive lists kept in order of last
 //!   activity, so each datagram costs O(1) amortized whatever the number of open
 //!   transactions. A transaction keeps at most [`MAX_QUERY_FRAMES`] query frame numbers.
 //!
@@ -59,6 +62,11 @@ pub const DEFAULT_MAX_OPEN: usize = 65_536;
 
 /// Query frame numbers kept per transaction; later copies are only counted.
 pub const MAX_QUERY_FRAMES: usize = 32;
+
+/// Open queries kept per (client IP, server, id) with different questions; one more closes
+/// the oldest of them (unanswered, reason `evicted`). Clients pick a fresh id per question,
+/// so only a flood reaches it.
+pub const MAX_SAME_ID: usize = 16;
 
 /// A UDP payload size that avoids IP fragmentation on the Internet (DNS Flag Day 2020's
 /// recommended EDNS buffer size): larger responses are counted in [`DnsStats`].
@@ -220,7 +228,6 @@ type Asking<'a> = (Qtype, u16, Name<'a>);
 
 /// Which index a key hash is for (mixed into the hash).
 const KEY_OPEN: u64 = 1 << 40;
-const KEY_ID: u64 = 2 << 40;
 const KEY_RETRY: u64 = 3 << 40;
 
 /// Which list an open entry is on.
@@ -247,11 +254,12 @@ struct Entry {
     queue: Queue,
     prev: u32,
     next: u32,
-    /// Hash of its key in the question index (or, when held for a TCP retry, in the retry
-    /// index), kept so that removal and table growth never hash a name again.
+    /// Hash of its key in the open index (or, when held for a TCP retry, in the retry
+    /// index), kept so that removal and table growth never hash it again.
     key_hash: u64,
-    /// Hash of its key in the id index.
-    id_hash: u64,
+    /// When it was opened, counting from 0: among open queries with one id, the newest is
+    /// the one a response without a question pairs with.
+    opened: u64,
 }
 
 impl Entry {
@@ -289,7 +297,7 @@ impl Entry {
             prev: NIL,
             next: NIL,
             key_hash: 0,
-            id_hash: 0,
+            opened: 0,
         }
     }
 
@@ -306,15 +314,12 @@ impl Entry {
         }
     }
 
-    /// Its key in the question index is (client IP, server, id, question).
+    /// Open for (client IP, server, id, question).
     fn is_open(&self, client: IpAddr, server: SocketAddr, id: u16, asked: Asked<'_>) -> bool {
-        self.tx.id == id
-            && self.tx.server == server
-            && self.tx.client.ip() == client
-            && self.asks(asked)
+        self.has_id(client, server, id) && self.asks(asked)
     }
 
-    /// Its key in the id index is (client IP, server, id).
+    /// Its key in the open index is (client IP, server, id).
     fn has_id(&self, client: IpAddr, server: SocketAddr, id: u16) -> bool {
         self.tx.id == id && self.tx.server == server && self.tx.client.ip() == client
     }
@@ -345,9 +350,11 @@ pub struct Tracker {
     free: Vec<u32>,
     open_len: usize,
     lists: [List; 2],
-    by_question: HashTable<u32>,
+    /// Open queries by (client IP, server, id): see [`Tracker::open_hash`].
     by_id: HashTable<u32>,
     by_retry: HashTable<u32>,
+    /// Queries opened so far (the next one's [`Entry::opened`]).
+    opened: u64,
     now: u64,
     evicted: u64,
     /// The observed message's question name, uncompressed, when it has a compression pointer
@@ -373,9 +380,9 @@ impl Tracker {
                 tail: NIL,
                 head_last: 0,
             }; 2],
-            by_question: HashTable::new(),
             by_id: HashTable::new(),
             by_retry: HashTable::new(),
+            opened: 0,
             now: 0,
             evicted: 0,
             scratch: WireName::from_wire(&[0]),
@@ -513,13 +520,10 @@ impl Tracker {
         hasher.finish()
     }
 
-    fn open_hash(&self, client: IpAddr, server: SocketAddr, id: u16, asked: Asked<'_>) -> u64 {
+    /// The open index's key: (client IP, server, id), not the question. One hash per message,
+    /// without its name's words; the question is compared on the entries found.
+    fn open_hash(&self, client: IpAddr, server: SocketAddr, id: u16) -> u64 {
         let word = KEY_OPEN | u64::from(server.port()) << 16 | u64::from(id);
-        self.hash(client, server.ip(), word, asked)
-    }
-
-    fn id_hash(&self, client: IpAddr, server: SocketAddr, id: u16) -> u64 {
-        let word = KEY_ID | u64::from(server.port()) << 16 | u64::from(id);
         self.hash(client, server.ip(), word, None)
     }
 
@@ -546,7 +550,7 @@ impl Tracker {
             }
         }
         let question = self.asked(asked);
-        let key_hash = self.open_hash(client.ip(), server, id, question);
+        let key_hash = self.open_hash(client.ip(), server, id);
         if let Some(index) = self.find_open(key_hash, client.ip(), server, id, question) {
             if let Some(entry) = self.entry_mut(index) {
                 entry.tx.retransmissions = entry.tx.retransmissions.saturating_add(1);
@@ -562,6 +566,11 @@ impl Tracker {
             self.unlink(index);
             self.push_back(index, Queue::Query);
             return;
+        }
+        if let Some(oldest) = self.crowded(key_hash, client.ip(), server, id)
+            && self.close(oldest, Some(UnansweredReason::Evicted), out)
+        {
+            self.evicted += 1;
         }
         if self.open_len >= self.config.max_open {
             self.evict_oldest(out);
@@ -623,7 +632,8 @@ impl Tracker {
         entry.prev = NIL;
         entry.next = NIL;
         entry.key_hash = key_hash;
-        entry.id_hash = 0;
+        entry.opened = self.opened;
+        self.opened += 1;
         self.open_len += 1;
         self.push_back(index, Queue::Query);
         self.index_query(index);
@@ -640,11 +650,10 @@ impl Tracker {
         let client = observed.dst;
         let server = observed.src;
         let question = self.asked(asked);
+        let hash = self.open_hash(client.ip(), server, header.id);
         let found = if question.is_some() {
-            let hash = self.open_hash(client.ip(), server, header.id, question);
             self.find_open(hash, client.ip(), server, header.id, question)
         } else {
-            let hash = self.id_hash(client.ip(), server, header.id);
             self.find_id(hash, client.ip(), server, header.id)
         };
         let Some(index) = found else {
@@ -771,7 +780,7 @@ impl Tracker {
         asked: Asked<'_>,
     ) -> Option<u32> {
         let slots = &self.slots;
-        self.by_question
+        self.by_id
             .find(hash, |&index| {
                 slot(slots, index).is_some_and(|entry| {
                     entry.key_hash == hash && entry.is_open(client, server, id, asked)
@@ -780,14 +789,43 @@ impl Tracker {
             .copied()
     }
 
-    fn find_id(&self, hash: u64, client: IpAddr, server: SocketAddr, id: u16) -> Option<u32> {
+    /// The open queries with this (client IP, server, id), whatever their question.
+    fn same_id(
+        &self,
+        hash: u64,
+        client: IpAddr,
+        server: SocketAddr,
+        id: u16,
+    ) -> impl Iterator<Item = (u32, &Entry)> {
         let slots = &self.slots;
-        self.by_id
-            .find(hash, |&index| {
-                slot(slots, index)
-                    .is_some_and(|entry| entry.id_hash == hash && entry.has_id(client, server, id))
-            })
-            .copied()
+        self.by_id.iter_hash(hash).filter_map(move |&index| {
+            slot(slots, index)
+                .filter(|entry| entry.key_hash == hash && entry.has_id(client, server, id))
+                .map(|entry| (index, entry))
+        })
+    }
+
+    /// The newest open query with this (client IP, server, id): what a response without a
+    /// question answers.
+    fn find_id(&self, hash: u64, client: IpAddr, server: SocketAddr, id: u16) -> Option<u32> {
+        self.same_id(hash, client, server, id)
+            .max_by_key(|(_, entry)| entry.opened)
+            .map(|(index, _)| index)
+    }
+
+    /// The oldest open query with this (client IP, server, id) when [`MAX_SAME_ID`] are open.
+    fn crowded(&self, hash: u64, client: IpAddr, server: SocketAddr, id: u16) -> Option<u32> {
+        let mut count = 0;
+        let mut oldest = None;
+        for (index, entry) in self.same_id(hash, client, server, id) {
+            count += 1;
+            if oldest.is_none_or(|(_, opened)| entry.opened < opened) {
+                oldest = Some((index, entry.opened));
+            }
+        }
+        oldest
+            .filter(|_| count >= MAX_SAME_ID)
+            .map(|(index, _)| index)
     }
 
     fn find_retry(
@@ -807,33 +845,16 @@ impl Tracker {
             .copied()
     }
 
-    /// Adds a new query to the question index (its `key_hash` already set), and to the id
-    /// index (replacing an older query with the same client IP, server and id there).
+    /// Adds a new query to the open index (its `key_hash` already set).
     fn index_query(&mut self, index: u32) {
         let Some(entry) = slot(&self.slots, index) else {
             return;
         };
-        let (client, server, id) = (entry.tx.client.ip(), entry.tx.server, entry.tx.id);
-        let (key_hash, id_hash) = (entry.key_hash, self.id_hash(client, server, id));
+        let key_hash = entry.key_hash;
         let slots = &self.slots;
-        self.by_question.insert_unique(key_hash, index, |&i| {
+        self.by_id.insert_unique(key_hash, index, |&i| {
             slot(slots, i).map_or(0, |e| e.key_hash)
         });
-        match self.by_id.entry(
-            id_hash,
-            |&i| {
-                slot(slots, i).is_some_and(|e| e.id_hash == id_hash && e.has_id(client, server, id))
-            },
-            |&i| slot(slots, i).map_or(0, |e| e.id_hash),
-        ) {
-            hashbrown::hash_table::Entry::Occupied(mut occupied) => *occupied.get_mut() = index,
-            hashbrown::hash_table::Entry::Vacant(vacant) => {
-                vacant.insert(index);
-            }
-        }
-        if let Some(entry) = self.entry_mut(index) {
-            entry.id_hash = id_hash;
-        }
     }
 
     /// Adds an entry held for its TCP retry to the retry index under `key_hash`.
@@ -856,10 +877,7 @@ impl Tracker {
         };
         match entry.queue {
             Queue::Query => {
-                if let Ok(found) = self.by_question.find_entry(entry.key_hash, |&i| i == index) {
-                    found.remove();
-                }
-                if let Ok(found) = self.by_id.find_entry(entry.id_hash, |&i| i == index) {
+                if let Ok(found) = self.by_id.find_entry(entry.key_hash, |&i| i == index) {
                     found.remove();
                 }
             }
@@ -1759,6 +1777,58 @@ mod tests {
             &mut |tx| out.push(tx.clone()),
         );
         assert_eq!(out[1].outcome, Outcome::Answered);
+    }
+
+    #[test]
+    fn a_response_without_a_question_pairs_with_the_newest_open_query_of_its_id() {
+        let client = "10.0.0.1:40000";
+        let mut formerr = response(3, 2, client, 7, "x.");
+        formerr.bytes = wire(7, true, None, Rcode::FormErr.code() as u8);
+        let (out, _) = run(
+            TrackerConfig::default(),
+            vec![
+                query(1, 0, client, 7, "older.test."),
+                query(2, 1, client, 7, "newer.test."),
+                formerr,
+            ],
+        );
+        let answered: Vec<_> = out
+            .iter()
+            .filter(|tx| tx.outcome == Outcome::Answered)
+            .map(|tx| tx.query_frames.clone())
+            .collect();
+        assert_eq!(answered, [vec![2]]);
+    }
+
+    #[test]
+    fn a_flood_of_one_id_with_many_names_keeps_few_open_and_pairs_right() {
+        let client = "10.0.0.1:40000";
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        let mut out = Vec::new();
+        let count = 10_000u64;
+        for frame in 0..count {
+            let message = query(frame, 0, client, 7, &format!("n{frame}.flood.test."));
+            feed(&mut tracker, &message, &mut |tx| out.push(tx.clone()));
+            assert!(tracker.open_len() <= MAX_SAME_ID);
+        }
+        // Every query past the bound closed the oldest of its id, and counted it.
+        let evicted = count - MAX_SAME_ID as u64;
+        assert_eq!((out.len() as u64, tracker.evicted()), (evicted, evicted));
+        assert!(
+            out.iter()
+                .enumerate()
+                .all(|(n, tx)| tx.query_frames == [n as u64]
+                    && tx.unanswered_reason == Some(UnansweredReason::Evicted))
+        );
+        // The ones still open are still found by their question.
+        let last = count - 1;
+        let answer = response(count, 1, client, 7, &format!("n{last}.flood.test."));
+        feed(&mut tracker, &answer, &mut |tx| out.push(tx.clone()));
+        let tx = out.last().unwrap();
+        assert_eq!(
+            (tx.outcome, &tx.query_frames),
+            (Outcome::Answered, &vec![last])
+        );
     }
 
     #[test]
