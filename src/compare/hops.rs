@@ -29,7 +29,6 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -66,8 +65,10 @@ const BUCKET_NS: i64 = 1_000;
 const BATCH: usize = 128;
 /// Batches on their way from a hop, at most.
 const BATCHES_IN_FLIGHT: usize = 4;
-/// A batch is sent when full or when it has waited this long (a live point settles slowly).
-const BATCH_WAIT: Duration = Duration::from_millis(100);
+/// A batch is sent when full or when its fates span this much capture time (a live point
+/// settles slowly; its capture time is the wall clock's, and a file's is read without asking
+/// the clock per fate, which was a sixteenth of a hop's time).
+const BATCH_WAIT_NS: u64 = 100_000_000;
 /// How often per window of its time a hop's matcher tells the chain how far it has gone.
 const TICKS_PER_WINDOW: u64 = 4;
 
@@ -630,16 +631,16 @@ impl Inbox {
 
 /// One hop's comparison on its own thread, its fates sent in batches on `tx`.
 fn run_hop(input: HopInput<'_>, options: &CompareOptions, shutdown: &Shutdown, tx: &Outlet) {
-    // The batch and when it was last sent, shared with the matcher's time teller, which sends
-    // what is waiting before it tells the time (a tick must come after every fate handed on
-    // before it).
-    type Waiting = Arc<Mutex<(Vec<DatagramFate>, Instant)>>;
-    fn lock(batch: &Waiting) -> std::sync::MutexGuard<'_, (Vec<DatagramFate>, Instant)> {
+    // The batch and the capture time of its first fate, shared with the matcher's time
+    // teller, which sends what is waiting before it tells the time (a tick must come after
+    // every fate handed on before it).
+    type Waiting = Arc<Mutex<(Vec<DatagramFate>, u64)>>;
+    fn lock(batch: &Waiting) -> std::sync::MutexGuard<'_, (Vec<DatagramFate>, u64)> {
         batch
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-    let batch: Waiting = Arc::new(Mutex::new((Vec::with_capacity(BATCH), Instant::now())));
+    let batch: Waiting = Arc::new(Mutex::new((Vec::with_capacity(BATCH), 0)));
     let teller_batch = Arc::clone(&batch);
     let teller_tx = tx.clone();
     let tell: TimeTeller = Box::new(move |now| {
@@ -647,18 +648,20 @@ fn run_hop(input: HopInput<'_>, options: &CompareOptions, shutdown: &Shutdown, t
         if !waiting.0.is_empty() {
             let full = std::mem::replace(&mut waiting.0, Vec::with_capacity(BATCH));
             teller_tx.send(HopMessage::Fates(full))?;
-            waiting.1 = Instant::now();
         }
         teller_tx.send(HopMessage::Tick(now))
     });
     let every = (options.window_ns / TICKS_PER_WINDOW).max(1);
-    let mut on_fate = |fate| {
+    let mut on_fate = |fate: DatagramFate| {
+        let at = fate.sent_ns.or(fate.received_ns).unwrap_or(0);
         let mut waiting = lock(&batch);
+        if waiting.0.is_empty() {
+            waiting.1 = at;
+        }
         waiting.0.push(fate);
-        if waiting.0.len() >= BATCH || waiting.1.elapsed() >= BATCH_WAIT {
+        if waiting.0.len() >= BATCH || at.saturating_sub(waiting.1) >= BATCH_WAIT_NS {
             let full = std::mem::replace(&mut waiting.0, Vec::with_capacity(BATCH));
             tx.send(HopMessage::Fates(full))?;
-            waiting.1 = Instant::now();
         }
         Ok(())
     };
@@ -791,7 +794,13 @@ type Order = (u64, usize, u64);
 /// A path being followed.
 #[derive(Debug)]
 struct Walk {
+    /// Its fate but for the vectors per point and per hop, which are made when it is handed
+    /// on (from `frames` and `transits`).
     fate: PathFate,
+    /// Its frames at each point.
+    frames: PerPoint<Frames>,
+    /// Its transit over each hop.
+    transits: PerPoint<Option<i64>>,
     /// The point its frames are at now.
     here: usize,
     /// For each of its frames at `here`, what the next hop did with it.
@@ -800,6 +809,52 @@ struct Walk {
     /// About when its frames were captured at `here` (that capture's clock).
     at_ns: u64,
     finished: bool,
+}
+
+/// Points (or hops) whose values a path holds in place: paths of up to this many points cost
+/// no allocation while they are followed.
+const IN_PLACE: usize = 4;
+
+/// A value per point (or per hop) of a path, the first [`IN_PLACE`] held in place: three
+/// vectors per path, made when it started and read when it was handed on a few windows later,
+/// cost three allocations and frees and a cache miss each (`perf record` of the three-point
+/// bench: the most sampled instruction of the chaining was the first read of the transits in
+/// [`Paths::release`]). The walks sit in one ring in start order, which the caches fetch ahead.
+#[derive(Debug)]
+struct PerPoint<T> {
+    first: [T; IN_PLACE],
+    rest: Vec<T>,
+}
+
+impl<T: Clone + Default> PerPoint<T> {
+    fn new(len: usize) -> PerPoint<T> {
+        PerPoint {
+            first: Default::default(),
+            rest: vec![T::default(); len.saturating_sub(IN_PLACE)],
+        }
+    }
+
+    fn get(&self, i: usize) -> &T {
+        match i.checked_sub(IN_PLACE) {
+            None => &self.first[i],
+            Some(j) => &self.rest[j],
+        }
+    }
+
+    fn get_mut(&mut self, i: usize) -> &mut T {
+        match i.checked_sub(IN_PLACE) {
+            None => &mut self.first[i],
+            Some(j) => &mut self.rest[j],
+        }
+    }
+
+    /// The first `len` values, in a vector.
+    fn into_vec(self, len: usize) -> Vec<T> {
+        let mut all = Vec::with_capacity(len);
+        all.extend(self.first.into_iter().take(len));
+        all.extend(self.rest);
+        all
+    }
 }
 
 /// What the next hop did with a path's frames at its point, one slot per frame: `None` while
@@ -1043,18 +1098,17 @@ impl Paths {
 
     /// A new path of the datagram of `fate`, first seen at `first_seen`.
     fn path_fate(&self, fate: &DatagramFate, first_seen: u64) -> PathFate {
-        let hops = self.points - 1;
         PathFate {
             direction: fate.direction,
             fate: Fate::Delivered,
-            frames: vec![Frames::new(); self.points],
+            frames: Vec::new(),
             lost_at_hop: None,
             duplicated_at_hop: None,
             reordered_at_hop: None,
             unexpected_at_hop: None,
             unpaired_at_hop: None,
-            hop_delays_ns: vec![None; hops],
-            hop_transits_ns: vec![None; hops],
+            hop_delays_ns: Vec::new(),
+            hop_transits_ns: Vec::new(),
             sent_ns: Some(first_seen),
             received_ns: None,
             len: fate.len,
@@ -1075,6 +1129,8 @@ impl Paths {
         let walk_direction = fate.direction;
         let walk = Walk {
             fate,
+            frames: PerPoint::new(self.points),
+            transits: PerPoint::new(self.points - 1),
             here: point,
             crossings: Crossings::default(),
             unknown: 0,
@@ -1103,7 +1159,7 @@ impl Paths {
         let here = walk.here;
         let direction = walk.fate.direction;
         let at_ns = walk.at_ns;
-        walk.fate.frames[here] = frames.clone();
+        *walk.frames.get_mut(here) = frames.clone();
         let Some((hop, _)) = self.next_hop(direction, here) else {
             self.finish(id);
             return;
@@ -1181,8 +1237,9 @@ impl Paths {
             for &f in &c.copies {
                 arrived.push(f);
             }
-            if path.hop_transits_ns[hop].is_none() {
-                path.hop_transits_ns[hop] = c.transit_ns;
+            let transit = walk.transits.get_mut(hop);
+            if transit.is_none() {
+                *transit = c.transit_ns;
             }
             if c.duplicated && path.duplicated_at_hop.is_none() {
                 path.duplicated_at_hop = Some(hop);
@@ -1298,18 +1355,21 @@ impl Paths {
             let Some(walk) = self.walks.remove(id) else {
                 continue;
             };
-            let mut fate = walk.fate;
-            // In the vector the path was made with (one per hop, as the transits).
-            let d = dir_index(fate.direction);
-            let delays = fate.hop_delays_ns.iter_mut().zip(&fate.hop_transits_ns);
-            for (hop, (delay, transit)) in delays.enumerate() {
-                *delay = transit.and_then(|t| {
+            let hops = self.points - 1;
+            let d = dir_index(walk.fate.direction);
+            let delays = (0..hops).map(|hop| {
+                (*walk.transits.get(hop)).and_then(|t| {
                     if self.synced {
                         return Some(t);
                     }
                     Some(t - self.transits[hop][d].histogram.min()?)
-                });
-            }
+                })
+            });
+            let hop_delays_ns = delays.collect();
+            let mut fate = walk.fate;
+            fate.frames = walk.frames.into_vec(self.points);
+            fate.hop_transits_ns = walk.transits.into_vec(hops);
+            fate.hop_delays_ns = hop_delays_ns;
             on_path_fate(fate)?;
         }
         Ok(())
