@@ -304,11 +304,16 @@ impl PathComparison {
 
     /// The delays over each hop of `fate` as reported, now that each hop's smallest is known.
     pub fn hop_delays_ns(&self, fate: &PathFate) -> Vec<Option<i64>> {
-        fate.hop_transits_ns
-            .iter()
-            .zip(&self.hops)
-            .map(|(t, hop)| hop.delay(fate.direction, *t))
-            .collect()
+        let mut delays = Vec::with_capacity(self.hops.len());
+        self.hop_delays_into(fate, &mut delays);
+        delays
+    }
+
+    /// [`PathComparison::hop_delays_ns`] in `delays` (cleared first).
+    pub fn hop_delays_into(&self, fate: &PathFate, delays: &mut Vec<Option<i64>>) {
+        delays.clear();
+        let each = fate.hop_transits_ns.iter().zip(&self.hops);
+        delays.extend(each.map(|(t, hop)| hop.delay(fate.direction, *t)));
     }
 }
 
@@ -1647,6 +1652,98 @@ impl<'a> PathDatagramRecord<'a> {
     }
 }
 
+/// One `{"type": "datagram", …}` line of an N-point comparison with its newline, in `line`
+/// (cleared first), its delays over each hop `hop_delays_ns`: the bytes
+/// [`PathDatagramRecord`] is written as (a test holds them equal), without the vectors and
+/// the string it is made of. `--json` writes one per datagram; through serde they were a third
+/// of the thread that follows the paths.
+pub fn json_path_datagram_into(line: &mut Vec<u8>, fate: &PathFate, hop_delays_ns: &[Option<i64>]) {
+    fn push_u64(line: &mut Vec<u8>, v: u64) {
+        line.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    }
+    fn push_opt(line: &mut Vec<u8>, v: Option<u64>) {
+        match v {
+            Some(v) => push_u64(line, v),
+            None => line.extend_from_slice(b"null"),
+        }
+    }
+    fn push_hop(line: &mut Vec<u8>, key: &[u8], hop: Option<usize>) {
+        line.extend_from_slice(key);
+        match hop {
+            Some(i) => {
+                line.push(b'[');
+                push_u64(line, i as u64);
+                line.push(b',');
+                push_u64(line, i as u64 + 1);
+                line.push(b']');
+            }
+            None => line.extend_from_slice(b"null"),
+        }
+    }
+    line.clear();
+    line.extend_from_slice(b"{\"type\":\"datagram\",\"direction\":\"");
+    line.extend_from_slice(path_direction(fate.direction).as_bytes());
+    line.extend_from_slice(b"\",\"fate\":\"");
+    line.extend_from_slice(fate.fate.as_str().as_bytes());
+    line.extend_from_slice(if fate.reordered_at_hop.is_some() {
+        b"\",\"reordered\":true,\"frames\":["
+    } else {
+        b"\",\"reordered\":false,\"frames\":["
+    });
+    for (i, frames) in fate.frames.iter().enumerate() {
+        if i > 0 {
+            line.push(b',');
+        }
+        line.push(b'[');
+        for (j, &f) in frames.iter().enumerate() {
+            if j > 0 {
+                line.push(b',');
+            }
+            push_u64(line, f);
+        }
+        line.push(b']');
+    }
+    line.push(b']');
+    push_hop(line, b",\"lost_at_hop\":", fate.lost_at_hop);
+    push_hop(line, b",\"duplicated_at_hop\":", fate.duplicated_at_hop);
+    push_hop(line, b",\"reordered_at_hop\":", fate.reordered_at_hop);
+    push_hop(line, b",\"unexpected_at_hop\":", fate.unexpected_at_hop);
+    push_hop(line, b",\"unpaired_at_hop\":", fate.unpaired_at_hop);
+    line.extend_from_slice(b",\"hop_delays_us\":[");
+    for (i, delay) in hop_delays_ns.iter().enumerate() {
+        if i > 0 {
+            line.push(b',');
+        }
+        match us(*delay) {
+            // As serde_json writes an f64 (every delay is finite): the one formatter's way.
+            Some(v) => {
+                use serde_json::ser::Formatter;
+                // Writing into a Vec does not fail.
+                let _ = crate::encode::Safe::default().write_f64(line, v);
+            }
+            None => line.extend_from_slice(b"null"),
+        }
+    }
+    line.extend_from_slice(b"],\"sent_ns\":");
+    push_opt(line, fate.sent_ns);
+    line.extend_from_slice(b",\"received_ns\":");
+    push_opt(line, fate.received_ns);
+    line.extend_from_slice(b",\"len\":");
+    push_u64(line, u64::from(fate.len));
+    line.extend_from_slice(b",\"payload\":");
+    let bytes = fate.snippet.bytes();
+    if crate::text::plain_ascii(bytes) {
+        // Printable ASCII without `"` or `\`: its escape is itself, and JSON escapes none of it.
+        line.push(b'"');
+        line.extend_from_slice(bytes);
+        line.push(b'"');
+    } else {
+        // Writing into a Vec does not fail.
+        let _ = crate::encode::write(line, &crate::chat::text::escape(bytes));
+    }
+    line.extend_from_slice(b"}\n");
+}
+
 /// One `{"type": "hop", …}` line: a hop in one direction.
 #[derive(Serialize)]
 #[serde(tag = "type", rename = "hop")]
@@ -1858,4 +1955,85 @@ pub fn write_text_event(out: &mut dyn std::io::Write, fate: &PathFate) -> std::i
         frames.join(", "),
         crate::chat::text::show_short(fate.snippet.bytes(), 24),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A path fate of three points with every field set from `i`, and a payload of its own.
+    fn fate(i: usize, payload: &[u8]) -> PathFate {
+        let hop = |k: usize| (i % 5 == k).then_some(i % 2);
+        PathFate {
+            direction: if i.is_multiple_of(2) {
+                Direction::AToB
+            } else {
+                Direction::BToA
+            },
+            fate: [
+                Fate::Delivered,
+                Fate::Lost,
+                Fate::Duplicated,
+                Fate::Unexpected,
+            ][i % 4],
+            frames: vec![
+                Frames::one(i as u64 + 1),
+                Frames::from((0..i % 3).map(|k| u64::MAX - k as u64).collect::<Vec<_>>()),
+                Frames::new(),
+            ],
+            lost_at_hop: hop(0),
+            duplicated_at_hop: hop(1),
+            reordered_at_hop: hop(2),
+            unexpected_at_hop: hop(3),
+            unpaired_at_hop: hop(4),
+            hop_delays_ns: Vec::new(),
+            hop_transits_ns: vec![Some(1), None],
+            sent_ns: (!i.is_multiple_of(3)).then_some(1_700_000_000_123_456_789 + i as u64),
+            received_ns: (!i.is_multiple_of(4)).then_some(i as u64),
+            len: i as u32 * 7,
+            snippet: Snippet::of(payload),
+        }
+    }
+
+    #[test]
+    fn a_path_datagram_line_is_the_bytes_its_record_is_serialised_as() {
+        let payloads: [&[u8]; 9] = [
+            b"",
+            b"0000003 Salut ici le client vm2 / je vous transmets",
+            b"say \"hi\" \\ there",
+            b"\x00\x01\x7f\xff binary",
+            "\u{301}combining first, then é and \u{202e}bidi".as_bytes(),
+            b"\tnew\nline\r",
+            "caf\u{e9} au lait".as_bytes(),
+            &[0xe2, 0x80],
+            b"~!@#$%^&*()_+{}|:<>?",
+        ];
+        let delays: [&[Option<i64>]; 6] = [
+            &[Some(0), None],
+            &[Some(600_000), Some(-1)],
+            &[None, Some(123_456_789_012)],
+            &[Some(-2_500_000_000), Some(999)],
+            &[Some(1), Some(10_000_001)],
+            &[],
+        ];
+        let mut line = Vec::new();
+        let mut checked = 0;
+        for (i, payload) in payloads.iter().enumerate() {
+            for (j, d) in delays.iter().enumerate() {
+                let mut fate = fate(i * delays.len() + j, payload);
+                json_path_datagram_into(&mut line, &fate, d);
+                fate.hop_delays_ns = d.to_vec();
+                let mut want = Vec::new();
+                crate::encode::line(&mut want, &PathDatagramRecord::of(&fate)).unwrap();
+                assert_eq!(
+                    String::from_utf8_lossy(&line),
+                    String::from_utf8_lossy(&want),
+                    "fate {i}, delays {j}"
+                );
+                assert_eq!(line, want);
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 54);
+    }
 }
