@@ -23,7 +23,7 @@
 //! windows of datagrams per hop, not the files.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::PathBuf;
@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 pub use crate::compare::Direction;
-use crate::compare::stats::{DelayHistogram, DelayStats, DirectionStats};
+use crate::compare::stats::{Counts, DelayHistogram, DelayStats, DirectionStats};
 use crate::compare::{
     CompareOptions, Comparison, DatagramFate, Fate, Frames, Snippet, collect, collect::Message,
     compare_received_watched, compare_sources_watched, matcher::TimeTeller,
@@ -204,19 +204,17 @@ impl Hop {
 struct HopTransits {
     histogram: DelayHistogram,
     /// Each distinct transit and how often, until there are more than [`EXACT_TRANSITS`].
-    exact: BTreeMap<i64, u64>,
+    exact: Counts,
     overflowed: bool,
 }
 
 impl HopTransits {
     fn add(&mut self, transit_ns: i64) {
         self.histogram.add(transit_ns);
-        if !self.overflowed {
-            *self.exact.entry(transit_ns).or_default() += 1;
-            if self.exact.len() > EXACT_TRANSITS {
-                self.overflowed = true;
-                self.exact = BTreeMap::new();
-            }
+        // A transit that is not the one before may be new: only then can there be too many.
+        if !self.overflowed && self.exact.add(transit_ns) && self.exact.len() > EXACT_TRANSITS {
+            self.overflowed = true;
+            self.exact = Counts::default();
         }
     }
 
@@ -228,19 +226,18 @@ impl HopTransits {
         if synced {
             return transit;
         }
-        let (Some((&min, _)), Some((&max, _))) =
-            (self.exact.first_key_value(), self.exact.last_key_value())
+        let (Some((min, _)), Some((max, _))) = (self.exact.iter().next(), self.exact.iter().last())
         else {
             return transit.shifted(transit.min_ns.unwrap_or(0));
         };
         if self.overflowed {
             return transit.shifted(transit.min_ns.unwrap_or(0));
         }
-        let count: u64 = self.exact.values().sum();
+        let count: u64 = self.exact.iter().map(|(_, n)| n).sum();
         let quantile = |q: f64| {
             let rank = ((q * count as f64).ceil() as u64).clamp(1, count);
             let mut seen = 0;
-            for (&t, &n) in &self.exact {
+            for (t, n) in self.exact.iter() {
                 seen += n;
                 if seen >= rank {
                     return Some(((t - min).div_euclid(BUCKET_NS) * BUCKET_NS).clamp(0, max - min));
