@@ -228,9 +228,7 @@ fn run_path(
     names: &[String],
     open: impl FnOnce() -> Result<Vec<Source>, Error>,
 ) -> Result<ExitCode, Error> {
-    use udpscope::compare::hops::{
-        self, Direction, HopRecord, PathDatagramRecord, PathSummaryRecord,
-    };
+    use udpscope::compare::hops::{self, Direction, HopRecord, PathSummaryRecord};
     if args.diagram.is_some() {
         return Err(Error::Usage(
             "--diagram draws two points; with more, use --json".into(),
@@ -282,9 +280,12 @@ fn run_path(
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let output = |source| Error::Output { source };
     if args.json {
-        spool.replay(&mut |mut fate| {
-            fate.hop_delays_ns = comparison.hop_delays_ns(&fate);
-            udpscope::encode::line(&mut out, &PathDatagramRecord::of(&fate)).map_err(output)
+        let mut line = Vec::with_capacity(512);
+        let mut delays = Vec::with_capacity(comparison.hops.len());
+        spool.replay(&mut |fate| {
+            comparison.hop_delays_into(&fate, &mut delays);
+            hops::json_path_datagram_into(&mut line, &fate, &delays);
+            out.write_all(&line).map_err(output)
         })?;
         for i in 0..comparison.hops.len() {
             for direction in [Direction::AToB, Direction::BToA] {

@@ -23,18 +23,17 @@
 //! windows of datagrams per hop, not the files.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 pub use crate::compare::Direction;
-use crate::compare::stats::{DelayHistogram, DelayStats, DirectionStats};
+use crate::compare::stats::{Counts, DelayHistogram, DelayStats, DirectionStats};
 use crate::compare::{
     CompareOptions, Comparison, DatagramFate, Fate, Frames, Snippet, collect, collect::Message,
     compare_received_watched, compare_sources_watched, matcher::TimeTeller,
@@ -66,8 +65,10 @@ const BUCKET_NS: i64 = 1_000;
 const BATCH: usize = 128;
 /// Batches on their way from a hop, at most.
 const BATCHES_IN_FLIGHT: usize = 4;
-/// A batch is sent when full or when it has waited this long (a live point settles slowly).
-const BATCH_WAIT: Duration = Duration::from_millis(100);
+/// A batch is sent when full or when its fates span this much capture time (a live point
+/// settles slowly; its capture time is the wall clock's, and a file's is read without asking
+/// the clock per fate, which was a sixteenth of a hop's time).
+const BATCH_WAIT_NS: u64 = 100_000_000;
 /// How often per window of its time a hop's matcher tells the chain how far it has gone.
 const TICKS_PER_WINDOW: u64 = 4;
 
@@ -203,19 +204,17 @@ impl Hop {
 struct HopTransits {
     histogram: DelayHistogram,
     /// Each distinct transit and how often, until there are more than [`EXACT_TRANSITS`].
-    exact: BTreeMap<i64, u64>,
+    exact: Counts,
     overflowed: bool,
 }
 
 impl HopTransits {
     fn add(&mut self, transit_ns: i64) {
         self.histogram.add(transit_ns);
-        if !self.overflowed {
-            *self.exact.entry(transit_ns).or_default() += 1;
-            if self.exact.len() > EXACT_TRANSITS {
-                self.overflowed = true;
-                self.exact = BTreeMap::new();
-            }
+        // A transit that is not the one before may be new: only then can there be too many.
+        if !self.overflowed && self.exact.add(transit_ns) && self.exact.len() > EXACT_TRANSITS {
+            self.overflowed = true;
+            self.exact = Counts::default();
         }
     }
 
@@ -227,19 +226,18 @@ impl HopTransits {
         if synced {
             return transit;
         }
-        let (Some((&min, _)), Some((&max, _))) =
-            (self.exact.first_key_value(), self.exact.last_key_value())
+        let (Some((min, _)), Some((max, _))) = (self.exact.iter().next(), self.exact.iter().last())
         else {
             return transit.shifted(transit.min_ns.unwrap_or(0));
         };
         if self.overflowed {
             return transit.shifted(transit.min_ns.unwrap_or(0));
         }
-        let count: u64 = self.exact.values().sum();
+        let count: u64 = self.exact.iter().map(|(_, n)| n).sum();
         let quantile = |q: f64| {
             let rank = ((q * count as f64).ceil() as u64).clamp(1, count);
             let mut seen = 0;
-            for (&t, &n) in &self.exact {
+            for (t, n) in self.exact.iter() {
                 seen += n;
                 if seen >= rank {
                     return Some(((t - min).div_euclid(BUCKET_NS) * BUCKET_NS).clamp(0, max - min));
@@ -303,11 +301,16 @@ impl PathComparison {
 
     /// The delays over each hop of `fate` as reported, now that each hop's smallest is known.
     pub fn hop_delays_ns(&self, fate: &PathFate) -> Vec<Option<i64>> {
-        fate.hop_transits_ns
-            .iter()
-            .zip(&self.hops)
-            .map(|(t, hop)| hop.delay(fate.direction, *t))
-            .collect()
+        let mut delays = Vec::with_capacity(self.hops.len());
+        self.hop_delays_into(fate, &mut delays);
+        delays
+    }
+
+    /// [`PathComparison::hop_delays_ns`] in `delays` (cleared first).
+    pub fn hop_delays_into(&self, fate: &PathFate, delays: &mut Vec<Option<i64>>) {
+        delays.clear();
+        let each = fate.hop_transits_ns.iter().zip(&self.hops);
+        delays.extend(each.map(|(t, hop)| hop.delay(fate.direction, *t)));
     }
 }
 
@@ -630,16 +633,16 @@ impl Inbox {
 
 /// One hop's comparison on its own thread, its fates sent in batches on `tx`.
 fn run_hop(input: HopInput<'_>, options: &CompareOptions, shutdown: &Shutdown, tx: &Outlet) {
-    // The batch and when it was last sent, shared with the matcher's time teller, which sends
-    // what is waiting before it tells the time (a tick must come after every fate handed on
-    // before it).
-    type Waiting = Arc<Mutex<(Vec<DatagramFate>, Instant)>>;
-    fn lock(batch: &Waiting) -> std::sync::MutexGuard<'_, (Vec<DatagramFate>, Instant)> {
+    // The batch and the capture time of its first fate, shared with the matcher's time
+    // teller, which sends what is waiting before it tells the time (a tick must come after
+    // every fate handed on before it).
+    type Waiting = Arc<Mutex<(Vec<DatagramFate>, u64)>>;
+    fn lock(batch: &Waiting) -> std::sync::MutexGuard<'_, (Vec<DatagramFate>, u64)> {
         batch
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-    let batch: Waiting = Arc::new(Mutex::new((Vec::with_capacity(BATCH), Instant::now())));
+    let batch: Waiting = Arc::new(Mutex::new((Vec::with_capacity(BATCH), 0)));
     let teller_batch = Arc::clone(&batch);
     let teller_tx = tx.clone();
     let tell: TimeTeller = Box::new(move |now| {
@@ -647,18 +650,20 @@ fn run_hop(input: HopInput<'_>, options: &CompareOptions, shutdown: &Shutdown, t
         if !waiting.0.is_empty() {
             let full = std::mem::replace(&mut waiting.0, Vec::with_capacity(BATCH));
             teller_tx.send(HopMessage::Fates(full))?;
-            waiting.1 = Instant::now();
         }
         teller_tx.send(HopMessage::Tick(now))
     });
     let every = (options.window_ns / TICKS_PER_WINDOW).max(1);
-    let mut on_fate = |fate| {
+    let mut on_fate = |fate: DatagramFate| {
+        let at = fate.sent_ns.or(fate.received_ns).unwrap_or(0);
         let mut waiting = lock(&batch);
+        if waiting.0.is_empty() {
+            waiting.1 = at;
+        }
         waiting.0.push(fate);
-        if waiting.0.len() >= BATCH || waiting.1.elapsed() >= BATCH_WAIT {
+        if waiting.0.len() >= BATCH || at.saturating_sub(waiting.1) >= BATCH_WAIT_NS {
             let full = std::mem::replace(&mut waiting.0, Vec::with_capacity(BATCH));
             tx.send(HopMessage::Fates(full))?;
-            waiting.1 = Instant::now();
         }
         Ok(())
     };
@@ -791,7 +796,13 @@ type Order = (u64, usize, u64);
 /// A path being followed.
 #[derive(Debug)]
 struct Walk {
+    /// Its fate but for the vectors per point and per hop, which are made when it is handed
+    /// on (from `frames` and `transits`).
     fate: PathFate,
+    /// Its frames at each point.
+    frames: PerPoint<Frames>,
+    /// Its transit over each hop.
+    transits: PerPoint<Option<i64>>,
     /// The point its frames are at now.
     here: usize,
     /// For each of its frames at `here`, what the next hop did with it.
@@ -800,6 +811,52 @@ struct Walk {
     /// About when its frames were captured at `here` (that capture's clock).
     at_ns: u64,
     finished: bool,
+}
+
+/// Points (or hops) whose values a path holds in place: paths of up to this many points cost
+/// no allocation while they are followed.
+const IN_PLACE: usize = 4;
+
+/// A value per point (or per hop) of a path, the first [`IN_PLACE`] held in place: three
+/// vectors per path, made when it started and read when it was handed on a few windows later,
+/// cost three allocations and frees and a cache miss each (`perf record` of the three-point
+/// bench: the most sampled instruction of the chaining was the first read of the transits in
+/// [`Paths::release`]). The walks sit in one ring in start order, which the caches fetch ahead.
+#[derive(Debug)]
+struct PerPoint<T> {
+    first: [T; IN_PLACE],
+    rest: Vec<T>,
+}
+
+impl<T: Clone + Default> PerPoint<T> {
+    fn new(len: usize) -> PerPoint<T> {
+        PerPoint {
+            first: Default::default(),
+            rest: vec![T::default(); len.saturating_sub(IN_PLACE)],
+        }
+    }
+
+    fn get(&self, i: usize) -> &T {
+        match i.checked_sub(IN_PLACE) {
+            None => &self.first[i],
+            Some(j) => &self.rest[j],
+        }
+    }
+
+    fn get_mut(&mut self, i: usize) -> &mut T {
+        match i.checked_sub(IN_PLACE) {
+            None => &mut self.first[i],
+            Some(j) => &mut self.rest[j],
+        }
+    }
+
+    /// The first `len` values, in a vector.
+    fn into_vec(self, len: usize) -> Vec<T> {
+        let mut all = Vec::with_capacity(len);
+        all.extend(self.first.into_iter().take(len));
+        all.extend(self.rest);
+        all
+    }
 }
 
 /// What the next hop did with a path's frames at its point, one slot per frame: `None` while
@@ -1043,18 +1100,17 @@ impl Paths {
 
     /// A new path of the datagram of `fate`, first seen at `first_seen`.
     fn path_fate(&self, fate: &DatagramFate, first_seen: u64) -> PathFate {
-        let hops = self.points - 1;
         PathFate {
             direction: fate.direction,
             fate: Fate::Delivered,
-            frames: vec![Frames::new(); self.points],
+            frames: Vec::new(),
             lost_at_hop: None,
             duplicated_at_hop: None,
             reordered_at_hop: None,
             unexpected_at_hop: None,
             unpaired_at_hop: None,
-            hop_delays_ns: vec![None; hops],
-            hop_transits_ns: vec![None; hops],
+            hop_delays_ns: Vec::new(),
+            hop_transits_ns: Vec::new(),
             sent_ns: Some(first_seen),
             received_ns: None,
             len: fate.len,
@@ -1075,6 +1131,8 @@ impl Paths {
         let walk_direction = fate.direction;
         let walk = Walk {
             fate,
+            frames: PerPoint::new(self.points),
+            transits: PerPoint::new(self.points - 1),
             here: point,
             crossings: Crossings::default(),
             unknown: 0,
@@ -1103,7 +1161,7 @@ impl Paths {
         let here = walk.here;
         let direction = walk.fate.direction;
         let at_ns = walk.at_ns;
-        walk.fate.frames[here] = frames.clone();
+        *walk.frames.get_mut(here) = frames.clone();
         let Some((hop, _)) = self.next_hop(direction, here) else {
             self.finish(id);
             return;
@@ -1181,8 +1239,9 @@ impl Paths {
             for &f in &c.copies {
                 arrived.push(f);
             }
-            if path.hop_transits_ns[hop].is_none() {
-                path.hop_transits_ns[hop] = c.transit_ns;
+            let transit = walk.transits.get_mut(hop);
+            if transit.is_none() {
+                *transit = c.transit_ns;
             }
             if c.duplicated && path.duplicated_at_hop.is_none() {
                 path.duplicated_at_hop = Some(hop);
@@ -1298,18 +1357,21 @@ impl Paths {
             let Some(walk) = self.walks.remove(id) else {
                 continue;
             };
-            let mut fate = walk.fate;
-            // In the vector the path was made with (one per hop, as the transits).
-            let d = dir_index(fate.direction);
-            let delays = fate.hop_delays_ns.iter_mut().zip(&fate.hop_transits_ns);
-            for (hop, (delay, transit)) in delays.enumerate() {
-                *delay = transit.and_then(|t| {
+            let hops = self.points - 1;
+            let d = dir_index(walk.fate.direction);
+            let delays = (0..hops).map(|hop| {
+                (*walk.transits.get(hop)).and_then(|t| {
                     if self.synced {
                         return Some(t);
                     }
                     Some(t - self.transits[hop][d].histogram.min()?)
-                });
-            }
+                })
+            });
+            let hop_delays_ns = delays.collect();
+            let mut fate = walk.fate;
+            fate.frames = walk.frames.into_vec(self.points);
+            fate.hop_transits_ns = walk.transits.into_vec(hops);
+            fate.hop_delays_ns = hop_delays_ns;
             on_path_fate(fate)?;
         }
         Ok(())
@@ -1364,9 +1426,13 @@ impl PathSpool {
     }
 
     /// Appends one fate (its delays are not kept: they are computed again from its transits).
+    /// A record is its length (4 bytes) and its bytes, so that it is read back in one piece
+    /// and taken apart in memory (read field by field through the reader, it was a third of
+    /// reading the spool back).
     pub fn push(&mut self, fate: &PathFate) -> Result<()> {
         let o = &mut self.record;
         o.clear();
+        o.extend_from_slice(&[0; 4]);
         let hops = [
             (LOST, fate.lost_at_hop),
             (DUPLICATED, fate.duplicated_at_hop),
@@ -1423,6 +1489,8 @@ impl PathSpool {
         let snippet = fate.snippet.bytes();
         o.push(snippet.len() as u8);
         o.extend_from_slice(snippet);
+        let len = (o.len() - 4) as u32;
+        o[..4].copy_from_slice(&len.to_le_bytes());
         self.count += 1;
         self.out.write_all(o).map_err(|source| Error::Write {
             path: self.path.clone(),
@@ -1438,8 +1506,18 @@ impl PathSpool {
             path: self.path.clone(),
             source,
         };
+        let mut record = Vec::with_capacity(256);
         for _ in 0..self.count {
-            let fate = read_path_fate(&mut input, self.points).map_err(read_error)?;
+            let mut len = [0u8; 4];
+            input.read_exact(&mut len).map_err(read_error)?;
+            record.resize(u32::from_le_bytes(len) as usize, 0);
+            input.read_exact(&mut record).map_err(read_error)?;
+            let mut rest = record.as_slice();
+            let fate = read_path_fate(&mut rest, self.points).map_err(read_error)?;
+            if !rest.is_empty() {
+                let damaged = io::Error::new(io::ErrorKind::InvalidData, "a damaged record");
+                return Err(read_error(damaged));
+            }
             each(fate)?;
         }
         Ok(())
@@ -1585,6 +1663,98 @@ impl<'a> PathDatagramRecord<'a> {
             payload: crate::chat::text::escape(fate.snippet.bytes()),
         }
     }
+}
+
+/// One `{"type": "datagram", …}` line of an N-point comparison with its newline, in `line`
+/// (cleared first), its delays over each hop `hop_delays_ns`: the bytes
+/// [`PathDatagramRecord`] is written as (a test holds them equal), without the vectors and
+/// the string it is made of. `--json` writes one per datagram; through serde they were a third
+/// of the thread that follows the paths.
+pub fn json_path_datagram_into(line: &mut Vec<u8>, fate: &PathFate, hop_delays_ns: &[Option<i64>]) {
+    fn push_u64(line: &mut Vec<u8>, v: u64) {
+        line.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    }
+    fn push_opt(line: &mut Vec<u8>, v: Option<u64>) {
+        match v {
+            Some(v) => push_u64(line, v),
+            None => line.extend_from_slice(b"null"),
+        }
+    }
+    fn push_hop(line: &mut Vec<u8>, key: &[u8], hop: Option<usize>) {
+        line.extend_from_slice(key);
+        match hop {
+            Some(i) => {
+                line.push(b'[');
+                push_u64(line, i as u64);
+                line.push(b',');
+                push_u64(line, i as u64 + 1);
+                line.push(b']');
+            }
+            None => line.extend_from_slice(b"null"),
+        }
+    }
+    line.clear();
+    line.extend_from_slice(b"{\"type\":\"datagram\",\"direction\":\"");
+    line.extend_from_slice(path_direction(fate.direction).as_bytes());
+    line.extend_from_slice(b"\",\"fate\":\"");
+    line.extend_from_slice(fate.fate.as_str().as_bytes());
+    line.extend_from_slice(if fate.reordered_at_hop.is_some() {
+        b"\",\"reordered\":true,\"frames\":["
+    } else {
+        b"\",\"reordered\":false,\"frames\":["
+    });
+    for (i, frames) in fate.frames.iter().enumerate() {
+        if i > 0 {
+            line.push(b',');
+        }
+        line.push(b'[');
+        for (j, &f) in frames.iter().enumerate() {
+            if j > 0 {
+                line.push(b',');
+            }
+            push_u64(line, f);
+        }
+        line.push(b']');
+    }
+    line.push(b']');
+    push_hop(line, b",\"lost_at_hop\":", fate.lost_at_hop);
+    push_hop(line, b",\"duplicated_at_hop\":", fate.duplicated_at_hop);
+    push_hop(line, b",\"reordered_at_hop\":", fate.reordered_at_hop);
+    push_hop(line, b",\"unexpected_at_hop\":", fate.unexpected_at_hop);
+    push_hop(line, b",\"unpaired_at_hop\":", fate.unpaired_at_hop);
+    line.extend_from_slice(b",\"hop_delays_us\":[");
+    for (i, delay) in hop_delays_ns.iter().enumerate() {
+        if i > 0 {
+            line.push(b',');
+        }
+        match us(*delay) {
+            // As serde_json writes an f64 (every delay is finite): the one formatter's way.
+            Some(v) => {
+                use serde_json::ser::Formatter;
+                // Writing into a Vec does not fail.
+                let _ = crate::encode::Safe::default().write_f64(line, v);
+            }
+            None => line.extend_from_slice(b"null"),
+        }
+    }
+    line.extend_from_slice(b"],\"sent_ns\":");
+    push_opt(line, fate.sent_ns);
+    line.extend_from_slice(b",\"received_ns\":");
+    push_opt(line, fate.received_ns);
+    line.extend_from_slice(b",\"len\":");
+    push_u64(line, u64::from(fate.len));
+    line.extend_from_slice(b",\"payload\":");
+    let bytes = fate.snippet.bytes();
+    if crate::text::plain_ascii(bytes) {
+        // Printable ASCII without `"` or `\`: its escape is itself, and JSON escapes none of it.
+        line.push(b'"');
+        line.extend_from_slice(bytes);
+        line.push(b'"');
+    } else {
+        // Writing into a Vec does not fail.
+        let _ = crate::encode::write(line, &crate::chat::text::escape(bytes));
+    }
+    line.extend_from_slice(b"}\n");
 }
 
 /// One `{"type": "hop", …}` line: a hop in one direction.
@@ -1798,4 +1968,104 @@ pub fn write_text_event(out: &mut dyn std::io::Write, fate: &PathFate) -> std::i
         frames.join(", "),
         crate::chat::text::show_short(fate.snippet.bytes(), 24),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A path fate of three points with every field set from `i`, and a payload of its own.
+    fn fate(i: usize, payload: &[u8]) -> PathFate {
+        let hop = |k: usize| (i % 5 == k).then_some(i % 2);
+        PathFate {
+            direction: if i.is_multiple_of(2) {
+                Direction::AToB
+            } else {
+                Direction::BToA
+            },
+            fate: [
+                Fate::Delivered,
+                Fate::Lost,
+                Fate::Duplicated,
+                Fate::Unexpected,
+            ][i % 4],
+            frames: vec![
+                Frames::one(i as u64 + 1),
+                Frames::from((0..i % 3).map(|k| u64::MAX - k as u64).collect::<Vec<_>>()),
+                Frames::new(),
+            ],
+            lost_at_hop: hop(0),
+            duplicated_at_hop: hop(1),
+            reordered_at_hop: hop(2),
+            unexpected_at_hop: hop(3),
+            unpaired_at_hop: hop(4),
+            hop_delays_ns: Vec::new(),
+            hop_transits_ns: vec![Some(1), None],
+            sent_ns: (!i.is_multiple_of(3)).then_some(1_700_000_000_123_456_789 + i as u64),
+            received_ns: (!i.is_multiple_of(4)).then_some(i as u64),
+            len: i as u32 * 7,
+            snippet: Snippet::of(payload),
+        }
+    }
+
+    #[test]
+    fn the_spool_gives_back_every_fate_as_it_was_pushed() {
+        let payloads: [&[u8]; 3] = [b"", b"x", &[0xff; 40]];
+        let fates: Vec<PathFate> = (0..60).map(|i| fate(i, payloads[i % 3])).collect();
+        let mut spool = PathSpool::new(3).unwrap();
+        for f in &fates {
+            spool.push(f).unwrap();
+        }
+        assert_eq!(spool.len(), 60);
+        let mut back = Vec::new();
+        spool
+            .replay(&mut |f| {
+                back.push(f);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(back, fates);
+    }
+
+    #[test]
+    fn a_path_datagram_line_is_the_bytes_its_record_is_serialised_as() {
+        let payloads: [&[u8]; 9] = [
+            b"",
+            b"0000003 Salut ici le client vm2 / je vous transmets",
+            b"say \"hi\" \\ there",
+            b"\x00\x01\x7f\xff binary",
+            "\u{301}combining first, then é and \u{202e}bidi".as_bytes(),
+            b"\tnew\nline\r",
+            "caf\u{e9} au lait".as_bytes(),
+            &[0xe2, 0x80],
+            b"~!@#$%^&*()_+{}|:<>?",
+        ];
+        let delays: [&[Option<i64>]; 6] = [
+            &[Some(0), None],
+            &[Some(600_000), Some(-1)],
+            &[None, Some(123_456_789_012)],
+            &[Some(-2_500_000_000), Some(999)],
+            &[Some(1), Some(10_000_001)],
+            &[],
+        ];
+        let mut line = Vec::new();
+        let mut checked = 0;
+        for (i, payload) in payloads.iter().enumerate() {
+            for (j, d) in delays.iter().enumerate() {
+                let mut fate = fate(i * delays.len() + j, payload);
+                json_path_datagram_into(&mut line, &fate, d);
+                fate.hop_delays_ns = d.to_vec();
+                let mut want = Vec::new();
+                crate::encode::line(&mut want, &PathDatagramRecord::of(&fate)).unwrap();
+                assert_eq!(
+                    String::from_utf8_lossy(&line),
+                    String::from_utf8_lossy(&want),
+                    "fate {i}, delays {j}"
+                );
+                assert_eq!(line, want);
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 54);
+    }
 }

@@ -15,6 +15,10 @@
 #   UDPSCOPE=target/release/udpscope    the build to measure against it
 #   COUNT=1000000 PAIR=300000 RUNS=9    datagrams, pair size, runs of each command per binary
 #   ONLY=read|compare                   one group of workloads
+#   COMPARE_ARGS=...                    more arguments for both compare workloads, e.g.
+#                                       `--port 6999`: builds before compare's default became
+#                                       every UDP datagram compared only that port's (171,429 of
+#                                       the pair's 300,000), so like is measured against like
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 UDPSCOPE=$(realpath "${UDPSCOPE:-target/release/udpscope}")
@@ -24,6 +28,7 @@ COUNT=${COUNT:-1000000}
 PAIR=${PAIR:-300000}
 RUNS=${RUNS:-9}
 ONLY=${ONLY:-}
+COMPARE_ARGS=${COMPARE_ARGS:-}
 export TZ=UTC LC_ALL=C
 TMP=$(mktemp -d /tmp/udpscope-ab.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
@@ -31,7 +36,7 @@ python3 tests/bench/gen_pcap.py "$COUNT" "$TMP/big.pcap"
 python3 tests/bench/gen_pcap.py "$PAIR" "$TMP/a.pcap"
 python3 tests/bench/compare_pair.py "$TMP/a.pcap" "$TMP/b.pcap"
 cat "$TMP"/*.pcap >/dev/null
-echo "ab.sh: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); after $UDPSCOPE, before $BEFORE; RUNS=$RUNS" >&2
+echo "ab.sh: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); after $UDPSCOPE, before $BEFORE; RUNS=$RUNS${COMPARE_ARGS:+; compare $COMPARE_ARGS}" >&2
 
 declare -a NAMES CMDS
 add() { NAMES+=("$1"); CMDS+=("$2"); }
@@ -42,8 +47,8 @@ if [ "$ONLY" != compare ]; then
     add "read EXPR (udp port 6999)" "read $TMP/big.pcap udp port 6999 >/dev/null"
 fi
 if [ "$ONLY" != read ]; then
-    add "compare (text)" "compare $TMP/a.pcap $TMP/b.pcap >/dev/null"
-    add "compare --json" "compare --json $TMP/a.pcap $TMP/b.pcap | cat >/dev/null"
+    add "compare (text)" "compare $COMPARE_ARGS $TMP/a.pcap $TMP/b.pcap >/dev/null"
+    add "compare --json" "compare --json $COMPARE_ARGS $TMP/a.pcap $TMP/b.pcap | cat >/dev/null"
 fi
 
 # one BIN KEY: runs workload KEY with BIN once; appends CPU and wall seconds to $TMP/KEY.BIN.*
