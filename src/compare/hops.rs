@@ -1671,15 +1671,7 @@ impl<'a> PathDatagramRecord<'a> {
 /// the string it is made of. `--json` writes one per datagram; through serde they were a third
 /// of the thread that follows the paths.
 pub fn json_path_datagram_into(line: &mut Vec<u8>, fate: &PathFate, hop_delays_ns: &[Option<i64>]) {
-    fn push_u64(line: &mut Vec<u8>, v: u64) {
-        line.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
-    }
-    fn push_opt(line: &mut Vec<u8>, v: Option<u64>) {
-        match v {
-            Some(v) => push_u64(line, v),
-            None => line.extend_from_slice(b"null"),
-        }
-    }
+    use crate::compare::render::{push_frames, push_opt, push_payload, push_u64};
     fn push_hop(line: &mut Vec<u8>, key: &[u8], hop: Option<usize>) {
         line.extend_from_slice(key);
         match hop {
@@ -1707,14 +1699,7 @@ pub fn json_path_datagram_into(line: &mut Vec<u8>, fate: &PathFate, hop_delays_n
         if i > 0 {
             line.push(b',');
         }
-        line.push(b'[');
-        for (j, &f) in frames.iter().enumerate() {
-            if j > 0 {
-                line.push(b',');
-            }
-            push_u64(line, f);
-        }
-        line.push(b']');
+        push_frames(line, frames);
     }
     line.push(b']');
     push_hop(line, b",\"lost_at_hop\":", fate.lost_at_hop);
@@ -1744,16 +1729,7 @@ pub fn json_path_datagram_into(line: &mut Vec<u8>, fate: &PathFate, hop_delays_n
     line.extend_from_slice(b",\"len\":");
     push_u64(line, u64::from(fate.len));
     line.extend_from_slice(b",\"payload\":");
-    let bytes = fate.snippet.bytes();
-    if crate::text::plain_ascii(bytes) {
-        // Printable ASCII without `"` or `\`: its escape is itself, and JSON escapes none of it.
-        line.push(b'"');
-        line.extend_from_slice(bytes);
-        line.push(b'"');
-    } else {
-        // Writing into a Vec does not fail.
-        let _ = crate::encode::write(line, &crate::chat::text::escape(bytes));
-    }
+    push_payload(line, fate.snippet.bytes());
     line.extend_from_slice(b"}\n");
 }
 

@@ -101,8 +101,14 @@ pub fn json_delay_into(line: &mut Vec<u8>, delay_ns: Option<i64>) {
 pub fn json_tail_into(line: &mut Vec<u8>, fate: &DatagramFate) {
     line.extend_from_slice(b",\"len\":");
     push_u64(line, u64::from(fate.len));
-    line.extend_from_slice(b",\"payload\":\"");
-    let bytes = fate.snippet.bytes();
+    line.extend_from_slice(b",\"payload\":");
+    push_payload(line, fate.snippet.bytes());
+    line.extend_from_slice(b"}\n");
+}
+
+/// Appends a payload snippet as a JSON string, escaped as the text shows it.
+pub(crate) fn push_payload(line: &mut Vec<u8>, bytes: &[u8]) {
+    line.push(b'"');
     if crate::text::plain_ascii(bytes) {
         // Printable ASCII without `"` or `\`: shown as it is, and needs no JSON escape.
         line.extend_from_slice(bytes);
@@ -116,10 +122,11 @@ pub fn json_tail_into(line: &mut Vec<u8>, fate: &DatagramFate) {
             line.push(b);
         }
     }
-    line.extend_from_slice(b"\"}\n");
+    line.push(b'"');
 }
 
-fn push_frames(line: &mut Vec<u8>, frames: &[u64]) {
+/// Appends `[f1,f2,…]`.
+pub(crate) fn push_frames(line: &mut Vec<u8>, frames: &[u64]) {
     line.push(b'[');
     for (i, f) in frames.iter().enumerate() {
         if i > 0 {
@@ -130,7 +137,8 @@ fn push_frames(line: &mut Vec<u8>, frames: &[u64]) {
     line.push(b']');
 }
 
-fn push_opt(line: &mut Vec<u8>, v: Option<u64>) {
+/// Appends `v`, or `null`.
+pub(crate) fn push_opt(line: &mut Vec<u8>, v: Option<u64>) {
     match v {
         Some(v) => push_u64(line, v),
         None => line.extend_from_slice(b"null"),
@@ -138,7 +146,7 @@ fn push_opt(line: &mut Vec<u8>, v: Option<u64>) {
 }
 
 /// Appends `v` in decimal, as `{v}` has it (two digits at a time, from a table).
-fn push_u64(line: &mut Vec<u8>, v: u64) {
+pub(crate) fn push_u64(line: &mut Vec<u8>, v: u64) {
     line.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
