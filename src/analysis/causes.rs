@@ -17,7 +17,8 @@ use crate::decode::{Datagram, QuotedDatagram, ip_bits};
 /// slot, so an error quoting a datagram long before may find none: it is then reported as
 /// not in the capture, never linked to the wrong one (the whole key is compared).
 pub const CAUSE_SLOTS: usize = 1024;
-/// Datagrams kept in arrival order until the first ICMP error (384 KiB). Four times the
+/// Datagrams kept in arrival order until the first ICMP error (384 KiB with the printer's
+/// 24-byte snippets, 288 KiB without). Four times the
 /// table: a datagram older than that would still be in the table with a chance of
 /// (1 - 1/1024)^4096, about 2%.
 pub const CAUSE_RING: usize = 4 * CAUSE_SLOTS;
