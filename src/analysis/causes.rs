@@ -22,7 +22,7 @@ pub const CAUSE_SNIPPET: usize = 24;
 
 /// What identifies a datagram in an ICMP quote: its addresses as numbers ([`ip_bits`] keeps
 /// IPv4 and IPv6 apart), ports, IP id and UDP length.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Key {
     src: u128,
     dst: u128,
@@ -61,7 +61,7 @@ impl Key {
 
 /// The datagram an ICMP error quoted, as found in the capture, with the first `N` bytes of
 /// its payload (none for a table that only counts which errors found their datagram).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Cause<const N: usize = CAUSE_SNIPPET> {
     /// Its record number.
     pub frame: u64,
@@ -73,23 +73,19 @@ pub struct Cause<const N: usize = CAUSE_SNIPPET> {
 }
 
 impl<const N: usize> Cause<N> {
-    fn new(frame: u64, ts_ns: u64, payload: &[u8]) -> Self {
-        Cause {
-            frame,
-            ts_ns,
-            snippet: crate::snippet::Head::of(payload),
-            longer: payload.len() > N,
-        }
-    }
-
     /// The first bytes of its payload.
     pub fn snippet(&self) -> &[u8] {
         self.snippet.bytes()
     }
 }
 
-/// A slot: the last datagram whose key hashed there.
-type Slot<const N: usize> = Option<(Key, Cause<N>)>;
+/// A slot: the last datagram whose key hashed there, once `filled`.
+#[derive(Clone, Copy, Debug, Default)]
+struct Slot<const N: usize> {
+    filled: bool,
+    key: Key,
+    cause: Cause<N>,
+}
 
 /// The table of recent datagrams, keeping the first `N` bytes of each payload.
 #[derive(Clone, Debug, Default)]
@@ -122,19 +118,17 @@ impl<const N: usize> Causes<N> {
             ..Key::new(src.ip(), src.port(), dst.ip(), dst.port())
         };
         if self.slots.is_empty() {
-            self.slots = vec![None; CAUSE_SLOTS];
+            self.slots = vec![Slot::default(); CAUSE_SLOTS];
         }
-        // Only stored, never read first (see the module's documentation).
-        match self.slots.get_mut(key.slot()) {
-            Some(Some((kept, cause))) => {
-                *kept = key;
-                cause.frame = frame;
-                cause.ts_ns = ts_ns;
-                cause.snippet.set(payload);
-                cause.longer = payload.len() > N;
-            }
-            Some(slot) => *slot = Some((key, Cause::new(frame, ts_ns, payload))),
-            None => {}
+        // Only stored, never read first (see the module's documentation): an `Option` slot
+        // matched before writing was read first, a wait on its line.
+        if let Some(slot) = self.slots.get_mut(key.slot()) {
+            slot.filled = true;
+            slot.key = key;
+            slot.cause.frame = frame;
+            slot.cause.ts_ns = ts_ns;
+            slot.cause.snippet.set(payload);
+            slot.cause.longer = payload.len() > N;
         }
     }
 
@@ -159,10 +153,8 @@ impl<const N: usize> Causes<N> {
             udp_length: quoted.udp_length?,
             ..Key::new(quoted.src, quoted.src_port, quoted.dst, quoted.dst_port)
         };
-        match self.slots.get(key.slot())? {
-            Some((found, cause)) if *found == key => Some(*cause),
-            _ => None,
-        }
+        let slot = self.slots.get(key.slot())?;
+        (slot.filled && slot.key == key).then_some(slot.cause)
     }
 }
 
