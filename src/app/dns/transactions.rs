@@ -551,7 +551,8 @@ impl Tracker {
         }
         let question = self.asked(asked);
         let key_hash = self.open_hash(client.ip(), server, id);
-        if let Some(index) = self.find_open(key_hash, client.ip(), server, id, question) {
+        let (copy_of, crowded) = self.open_or_crowded(key_hash, client.ip(), server, id, question);
+        if let Some(index) = copy_of {
             if let Some(entry) = self.entry_mut(index) {
                 entry.tx.retransmissions = entry.tx.retransmissions.saturating_add(1);
                 if entry.tx.first_retransmission_us.is_none() {
@@ -567,7 +568,7 @@ impl Tracker {
             self.push_back(index, Queue::Query);
             return;
         }
-        if let Some(oldest) = self.crowded(key_hash, client.ip(), server, id)
+        if let Some(oldest) = crowded
             && self.close(oldest, Some(UnansweredReason::Evicted), out)
         {
             self.evicted += 1;
@@ -813,19 +814,33 @@ impl Tracker {
             .map(|(index, _)| index)
     }
 
-    /// The oldest open query with this (client IP, server, id) when [`MAX_SAME_ID`] are open.
-    fn crowded(&self, hash: u64, client: IpAddr, server: SocketAddr, id: u16) -> Option<u32> {
+    /// One walk over the open queries with this (client IP, server, id): the one asking
+    /// `asked` (the query is a copy of it), else the oldest of them when [`MAX_SAME_ID`] are
+    /// open (the query must close it). One walk, where a lookup and then a count walked the
+    /// same entries twice. At most one open query has a given question: a second is a copy.
+    fn open_or_crowded(
+        &self,
+        hash: u64,
+        client: IpAddr,
+        server: SocketAddr,
+        id: u16,
+        asked: Asked<'_>,
+    ) -> (Option<u32>, Option<u32>) {
         let mut count = 0;
         let mut oldest = None;
         for (index, entry) in self.same_id(hash, client, server, id) {
+            if entry.asks(asked) {
+                return (Some(index), None);
+            }
             count += 1;
             if oldest.is_none_or(|(_, opened)| entry.opened < opened) {
                 oldest = Some((index, entry.opened));
             }
         }
-        oldest
+        let crowded = oldest
             .filter(|_| count >= MAX_SAME_ID)
-            .map(|(index, _)| index)
+            .map(|(index, _)| index);
+        (None, crowded)
     }
 
     fn find_retry(
