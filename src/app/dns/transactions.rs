@@ -314,11 +314,6 @@ impl Entry {
         }
     }
 
-    /// Open for (client IP, server, id, question).
-    fn is_open(&self, client: IpAddr, server: SocketAddr, id: u16, asked: Asked<'_>) -> bool {
-        self.has_id(client, server, id) && self.asks(asked)
-    }
-
     /// Its key in the open index is (client IP, server, id).
     fn has_id(&self, client: IpAddr, server: SocketAddr, id: u16) -> bool {
         self.tx.id == id && self.tx.server == server && self.tx.client.ip() == client
@@ -780,14 +775,9 @@ impl Tracker {
         id: u16,
         asked: Asked<'_>,
     ) -> Option<u32> {
-        let slots = &self.slots;
-        self.by_id
-            .find(hash, |&index| {
-                slot(slots, index).is_some_and(|entry| {
-                    entry.key_hash == hash && entry.is_open(client, server, id, asked)
-                })
-            })
-            .copied()
+        self.same_id(hash, client, server, id)
+            .find(|(_, entry)| entry.asks(asked))
+            .map(|(index, _)| index)
     }
 
     /// The open queries with this (client IP, server, id), whatever their question.
