@@ -40,7 +40,7 @@
 //!
 //! [`DnsStats`] summarises the transactions (via [`DnsStatsBuilder`]), in bounded memory.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hasher};
 use std::net::{IpAddr, SocketAddr};
 
@@ -207,7 +207,13 @@ pub struct DnsTransaction {
 
 /// Signed time from `from` to `to` in µs (a capture's timestamps can go backwards).
 fn micros_between(from: u64, to: u64) -> f64 {
-    (i128::from(to) - i128::from(from)) as f64 / 1_000.0
+    // In 64 bits when both fit (any capture time before 2262): the same integer, so the same
+    // f64, without the 128-bit conversion's call (`__floattidf`, 1% of the DNS summary run).
+    let nanos = match (i64::try_from(from), i64::try_from(to)) {
+        (Ok(from), Ok(to)) => to.checked_sub(from).map(|d| d as f64),
+        _ => None,
+    };
+    nanos.unwrap_or_else(|| (i128::from(to) - i128::from(from)) as f64) / 1_000.0
 }
 
 /// A question as the keys see it: type, class and the name in wire form, uncompressed, case as
@@ -1214,7 +1220,9 @@ pub struct DnsStatsBuilder {
     truncated_retried: u64,
     large: u64,
     fragmented: u64,
-    servers: BTreeMap<SocketAddr, ServerTotals>,
+    /// By address; unordered (`build` sorts them), found by one hash rather than a B-tree walk
+    /// of address comparisons per transaction.
+    servers: HashMap<SocketAddr, ServerTotals, foldhash::fast::FixedState>,
     other: Option<ServerTotals>,
     slowest: Vec<SlowAnswer>,
     /// Names as sent (compared without case), written in presentation format by `build`.
@@ -1245,7 +1253,7 @@ impl DnsStatsBuilder {
             truncated_retried: 0,
             large: 0,
             fragmented: 0,
-            servers: BTreeMap::new(),
+            servers: HashMap::with_hasher(foldhash::fast::FixedState::default()),
             other: None,
             slowest: Vec::with_capacity(SLOWEST + 1),
             names: Vec::with_capacity(UNANSWERED_NAMES_TRACKED),
@@ -1431,6 +1439,40 @@ impl DnsStatsBuilder {
 mod tests {
     use super::*;
     use crate::app::dns::parse::parse;
+
+    #[test]
+    fn micros_between_equals_the_128_bit_difference_everywhere() {
+        let wide = |from: u64, to: u64| (i128::from(to) - i128::from(from)) as f64 / 1_000.0;
+        let edges = [
+            0,
+            1,
+            999,
+            1_700_000_000_000_000_000,
+            i64::MAX as u64 - 1,
+            i64::MAX as u64,
+            i64::MAX as u64 + 1,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut values = edges.to_vec();
+        for _ in 0..2_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            values.push(state);
+            values.push(1_700_000_000_000_000_000 + (state >> 24));
+        }
+        for &from in &values {
+            for &to in edges.iter().chain(values.iter().take(64)) {
+                assert_eq!(
+                    micros_between(from, to).to_bits(),
+                    wide(from, to).to_bits(),
+                    "{from} -> {to}"
+                );
+            }
+        }
+    }
 
     const MS: u64 = 1_000_000;
     const SERVER: &str = "10.0.0.53:53";
