@@ -1531,6 +1531,15 @@ mod tests {
         }
     }
 
+    /// A FORMERR response without a question (what a server answers to a query it could not
+    /// read), pairing by id alone.
+    fn formerr(frame: u64, ms: u64, client: &str, id: u16) -> Obs {
+        Obs {
+            bytes: wire(id, true, None, Rcode::FormErr.code() as u8),
+            ..response(frame, ms, client, id, "x.")
+        }
+    }
+
     /// Parses the message and feeds it.
     fn feed(tracker: &mut Tracker, obs: &Obs, out: &mut impl FnMut(&DnsTransaction)) {
         let message = parse(&obs.bytes).unwrap();
@@ -1722,11 +1731,12 @@ mod tests {
     #[test]
     fn response_without_a_question_pairs_by_id() {
         let client = "10.0.0.1:40000";
-        let mut formerr = response(2, 1, client, 7, "x.");
-        formerr.bytes = wire(7, true, None, Rcode::FormErr.code() as u8);
         let (out, _) = run(
             TrackerConfig::default(),
-            vec![query(1, 0, client, 7, "asked.test."), formerr],
+            vec![
+                query(1, 0, client, 7, "asked.test."),
+                formerr(2, 1, client, 7),
+            ],
         );
         assert_eq!(out.len(), 1);
         assert_eq!(
@@ -1829,14 +1839,12 @@ mod tests {
     #[test]
     fn a_response_without_a_question_pairs_with_the_newest_open_query_of_its_id() {
         let client = "10.0.0.1:40000";
-        let mut formerr = response(3, 2, client, 7, "x.");
-        formerr.bytes = wire(7, true, None, Rcode::FormErr.code() as u8);
         let (out, _) = run(
             TrackerConfig::default(),
             vec![
                 query(1, 0, client, 7, "older.test."),
                 query(2, 1, client, 7, "newer.test."),
-                formerr,
+                formerr(3, 2, client, 7),
             ],
         );
         let answered: Vec<_> = out
