@@ -1067,6 +1067,11 @@ impl Tracker {
         self.evicted
     }
 
+    /// Some association is known (see [`Tracker::knows`]).
+    pub fn knows_some(&self) -> bool {
+        !self.table.is_empty()
+    }
+
     /// Whether datagrams between these two addresses belong to a known association (how a
     /// datagram of DTLS 1.3 unified headers alone is recognised).
     pub fn knows(&self, a: SocketAddr, b: SocketAddr) -> bool {

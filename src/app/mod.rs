@@ -344,6 +344,15 @@ impl Registry {
             .map(|(p, ..)| (*p, Recognition::Heuristic))
     }
 
+    /// False when [`Registry::recognise`] surely finds nothing: no rule on either port, and
+    /// no content check takes a payload starting with `first`.
+    #[inline]
+    fn may_claim(&self, src_port: u16, dst_port: u16, first: Option<u8>) -> bool {
+        self.rule(dst_port) != NO_RULE
+            || self.rule(src_port) != NO_RULE
+            || first.is_some_and(|b| self.starts[usize::from(b)])
+    }
+
     /// `--decode-as PORT=none` on either port: nothing above UDP there.
     pub fn silenced(&self, src_port: u16, dst_port: u16) -> bool {
         [dst_port, src_port]
@@ -563,7 +572,32 @@ impl Layer {
     /// media ports its SDP names (and is not itself dissected); then a datagram of a known
     /// media flow, or one whose stream earns the name now, is RTP (RTCP by its packet type
     /// and structure, beside known media).
+    #[inline]
     pub fn dissect<'d>(&mut self, d: &'d Datagram<'_>) -> Option<App<'d>> {
+        if self.nothing_above(d) {
+            return None;
+        }
+        self.dissect_claimed(d)
+    }
+
+    /// True when [`Layer::dissect`] would find nothing and learn nothing: no port rule and no
+    /// content check for its first byte, no QUIC connection id or DTLS association known that
+    /// it could belong to, not SIP, not shaped like RTP. Asked inline before the call: on
+    /// traffic of no protocol, the call itself (its large stack frame set up and taken down)
+    /// was most of the dissection's cost.
+    #[inline]
+    fn nothing_above(&self, d: &Datagram<'_>) -> bool {
+        let first = d.payload.first().copied();
+        !self.registry.may_claim(d.src_port, d.dst_port, first)
+            && !first.is_some_and(|b| b & 0xc0 == 0x40 && !self.quic.knows_no_connection_id())
+            && !self.dtls.knows_some()
+            && d.src_port != rtp::recognise::SIP_PORT
+            && d.dst_port != rtp::recognise::SIP_PORT
+            && !rtp::recognise::rtp_shaped(&d.payload)
+    }
+
+    /// [`Layer::dissect`] once some protocol may claim the datagram.
+    fn dissect_claimed<'d>(&mut self, d: &'d Datagram<'_>) -> Option<App<'d>> {
         let payload: &'d [u8] = &d.payload;
         match self.registry.recognise(d.src_port, d.dst_port, payload) {
             Some((protocol @ (Protocol::Rtp | Protocol::Rtcp), by)) => {
@@ -986,5 +1020,169 @@ mod tests {
             twice.recognise(1, 53, &[]),
             Some((Protocol::Dns, Recognition::DecodeAs))
         );
+    }
+
+    /// The inline check before the dissection never turns away a datagram the dissection
+    /// would take or learn from. Over the datagrams of the committed capture of each protocol,
+    /// in order and observed as the pipeline observes them, a layer that asks it first gives
+    /// exactly what a layer that always dissects gives: as captured (after a SIP exchange
+    /// naming the RTP streams' ports), then off their well-known ports (QUIC short headers
+    /// then known by their connection ids), as DTLS 1.3 unified headers alone (known only
+    /// between the ends of an association), and with each first byte. Each clause of the
+    /// check, left out, fails this test.
+    #[test]
+    fn the_inline_check_turns_away_only_what_the_dissection_would() {
+        use crate::decode::{Decoded, Decoder};
+        use crate::frame::{Frame, LinkType};
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        enum Pass {
+            AsCaptured,
+            OffPort,
+            Unified,
+            First(u8),
+        }
+        let (mut claimed, mut turned_away) = (std::collections::BTreeMap::new(), 0u64);
+        for name in [
+            "dns.pcap",
+            "quic.pcap",
+            "rtp.pcap",
+            "dtls.pcap",
+            "wireguard.pcap",
+            "lab-ethernet.pcap",
+        ] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("captures")
+                .join(name);
+            let file = std::fs::File::open(&path).expect("a committed capture");
+            let mut reader = pcap_file::pcap::PcapReader::new(file).expect("pcap");
+            let mut packets = Vec::new();
+            while let Some(packet) = reader.next_packet() {
+                let packet = packet.expect("a whole record");
+                packets.push((packet.timestamp().as_nanos() as u64, packet.data().to_vec()));
+            }
+            let mut decoder = Decoder::new();
+            let datagrams: Vec<Datagram<'_>> = packets
+                .iter()
+                .zip(1..)
+                .filter_map(|((ts_ns, data), index)| {
+                    let frame = Frame {
+                        link: LinkType::Ethernet,
+                        ts_ns: *ts_ns,
+                        orig_len: data.len() as u32,
+                        data,
+                        index,
+                        interface: 0,
+                    };
+                    match decoder.decode(&frame) {
+                        Decoded::Datagram(d) => Some(d),
+                        _ => None,
+                    }
+                })
+                .collect();
+            // A SIP INVITE to port 5060 whose SDP names the first RTP stream's destination, and
+            // its answer from port 5060 naming the second's: the layer learns those media ports
+            // from them, and the streams are then RTP by SDP.
+            let streams: Vec<std::net::SocketAddr> = datagrams
+                .iter()
+                .filter(|d| rtp::recognise::rtp_shaped(&d.payload) && d.dst_port % 2 == 0)
+                .map(|d| d.dst())
+                .collect();
+            let first = streams.first().copied();
+            let second = first.and_then(|first| streams.iter().copied().find(|&to| to != first));
+            let media = first.zip(second);
+            let sdp = |start: &str, to: std::net::SocketAddr| {
+                format!(
+                    "{start}\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n\
+                     c=IN IP4 {}\r\nm=audio {} RTP/AVP 0\r\n",
+                    to.ip(),
+                    to.port()
+                )
+            };
+            let sip_messages: Vec<(bool, String)> = media
+                .map(|(first, second)| {
+                    vec![
+                        (true, sdp("INVITE sip:b@x SIP/2.0", first)),
+                        (false, sdp("SIP/2.0 200 OK", second)),
+                    ]
+                })
+                .unwrap_or_default();
+            // DTLS 1.3 unified headers alone: recognised only between the ends of a known
+            // association.
+            let unified = [0x2c, 0, 1, 0, 4, 1, 2, 3, 4];
+            let mut checked = Layer::new(&LayerConfig::default());
+            let mut always = Layer::new(&LayerConfig::default());
+            let mut payload = Vec::new();
+            let passes = [Pass::AsCaptured, Pass::OffPort, Pass::Unified]
+                .into_iter()
+                .chain((0..=u8::MAX).map(Pass::First));
+            for pass in passes {
+                let sip: Vec<Datagram<'_>> = sip_messages
+                    .iter()
+                    .filter(|_| pass == Pass::AsCaptured)
+                    .filter_map(|message| Some((message, datagrams.first()?)))
+                    .map(|((to_server, text), d)| Datagram {
+                        src_port: if *to_server {
+                            40_000
+                        } else {
+                            rtp::recognise::SIP_PORT
+                        },
+                        dst_port: if *to_server {
+                            rtp::recognise::SIP_PORT
+                        } else {
+                            40_000
+                        },
+                        payload: std::borrow::Cow::Borrowed(text.as_bytes()),
+                        ..d.clone()
+                    })
+                    .collect();
+                for d in sip.iter().chain(&datagrams) {
+                    payload.clear();
+                    let (mut src_port, mut dst_port) = (d.src_port, d.dst_port);
+                    match pass {
+                        Pass::AsCaptured => payload.extend_from_slice(&d.payload),
+                        Pass::OffPort => {
+                            payload.extend_from_slice(&d.payload);
+                            (src_port, dst_port) =
+                                (20_000 + src_port % 1_000, 20_000 + dst_port % 1_000);
+                        }
+                        Pass::Unified => payload.extend_from_slice(&unified),
+                        Pass::First(b) => {
+                            payload.extend_from_slice(&d.payload);
+                            if let Some(at) = payload.first_mut() {
+                                *at = b;
+                            }
+                        }
+                    }
+                    let variant = Datagram {
+                        src_port,
+                        dst_port,
+                        payload: std::borrow::Cow::Borrowed(&payload),
+                        ..d.clone()
+                    };
+                    turned_away += u64::from(checked.nothing_above(&variant));
+                    let taken = checked.dissect(&variant);
+                    *claimed.entry(format!("{pass:?}")).or_insert(0u64) +=
+                        u64::from(taken.is_some());
+                    let expected = always.dissect_claimed(&variant);
+                    assert_eq!(
+                        format!("{taken:?}"),
+                        format!("{expected:?}"),
+                        "{name} frame {}, {pass:?}",
+                        d.frame_index
+                    );
+                    // As the pipeline does: what a dissection found teaches the layer (QUIC
+                    // connection ids, DTLS associations, WireGuard indices).
+                    for (layer, app) in [(&mut checked, taken), (&mut always, expected)] {
+                        if let Some(app) = app {
+                            layer.observe(&variant, &app, &mut |_| {});
+                        }
+                    }
+                }
+            }
+        }
+        // The real captures' protocols are taken as captured and off their ports.
+        assert!(claimed["AsCaptured"] >= 700, "{claimed:?}");
+        assert!(claimed["OffPort"] >= 600, "{claimed:?}");
+        assert!(turned_away > 10_000, "{turned_away} turned away");
     }
 }

@@ -360,6 +360,11 @@ impl Tracker {
         }
     }
 
+    /// No connection id is known: no short header is recognised.
+    pub fn knows_no_connection_id(&self) -> bool {
+        self.by_cid.is_empty()
+    }
+
     /// The connection a long header addresses, and the sender's role.
     fn lookup(&self, dcid: &[u8]) -> Option<(u64, Role)> {
         let (id, owner) = self.cid(dcid)?;
