@@ -10,6 +10,10 @@ pub const MAX_FLOWS: usize = 10_000;
 pub const PORT_RESERVE: usize = 1_000;
 /// IP ids a direction keeps in a short sorted list before it needs a 65,536-bit set.
 const FEW_IDS: usize = 32;
+/// Flows remembered as recent (see [`FlowTable::look`]).
+const RECENT: usize = 4;
+/// Up to this many flows, all the recent ones are asked; past it, the last one.
+const RECENT_FOR: usize = 64;
 /// Most 8 KiB id sets alive at once (8 MiB); beyond that a busy direction's count of distinct
 /// ids stops being exact and says so.
 const MAX_ID_SETS: usize = 1_024;
@@ -259,6 +263,8 @@ pub(crate) struct Lookup {
     key: FlowKey,
     src_low: bool,
     at: Option<usize>,
+    /// Found among the recent flows (so it need not be remembered again).
+    recent: bool,
     /// Flows in the table when it was looked up.
     flows: usize,
 }
@@ -294,7 +300,10 @@ pub struct FlowTable {
     flows: Vec<Flow>,
     port_flows: usize,
     id_sets: usize,
-    last: Option<(FlowKey, usize)>,
+    /// The flows of the last few datagrams, newest at `recent_next - 1` (see
+    /// [`FlowTable::look`]).
+    recent: [Option<(FlowKey, usize)>; RECENT],
+    recent_next: usize,
     untracked: Untracked,
 }
 
@@ -318,22 +327,36 @@ impl FlowTable {
     /// Finds the flow of a datagram from `src` to `dst` without recording anything: what
     /// [`FlowTable::record_looked`] then starts from. Done for several datagrams ahead of
     /// recording them, the lookups' cache misses overlap instead of following one another.
+    ///
+    /// Conversations come in runs, and a few of them interleave (a request, its answer, the
+    /// next client's): a datagram of one of the last [`RECENT`] flows seen skips the hash
+    /// (up to [`RECENT_FOR`] flows; past that, of the last one). One remembered flow missed
+    /// on seven datagrams in ten of a capture of three flows.
     pub(crate) fn look(&self, src: SocketAddr, dst: SocketAddr) -> Lookup {
         let (key, src_low) = FlowKey::oriented(src, dst);
-        let at = match self.last {
-            // Conversations come in runs: skip the hash for the same flow as last time.
-            Some((last_key, at)) if last_key == key => Some(at),
-            _ => {
-                let flows = &self.flows;
-                self.index
-                    .find(key.hash(&self.hasher), |&at| flows[at as usize].key == key)
-                    .map(|&at| at as usize)
-            }
+        // With many flows a run is the only pattern left: the newest alone is asked.
+        let newest = self.recent_next.wrapping_sub(1) % RECENT;
+        let asked = if self.flows.len() <= RECENT_FOR {
+            &self.recent[..]
+        } else {
+            &self.recent[newest..=newest]
         };
+        let recent = asked
+            .iter()
+            .flatten()
+            .find(|(recent, _)| *recent == key)
+            .map(|&(_, at)| at);
+        let at = recent.or_else(|| {
+            let flows = &self.flows;
+            self.index
+                .find(key.hash(&self.hasher), |&at| flows[at as usize].key == key)
+                .map(|&at| at as usize)
+        });
         Lookup {
             key,
             src_low,
             at,
+            recent: recent.is_some(),
             flows: self.flows.len(),
         }
     }
@@ -356,11 +379,15 @@ impl FlowTable {
             key,
             src_low,
             at,
+            recent,
             flows,
         } = lookup;
-        let at = match at {
-            None if flows != self.flows.len() => self.look(seen.src, seen.dst).at,
-            at => at,
+        let (at, recent) = match at {
+            None if flows != self.flows.len() => {
+                let again = self.look(seen.src, seen.dst);
+                (again.at, again.recent)
+            }
+            at => (at, recent),
         };
         let at = match at {
             Some(at) => at,
@@ -376,7 +403,10 @@ impl FlowTable {
                 }
             },
         };
-        self.last = Some((key, at));
+        if !recent {
+            self.recent[self.recent_next % RECENT] = Some((key, at));
+            self.recent_next = self.recent_next.wrapping_add(1);
+        }
         let flow = &mut self.flows[at];
         let direction = flow.direction_of(src_low);
         flow.first_ns = flow.first_ns.min(seen.ts_ns);
@@ -510,5 +540,45 @@ mod tests {
                 .is_some()
         );
         assert_eq!(table.untracked().datagrams, (PORT_RESERVE + 10) as u64);
+    }
+
+    /// Interleaved flows, more of them than are remembered as recent and in both directions,
+    /// each land in their own flow and way, whether found among the recent ones or by hash.
+    #[test]
+    fn interleaved_flows_keep_their_own_counts() {
+        let mut table = FlowTable::new(Some(6999));
+        let clients: Vec<String> = (0..RECENT + 3)
+            .map(|n| format!("10.0.0.{}:{}", 10 + n, 5000 + n))
+            .collect();
+        let mut sent = vec![[0u64; 2]; clients.len()];
+        let mut state = 7u32;
+        for round in 0..2_000u16 {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            // Runs and short cycles of a few flows, now and then one of the others.
+            let n = if round % 5 == 4 {
+                (state >> 16) as usize % clients.len()
+            } else {
+                usize::from(round % 3)
+            };
+            let back = state >> 30 & 1 == 1;
+            let (src, dst) = if back {
+                ("10.0.0.4:6999", clients[n].as_str())
+            } else {
+                (clients[n].as_str(), "10.0.0.4:6999")
+            };
+            let (at, direction) = table.record(&observation(src, dst, round)).unwrap();
+            assert_eq!(table.flows()[at].client, clients[n].parse().unwrap());
+            sent[n][direction.index()] += 1;
+            assert_eq!(direction.index(), usize::from(back));
+        }
+        assert_eq!(table.tracked(), clients.len());
+        for (n, client) in clients.iter().enumerate() {
+            let flow = table
+                .flows()
+                .iter()
+                .find(|f| f.client == client.parse().unwrap())
+                .unwrap();
+            assert_eq!([flow.ways[0].datagrams, flow.ways[1].datagrams], sent[n]);
+        }
     }
 }
