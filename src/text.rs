@@ -115,6 +115,24 @@ pub fn plain_ascii_prefix(bytes: &[u8]) -> usize {
         .count()
 }
 
+/// Appends ASCII `bytes` as shown, one byte at a time: what [`pieces`] gives for them, without
+/// decoding UTF-8 or asking the policy's wider tables (every ASCII byte is one character, and
+/// only controls, DEL, `"` and `\` are escaped). A load generator's payloads (a binary
+/// counter, then padding) are mostly this.
+///
+/// Bytes at or above 0x80 are not ASCII: the caller asks `is_ascii` first. Here
+/// such a byte is shown as `\xNN`, which is what [`pieces`] shows for a lone one.
+pub fn ascii_escape_into(out: &mut Vec<u8>, bytes: &[u8], how: Escaping) {
+    for &b in bytes {
+        let text = if b.is_ascii() {
+            ascii_piece(b, how).text
+        } else {
+            escaped_byte(b)
+        };
+        out.extend_from_slice(text.as_bytes());
+    }
+}
+
 /// One character (or one invalid byte) of the input as shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Piece<'a> {
@@ -137,6 +155,70 @@ pub enum Tail {
 const LONGEST: usize = 16;
 const DIGITS: &[u8; 16] = b"0123456789abcdef";
 
+/// Every byte's `\xNN`, one after the other (byte `b`'s at `4 * b`): an escape is a slice of
+/// it, not spelled and checked as UTF-8 per character.
+static BYTE_ESCAPES: &str = {
+    const BYTES: [u8; 1024] = {
+        let mut bytes = [0u8; 1024];
+        let mut b = 0;
+        while b < 256 {
+            bytes[4 * b] = b'\\';
+            bytes[4 * b + 1] = b'x';
+            bytes[4 * b + 2] = DIGITS[b >> 4];
+            bytes[4 * b + 3] = DIGITS[b & 0x0f];
+            b += 1;
+        }
+        bytes
+    };
+    match std::str::from_utf8(&BYTES) {
+        Ok(text) => text,
+        Err(_) => panic!("escapes are ASCII"),
+    }
+};
+
+/// The ASCII characters in order (character `b` at `b`).
+static ASCII: &str = {
+    const BYTES: [u8; 128] = {
+        let mut bytes = [0u8; 128];
+        let mut b = 0;
+        while b < 128 {
+            bytes[b] = b as u8;
+            b += 1;
+        }
+        bytes
+    };
+    match std::str::from_utf8(&BYTES) {
+        Ok(text) => text,
+        Err(_) => panic!("ASCII is UTF-8"),
+    }
+};
+
+/// `byte` as `\xNN`.
+fn escaped_byte(byte: u8) -> &'static str {
+    let at = 4 * usize::from(byte);
+    BYTE_ESCAPES.get(at..at + 4).unwrap_or_default()
+}
+
+/// An ASCII character as shown: itself, or its escape (what [`spell`] decides, without the
+/// wider tables no ASCII character is in).
+fn ascii_piece(b: u8, how: Escaping) -> Piece<'static> {
+    let text = match b {
+        b'\\' => "\\\\",
+        b'"' if how.quote => "\\\"",
+        b'\n' if how.named_controls => "\\n",
+        b'\r' if how.named_controls => "\\r",
+        b'\t' if how.named_controls => "\\t",
+        0x20..=0x7e => ASCII
+            .get(usize::from(b)..usize::from(b) + 1)
+            .unwrap_or_default(),
+        _ => escaped_byte(b),
+    };
+    Piece {
+        text,
+        cols: text.len(),
+    }
+}
+
 /// Calls `each` with every character of `bytes` as shown, in order, until it breaks.
 /// Nothing is allocated: escapes are spelled in a buffer on the stack.
 pub fn pieces(
@@ -150,9 +232,20 @@ pub fn pieces(
     let mut base = false;
     let mut chunks = bytes.utf8_chunks().peekable();
     while let Some(chunk) = chunks.next() {
-        for c in chunk.valid().chars() {
-            let shown = spell(c, how, base, &mut buffer);
-            base = shown.text.len() == c.len_utf8() && !matches!(c, '"' | '\\');
+        let valid = chunk.valid();
+        let mut at = 0;
+        while let Some(&b) = valid.as_bytes().get(at) {
+            // ASCII from its own table; another character decoded and spelled.
+            let (shown, len) = if b.is_ascii() {
+                (ascii_piece(b, how), 1)
+            } else {
+                let Some(c) = valid.get(at..).and_then(|rest| rest.chars().next()) else {
+                    break;
+                };
+                (spell(c, how, base, &mut buffer), c.len_utf8())
+            };
+            base = shown.text.len() == len && !matches!(b, b'"' | b'\\');
+            at += len;
             if each(shown).is_break() {
                 return;
             }
@@ -164,7 +257,7 @@ pub fn pieces(
         }
         for &byte in invalid {
             base = false;
-            if each(byte_escape(byte, &mut buffer)).is_break() {
+            if each(byte_escape(byte)).is_break() {
                 return;
             }
         }
@@ -176,53 +269,34 @@ fn incomplete(bytes: &[u8]) -> bool {
     !bytes.is_empty() && std::str::from_utf8(bytes).is_err_and(|e| e.error_len().is_none())
 }
 
-fn byte_escape(byte: u8, buffer: &mut [u8; LONGEST]) -> Piece<'_> {
-    buffer[..4].copy_from_slice(&[
-        b'\\',
-        b'x',
-        DIGITS[usize::from(byte >> 4)],
-        DIGITS[usize::from(byte & 0x0f)],
-    ]);
+fn byte_escape(byte: u8) -> Piece<'static> {
     Piece {
-        text: std::str::from_utf8(&buffer[..4]).unwrap_or_default(),
+        text: escaped_byte(byte),
         cols: 4,
     }
 }
 
 fn spell(c: char, how: Escaping, base: bool, buffer: &mut [u8; LONGEST]) -> Piece<'_> {
-    let named: &[u8] = match c {
-        '\\' => b"\\\\",
-        '"' if how.quote => b"\\\"",
-        '\n' if how.named_controls => b"\\n",
-        '\r' if how.named_controls => b"\\r",
-        '\t' if how.named_controls => b"\\t",
-        c if printable(c) && (base || !combining(c)) => {
-            let cols = width_of(c);
-            let text: &str = c.encode_utf8(&mut buffer[..]);
-            return Piece { text, cols };
-        }
-        c => {
-            let mut utf8 = [0u8; 4];
-            let mut len = 0;
-            for byte in c.encode_utf8(&mut utf8).bytes() {
-                buffer[len..len + 4].copy_from_slice(&[
-                    b'\\',
-                    b'x',
-                    DIGITS[usize::from(byte >> 4)],
-                    DIGITS[usize::from(byte & 0x0f)],
-                ]);
-                len += 4;
-            }
-            return Piece {
-                text: std::str::from_utf8(&buffer[..len]).unwrap_or_default(),
-                cols: len,
-            };
-        }
-    };
-    buffer[..named.len()].copy_from_slice(named);
+    // The named escapes (`\\`, `\"`, `\n`, ...) are all ASCII: decided by `ascii_piece`.
+    if let Ok(b) = u8::try_from(c)
+        && b.is_ascii()
+    {
+        return ascii_piece(b, how);
+    }
+    if printable(c) && (base || !combining(c)) {
+        let cols = width_of(c);
+        let text: &str = c.encode_utf8(&mut buffer[..]);
+        return Piece { text, cols };
+    }
+    let mut utf8 = [0u8; 4];
+    let mut len = 0;
+    for byte in c.encode_utf8(&mut utf8).bytes() {
+        buffer[len..len + 4].copy_from_slice(escaped_byte(byte).as_bytes());
+        len += 4;
+    }
     Piece {
-        text: std::str::from_utf8(&buffer[..named.len()]).unwrap_or_default(),
-        cols: named.len(),
+        text: std::str::from_utf8(&buffer[..len]).unwrap_or_default(),
+        cols: len,
     }
 }
 
@@ -576,6 +650,43 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// ASCII bytes escaped one at a time are what the policy shows for them, in every
+    /// dialect: each byte alone, and mixed runs.
+    #[test]
+    fn ascii_escapes_are_the_policys() {
+        let through_pieces = |bytes: &[u8], how: Escaping| {
+            let mut out = Vec::new();
+            pieces(bytes, how, Tail::Escape, |piece| {
+                out.extend_from_slice(piece.text.as_bytes());
+                ControlFlow::Continue(())
+            });
+            out
+        };
+        let mut state = 1u32;
+        for how in [QUOTED, LINE, QUOTED_BYTES] {
+            for b in 0..=0x7fu8 {
+                let mut out = Vec::new();
+                ascii_escape_into(&mut out, &[b], how);
+                assert_eq!(out, through_pieces(&[b], how), "{b:#x} {how:?}");
+            }
+            for len in 0..200 {
+                let bytes: Vec<u8> = (0..len)
+                    .map(|_| {
+                        state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                        (state >> 16) as u8 & 0x7f
+                    })
+                    .collect();
+                let mut out = Vec::new();
+                ascii_escape_into(&mut out, &bytes, how);
+                assert_eq!(out, through_pieces(&bytes, how), "{bytes:?} {how:?}");
+            }
+            // A lone byte above ASCII, as the doc says.
+            let mut out = Vec::new();
+            ascii_escape_into(&mut out, &[0xff], how);
+            assert_eq!(out, through_pieces(&[0xff], how));
         }
     }
 }

@@ -74,8 +74,21 @@ pub fn write_quoted(out: &mut Vec<u8>, payload: &[u8], limit: usize) {
         return;
     }
     out.push(b'"');
+    if head.is_ascii() {
+        // Each byte one character: the shown ones escaped as they are, and more characters
+        // beyond them exactly when there are more bytes.
+        text::ascii_escape_into(out, head, text::QUOTED);
+        if payload.len() > limit {
+            out.extend_from_slice("\u{2026}".as_bytes());
+        }
+        out.push(b'"');
+        return;
+    }
+    // Each character takes at most four bytes: the first `limit + 1` are within these, and
+    // the bytes after them (a long payload's rest) are not decoded.
+    let bounded = payload.get(..4 * (limit + 1)).unwrap_or(payload);
     let mut shown = 0;
-    text::pieces(payload, text::QUOTED, text::Tail::Escape, |piece| {
+    text::pieces(bounded, text::QUOTED, text::Tail::Escape, |piece| {
         if shown == limit {
             out.extend_from_slice("\u{2026}".as_bytes());
             return ControlFlow::Break(());
@@ -748,5 +761,58 @@ mod tests {
         let mut out = Vec::new();
         write_time(&mut out, 1_700_000_001_000_123_456);
         assert_eq!(String::from_utf8(out).unwrap(), "22:13:21.000123456");
+    }
+
+    /// The quoted payload of a line is the policy's characters, cut at the limit with `…`,
+    /// whatever path it takes: ASCII payloads (controls, quotes, DEL) and mixed ones (UTF-8
+    /// of two to four bytes, combining marks, invalid and cut sequences), at every limit up
+    /// to past their length.
+    #[test]
+    fn quoted_payloads_are_the_policys_characters_up_to_the_limit() {
+        let long: Vec<u8> = ["é".repeat(40), "€\u{301}".repeat(20), "𝄞".repeat(30)]
+            .concat()
+            .into_bytes()
+            .into_iter()
+            .chain([0xff, 0xf0, 0x9d, b'a', 0xe2, 0x82])
+            .collect();
+        let wide = "𝄞".repeat(30).into_bytes();
+        let payloads: [&[u8]; 8] = [
+            &long,
+            &wide,
+            b"\x02\x00\x00\x00\x00\x00\x00\x00ZZZZZZZZ",
+            b"say \"hi\"\\\n\r\t\x7f\x1b[2J",
+            "caf\u{e9} \u{202e}x\u{301}".as_bytes(),
+            b"\xff\xfe\x80ab\xc3",
+            b"",
+            b"plain text",
+        ];
+        for payload in payloads {
+            for limit in 0..payload.len() + 3 {
+                let mut expected = b"\"".to_vec();
+                let mut shown = 0;
+                crate::text::pieces(
+                    payload,
+                    crate::text::QUOTED,
+                    crate::text::Tail::Escape,
+                    |piece| {
+                        if shown == limit {
+                            expected.extend_from_slice("\u{2026}".as_bytes());
+                            return ControlFlow::Break(());
+                        }
+                        expected.extend_from_slice(piece.text.as_bytes());
+                        shown += 1;
+                        ControlFlow::Continue(())
+                    },
+                );
+                expected.push(b'"');
+                let mut out = Vec::new();
+                write_quoted(&mut out, payload, limit);
+                assert_eq!(
+                    String::from_utf8_lossy(&out),
+                    String::from_utf8_lossy(&expected),
+                    "{payload:?} limit {limit}"
+                );
+            }
+        }
     }
 }
