@@ -85,8 +85,11 @@ pub fn write_quoted(out: &mut Vec<u8>, payload: &[u8], limit: usize) {
         return;
     }
     // Each character takes at most four bytes: the first `limit + 1` are within these, and
-    // the bytes after them (a long payload's rest) are not decoded.
-    let bounded = payload.get(..4 * (limit + 1)).unwrap_or(payload);
+    // the bytes after them (a long payload's rest) are not decoded. (`usize::MAX` is "no
+    // limit": saturating, not wrapping to an empty bound.)
+    let bounded = payload
+        .get(..limit.saturating_add(1).saturating_mul(4))
+        .unwrap_or(payload);
     let mut shown = 0;
     text::pieces(bounded, text::QUOTED, text::Tail::Escape, |piece| {
         if shown == limit {
@@ -787,7 +790,7 @@ mod tests {
             b"plain text",
         ];
         for payload in payloads {
-            for limit in 0..payload.len() + 3 {
+            for limit in (0..payload.len() + 3).chain([usize::MAX / 4, usize::MAX]) {
                 let mut expected = b"\"".to_vec();
                 let mut shown = 0;
                 crate::text::pieces(
