@@ -890,17 +890,26 @@ impl DurationsBuilder {
 mod tests {
     use super::*;
 
-    /// The UDP payloads of a committed capture (Ethernet, pcap).
-    fn payloads(name: &str) -> Vec<Vec<u8>> {
+    /// The records of a committed capture (pcap): capture time in ns, and the bytes.
+    fn packets(name: &str) -> Vec<(u64, Vec<u8>)> {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("captures")
             .join(name);
         let file = std::fs::File::open(&path).expect("a committed capture");
         let mut reader = pcap_file::pcap::PcapReader::new(file).expect("pcap");
-        let mut out = Vec::new();
+        let mut packets = Vec::new();
         while let Some(packet) = reader.next_packet() {
             let packet = packet.expect("a whole record");
-            if let Ok(sliced) = etherparse::SlicedPacket::from_ethernet(packet.data())
+            packets.push((packet.timestamp().as_nanos() as u64, packet.data().to_vec()));
+        }
+        packets
+    }
+
+    /// The UDP payloads of a committed capture (Ethernet, pcap).
+    fn payloads(name: &str) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for (_, data) in packets(name) {
+            if let Ok(sliced) = etherparse::SlicedPacket::from_ethernet(&data)
                 && let Some(etherparse::TransportSlice::Udp(udp)) = sliced.transport
             {
                 out.push(udp.payload().to_vec());
@@ -1050,16 +1059,7 @@ mod tests {
             "wireguard.pcap",
             "lab-ethernet.pcap",
         ] {
-            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("captures")
-                .join(name);
-            let file = std::fs::File::open(&path).expect("a committed capture");
-            let mut reader = pcap_file::pcap::PcapReader::new(file).expect("pcap");
-            let mut packets = Vec::new();
-            while let Some(packet) = reader.next_packet() {
-                let packet = packet.expect("a whole record");
-                packets.push((packet.timestamp().as_nanos() as u64, packet.data().to_vec()));
-            }
+            let packets = packets(name);
             let mut decoder = Decoder::new();
             let datagrams: Vec<Datagram<'_>> = packets
                 .iter()
